@@ -1,0 +1,193 @@
+// The per-connection loop: parse every complete request in the input buffer,
+// answer them in order into one output buffer, send it with one op, then read
+// more. Requests are answered from the bytes in place (no copies); the input
+// buffer is only compacted between reads.
+
+#include <unistd.h>
+
+#include "http/date_cache.h"
+#include "http/detail/shard_server.h"
+#include "obs/log.h"
+
+namespace rf::http {
+
+using reactor::Shard;
+
+namespace {
+constexpr size_t kReadChunk = 4096;
+constexpr size_t kIdleBufferCap = 16 * 1024;
+}  // namespace
+
+reactor::Task<bool> ShardServer::Flush(Connection* c) {
+  std::string_view data = c->out.view();
+  while (!data.empty()) {
+    reactor::SendOp op(c->fd, data);
+    c->send_op = &op;
+    c->deadline = std::min(c->deadline, MonoNow() + c->owner.server_.options_.idle_timeout);
+    auto n = co_await op;  // suspends
+    c->send_op = nullptr;
+    if (!n || *n == 0) co_return false;
+    data.remove_prefix(*n);
+  }
+  c->out.Clear();
+  co_return true;
+}
+
+const Endpoint* ShardServer::Route(Connection* c, Response& resp, uint16_t& route_id) {
+  const Request& req = c->req;
+  c->match = server_.router_->Find(req.method, req.path);
+  const auto& m = c->match;
+  route_id = 0;
+  if (m.kind == Router<Endpoint>::Match::Kind::kFound) {
+    const Endpoint& ep = *m.handler;
+    route_id = ep.route_id;
+    if (ep.async) return &ep;
+    RequestContext rc{req, m.params, resp};
+    ep.sync(ep.ctx, rc);
+  } else if (m.kind == Router<Endpoint>::Match::Kind::kMethodNotAllowed) {
+    resp.Error(405, "method_not_allowed", "method not allowed for this path");
+    resp.AddHeader("Allow", m.allow);
+  } else {
+    resp.Error(404, "not_found", "no route for this path");
+  }
+  return nullptr;
+}
+
+void ShardServer::Finish(Connection* c, const Response& resp, uint16_t route_id, Nanos t0) {
+  const Request& req = c->req;
+  bool keep_alive = req.keep_alive && !resp.close && !draining_;
+  SerializeResponse(resp, keep_alive, req.version_minor == 0, req.method == Method::kHead,
+                    DateLine(), c->out);
+  if (!keep_alive) c->req.keep_alive = false;
+  Nanos dt = MonoNow() - t0;
+  stats_.requests[route_id][StatusSlot(resp.status)].Add();
+  stats_.duration[route_id].ObserveNanos(dt);
+  if (server_.options_.access_log) {
+    RF_LOG(kInfo, "access", {"method", req.method_str}, {"target", req.target},
+           {"status", resp.status}, {"bytes", resp.body.size()}, {"dur_us", dt / 1000});
+  }
+}
+
+void ShardServer::ReplyError(Connection* c, int status, std::string_view message) {
+  c->body.Clear();
+  c->headers.clear();
+  Response resp(c->body, c->headers);
+  const char* code = status == 408   ? "request_timeout"
+                     : status == 413 ? "payload_too_large"
+                     : status == 431 ? "headers_too_large"
+                     : status == 501 ? "not_implemented"
+                     : status == 505 ? "version_not_supported"
+                                     : "bad_request";
+  resp.Error(status, code, message);
+  SerializeResponse(resp, false, false, false, DateLine(), c->out);
+  stats_.requests[0][StatusSlot(status)].Add();
+}
+
+reactor::Task<void> ShardServer::Serve(Connection* c) {
+  ShardServer& self = c->owner;
+  const ServerOptions& opt = self.server_.options_;
+  H1Parser parser(opt.limits);
+  bool close = false;
+  bool continue_sent = false;
+  bool head_done = false;
+  Nanos request_start = 0;
+
+  while (true) {
+    size_t handled = 0;
+    while (!c->in.empty() && !close && handled < opt.max_pipeline) {
+      ParseResult r = parser.Parse(c->in.readable(), c->req);
+      if (r.kind == ParseResult::Kind::kIncomplete) {
+        head_done = r.head_done;
+        if (r.head_done && r.expect_continue && !continue_sent) {
+          c->out.Append("HTTP/1.1 100 Continue\r\n\r\n");
+          continue_sent = true;
+        }
+        break;
+      }
+      if (r.kind == ParseResult::Kind::kError) {
+        self.ReplyError(c, r.status, r.message);
+        close = true;
+        break;
+      }
+      {
+        c->body.Clear();
+        c->headers.clear();
+        Response resp(c->body, c->headers);
+        Nanos t0 = MonoNow();
+        uint16_t route_id;
+        if (const Endpoint* ep = self.Route(c, resp, route_id)) {
+          RequestContext rc{c->req, c->match.params, resp};
+          co_await ep->async(ep->ctx, rc);  // suspends; sync handlers never get here
+        }
+        self.Finish(c, resp, route_id, t0);
+      }
+      c->in.Consume(r.consumed);
+      if (!c->req.keep_alive) close = true;
+      continue_sent = false;
+      head_done = false;
+      request_start = MonoNow();  // a pipelined remainder starts its clock now
+      ++handled;
+    }
+    const bool more_buffered = handled == opt.max_pipeline && !c->in.empty();
+    const bool want_recv = !close && !more_buffered && !(self.draining_ && c->in.empty());
+
+    if (c->in.empty() && c->in.capacity() > kIdleBufferCap) c->in.ShrinkTo(kIdleBufferCap);
+    // Arm the next read before sending, so both SQEs reach the kernel in one
+    // io_uring_enter: one syscall per request-response turn.
+    reactor::RecvOp recv(c->fd, want_recv ? c->in.Writable(kReadChunk) : std::span<char>{});
+    c->deadline = INT64_MAX;
+    if (want_recv) {
+      c->idle = c->in.empty();
+      Nanos now = MonoNow();
+      if (c->idle) {
+        c->deadline = now + opt.idle_timeout;
+      } else if (!head_done) {
+        if (request_start == 0) request_start = now;
+        c->deadline = request_start + opt.header_timeout;
+      } else {
+        c->deadline = now + opt.idle_timeout;  // body: the clock restarts on progress
+      }
+      c->recv_op = &recv;
+      recv.Start();
+    }
+    if (!c->out.empty() && !co_await Flush(c)) {  // suspends
+      if (recv.in_flight()) {
+        Shard::Current().Cancel(&recv);
+        co_await recv;  // suspends: the frame must outlive the op
+      }
+      c->recv_op = nullptr;
+      break;
+    }
+    if (!want_recv) {
+      if (!more_buffered) break;
+      co_await reactor::Yield{};  // bounded pipelining: let other connections run
+      continue;
+    }
+    auto n = co_await recv;  // suspends
+    c->recv_op = nullptr;
+    if (!n || *n == 0) {
+      if (c->timed_out) {
+        self.stats_.timeouts.Add();
+        if (!c->in.empty() && !c->drain_closed) {
+          self.ReplyError(c, 408, "request not received in time");
+          c->deadline = INT64_MAX;
+          co_await Flush(c);  // suspends
+        }
+      }
+      break;
+    }
+    if (c->idle) request_start = MonoNow();
+    c->timed_out = false;  // the sweep's cancel may have lost the race against this data
+    c->in.Commit(*n);
+    c->idle = false;
+  }
+
+  ::close(c->fd);
+  self.Unlink(c);
+  self.stats_.connections_open.Add(-1);
+  self.stats_.connections_closed.Add();
+  self.server_.connections_.fetch_sub(1, std::memory_order_relaxed);
+  delete c;
+}
+
+}  // namespace rf::http

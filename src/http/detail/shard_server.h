@@ -1,0 +1,78 @@
+#pragma once
+// Private to http/: one shard's listener, its connections and their timeouts.
+
+#include <string>
+
+#include "base/buffer.h"
+#include "http/server.h"
+#include "reactor/io.h"
+
+namespace rf::http {
+
+class ShardServer;
+
+struct Connection {
+  Connection(ShardServer& s, int f) : owner(s), fd(f) {}
+  ShardServer& owner;
+  int fd;
+  Buffer in{4096};
+  Buffer out;
+  Buffer body;
+  std::string headers;
+  Request req{};
+  Router<Endpoint>::Match match;
+  // In-flight ops that a timeout (both) or a drain (recv of an idle connection) may cancel.
+  reactor::Completion* recv_op = nullptr;
+  reactor::Completion* send_op = nullptr;
+  Nanos deadline = INT64_MAX;
+  bool timed_out = false;
+  bool drain_closed = false;
+  bool idle = true;  // waiting for the first byte of a request
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+};
+
+class ShardServer {
+ public:
+  ShardServer(Server& server, unsigned shard_id, int listen_fd)
+      : server_(server), shard_id_(shard_id), listen_fd_(listen_fd) {}
+
+  void Start(reactor::Shard& shard);
+  void BeginDrain(reactor::Shard& shard);
+  HttpStats& stats() { return stats_; }
+  const HttpStats& stats() const { return stats_; }
+
+ private:
+  struct AcceptOp : reactor::Completion {
+    ShardServer* self;
+  };
+  static void OnAccept(reactor::Completion* c, int32_t res, uint32_t flags);
+  void ArmAccept();
+  void Admit(int fd);
+  void Link(Connection* c);
+  void Unlink(Connection* c);
+  static reactor::Task<void> Sweep(ShardServer* self);
+  static reactor::Task<void> RearmAcceptLater(ShardServer* self);
+  static reactor::Task<void> Serve(Connection* c);
+  static reactor::Task<bool> Flush(Connection* c);
+  // Answers sync routes, 404 and 405 into resp; returns the endpoint to await for async routes.
+  const Endpoint* Route(Connection* c, Response& resp, uint16_t& route_id);
+  void Finish(Connection* c, const Response& resp, uint16_t route_id, Nanos t0);
+  void ReplyError(Connection* c, int status, std::string_view message);
+
+  Server& server_;
+  const unsigned shard_id_;
+  int listen_fd_;
+  reactor::Shard* shard_ = nullptr;
+  AcceptOp accept_op_{};
+  bool accepting_ = false;
+  bool draining_ = false;
+  bool accept_backoff_ = false;  // accept failed (EMFILE...): re-armed after a pause
+  uint64_t accept_errors_ = 0;
+  Nanos accept_error_logged_ = 0;
+  Connection* head_ = nullptr;
+  HttpStats stats_;
+  reactor::TaskGroup conns_;
+};
+
+}  // namespace rf::http

@@ -1,0 +1,447 @@
+#include "http/h1_parser.h"
+
+#include <charconv>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace rf::http {
+namespace {
+
+using Kind = ParseResult::Kind;
+
+constexpr std::array<bool, 256> MakeTable(bool (*pred)(unsigned)) {
+  std::array<bool, 256> t{};
+  for (unsigned c = 0; c < 256; ++c) t[c] = pred(c);
+  return t;
+}
+
+// RFC 9110 tchar.
+constexpr auto kTokenChar = MakeTable([](unsigned c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c != 0 &&
+          std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos);
+});
+// field-vchar / SP / HT: everything but CTLs (incl. NUL, CR, LF) and DEL.
+constexpr auto kValueChar =
+    MakeTable([](unsigned c) { return c == '\t' || (c >= 0x20 && c != 0x7f); });
+// request-target: visible ASCII plus obs-text; no CTL, SP or DEL.
+constexpr auto kTargetChar = MakeTable([](unsigned c) { return c > 0x20 && c != 0x7f; });
+
+bool Is(const std::array<bool, 256>& table, char c) { return table[static_cast<unsigned char>(c)]; }
+
+// The first byte in [p, end) that ends a request-target (kTarget: CTL, SP, DEL) or a field value
+// (CTL other than HT, DEL); `end` if none. Targets and values are the bulk of a head, so this
+// checks 16 bytes at a time and doubles as the search for the CR that ends a line.
+template <bool kTarget>
+const char* FindDelimiter(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i ctl_max = _mm_set1_epi8(kTarget ? 0x20 : 0x1f);
+  const __m128i del = _mm_set1_epi8(0x7f);
+  const __m128i tab = _mm_set1_epi8('\t');
+  for (; end - p >= 16; p += 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, ctl_max), x), _mm_cmpeq_epi8(x, del));
+    if (!kTarget) hit = _mm_andnot_si128(_mm_cmpeq_epi8(x, tab), hit);
+    if (const int mask = _mm_movemask_epi8(hit); mask != 0) return p + __builtin_ctz(mask);
+  }
+#endif
+  const auto& table = kTarget ? kTargetChar : kValueChar;
+  while (p < end && Is(table, *p)) ++p;
+  return p;
+}
+
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (Lower(a[i]) != Lower(b[i])) return false;
+  }
+  return true;
+}
+
+bool IsOws(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = Lower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+ParseResult Fail(int status, std::string_view message) {
+  ParseResult r;
+  r.kind = Kind::kError;
+  r.status = status;
+  r.message = message;
+  return r;
+}
+
+ParseResult Done() {
+  ParseResult r;
+  r.kind = Kind::kComplete;
+  return r;
+}
+
+// p + n, or end if that lies beyond it (never forms a pointer past the buffer).
+const char* Clamp(const char* p, const char* end, size_t n) {
+  return static_cast<size_t>(end - p) < n ? end : p + n;
+}
+
+const char* FindLf(const char* p, const char* end) {
+  return static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+}
+
+// Indexed by Method; the order of the enum.
+constexpr std::array<std::string_view, kMethodCount> kMethodNames = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+
+Method ToMethod(std::string_view m) {
+  for (size_t i = 0; i < kMethodCount; ++i) {
+    if (m == kMethodNames[i]) return static_cast<Method>(i);
+  }
+  return Method::kOther;
+}
+
+bool IsLineEnd(char c) { return c == '\r' || c == '\n'; }
+
+// Splits out.target into path and query (see the header for the accepted forms).
+std::string_view SplitTarget(Request& out) {
+  std::string_view path = out.target;
+  if (path == "*") {
+    if (out.method != Method::kOptions) return "'*' target is only valid for OPTIONS";
+    out.path = path;
+    out.query = {};
+    return {};
+  }
+  if (path.front() != '/') {
+    // absolute-form: keep only the path; the authority is not used for routing.
+    size_t scheme = 0;
+    if (path.size() > 7 && IEquals(path.substr(0, 7), "http://")) scheme = 7;
+    if (path.size() > 8 && IEquals(path.substr(0, 8), "https://")) scheme = 8;
+    if (scheme == 0) return "invalid request target";
+    const size_t slash = path.find_first_of("/?#", scheme);
+    if (slash == std::string_view::npos || slash == scheme || path[slash] != '/') {
+      return "invalid request target";
+    }
+    path.remove_prefix(slash);
+  }
+  const size_t q = path.find('?');
+  out.path = path.substr(0, q);
+  out.query = q == std::string_view::npos ? std::string_view() : path.substr(q + 1);
+  return {};
+}
+
+// request-line = method SP request-target SP HTTP-version CRLF, which must end before `limit`.
+// Returns kComplete with p past the CRLF, kIncomplete if `limit` came first, or kError. Like every
+// check here, it fails early only on bytes that no valid request could continue with.
+ParseResult ParseRequestLine(const char*& p, const char* limit, Request& out) {
+  const char* q = p;
+  while (q < limit && Is(kTokenChar, *q)) ++q;
+  if (q == limit) return {};
+  if (IsLineEnd(*q)) return Fail(400, "malformed request line");
+  if (q == p || *q != ' ') return Fail(400, "invalid method");
+  out.method_str = std::string_view(p, static_cast<size_t>(q - p));
+  out.method = ToMethod(out.method_str);
+
+  const char* const target = ++q;
+  q = FindDelimiter<true>(q, limit);
+  if (q == limit) return {};
+  if (IsLineEnd(*q)) return Fail(400, "malformed request line");
+  if (*q != ' ') return Fail(400, "invalid character in request target");
+  if (q == target) return Fail(400, "empty request target");
+  out.target = std::string_view(target, static_cast<size_t>(q - target));
+
+  const char* const version = ++q;
+  const char* const lf = FindLf(version, limit);
+  if (lf == nullptr) return {};
+  if (lf[-1] != '\r') return Fail(400, "bare LF line ending");
+  const std::string_view v(version, static_cast<size_t>(lf - 1 - version));
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
+      v[7] < '0' || v[7] > '9') {
+    return Fail(400, "invalid HTTP version");
+  }
+  if (v[5] != '1' || v[7] > '1') return Fail(505, "HTTP version not supported");
+  out.version_minor = v[7] - '0';
+  if (auto err = SplitTarget(out); !err.empty()) return Fail(400, err);
+  p = lf + 1;
+  return Done();
+}
+
+// Scans the field lines of a header or trailer section at p through the empty line that ends it,
+// which must lie before `limit`, calling on_field(const Header&) -> ParseResult (a failed one
+// stops the scan). Returns kComplete with p past the section, kIncomplete if `limit` came first,
+// or kError. One forward pass: token scan for the name, FindDelimiter for the value and its CR.
+template <class OnField>
+ParseResult ScanFieldSection(const char*& p, const char* limit, OnField on_field) {
+  for (;;) {
+    if (p == limit) return {};
+    if (*p == '\r') {
+      if (p + 1 == limit) return {};
+      if (p[1] != '\n') return Fail(400, "CR without LF");
+      p += 2;
+      return Done();
+    }
+    if (*p == '\n') return Fail(400, "bare LF line ending");
+    if (IsOws(*p)) return Fail(400, "obs-fold or whitespace before field name");
+    const char* q = p;
+    while (q < limit && Is(kTokenChar, *q)) ++q;
+    if (q == limit) return {};
+    if (*q != ':') {
+      if (IsLineEnd(*q)) return Fail(400, "header line without ':'");
+      while (q < limit && IsOws(*q)) ++q;
+      if (q == limit) return {};
+      return Fail(400,
+                  *q == ':' ? "whitespace between header name and ':'" : "invalid header name");
+    }
+    if (q == p) return Fail(400, "empty header name");
+    Header h;
+    h.name = std::string_view(p, static_cast<size_t>(q - p));
+    ++q;
+    while (q < limit && IsOws(*q)) ++q;
+    const char* const value = q;
+    const char* cr = FindDelimiter<false>(q, limit);
+    if (cr == limit) return {};
+    if (*cr == '\n') return Fail(400, "bare LF line ending");
+    if (*cr != '\r') return Fail(400, "invalid character in header value");
+    if (cr + 1 == limit) return {};
+    if (cr[1] != '\n') return Fail(400, "invalid character in header value");
+    p = cr + 2;
+    while (cr > value && IsOws(cr[-1])) --cr;
+    h.value = std::string_view(value, static_cast<size_t>(cr - value));
+    if (ParseResult r = on_field(h); r.kind == Kind::kError) return r;
+  }
+}
+
+// Content-Length: 1*DIGIT that fits in 64 bits; anything else (sign, list, empty) is invalid.
+bool ParseContentLength(std::string_view v, uint64_t& out) {
+  const char* const last = v.data() + v.size();
+  const auto [ptr, ec] = std::from_chars(v.data(), last, out);
+  return ec == std::errc() && ptr == last;
+}
+
+void ScanConnection(std::string_view v, bool& close, bool& keep_alive) {
+  while (!v.empty()) {
+    const size_t comma = v.find(',');
+    const std::string_view token = TrimOws(v.substr(0, comma));
+    if (IEquals(token, "close")) close = true;
+    if (IEquals(token, "keep-alive")) keep_alive = true;
+    if (comma == std::string_view::npos) break;
+    v.remove_prefix(comma + 1);
+  }
+}
+
+}  // namespace
+
+std::string_view MethodName(Method m) {
+  const auto i = static_cast<size_t>(m);
+  return i < kMethodCount ? kMethodNames[i] : std::string_view();
+}
+
+std::string_view Request::Header(std::string_view name) const {
+  for (size_t i = 0; i < header_count; ++i) {
+    if (IEquals(headers[i].name, name)) return headers[i].value;
+  }
+  return {};
+}
+
+ParseResult H1Parser::Parse(std::span<char> buf, Request& out) const {
+  const char* const begin = buf.data();
+  const char* const end = begin + buf.size();
+  // The head must end within max_head bytes, so nothing past that is ever scanned for it.
+  const char* const limit = Clamp(begin, end, limits_.max_head);
+  const bool over = buf.size() > limits_.max_head;
+  const auto need_more = [over] {
+    return over ? Fail(431, "request head too large") : ParseResult{};
+  };
+
+  const char* p = begin;
+  for (size_t empty_lines = 0;; ++empty_lines) {
+    if (p == limit) return need_more();
+    if (*p == '\n') return Fail(400, "bare LF line ending");
+    if (*p != '\r') break;
+    if (p + 1 == limit) return need_more();
+    if (p[1] != '\n') return Fail(400, "CR without LF");
+    if (empty_lines == kMaxLeadingEmptyLines) return Fail(400, "too many empty lines");
+    p += 2;
+  }
+
+  if (ParseResult r = ParseRequestLine(p, limit, out); r.kind != Kind::kComplete) {
+    return r.kind == Kind::kError ? r : need_more();
+  }
+
+  out.header_count = 0;
+  size_t host_count = 0;
+  size_t te_count = 0;
+  bool has_length = false;
+  uint64_t length = 0;
+  bool te_chunked = false;
+  bool conn_close = false;
+  bool conn_keep_alive = false;
+  bool expect_continue = false;
+  const ParseResult section = ScanFieldSection(p, limit, [&](const http::Header& h) {
+    if (out.header_count == kMaxHeaders) return Fail(431, "too many headers");
+    out.headers[out.header_count++] = h;
+    switch (h.name.size()) {  // cheap pre-filter before the case-insensitive compares
+      case 4:
+        if (IEquals(h.name, "host") && ++host_count > 1) return Fail(400, "multiple Host headers");
+        break;
+      case 6:
+        if (IEquals(h.name, "expect") && IEquals(h.value, "100-continue")) expect_continue = true;
+        break;
+      case 10:
+        if (IEquals(h.name, "connection")) ScanConnection(h.value, conn_close, conn_keep_alive);
+        break;
+      case 14:
+        if (IEquals(h.name, "content-length")) {
+          uint64_t n = 0;
+          if (!ParseContentLength(h.value, n)) return Fail(400, "invalid Content-Length");
+          if (has_length && n != length) return Fail(400, "conflicting Content-Length headers");
+          has_length = true;
+          length = n;
+        }
+        break;
+      case 17:
+        if (IEquals(h.name, "transfer-encoding")) {
+          ++te_count;
+          te_chunked = IEquals(h.value, "chunked");
+        }
+        break;
+      default:
+        break;
+    }
+    return ParseResult{};
+  });
+  if (section.kind == Kind::kError) return section;
+  if (section.kind == Kind::kIncomplete) return need_more();
+
+  const size_t head_size = static_cast<size_t>(p - begin);
+  if (out.version_minor == 1 && host_count == 0) return Fail(400, "missing Host header");
+  if (te_count > 0) {
+    if (has_length) return Fail(400, "both Content-Length and Transfer-Encoding");
+    if (out.version_minor == 0) return Fail(400, "Transfer-Encoding in HTTP/1.0 request");
+    if (te_count > 1 || !te_chunked) return Fail(501, "unsupported Transfer-Encoding");
+  }
+  if (has_length && length > limits_.max_body) return Fail(413, "body too large");
+
+  out.keep_alive = out.version_minor == 1 ? !conn_close : (conn_keep_alive && !conn_close);
+  out.expect_continue = expect_continue && out.version_minor == 1;
+  out.chunked = te_count > 0;
+  out.body = {};
+
+  ParseResult r;
+  r.head_done = true;
+  r.head_size = head_size;
+  r.expect_continue = out.expect_continue;
+  char* const body = buf.data() + head_size;
+  const auto available = static_cast<size_t>(end - body);
+  if (out.chunked) {
+    size_t data_size = 0;
+    size_t wire_size = 0;
+    ParseResult c = ParseChunked(body, available, false, data_size, wire_size);
+    if (c.kind == Kind::kError) return c;
+    if (c.kind == Kind::kIncomplete) return r;
+    ParseChunked(body, available, true, data_size, wire_size);
+    out.body = {body, data_size};
+    r.consumed = head_size + wire_size;
+  } else {
+    if (available < length) return r;
+    out.body = {body, static_cast<size_t>(length)};
+    r.consumed = head_size + static_cast<size_t>(length);
+  }
+  r.kind = Kind::kComplete;
+  return r;
+}
+
+// chunked-body = *chunk last-chunk trailer-section CRLF (RFC 9112 §7.1). Validates and measures
+// the body at [body, body + available); with `compact` it also moves the chunk data down so it
+// is contiguous at `body` (only ever run after a validating pass returned kComplete, so it
+// cannot fail, and writes stay behind the read position).
+ParseResult H1Parser::ParseChunked(char* body, size_t available, bool compact, size_t& data_size,
+                                   size_t& wire_size) const {
+  const char* p = body;
+  const char* const end = body + available;
+  // Data counts against max_body; framing may add as much again (8-byte chunks are
+  // legal), but no more, so tiny-chunk floods stay bounded.
+  const size_t wire_limit = 2 * limits_.max_body + limits_.max_head;
+  const auto need_more = [&] {
+    return available > wire_limit ? Fail(413, "chunked framing overhead too large") : ParseResult{};
+  };
+  char* w = body;
+  size_t total = 0;
+  for (;;) {
+    if (static_cast<size_t>(p - body) > wire_limit) {
+      return Fail(413, "chunked framing overhead too large");
+    }
+    // chunk-size [ chunk-ext ] CRLF; leading zeros are legal, so count significant digits.
+    const char* const line = p;
+    const char* const line_limit = Clamp(line, end, kMaxChunkLine + 2);
+    uint64_t size = 0;
+    int significant = 0;
+    for (int d; p < line_limit && (d = HexValue(*p)) >= 0; ++p) {
+      size = (size << 4) | static_cast<uint64_t>(d);
+      if (size != 0 && ++significant > 16) return Fail(400, "chunk size overflow");
+    }
+    if (p == line) {
+      return p == end ? need_more() : Fail(400, "invalid chunk size");
+    }
+    if (p == end) return need_more();
+    if (size > limits_.max_body - total) return Fail(413, "body too large");
+    const char* lf = FindLf(p, line_limit);
+    if (lf == nullptr) {
+      return line_limit == end ? need_more() : Fail(400, "chunk size line too long");
+    }
+    if (lf[-1] != '\r') return Fail(400, "bare LF in chunk size line");
+    const char* ext = p;
+    while (ext < lf - 1 && IsOws(*ext)) ++ext;
+    if (ext < lf - 1) {
+      if (*ext != ';') return Fail(400, "invalid chunk size line");
+      if (FindDelimiter<false>(ext, lf - 1) != lf - 1) {
+        return Fail(400, "invalid character in chunk extension");
+      }
+    }
+    p = lf + 1;
+    if (size == 0) break;
+
+    const auto left = static_cast<size_t>(end - p);
+    const auto n = static_cast<size_t>(size);
+    if (left > n && p[n] != '\r') return Fail(400, "missing CRLF after chunk data");
+    if (left > n + 1 && p[n + 1] != '\n') return Fail(400, "missing CRLF after chunk data");
+    if (left < n + 2) return need_more();
+    if (compact) {
+      std::memmove(w, p, n);
+      w += n;
+    }
+    total += n;
+    p += n + 2;
+  }
+
+  // trailer-section: field lines, bounded by max_head; validated, then ignored.
+  const char* const trailers = p;
+  const char* const limit = Clamp(trailers, end, limits_.max_head);
+  const ParseResult section =
+      ScanFieldSection(p, limit, [](const Header&) { return ParseResult{}; });
+  if (section.kind == Kind::kError) return section;
+  if (section.kind == Kind::kIncomplete) {
+    if (static_cast<size_t>(end - trailers) > limits_.max_head) {
+      return Fail(431, "trailer section too large");
+    }
+    return need_more();
+  }
+  if (static_cast<size_t>(p - body) > wire_limit) return Fail(413, "chunked body too large");
+
+  data_size = total;
+  wire_size = static_cast<size_t>(p - body);
+  return Done();
+}
+
+}  // namespace rf::http

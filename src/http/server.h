@@ -1,0 +1,69 @@
+#pragma once
+// Server: the HTTP/1.1 front door. One SO_REUSEPORT listener per shard, bound
+// up front on the main thread (so a busy port fails start-up cleanly), then
+// served by each shard with multishot accept. Connections are shard-local
+// coroutines (see connection.cc); the only cross-shard state is the global
+// connection count that enforces --max-connections.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "http/handler.h"
+#include "http/stats.h"
+#include "reactor/shard.h"
+
+namespace rf::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  Limits limits;
+  size_t max_connections = 100000;
+  Nanos header_timeout = 10 * kSeconds;
+  Nanos idle_timeout = 60 * kSeconds;
+  size_t max_pipeline = 64;
+  bool access_log = false;
+};
+
+class ShardServer;
+
+class Server {
+ public:
+  // route_names[0] labels requests that matched no route.
+  Server(ServerOptions options, size_t shards, const Router<Endpoint>* router,
+         std::vector<std::string> route_names);
+  ~Server();
+
+  // Main thread, before the reactor runs: one bound, listening socket per shard.
+  Status Listen();
+  uint16_t port() const { return port_; }
+
+  // On the shard's own thread.
+  void Start(reactor::Shard& shard);
+  void BeginDrain(reactor::Shard& shard);  // stop accepting, close idle connections
+
+  // Any thread.
+  int serving_shards() const { return serving_.load(std::memory_order_acquire); }
+  int64_t open_connections() const;
+  const HttpStats& stats(unsigned shard) const;
+  const std::vector<std::string>& route_names() const { return route_names_; }
+  const ServerOptions& options() const { return options_; }
+  const Router<Endpoint>& router() const { return *router_; }
+
+ private:
+  friend class ShardServer;
+  ServerOptions options_;
+  const Router<Endpoint>* router_;
+  std::vector<std::string> route_names_;
+  std::vector<std::unique_ptr<ShardServer>> shards_;
+  std::vector<int> listen_fds_;
+  uint16_t port_ = 0;
+  std::atomic<int> serving_{0};
+  alignas(64) std::atomic<int64_t> connections_{0};
+};
+
+}  // namespace rf::http

@@ -1,0 +1,56 @@
+#include "http/stats.h"
+
+namespace rf::http {
+
+size_t StatusSlot(int status) {
+  for (size_t i = 0; i + 1 < kStatusSlots.size(); ++i)
+    if (kStatusSlots[i] == status) return i;
+  return kStatusSlots.size() - 1;
+}
+
+void RenderHttpMetrics(const std::vector<const HttpStats*>& shards,
+                       const std::vector<std::string>& route_names, std::string& out) {
+  obs::TextExposition x(out);
+  x.Family("rf_http_requests_total", "counter", "HTTP requests by route and status.");
+  for (size_t r = 0; r < route_names.size(); ++r) {
+    for (size_t s = 0; s < kStatusSlots.size(); ++s) {
+      uint64_t sum = 0;
+      for (const HttpStats* st : shards) sum += st->requests[r][s].Get();
+      if (sum == 0) continue;
+      std::string labels = "route=\"" + obs::LabelValue(route_names[r]) + "\",status=\"" +
+                           (kStatusSlots[s] ? std::to_string(kStatusSlots[s]) : "other") + "\"";
+      x.SampleU("rf_http_requests_total", labels, sum);
+    }
+  }
+  x.Family("rf_http_request_duration_seconds", "histogram",
+           "Time from a complete request to its response being queued.");
+  for (size_t r = 0; r < route_names.size(); ++r) {
+    std::vector<const obs::Histogram*> parts;
+    uint64_t count = 0;
+    for (const HttpStats* st : shards) {
+      parts.push_back(&st->duration[r]);
+      count += st->duration[r].Count();
+    }
+    if (count == 0) continue;
+    x.HistogramSum("rf_http_request_duration_seconds",
+                   "route=\"" + obs::LabelValue(route_names[r]) + "\"", parts);
+  }
+  auto per_shard = [&](const char* name, const char* type, const char* help, auto get) {
+    x.Family(name, type, help);
+    for (size_t i = 0; i < shards.size(); ++i)
+      x.Sample(name, "shard=\"" + std::to_string(i) + "\"", static_cast<double>(get(*shards[i])));
+  };
+  per_shard("rf_http_connections_open", "gauge", "Open client connections.",
+            [](const HttpStats& s) { return s.connections_open.Get(); });
+  per_shard("rf_http_connections_accepted_total", "counter", "Accepted client connections.",
+            [](const HttpStats& s) { return s.connections_accepted.Get(); });
+  per_shard("rf_http_connections_closed_total", "counter", "Closed client connections.",
+            [](const HttpStats& s) { return s.connections_closed.Get(); });
+  per_shard("rf_http_connections_rejected_total", "counter",
+            "Connections refused with 503 above --max-connections.",
+            [](const HttpStats& s) { return s.connections_rejected.Get(); });
+  per_shard("rf_http_timeouts_total", "counter", "Connections closed by header or idle timeout.",
+            [](const HttpStats& s) { return s.timeouts.Get(); });
+}
+
+}  // namespace rf::http

@@ -1,0 +1,34 @@
+#pragma once
+// Per-shard HTTP counters. Routes are known at start-up, so requests are
+// counted in a fixed table indexed by route id and status slot: no map lookup
+// or allocation per request.
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "obs/metrics.h"
+
+namespace rf::http {
+
+constexpr size_t kMaxRoutes = 64;
+constexpr std::array<int, 22> kStatusSlots = {100, 200, 201, 202, 204, 400, 404, 405, 408, 409, 413,
+                                              415, 422, 429, 431, 500, 501, 502, 503, 504, 505, 0};
+
+size_t StatusSlot(int status);  // index into kStatusSlots; the last slot is "other"
+
+struct HttpStats {
+  std::array<std::array<obs::Counter, kStatusSlots.size()>, kMaxRoutes> requests;
+  std::array<obs::Histogram, kMaxRoutes> duration;
+  obs::Gauge connections_open;
+  obs::Counter connections_accepted;
+  obs::Counter connections_closed;
+  obs::Counter connections_rejected;
+  obs::Counter timeouts;  // header (408) and idle timeouts
+};
+
+// Appends the HTTP metric families summed over shards.
+void RenderHttpMetrics(const std::vector<const HttpStats*>& shards,
+                       const std::vector<std::string>& route_names, std::string& out);
+
+}  // namespace rf::http
