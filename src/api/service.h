@@ -1,0 +1,42 @@
+#pragma once
+// ServiceState: what the operational endpoints report on. Owned by app/,
+// read from every shard (atomics only).
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "http/handler.h"
+#include "http/server.h"
+#include "reactor/reactor.h"
+
+namespace rf::api {
+
+struct ServiceState {
+  std::string version;
+  Nanos started_mono = 0;
+  double started_unix = 0;
+  size_t shards = 0;
+  http::Server* server = nullptr;
+  reactor::Reactor* reactor = nullptr;
+  std::atomic<bool> draining{false};
+
+  bool Ready() const {
+    return !draining.load(std::memory_order_acquire) && server &&
+           server->serving_shards() == static_cast<int>(shards);
+  }
+};
+
+// The routing table under construction: the router plus the metric label of each route.
+struct Routes {
+  http::Router<http::Endpoint> router;
+  std::vector<std::string> names{"other"};
+
+  void Add(http::Method method, std::string_view pattern, http::Endpoint ep);
+};
+
+// GET /health, /health/live, /health/ready, /metrics.
+void AddOperationalRoutes(Routes& routes, ServiceState* state);
+
+}  // namespace rf::api

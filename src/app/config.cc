@@ -1,0 +1,319 @@
+#include "app/config.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <fstream>
+#include <map>
+
+#include "reactor/reactor.h"
+
+namespace rf::app {
+namespace {
+
+enum class Kind { kString, kBool, kUint, kSize, kDuration, kAddr, kCpus, kLevel };
+
+struct Setting {
+  const char* key;
+  Kind kind;
+  const char* def;
+  uint64_t min;  // for kUint / kSize / kDuration (ms)
+  uint64_t max;
+  const char* help;
+};
+
+// The one table. Keys are flags (--key), env vars (RINGFLOW_KEY with dashes as
+// underscores) and config-file keys.
+constexpr Setting kSettings[] = {
+    {"listen", Kind::kAddr, "127.0.0.1:8080", 0, 0, "address:port to serve HTTP on (IPv6 as [::1]:8080)"},
+    {"shards", Kind::kUint, "0", 0, 1024, "reactor threads; 0 = one per CPU in --cpus / the affinity mask"},
+    {"cpus", Kind::kCpus, "", 0, 0, "CPUs to pin shards to, e.g. 0-3,6 (default: the affinity mask)"},
+    {"pin", Kind::kBool, "true", 0, 0, "pin each shard's thread to its CPU"},
+    {"max-body", Kind::kSize, "1MiB", 0, 1ull << 30, "largest request body accepted (413 above)"},
+    {"max-connections", Kind::kUint, "100000", 1, 10'000'000, "open connections before new ones get 503"},
+    {"max-pipeline", Kind::kUint, "64", 1, 4096, "pipelined requests answered per read before yielding"},
+    {"header-timeout", Kind::kDuration, "10s", 1, 3'600'000, "time to receive a request's headers (408 after)"},
+    {"idle-timeout", Kind::kDuration, "60s", 1, 86'400'000, "keep-alive connection idle time before close"},
+    {"drain-timeout", Kind::kDuration, "10s", 0, 3'600'000, "graceful shutdown: time in-flight requests get"},
+    {"log-level", Kind::kLevel, "info", 0, 0, "debug | info | warn | error"},
+    {"access-log", Kind::kBool, "false", 0, 0, "log one line per request"},
+    {"data-dir", Kind::kString, "./data", 0, 0, "directory of the embedded store"},
+    {"config", Kind::kString, "", 0, 0, "optional file of `key = value` lines"},
+};
+
+const Setting* Find(std::string_view key) {
+  for (const Setting& s : kSettings)
+    if (key == s.key) return &s;
+  return nullptr;
+}
+
+std::string EnvName(std::string_view key) {
+  std::string e = "RINGFLOW_";
+  for (char c : key) e += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return e;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+Result<uint64_t> ParseUint(std::string_view s) {
+  uint64_t v = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || r.ec != std::errc{} || r.ptr != s.data() + s.size())
+    return Error{Errc::kInvalidArgument, "not a non-negative integer"};
+  return v;
+}
+
+Error Bad(std::string_view key, std::string_view value, std::string_view why) {
+  return Error{Errc::kInvalidArgument,
+               "invalid value '" + std::string(value) + "' for " + std::string(key) + ": " + std::string(why)};
+}
+
+Status Apply(Config& c, const Setting& s, std::string_view v) {
+  std::string_view key = s.key;
+  auto in_range = [&](uint64_t x, uint64_t scale) -> Status {
+    if (x < s.min * scale || x > s.max * scale)
+      return Bad(key, v, "must be between " + std::to_string(s.min) + " and " + std::to_string(s.max) +
+                             (s.kind == Kind::kDuration ? " ms" : ""));
+    return {};
+  };
+  switch (s.kind) {
+    case Kind::kUint:
+    case Kind::kSize: {
+      auto x = s.kind == Kind::kUint ? ParseUint(v) : ParseSize(v);
+      if (!x) return Bad(key, v, x.error().context);
+      if (auto st = in_range(*x, 1); !st) return st;
+      if (key == "shards") c.shards = static_cast<unsigned>(*x);
+      else if (key == "max-body") c.max_body = *x;
+      else if (key == "max-connections") c.max_connections = *x;
+      else if (key == "max-pipeline") c.max_pipeline = *x;
+      return {};
+    }
+    case Kind::kDuration: {
+      auto d = ParseDuration(v);
+      if (!d) return Bad(key, v, d.error().context);
+      if (auto st = in_range(static_cast<uint64_t>(*d), kMillis); !st) return st;
+      if (key == "header-timeout") c.header_timeout = *d;
+      else if (key == "idle-timeout") c.idle_timeout = *d;
+      else if (key == "drain-timeout") c.drain_timeout = *d;
+      return {};
+    }
+    case Kind::kBool: {
+      bool b;
+      if (v == "true" || v == "1" || v == "yes" || v == "on") b = true;
+      else if (v == "false" || v == "0" || v == "no" || v == "off") b = false;
+      else return Bad(key, v, "expected true or false");
+      if (key == "access-log") c.access_log = b;
+      else if (key == "pin") c.pin = b;
+      return {};
+    }
+    case Kind::kLevel:
+      if (!obs::ParseLevel(v, c.log_level)) return Bad(key, v, "expected debug, info, warn or error");
+      return {};
+    case Kind::kAddr: {
+      size_t colon = v.rfind(':');
+      if (colon == std::string_view::npos || colon == 0) return Bad(key, v, "expected host:port");
+      auto port = ParseUint(v.substr(colon + 1));
+      if (!port || *port > 65535) return Bad(key, v, "port must be 0-65535");
+      std::string host(v.substr(0, colon));
+      std::string bare = host.size() > 2 && host.front() == '[' && host.back() == ']'
+                             ? host.substr(1, host.size() - 2) : host;
+      in6_addr scratch;
+      if (inet_pton(AF_INET, bare.c_str(), &scratch) != 1 && inet_pton(AF_INET6, bare.c_str(), &scratch) != 1)
+        return Bad(key, v, "host must be an IP address (e.g. 127.0.0.1, 0.0.0.0, [::1]); names are not resolved");
+      c.listen = std::string(v);
+      c.listen_host = host;
+      c.listen_port = static_cast<uint16_t>(*port);
+      return {};
+    }
+    case Kind::kCpus: {
+      if (v.empty()) {
+        c.cpus.clear();
+        return {};
+      }
+      auto cpus = reactor::ParseCpuList(v);
+      if (!cpus) return Bad(key, v, cpus.error().context);
+      c.cpus = *cpus;
+      return {};
+    }
+    case Kind::kString:
+      if (key == "data-dir") {
+        if (v.empty()) return Bad(key, v, "must not be empty");
+        c.data_dir = std::string(v);
+      }
+      return {};
+  }
+  return {};
+}
+
+Status LoadFile(const std::string& path, std::map<std::string, std::pair<std::string, std::string>>& vals) {
+  std::ifstream f(path);
+  if (!f) return Error{Errc::kInvalidArgument, "config: cannot read file '" + path + "'"};
+  std::string line;
+  int lineno = 0;
+  while (std::getline(f, line)) {
+    ++lineno;
+    std::string_view l = Trim(line);
+    if (l.empty() || l.front() == '#') continue;
+    size_t eq = l.find('=');
+    std::string where = path + ":" + std::to_string(lineno);
+    if (eq == std::string_view::npos)
+      return Error{Errc::kInvalidArgument, where + ": expected `key = value`"};
+    std::string key(Trim(l.substr(0, eq)));
+    std::string_view val = Trim(l.substr(eq + 1));
+    if (val.size() >= 2 && val.front() == '"' && val.back() == '"') val = val.substr(1, val.size() - 2);
+    if (!Find(key) || key == "config") return Error{Errc::kInvalidArgument, where + ": unknown key '" + key + "'"};
+    vals[key] = {std::string(val), "file:" + path};
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Nanos> ParseDuration(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  auto n = ParseUint(s.substr(0, i));
+  if (!n) return Error{Errc::kInvalidArgument, "expected a duration like 500ms, 10s, 1m"};
+  std::string_view unit = s.substr(i);
+  Nanos mul;
+  if (unit == "ms") mul = kMillis;
+  else if (unit == "s") mul = kSeconds;
+  else if (unit == "m") mul = 60 * kSeconds;
+  else if (unit == "h") mul = 3600 * kSeconds;
+  else if (unit == "us") mul = 1000;
+  else return Error{Errc::kInvalidArgument, "expected a duration like 500ms, 10s, 1m (unit ms|s|m|h)"};
+  if (*n > static_cast<uint64_t>(INT64_MAX / mul)) return Error{Errc::kInvalidArgument, "duration too large"};
+  return static_cast<Nanos>(*n) * mul;
+}
+
+Result<uint64_t> ParseSize(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  auto n = ParseUint(s.substr(0, i));
+  if (!n) return Error{Errc::kInvalidArgument, "expected a size like 1048576, 64KiB, 1MiB"};
+  std::string_view unit = s.substr(i);
+  uint64_t mul;
+  if (unit.empty() || unit == "B") mul = 1;
+  else if (unit == "KiB" || unit == "K" || unit == "k") mul = 1ull << 10;
+  else if (unit == "MiB" || unit == "M") mul = 1ull << 20;
+  else if (unit == "GiB" || unit == "G") mul = 1ull << 30;
+  else return Error{Errc::kInvalidArgument, "expected a size like 1048576, 64KiB, 1MiB"};
+  if (*n > UINT64_MAX / mul) return Error{Errc::kInvalidArgument, "size too large"};
+  return *n * mul;
+}
+
+Result<Config> LoadConfig(int argc, char** argv, char** envp) {
+  Config c;
+  // key -> (value, origin)
+  std::map<std::string, std::pair<std::string, std::string>> vals;
+  for (const Setting& s : kSettings) vals[s.key] = {s.def, "default"};
+
+  std::map<std::string, std::string> env;
+  for (char** e = envp; e && *e; ++e) {
+    std::string_view kv(*e);
+    size_t eq = kv.find('=');
+    if (eq != std::string_view::npos) env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+  }
+
+  std::map<std::string, std::string> flags;
+  bool have_command = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--help" || a == "-h") {
+      c.command = Command::kHelp;
+      return c;
+    }
+    if (a.starts_with("--")) {
+      std::string_view body = a.substr(2);
+      std::string key, value;
+      size_t eq = body.find('=');
+      if (eq != std::string_view::npos) {
+        key = body.substr(0, eq);
+        value = body.substr(eq + 1);
+      } else {
+        key = body;
+        if (!Find(key)) return Error{Errc::kInvalidArgument, "unknown flag --" + key + " (see --help)"};
+        if (i + 1 >= argc) return Error{Errc::kInvalidArgument, "flag --" + key + " needs a value"};
+        value = argv[++i];
+      }
+      if (!Find(key)) return Error{Errc::kInvalidArgument, "unknown flag --" + key + " (see --help)"};
+      flags[key] = value;
+      continue;
+    }
+    if (have_command) return Error{Errc::kInvalidArgument, "unexpected argument '" + std::string(a) + "'"};
+    have_command = true;
+    if (a == "serve") c.command = Command::kServe;
+    else if (a == "version") c.command = Command::kVersion;
+    else if (a == "config") c.command = Command::kConfig;
+    else if (a == "doctor") c.command = Command::kDoctor;
+    else if (a == "help") c.command = Command::kHelp;
+    else return Error{Errc::kInvalidArgument, "unknown command '" + std::string(a) + "' (serve, version, config, doctor, help)"};
+  }
+
+  std::string file;
+  if (auto it = env.find(EnvName("config")); it != env.end()) file = it->second;
+  if (auto it = flags.find("config"); it != flags.end()) file = it->second;
+  if (!file.empty()) {
+    if (auto st = LoadFile(file, vals); !st) return st.error();
+    vals["config"] = {file, flags.count("config") ? "flag" : "env:" + EnvName("config")};
+  }
+  for (const Setting& s : kSettings) {
+    std::string name = EnvName(s.key);
+    if (auto it = env.find(name); it != env.end() && s.key != std::string_view("config"))
+      vals[s.key] = {it->second, "env:" + name};
+  }
+  for (auto& [k, v] : flags) vals[k] = {v, "flag"};
+
+  for (const Setting& s : kSettings) {
+    auto& [value, origin] = vals[s.key];
+    if (auto st = Apply(c, s, value); !st) {
+      Error e = st.error();
+      e.context += " (from " + origin + ")";
+      return e;
+    }
+    c.effective.push_back({s.key, value, origin});
+  }
+
+  // Resolve shards and their CPUs.
+  std::vector<int> allowed = c.cpus.empty() ? reactor::AllowedCpus() : c.cpus;
+  if (!c.cpus.empty()) {
+    std::vector<int> mask = reactor::AllowedCpus();
+    for (int cpu : c.cpus)
+      if (std::find(mask.begin(), mask.end(), cpu) == mask.end())
+        return Error{Errc::kInvalidArgument,
+                     "invalid value for cpus: CPU " + std::to_string(cpu) + " is not in this process's affinity mask"};
+  }
+  unsigned n = c.shards ? c.shards : static_cast<unsigned>(allowed.size());
+  c.cpus.clear();
+  for (unsigned i = 0; i < n; ++i) c.cpus.push_back(allowed[i % allowed.size()]);
+  c.shards = n;
+  return c;
+}
+
+std::string HelpText() {
+  std::string h =
+      "ringflow — workflow orchestration engine\n\n"
+      "usage: ringflow [serve|version|config|doctor|help] [--key=value ...]\n\n"
+      "  serve     run the daemon (default)\n"
+      "  version   print the version\n"
+      "  config    print the effective configuration and where each value came from\n"
+      "  doctor    check the host (kernel, io_uring, NUMA, limits, listener, store); exit 1 on findings\n\n"
+      "settings (flag --key, env RINGFLOW_KEY, or `key = value` in --config FILE;\n"
+      "precedence: default < file < env < flag):\n";
+  for (const Setting& s : kSettings) {
+    std::string line = "  --" + std::string(s.key);
+    line.resize(std::max<size_t>(line.size() + 1, 22), ' ');
+    line += s.help;
+    line += " [default: ";
+    line += *s.def ? s.def : "\"\"";
+    line += "]\n";
+    h += line;
+  }
+  return h;
+}
+
+}  // namespace rf::app

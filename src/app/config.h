@@ -1,0 +1,50 @@
+#pragma once
+// Config: every setting of the daemon, from one table (config.cc). Sources in
+// increasing precedence: defaults < config file < RINGFLOW_* env < flags.
+// Load() validates everything and names the key of any bad value.
+
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "obs/log.h"
+
+namespace rf::app {
+
+enum class Command { kServe, kVersion, kConfig, kDoctor, kHelp };
+
+struct Config {
+  Command command = Command::kServe;
+
+  std::string listen_host;
+  uint16_t listen_port = 0;
+  std::string listen;  // as given
+  unsigned shards = 0;
+  std::vector<int> cpus;  // resolved: one per shard
+  bool pin = true;
+  uint64_t max_body = 0;
+  uint64_t max_connections = 0;
+  uint64_t max_pipeline = 0;
+  Nanos header_timeout = 0;
+  Nanos idle_timeout = 0;
+  Nanos drain_timeout = 0;
+  obs::Level log_level = obs::Level::kInfo;
+  bool access_log = false;
+  std::string data_dir;
+
+  struct Source {
+    std::string key, value, origin;  // origin: default | file:PATH | env:NAME | flag
+  };
+  std::vector<Source> effective;
+};
+
+// argv[0] is skipped. On failure the error message names the key.
+Result<Config> LoadConfig(int argc, char** argv, char** envp);
+std::string HelpText();
+
+// Parsers shared with tests: "10s", "500ms", "1m", "2h"; "64KiB", "1MiB", "1048576".
+Result<Nanos> ParseDuration(std::string_view s);
+Result<uint64_t> ParseSize(std::string_view s);
+
+}  // namespace rf::app

@@ -1,0 +1,65 @@
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "app/config.h"
+
+using rf::app::LoadConfig;
+
+namespace {
+
+rf::Result<rf::app::Config> Load(std::vector<const char*> args, std::vector<const char*> env = {}) {
+  args.insert(args.begin(), "ringflow");
+  env.push_back(nullptr);
+  return LoadConfig(static_cast<int>(args.size()), const_cast<char**>(args.data()),
+                    const_cast<char**>(env.data()));
+}
+
+}  // namespace
+
+TEST_SUITE("app.config") {
+TEST_CASE("durations and sizes accept units") {
+  CHECK(*rf::app::ParseDuration("500ms") == 500 * rf::kMillis);
+  CHECK(*rf::app::ParseDuration("2m") == 120 * rf::kSeconds);
+  CHECK_FALSE(rf::app::ParseDuration("10").has_value());
+  CHECK_FALSE(rf::app::ParseDuration("ms").has_value());
+  CHECK(*rf::app::ParseSize("64KiB") == 65536);
+  CHECK(*rf::app::ParseSize("1MiB") == 1048576);
+  CHECK_FALSE(rf::app::ParseSize("1XB").has_value());
+}
+
+TEST_CASE("flags beat env which beats defaults, and the source is recorded") {
+  auto c = Load({"--max-body=2MiB"}, {"RINGFLOW_MAX_BODY=4MiB", "RINGFLOW_LISTEN=127.0.0.1:9999"});
+  REQUIRE(c.has_value());
+  CHECK(c->max_body == 2u << 20);
+  CHECK(c->listen_port == 9999);
+  bool saw_env = false;
+  for (auto& s : c->effective)
+    if (s.key == "listen") saw_env = s.origin == "env:RINGFLOW_LISTEN";
+  CHECK(saw_env);
+}
+
+TEST_CASE("an invalid value names its key") {
+  auto c = Load({"--header-timeout", "soon"});
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.error().context.find("header-timeout") != std::string::npos);
+  auto d = Load({}, {"RINGFLOW_SHARDS=-1"});
+  REQUIRE_FALSE(d.has_value());
+  CHECK(d.error().context.find("shards") != std::string::npos);
+  CHECK(d.error().context.find("env:RINGFLOW_SHARDS") != std::string::npos);
+}
+
+TEST_CASE("unknown flags and commands are rejected") {
+  CHECK_FALSE(Load({"--no-such-flag=1"}).has_value());
+  CHECK_FALSE(Load({"launch"}).has_value());
+  CHECK_FALSE(Load({"--listen", "nohost"}).has_value());
+  CHECK_FALSE(Load({"--listen=1.2.3.4:99999"}).has_value());
+}
+
+TEST_CASE("shards default to the CPUs and wrap around when more are asked for") {
+  auto c = Load({"--shards=5", "--cpus=0"});
+  REQUIRE(c.has_value());
+  CHECK(c->shards == 5);
+  CHECK(c->cpus == std::vector<int>{0, 0, 0, 0, 0});
+}
+}
