@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# HTTP throughput/latency: ringflow (/health/live) vs nginx (return 200) on loopback.
+#
+#   bench/http.sh [--duration 10s] [--shards N]
+#
+# Binary: $RINGFLOW_BIN (default build/release/src/app/ringflow). Installs wrk, ab
+# (apache2-utils) and nginx with apt-get if they are missing. Both servers only
+# listen on 127.0.0.1 and are stopped (by PID) on exit. Load generator and servers
+# share this machine's cores, so absolute numbers are indicative; the ratio matters.
+set -euo pipefail
+
+DURATION=10s
+SHARDS=$(nproc)
+
+usage() {
+    sed -n '2,9s/^# \{0,1\}//p' "$0"
+}
+
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --duration) DURATION=${2:?--duration needs a value}; shift 2 ;;
+        --duration=*) DURATION=${1#*=}; shift ;;
+        --shards) SHARDS=${2:?--shards needs a value}; shift 2 ;;
+        --shards=*) SHARDS=${1#*=}; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "http.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+[[ $DURATION =~ ^[0-9]+[smh]?$ ]] || { echo "http.sh: bad --duration: $DURATION" >&2; exit 2; }
+[[ $SHARDS =~ ^[1-9][0-9]*$ ]] || { echo "http.sh: bad --shards: $SHARDS" >&2; exit 2; }
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RINGFLOW_BIN=${RINGFLOW_BIN:-$REPO/build/release/src/app/ringflow}
+
+# ------------------------------------------------------------------ tools
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v ab >/dev/null 2>&1 || missing+=(apache2-utils)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "installing: ${missing[*]}" >&2
+    SUDO=()
+    [[ $EUID -eq 0 ]] || SUDO=(sudo)
+    "${SUDO[@]}" apt-get -y install "${missing[@]}" >&2
+fi
+if [[ ! -x $RINGFLOW_BIN ]]; then
+    echo "http.sh: ringflow binary not found: $RINGFLOW_BIN (build it or set RINGFLOW_BIN)" >&2
+    exit 1
+fi
+
+# ------------------------------------------------------------------ processes
+TMP=$(mktemp -d -t rf-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+    local pid i
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# HTTP status of GET 127.0.0.1:$1$2 (empty if no answer within 2 s).
+probe() {
+    local port=$1 path=$2 line=""
+    if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
+        printf 'GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' "$path" >&3
+        IFS= read -r -t 2 line <&3 || true
+        exec 3<&- 3>&-
+    fi
+    line=${line#* }
+    echo "${line%% *}"
+}
+
+# wait_ready PID PORT PATH LOG: up to 10 s for a 200.
+wait_ready() {
+    local pid=$1 port=$2 path=$3 log=$4 i
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "http.sh: server (pid $pid) exited during startup; log:" >&2
+            tail -n 20 "$log" >&2 || true
+            exit 1
+        fi
+        [[ $(probe "$port" "$path") == 200 ]] && return 0
+        sleep 0.1
+    done
+    echo "http.sh: server on port $port not ready after 10 s; log:" >&2
+    tail -n 20 "$log" >&2 || true
+    exit 1
+}
+
+start_ringflow() { # shards port -> sets RF_PID
+    local shards=$1 port=$2 log=$TMP/ringflow-$1.log
+    "$RINGFLOW_BIN" serve --listen "127.0.0.1:$port" --shards "$shards" \
+        --data-dir "$TMP/data-$shards" --log-level warn --access-log false 2>"$log" &
+    RF_PID=$!
+    PIDS+=("$RF_PID")
+    wait_ready "$RF_PID" "$port" /health/ready "$log"
+}
+
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# ------------------------------------------------------------------ header
+cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+echo "== ringflow HTTP bench =="
+echo "machine : nproc=$(nproc) kernel=$(uname -r) cpu=\"${cpu_model:-unknown}\""
+echo "ringflow: $RINGFLOW_BIN ($("$RINGFLOW_BIN" version 2>/dev/null | head -n 1 || echo '?'))"
+echo "nginx   : $(nginx -v 2>&1 | sed 's/^nginx version: //')"
+echo "settings: duration=$DURATION shards=$SHARDS nginx_workers=$SHARDS (load generator shares the same cores)"
+
+# Idle RSS with 2 shards, after startup and before any load.
+rss_port=$(free_port)
+start_ringflow 2 "$rss_port"
+sleep 1
+rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$RF_PID/status")
+echo "idle RSS: $((rss_kb / 1024)) MiB (${rss_kb} kB, ringflow --shards 2, before load)"
+stop_pid "$RF_PID"
+
+# ------------------------------------------------------------------ servers
+RF_PORT=$(free_port)
+start_ringflow "$SHARDS" "$RF_PORT"
+
+NG_PORT=$(free_port)
+mkdir -p "$TMP/nginx"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes $SHARDS;
+daemon off;
+master_process on;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    server {
+        listen 127.0.0.1:$NG_PORT;
+        location / { return 200 "ok\n"; }
+    }
+}
+EOF
+nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
+    2>"$TMP/nginx/stderr.log" &
+NG_PID=$!
+PIDS+=("$NG_PID")
+wait_ready "$NG_PID" "$NG_PORT" / "$TMP/nginx/error.log"
+
+RF_URL=http://127.0.0.1:$RF_PORT/health/live
+NG_URL=http://127.0.0.1:$NG_PORT/
+
+# warm-up
+wrk -t2 -c16 -d2s "$RF_URL" >/dev/null
+wrk -t2 -c16 -d2s "$NG_URL" >/dev/null
+
+# ------------------------------------------------------------------ parsing
+# wrk --latency output -> "req/s p50_ms p99_ms errors"
+parse_wrk() {
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+            if (v ~ /m$/)  return substr(v, 1, length(v) - 1) * 60000
+            if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
+            return v + 0
+        }
+        /^Requests\/sec:/                 { rps = $2 }
+        /Latency Distribution/            { dist = 1; next }
+        dist && $1 == "50%"               { p50 = ms($2) }
+        dist && $1 == "99%"               { p99 = ms($2); dist = 0 }
+        /Socket errors:/ {
+            gsub(/,/, "")
+            err += $4 + $6 + $8 + $10
+        }
+        /Non-2xx or 3xx responses:/       { err += $NF }
+        END { printf "%s %.3f %.3f %d\n", (rps == "" ? "0" : rps), p50, p99, err }
+    '
+}
+
+# ab output -> "req/s p50_ms p99_ms errors" (ab percentiles are whole ms)
+parse_ab() {
+    awk '
+        /^Requests per second:/  { rps = $4 }
+        /^Failed requests:/      { err += $3 }
+        /^Non-2xx responses:/    { err += $3 }
+        /^Write errors:/         { err += $3 }
+        $1 == "50%"              { p50 = $2 }
+        $1 == "99%"              { p99 = $2 }
+        END { printf "%s %.3f %.3f %d\n", (rps == "" ? "0" : rps), p50, p99, err }
+    '
+}
+
+# ------------------------------------------------------------------ runs
+declare -A RESULT
+SCENARIOS=("wrk-t2-c64" "wrk-t1-c1" "ab-k-c50")
+
+run_one() { # scenario server url
+    local scenario=$1 server=$2 url=$3 out
+    out=$TMP/$scenario-$server.txt
+    case $scenario in
+        wrk-t2-c64) wrk -t2 -c64 -d"$DURATION" --latency "$url" >"$out" 2>&1 || true
+            RESULT[$scenario,$server]=$(parse_wrk <"$out") ;;
+        wrk-t1-c1) wrk -t1 -c1 -d"$DURATION" --latency "$url" >"$out" 2>&1 || true
+            RESULT[$scenario,$server]=$(parse_wrk <"$out") ;;
+        ab-k-c50) ab -k -r -s 10 -n 100000 -c 50 "$url" >"$out" 2>&1 || true
+            RESULT[$scenario,$server]=$(parse_ab <"$out") ;;
+    esac
+    echo "  done: $scenario $server -> ${RESULT[$scenario,$server]}" >&2
+}
+
+for scenario in "${SCENARIOS[@]}"; do
+    run_one "$scenario" ringflow "$RF_URL"
+    run_one "$scenario" nginx "$NG_URL"
+done
+
+kill -0 "$RF_PID" 2>/dev/null || echo "WARNING: ringflow is no longer running (crashed under load?)"
+
+echo
+printf '%-12s | %-8s | %12s | %10s | %10s | %8s\n' scenario server req/s "p50 (ms)" "p99 (ms)" errors
+printf '%s\n' "-------------+----------+--------------+------------+------------+---------"
+for scenario in "${SCENARIOS[@]}"; do
+    for server in ringflow nginx; do
+        read -r rps p50 p99 err <<<"${RESULT[$scenario,$server]}"
+        printf '%-12s | %-8s | %12.0f | %10.3f | %10.3f | %8d\n' \
+            "$scenario" "$server" "$rps" "$p50" "$p99" "$err"
+    done
+done
+
+echo
+printf '%-12s | %18s | %28s\n' scenario "req/s ringflow/ng" "p99 ringflow vs nginx (ms)"
+printf '%s\n' "-------------+--------------------+-----------------------------"
+for scenario in "${SCENARIOS[@]}"; do
+    read -r rf_rps _ rf_p99 _ <<<"${RESULT[$scenario,ringflow]}"
+    read -r ng_rps _ ng_p99 _ <<<"${RESULT[$scenario,nginx]}"
+    awk -v s="$scenario" -v a="$rf_rps" -v b="$ng_rps" -v p="$rf_p99" -v q="$ng_p99" 'BEGIN {
+        ratio = (b > 0) ? sprintf("%.2fx", a / b) : "n/a"
+        pr = (q > 0) ? sprintf("(%.2fx)", p / q) : ""
+        printf "%-12s | %18s | %10.3f vs %-8.3f %s\n", s, ratio, p, q, pr
+    }'
+done
+echo

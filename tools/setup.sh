@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs every Debian package the build, tests and benches need. Idempotent:
+# does nothing (and needs no network) when everything is already installed.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential g++ meson ninja-build pkg-config
+  liburing-dev libnuma-dev libmimalloc-dev doctest-dev
+  libsimdjson-dev libpq-dev libhiredis-dev libnghttp2-dev libc-ares-dev
+  # fuzzing and sanitizers
+  clang libclang-rt-14-dev
+  # tests
+  python3 python3-pytest curl shellcheck systemd util-linux prometheus
+  # benches and references
+  wrk apache2-utils nghttp2-client nginx
+)
+
+if [[ "${1:-}" == "--help" ]]; then
+  echo "usage: tools/setup.sh   installs missing build/test/bench packages with apt-get"
+  exit 0
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi
+echo "setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The nginx package starts a system nginx on :80; the benches run their own on loopback.
+if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
+  "${SUDO[@]}" systemctl stop nginx || true
+fi

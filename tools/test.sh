@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds, and runs every suite:
+#   unit         doctest units (release build)
+#   unit-asan    the same units under AddressSanitizer + UndefinedBehaviorSanitizer
+#   system       pytest against the real binary over sockets
+#   ops          kernel-tuning/systemd scripts (shellcheck, fake /proc trees, units)
+#   fuzz         every libFuzzer target for FUZZ_SECONDS (default 10) each
+# Exits non-zero if any suite fails. Last line: "tests: N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+
+if [[ "${1:-}" == "--help" ]]; then
+  echo "usage: tools/test.sh [suite...]   suites: unit unit-asan system ops fuzz (default: all)"
+  exit 0
+fi
+suites=("$@")
+[[ ${#suites[@]} -eq 0 ]] && suites=(unit unit-asan system ops fuzz)
+
+./tools/setup.sh || { echo "test.sh: setup failed" >&2; exit 1; }
+
+passed=0
+failed=0
+failed_suites=()
+log_dir=$(mktemp -d /tmp/rf-test.XXXXXX)
+
+record() {  # suite, exit code, passed count, failed count
+  local suite=$1 rc=$2 p=$3 f=$4
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [[ $rc -ne 0 ]]; then
+    [[ $f -eq 0 ]] && failed=$((failed + 1))
+    failed_suites+=("$suite")
+    echo "== $suite: FAILED (rc=$rc, log $log_dir/$suite.log)"
+  else
+    echo "== $suite: ok ($p passed)"
+  fi
+}
+
+doctest_counts() {  # log -> "passed failed"
+  local line
+  line=$(grep -E '^\[doctest\] test cases:' "$1" | tail -n 1)
+  echo "$(sed -E 's/.*\| *([0-9]+) passed.*/\1/' <<<"$line" | grep -E '^[0-9]+$' || echo 0)" \
+       "$(sed -E 's/.*\| *([0-9]+) failed.*/\1/' <<<"$line" | grep -E '^[0-9]+$' || echo 0)"
+}
+
+run_unit() {  # flavour
+  local flavour=$1 suite=$2
+  if ! ./tools/build.sh "$flavour" >"$log_dir/$suite.log" 2>&1; then
+    cat "$log_dir/$suite.log"
+    record "$suite" 1 0 1
+    return
+  fi
+  local rc=0
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
+    timeout 600 "build/$flavour/tests/unit/unit_tests" >>"$log_dir/$suite.log" 2>&1 || rc=$?
+  tail -n 4 "$log_dir/$suite.log"
+  [[ $rc -ne 0 ]] && grep -E 'ERROR|FAILED|Sanitizer|runtime error' "$log_dir/$suite.log" | head -n 40
+  read -r p f < <(doctest_counts "$log_dir/$suite.log")
+  record "$suite" "$rc" "$p" "$f"
+}
+
+for suite in "${suites[@]}"; do
+  echo "== $suite"
+  case "$suite" in
+    unit) run_unit release unit ;;
+    unit-asan) run_unit asan unit-asan ;;
+    system)
+      if ! ./tools/build.sh release >"$log_dir/system.log" 2>&1; then
+        cat "$log_dir/system.log"; record system 1 0 1; continue
+      fi
+      rc=0
+      RINGFLOW_BIN="$PWD/build/release/src/app/ringflow" timeout 1800 \
+        /usr/bin/python3 -m pytest tests/system -q -p no:cacheprovider >"$log_dir/system.log" 2>&1 || rc=$?
+      tail -n 25 "$log_dir/system.log"
+      p=$(grep -Eo '[0-9]+ passed' "$log_dir/system.log" | tail -n 1 | grep -Eo '[0-9]+' || echo 0)
+      f=$(grep -Eo '[0-9]+ (failed|errors?)' "$log_dir/system.log" | awk '{s+=$1} END{print s+0}')
+      [[ $rc -eq 5 ]] && { echo "system: pytest collected no tests"; rc=1; }
+      record system "$rc" "${p:-0}" "${f:-0}"
+      ;;
+    ops)
+      rc=0
+      timeout 600 bash tests/ops/run.sh >"$log_dir/ops.log" 2>&1 || rc=$?
+      grep -E '^not ok' "$log_dir/ops.log" | head -n 40
+      tail -n 1 "$log_dir/ops.log"
+      p=$(sed -nE 's/^ops: ([0-9]+) passed, ([0-9]+) failed.*/\1/p' "$log_dir/ops.log" | tail -n 1)
+      f=$(sed -nE 's/^ops: ([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$log_dir/ops.log" | tail -n 1)
+      record ops "$rc" "${p:-0}" "${f:-0}"
+      ;;
+    fuzz)
+      rc=0
+      timeout 900 ./tools/fuzz.sh all "${FUZZ_SECONDS:-10}" >"$log_dir/fuzz.log" 2>&1 || rc=$?
+      grep -E '^(fuzz|==|INFO: Done|#[0-9]+ *DONE)' "$log_dir/fuzz.log" | tail -n 10
+      n=$(grep -c -E '^fuzz: .* ok' "$log_dir/fuzz.log" || true)
+      record fuzz "$rc" "${n:-0}" 0
+      ;;
+    *) echo "test.sh: unknown suite '$suite'" >&2; exit 2 ;;
+  esac
+done
+
+echo
+if [[ ${#failed_suites[@]} -gt 0 ]]; then
+  echo "failed suites: ${failed_suites[*]} (logs in $log_dir)"
+fi
+echo "tests: $passed passed, $failed failed"
+[[ ${#failed_suites[@]} -eq 0 ]]
