@@ -90,7 +90,7 @@ for suite in "${suites[@]}"; do
       rc=0
       timeout 900 ./tools/fuzz.sh all "${FUZZ_SECONDS:-10}" >"$log_dir/fuzz.log" 2>&1 || rc=$?
       grep -E '^(fuzz|==|INFO: Done|#[0-9]+ *DONE)' "$log_dir/fuzz.log" | tail -n 10
-      n=$(grep -c -E '^fuzz: .* ok' "$log_dir/fuzz.log" || true)
+      n=$(grep -c -E '^Done [0-9]+ runs' "$log_dir/fuzz.log" || true)
       record fuzz "$rc" "${n:-0}" 0
       ;;
     *) echo "test.sh: unknown suite '$suite'" >&2; exit 2 ;;
