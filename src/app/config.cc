@@ -261,6 +261,12 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
     if (auto st = LoadFile(file, vals); !st) return st.error();
     vals["config"] = {file, flags.count("config") ? "flag" : "env:" + EnvName("config")};
   }
+  for (const auto& [name, value] : env) {
+    if (!name.starts_with("RINGFLOW_")) continue;
+    bool known = false;
+    for (const Setting& s : kSettings) known = known || EnvName(s.key) == name;
+    if (!known) c.warnings.push_back("unknown environment variable " + name + " ignored (typo?)");
+  }
   for (const Setting& s : kSettings) {
     std::string name = EnvName(s.key);
     if (auto it = env.find(name); it != env.end() && s.key != std::string_view("config"))

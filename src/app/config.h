@@ -37,6 +37,7 @@ struct Config {
     std::string key, value, origin;  // origin: default | file:PATH | env:NAME | flag
   };
   std::vector<Source> effective;
+  std::vector<std::string> warnings;  // not fatal: e.g. an unknown RINGFLOW_* variable
 };
 
 // argv[0] is skipped. On failure the error message names the key.

@@ -21,6 +21,7 @@ int main(int argc, char** argv, char** envp) {
       std::printf("ringflow %s\n", RF_VERSION);
       return 0;
     case app::Command::kConfig: {
+      for (const auto& w : config->warnings) std::fprintf(stderr, "ringflow: warning: %s\n", w.c_str());
       std::printf("%-18s %-24s %s\n", "KEY", "VALUE", "SOURCE");
       for (const auto& s : config->effective)
         std::printf("%-18s %-24s %s\n", s.key.c_str(), s.value.empty() ? "\"\"" : s.value.c_str(),
@@ -35,6 +36,7 @@ int main(int argc, char** argv, char** envp) {
       return app::Doctor(*config);
     case app::Command::kServe:
       obs::SetLevel(config->log_level);
+      for (const auto& w : config->warnings) RF_LOG(kWarn, w);
       return app::Serve(*config);
   }
   return 0;

@@ -62,4 +62,10 @@ TEST_CASE("shards default to the CPUs and wrap around when more are asked for") 
   CHECK(c->shards == 5);
   CHECK(c->cpus == std::vector<int>{0, 0, 0, 0, 0});
 }
+TEST_CASE("an unknown RINGFLOW_ variable is a warning, not an error") {
+  auto c = Load({}, {"RINGFLOW_LISTNE=127.0.0.1:1", "OTHER_VAR=1"});
+  REQUIRE(c.has_value());
+  REQUIRE(c->warnings.size() == 1);
+  CHECK(c->warnings[0].find("RINGFLOW_LISTNE") != std::string::npos);
+}
 }
