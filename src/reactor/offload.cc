@@ -18,6 +18,15 @@ struct Pool {
   std::vector<std::thread> threads;
   bool stop = false;
 
+  ~Pool() {  // process exit: helpers must not outlive the pool
+    {
+      std::lock_guard lock(mu);
+      stop = true;
+    }
+    cv.notify_all();
+    for (auto& t : threads) t.join();
+  }
+
   void Work() {
     while (true) {
       std::function<void()> job;
