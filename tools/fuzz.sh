@@ -15,12 +15,13 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cxx="${CXX:-clang++}"
 
 # Every target, in the order "all" runs them.
-targets=(http)
+targets=(http http_response)
 
 # Sources of a target besides src/base/*.cc, relative to the repository root.
 target_sources() {
   case "$1" in
     http) echo "tests/fuzz/h1_parser_fuzz.cc src/http/h1_parser.cc src/http/router.cc" ;;
+    http_response) echo "tests/fuzz/h1_response_fuzz.cc src/http/client/response_parser.cc" ;;
     *) return 1 ;;
   esac
 }
@@ -34,6 +35,12 @@ target_dict() {
         '"Transfer-Encoding: chunked\x0d\x0a"' '"Connection: close\x0d\x0a"' \
         '"Connection: keep-alive\x0d\x0a"' '"Expect: 100-continue\x0d\x0a"' '";ext=1"' '"0\x0d\x0a\x0d\x0a"' \
         '"http://"' '"?"' '"/v1/workflows/"'
+      ;;
+    http_response)
+      printf '%s\n' '"HTTP/1.1 "' '"HTTP/1.0 "' '"200 OK\x0d\x0a"' '"100 Continue\x0d\x0a\x0d\x0a"' \
+        '"\x0d\x0a\x0d\x0a"' '"Content-Length: "' '"Transfer-Encoding: chunked\x0d\x0a"' \
+        '"Connection: close\x0d\x0a"' '"Connection: keep-alive\x0d\x0a"' '";ext=1"' '"0\x0d\x0a\x0d\x0a"' \
+        '" 204 "' '" 304 "'
       ;;
   esac
 }

@@ -1,0 +1,90 @@
+#pragma once
+// Client: the outbound HTTP/1.1 client behind `http` workflow steps. One per shard, used and
+// destroyed only on that shard's thread; it must outlive the Sends it started.
+//
+//   client::Request req{.method = "POST", .url = "http://127.0.0.1:9000/reserve", .body = json,
+//                       .deadline = Deadline::After(2 * kSeconds)};
+//   req.headers.emplace_back("Idempotency-Key", key);
+//   Result<client::Response> r = co_await client.Send(std::move(req), &run_cancel);  // suspends
+//
+// Per exchange: parse the URL, take an idle keep-alive connection to (host, port) from the
+// shard's pool or open one (DNS via Resolver, IORING_OP_CONNECT), send the request, read one
+// response (ResponseParser), and return the connection to the pool only if the response was
+// complete, keep-alive, and nothing followed it. Every wait is bounded by the request's deadline
+// (and the connect phase also by connect_timeout) and aborted by its CancelToken; both are
+// enforced by cancelling the in-flight io_uring op, never by blocking.
+//
+// Reuse and retry: a pooled connection can die while idle (the server's idle timeout closes it).
+// If sending on one fails, or it reports EOF/reset before a single response byte, the request is
+// sent once more on a fresh connection. That is safe even for POST: a server that closed or reset
+// the connection before answering had stopped serving it, so it did not process the request (the
+// race RFC 9112 §9.3.1 describes); and the engine adds an Idempotency-Key to every step call, so
+// a peer that did act on it anyway sees a duplicate it can recognise. Fresh connections are never
+// retried here: retries with backoff are the step's retry policy.
+
+#include <cstddef>
+#include <string>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "http/client/cancel_token.h"
+#include "http/client/connection_pool.h"
+#include "http/client/request.h"
+#include "http/client/resolver.h"
+#include "http/client/response_parser.h"
+#include "http/client/url.h"
+#include "obs/metrics.h"
+#include "reactor/shard.h"
+#include "reactor/task.h"
+
+namespace rf::http::client {
+
+struct ClientStats {
+  obs::Counter requests;       // Send calls
+  obs::Counter connects;       // connections opened
+  obs::Counter reused;         // exchanges on a pooled connection
+  obs::Counter stale_retries;  // pooled connections found dead on use, request re-sent
+  obs::Counter failures;       // Sends that returned an error
+};
+
+class Client {
+ public:
+  struct Options {
+    size_t max_idle_per_host = 32;
+    Nanos idle_timeout = 30 * kSeconds;
+    size_t max_response_bytes = 8 << 20;  // body; the head is bounded at 64 KiB on its own
+    Nanos dns_ttl = 30 * kSeconds;
+  };
+
+  explicit Client(Options options);
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends `req` and reads its response. suspends. Errors:
+  //  kInvalidArgument  bad URL, method or header (nothing is sent)
+  //  kTimeout          connect_timeout or the deadline passed
+  //  kUnavailable      DNS failure, connection refused/reset/closed before a response
+  //  kTooLarge         response head over 64 KiB or body over max_response_bytes
+  //  kCancelled        `cancel` fired (before or during the exchange)
+  //  kIo               malformed or truncated response, other socket errors
+  // `cancel` (optional) must outlive the call.
+  reactor::Task<Result<Response>> Send(Request req, CancelToken* cancel = nullptr);
+
+  const ClientStats& stats() const { return stats_; }
+  size_t idle_connections() const { return pool_.idle(); }
+  uint64_t dns_lookups() const { return resolver_.lookups(); }
+
+ private:
+  struct Outcome;
+
+  reactor::Task<Result<int>> Open(const Url& url, const Request& req, Watchdog& dog);
+  reactor::Task<Outcome> Exchange(int fd, std::string_view wire, bool head_request, Watchdog& dog);
+
+  Options options_;
+  reactor::Shard* shard_ = nullptr;  // the shard of the first Send; every later one must match
+  ConnectionPool pool_;
+  Resolver resolver_;
+  ClientStats stats_;
+};
+
+}  // namespace rf::http::client

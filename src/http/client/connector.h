@@ -1,0 +1,44 @@
+#pragma once
+// Connector: opens outbound TCP connections through the shard's ring. Shard-local.
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <span>
+
+#include "base/result.h"
+#include "http/client/resolver.h"
+#include "http/client/watchdog.h"
+#include "reactor/io.h"
+
+namespace rf::http::client {
+
+// IORING_OP_CONNECT (5.5+) on a non-blocking socket: the kernel waits for the handshake, the
+// shard does not. Like the other IoOps, it lives in the awaiting frame.
+struct ConnectOp : reactor::IoOp<ConnectOp> {
+  int fd;
+  const SocketAddress* address;
+  ConnectOp(int f, const SocketAddress* a) : fd(f), address(a) {}
+  void Prep(io_uring_sqe* sqe) {
+    io_uring_prep_connect(sqe, fd, reinterpret_cast<const sockaddr*>(&address->storage),
+                          address->len);
+  }
+  Status await_resume() const {
+    if (res < 0) return Error::FromErrno(-res, "connect");
+    return {};
+  }
+};
+
+// Connects to `addresses` (with `port`) in order, moving on when one refuses or is unreachable,
+// until one accepts. The socket is non-blocking, close-on-exec, with TCP_NODELAY (requests are
+// written whole; Nagle would only delay them). Returns the fd, which the caller owns. suspends.
+// Errors: kUnavailable (every address failed; the last error is in the context), kTimeout if the
+// kernel gave up, or the watchdog's error (nothing is left open then).
+reactor::Task<Result<int>> Connect(std::span<const SocketAddress> addresses, uint16_t port,
+                                   Watchdog& dog);
+
+// Maps a socket-level failure (connect, send, recv) to the client's error codes: refused, reset,
+// unreachable and the like are kUnavailable; ETIMEDOUT is kTimeout; anything else kIo.
+Error SocketError(const Error& e);
+
+}  // namespace rf::http::client
