@@ -153,7 +153,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     if (!c->out.empty() && !co_await Flush(c)) {  // suspends
       if (recv.in_flight()) {
         Shard::Current().Cancel(&recv);
-        co_await recv;  // suspends: the frame must outlive the op
+        static_cast<void>(co_await recv);  // suspends: the frame must outlive the op
       }
       c->recv_op = nullptr;
       break;

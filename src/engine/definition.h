@@ -1,0 +1,121 @@
+#pragma once
+// Workflow definitions: validation of the JSON a user registers and the
+// compiled, immutable form the coordinator executes.
+//
+// A Definition is built once per registered version and shared read-only (by
+// shared_ptr) by every run and every shard; a run keeps the version it started
+// with. CompileDefinition is pure and synchronous (no I/O, no shard state),
+// bounded by the 1 MiB / 1,000-step limits: O(size + steps^2 / 64).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "engine/retry_policy.h"
+#include "json/condition.h"
+#include "json/template.h"
+
+namespace rf::engine {
+
+constexpr size_t kMaxDefinitionBytes = 1 << 20;
+constexpr size_t kMaxSteps = 1000;
+constexpr size_t kMaxNameLength = 128;   // [A-Za-z0-9._-]
+constexpr size_t kMaxStepIdLength = 64;  // [A-Za-z0-9_-]
+constexpr Nanos kMaxStepTimeout = 30 * 86'400 * kSeconds;
+constexpr Nanos kMaxRunTimeout = 365 * 86'400 * kSeconds;  // long enough for any delay step
+constexpr Nanos kMaxDelay = 365 * 86'400 * kSeconds;
+constexpr Nanos kMaxConnectTimeout = 3'600 * kSeconds;
+constexpr size_t kMaxHttpHeaders = 100;
+// Errors kept per compilation: a 1 MiB document can hold ~10^5 mistakes, and
+// the API should not echo them all.
+constexpr size_t kMaxValidationErrors = 100;
+
+// One problem in a definition. `pointer` is an RFC 6901 JSON pointer into the
+// submitted document ("" = the whole document), e.g. "/steps/2/depends_on/0";
+// `message` is a sentence for the API's error body.
+struct ValidationError {
+  std::string pointer;
+  std::string message;
+  friend bool operator==(const ValidationError&, const ValidationError&) = default;
+};
+
+enum class StepType : uint8_t { kNoop, kTransform, kDelay, kHttp, kApproval };
+std::string_view StepTypeName(StepType t);  // "noop", "transform", ...
+
+enum class HttpMethod : uint8_t { kGet, kHead, kPost, kPut, kPatch, kDelete };
+std::string_view HttpMethodName(HttpMethod m);  // "GET", ...
+
+struct HttpHeader {
+  std::string name;      // an RFC 9110 token, as written
+  json::Template value;  // renders to a string
+};
+
+struct HttpRequestSpec {
+  HttpMethod method = HttpMethod::kGet;
+  json::Template url;  // renders to a string starting with http:// or https://
+  std::vector<HttpHeader> headers;
+  std::optional<json::Template> body;  // absent: no body
+  Nanos connect_timeout = 0;           // 0: the client's default
+};
+
+struct Step {
+  std::string id;
+  StepType type = StepType::kNoop;
+  uint32_t index = 0;         // position in Definition::steps
+  uint32_t source_index = 0;  // position in the submitted "steps" array
+  // Indexes into Definition::steps, ascending. Every dependency has a smaller
+  // index than its dependent (the steps are in topological order).
+  std::vector<uint32_t> dependencies;
+  std::vector<uint32_t> dependents;
+  std::optional<json::Condition> when;  // absent: always runs
+  RetryPolicy retry;                    // effective: built-in <- workflow <- step
+  Nanos timeout = 0;                    // 0: none (http: per attempt; approval: the wait)
+
+  // Type-specific; only the field of the step's type is set.
+  std::optional<json::Template> output;    // transform: its output
+  Nanos delay = 0;                         // delay: how long
+  std::optional<HttpRequestSpec> request;  // http
+};
+
+struct Definition {
+  std::string name;
+  int64_t version = 0;
+  std::string description;
+  Nanos timeout = 0;  // run timeout; 0: none
+  RetryPolicy retry;  // the workflow default (built-in <- "retry")
+  // The run's output; absent: an object of the terminal steps' outputs by id.
+  std::optional<json::Template> output;
+  std::vector<Step> steps;          // topological order, declaration order among ties
+  std::vector<uint32_t> roots;      // steps without dependencies, ascending
+  std::vector<uint32_t> terminals;  // steps without dependents, ascending
+  std::string source;               // the submitted JSON text, as given (for GET)
+
+  // The step with `id`, or nullptr. O(log steps).
+  const Step* FindStep(std::string_view id) const;
+
+  // Step indexes sorted by id, for FindStep.
+  std::vector<uint32_t> by_id;
+};
+
+// Either a definition or the errors found, never both. `errors` holds the
+// first kMaxValidationErrors found (in document order, roughly), sorted by
+// pointer (numeric tokens by value) and then in the order found;
+// `omitted_errors` counts the ones past that.
+struct Compiled {
+  std::shared_ptr<const Definition> def;
+  std::vector<ValidationError> errors;
+  size_t omitted_errors = 0;
+};
+
+// Validates and compiles `json_text`. `url_name` is the name from the request
+// path ("" when there is none, e.g. tests); the body's "name" is optional when
+// it is given and must equal it when both are. `version` is stored as is (the
+// registry assigns versions).
+Compiled CompileDefinition(std::string_view url_name, std::string_view json_text,
+                           int64_t version = 0);
+
+}  // namespace rf::engine

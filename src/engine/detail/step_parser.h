@@ -1,0 +1,59 @@
+#pragma once
+// Private to engine/: the per-object halves of CompileDefinition. Each reads
+// one part of the document, reports what is wrong with it to the Checker, and
+// returns what it could compile; cross-step rules (ids, dependencies, cycles,
+// which steps a template may reference) are checked in definition.cc.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/definition.h"
+#include "engine/detail/checker.h"
+#include "engine/retry_policy.h"
+#include "json/value.h"
+
+namespace rf::engine::detail {
+
+// A reference to the output of step `step_id` from a template or condition at
+// `pointer`.
+struct StepRef {
+  std::string pointer;
+  std::string step_id;
+};
+
+// One "depends_on" entry that is a string, not the step itself and not a
+// repeat; `index` is resolved later (the step's source index).
+struct DependencyRef {
+  std::string pointer;
+  std::string id;
+  uint32_t index = UINT32_MAX;
+};
+
+struct StepDraft {
+  Step step;            // everything that compiled; step.id may be empty
+  bool has_id = false;  // step.id is a string (maybe invalid) other steps can name
+  std::vector<DependencyRef> depends_on;
+  std::vector<StepRef> refs;  // from when, output, request
+};
+
+// The "retry" object at `ptr`. `allow_on_status`: the key is accepted (http
+// steps and the workflow default). `base` is the layer below, used to check
+// initial_ms <= max_ms on the effective values.
+std::optional<RetryOverrides> ParseRetry(const json::Value& v, const std::string& ptr,
+                                         bool allow_on_status, const RetryPolicy& base,
+                                         Checker& checker);
+
+// The step object at `ptr` ("/steps/<source_index>").
+StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t source_index,
+                    const RetryPolicy& workflow_retry, Checker& checker);
+
+// Template and condition compilation, reporting errors at the exact string
+// inside and collecting the steps.<id> references (engine/detail/expressions.cc).
+std::optional<json::Template> CompileTemplateAt(const json::Value& v, const std::string& ptr,
+                                                Checker& checker, std::vector<StepRef>& refs);
+std::optional<json::Condition> CompileConditionAt(const std::string& text, const std::string& ptr,
+                                                  Checker& checker, std::vector<StepRef>& refs);
+
+}  // namespace rf::engine::detail

@@ -1,0 +1,236 @@
+#include "engine/machine.h"
+
+namespace rf::engine {
+
+Machine Machine::Create(Run& run, const RunId& id, json::Value input, Priority priority,
+                        std::string idempotency_key, int64_t now_ms, std::vector<Record>& records,
+                        std::vector<Event>* events) {
+  Machine m(run, now_ms, records, events);
+  Record r = m.Make(RecordType::kRunCreated);
+  r.run = id;
+  r.workflow = run.def->name;
+  r.version = run.def->version;
+  r.data = std::move(input);
+  r.priority = priority;
+  r.text = std::move(idempotency_key);
+  r.due_ms = run.def->timeout ? now_ms + run.def->timeout / kMillis : 0;
+  m.Commit(std::move(r));
+  if (run.deadline_ms) m.effects_.timers.push_back({kNoStep, run.deadline_ms});
+  m.Advance();
+  return m;
+}
+
+Record Machine::Make(RecordType type, uint32_t step) const {
+  Record r;
+  r.type = type;
+  r.run = run_.id;
+  r.at_ms = now_;
+  r.step = step;
+  return r;
+}
+
+void Machine::Commit(Record r) {
+  Apply(run_, r, events_);
+  records_.push_back(std::move(r));
+}
+
+bool Machine::Ready(uint32_t i) const {
+  for (uint32_t d : run_.def->steps[i].dependencies) {
+    StepStatus s = run_.steps[d].status;
+    if (s != StepStatus::kSucceeded && s != StepStatus::kSkipped) return false;
+  }
+  return true;
+}
+
+json::Value Machine::StepInput(uint32_t step) const {
+  const Step& s = run_.def->steps[step];
+  if (s.dependencies.empty()) return run_.input;
+  if (s.dependencies.size() == 1) return run_.steps[s.dependencies[0]].output;
+  json::Object o;
+  for (uint32_t d : s.dependencies) o.emplace_back(run_.def->steps[d].id, run_.steps[d].output);
+  return o;
+}
+
+json::Value Machine::RunOutput() const {
+  RunStepResults results(run_);
+  json::Context ctx{&run_.input, &results, {}, run_.def->name};
+  std::string id = run_.id.ToString();
+  ctx.run_id = id;
+  if (run_.def->output) return run_.def->output->Evaluate(ctx);
+  json::Object o;
+  for (uint32_t t : run_.def->terminals) {
+    if (run_.steps[t].status == StepStatus::kSucceeded)
+      o.emplace_back(run_.def->steps[t].id, run_.steps[t].output);
+  }
+  return o;
+}
+
+void Machine::StartStep(uint32_t i) {
+  const Step& s = run_.def->steps[i];
+  Commit(Make(RecordType::kStepStarted, i));
+  switch (s.type) {
+    case StepType::kDelay: {
+      Record w = Make(RecordType::kStepWaiting, i);
+      w.due_ms = now_ + s.delay / kMillis;
+      effects_.timers.push_back({i, w.due_ms});
+      Commit(std::move(w));
+      return;
+    }
+    case StepType::kApproval: {
+      Record w = Make(RecordType::kStepWaiting, i);
+      if (s.timeout) {
+        w.due_ms = now_ + s.timeout / kMillis;
+        effects_.timers.push_back({i, w.due_ms});
+      }
+      Commit(std::move(w));
+      return;
+    }
+    default:
+      effects_.execute.push_back(i);
+  }
+}
+
+void Machine::Advance() {
+  if (IsTerminal(run_.status)) return;
+  RunStepResults results(run_);
+  std::string id = run_.id.ToString();
+  json::Context ctx{&run_.input, &results, id, run_.def->name};
+  // Steps are in topological order, so a skip is seen by its dependents in this same pass.
+  for (const Step& s : run_.def->steps) {
+    if (run_.steps[s.index].status != StepStatus::kPending || !Ready(s.index)) continue;
+    if (s.when && !s.when->Evaluate(ctx)) {
+      Commit(Make(RecordType::kStepSkipped, s.index));
+      continue;
+    }
+    StartStep(s.index);
+  }
+  for (const StepState& st : run_.steps)
+    if (!IsDone(st.status)) return;
+  Record r = Make(RecordType::kRunFinished);
+  r.status = RunStatus::kSucceeded;
+  r.data = RunOutput();
+  Commit(std::move(r));
+}
+
+void Machine::FinishRun(RunStatus status, std::string error, uint32_t step) {
+  for (const Step& s : run_.def->steps) {
+    StepStatus st = run_.steps[s.index].status;
+    if (st == StepStatus::kRunning && s.index != step) effects_.abort.push_back(s.index);
+  }
+  Record r = Make(RecordType::kRunFinished, step);
+  r.status = status;
+  r.text = std::move(error);
+  Commit(std::move(r));
+}
+
+void Machine::StepSucceeded(uint32_t step, size_t attempt, json::Value output) {
+  if (IsTerminal(run_.status) || step >= run_.steps.size()) return;
+  StepState& st = run_.steps[step];
+  if (st.status != StepStatus::kRunning || st.attempts.size() != attempt) return;
+  Record r = Make(RecordType::kStepSucceeded, step);
+  r.data = std::move(output);
+  Commit(std::move(r));
+  Advance();
+}
+
+void Machine::StepFailed(uint32_t step, size_t attempt, std::string error, bool retryable,
+                         double u01) {
+  if (IsTerminal(run_.status) || step >= run_.steps.size()) return;
+  StepState& st = run_.steps[step];
+  if (st.status != StepStatus::kRunning || st.attempts.size() != attempt) return;
+  const RetryPolicy& policy = run_.def->steps[step].retry;
+  Record r = Make(RecordType::kStepFailed, step);
+  r.text = error;
+  if (retryable && policy.ShouldRetry(static_cast<int>(attempt))) {
+    r.due_ms = now_ + std::max<int64_t>(policy.Backoff(static_cast<int>(attempt), u01) / kMillis, 1);
+    effects_.timers.push_back({step, r.due_ms});
+    Commit(std::move(r));
+    return;
+  }
+  Commit(std::move(r));
+  FinishRun(RunStatus::kFailed, "step '" + run_.def->steps[step].id + "' failed: " + error, step);
+}
+
+void Machine::TimerFired(const Timer& t) {
+  if (IsTerminal(run_.status)) return;
+  if (t.step == kNoStep) {
+    if (run_.deadline_ms && now_ >= run_.deadline_ms) FinishRun(RunStatus::kFailed, "run timed out");
+    return;
+  }
+  if (t.step >= run_.steps.size()) return;
+  StepState& st = run_.steps[t.step];
+  if (st.due_ms == 0 || now_ < st.due_ms) return;  // stale or early
+  const Step& s = run_.def->steps[t.step];
+  if (st.status == StepStatus::kRetrying) {
+    StartStep(t.step);
+  } else if (st.status == StepStatus::kWaiting && s.type == StepType::kDelay) {
+    Commit(Make(RecordType::kStepSucceeded, t.step));
+    Advance();
+  } else if (st.status == StepStatus::kWaiting && s.type == StepType::kApproval) {
+    Record r = Make(RecordType::kStepFailed, t.step);
+    r.text = "approval timed out";
+    Commit(std::move(r));
+    FinishRun(RunStatus::kFailed, "step '" + s.id + "' failed: approval timed out", t.step);
+  }
+}
+
+Status Machine::Signal(std::string_view name, json::Value payload) {
+  const Step* s = run_.def->FindStep(name);
+  if (!s || s->type != StepType::kApproval)
+    return Error{Errc::kNotFound, "no approval step named '" + std::string(name) + "'"};
+  if (IsTerminal(run_.status))
+    return Error{Errc::kConflict, "run is " + std::string(RunStatusName(run_.status))};
+  StepStatus st = run_.steps[s->index].status;
+  if (st != StepStatus::kWaiting) {
+    return Error{Errc::kConflict, "step '" + s->id + "' is " + std::string(StepStatusName(st)) +
+                                      ", not waiting for a signal"};
+  }
+  Record r = Make(RecordType::kStepSucceeded, s->index);
+  r.data = std::move(payload);
+  Commit(std::move(r));
+  Advance();
+  return {};
+}
+
+Status Machine::Cancel() {
+  if (IsTerminal(run_.status))
+    return Error{Errc::kConflict, "run is already " + std::string(RunStatusName(run_.status))};
+  FinishRun(RunStatus::kCancelled, "cancelled");
+  return {};
+}
+
+Status Machine::Resume() {
+  if (run_.status != RunStatus::kFailed) {
+    return Error{Errc::kConflict,
+                 "only failed runs can be retried; this one is " + std::string(RunStatusName(run_.status))};
+  }
+  Record r = Make(RecordType::kRunResumed);
+  if (run_.def->timeout) {
+    // A resumed run gets its run timeout afresh; the old deadline may have passed.
+    r.due_ms = now_ + run_.def->timeout / kMillis;
+    effects_.timers.push_back({kNoStep, r.due_ms});
+  }
+  Commit(std::move(r));
+  Advance();
+  return {};
+}
+
+void Machine::Recover() {
+  if (IsTerminal(run_.status)) return;
+  for (const Step& s : run_.def->steps) {
+    StepState& st = run_.steps[s.index];
+    if (st.status == StepStatus::kRunning) {
+      // The attempt may have had its side effect: it counts, and the retry
+      // carries the same Idempotency-Key.
+      StepFailed(s.index, st.attempts.size(), "interrupted by a restart", true, 0.5);
+      if (IsTerminal(run_.status)) return;
+      continue;  // StepFailed armed its retry timer
+    }
+    if ((st.status == StepStatus::kRetrying || st.status == StepStatus::kWaiting) && st.due_ms)
+      effects_.timers.push_back({s.index, st.due_ms});
+  }
+  if (run_.deadline_ms) effects_.timers.push_back({kNoStep, run_.deadline_ms});
+  Advance();
+}
+
+}  // namespace rf::engine

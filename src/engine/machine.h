@@ -1,0 +1,87 @@
+#pragma once
+// Machine: the decisions of a run's state machine. Each call looks at the run,
+// decides what happens, and records it: every change is a Record applied to
+// the run at once and appended to `records` (for the caller to commit). What
+// must happen after the commit is collected in effects(): steps to execute,
+// timers to arm, in-flight steps to abort.
+//
+// Pure: no I/O, no clocks (the caller passes now), no randomness (the caller
+// passes the jitter draw). The coordinator owns the I/O around it.
+//
+// Semantics (documented for users in the README):
+// - A step is ready when all its dependencies succeeded or were skipped; its
+//   `when` (if any) then decides between starting it and skipping it.
+// - A step's input is the run input for a root, the dependency's output for a
+//   single dependency, else an object of dependency outputs by step id.
+// - noop outputs its input; transform its template; delay null; approval the
+//   signal payload.
+// - The first step failure that cannot be retried fails the run; steps still in
+//   flight are aborted and the rest cancelled. Resume() restarts a failed run
+//   from its failed and cancelled steps.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/record.h"
+#include "engine/run.h"
+
+namespace rf::engine {
+
+struct Timer {
+  uint32_t step = kNoStep;  // kNoStep: the run deadline
+  int64_t due_ms = 0;
+};
+
+struct Effects {
+  std::vector<uint32_t> execute;  // attempt recorded: run the step once the records are durable
+  std::vector<Timer> timers;
+  std::vector<uint32_t> abort;  // in-flight steps to stop (their results will be ignored)
+};
+
+class Machine {
+ public:
+  Machine(Run& run, int64_t now_ms, std::vector<Record>& records, std::vector<Event>* events)
+      : run_(run), now_(now_ms), records_(records), events_(events) {}
+
+  // A new run: records its creation and starts its ready steps.
+  static Machine Create(Run& run, const RunId& id, json::Value input, Priority priority,
+                        std::string idempotency_key, int64_t now_ms, std::vector<Record>& records,
+                        std::vector<Event>* events);
+
+  // Results of an attempt; stale ones (another attempt, a finished run) are ignored.
+  void StepSucceeded(uint32_t step, size_t attempt, json::Value output);
+  void StepFailed(uint32_t step, size_t attempt, std::string error, bool retryable, double u01);
+  void TimerFired(const Timer& t);
+  // Errors: kNotFound (no approval step of that name), kConflict (not waiting / run finished).
+  Status Signal(std::string_view name, json::Value payload);
+  Status Cancel();  // kConflict when already finished
+  Status Resume();  // kConflict unless the run failed
+  // After replay: steps that were running when the process stopped are retried
+  // as new attempts; timers are re-armed; ready steps start.
+  void Recover();
+
+  // The input a step's executor receives.
+  json::Value StepInput(uint32_t step) const;
+
+  const Effects& effects() const { return effects_; }
+  Effects& effects() { return effects_; }
+
+ private:
+  void Commit(Record r);
+  Record Make(RecordType type, uint32_t step = kNoStep) const;
+  void Advance();
+  void StartStep(uint32_t i);
+  void FinishRun(RunStatus status, std::string error, uint32_t step = kNoStep);
+  json::Value RunOutput() const;
+  bool Ready(uint32_t i) const;
+
+  Run& run_;
+  int64_t now_;
+  std::vector<Record>& records_;
+  std::vector<Event>* events_;
+  Effects effects_;
+};
+
+}  // namespace rf::engine

@@ -1,0 +1,194 @@
+#include "engine/record.h"
+
+#include "json/parse.h"
+#include "json/writer.h"
+
+namespace rf::engine {
+namespace {
+
+void Emit(Run& run, std::vector<Event>* events, std::string_view type, int64_t at,
+          std::string_view step, json::Value data) {
+  ++run.event_seq;
+  if (!events) return;
+  events->push_back(Event{run.event_seq, std::string(type), at, std::string(step), std::move(data)});
+}
+
+// Running beats waiting: a run waits only when nothing can make progress by itself.
+void Recompute(Run& run, std::vector<Event>* events, int64_t at) {
+  if (IsTerminal(run.status)) return;
+  bool running = false, waiting = false;
+  for (const StepState& s : run.steps) {
+    running = running || s.status == StepStatus::kRunning || s.status == StepStatus::kRetrying;
+    waiting = waiting || s.status == StepStatus::kWaiting;
+  }
+  RunStatus next = running ? RunStatus::kRunning : waiting ? RunStatus::kWaiting : run.status;
+  if (next == RunStatus::kWaiting && run.status != RunStatus::kWaiting) {
+    Emit(run, events, "run.waiting", at, {}, json::Value());
+  }
+  run.status = next;
+}
+
+void FinishAttempt(StepState& st, int64_t at, const std::string& error) {
+  if (!st.attempts.empty() && st.attempts.back().finished_ms == 0) {
+    st.attempts.back().finished_ms = at;
+    st.attempts.back().error = error;
+  }
+}
+
+}  // namespace
+
+void Apply(Run& run, const Record& r, std::vector<Event>* events) {
+  run.updated_ms = r.at_ms;
+  StepState* st = r.step < run.steps.size() ? &run.steps[r.step] : nullptr;
+  std::string_view sid = st ? std::string_view(run.def->steps[r.step].id) : std::string_view{};
+  switch (r.type) {
+    case RecordType::kRunCreated:
+      run.id = r.run;
+      run.input = r.data;
+      run.priority = r.priority;
+      run.idempotency_key = r.text;
+      run.created_ms = r.at_ms;
+      run.deadline_ms = r.due_ms;
+      run.status = RunStatus::kPending;
+      run.steps.assign(run.def->steps.size(), StepState{});
+      Emit(run, events, "run.created", r.at_ms, {},
+           json::Object{{"workflow", run.def->name}, {"version", run.def->version}});
+      return;
+    case RecordType::kStepStarted:
+      if (!st) return;
+      st->status = StepStatus::kRunning;
+      st->due_ms = 0;
+      st->attempts.push_back(Attempt{r.at_ms, 0, {}});
+      Emit(run, events, "step.started", r.at_ms, sid,
+           json::Object{{"attempt", static_cast<int64_t>(st->attempts.size())}});
+      break;
+    case RecordType::kStepSucceeded:
+      if (!st) return;
+      FinishAttempt(*st, r.at_ms, {});
+      st->status = StepStatus::kSucceeded;
+      st->output = r.data;
+      st->error.clear();
+      st->due_ms = 0;
+      Emit(run, events, "step.succeeded", r.at_ms, sid, json::Object{{"output", r.data}});
+      break;
+    case RecordType::kStepFailed: {
+      if (!st) return;
+      FinishAttempt(*st, r.at_ms, r.text);
+      st->error = r.text;
+      st->due_ms = r.due_ms;
+      st->status = r.due_ms ? StepStatus::kRetrying : StepStatus::kFailed;
+      json::Object d{{"attempt", static_cast<int64_t>(st->attempts.size())}, {"error", r.text}};
+      if (r.due_ms) d.emplace_back("retry_at_ms", r.due_ms);
+      Emit(run, events, r.due_ms ? "step.retrying" : "step.failed", r.at_ms, sid, std::move(d));
+      break;
+    }
+    case RecordType::kStepSkipped:
+      if (!st) return;
+      st->status = StepStatus::kSkipped;
+      Emit(run, events, "step.skipped", r.at_ms, sid, json::Value());
+      break;
+    case RecordType::kStepWaiting:
+      if (!st) return;
+      st->status = StepStatus::kWaiting;
+      st->due_ms = r.due_ms;
+      break;
+    case RecordType::kRunFinished: {
+      run.status = r.status;
+      run.finished_ms = r.at_ms;
+      run.output = r.data;
+      run.error = r.text;
+      run.failed_step = st ? std::string(sid) : std::string();
+      for (StepState& s : run.steps) {
+        if (IsDone(s.status)) continue;
+        FinishAttempt(s, r.at_ms, "run " + std::string(RunStatusName(r.status)));
+        s.status = StepStatus::kCancelled;
+        s.due_ms = 0;
+      }
+      json::Value d;
+      if (r.status == RunStatus::kSucceeded) d = json::Object{{"output", r.data}};
+      if (!r.text.empty()) {
+        json::Object e{{"error", r.text}};
+        if (st) e.emplace_back("step", std::string(sid));
+        d = std::move(e);
+      }
+      Emit(run, events, r.status == RunStatus::kSucceeded ? "run.succeeded"
+                        : r.status == RunStatus::kFailed  ? "run.failed"
+                                                          : "run.cancelled",
+           r.at_ms, {}, std::move(d));
+      return;
+    }
+    case RecordType::kRunResumed:
+      for (StepState& s : run.steps) {
+        if (s.status == StepStatus::kFailed || s.status == StepStatus::kCancelled) {
+          s.status = StepStatus::kPending;
+          s.due_ms = 0;
+          s.error.clear();
+        }
+      }
+      run.status = RunStatus::kRunning;
+      run.error.clear();
+      run.failed_step.clear();
+      run.output = json::Value();
+      run.finished_ms = 0;
+      if (r.due_ms) run.deadline_ms = r.due_ms;
+      Emit(run, events, "run.resumed", r.at_ms, {}, json::Value());
+      return;
+  }
+  Recompute(run, events, r.at_ms);
+}
+
+std::string EncodeRecord(const Record& r, const Run* run) {
+  json::Object o{{"t", static_cast<int64_t>(r.type)}, {"run", r.run.ToString()}, {"at", r.at_ms}};
+  if (r.step != kNoStep) {
+    o.emplace_back("step", static_cast<int64_t>(r.step));
+    if (run && r.step < run->def->steps.size()) o.emplace_back("sid", run->def->steps[r.step].id);
+  }
+  if (r.due_ms) o.emplace_back("due", r.due_ms);
+  if (r.type == RecordType::kRunFinished) o.emplace_back("st", std::string(RunStatusName(r.status)));
+  if (r.type == RecordType::kRunCreated) {
+    o.emplace_back("wf", r.workflow);
+    o.emplace_back("ver", r.version);
+    o.emplace_back("prio", std::string(PriorityName(r.priority)));
+  }
+  if (!r.text.empty()) o.emplace_back("text", r.text);
+  if (!r.data.is_null()) o.emplace_back("data", r.data);
+  return json::ToString(json::Value(std::move(o)));
+}
+
+Result<Record> DecodeRecord(std::string_view bytes) {
+  auto v = json::Parse(bytes, {.max_bytes = 64 << 20, .max_depth = 128});
+  if (!v) return v.error();
+  auto bad = [](std::string what) { return Error{Errc::kCorrupt, "record: " + what}; };
+  Record r;
+  const json::Value* t = v->Find("t");
+  const json::Value* run = v->Find("run");
+  const json::Value* at = v->Find("at");
+  if (!t || !t->is_int() || t->as_int() < 1 || t->as_int() > 8) return bad("bad type");
+  if (!run || !run->is_string() || !at || !at->is_int()) return bad("missing run or time");
+  r.type = static_cast<RecordType>(t->as_int());
+  auto id = ParseRunId(run->as_string());
+  if (!id) return bad("bad run id");
+  r.run = *id;
+  r.at_ms = at->as_int();
+  if (const json::Value* s = v->Find("step"); s && s->is_int()) r.step = static_cast<uint32_t>(s->as_int());
+  if (const json::Value* d = v->Find("due"); d && d->is_int()) r.due_ms = d->as_int();
+  if (const json::Value* s = v->Find("st"); s && s->is_string() && !ParseRunStatus(s->as_string(), r.status))
+    return bad("bad status");
+  if (const json::Value* p = v->Find("prio"); p && p->is_string() && !ParsePriority(p->as_string(), r.priority))
+    return bad("bad priority");
+  if (const json::Value* w = v->Find("wf"); w && w->is_string()) r.workflow = w->as_string();
+  if (const json::Value* n = v->Find("ver"); n && n->is_int()) r.version = n->as_int();
+  if (const json::Value* x = v->Find("text"); x && x->is_string()) r.text = x->as_string();
+  if (json::Value* d = v->Find("data")) r.data = std::move(*d);
+  return r;
+}
+
+json::Value EventToJson(const Event& e, const RunId& run) {
+  json::Object o{{"seq", static_cast<int64_t>(e.seq)}, {"type", e.type}, {"run", run.ToString()},
+                 {"at_ms", e.at_ms}};
+  if (!e.step.empty()) o.emplace_back("step", e.step);
+  if (!e.data.is_null()) o.emplace_back("data", e.data);
+  return o;
+}
+
+}  // namespace rf::engine

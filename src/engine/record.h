@@ -1,0 +1,60 @@
+#pragma once
+// Record: one durable state change of a run. Records are what the journal
+// (or PostgreSQL) stores; Apply() is the only code that changes a Run, both
+// live and when replaying, and it reports the events the change produced.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/run.h"
+#include "json/value.h"
+
+namespace rf::engine {
+
+enum class RecordType : uint8_t {
+  kRunCreated = 1,     // workflow, version, data = input, text = idempotency key, priority, due = deadline
+  kStepStarted = 2,    // step; a new attempt begins
+  kStepSucceeded = 3,  // step, data = output
+  kStepFailed = 4,     // step, text = error, due = next attempt (0: final)
+  kStepSkipped = 5,    // step (its `when` was false)
+  kStepWaiting = 6,    // step, due = delay end / approval timeout (0: none)
+  kRunFinished = 7,    // status, data = output, text = error
+  kRunResumed = 8,     // failed steps go back to pending; due = the new run deadline (0: none)
+};
+
+constexpr uint32_t kNoStep = UINT32_MAX;
+
+struct Record {
+  RecordType type = RecordType::kRunCreated;
+  RunId run;
+  int64_t at_ms = 0;
+  uint32_t step = kNoStep;  // index into Definition::steps (kRunFinished: the failing step)
+  int64_t due_ms = 0;
+  RunStatus status = RunStatus::kPending;
+  Priority priority = Priority::kDefault;
+  std::string workflow;
+  int64_t version = 0;
+  std::string text;
+  json::Value data;
+};
+
+struct Event {
+  uint64_t seq = 0;
+  std::string type;  // "run.created", "step.started", ...
+  int64_t at_ms = 0;
+  std::string step;  // empty for run events
+  json::Value data;
+};
+
+// Applies `r` to `run` (kRunCreated: `run` must be freshly initialised with its
+// definition) and appends the events it produced, numbered from run.event_seq.
+void Apply(Run& run, const Record& r, std::vector<Event>* events);
+
+// Encoding for the journal: compact JSON (readable with standard tools).
+std::string EncodeRecord(const Record& r, const Run* run);
+Result<Record> DecodeRecord(std::string_view bytes);
+
+json::Value EventToJson(const Event& e, const RunId& run);
+
+}  // namespace rf::engine

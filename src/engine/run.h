@@ -1,0 +1,84 @@
+#pragma once
+// Run: the live state of one workflow run, owned by the run's owner shard.
+// It changes only by applying Records (engine/record.h), live or on replay,
+// so the durable log and the memory state cannot drift apart.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/definition.h"
+#include "engine/run_id.h"
+#include "json/value.h"
+
+namespace rf::engine {
+
+enum class RunStatus : uint8_t { kPending, kRunning, kWaiting, kSucceeded, kFailed, kCancelled };
+enum class StepStatus : uint8_t {
+  kPending, kRunning, kRetrying, kWaiting, kSucceeded, kFailed, kSkipped, kCancelled
+};
+enum class Priority : uint8_t { kCritical, kDefault, kLow };
+
+std::string_view RunStatusName(RunStatus s);
+std::string_view StepStatusName(StepStatus s);
+std::string_view PriorityName(Priority p);
+bool ParseRunStatus(std::string_view s, RunStatus& out);
+bool ParsePriority(std::string_view s, Priority& out);
+inline bool IsTerminal(RunStatus s) { return s >= RunStatus::kSucceeded; }
+// Final step states: the step will not run again (unless the run is retried).
+inline bool IsDone(StepStatus s) {
+  return s == StepStatus::kSucceeded || s == StepStatus::kSkipped || s == StepStatus::kFailed ||
+         s == StepStatus::kCancelled;
+}
+
+struct Attempt {
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;  // 0 while running
+  std::string error;        // empty on success
+};
+
+struct StepState {
+  StepStatus status = StepStatus::kPending;
+  std::vector<Attempt> attempts;
+  json::Value output;
+  std::string error;   // the last attempt's error
+  int64_t due_ms = 0;  // retrying: next attempt; waiting: delay end or approval timeout (0: none)
+};
+
+struct Run {
+  RunId id;
+  std::shared_ptr<const Definition> def;
+  json::Value input;
+  Priority priority = Priority::kDefault;
+  std::string idempotency_key;
+  RunStatus status = RunStatus::kPending;
+  std::vector<StepState> steps;
+  json::Value output;
+  std::string error;
+  std::string failed_step;  // the step whose failure failed the run
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+  int64_t finished_ms = 0;
+  int64_t deadline_ms = 0;  // run timeout (0: none)
+  uint64_t event_seq = 0;   // the last event's number
+
+  std::string_view workflow() const { return def->name; }
+};
+
+// Reads step results for templates and conditions.
+class RunStepResults : public json::StepResults {
+ public:
+  explicit RunStepResults(const Run& run) : run_(run) {}
+  const json::Value* Output(std::string_view id) const override;
+  std::string_view Status(std::string_view id) const override;
+
+ private:
+  const Run& run_;
+};
+
+// The run as the API shows it: status, steps with attempts and timings, output/error.
+json::Value RunToJson(const Run& run);
+
+}  // namespace rf::engine
