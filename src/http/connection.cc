@@ -132,9 +132,12 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     const bool want_recv = !close && !more_buffered && !(self.draining_ && c->in.empty());
 
     if (c->in.empty() && c->in.capacity() > kIdleBufferCap) c->in.ShrinkTo(kIdleBufferCap);
-    // Arm the next read before sending, so both SQEs reach the kernel in one
-    // io_uring_enter: one syscall per request-response turn.
+    // Send and the next read go to the kernel in one io_uring_enter: the send is
+    // linked before the recv and reports only failure (CQE_SKIP_SUCCESS), so a
+    // request-response turn costs one syscall. The recv starts after the whole
+    // response is out (MSG_WAITALL), so `out` is free again once recv completes.
     reactor::RecvOp recv(c->fd, want_recv ? c->in.Writable(kReadChunk) : std::span<char>{});
+    reactor::SendOp linked_send(c->fd, c->out.view());
     c->deadline = INT64_MAX;
     if (want_recv) {
       c->idle = c->in.empty();
@@ -147,15 +150,15 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       } else {
         c->deadline = now + opt.idle_timeout;  // body: the clock restarts on progress
       }
+      if (!c->out.empty()) {
+        linked_send.msg_flags |= MSG_WAITALL;
+        linked_send.sqe_flags = IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+        c->send_op = &linked_send;
+        linked_send.Start();
+      }
       c->recv_op = &recv;
       recv.Start();
-    }
-    if (!c->out.empty() && !co_await Flush(c)) {  // suspends
-      if (recv.in_flight()) {
-        Shard::Current().Cancel(&recv);
-        static_cast<void>(co_await recv);  // suspends: the frame must outlive the op
-      }
-      c->recv_op = nullptr;
+    } else if (!c->out.empty() && !co_await Flush(c)) {  // suspends
       break;
     }
     if (!want_recv) {
@@ -165,6 +168,10 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     }
     auto n = co_await recv;  // suspends
     c->recv_op = nullptr;
+    c->send_op = nullptr;
+    // A failed linked send posts its own completion before the recv's -ECANCELED.
+    if (linked_send.done && linked_send.res < 0) break;
+    c->out.Clear();
     if (!n || *n == 0) {
       if (c->timed_out) {
         self.stats_.timeouts.Add();

@@ -128,16 +128,21 @@ void ShardServer::BeginDrain(Shard& shard) {
 
 reactor::Task<void> ShardServer::Sweep(ShardServer* self) {
   const ServerOptions& o = self->server_.options_;
-  Nanos interval =
-      std::clamp<Nanos>(std::min(o.header_timeout, o.idle_timeout) / 5, 10 * kMillis, kSeconds);
+  Nanos interval = std::clamp<Nanos>(std::min(o.header_timeout, o.idle_timeout) / 5,
+                                     10 * kMillis, kSeconds);
   while (!self->shard_->stopping()) {
-    co_await reactor::Sleep(interval);  // suspends
+    co_await reactor::Sleep(self->draining_ ? 20 * kMillis : interval);  // suspends
     Nanos now = MonoNow();
     for (Connection* c = self->head_; c; c = c->next) {
       if ((c->recv_op || c->send_op) && !c->timed_out && now >= c->deadline) {
         c->timed_out = true;
         if (c->recv_op) self->shard_->Cancel(c->recv_op);
         if (c->send_op) self->shard_->Cancel(c->send_op);
+      } else if (self->draining_ && c->idle && c->recv_op) {
+        // A recv linked behind a response still being sent cannot be cancelled
+        // until it starts: keep asking while draining.
+        c->drain_closed = true;
+        self->shard_->Cancel(c->recv_op);
       }
     }
   }

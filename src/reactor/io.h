@@ -24,6 +24,7 @@ struct IoOp : Completion {
   uint32_t cqe_flags = 0;
   bool started = false;
   bool done = false;
+  uint8_t sqe_flags = 0;  // e.g. IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS
   std::coroutine_handle<> waiter;
   IoOp() { on_complete = &Done; }
   static void Done(Completion* c, int32_t res, uint32_t flags) {
@@ -37,6 +38,7 @@ struct IoOp : Completion {
     started = true;
     io_uring_sqe* sqe = Shard::Current().Sqe();
     static_cast<Derived*>(this)->Prep(sqe);
+    sqe->flags |= sqe_flags;
     io_uring_sqe_set_data(sqe, static_cast<Completion*>(this));
   }
   bool in_flight() const { return started && !done; }
@@ -61,10 +63,9 @@ struct RecvOp : IoOp<RecvOp> {
 struct SendOp : IoOp<SendOp> {
   int fd;
   std::string_view data;
+  int msg_flags = MSG_NOSIGNAL;  // MSG_WAITALL: the kernel retries short sends itself (stream sockets)
   SendOp(int f, std::string_view d) : fd(f), data(d) {}
-  void Prep(io_uring_sqe* sqe) {
-    io_uring_prep_send(sqe, fd, data.data(), data.size(), MSG_NOSIGNAL);
-  }
+  void Prep(io_uring_sqe* sqe) { io_uring_prep_send(sqe, fd, data.data(), data.size(), msg_flags); }
   Result<size_t> await_resume() const {
     if (res < 0) return Error::FromErrno(-res, "send");
     return static_cast<size_t>(res);
