@@ -7,30 +7,16 @@
 #include <emmintrin.h>
 #endif
 
+#include "http/detail/syntax.h"
+
 namespace rf::http {
 namespace {
 
 using Kind = ParseResult::Kind;
+using namespace syntax;  // NOLINT: the parser is written in the grammar's vocabulary
 
-constexpr std::array<bool, 256> MakeTable(bool (*pred)(unsigned)) {
-  std::array<bool, 256> t{};
-  for (unsigned c = 0; c < 256; ++c) t[c] = pred(c);
-  return t;
-}
-
-// RFC 9110 tchar.
-constexpr auto kTokenChar = MakeTable([](unsigned c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c != 0 &&
-          std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos);
-});
-// field-vchar / SP / HT: everything but CTLs (incl. NUL, CR, LF) and DEL.
-constexpr auto kValueChar =
-    MakeTable([](unsigned c) { return c == '\t' || (c >= 0x20 && c != 0x7f); });
 // request-target: visible ASCII plus obs-text; no CTL, SP or DEL.
 constexpr auto kTargetChar = MakeTable([](unsigned c) { return c > 0x20 && c != 0x7f; });
-
-bool Is(const std::array<bool, 256>& table, char c) { return table[static_cast<unsigned char>(c)]; }
 
 // The first byte in [p, end) that ends a request-target (kTarget: CTL, SP, DEL) or a field value
 // (CTL other than HT, DEL); `end` if none. Targets and values are the bulk of a head, so this
@@ -53,30 +39,6 @@ const char* FindDelimiter(const char* p, const char* end) {
   return p;
 }
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
-}
-
-bool IsOws(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = Lower(c);
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
 
 ParseResult Fail(int status, std::string_view message) {
   ParseResult r;

@@ -5,57 +5,18 @@
 #include <charconv>
 #include <cstring>
 
+#include "http/detail/syntax.h"
+
 namespace rf::http::client {
 namespace {
 
-constexpr std::array<bool, 256> MakeTable(bool (*pred)(unsigned)) {
-  std::array<bool, 256> t{};
-  for (unsigned c = 0; c < 256; ++c) t[c] = pred(c);
-  return t;
-}
-
-// RFC 9110 tchar.
-constexpr auto kTokenChar = MakeTable([](unsigned c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c != 0 &&
-          std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos);
-});
-// field-vchar / SP / HT (also reason-phrase): everything but CTLs and DEL.
-constexpr auto kValueChar =
-    MakeTable([](unsigned c) { return c == '\t' || (c >= 0x20 && c != 0x7f); });
-
-bool Is(const std::array<bool, 256>& table, char c) { return table[static_cast<unsigned char>(c)]; }
+using namespace syntax;  // NOLINT: the parser is written in the grammar's vocabulary
 
 bool AllValueChars(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return Is(kValueChar, c); });
 }
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  }
-  return true;
-}
-
-bool IsOws(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-int HexValue(char c) {
-  if (IsDigit(c)) return c - '0';
-  c = Lower(c);
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
 
 // Content-Length: 1*DIGIT that fits in 64 bits; a sign, a list or nothing is invalid.
 bool ParseContentLength(std::string_view v, uint64_t& out) {
