@@ -47,6 +47,10 @@ const Endpoint* ShardServer::Route(Connection* c, Response& resp, uint16_t& rout
   } else if (m.kind == Router<Endpoint>::Match::Kind::kMethodNotAllowed) {
     resp.Error(405, "method_not_allowed", "method not allowed for this path");
     resp.AddHeader("Allow", m.allow);
+    // Label the 405 with the route the path matched (a rare path: a short scan is fine).
+    const auto& names = server_.route_names_;
+    for (size_t i = 1; i < names.size(); ++i)
+      if (names[i] == m.pattern) route_id = static_cast<uint16_t>(i);
   } else {
     resp.Error(404, "not_found", "no route for this path");
   }

@@ -54,7 +54,7 @@ class Router {
     Kind kind = Kind::kNotFound;
     const H* handler = nullptr;
     Params params;
-    std::string_view pattern;  // the matched route pattern (for metrics labels)
+    std::string_view pattern;  // the matched route pattern, also for kMethodNotAllowed (metrics)
     std::string_view allow;    // kMethodNotAllowed: e.g. "GET, HEAD"
   };
 
@@ -155,6 +155,7 @@ bool Router<H>::Search(const Node& node, std::string_view rest, Method method, M
                        uint8_t& path_mask) const {
   if (rest.empty()) {
     if (node.mask == 0) return false;
+    if (path_mask == 0) m.pattern = node.pattern;  // the 405's route: the first one matched
     path_mask |= node.mask;
     if (method == Method::kOther) return false;
     const H* h = nullptr;

@@ -97,6 +97,9 @@ def test_error_statuses_are_counted(server):
     d = (metric_sum(after, "rf_http_requests_total", status="405")
          - metric_sum(before, "rf_http_requests_total", status="405"))
     assert d == 3, f"405s counted: {d}"
+    labelled = (metric_sum(after, "rf_http_requests_total", route="/health", status="405")
+                - metric_sum(before, "rf_http_requests_total", route="/health", status="405"))
+    assert labelled == 3, f"405s under route=/health: {labelled}"
 
 
 def test_closed_connections_counted(server):

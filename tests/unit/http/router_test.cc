@@ -188,3 +188,13 @@ TEST_SUITE("http.router") {
 }
 
 }  // namespace rf::http
+
+TEST_SUITE("http.router") {
+TEST_CASE("a 405 reports the pattern of the route the path matched") {
+  rf::http::Router<int> r;
+  r.Add(rf::http::Method::kGet, "/v1/runs/{id}", 1);
+  auto m = r.Find(rf::http::Method::kDelete, "/v1/runs/abc");
+  CHECK(m.kind == rf::http::Router<int>::Match::Kind::kMethodNotAllowed);
+  CHECK(m.pattern == "/v1/runs/{id}");
+}
+}
