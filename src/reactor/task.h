@@ -9,6 +9,7 @@
 #include <coroutine>
 #include <exception>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace rf::reactor {
@@ -34,51 +35,33 @@ struct PromiseBase {
 
 }  // namespace detail
 
-template <class T = void>
-class [[nodiscard]] Task {
- public:
-  struct promise_type : detail::PromiseBase {
-    std::optional<T> value;
-    Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
-    template <class U>
-    void return_value(U&& v) {
-      value.emplace(std::forward<U>(v));
-    }
-  };
+template <class T>
+class Task;
 
-  Task(Task&& o) noexcept : h_(std::exchange(o.h_, {})) {}
-  Task& operator=(Task&& o) noexcept {
-    if (this != &o) {
-      if (h_) h_.destroy();
-      h_ = std::exchange(o.h_, {});
-    }
-    return *this;
+namespace detail {
+
+template <class T>
+struct Promise : PromiseBase {
+  std::optional<T> value;
+  Task<T> get_return_object();
+  template <class U>
+  void return_value(U&& v) {
+    value.emplace(std::forward<U>(v));
   }
-  ~Task() {
-    if (h_) h_.destroy();
-  }
-
-  bool await_ready() const noexcept { return false; }
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiter) noexcept {
-    h_.promise().continuation = awaiter;
-    return h_;
-  }
-  T await_resume() { return std::move(*h_.promise().value); }
-
-  std::coroutine_handle<promise_type> release() { return std::exchange(h_, {}); }
-
- private:
-  explicit Task(std::coroutine_handle<promise_type> h) : h_(h) {}
-  std::coroutine_handle<promise_type> h_;
 };
 
 template <>
-class [[nodiscard]] Task<void> {
+struct Promise<void> : PromiseBase {
+  Task<void> get_return_object();
+  void return_void() noexcept {}
+};
+
+}  // namespace detail
+
+template <class T = void>
+class [[nodiscard]] Task {
  public:
-  struct promise_type : detail::PromiseBase {
-    Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
-    void return_void() noexcept {}
-  };
+  using promise_type = detail::Promise<T>;
 
   Task(Task&& o) noexcept : h_(std::exchange(o.h_, {})) {}
   Task& operator=(Task&& o) noexcept {
@@ -97,14 +80,26 @@ class [[nodiscard]] Task<void> {
     h_.promise().continuation = awaiter;
     return h_;
   }
-  void await_resume() noexcept {}
+  T await_resume() {
+    if constexpr (!std::is_void_v<T>) return std::move(*h_.promise().value);
+  }
 
   std::coroutine_handle<promise_type> release() { return std::exchange(h_, {}); }
 
  private:
+  friend promise_type;
   explicit Task(std::coroutine_handle<promise_type> h) : h_(h) {}
   std::coroutine_handle<promise_type> h_;
 };
+
+template <class T>
+Task<T> detail::Promise<T>::get_return_object() {
+  return Task<T>(std::coroutine_handle<Promise>::from_promise(*this));
+}
+
+inline Task<void> detail::Promise<void>::get_return_object() {
+  return Task<void>(std::coroutine_handle<Promise>::from_promise(*this));
+}
 
 // Counts detached tasks of one shard; Wait() resumes once all have finished.
 class TaskGroup {
