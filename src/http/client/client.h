@@ -27,7 +27,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
-#include "http/client/cancel_token.h"
+#include "reactor/cancel_token.h"
 #include "http/client/connection_pool.h"
 #include "http/client/request.h"
 #include "http/client/resolver.h"
@@ -38,6 +38,8 @@
 #include "reactor/task.h"
 
 namespace rf::http::client {
+
+using reactor::CancelToken;  // a generic shard-local token, shared with the engine
 
 struct ClientStats {
   obs::Counter requests;       // Send calls

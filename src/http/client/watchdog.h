@@ -18,10 +18,12 @@
 
 #include "base/clock.h"
 #include "base/result.h"
-#include "http/client/cancel_token.h"
+#include "reactor/cancel_token.h"
 #include "reactor/shard.h"
 
 namespace rf::http::client {
+
+using reactor::CancelToken;  // a generic shard-local token, shared with the engine
 
 class Watchdog {
  public:

@@ -1,5 +1,5 @@
 #pragma once
-// CancelToken: lets a caller abandon outbound exchanges it started (a run was cancelled, a step
+// CancelToken: lets a caller abandon work it started (a run was cancelled, a step
 // superseded). Fire() aborts the in-flight operations of every exchange watching the token; each
 // of them then returns Errc::kCancelled promptly. Firing is sticky: exchanges started afterwards
 // fail at once.
@@ -9,7 +9,7 @@
 
 #include "base/check.h"
 
-namespace rf::http::client {
+namespace rf::reactor {
 
 class CancelToken {
  public:
@@ -54,4 +54,4 @@ class CancelToken {
   bool fired_ = false;
 };
 
-}  // namespace rf::http::client
+}  // namespace rf::reactor
