@@ -33,6 +33,30 @@ reactor::Task<bool> ShardServer::Flush(Connection* c) {
   co_return true;
 }
 
+reactor::Task<bool> Stream::Start(const Response& resp) {
+  SerializeStreamHead(resp, c_->req.version_minor == 0, DateLine(), c_->out);
+  c_->out.Append(resp.body.view());
+  started_ = true;
+  c_->stream = this;
+  if (aborted_) co_return false;
+  co_return co_await ShardServer::Flush(c_) && !aborted_;  // suspends
+}
+
+reactor::Task<bool> Stream::Send(std::string_view bytes) {
+  if (aborted_) co_return false;
+  c_->out.Append(bytes);
+  co_return co_await ShardServer::Flush(c_) && !aborted_;  // suspends
+}
+
+void Stream::Abort() {
+  if (aborted_) return;
+  aborted_ = true;
+  if (c_->send_op) Shard::Current().Cancel(c_->send_op);
+  if (abort_fn_) abort_fn_(abort_ctx_);
+}
+
+unsigned Stream::shard() const { return c_->owner.shard_id_; }
+
 const Endpoint* ShardServer::Route(Connection* c, Response& resp, uint16_t& route_id) {
   const Request& req = c->req;
   c->match = server_.router_->Find(req.method, req.path);
@@ -94,6 +118,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
   bool close = false;
   bool continue_sent = false;
   bool head_done = false;
+  bool streamed = false;
   Nanos request_start = 0;
 
   while (true) {
@@ -119,9 +144,17 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
         Response resp(c->body, c->headers);
         Nanos t0 = MonoNow();
         uint16_t route_id;
+        Stream stream(c);
         if (const Endpoint* ep = self.Route(c, resp, route_id)) {
-          RequestContext rc{c->req, c->match.params, resp};
+          RequestContext rc{c->req, c->match.params, resp, &stream};
           co_await ep->async(ep->ctx, rc);  // suspends; sync handlers never get here
+        }
+        if (stream.started()) {  // the body ran until now; the connection ends with it
+          c->stream = nullptr;
+          self.stats_.requests[route_id][StatusSlot(resp.status)].Add();
+          self.stats_.duration[route_id].ObserveNanos(MonoNow() - t0);
+          streamed = true;
+          break;
         }
         self.Finish(c, resp, route_id, t0);
       }
@@ -132,6 +165,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       request_start = MonoNow();  // a pipelined remainder starts its clock now
       ++handled;
     }
+    if (streamed) break;
     const bool more_buffered = handled == opt.max_pipeline && !c->in.empty();
     const bool want_recv = !close && !more_buffered && !(self.draining_ && c->in.empty());
 

@@ -12,10 +12,40 @@
 
 namespace rf::http {
 
+struct Connection;
+
+// Stream: an async handler's way to answer with a body of unknown length
+// (Server-Sent Events). Start() sends the head without Content-Length, so the
+// body runs until the connection closes, which it does when the handler
+// returns. Only the handler's coroutine sends; anything on the shard may Abort().
+class Stream {
+ public:
+  explicit Stream(Connection* c) : c_(c) {}
+  // Sends the head and whatever resp.body holds. False: the peer is gone.
+  reactor::Task<bool> Start(const Response& resp);
+  // Suspends until `bytes` are with the kernel. False: the peer is gone, the
+  // send stalled past the idle timeout, or Abort() was called.
+  reactor::Task<bool> Send(std::string_view bytes);
+  // Fails the pending Send (if any) and every later one; calls the abort hook.
+  void Abort();
+  void OnAbort(void (*fn)(void*), void* ctx) { abort_fn_ = fn, abort_ctx_ = ctx; }
+  bool started() const { return started_; }
+  bool aborted() const { return aborted_; }
+  unsigned shard() const;
+
+ private:
+  Connection* c_;
+  bool started_ = false;
+  bool aborted_ = false;
+  void (*abort_fn_)(void*) = nullptr;
+  void* abort_ctx_ = nullptr;
+};
+
 struct RequestContext {
   const Request& req;
   const Params& params;
   Response& resp;
+  Stream* stream = nullptr;  // async handlers only
 };
 
 using SyncHandler = void (*)(void* ctx, RequestContext& rc);

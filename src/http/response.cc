@@ -98,8 +98,9 @@ void Response::Error(int s, std::string_view code, std::string_view message,
   body.Append("}}");
 }
 
-void SerializeResponse(const Response& r, bool keep_alive, bool http10, bool head_only,
-                       std::string_view date_line, Buffer& out) {
+namespace {
+
+void AppendStatusAndType(const Response& r, bool http10, std::string_view date_line, Buffer& out) {
   out.Append(http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
   out.AppendUnsigned(static_cast<unsigned>(r.status));
   out.Append(' ');
@@ -111,6 +112,20 @@ void SerializeResponse(const Response& r, bool keep_alive, bool http10, bool hea
     out.Append(r.content_type);
     out.Append("\r\n");
   }
+}
+
+}  // namespace
+
+void SerializeStreamHead(const Response& r, bool http10, std::string_view date_line, Buffer& out) {
+  AppendStatusAndType(r, http10, date_line, out);
+  out.Append("Connection: close\r\n");
+  out.Append(r.extra_headers);
+  out.Append("\r\n");
+}
+
+void SerializeResponse(const Response& r, bool keep_alive, bool http10, bool head_only,
+                       std::string_view date_line, Buffer& out) {
+  AppendStatusAndType(r, http10, date_line, out);
   out.Append("Content-Length: ");
   out.AppendUnsigned(r.body.size());
   out.Append("\r\n");

@@ -43,6 +43,10 @@ std::string_view StatusReason(int status);
 void SerializeResponse(const Response& r, bool keep_alive, bool http10, bool head_only,
                        std::string_view date_line, Buffer& out);
 
+// The head of a streamed response: no Content-Length (the body ends when the
+// connection closes), Connection: close.
+void SerializeStreamHead(const Response& r, bool http10, std::string_view date_line, Buffer& out);
+
 // Appends a JSON string literal (quotes included), escaping as RFC 8259 requires.
 void AppendJsonString(Buffer& out, std::string_view s);
 

@@ -119,6 +119,7 @@ void ShardServer::BeginDrain(Shard& shard) {
   listen_fd_ = -1;
   server_.serving_.fetch_sub(1, std::memory_order_acq_rel);
   for (Connection* c = head_; c; c = c->next) {
+    if (c->stream) c->stream->Abort();
     if (c->idle && c->recv_op) {
       c->drain_closed = true;
       shard.Cancel(c->recv_op);

@@ -21,6 +21,7 @@ struct Connection {
   std::string headers;
   Request req{};
   Router<Endpoint>::Match match;
+  Stream* stream = nullptr;  // a streamed response in progress
   // In-flight ops that a timeout (both) or a drain (recv of an idle connection) may cancel.
   reactor::Completion* recv_op = nullptr;
   reactor::Completion* send_op = nullptr;
@@ -43,6 +44,7 @@ class ShardServer {
   const HttpStats& stats() const { return stats_; }
 
  private:
+  friend class Stream;
   struct AcceptOp : reactor::Completion {
     ShardServer* self;
   };
