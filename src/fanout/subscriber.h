@@ -1,0 +1,65 @@
+#pragma once
+// Subscriber: one live event stream (an SSE connection), fed by the shards
+// that own the runs it watches. It lives on its connection's shard ("home");
+// an owner shard never waits for it: Publish() hands the frames over by
+// mailbox and returns, and the home shard appends them to the subscriber's
+// buffer. A subscriber whose unsent bytes pass its bound is cut off (its
+// writer is aborted) so a stalled reader costs its owner nothing but memory
+// up to that bound.
+//
+// Shared by shared_ptr between the home shard and the owners' subscription
+// lists; `closed` is the only field read off the home shard.
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <string_view>
+#include <utility>
+
+namespace rf::fanout {
+
+class Subscriber {
+ public:
+  Subscriber(unsigned home, size_t max_buffer) : home_(home), max_buffer_(max_buffer) {}
+
+  // On an owner shard: `frames` reach the subscriber on its home shard in
+  // publication order (per owner). `end`: nothing follows (the run finished).
+  static void Publish(const std::shared_ptr<Subscriber>& s, std::string frames, bool end);
+
+  // Home shard only.
+  unsigned home() const { return home_; }
+  bool closed() const { return closed_.load(std::memory_order_relaxed); }
+  void Close() { closed_.store(true, std::memory_order_relaxed); }
+  bool overflowed() const { return overflowed_; }
+  bool ended() const { return ended_; }
+  std::string TakePending() { return std::exchange(pending_, {}); }
+  bool has_pending() const { return !pending_.empty(); }
+  // Called when the subscriber overflows, to abort the writer's in-flight send.
+  void OnOverflow(void (*fn)(void*), void* ctx) { abort_fn_ = fn, abort_ctx_ = ctx; }
+  // The writer parks here until frames arrive, the stream ends or overflows.
+  void Park(std::coroutine_handle<> h) { waiter_ = h; }
+  void Unpark() { waiter_ = {}; }
+  void Wake();  // resumes a parked writer (it then looks at the stream's state)
+
+ private:
+  void Deliver(std::string frames, bool end);
+  static void DeliverThere(void* p);
+
+  const unsigned home_;
+  const size_t max_buffer_;
+  std::atomic<bool> closed_{false};
+  std::string pending_;
+  bool ended_ = false;
+  bool overflowed_ = false;
+  std::coroutine_handle<> waiter_;
+  void (*abort_fn_)(void*) = nullptr;
+  void* abort_ctx_ = nullptr;
+};
+
+// "id: <seq>\nevent: <type>\ndata: <json>\n\n" appended to out.
+void AppendFrame(std::string& out, uint64_t seq, std::string_view type, std::string_view json);
+
+}  // namespace rf::fanout
