@@ -1,0 +1,333 @@
+// Commands, persistence and the per-turn commit. Workers and timers are in
+// coordinator_work.cc, replay, snapshots and retention in coordinator_store.cc.
+
+#include "engine/coordinator.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/hash_ring.h"
+#include "engine/detail/run_log.h"
+#include "json/writer.h"
+#include "obs/log.h"
+
+namespace rf::engine {
+namespace {
+thread_local Coordinator* t_local = nullptr;
+}  // namespace
+
+Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecutor* http,
+                         EngineMetrics* metrics)
+    : shard_(shard),
+      options_(options),
+      http_(http),
+      metrics_(metrics),
+      stats_(&metrics->shards[shard]),
+      rng_(Mix64(static_cast<uint64_t>(MonoNow()) ^ (uint64_t{shard} << 32))) {
+  timer_node_.fire = &Coordinator::OnTimer;
+  timer_node_.self = this;
+}
+
+Coordinator::~Coordinator() {
+  if (t_local == this) t_local = nullptr;
+}
+
+Coordinator& Coordinator::Local() {
+  RF_CHECK(t_local != nullptr);
+  return *t_local;
+}
+
+void Coordinator::SetLocal(Coordinator* c) { t_local = c; }
+
+int64_t Coordinator::NowMs() const { return WallNow() / kMillis; }
+
+Coordinator::Entry* Coordinator::Find(const RunId& id) {
+  auto it = runs_.find(id);
+  return it == runs_.end() ? nullptr : it->second.get();
+}
+
+bool Coordinator::WantEvents(const Entry& e) const {
+  return !e.subscribers.empty() || workflow_subs_.find(e.run.def->name) != workflow_subs_.end();
+}
+
+void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
+                          std::vector<Event>& events, RunStatus before) {
+  for (const Record& r : records) {
+    std::string payload = EncodeRecord(r, &e.run);
+    detail::AppendToLog(e.log, payload);
+    journal_->Append(detail::kRunRecordType, payload);
+    journal_bytes_since_snapshot_ += payload.size() + store::embedded::kRecordHeaderBytes;
+    if (r.type == RecordType::kStepSkipped)
+      stats_->steps[static_cast<size_t>(e.run.def->steps[r.step].type)][3].Add();
+  }
+  const bool finished = !IsTerminal(before) && IsTerminal(e.run.status);
+  const Effects& fx = m.effects();
+  if (records.empty() && fx.execute.empty() && fx.timers.empty() && fx.abort.empty()) return;
+  if (IsTerminal(before) && !IsTerminal(e.run.status)) {  // resumed by a retry
+    e.terminal_durable = false;
+    stats_->runs_active.Add(1);
+  }
+  ++e.pending;
+  after_.push_back(After{&e, std::move(m.effects()), std::move(events), finished});
+  ScheduleFlush();
+}
+
+void Coordinator::ScheduleFlush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  reactor::Spawn(Flusher(this), &tasks_);
+}
+
+// One per turn with mutations: everything appended until it starts is in its batch.
+reactor::Task<void> Coordinator::Flusher(Coordinator* self) {
+  self->flush_scheduled_ = false;
+  std::vector<After> batch;
+  batch.swap(self->after_);
+  Status st = co_await self->journal_->WaitDurable(self->journal_->last_lsn());  // suspends
+  if (!st) {
+    self->Fail(st.error());
+    co_return;
+  }
+  for (After& a : batch) self->Dispatch(a);
+  self->PumpNow();
+  self->MaybeSnapshot();
+}
+
+void Coordinator::Fail(const Error& e) {
+  // The journal is poisoned: the kernel may have dropped pages we were told
+  // were written. Nothing more can be made durable; a restart replays what is
+  // on disk, and nothing acknowledged is lost because every answer waited for
+  // durability.
+  RF_LOG(kError, "journal failed: stopping so a restart can replay the durable state",
+         {"error", e.ToString()});
+  failed_ = true;
+  ::_exit(75);
+}
+
+void Coordinator::Dispatch(After& a) {
+  Entry& e = *a.entry;
+  --e.pending;
+  for (uint32_t s : a.effects.execute) Enqueue(e, s);
+  for (const Timer& t : a.effects.timers) AddTimer(e, t);
+  for (uint32_t s : a.effects.abort)
+    for (Entry::InFlight& f : e.in_flight)
+      if (f.step == s) f.cancel->Fire();
+  if (!a.events.empty() || a.finished) Publish(e, a.events, a.finished);
+  if (!a.finished) return;
+  e.terminal_durable = true;
+  stats_->runs_active.Add(-1);
+  size_t slot = e.run.status == RunStatus::kSucceeded ? 0 : e.run.status == RunStatus::kFailed ? 1 : 2;
+  stats_->Workflow(e.run.def->name).finished[slot].Add();
+  while (Waiter* w = e.waiters) WakeWaiter(e, w);
+}
+
+void Coordinator::Publish(Entry& e, const std::vector<Event>& events, bool finished) {
+  std::vector<std::string> data;
+  std::string all;
+  for (const Event& ev : events) {
+    data.push_back(json::ToString(EventToJson(ev, e.run.id)));
+    fanout::AppendFrame(all, ev.seq, ev.type, data.back());
+  }
+  for (auto& [sub, seen] : e.subscribers) {
+    if (sub->closed()) continue;
+    std::string frames;
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (events[i].seq <= seen) continue;
+      fanout::AppendFrame(frames, events[i].seq, events[i].type, data[i]);
+      seen = events[i].seq;
+    }
+    fanout::Subscriber::Publish(sub, std::move(frames), finished);
+  }
+  std::erase_if(e.subscribers, [&](auto& p) { return finished || p.first->closed(); });
+  if (all.empty()) return;
+  auto [lo, hi] = workflow_subs_.equal_range(e.run.def->name);
+  for (auto it = lo; it != hi;) {
+    if (it->second->closed()) {
+      it = workflow_subs_.erase(it);
+      continue;
+    }
+    fanout::Subscriber::Publish(it->second, all, false);
+    ++it;
+  }
+}
+
+RunView Coordinator::View(const Entry& e, bool created) const {
+  return RunView{json::ToString(RunToJson(e.run)), created, e.terminal_durable};
+}
+
+// --- ?wait: resumed when the run's end is durable, or at the deadline -------
+
+struct Coordinator::Waiter : reactor::Shard::TimerNode {
+  std::coroutine_handle<> handle;
+  Entry* entry = nullptr;
+  Waiter* next = nullptr;
+};
+
+void Coordinator::WakeWaiter(Entry& e, Waiter* w) {
+  for (Waiter** p = &e.waiters; *p; p = &(*p)->next) {
+    if (*p == w) {
+      *p = w->next;
+      break;
+    }
+  }
+  reactor::Shard::Current().Disarm(w);
+  reactor::Shard::Current().Schedule(w->handle);
+}
+
+class Coordinator::TerminalWait {
+ public:
+  TerminalWait(Entry& e, Nanos deadline) : deadline_(deadline) {
+    w_.entry = &e;
+    w_.fire = &Fire;
+  }
+  bool await_ready() const noexcept { return w_.entry->terminal_durable || MonoNow() >= deadline_; }
+  void await_suspend(std::coroutine_handle<> h) {
+    w_.handle = h;
+    w_.next = w_.entry->waiters;
+    w_.entry->waiters = &w_;
+    reactor::Shard::Current().Arm(&w_, deadline_);
+  }
+  void await_resume() noexcept {}
+
+ private:
+  static void Fire(reactor::Shard::TimerNode* n) {
+    auto* w = static_cast<Waiter*>(n);
+    t_local->WakeWaiter(*w->entry, w);
+  }
+  Nanos deadline_;
+  Waiter w_;
+};
+
+// --- commands ----------------------------------------------------------------
+
+reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
+  if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
+  Entry* e = nullptr;
+  bool created = false;
+  std::string key;
+  if (!cmd.idempotency_key.empty()) {
+    key = cmd.def->name + '\n' + cmd.idempotency_key;
+    if (auto it = idempotency_.find(key); it != idempotency_.end()) e = it->second;
+  }
+  if (!e) {
+    RunId id = NewRunId(cmd.partition, NowMs());
+    auto owned = std::make_unique<Entry>();
+    e = owned.get();
+    e->run.def = cmd.def;
+    runs_.emplace(id, std::move(owned));
+    std::vector<Record> records;
+    std::vector<Event> events;
+    const bool want = workflow_subs_.find(cmd.def->name) != workflow_subs_.end();
+    Machine m = Machine::Create(e->run, id, std::move(cmd.input), cmd.priority,
+                                cmd.idempotency_key, NowMs(), records, want ? &events : nullptr);
+    stats_->Workflow(cmd.def->name).started.Add();
+    stats_->runs_active.Add(1);
+    stats_->runs_retained.Add(1);
+    Persist(*e, records, m, events, RunStatus::kPending);
+    e->created_lsn = journal_->last_lsn();
+    if (!key.empty()) idempotency_.emplace(std::move(key), e);
+    created = true;
+  }
+  Status st = co_await journal_->WaitDurable(e->created_lsn);  // suspends
+  if (!st) co_return Error{Errc::kUnavailable, st.error().context};
+  if (cmd.wait > 0 && !e->terminal_durable) {
+    co_await TerminalWait(*e, MonoNow() + cmd.wait);  // suspends
+  }
+  co_return View(*e, created);
+}
+
+Result<RunView> Coordinator::Get(const RunId& id) {
+  Entry* e = Find(id);
+  if (!e) return Error{Errc::kNotFound, "no run with id " + id.ToString()};
+  return View(*e, false);
+}
+
+reactor::Task<Result<RunView>> Coordinator::Cancel(RunId id) {
+  return Command(id, 0, {}, {});
+}
+
+reactor::Task<Result<RunView>> Coordinator::Signal(RunId id, std::string name, json::Value payload) {
+  return Command(id, 1, std::move(name), std::move(payload));
+}
+
+reactor::Task<Result<RunView>> Coordinator::Retry(RunId id) { return Command(id, 2, {}, {}); }
+
+reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::string name,
+                                                    json::Value payload) {
+  if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
+  Entry* e = Find(id);
+  if (!e) co_return Error{Errc::kNotFound, "no run with id " + id.ToString()};
+  Status st = Mutate(*e, [&](Machine& m) -> Status {
+    switch (kind) {
+      case 0: return m.Cancel();
+      case 1: return m.Signal(name, std::move(payload));
+      default: return m.Resume();
+    }
+  });
+  if (!st) co_return st.error();
+  Status d = co_await journal_->WaitDurable(journal_->last_lsn());  // suspends
+  if (!d) co_return Error{Errc::kUnavailable, d.error().context};
+  co_return View(*e, false);
+}
+
+RunPage Coordinator::List(const RunQuery& q) const {
+  RunPage page;
+  auto it = q.before ? runs_.lower_bound(*q.before) : runs_.end();
+  while (it != runs_.begin()) {
+    --it;
+    const Run& r = it->second->run;
+    if (!q.workflow.empty() && r.def->name != q.workflow) continue;
+    if (q.dead_letter && r.status != RunStatus::kFailed) continue;
+    if (!q.any_status && r.status != q.status) continue;
+    if (page.runs.size() == q.limit) {
+      page.more = true;
+      break;
+    }
+    json::Object o{{"id", r.id.ToString()},
+                   {"workflow", r.def->name},
+                   {"version", r.def->version},
+                   {"status", std::string(RunStatusName(r.status))},
+                   {"created_ms", r.created_ms},
+                   {"finished_ms", r.finished_ms ? json::Value(r.finished_ms) : json::Value()}};
+    if (q.dead_letter) {
+      o.emplace_back("error", r.error);
+      o.emplace_back("step", r.failed_step.empty() ? json::Value() : json::Value(r.failed_step));
+    }
+    page.runs.emplace_back(r.id, json::ToString(json::Value(std::move(o))));
+  }
+  return page;
+}
+
+// --- live events ---------------------------------------------------------------
+
+Status Coordinator::Subscribe(const RunId& id, uint64_t after_seq,
+                              std::shared_ptr<fanout::Subscriber> s) {
+  Entry* e = Find(id);
+  if (!e) return Error{Errc::kNotFound, "no run with id " + id.ToString()};
+  // History is rebuilt from the run's log: events are not kept, records are.
+  Run scratch;
+  scratch.def = e->run.def;
+  std::vector<Event> events;
+  Status st = detail::ForEachLogRecord(e->log, [&](std::string_view payload) -> Status {
+    auto r = DecodeRecord(payload);
+    if (!r) return r.error();
+    Apply(scratch, *r, &events);
+    return {};
+  });
+  if (!st) return st;
+  std::string frames;
+  for (const Event& ev : events)
+    if (ev.seq > after_seq)
+      fanout::AppendFrame(frames, ev.seq, ev.type, json::ToString(EventToJson(ev, id)));
+  const bool end = e->terminal_durable;
+  fanout::Subscriber::Publish(s, std::move(frames), end);
+  if (!end) e->subscribers.emplace_back(std::move(s), std::max(after_seq, e->run.event_seq));
+  return {};
+}
+
+void Coordinator::SubscribeWorkflow(std::string workflow, std::shared_ptr<fanout::Subscriber> s) {
+  workflow_subs_.emplace(std::move(workflow), std::move(s));
+}
+
+}  // namespace rf::engine

@@ -1,0 +1,237 @@
+#pragma once
+// Coordinator: one per shard, the owner of the runs whose partitions the
+// ring gives this shard. It holds their live state, turns commands and step
+// results into Records (through Machine), appends them to the shard's
+// journal, and acts on their effects only once they are durable: a step
+// starts after the records that made it ready are on disk, a caller hears
+// "created" after the creation is. Everything here runs on the shard's thread.
+//
+// One commit per loop turn: every mutation of a turn is appended to the
+// journal at once and one flusher coroutine per turn awaits its durability,
+// then dispatches the turn's effects (steps into the worker queues, timers,
+// aborts, ?wait callers, SSE subscribers).
+
+#include <coroutine>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/engine_metrics.h"
+#include "engine/executor.h"
+#include "engine/machine.h"
+#include "engine/registry.h"
+#include "fanout/subscriber.h"
+#include "reactor/cancel_token.h"
+#include "reactor/shard.h"
+#include "reactor/task.h"
+#include "store/embedded/journal.h"
+
+namespace rf::engine {
+
+struct EngineOptions {
+  std::string data_dir;
+  bool fsync = true;
+  Nanos retention = 7 * 86'400 * kSeconds;  // terminal runs older than this are removed
+  size_t snapshot_bytes = 64 << 20;         // journal growth that triggers a snapshot (at least)
+  size_t http_concurrency = 1024;           // in-flight http steps per shard
+  Nanos http_timeout = 60 * kSeconds;       // per attempt when the step sets no timeout_ms
+  size_t sse_buffer = 1 << 20;              // unsent bytes before a subscriber is cut off
+};
+
+struct StartCommand {
+  std::shared_ptr<const Definition> def;
+  json::Value input;
+  Priority priority = Priority::kDefault;
+  std::string idempotency_key;
+  uint32_t partition = 0;
+  Nanos wait = 0;  // > 0: answer when terminal or after this long
+};
+
+// A run as the API answers with it.
+struct RunView {
+  std::string json;      // RunToJson
+  bool created = false;  // Start: this call created it
+  bool terminal = false;
+};
+
+struct RunQuery {
+  std::string workflow;  // empty: any
+  bool any_status = true;
+  RunStatus status = RunStatus::kPending;
+  size_t limit = 100;
+  std::optional<RunId> before;  // cursor: ids strictly older
+  bool dead_letter = false;      // failed runs, with their error
+};
+
+struct RunPage {
+  std::vector<std::pair<RunId, std::string>> runs;  // newest first, JSON objects
+  bool more = false;
+};
+
+class Coordinator {
+ public:
+  Coordinator(unsigned shard, const EngineOptions& options, HttpExecutor* http,
+              EngineMetrics* metrics);
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // The coordinator of the calling shard (after Open).
+  static Coordinator& Local();
+
+  // On its shard: opens the journal, replays it, and recovers unfinished runs.
+  reactor::Task<Status> Open(std::shared_ptr<const Registry> registry);
+  reactor::Task<void> Close();
+  void SetRegistry(std::shared_ptr<const Registry> r) { registry_ = std::move(r); }
+  const Registry& registry() const { return *registry_; }
+  bool failed() const { return failed_; }
+
+  // Commands. Errors: kNotFound, kConflict, kUnavailable (the journal failed).
+  reactor::Task<Result<RunView>> Start(StartCommand cmd);
+  Result<RunView> Get(const RunId& id);
+  reactor::Task<Result<RunView>> Cancel(RunId id);
+  reactor::Task<Result<RunView>> Signal(RunId id, std::string name, json::Value payload);
+  reactor::Task<Result<RunView>> Retry(RunId id);
+  RunPage List(const RunQuery& q) const;
+
+  // Live events. Subscribe sends the history after `after_seq` at once, then
+  // every new event; the subscriber gets end=true with the terminal event.
+  Status Subscribe(const RunId& id, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s);
+  void SubscribeWorkflow(std::string workflow, std::shared_ptr<fanout::Subscriber> s);
+
+  size_t run_count() const { return runs_.size(); }
+  // Null until Open() succeeded.
+  const store::embedded::JournalStats* journal_stats() const {
+    return journal_ ? &journal_->stats() : nullptr;
+  }
+
+ private:
+  struct Waiter;
+  struct Entry {
+    Run run;
+    std::string log;  // every durable record: [u32 len][EncodeRecord] ...
+    uint64_t created_lsn = 0;
+    uint32_t pending = 0;  // batches not yet durable that touch this run
+    bool terminal_durable = false;
+    Waiter* waiters = nullptr;
+    // With the last event sequence each has been sent.
+    std::vector<std::pair<std::shared_ptr<fanout::Subscriber>, uint64_t>> subscribers;
+    struct InFlight {
+      uint32_t step;
+      size_t attempt;
+      reactor::CancelToken* cancel;
+    };
+    std::vector<InFlight> in_flight;
+  };
+  struct After {
+    Entry* entry;
+    Effects effects;
+    std::vector<Event> events;
+    bool finished;  // this batch finished the run
+  };
+  struct WorkItem {
+    Entry* entry;
+    uint32_t step;
+    uint32_t attempt;
+    Nanos ready_at;
+  };
+  class ReplayInto;
+  class TerminalWait;
+
+  static void SetLocal(Coordinator* c);
+  int64_t NowMs() const;
+  Entry* Find(const RunId& id);
+  bool WantEvents(const Entry& e) const;
+  // Appends what `m` recorded and queues its effects for the turn's commit.
+  void Persist(Entry& e, std::vector<Record>& records, Machine& m, std::vector<Event>& events,
+               RunStatus before);
+  template <class F>
+  auto Mutate(Entry& e, F&& fn);
+  reactor::Task<Result<RunView>> Command(RunId id, int kind, std::string name, json::Value payload);
+  RunView View(const Entry& e, bool created) const;
+
+  void WakeWaiter(Entry& e, Waiter* w);
+  void ScheduleFlush();
+  static reactor::Task<void> Flusher(Coordinator* self);
+  void Dispatch(After& a);
+  void Publish(Entry& e, const std::vector<Event>& events, bool finished);
+  void Fail(const Error& e);
+
+  // Workers.
+  void Enqueue(Entry& e, uint32_t step);
+  void PumpNow();  // runs queued steps, weighted by priority, within a per-call budget
+  void SchedulePump();
+  static reactor::Task<void> PumpLater(Coordinator* self);
+  void Execute(const WorkItem& w);
+  static reactor::Task<void> RunHttp(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
+                                     HttpCall call);
+  HttpCall RenderHttp(const Entry& e, const Step& s) const;
+
+  // Durable timers: due times come from records; this is their in-memory index.
+  void AddTimer(Entry& e, const Timer& t);
+  void RearmTimer();
+  static void OnTimer(reactor::Shard::TimerNode* n);
+
+  // Snapshots and retention.
+  void MaybeSnapshot();
+  static reactor::Task<void> WriteSnapshot(Coordinator* self);
+  static reactor::Task<void> RetentionLoop(Coordinator* self);
+  Status LoadSnapshot(std::string_view bytes);
+  Status ReplayRecord(std::string_view payload, Entry** out);
+
+  const unsigned shard_;
+  const EngineOptions options_;
+  HttpExecutor* http_;
+  EngineMetrics* metrics_;
+  ShardEngineStats* stats_;
+  std::shared_ptr<const Registry> registry_;
+  std::unique_ptr<store::embedded::Journal> journal_;
+  bool failed_ = false;
+  bool closing_ = false;
+
+  std::map<RunId, std::unique_ptr<Entry>> runs_;  // ordered: ids are time-ordered
+  std::unordered_map<std::string, Entry*> idempotency_;  // workflow '\n' key
+  std::multimap<std::string, std::shared_ptr<fanout::Subscriber>, std::less<>> workflow_subs_;
+
+  std::vector<After> after_;
+  bool flush_scheduled_ = false;
+
+  std::deque<WorkItem> queues_[3][2];  // [priority][0 inline, 1 http]
+  int credits_[3] = {0, 0, 0};
+  size_t http_in_flight_ = 0;
+  bool pump_scheduled_ = false;
+
+  struct TimerRef {
+    RunId run;
+    uint32_t step;
+  };
+  std::multimap<int64_t, TimerRef> timers_;
+  struct TimerNode : reactor::Shard::TimerNode {
+    Coordinator* self;
+  } timer_node_;
+
+  uint64_t journal_bytes_since_snapshot_ = 0;
+  uint64_t last_snapshot_bytes_ = 0;
+  bool snapshot_busy_ = false;
+  uint64_t rng_;
+  reactor::TaskGroup tasks_;
+};
+
+// Runs `fn(machine)` on the entry's run; what it records is persisted for this turn's commit.
+template <class F>
+auto Coordinator::Mutate(Entry& e, F&& fn) {
+  std::vector<Record> records;
+  std::vector<Event> events;
+  RunStatus before = e.run.status;
+  Machine m(e.run, NowMs(), records, WantEvents(e) ? &events : nullptr);
+  auto result = fn(m);
+  Persist(e, records, m, events, before);
+  return result;
+}
+
+}  // namespace rf::engine

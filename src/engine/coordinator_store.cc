@@ -1,0 +1,175 @@
+// Durable state: replay at start, recovery of unfinished runs, snapshots that
+// let the journal drop old segments, and retention of terminal runs.
+
+#include <algorithm>
+
+#include "engine/coordinator.h"
+#include "engine/detail/run_log.h"
+#include "obs/log.h"
+
+namespace rf::engine {
+
+class Coordinator::ReplayInto : public store::embedded::ReplaySink {
+ public:
+  explicit ReplayInto(Coordinator& c) : c_(c) {}
+  Status OnSnapshot(uint64_t, std::string_view bytes) override { return c_.LoadSnapshot(bytes); }
+  Status OnRecord(uint64_t lsn, uint8_t type, std::string_view payload) override {
+    if (type != detail::kRunRecordType) {
+      return Error{Errc::kCorrupt, "journal record " + std::to_string(lsn) + " has unknown type " +
+                                       std::to_string(type)};
+    }
+    c_.journal_bytes_since_snapshot_ += payload.size() + store::embedded::kRecordHeaderBytes;
+    Entry* e = nullptr;
+    return c_.ReplayRecord(payload, &e);
+  }
+
+ private:
+  Coordinator& c_;
+};
+
+Status Coordinator::ReplayRecord(std::string_view payload, Entry** out) {
+  auto r = DecodeRecord(payload);
+  if (!r) return r.error();
+  Entry* e = nullptr;
+  if (r->type == RecordType::kRunCreated) {
+    const auto* def = registry_->Find(r->workflow, r->version);
+    if (!def) {
+      return Error{Errc::kCorrupt, "run " + r->run.ToString() + " uses workflow '" + r->workflow +
+                                       "' version " + std::to_string(r->version) +
+                                       ", which the definitions log does not have"};
+    }
+    auto [it, inserted] = runs_.emplace(r->run, std::make_unique<Entry>());
+    if (!inserted) return Error{Errc::kCorrupt, "run " + r->run.ToString() + " created twice"};
+    e = it->second.get();
+    e->run.def = *def;
+    if (!r->text.empty()) idempotency_[r->workflow + '\n' + r->text] = e;
+  } else {
+    e = Find(r->run);
+    if (!e) return Error{Errc::kCorrupt, "record for unknown run " + r->run.ToString()};
+  }
+  Apply(e->run, *r, nullptr);
+  detail::AppendToLog(e->log, payload);
+  *out = e;
+  return {};
+}
+
+Status Coordinator::LoadSnapshot(std::string_view bytes) {
+  if (!bytes.starts_with(detail::kSnapshotMagic))
+    return Error{Errc::kCorrupt, "snapshot: unknown format"};
+  bytes.remove_prefix(detail::kSnapshotMagic.size());
+  last_snapshot_bytes_ = bytes.size();
+  return detail::ForEachLogRecord(bytes, [&](std::string_view log) {
+    return detail::ForEachLogRecord(log, [&](std::string_view payload) {
+      Entry* e = nullptr;
+      return ReplayRecord(payload, &e);
+    });
+  });
+}
+
+reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry) {
+  SetLocal(this);
+  registry_ = std::move(registry);
+  ReplayInto sink(*this);
+  store::embedded::JournalOptions jo;
+  jo.dir = store::embedded::JournalDir(options_.data_dir, shard_);
+  jo.fsync = options_.fsync;
+  auto j = co_await store::embedded::Journal::Open(jo, sink);  // suspends
+  if (!j) co_return j.error();
+  journal_ = std::move(*j);
+  const auto& rep = journal_->recovery();
+  size_t recovered = 0;
+  for (auto& [id, e] : runs_) {
+    stats_->Workflow(e->run.def->name);
+    stats_->runs_retained.Add(1);
+    if (IsTerminal(e->run.status)) {
+      e->terminal_durable = true;
+      continue;
+    }
+    stats_->runs_active.Add(1);
+    ++recovered;
+    Mutate(*e, [](Machine& m) {
+      m.Recover();
+      return 0;
+    });
+  }
+  RF_LOG(kInfo, "store opened", {"dir", jo.dir}, {"runs", runs_.size()}, {"resumed", recovered},
+         {"snapshot_lsn", rep.snapshot_lsn}, {"records_replayed", rep.records},
+         {"torn_bytes", rep.torn_bytes});
+  reactor::Spawn(RetentionLoop(this));
+  co_return Status{};
+}
+
+reactor::Task<void> Coordinator::Close() {
+  closing_ = true;
+  reactor::Shard::Current().Disarm(&timer_node_);
+  for (auto& [id, e] : runs_)
+    for (Entry::InFlight& f : e->in_flight) f.cancel->Fire();
+  co_await tasks_.Wait();  // suspends
+  if (journal_) {
+    Status st = co_await journal_->Close();  // suspends
+    if (!st) RF_LOG(kError, "journal close failed", {"error", st.error().ToString()});
+  }
+}
+
+void Coordinator::MaybeSnapshot() {
+  // A snapshot rewrites every retained run, so take one only once the journal
+  // has grown by at least as much as the last snapshot: rewriting costs at most
+  // as much again as logging, and disk use stays within a few times the live data.
+  if (snapshot_busy_ || closing_ ||
+      journal_bytes_since_snapshot_ < std::max<uint64_t>(options_.snapshot_bytes, last_snapshot_bytes_))
+    return;
+  snapshot_busy_ = true;
+  reactor::Spawn(WriteSnapshot(this), &tasks_);
+}
+
+reactor::Task<void> Coordinator::WriteSnapshot(Coordinator* self) {
+  std::string bytes(detail::kSnapshotMagic);
+  for (auto& [id, e] : self->runs_) detail::AppendToLog(bytes, e->log);
+  const uint64_t upto = self->journal_->last_lsn();
+  self->journal_bytes_since_snapshot_ = 0;
+  self->last_snapshot_bytes_ = bytes.size();
+  const size_t size = bytes.size();
+  Nanos t0 = MonoNow();
+  Status st = co_await self->journal_->WriteSnapshot(upto, std::move(bytes));  // suspends
+  if (st) {
+    RF_LOG(kInfo, "snapshot written", {"lsn", upto}, {"bytes", size}, {"runs", self->runs_.size()},
+           {"ms", (MonoNow() - t0) / kMillis});
+  } else {
+    RF_LOG(kWarn, "snapshot failed; the journal keeps its segments", {"error", st.error().ToString()});
+  }
+  self->snapshot_busy_ = false;
+}
+
+reactor::Task<void> Coordinator::RetentionLoop(Coordinator* self) {
+  const Nanos period = std::clamp<Nanos>(self->options_.retention / 4, 100 * kMillis, 60 * kSeconds);
+  while (!self->closing_) {
+    co_await reactor::Sleep(period);  // suspends
+    if (self->closing_) break;
+    const int64_t cutoff = self->NowMs() - self->options_.retention / kMillis;
+    size_t removed = 0;
+    for (auto it = self->runs_.begin(); it != self->runs_.end();) {
+      Entry& e = *it->second;
+      // Ids are time-ordered: runs created after the cutoff cannot have finished before it.
+      if (it->first.unix_ms() > cutoff) break;
+      const bool removable = e.terminal_durable && e.run.finished_ms < cutoff && e.pending == 0 &&
+                             !e.waiters && e.in_flight.empty();
+      if (!removable) {
+        ++it;
+        continue;
+      }
+      if (!e.run.idempotency_key.empty())
+        self->idempotency_.erase(std::string(e.run.def->name) + '\n' + e.run.idempotency_key);
+      for (auto& [sub, seen] : e.subscribers) fanout::Subscriber::Publish(sub, {}, true);
+      it = self->runs_.erase(it);
+      ++removed;
+    }
+    std::erase_if(self->workflow_subs_, [](const auto& p) { return p.second->closed(); });
+    if (removed) {
+      self->stats_->runs_removed.Add(removed);
+      self->stats_->runs_retained.Add(-static_cast<int64_t>(removed));
+      RF_LOG(kDebug, "retention removed runs", {"runs", removed});
+    }
+  }
+}
+
+}  // namespace rf::engine

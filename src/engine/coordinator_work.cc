@@ -1,0 +1,231 @@
+// Workers and timers: steps whose start is durable wait in per-priority
+// queues and are taken critical:default:low = 6:3:1; http steps are bounded
+// by a per-shard concurrency limit, noop and transform run inline (they
+// compute, they do not wait).
+
+#include <algorithm>
+#include <cctype>
+
+#include "engine/coordinator.h"
+#include "json/writer.h"
+
+namespace rf::engine {
+namespace {
+
+constexpr int kWeights[3] = {6, 3, 1};
+constexpr size_t kPumpBudget = 4096;  // steps per call before yielding to the loop
+
+double NextUnit(uint64_t& state) {
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return static_cast<double>(state >> 11) * 0x1.0p-53;
+}
+
+bool HasHeader(const std::vector<std::pair<std::string, std::string>>& headers,
+               std::string_view name) {
+  return std::any_of(headers.begin(), headers.end(), [&](const auto& h) {
+    return h.first.size() == name.size() &&
+           std::equal(h.first.begin(), h.first.end(), name.begin(),
+                      [](char a, char b) { return std::tolower(a) == std::tolower(b); });
+  });
+}
+
+}  // namespace
+
+void Coordinator::Enqueue(Entry& e, uint32_t step) {
+  const Step& s = e.run.def->steps[step];
+  auto p = static_cast<size_t>(e.run.priority);
+  queues_[p][s.type == StepType::kHttp ? 1 : 0].push_back(
+      WorkItem{&e, step, static_cast<uint32_t>(e.run.steps[step].attempts.size()), MonoNow()});
+  stats_->queue_depth[p].Add(1);
+  ++e.pending;
+}
+
+void Coordinator::SchedulePump() {
+  if (pump_scheduled_) return;
+  pump_scheduled_ = true;
+  reactor::Spawn(PumpLater(this), &tasks_);
+}
+
+reactor::Task<void> Coordinator::PumpLater(Coordinator* self) {
+  self->pump_scheduled_ = false;
+  self->PumpNow();
+  co_return;
+}
+
+void Coordinator::PumpNow() {
+  size_t budget = kPumpBudget;
+  while (budget > 0) {
+    bool progress = false;
+    for (size_t p = 0; p < 3 && budget > 0; ++p) {
+      if (credits_[p] <= 0) credits_[p] = kWeights[p];
+      while (credits_[p] > 0 && budget > 0) {
+        auto& inline_q = queues_[p][0];
+        auto& http_q = queues_[p][1];
+        const bool http_ok = !http_q.empty() && http_in_flight_ < options_.http_concurrency;
+        std::deque<WorkItem>* q = nullptr;
+        if (!inline_q.empty() && (!http_ok || inline_q.front().ready_at <= http_q.front().ready_at))
+          q = &inline_q;
+        else if (http_ok)
+          q = &http_q;
+        if (!q) {
+          credits_[p] = 0;  // nothing runnable at this priority: its turn passes
+          break;
+        }
+        WorkItem w = q->front();
+        q->pop_front();
+        stats_->queue_depth[p].Add(-1);
+        --credits_[p];
+        --budget;
+        progress = true;
+        Execute(w);
+      }
+    }
+    if (!progress) return;
+  }
+  SchedulePump();  // budget spent with work left: continue on the next turn
+}
+
+void Coordinator::Execute(const WorkItem& w) {
+  Entry& e = *w.entry;
+  --e.pending;
+  const StepState& st = e.run.steps[w.step];
+  if (IsTerminal(e.run.status) || st.status != StepStatus::kRunning || st.attempts.size() != w.attempt)
+    return;  // superseded while queued (cancelled, timed out)
+  const Nanos now = MonoNow();
+  stats_->hop.ObserveNanos(now - w.ready_at);
+  const Step& s = e.run.def->steps[w.step];
+  auto type = static_cast<size_t>(s.type);
+  switch (s.type) {
+    case StepType::kNoop:
+    case StepType::kTransform:
+      Mutate(e, [&](Machine& m) {
+        json::Value out;
+        if (s.type == StepType::kNoop) {
+          out = m.StepInput(w.step);
+        } else {
+          RunStepResults results(e.run);
+          std::string id = e.run.id.ToString();
+          json::Context ctx{&e.run.input, &results, id, e.run.def->name};
+          out = s.output->Evaluate(ctx);
+        }
+        m.StepSucceeded(w.step, w.attempt, std::move(out));
+        return 0;
+      });
+      stats_->steps[type][0].Add();
+      stats_->step_duration[type].ObserveNanos(MonoNow() - now);
+      return;
+    case StepType::kHttp: {
+      ++http_in_flight_;
+      ++e.pending;
+      HttpCall call = RenderHttp(e, s);
+      reactor::Spawn(RunHttp(this, &e, w.step, w.attempt, std::move(call)), &tasks_);
+      return;
+    }
+    default:
+      return;  // delay and approval never reach the queues: they wait on timers and signals
+  }
+}
+
+HttpCall Coordinator::RenderHttp(const Entry& e, const Step& s) const {
+  const HttpRequestSpec& spec = *s.request;
+  RunStepResults results(e.run);
+  std::string id = e.run.id.ToString();
+  json::Context ctx{&e.run.input, &results, id, e.run.def->name};
+  HttpCall call;
+  call.method = HttpMethodName(spec.method);
+  call.url = spec.url.EvaluateString(ctx);
+  for (const HttpHeader& h : spec.headers) call.headers.emplace_back(h.name, h.value.EvaluateString(ctx));
+  if (!HasHeader(call.headers, "Idempotency-Key"))
+    call.headers.emplace_back("Idempotency-Key", id + "/" + s.id);
+  if (spec.body) {
+    json::Value body = spec.body->Evaluate(ctx);
+    call.body = json::ToString(body);
+    call.has_body = true;
+    if (!HasHeader(call.headers, "Content-Type")) call.headers.emplace_back("Content-Type", "application/json");
+  }
+  call.connect_timeout = spec.connect_timeout;
+  call.timeout = s.timeout ? s.timeout : options_.http_timeout;
+  return call;
+}
+
+reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t step,
+                                         uint32_t attempt, HttpCall call) {
+  reactor::CancelToken cancel;
+  e->in_flight.push_back(Entry::InFlight{step, attempt, &cancel});
+  const Nanos t0 = MonoNow();
+  HttpResult r = co_await self->http_->Call(std::move(call), &cancel);  // suspends
+  std::erase_if(e->in_flight, [&](const Entry::InFlight& f) { return f.cancel == &cancel; });
+  --self->http_in_flight_;
+  --e->pending;
+  ShardEngineStats& stats = *self->stats_;
+  const auto type = static_cast<size_t>(StepType::kHttp);
+  stats.step_duration[type].ObserveNanos(MonoNow() - t0);
+  if (!cancel.fired() && r.error.code != Errc::kCancelled) {
+    const bool ok = r.error.code == Errc::kOk && r.status >= 200 && r.status < 300;
+    if (ok) {
+      json::Value out = json::Object{{"status", static_cast<int64_t>(r.status)}, {"body", std::move(r.body)}};
+      self->Mutate(*e, [&](Machine& m) {
+        m.StepSucceeded(step, attempt, std::move(out));
+        return 0;
+      });
+      stats.steps[type][0].Add();
+    } else {
+      std::string error;
+      bool retryable;
+      if (r.error.code == Errc::kOk) {
+        error = "HTTP " + std::to_string(r.status);
+        retryable = r.status >= 500 || e->run.def->steps[step].retry.RetriesStatus(r.status);
+      } else {
+        error = r.error.ToString();
+        retryable = r.error.code != Errc::kInvalidArgument;  // a URL that renders wrong stays wrong
+      }
+      double u = NextUnit(self->rng_);
+      self->Mutate(*e, [&](Machine& m) {
+        m.StepFailed(step, attempt, error, retryable, u);
+        return 0;
+      });
+      const bool retrying = e->run.steps[step].status == StepStatus::kRetrying;
+      stats.steps[type][retrying ? 2 : 1].Add();
+    }
+  }
+  self->PumpNow();  // a slot is free
+}
+
+// --- durable timers ------------------------------------------------------------
+
+void Coordinator::AddTimer(Entry& e, const Timer& t) {
+  timers_.emplace(t.due_ms, TimerRef{e.run.id, t.step});
+  if (timers_.begin()->first == t.due_ms) RearmTimer();
+}
+
+void Coordinator::RearmTimer() {
+  reactor::Shard& shard = reactor::Shard::Current();
+  if (timers_.empty()) {
+    shard.Disarm(&timer_node_);
+    return;
+  }
+  // Due times are wall-clock (they survive restarts); the shard's timers are
+  // monotonic. Rounding up a millisecond keeps a timer from firing early.
+  int64_t delta_ms = timers_.begin()->first - NowMs() + 1;
+  shard.Arm(&timer_node_, MonoNow() + std::max<int64_t>(delta_ms, 0) * kMillis);
+}
+
+void Coordinator::OnTimer(reactor::Shard::TimerNode* n) {
+  Coordinator* self = static_cast<TimerNode*>(n)->self;
+  const int64_t now = self->NowMs();
+  while (!self->timers_.empty() && self->timers_.begin()->first <= now) {
+    auto [due, ref] = *self->timers_.begin();
+    self->timers_.erase(self->timers_.begin());
+    Entry* e = self->Find(ref.run);
+    if (!e || IsTerminal(e->run.status)) continue;
+    self->Mutate(*e, [&](Machine& m) {
+      m.TimerFired(Timer{ref.step, due});
+      return 0;
+    });
+  }
+  self->RearmTimer();
+}
+
+}  // namespace rf::engine

@@ -1,0 +1,174 @@
+#include "engine/engine.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/hash_ring.h"
+#include "obs/log.h"
+#include "reactor/submit_to.h"
+
+namespace rf::engine {
+
+Status CheckLayout(const std::string& data_dir, size_t shards) {
+  if (::mkdir(data_dir.c_str(), 0750) != 0 && errno != EEXIST)
+    return Error::FromErrno(errno, "cannot create data dir " + data_dir);
+  const std::string path = data_dir + "/layout";
+  const std::string want = "shards=" + std::to_string(shards) + "\npartitions=" +
+                           std::to_string(kPartitions) + "\n";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno != ENOENT) return Error::FromErrno(errno, "cannot read " + path);
+  if (fd >= 0) {
+    char buf[256];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    if (n < 0) return Error::FromErrno(errno, "cannot read " + path);
+    std::string have(buf, static_cast<size_t>(n));
+    if (have != want) {
+      return Error{Errc::kInvalidArgument,
+                   path + " says \"" + have.substr(0, have.find('\n')) + "\" but this start has " +
+                       std::to_string(shards) + " shards: start with --shards matching the data " +
+                       "directory (runs are stored by shard)"};
+    }
+    return {};
+  }
+  const std::string tmp = path + ".tmp";
+  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return Error::FromErrno(errno, "cannot write " + tmp);
+  bool ok = ::write(fd, want.data(), want.size()) == static_cast<ssize_t>(want.size()) && ::fsync(fd) == 0;
+  int err = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) return Error::FromErrno(ok ? errno : err, "cannot write " + path);
+  return {};
+}
+
+class Engine::DefinitionsSink : public store::embedded::ReplaySink {
+ public:
+  explicit DefinitionsSink(Registry& r) : reg_(r) {}
+  Status OnSnapshot(uint64_t, std::string_view) override {
+    return Error{Errc::kCorrupt, "definitions log: unexpected snapshot"};
+  }
+  Status OnRecord(uint64_t, uint8_t type, std::string_view payload) override {
+    return ApplyDefinitionRecord(reg_, type, payload);
+  }
+
+ private:
+  Registry& reg_;
+};
+
+Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> http)
+    : options_(std::move(options)), metrics_(shards), owner_(kPartitions), owned_(shards) {
+  std::vector<uint32_t> nodes;
+  for (size_t i = 0; i < shards; ++i) nodes.push_back(static_cast<uint32_t>(i));
+  HashRing ring(nodes);
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    owner_[p] = ring.Owner(p);
+    owned_[owner_[p]].push_back(p);
+  }
+  for (size_t i = 0; i < shards; ++i) {
+    // A shard the ring gave no partition (possible with many shards) still
+    // serves HTTP; its starts go to the partition's owner.
+    coordinators_.push_back(
+        std::make_unique<Coordinator>(static_cast<unsigned>(i), options_, http[i], &metrics_));
+  }
+}
+
+Engine::~Engine() = default;
+
+std::vector<const store::embedded::JournalStats*> Engine::journal_stats() const {
+  std::vector<const store::embedded::JournalStats*> out;
+  if (!ready()) return out;  // the acquire pairs with Open's release: the journals are set
+  for (const auto& c : coordinators_) out.push_back(c->journal_stats());
+  out.push_back(&definitions_->stats());
+  return out;
+}
+
+uint32_t Engine::PartitionForStart(std::string_view workflow, std::string_view key) const {
+  if (!key.empty()) {
+    std::string k(workflow);
+    k += '\n';
+    k += key;
+    return PartitionOf(k);
+  }
+  thread_local uint64_t counter = 0;
+  const auto& mine = owned_[reactor::Shard::Current().id()];
+  if (mine.empty()) return static_cast<uint32_t>(Mix64(++counter) % kPartitions);
+  return mine[++counter % mine.size()];
+}
+
+reactor::Task<Status> Engine::OpenShard(Engine* self, unsigned shard,
+                                        std::shared_ptr<const Registry> reg) {
+  return self->coordinators_[shard]->Open(std::move(reg));
+}
+
+reactor::Task<Status> Engine::Open() {
+  DefinitionsSink sink(master_);
+  store::embedded::JournalOptions jo;
+  jo.dir = options_.data_dir + "/definitions";
+  jo.fsync = options_.fsync;
+  jo.segment_bytes = 16 << 20;
+  auto j = co_await store::embedded::Journal::Open(jo, sink);  // suspends
+  if (!j) co_return j.error();
+  definitions_ = std::move(*j);
+  auto reg = std::make_shared<const Registry>(master_);
+  for (unsigned i = 0; i < coordinators_.size(); ++i) {
+    auto op = reactor::SubmitTo(i, &Engine::OpenShard, this, i, reg);
+    Status st = co_await op;  // suspends
+    if (!st) co_return Error{st.error().code, "shard " + std::to_string(i) + ": " + st.error().ToString()};
+  }
+  ready_.store(true, std::memory_order_release);
+  co_return Status{};
+}
+
+reactor::Task<void> Engine::Close() {
+  ready_.store(false, std::memory_order_release);
+  for (unsigned i = 0; i < coordinators_.size(); ++i) {
+    auto op = reactor::SubmitTo(i, [](Coordinator* c) { return c->Close(); }, coordinators_[i].get());
+    co_await op;  // suspends
+  }
+  if (definitions_) {
+    Status st = co_await definitions_->Close();  // suspends
+    if (!st) RF_LOG(kError, "definitions journal close failed", {"error", st.error().ToString()});
+  }
+}
+
+reactor::Task<void> Engine::Publish() {
+  auto reg = std::make_shared<const Registry>(master_);
+  for (unsigned i = 0; i < coordinators_.size(); ++i) {
+    auto op = reactor::SubmitTo(
+        i, [](Coordinator* c, std::shared_ptr<const Registry> r) { c->SetRegistry(std::move(r)); },
+        coordinators_[i].get(), reg);
+    co_await op;  // suspends
+  }
+}
+
+reactor::Task<Result<Engine::PutOutcome>> Engine::Put(std::string name, std::string source) {
+  PutOutcome out;
+  Registry::PutResult next = master_.NextVersion(name, source);
+  out.version = next.version;
+  if (!next.created) co_return out;
+  out.compiled = CompileDefinition(name, source, next.version);
+  if (!out.compiled.def) co_return out;
+  out.created = true;
+  definitions_->Append(static_cast<uint8_t>(DefinitionRecord::kPut),
+                       EncodeDefinitionPut(*out.compiled.def));
+  master_.Add(out.compiled.def);
+  Status st = co_await definitions_->Commit();  // suspends
+  if (!st) co_return Error{Errc::kUnavailable, st.error().ToString()};
+  co_await Publish();  // suspends
+  co_return out;
+}
+
+reactor::Task<Status> Engine::Delete(std::string name) {
+  if (!master_.Delete(name)) co_return Error{Errc::kNotFound, "no workflow named '" + name + "'"};
+  definitions_->Append(static_cast<uint8_t>(DefinitionRecord::kDelete), EncodeDefinitionDelete(name));
+  Status st = co_await definitions_->Commit();  // suspends
+  if (!st) co_return Error{Errc::kUnavailable, st.error().ToString()};
+  co_await Publish();  // suspends
+  co_return Status{};
+}
+
+}  // namespace rf::engine

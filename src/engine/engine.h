@@ -1,0 +1,80 @@
+#pragma once
+// Engine: the process-wide face of the per-shard coordinators. It owns them,
+// the partition -> shard map (the consistent-hash ring), and the definitions:
+// shard 0 keeps the master Registry and its own small journal
+// (<data>/definitions) and publishes an immutable copy to every shard after
+// each durable change. Callers on any shard route run commands to
+// OwnerOf(partition) with SubmitTo; definition commands go to shard 0.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/coordinator.h"
+#include "engine/engine_metrics.h"
+#include "engine/registry.h"
+#include "store/embedded/journal.h"
+
+namespace rf::engine {
+
+// Checks (or, on a fresh directory, writes) <data>/layout: runs are placed by
+// shard, so a data directory must be reopened with the shard count that wrote it.
+// Blocking file I/O: call before the reactor starts.
+Status CheckLayout(const std::string& data_dir, size_t shards);
+
+class Engine {
+ public:
+  // `http[i]`: shard i's executor for http steps (must outlive the engine).
+  Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> http);
+  ~Engine();
+
+  const EngineOptions& options() const { return options_; }
+  const EngineMetrics& metrics() const { return metrics_; }
+  size_t shards() const { return coordinators_.size(); }
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+
+  // On shard 0, once: opens the definitions, then every shard's coordinator.
+  reactor::Task<Status> Open();
+  // On shard 0: stops every coordinator and closes the journals.
+  reactor::Task<void> Close();
+
+  // Every shard's journal metrics and the definitions journal's; empty until ready().
+  std::vector<const store::embedded::JournalStats*> journal_stats() const;
+
+  unsigned OwnerOf(uint32_t partition) const { return owner_[partition]; }
+  unsigned OwnerOf(const RunId& id) const { return owner_[id.partition()]; }
+  // A start with an Idempotency-Key lands on the partition of (workflow, key), so
+  // duplicates meet on one owner; without one, on a partition the calling shard
+  // owns, so the start needs no cross-shard hop.
+  uint32_t PartitionForStart(std::string_view workflow, std::string_view key) const;
+
+  struct PutOutcome {
+    Compiled compiled;  // errors, or the definition
+    int64_t version = 0;
+    bool created = false;
+  };
+  // On shard 0. Errors: kUnavailable (the journal failed).
+  reactor::Task<Result<PutOutcome>> Put(std::string name, std::string source);
+  // On shard 0. Errors: kNotFound.
+  reactor::Task<Status> Delete(std::string name);
+
+ private:
+  class DefinitionsSink;
+  reactor::Task<void> Publish();
+  static reactor::Task<Status> OpenShard(Engine* self, unsigned shard,
+                                         std::shared_ptr<const Registry> reg);
+
+  EngineOptions options_;
+  EngineMetrics metrics_;
+  std::vector<std::unique_ptr<Coordinator>> coordinators_;
+  std::vector<unsigned> owner_;                  // [partition] -> shard
+  std::vector<std::vector<uint32_t>> owned_;     // [shard] -> its partitions
+  std::atomic<bool> ready_{false};
+
+  // Shard 0 only.
+  Registry master_;
+  std::unique_ptr<store::embedded::Journal> definitions_;
+};
+
+}  // namespace rf::engine

@@ -1,0 +1,102 @@
+#include "engine/engine_metrics.h"
+
+#include <algorithm>
+#include <span>
+
+#include "engine/definition.h"
+
+namespace rf::engine {
+
+ShardEngineStats::~ShardEngineStats() {
+  for (WorkflowCounters* w = head_.load(); w;) delete std::exchange(w, w->next);
+}
+
+WorkflowCounters& ShardEngineStats::Workflow(std::string_view workflow) {
+  // Workflows are few; a linear scan beats hashing for the handful a shard sees.
+  for (WorkflowCounters* w = head_.load(std::memory_order_relaxed); w; w = w->next)
+    if (w->workflow == workflow) return *w;
+  auto* w = new WorkflowCounters;
+  w->workflow = workflow;
+  w->next = head_.load(std::memory_order_relaxed);
+  head_.store(w, std::memory_order_release);
+  return *w;
+}
+
+namespace {
+
+constexpr const char* kOutcomes[] = {"succeeded", "failed", "retried", "skipped"};
+constexpr const char* kFinished[] = {"succeeded", "failed", "cancelled"};
+constexpr const char* kPriorities[] = {"critical", "default", "low"};
+
+std::string TypeLabel(size_t t) {
+  return "type=\"" + std::string(StepTypeName(static_cast<StepType>(t))) + "\"";
+}
+
+}  // namespace
+
+void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
+  obs::TextExposition x(out);
+  // Per-workflow counters, summed over shards (each shard has its own list).
+  std::vector<std::pair<std::string, std::array<uint64_t, 4>>> wf;
+  for (const ShardEngineStats& s : m.shards) {
+    for (const WorkflowCounters* w = s.workflows(); w; w = w->next) {
+      auto it = std::find_if(wf.begin(), wf.end(), [&](auto& p) { return p.first == w->workflow; });
+      if (it == wf.end()) it = wf.insert(wf.end(), {w->workflow, {0, 0, 0, 0}});
+      it->second[0] += w->started.Get();
+      for (size_t i = 0; i < 3; ++i) it->second[i + 1] += w->finished[i].Get();
+    }
+  }
+  x.Family("rf_runs_started_total", "counter", "Runs created, by workflow.");
+  for (auto& [name, v] : wf) x.SampleU("rf_runs_started_total", "workflow=\"" + obs::LabelValue(name) + "\"", v[0]);
+  x.Family("rf_runs_finished_total", "counter", "Runs that reached a terminal state, by workflow and status.");
+  for (auto& [name, v] : wf)
+    for (size_t i = 0; i < 3; ++i)
+      x.SampleU("rf_runs_finished_total",
+                "workflow=\"" + obs::LabelValue(name) + "\",status=\"" + kFinished[i] + "\"", v[i + 1]);
+
+  x.Family("rf_steps_total", "counter", "Step attempts finished, by type and outcome.");
+  for (size_t t = 0; t < 5; ++t) {
+    for (size_t o = 0; o < 4; ++o) {
+      uint64_t n = 0;
+      for (const ShardEngineStats& s : m.shards) n += s.steps[t][o].Get();
+      x.SampleU("rf_steps_total", TypeLabel(t) + ",outcome=\"" + kOutcomes[o] + "\"", n);
+    }
+  }
+  std::vector<const obs::Histogram*> parts;
+  x.Family("rf_step_duration_seconds", "histogram", "Step attempt duration, started to finished.");
+  for (size_t t = 0; t < 5; ++t) {
+    parts.clear();
+    for (const ShardEngineStats& s : m.shards) parts.push_back(&s.step_duration[t]);
+    x.HistogramSum("rf_step_duration_seconds", TypeLabel(t), parts);
+  }
+  x.Family("rf_step_hop_seconds", "histogram",
+           "Hop latency: a step ready (its cause durable) to its executor starting.");
+  parts.clear();
+  for (const ShardEngineStats& s : m.shards) parts.push_back(&s.hop);
+  x.HistogramSum("rf_step_hop_seconds", "", parts);
+
+  x.Family("rf_queue_depth", "gauge", "Steps waiting in the worker queues, by priority.");
+  for (size_t p = 0; p < 3; ++p) {
+    int64_t n = 0;
+    for (const ShardEngineStats& s : m.shards) n += s.queue_depth[p].Get();
+    x.Sample("rf_queue_depth", std::string("priority=\"") + kPriorities[p] + "\"", static_cast<double>(n));
+  }
+  auto sum_gauge = [&](const char* name, const char* type, const char* help, auto get) {
+    x.Family(name, type, help);
+    double n = 0;
+    for (const ShardEngineStats& s : m.shards) n += static_cast<double>(get(s));
+    x.Sample(name, "", n);
+  };
+  sum_gauge("rf_runs_active", "gauge", "Runs not yet terminal.",
+            [](const ShardEngineStats& s) { return s.runs_active.Get(); });
+  sum_gauge("rf_runs_retained", "gauge", "Runs held in memory (active and terminal within retention).",
+            [](const ShardEngineStats& s) { return s.runs_retained.Get(); });
+  sum_gauge("rf_runs_removed_total", "counter", "Terminal runs removed by retention.",
+            [](const ShardEngineStats& s) { return s.runs_removed.Get(); });
+  sum_gauge("rf_sse_subscribers", "gauge", "Open event streams.",
+            [](const ShardEngineStats& s) { return s.sse_subscribers.Get(); });
+  sum_gauge("rf_sse_dropped_total", "counter", "Event streams cut off because the client did not read.",
+            [](const ShardEngineStats& s) { return s.sse_dropped.Get(); });
+}
+
+}  // namespace rf::engine

@@ -1,0 +1,55 @@
+#pragma once
+// Engine metrics. Each shard writes only its own ShardEngineStats (single
+// writer, relaxed atomics, like every obs:: metric); /metrics on any shard
+// reads all of them. Per-workflow counters live in an append-only list whose
+// nodes are published with a release store, so a reader never sees a node
+// half built and no lock is shared between shards.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "obs/metrics.h"
+
+namespace rf::engine {
+
+struct WorkflowCounters {
+  std::string workflow;
+  obs::Counter started;
+  std::array<obs::Counter, 3> finished;  // succeeded, failed, cancelled
+  WorkflowCounters* next = nullptr;
+};
+
+struct ShardEngineStats {
+  // This shard's counters of `workflow`, created on first use (owner shard only).
+  WorkflowCounters& Workflow(std::string_view workflow);
+  const WorkflowCounters* workflows() const { return head_.load(std::memory_order_acquire); }
+
+  std::array<std::array<obs::Counter, 4>, 5> steps;  // [StepType][succeeded, failed, retried, skipped]
+  std::array<obs::Histogram, 5> step_duration;       // [StepType]: started -> finished
+  obs::Histogram hop;                                // step ready (durable) -> started
+  std::array<obs::Gauge, 3> queue_depth;             // [Priority]
+  obs::Gauge runs_active;
+  obs::Gauge runs_retained;
+  obs::Counter runs_removed;    // by retention
+  obs::Counter sse_dropped;     // subscribers cut off for not reading
+  obs::Gauge sse_subscribers;
+
+  ~ShardEngineStats();
+
+ private:
+  std::atomic<WorkflowCounters*> head_{nullptr};
+};
+
+struct EngineMetrics {
+  explicit EngineMetrics(size_t n) : shards(n) {}
+  std::vector<ShardEngineStats> shards;
+};
+
+// Appends the rf_runs_*, rf_steps_*, rf_step_*, rf_queue_*, rf_sse_* families.
+void RenderEngineMetrics(const EngineMetrics& m, std::string& out);
+
+}  // namespace rf::engine

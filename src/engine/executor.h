@@ -1,0 +1,42 @@
+#pragma once
+// HttpExecutor: how the coordinator performs an `http` step without knowing
+// about sockets (engine never includes http/). The coordinator renders the
+// step's templates into an HttpCall, the executor (steps/http_step.h, wired by
+// app/) sends it, and the coordinator maps the HttpResult onto the retry policy.
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "json/value.h"
+#include "reactor/cancel_token.h"
+#include "reactor/task.h"
+
+namespace rf::engine {
+
+struct HttpCall {
+  std::string method;
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;  // Idempotency-Key included
+  std::string body;
+  bool has_body = false;
+  Nanos connect_timeout = 0;  // 0: the client's default
+  Nanos timeout = 0;          // the whole exchange
+};
+
+struct HttpResult {
+  Error error{Errc::kOk, {}};  // kOk: a response arrived (any status)
+  int status = 0;
+  json::Value body;  // parsed JSON, else the text as a string, null when empty
+};
+
+class HttpExecutor {
+ public:
+  virtual ~HttpExecutor() = default;
+  // Suspends. Firing `cancel` makes it return promptly with kCancelled.
+  virtual reactor::Task<HttpResult> Call(HttpCall call, reactor::CancelToken* cancel) = 0;
+};
+
+}  // namespace rf::engine

@@ -1,0 +1,54 @@
+#pragma once
+// Registry: every registered workflow and all its versions, as an immutable
+// value. Shard 0 owns the master copy (DefinitionStore); after each durable
+// change it publishes a new Registry to every shard, which then reads its own
+// pointer without locks. Runs hold their version's Definition by shared_ptr,
+// so a version stays alive while a run uses it, even after a DELETE.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/definition.h"
+
+namespace rf::engine {
+
+struct WorkflowVersions {
+  std::vector<std::shared_ptr<const Definition>> versions;  // versions[i]->version == i + 1
+  bool deleted = false;  // no new runs; a later PUT registers it again
+};
+
+class Registry {
+ public:
+  // The latest version, or nullptr when unknown or deleted.
+  const std::shared_ptr<const Definition>* Latest(std::string_view name) const;
+  // Any version (also of a deleted workflow: its runs still need it), or nullptr.
+  const std::shared_ptr<const Definition>* Find(std::string_view name, int64_t version) const;
+  const std::map<std::string, WorkflowVersions, std::less<>>& workflows() const { return map_; }
+
+  // Mutations, on the master copy only (DefinitionStore).
+  // A new version unless `source` equals the latest's; returns the version and whether it is new.
+  struct PutResult {
+    int64_t version = 0;
+    bool created = false;
+  };
+  PutResult NextVersion(std::string_view name, std::string_view source) const;
+  void Add(std::shared_ptr<const Definition> def);
+  bool Delete(std::string_view name);  // false: unknown or already deleted
+
+ private:
+  std::map<std::string, WorkflowVersions, std::less<>> map_;
+};
+
+// Journal payloads of the definitions log (<data>/definitions): one record per change.
+enum class DefinitionRecord : uint8_t { kPut = 1, kDelete = 2 };
+std::string EncodeDefinitionPut(const Definition& def);
+std::string EncodeDefinitionDelete(std::string_view name);
+// Applies one record to `reg`. kCorrupt if it does not decode or does not compile.
+Status ApplyDefinitionRecord(Registry& reg, uint8_t type, std::string_view payload);
+
+}  // namespace rf::engine

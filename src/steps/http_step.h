@@ -1,0 +1,24 @@
+#pragma once
+// ClientHttpExecutor: the engine's HttpExecutor on top of the shard's
+// outbound client (keep-alive pool per host:port, DNS off the shard, connect
+// and total timeouts, cancellation). One per shard, used on that shard only.
+
+#include "engine/executor.h"
+#include "http/client/client.h"
+
+namespace rf::steps {
+
+class ClientHttpExecutor final : public engine::HttpExecutor {
+ public:
+  explicit ClientHttpExecutor(http::client::Client::Options options = {}) : client_(options) {}
+  reactor::Task<engine::HttpResult> Call(engine::HttpCall call, reactor::CancelToken* cancel) override;
+  const http::client::Client& client() const { return client_; }
+
+ private:
+  http::client::Client client_;
+};
+
+// A response body as a step output: parsed JSON when it is JSON, else the text; null when empty.
+json::Value BodyValue(std::string_view body);
+
+}  // namespace rf::steps
