@@ -46,7 +46,9 @@ void Ready(void* ctx, RequestContext& rc) {
     return;
   }
   rc.resp.Error(503, "unavailable",
-                s->draining.load() ? "shutting down" : "not every shard is serving yet");
+                s->draining.load()                     ? "shutting down"
+                : s->engine && !s->engine->ready()     ? "the engine is opening its store"
+                                                       : "not every shard is serving yet");
   rc.resp.AddHeader("Retry-After", "1");
 }
 
@@ -88,6 +90,12 @@ void Metrics(void* ctx, RequestContext& rc) {
   per_shard("rf_reactor_mailbox_full_total", "counter",
             "Cross-shard sends that found the destination mailbox full and were held back.",
             [](ShardStats& st) { return st.mailbox_full.Get(); });
+
+  if (s->engine) {
+    engine::RenderEngineMetrics(s->engine->metrics(), out);
+    auto journals = s->engine->journal_stats();
+    if (!journals.empty()) store::embedded::RenderJournalMetrics(journals, out);
+  }
 
   x.Family("rf_build_info", "gauge", "Build information.");
   x.Sample("rf_build_info", "version=\"" + obs::LabelValue(s->version) + "\"", 1);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "engine/engine.h"
 #include "http/handler.h"
 #include "http/server.h"
 #include "reactor/reactor.h"
@@ -20,11 +21,12 @@ struct ServiceState {
   size_t shards = 0;
   http::Server* server = nullptr;
   reactor::Reactor* reactor = nullptr;
+  engine::Engine* engine = nullptr;
   std::atomic<bool> draining{false};
 
   bool Ready() const {
     return !draining.load(std::memory_order_acquire) && server &&
-           server->serving_shards() == static_cast<int>(shards);
+           server->serving_shards() == static_cast<int>(shards) && (!engine || engine->ready());
   }
 };
 

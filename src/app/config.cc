@@ -11,7 +11,7 @@
 namespace rf::app {
 namespace {
 
-enum class Kind { kString, kBool, kUint, kSize, kDuration, kAddr, kCpus, kLevel };
+enum class Kind { kString, kBool, kUint, kSize, kDuration, kAddr, kCpus, kLevel, kFsync };
 
 struct Setting {
   const char* key;
@@ -38,6 +38,13 @@ constexpr Setting kSettings[] = {
     {"log-level", Kind::kLevel, "info", 0, 0, "debug | info | warn | error"},
     {"access-log", Kind::kBool, "false", 0, 0, "log one line per request"},
     {"data-dir", Kind::kString, "./data", 0, 0, "directory of the embedded store"},
+    {"fsync", Kind::kFsync, "always", 0, 0,
+     "always: fdatasync each commit (a 201 survives power loss) | never: page cache only (survives a crash of ringflow, not of the machine)"},
+    {"retention", Kind::kDuration, "168h", 1000, 3'650ull * 86'400'000, "terminal runs are removed this long after they finished"},
+    {"snapshot-bytes", Kind::kSize, "64MiB", 1 << 20, 1ull << 40, "journal growth per shard that triggers a snapshot (at least the last snapshot's size)"},
+    {"http-concurrency", Kind::kUint, "1024", 1, 1'000'000, "http steps in flight per shard; more wait in the queue"},
+    {"http-timeout", Kind::kDuration, "60s", 1, 86'400'000, "http step attempt timeout when the step sets no timeout_ms"},
+    {"sse-buffer", Kind::kSize, "1MiB", 4096, 1ull << 30, "unsent event bytes before a stream that does not read is cut off"},
     {"config", Kind::kString, "", 0, 0, "optional file of `key = value` lines"},
 };
 
@@ -90,6 +97,9 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "max-body") c.max_body = *x;
       else if (key == "max-connections") c.max_connections = *x;
       else if (key == "max-pipeline") c.max_pipeline = *x;
+      else if (key == "snapshot-bytes") c.snapshot_bytes = *x;
+      else if (key == "http-concurrency") c.http_concurrency = *x;
+      else if (key == "sse-buffer") c.sse_buffer = *x;
       return {};
     }
     case Kind::kDuration: {
@@ -99,6 +109,8 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       if (key == "header-timeout") c.header_timeout = *d;
       else if (key == "idle-timeout") c.idle_timeout = *d;
       else if (key == "drain-timeout") c.drain_timeout = *d;
+      else if (key == "retention") c.retention = *d;
+      else if (key == "http-timeout") c.http_timeout = *d;
       return {};
     }
     case Kind::kBool: {
@@ -110,6 +122,11 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "pin") c.pin = b;
       return {};
     }
+    case Kind::kFsync:
+      if (v == "always") c.fsync = true;
+      else if (v == "never") c.fsync = false;
+      else return Bad(key, v, "expected always or never");
+      return {};
     case Kind::kLevel:
       if (!obs::ParseLevel(v, c.log_level)) return Bad(key, v, "expected debug, info, warn or error");
       return {};

@@ -32,6 +32,12 @@ struct Config {
   obs::Level log_level = obs::Level::kInfo;
   bool access_log = false;
   std::string data_dir;
+  bool fsync = true;
+  Nanos retention = 0;
+  uint64_t snapshot_bytes = 0;
+  uint64_t http_concurrency = 0;
+  Nanos http_timeout = 0;
+  uint64_t sse_buffer = 0;
 
   struct Source {
     std::string key, value, origin;  // origin: default | file:PATH | env:NAME | flag

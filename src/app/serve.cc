@@ -12,6 +12,9 @@
 #include <cstring>
 
 #include "api/service.h"
+#include "api/v1.h"
+#include "engine/engine.h"
+#include "steps/http_step.h"
 #include "app/notify.h"
 #include "http/server.h"
 #include "obs/log.h"
@@ -34,7 +37,9 @@ struct Daemon {
   api::ServiceState state;
   reactor::Reactor* reactor = nullptr;
   http::Server* server = nullptr;
+  engine::Engine* engine = nullptr;
   int signal_fd = -1;
+  std::atomic<int> exit_code{0};
   std::atomic<unsigned> started{0};
   Notifier notifier;
 };
@@ -65,8 +70,30 @@ reactor::Task<void> Drain(Daemon* d) {
     RF_LOG(kWarn, "drain timeout: closing remaining connections",
            {"open_connections", d->server->open_connections()});
   }
+  co_await d->engine->Close();  // suspends
   RF_LOG(kInfo, "stopped");
   d->reactor->Stop();
+}
+
+// Replays the store, then tells systemd we are ready: /v1 answers 503 until then.
+reactor::Task<void> OpenEngine(Daemon* d, std::string where) {
+  // Opening talks to every shard: wait until all of them run their loops.
+  while (d->started.load() < d->config.shards) co_await reactor::Sleep(kMillis);  // suspends
+  Nanos t0 = MonoNow();
+  Status st = co_await d->engine->Open();  // suspends
+  if (!st) {
+    RF_LOG(kError, "cannot open the store; not starting", {"data_dir", d->config.data_dir},
+           {"error", st.error().ToString()});
+    d->exit_code.store(1);
+    d->state.draining.store(true, std::memory_order_release);
+    reactor::Spawn(Drain(d));
+    co_return;
+  }
+  RF_LOG(kInfo, "engine ready", {"data_dir", d->config.data_dir},
+         {"fsync", d->config.fsync ? "always" : "never"}, {"ms", (MonoNow() - t0) / kMillis});
+  d->notifier.Send("READY=1\nSTATUS=serving on " + where + " with " +
+                   std::to_string(d->config.shards) + " shards");
+  if (d->notifier.watchdog_interval() > 0) reactor::Spawn(Watchdog(d));
 }
 
 reactor::Task<void> WatchSignals(Daemon* d) {
@@ -98,15 +125,40 @@ int Serve(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Daemon d{config, {}, nullptr, nullptr, -1, {}, {}};
+  Daemon d{config, {}, nullptr, nullptr, nullptr, -1, {}, {}, {}};
   d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (d.signal_fd < 0) {
     RF_LOG(kError, "signalfd failed", {"error", strerror(errno)});
     return 1;
   }
 
+  if (auto st = engine::CheckLayout(config.data_dir, config.shards); !st) {
+    RF_LOG(kError, "cannot use the data directory", {"data_dir", config.data_dir},
+           {"error", st.error().ToString()});
+    return 1;
+  }
+  engine::EngineOptions eo;
+  eo.data_dir = config.data_dir;
+  eo.fsync = config.fsync;
+  eo.retention = config.retention;
+  eo.snapshot_bytes = config.snapshot_bytes;
+  eo.http_concurrency = config.http_concurrency;
+  eo.http_timeout = config.http_timeout;
+  eo.sse_buffer = config.sse_buffer;
+  std::vector<std::unique_ptr<steps::ClientHttpExecutor>> executors;
+  std::vector<engine::HttpExecutor*> http_steps;
+  for (unsigned i = 0; i < config.shards; ++i) {
+    executors.push_back(std::make_unique<steps::ClientHttpExecutor>());
+    http_steps.push_back(executors.back().get());
+  }
+  engine::Engine engine(config.shards, eo, http_steps);
+  d.engine = &engine;
+  d.state.engine = &engine;
+
   api::Routes routes;
   api::AddOperationalRoutes(routes, &d.state);
+  api::V1Api v1(&engine);
+  v1.AddRoutes(routes);
 
   http::ServerOptions so;
   so.host = config.listen_host;
@@ -138,14 +190,14 @@ int Serve(const Config& config) {
            {"numa_node", shard.numa_node()},
            {"io_uring", shard.features().Describe()});
     server.Start(shard);
-    if (shard.id() == 0) reactor::Spawn(WatchSignals(&d));
+    if (shard.id() == 0) {
+      reactor::Spawn(WatchSignals(&d));
+      reactor::Spawn(OpenEngine(&d, config.listen_host + ":" + std::to_string(server.port())));
+    }
     if (d.started.fetch_add(1) + 1 == config.shards) {
       std::string where = config.listen_host + ":" + std::to_string(server.port());
       RF_LOG(kInfo, "serving", {"listen", where}, {"shards", config.shards}, {"version", RF_VERSION},
              {"allocator", kAllocator});
-      d.notifier.Send("READY=1\nSTATUS=serving on " + where + " with " +
-                      std::to_string(config.shards) + " shards");
-      if (d.notifier.watchdog_interval() > 0) reactor::Spawn(Watchdog(&d));
     }
   });
   if (!st) {
@@ -153,7 +205,7 @@ int Serve(const Config& config) {
     return 1;
   }
   ::close(d.signal_fd);
-  return 0;
+  return d.exit_code.load();
 }
 
 }  // namespace rf::app

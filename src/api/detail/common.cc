@@ -1,0 +1,150 @@
+#include "api/detail/common.h"
+
+#include <charconv>
+
+#include "json/parse.h"
+
+namespace rf::api::detail {
+
+void ReplyError(http::Response& resp, const Error& e, std::string_view not_found_code) {
+  switch (e.code) {
+    case Errc::kNotFound: resp.Error(404, not_found_code, e.context); return;
+    case Errc::kConflict: resp.Error(409, "conflict", e.context); return;
+    case Errc::kInvalidArgument: resp.Error(400, "invalid_argument", e.context); return;
+    case Errc::kTooLarge: resp.Error(413, "payload_too_large", e.context); return;
+    case Errc::kUnavailable:
+    case Errc::kRetryLater:
+      resp.Error(503, "unavailable", e.context.empty() ? "try again later" : e.context);
+      resp.AddHeader("Retry-After", "1");
+      return;
+    default: resp.Error(500, "internal", e.ToString()); return;
+  }
+}
+
+bool EngineReady(const ApiContext& ctx, http::Response& resp) {
+  if (ctx.engine->ready()) return true;
+  resp.Error(503, "unavailable", "the engine is starting (replaying its journal) or stopping");
+  resp.AddHeader("Retry-After", "1");
+  return false;
+}
+
+namespace {
+
+int Hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool Decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      int h = Hex(in[i + 1]);
+      int l = Hex(in[i + 2]);
+      if (h < 0 || l < 0) return false;
+      out += static_cast<char>(h * 16 + l);
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return true;
+}
+
+template <class F>
+void ForEachParam(std::string_view query, F&& fn) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    fn(item.substr(0, eq), eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1));
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> QueryParam(std::string_view query, std::string_view name, bool& bad) {
+  std::optional<std::string> found;
+  ForEachParam(query, [&](std::string_view k, std::string_view v) {
+    if (found || k != name) return;
+    std::string out;
+    if (!Decode(v, out)) {
+      bad = true;
+      return;
+    }
+    found = std::move(out);
+  });
+  return found;
+}
+
+bool OnlyParams(std::string_view query, std::initializer_list<std::string_view> allowed,
+                http::Response& resp) {
+  std::string unknown;
+  ForEachParam(query, [&](std::string_view k, std::string_view) {
+    if (!unknown.empty()) return;
+    for (std::string_view a : allowed)
+      if (a == k) return;
+    unknown = std::string(k);
+  });
+  if (unknown.empty()) return true;
+  resp.Error(400, "invalid_argument", "unknown query parameter '" + unknown + "'");
+  return false;
+}
+
+bool ParseDuration(std::string_view text, Nanos& out) {
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || n < 0 || p == text.data()) return false;
+  std::string_view unit(p, static_cast<size_t>(text.data() + text.size() - p));
+  Nanos scale;
+  if (unit.empty() || unit == "s") scale = kSeconds;
+  else if (unit == "ms") scale = kMillis;
+  else if (unit == "m") scale = 60 * kSeconds;
+  else if (unit == "h") scale = 3600 * kSeconds;
+  else return false;
+  if (n > INT64_MAX / scale) return false;
+  out = n * scale;
+  return true;
+}
+
+bool CheckJsonContentType(const http::Request& req, http::Response& resp) {
+  std::string_view ct = req.Header("Content-Type");
+  if (ct.empty() || req.body.empty()) return true;
+  std::string_view media = ct.substr(0, ct.find(';'));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+  std::string lower(media);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "application/json" || (lower.size() > 5 && lower.ends_with("+json"))) return true;
+  resp.Error(415, "unsupported_media_type",
+             "Content-Type must be application/json, not '" + std::string(media) + "'");
+  return false;
+}
+
+std::optional<json::Value> ParseBody(const http::Request& req, http::Response& resp) {
+  auto v = json::Parse(req.body, {.max_bytes = req.body.size() + 1, .max_depth = 64});
+  if (!v) {
+    resp.Error(400, "invalid_json", "request body is not valid JSON: " + v.error().context);
+    return std::nullopt;
+  }
+  return std::move(*v);
+}
+
+std::optional<engine::RunId> PathRunId(const http::RequestContext& rc) {
+  auto id = engine::ParseRunId(rc.params.Get("id"));
+  if (!id) {
+    rc.resp.Error(400, "invalid_argument", "'" + std::string(rc.params.Get("id")) +
+                                               "' is not a run id (8-4-4-4-12 lowercase hex)");
+    return std::nullopt;
+  }
+  return *id;
+}
+
+}  // namespace rf::api::detail

@@ -1,0 +1,52 @@
+#pragma once
+// Shared by the /v1 handlers: the error mapping, query and duration parsing,
+// body checks. Private to api/.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "engine/engine.h"
+#include "http/handler.h"
+#include "json/value.h"
+
+namespace rf::api::detail {
+
+struct ApiContext {
+  engine::Engine* engine = nullptr;
+};
+
+// Maps an engine error onto the API's error shape. `not_found_code`: the
+// specific 404 code (run_not_found, workflow_not_found, ...).
+void ReplyError(http::Response& resp, const Error& e, std::string_view not_found_code = "not_found");
+
+// 503 with Retry-After while the engine is still replaying. Returns false then.
+bool EngineReady(const ApiContext& ctx, http::Response& resp);
+
+// The value of query parameter `name`, percent-decoded ('+' is a space);
+// nullopt when absent. A malformed escape makes `bad` true.
+std::optional<std::string> QueryParam(std::string_view query, std::string_view name, bool& bad);
+// True when every parameter name in `query` is one of `allowed`; else a 400 is written.
+bool OnlyParams(std::string_view query, std::initializer_list<std::string_view> allowed,
+                http::Response& resp);
+
+// "250ms", "5s", "2m", "1h"; a bare number is seconds. False when malformed.
+bool ParseDuration(std::string_view text, Nanos& out);
+
+// A request body must be JSON: 415 for another declared Content-Type.
+bool CheckJsonContentType(const http::Request& req, http::Response& resp);
+// Parses the body (bounded); 400 with the parser's message when it is not JSON.
+std::optional<json::Value> ParseBody(const http::Request& req, http::Response& resp);
+
+// A run id from the path: 400 when malformed.
+std::optional<engine::RunId> PathRunId(const http::RequestContext& rc);
+
+inline void ReplyJson(http::Response& resp, int status, std::string_view json) {
+  resp.status = status;
+  resp.content_type = "application/json";
+  resp.body.Clear();
+  resp.body.Append(json);
+}
+
+}  // namespace rf::api::detail

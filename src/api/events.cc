@@ -1,0 +1,150 @@
+// Server-Sent Events: GET /v1/runs/{id}/events and GET /v1/events?workflow=.
+// The subscriber lives on the connection's shard; owners publish into it by
+// mailbox and never wait for it. This coroutine drains it into the socket,
+// sends a heartbeat comment when idle, and ends with the run (or on overflow,
+// drain, or a dead peer).
+
+#include <charconv>
+
+#include "api/detail/common.h"
+#include "api/v1.h"
+#include "reactor/submit_to.h"
+
+namespace rf::api {
+namespace {
+
+using detail::ApiContext;
+using engine::Coordinator;
+using http::RequestContext;
+
+constexpr Nanos kHeartbeat = 15 * kSeconds;
+
+// Parks the writer until the subscriber has news or `timeout` passes.
+class ParkFor {
+ public:
+  ParkFor(fanout::Subscriber& s, Nanos timeout) : sub_(s), when_(MonoNow() + timeout) {
+    node_.fire = &Fire;
+    node_.self = this;
+  }
+  bool await_ready() const noexcept { return sub_.has_pending() || sub_.ended() || sub_.overflowed(); }
+  void await_suspend(std::coroutine_handle<> h) {
+    handle_ = h;
+    sub_.Park(h);
+    reactor::Shard::Current().Arm(&node_, when_);
+  }
+  bool await_resume() {  // false: timed out
+    reactor::Shard::Current().Disarm(&node_);
+    return !timed_out_;
+  }
+
+ private:
+  struct Node : reactor::Shard::TimerNode {
+    ParkFor* self;
+  };
+  static void Fire(reactor::Shard::TimerNode* n) {
+    ParkFor* p = static_cast<Node*>(n)->self;
+    p->timed_out_ = true;
+    p->sub_.Unpark();
+    reactor::Shard::Current().Schedule(p->handle_);
+  }
+  fanout::Subscriber& sub_;
+  Nanos when_;
+  Node node_;
+  std::coroutine_handle<> handle_;
+  bool timed_out_ = false;
+};
+
+void AbortStream(void* p) { static_cast<http::Stream*>(p)->Abort(); }
+void WakeWriter(void* p) { static_cast<fanout::Subscriber*>(p)->Wake(); }
+
+reactor::Task<void> Write(ApiContext& ctx, RequestContext& rc, fanout::Subscriber& sub) {
+  engine::ShardEngineStats& stats =
+      const_cast<engine::ShardEngineStats&>(ctx.engine->metrics().shards[rc.stream->shard()]);
+  stats.sse_subscribers.Add(1);
+  sub.OnOverflow(&AbortStream, rc.stream);
+  rc.stream->OnAbort(&WakeWriter, &sub);
+  rc.resp.status = 200;
+  rc.resp.content_type = "text/event-stream";
+  rc.resp.body.Clear();
+  rc.resp.AddHeader("Cache-Control", "no-cache");
+  rc.resp.AddHeader("X-Accel-Buffering", "no");
+  bool ok = co_await rc.stream->Start(rc.resp);  // suspends
+  while (ok && !sub.overflowed()) {
+    if (sub.has_pending()) {
+      std::string out = sub.TakePending();
+      ok = co_await rc.stream->Send(out);  // suspends
+      continue;
+    }
+    if (sub.ended() || rc.stream->aborted()) break;
+    ParkFor park(sub, kHeartbeat);
+    if (!co_await park) ok = co_await rc.stream->Send(": heartbeat\n\n");  // suspends
+  }
+  if (sub.overflowed()) stats.sse_dropped.Add();
+  sub.Close();
+  sub.OnOverflow(nullptr, nullptr);
+  stats.sse_subscribers.Add(-1);
+}
+
+Status SubscribeOn(engine::RunId id, uint64_t after, std::shared_ptr<fanout::Subscriber> s) {
+  return Coordinator::Local().Subscribe(id, after, std::move(s));
+}
+
+void SubscribeWorkflowOn(std::string workflow, std::shared_ptr<fanout::Subscriber> s) {
+  Coordinator::Local().SubscribeWorkflow(std::move(workflow), std::move(s));
+}
+
+reactor::Task<void> RunEvents(void* p, RequestContext& rc) {
+  auto& ctx = *static_cast<ApiContext*>(p);
+  if (!detail::EngineReady(ctx, rc.resp) || !detail::OnlyParams(rc.req.query, {}, rc.resp)) co_return;
+  auto id = detail::PathRunId(rc);
+  if (!id) co_return;
+  uint64_t after = 0;
+  if (std::string_view last = rc.req.Header("Last-Event-ID"); !last.empty()) {
+    auto [end, ec] = std::from_chars(last.data(), last.data() + last.size(), after);
+    if (ec != std::errc() || end != last.data() + last.size()) {
+      rc.resp.Error(400, "invalid_argument", "Last-Event-ID must be an event id this stream sent");
+      co_return;
+    }
+  }
+  auto sub = std::make_shared<fanout::Subscriber>(rc.stream->shard(), ctx.engine->options().sse_buffer);
+  auto op = reactor::SubmitTo(ctx.engine->OwnerOf(*id), &SubscribeOn, *id, after, sub);
+  Status st = co_await op;  // suspends
+  if (!st) {
+    sub->Close();
+    detail::ReplyError(rc.resp, st.error(), "run_not_found");
+    co_return;
+  }
+  co_await Write(ctx, rc, *sub);  // suspends
+}
+
+reactor::Task<void> WorkflowEvents(void* p, RequestContext& rc) {
+  auto& ctx = *static_cast<ApiContext*>(p);
+  if (!detail::EngineReady(ctx, rc.resp) || !detail::OnlyParams(rc.req.query, {"workflow"}, rc.resp))
+    co_return;
+  bool bad = false;
+  auto name = detail::QueryParam(rc.req.query, "workflow", bad);
+  if (!name || bad) {
+    rc.resp.Error(400, "invalid_argument", "workflow=NAME is required");
+    co_return;
+  }
+  if (!Coordinator::Local().registry().Latest(*name)) {
+    rc.resp.Error(404, "workflow_not_found", "no workflow named '" + *name + "'");
+    co_return;
+  }
+  auto sub = std::make_shared<fanout::Subscriber>(rc.stream->shard(), ctx.engine->options().sse_buffer);
+  for (unsigned i = 0; i < ctx.engine->shards(); ++i) {
+    auto op = reactor::SubmitTo(i, &SubscribeWorkflowOn, *name, sub);
+    co_await op;  // suspends
+  }
+  co_await Write(ctx, rc, *sub);  // suspends
+}
+
+}  // namespace
+
+void AddEventRoutes(Routes& routes, detail::ApiContext* ctx) {
+  using http::Method;
+  routes.Add(Method::kGet, "/v1/runs/{id}/events", {nullptr, &RunEvents, ctx});
+  routes.Add(Method::kGet, "/v1/events", {nullptr, &WorkflowEvents, ctx});
+}
+
+}  // namespace rf::api

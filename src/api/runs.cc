@@ -1,0 +1,247 @@
+// /v1 runs: start, read, list, cancel, signal, retry, dead-letter. Every run
+// command runs on the run's owner shard (partition -> ring -> shard).
+
+#include <algorithm>
+#include <charconv>
+
+#include "api/detail/common.h"
+#include "api/v1.h"
+#include "json/writer.h"
+#include "reactor/submit_to.h"
+
+namespace rf::api {
+namespace {
+
+using detail::ApiContext;
+using engine::Coordinator;
+using engine::RunView;
+using http::RequestContext;
+
+constexpr Nanos kMaxWait = 5 * 60 * kSeconds;
+constexpr size_t kMaxIdempotencyKey = 256;
+
+reactor::Task<Result<RunView>> StartOn(engine::StartCommand cmd) {
+  return Coordinator::Local().Start(std::move(cmd));
+}
+
+Result<RunView> GetOn(engine::RunId id) { return Coordinator::Local().Get(id); }
+
+enum class Kind { kCancel, kSignal, kRetry };
+
+reactor::Task<Result<RunView>> CommandOn(Kind kind, engine::RunId id, std::string name,
+                                         json::Value payload) {
+  Coordinator& c = Coordinator::Local();
+  switch (kind) {
+    case Kind::kCancel: return c.Cancel(id);
+    case Kind::kSignal: return c.Signal(id, std::move(name), std::move(payload));
+    case Kind::kRetry: break;
+  }
+  return c.Retry(id);
+}
+
+engine::RunPage ListOn(engine::RunQuery q) { return Coordinator::Local().List(q); }
+
+bool ValidKey(std::string_view key) {
+  return std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+reactor::Task<void> StartRun(void* p, RequestContext& rc) {
+  auto& ctx = *static_cast<ApiContext*>(p);
+  if (!detail::EngineReady(ctx, rc.resp) || !detail::OnlyParams(rc.req.query, {"wait"}, rc.resp) ||
+      !detail::CheckJsonContentType(rc.req, rc.resp))
+    co_return;
+  std::string_view name = rc.params.Get("name");
+  const auto* def = Coordinator::Local().registry().Latest(name);
+  if (!def) {
+    rc.resp.Error(404, "workflow_not_found", "no workflow named '" + std::string(name) + "'");
+    co_return;
+  }
+  engine::StartCommand cmd;
+  cmd.def = *def;
+  bool bad = false;
+  if (auto w = detail::QueryParam(rc.req.query, "wait", bad)) {
+    if (!detail::ParseDuration(*w, cmd.wait) || cmd.wait > kMaxWait) {
+      rc.resp.Error(400, "invalid_argument",
+                    "wait must be a duration such as 250ms, 5s or 1m, at most 5m");
+      co_return;
+    }
+  }
+  if (bad) {
+    rc.resp.Error(400, "invalid_argument", "malformed percent-encoding in the query");
+    co_return;
+  }
+  if (!rc.req.body.empty()) {
+    auto body = detail::ParseBody(rc.req, rc.resp);
+    if (!body) co_return;
+    if (!body->is_object()) {
+      rc.resp.Error(400, "invalid_argument", "the body must be an object: {\"input\": ..., \"priority\": ...}");
+      co_return;
+    }
+    for (auto& [k, v] : body->as_object()) {
+      if (k == "input") {
+        cmd.input = std::move(v);
+      } else if (k == "priority") {
+        if (!v.is_string() || !engine::ParsePriority(v.as_string(), cmd.priority)) {
+          rc.resp.Error(400, "invalid_argument", "priority must be \"critical\", \"default\" or \"low\"",
+                        "/priority");
+          co_return;
+        }
+      } else {
+        rc.resp.Error(400, "invalid_argument", "unknown field '" + k + "' (expected input, priority)",
+                      "/" + k);
+        co_return;
+      }
+    }
+  }
+  std::string_view key = rc.req.Header("Idempotency-Key");
+  if (key.size() > kMaxIdempotencyKey || !ValidKey(key)) {
+    rc.resp.Error(400, "invalid_argument", "Idempotency-Key must be at most 256 printable ASCII characters");
+    co_return;
+  }
+  cmd.idempotency_key = std::string(key);
+  cmd.partition = ctx.engine->PartitionForStart(name, key);
+  auto op = reactor::SubmitTo(ctx.engine->OwnerOf(cmd.partition), &StartOn, std::move(cmd));
+  Result<RunView> r = co_await op;  // suspends
+  if (!r) {
+    detail::ReplyError(rc.resp, r.error(), "run_not_found");
+    co_return;
+  }
+  int status = r->created ? 201 : 200;
+  if (cmd.wait > 0 && !r->terminal) status = 202;
+  detail::ReplyJson(rc.resp, status, r->json);
+}
+
+reactor::Task<void> GetRun(void* p, RequestContext& rc) {
+  auto& ctx = *static_cast<ApiContext*>(p);
+  if (!detail::EngineReady(ctx, rc.resp) || !detail::OnlyParams(rc.req.query, {}, rc.resp)) co_return;
+  auto id = detail::PathRunId(rc);
+  if (!id) co_return;
+  auto op = reactor::SubmitTo(ctx.engine->OwnerOf(*id), &GetOn, *id);
+  Result<RunView> r = co_await op;  // suspends
+  if (!r) {
+    detail::ReplyError(rc.resp, r.error(), "run_not_found");
+    co_return;
+  }
+  detail::ReplyJson(rc.resp, 200, r->json);
+}
+
+reactor::Task<void> RunCommand(ApiContext& ctx, RequestContext& rc, Kind kind) {
+  if (!detail::EngineReady(ctx, rc.resp) || !detail::OnlyParams(rc.req.query, {}, rc.resp)) co_return;
+  auto id = detail::PathRunId(rc);
+  if (!id) co_return;
+  json::Value payload;
+  if (kind == Kind::kSignal) {
+    if (!detail::CheckJsonContentType(rc.req, rc.resp)) co_return;
+    if (!rc.req.body.empty()) {
+      auto body = detail::ParseBody(rc.req, rc.resp);
+      if (!body) co_return;
+      payload = std::move(*body);
+    }
+  } else if (!rc.req.body.empty()) {
+    rc.resp.Error(400, "invalid_argument", "this request takes no body");
+    co_return;
+  }
+  auto op = reactor::SubmitTo(ctx.engine->OwnerOf(*id), &CommandOn, kind, *id,
+                              std::string(rc.params.Get("signal")), std::move(payload));
+  Result<RunView> r = co_await op;  // suspends
+  if (!r) {
+    bool step = kind == Kind::kSignal && r.error().code == Errc::kNotFound &&
+                r.error().context.starts_with("no approval step");
+    detail::ReplyError(rc.resp, r.error(), step ? "step_not_found" : "run_not_found");
+    co_return;
+  }
+  detail::ReplyJson(rc.resp, 200, r->json);
+}
+
+reactor::Task<void> Cancel(void* p, RequestContext& rc) {
+  return RunCommand(*static_cast<ApiContext*>(p), rc, Kind::kCancel);
+}
+reactor::Task<void> Signal(void* p, RequestContext& rc) {
+  return RunCommand(*static_cast<ApiContext*>(p), rc, Kind::kSignal);
+}
+reactor::Task<void> Retry(void* p, RequestContext& rc) {
+  return RunCommand(*static_cast<ApiContext*>(p), rc, Kind::kRetry);
+}
+
+// Parses workflow/status/limit/cursor; writes a 400 and returns false on a bad value.
+bool ParseQuery(const RequestContext& rc, engine::RunQuery& q, bool dead_letter) {
+  bool bad = false;
+  auto fail = [&](std::string msg) {
+    rc.resp.Error(400, "invalid_argument", msg);
+    return false;
+  };
+  if (dead_letter ? !detail::OnlyParams(rc.req.query, {"workflow", "limit", "cursor"}, rc.resp)
+                  : !detail::OnlyParams(rc.req.query, {"workflow", "status", "limit", "cursor"}, rc.resp))
+    return false;
+  q.dead_letter = dead_letter;
+  if (auto w = detail::QueryParam(rc.req.query, "workflow", bad)) q.workflow = *w;
+  if (auto s = detail::QueryParam(rc.req.query, "status", bad)) {
+    if (!engine::ParseRunStatus(*s, q.status))
+      return fail("status must be pending, running, waiting, succeeded, failed or cancelled");
+    q.any_status = false;
+  }
+  if (auto l = detail::QueryParam(rc.req.query, "limit", bad)) {
+    size_t n = 0;
+    auto [end, ec] = std::from_chars(l->data(), l->data() + l->size(), n);
+    if (ec != std::errc() || end != l->data() + l->size() || n < 1 || n > 1000)
+      return fail("limit must be an integer from 1 to 1000");
+    q.limit = n;
+  }
+  if (auto c = detail::QueryParam(rc.req.query, "cursor", bad)) {
+    auto id = engine::ParseRunId(*c);
+    if (!id) return fail("cursor is not one this API returned");
+    q.before = *id;
+  }
+  if (bad) return fail("malformed percent-encoding in the query");
+  return true;
+}
+
+reactor::Task<void> ListRuns(ApiContext& ctx, RequestContext& rc, bool dead_letter) {
+  if (!detail::EngineReady(ctx, rc.resp)) co_return;
+  engine::RunQuery q;
+  if (!ParseQuery(rc, q, dead_letter)) co_return;
+  std::vector<std::pair<engine::RunId, std::string>> all;
+  bool more = false;
+  for (unsigned i = 0; i < ctx.engine->shards(); ++i) {
+    auto op = reactor::SubmitTo(i, &ListOn, q);
+    engine::RunPage page = co_await op;  // suspends
+    more = more || page.more;
+    for (auto& r : page.runs) all.push_back(std::move(r));
+  }
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  if (all.size() > q.limit) {
+    all.resize(q.limit);
+    more = true;
+  }
+  std::string out = "{\"runs\":[";
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (i) out += ',';
+    out += all[i].second;
+  }
+  out += "],\"next_cursor\":";
+  out += more && !all.empty() ? "\"" + all.back().first.ToString() + "\"" : std::string("null");
+  out += '}';
+  detail::ReplyJson(rc.resp, 200, out);
+}
+
+reactor::Task<void> List(void* p, RequestContext& rc) {
+  return ListRuns(*static_cast<ApiContext*>(p), rc, false);
+}
+reactor::Task<void> DeadLetter(void* p, RequestContext& rc) {
+  return ListRuns(*static_cast<ApiContext*>(p), rc, true);
+}
+
+}  // namespace
+
+void AddRunRoutes(Routes& routes, detail::ApiContext* ctx) {
+  using http::Method;
+  routes.Add(Method::kPost, "/v1/workflows/{name}/runs", {nullptr, &StartRun, ctx});
+  routes.Add(Method::kGet, "/v1/runs", {nullptr, &List, ctx});
+  routes.Add(Method::kGet, "/v1/runs/{id}", {nullptr, &GetRun, ctx});
+  routes.Add(Method::kPost, "/v1/runs/{id}/cancel", {nullptr, &Cancel, ctx});
+  routes.Add(Method::kPost, "/v1/runs/{id}/signals/{signal}", {nullptr, &Signal, ctx});
+  routes.Add(Method::kPost, "/v1/runs/{id}/retry", {nullptr, &Retry, ctx});
+  routes.Add(Method::kGet, "/v1/dead-letter", {nullptr, &DeadLetter, ctx});
+}
+
+}  // namespace rf::api
