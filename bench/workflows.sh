@@ -1,0 +1,367 @@
+#!/usr/bin/env bash
+# Workflow throughput/latency: ringflow runs noop and http workflows, driven by rf-loadgen
+# (bench/driver) over keep-alive loopback connections; nginx serves the http steps' endpoint
+# and, with the same driver, gives the reference (the driver's ceiling on this machine).
+#
+#   bench/workflows.sh
+#
+# Environment (all optional):
+#   FSYNC=always|never   the daemon's --fsync                         [always]
+#   DURATION=20          seconds of the W3 throughput run             [20]
+#   SHORT_DURATION=10    seconds of the F10, W3-http and reference runs [10]
+#   CLIENTS=200          concurrent connections of throughput runs    [200]
+#   THREADS=1            rf-loadgen reactor threads                   [1]
+#   SHARDS=N             ringflow --shards                            [daemon default]
+#   NGINX_WORKERS=1      nginx worker_processes                       [1]
+#   SKIP_BUILD=1         do not run tools/build.sh (binaries already built)
+#   RINGFLOW_BIN, LOADGEN_BIN   binaries [build/release/src/app/ringflow,
+#                        build/release/bench/driver/rf-loadgen]
+#   DATA_ROOT=DIR        where the temporary data directory goes ($TMPDIR or /tmp); put it on
+#                        the disk you want measured, fsync on tmpfs measures nothing
+#
+# Everything listens on and talks to 127.0.0.1 only; the processes this script starts are
+# stopped by PID on exit. Daemon, nginx and driver share this machine's cores.
+set -euo pipefail
+
+usage() {
+    sed -n '2,24s/^# \{0,1\}//p' "$0"
+}
+case ${1:-} in
+    -h | --help) usage; exit 0 ;;
+    "") ;;
+    *) echo "workflows.sh: no arguments expected (see --help)" >&2; exit 2 ;;
+esac
+
+FSYNC=${FSYNC:-always}
+DURATION=${DURATION:-20}
+SHORT_DURATION=${SHORT_DURATION:-10}
+CLIENTS=${CLIENTS:-200}
+THREADS=${THREADS:-1}
+SHARDS=${SHARDS:-}
+NGINX_WORKERS=${NGINX_WORKERS:-1}
+LAT_RUNS=2000
+HTTP_LAT_RUNS=1000
+
+[[ $FSYNC == always || $FSYNC == never ]] || { echo "workflows.sh: FSYNC must be always or never" >&2; exit 2; }
+for v in DURATION SHORT_DURATION CLIENTS THREADS NGINX_WORKERS; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "workflows.sh: $v must be a positive integer" >&2; exit 2; }
+done
+[[ -z $SHARDS || $SHARDS =~ ^[1-9][0-9]*$ ]] || { echo "workflows.sh: bad SHARDS" >&2; exit 2; }
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RINGFLOW_BIN=${RINGFLOW_BIN:-$REPO/build/release/src/app/ringflow}
+LOADGEN_BIN=${LOADGEN_BIN:-$REPO/build/release/bench/driver/rf-loadgen}
+
+# ------------------------------------------------------------------ tools and build
+missing=()
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "installing: ${missing[*]}" >&2
+    SUDO=()
+    [[ $EUID -eq 0 ]] || SUDO=(sudo)
+    "${SUDO[@]}" apt-get -y install "${missing[@]}" >&2
+fi
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    echo "building release (tools/build.sh release; includes rf-loadgen) ..." >&2
+    "$REPO/tools/build.sh" release
+fi
+for bin in "$RINGFLOW_BIN" "$LOADGEN_BIN"; do
+    [[ -x $bin ]] || { echo "workflows.sh: binary not found: $bin" >&2; exit 1; }
+done
+
+# ------------------------------------------------------------------ processes
+TMP=$(mktemp -d "${DATA_ROOT:-${TMPDIR:-/tmp}}/rf-wfbench.XXXXXX")
+PIDS=()
+
+cleanup() {
+    local pid i
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# HTTP status of GET 127.0.0.1:$1$2 (empty if no answer within 2 s).
+probe() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1$2" 2>/dev/null || true
+}
+
+# wait_ready PID PORT PATH LOG: up to 10 s for a 200.
+wait_ready() {
+    local pid=$1 port=$2 path=$3 log=$4 i
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "workflows.sh: server (pid $pid) exited during startup; log:" >&2
+            tail -n 20 "$log" >&2 || true
+            exit 1
+        fi
+        [[ $(probe "$port" "$path") == 200 ]] && return 0
+        sleep 0.1
+    done
+    echo "workflows.sh: server on port $port not ready after 10 s; log:" >&2
+    tail -n 20 "$log" >&2 || true
+    exit 1
+}
+
+# nginx: /ok is the http steps' endpoint and the reference's target.
+NG_PORT=$(free_port)
+mkdir -p "$TMP/nginx"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes $NGINX_WORKERS;
+daemon off;
+master_process on;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    default_type application/json;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    server {
+        listen 127.0.0.1:$NG_PORT;
+        location /ok { return 200 '{"ok":true}'; }
+    }
+}
+EOF
+nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
+    2>"$TMP/nginx/stderr.log" &
+NG_PID=$!
+PIDS+=("$NG_PID")
+wait_ready "$NG_PID" "$NG_PORT" /ok "$TMP/nginx/error.log"
+
+RF_VERSION=$("$RINGFLOW_BIN" version 2>/dev/null | head -n 1 || echo '?')
+RF_PORT=$(free_port)
+rf_args=(serve --listen "127.0.0.1:$RF_PORT" --data-dir "$TMP/data" --log-level warn --access-log false
+    --fsync "$FSYNC")
+[[ -n $SHARDS ]] && rf_args+=(--shards "$SHARDS")
+mkdir -p "$TMP/data"
+"$RINGFLOW_BIN" "${rf_args[@]}" 2>"$TMP/ringflow.log" &
+RF_PID=$!
+PIDS+=("$RF_PID")
+wait_ready "$RF_PID" "$RF_PORT" /health/ready "$TMP/ringflow.log"
+RF=http://127.0.0.1:$RF_PORT
+
+# ------------------------------------------------------------------ header
+cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+echo "== ringflow workflow bench =="
+echo "date    : $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "machine : nproc=$(nproc) kernel=$(uname -r) cpu=\"${cpu_model:-unknown}\""
+echo "ringflow: $RF_VERSION ($RINGFLOW_BIN) shards=${SHARDS:-default}"
+echo "store   : embedded, fsync=$FSYNC, data dir on $(stat -f -c %T "$TMP/data") ($TMP)"
+echo "nginx   : $(nginx -v 2>&1 | sed 's/^nginx version: //') workers=$NGINX_WORKERS"
+echo "driver  : rf-loadgen threads=$THREADS, closed loop, keep-alive; latency = send -> full response"
+echo "settings: clients=$CLIENTS duration=${DURATION}s short_duration=${SHORT_DURATION}s (driver, daemon and nginx share the cores)"
+
+# ------------------------------------------------------------------ workflows
+W3='{"steps":[{"id":"a","type":"noop"},{"id":"b","type":"noop","depends_on":["a"]},{"id":"c","type":"noop","depends_on":["b"]}]}'
+F10='{"steps":[{"id":"root","type":"noop"}'
+for i in 1 2 3 4 5 6 7 8; do
+    F10+=",{\"id\":\"p$i\",\"type\":\"noop\",\"depends_on\":[\"root\"]}"
+done
+F10+=',{"id":"join","type":"noop","depends_on":["p1","p2","p3","p4","p5","p6","p7","p8"]}]}'
+HTTP_STEP="\"type\":\"http\",\"request\":{\"method\":\"POST\",\"url\":\"http://127.0.0.1:$NG_PORT/ok\"}"
+W3HTTP="{\"steps\":[{\"id\":\"a\",$HTTP_STEP},{\"id\":\"b\",$HTTP_STEP,\"depends_on\":[\"a\"]},{\"id\":\"c\",$HTTP_STEP,\"depends_on\":[\"b\"]}]}"
+
+declare -A STEPS=([w3]=3 [f10]=10 [w3http]=3)
+declare -A READY=()
+SKIPPED=0
+
+# register NAME JSON: PUT, then one run with ?wait to check it succeeds.
+register() {
+    local name=$1 def=$2 code status
+    code=$(curl -s -o "$TMP/put-$name.json" -w '%{http_code}' --max-time 10 -X PUT \
+        -H 'Content-Type: application/json' --data-binary "$def" "$RF/v1/workflows/$name" || true)
+    if [[ $code != 200 && $code != 201 ]]; then
+        echo "workflows.sh: PUT /v1/workflows/$name -> ${code:-no answer}: $(head -c 300 "$TMP/put-$name.json" 2>/dev/null)" >&2
+        return 1
+    fi
+    code=$(curl -s -o "$TMP/run-$name.json" -w '%{http_code}' --max-time 40 -X POST \
+        -H 'Content-Type: application/json' --data-binary '{"input":{"n":1}}' \
+        "$RF/v1/workflows/$name/runs?wait=30s" || true)
+    status=$(jq -r '.status // empty' "$TMP/run-$name.json" 2>/dev/null || true)
+    if [[ ($code != 200 && $code != 201) || $status != succeeded ]]; then
+        echo "workflows.sh: a $name run -> ${code:-no answer} status=${status:-?}: $(head -c 300 "$TMP/run-$name.json" 2>/dev/null)" >&2
+        return 1
+    fi
+    READY[$name]=1
+}
+
+register w3 "$W3" || true
+register f10 "$F10" || true
+register w3http "$W3HTTP" || true
+
+# ------------------------------------------------------------------ runs
+declare -A R=()
+ORDER=()
+declare -A LABEL=(
+    [w3_lat]="W3 latency" [w3_tput]="W3 throughput" [f10_tput]="F10 throughput"
+    [w3http_lat]="W3-http latency" [w3http_tput]="W3-http throughput" [ref]="ref: nginx GET /ok"
+)
+
+# drive ROW CLIENTS (--runs N | --duration S) [rf-loadgen args...]: one measurement into R[ROW,*].
+drive() {
+    local row=$1 clients=$2 line kv
+    shift 2
+    ORDER+=("$row")
+    R[$row,clients]=$clients
+    if ! line=$("$LOADGEN_BIN" --threads "$THREADS" --clients "$clients" "$@" 2>"$TMP/$row.err"); then
+        echo "workflows.sh: ${LABEL[$row]}: rf-loadgen failed: $(tr '\n' ' ' <"$TMP/$row.err")" >&2
+        SKIPPED=$((SKIPPED + 1))
+        return 0
+    fi
+    for kv in $line; do
+        R[$row,${kv%%=*}]=${kv#*=}
+    done
+    if [[ ${R[$row,errors]:-0} != 0 ]]; then
+        echo "  ${LABEL[$row]}: ${R[$row,errors]} errors: $(tr '\n' ' ' <"$TMP/$row.err")" >&2
+    fi
+    echo "  done: ${LABEL[$row]} -> $line" >&2
+}
+
+# run_wf ROW NAME CLIENTS (--runs N | --duration S): POST /v1/workflows/NAME/runs?wait=30s.
+run_wf() {
+    local row=$1 name=$2 clients=$3
+    shift 3
+    R[$row,steps]=${STEPS[$name]}
+    if [[ -z ${READY[$name]:-} ]]; then
+        ORDER+=("$row")
+        R[$row,clients]=$clients
+        SKIPPED=$((SKIPPED + 1))
+        return 0
+    fi
+    drive "$row" "$clients" --url "$RF" --path "/v1/workflows/$name/runs?wait=30s" --method POST \
+        --body '{"input":{"n":1}}' --expect-status 200,201 --expect-field /status=succeeded \
+        --timeout 35s "$@"
+}
+
+# Prometheus histogram rf_step_hop_seconds, summed over labels: "le count" lines.
+hop_snapshot() {
+    curl -s --max-time 5 "$RF/metrics" 2>/dev/null | awk '
+        /^rf_step_hop_seconds_bucket[{ ]/ {
+            if (match($0, /le="[^"]*"/)) {
+                le = substr($0, RSTART + 4, RLENGTH - 5)
+                sum[le] += $NF
+            }
+        }
+        END { for (le in sum) print le, sum[le] }' || true
+}
+
+# hop_quantiles BEFORE AFTER -> "p50_ms p99_ms" over the runs between the two snapshots
+# (linear interpolation inside a bucket, as histogram_quantile does), or "n/a n/a".
+hop_quantiles() {
+    awk '
+        function q(p,   rank, i, prev_le, prev_c) {
+            rank = p * total; prev_le = 0; prev_c = 0
+            for (i = 1; i <= n; i++) {
+                if (c[i] >= rank) {
+                    if (les[i] == "+Inf") return sprintf(">%.3f", prev_le * 1000)
+                    if (c[i] == prev_c) return sprintf("%.3f", les[i] * 1000)
+                    return sprintf("%.3f", (prev_le + (les[i] - prev_le) * (rank - prev_c) / (c[i] - prev_c)) * 1000)
+                }
+                prev_le = les[i]; prev_c = c[i]
+            }
+            return "n/a"
+        }
+        FILENAME == ARGV[1] { before[$1] = $2; next }
+        { after[$1] = $2 - before[$1] }
+        END {
+            n = 0
+            for (le in after) { n++; les[n] = le }
+            # insertion sort by numeric le, +Inf last
+            for (i = 2; i <= n; i++) {
+                v = les[i]
+                for (j = i - 1; j >= 1 && (les[j] == "+Inf" || (v != "+Inf" && les[j] + 0 > v + 0)); j--) les[j + 1] = les[j]
+                les[j + 1] = v
+            }
+            for (i = 1; i <= n; i++) c[i] = after[les[i]]
+            total = (n > 0) ? c[n] : 0
+            if (n == 0 || les[n] != "+Inf" || total <= 0) { print "n/a n/a"; exit }
+            print q(0.50), q(0.99)
+        }' "$1" "$2"
+}
+
+# measure_hops ROW: hop quantiles since the previous call.
+HOP_PREV=$TMP/hop-0.txt
+hop_snapshot >"$HOP_PREV"
+measure_hops() {
+    local row=$1 next=$TMP/hop-$1.txt p50 p99
+    hop_snapshot >"$next"
+    read -r p50 p99 < <(hop_quantiles "$HOP_PREV" "$next")
+    R[$row,hop_p50]=$p50
+    R[$row,hop_p99]=$p99
+    HOP_PREV=$next
+}
+
+echo >&2
+if [[ -n ${READY[w3]:-} ]]; then  # warm-up: connections, allocator, journal segments
+    "$LOADGEN_BIN" --url "$RF" --path '/v1/workflows/w3/runs?wait=30s' --method POST \
+        --body '{"input":{"n":1}}' --clients 50 --duration 2 --timeout 35s >/dev/null 2>&1 || true
+    hop_snapshot >"$HOP_PREV"
+fi
+run_wf w3_lat w3 1 --runs "$LAT_RUNS"
+measure_hops w3_lat
+run_wf w3_tput w3 "$CLIENTS" --duration "$DURATION"
+measure_hops w3_tput
+run_wf f10_tput f10 "$CLIENTS" --duration "$SHORT_DURATION"
+measure_hops f10_tput
+run_wf w3http_lat w3http 1 --runs "$HTTP_LAT_RUNS"
+measure_hops w3http_lat
+run_wf w3http_tput w3http "$CLIENTS" --duration "$SHORT_DURATION"
+measure_hops w3http_tput
+kill -0 "$RF_PID" 2>/dev/null || echo "WARNING: ringflow is no longer running (crashed under load?)"
+
+drive ref "$CLIENTS" --url "http://127.0.0.1:$NG_PORT/ok" --expect-status 200 \
+    --duration "$SHORT_DURATION"
+
+# ------------------------------------------------------------------ table
+na() { [[ -n ${1:-} ]] && echo "$1" || echo n/a; }
+echo
+printf '%-18s | %7s | %8s | %6s | %9s | %10s | %9s | %9s | %9s | %9s | %9s | %9s\n' \
+    scenario clients requests errors "wf|req/s" "steps/s" "p50 ms" "p95 ms" "p99 ms" "max ms" "hop p50" "hop p99"
+printf '%s\n' "-------------------+---------+----------+--------+-----------+------------+-----------+-----------+-----------+-----------+-----------+----------"
+for row in "${ORDER[@]}"; do
+    rps=${R[$row,rps]:-}
+    steps_s=""
+    if [[ -n $rps && -n ${R[$row,steps]:-} ]]; then
+        steps_s=$(awk -v r="$rps" -v s="${R[$row,steps]}" 'BEGIN { printf "%.0f", r * s }')
+    fi
+    [[ -n $rps ]] && rps=$(awk -v r="$rps" 'BEGIN { printf "%.0f", r }')
+    printf '%-18s | %7s | %8s | %6s | %9s | %10s | %9s | %9s | %9s | %9s | %9s | %9s\n' \
+        "${LABEL[$row]}" "${R[$row,clients]}" "$(na "${R[$row,requests]:-}")" "$(na "${R[$row,errors]:-}")" \
+        "$(na "$rps")" "$(na "$steps_s")" "$(na "${R[$row,p50_ms]:-}")" "$(na "${R[$row,p95_ms]:-}")" \
+        "$(na "${R[$row,p99_ms]:-}")" "$(na "${R[$row,max_ms]:-}")" \
+        "$(na "${R[$row,hop_p50]:-}")" "$(na "${R[$row,hop_p99]:-}")"
+done
+echo
+echo "wf|req/s: workflow runs (or, for the reference, requests) completed per second with the"
+echo "expected status (and run status succeeded); steps/s = wf/s x steps per workflow (3 or 10)."
+echo "hop: rf_step_hop_seconds from /metrics over that scenario (n/a if the daemon has no such"
+echo "histogram). ref: the same driver against nginx, its ceiling here."
+if [[ $SKIPPED -gt 0 ]]; then
+    echo
+    echo "workflows.sh: $SKIPPED scenario(s) not measured (see messages above)" >&2
+    exit 1
+fi
