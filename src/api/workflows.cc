@@ -48,6 +48,7 @@ reactor::Task<void> Put(void* p, RequestContext& rc) {
     rc.resp.Error(413, "payload_too_large", "a definition is at most 1 MiB");
     co_return;
   }
+  if (!detail::ParseBody(rc.req, rc.resp)) co_return;  // 400 for text that is not JSON at all
   auto op = reactor::SubmitTo(0, &PutOn0, ctx.engine, std::string(rc.params.Get("name")),
                               std::string(rc.req.body));
   auto r = co_await op;  // suspends

@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import rfclient  # noqa: E402
+from engine_fixtures import flaky  # noqa: E402,F401  (engine /v1 tests)
 
 _counter = itertools.count()
 

@@ -117,7 +117,11 @@ bool ParseDuration(std::string_view text, Nanos& out) {
 
 bool CheckJsonContentType(const http::Request& req, http::Response& resp) {
   std::string_view ct = req.Header("Content-Type");
-  if (ct.empty() || req.body.empty()) return true;
+  if (req.body.empty()) return true;
+  if (ct.empty()) {
+    resp.Error(415, "unsupported_media_type", "a request body needs Content-Type: application/json");
+    return false;
+  }
   std::string_view media = ct.substr(0, ct.find(';'));
   while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
   std::string lower(media);
@@ -129,7 +133,7 @@ bool CheckJsonContentType(const http::Request& req, http::Response& resp) {
 }
 
 std::optional<json::Value> ParseBody(const http::Request& req, http::Response& resp) {
-  auto v = json::Parse(req.body, {.max_bytes = req.body.size() + 1, .max_depth = 64});
+  auto v = json::Parse(req.body, {.max_bytes = req.body.size() + 1, .max_depth = 1024});
   if (!v) {
     resp.Error(400, "invalid_json", "request body is not valid JSON: " + v.error().context);
     return std::nullopt;
