@@ -53,8 +53,11 @@ bool Coordinator::WantEvents(const Entry& e) const {
 
 void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
                           std::vector<Event>& events, RunStatus before) {
+  thread_local Buffer encoded;
   for (const Record& r : records) {
-    std::string payload = EncodeRecord(r, &e.run);
+    encoded.Clear();
+    EncodeRecord(r, &e.run, encoded);
+    std::string_view payload = encoded.view();
     detail::AppendToLog(e.log, payload);
     journal_->Append(detail::kRunRecordType, payload);
     journal_bytes_since_snapshot_ += payload.size() + store::embedded::kRecordHeaderBytes;
@@ -153,7 +156,7 @@ void Coordinator::Publish(Entry& e, const std::vector<Event>& events, bool finis
 }
 
 RunView Coordinator::View(const Entry& e, bool created) const {
-  return RunView{json::ToString(RunToJson(e.run)), created, e.terminal_durable};
+  return RunView{RunJson(e.run), created, e.terminal_durable};
 }
 
 // --- ?wait: resumed when the run's end is durable, or at the deadline -------
@@ -224,10 +227,22 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     stats_->Workflow(cmd.def->name).started.Add();
     stats_->runs_active.Add(1);
     stats_->runs_retained.Add(1);
+    // Root steps that only compute (noop, transform) have no effect outside the
+    // run, so they need not wait for the creation to be durable: they run now
+    // and their results join the creation's commit. Steps with effects (http)
+    // and every step with dependencies still wait for durability.
+    std::vector<uint32_t> pure;
+    std::erase_if(m.effects().execute, [&](uint32_t i) {
+      StepType t = e->run.def->steps[i].type;
+      bool p = t == StepType::kNoop || t == StepType::kTransform;
+      if (p) pure.push_back(i);
+      return p;
+    });
     Persist(*e, records, m, events, RunStatus::kPending);
     e->created_lsn = journal_->last_lsn();
     if (!key.empty()) idempotency_.emplace(std::move(key), e);
     created = true;
+    for (uint32_t i : pure) RunPure(*e, i, 1, MonoNow());
   }
   Status st = co_await journal_->WaitDurable(e->created_lsn);  // suspends
   if (!st) co_return Error{Errc::kUnavailable, st.error().context};

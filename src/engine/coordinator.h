@@ -168,6 +168,7 @@ class Coordinator {
   void SchedulePump();
   static reactor::Task<void> PumpLater(Coordinator* self);
   void Execute(const WorkItem& w);
+  void RunPure(Entry& e, uint32_t step, uint32_t attempt, Nanos started);  // noop, transform
   static reactor::Task<void> RunHttp(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
                                      HttpCall call);
   HttpCall RenderHttp(const Entry& e, const Step& s) const;

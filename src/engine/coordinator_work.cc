@@ -96,25 +96,10 @@ void Coordinator::Execute(const WorkItem& w) {
   const Nanos now = MonoNow();
   stats_->hop.ObserveNanos(now - w.ready_at);
   const Step& s = e.run.def->steps[w.step];
-  auto type = static_cast<size_t>(s.type);
   switch (s.type) {
     case StepType::kNoop:
     case StepType::kTransform:
-      Mutate(e, [&](Machine& m) {
-        json::Value out;
-        if (s.type == StepType::kNoop) {
-          out = m.StepInput(w.step);
-        } else {
-          RunStepResults results(e.run);
-          std::string id = e.run.id.ToString();
-          json::Context ctx{&e.run.input, &results, id, e.run.def->name};
-          out = s.output->Evaluate(ctx);
-        }
-        m.StepSucceeded(w.step, w.attempt, std::move(out));
-        return 0;
-      });
-      stats_->steps[type][0].Add();
-      stats_->step_duration[type].ObserveNanos(MonoNow() - now);
+      RunPure(e, w.step, w.attempt, now);
       return;
     case StepType::kHttp: {
       ++http_in_flight_;
@@ -128,10 +113,29 @@ void Coordinator::Execute(const WorkItem& w) {
   }
 }
 
+void Coordinator::RunPure(Entry& e, uint32_t step, uint32_t attempt, Nanos started) {
+  const Step& s = e.run.def->steps[step];
+  Mutate(e, [&](Machine& m) {
+    json::Value out;
+    if (s.type == StepType::kNoop) {
+      out = m.StepInput(step);
+    } else {
+      RunStepResults results(e.run);
+      json::Context ctx{&e.run.input, &results, e.run.id_text, e.run.def->name};
+      out = s.output->Evaluate(ctx);
+    }
+    m.StepSucceeded(step, attempt, std::move(out));
+    return 0;
+  });
+  auto type = static_cast<size_t>(s.type);
+  stats_->steps[type][0].Add();
+  stats_->step_duration[type].ObserveNanos(MonoNow() - started);
+}
+
 HttpCall Coordinator::RenderHttp(const Entry& e, const Step& s) const {
   const HttpRequestSpec& spec = *s.request;
   RunStepResults results(e.run);
-  std::string id = e.run.id.ToString();
+  const std::string& id = e.run.id_text;
   json::Context ctx{&e.run.input, &results, id, e.run.def->name};
   HttpCall call;
   call.method = HttpMethodName(spec.method);

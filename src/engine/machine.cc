@@ -53,9 +53,7 @@ json::Value Machine::StepInput(uint32_t step) const {
 
 json::Value Machine::RunOutput() const {
   RunStepResults results(run_);
-  json::Context ctx{&run_.input, &results, {}, run_.def->name};
-  std::string id = run_.id.ToString();
-  ctx.run_id = id;
+  json::Context ctx{&run_.input, &results, run_.id_text, run_.def->name};
   if (run_.def->output) return run_.def->output->Evaluate(ctx);
   json::Object o;
   for (uint32_t t : run_.def->terminals) {
@@ -93,8 +91,7 @@ void Machine::StartStep(uint32_t i) {
 void Machine::Advance() {
   if (IsTerminal(run_.status)) return;
   RunStepResults results(run_);
-  std::string id = run_.id.ToString();
-  json::Context ctx{&run_.input, &results, id, run_.def->name};
+  json::Context ctx{&run_.input, &results, run_.id_text, run_.def->name};
   // Steps are in topological order, so a skip is seen by its dependents in this same pass.
   for (const Step& s : run_.def->steps) {
     if (run_.steps[s.index].status != StepStatus::kPending || !Ready(s.index)) continue;

@@ -44,6 +44,7 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events) {
   switch (r.type) {
     case RecordType::kRunCreated:
       run.id = r.run;
+      run.id_text = r.run.ToString();
       run.input = r.data;
       run.priority = r.priority;
       run.idempotency_key = r.text;
@@ -137,22 +138,57 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events) {
   Recompute(run, events, r.at_ms);
 }
 
-std::string EncodeRecord(const Record& r, const Run* run) {
-  json::Object o{{"t", static_cast<int64_t>(r.type)}, {"run", r.run.ToString()}, {"at", r.at_ms}};
+void EncodeRecord(const Record& r, const Run* run, Buffer& out) {
+  // Written directly (no Value tree): this runs for every state change.
+  char id[36];
+  r.run.Format(id);
+  out.Append("{\"t\":");
+  out.AppendUnsigned(static_cast<unsigned>(r.type));
+  out.Append(",\"run\":\"");
+  out.Append(std::string_view(id, sizeof id));
+  out.Append("\",\"at\":");
+  out.AppendSigned(r.at_ms);
   if (r.step != kNoStep) {
-    o.emplace_back("step", static_cast<int64_t>(r.step));
-    if (run && r.step < run->def->steps.size()) o.emplace_back("sid", run->def->steps[r.step].id);
+    out.Append(",\"step\":");
+    out.AppendUnsigned(r.step);
+    if (run && r.step < run->def->steps.size()) {
+      out.Append(",\"sid\":");
+      json::WriteString(run->def->steps[r.step].id, out);
+    }
   }
-  if (r.due_ms) o.emplace_back("due", r.due_ms);
-  if (r.type == RecordType::kRunFinished) o.emplace_back("st", std::string(RunStatusName(r.status)));
+  if (r.due_ms) {
+    out.Append(",\"due\":");
+    out.AppendSigned(r.due_ms);
+  }
+  if (r.type == RecordType::kRunFinished) {
+    out.Append(",\"st\":\"");
+    out.Append(RunStatusName(r.status));
+    out.Append('"');
+  }
   if (r.type == RecordType::kRunCreated) {
-    o.emplace_back("wf", r.workflow);
-    o.emplace_back("ver", r.version);
-    o.emplace_back("prio", std::string(PriorityName(r.priority)));
+    out.Append(",\"wf\":");
+    json::WriteString(r.workflow, out);
+    out.Append(",\"ver\":");
+    out.AppendSigned(r.version);
+    out.Append(",\"prio\":\"");
+    out.Append(PriorityName(r.priority));
+    out.Append('"');
   }
-  if (!r.text.empty()) o.emplace_back("text", r.text);
-  if (!r.data.is_null()) o.emplace_back("data", r.data);
-  return json::ToString(json::Value(std::move(o)));
+  if (!r.text.empty()) {
+    out.Append(",\"text\":");
+    json::WriteString(r.text, out);
+  }
+  if (!r.data.is_null()) {
+    out.Append(",\"data\":");
+    json::Write(r.data, out);
+  }
+  out.Append('}');
+}
+
+std::string EncodeRecord(const Record& r, const Run* run) {
+  Buffer out;
+  EncodeRecord(r, run, out);
+  return std::string(out.view());
 }
 
 Result<Record> DecodeRecord(std::string_view bytes) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/buffer.h"
 #include "engine/run.h"
 #include "json/value.h"
 
@@ -52,6 +53,7 @@ struct Event {
 void Apply(Run& run, const Record& r, std::vector<Event>* events);
 
 // Encoding for the journal: compact JSON (readable with standard tools).
+void EncodeRecord(const Record& r, const Run* run, Buffer& out);
 std::string EncodeRecord(const Record& r, const Run* run);
 Result<Record> DecodeRecord(std::string_view bytes);
 

@@ -1,5 +1,7 @@
 #include "engine/run.h"
 
+#include "json/writer.h"
+
 namespace rf::engine {
 
 std::string_view RunStatusName(RunStatus s) {
@@ -53,49 +55,89 @@ std::string_view RunStepResults::Status(std::string_view id) const {
 
 namespace {
 
-json::Value Millis(int64_t ms) { return ms ? json::Value(ms) : json::Value(); }
+// Writes `"key":` (with a leading comma unless first).
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(Buffer& out) : out_(out) { out_.Append('{'); }
+  Buffer& Key(std::string_view k) {
+    if (!first_) out_.Append(',');
+    first_ = false;
+    out_.Append('"');
+    out_.Append(k);  // keys are ours: plain ASCII, nothing to escape
+    out_.Append("\":");
+    return out_;
+  }
+  void String(std::string_view k, std::string_view v) { json::WriteString(v, Key(k)); }
+  void Int(std::string_view k, int64_t v) { Key(k).AppendSigned(v); }
+  void MillisOrNull(std::string_view k, int64_t v) {
+    if (v)
+      Int(k, v);
+    else
+      Key(k).Append("null");
+  }
+  void Value(std::string_view k, const json::Value& v) { json::Write(v, Key(k)); }
+  void End() { out_.Append('}'); }
+
+ private:
+  Buffer& out_;
+  bool first_ = true;
+};
 
 }  // namespace
 
-json::Value RunToJson(const Run& run) {
-  json::Object o;
-  o.emplace_back("id", run.id.ToString());
-  o.emplace_back("workflow", std::string(run.def->name));
-  o.emplace_back("version", run.def->version);
-  o.emplace_back("status", std::string(RunStatusName(run.status)));
-  o.emplace_back("priority", std::string(PriorityName(run.priority)));
-  if (!run.idempotency_key.empty()) o.emplace_back("idempotency_key", run.idempotency_key);
-  o.emplace_back("input", run.input);
-  o.emplace_back("created_ms", run.created_ms);
-  o.emplace_back("updated_ms", run.updated_ms);
-  o.emplace_back("finished_ms", Millis(run.finished_ms));
-  if (run.status == RunStatus::kSucceeded) o.emplace_back("output", run.output);
+void WriteRunJson(const Run& run, Buffer& out) {
+  ObjectWriter o(out);
+  o.String("id", run.id_text);
+  o.String("workflow", run.def->name);
+  o.Int("version", run.def->version);
+  o.String("status", RunStatusName(run.status));
+  o.String("priority", PriorityName(run.priority));
+  if (!run.idempotency_key.empty()) o.String("idempotency_key", run.idempotency_key);
+  o.Value("input", run.input);
+  o.Int("created_ms", run.created_ms);
+  o.Int("updated_ms", run.updated_ms);
+  o.MillisOrNull("finished_ms", run.finished_ms);
+  if (run.status == RunStatus::kSucceeded) o.Value("output", run.output);
   if (!run.error.empty()) {
-    json::Object err{{"message", run.error}};
-    if (!run.failed_step.empty()) err.emplace_back("step", run.failed_step);
-    o.emplace_back("error", std::move(err));
+    ObjectWriter e(o.Key("error"));
+    e.String("message", run.error);
+    if (!run.failed_step.empty()) e.String("step", run.failed_step);
+    e.End();
   }
-  json::Array steps;
+  Buffer& steps = o.Key("steps");
+  steps.Append('[');
   for (const Step& def : run.def->steps) {
+    if (def.index) steps.Append(',');
     const StepState& st = run.steps[def.index];
-    json::Object s;
-    s.emplace_back("id", def.id);
-    s.emplace_back("type", std::string(StepTypeName(def.type)));
-    s.emplace_back("status", std::string(StepStatusName(st.status)));
-    json::Array attempts;
-    for (const Attempt& a : st.attempts) {
-      json::Object ao{{"started_ms", a.started_ms}, {"finished_ms", Millis(a.finished_ms)}};
-      if (!a.error.empty()) ao.emplace_back("error", a.error);
-      attempts.emplace_back(std::move(ao));
+    ObjectWriter s(steps);
+    s.String("id", def.id);
+    s.String("type", StepTypeName(def.type));
+    s.String("status", StepStatusName(st.status));
+    Buffer& attempts = s.Key("attempts");
+    attempts.Append('[');
+    for (size_t i = 0; i < st.attempts.size(); ++i) {
+      if (i) attempts.Append(',');
+      ObjectWriter a(attempts);
+      a.Int("started_ms", st.attempts[i].started_ms);
+      a.MillisOrNull("finished_ms", st.attempts[i].finished_ms);
+      if (!st.attempts[i].error.empty()) a.String("error", st.attempts[i].error);
+      a.End();
     }
-    s.emplace_back("attempts", std::move(attempts));
-    if (st.status == StepStatus::kSucceeded) s.emplace_back("output", st.output);
-    if (!st.error.empty()) s.emplace_back("error", st.error);
-    if (st.due_ms) s.emplace_back("due_ms", st.due_ms);
-    steps.emplace_back(std::move(s));
+    attempts.Append(']');
+    if (st.status == StepStatus::kSucceeded) s.Value("output", st.output);
+    if (!st.error.empty()) s.String("error", st.error);
+    if (st.due_ms) s.Int("due_ms", st.due_ms);
+    s.End();
   }
-  o.emplace_back("steps", std::move(steps));
-  return o;
+  steps.Append(']');
+  o.End();
+}
+
+std::string RunJson(const Run& run) {
+  thread_local Buffer buf;
+  buf.Clear();
+  WriteRunJson(run, buf);
+  return std::string(buf.view());
 }
 
 }  // namespace rf::engine

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/buffer.h"
 #include "engine/definition.h"
 #include "engine/run_id.h"
 #include "json/value.h"
@@ -49,6 +50,7 @@ struct StepState {
 
 struct Run {
   RunId id;
+  std::string id_text;  // id.ToString(), kept because records, templates and answers all need it
   std::shared_ptr<const Definition> def;
   json::Value input;
   Priority priority = Priority::kDefault;
@@ -79,6 +81,7 @@ class RunStepResults : public json::StepResults {
 };
 
 // The run as the API shows it: status, steps with attempts and timings, output/error.
-json::Value RunToJson(const Run& run);
+void WriteRunJson(const Run& run, Buffer& out);
+std::string RunJson(const Run& run);
 
 }  // namespace rf::engine

@@ -13,15 +13,19 @@ int64_t RunId::unix_ms() const {
   return ms;
 }
 
-std::string RunId::ToString() const {
+void RunId::Format(char out[36]) const {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(36);
+  char* p = out;
   for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
-    s += kHex[bytes[i] >> 4];
-    s += kHex[bytes[i] & 15];
+    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+    *p++ = kHex[bytes[i] >> 4];
+    *p++ = kHex[bytes[i] & 15];
   }
+}
+
+std::string RunId::ToString() const {
+  std::string s(36, '\0');
+  Format(s.data());
   return s;
 }
 

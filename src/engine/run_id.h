@@ -19,6 +19,7 @@ struct RunId {
   uint32_t partition() const { return bytes[7]; }
   int64_t unix_ms() const;
   std::string ToString() const;
+  void Format(char out[36]) const;  // the canonical text, without a terminator
   friend bool operator==(const RunId&, const RunId&) = default;
   friend auto operator<=>(const RunId&, const RunId&) = default;
 };

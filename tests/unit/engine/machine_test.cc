@@ -224,7 +224,7 @@ TEST_CASE("replaying the encoded records rebuilds the same run and events") {
     REQUIRE(decoded.has_value());
     Apply(copy, *decoded, &events);
   }
-  CHECK(rf::json::ToString(RunToJson(copy)) == rf::json::ToString(RunToJson(h.run)));
+  CHECK(RunJson(copy) == RunJson(h.run));
   REQUIRE(events.size() == h.events.size());
   for (size_t i = 0; i < events.size(); ++i) {
     CHECK(events[i].seq == h.events[i].seq);
