@@ -17,6 +17,14 @@ namespace {
 thread_local Coordinator* t_local = nullptr;
 }  // namespace
 
+// A ?wait caller: resumed when the run's end is durable, or at its deadline.
+struct Coordinator::Waiter : reactor::Shard::TimerNode {
+  std::coroutine_handle<> handle;
+  Entry* entry = nullptr;
+  Waiter* next = nullptr;
+  std::string json;  // the finished run, set when woken by its end
+};
+
 Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecutor* http,
                          EngineMetrics* metrics)
     : shard_(shard),
@@ -72,7 +80,8 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
     stats_->runs_active.Add(1);
   }
   ++e.pending;
-  after_.push_back(After{&e, std::move(m.effects()), std::move(events), finished});
+  after_.push_back(After{&e, std::move(m.effects()), {}, finished});
+  if (!events.empty()) after_.back().events = std::move(events);
   ScheduleFlush();
 }
 
@@ -85,7 +94,8 @@ void Coordinator::ScheduleFlush() {
 // One per turn with mutations: everything appended until it starts is in its batch.
 reactor::Task<void> Coordinator::Flusher(Coordinator* self) {
   self->flush_scheduled_ = false;
-  std::vector<After> batch;
+  std::vector<After> batch = std::move(self->spare_after_);
+  batch.clear();
   batch.swap(self->after_);
   Status st = co_await self->journal_->WaitDurable(self->journal_->last_lsn());  // suspends
   if (!st) {
@@ -93,6 +103,8 @@ reactor::Task<void> Coordinator::Flusher(Coordinator* self) {
     co_return;
   }
   for (After& a : batch) self->Dispatch(a);
+  batch.clear();
+  if (batch.capacity() > self->spare_after_.capacity()) self->spare_after_ = std::move(batch);
   self->PumpNow();
   self->MaybeSnapshot();
 }
@@ -122,7 +134,46 @@ void Coordinator::Dispatch(After& a) {
   stats_->runs_active.Add(-1);
   size_t slot = e.run.status == RunStatus::kSucceeded ? 0 : e.run.status == RunStatus::kFailed ? 1 : 2;
   stats_->Workflow(e.run.def->name).finished[slot].Add();
-  while (Waiter* w = e.waiters) WakeWaiter(e, w);
+  if (e.waiters) {
+    // Waiters resume after this turn: hand them the answer now, while the run is whole.
+    std::string json = RunJson(e.run);
+    for (Waiter* w = e.waiters; w; w = w->next) w->json = json;
+    while (Waiter* w = e.waiters) WakeWaiter(e, w);
+  }
+  Compact(e);
+}
+
+void Coordinator::Compact(Entry& e) {
+  // A finished run changes only by a retry, which is rare: keep its log (the
+  // truth) and the summary fields lists need, and drop the rest, rebuilding it
+  // from the log when asked. Roughly halves what a retained run costs.
+  if (e.compact || !e.subscribers.empty()) return;
+  e.run.steps = {};
+  e.run.input = json::Value();
+  e.run.output = json::Value();
+  e.compact = true;
+}
+
+Result<Run> Coordinator::Rebuild(const Entry& e) const {
+  Run r;
+  r.def = e.run.def;
+  Status st = detail::ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
+    auto rec = DecodeRecord(payload);
+    if (!rec) return rec.error();
+    Apply(r, *rec, nullptr);
+    return {};
+  });
+  if (!st) return st.error();
+  return r;
+}
+
+Status Coordinator::Expand(Entry& e) {
+  if (!e.compact) return {};
+  auto r = Rebuild(e);
+  if (!r) return r.error();
+  e.run = std::move(*r);
+  e.compact = false;
+  return {};
 }
 
 void Coordinator::Publish(Entry& e, const std::vector<Event>& events, bool finished) {
@@ -156,16 +207,14 @@ void Coordinator::Publish(Entry& e, const std::vector<Event>& events, bool finis
 }
 
 RunView Coordinator::View(const Entry& e, bool created) const {
-  return RunView{RunJson(e.run), created, e.terminal_durable};
+  if (!e.compact) return RunView{RunJson(e.run), created, e.terminal_durable};
+  auto r = Rebuild(e);
+  if (!r) return RunView{"{\"error\":\"run log unreadable\"}", created, true};
+  return RunView{RunJson(*r), created, e.terminal_durable};
 }
 
 // --- ?wait: resumed when the run's end is durable, or at the deadline -------
 
-struct Coordinator::Waiter : reactor::Shard::TimerNode {
-  std::coroutine_handle<> handle;
-  Entry* entry = nullptr;
-  Waiter* next = nullptr;
-};
 
 void Coordinator::WakeWaiter(Entry& e, Waiter* w) {
   for (Waiter** p = &e.waiters; *p; p = &(*p)->next) {
@@ -191,7 +240,8 @@ class Coordinator::TerminalWait {
     w_.entry->waiters = &w_;
     reactor::Shard::Current().Arm(&w_, deadline_);
   }
-  void await_resume() noexcept {}
+  // The finished run's JSON, or empty when the wait timed out.
+  std::string await_resume() noexcept { return std::move(w_.json); }
 
  private:
   static void Fire(reactor::Shard::TimerNode* n) {
@@ -218,6 +268,7 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     auto owned = std::make_unique<Entry>();
     e = owned.get();
     e->run.def = cmd.def;
+    e->log.reserve(256 + 256 * cmd.def->steps.size());  // one allocation for a typical run's records
     runs_.emplace(id, std::move(owned));
     std::vector<Record> records;
     std::vector<Event> events;
@@ -247,7 +298,8 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
   Status st = co_await journal_->WaitDurable(e->created_lsn);  // suspends
   if (!st) co_return Error{Errc::kUnavailable, st.error().context};
   if (cmd.wait > 0 && !e->terminal_durable) {
-    co_await TerminalWait(*e, MonoNow() + cmd.wait);  // suspends
+    std::string json = co_await TerminalWait(*e, MonoNow() + cmd.wait);  // suspends
+    if (!json.empty()) co_return RunView{std::move(json), created, true};
   }
   co_return View(*e, created);
 }
@@ -273,6 +325,7 @@ reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::str
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
   Entry* e = Find(id);
   if (!e) co_return Error{Errc::kNotFound, "no run with id " + id.ToString()};
+  if (Status x = Expand(*e); !x) co_return x.error();
   Status st = Mutate(*e, [&](Machine& m) -> Status {
     switch (kind) {
       case 0: return m.Cancel();

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/check.h"
 #include "base/result.h"
 #include "engine/engine_metrics.h"
 #include "engine/executor.h"
@@ -118,6 +119,7 @@ class Coordinator {
     uint64_t created_lsn = 0;
     uint32_t pending = 0;  // batches not yet durable that touch this run
     bool terminal_durable = false;
+    bool compact = false;  // finished: only the summary fields of `run` are kept (see Compact)
     Waiter* waiters = nullptr;
     // With the last event sequence each has been sent.
     std::vector<std::pair<std::shared_ptr<fanout::Subscriber>, uint64_t>> subscribers;
@@ -154,6 +156,9 @@ class Coordinator {
   auto Mutate(Entry& e, F&& fn);
   reactor::Task<Result<RunView>> Command(RunId id, int kind, std::string name, json::Value payload);
   RunView View(const Entry& e, bool created) const;
+  void Compact(Entry& e);
+  Result<Run> Rebuild(const Entry& e) const;  // the whole run, from its log
+  Status Expand(Entry& e);                    // undoes Compact
 
   void WakeWaiter(Entry& e, Waiter* w);
   void ScheduleFlush();
@@ -200,7 +205,11 @@ class Coordinator {
   std::multimap<std::string, std::shared_ptr<fanout::Subscriber>, std::less<>> workflow_subs_;
 
   std::vector<After> after_;
+  std::vector<After> spare_after_;  // the last batch's vector, reused for its capacity
   bool flush_scheduled_ = false;
+  std::vector<Record> records_;  // Mutate's scratch
+  std::vector<Event> events_;
+  bool mutating_ = false;
 
   std::deque<WorkItem> queues_[3][2];  // [priority][0 inline, 1 http]
   int credits_[3] = {0, 0, 0};
@@ -226,12 +235,17 @@ class Coordinator {
 // Runs `fn(machine)` on the entry's run; what it records is persisted for this turn's commit.
 template <class F>
 auto Coordinator::Mutate(Entry& e, F&& fn) {
-  std::vector<Record> records;
-  std::vector<Event> events;
+  // The scratch vectors keep their capacity across calls: a mutation allocates
+  // only what it stores. `fn` must not mutate another run (no nesting).
+  RF_CHECK(!mutating_);
+  mutating_ = true;
+  records_.clear();
+  events_.clear();
   RunStatus before = e.run.status;
-  Machine m(e.run, NowMs(), records, WantEvents(e) ? &events : nullptr);
+  Machine m(e.run, NowMs(), records_, WantEvents(e) ? &events_ : nullptr);
   auto result = fn(m);
-  Persist(e, records, m, events, before);
+  Persist(e, records_, m, events_, before);
+  mutating_ = false;
   return result;
 }
 

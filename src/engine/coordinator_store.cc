@@ -83,6 +83,7 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
     stats_->runs_retained.Add(1);
     if (IsTerminal(e->run.status)) {
       e->terminal_durable = true;
+      Compact(*e);
       continue;
     }
     stats_->runs_active.Add(1);
@@ -123,9 +124,30 @@ void Coordinator::MaybeSnapshot() {
 }
 
 reactor::Task<void> Coordinator::WriteSnapshot(Coordinator* self) {
-  std::string bytes(detail::kSnapshotMagic);
-  for (auto& [id, e] : self->runs_) detail::AppendToLog(bytes, e->log);
+  // The snapshot covers every record up to `upto`. Logs only grow, so the
+  // prefix of each log that existed at this point is exactly its records up to
+  // `upto`; copying those prefixes in slices, yielding between slices, keeps a
+  // large snapshot from stalling the shard. Retention waits while we copy, so
+  // no entry goes away under us.
   const uint64_t upto = self->journal_->last_lsn();
+  std::vector<std::pair<const Entry*, size_t>> parts;
+  parts.reserve(self->runs_.size());
+  size_t total = detail::kSnapshotMagic.size();
+  for (auto& [id, e] : self->runs_) {
+    parts.emplace_back(e.get(), e->log.size());
+    total += 4 + e->log.size();
+  }
+  std::string bytes(detail::kSnapshotMagic);
+  bytes.reserve(total);
+  size_t slice = 0;
+  for (auto& [e, len] : parts) {
+    detail::AppendToLog(bytes, std::string_view(e->log).substr(0, len));
+    slice += len;
+    if (slice >= (1 << 20)) {
+      slice = 0;
+      co_await reactor::Yield{};  // suspends
+    }
+  }
   self->journal_bytes_since_snapshot_ = 0;
   self->last_snapshot_bytes_ = bytes.size();
   const size_t size = bytes.size();
@@ -145,6 +167,7 @@ reactor::Task<void> Coordinator::RetentionLoop(Coordinator* self) {
   while (!self->closing_) {
     co_await reactor::Sleep(period);  // suspends
     if (self->closing_) break;
+    if (self->snapshot_busy_) continue;  // the snapshot holds pointers to entries
     const int64_t cutoff = self->NowMs() - self->options_.retention / kMillis;
     size_t removed = 0;
     for (auto it = self->runs_.begin(); it != self->runs_.end();) {
