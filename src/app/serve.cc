@@ -38,6 +38,8 @@ struct Daemon {
   reactor::Reactor* reactor = nullptr;
   http::Server* server = nullptr;
   engine::Engine* engine = nullptr;
+  // Each shard's http step client: destroyed on its shard (its pool's timers live there).
+  std::vector<std::unique_ptr<steps::ClientHttpExecutor>> executors;
   int signal_fd = -1;
   std::atomic<int> exit_code{0};
   std::atomic<unsigned> started{0};
@@ -71,6 +73,10 @@ reactor::Task<void> Drain(Daemon* d) {
            {"open_connections", d->server->open_connections()});
   }
   co_await d->engine->Close();  // suspends
+  for (unsigned i = 0; i < d->reactor->size(); ++i) {
+    auto op = reactor::SubmitTo(i, [](Daemon* dd, unsigned n) { dd->executors[n].reset(); }, d, i);
+    co_await op;  // suspends
+  }
   RF_LOG(kInfo, "stopped");
   d->reactor->Stop();
 }
@@ -125,7 +131,7 @@ int Serve(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Daemon d{config, {}, nullptr, nullptr, nullptr, -1, {}, {}, {}};
+  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, -1, {}, {}, {}};
   d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (d.signal_fd < 0) {
     RF_LOG(kError, "signalfd failed", {"error", strerror(errno)});
@@ -145,11 +151,10 @@ int Serve(const Config& config) {
   eo.http_concurrency = config.http_concurrency;
   eo.http_timeout = config.http_timeout;
   eo.sse_buffer = config.sse_buffer;
-  std::vector<std::unique_ptr<steps::ClientHttpExecutor>> executors;
   std::vector<engine::HttpExecutor*> http_steps;
   for (unsigned i = 0; i < config.shards; ++i) {
-    executors.push_back(std::make_unique<steps::ClientHttpExecutor>());
-    http_steps.push_back(executors.back().get());
+    d.executors.push_back(std::make_unique<steps::ClientHttpExecutor>());
+    http_steps.push_back(d.executors.back().get());
   }
   engine::Engine engine(config.shards, eo, http_steps);
   d.engine = &engine;
