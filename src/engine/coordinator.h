@@ -186,7 +186,9 @@ class Coordinator {
   // Snapshots and retention.
   void MaybeSnapshot();
   static reactor::Task<void> WriteSnapshot(Coordinator* self);
-  static reactor::Task<void> RetentionLoop(Coordinator* self);
+  Nanos RetentionPeriod() const;
+  static void OnRetention(reactor::Shard::TimerNode* n);
+  void RemoveExpired();
   Status LoadSnapshot(std::string_view bytes);
   Status ReplayRecord(std::string_view payload, Entry** out);
 
@@ -223,7 +225,9 @@ class Coordinator {
   std::multimap<int64_t, TimerRef> timers_;
   struct TimerNode : reactor::Shard::TimerNode {
     Coordinator* self;
-  } timer_node_;
+  };
+  TimerNode timer_node_;
+  TimerNode retention_node_;
 
   uint64_t journal_bytes_since_snapshot_ = 0;
   uint64_t last_snapshot_bytes_ = 0;

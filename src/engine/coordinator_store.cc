@@ -96,13 +96,19 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
   RF_LOG(kInfo, "store opened", {"dir", jo.dir}, {"runs", runs_.size()}, {"resumed", recovered},
          {"snapshot_lsn", rep.snapshot_lsn}, {"records_replayed", rep.records},
          {"torn_bytes", rep.torn_bytes});
-  reactor::Spawn(RetentionLoop(this));
+  // Removal by retention writes nothing, so a replay brings expired runs back
+  // until the next snapshot: drop them again before serving.
+  RemoveExpired();
+  retention_node_.fire = &Coordinator::OnRetention;
+  retention_node_.self = this;
+  reactor::Shard::Current().Arm(&retention_node_, MonoNow() + RetentionPeriod());
   co_return Status{};
 }
 
 reactor::Task<void> Coordinator::Close() {
   closing_ = true;
   reactor::Shard::Current().Disarm(&timer_node_);
+  reactor::Shard::Current().Disarm(&retention_node_);
   for (auto& [id, e] : runs_)
     for (Entry::InFlight& f : e->in_flight) f.cancel->Fire();
   co_await tasks_.Wait();  // suspends
@@ -162,36 +168,46 @@ reactor::Task<void> Coordinator::WriteSnapshot(Coordinator* self) {
   self->snapshot_busy_ = false;
 }
 
-reactor::Task<void> Coordinator::RetentionLoop(Coordinator* self) {
-  const Nanos period = std::clamp<Nanos>(self->options_.retention / 4, 100 * kMillis, 60 * kSeconds);
-  while (!self->closing_) {
-    co_await reactor::Sleep(period);  // suspends
-    if (self->closing_) break;
-    if (self->snapshot_busy_) continue;  // the snapshot holds pointers to entries
-    const int64_t cutoff = self->NowMs() - self->options_.retention / kMillis;
-    size_t removed = 0;
-    for (auto it = self->runs_.begin(); it != self->runs_.end();) {
-      Entry& e = *it->second;
-      // Ids are time-ordered: runs created after the cutoff cannot have finished before it.
-      if (it->first.unix_ms() > cutoff) break;
-      const bool removable = e.terminal_durable && e.run.finished_ms < cutoff && e.pending == 0 &&
-                             !e.waiters && e.in_flight.empty();
-      if (!removable) {
-        ++it;
-        continue;
-      }
-      if (!e.run.idempotency_key.empty())
-        self->idempotency_.erase(std::string(e.run.def->name) + '\n' + e.run.idempotency_key);
-      for (auto& [sub, seen] : e.subscribers) fanout::Subscriber::Publish(sub, {}, true);
-      it = self->runs_.erase(it);
-      ++removed;
+Nanos Coordinator::RetentionPeriod() const {
+  return std::clamp<Nanos>(options_.retention / 4, 100 * kMillis, 60 * kSeconds);
+}
+
+void Coordinator::OnRetention(reactor::Shard::TimerNode* n) {
+  Coordinator* self = static_cast<TimerNode*>(n)->self;
+  if (self->closing_) return;
+  // The snapshot holds pointers to entries: try again after it.
+  if (!self->snapshot_busy_) self->RemoveExpired();
+  reactor::Shard::Current().Arm(&self->retention_node_, MonoNow() + self->RetentionPeriod());
+}
+
+void Coordinator::RemoveExpired() {
+  const int64_t cutoff = NowMs() - options_.retention / kMillis;
+  size_t removed = 0;
+  for (auto it = runs_.begin(); it != runs_.end();) {
+    Entry& e = *it->second;
+    // Ids are time-ordered: runs created after the cutoff cannot have finished before it.
+    if (it->first.unix_ms() > cutoff) break;
+    const bool removable = e.terminal_durable && e.run.finished_ms < cutoff && e.pending == 0 &&
+                           !e.waiters && e.in_flight.empty();
+    if (!removable) {
+      ++it;
+      continue;
     }
-    std::erase_if(self->workflow_subs_, [](const auto& p) { return p.second->closed(); });
-    if (removed) {
-      self->stats_->runs_removed.Add(removed);
-      self->stats_->runs_retained.Add(-static_cast<int64_t>(removed));
-      RF_LOG(kDebug, "retention removed runs", {"runs", removed});
+    if (!e.run.idempotency_key.empty()) {
+      // After a replay the key may name a newer run that reused it once this one was removed.
+      std::string key = std::string(e.run.def->name) + '\n' + e.run.idempotency_key;
+      if (auto k = idempotency_.find(key); k != idempotency_.end() && k->second == &e)
+        idempotency_.erase(k);
     }
+    for (auto& [sub, seen] : e.subscribers) fanout::Subscriber::Publish(sub, {}, true);
+    it = runs_.erase(it);
+    ++removed;
+  }
+  std::erase_if(workflow_subs_, [](const auto& p) { return p.second->closed(); });
+  if (removed) {
+    stats_->runs_removed.Add(removed);
+    stats_->runs_retained.Add(-static_cast<int64_t>(removed));
+    RF_LOG(kDebug, "retention removed runs", {"runs", removed});
   }
 }
 

@@ -102,6 +102,7 @@ void Coordinator::Execute(const WorkItem& w) {
       RunPure(e, w.step, w.attempt, now);
       return;
     case StepType::kHttp: {
+      if (closing_) return;  // its start is durable: after the restart it is retried as interrupted
       ++http_in_flight_;
       ++e.pending;
       HttpCall call = RenderHttp(e, s);
@@ -158,6 +159,7 @@ reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t s
                                          uint32_t attempt, HttpCall call) {
   reactor::CancelToken cancel;
   e->in_flight.push_back(Entry::InFlight{step, attempt, &cancel});
+  if (self->closing_) cancel.Fire();  // Close() fired the tokens before this task began
   const Nanos t0 = MonoNow();
   HttpResult r = co_await self->http_->Call(std::move(call), &cancel);  // suspends
   std::erase_if(e->in_flight, [&](const Entry::InFlight& f) { return f.cancel == &cancel; });
