@@ -15,14 +15,28 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cxx="${CXX:-clang++}"
 
 # Every target, in the order "all" runs them.
-targets=(http http_response)
+targets=(http http_response definition)
 
 # Sources of a target besides src/base/*.cc, relative to the repository root.
 target_sources() {
   case "$1" in
     http) echo "tests/fuzz/h1_parser_fuzz.cc src/http/h1_parser.cc src/http/router.cc" ;;
     http_response) echo "tests/fuzz/h1_response_fuzz.cc src/http/client/response_parser.cc" ;;
+    definition)
+      echo "tests/fuzz/definition_fuzz.cc src/engine/definition.cc src/engine/dag.cc" \
+        "src/engine/retry_policy.cc src/engine/detail/checker.cc src/engine/detail/expressions.cc" \
+        "src/engine/detail/step_parser.cc src/engine/record.cc src/engine/run.cc src/engine/run_id.cc" \
+        "src/json/parse.cc src/json/value.cc src/json/writer.cc src/json/pointer.cc" \
+        "src/json/template.cc src/json/condition.cc"
+      ;;
     *) return 1 ;;
+  esac
+}
+
+# Libraries a target links besides the sanitizer runtimes.
+target_libs() {
+  case "$1" in
+    definition) echo "-lsimdjson" ;;
   esac
 }
 
@@ -41,6 +55,12 @@ target_dict() {
         '"\x0d\x0a\x0d\x0a"' '"Content-Length: "' '"Transfer-Encoding: chunked\x0d\x0a"' \
         '"Connection: close\x0d\x0a"' '"Connection: keep-alive\x0d\x0a"' '";ext=1"' '"0\x0d\x0a\x0d\x0a"' \
         '" 204 "' '" 304 "'
+      ;;
+    definition)
+      printf '%s\n' '"\"steps\""' '"\"id\""' '"\"type\""' '"\"noop\""' '"\"transform\""' \
+        '"\"delay\""' '"\"http\""' '"\"approval\""' '"\"depends_on\""' '"\"when\""' '"\"retry\""' \
+        '"\"output\""' '"\"request\""' '"\"url\""' '"\"timeout_ms\""' '"{{input.x}}"' \
+        '"{{steps.a.output}}"' '"\"t\""' '"\"run\""' '"\"data\""'
       ;;
   esac
 }
@@ -62,12 +82,13 @@ run_target() {
   mkdir -p "$work/corpus" "$work/artifacts"
 
   echo "== building $name with $cxx"
-  local -a srcs
+  local -a srcs libs
   read -r -a srcs <<<"$sources"
+  read -r -a libs <<<"$(target_libs "$name")"
   # Explicit checks: "set -e" does not apply inside a function called from "||" (see "all").
   if ! (cd "$root" && "$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -Wall -Wextra -Werror -Isrc "${srcs[@]}" src/base/*.cc -o "$bin"); then
+    -Wall -Wextra -Werror -Isrc "${srcs[@]}" src/base/*.cc "${libs[@]}" -o "$bin"); then
     echo "fuzz.sh: building $name FAILED" >&2
     return 1
   fi
