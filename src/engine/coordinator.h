@@ -170,6 +170,7 @@ class Coordinator {
   // Workers.
   void Enqueue(Entry& e, uint32_t step);
   void PumpNow();  // runs queued steps, weighted by priority, within a per-call budget
+  std::deque<WorkItem>* Pick(size_t priority);  // the queue to take from, or null
   void SchedulePump();
   static reactor::Task<void> PumpLater(Coordinator* self);
   void Execute(const WorkItem& w);

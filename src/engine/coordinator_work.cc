@@ -54,23 +54,30 @@ reactor::Task<void> Coordinator::PumpLater(Coordinator* self) {
   co_return;
 }
 
+std::deque<Coordinator::WorkItem>* Coordinator::Pick(size_t p) {
+  auto& inline_q = queues_[p][0];
+  auto& http_q = queues_[p][1];
+  const bool http_ok = !http_q.empty() && http_in_flight_ < options_.http_concurrency;
+  if (!inline_q.empty() && (!http_ok || inline_q.front().ready_at <= http_q.front().ready_at))
+    return &inline_q;
+  return http_ok ? &http_q : nullptr;
+}
+
+// Weighted round robin: in each round priority p may start up to kWeights[p]
+// steps. A priority with nothing queued forfeits the rest of its round; one
+// held back by the http limit keeps its credits for when a slot frees, so the
+// 6:3:1 shares hold among queued http steps too. A new round starts when no
+// credit can be used but some priority has runnable work.
 void Coordinator::PumpNow() {
   size_t budget = kPumpBudget;
   while (budget > 0) {
     bool progress = false;
-    for (size_t p = 0; p < 3 && budget > 0; ++p) {
-      if (credits_[p] <= 0) credits_[p] = kWeights[p];
+    bool starved = false;
+    for (size_t p = 0; p < 3; ++p) {
       while (credits_[p] > 0 && budget > 0) {
-        auto& inline_q = queues_[p][0];
-        auto& http_q = queues_[p][1];
-        const bool http_ok = !http_q.empty() && http_in_flight_ < options_.http_concurrency;
-        std::deque<WorkItem>* q = nullptr;
-        if (!inline_q.empty() && (!http_ok || inline_q.front().ready_at <= http_q.front().ready_at))
-          q = &inline_q;
-        else if (http_ok)
-          q = &http_q;
+        std::deque<WorkItem>* q = Pick(p);
         if (!q) {
-          credits_[p] = 0;  // nothing runnable at this priority: its turn passes
+          if (queues_[p][0].empty() && queues_[p][1].empty()) credits_[p] = 0;
           break;
         }
         WorkItem w = q->front();
@@ -81,8 +88,12 @@ void Coordinator::PumpNow() {
         progress = true;
         Execute(w);
       }
+      starved = starved || (credits_[p] == 0 && Pick(p) != nullptr);
     }
-    if (!progress) return;
+    if (!progress) {
+      if (!starved) return;
+      for (size_t p = 0; p < 3; ++p) credits_[p] = kWeights[p];
+    }
   }
   SchedulePump();  // budget spent with work left: continue on the next turn
 }
