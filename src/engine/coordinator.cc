@@ -26,12 +26,13 @@ struct Coordinator::Waiter : reactor::Shard::TimerNode {
 };
 
 Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecutor* http,
-                         EngineMetrics* metrics)
+                         EngineMetrics* metrics, std::unique_ptr<RunStore> store)
     : shard_(shard),
       options_(options),
       http_(http),
       metrics_(metrics),
       stats_(&metrics->shards[shard]),
+      store_(std::move(store)),
       rng_(Mix64(static_cast<uint64_t>(MonoNow()) ^ (uint64_t{shard} << 32))) {
   timer_node_.fire = &Coordinator::OnTimer;
   timer_node_.self = this;
@@ -56,7 +57,7 @@ Coordinator::Entry* Coordinator::Find(const RunId& id) {
 }
 
 bool Coordinator::WantEvents(const Entry& e) const {
-  return !e.subscribers.empty() || workflow_subs_.find(e.run.def->name) != workflow_subs_.end();
+  return store_->wants_events() || !e.subscribers.empty() || workflow_subs_.find(e.run.def->name) != workflow_subs_.end();
 }
 
 void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
@@ -67,11 +68,12 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
     EncodeRecord(r, &e.run, encoded);
     std::string_view payload = encoded.view();
     detail::AppendToLog(e.log, payload);
-    journal_->Append(detail::kRunRecordType, payload);
-    journal_bytes_since_snapshot_ += payload.size() + store::embedded::kRecordHeaderBytes;
+    store_->Append(e.run, r, payload);
+    journal_bytes_since_snapshot_ += payload.size() + store_->record_overhead();
     if (r.type == RecordType::kStepSkipped)
       stats_->steps[static_cast<size_t>(e.run.def->steps[r.step].type)][3].Add();
   }
+  if (!events.empty() && store_->wants_events()) store_->AppendEvents(e.run, events);
   const bool finished = !IsTerminal(before) && IsTerminal(e.run.status);
   const Effects& fx = m.effects();
   if (records.empty() && fx.execute.empty() && fx.timers.empty() && fx.abort.empty()) return;
@@ -97,7 +99,7 @@ reactor::Task<void> Coordinator::Flusher(Coordinator* self) {
   std::vector<After> batch = std::move(self->spare_after_);
   batch.clear();
   batch.swap(self->after_);
-  Status st = co_await self->journal_->WaitDurable(self->journal_->last_lsn());  // suspends
+  Status st = co_await self->store_->Durable(self->store_->last_ticket());  // suspends
   if (!st) {
     self->Fail(st.error());
     co_return;
@@ -272,7 +274,8 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     runs_.emplace(id, std::move(owned));
     std::vector<Record> records;
     std::vector<Event> events;
-    const bool want = workflow_subs_.find(cmd.def->name) != workflow_subs_.end();
+    const bool want =
+        store_->wants_events() || workflow_subs_.find(cmd.def->name) != workflow_subs_.end();
     Machine m = Machine::Create(e->run, id, std::move(cmd.input), cmd.priority,
                                 cmd.idempotency_key, NowMs(), records, want ? &events : nullptr);
     stats_->Workflow(cmd.def->name).started.Add();
@@ -290,12 +293,12 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
       return p;
     });
     Persist(*e, records, m, events, RunStatus::kPending);
-    e->created_lsn = journal_->last_lsn();
+    e->created_lsn = store_->last_ticket();
     if (!key.empty()) idempotency_.emplace(std::move(key), e);
     created = true;
     for (uint32_t i : pure) RunPure(*e, i, 1, MonoNow());
   }
-  Status st = co_await journal_->WaitDurable(e->created_lsn);  // suspends
+  Status st = co_await store_->Durable(e->created_lsn);  // suspends
   if (!st) co_return Error{Errc::kUnavailable, st.error().context};
   if (cmd.wait > 0 && !e->terminal_durable) {
     std::string json = co_await TerminalWait(*e, MonoNow() + cmd.wait);  // suspends
@@ -334,7 +337,7 @@ reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::str
     }
   });
   if (!st) co_return st.error();
-  Status d = co_await journal_->WaitDurable(journal_->last_lsn());  // suspends
+  Status d = co_await store_->Durable(store_->last_ticket());  // suspends
   if (!d) co_return Error{Errc::kUnavailable, d.error().context};
   co_return View(*e, false);
 }

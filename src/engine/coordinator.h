@@ -26,11 +26,11 @@
 #include "engine/executor.h"
 #include "engine/machine.h"
 #include "engine/registry.h"
+#include "engine/run_store.h"
 #include "fanout/subscriber.h"
 #include "reactor/cancel_token.h"
 #include "reactor/shard.h"
 #include "reactor/task.h"
-#include "store/embedded/journal.h"
 
 namespace rf::engine {
 
@@ -77,7 +77,7 @@ struct RunPage {
 class Coordinator {
  public:
   Coordinator(unsigned shard, const EngineOptions& options, HttpExecutor* http,
-              EngineMetrics* metrics);
+              EngineMetrics* metrics, std::unique_ptr<RunStore> store);
   ~Coordinator();
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
@@ -107,9 +107,7 @@ class Coordinator {
 
   size_t run_count() const { return runs_.size(); }
   // Null until Open() succeeded.
-  const store::embedded::JournalStats* journal_stats() const {
-    return journal_ ? &journal_->stats() : nullptr;
-  }
+  const store::embedded::JournalStats* journal_stats() const { return store_->journal_stats(); }
 
  private:
   struct Waiter;
@@ -199,7 +197,7 @@ class Coordinator {
   EngineMetrics* metrics_;
   ShardEngineStats* stats_;
   std::shared_ptr<const Registry> registry_;
-  std::unique_ptr<store::embedded::Journal> journal_;
+  std::unique_ptr<RunStore> store_;
   bool failed_ = false;
   bool closing_ = false;
 

@@ -9,16 +9,12 @@
 
 namespace rf::engine {
 
-class Coordinator::ReplayInto : public store::embedded::ReplaySink {
+class Coordinator::ReplayInto : public RecordSink {
  public:
   explicit ReplayInto(Coordinator& c) : c_(c) {}
-  Status OnSnapshot(uint64_t, std::string_view bytes) override { return c_.LoadSnapshot(bytes); }
-  Status OnRecord(uint64_t lsn, uint8_t type, std::string_view payload) override {
-    if (type != detail::kRunRecordType) {
-      return Error{Errc::kCorrupt, "journal record " + std::to_string(lsn) + " has unknown type " +
-                                       std::to_string(type)};
-    }
-    c_.journal_bytes_since_snapshot_ += payload.size() + store::embedded::kRecordHeaderBytes;
+  Status OnSnapshot(std::string_view bytes) override { return c_.LoadSnapshot(bytes); }
+  Status OnRecord(std::string_view payload) override {
+    c_.journal_bytes_since_snapshot_ += payload.size() + c_.store_->record_overhead();
     Entry* e = nullptr;
     return c_.ReplayRecord(payload, &e);
   }
@@ -70,13 +66,8 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
   SetLocal(this);
   registry_ = std::move(registry);
   ReplayInto sink(*this);
-  store::embedded::JournalOptions jo;
-  jo.dir = store::embedded::JournalDir(options_.data_dir, shard_);
-  jo.fsync = options_.fsync;
-  auto j = co_await store::embedded::Journal::Open(jo, sink);  // suspends
-  if (!j) co_return j.error();
-  journal_ = std::move(*j);
-  const auto& rep = journal_->recovery();
+  Status opened = co_await store_->Open(sink);  // suspends
+  if (!opened) co_return opened;
   size_t recovered = 0;
   for (auto& [id, e] : runs_) {
     stats_->Workflow(e->run.def->name);
@@ -93,9 +84,7 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
       return 0;
     });
   }
-  RF_LOG(kInfo, "store opened", {"dir", jo.dir}, {"runs", runs_.size()}, {"resumed", recovered},
-         {"snapshot_lsn", rep.snapshot_lsn}, {"records_replayed", rep.records},
-         {"torn_bytes", rep.torn_bytes});
+  RF_LOG(kInfo, "runs recovered", {"runs", runs_.size()}, {"resumed", recovered});
   // Removal by retention writes nothing, so a replay brings expired runs back
   // until the next snapshot: drop them again before serving.
   RemoveExpired();
@@ -112,17 +101,15 @@ reactor::Task<void> Coordinator::Close() {
   for (auto& [id, e] : runs_)
     for (Entry::InFlight& f : e->in_flight) f.cancel->Fire();
   co_await tasks_.Wait();  // suspends
-  if (journal_) {
-    Status st = co_await journal_->Close();  // suspends
-    if (!st) RF_LOG(kError, "journal close failed", {"error", st.error().ToString()});
-  }
+  Status st = co_await store_->Close();  // suspends
+  if (!st) RF_LOG(kError, "store close failed", {"error", st.error().ToString()});
 }
 
 void Coordinator::MaybeSnapshot() {
   // A snapshot rewrites every retained run, so take one only once the journal
   // has grown by at least as much as the last snapshot: rewriting costs at most
   // as much again as logging, and disk use stays within a few times the live data.
-  if (snapshot_busy_ || closing_ ||
+  if (!store_->takes_snapshots() || snapshot_busy_ || closing_ ||
       journal_bytes_since_snapshot_ < std::max<uint64_t>(options_.snapshot_bytes, last_snapshot_bytes_))
     return;
   snapshot_busy_ = true;
@@ -135,7 +122,7 @@ reactor::Task<void> Coordinator::WriteSnapshot(Coordinator* self) {
   // `upto`; copying those prefixes in slices, yielding between slices, keeps a
   // large snapshot from stalling the shard. Retention waits while we copy, so
   // no entry goes away under us.
-  const uint64_t upto = self->journal_->last_lsn();
+  const uint64_t upto = self->store_->last_ticket();
   std::vector<std::pair<const Entry*, size_t>> parts;
   parts.reserve(self->runs_.size());
   size_t total = detail::kSnapshotMagic.size();
@@ -158,7 +145,7 @@ reactor::Task<void> Coordinator::WriteSnapshot(Coordinator* self) {
   self->last_snapshot_bytes_ = bytes.size();
   const size_t size = bytes.size();
   Nanos t0 = MonoNow();
-  Status st = co_await self->journal_->WriteSnapshot(upto, std::move(bytes));  // suspends
+  Status st = co_await self->store_->WriteSnapshot(upto, std::move(bytes));  // suspends
   if (st) {
     RF_LOG(kInfo, "snapshot written", {"lsn", upto}, {"bytes", size}, {"runs", self->runs_.size()},
            {"ms", (MonoNow() - t0) / kMillis});
@@ -200,6 +187,7 @@ void Coordinator::RemoveExpired() {
         idempotency_.erase(k);
     }
     for (auto& [sub, seen] : e.subscribers) fanout::Subscriber::Publish(sub, {}, true);
+    store_->Forget(it->first);
     it = runs_.erase(it);
     ++removed;
   }

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/hash_ring.h"
+#include "engine/embedded_store.h"
 #include "obs/log.h"
 #include "reactor/submit_to.h"
 
@@ -59,8 +60,14 @@ class Engine::DefinitionsSink : public store::embedded::ReplaySink {
   Registry& reg_;
 };
 
-Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> http)
+Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> http,
+               StoreFactory* stores)
     : options_(std::move(options)), metrics_(shards), owner_(kPartitions), owned_(shards) {
+  if (!stores) {
+    own_stores_ = std::make_unique<EmbeddedStoreFactory>(options_.data_dir, options_.fsync);
+    stores = own_stores_.get();
+  }
+  definitions_ = stores->MakeDefinitionLog();
   std::vector<uint32_t> nodes;
   for (size_t i = 0; i < shards; ++i) nodes.push_back(static_cast<uint32_t>(i));
   HashRing ring(nodes);
@@ -71,8 +78,9 @@ Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> 
   for (size_t i = 0; i < shards; ++i) {
     // A shard the ring gave no partition (possible with many shards) still
     // serves HTTP; its starts go to the partition's owner.
-    coordinators_.push_back(
-        std::make_unique<Coordinator>(static_cast<unsigned>(i), options_, http[i], &metrics_));
+    coordinators_.push_back(std::make_unique<Coordinator>(
+        static_cast<unsigned>(i), options_, http[i], &metrics_,
+        stores->MakeRunStore(static_cast<unsigned>(i), owned_[i])));
   }
 }
 
@@ -81,8 +89,9 @@ Engine::~Engine() = default;
 std::vector<const store::embedded::JournalStats*> Engine::journal_stats() const {
   std::vector<const store::embedded::JournalStats*> out;
   if (!ready()) return out;  // the acquire pairs with Open's release: the journals are set
-  for (const auto& c : coordinators_) out.push_back(c->journal_stats());
-  out.push_back(&definitions_->stats());
+  for (const auto& c : coordinators_)
+    if (const auto* st = c->journal_stats()) out.push_back(st);
+  if (const auto* st = definitions_->journal_stats()) out.push_back(st);
   return out;
 }
 
@@ -106,13 +115,8 @@ reactor::Task<Status> Engine::OpenShard(Engine* self, unsigned shard,
 
 reactor::Task<Status> Engine::Open() {
   DefinitionsSink sink(master_);
-  store::embedded::JournalOptions jo;
-  jo.dir = options_.data_dir + "/definitions";
-  jo.fsync = options_.fsync;
-  jo.segment_bytes = 16 << 20;
-  auto j = co_await store::embedded::Journal::Open(jo, sink);  // suspends
-  if (!j) co_return j.error();
-  definitions_ = std::move(*j);
+  Status opened = co_await definitions_->Open(sink);  // suspends
+  if (!opened) co_return Error{opened.error().code, "definitions: " + opened.error().ToString()};
   auto reg = std::make_shared<const Registry>(master_);
   for (unsigned i = 0; i < coordinators_.size(); ++i) {
     auto op = reactor::SubmitTo(i, &Engine::OpenShard, this, i, reg);
@@ -129,10 +133,8 @@ reactor::Task<void> Engine::Close() {
     auto op = reactor::SubmitTo(i, [](Coordinator* c) { return c->Close(); }, coordinators_[i].get());
     co_await op;  // suspends
   }
-  if (definitions_) {
-    Status st = co_await definitions_->Close();  // suspends
-    if (!st) RF_LOG(kError, "definitions journal close failed", {"error", st.error().ToString()});
-  }
+  Status st = co_await definitions_->Close();  // suspends
+  if (!st) RF_LOG(kError, "definitions log close failed", {"error", st.error().ToString()});
 }
 
 reactor::Task<void> Engine::Publish() {

@@ -14,6 +14,7 @@
 #include "engine/coordinator.h"
 #include "engine/engine_metrics.h"
 #include "engine/registry.h"
+#include "engine/run_store.h"
 #include "store/embedded/journal.h"
 
 namespace rf::engine {
@@ -26,7 +27,10 @@ Status CheckLayout(const std::string& data_dir, size_t shards);
 class Engine {
  public:
   // `http[i]`: shard i's executor for http steps (must outlive the engine).
-  Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> http);
+  // `stores`: the backend (must outlive the engine); null: the embedded store
+  // under options.data_dir.
+  Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> http,
+         StoreFactory* stores = nullptr);
   ~Engine();
 
   const EngineOptions& options() const { return options_; }
@@ -72,9 +76,11 @@ class Engine {
   std::vector<std::vector<uint32_t>> owned_;     // [shard] -> its partitions
   std::atomic<bool> ready_{false};
 
+  std::unique_ptr<StoreFactory> own_stores_;  // when none was given
+
   // Shard 0 only.
   Registry master_;
-  std::unique_ptr<store::embedded::Journal> definitions_;
+  std::unique_ptr<DefinitionLog> definitions_;
 };
 
 }  // namespace rf::engine

@@ -1,0 +1,87 @@
+#pragma once
+// RunStore: where a shard's coordinator makes its records durable, and where
+// it finds them again at start. Two implementations: the embedded journal
+// (embedded_store.h) and PostgreSQL (store/postgres). The coordinator owns the
+// semantics (records, Apply, recovery); a store only has to keep records in
+// order per run, make a batch durable atomically, and give them back.
+//
+// One instance per shard, used only on that shard's thread. Append never
+// suspends and does no I/O: a store commits everything appended in one loop
+// turn together (group commit) and resumes Durable() waiters afterwards.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/record.h"
+#include "reactor/task.h"
+#include "store/embedded/journal_stats.h"
+#include "store/embedded/replay.h"
+
+namespace rf::engine {
+
+// Receives the durable state at Open, on the store's shard.
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  // A snapshot the coordinator wrote (embedded store only). At most once, first.
+  virtual Status OnSnapshot(std::string_view bytes) = 0;
+  // One run record, every run's records in their order.
+  virtual Status OnRecord(std::string_view payload) = 0;
+};
+
+class RunStore {
+ public:
+  virtual ~RunStore() = default;
+
+  // Replays the durable records this shard owns into `sink`. Suspends.
+  virtual reactor::Task<Status> Open(RecordSink& sink) = 0;
+  // Buffers one record (already applied to `run`; `payload` is EncodeRecord's
+  // text). Returns a ticket; tickets increase with every append.
+  virtual uint64_t Append(const Run& run, const Record& r, std::string_view payload) = 0;
+  // The events a batch produced, for stores with an outbox. Only called when
+  // wants_events().
+  virtual void AppendEvents(const Run&, const std::vector<Event>&) {}
+  virtual bool wants_events() const { return false; }
+  // The run was removed by retention: stores that would replay it drop it too.
+  virtual void Forget(const RunId&) {}
+  virtual uint64_t last_ticket() const = 0;
+  // Suspends until every append up to `ticket` is durable. Errors: the store failed.
+  virtual reactor::Task<Status> Durable(uint64_t ticket) = 0;
+  // Flushes and releases resources. Suspends.
+  virtual reactor::Task<Status> Close() = 0;
+
+  // Snapshots (stores whose log grows forever): the coordinator writes one
+  // covering every ticket <= upto.
+  virtual bool takes_snapshots() const { return false; }
+  virtual reactor::Task<Status> WriteSnapshot(uint64_t upto, std::string bytes);
+  // Bytes of framing a record costs in the log, for the snapshot trigger.
+  virtual size_t record_overhead() const { return 0; }
+
+  virtual const store::embedded::JournalStats* journal_stats() const { return nullptr; }
+};
+
+// The definitions' durable log (shard 0): opaque (type, payload) records in order.
+class DefinitionLog {
+ public:
+  virtual ~DefinitionLog() = default;
+  virtual reactor::Task<Status> Open(store::embedded::ReplaySink& sink) = 0;
+  virtual void Append(uint8_t type, std::string_view payload) = 0;
+  virtual reactor::Task<Status> Commit() = 0;  // everything appended so far is durable
+  virtual reactor::Task<Status> Close() = 0;
+  virtual const store::embedded::JournalStats* journal_stats() const { return nullptr; }
+};
+
+// How the engine gets its stores (app/ picks the backend).
+class StoreFactory {
+ public:
+  virtual ~StoreFactory() = default;
+  // `partitions`: the ones the ring gives this shard (the runs it must recover).
+  virtual std::unique_ptr<RunStore> MakeRunStore(unsigned shard, std::vector<uint32_t> partitions) = 0;
+  virtual std::unique_ptr<DefinitionLog> MakeDefinitionLog() = 0;
+};
+
+}  // namespace rf::engine
