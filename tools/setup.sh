@@ -12,6 +12,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # tests
   python3 python3-pytest curl shellcheck systemd util-linux prometheus
+  postgresql  # initdb/pg_ctl/psql/pgbench for tools/pg.sh (the private test cluster) and the bench
   # benches and references
   wrk apache2-utils nghttp2-client nginx
 )
