@@ -11,7 +11,7 @@
 namespace rf::app {
 namespace {
 
-enum class Kind { kString, kBool, kUint, kSize, kDuration, kAddr, kCpus, kLevel, kFsync };
+enum class Kind { kString, kBool, kUint, kSize, kDuration, kAddr, kCpus, kLevel, kFsync, kStore };
 
 struct Setting {
   const char* key;
@@ -45,6 +45,10 @@ constexpr Setting kSettings[] = {
     {"http-concurrency", Kind::kUint, "1024", 1, 1'000'000, "http steps in flight per shard; more wait in the queue"},
     {"http-timeout", Kind::kDuration, "60s", 1, 86'400'000, "http step attempt timeout when the step sets no timeout_ms"},
     {"sse-buffer", Kind::kSize, "1MiB", 4096, 1ull << 30, "unsent event bytes before a stream that does not read is cut off"},
+    {"store", Kind::kStore, "embedded", 0, 0, "embedded (journal in --data-dir) | postgres (--database-url)"},
+    {"database-url", Kind::kString, "", 0, 0, "libpq URI of PostgreSQL for --store postgres (also DATABASE_URL)"},
+    {"pg-pool", Kind::kUint, "4", 1, 64, "PostgreSQL connections per shard"},
+    {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
     {"config", Kind::kString, "", 0, 0, "optional file of `key = value` lines"},
 };
 
@@ -74,6 +78,16 @@ Result<uint64_t> ParseUint(std::string_view s) {
   return v;
 }
 
+// postgresql://user:secret@host/db -> postgresql://user:***@host/db, for `config` output.
+std::string RedactUrl(const std::string& url) {
+  size_t scheme = url.find("://");
+  size_t at = url.find('@');
+  if (scheme == std::string::npos || at == std::string::npos) return url;
+  size_t colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
 Error Bad(std::string_view key, std::string_view value, std::string_view why) {
   return Error{Errc::kInvalidArgument,
                "invalid value '" + std::string(value) + "' for " + std::string(key) + ": " + std::string(why)};
@@ -99,6 +113,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "max-pipeline") c.max_pipeline = *x;
       else if (key == "snapshot-bytes") c.snapshot_bytes = *x;
       else if (key == "http-concurrency") c.http_concurrency = *x;
+      else if (key == "pg-pool") c.pg_pool = *x;
       else if (key == "sse-buffer") c.sse_buffer = *x;
       return {};
     }
@@ -119,9 +134,15 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (v == "false" || v == "0" || v == "no" || v == "off") b = false;
       else return Bad(key, v, "expected true or false");
       if (key == "access-log") c.access_log = b;
+      else if (key == "migrate") c.migrate = b;
       else if (key == "pin") c.pin = b;
       return {};
     }
+    case Kind::kStore:
+      if (v == "embedded") c.store = Store::kEmbedded;
+      else if (v == "postgres") c.store = Store::kPostgres;
+      else return Bad(key, v, "expected embedded or postgres");
+      return {};
     case Kind::kFsync:
       if (v == "always") c.fsync = true;
       else if (v == "never") c.fsync = false;
@@ -160,6 +181,8 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       if (key == "data-dir") {
         if (v.empty()) return Bad(key, v, "must not be empty");
         c.data_dir = std::string(v);
+      } else if (key == "database-url") {
+        c.database_url = std::string(v);
       }
       return {};
   }
@@ -268,7 +291,16 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
     else if (a == "config") c.command = Command::kConfig;
     else if (a == "doctor") c.command = Command::kDoctor;
     else if (a == "help") c.command = Command::kHelp;
-    else return Error{Errc::kInvalidArgument, "unknown command '" + std::string(a) + "' (serve, version, config, doctor, help)"};
+    else if (a == "migrate") {
+      c.command = Command::kMigrate;
+      if (i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) {
+        std::string_view sub = argv[++i];
+        if (sub != "up" && sub != "status")
+          return Error{Errc::kInvalidArgument, "migrate takes up or status, not '" + std::string(sub) + "'"};
+        c.migrate_apply = sub == "up";
+      }
+    }
+    else return Error{Errc::kInvalidArgument, "unknown command '" + std::string(a) + "' (serve, version, config, doctor, migrate, help)"};
   }
 
   std::string file;
@@ -289,6 +321,9 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
     if (auto it = env.find(name); it != env.end() && s.key != std::string_view("config"))
       vals[s.key] = {it->second, "env:" + name};
   }
+  // The conventional DATABASE_URL, unless RINGFLOW_DATABASE_URL (or anything stronger) set it.
+  if (auto it = env.find("DATABASE_URL"); it != env.end() && vals["database-url"].second == "default")
+    vals["database-url"] = {it->second, "env:DATABASE_URL"};
   for (auto& [k, v] : flags) vals[k] = {v, "flag"};
 
   for (const Setting& s : kSettings) {
@@ -298,8 +333,15 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
       e.context += " (from " + origin + ")";
       return e;
     }
-    c.effective.push_back({s.key, value, origin});
+    c.effective.push_back({s.key, s.key == std::string_view("database-url") ? RedactUrl(value) : value, origin});
   }
+
+  if (c.store == Store::kPostgres && c.database_url.empty() &&
+      (c.command == Command::kServe || c.command == Command::kMigrate))
+    return Error{Errc::kInvalidArgument,
+                 "--store postgres needs --database-url (or RINGFLOW_DATABASE_URL / DATABASE_URL)"};
+  if (c.command == Command::kMigrate && c.database_url.empty())
+    return Error{Errc::kInvalidArgument, "migrate needs --database-url (or RINGFLOW_DATABASE_URL / DATABASE_URL)"};
 
   // Resolve shards and their CPUs.
   std::vector<int> allowed = c.cpus.empty() ? reactor::AllowedCpus() : c.cpus;
@@ -320,11 +362,12 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
 std::string HelpText() {
   std::string h =
       "ringflow — workflow orchestration engine\n\n"
-      "usage: ringflow [serve|version|config|doctor|help] [--key=value ...]\n\n"
+      "usage: ringflow [serve|version|config|doctor|migrate [up|status]|help] [--key=value ...]\n\n"
       "  serve     run the daemon (default)\n"
       "  version   print the version\n"
       "  config    print the effective configuration and where each value came from\n"
-      "  doctor    check the host (kernel, io_uring, NUMA, limits, listener, store); exit 1 on findings\n\n"
+      "  doctor    check the host (kernel, io_uring, NUMA, limits, listener, store); exit 1 on findings\n"
+      "  migrate   PostgreSQL schema: `up` applies pending migrations (default), `status` lists them\n\n"
       "settings (flag --key, env RINGFLOW_KEY, or `key = value` in --config FILE;\n"
       "precedence: default < file < env < flag):\n";
   for (const Setting& s : kSettings) {

@@ -12,10 +12,12 @@
 
 namespace rf::app {
 
-enum class Command { kServe, kVersion, kConfig, kDoctor, kHelp };
+enum class Command { kServe, kVersion, kConfig, kDoctor, kHelp, kMigrate };
+enum class Store { kEmbedded, kPostgres };
 
 struct Config {
   Command command = Command::kServe;
+  bool migrate_apply = true;  // migrate: up (true) or status (false)
 
   std::string listen_host;
   uint16_t listen_port = 0;
@@ -32,6 +34,10 @@ struct Config {
   obs::Level log_level = obs::Level::kInfo;
   bool access_log = false;
   std::string data_dir;
+  Store store = Store::kEmbedded;
+  std::string database_url;
+  uint64_t pg_pool = 0;
+  bool migrate = false;  // serve: apply pending migrations first
   bool fsync = true;
   Nanos retention = 0;
   uint64_t snapshot_bytes = 0;

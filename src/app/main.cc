@@ -5,6 +5,7 @@
 #include "app/doctor.h"
 #include "app/serve.h"
 #include "obs/log.h"
+#include "store/postgres/migrate.h"
 
 int main(int argc, char** argv, char** envp) {
   using namespace rf;
@@ -34,6 +35,18 @@ int main(int argc, char** argv, char** envp) {
     }
     case app::Command::kDoctor:
       return app::Doctor(*config);
+    case app::Command::kMigrate: {
+      namespace pg = store::pg;
+      auto state = config->migrate_apply ? pg::MigrateUp(config->database_url)
+                                         : pg::ReadSchema(config->database_url);
+      if (!state) {
+        std::fprintf(stderr, "ringflow migrate: %s\n", state.error().context.c_str());
+        return 1;
+      }
+      for (const auto& line : state->lines) std::printf("%s\n", line.c_str());
+      std::printf("schema version %d of %d\n", state->applied, state->known);
+      return config->migrate_apply || state->applied == state->known ? 0 : 3;
+    }
     case app::Command::kServe:
       obs::SetLevel(config->log_level);
       for (const auto& w : config->warnings) RF_LOG(kWarn, w);

@@ -1,0 +1,803 @@
+#include "store/postgres/pg_conn.h"
+
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <charconv>
+#include <coroutine>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "base/check.h"
+#include "obs/log.h"
+#include "reactor/offload.h"
+#include "reactor/shard.h"
+#include "store/postgres/detail/socket_wait.h"
+
+namespace rf::store::pg {
+
+using reactor::CancelToken;
+using reactor::Shard;
+using reactor::Task;
+
+namespace {
+
+constexpr size_t kMaxParams = 65535;  // the protocol's Int16 parameter count
+constexpr size_t kMaxAddressesPerHost = 8;
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
+  return s;
+}
+
+// libpq's messages on one line: "...failed: Connection refused\n\tIs the server running...".
+std::string OneLine(std::string_view s) {
+  s = Trim(s);
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\n') {
+      out += s[i] == '\t' ? ' ' : s[i];
+    } else if (i + 1 < s.size() && s[i + 1] == '\t') {
+      out += ' ';
+      ++i;
+    } else {
+      out += "; ";
+    }
+  }
+  return out;
+}
+
+void OnNotice(void*, const char* message) {
+  RF_LOG(kDebug, "postgres notice", {"message", Trim(message)});
+}
+
+bool IsIpLiteral(const std::string& host) {
+  in6_addr a6;
+  in_addr a4;
+  return inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+}
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  if (s.empty()) return out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = s.find(',', start);
+    out.push_back(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string JoinList(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += items[i];
+  }
+  return out;
+}
+
+// ---- connection parameters -------------------------------------------------------------
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+const std::string* Find(const Params& params, std::string_view key) {
+  for (const auto& [k, v] : params) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+void Set(Params& params, std::string_view key, std::string value) {
+  for (auto& [k, v] : params) {
+    if (k == key) {
+      v = std::move(value);
+      return;
+    }
+  }
+  params.emplace_back(std::string(key), std::move(value));
+}
+
+// The explicit value of `key`, else libpq's environment fallback.
+std::string Effective(const Params& params, std::string_view key, const char* env) {
+  if (const std::string* v = Find(params, key)) return *v;
+  const char* e = std::getenv(env);
+  return e != nullptr ? std::string(e) : std::string();
+}
+
+Result<Params> ParseConninfo(const std::string& url) {
+  char* errmsg = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &errmsg);
+  if (options == nullptr) {
+    std::string why = errmsg != nullptr ? std::string(Trim(errmsg)) : "out of memory";
+    if (errmsg != nullptr) PQfreemem(errmsg);
+    return Error{Errc::kInvalidArgument, "bad PostgreSQL URL: " + why};
+  }
+  Params params;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr) params.emplace_back(o->keyword, o->val);
+  }
+  PQconninfoFree(options);
+  if (Find(params, "service") != nullptr) {
+    return Error{Errc::kInvalidArgument,
+                 "bad PostgreSQL URL: service= is not supported; give host and port"};
+  }
+  if (Find(params, "gssencmode") == nullptr) Set(params, "gssencmode", "disable");
+  return params;
+}
+
+// One entry of libpq's host list: host (a name, an IP literal, a socket directory or empty),
+// hostaddr (an IP literal or empty) and port (empty: the default).
+struct Endpoint {
+  std::string host;
+  std::string hostaddr;
+  std::string port;
+  bool NeedsLookup() const {
+    return hostaddr.empty() && !host.empty() && host[0] != '/' && host[0] != '@' &&
+           !IsIpLiteral(host);
+  }
+};
+
+// libpq's host/hostaddr/port lists as endpoints; empty when the lists do not line up (libpq
+// then reports the mismatch itself) or name no host at all (the default socket).
+std::vector<Endpoint> Endpoints(const Params& params) {
+  const std::vector<std::string> hosts = SplitList(Effective(params, "host", "PGHOST"));
+  const std::vector<std::string> addrs = SplitList(Effective(params, "hostaddr", "PGHOSTADDR"));
+  const std::vector<std::string> ports = SplitList(Effective(params, "port", "PGPORT"));
+  const size_t n = std::max(hosts.size(), addrs.size());
+  if (n == 0) return {};
+  if ((!hosts.empty() && hosts.size() != n) || (!addrs.empty() && addrs.size() != n)) return {};
+  if (ports.size() > 1 && ports.size() != n) return {};
+  std::vector<Endpoint> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!hosts.empty()) out[i].host = hosts[i];
+    if (!addrs.empty()) out[i].hostaddr = addrs[i];
+    if (ports.size() == 1) out[i].port = ports[0];
+    if (ports.size() == n) out[i].port = ports[i];
+  }
+  return out;
+}
+
+// ---- host name lookups (Offload) ---------------------------------------------------------
+
+struct Resolved {
+  std::vector<std::vector<std::string>> addresses;  // per name; empty when it did not resolve
+  std::string first_error;
+};
+
+// On a helper thread: getaddrinfo blocks.
+Resolved ResolveNames(const std::vector<std::string>& names) {
+  Resolved out;
+  for (const std::string& name : names) {
+    std::vector<std::string>& list = out.addresses.emplace_back();
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* ai_list = nullptr;
+    const int rc = getaddrinfo(name.c_str(), nullptr, &hints, &ai_list);
+    if (rc != 0) {
+      if (out.first_error.empty()) {
+        out.first_error = "cannot resolve '" + name +
+                          "': " + (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc));
+      }
+      continue;
+    }
+    for (addrinfo* ai = ai_list; ai != nullptr && list.size() < kMaxAddressesPerHost;
+         ai = ai->ai_next) {
+      char buf[INET6_ADDRSTRLEN] = {};
+      const void* src = nullptr;
+      if (ai->ai_family == AF_INET) {
+        src = &reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr;
+      } else if (ai->ai_family == AF_INET6) {
+        src = &reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr;
+      } else {
+        continue;
+      }
+      if (inet_ntop(ai->ai_family, src, buf, sizeof buf) == nullptr) continue;
+      if (std::find(list.begin(), list.end(), buf) == list.end()) list.emplace_back(buf);
+    }
+    freeaddrinfo(ai_list);
+    if (list.empty() && out.first_error.empty()) {
+      out.first_error = "no IPv4/IPv6 address for '" + name + "'";
+    }
+  }
+  return out;
+}
+
+// A lookup shared between the detached task that runs it and the Connect that waits for it;
+// the waiter may give up first (deadline, cancel), the lookup then finishes unobserved.
+struct Lookup {
+  std::optional<Resolved> result;
+  std::coroutine_handle<> waiter;  // set while a Connect is parked on it
+};
+
+Task<void> RunLookup(std::shared_ptr<Lookup> lookup, std::vector<std::string> names) {
+  // A named awaiter: GCC 12 mishandles a capturing lambda inside a temporary co_await operand.
+  auto op = reactor::Offload([names = std::move(names)] { return ResolveNames(names); });
+  Resolved r = co_await op;  // suspends
+  lookup->result.emplace(std::move(r));
+  if (lookup->waiter) Shard::Current().Schedule(std::exchange(lookup->waiter, {}));
+}
+
+// Parks a Connect on a Lookup under its deadline and CancelToken. Exactly one of the lookup and
+// the abort resumes it: the abort only does so while `waiter` is still set, and clears it.
+class LookupWait {
+ public:
+  LookupWait(Lookup* lookup, Deadline deadline, CancelToken* cancel)
+      : shard_(Shard::Current()), lookup_(lookup), deadline_(deadline), cancel_(cancel) {
+    timer_.self = this;
+    timer_.fire = [](Shard::TimerNode* n) { static_cast<Timer*>(n)->self->Abort(Errc::kTimeout); };
+    listener_.self = this;
+    listener_.on_fire = [](CancelToken::Listener* l) {
+      static_cast<Listener*>(l)->self->Abort(Errc::kCancelled);
+    };
+  }
+  ~LookupWait() { Detach(); }
+  LookupWait(const LookupWait&) = delete;
+  LookupWait& operator=(const LookupWait&) = delete;
+
+  bool await_ready() noexcept {
+    if (cancel_ != nullptr && cancel_->fired()) {
+      fired_ = Errc::kCancelled;
+    } else if (deadline_.Expired()) {
+      fired_ = Errc::kTimeout;
+    }
+    return fired_ != Errc::kOk || lookup_->result.has_value();
+  }
+  void await_suspend(std::coroutine_handle<> h) {
+    lookup_->waiter = h;
+    if (!deadline_.never()) shard_.Arm(&timer_, deadline_.at());
+    if (cancel_ != nullptr) {
+      cancel_->Add(&listener_);
+      listening_ = true;
+    }
+  }
+  Result<Resolved> await_resume() {
+    Detach();
+    if (fired_ == Errc::kCancelled) return Error{Errc::kCancelled, "postgres connect cancelled"};
+    if (fired_ == Errc::kTimeout) {
+      return Error{Errc::kTimeout, "postgres connect timed out (resolving the host name)"};
+    }
+    return std::move(*lookup_->result);
+  }
+
+ private:
+  struct Timer : Shard::TimerNode {
+    LookupWait* self = nullptr;
+  };
+  struct Listener : CancelToken::Listener {
+    LookupWait* self = nullptr;
+  };
+  void Abort(Errc reason) {
+    if (!lookup_->waiter) return;  // the lookup finished and already queued the waiter
+    fired_ = reason;
+    shard_.Disarm(&timer_);
+    shard_.Schedule(std::exchange(lookup_->waiter, {}));
+  }
+  void Detach() {
+    shard_.Disarm(&timer_);
+    if (listening_) {
+      cancel_->Remove(&listener_);
+      listening_ = false;
+    }
+  }
+
+  Shard& shard_;
+  Lookup* lookup_;
+  Deadline deadline_;
+  CancelToken* cancel_;
+  Timer timer_;
+  Listener listener_;
+  bool listening_ = false;
+  Errc fired_ = Errc::kOk;
+};
+
+// Replaces every endpoint that names a host by one endpoint per address (hostaddr), so that
+// libpq never calls getaddrinfo itself.
+Status ResolveHosts(Params& params, std::vector<Endpoint> endpoints, const Resolved& resolved) {
+  std::vector<std::string> hosts, addrs, ports;
+  size_t next = 0;
+  for (const Endpoint& e : endpoints) {
+    if (!e.NeedsLookup()) {
+      hosts.push_back(e.host);
+      addrs.push_back(e.hostaddr);
+      ports.push_back(e.port);
+      continue;
+    }
+    for (const std::string& a : resolved.addresses[next]) {
+      hosts.push_back(e.host);
+      addrs.push_back(a);
+      ports.push_back(e.port);
+    }
+    ++next;
+  }
+  if (hosts.empty()) return Error{Errc::kUnavailable, "postgres connect: " + resolved.first_error};
+  Set(params, "host", JoinList(hosts));
+  Set(params, "hostaddr", JoinList(addrs));
+  Set(params, "port", JoinList(ports));
+  return {};
+}
+
+struct BusyGuard {
+  explicit BusyGuard(bool& b) : busy(b) {
+    RF_CHECK(!busy);  // one operation at a time per connection
+    busy = true;
+  }
+  ~BusyGuard() { busy = false; }
+  bool& busy;
+};
+
+}  // namespace
+
+// ---- SQLSTATE and results ----------------------------------------------------------------
+
+Errc ErrcFromSqlstate(std::string_view s) {
+  if (s.size() != 5) return Errc::kInternal;
+  const std::string_view cls = s.substr(0, 2);
+  if (cls == "23") return Errc::kConflict;
+  if (s == "40001" || s == "40P01" || s == "55P03" || cls == "53") return Errc::kRetryLater;
+  if (s == "57014") return Errc::kTimeout;
+  if (cls == "08" || s == "57P01" || s == "57P02" || s == "57P03") return Errc::kUnavailable;
+  if (cls == "22") return Errc::kInvalidArgument;
+  return Errc::kInternal;
+}
+
+PgResult::PgResult(pg_result* res) : res_(res) {
+  switch (PQresultStatus(res)) {
+    case PGRES_COMMAND_OK:
+      status_ = Status::kCommand;
+      break;
+    case PGRES_TUPLES_OK:
+    case PGRES_SINGLE_TUPLE:
+      status_ = Status::kRows;
+      break;
+    case PGRES_EMPTY_QUERY:
+      status_ = Status::kEmpty;
+      break;
+    case PGRES_PIPELINE_ABORTED:
+      status_ = Status::kAborted;
+      break;
+    default:
+      status_ = Status::kError;
+      break;
+  }
+}
+
+PgResult::PgResult(PgResult&& o) noexcept
+    : res_(std::exchange(o.res_, nullptr)), status_(o.status_) {}
+
+PgResult& PgResult::operator=(PgResult&& o) noexcept {
+  if (this != &o) {
+    if (res_ != nullptr) PQclear(res_);
+    res_ = std::exchange(o.res_, nullptr);
+    status_ = o.status_;
+  }
+  return *this;
+}
+
+PgResult::~PgResult() {
+  if (res_ != nullptr) PQclear(res_);
+}
+
+int PgResult::rows() const { return status_ == Status::kRows ? PQntuples(res_) : 0; }
+int PgResult::cols() const { return status_ == Status::kRows ? PQnfields(res_) : 0; }
+
+std::string_view PgResult::value(int row, int col) const {
+  RF_CHECK(row >= 0 && row < rows() && col >= 0 && col < cols());
+  return {PQgetvalue(res_, row, col), static_cast<size_t>(PQgetlength(res_, row, col))};
+}
+
+bool PgResult::is_null(int row, int col) const {
+  RF_CHECK(row >= 0 && row < rows() && col >= 0 && col < cols());
+  return PQgetisnull(res_, row, col) != 0;
+}
+
+int PgResult::column(const char* name) const {
+  return status_ == Status::kRows ? PQfnumber(res_, name) : -1;
+}
+
+uint64_t PgResult::affected() const {
+  if (res_ == nullptr) return 0;
+  const char* tag = PQcmdTuples(res_);
+  uint64_t n = 0;
+  std::from_chars(tag, tag + std::strlen(tag), n);
+  return n;
+}
+
+std::string_view PgResult::sqlstate() const {
+  if (status_ != Status::kError || res_ == nullptr) return {};
+  const char* s = PQresultErrorField(res_, PG_DIAG_SQLSTATE);
+  return s != nullptr ? std::string_view(s) : std::string_view();
+}
+
+std::string PgResult::error() const {
+  if (status_ == Status::kAborted) {
+    return "not executed: an earlier statement of the pipeline failed";
+  }
+  if (status_ != Status::kError || res_ == nullptr) return {};
+  const char* primary = PQresultErrorField(res_, PG_DIAG_MESSAGE_PRIMARY);
+  // Errors libpq makes itself (a lost connection) have no fields, only the whole message.
+  std::string out(Trim(primary != nullptr ? primary : PQresultErrorMessage(res_)));
+  if (const char* detail = PQresultErrorField(res_, PG_DIAG_MESSAGE_DETAIL)) {
+    out += " (";
+    out += Trim(detail);
+    out += ')';
+  }
+  return out;
+}
+
+Error PgResult::ToError() const {
+  if (status_ == Status::kAborted) return Error{Errc::kConflict, error()};
+  const std::string_view state = sqlstate();
+  if (state.empty()) return Error{Errc::kInternal, error()};
+  return Error{ErrcFromSqlstate(state), "SQLSTATE " + std::string(state) + ": " + error()};
+}
+
+Status FirstError(std::span<const PgResult> results) {
+  const PgResult* aborted = nullptr;
+  size_t aborted_at = 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i].is_error()) {
+      Error e = results[i].ToError();
+      e.context = "statement " + std::to_string(i + 1) + " of " + std::to_string(results.size()) +
+                  " failed: " + e.context;
+      return e;
+    }
+    if (results[i].is_aborted() && aborted == nullptr) {
+      aborted = &results[i];
+      aborted_at = i;
+    }
+  }
+  if (aborted != nullptr) {
+    Error e = aborted->ToError();
+    e.context = "statement " + std::to_string(aborted_at + 1) + ": " + e.context;
+    return e;
+  }
+  return {};
+}
+
+// ---- PgConn --------------------------------------------------------------------------------
+
+struct PgConn::Item {
+  enum class Kind : uint8_t { kSql, kPrepared, kPrepare } kind = Kind::kSql;
+  std::string_view text;  // SQL (kSql, kPrepare's statement) or a statement name
+  std::string_view name;  // kPrepare: the name to give it
+  int nparams = 0;        // kPrepare
+  std::span<const std::optional<std::string_view>> params;
+};
+
+PgConn::PgConn(pg_conn* conn) : conn_(conn) {}
+
+PgConn::~PgConn() {
+  RF_CHECK(!busy_);  // a call in progress still uses the connection (and its frame's poll)
+  Close();
+}
+
+void PgConn::Close() {
+  if (conn_ != nullptr) PQfinish(std::exchange(conn_, nullptr));
+}
+
+bool PgConn::transaction_idle() const {
+  return conn_ != nullptr && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+}
+
+bool PgConn::CheckIdle() {
+  if (conn_ == nullptr) return false;
+  if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) {
+    Broken(Errc::kUnavailable, "connection lost while idle");
+    return false;
+  }
+  if (!PQisBusy(conn_)) {
+    // An idle pipeline has nothing to return; anything here is the server talking out of turn.
+    if (PGresult* r = PQgetResult(conn_)) {
+      PgResult res(r);
+      Broken(Errc::kUnavailable, "unexpected message while idle: " + res.error());
+      return false;
+    }
+  }
+  return true;
+}
+
+Error PgConn::Broken(Errc code, std::string what) {
+  if (conn_ != nullptr && (code == Errc::kUnavailable || code == Errc::kInternal)) {
+    const std::string msg = OneLine(PQerrorMessage(conn_));
+    if (!msg.empty()) {
+      what += ": ";
+      what += msg;
+    }
+  }
+  Close();
+  last_error_ = what;
+  return Error{code, "postgres: " + what};
+}
+
+Error PgConn::LibpqError(Errc code, std::string_view what) {
+  std::string msg(what);
+  if (conn_ != nullptr) {
+    const std::string m = OneLine(PQerrorMessage(conn_));
+    if (!m.empty()) {
+      msg += ": ";
+      msg += m;
+    }
+  }
+  return Error{code, "postgres: " + msg};
+}
+
+Task<Result<std::unique_ptr<PgConn>>> PgConn::Connect(std::string url, Deadline deadline,
+                                                      CancelToken* cancel) {
+  if (cancel != nullptr && cancel->fired()) {
+    co_return Error{Errc::kCancelled, "postgres connect cancelled"};
+  }
+  if (deadline.Expired()) co_return Error{Errc::kTimeout, "postgres connect timed out"};
+  Result<Params> params = ParseConninfo(url);
+  if (!params) co_return params.error();
+
+  std::vector<Endpoint> endpoints = Endpoints(*params);
+  std::vector<std::string> names;
+  for (const Endpoint& e : endpoints) {
+    if (e.NeedsLookup()) names.push_back(e.host);
+  }
+  if (!names.empty()) {
+    auto lookup = std::make_shared<Lookup>();
+    reactor::Spawn(RunLookup(lookup, std::move(names)));
+    LookupWait wait(lookup.get(), deadline, cancel);
+    Result<Resolved> resolved = co_await wait;  // suspends
+    if (!resolved) co_return resolved.error();
+    Status st = ResolveHosts(*params, std::move(endpoints), *resolved);
+    if (!st) co_return st.error();
+  }
+
+  std::vector<const char*> keys, values;
+  for (const auto& [k, v] : *params) {
+    keys.push_back(k.c_str());
+    values.push_back(v.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* raw = PQconnectStartParams(keys.data(), values.data(), 0);
+  if (raw == nullptr) co_return Error{Errc::kInternal, "postgres connect: out of memory"};
+  std::unique_ptr<PgConn> conn(new PgConn(raw));
+  PQsetNoticeProcessor(raw, &OnNotice, nullptr);
+  if (PQstatus(raw) == CONNECTION_BAD) {
+    co_return conn->LibpqError(Errc::kUnavailable, "connect");
+  }
+  // Before the first PQconnectPoll, behave as if it had asked to wait for writability.
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  while (st != PGRES_POLLING_OK) {
+    if (st == PGRES_POLLING_FAILED) co_return conn->LibpqError(Errc::kUnavailable, "connect");
+    detail::SocketWait wait(PQsocket(raw), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline,
+                            cancel, "postgres connect");
+    Result<unsigned> ready = co_await wait;  // suspends
+    if (!ready) co_return ready.error();     // ~PgConn closes the half-made connection
+    st = PQconnectPoll(raw);
+  }
+
+  if (PQsetnonblocking(raw, 1) != 0) co_return conn->LibpqError(Errc::kInternal, "nonblocking");
+  if (PQenterPipelineMode(raw) != 1) co_return conn->LibpqError(Errc::kInternal, "pipeline mode");
+  conn->server_version_ = PQserverVersion(raw);
+  conn->backend_pid_ = PQbackendPID(raw);
+  if (conn->server_version_ >= 140000) {
+    const Item set{.kind = Item::Kind::kSql,
+                   .text = "SET client_connection_check_interval = 1000",
+                   .name = {},
+                   .nparams = 0,
+                   .params = {}};
+    Result<std::vector<PgResult>> r =
+        co_await conn->Run(std::span<const Item>(&set, 1), deadline, cancel);  // suspends
+    if (!r) co_return r.error();
+    if (Status st = FirstError(*r); !st) co_return st.error();
+  }
+  co_return std::move(conn);
+}
+
+Task<Status> PgConn::Prepare(std::string name, std::string sql, int nparams, Deadline deadline) {
+  const Statement one{std::move(name), std::move(sql), nparams};
+  Status st = co_await PrepareAll(std::span<const Statement>(&one, 1), deadline);  // suspends
+  co_return st;
+}
+
+Task<Status> PgConn::PrepareAll(std::span<const Statement> statements, Deadline deadline,
+                                CancelToken* cancel) {
+  std::vector<Item> items;
+  items.reserve(statements.size());
+  for (const Statement& s : statements) {
+    items.push_back(Item{.kind = Item::Kind::kPrepare,
+                         .text = s.sql,
+                         .name = s.name,
+                         .nparams = s.nparams,
+                         .params = {}});
+  }
+  Result<std::vector<PgResult>> r = co_await Run(items, deadline, cancel);  // suspends
+  if (!r) co_return r.error();
+  co_return FirstError(*r);
+}
+
+Task<Result<PgResult>> PgConn::Exec(std::string sql, Deadline deadline) {
+  const Item item{.kind = Item::Kind::kSql, .text = sql, .name = {}, .nparams = 0, .params = {}};
+  Result<std::vector<PgResult>> r =
+      co_await Run(std::span<const Item>(&item, 1), deadline, nullptr);  // suspends
+  if (!r) co_return r.error();
+  PgResult& res = r->front();
+  if (!res.ok() && res.status() != PgResult::Status::kEmpty) co_return res.ToError();
+  co_return std::move(res);
+}
+
+Task<Result<std::vector<PgResult>>> PgConn::Pipeline(std::span<const Query> queries,
+                                                     Deadline deadline) {
+  std::vector<Item> items;
+  items.reserve(queries.size());
+  for (const Query& q : queries) {
+    items.push_back(Item{.kind = q.prepared ? Item::Kind::kPrepared : Item::Kind::kSql,
+                         .text = q.stmt_name_or_sql,
+                         .name = {},
+                         .nparams = 0,
+                         .params = q.params});
+  }
+  Result<std::vector<PgResult>> r = co_await Run(items, deadline, nullptr);  // suspends
+  if (!r) co_return r.error();
+  if (conn_ != nullptr && PQtransactionStatus(conn_) == PQTRANS_INERROR) {
+    // The pipeline's own BEGIN failed mid-way: PostgreSQL keeps that transaction open (failed)
+    // after the Sync. End it here so the connection is usable again.
+    const Item rollback{
+        .kind = Item::Kind::kSql, .text = "ROLLBACK", .name = {}, .nparams = 0, .params = {}};
+    Result<std::vector<PgResult>> rb =
+        co_await Run(std::span<const Item>(&rollback, 1), deadline, nullptr);  // suspends
+    if (!rb) co_return rb.error();
+    if (!rb->front().ok() || !transaction_idle()) {
+      co_return Broken(Errc::kInternal, "ROLLBACK after a failed pipeline: " + rb->front().error());
+    }
+  }
+  co_return std::move(r);
+}
+
+// ---- one exchange: send everything, one Sync, flush, read up to the Sync's result ----------
+
+Task<Result<std::vector<PgResult>>> PgConn::Run(std::span<const Item> items, Deadline deadline,
+                                                CancelToken* cancel) {
+  BusyGuard busy(busy_);
+  if (conn_ == nullptr) {
+    co_return Error{Errc::kUnavailable, "postgres: connection closed: " + last_error_};
+  }
+  if (deadline.Expired()) co_return Error{Errc::kTimeout, "postgres query timed out (not sent)"};
+  Status sent = Send(items);
+  if (!sent) co_return sent.error();
+  Status flushed = co_await Flush(deadline, cancel);  // suspends
+  if (!flushed) co_return flushed.error();
+  Result<std::vector<PgResult>> results =
+      co_await Receive(items.size(), deadline, cancel);  // suspends
+  co_return std::move(results);
+}
+
+Status PgConn::Send(std::span<const Item> items) {
+  // Everything that can be refused is checked before the first byte is queued.
+  for (const Item& it : items) {
+    if (it.params.size() > kMaxParams) {
+      return Error{Errc::kInvalidArgument, "postgres: more than 65535 parameters in a statement"};
+    }
+    if (it.text.find('\0') != std::string_view::npos ||
+        it.name.find('\0') != std::string_view::npos) {
+      return Error{Errc::kInvalidArgument, "postgres: NUL byte in a statement or its name"};
+    }
+    for (const auto& p : it.params) {
+      if (p && p->find('\0') != std::string_view::npos) {
+        return Error{Errc::kInvalidArgument, "postgres: NUL byte in a text parameter"};
+      }
+    }
+  }
+  std::vector<Oid> types;
+  for (const Item& it : items) {
+    // libpq wants NUL-terminated strings: copy the statement, its name and its parameters.
+    scratch_.clear();
+    offsets_.clear();
+    scratch_.append(it.text).push_back('\0');
+    const size_t name_at = scratch_.size();
+    scratch_.append(it.name).push_back('\0');
+    for (const auto& p : it.params) {
+      if (!p) {
+        offsets_.push_back(std::string::npos);
+        continue;
+      }
+      offsets_.push_back(scratch_.size());
+      scratch_.append(*p).push_back('\0');
+    }
+    values_.clear();
+    for (size_t off : offsets_) {
+      values_.push_back(off == std::string::npos ? nullptr : scratch_.data() + off);
+    }
+    const char* text = scratch_.data();
+    const int n = static_cast<int>(values_.size());
+    int ok = 0;
+    switch (it.kind) {
+      case Item::Kind::kSql:
+        ok = PQsendQueryParams(conn_, text, n, nullptr, values_.data(), nullptr, nullptr, 0);
+        break;
+      case Item::Kind::kPrepared:
+        ok = PQsendQueryPrepared(conn_, text, n, values_.data(), nullptr, nullptr, 0);
+        break;
+      case Item::Kind::kPrepare:
+        types.assign(static_cast<size_t>(std::max(it.nparams, 0)), 0);  // 0: inferred
+        ok = PQsendPrepare(conn_, scratch_.data() + name_at, text, it.nparams,
+                           types.empty() ? nullptr : types.data());
+        break;
+    }
+    if (ok != 1) return Broken(Errc::kUnavailable, "send");
+  }
+  if (PQpipelineSync(conn_) != 1) return Broken(Errc::kUnavailable, "sync");
+  return {};
+}
+
+Task<Status> PgConn::Flush(Deadline deadline, CancelToken* cancel) {
+  while (true) {
+    const int rc = PQflush(conn_);
+    if (rc == 0) co_return Status{};
+    if (rc < 0) co_return Broken(Errc::kUnavailable, "send");
+    // The socket is full. Keep reading meanwhile: the server may be blocked writing results
+    // that we are not reading, and then it stops reading what we send.
+    detail::SocketWait wait(PQsocket(conn_), POLLIN | POLLOUT, deadline, cancel, "query");
+    Result<unsigned> ready = co_await wait;  // suspends
+    if (!ready) co_return Broken(ready.error().code, ready.error().context);
+    if ((*ready & (POLLIN | POLLERR | POLLHUP)) != 0 && PQconsumeInput(conn_) == 0) {
+      co_return Broken(Errc::kUnavailable, "receive");
+    }
+  }
+}
+
+Task<Result<std::vector<PgResult>>> PgConn::Receive(size_t n, Deadline deadline,
+                                                    CancelToken* cancel) {
+  std::vector<PgResult> out;
+  out.reserve(n);
+  bool current_has_result = false;  // out.back() belongs to a statement whose NULL is pending
+  while (true) {
+    while (PQisBusy(conn_) == 0) {
+      PGresult* r = PQgetResult(conn_);
+      if (r == nullptr) {
+        // End of one statement's results.
+        if (!current_has_result) {
+          co_return Broken(Errc::kInternal, "libpq ended a statement that had no result");
+        }
+        current_has_result = false;
+        continue;
+      }
+      const ExecStatusType status = PQresultStatus(r);
+      if (status == PGRES_PIPELINE_SYNC) {
+        PQclear(r);
+        if (out.size() != n || current_has_result) {
+          co_return Broken(Errc::kInternal, "pipeline sync before every statement's result");
+        }
+        co_return std::move(out);
+      }
+      if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
+        PQclear(r);
+        co_return Broken(Errc::kInternal, "COPY is not supported in a pipeline");
+      }
+      if (current_has_result) {
+        // A second result for one statement: keep an error over what came before it.
+        PgResult extra(r);
+        if (extra.is_error()) out.back() = std::move(extra);
+        continue;
+      }
+      if (out.size() == n) {
+        PQclear(r);
+        co_return Broken(Errc::kInternal, "more results than statements");
+      }
+      out.emplace_back(r);
+      current_has_result = true;
+    }
+    if (PQstatus(conn_) != CONNECTION_OK) co_return Broken(Errc::kUnavailable, "connection lost");
+    detail::SocketWait wait(PQsocket(conn_), POLLIN, deadline, cancel, "query");
+    Result<unsigned> ready = co_await wait;  // suspends
+    if (!ready) co_return Broken(ready.error().code, ready.error().context);
+    if (PQconsumeInput(conn_) == 0) co_return Broken(Errc::kUnavailable, "receive");
+  }
+}
+
+}  // namespace rf::store::pg

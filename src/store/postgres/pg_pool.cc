@@ -1,0 +1,333 @@
+#include "store/postgres/pg_pool.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "base/check.h"
+#include "obs/log.h"
+
+namespace rf::store::pg {
+
+using reactor::Shard;
+using reactor::Task;
+
+// An Acquire waiting for a connection; lives in its frame. Exactly one Grant resumes it (a
+// release, a new connection, a failure, its deadline); Grant unlinks it first.
+struct PgPool::Waiter {
+  struct Timer : Shard::TimerNode {
+    Waiter* self = nullptr;
+  };
+
+  Waiter(PgPool* p, Deadline d) : pool(p), deadline(d) {
+    timer.self = this;
+    timer.fire = [](Shard::TimerNode* n) {
+      Waiter* w = static_cast<Timer*>(n)->self;
+      w->pool->stats_.wait_timeouts.Add();
+      w->pool->Grant(w, Error{Errc::kTimeout, "postgres pool: no connection free by the deadline"});
+    };
+  }
+  ~Waiter() { Shard::Current().Disarm(&timer); }
+  Waiter(const Waiter&) = delete;
+  Waiter& operator=(const Waiter&) = delete;
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    handle = h;
+    prev = pool->tail_;
+    (pool->tail_ != nullptr ? pool->tail_->next : pool->head_) = this;
+    pool->tail_ = this;
+    ++pool->waiting_;
+    if (!deadline.never()) Shard::Current().Arm(&timer, deadline.at());
+  }
+  Result<PgConn*> await_resume() { return std::move(*result); }
+
+  PgPool* pool;
+  Deadline deadline;
+  Waiter* prev = nullptr;
+  Waiter* next = nullptr;
+  std::coroutine_handle<> handle;
+  Timer timer;
+  std::optional<Result<PgConn*>> result;
+};
+
+// A backoff pause of one slot; Close cuts it short.
+struct PgPool::Nap {
+  struct Timer : Shard::TimerNode {
+    Nap* self = nullptr;
+  };
+
+  Nap(Slot* s, Nanos d) : slot(s), duration(d) {
+    timer.self = this;
+    timer.fire = [](Shard::TimerNode* n) { static_cast<Timer*>(n)->self->Wake(); };
+  }
+  ~Nap() {
+    Shard::Current().Disarm(&timer);
+    slot->nap = nullptr;
+  }
+  Nap(const Nap&) = delete;
+  Nap& operator=(const Nap&) = delete;
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    handle = h;
+    slot->nap = this;
+    Shard::Current().Arm(&timer, MonoNow() + duration);
+  }
+  void await_resume() noexcept {}
+  void Wake() {
+    if (!handle) return;
+    Shard::Current().Disarm(&timer);
+    slot->nap = nullptr;
+    Shard::Current().Schedule(std::exchange(handle, {}));
+  }
+
+  Slot* slot;
+  Nanos duration;
+  Timer timer;
+  std::coroutine_handle<> handle;
+};
+
+PgPool::PgPool(Options options) : options_(std::move(options)) {
+  RF_CHECK(options_.size > 0);
+  RF_CHECK(options_.backoff_min > 0 && options_.backoff_min <= options_.backoff_max);
+  slots_.resize(options_.size);
+  idle_.reserve(options_.size);
+  check_.self = this;
+  check_.fire = &PgPool::OnCheck;
+}
+
+PgPool::~PgPool() {
+  // Something would still point at the pool: Close() must have finished.
+  RF_CHECK(group_.active() == 0 && leased_ == 0 && head_ == nullptr);
+  if (shard_ != nullptr) shard_->Disarm(&check_);
+}
+
+void PgPool::AssertShard() const { RF_CHECK(shard_ == &Shard::Current()); }
+
+void PgPool::Start() {
+  RF_CHECK(!started_);
+  started_ = true;
+  shard_ = &Shard::Current();
+  for (size_t i = 0; i < slots_.size(); ++i) Reconnect(i);
+  ArmCheck();
+}
+
+void PgPool::Reconnect(size_t slot) {
+  slots_[slot].state = SlotState::kConnecting;
+  ++connecting_;
+  reactor::Spawn(Maintain(this, slot), &group_);
+}
+
+Task<void> PgPool::Maintain(PgPool* pool, size_t slot) {
+  const Options& opt = pool->options_;
+  Nanos backoff = opt.backoff_min;
+  while (true) {
+    // The slot is kConnecting (counted in connecting_) while an attempt runs.
+    Result<std::unique_ptr<PgConn>> conn = co_await PgConn::Connect(
+        std::string(opt.url), Deadline::After(opt.connect_timeout), &pool->cancel_);  // suspends
+    Status ready = conn ? Status{} : Status(conn.error());
+    if (conn && !opt.statements.empty()) {
+      ready = co_await (*conn)->PrepareAll(opt.statements, Deadline::After(opt.connect_timeout),
+                                           &pool->cancel_);  // suspends
+    }
+    --pool->connecting_;
+    if (pool->closing_) break;
+    if (ready) {
+      pool->Install(slot, std::move(*conn));
+      co_return;
+    }
+    pool->stats_.connect_failures.Add();
+    std::string_view why = ready.error().context;
+    if (why.starts_with("postgres: ")) why.remove_prefix(10);
+    pool->last_error_ = std::string(why);
+    RF_LOG(kDebug, "postgres connection attempt failed", {"slot", slot},
+           {"error", pool->last_error_});
+    if (pool->up_ == 0 && pool->connecting_ == 0) {
+      if (!pool->reported_down_) {
+        pool->reported_down_ = true;
+        RF_LOG(kWarn, "postgres unavailable", {"error", pool->last_error_});
+      }
+      pool->FailWaiters(Error{Errc::kUnavailable, "postgres unavailable: " + pool->last_error_});
+    }
+    // +-20% jitter so that the slots (and shards) do not retry in lockstep.
+    pool->rng_ ^= pool->rng_ << 13;
+    pool->rng_ ^= pool->rng_ >> 7;
+    pool->rng_ ^= pool->rng_ << 17;
+    const Nanos jitter = static_cast<Nanos>(pool->rng_ % 401) - 200;  // per mille
+    const Nanos pause = backoff + backoff * jitter / 1000;
+    pool->slots_[slot].state = SlotState::kBackoff;
+    {
+      Nap nap(&pool->slots_[slot], pause);
+      co_await nap;  // suspends
+    }
+    if (pool->closing_) break;
+    backoff = std::min(backoff * 2, opt.backoff_max);
+    pool->slots_[slot].state = SlotState::kConnecting;
+    ++pool->connecting_;
+  }
+  pool->slots_[slot].state = SlotState::kDown;
+}
+
+void PgPool::Install(size_t slot, std::unique_ptr<PgConn> conn) {
+  slots_[slot].conn = std::move(conn);
+  ++up_;
+  stats_.connects.Add();
+  stats_.up.Set(static_cast<int64_t>(up_));
+  if (reported_down_) {
+    reported_down_ = false;
+    RF_LOG(kInfo, "postgres connection restored");
+  }
+  Hand(slot);
+}
+
+void PgPool::Hand(size_t slot) {
+  Slot& s = slots_[slot];
+  if (head_ != nullptr) {
+    s.state = SlotState::kLeased;
+    ++leased_;
+    stats_.acquired.Add();
+    Grant(head_, s.conn.get());
+    return;
+  }
+  s.state = SlotState::kIdle;
+  idle_.push_back(slot);
+}
+
+void PgPool::Drop(size_t slot, const char* why) {
+  Slot& s = slots_[slot];
+  if (s.conn != nullptr) {
+    last_error_ = s.conn->last_error().empty() ? std::string(why) : s.conn->last_error();
+    RF_LOG(kDebug, "postgres connection dropped", {"slot", slot}, {"why", last_error_});
+  }
+  s.conn.reset();
+  s.state = SlotState::kDown;
+  --up_;
+  stats_.dropped.Add();
+  stats_.up.Set(static_cast<int64_t>(up_));
+  if (!closing_) Reconnect(slot);
+}
+
+Task<Result<PgConn*>> PgPool::Acquire(Deadline deadline) {
+  AssertShard();
+  if (closing_ || !started_) {
+    co_return Error{Errc::kUnavailable,
+                    closing_ ? "postgres pool is closed" : "postgres pool is not started"};
+  }
+  while (!idle_.empty()) {
+    const size_t slot = idle_.back();
+    idle_.pop_back();
+    Slot& s = slots_[slot];
+    if (!s.conn->CheckIdle()) {
+      Drop(slot, "lost while idle");
+      continue;
+    }
+    s.state = SlotState::kLeased;
+    ++leased_;
+    stats_.acquired.Add();
+    co_return s.conn.get();
+  }
+  if (up_ == 0 && connecting_ == 0) {
+    co_return Error{Errc::kUnavailable, "postgres unavailable: " + last_error_};
+  }
+  if (waiting_ >= options_.max_waiters) {
+    stats_.rejected.Add();
+    co_return Error{Errc::kRetryLater, "postgres pool: too many callers waiting"};
+  }
+  if (deadline.Expired()) {
+    co_return Error{Errc::kTimeout, "postgres pool: no connection free by the deadline"};
+  }
+  stats_.waited.Add();
+  Waiter wait(this, deadline);
+  Result<PgConn*> r = co_await wait;  // suspends
+  co_return r;
+}
+
+void PgPool::Release(PgConn* conn) {
+  AssertShard();
+  auto it = std::find_if(slots_.begin(), slots_.end(),
+                         [conn](const Slot& s) { return s.conn.get() == conn; });
+  RF_CHECK(it != slots_.end() && it->state == SlotState::kLeased);
+  const size_t slot = static_cast<size_t>(it - slots_.begin());
+  --leased_;
+  if (conn->broken()) {
+    Drop(slot, "broken");
+  } else if (!conn->transaction_idle()) {
+    RF_LOG(kWarn, "postgres connection released inside a transaction; closing it");
+    Drop(slot, "released inside a transaction");
+  } else if (closing_) {
+    it->state = SlotState::kIdle;
+    idle_.push_back(slot);
+  } else {
+    Hand(slot);
+  }
+  if (closing_ && leased_ == 0 && close_waiter_) {
+    Shard::Current().Schedule(std::exchange(close_waiter_, {}));
+  }
+}
+
+void PgPool::Grant(Waiter* w, Result<PgConn*> r) {
+  (w->prev != nullptr ? w->prev->next : head_) = w->next;
+  (w->next != nullptr ? w->next->prev : tail_) = w->prev;
+  w->prev = w->next = nullptr;
+  --waiting_;
+  Shard::Current().Disarm(&w->timer);
+  w->result.emplace(std::move(r));
+  Shard::Current().Schedule(w->handle);
+}
+
+void PgPool::FailWaiters(const Error& e) {
+  while (head_ != nullptr) Grant(head_, e);
+}
+
+void PgPool::ArmCheck() {
+  if (options_.idle_check_interval > 0 && !closing_) {
+    shard_->Arm(&check_, MonoNow() + options_.idle_check_interval);
+  }
+}
+
+void PgPool::OnCheck(Shard::TimerNode* node) {
+  PgPool* pool = static_cast<CheckTimer*>(node)->self;
+  std::vector<size_t> lost;
+  for (size_t slot : pool->idle_) {
+    if (!pool->slots_[slot].conn->CheckIdle()) lost.push_back(slot);
+  }
+  for (size_t slot : lost) {
+    std::erase(pool->idle_, slot);
+    pool->Drop(slot, "lost while idle");
+  }
+  pool->ArmCheck();
+}
+
+Task<void> PgPool::Close() {
+  if (!started_ || closing_) co_return;
+  AssertShard();
+  closing_ = true;
+  shard_->Disarm(&check_);
+  cancel_.Fire();  // connection attempts in flight end with kCancelled
+  for (Slot& s : slots_) {
+    if (s.nap != nullptr) s.nap->Wake();
+  }
+  FailWaiters(Error{Errc::kUnavailable, "postgres pool is closed"});
+  auto tasks_done = group_.Wait();
+  co_await tasks_done;  // suspends: the Maintain tasks end
+  if (leased_ > 0) {
+    struct LeasesBack {
+      PgPool* pool;
+      bool await_ready() const noexcept { return pool->leased_ == 0; }
+      void await_suspend(std::coroutine_handle<> h) { pool->close_waiter_ = h; }
+      void await_resume() noexcept {}
+    };
+    LeasesBack back{this};
+    co_await back;  // suspends until the last Release
+  }
+  for (Slot& s : slots_) {
+    s.conn.reset();
+    s.state = SlotState::kDown;
+  }
+  idle_.clear();
+  up_ = 0;
+  stats_.up.Set(0);
+}
+
+}  // namespace rf::store::pg
