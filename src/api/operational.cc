@@ -48,6 +48,7 @@ void Ready(void* ctx, RequestContext& rc) {
   rc.resp.Error(503, "unavailable",
                 s->draining.load()                     ? "shutting down"
                 : s->engine && !s->engine->ready()     ? "the engine is opening its store"
+                : s->engine && !s->engine->stores_healthy() ? "the store (PostgreSQL) is unavailable"
                                                        : "not every shard is serving yet");
   rc.resp.AddHeader("Retry-After", "1");
 }

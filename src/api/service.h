@@ -26,7 +26,8 @@ struct ServiceState {
 
   bool Ready() const {
     return !draining.load(std::memory_order_acquire) && server &&
-           server->serving_shards() == static_cast<int>(shards) && (!engine || engine->ready());
+           server->serving_shards() == static_cast<int>(shards) &&
+           (!engine || (engine->ready() && engine->stores_healthy()));
   }
 };
 

@@ -14,7 +14,9 @@
 #include "api/service.h"
 #include "api/v1.h"
 #include "engine/engine.h"
+#include "backends/pg_store.h"
 #include "steps/http_step.h"
+#include "store/postgres/migrate.h"
 #include "app/notify.h"
 #include "http/server.h"
 #include "obs/log.h"
@@ -95,7 +97,9 @@ reactor::Task<void> OpenEngine(Daemon* d, std::string where) {
     reactor::Spawn(Drain(d));
     co_return;
   }
-  RF_LOG(kInfo, "engine ready", {"data_dir", d->config.data_dir},
+  RF_LOG(kInfo, "engine ready",
+         {"store", d->config.store == Store::kPostgres ? "postgres" : "embedded"},
+         {"data_dir", d->config.data_dir},
          {"fsync", d->config.fsync ? "always" : "never"}, {"ms", (MonoNow() - t0) / kMillis});
   d->notifier.Send("READY=1\nSTATUS=serving on " + where + " with " +
                    std::to_string(d->config.shards) + " shards");
@@ -138,7 +142,29 @@ int Serve(const Config& config) {
     return 1;
   }
 
-  if (auto st = engine::CheckLayout(config.data_dir, config.shards); !st) {
+  std::unique_ptr<engine::StoreFactory> stores;
+  if (config.store == Store::kPostgres) {
+    // Blocking checks before any shard runs: the schema must be the one this binary knows.
+    if (config.migrate) {
+      auto m = store::pg::MigrateUp(config.database_url);
+      if (!m) {
+        RF_LOG(kError, "schema migration failed", {"error", m.error().ToString()});
+        return 1;
+      }
+    }
+    if (auto st = store::pg::CheckSchema(config.database_url); !st) {
+      RF_LOG(kError, "cannot use the database", {"error", st.error().context});
+      return 1;
+    }
+    char host[256] = "host";
+    gethostname(host, sizeof host - 1);
+    backends::PgOptions po;
+    po.url = config.database_url;
+    po.pool = config.pg_pool;
+    po.instance = std::string(host) + ":" + std::to_string(getpid()) + ":" +
+                  std::to_string(WallNow() / kMillis);
+    stores = std::make_unique<backends::PgStoreFactory>(po);
+  } else if (auto st = engine::CheckLayout(config.data_dir, config.shards); !st) {
     RF_LOG(kError, "cannot use the data directory", {"data_dir", config.data_dir},
            {"error", st.error().ToString()});
     return 1;
@@ -156,7 +182,7 @@ int Serve(const Config& config) {
     d.executors.push_back(std::make_unique<steps::ClientHttpExecutor>());
     http_steps.push_back(d.executors.back().get());
   }
-  engine::Engine engine(config.shards, eo, http_steps);
+  engine::Engine engine(config.shards, eo, http_steps, stores.get());
   d.engine = &engine;
   d.state.engine = &engine;
 

@@ -68,7 +68,7 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
     EncodeRecord(r, &e.run, encoded);
     std::string_view payload = encoded.view();
     detail::AppendToLog(e.log, payload);
-    store_->Append(e.run, r, payload);
+    store_->Append(e.run, r, ++e.records, payload);
     journal_bytes_since_snapshot_ += payload.size() + store_->record_overhead();
     if (r.type == RecordType::kStepSkipped)
       stats_->steps[static_cast<size_t>(e.run.def->steps[r.step].type)][3].Add();
@@ -258,6 +258,7 @@ class Coordinator::TerminalWait {
 
 reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
+  if (!store_->healthy()) co_return Error{Errc::kUnavailable, "the store is unavailable; retry"};
   Entry* e = nullptr;
   bool created = false;
   std::string key;
@@ -326,6 +327,7 @@ reactor::Task<Result<RunView>> Coordinator::Retry(RunId id) { return Command(id,
 reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::string name,
                                                     json::Value payload) {
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
+  if (!store_->healthy()) co_return Error{Errc::kUnavailable, "the store is unavailable; retry"};
   Entry* e = Find(id);
   if (!e) co_return Error{Errc::kNotFound, "no run with id " + id.ToString()};
   if (Status x = Expand(*e); !x) co_return x.error();

@@ -91,6 +91,7 @@ class Coordinator {
   void SetRegistry(std::shared_ptr<const Registry> r) { registry_ = std::move(r); }
   const Registry& registry() const { return *registry_; }
   bool failed() const { return failed_; }
+  bool healthy() const { return store_->healthy(); }  // any thread
 
   // Commands. Errors: kNotFound, kConflict, kUnavailable (the journal failed).
   reactor::Task<Result<RunView>> Start(StartCommand cmd);
@@ -114,6 +115,7 @@ class Coordinator {
   struct Entry {
     Run run;
     std::string log;  // every durable record: [u32 len][EncodeRecord] ...
+    uint32_t records = 0;  // in the log
     uint64_t created_lsn = 0;
     uint32_t pending = 0;  // batches not yet durable that touch this run
     bool terminal_durable = false;

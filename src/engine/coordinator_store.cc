@@ -45,6 +45,7 @@ Status Coordinator::ReplayRecord(std::string_view payload, Entry** out) {
   }
   Apply(e->run, *r, nullptr);
   detail::AppendToLog(e->log, payload);
+  ++e->records;
   *out = e;
   return {};
 }

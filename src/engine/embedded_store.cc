@@ -46,7 +46,7 @@ reactor::Task<Status> EmbeddedRunStore::Open(RecordSink& sink) {
   co_return Status{};
 }
 
-uint64_t EmbeddedRunStore::Append(const Run&, const Record&, std::string_view payload) {
+uint64_t EmbeddedRunStore::Append(const Run&, const Record&, uint32_t, std::string_view payload) {
   return journal_->Append(detail::kRunRecordType, payload);
 }
 

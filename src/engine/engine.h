@@ -37,6 +37,12 @@ class Engine {
   const EngineMetrics& metrics() const { return metrics_; }
   size_t shards() const { return coordinators_.size(); }
   bool ready() const { return ready_.load(std::memory_order_acquire); }
+  // Every shard's store can commit (PostgreSQL reachable). Any thread.
+  bool stores_healthy() const {
+    for (const auto& c : coordinators_)
+      if (!c->healthy()) return false;
+    return true;
+  }
 
   // On shard 0, once: opens the definitions, then every shard's coordinator.
   reactor::Task<Status> Open();

@@ -39,9 +39,10 @@ class RunStore {
 
   // Replays the durable records this shard owns into `sink`. Suspends.
   virtual reactor::Task<Status> Open(RecordSink& sink) = 0;
-  // Buffers one record (already applied to `run`; `payload` is EncodeRecord's
-  // text). Returns a ticket; tickets increase with every append.
-  virtual uint64_t Append(const Run& run, const Record& r, std::string_view payload) = 0;
+  // Buffers one record (already applied to `run`; `seq` is its position in the
+  // run's log, from 1; `payload` is EncodeRecord's text). Returns a ticket;
+  // tickets increase with every append.
+  virtual uint64_t Append(const Run& run, const Record& r, uint32_t seq, std::string_view payload) = 0;
   // The events a batch produced, for stores with an outbox. Only called when
   // wants_events().
   virtual void AppendEvents(const Run&, const std::vector<Event>&) {}
@@ -49,6 +50,9 @@ class RunStore {
   // The run was removed by retention: stores that would replay it drop it too.
   virtual void Forget(const RunId&) {}
   virtual uint64_t last_ticket() const = 0;
+  // False while the store cannot make anything durable (its database is down):
+  // new commands are refused with kUnavailable instead of waiting. Any thread.
+  virtual bool healthy() const { return true; }
   // Suspends until every append up to `ticket` is durable. Errors: the store failed.
   virtual reactor::Task<Status> Durable(uint64_t ticket) = 0;
   // Flushes and releases resources. Suspends.

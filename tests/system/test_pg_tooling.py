@@ -65,8 +65,8 @@ def test_initial_migration_applies_and_retention_cascades(pg):
                               epoch)
               VALUES ('{run}', 0, 'wf', 1, 'running', now(), now(), 1);
             INSERT INTO run_records VALUES ('{run}', 1, 1, '{{}}', now());
-            INSERT INTO events (run_id, seq, type, workflow, created_at)
-              VALUES ('{run}', 1, 'run.created', 'wf', now());
+            INSERT INTO events (run_id, seq, last_seq, workflow, data, created_at)
+              VALUES ('{run}', 1, 1, 'wf', '[]', now());
             INSERT INTO timeouts (run_id, step_index, expire_at) VALUES ('{run}', -1, now());
         """, db="tooling_migrate")
         counts = " UNION ALL ".join(f"SELECT count(*) FROM {t}" for t in child_tables)

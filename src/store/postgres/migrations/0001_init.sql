@@ -76,6 +76,7 @@ CREATE TABLE runs (
   -- Fencing: the lease epoch (partition_leases) of the owner that wrote this row last. A
   -- transition's UPDATE checks it, so an owner that lost its lease cannot overwrite a newer one.
   epoch            bigint NOT NULL,
+  last_seq         integer NOT NULL DEFAULT 0,  -- the last record reflected in this row
   CONSTRAINT runs_status_known CHECK (
     status IN ('pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled')),
   CONSTRAINT runs_finished_iff_terminal CHECK (
@@ -105,15 +106,17 @@ CREATE INDEX runs_live_by_partition ON runs (partition, run_id)
 -- planner matches this partial index; with runs_finished_iff_terminal it holds terminal runs).
 CREATE INDEX runs_by_finished_at ON runs (finished_at) WHERE finished_at IS NOT NULL;
 
--- The event-sourced log: one row per state change of a run (engine/record.h Record), numbered
--- from 1 per run. Loading a run applies its records in seq order; nothing else is needed to
--- rebuild it. Written once, never updated.
+-- The event-sourced log: the state changes of a run (engine/record.h Record), numbered from 1
+-- per run. Loading a run applies its records in seq order; nothing else is needed to rebuild
+-- it. One row holds the records one commit made for one run (seq .. last_seq, one compact JSON
+-- record per line): a 3-step run is 3 rows, not 8, which is most of what a commit costs.
+-- Written once, never updated.
 CREATE TABLE run_records (
-  run_id   uuid NOT NULL,
-  seq      integer NOT NULL CHECK (seq >= 1),
-  type     smallint NOT NULL CHECK (type >= 1),  -- engine RecordType (kRunCreated = 1, ...)
-  payload  text NOT NULL,                        -- the record's JSON (engine EncodeRecord), as written
-  at       timestamptz NOT NULL,
+  run_id    uuid NOT NULL,
+  seq       integer NOT NULL CHECK (seq >= 1),       -- the first record's number
+  last_seq  integer NOT NULL CHECK (last_seq >= seq),
+  payload   text NOT NULL,                           -- EncodeRecord's JSON, one record per line
+  at        timestamptz NOT NULL,                    -- when the last of them happened
   PRIMARY KEY (run_id, seq)
 );
 COMMENT ON TABLE run_records IS
@@ -132,14 +135,15 @@ COMMENT ON TABLE run_records IS
 -- /v1/runs/{id}/events replays a run's history from here (seq > Last-Event-ID) until retention
 -- deletes the run. ids are not in commit order (a sequence value is taken before commit), so
 -- the relay must not keep a high-water mark of ids: it selects by relayed_at.
+-- One row holds the events one commit produced for one run (seq .. last_seq), as a JSON
+-- array of {"seq","type","run","at_ms","step"?,"data"?}: the SSE frames' data, in order.
 CREATE TABLE events (
   id          bigserial PRIMARY KEY,
   run_id      uuid NOT NULL,
-  seq         integer NOT NULL CHECK (seq >= 1),  -- per run, from 1: the SSE event id
-  type        text NOT NULL,                      -- run.created, step.started, ...
+  seq         integer NOT NULL CHECK (seq >= 1),  -- the first event's number (SSE event id)
+  last_seq    integer NOT NULL CHECK (last_seq >= seq),
   workflow    text NOT NULL,
-  step        text,                               -- the step id; NULL for run events
-  data        json,
+  data        json NOT NULL,
   created_at  timestamptz NOT NULL,               -- when the change happened (engine time)
   relayed_at  timestamptz                         -- NULL until the relay delivered it
 );
