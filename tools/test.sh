@@ -2,7 +2,8 @@
 # The test command: installs what is missing, builds, and runs every suite:
 #   unit         doctest units (release build)
 #   unit-asan    the same units under AddressSanitizer + UndefinedBehaviorSanitizer
-#   system       pytest against the real binary over sockets
+#   system       pytest against the real binary over sockets (engine on the embedded store)
+#   system-pg    the engine's system tests again, on PostgreSQL (a private cluster, tools/pg.sh)
 #   ops          kernel-tuning/systemd scripts (shellcheck, fake /proc trees, units)
 #   fuzz         every libFuzzer target for FUZZ_SECONDS (default 10) each
 # Exits non-zero if any suite fails. Last line: "tests: N passed, M failed".
@@ -10,11 +11,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
 if [[ "${1:-}" == "--help" ]]; then
-  echo "usage: tools/test.sh [suite...]   suites: unit unit-asan system ops fuzz (default: all)"
+  echo "usage: tools/test.sh [suite...]   suites: unit unit-asan system system-pg ops fuzz (default: all)"
   exit 0
 fi
 suites=("$@")
-[[ ${#suites[@]} -eq 0 ]] && suites=(unit unit-asan system ops fuzz)
+[[ ${#suites[@]} -eq 0 ]] && suites=(unit unit-asan system system-pg ops fuzz)
 
 ./tools/setup.sh || { echo "test.sh: setup failed" >&2; exit 1; }
 
@@ -64,18 +65,25 @@ for suite in "${suites[@]}"; do
   case "$suite" in
     unit) run_unit release unit ;;
     unit-asan) run_unit asan unit-asan ;;
-    system)
-      if ! ./tools/build.sh release >"$log_dir/system.log" 2>&1; then
-        cat "$log_dir/system.log"; record system 1 0 1; continue
+    system | system-pg)
+      log="$log_dir/$suite.log"
+      if ! ./tools/build.sh release >"$log" 2>&1; then
+        cat "$log"; record "$suite" 1 0 1; continue
+      fi
+      selection=(tests/system)
+      store=embedded
+      if [[ $suite == system-pg ]]; then
+        selection=(tests/system -k engine)
+        store=postgres
       fi
       rc=0
-      RINGFLOW_BIN="$PWD/build/release/src/app/ringflow" timeout 1800 \
-        /usr/bin/python3 -m pytest tests/system -q -p no:cacheprovider >"$log_dir/system.log" 2>&1 || rc=$?
-      tail -n 25 "$log_dir/system.log"
-      p=$(grep -Eo '[0-9]+ passed' "$log_dir/system.log" | tail -n 1 | grep -Eo '[0-9]+' || echo 0)
-      f=$(grep -Eo '[0-9]+ (failed|errors?)' "$log_dir/system.log" | awk '{s+=$1} END{print s+0}')
-      [[ $rc -eq 5 ]] && { echo "system: pytest collected no tests"; rc=1; }
-      record system "$rc" "${p:-0}" "${f:-0}"
+      RINGFLOW_BIN="$PWD/build/release/src/app/ringflow" RINGFLOW_TEST_STORE=$store RINGFLOW_REQUIRE_PG=1 \
+        timeout 1800 /usr/bin/python3 -m pytest "${selection[@]}" -q -p no:cacheprovider >"$log" 2>&1 || rc=$?
+      tail -n 25 "$log"
+      p=$(grep -Eo '[0-9]+ passed' "$log" | tail -n 1 | grep -Eo '[0-9]+' || echo 0)
+      f=$(grep -Eo '[0-9]+ (failed|errors?)' "$log" | awk '{s+=$1} END{print s+0}')
+      [[ $rc -eq 5 ]] && { echo "$suite: pytest collected no tests"; rc=1; }
+      record "$suite" "$rc" "${p:-0}" "${f:-0}"
       ;;
     ops)
       rc=0

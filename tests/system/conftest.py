@@ -6,7 +6,9 @@ If it is missing, every test that needs it fails (not skips) with a clear messag
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
 import sys
 from pathlib import Path
 
@@ -35,13 +37,33 @@ def rf_bin() -> Path:
     return path
 
 
-class Launcher:
-    """Starts daemons and remembers them so they are all stopped and checked."""
+def test_store() -> str:
+    """The engine store the daemons under test use: RINGFLOW_TEST_STORE=postgres runs the
+    suite against PostgreSQL (tools/test.sh does, for the engine tests), default embedded."""
+    return os.environ.get("RINGFLOW_TEST_STORE", "embedded")
 
-    def __init__(self, rf_bin: Path, base: Path):
+
+class Launcher:
+    """Starts daemons and remembers them so they are all stopped and checked.
+
+    With RINGFLOW_TEST_STORE=postgres every `serve` gets --store postgres and a database of
+    its own, named after its --data-dir: a daemon relaunched on the same data dir (the
+    restart and crash tests) finds the same database, as it would find the same journal."""
+
+    def __init__(self, rf_bin: Path, base: Path, pg_cluster=None):
         self.rf_bin = rf_bin
         self.base = base
+        self.pg = pg_cluster
         self.daemons: list[rfclient.Daemon] = []
+
+    def _postgres_args(self, args: list[str]) -> list[str]:
+        dirs = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--data-dir"]
+        db = "rf_" + hashlib.sha1(dirs[-1].encode()).hexdigest()[:16]
+        exists = self.pg.psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}';").strip()
+        if not exists:
+            self.pg.psql(f"CREATE DATABASE {db};")
+        url = self.pg.url.rsplit("/", 1)[0] + "/" + db
+        return ["--store", "postgres", "--database-url", url, "--migrate", "true"]
 
     def start(self, *extra: str, env: dict | None = None, shards: int | None = 2,
               listen: bool = True,
@@ -55,6 +77,8 @@ class Launcher:
         if shards is not None:
             args += ["--shards", str(shards)]
         args += ["--data-dir", str(workdir / "data"), *extra]
+        if serve and self.pg is not None and "--store" not in args:
+            args += self._postgres_args(args)
         d = rfclient.Daemon(self.rf_bin, workdir, args, port, env=dict(env or {}),
                             affinity=affinity, nofile=nofile)
         self.daemons.append(d)
@@ -74,10 +98,14 @@ class Launcher:
         return problems
 
 
+def _store_cluster(request):
+    return request.getfixturevalue("pg") if test_store() == "postgres" else None
+
+
 @pytest.fixture
-def launch(rf_bin, tmp_path):
+def launch(rf_bin, tmp_path, request):
     """Factory: launch('--header-timeout', '500ms') -> ready Daemon, stopped at teardown."""
-    la = Launcher(rf_bin, tmp_path)
+    la = Launcher(rf_bin, tmp_path, _store_cluster(request))
     yield la.start
     problems = la.stop_all()
     assert not problems, "\n\n".join(problems)
@@ -97,8 +125,8 @@ class _Shared:
 
 
 @pytest.fixture(scope="module")
-def _shared(rf_bin, tmp_path_factory):
-    la = Launcher(rf_bin, tmp_path_factory.mktemp("shared"))
+def _shared(rf_bin, tmp_path_factory, request):
+    la = Launcher(rf_bin, tmp_path_factory.mktemp("shared"), _store_cluster(request))
     sh = _Shared(la)
     yield sh
     problems = la.stop_all()
