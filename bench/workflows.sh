@@ -3,7 +3,9 @@
 # (bench/driver) over keep-alive loopback connections; nginx serves the http steps' endpoint
 # and, with the same driver, gives the reference (the driver's ceiling on this machine).
 #
-#   bench/workflows.sh
+#   bench/workflows.sh                    # embedded store (journal in a temp dir)
+#   bench/workflows.sh --store=postgres   # PostgreSQL: a private cluster (tools/pg.sh, fsync and
+#                                         # synchronous_commit on) and pgbench's one-row TPS beside
 #
 # Environment (all optional):
 #   FSYNC=always|never   the daemon's --fsync                         [always]
@@ -26,10 +28,12 @@ set -euo pipefail
 usage() {
     sed -n '2,24s/^# \{0,1\}//p' "$0"
 }
+STORE=embedded
 case ${1:-} in
     -h | --help) usage; exit 0 ;;
-    "") ;;
-    *) echo "workflows.sh: no arguments expected (see --help)" >&2; exit 2 ;;
+    "" | --store=embedded) ;;
+    --store=postgres) STORE=postgres ;;
+    *) echo "workflows.sh: unknown argument ${1} (see --help)" >&2; exit 2 ;;
 esac
 
 FSYNC=${FSYNC:-always}
@@ -89,6 +93,9 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+    if [[ -n ${PG_DIR:-} ]]; then
+        "$REPO/tools/pg.sh" stop "$PG_DIR" >/dev/null 2>&1 || true
+    fi
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -156,6 +163,15 @@ RF_VERSION=$("$RINGFLOW_BIN" version 2>/dev/null | head -n 1 || echo '?')
 RF_PORT=$(free_port)
 rf_args=(serve --listen "127.0.0.1:$RF_PORT" --data-dir "$TMP/data" --log-level warn --access-log false
     --fsync "$FSYNC")
+PG_URL=""
+if [[ $STORE == postgres ]]; then
+    # A private cluster with its durability settings left on (PG_FAST unset): the bench
+    # measures commits that survive a power cut, as the embedded store's fsync=always does.
+    PG_DIR="$TMP/pg"
+    mkdir -p "$PG_DIR"
+    PG_URL=$(env -u PG_FAST "$REPO/tools/pg.sh" start "$PG_DIR")
+    rf_args+=(--store postgres --database-url "$PG_URL" --migrate true)
+fi
 [[ -n $SHARDS ]] && rf_args+=(--shards "$SHARDS")
 mkdir -p "$TMP/data"
 "$RINGFLOW_BIN" "${rf_args[@]}" 2>"$TMP/ringflow.log" &
@@ -170,7 +186,12 @@ echo "== ringflow workflow bench =="
 echo "date    : $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "machine : nproc=$(nproc) kernel=$(uname -r) cpu=\"${cpu_model:-unknown}\""
 echo "ringflow: $RF_VERSION ($RINGFLOW_BIN) shards=${SHARDS:-default}"
-echo "store   : embedded, fsync=$FSYNC, data dir on $(stat -f -c %T "$TMP/data") ($TMP)"
+if [[ $STORE == postgres ]]; then
+    pg_settings=$(psql -d "$PG_URL" -Atc "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync','synchronous_commit','wal_sync_method','shared_buffers')")
+    echo "store   : postgres $(psql -d "$PG_URL" -Atc 'SHOW server_version'), same machine, $pg_settings"
+else
+    echo "store   : embedded, fsync=$FSYNC, data dir on $(stat -f -c %T "$TMP/data") ($TMP)"
+fi
 echo "nginx   : $(nginx -v 2>&1 | sed 's/^nginx version: //') workers=$NGINX_WORKERS"
 echo "driver  : rf-loadgen threads=$THREADS, closed loop, keep-alive; latency = send -> full response"
 echo "settings: clients=$CLIENTS duration=${DURATION}s short_duration=${SHORT_DURATION}s (driver, daemon and nginx share the cores)"
@@ -336,6 +357,19 @@ kill -0 "$RF_PID" 2>/dev/null || echo "WARNING: ringflow is no longer running (c
 drive ref "$CLIENTS" --url "http://127.0.0.1:$NG_PORT/ok" --expect-status 200 \
     --duration "$SHORT_DURATION"
 
+PGBENCH_LINE=""
+if [[ $STORE == postgres ]]; then
+    # The ceiling of an engine that commits each transition on its own: one-row JSONB
+    # inserts, one transaction each, as many clients as the cores can use well.
+    psql -d "$PG_URL" -q -c "CREATE TABLE IF NOT EXISTS bench_transitions (id bigserial PRIMARY KEY, data jsonb NOT NULL)"
+    printf '%s\n' "INSERT INTO bench_transitions (data) VALUES ('{\"run\":\"r\",\"step\":\"a\",\"status\":\"succeeded\"}');" >"$TMP/pgbench.sql"
+    if pgb=$(pgbench -n -f "$TMP/pgbench.sql" -c 32 -j 2 -T "$SHORT_DURATION" "$PG_URL" 2>&1); then
+        PGBENCH_LINE=$(grep -E '^tps' <<<"$pgb" | head -n 1)
+    else
+        PGBENCH_LINE="pgbench failed: $(tail -n 2 <<<"$pgb" | tr '\n' ' ')"
+    fi
+fi
+
 # ------------------------------------------------------------------ table
 na() { [[ -n ${1:-} ]] && echo "$1" || echo n/a; }
 echo
@@ -360,6 +394,14 @@ echo "wf|req/s: workflow runs (or, for the reference, requests) completed per se
 echo "expected status (and run status succeeded); steps/s = wf/s x steps per workflow (3 or 10)."
 echo "hop: rf_step_hop_seconds from /metrics over that scenario (n/a if the daemon has no such"
 echo "histogram). ref: the same driver against nginx, its ceiling here."
+if [[ $STORE == postgres ]]; then
+    echo
+    echo "ref: pgbench, one-row JSONB insert per transaction, 32 clients, ${SHORT_DURATION}s, same cluster:"
+    echo "  $PGBENCH_LINE"
+    if [[ -n ${R[w3_tput,rps]:-} ]]; then
+        awk -v r="${R[w3_tput,rps]}" 'BEGIN { printf "  W3 throughput = %.0f state transitions/s (8 records per run: created, 3 x started+succeeded, finished)\n", r * 8 }'
+    fi
+fi
 if [[ $SKIPPED -gt 0 ]]; then
     echo
     echo "workflows.sh: $SKIPPED scenario(s) not measured (see messages above)" >&2

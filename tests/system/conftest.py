@@ -37,7 +37,7 @@ def rf_bin() -> Path:
     return path
 
 
-def test_store() -> str:
+def store_under_test() -> str:
     """The engine store the daemons under test use: RINGFLOW_TEST_STORE=postgres runs the
     suite against PostgreSQL (tools/test.sh does, for the engine tests), default embedded."""
     return os.environ.get("RINGFLOW_TEST_STORE", "embedded")
@@ -99,7 +99,7 @@ class Launcher:
 
 
 def _store_cluster(request):
-    return request.getfixturevalue("pg") if test_store() == "postgres" else None
+    return request.getfixturevalue("pg") if store_under_test() == "postgres" else None
 
 
 @pytest.fixture
