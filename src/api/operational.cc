@@ -96,6 +96,7 @@ void Metrics(void* ctx, RequestContext& rc) {
     engine::RenderEngineMetrics(s->engine->metrics(), out);
     auto journals = s->engine->journal_stats();
     if (!journals.empty()) store::embedded::RenderJournalMetrics(journals, out);
+    engine::RenderStoreMetrics(s->engine->store_stats(), out);
   }
 
   x.Family("rf_build_info", "gauge", "Build information.");

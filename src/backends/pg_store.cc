@@ -496,9 +496,16 @@ reactor::Task<void> PgRunStore::Committer(PgRunStore* self) {
 
 reactor::Task<void> PgRunStore::CommitOne(PgRunStore* self, std::unique_ptr<Batch> b, InFlight* slot) {
   Nanos backoff = 50 * kMillis;
+  self->stats_.in_flight.Add(1);
   while (true) {
+    const Nanos t0 = MonoNow();
     Status st = co_await self->CommitBatch(*b);  // suspends
+    self->stats_.connections_up.Set(static_cast<int64_t>(self->pool_->up()));
     if (st) {
+      self->stats_.commit_latency.ObserveNanos(MonoNow() - t0);
+      self->stats_.commits.Add();
+      self->stats_.records.Add(b->records);
+      self->stats_.batch_records.Observe(b->records);
       if (!self->healthy_.load(std::memory_order_relaxed))
         RF_LOG(kInfo, "postgres: commits succeed again", {"shard", self->shard_});
       self->healthy_.store(true, std::memory_order_relaxed);
@@ -511,6 +518,7 @@ reactor::Task<void> PgRunStore::CommitOne(PgRunStore* self, std::unique_ptr<Batc
       ::_exit(75);
     }
     self->healthy_.store(false, std::memory_order_relaxed);
+    self->stats_.commit_failures.Add();
     if (MonoNow() - self->logged_ > kSeconds) {
       self->logged_ = MonoNow();
       RF_LOG(kWarn, "postgres: commit failed, retrying", {"shard", self->shard_},
@@ -526,6 +534,7 @@ reactor::Task<void> PgRunStore::CommitOne(PgRunStore* self, std::unique_ptr<Batc
     co_await reactor::Sleep(backoff);  // suspends
     backoff = std::min<Nanos>(backoff * 2, 2 * kSeconds);
   }
+  self->stats_.in_flight.Add(-1);
   slot->done = true;
   while (!self->in_flight_.empty() && self->in_flight_.front().done) {
     self->durable_ = std::max(self->durable_, self->in_flight_.front().ticket);

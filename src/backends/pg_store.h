@@ -48,6 +48,7 @@ class PgRunStore final : public engine::RunStore {
   bool healthy() const override { return healthy_.load(std::memory_order_relaxed); }
   reactor::Task<Status> Durable(uint64_t ticket) override;
   reactor::Task<Status> Close() override;
+  const engine::StoreStats* store_stats() const override { return &stats_; }
 
  private:
   struct RunRow;
@@ -82,6 +83,7 @@ class PgRunStore final : public engine::RunStore {
   bool closing_ = false;
   bool committer_done_ = false;
   std::atomic<bool> healthy_{true};
+  engine::StoreStats stats_;
 };
 
 class PgDefinitionLog final : public engine::DefinitionLog {

@@ -109,6 +109,7 @@ class Coordinator {
   size_t run_count() const { return runs_.size(); }
   // Null until Open() succeeded.
   const store::embedded::JournalStats* journal_stats() const { return store_->journal_stats(); }
+  const StoreStats* store_stats() const { return store_->store_stats(); }
 
  private:
   struct Waiter;

@@ -5,6 +5,47 @@
 
 namespace rf::engine {
 
+void RenderStoreMetrics(const std::vector<const StoreStats*>& parts, std::string& out) {
+  if (parts.empty()) return;
+  obs::TextExposition x(out);
+  auto sum = [&](const char* name, const char* type, const char* help, auto get) {
+    x.Family(name, type, help);
+    double v = 0;
+    for (const StoreStats* s : parts) v += static_cast<double>(get(*s));
+    x.Sample(name, "", v);
+  };
+  sum("rf_store_commits_total", "counter", "Database transactions committed (group commits).",
+      [](const StoreStats& s) { return s.commits.Get(); });
+  sum("rf_store_commit_failures_total", "counter", "Commit attempts that failed and were retried.",
+      [](const StoreStats& s) { return s.commit_failures.Get(); });
+  sum("rf_store_records_total", "counter", "Run records made durable.",
+      [](const StoreStats& s) { return s.records.Get(); });
+  sum("rf_store_commits_in_flight", "gauge", "Transactions under way.",
+      [](const StoreStats& s) { return s.in_flight.Get(); });
+  sum("rf_store_connections_up", "gauge", "Database connections up.",
+      [](const StoreStats& s) { return s.connections_up.Get(); });
+  x.Family("rf_store_commit_seconds", "histogram", "One group commit: connection acquired to COMMIT answered.");
+  std::vector<const obs::Histogram*> lat;
+  for (const StoreStats* s : parts) lat.push_back(&s->commit_latency);
+  x.HistogramSum("rf_store_commit_seconds", "", lat);
+  // Records per transaction, power-of-two buckets.
+  const char* name = "rf_store_commit_records";
+  x.Family(name, "histogram", "Run records per group commit.");
+  const auto& bounds = store::embedded::CountHistogram::kBounds;
+  uint64_t cumulative = 0, count = 0, total = 0;
+  for (size_t i = 0; i <= bounds.size(); ++i) {
+    for (const StoreStats* s : parts) cumulative += s->batch_records.BucketCount(i);
+    std::string le = i < bounds.size() ? std::to_string(bounds[i]) : "+Inf";
+    x.SampleU(std::string(name) + "_bucket", "le=\"" + le + "\"", cumulative);
+  }
+  for (const StoreStats* s : parts) {
+    count += s->batch_records.Count();
+    total += s->batch_records.Sum();
+  }
+  x.SampleU(std::string(name) + "_sum", "", total);
+  x.SampleU(std::string(name) + "_count", "", count);
+}
+
 reactor::Task<Status> RunStore::WriteSnapshot(uint64_t, std::string) {
   co_return Error{Errc::kInvalidArgument, "this store takes no snapshots"};
 }

@@ -86,6 +86,14 @@ Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> 
 
 Engine::~Engine() = default;
 
+std::vector<const StoreStats*> Engine::store_stats() const {
+  std::vector<const StoreStats*> out;
+  if (!ready()) return out;
+  for (const auto& c : coordinators_)
+    if (const auto* st = c->store_stats()) out.push_back(st);
+  return out;
+}
+
 std::vector<const store::embedded::JournalStats*> Engine::journal_stats() const {
   std::vector<const store::embedded::JournalStats*> out;
   if (!ready()) return out;  // the acquire pairs with Open's release: the journals are set

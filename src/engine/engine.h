@@ -51,6 +51,8 @@ class Engine {
 
   // Every shard's journal metrics and the definitions journal's; empty until ready().
   std::vector<const store::embedded::JournalStats*> journal_stats() const;
+  // Every shard's database commit metrics; empty for the embedded store or until ready().
+  std::vector<const StoreStats*> store_stats() const;
 
   unsigned OwnerOf(uint32_t partition) const { return owner_[partition]; }
   unsigned OwnerOf(const RunId& id) const { return owner_[id.partition()]; }

@@ -17,6 +17,7 @@
 
 #include "base/result.h"
 #include "engine/record.h"
+#include "obs/metrics.h"
 #include "reactor/task.h"
 #include "store/embedded/journal_stats.h"
 #include "store/embedded/replay.h"
@@ -32,6 +33,21 @@ class RecordSink {
   // One run record, every run's records in their order.
   virtual Status OnRecord(std::string_view payload) = 0;
 };
+
+// Commit metrics of a database-backed store (the journal has its own, JournalStats).
+// Single writer (the store's shard), read by /metrics anywhere.
+struct StoreStats {
+  obs::Counter commits;          // transactions committed
+  obs::Counter commit_failures;  // attempts that failed (each is retried)
+  obs::Counter records;          // records made durable
+  store::embedded::CountHistogram batch_records;  // records per transaction
+  obs::Histogram commit_latency;                  // one transaction, acquire to COMMIT's answer
+  obs::Gauge in_flight;                           // transactions under way
+  obs::Gauge connections_up;                      // the shard's pool
+};
+
+// Appends rf_store_* families summed over shards (nothing when `parts` is empty).
+void RenderStoreMetrics(const std::vector<const StoreStats*>& parts, std::string& out);
 
 class RunStore {
  public:
@@ -66,6 +82,7 @@ class RunStore {
   virtual size_t record_overhead() const { return 0; }
 
   virtual const store::embedded::JournalStats* journal_stats() const { return nullptr; }
+  virtual const StoreStats* store_stats() const { return nullptr; }
 };
 
 // The definitions' durable log (shard 0): opaque (type, payload) records in order.
