@@ -169,6 +169,7 @@ if [[ $STORE == postgres ]]; then
     # measures commits that survive a power cut, as the embedded store's fsync=always does.
     PG_DIR="$TMP/pg"
     mkdir -p "$PG_DIR"
+    chmod 755 "$TMP"  # the cluster runs as the postgres user (tools/pg.sh): it must reach PG_DIR
     PG_URL=$(env -u PG_FAST "$REPO/tools/pg.sh" start "$PG_DIR")
     rf_args+=(--store postgres --database-url "$PG_URL" --migrate true)
 fi

@@ -62,7 +62,7 @@ const std::vector<store::pg::Statement>& Statements() {
   static const std::vector<store::pg::Statement> kAll = {
       {"rf_fence",
        "SELECT partition FROM partition_leases WHERE partition = ANY($1::smallint[]) "
-       "AND owner = $2 AND epoch = $3::bigint FOR SHARE",
+       "AND owner = $2 AND epoch = $3::bigint",
        3},
       {"rf_records",
        "INSERT INTO run_records (run_id, seq, last_seq, payload, at) "
@@ -81,7 +81,7 @@ const std::vector<store::pg::Statement>& Statements() {
        "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, output = excluded.output, "
        "error = excluded.error, updated_at = excluded.updated_at, finished_at = excluded.finished_at, "
        "deadline_at = excluded.deadline_at, epoch = excluded.epoch, last_seq = excluded.last_seq "
-       "WHERE runs.last_seq < excluded.last_seq",
+       "WHERE runs.last_seq < excluded.last_seq AND runs.epoch <= excluded.epoch",
        16},
       {"rf_events",
        "INSERT INTO events (run_id, seq, last_seq, workflow, data, created_at) "
@@ -158,6 +158,7 @@ struct PgRunStore::RunRow {
   uint32_t rec_first = 0, rec_last = 0;
   std::string rec_payload;  // one record per line
   int64_t rec_at = 0;
+  bool changed = false;  // the runs row must be written
   // ... and its events: one events row (a JSON array).
   uint32_t ev_first = 0, ev_last = 0;
   std::string ev_data;
@@ -275,6 +276,12 @@ uint64_t PgRunStore::Append(const Run& run, const Record& r, uint32_t seq, std::
   row.rec_at = r.at_ms;
 
   if (r.type == RecordType::kRunCreated) row.input = json::ToString(run.input);
+  // The runs row is rewritten only when what it shows changes (status, end, deadline):
+  // a step finishing inside a running run adds records but leaves the row as it was.
+  auto [known, first] = persisted_.try_emplace(run.id, run.status);
+  if (first || known->second != run.status || r.type == RecordType::kRunResumed) row.changed = true;
+  known->second = run.status;
+  if (engine::IsTerminal(run.status)) persisted_.erase(known);
   row.status = engine::RunStatusName(run.status);
   row.updated = run.updated_ms;
   row.finished = run.finished_ms;
@@ -343,6 +350,7 @@ void PgRunStore::AppendEvents(const Run& run, const std::vector<engine::Event>& 
 }
 
 void PgRunStore::Forget(const RunId& id) {
+  persisted_.erase(id);
   Batch& b = batch();
   b.forget.push_back(id);
   b.last_ticket = ++appended_;
@@ -396,6 +404,7 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
       rl.AddInt(row.rec_last);
       rp.Add(row.rec_payload);
       ra.AddInt(row.rec_at);
+      if (!row.changed) continue;
       l.AddInt(row.rec_last);
       r.Add(row.id_text);
       pa.AddInt(row.partition);

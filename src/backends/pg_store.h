@@ -74,6 +74,8 @@ class PgRunStore final : public engine::RunStore {
   int64_t epoch_ = 0;
   std::unique_ptr<Batch> pending_;
   std::deque<InFlight> in_flight_;  // commits under way, oldest first
+  // The status each unfinished run's row has (or will have once committed).
+  std::unordered_map<engine::RunId, engine::RunStatus, engine::RunIdHash> persisted_;
   Nanos logged_ = 0;
   uint64_t appended_ = 0;
   uint64_t durable_ = 0;

@@ -90,21 +90,15 @@ COMMENT ON TABLE runs IS
 -- A start with an Idempotency-Key creates one run per (workflow, key); a repeat finds it.
 CREATE UNIQUE INDEX runs_idempotency_key ON runs (workflow, idempotency_key)
   WHERE idempotency_key IS NOT NULL;
--- GET /v1/runs, newest first, cursor = the last run_id seen (run_id < $cursor):
---   neither filter: the primary key, scanned backwards;
---   ?workflow=&status= (and the dead-letter listing of one workflow, status = 'failed'):
-CREATE INDEX runs_by_workflow_status ON runs (workflow, status, run_id);
---   ?workflow= alone:
-CREATE INDEX runs_by_workflow ON runs (workflow, run_id);
---   ?status= alone, and the dead-letter listing across workflows (status = 'failed'):
-CREATE INDEX runs_by_status ON runs (status, run_id);
+-- No indexes for listings (GET /v1/runs, /v1/dead-letter): while one instance owns every
+-- partition, the owner shards answer them from memory, and each index here would be
+-- rewritten by every status change of every run (most of a commit's cost). They come with
+-- the multi-instance work, where listings must see other instances' runs.
 -- Recovery: the owner of a partition loads its non-terminal runs at start or takeover. Small:
 -- it holds only live runs.
 CREATE INDEX runs_live_by_partition ON runs (partition, run_id)
   WHERE status IN ('pending', 'running', 'waiting');
--- Retention: the oldest finished runs first (`finished_at < $cutoff` implies NOT NULL, so the
--- planner matches this partial index; with runs_finished_iff_terminal it holds terminal runs).
-CREATE INDEX runs_by_finished_at ON runs (finished_at) WHERE finished_at IS NOT NULL;
+-- Retention needs no index: the owner knows which runs expired and deletes them by run_id.
 
 -- The event-sourced log: the state changes of a run (engine/record.h Record), numbered from 1
 -- per run. Loading a run applies its records in seq order; nothing else is needed to rebuild
@@ -149,8 +143,8 @@ CREATE TABLE events (
 );
 COMMENT ON TABLE events IS
   'Transactional outbox and SSE history: every event of every run, written with its change.';
--- The relay's drain, in id order; holds only what is still undelivered.
-CREATE INDEX events_unrelayed ON events (id) WHERE relayed_at IS NULL;
+-- The relay's drain index (id WHERE relayed_at IS NULL) comes with the relay, in the
+-- multi-instance work: until then every instance publishes its own events in-process.
 -- SSE history and resume of one run; unique, so an event number is never given twice.
 CREATE UNIQUE INDEX events_by_run ON events (run_id, seq);
 
