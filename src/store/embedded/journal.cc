@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "base/check.h"
@@ -322,12 +323,29 @@ reactor::Task<Status> Journal::WriteSnapshot(uint64_t upto_lsn, std::string byte
   OpenatOp create(dir_fd_, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   auto fd = co_await create;  // suspends
   if (!fd) co_return WithContext(fd.error(), "create " + options_.dir + "/" + tmp);
-  std::string header = EncodeSnapshotHeader(upto_lsn, bytes);
-  iovec iov[2] = {{header.data(), header.size()}, {bytes.data(), bytes.size()}};
-  Status st = co_await WriteAllAt(*fd, iov, 0);  // suspends
-  if (st && options_.fsync) {
-    FsyncOp sync(*fd, 0);
-    st = co_await sync;  // suspends
+  // The header's CRC covers the whole snapshot (tens of MB): computed on a helper
+  // thread, not on the shard.
+  const std::string* whole = &bytes;
+  auto header_op = reactor::Offload([upto_lsn, whole] { return EncodeSnapshotHeader(upto_lsn, *whole); });
+  std::string header = co_await header_op;  // suspends
+  // Written and flushed a slice at a time: ext4 (data=ordered) makes the journal's own
+  // fdatasync wait for every dirty block of the file system, so one large unflushed
+  // snapshot would stall the commits of this shard for as long as it takes to write.
+  constexpr size_t kSlice = 8 << 20;
+  Status st;
+  uint64_t offset = 0;
+  for (size_t done = 0; st && (done == 0 || done < bytes.size());) {
+    size_t n = std::min(kSlice, bytes.size() - done);
+    iovec slice[2] = {{header.data(), header.size()}, {bytes.data() + done, n}};
+    std::span<iovec> iov(done == 0 ? slice : slice + 1, done == 0 ? 2 : 1);
+    st = co_await WriteAllAt(*fd, iov, offset);  // suspends
+    offset += (done == 0 ? header.size() : 0) + n;
+    done += n;
+    if (st && options_.fsync) {
+      FsyncOp sync(*fd, done < bytes.size() ? IORING_FSYNC_DATASYNC : 0);
+      st = co_await sync;  // suspends
+    }
+    if (n == 0) break;  // an empty snapshot: the header alone
   }
   CloseOp close(*fd);
   Status closed = co_await close;  // suspends
