@@ -61,8 +61,7 @@ class ArrayText {
 const std::vector<store::pg::Statement>& Statements() {
   static const std::vector<store::pg::Statement> kAll = {
       {"rf_fence",
-       "SELECT partition FROM partition_leases WHERE partition = ANY($1::smallint[]) "
-       "AND owner = $2 AND epoch = $3::bigint",
+       "SELECT rf_fence($1::smallint[], $2, $3::bigint)",
        3},
       {"rf_records",
        "INSERT INTO run_records (run_id, seq, last_seq, payload, at) "
@@ -120,6 +119,8 @@ bool TimerConsumed(const Run& run, const Record& r) {
       return false;
   }
 }
+
+constexpr Nanos kLeaseRenewal = 10 * kSeconds;  // leases last 30 s
 
 Deadline StatementDeadline(const PgOptions& o) { return Deadline::After(o.statement_timeout); }
 
@@ -260,7 +261,47 @@ reactor::Task<Status> PgRunStore::Open(engine::RecordSink& sink) {
          {"records_replayed", replayed});
   lease.Release();
   reactor::Spawn(Committer(this));
+  if (!partitions_.empty()) {
+    heartbeat_.self = this;
+    heartbeat_.fire = &PgRunStore::OnHeartbeat;
+    reactor::Shard::Current().Arm(&heartbeat_, MonoNow() + kLeaseRenewal);
+  }
   co_return Status{};
+}
+
+void PgRunStore::OnHeartbeat(reactor::Shard::TimerNode* n) {
+  PgRunStore* self = static_cast<Heartbeat*>(n)->self;
+  if (self->closing_) return;
+  reactor::Spawn(RenewLeases(self), &self->background_);
+}
+
+// Keeps this shard's partition leases alive (expires_at) while it runs. Finding
+// them held by someone else, or at another epoch, means another instance took
+// over: stop before writing anything more.
+reactor::Task<void> PgRunStore::RenewLeases(PgRunStore* self) {
+  auto conn = co_await self->pool_->Acquire(StatementDeadline(self->options_));  // suspends
+  if (conn) {
+    PgLease lease(self->pool_.get(), *conn);
+    const std::string parts = PartitionArray(self->partitions_);
+    const std::string epoch = std::to_string(self->epoch_);
+    Query q[] = {{.stmt_name_or_sql =
+                      "UPDATE partition_leases SET expires_at = now() + interval '30 seconds' "
+                      "WHERE partition = ANY($1::smallint[]) AND owner = $2 AND epoch = $3::bigint",
+                  .prepared = false,
+                  .params = {parts, self->options_.instance, epoch}}};
+    auto res = co_await lease->Pipeline(q, StatementDeadline(self->options_));  // suspends
+    if (res && store::pg::FirstError(*res) &&
+        (*res)[0].affected() != self->partitions_.size()) {
+      RF_LOG(kError, "postgres: this instance lost its partition leases; stopping",
+             {"shard", self->shard_}, {"held", (*res)[0].affected()},
+             {"expected", self->partitions_.size()});
+      ::_exit(75);
+    }
+    // A failed renewal (database away) is retried at the next beat; commits stop on
+    // their own while it is away.
+  }
+  if (!self->closing_)
+    reactor::Shard::Current().Arm(&self->heartbeat_, MonoNow() + kLeaseRenewal);
 }
 
 uint64_t PgRunStore::Append(const Run& run, const Record& r, uint32_t seq, std::string_view payload) {
@@ -468,10 +509,10 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
 
   auto res = co_await lease->Pipeline(qs, StatementDeadline(options_));  // suspends
   if (!res) co_return res.error();
-  if (Status st = store::pg::FirstError(*res); !st) co_return st;
-  if (!touched.empty() && (*res)[fence_index].rows() != static_cast<int>(touched.size())) {
+  // rf_fence raised: the transaction was aborted before anything was written.
+  if (!touched.empty() && (*res)[fence_index].sqlstate() == "RF001")
     co_return Error{Errc::kConflict, "partition leases lost"};
-  }
+  if (Status st = store::pg::FirstError(*res); !st) co_return st;
   co_return Status{};
 }
 
@@ -555,6 +596,8 @@ reactor::Task<void> PgRunStore::CommitOne(PgRunStore* self, std::unique_ptr<Batc
 
 reactor::Task<Status> PgRunStore::Close() {
   closing_ = true;
+  reactor::Shard::Current().Disarm(&heartbeat_);
+  co_await background_.Wait();  // suspends: a renewal under way
   if (pool_) {
     if (parked_) reactor::Shard::Current().Schedule(std::exchange(parked_, {}));
     if (!committer_done_) {

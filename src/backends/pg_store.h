@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/run_store.h"
+#include "reactor/shard.h"
 #include "store/postgres/pg_pool.h"
 
 namespace rf::backends {
@@ -60,6 +61,11 @@ class PgRunStore final : public engine::RunStore {
     uint64_t ticket;
     bool done;
   };
+  struct Heartbeat : reactor::Shard::TimerNode {
+    PgRunStore* self = nullptr;
+  };
+  static void OnHeartbeat(reactor::Shard::TimerNode* n);
+  static reactor::Task<void> RenewLeases(PgRunStore* self);
   static reactor::Task<void> Committer(PgRunStore* self);
   static reactor::Task<void> CommitOne(PgRunStore* self, std::unique_ptr<Batch> b, InFlight* slot);
   reactor::Task<Status> CommitBatch(const Batch& b);
@@ -86,6 +92,8 @@ class PgRunStore final : public engine::RunStore {
   bool committer_done_ = false;
   std::atomic<bool> healthy_{true};
   engine::StoreStats stats_;
+  Heartbeat heartbeat_;
+  reactor::TaskGroup background_;  // lease renewals
 };
 
 class PgDefinitionLog final : public engine::DefinitionLog {

@@ -108,3 +108,26 @@ def test_runs_survive_a_postgres_restart_under_load(launch, pg):
     r = request(d, "POST", "/v1/workflows/w3/runs", {"input": {"k": some_key}},
                 headers={"Idempotency-Key": some_key})
     assert r.status == 200 and r.json()["id"] == answered[some_key]
+
+
+def test_an_instance_that_lost_its_leases_stops_instead_of_writing(launch, pg):
+    """Fencing: another owner took the partitions (a higher epoch); the next commit finds
+    out inside its transaction, writes nothing, and the daemon exits (75) for its
+    supervisor to restart it as a follower."""
+    d = launch()
+    must_put(d, "w3", W3)
+    st, run = request(d, "POST", "/v1/workflows/w3/runs?wait=5s", {"input": {}}).status, None
+    assert st in (200, 201)
+    db = [a for a in d.args if a.startswith("postgresql://")][0].rsplit("/", 1)[1]
+    before = int(pg.psql("SELECT count(*) FROM run_records;", db=db).strip())
+    pg.psql("UPDATE partition_leases SET owner = 'another-instance', epoch = epoch + 100;", db=db)
+    try:
+        r = request(d, "POST", "/v1/workflows/w3/runs", {"input": {}}, timeout=10.0)
+        assert r.status != 201, "a start was acknowledged by an instance without its leases"
+    except (rfclient.NoResponse, OSError):
+        pass  # the daemon stopped while answering: what fencing is for
+    d.killed = True  # exiting is the expected outcome here, not a crash to report
+    assert d.wait(15.0) == 75, f"expected exit 75, got {d.proc.returncode}\n{d.log_tail()}"
+    after = int(pg.psql("SELECT count(*) FROM run_records;", db=db).strip())
+    assert after == before, "the fenced instance still wrote run records"
+    assert "lost its partition leases" in d.log_tail()

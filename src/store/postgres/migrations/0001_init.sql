@@ -176,3 +176,16 @@ CREATE TABLE partition_leases (
 );
 COMMENT ON TABLE partition_leases IS
   'Partition ownership: owner, fencing epoch and lease expiry per partition.';
+
+-- Fencing inside a commit: raises (aborting the whole transaction) unless the caller still
+-- holds every one of `parts` with its epoch. The first statement of every group commit.
+CREATE FUNCTION rf_fence(parts smallint[], holder text, held_epoch bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF (SELECT count(*) FROM partition_leases
+       WHERE partition = ANY(parts) AND owner = holder AND epoch = held_epoch)
+     <> cardinality(parts) THEN
+    RAISE EXCEPTION 'ringflow: partition leases lost' USING ERRCODE = 'RF001';
+  END IF;
+END
+$$;
