@@ -30,6 +30,8 @@ done
 [[ $SHARDS =~ ^[1-9][0-9]*$ ]] || { echo "http.sh: bad --shards: $SHARDS" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 RINGFLOW_BIN=${RINGFLOW_BIN:-$REPO/build/release/src/app/ringflow}
 
 # ------------------------------------------------------------------ tools
@@ -37,12 +39,7 @@ missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v ab >/dev/null 2>&1 || missing+=(apache2-utils)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
-if [[ ${#missing[@]} -gt 0 ]]; then
-    echo "installing: ${missing[*]}" >&2
-    SUDO=()
-    [[ $EUID -eq 0 ]] || SUDO=(sudo)
-    "${SUDO[@]}" apt-get -y install "${missing[@]}" >&2
-fi
+install_missing "${missing[@]}"
 if [[ ! -x $RINGFLOW_BIN ]]; then
     echo "http.sh: ringflow binary not found: $RINGFLOW_BIN (build it or set RINGFLOW_BIN)" >&2
     exit 1
@@ -50,58 +47,12 @@ fi
 
 # ------------------------------------------------------------------ processes
 TMP=$(mktemp -d -t rf-bench.XXXXXX)
-PIDS=()
-
 cleanup() {
-    local pid i
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_started
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# HTTP status of GET 127.0.0.1:$1$2 (empty if no answer within 2 s).
-probe() {
-    local port=$1 path=$2 line=""
-    if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
-        printf 'GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' "$path" >&3
-        IFS= read -r -t 2 line <&3 || true
-        exec 3<&- 3>&-
-    fi
-    line=${line#* }
-    echo "${line%% *}"
-}
-
-# wait_ready PID PORT PATH LOG: up to 10 s for a 200.
-wait_ready() {
-    local pid=$1 port=$2 path=$3 log=$4 i
-    for ((i = 0; i < 100; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "http.sh: server (pid $pid) exited during startup; log:" >&2
-            tail -n 20 "$log" >&2 || true
-            exit 1
-        fi
-        [[ $(probe "$port" "$path") == 200 ]] && return 0
-        sleep 0.1
-    done
-    echo "http.sh: server on port $port not ready after 10 s; log:" >&2
-    tail -n 20 "$log" >&2 || true
-    exit 1
-}
 
 start_ringflow() { # shards port -> sets RF_PID
     local shards=$1 port=$2 log=$TMP/ringflow-$1.log

@@ -53,6 +53,8 @@ done
 [[ -z $SHARDS || $SHARDS =~ ^[1-9][0-9]*$ ]] || { echo "workflows.sh: bad SHARDS" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 RINGFLOW_BIN=${RINGFLOW_BIN:-$REPO/build/release/src/app/ringflow}
 LOADGEN_BIN=${LOADGEN_BIN:-$REPO/build/release/bench/driver/rf-loadgen}
 
@@ -62,12 +64,7 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
-if [[ ${#missing[@]} -gt 0 ]]; then
-    echo "installing: ${missing[*]}" >&2
-    SUDO=()
-    [[ $EUID -eq 0 ]] || SUDO=(sudo)
-    "${SUDO[@]}" apt-get -y install "${missing[@]}" >&2
-fi
+install_missing "${missing[@]}"
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     echo "building release (tools/build.sh release; includes rf-loadgen) ..." >&2
     "$REPO/tools/build.sh" release
@@ -78,21 +75,8 @@ done
 
 # ------------------------------------------------------------------ processes
 TMP=$(mktemp -d "${DATA_ROOT:-${TMPDIR:-/tmp}}/rf-wfbench.XXXXXX")
-PIDS=()
-
 cleanup() {
-    local pid i
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_started
     if [[ -n ${PG_DIR:-} ]]; then
         "$REPO/tools/pg.sh" stop "$PG_DIR" >/dev/null 2>&1 || true
     fi
@@ -100,32 +84,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# HTTP status of GET 127.0.0.1:$1$2 (empty if no answer within 2 s).
-probe() {
-    curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1$2" 2>/dev/null || true
-}
-
-# wait_ready PID PORT PATH LOG: up to 10 s for a 200.
-wait_ready() {
-    local pid=$1 port=$2 path=$3 log=$4 i
-    for ((i = 0; i < 100; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "workflows.sh: server (pid $pid) exited during startup; log:" >&2
-            tail -n 20 "$log" >&2 || true
-            exit 1
-        fi
-        [[ $(probe "$port" "$path") == 200 ]] && return 0
-        sleep 0.1
-    done
-    echo "workflows.sh: server on port $port not ready after 10 s; log:" >&2
-    tail -n 20 "$log" >&2 || true
-    exit 1
-}
 
 # nginx: /ok is the http steps' endpoint and the reference's target.
 NG_PORT=$(free_port)

@@ -22,6 +22,7 @@
 #include "reactor/submit_to.h"
 #include "reactor/task.h"
 #include "reactor/test_reactor.h"
+#include "test_support.h"
 #include "store/embedded/format.h"
 #include "store/embedded/journal.h"
 
@@ -59,29 +60,9 @@ namespace {
 
 constexpr Nanos kWait = 10 * kSeconds;  // bound of every wait in these tests
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rf-coordinator-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempDir : rf::test::TempDir {
+  TempDir() : rf::test::TempDir("rf-coordinator") {}
 };
-
-// Assertions inside coroutines must not throw (an exception escaping a Task
-// terminates): this one checks, and ends the calling Task<void> on failure.
-#define CO_REQUIRE(...)                    \
-  do {                                     \
-    if (!static_cast<bool>(__VA_ARGS__)) { \
-      CHECK(__VA_ARGS__);                  \
-      co_return;                           \
-    }                                      \
-  } while (0)
 
 Value J(std::string_view text) {
   auto v = rf::json::Parse(text);

@@ -14,6 +14,7 @@
 
 #include "reactor/task.h"
 #include "reactor/test_reactor.h"
+#include "test_support.h"
 #include "store/embedded/format.h"
 
 namespace fs = std::filesystem;
@@ -24,18 +25,8 @@ using namespace rf::store::embedded;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/rf-journal-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempDir : rf::test::TempDir {
+  TempDir() : rf::test::TempDir("rf-journal") {}
 };
 
 struct Rec {

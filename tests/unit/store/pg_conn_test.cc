@@ -20,6 +20,7 @@
 #include "reactor/offload.h"
 #include "reactor/shard.h"
 #include "reactor/test_reactor.h"
+#include "test_support.h"
 #include "store/postgres/pg_pool.h"
 
 namespace rf::store::pg {
@@ -28,15 +29,6 @@ namespace {
 namespace fs = std::filesystem;
 using reactor::Reactor;
 using reactor::Task;
-
-// Assertions inside coroutines must not throw: this one checks, and ends the Task<void>.
-#define CO_REQUIRE(...)                    \
-  do {                                     \
-    if (!static_cast<bool>(__VA_ARGS__)) { \
-      CHECK(__VA_ARGS__);                  \
-      co_return;                           \
-    }                                      \
-  } while (0)
 
 constexpr Nanos kWait = 10 * kSeconds;  // bound of every exchange that should succeed
 
