@@ -100,14 +100,23 @@ reactor::Task<void> StartRun(void* p, RequestContext& rc) {
   }
   cmd.idempotency_key = std::string(key);
   cmd.partition = ctx.engine->PartitionForStart(name, key);
-  auto op = reactor::SubmitTo(ctx.engine->OwnerOf(cmd.partition), &StartOn, std::move(cmd));
-  Result<RunView> r = co_await op;  // suspends
+  const unsigned owner = ctx.engine->OwnerOf(cmd.partition);
+  const Nanos wait = cmd.wait;
+  Result<RunView> r = Error{Errc::kInternal, "not started"};
+  if (owner == reactor::Shard::Current().id()) {
+    // The usual case (a start without a key lands on a partition this shard owns):
+    // no mailbox round trip to ourselves.
+    r = co_await Coordinator::Local().Start(std::move(cmd));  // suspends
+  } else {
+    auto op = reactor::SubmitTo(owner, &StartOn, std::move(cmd));
+    r = co_await op;  // suspends
+  }
   if (!r) {
     detail::ReplyError(rc.resp, r.error(), "run_not_found");
     co_return;
   }
   int status = r->created ? 201 : 200;
-  if (cmd.wait > 0 && !r->terminal) status = 202;
+  if (wait > 0 && !r->terminal) status = 202;
   detail::ReplyJson(rc.resp, status, r->json);
 }
 
