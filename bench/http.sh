@@ -95,33 +95,7 @@ RF_PORT=$(free_port)
 start_ringflow "$SHARDS" "$RF_PORT"
 
 NG_PORT=$(free_port)
-mkdir -p "$TMP/nginx"
-cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes $SHARDS;
-daemon off;
-master_process on;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NG_PORT;
-        location / { return 200 "ok\n"; }
-    }
-}
-EOF
-nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
-    2>"$TMP/nginx/stderr.log" &
-NG_PID=$!
-PIDS+=("$NG_PID")
-wait_ready "$NG_PID" "$NG_PORT" / "$TMP/nginx/error.log"
+start_nginx "$TMP/nginx" "$NG_PORT" "$SHARDS" / 'location / { return 200 "ok\n"; }'
 
 RF_URL=http://127.0.0.1:$RF_PORT/health/live
 NG_URL=http://127.0.0.1:$NG_PORT/

@@ -62,3 +62,37 @@ wait_ready() {
     tail -n 20 "$log" >&2 || true
     exit 1
 }
+
+# start_nginx DIR PORT WORKERS READY_PATH DIRECTIVES: nginx on 127.0.0.1:PORT under DIR, with
+# DIRECTIVES (locations, default_type...) inside its server block; sets NG_PID, waits
+# until READY_PATH answers 200.
+start_nginx() {
+    local dir=$1 port=$2 workers=$3 ready=$4 directives=$5
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes $workers;
+daemon off;
+master_process on;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        $directives
+    }
+}
+EOF
+    nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" 2>"$dir/stderr.log" &
+    NG_PID=$!
+    PIDS+=("$NG_PID")
+    wait_ready "$NG_PID" "$port" "$ready" "$dir/error.log"
+}

@@ -87,35 +87,8 @@ trap 'exit 130' INT TERM
 
 # nginx: /ok is the http steps' endpoint and the reference's target.
 NG_PORT=$(free_port)
-mkdir -p "$TMP/nginx"
-cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes $NGINX_WORKERS;
-daemon off;
-master_process on;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    default_type application/json;
-    keepalive_requests 10000000;
-    keepalive_timeout 300s;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NG_PORT;
-        location /ok { return 200 '{"ok":true}'; }
-    }
-}
-EOF
-nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" \
-    2>"$TMP/nginx/stderr.log" &
-NG_PID=$!
-PIDS+=("$NG_PID")
-wait_ready "$NG_PID" "$NG_PORT" /ok "$TMP/nginx/error.log"
+start_nginx "$TMP/nginx" "$NG_PORT" "$NGINX_WORKERS" /ok \
+    "default_type application/json; location /ok { return 200 '{\"ok\":true}'; }"
 
 RF_VERSION=$("$RINGFLOW_BIN" version 2>/dev/null | head -n 1 || echo '?')
 RF_PORT=$(free_port)

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "backends/detail/pg_setup.h"
 #include "engine/detail/run_log.h"
 #include "engine/registry.h"
 #include "json/parse.h"
@@ -122,18 +123,6 @@ bool TimerConsumed(const Run& run, const Record& r) {
 
 constexpr Nanos kLeaseRenewal = 10 * kSeconds;  // leases last 30 s
 
-Deadline StatementDeadline(const PgOptions& o) { return Deadline::After(o.statement_timeout); }
-
-std::unique_ptr<store::pg::PgPool> MakePool(const PgOptions& o, size_t size, bool statements) {
-  store::pg::PgPool::Options po;
-  po.url = o.url;
-  po.size = size;
-  if (statements) po.statements = Statements();
-  auto pool = std::make_unique<store::pg::PgPool>(std::move(po));
-  pool->Start();
-  return pool;
-}
-
 std::string PartitionArray(const std::vector<uint32_t>& parts) {
   ArrayText a;
   for (uint32_t p : parts) a.AddInt(p);
@@ -220,7 +209,7 @@ PgRunStore::Batch& PgRunStore::batch() {
 }
 
 reactor::Task<Status> PgRunStore::Open(engine::RecordSink& sink) {
-  pool_ = MakePool(options_, options_.pool, true);
+  pool_ = detail::MakePool(options_, options_.pool, Statements());
   auto conn = co_await pool_->Acquire(Deadline::After(30 * kSeconds));  // suspends
   if (!conn) co_return Error{conn.error().code, "PostgreSQL: " + conn.error().context};
   PgLease lease(pool_.get(), *conn);
@@ -279,7 +268,7 @@ void PgRunStore::OnHeartbeat(reactor::Shard::TimerNode* n) {
 // them held by someone else, or at another epoch, means another instance took
 // over: stop before writing anything more.
 reactor::Task<void> PgRunStore::RenewLeases(PgRunStore* self) {
-  auto conn = co_await self->pool_->Acquire(StatementDeadline(self->options_));  // suspends
+  auto conn = co_await self->pool_->Acquire(detail::StatementDeadline(self->options_));  // suspends
   if (conn) {
     PgLease lease(self->pool_.get(), *conn);
     const std::string parts = PartitionArray(self->partitions_);
@@ -289,7 +278,7 @@ reactor::Task<void> PgRunStore::RenewLeases(PgRunStore* self) {
                       "WHERE partition = ANY($1::smallint[]) AND owner = $2 AND epoch = $3::bigint",
                   .prepared = false,
                   .params = {parts, self->options_.instance, epoch}}};
-    auto res = co_await lease->Pipeline(q, StatementDeadline(self->options_));  // suspends
+    auto res = co_await lease->Pipeline(q, detail::StatementDeadline(self->options_));  // suspends
     if (res && store::pg::FirstError(*res) &&
         (*res)[0].affected() != self->partitions_.size()) {
       RF_LOG(kError, "postgres: this instance lost its partition leases; stopping",
@@ -418,7 +407,7 @@ void PgRunStore::Release() {
 }
 
 reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
-  auto conn = co_await pool_->Acquire(StatementDeadline(options_));  // suspends
+  auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
   if (!conn) co_return conn.error();
   PgLease lease(pool_.get(), *conn);
 
@@ -507,7 +496,7 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
   }
   qs.push_back({.stmt_name_or_sql = "COMMIT", .prepared = false, .params = {}});
 
-  auto res = co_await lease->Pipeline(qs, StatementDeadline(options_));  // suspends
+  auto res = co_await lease->Pipeline(qs, detail::StatementDeadline(options_));  // suspends
   if (!res) co_return res.error();
   // rf_fence raised: the transaction was aborted before anything was written.
   if (!touched.empty() && (*res)[fence_index].sqlstate() == "RF001")
@@ -611,98 +600,6 @@ reactor::Task<Status> PgRunStore::Close() {
     }
     co_await pool_->Close();  // suspends
   }
-  co_return Status{};
-}
-
-// --- definitions -----------------------------------------------------------------
-
-PgDefinitionLog::~PgDefinitionLog() = default;
-
-reactor::Task<Status> PgDefinitionLog::Open(store::embedded::ReplaySink& sink) {
-  pool_ = MakePool(options_, 1, false);
-  auto conn = co_await pool_->Acquire(Deadline::After(30 * kSeconds));  // suspends
-  if (!conn) co_return Error{conn.error().code, "PostgreSQL: " + conn.error().context};
-  PgLease lease(pool_.get(), *conn);
-  Query qs[] = {{.stmt_name_or_sql = "SELECT name, version, source FROM workflow_versions ORDER BY name, version",
-                 .prepared = false, .params = {}},
-                {.stmt_name_or_sql = "SELECT name FROM workflows WHERE deleted ORDER BY name",
-                 .prepared = false, .params = {}}};
-  auto res = co_await lease->Pipeline(qs, Deadline::After(60 * kSeconds));  // suspends
-  if (!res) co_return res.error();
-  if (Status st = store::pg::FirstError(*res); !st) co_return st;
-  uint64_t lsn = 0;
-  const PgResult& versions = (*res)[0];
-  for (int i = 0; i < versions.rows(); ++i) {
-    json::Object o{{"name", std::string(versions.value(i, 0))},
-                   {"version", static_cast<int64_t>(std::stoll(std::string(versions.value(i, 1))))},
-                   {"source", std::string(versions.value(i, 2))}};
-    Status st = sink.OnRecord(++lsn, static_cast<uint8_t>(engine::DefinitionRecord::kPut),
-                              json::ToString(json::Value(std::move(o))));
-    if (!st) co_return st;
-  }
-  const PgResult& deleted = (*res)[1];
-  for (int i = 0; i < deleted.rows(); ++i) {
-    Status st = sink.OnRecord(++lsn, static_cast<uint8_t>(engine::DefinitionRecord::kDelete),
-                              engine::EncodeDefinitionDelete(deleted.value(i, 0)));
-    if (!st) co_return st;
-  }
-  co_return Status{};
-}
-
-void PgDefinitionLog::Append(uint8_t type, std::string_view payload) {
-  pending_.emplace_back(type, std::string(payload));
-}
-
-reactor::Task<Status> PgDefinitionLog::Commit() {
-  if (pending_.empty()) co_return Status{};
-  auto batch = std::move(pending_);
-  pending_.clear();
-  // The registry in memory already has these changes: they must reach the
-  // database, so a failure is retried until it does.
-  Nanos backoff = 100 * kMillis;
-  while (true) {
-    std::deque<std::string> owned;  // stable addresses: Query holds views into them
-    std::vector<Query> qs;
-    qs.push_back({.stmt_name_or_sql = "BEGIN", .prepared = false, .params = {}});
-    for (auto& [type, payload] : batch) {
-      auto v = json::Parse(payload, {.max_bytes = 8 << 20, .max_depth = 8});
-      if (!v || !v->Find("name")) co_return Error{Errc::kInternal, "definitions: bad record"};
-      std::string_view name = owned.emplace_back(v->Find("name")->as_string());
-      if (type == static_cast<uint8_t>(engine::DefinitionRecord::kDelete)) {
-        qs.push_back({.stmt_name_or_sql = "UPDATE workflows SET deleted = true, updated_at = now() WHERE name = $1",
-                      .prepared = false, .params = {name}});
-        continue;
-      }
-      std::string_view version = owned.emplace_back(std::to_string(v->Find("version")->as_int()));
-      std::string_view source = owned.emplace_back(v->Find("source")->as_string());
-      qs.push_back({.stmt_name_or_sql =
-                        "INSERT INTO workflows (name, latest, deleted) VALUES ($1, $2::int, false) "
-                        "ON CONFLICT (name) DO UPDATE SET latest = excluded.latest, deleted = false, "
-                        "updated_at = now()",
-                    .prepared = false, .params = {name, version}});
-      qs.push_back({.stmt_name_or_sql =
-                        "INSERT INTO workflow_versions (name, version, source) VALUES ($1, $2::int, $3) "
-                        "ON CONFLICT (name, version) DO NOTHING",
-                    .prepared = false, .params = {name, version, source}});
-    }
-    qs.push_back({.stmt_name_or_sql = "COMMIT", .prepared = false, .params = {}});
-    auto conn = co_await pool_->Acquire(StatementDeadline(options_));  // suspends
-    if (conn) {
-      PgLease lease(pool_.get(), *conn);
-      auto res = co_await lease->Pipeline(qs, StatementDeadline(options_));  // suspends
-      if (res) {
-        Status st = store::pg::FirstError(*res);
-        if (st) co_return Status{};
-        RF_LOG(kWarn, "postgres: definitions commit failed, retrying", {"error", st.error().ToString()});
-      }
-    }
-    co_await reactor::Sleep(backoff);  // suspends
-    backoff = std::min<Nanos>(backoff * 2, 2 * kSeconds);
-  }
-}
-
-reactor::Task<Status> PgDefinitionLog::Close() {
-  if (pool_) co_await pool_->Close();  // suspends
   co_return Status{};
 }
 
