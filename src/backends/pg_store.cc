@@ -52,7 +52,6 @@ class ArrayText {
     s_ += '}';
     return std::move(s_);
   }
-  bool empty() const { return s_.size() <= 1; }
 
  private:
   void Sep() { s_ += s_.size() > 1 ? "," : ""; }
@@ -134,7 +133,6 @@ std::string PartitionArray(const std::vector<uint32_t>& parts) {
 // --- the batch of one turn -----------------------------------------------------
 
 struct PgRunStore::RunRow {
-  RunId id;
   std::string id_text;
   uint32_t partition;
   std::string workflow;
@@ -354,7 +352,6 @@ PgRunStore::RunRow& PgRunStore::RowOf(Batch& b, const Run& run) {
   auto [it, inserted] = b.run_index.emplace(run.id, b.runs.size());
   if (!inserted) return b.runs[it->second];
   RunRow& row = b.runs.emplace_back();
-  row.id = run.id;
   row.id_text = run.id_text;
   row.partition = run.id.partition();
   row.workflow = run.def->name;

@@ -30,7 +30,6 @@ Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecu
     : shard_(shard),
       options_(options),
       http_(http),
-      metrics_(metrics),
       stats_(&metrics->shards[shard]),
       store_(std::move(store)),
       rng_(Mix64(static_cast<uint64_t>(MonoNow()) ^ (uint64_t{shard} << 32))) {

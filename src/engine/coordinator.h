@@ -197,7 +197,6 @@ class Coordinator {
   const unsigned shard_;
   const EngineOptions options_;
   HttpExecutor* http_;
-  EngineMetrics* metrics_;
   ShardEngineStats* stats_;
   std::shared_ptr<const Registry> registry_;
   std::unique_ptr<RunStore> store_;
