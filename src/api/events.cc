@@ -85,7 +85,7 @@ reactor::Task<void> Write(ApiContext& ctx, RequestContext& rc, fanout::Subscribe
   stats.sse_subscribers.Add(-1);
 }
 
-Status SubscribeOn(engine::RunId id, uint64_t after, std::shared_ptr<fanout::Subscriber> s) {
+reactor::Task<Status> SubscribeOn(engine::RunId id, uint64_t after, std::shared_ptr<fanout::Subscriber> s) {
   return Coordinator::Local().Subscribe(id, after, std::move(s));
 }
 

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "backends/detail/pg_setup.h"
+#include "backends/pg_relay.h"
 #include "engine/detail/run_log.h"
 #include "engine/registry.h"
 #include "json/parse.h"
@@ -94,6 +95,10 @@ const std::vector<store::pg::Statement>& Statements() {
        "$4::bool[]) AS x(r, s, a, c) ON CONFLICT (run_id, step_index) DO UPDATE SET "
        "expire_at = excluded.expire_at, completed = excluded.completed",
        4},
+      {"rf_history",
+       "SELECT seq, last_seq, workflow, data FROM events WHERE run_id = $1::uuid AND last_seq > $2::int "
+       "ORDER BY seq",
+       2},
       {"rf_forget_records", "DELETE FROM run_records WHERE run_id = ANY($1::uuid[])", 1},
       {"rf_forget_events", "DELETE FROM events WHERE run_id = ANY($1::uuid[])", 1},
       {"rf_forget_runs", "DELETE FROM runs WHERE run_id = ANY($1::uuid[])", 1},
@@ -196,8 +201,9 @@ class PgRunStore::DurableWait {
   Waiter w_{};
 };
 
-PgRunStore::PgRunStore(PgOptions options, unsigned shard, std::vector<uint32_t> partitions)
-    : options_(std::move(options)), shard_(shard), partitions_(std::move(partitions)) {}
+PgRunStore::PgRunStore(PgOptions options, unsigned shard, std::vector<uint32_t> partitions,
+                       PgEventRelay* relay)
+    : options_(std::move(options)), shard_(shard), partitions_(std::move(partitions)), relay_(relay) {}
 
 PgRunStore::~PgRunStore() = default;
 
@@ -222,8 +228,15 @@ reactor::Task<Status> PgRunStore::Open(engine::RecordSink& sink) {
   const std::string load =
       "SELECT r.payload FROM run_records r JOIN runs u ON u.run_id = r.run_id "
       "WHERE u.partition = ANY($1::smallint[]) ORDER BY r.run_id, r.seq";
+  // The pending timers of the live runs (runs_live_by_partition, then the timeouts key).
+  const std::string timers =
+      "SELECT t.run_id, t.step_index, (extract(epoch FROM t.expire_at) * 1000)::bigint "
+      "FROM runs u JOIN timeouts t ON t.run_id = u.run_id "
+      "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('pending', 'running', 'waiting') "
+      "AND NOT t.completed";
   Query qs[] = {{.stmt_name_or_sql = claim, .prepared = false, .params = {parts, options_.instance}},
-                {.stmt_name_or_sql = load, .prepared = false, .params = {parts}}};
+                {.stmt_name_or_sql = load, .prepared = false, .params = {parts}},
+                {.stmt_name_or_sql = timers, .prepared = false, .params = {parts}}};
   auto res = co_await (*conn)->Pipeline(qs, Deadline::After(120 * kSeconds));  // suspends
   if (!res) co_return Error{res.error().code, "PostgreSQL: " + res.error().context};
   if (Status st = store::pg::FirstError(*res); !st) co_return st;
@@ -244,8 +257,17 @@ reactor::Task<Status> PgRunStore::Open(engine::RecordSink& sink) {
       text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
     }
   }
+  const PgResult& due = (*res)[2];
+  for (int i = 0; i < due.rows(); ++i) {
+    auto id = engine::ParseRunId(due.value(i, 0));
+    if (!id) co_return Error{Errc::kCorrupt, "timeouts: bad run id " + std::string(due.value(i, 0))};
+    const int step = std::stoi(std::string(due.value(i, 1)));
+    const uint32_t s = step < 0 ? engine::kNoStep : static_cast<uint32_t>(step);
+    if (Status st = sink.OnTimer(*id, s, std::stoll(std::string(due.value(i, 2)))); !st) co_return st;
+  }
+  stats_.pool = &pool_->stats();
   RF_LOG(kInfo, "store opened (postgres)", {"partitions", partitions_.size()}, {"epoch", epoch_},
-         {"records_replayed", replayed});
+         {"records_replayed", replayed}, {"timers", due.rows()});
   lease.Release();
   reactor::Spawn(Committer(this));
   if (!partitions_.empty()) {
@@ -542,6 +564,7 @@ reactor::Task<void> PgRunStore::CommitOne(PgRunStore* self, std::unique_ptr<Batc
       self->stats_.commits.Add();
       self->stats_.records.Add(b->records);
       self->stats_.batch_records.Observe(b->records);
+      if (b->events && self->relay_) self->relay_->Nudge();
       if (!self->healthy_.load(std::memory_order_relaxed))
         RF_LOG(kInfo, "postgres: commits succeed again", {"shard", self->shard_});
       self->healthy_.store(true, std::memory_order_relaxed);
@@ -599,5 +622,38 @@ reactor::Task<Status> PgRunStore::Close() {
   }
   co_return Status{};
 }
+
+reactor::Task<Result<std::vector<engine::OutboxRow>>> PgRunStore::History(const RunId& run,
+                                                                          uint64_t after_seq) {
+  auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
+  if (!conn) co_return conn.error();
+  PgLease lease(pool_.get(), *conn);
+  const std::string id = run.ToString(), after = std::to_string(after_seq);
+  Query q[] = {{.stmt_name_or_sql = "rf_history", .prepared = true, .params = {id, after}}};
+  auto res = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
+  if (!res) co_return res.error();
+  if (Status st = store::pg::FirstError(*res); !st) co_return st.error();
+  const PgResult& got = (*res)[0];
+  std::vector<engine::OutboxRow> rows;
+  rows.reserve(static_cast<size_t>(got.rows()));
+  for (int i = 0; i < got.rows(); ++i) {
+    rows.push_back(engine::OutboxRow{run, std::stoull(std::string(got.value(i, 0))),
+                                     std::stoull(std::string(got.value(i, 1))),
+                                     std::string(got.value(i, 2)), std::string(got.value(i, 3))});
+  }
+  co_return rows;
+}
+
+PgStoreFactory::PgStoreFactory(PgOptions options)
+    : options_(std::move(options)), relay_(std::make_unique<PgEventRelay>(options_)) {}
+
+PgStoreFactory::~PgStoreFactory() = default;
+
+std::unique_ptr<engine::RunStore> PgStoreFactory::MakeRunStore(unsigned shard,
+                                                               std::vector<uint32_t> partitions) {
+  return std::make_unique<PgRunStore>(options_, shard, std::move(partitions), relay_.get());
+}
+
+engine::EventRelay* PgStoreFactory::relay() { return relay_.get(); }
 
 }  // namespace rf::backends

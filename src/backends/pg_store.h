@@ -34,9 +34,13 @@ struct PgOptions {
   Nanos statement_timeout = 10 * kSeconds;
 };
 
+class PgEventRelay;
+
 class PgRunStore final : public engine::RunStore {
  public:
-  PgRunStore(PgOptions options, unsigned shard, std::vector<uint32_t> partitions);
+  // `relay`: the instance's outbox relay, nudged after commits with events.
+  PgRunStore(PgOptions options, unsigned shard, std::vector<uint32_t> partitions,
+             PgEventRelay* relay);
   ~PgRunStore() override;
 
   reactor::Task<Status> Open(engine::RecordSink& sink) override;
@@ -44,6 +48,10 @@ class PgRunStore final : public engine::RunStore {
                   std::string_view payload) override;
   void AppendEvents(const engine::Run& run, const std::vector<engine::Event>& events) override;
   bool wants_events() const override { return true; }
+  bool relays_events() const override { return relay_ != nullptr; }
+  reactor::Task<Result<std::vector<engine::OutboxRow>>> History(const engine::RunId& run,
+                                                                uint64_t after_seq) override;
+  bool loads_timers() const override { return true; }
   void Forget(const engine::RunId& id) override;
   uint64_t last_ticket() const override { return appended_; }
   bool healthy() const override { return healthy_.load(std::memory_order_relaxed); }
@@ -76,6 +84,7 @@ class PgRunStore final : public engine::RunStore {
   PgOptions options_;
   unsigned shard_;
   std::vector<uint32_t> partitions_;
+  PgEventRelay* relay_;
   std::unique_ptr<store::pg::PgPool> pool_;
   int64_t epoch_ = 0;
   std::unique_ptr<Batch> pending_;
@@ -113,16 +122,17 @@ class PgDefinitionLog final : public engine::DefinitionLog {
 
 class PgStoreFactory final : public engine::StoreFactory {
  public:
-  explicit PgStoreFactory(PgOptions options) : options_(std::move(options)) {}
-  std::unique_ptr<engine::RunStore> MakeRunStore(unsigned shard, std::vector<uint32_t> partitions) override {
-    return std::make_unique<PgRunStore>(options_, shard, std::move(partitions));
-  }
+  explicit PgStoreFactory(PgOptions options);
+  ~PgStoreFactory() override;
+  std::unique_ptr<engine::RunStore> MakeRunStore(unsigned shard, std::vector<uint32_t> partitions) override;
   std::unique_ptr<engine::DefinitionLog> MakeDefinitionLog() override {
     return std::make_unique<PgDefinitionLog>(options_);
   }
+  engine::EventRelay* relay() override;
 
  private:
   PgOptions options_;
+  std::unique_ptr<PgEventRelay> relay_;
 };
 
 }  // namespace rf::backends

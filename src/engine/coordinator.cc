@@ -129,7 +129,8 @@ void Coordinator::Dispatch(After& a) {
   for (uint32_t s : a.effects.abort)
     for (Entry::InFlight& f : e.in_flight)
       if (f.step == s) f.cancel->Fire();
-  if (!a.events.empty() || a.finished) Publish(e, a.events, a.finished);
+  // A store with an outbox relay publishes the events once they are committed.
+  if (!store_->relays_events() && (!a.events.empty() || a.finished)) Publish(e, a.events, a.finished);
   if (!a.finished) return;
   e.terminal_durable = true;
   stats_->runs_active.Add(-1);
@@ -175,36 +176,6 @@ Status Coordinator::Expand(Entry& e) {
   e.run = std::move(*r);
   e.compact = false;
   return {};
-}
-
-void Coordinator::Publish(Entry& e, const std::vector<Event>& events, bool finished) {
-  std::vector<std::string> data;
-  std::string all;
-  for (const Event& ev : events) {
-    data.push_back(json::ToString(EventToJson(ev, e.run.id)));
-    fanout::AppendFrame(all, ev.seq, ev.type, data.back());
-  }
-  for (auto& [sub, seen] : e.subscribers) {
-    if (sub->closed()) continue;
-    std::string frames;
-    for (size_t i = 0; i < events.size(); ++i) {
-      if (events[i].seq <= seen) continue;
-      fanout::AppendFrame(frames, events[i].seq, events[i].type, data[i]);
-      seen = events[i].seq;
-    }
-    fanout::Subscriber::Publish(sub, std::move(frames), finished);
-  }
-  std::erase_if(e.subscribers, [&](auto& p) { return finished || p.first->closed(); });
-  if (all.empty()) return;
-  auto [lo, hi] = workflow_subs_.equal_range(e.run.def->name);
-  for (auto it = lo; it != hi;) {
-    if (it->second->closed()) {
-      it = workflow_subs_.erase(it);
-      continue;
-    }
-    fanout::Subscriber::Publish(it->second, all, false);
-    ++it;
-  }
 }
 
 RunView Coordinator::View(const Entry& e, bool created) const {
@@ -369,37 +340,6 @@ RunPage Coordinator::List(const RunQuery& q) const {
     page.runs.emplace_back(r.id, json::ToString(json::Value(std::move(o))));
   }
   return page;
-}
-
-// --- live events ---------------------------------------------------------------
-
-Status Coordinator::Subscribe(const RunId& id, uint64_t after_seq,
-                              std::shared_ptr<fanout::Subscriber> s) {
-  Entry* e = Find(id);
-  if (!e) return Error{Errc::kNotFound, "no run with id " + id.ToString()};
-  // History is rebuilt from the run's log: events are not kept, records are.
-  Run scratch;
-  scratch.def = e->run.def;
-  std::vector<Event> events;
-  Status st = detail::ForEachLogRecord(e->log, [&](std::string_view payload) -> Status {
-    auto r = DecodeRecord(payload);
-    if (!r) return r.error();
-    Apply(scratch, *r, &events);
-    return {};
-  });
-  if (!st) return st;
-  std::string frames;
-  for (const Event& ev : events)
-    if (ev.seq > after_seq)
-      fanout::AppendFrame(frames, ev.seq, ev.type, json::ToString(EventToJson(ev, id)));
-  const bool end = e->terminal_durable;
-  fanout::Subscriber::Publish(s, std::move(frames), end);
-  if (!end) e->subscribers.emplace_back(std::move(s), std::max(after_seq, e->run.event_seq));
-  return {};
-}
-
-void Coordinator::SubscribeWorkflow(std::string workflow, std::shared_ptr<fanout::Subscriber> s) {
-  workflow_subs_.emplace(std::move(workflow), std::move(s));
 }
 
 }  // namespace rf::engine

@@ -101,10 +101,14 @@ class Coordinator {
   reactor::Task<Result<RunView>> Retry(RunId id);
   RunPage List(const RunQuery& q) const;
 
-  // Live events. Subscribe sends the history after `after_seq` at once, then
-  // every new event; the subscriber gets end=true with the terminal event.
-  Status Subscribe(const RunId& id, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s);
+  // Live events. Subscribe sends the history after `after_seq` first (from the
+  // run's log, or from the store's outbox when it relays events), then every
+  // new event in order; the subscriber gets end=true with the terminal event.
+  // Suspends only with a relaying store. Errors: kNotFound, the store's.
+  reactor::Task<Status> Subscribe(RunId id, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s);
   void SubscribeWorkflow(std::string workflow, std::shared_ptr<fanout::Subscriber> s);
+  // The relay's delivery of outbox rows of runs this shard owns.
+  void DeliverOutbox(const std::vector<OutboxRow>& rows);
 
   size_t run_count() const { return runs_.size(); }
   // Null until Open() succeeded.
@@ -122,8 +126,16 @@ class Coordinator {
     bool terminal_durable = false;
     bool compact = false;  // finished: only the summary fields of `run` are kept (see Compact)
     Waiter* waiters = nullptr;
-    // With the last event sequence each has been sent.
-    std::vector<std::pair<std::shared_ptr<fanout::Subscriber>, uint64_t>> subscribers;
+    struct Sub {
+      std::shared_ptr<fanout::Subscriber> to;
+      uint64_t seen = 0;   // the last event number sent
+      bool ready = true;   // false while its history is being read
+      // Events not yet sendable: ahead of a gap (the outbox may commit or
+      // relay a run's rows out of order) or arrived during the history read.
+      std::map<uint64_t, std::pair<std::string, bool>> held;  // seq -> frame, terminal
+      bool done = false;
+    };
+    std::vector<Sub> subscribers;
     struct InFlight {
       uint32_t step;
       size_t attempt;
@@ -165,7 +177,23 @@ class Coordinator {
   void ScheduleFlush();
   static reactor::Task<void> Flusher(Coordinator* self);
   void Dispatch(After& a);
+  struct Frame {
+    uint64_t seq;
+    int64_t at_ms;
+    bool terminal;     // run.succeeded, run.failed or run.cancelled
+    std::string text;  // the SSE frame
+  };
+  static Status FramesOf(std::string_view outbox_json, uint64_t after_seq, std::vector<Frame>& out);
+  Status SubscribeFromLog(Entry& e, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s);
   void Publish(Entry& e, const std::vector<Event>& events, bool finished);
+  // Hands `frames` (one run's, in order) to its subscribers, each in event
+  // order without gaps; drops the subscribers that ended. `finished`: the run's
+  // end is durable (embedded store); a relaying store ends a subscriber at the
+  // terminal event instead.
+  void Offer(Entry& e, const std::vector<Frame>& frames, bool finished);
+  // Sends `sub` what it holds without a gap. True: the stream ended.
+  bool Flush(Entry::Sub& sub, bool finished) const;
+  void PublishWorkflow(const std::string& workflow, const std::vector<Frame>& frames);
   void Fail(const Error& e);
 
   // Workers.
@@ -205,7 +233,11 @@ class Coordinator {
 
   std::map<RunId, std::unique_ptr<Entry>> runs_;  // ordered: ids are time-ordered
   std::unordered_map<std::string, Entry*> idempotency_;  // workflow '\n' key
-  std::multimap<std::string, std::shared_ptr<fanout::Subscriber>, std::less<>> workflow_subs_;
+  struct WorkflowSub {
+    std::shared_ptr<fanout::Subscriber> to;
+    int64_t since_ms;  // relayed events that happened before the subscription are not sent
+  };
+  std::multimap<std::string, WorkflowSub, std::less<>> workflow_subs_;
 
   std::vector<After> after_;
   std::vector<After> spare_after_;  // the last batch's vector, reused for its capacity
@@ -229,6 +261,13 @@ class Coordinator {
   };
   TimerNode timer_node_;
   TimerNode retention_node_;
+
+  struct LoadedTimer {
+    RunId run;
+    uint32_t step;
+    int64_t due_ms;
+  };
+  std::vector<LoadedTimer> loaded_timers_;  // from the store at Open (loads_timers())
 
   uint64_t journal_bytes_since_snapshot_ = 0;
   uint64_t last_snapshot_bytes_ = 0;

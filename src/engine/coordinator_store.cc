@@ -13,6 +13,10 @@ class Coordinator::ReplayInto : public RecordSink {
  public:
   explicit ReplayInto(Coordinator& c) : c_(c) {}
   Status OnSnapshot(std::string_view bytes) override { return c_.LoadSnapshot(bytes); }
+  Status OnTimer(const RunId& run, uint32_t step, int64_t due_ms) override {
+    c_.loaded_timers_.push_back({run, step, due_ms});
+    return {};
+  }
   Status OnRecord(std::string_view payload) override {
     c_.journal_bytes_since_snapshot_ += payload.size() + c_.store_->record_overhead();
     Entry* e = nullptr;
@@ -80,11 +84,25 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
     }
     stats_->runs_active.Add(1);
     ++recovered;
-    Mutate(*e, [](Machine& m) {
-      m.Recover();
+    // Timers come from the records, or from the store when it keeps them apart.
+    Mutate(*e, [this](Machine& m) {
+      m.Recover(!store_->loads_timers());
       return 0;
     });
   }
+  for (const LoadedTimer& t : loaded_timers_) {
+    Entry* e = Find(t.run);
+    if (!e || IsTerminal(e->run.status)) continue;
+    // The records hold the exact due time; a timer armed earlier than that would
+    // be taken for an early one and dropped.
+    int64_t due = t.due_ms;
+    if (t.step < e->run.steps.size()) due = std::max(due, e->run.steps[t.step].due_ms);
+    else if (t.step == kNoStep) due = std::max(due, e->run.deadline_ms);
+    AddTimer(*e, Timer{t.step, due});
+  }
+  if (!loaded_timers_.empty())
+    RF_LOG(kInfo, "durable timers loaded", {"timers", loaded_timers_.size()});
+  loaded_timers_ = {};
   RF_LOG(kInfo, "runs recovered", {"runs", runs_.size()}, {"resumed", recovered});
   // Removal by retention writes nothing, so a replay brings expired runs back
   // until the next snapshot: drop them again before serving.
@@ -187,12 +205,12 @@ void Coordinator::RemoveExpired() {
       if (auto k = idempotency_.find(key); k != idempotency_.end() && k->second == &e)
         idempotency_.erase(k);
     }
-    for (auto& [sub, seen] : e.subscribers) fanout::Subscriber::Publish(sub, {}, true);
+    for (Entry::Sub& sub : e.subscribers) fanout::Subscriber::Publish(sub.to, {}, true);
     store_->Forget(it->first);
     it = runs_.erase(it);
     ++removed;
   }
-  std::erase_if(workflow_subs_, [](const auto& p) { return p.second->closed(); });
+  std::erase_if(workflow_subs_, [](const auto& p) { return p.second.to->closed(); });
   if (removed) {
     stats_->runs_removed.Add(removed);
     stats_->runs_retained.Add(-static_cast<int64_t>(removed));

@@ -24,6 +24,23 @@ void RenderStoreMetrics(const std::vector<const StoreStats*>& parts, std::string
       [](const StoreStats& s) { return s.in_flight.Get(); });
   sum("rf_store_connections_up", "gauge", "Database connections up.",
       [](const StoreStats& s) { return s.connections_up.Get(); });
+  auto pool = [&](const char* name, const char* help, auto get) {
+    sum(name, "counter", help, [&](const StoreStats& s) { return s.pool ? get(*s.pool) : 0; });
+  };
+  pool("rf_store_pool_acquired_total", "Connections handed out by the shards' pools.",
+       [](const obs::PoolStats& p) { return p.acquired.Get(); });
+  pool("rf_store_pool_waits_total", "Acquires that waited for a free connection.",
+       [](const obs::PoolStats& p) { return p.waited.Get(); });
+  pool("rf_store_pool_wait_timeouts_total", "Acquires that reached their deadline waiting.",
+       [](const obs::PoolStats& p) { return p.wait_timeouts.Get(); });
+  pool("rf_store_pool_rejected_total", "Acquires refused because the wait queue was full.",
+       [](const obs::PoolStats& p) { return p.rejected.Get(); });
+  pool("rf_store_pool_connects_total", "Connections made (first ones and replacements).",
+       [](const obs::PoolStats& p) { return p.connects.Get(); });
+  pool("rf_store_pool_connect_failures_total", "Connection attempts that failed.",
+       [](const obs::PoolStats& p) { return p.connect_failures.Get(); });
+  pool("rf_store_pool_dropped_total", "Broken connections discarded.",
+       [](const obs::PoolStats& p) { return p.dropped.Get(); });
   x.Family("rf_store_commit_seconds", "histogram", "One group commit: connection acquired to COMMIT answered.");
   std::vector<const obs::Histogram*> lat;
   for (const StoreStats* s : parts) lat.push_back(&s->commit_latency);
@@ -48,6 +65,10 @@ void RenderStoreMetrics(const std::vector<const StoreStats*>& parts, std::string
 
 reactor::Task<Status> RunStore::WriteSnapshot(uint64_t, std::string) {
   co_return Error{Errc::kInvalidArgument, "this store takes no snapshots"};
+}
+
+reactor::Task<Result<std::vector<OutboxRow>>> RunStore::History(const RunId&, uint64_t) {
+  co_return Error{Errc::kInvalidArgument, "this store keeps no event history"};
 }
 
 namespace {

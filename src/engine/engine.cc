@@ -68,6 +68,7 @@ Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> 
     stores = own_stores_.get();
   }
   definitions_ = stores->MakeDefinitionLog();
+  relay_ = stores->relay();
   std::vector<uint32_t> nodes;
   for (size_t i = 0; i < shards; ++i) nodes.push_back(static_cast<uint32_t>(i));
   HashRing ring(nodes);
@@ -131,18 +132,54 @@ reactor::Task<Status> Engine::Open() {
     Status st = co_await op;  // suspends
     if (!st) co_return Error{st.error().code, "shard " + std::to_string(i) + ": " + st.error().ToString()};
   }
+  if (relay_) {
+    Status st = co_await relay_->Open([this](std::vector<OutboxRow>& rows) { DeliverOutbox(rows); });  // suspends
+    if (!st) co_return Error{st.error().code, "outbox relay: " + st.error().ToString()};
+  }
   ready_.store(true, std::memory_order_release);
   co_return Status{};
 }
 
 reactor::Task<void> Engine::Close() {
   ready_.store(false, std::memory_order_release);
+  if (relay_) co_await relay_->Close();  // suspends
   for (unsigned i = 0; i < coordinators_.size(); ++i) {
     auto op = reactor::SubmitTo(i, [](Coordinator* c) { return c->Close(); }, coordinators_[i].get());
     co_await op;  // suspends
   }
   Status st = co_await definitions_->Close();  // suspends
   if (!st) RF_LOG(kError, "definitions log close failed", {"error", st.error().ToString()});
+}
+
+namespace {
+
+struct OutboxDelivery {
+  Coordinator* to;
+  std::vector<OutboxRow> rows;
+};
+
+void DeliverThere(void* p) {
+  std::unique_ptr<OutboxDelivery> d(static_cast<OutboxDelivery*>(p));
+  d->to->DeliverOutbox(d->rows);
+}
+
+}  // namespace
+
+// On the relay's shard: each row goes to the shard that owns its run (its
+// subscribers are there), one message per shard and batch.
+void Engine::DeliverOutbox(std::vector<OutboxRow>& rows) {
+  std::vector<std::vector<OutboxRow>> by_shard(coordinators_.size());
+  for (OutboxRow& row : rows) by_shard[OwnerOf(row.run)].push_back(std::move(row));
+  reactor::Shard& here = reactor::Shard::Current();
+  for (unsigned i = 0; i < by_shard.size(); ++i) {
+    if (by_shard[i].empty()) continue;
+    if (i == here.id()) {
+      coordinators_[i]->DeliverOutbox(by_shard[i]);
+      continue;
+    }
+    auto* d = new OutboxDelivery{coordinators_[i].get(), std::move(by_shard[i])};
+    here.Post(i, reactor::Message{&DeliverThere, d});
+  }
 }
 
 reactor::Task<void> Engine::Publish() {

@@ -85,6 +85,8 @@ class Engine {
   std::atomic<bool> ready_{false};
 
   std::unique_ptr<StoreFactory> own_stores_;  // when none was given
+  EventRelay* relay_ = nullptr;               // the store's outbox relay, if it has one (shard 0)
+  void DeliverOutbox(std::vector<OutboxRow>& rows);
 
   // Shard 0 only.
   Registry master_;

@@ -212,7 +212,7 @@ Status Machine::Resume() {
   return {};
 }
 
-void Machine::Recover() {
+void Machine::Recover(bool rearm_timers) {
   if (IsTerminal(run_.status)) return;
   for (const Step& s : run_.def->steps) {
     StepState& st = run_.steps[s.index];
@@ -223,10 +223,11 @@ void Machine::Recover() {
       if (IsTerminal(run_.status)) return;
       continue;  // StepFailed armed its retry timer
     }
-    if ((st.status == StepStatus::kRetrying || st.status == StepStatus::kWaiting) && st.due_ms)
+    if (rearm_timers && (st.status == StepStatus::kRetrying || st.status == StepStatus::kWaiting) &&
+        st.due_ms)
       effects_.timers.push_back({s.index, st.due_ms});
   }
-  if (run_.deadline_ms) effects_.timers.push_back({kNoStep, run_.deadline_ms});
+  if (rearm_timers && run_.deadline_ms) effects_.timers.push_back({kNoStep, run_.deadline_ms});
   Advance();
 }
 

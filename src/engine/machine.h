@@ -60,7 +60,7 @@ class Machine {
   Status Resume();  // kConflict unless the run failed
   // After replay: steps that were running when the process stopped are retried
   // as new attempts; timers are re-armed; ready steps start.
-  void Recover();
+  void Recover(bool rearm_timers = true);
 
   // The input a step's executor receives.
   json::Value StepInput(uint32_t step) const;

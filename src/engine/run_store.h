@@ -10,6 +10,7 @@
 // turn together (group commit) and resumes Durable() waiters afterwards.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,6 +19,7 @@
 #include "base/result.h"
 #include "engine/record.h"
 #include "obs/metrics.h"
+#include "obs/pool_stats.h"
 #include "reactor/task.h"
 #include "store/embedded/journal_stats.h"
 #include "store/embedded/replay.h"
@@ -32,7 +34,36 @@ class RecordSink {
   virtual Status OnSnapshot(std::string_view bytes) = 0;
   // One run record, every run's records in their order.
   virtual Status OnRecord(std::string_view payload) = 0;
+  // A pending durable timer of an unfinished run (stores with loads_timers()),
+  // after every record. `step`: kNoStep for the run deadline.
+  virtual Status OnTimer(const RunId&, uint32_t, int64_t) { return {}; }
 };
+
+// One row of a transactional outbox: the events one commit produced for one
+// run, as the JSON array of EventToJson objects the store wrote.
+struct OutboxRow {
+  RunId run;
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+  std::string workflow;
+  std::string data;
+};
+
+// The in-process relay of a store with a transactional outbox (PostgreSQL):
+// it drains committed events in batches and hands each batch to `deliver` on
+// the shard that opened it. One per instance. Delivery is at least once (a
+// batch whose marking failed comes again); receivers drop what they have seen
+// by event number.
+class EventRelay {
+ public:
+  using Deliver = std::function<void(std::vector<OutboxRow>&)>;
+  virtual ~EventRelay() = default;
+  virtual reactor::Task<Status> Open(Deliver deliver) = 0;
+  // New events were committed: drain soon. Any shard thread.
+  virtual void Nudge() = 0;
+  virtual reactor::Task<void> Close() = 0;
+};
+
 
 // Commit metrics of a database-backed store (the journal has its own, JournalStats).
 // Single writer (the store's shard), read by /metrics anywhere.
@@ -44,6 +75,7 @@ struct StoreStats {
   obs::Histogram commit_latency;                  // one transaction, acquire to COMMIT's answer
   obs::Gauge in_flight;                           // transactions under way
   obs::Gauge connections_up;                      // the shard's pool
+  const obs::PoolStats* pool = nullptr;                // set once the store opened
 };
 
 // Appends rf_store_* families summed over shards (nothing when `parts` is empty).
@@ -63,6 +95,15 @@ class RunStore {
   // wants_events().
   virtual void AppendEvents(const Run&, const std::vector<Event>&) {}
   virtual bool wants_events() const { return false; }
+  // Events reach subscribers through the store's EventRelay (after they were
+  // committed), not from the coordinator; their history comes from History().
+  virtual bool relays_events() const { return false; }
+  // The outbox rows of `run` holding events after `after_seq`, in order. Suspends.
+  virtual reactor::Task<Result<std::vector<OutboxRow>>> History(const RunId& run, uint64_t after_seq);
+  // Durable timers kept apart from the records (PostgreSQL's timeouts table):
+  // Open reports them through RecordSink::OnTimer and the coordinator arms
+  // those instead of deriving them from the records.
+  virtual bool loads_timers() const { return false; }
   // The run was removed by retention: stores that would replay it drop it too.
   virtual void Forget(const RunId&) {}
   virtual uint64_t last_ticket() const = 0;
@@ -103,6 +144,8 @@ class StoreFactory {
   // `partitions`: the ones the ring gives this shard (the runs it must recover).
   virtual std::unique_ptr<RunStore> MakeRunStore(unsigned shard, std::vector<uint32_t> partitions) = 0;
   virtual std::unique_ptr<DefinitionLog> MakeDefinitionLog() = 0;
+  // The instance's outbox relay, owned by the factory; null: the store has none.
+  virtual EventRelay* relay() { return nullptr; }
 };
 
 }  // namespace rf::engine

@@ -39,6 +39,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "obs/pool_stats.h"
 #include "obs/metrics.h"
 #include "reactor/cancel_token.h"
 #include "reactor/shard.h"
@@ -47,16 +48,7 @@
 
 namespace rf::store::pg {
 
-struct PgPoolStats {
-  obs::Counter acquired;          // connections handed out
-  obs::Counter waited;            // Acquire calls that had to wait
-  obs::Counter wait_timeouts;     // ... and reached their deadline
-  obs::Counter rejected;          // refused: the wait queue was full
-  obs::Counter connects;          // connections made (first ones and replacements)
-  obs::Counter connect_failures;  // attempts that failed
-  obs::Counter dropped;           // broken connections discarded
-  obs::Gauge up;                  // connections up (idle or in use)
-};
+using PgPoolStats = obs::PoolStats;
 
 class PgPool {
  public:

@@ -274,7 +274,7 @@ Task<Result<RunView>> SignalOn(RunId id, std::string name, Value payload) {
   return Coordinator::Local().Signal(id, std::move(name), std::move(payload));
 }
 RunPage ListOn(RunQuery q) { return Coordinator::Local().List(q); }
-Status SubscribeOn(RunId id, uint64_t after, std::shared_ptr<Subscriber> s) {
+Task<Status> SubscribeOn(RunId id, uint64_t after, std::shared_ptr<Subscriber> s) {
   return Coordinator::Local().Subscribe(id, after, std::move(s));
 }
 size_t RunCountOn() { return Coordinator::Local().run_count(); }

@@ -1,0 +1,190 @@
+// Live events: SSE subscriptions to one run or to one workflow, and the
+// history a subscriber gets first. With the embedded store the coordinator
+// publishes a batch's events once it is durable and rebuilds history from the
+// run's log; with a store that has an outbox (PostgreSQL) the relay delivers
+// committed events here and history is read from the outbox.
+
+#include <algorithm>
+
+#include "engine/coordinator.h"
+#include "engine/detail/run_log.h"
+#include "json/parse.h"
+#include "json/writer.h"
+#include "obs/log.h"
+
+namespace rf::engine {
+namespace {
+
+bool IsTerminalEvent(std::string_view type) {
+  return type == "run.succeeded" || type == "run.failed" || type == "run.cancelled";
+}
+
+// A subscriber whose gap stays open this long (in events) is ended instead of
+// buffering on: it reconnects with Last-Event-ID and reads the history.
+constexpr size_t kMaxHeld = 4096;
+
+}  // namespace
+
+Status Coordinator::FramesOf(std::string_view outbox_json, uint64_t after_seq, std::vector<Frame>& out) {
+  auto v = json::Parse(outbox_json, {.max_bytes = size_t{1} << 30, .max_depth = 1024});
+  if (!v) return Error{Errc::kCorrupt, "outbox row: " + v.error().ToString()};
+  if (!v->is_array()) return Error{Errc::kCorrupt, "outbox row: not a JSON array"};
+  for (const json::Value& ev : v->as_array()) {
+    const json::Value* seq = ev.Find("seq");
+    const json::Value* type = ev.Find("type");
+    if (!seq || !type || !seq->is_int() || seq->as_int() < 1 || !type->is_string())
+      return Error{Errc::kCorrupt, "outbox row: an event without seq or type"};
+    const auto n = static_cast<uint64_t>(seq->as_int());
+    if (n <= after_seq) continue;
+    const json::Value* at = ev.Find("at_ms");
+    Frame f{n, at && at->is_int() ? at->as_int() : 0, IsTerminalEvent(type->as_string()), {}};
+    fanout::AppendFrame(f.text, n, type->as_string(), json::ToString(ev));
+    out.push_back(std::move(f));
+  }
+  return {};
+}
+
+reactor::Task<Status> Coordinator::Subscribe(RunId id, uint64_t after_seq,
+                                             std::shared_ptr<fanout::Subscriber> s) {
+  Entry* e = Find(id);
+  if (!e) co_return Error{Errc::kNotFound, "no run with id " + id.ToString()};
+  if (!store_->relays_events()) co_return SubscribeFromLog(*e, after_seq, std::move(s));
+  // Registered before the history is read: whatever the relay delivers
+  // meanwhile is held, so nothing committed after the read is missed and
+  // nothing is sent twice or out of order.
+  Entry::Sub& added = e->subscribers.emplace_back();
+  added.to = s;
+  added.seen = after_seq;
+  added.ready = false;
+  auto rows = co_await store_->History(id, after_seq);  // suspends
+  e = Find(id);
+  if (!e) co_return Status{};  // retention removed it meanwhile and ended the stream
+  auto it = std::find_if(e->subscribers.begin(), e->subscribers.end(),
+                         [&](const Entry::Sub& x) { return x.to == s; });
+  if (it == e->subscribers.end()) co_return Status{};
+  std::vector<Frame> frames;
+  Status st = rows ? Status{} : Status{rows.error()};
+  for (size_t i = 0; st && i < rows->size(); ++i) st = FramesOf((*rows)[i].data, after_seq, frames);
+  if (!st) {
+    e->subscribers.erase(it);
+    co_return Error{Errc::kUnavailable, "event history: " + st.error().ToString()};
+  }
+  for (Frame& f : frames) it->held.try_emplace(f.seq, std::move(f.text), f.terminal);
+  it->ready = true;
+  // A resume after the terminal event (Last-Event-ID at the end) sends nothing and ends.
+  const bool over = e->terminal_durable && it->held.empty() && it->seen >= e->run.event_seq;
+  if (Flush(*it, over)) e->subscribers.erase(it);
+  co_return Status{};
+}
+
+Status Coordinator::SubscribeFromLog(Entry& e, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s) {
+  // History is rebuilt from the run's log: events are not kept, records are.
+  Run scratch;
+  scratch.def = e.run.def;
+  std::vector<Event> events;
+  Status st = detail::ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
+    auto r = DecodeRecord(payload);
+    if (!r) return r.error();
+    Apply(scratch, *r, &events);
+    return {};
+  });
+  if (!st) return st;
+  std::string frames;
+  for (const Event& ev : events)
+    if (ev.seq > after_seq)
+      fanout::AppendFrame(frames, ev.seq, ev.type, json::ToString(EventToJson(ev, e.run.id)));
+  const bool end = e.terminal_durable;
+  fanout::Subscriber::Publish(s, std::move(frames), end);
+  if (!end) {
+    Entry::Sub& sub = e.subscribers.emplace_back();
+    sub.to = std::move(s);
+    sub.seen = std::max(after_seq, e.run.event_seq);
+  }
+  return {};
+}
+
+void Coordinator::SubscribeWorkflow(std::string workflow, std::shared_ptr<fanout::Subscriber> s) {
+  workflow_subs_.emplace(std::move(workflow), WorkflowSub{std::move(s), NowMs()});
+}
+
+void Coordinator::Publish(Entry& e, const std::vector<Event>& events, bool finished) {
+  std::vector<Frame> frames;
+  frames.reserve(events.size());
+  for (const Event& ev : events) {
+    // at 0: an event made durable after a feed subscribed is news to it.
+    Frame f{ev.seq, 0, IsTerminalEvent(ev.type), {}};
+    fanout::AppendFrame(f.text, ev.seq, ev.type, json::ToString(EventToJson(ev, e.run.id)));
+    frames.push_back(std::move(f));
+  }
+  Offer(e, frames, finished);
+  PublishWorkflow(e.run.def->name, frames);
+}
+
+void Coordinator::DeliverOutbox(const std::vector<OutboxRow>& rows) {
+  std::vector<Frame> frames;
+  for (const OutboxRow& row : rows) {
+    Entry* e = Find(row.run);
+    const bool run_subs = e && !e->subscribers.empty();
+    if (!run_subs && workflow_subs_.find(row.workflow) == workflow_subs_.end()) continue;
+    frames.clear();
+    if (Status st = FramesOf(row.data, 0, frames); !st) {
+      RF_LOG(kWarn, "outbox: undeliverable events", {"run", row.run.ToString()},
+             {"error", st.error().ToString()});
+      continue;
+    }
+    if (run_subs) {
+      Offer(*e, frames, false);
+      if (e->subscribers.empty() && e->terminal_durable) Compact(*e);
+    }
+    PublishWorkflow(row.workflow, frames);
+  }
+}
+
+void Coordinator::Offer(Entry& e, const std::vector<Frame>& frames, bool finished) {
+  for (Entry::Sub& sub : e.subscribers) {
+    if (sub.to->closed()) continue;
+    for (const Frame& f : frames)
+      if (f.seq > sub.seen) sub.held.try_emplace(f.seq, f.text, f.terminal);
+    if (sub.ready) sub.done = Flush(sub, finished);
+  }
+  std::erase_if(e.subscribers, [](const Entry::Sub& s) { return s.done || s.to->closed(); });
+}
+
+bool Coordinator::Flush(Entry::Sub& sub, bool finished) const {
+  std::string out;
+  bool terminal = false;
+  for (auto it = sub.held.begin(); it != sub.held.end();) {
+    if (it->first <= sub.seen) {
+      it = sub.held.erase(it);
+      continue;
+    }
+    if (it->first != sub.seen + 1) break;  // a gap: the missing rows are still to come
+    out += it->second.first;
+    terminal = it->second.second;
+    sub.seen = it->first;
+    it = sub.held.erase(it);
+  }
+  const bool end = finished || (store_->relays_events() && terminal) || sub.held.size() > kMaxHeld;
+  if (!out.empty() || end) fanout::Subscriber::Publish(sub.to, std::move(out), end);
+  return end;
+}
+
+void Coordinator::PublishWorkflow(const std::string& workflow, const std::vector<Frame>& frames) {
+  if (frames.empty()) return;
+  auto [lo, hi] = workflow_subs_.equal_range(workflow);
+  for (auto it = lo; it != hi;) {
+    if (it->second.to->closed()) {
+      it = workflow_subs_.erase(it);
+      continue;
+    }
+    // The relay may deliver events committed before the feed subscribed: a
+    // feed shows what happened after it opened.
+    std::string text;
+    for (const Frame& f : frames)
+      if (f.at_ms >= it->second.since_ms || f.at_ms == 0) text += f.text;
+    if (!text.empty()) fanout::Subscriber::Publish(it->second.to, std::move(text), false);
+    ++it;
+  }
+}
+
+}  // namespace rf::engine

@@ -1,0 +1,72 @@
+-- 0002_outbox_steps: the outbox relay's drain index, and steps and attempts as views.
+--
+-- The relay (backends/pg_relay.cc) takes undelivered events in id order,
+--   SELECT ... FROM events WHERE relayed_at IS NULL ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED,
+-- and marks them relayed. This index holds only the undelivered rows, so it stays a few pages
+-- however long the history grows.
+CREATE INDEX events_unrelayed ON events (id) WHERE relayed_at IS NULL;
+
+-- Steps and attempts are views over run_records, not tables: every attempt's start, end, error
+-- and output is already a record there (the engine is event-sourced), and a second copy in
+-- columns would add an UPDATE per transition to every group commit. The views give operators
+-- the same rows with SQL. A record is EncodeRecord's compact JSON (engine/record.cc):
+--   t: 1 run created, 2 step started, 3 step succeeded, 4 step failed (due: a retry follows),
+--      5 step skipped, 6 step waiting, 7 run finished, 8 run resumed
+--   step (index), sid (step id), at (unix ms), due (unix ms), text (error), data (output).
+
+-- One row per record (run_records keeps one commit's records of a run in one row, one per line).
+CREATE VIEW run_record_lines AS
+SELECT r.run_id,
+       r.seq + (l.n - 1)::integer AS seq,
+       l.rec::json AS rec
+FROM run_records r,
+     LATERAL unnest(string_to_array(r.payload, E'\n')) WITH ORDINALITY AS l(rec, n);
+COMMENT ON VIEW run_record_lines IS 'Every run record, one row each, in seq order per run.';
+
+-- The step records of every run, with their fields in columns.
+CREATE VIEW step_records AS
+SELECT run_id, seq,
+       (rec->>'t')::integer AS kind,
+       (rec->>'step')::integer AS step_index,
+       rec->>'sid' AS step_id,
+       to_timestamp((rec->>'at')::bigint / 1000.0) AS at,
+       to_timestamp((rec->>'due')::bigint / 1000.0) AS due_at,
+       rec->>'text' AS error,
+       rec->'data' AS output
+FROM run_record_lines
+WHERE (rec->>'t')::integer BETWEEN 2 AND 6;
+COMMENT ON VIEW step_records IS 'The step records of every run (started, succeeded, failed, skipped, waiting).';
+
+-- One row per attempt of a step: when it started and ended, and how.
+CREATE VIEW step_attempts AS
+SELECT run_id, step_index, max(step_id) AS step_id, attempt,
+       min(at) FILTER (WHERE kind = 2) AS started_at,
+       max(at) FILTER (WHERE kind IN (3, 4)) AS finished_at,
+       CASE WHEN bool_or(kind = 3) THEN 'succeeded'
+            WHEN bool_or(kind = 4) THEN 'failed'
+            ELSE 'running' END AS outcome,
+       max(error) FILTER (WHERE kind = 4) AS error,
+       max(due_at) FILTER (WHERE kind = 4) AS retry_at,
+       (array_agg(output) FILTER (WHERE kind = 3))[1] AS output
+FROM (SELECT s.*, count(*) FILTER (WHERE kind = 2)
+                    OVER (PARTITION BY run_id, step_index ORDER BY seq) AS attempt
+      FROM step_records s) numbered
+WHERE attempt > 0
+GROUP BY run_id, step_index, attempt;
+COMMENT ON VIEW step_attempts IS 'Every attempt of every step: start, end, outcome, error, output.';
+
+-- One row per step that has a record: its current state and attempt count.
+CREATE VIEW steps AS
+SELECT DISTINCT ON (run_id, step_index)
+       run_id, step_index, step_id,
+       CASE kind WHEN 2 THEN 'running'
+                 WHEN 3 THEN 'succeeded'
+                 WHEN 4 THEN CASE WHEN due_at IS NULL THEN 'failed' ELSE 'retrying' END
+                 WHEN 5 THEN 'skipped'
+                 ELSE 'waiting' END AS status,
+       count(*) FILTER (WHERE kind = 2) OVER (PARTITION BY run_id, step_index) AS attempts,
+       at AS updated_at,
+       due_at
+FROM step_records
+ORDER BY run_id, step_index, seq DESC;
+COMMENT ON VIEW steps IS 'The current state of every step of every run, from its records.';

@@ -1,0 +1,184 @@
+"""The PostgreSQL store's own surfaces, against the real binary and the session's private
+cluster (the `pg` fixture): schema migrations and the start-up check, the steps and attempts
+views, the outbox relay and SSE history read from the events table, durable timers loaded
+from the timeouts table, and the pool metrics. Runs in the plain system suite: every daemon
+here is started with --store postgres on a database of its own."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import time
+
+import pytest
+
+import rfclient
+from engine_client import (SseStream, check_event_frames, get_run, must_put, now_ms, relaunch,
+                           signal_run, sse_events, start, step, term, wait_step_status, wait_terminal,
+                           wait_until)
+from test_engine_runs import FAST_RETRY, http_step
+
+_db_counter = itertools.count(1)
+
+
+def fresh_db(pg) -> tuple[str, str]:
+    name = f"rf_store_{next(_db_counter)}_{int(time.time() * 1000) % 10**8}"
+    pg.psql(f"CREATE DATABASE {name};")
+    return name, pg.url.rsplit("/", 1)[0] + "/" + name
+
+
+def ringflow(rf_bin, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(rf_bin), *args], capture_output=True, text=True, timeout=60)
+
+
+def launch_pg(launch, url: str, *extra: str, **kw):
+    return launch("--store", "postgres", "--database-url", url, *extra, **kw)
+
+
+def test_migrate_status_up_and_the_schema_check(rf_bin, pg, launch):
+    db, url = fresh_db(pg)
+    st = ringflow(rf_bin, "migrate", "status", "--database-url", url)
+    assert st.returncode == 3, st  # pending migrations
+    assert "1 init  pending" in st.stdout and "2 outbox_steps  pending" in st.stdout, st.stdout
+    assert "schema version 0 of 2" in st.stdout, st.stdout
+
+    # serve refuses an unmigrated database, saying what to do.
+    d = launch_pg(launch, url, ready=False)
+    assert d.wait(20) == 1, d.log_tail()
+    assert "ringflow migrate up" in d.log_text(), d.log_tail()
+
+    up = ringflow(rf_bin, "migrate", "up", "--database-url", url)
+    assert up.returncode == 0, up
+    assert "schema version 2 of 2" in up.stdout, up.stdout
+    again = ringflow(rf_bin, "migrate", "--database-url", url)  # `up` is the default; idempotent
+    assert again.returncode == 0 and "schema version 2 of 2" in again.stdout, again
+    st = ringflow(rf_bin, "migrate", "status", "--database-url", url)
+    assert st.returncode == 0 and st.stdout.count("applied") == 2, st
+
+    d = launch_pg(launch, url)  # migrated: it starts
+    assert rfclient.get(d.port, "/health/ready").status == 200
+    term(d)
+
+    # A schema newer than the binary: serve and migrate both refuse.
+    pg.psql("INSERT INTO schema_migrations (version, name) VALUES (99, 'future');", db=db)
+    d = launch_pg(launch, url, "--migrate", "true", ready=False)
+    assert d.wait(20) == 1, d.log_tail()
+    assert "newer than this ringflow knows" in d.log_text(), d.log_tail()
+    up = ringflow(rf_bin, "migrate", "up", "--database-url", url)
+    assert up.returncode == 1 and "upgrade ringflow" in up.stderr, up
+
+
+def test_bad_database_urls_are_refused(rf_bin):
+    st = ringflow(rf_bin, "migrate", "status", "--database-url", "postgresql://nobody@127.0.0.1:1/x")
+    assert st.returncode == 1 and st.stderr.startswith("ringflow migrate: "), st
+    st = ringflow(rf_bin, "migrate", "status", "--database-url", "not a url at all ===")
+    assert st.returncode == 1 and "ringflow migrate: " in st.stderr, st
+    st = ringflow(rf_bin, "migrate", "sideways", "--database-url", "postgresql://x@127.0.0.1/x")
+    assert st.returncode != 0 and "migrate takes up or status" in st.stderr, st
+
+
+def test_steps_and_attempts_views(launch, pg, flaky):
+    db, url = fresh_db(pg)
+    d = launch_pg(launch, url, "--migrate", "true")
+    flaky.script("/pay", [503, 200])
+    must_put(d, "pay", {"steps": [
+        {"id": "prep", "type": "noop"},
+        http_step("charge", flaky.url("/pay"), depends_on=["prep"],
+                  retry=dict(FAST_RETRY, max_attempts=3)),
+        {"id": "skip", "type": "noop", "depends_on": ["charge"], "when": "input.never == true"}]})
+    st, run = start(d, "pay", input={"never": False})
+    assert st == 201, run
+    done = wait_terminal(d, run["id"], 20)
+    assert done["status"] == "succeeded", done
+    rid = run["id"]
+
+    rows = pg.psql(f"SELECT step_id, status, attempts FROM steps WHERE run_id = '{rid}' "
+                   "ORDER BY step_index;", db=db).split()
+    assert rows == ["prep|succeeded|1", "charge|succeeded|2", "skip|skipped|0"], rows
+    attempts = pg.psql(
+        f"SELECT attempt, outcome, error IS NOT NULL, retry_at IS NOT NULL, output IS NOT NULL,"
+        f" finished_at >= started_at FROM step_attempts WHERE run_id = '{rid}' AND step_id = 'charge'"
+        " ORDER BY attempt;", db=db).split()
+    assert attempts == ["1|failed|t|t|f|t", "2|succeeded|f|f|t|t"], attempts
+    # The views agree with the API.
+    api = step(done, "charge")["attempts"]
+    assert len(api) == 2 and api[0]["error"], api
+
+
+def test_outbox_is_relayed_and_sse_history_comes_from_it(launch, pg):
+    db, url = fresh_db(pg)
+    d = launch_pg(launch, url, "--migrate", "true")
+    must_put(d, "w2", {"steps": [{"id": "a", "type": "noop"},
+                                 {"id": "b", "type": "noop", "depends_on": ["a"]}]})
+    ids = [start(d, "w2", wait="10s").json["id"] for _ in range(20)]
+    wait_until(lambda: pg.psql("SELECT count(*) FROM events WHERE relayed_at IS NULL;",
+                               db=db).strip() == "0", timeout=10.0, what="the relay to drain")
+    assert int(pg.psql("SELECT count(DISTINCT run_id) FROM events;", db=db)) == 20
+
+    # History of a finished run: every event from the table, then the end.
+    full = check_event_frames(sse_events(d, f"/v1/runs/{ids[0]}/events", timeout=5.0), ids[0])
+    assert [e["type"] for e in full] == ["run.created", "step.started", "step.succeeded",
+                                         "step.started", "step.succeeded", "run.succeeded"], full
+    stored = int(pg.psql(f"SELECT max(last_seq) FROM events WHERE run_id = '{ids[1]}';", db=db))
+    assert stored == len(full)
+    # ... read from the table, not from memory: without its rows a run has no history.
+    pg.psql(f"DELETE FROM events WHERE run_id = '{ids[1]}';", db=db)
+    with SseStream(d, f"/v1/runs/{ids[1]}/events") as s:
+        assert s.status == 200
+        assert [f for f in s.read_for(1.0) if f.kind == "event"] == []
+
+    # Live: a waiting run's stream gets the rest once the relay delivers it.
+    must_put(d, "gate", {"steps": [{"id": "ok", "type": "approval"}]})
+    rid = start(d, "gate").json["id"]
+    wait_step_status(d, rid, "ok", "waiting")
+    with SseStream(d, f"/v1/runs/{rid}/events") as s:
+        assert s.read_until(lambda f: f.event == "run.waiting", 5.0), s.frames
+        assert signal_run(d, rid, "ok")[0] == 200
+        assert s.read_to_end(10.0), s.frames
+        types = [e["type"] for e in check_event_frames(s.frames, rid)]
+    assert types[-1] == "run.succeeded" and types.count("run.created") == 1, types
+
+
+def test_timers_come_back_from_the_timeouts_table(launch, pg):
+    db, url = fresh_db(pg)
+    d1 = launch_pg(launch, url, "--migrate", "true")
+    must_put(d1, "nap", {"steps": [{"id": "z", "type": "delay", "ms": 2500},
+                                   {"id": "after", "type": "noop", "depends_on": ["z"]}]})
+    rid = start(d1, "nap").json["id"]
+    run = wait_step_status(d1, rid, "z", "waiting")
+    due = step(run, "z")["due_ms"]
+    row = pg.psql(f"SELECT step_index, (extract(epoch FROM expire_at) * 1000)::bigint, completed "
+                  f"FROM timeouts WHERE run_id = '{rid}';", db=db).strip()
+    assert row == f"0|{due}|f", row
+    term(d1)
+    d2 = relaunch(launch, d1, "--store", "postgres", "--database-url", url)
+    assert any(r.get("msg") == "durable timers loaded" and r.get("timers") == 1
+               for r in d2.log_records()), d2.log_tail()
+    if now_ms() < due - 300:
+        st, back = get_run(d2, rid)
+        assert st == 200 and back["status"] == "waiting", back
+    done = wait_terminal(d2, rid, 15)
+    assert done["status"] == "succeeded", done
+    assert due <= done["finished_ms"] <= due + 1500, (due, done)
+    # Completed in the transaction of the transition it caused.
+    assert pg.psql(f"SELECT completed FROM timeouts WHERE run_id = '{rid}';", db=db).strip() == "t"
+
+
+def test_pool_and_commit_metrics(launch, pg):
+    _, url = fresh_db(pg)
+    d = launch_pg(launch, url, "--migrate", "true", "--pg-pool", "3")
+    must_put(d, "one", {"steps": [{"id": "a", "type": "noop"}]})
+    for _ in range(5):
+        assert start(d, "one", wait="5s").status == 201  # created and finished within the wait
+    text = rfclient.get(d.port, "/metrics").body.decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and " " in line:
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    assert values["rf_store_connections_up"] == 6, values.get("rf_store_connections_up")  # 2 shards x 3
+    assert values["rf_store_pool_connects_total"] >= 6
+    assert values["rf_store_pool_acquired_total"] >= 5
+    assert values["rf_store_pool_connect_failures_total"] == 0
+    assert values["rf_store_commits_total"] >= 5
+    assert values["rf_store_commit_seconds_count"] >= 5
