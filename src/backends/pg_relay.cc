@@ -1,5 +1,6 @@
 #include "backends/pg_relay.h"
 
+#include <charconv>
 #include <string>
 #include <vector>
 
@@ -15,16 +16,55 @@ namespace {
 
 const std::vector<store::pg::Statement>& RelayStatements() {
   static const std::vector<store::pg::Statement> kAll = {
-      {"rf_relay_take",
-       "SELECT id, run_id, seq, last_seq, workflow, data FROM events WHERE relayed_at IS NULL "
-       "ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED",
-       1},
-      {"rf_relay_mark", "UPDATE events SET relayed_at = now() WHERE id = ANY($1::bigint[])", 1},
+      {"rf_relay_take", "SELECT id, data FROM outbox ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED", 1},
+      {"rf_relay_done", "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1},
+      {"rf_relay_data",
+       "SELECT k.i, e.data FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS k(r, s, i) "
+       "JOIN events e ON e.run_id = k.r AND e.seq = k.s",
+       2},
   };
   return kAll;
 }
 
 }  // namespace
+
+bool ParseOutbox(std::string_view data, std::vector<engine::OutboxRow>& out) {
+  while (!data.empty()) {
+    size_t nl = data.find('\n');
+    std::string_view line = data.substr(0, nl);
+    data = nl == std::string_view::npos ? std::string_view{} : data.substr(nl + 1);
+    std::string_view f[4];
+    for (int i = 0; i < 3; ++i) {
+      size_t tab = line.find('\t');
+      if (tab == std::string_view::npos) return false;
+      f[i] = line.substr(0, tab);
+      line.remove_prefix(tab + 1);
+    }
+    f[3] = line;
+    auto id = engine::ParseRunId(f[0]);
+    uint64_t first = 0, last = 0;
+    auto a = std::from_chars(f[1].data(), f[1].data() + f[1].size(), first);
+    auto b = std::from_chars(f[2].data(), f[2].data() + f[2].size(), last);
+    if (!id || a.ec != std::errc() || a.ptr != f[1].data() + f[1].size() || b.ec != std::errc() ||
+        b.ptr != f[2].data() + f[2].size() || first == 0 || last < first || f[3].empty() ||
+        f[3].find('\t') != std::string_view::npos)
+      return false;
+    out.push_back(engine::OutboxRow{*id, first, last, std::string(f[3]), {}});
+  }
+  return true;
+}
+
+void AppendOutboxLine(std::string& out, std::string_view run, uint64_t first, uint64_t last,
+                      std::string_view workflow) {
+  out += run;
+  out += '\t';
+  out += std::to_string(first);
+  out += '\t';
+  out += std::to_string(last);
+  out += '\t';
+  out += workflow;
+  out += '\n';
+}
 
 // The loop's wait: resumed by a nudge, the poll timer or Close.
 class PgEventRelay::Idle {
@@ -43,8 +83,9 @@ class PgEventRelay::Idle {
 
 PgEventRelay::~PgEventRelay() = default;
 
-reactor::Task<Status> PgEventRelay::Open(Deliver deliver) {
+reactor::Task<Status> PgEventRelay::Open(Deliver deliver, Wanted wanted) {
   deliver_ = std::move(deliver);
+  wanted_ = std::move(wanted);
   shard_ = reactor::Shard::Current().id();
   pool_ = detail::MakePool(options_, 1, RelayStatements());
   poll_.self = this;
@@ -76,6 +117,11 @@ reactor::Task<void> PgEventRelay::Loop(PgEventRelay* self) {
     // Drain until a batch comes back short: the nudges that arrive meanwhile
     // are covered by the next SELECT.
     while (!self->closing_) {
+      // Under load, drains a few milliseconds apart take bigger batches: fewer
+      // transactions for the database, at most that much later on the streams.
+      if (const Nanos next = self->last_drain_ + kMinSpacing; next > MonoNow())
+        co_await reactor::Sleep::Until(next);  // suspends
+      self->last_drain_ = MonoNow();
       self->nudged_.store(false, std::memory_order_release);
       int rows = co_await self->Drain();  // suspends
       if (rows < 0) {
@@ -96,34 +142,51 @@ reactor::Task<int> PgEventRelay::Drain() {
   PgLease lease(pool_.get(), *conn);
   const std::string limit = std::to_string(kBatchRows);
   Query take[] = {{.stmt_name_or_sql = "BEGIN", .prepared = false, .params = {}},
+                  {.stmt_name_or_sql = "SET LOCAL synchronous_commit TO off", .prepared = false, .params = {}},
                   {.stmt_name_or_sql = "rf_relay_take", .prepared = true, .params = {limit}}};
   auto res = co_await lease->Pipeline(take, detail::StatementDeadline(options_));  // suspends
   if (!res || !store::pg::FirstError(*res)) co_return -1;  // Pipeline rolled a failed BEGIN back
-  const store::pg::PgResult& got = (*res)[1];
+  const store::pg::PgResult& got = (*res)[2];
   std::vector<engine::OutboxRow> rows;
-  rows.reserve(static_cast<size_t>(got.rows()));
   std::string ids = "{";
   for (int i = 0; i < got.rows(); ++i) {
-    auto id = engine::ParseRunId(got.value(i, 1));
     if (ids.size() > 1) ids += ',';
     ids += got.value(i, 0);
-    if (!id) continue;  // not ours to understand: mark it anyway so it is not retaken forever
-    rows.push_back(engine::OutboxRow{*id, std::stoull(std::string(got.value(i, 2))),
-                                     std::stoull(std::string(got.value(i, 3))),
-                                     std::string(got.value(i, 4)), std::string(got.value(i, 5))});
+    // A line this build cannot read is skipped, not retaken forever.
+    if (!ParseOutbox(got.value(i, 1), rows))
+      RF_LOG(kWarn, "postgres: unreadable outbox row skipped", {"id", std::string(got.value(i, 0))});
   }
   ids += '}';
+  // The events themselves are read only when someone listens (the same snapshot: the
+  // rows are locked, and events rows are never updated).
+  if (!rows.empty() && wanted_()) {
+    std::string runs = "{", seqs = "{";
+    for (const engine::OutboxRow& r : rows) {
+      runs += (runs.size() > 1 ? "," : "") + r.run.ToString();
+      seqs += (seqs.size() > 1 ? "," : "") + std::to_string(r.first_seq);
+    }
+    runs += '}';
+    seqs += '}';
+    Query q[] = {{.stmt_name_or_sql = "rf_relay_data", .prepared = true, .params = {runs, seqs}}};
+    auto data = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
+    if (!data || !store::pg::FirstError(*data)) co_return -1;  // the transaction ends with the lease
+    const store::pg::PgResult& got_data = (*data)[0];
+    for (int i = 0; i < got_data.rows(); ++i) {
+      const size_t k = std::stoull(std::string(got_data.value(i, 0))) - 1;
+      if (k < rows.size()) rows[k].data = got_data.value(i, 1);
+    }
+  }
   if (!rows.empty()) deliver_(rows);
-  Query mark[] = {{.stmt_name_or_sql = "rf_relay_mark", .prepared = true, .params = {ids}},
+  Query done[] = {{.stmt_name_or_sql = "rf_relay_done", .prepared = true, .params = {ids}},
                   {.stmt_name_or_sql = "COMMIT", .prepared = false, .params = {}}};
-  auto marked = co_await lease->Pipeline(mark, detail::StatementDeadline(options_));  // suspends
-  if (!marked || !store::pg::FirstError(*marked)) {
-    // Delivered but not marked: the rows come again, and receivers drop them by number.
-    RF_LOG(kWarn, "postgres: outbox relay could not mark a batch; it will be delivered again",
+  auto deleted = co_await lease->Pipeline(done, detail::StatementDeadline(options_));  // suspends
+  if (!deleted || !store::pg::FirstError(*deleted)) {
+    // Delivered but still in the outbox: the rows come again, and receivers drop them by number.
+    RF_LOG(kWarn, "postgres: outbox relay could not delete a batch; it will be delivered again",
            {"rows", got.rows()});
     co_return -1;
   }
-  delivered_.fetch_add(static_cast<uint64_t>(got.rows()), std::memory_order_relaxed);
+  events_.fetch_add(rows.size(), std::memory_order_relaxed);
   co_return got.rows();
 }
 

@@ -2,12 +2,15 @@
 // PgEventRelay: the outbox relay of the PostgreSQL store, one per instance,
 // on the shard that opens it (shard 0).
 //
-// Each commit writes its events into the events table in the same
-// transaction as the state change. The relay takes undelivered rows in id
-// order with FOR UPDATE SKIP LOCKED (so several instances can drain one table
-// without taking the same rows), hands them to the SSE hubs, and only then
-// marks them relayed in the same transaction: a crash in between delivers the
-// batch again, never loses it. The rows stay: they are the runs' SSE history.
+// Each group commit writes, in the same transaction as the state change, its
+// events per run into `events` (the SSE history) and one row into `outbox`
+// naming them (run, event numbers, workflow). The relay takes outbox rows in
+// id order with FOR UPDATE SKIP LOCKED (so several instances can drain one
+// table without taking the same rows), reads the events they name when anyone
+// subscribes, hands them to the SSE hubs, and only then deletes the rows in
+// the same transaction: a crash in between delivers the batch again, never
+// loses it. Its session commits asynchronously (synchronous_commit off): a
+// delete lost in a database crash only means a second delivery.
 //
 // It drains when a shard of this instance committed events (Nudge, coalesced:
 // no pg_notify, which would serialise every commit behind one lock) and
@@ -17,6 +20,9 @@
 #include <atomic>
 #include <coroutine>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "backends/pg_store.h"
 #include "engine/run_store.h"
@@ -25,20 +31,27 @@
 
 namespace rf::backends {
 
+// An outbox row's text: one line per run (see migrations/0002_outbox_steps.sql).
+void AppendOutboxLine(std::string& out, std::string_view run, uint64_t first, uint64_t last,
+                      std::string_view workflow);
+// False when `data` is not in that form (rows read before the bad line are kept).
+bool ParseOutbox(std::string_view data, std::vector<engine::OutboxRow>& out);
+
 class PgEventRelay final : public engine::EventRelay {
  public:
   explicit PgEventRelay(PgOptions options) : options_(std::move(options)) {}
   ~PgEventRelay() override;
 
-  reactor::Task<Status> Open(Deliver deliver) override;
+  reactor::Task<Status> Open(Deliver deliver, Wanted wanted) override;
   void Nudge() override;
   reactor::Task<void> Close() override;
 
-  static constexpr int kBatchRows = 512;
+  static constexpr int kBatchRows = 128;  // outbox rows (group commits) per drain
   static constexpr Nanos kPollInterval = 500 * kMillis;
+  static constexpr Nanos kMinSpacing = 2 * kMillis;
 
-  // Rows delivered and drain transactions, for tests and /metrics.
-  uint64_t delivered() const { return delivered_.load(std::memory_order_relaxed); }
+  // Runs' event rows delivered so far.
+  uint64_t delivered() const { return events_.load(std::memory_order_relaxed); }
 
  private:
   struct Poll : reactor::Shard::TimerNode {
@@ -53,13 +66,15 @@ class PgEventRelay final : public engine::EventRelay {
 
   PgOptions options_;
   Deliver deliver_;
+  Wanted wanted_;
   std::unique_ptr<store::pg::PgPool> pool_;
   unsigned shard_ = 0;
   std::atomic<bool> nudged_{false};
-  std::atomic<uint64_t> delivered_{0};
+  std::atomic<uint64_t> events_{0};
   std::coroutine_handle<> idle_;  // the loop, while it waits
   Poll poll_;
   bool closing_ = false;
+  Nanos last_drain_ = 0;
   reactor::TaskGroup loop_;
 };
 

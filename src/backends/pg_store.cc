@@ -84,11 +84,12 @@ const std::vector<store::pg::Statement>& Statements() {
        "WHERE runs.last_seq < excluded.last_seq AND runs.epoch <= excluded.epoch",
        16},
       {"rf_events",
-       "INSERT INTO events (run_id, seq, last_seq, workflow, data, created_at) "
-       "SELECT r, s, l, w, d::json, to_timestamp(a / 1000.0) "
-       "FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[]) "
-       "AS x(r, s, l, w, d, a) ON CONFLICT (run_id, seq) DO NOTHING",
-       6},
+       "INSERT INTO events (run_id, seq, last_seq, data, created_at) "
+       "SELECT r, s, l, d, to_timestamp(a / 1000.0) "
+       "FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::bigint[]) "
+       "AS x(r, s, l, d, a) ON CONFLICT (run_id, seq) DO NOTHING",
+       5},
+      {"rf_outbox", "INSERT INTO outbox (data) VALUES ($1)", 1},
       {"rf_timeouts",
        "INSERT INTO timeouts (run_id, step_index, expire_at, completed) "
        "SELECT r, s, to_timestamp(a / 1000.0), c FROM unnest($1::uuid[], $2::int[], $3::bigint[], "
@@ -96,7 +97,7 @@ const std::vector<store::pg::Statement>& Statements() {
        "expire_at = excluded.expire_at, completed = excluded.completed",
        4},
       {"rf_history",
-       "SELECT seq, last_seq, workflow, data FROM events WHERE run_id = $1::uuid AND last_seq > $2::int "
+       "SELECT seq, last_seq, data FROM events WHERE run_id = $1::uuid AND last_seq > $2::int "
        "ORDER BY seq",
        2},
       {"rf_forget_records", "DELETE FROM run_records WHERE run_id = ANY($1::uuid[])", 1},
@@ -391,7 +392,7 @@ void PgRunStore::AppendEvents(const Run& run, const std::vector<engine::Event>& 
   for (const engine::Event& ev : events) {
     if (row.ev_first == 0) row.ev_first = static_cast<uint32_t>(ev.seq);
     row.ev_data += row.ev_data.empty() ? "[" : ",";
-    row.ev_data += json::ToString(engine::EventToJson(ev, run.id));
+    row.ev_data += json::ToString(engine::EventToJsonInRun(ev));
     row.ev_last = static_cast<uint32_t>(ev.seq);
     row.ev_at = ev.at_ms;
     ++b.events;
@@ -479,19 +480,23 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
                              keep(ra.Take())}});
   }
   if (b.events) {
-    ArrayText r, s, l, w, d, a;
+    ArrayText r, s, l, d, a;
+    std::string outbox;
     for (const auto& row : b.runs) {
       if (row.ev_first == 0) continue;
       r.Add(row.id_text);
       s.AddInt(row.ev_first);
       l.AddInt(row.ev_last);
-      w.Add(row.workflow);
       d.Add(row.ev_data + "]");
       a.AddInt(row.ev_at);
+      AppendOutboxLine(outbox, row.id_text, row.ev_first, row.ev_last, row.workflow);
     }
     qs.push_back({.stmt_name_or_sql = "rf_events", .prepared = true,
-                  .params = {keep(r.Take()), keep(s.Take()), keep(l.Take()), keep(w.Take()),
-                             keep(d.Take()), keep(a.Take())}});
+                  .params = {keep(r.Take()), keep(s.Take()), keep(l.Take()), keep(d.Take()),
+                             keep(a.Take())}});
+    // A resent batch (its COMMIT's outcome was lost) may add a second outbox row with
+    // the same events: subscribers drop what they have seen by number.
+    qs.push_back({.stmt_name_or_sql = "rf_outbox", .prepared = true, .params = {keep(std::move(outbox))}});
   }
   if (!b.timeouts.empty()) {
     ArrayText r, s, a, c;
@@ -638,8 +643,8 @@ reactor::Task<Result<std::vector<engine::OutboxRow>>> PgRunStore::History(const 
   rows.reserve(static_cast<size_t>(got.rows()));
   for (int i = 0; i < got.rows(); ++i) {
     rows.push_back(engine::OutboxRow{run, std::stoull(std::string(got.value(i, 0))),
-                                     std::stoull(std::string(got.value(i, 1))),
-                                     std::string(got.value(i, 2)), std::string(got.value(i, 3))});
+                                     std::stoull(std::string(got.value(i, 1))), {},
+                                     std::string(got.value(i, 2))});
   }
   co_return rows;
 }

@@ -183,7 +183,9 @@ class Coordinator {
     bool terminal;     // run.succeeded, run.failed or run.cancelled
     std::string text;  // the SSE frame
   };
-  static Status FramesOf(std::string_view outbox_json, uint64_t after_seq, std::vector<Frame>& out);
+  // An outbox row's events (objects without "run") -> frames after `after_seq`.
+  static Status FramesOf(const RunId& run, std::string_view events_json, uint64_t after_seq,
+                         std::vector<Frame>& out);
   Status SubscribeFromLog(Entry& e, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s);
   void Publish(Entry& e, const std::vector<Event>& events, bool finished);
   // Hands `frames` (one run's, in order) to its subscribers, each in event

@@ -25,11 +25,13 @@ constexpr size_t kMaxHeld = 4096;
 
 }  // namespace
 
-Status Coordinator::FramesOf(std::string_view outbox_json, uint64_t after_seq, std::vector<Frame>& out) {
-  auto v = json::Parse(outbox_json, {.max_bytes = size_t{1} << 30, .max_depth = 1024});
+Status Coordinator::FramesOf(const RunId& run, std::string_view events_json, uint64_t after_seq,
+                             std::vector<Frame>& out) {
+  auto v = json::Parse(events_json, {.max_bytes = size_t{1} << 30, .max_depth = 1024});
   if (!v) return Error{Errc::kCorrupt, "outbox row: " + v.error().ToString()};
   if (!v->is_array()) return Error{Errc::kCorrupt, "outbox row: not a JSON array"};
-  for (const json::Value& ev : v->as_array()) {
+  for (json::Value& ev : v->as_array()) {
+    if (!ev.is_object()) return Error{Errc::kCorrupt, "outbox row: an event that is not an object"};
     const json::Value* seq = ev.Find("seq");
     const json::Value* type = ev.Find("type");
     if (!seq || !type || !seq->is_int() || seq->as_int() < 1 || !type->is_string())
@@ -38,7 +40,11 @@ Status Coordinator::FramesOf(std::string_view outbox_json, uint64_t after_seq, s
     if (n <= after_seq) continue;
     const json::Value* at = ev.Find("at_ms");
     Frame f{n, at && at->is_int() ? at->as_int() : 0, IsTerminalEvent(type->as_string()), {}};
-    fanout::AppendFrame(f.text, n, type->as_string(), json::ToString(ev));
+    const std::string type_name = type->as_string();
+    // The stored event omits its run: put it back where EventToJson has it.
+    json::Object& o = ev.as_object();
+    if (!ev.Find("run")) o.emplace(o.begin() + std::min<size_t>(2, o.size()), "run", run.ToString());
+    fanout::AppendFrame(f.text, n, type_name, json::ToString(ev));
     out.push_back(std::move(f));
   }
   return {};
@@ -64,7 +70,7 @@ reactor::Task<Status> Coordinator::Subscribe(RunId id, uint64_t after_seq,
   if (it == e->subscribers.end()) co_return Status{};
   std::vector<Frame> frames;
   Status st = rows ? Status{} : Status{rows.error()};
-  for (size_t i = 0; st && i < rows->size(); ++i) st = FramesOf((*rows)[i].data, after_seq, frames);
+  for (size_t i = 0; st && i < rows->size(); ++i) st = FramesOf(id, (*rows)[i].data, after_seq, frames);
   if (!st) {
     e->subscribers.erase(it);
     co_return Error{Errc::kUnavailable, "event history: " + st.error().ToString()};
@@ -125,9 +131,10 @@ void Coordinator::DeliverOutbox(const std::vector<OutboxRow>& rows) {
   for (const OutboxRow& row : rows) {
     Entry* e = Find(row.run);
     const bool run_subs = e && !e->subscribers.empty();
-    if (!run_subs && workflow_subs_.find(row.workflow) == workflow_subs_.end()) continue;
+    if (row.data.empty() || (!run_subs && workflow_subs_.find(row.workflow) == workflow_subs_.end()))
+      continue;
     frames.clear();
-    if (Status st = FramesOf(row.data, 0, frames); !st) {
+    if (Status st = FramesOf(row.run, row.data, 0, frames); !st) {
       RF_LOG(kWarn, "outbox: undeliverable events", {"run", row.run.ToString()},
              {"error", st.error().ToString()});
       continue;

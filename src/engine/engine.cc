@@ -133,7 +133,8 @@ reactor::Task<Status> Engine::Open() {
     if (!st) co_return Error{st.error().code, "shard " + std::to_string(i) + ": " + st.error().ToString()};
   }
   if (relay_) {
-    Status st = co_await relay_->Open([this](std::vector<OutboxRow>& rows) { DeliverOutbox(rows); });  // suspends
+    Status st = co_await relay_->Open([this](std::vector<OutboxRow>& rows) { DeliverOutbox(rows); },
+                                      [] { return fanout::Subscriber::Live() > 0; });  // suspends
     if (!st) co_return Error{st.error().code, "outbox relay: " + st.error().ToString()};
   }
   ready_.store(true, std::memory_order_release);

@@ -219,6 +219,13 @@ Result<Record> DecodeRecord(std::string_view bytes) {
   return r;
 }
 
+json::Value EventToJsonInRun(const Event& e) {
+  json::Object o{{"seq", static_cast<int64_t>(e.seq)}, {"type", e.type}, {"at_ms", e.at_ms}};
+  if (!e.step.empty()) o.emplace_back("step", e.step);
+  if (!e.data.is_null()) o.emplace_back("data", e.data);
+  return o;
+}
+
 json::Value EventToJson(const Event& e, const RunId& run) {
   json::Object o{{"seq", static_cast<int64_t>(e.seq)}, {"type", e.type}, {"run", run.ToString()},
                  {"at_ms", e.at_ms}};

@@ -58,5 +58,7 @@ std::string EncodeRecord(const Record& r, const Run* run);
 Result<Record> DecodeRecord(std::string_view bytes);
 
 json::Value EventToJson(const Event& e, const RunId& run);
+// The same without "run", for stores that keep events by run (FramesOf puts it back).
+json::Value EventToJsonInRun(const Event& e);
 
 }  // namespace rf::engine

@@ -40,7 +40,7 @@ class RecordSink {
 };
 
 // One row of a transactional outbox: the events one commit produced for one
-// run, as the JSON array of EventToJson objects the store wrote.
+// run: a JSON array of EventToJsonInRun objects (`data`, empty when not read).
 struct OutboxRow {
   RunId run;
   uint64_t first_seq = 0;
@@ -52,13 +52,16 @@ struct OutboxRow {
 // The in-process relay of a store with a transactional outbox (PostgreSQL):
 // it drains committed events in batches and hands each batch to `deliver` on
 // the shard that opened it. One per instance. Delivery is at least once (a
-// batch whose marking failed comes again); receivers drop what they have seen
-// by event number.
+// batch whose removal failed comes again); receivers drop what they have seen
+// by event number. While `wanted()` is false (nobody subscribes to anything)
+// the relay may drain without reading the events' data: rows come with empty
+// `data` then.
 class EventRelay {
  public:
   using Deliver = std::function<void(std::vector<OutboxRow>&)>;
+  using Wanted = std::function<bool()>;
   virtual ~EventRelay() = default;
-  virtual reactor::Task<Status> Open(Deliver deliver) = 0;
+  virtual reactor::Task<Status> Open(Deliver deliver, Wanted wanted) = 0;
   // New events were committed: drain soon. Any shard thread.
   virtual void Nudge() = 0;
   virtual reactor::Task<void> Close() = 0;

@@ -23,7 +23,16 @@ namespace rf::fanout {
 
 class Subscriber {
  public:
-  Subscriber(unsigned home, size_t max_buffer) : home_(home), max_buffer_(max_buffer) {}
+  Subscriber(unsigned home, size_t max_buffer) : home_(home), max_buffer_(max_buffer) {
+    live_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  ~Subscriber() { live_.fetch_sub(1, std::memory_order_seq_cst); }
+  Subscriber(const Subscriber&) = delete;
+  Subscriber& operator=(const Subscriber&) = delete;
+
+  // Subscribers alive in the process, counted from before they subscribe: a
+  // relay that finds none may skip reading event data (any thread).
+  static int64_t Live() { return live_.load(std::memory_order_seq_cst); }
 
   // On an owner shard: `frames` reach the subscriber on its home shard in
   // publication order (per owner). `end`: nothing follows (the run finished).
@@ -48,6 +57,7 @@ class Subscriber {
   void Deliver(std::string frames, bool end);
   static void DeliverThere(void* p);
 
+  static inline std::atomic<int64_t> live_{0};
   const unsigned home_;
   const size_t max_buffer_;
   std::atomic<bool> closed_{false};

@@ -111,8 +111,8 @@ def test_outbox_is_relayed_and_sse_history_comes_from_it(launch, pg):
     must_put(d, "w2", {"steps": [{"id": "a", "type": "noop"},
                                  {"id": "b", "type": "noop", "depends_on": ["a"]}]})
     ids = [start(d, "w2", wait="10s").json["id"] for _ in range(20)]
-    wait_until(lambda: pg.psql("SELECT count(*) FROM events WHERE relayed_at IS NULL;",
-                               db=db).strip() == "0", timeout=10.0, what="the relay to drain")
+    wait_until(lambda: pg.psql("SELECT count(*) FROM outbox;", db=db).strip() == "0",
+               timeout=10.0, what="the relay to drain the outbox")
     assert int(pg.psql("SELECT count(DISTINCT run_id) FROM events;", db=db)) == 20
 
     # History of a finished run: every event from the table, then the end.

@@ -1,10 +1,30 @@
--- 0002_outbox_steps: the outbox relay's drain index, and steps and attempts as views.
---
--- The relay (backends/pg_relay.cc) takes undelivered events in id order,
---   SELECT ... FROM events WHERE relayed_at IS NULL ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED,
--- and marks them relayed. This index holds only the undelivered rows, so it stays a few pages
--- however long the history grows.
-CREATE INDEX events_unrelayed ON events (id) WHERE relayed_at IS NULL;
+-- 0002_outbox_steps: the outbox the relay drains, and steps and attempts as views.
+
+-- The transactional outbox. A group commit that produced events inserts one row here, in the
+-- same transaction, naming them (the events themselves are in `events`, the SSE history). The
+-- in-process relay (backends/pg_relay.cc) takes rows in id order with FOR UPDATE SKIP LOCKED,
+-- reads the events they name (only while anyone subscribes), hands them to the SSE hubs and
+-- deletes the rows in the same transaction: a crash in between delivers them again
+-- (subscribers drop events by number). One small row per commit rather than marking every
+-- events row: the relay writes one row per commit, not one per run and commit.
+-- data: one line per run, "<run_id>\t<first event seq>\t<last event seq>\t<workflow>".
+CREATE TABLE outbox (
+  id          bigserial PRIMARY KEY,
+  data        text NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE outbox IS 'Events committed but not yet relayed, one row per group commit.';
+-- events is the history only now: what was relayed is what left the outbox, and nothing reads
+-- events in id order, so its bigserial key (an index entry and a sequence call per row) goes
+-- and (run_id, seq), unique already, is the key.
+ALTER TABLE events DROP COLUMN relayed_at;
+ALTER TABLE events DROP COLUMN id;
+ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_by_run;
+-- Events are written by every commit and read back only as SSE frames: text skips the json
+-- type's parse of every value on insert, the workflow is the run's (runs.workflow), and the
+-- run id is the row's (each event object omits "run"; the reader adds it back).
+ALTER TABLE events DROP COLUMN workflow;
+ALTER TABLE events ALTER COLUMN data TYPE text;
 
 -- Steps and attempts are views over run_records, not tables: every attempt's start, end, error
 -- and output is already a record there (the engine is event-sourced), and a second copy in
