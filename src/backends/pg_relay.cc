@@ -19,8 +19,8 @@ const std::vector<store::pg::Statement>& RelayStatements() {
       {"rf_relay_take", "SELECT id, data FROM outbox ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED", 1},
       {"rf_relay_done", "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1},
       {"rf_relay_data",
-       "SELECT k.i, e.data FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS k(r, s, i) "
-       "JOIN events e ON e.run_id = k.r AND e.seq = k.s",
+       "SELECT k.i, e.events FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS k(r, s, i) "
+       "JOIN run_records e ON e.run_id = k.r AND e.ev_seq = k.s",
        2},
   };
   return kAll;

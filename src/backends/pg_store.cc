@@ -65,11 +65,12 @@ const std::vector<store::pg::Statement>& Statements() {
        "SELECT rf_fence($1::smallint[], $2, $3::bigint)",
        3},
       {"rf_records",
-       "INSERT INTO run_records (run_id, seq, last_seq, payload, at) "
-       "SELECT r, s, l, p, to_timestamp(a / 1000.0) "
-       "FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::bigint[]) AS x(r, s, l, p, a) "
+       "INSERT INTO run_records (run_id, seq, last_seq, payload, at, ev_seq, ev_last, events) "
+       "SELECT r, s, l, p, to_timestamp(a / 1000.0), es, el, ev "
+       "FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::bigint[], $6::int[], $7::int[], "
+       "$8::text[]) AS x(r, s, l, p, a, es, el, ev) "
        "ON CONFLICT (run_id, seq) DO NOTHING",
-       5},
+       8},
       {"rf_runs",
        "INSERT INTO runs (run_id, partition, workflow, version, status, priority, idempotency_key, "
        "input, output, error, created_at, updated_at, finished_at, deadline_at, epoch, last_seq) "
@@ -83,12 +84,6 @@ const std::vector<store::pg::Statement>& Statements() {
        "deadline_at = excluded.deadline_at, epoch = excluded.epoch, last_seq = excluded.last_seq "
        "WHERE runs.last_seq < excluded.last_seq AND runs.epoch <= excluded.epoch",
        16},
-      {"rf_events",
-       "INSERT INTO events (run_id, seq, last_seq, data, created_at) "
-       "SELECT r, s, l, d, to_timestamp(a / 1000.0) "
-       "FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::bigint[]) "
-       "AS x(r, s, l, d, a) ON CONFLICT (run_id, seq) DO NOTHING",
-       5},
       {"rf_outbox", "INSERT INTO outbox (data) VALUES ($1)", 1},
       {"rf_timeouts",
        "INSERT INTO timeouts (run_id, step_index, expire_at, completed) "
@@ -97,11 +92,10 @@ const std::vector<store::pg::Statement>& Statements() {
        "expire_at = excluded.expire_at, completed = excluded.completed",
        4},
       {"rf_history",
-       "SELECT seq, last_seq, data FROM events WHERE run_id = $1::uuid AND last_seq > $2::int "
+       "SELECT ev_seq, ev_last, events FROM run_records WHERE run_id = $1::uuid AND ev_last > $2::int "
        "ORDER BY seq",
        2},
       {"rf_forget_records", "DELETE FROM run_records WHERE run_id = ANY($1::uuid[])", 1},
-      {"rf_forget_events", "DELETE FROM events WHERE run_id = ANY($1::uuid[])", 1},
       {"rf_forget_runs", "DELETE FROM runs WHERE run_id = ANY($1::uuid[])", 1},
   };
   return kAll;
@@ -446,14 +440,26 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
   if (b.records) {
     qs.push_back({.stmt_name_or_sql = "rf_runs", .prepared = true, .params = {}});
     ArrayText r, pa, w, v, st, pr, k, in, out, err, c, u, f, d, l;
-    ArrayText rr, rs, rl, rp, ra;
+    ArrayText rr, rs, rl, rp, ra, es, el, ev;
+    std::string outbox;
     for (const auto& row : b.runs) {
-      if (row.rec_first == 0) continue;  // events only: its records came in another batch
+      // Events come only from records, appended in the same turn: never a row without them.
+      RF_CHECK(row.rec_first != 0);
       rr.Add(row.id_text);
       rs.AddInt(row.rec_first);
       rl.AddInt(row.rec_last);
       rp.Add(row.rec_payload);
       ra.AddInt(row.rec_at);
+      if (row.ev_first) {
+        es.AddInt(row.ev_first);
+        el.AddInt(row.ev_last);
+        ev.Add(row.ev_data + "]");
+        AppendOutboxLine(outbox, row.id_text, row.ev_first, row.ev_last, row.workflow);
+      } else {
+        es.AddNull();
+        el.AddNull();
+        ev.AddNull();
+      }
       if (!row.changed) continue;
       l.AddInt(row.rec_last);
       r.Add(row.id_text);
@@ -477,26 +483,11 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
     qs.back().params.push_back(keep(l.Take()));
     qs.push_back({.stmt_name_or_sql = "rf_records", .prepared = true,
                   .params = {keep(rr.Take()), keep(rs.Take()), keep(rl.Take()), keep(rp.Take()),
-                             keep(ra.Take())}});
-  }
-  if (b.events) {
-    ArrayText r, s, l, d, a;
-    std::string outbox;
-    for (const auto& row : b.runs) {
-      if (row.ev_first == 0) continue;
-      r.Add(row.id_text);
-      s.AddInt(row.ev_first);
-      l.AddInt(row.ev_last);
-      d.Add(row.ev_data + "]");
-      a.AddInt(row.ev_at);
-      AppendOutboxLine(outbox, row.id_text, row.ev_first, row.ev_last, row.workflow);
-    }
-    qs.push_back({.stmt_name_or_sql = "rf_events", .prepared = true,
-                  .params = {keep(r.Take()), keep(s.Take()), keep(l.Take()), keep(d.Take()),
-                             keep(a.Take())}});
+                             keep(ra.Take()), keep(es.Take()), keep(el.Take()), keep(ev.Take())}});
     // A resent batch (its COMMIT's outcome was lost) may add a second outbox row with
     // the same events: subscribers drop what they have seen by number.
-    qs.push_back({.stmt_name_or_sql = "rf_outbox", .prepared = true, .params = {keep(std::move(outbox))}});
+    if (!outbox.empty())
+      qs.push_back({.stmt_name_or_sql = "rf_outbox", .prepared = true, .params = {keep(std::move(outbox))}});
   }
   if (!b.timeouts.empty()) {
     ArrayText r, s, a, c;
@@ -515,7 +506,7 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
     ArrayText ids;
     for (const RunId& id : b.forget) ids.Add(id.ToString());
     std::string_view arr = keep(ids.Take());
-    for (const char* stmt : {"rf_forget_records", "rf_forget_events", "rf_forget_runs"})
+    for (const char* stmt : {"rf_forget_records", "rf_forget_runs"})
       qs.push_back({.stmt_name_or_sql = stmt, .prepared = true, .params = {arr}});
   }
   qs.push_back({.stmt_name_or_sql = "COMMIT", .prepared = false, .params = {}});

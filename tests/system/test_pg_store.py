@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -121,8 +122,9 @@ def test_outbox_is_relayed_and_sse_history_comes_from_it(launch, pg):
                                          "step.started", "step.succeeded", "run.succeeded"], full
     stored = int(pg.psql(f"SELECT max(last_seq) FROM events WHERE run_id = '{ids[1]}';", db=db))
     assert stored == len(full)
-    # ... read from the table, not from memory: without its rows a run has no history.
-    pg.psql(f"DELETE FROM events WHERE run_id = '{ids[1]}';", db=db)
+    # ... read from the database, not from memory: without them a run has no history.
+    pg.psql(f"UPDATE run_records SET ev_seq = NULL, ev_last = NULL, events = NULL"
+            f" WHERE run_id = '{ids[1]}';", db=db)
     with SseStream(d, f"/v1/runs/{ids[1]}/events") as s:
         assert s.status == 200
         assert [f for f in s.read_for(1.0) if f.kind == "event"] == []
@@ -182,3 +184,56 @@ def test_pool_and_commit_metrics(launch, pg):
     assert values["rf_store_pool_connect_failures_total"] == 0
     assert values["rf_store_commits_total"] >= 5
     assert values["rf_store_commit_seconds_count"] >= 5
+
+
+def test_migration_2_carries_the_event_history_over(rf_bin, pg, launch):
+    """A database at schema 1 (events in their own table) is migrated to 2: each events row
+    moves to the run_records row of its run and commit, and SSE serves it as before."""
+    sql = Path(__file__).resolve().parents[2] / "src/store/postgres/migrations/0001_init.sql"
+    db1, url1 = fresh_db(pg)
+    pg.psql(f"BEGIN;\n{sql.read_text()}\n"
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now());"
+            "INSERT INTO schema_migrations (version, name) VALUES (1, 'init');\nCOMMIT;", db=db1)
+    rid = "018bd021-adb0-7000-8452-e560b2834d0f"  # byte 7 (the partition) is 0
+    source = '{"steps":[{"id":"a","type":"noop"}]}'
+    t1 = now_ms() - 60_000  # within the default retention
+    t2 = t1 + 5
+    rec = [
+        f'{{"t":1,"run":"{rid}","at":{t1},"wf":"old","ver":1,"prio":"default","data":{{"n":1}}}}',
+        f'{{"t":2,"run":"{rid}","at":{t1},"step":0,"sid":"a"}}',
+        f'{{"t":3,"run":"{rid}","at":{t2},"step":0,"sid":"a","data":null}}',
+        f'{{"t":7,"run":"{rid}","at":{t2},"st":"succeeded","data":{{"a":null}}}}',
+    ]
+    ev1 = (f'[{{"seq":1,"type":"run.created","run":"{rid}","at_ms":{t1}}},'
+           f'{{"seq":2,"type":"step.started","run":"{rid}","at_ms":{t1},"step":"a"}}]')
+    ev2 = (f'[{{"seq":3,"type":"step.succeeded","run":"{rid}","at_ms":{t2},"step":"a",'
+           f'"data":{{"output":null}}}},'
+           f'{{"seq":4,"type":"run.succeeded","run":"{rid}","at_ms":{t2},"data":{{"output":{{"a":null}}}}}}]')
+    q = lambda s: s.replace("'", "''")  # noqa: E731
+    pg.psql(f"""
+        INSERT INTO workflows (name, latest) VALUES ('old', 1);
+        INSERT INTO workflow_versions (name, version, source) VALUES ('old', 1, '{q(source)}');
+        INSERT INTO runs (run_id, partition, workflow, version, status, input, output, created_at,
+                          updated_at, finished_at, epoch, last_seq)
+          VALUES ('{rid}', 0, 'old', 1, 'succeeded', '{{"n":1}}', '{{"a":null}}',
+                  to_timestamp({t1} / 1000.0), to_timestamp({t2} / 1000.0),
+                  to_timestamp({t2} / 1000.0), 1, 4);
+        INSERT INTO run_records VALUES
+          ('{rid}', 1, 2, '{q(rec[0] + chr(10) + rec[1])}', to_timestamp({t1} / 1000.0)),
+          ('{rid}', 3, 4, '{q(rec[2] + chr(10) + rec[3])}', to_timestamp({t2} / 1000.0));
+        INSERT INTO events (run_id, seq, last_seq, workflow, data, created_at) VALUES
+          ('{rid}', 1, 2, 'old', '{q(ev1)}', to_timestamp({t1} / 1000.0)),
+          ('{rid}', 3, 4, 'old', '{q(ev2)}', to_timestamp({t2} / 1000.0));
+    """, db=db1)
+    up = ringflow(rf_bin, "migrate", "up", "--database-url", url1)
+    assert up.returncode == 0 and "schema version 2 of 2" in up.stdout, up
+    rows = pg.psql(f"SELECT seq, last_seq FROM events WHERE run_id = '{rid}' ORDER BY seq;",
+                   db=db1).split()
+    assert rows == ["1|2", "3|4"], rows
+    d = launch_pg(launch, url1)
+    frames = check_event_frames(sse_events(d, f"/v1/runs/{rid}/events", timeout=5.0), rid)
+    assert [(e["seq"], e["type"]) for e in frames] == [
+        (1, "run.created"), (2, "step.started"), (3, "step.succeeded"), (4, "run.succeeded")], frames
+    st, run = get_run(d, rid)
+    assert st == 200 and run["status"] == "succeeded", run

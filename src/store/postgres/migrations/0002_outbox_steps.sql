@@ -1,7 +1,7 @@
 -- 0002_outbox_steps: the outbox the relay drains, and steps and attempts as views.
 
 -- The transactional outbox. A group commit that produced events inserts one row here, in the
--- same transaction, naming them (the events themselves are in `events`, the SSE history). The
+-- same transaction, naming them (the events themselves are in run_records, below). The
 -- in-process relay (backends/pg_relay.cc) takes rows in id order with FOR UPDATE SKIP LOCKED,
 -- reads the events they name (only while anyone subscribes), hands them to the SSE hubs and
 -- deletes the rows in the same transaction: a crash in between delivers them again
@@ -14,17 +14,28 @@ CREATE TABLE outbox (
   created_at  timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE outbox IS 'Events committed but not yet relayed, one row per group commit.';
--- events is the history only now: what was relayed is what left the outbox, and nothing reads
--- events in id order, so its bigserial key (an index entry and a sequence call per row) goes
--- and (run_id, seq), unique already, is the key.
-ALTER TABLE events DROP COLUMN relayed_at;
-ALTER TABLE events DROP COLUMN id;
-ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_by_run;
--- Events are written by every commit and read back only as SSE frames: text skips the json
--- type's parse of every value on insert, the workflow is the run's (runs.workflow), and the
--- run id is the row's (each event object omits "run"; the reader adds it back).
-ALTER TABLE events DROP COLUMN workflow;
-ALTER TABLE events ALTER COLUMN data TYPE text;
+-- Events move into run_records: one row per run and commit held the commit's records and a
+-- second row in events held the events those records produced, with the same run, commit and
+-- time. One row holding both is half the tuples and index entries of every commit (the
+-- largest part of its cost). `events` stays, as a view with the columns it had; its rows from
+-- before this migration are carried over to the run_records row of the same run and commit.
+-- Events are stored as text (read back only as SSE frames: no json parse on insert), and each
+-- event object omits "run" (the row's run_id; the reader puts it back).
+ALTER TABLE run_records
+  ADD COLUMN ev_seq   integer CHECK (ev_seq >= 1),  -- the first event's number (SSE event id)
+  ADD COLUMN ev_last  integer,
+  ADD COLUMN events   text,                         -- JSON array of the events, in order
+  ADD CONSTRAINT run_records_events_complete CHECK (
+    (ev_seq IS NULL) = (events IS NULL) AND (ev_seq IS NULL) = (ev_last IS NULL) AND
+    ev_last >= ev_seq);
+UPDATE run_records r SET ev_seq = e.seq, ev_last = e.last_seq, events = e.data::text
+  FROM events e WHERE e.run_id = r.run_id AND e.created_at = r.at;
+DROP TABLE events;
+CREATE VIEW events AS
+  SELECT run_id, ev_seq AS seq, ev_last AS last_seq, events AS data, at AS created_at
+  FROM run_records WHERE events IS NOT NULL;
+COMMENT ON VIEW events IS
+  'Every event of every run (the SSE history), from the run_records row of its commit.';
 
 -- Steps and attempts are views over run_records, not tables: every attempt's start, end, error
 -- and output is already a record there (the engine is event-sourced), and a second copy in
