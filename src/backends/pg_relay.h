@@ -48,7 +48,7 @@ class PgEventRelay final : public engine::EventRelay {
 
   static constexpr int kBatchRows = 128;  // outbox rows (group commits) per drain
   static constexpr Nanos kPollInterval = 500 * kMillis;
-  static constexpr Nanos kMinSpacing = 2 * kMillis;
+  static constexpr Nanos kMinSpacing = 10 * kMillis;
 
   // Runs' event rows delivered so far.
   uint64_t delivered() const { return events_.load(std::memory_order_relaxed); }
