@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/detail/array_text.h"
 #include "backends/detail/pg_setup.h"
 #include "obs/log.h"
 
@@ -148,26 +149,23 @@ reactor::Task<int> PgEventRelay::Drain() {
   if (!res || !store::pg::FirstError(*res)) co_return -1;  // Pipeline rolled a failed BEGIN back
   const store::pg::PgResult& got = (*res)[2];
   std::vector<engine::OutboxRow> rows;
-  std::string ids = "{";
+  detail::ArrayText ids;
   for (int i = 0; i < got.rows(); ++i) {
-    if (ids.size() > 1) ids += ',';
-    ids += got.value(i, 0);
+    ids.Add(got.value(i, 0));
     // A line this build cannot read is skipped, not retaken forever.
     if (!ParseOutbox(got.value(i, 1), rows))
       RF_LOG(kWarn, "postgres: unreadable outbox row skipped", {"id", std::string(got.value(i, 0))});
   }
-  ids += '}';
-  // The events themselves are read only when someone listens (the same snapshot: the
-  // rows are locked, and events rows are never updated).
+  // The events themselves are read only when someone listens. They were committed with
+  // the outbox row that names them, so they are visible whenever it is.
   if (!rows.empty() && wanted_()) {
-    std::string runs = "{", seqs = "{";
+    detail::ArrayText runs, seqs;
     for (const engine::OutboxRow& r : rows) {
-      runs += (runs.size() > 1 ? "," : "") + r.run.ToString();
-      seqs += (seqs.size() > 1 ? "," : "") + std::to_string(r.first_seq);
+      runs.Add(r.run.ToString());
+      seqs.AddInt(static_cast<int64_t>(r.first_seq));
     }
-    runs += '}';
-    seqs += '}';
-    Query q[] = {{.stmt_name_or_sql = "rf_relay_data", .prepared = true, .params = {runs, seqs}}};
+    const std::string run_array = runs.Take(), seq_array = seqs.Take();
+    Query q[] = {{.stmt_name_or_sql = "rf_relay_data", .prepared = true, .params = {run_array, seq_array}}};
     auto data = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
     if (!data || !store::pg::FirstError(*data)) co_return -1;  // the transaction ends with the lease
     const store::pg::PgResult& got_data = (*data)[0];
@@ -177,7 +175,8 @@ reactor::Task<int> PgEventRelay::Drain() {
     }
   }
   if (!rows.empty()) deliver_(rows);
-  Query done[] = {{.stmt_name_or_sql = "rf_relay_done", .prepared = true, .params = {ids}},
+  const std::string id_array = ids.Take();
+  Query done[] = {{.stmt_name_or_sql = "rf_relay_done", .prepared = true, .params = {id_array}},
                   {.stmt_name_or_sql = "COMMIT", .prepared = false, .params = {}}};
   auto deleted = co_await lease->Pipeline(done, detail::StatementDeadline(options_));  // suspends
   if (!deleted || !store::pg::FirstError(*deleted)) {
@@ -186,7 +185,6 @@ reactor::Task<int> PgEventRelay::Drain() {
            {"rows", got.rows()});
     co_return -1;
   }
-  events_.fetch_add(rows.size(), std::memory_order_relaxed);
   co_return got.rows();
 }
 

@@ -3,8 +3,8 @@
 // on the shard that opens it (shard 0).
 //
 // Each group commit writes, in the same transaction as the state change, its
-// events per run into `events` (the SSE history) and one row into `outbox`
-// naming them (run, event numbers, workflow). The relay takes outbox rows in
+// events with each run's records (the `events` view: the SSE history) and one
+// row into `outbox` naming them (run, event numbers, workflow). The relay takes outbox rows in
 // id order with FOR UPDATE SKIP LOCKED (so several instances can drain one
 // table without taking the same rows), reads the events they name when anyone
 // subscribes, hands them to the SSE hubs, and only then deletes the rows in
@@ -50,16 +50,13 @@ class PgEventRelay final : public engine::EventRelay {
   static constexpr Nanos kPollInterval = 500 * kMillis;
   static constexpr Nanos kMinSpacing = 10 * kMillis;
 
-  // Runs' event rows delivered so far.
-  uint64_t delivered() const { return events_.load(std::memory_order_relaxed); }
-
  private:
   struct Poll : reactor::Shard::TimerNode {
     PgEventRelay* self = nullptr;
   };
   class Idle;
   static reactor::Task<void> Loop(PgEventRelay* self);
-  // One batch: take, deliver, mark. The rows taken; -1 on failure.
+  // One batch: take, deliver, delete. The rows taken; -1 on failure.
   reactor::Task<int> Drain();
   static void WakeHere(void* p);
   void Wake();
@@ -70,7 +67,6 @@ class PgEventRelay final : public engine::EventRelay {
   std::unique_ptr<store::pg::PgPool> pool_;
   unsigned shard_ = 0;
   std::atomic<bool> nudged_{false};
-  std::atomic<uint64_t> events_{0};
   std::coroutine_handle<> idle_;  // the loop, while it waits
   Poll poll_;
   bool closing_ = false;

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "backends/detail/array_text.h"
 #include "backends/detail/pg_setup.h"
 #include "backends/pg_relay.h"
 #include "engine/detail/run_log.h"
@@ -25,39 +26,9 @@ using engine::RunId;
 using store::pg::PgLease;
 using store::pg::PgResult;
 using store::pg::Query;
+using detail::ArrayText;
 
 namespace {
-
-// PostgreSQL array literals, built column by column: {"a","b",NULL}.
-class ArrayText {
- public:
-  void Add(std::string_view v) {
-    Sep();
-    s_ += '"';
-    for (char c : v) {
-      if (c == '"' || c == '\\') s_ += '\\';
-      s_ += c;
-    }
-    s_ += '"';
-  }
-  void AddInt(int64_t v) {
-    Sep();
-    s_ += std::to_string(v);
-  }
-  void AddNull() {
-    Sep();
-    s_ += "NULL";
-  }
-  void AddMillisOrNull(int64_t ms) { ms ? AddInt(ms) : AddNull(); }
-  std::string Take() {
-    s_ += '}';
-    return std::move(s_);
-  }
-
- private:
-  void Sep() { s_ += s_.size() > 1 ? "," : ""; }
-  std::string s_ = "{";
-};
 
 const std::vector<store::pg::Statement>& Statements() {
   static const std::vector<store::pg::Statement> kAll = {

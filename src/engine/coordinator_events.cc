@@ -117,8 +117,7 @@ void Coordinator::Publish(Entry& e, const std::vector<Event>& events, bool finis
   std::vector<Frame> frames;
   frames.reserve(events.size());
   for (const Event& ev : events) {
-    // at 0: an event made durable after a feed subscribed is news to it.
-    Frame f{ev.seq, 0, IsTerminalEvent(ev.type), {}};
+    Frame f{ev.seq, ev.at_ms, IsTerminalEvent(ev.type), {}};
     fanout::AppendFrame(f.text, ev.seq, ev.type, json::ToString(EventToJson(ev, e.run.id)));
     frames.push_back(std::move(f));
   }
@@ -185,10 +184,11 @@ void Coordinator::PublishWorkflow(const std::string& workflow, const std::vector
       continue;
     }
     // The relay may deliver events committed before the feed subscribed: a
-    // feed shows what happened after it opened.
+    // feed shows what happened after it opened. (Without a relay, what is
+    // published now became durable after the subscription: all of it is news.)
     std::string text;
     for (const Frame& f : frames)
-      if (f.at_ms >= it->second.since_ms || f.at_ms == 0) text += f.text;
+      if (!store_->relays_events() || f.at_ms >= it->second.since_ms) text += f.text;
     if (!text.empty()) fanout::Subscriber::Publish(it->second.to, std::move(text), false);
     ++it;
   }
