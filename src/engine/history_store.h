@@ -1,0 +1,101 @@
+#pragma once
+// HistoryStore: where finished runs live once they leave the owner shard's
+// memory. The coordinator keeps only live (non-terminal) runs plus a bounded
+// cache of recently finished ones; everything else is read from here: GET of
+// an old run, listings (by workflow, by status, dead-letter), the SSE history
+// of a finished run, and the idempotency key of a finished start.
+//
+// One instance per process, shared by every shard's coordinator. Every method
+// may be called on any shard thread and suspends; implementations run their
+// blocking work off the shard threads (embedded: RocksDB on a bounded helper
+// pool; PostgreSQL: the shard's connection pool). Lookups on a request's path
+// (Get, FindKey, List) go ahead of bulk work (Put, Expire, Export).
+//
+// Errors: kUnavailable when the store cannot take more work now (its queue is
+// full) or cannot be reached; kCorrupt when what it holds cannot be read.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/run.h"
+#include "engine/run_id.h"
+#include "obs/metrics.h"
+#include "reactor/task.h"
+
+namespace rf::engine {
+
+// A finished run as history keeps it: the summary listings need, and its log
+// (every record, [u32 len][EncodeRecord] ..., see detail/run_log.h).
+struct HistoryRun {
+  RunId id;
+  std::string workflow;
+  int64_t version = 0;
+  RunStatus status = RunStatus::kSucceeded;
+  int64_t created_ms = 0;
+  int64_t finished_ms = 0;
+  std::string idempotency_key;  // empty: none
+  std::string error;            // failed runs: the run's error
+  std::string failed_step;      // failed runs: the step whose failure failed it
+  std::string log;              // empty in listings
+};
+
+// A listing of history: newest run id first, ids strictly below `before`.
+struct HistoryQuery {
+  std::string workflow;  // empty: any
+  std::optional<RunStatus> status;
+  std::optional<RunId> before;
+  size_t limit = 100;  // at most this many; the store may be asked for limit + 1
+};
+
+// Counters of a history store; read by /metrics from any thread.
+struct HistoryStats {
+  obs::Counter runs_written;
+  obs::Counter write_batches;
+  obs::Counter reads;           // Get, FindKey, List
+  obs::Counter rejected;        // calls refused because the queue was full
+  obs::Counter runs_expired;    // removed by retention
+  obs::Gauge queued;            // jobs waiting for a helper
+  obs::Histogram read_latency;  // one Get/FindKey/List, queued to answered
+  obs::Histogram write_latency; // one Put batch, queued to durable
+};
+
+class HistoryStore {
+ public:
+  virtual ~HistoryStore() = default;
+
+  // Opens or creates the store. Blocking: call before the reactor serves.
+  virtual Status Open() = 0;
+  virtual void Close() = 0;
+
+  // True when the store is fed by the run store's own commits (PostgreSQL: a
+  // finished run is in history the moment its last records commit), so Put
+  // writes nothing and the coordinator may evict at once.
+  virtual bool fed_by_commits() const { return false; }
+
+  // Makes `runs` durable in history (idempotent: a run put twice is stored
+  // once, the last write winning). Suspends until durable.
+  virtual reactor::Task<Status> Put(std::vector<HistoryRun> runs) = 0;
+  // The run with its log; nullopt when history does not have it.
+  virtual reactor::Task<Result<std::optional<HistoryRun>>> Get(RunId id) = 0;
+  // The finished run that was started with (workflow, key), if any.
+  virtual reactor::Task<Result<std::optional<RunId>>> FindKey(std::string workflow,
+                                                              std::string key) = 0;
+  // Summaries (no log) matching `q`, newest first, at most q.limit + 1.
+  virtual reactor::Task<Result<std::vector<HistoryRun>>> List(HistoryQuery q) = 0;
+  // A run left history (a retry made it live again).
+  virtual reactor::Task<Status> Remove(RunId id) = 0;
+  // Retention: removes runs that finished before `cutoff_ms`, at most `max`
+  // per call, oldest first; returns how many. Bulk work.
+  virtual reactor::Task<Result<size_t>> Expire(int64_t cutoff_ms, size_t max) = 0;
+  // Archival: calls `out(run)` (with its log) for every run that finished
+  // before `before_ms`, oldest first. Blocking; for the `archive` subcommand.
+  virtual Status Export(int64_t before_ms, const std::function<Status(const HistoryRun&)>& out) = 0;
+
+  virtual const HistoryStats& stats() const = 0;
+};
+
+}  // namespace rf::engine
