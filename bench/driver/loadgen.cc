@@ -12,11 +12,17 @@
 // neither counted nor errors), by --runs (every attempt, failed or not, uses one), and each
 // request by --timeout. Only 127.0.0.1 is accepted as a target.
 //
+// Two additions for bench/history.sh: --path-file sends each request to a target picked at random
+// (uniformly, per shard) from a file of them, one a line; --save-field writes the value at a
+// JSON pointer of every --save-every-th successful response to a file (e.g. the ids of the runs
+// a load created, to read old runs back later).
+//
 // Output, one line on stdout:
 //   requests=N errors=N seconds=S rps=R p50_ms=X p95_ms=X p99_ms=X max_ms=X mean_ms=X
 //   status_errors=N body_errors=N socket_errors=N timeouts=N reconnects=N
 // `requests` counts successful responses; `errors` = status + body + socket errors + timeouts.
 // A breakdown of unexpected statuses and the first socket error go to stderr.
+// With --save-field, `saved=N` is appended.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -36,7 +42,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,6 +79,8 @@ constexpr Nanos kReconnectBackoff = 10 * kMillis;
 struct Options {
   uint16_t port = 0;
   std::string path = "/";
+  std::string path_file;           // --path-file: targets, one a line, picked at random
+  std::vector<std::string> paths;  // ...its lines
   std::string method = "GET";
   std::string body;
   std::vector<std::string> headers;
@@ -79,6 +89,9 @@ struct Options {
   std::string expect_pointer;      // --expect-field: JSON pointer into the body...
   std::string expect_value;        // ...and the value it must hold (a string's text, else JSON)
   bool expect_field = false;
+  std::string save_pointer;  // --save-field: JSON pointer of the value to save...
+  std::string save_file;     // ...and the file it goes to, one value a line
+  int64_t save_every = 1;    // every N-th successful response (per shard)
   int threads = 1;
   int clients = 1;
   Nanos duration = 0;  // 0: none
@@ -92,6 +105,8 @@ constexpr const char* kUsage =
 
   --url URL            target; the host must be 127.0.0.1
   --path PATH          request target (overrides the URL's path)      [default: URL path or /]
+  --path-file FILE     request targets, one a line; each request picks one at random
+                       (overrides --path)
   --method M           request method                                   [default: GET]
   --body TEXT          request body, sent as application/json unless --header sets Content-Type
   --header 'K: V'      extra request header (repeatable)
@@ -104,10 +119,13 @@ constexpr const char* kUsage =
   --expect-body S      a successful body must contain S
   --expect-field P=V   a successful body is JSON whose value at pointer P is V (a string's
                        text, else compact JSON), e.g. /status=succeeded
+  --save-field P=FILE  write the value at JSON pointer P of successful responses to FILE, one
+                       a line (a string's text, else compact JSON), e.g. /id=ids.txt
+  --save-every N       save only every N-th successful response of a shard  [default: 1]
   --pin                pin shard i to the i-th allowed CPU              [default: unpinned]
 
 prints: requests= errors= seconds= rps= p50_ms= p95_ms= p99_ms= max_ms= mean_ms= status_errors=
-        body_errors= socket_errors= timeouts= reconnects=
+        body_errors= socket_errors= timeouts= reconnects= [saved=]
 )";
 
 Result<int64_t> ParseInt(std::string_view s, int64_t lo, int64_t hi, const char* what) {
@@ -199,6 +217,8 @@ Result<Options> ParseArgs(int argc, char** argv) {
     } else if (key == "--path") {
       path_flag = value;
       have_path_flag = true;
+    } else if (key == "--path-file") {
+      o.path_file = value;
     } else if (key == "--method") {
       o.method = value;
     } else if (key == "--body") {
@@ -245,6 +265,17 @@ Result<Options> ParseArgs(int argc, char** argv) {
       o.expect_pointer = value.substr(0, eq);
       o.expect_value = value.substr(eq + 1);
       o.expect_field = true;
+    } else if (key == "--save-field") {
+      size_t eq = value.find('=');
+      if (eq == std::string_view::npos || eq + 1 == value.size() || (eq > 0 && value[0] != '/')) {
+        return bad("--save-field must look like /json/pointer=FILE");
+      }
+      o.save_pointer = value.substr(0, eq);
+      o.save_file = value.substr(eq + 1);
+    } else if (key == "--save-every") {
+      auto v = ParseInt(value, 1, int64_t{1} << 40, "--save-every");
+      if (!v) return v.error();
+      o.save_every = *v;
     } else {
       return bad("unknown option '" + std::string(key) + "'");
     }
@@ -254,9 +285,23 @@ Result<Options> ParseArgs(int argc, char** argv) {
   if (!port) return port.error();
   o.port = *port;
   if (have_path_flag) o.path = path_flag;
-  if (o.path.empty() || o.path[0] != '/' || HasCtl(o.path) ||
-      o.path.find(' ') != std::string::npos) {
+  auto bad_path = [](const std::string& p) {
+    return p.empty() || p[0] != '/' || HasCtl(p) || p.find(' ') != std::string::npos;
+  };
+  if (bad_path(o.path)) {
     return bad("--path must start with '/' and contain no spaces or control characters");
+  }
+  if (!o.path_file.empty()) {
+    std::ifstream in(o.path_file);
+    if (!in) return bad("--path-file: cannot read '" + o.path_file + "'");
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty()) continue;
+      if (bad_path(line)) {
+        return bad("--path-file: bad target '" + line + "' (see --path)");
+      }
+      o.paths.push_back(std::move(line));
+    }
+    if (o.paths.empty()) return bad("--path-file: no targets in '" + o.path_file + "'");
   }
   if (o.method.empty() || !std::all_of(o.method.begin(), o.method.end(), IsTokenChar)) {
     return bad("--method must be an HTTP token");
@@ -286,9 +331,8 @@ bool StartsWithCi(std::string_view s, std::string_view prefix) {
   return true;
 }
 
-std::string BuildRequest(const Options& o) {
-  std::string r = o.method + " " + o.path +
-                  " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(o.port) +
+std::string BuildRequest(const Options& o, const std::string& path) {
+  std::string r = o.method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(o.port) +
                   "\r\nUser-Agent: rf-loadgen\r\n";
   bool has_type = false;
   for (const std::string& h : o.headers) {
@@ -385,13 +429,15 @@ struct ShardStats {
   std::array<uint64_t, 600> unexpected_status{};
   std::string first_socket_error;
   LatencyHistogram latency;
+  std::vector<std::string> saved;  // --save-field values
 };
 
 // Everything one shard's clients share. Built before the reactor starts, then touched only by
 // its shard's thread until Reactor::Run returns.
 struct ShardRun {
   const Options* options = nullptr;
-  std::string request;
+  const std::vector<std::string>* requests = nullptr;  // one, or one per --path-file line
+  std::mt19937_64 rng;
   std::vector<int> fds;    // this shard's pre-connected clients
   int64_t runs_left = -1;  // -1: unbounded (duration mode)
   Nanos stop_at = INT64_MAX;
@@ -408,6 +454,11 @@ struct ShardRun {
   void SocketError(const Error& e) {
     ++stats.socket_errors;
     if (stats.first_socket_error.empty()) stats.first_socket_error = e.ToString();
+  }
+  // The next request's bytes: the only one, or a random one of --path-file's.
+  std::string_view NextRequest() {
+    if (requests->size() == 1) return requests->front();
+    return (*requests)[std::uniform_int_distribution<size_t>(0, requests->size() - 1)(rng)];
   }
 };
 
@@ -478,13 +529,25 @@ void StartWithDeadline(Op& op, __kernel_timespec* ts, Nanos deadline) {
   io_uring_sqe_set_data(sqe, nullptr);  // its completion is ignored by the shard
 }
 
-// --expect-field: parses the body (only then; it allocates) and compares one value.
-bool FieldMatches(const Options& o, std::string_view body) {
+// A value as --expect-field compares and --save-field writes it: a string's text, else JSON.
+std::string FieldText(const json::Value& v) {
+  return v.is_string() ? std::string(v.as_string()) : json::ToString(v);
+}
+
+// --expect-field / --save-field: parses the body (only then; it allocates), compares one value
+// and, when `save` is set, appends the saved one (a body without it saves nothing).
+bool CheckFields(const Options& o, std::string_view body, bool save, ShardStats& st) {
   auto doc = json::Parse(body);
-  if (!doc) return false;
-  const json::Value* v = json::Resolve(*doc, o.expect_pointer);
-  if (v == nullptr) return false;
-  return v->is_string() ? v->as_string() == o.expect_value : json::ToString(*v) == o.expect_value;
+  if (!doc) return !o.expect_field;
+  if (o.expect_field) {
+    const json::Value* v = json::Resolve(*doc, o.expect_pointer);
+    if (v == nullptr || FieldText(*v) != o.expect_value) return false;
+  }
+  if (save) {
+    if (const json::Value* v = json::Resolve(*doc, o.save_pointer))
+      st.saved.push_back(FieldText(*v));
+  }
+  return true;
 }
 
 enum class Outcome : uint8_t { kOk, kSocketError, kTimeout, kAbandoned };
@@ -538,7 +601,7 @@ Task<void> RunClient(ShardRun* run, int fd) {
 
     // Latency starts at the send: a reconnect (after the server closed) is not part of it.
     const Nanos sent_at = MonoNow();
-    std::string_view out = run->request;
+    std::string_view out = run->NextRequest();
     while (outcome == Outcome::kOk && !out.empty()) {
       reactor::SendOp op(fd, out);
       StartWithDeadline(op, &ts, deadline);
@@ -597,12 +660,18 @@ Task<void> RunClient(ShardRun* run, int fd) {
         if (!status_ok) {
           ++st.status_errors;
           ++st.unexpected_status[static_cast<size_t>(std::clamp(r.status, 0, 599))];
-        } else if ((!o.expect_body.empty() && r.body.find(o.expect_body) == std::string::npos) ||
-                   (o.expect_field && !FieldMatches(o, r.body))) {
+        } else if (!o.expect_body.empty() && r.body.find(o.expect_body) == std::string::npos) {
           ++st.body_errors;
         } else {
-          ++st.ok;
-          st.latency.Record(t1 - sent_at);
+          // --save-field: every save_every-th success of this shard.
+          const bool save =
+              !o.save_file.empty() && st.ok % static_cast<uint64_t>(o.save_every) == 0;
+          if ((o.expect_field || save) && !CheckFields(o, r.body, save, st)) {
+            ++st.body_errors;
+          } else {
+            ++st.ok;
+            st.latency.Record(t1 - sent_at);
+          }
         }
         if (!parser.keep_alive()) CloseFd(fd);
         break;
@@ -648,11 +717,18 @@ int Main(int argc, char** argv) {
   RaiseFdLimit(o.clients);
 
   std::vector<std::unique_ptr<ShardRun>> runs;
-  const std::string request = BuildRequest(o);
+  std::vector<std::string> requests;
+  if (o.paths.empty()) {
+    requests.push_back(BuildRequest(o, o.path));
+  } else {
+    for (const std::string& p : o.paths) requests.push_back(BuildRequest(o, p));
+  }
+  std::random_device seed;
   for (int i = 0; i < o.threads; ++i) {
     auto r = std::make_unique<ShardRun>();
     r->options = &o;
-    r->request = request;
+    r->requests = &requests;
+    r->rng.seed((uint64_t{seed()} << 32) ^ seed() ^ static_cast<uint64_t>(i));
     if (o.runs > 0) r->runs_left = 0;
     runs.push_back(std::move(r));
   }
@@ -700,6 +776,7 @@ int Main(int argc, char** argv) {
       total.unexpected_status[i] += s.unexpected_status[i];
     if (total.first_socket_error.empty()) total.first_socket_error = s.first_socket_error;
     total.latency.Merge(s.latency);
+    total.saved.insert(total.saved.end(), s.saved.begin(), s.saved.end());
     end = std::max(end, r->finished_at);
   }
   const double seconds = static_cast<double>(end - start) / 1e9;
@@ -716,15 +793,26 @@ int Main(int argc, char** argv) {
   if (!total.first_socket_error.empty()) {
     std::fprintf(stderr, "rf-loadgen: first socket error: %s\n", total.first_socket_error.c_str());
   }
+  if (!o.save_file.empty()) {
+    std::ofstream out(o.save_file, std::ios::trunc);
+    for (const std::string& v : total.saved) out << v << '\n';
+    out.flush();
+    if (!out) {
+      std::fprintf(stderr, "rf-loadgen: --save-field: cannot write '%s'\n", o.save_file.c_str());
+      return 1;
+    }
+  }
   std::printf("requests=%" PRIu64 " errors=%" PRIu64
               " seconds=%.3f rps=%.1f p50_ms=%.3f p95_ms=%.3f p99_ms=%.3f max_ms=%.3f mean_ms=%.3f"
               " status_errors=%" PRIu64 " body_errors=%" PRIu64 " socket_errors=%" PRIu64
-              " timeouts=%" PRIu64 " reconnects=%" PRIu64 "\n",
+              " timeouts=%" PRIu64 " reconnects=%" PRIu64,
               total.ok, errors, seconds,
               seconds > 0 ? static_cast<double>(total.ok) / seconds : 0.0, Ms(h.Percentile(50)),
               Ms(h.Percentile(95)), Ms(h.Percentile(99)), Ms(h.max()), h.mean() / 1e6,
               total.status_errors, total.body_errors, total.socket_errors, total.timeouts,
               total.reconnects);
+  if (!o.save_file.empty()) std::printf(" saved=%zu", total.saved.size());
+  std::printf("\n");
   return 0;
 }
 
