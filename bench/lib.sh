@@ -30,6 +30,29 @@ stop_started() {
     done
 }
 
+# stop_pid PID [SIGNAL]: SIGNAL (default TERM) to one process this script started, KILL if it is
+# still there after 10 s; reaps it and drops it from PIDS.
+stop_pid() {
+    local pid=$1 sig=${2:-TERM} i
+    kill -"$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    { wait "$pid"; } 2>/dev/null || true  # also silences bash's "Killed" notice
+    forget_pid "$pid"
+}
+
+# forget_pid PID: drops PID (a process already waited for) from PIDS.
+forget_pid() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do
+        [[ $p == "$1" ]] || keep+=("$p")
+    done
+    PIDS=("${keep[@]}")
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
