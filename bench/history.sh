@@ -106,6 +106,13 @@ fi
 
 # ------------------------------------------------------------------ processes
 TMP=$(mktemp -d "${DATA_ROOT:-${TMPDIR:-/tmp}}/rf-histbench.XXXXXX")
+# Private copies: the restart runs the very binary the load ran, even if a build replaces it.
+mkdir -p "$TMP/bin"
+cp "$RINGFLOW_BIN" "$TMP/bin/ringflow"
+cp "$LOADGEN_BIN" "$TMP/bin/rf-loadgen"
+RINGFLOW_SRC=$RINGFLOW_BIN
+RINGFLOW_BIN=$TMP/bin/ringflow
+LOADGEN_BIN=$TMP/bin/rf-loadgen
 cleanup() {
     stop_started
     if [[ -n ${PG_DIR:-} ]]; then
@@ -157,7 +164,7 @@ cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 echo "== ringflow history bench =="
 echo "date    : $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "machine : nproc=$(nproc) kernel=$(uname -r) cpu=\"${cpu_model:-unknown}\" mem=$(awk '/^MemTotal/ {printf "%.1fGiB", $2 / 1048576}' /proc/meminfo)"
-echo "ringflow: $RF_VERSION ($RINGFLOW_BIN) shards=$SHARDS retention=daemon default"
+echo "ringflow: $RF_VERSION ($RINGFLOW_SRC) shards=$SHARDS retention=daemon default"
 if [[ ${#HISTORY_ARGS[@]} -gt 0 ]]; then
     echo "history : --history-cache $HISTORY_CACHE"
 else
@@ -348,10 +355,10 @@ stop_pid "$SAMPLER_PID"
 FINISHED_AT_END=$(finished_retained)
 if [[ $STORE == postgres ]]; then
     DISK_BYTES=$(psql -d "$PG_URL" -Atc 'SELECT pg_database_size(current_database())' || true)
-    DISK_WHAT="database size (pg_database_size)"
+    DISK_WHAT="pg_database_size; the cluster's dir: $(du -sm "$PG_DIR/data" 2>/dev/null | awk '{print $1}') MiB"
 else
     DISK_BYTES=$(du -sb "$TMP/data" | awk '{print $1}')
-    DISK_WHAT="data dir (du)"
+    DISK_WHAT="du of the data dir"
 fi
 # RSS: end (last sample), max, and min/max over the last half of the load (by time).
 read -r RSS_END RSS_MAX RSS_HALF_MIN RSS_HALF_MAX RSS_SPREAD RSS_SAMPLES < <(awk '
@@ -399,7 +406,10 @@ drive live "live runs" --url "$RF" --path /v1/workflows/wlive/runs --method POST
     --duration 600 --timeout 30s --save-field "/id=$TMP/live.txt" --save-every "$(((LIVE_RUNS + 99) / 100))"
 LIVE_AT_KILL=$(metric rf_runs_active)
 RETAINED_AT_KILL=$(runs_retained)
+exec 3>&2 2>/dev/null  # bash's "Killed" notice for its job is no news here
 stop_pid "$RF_PID" KILL
+:
+exec 2>&3 3>&-
 start_daemon "$TMP/data" "$PG_URL"
 RESTART_MS=""
 deadline=$((RF_EXEC_NS + RESTART_TIMEOUT * 1000000000))
@@ -446,7 +456,7 @@ le() {
     [[ $1 == n/a || -z $1 || $1 == '?' ]] && { echo n/a; return; }
     awk -v x="$1" -v l="$2" 'BEGIN { print (x + 0 <= l + 0) ? "ok" : "MISSED" }'
 }
-row() { printf '%-44s | %-30s | %-20s | %s\n' "$@"; }
+row() { printf '%-46s | %-32s | %-18s | %s\n' "$@"; }
 
 short_rps=$(v short rps)
 load_rps=$(v load rps)
@@ -458,14 +468,14 @@ if [[ $RSS_SPREAD != n/a ]]; then
     rss_flat=$(awk -v hi="$RSS_HALF_MAX" -v s="$RSS_SPREAD" 'BEGIN { print (hi <= 256 && s <= 10) ? "ok" : "MISSED" }')
 fi
 disk=n/a
-[[ -n ${DISK_BYTES:-} ]] && disk=$(awk -v b="$DISK_BYTES" 'BEGIN { printf "%.1f MiB", b / 1048576 }')
+[[ -n ${DISK_BYTES:-} ]] && disk=$(awk -v b="$DISK_BYTES" 'BEGIN { printf "%.1f MiB", b / 1048576 }')" ($DISK_WHAT)"
 w3_delta=n/a
 [[ $(v w3_alone p99_ms) != n/a && $(v w3_readers p99_ms) != n/a ]] &&
     w3_delta=$(awk -v a="$(v w3_alone p99_ms)" -v b="$(v w3_readers p99_ms)" 'BEGIN { printf "%+.0f%% vs alone", (a > 0 ? (b - a) / a * 100 : 0) }')
 
 echo
 row figure value target verdict
-printf '%s\n' "---------------------------------------------+--------------------------------+----------------------+-----------"
+printf '%s\n' "-----------------------------------------------+----------------------------------+--------------------+---------------"
 row "short run: W3 throughput, fresh, ${SHORT_DURATION}s" "$(int "$short_rps") runs/s (p99 $(v short p99_ms) ms)" "reference" "-"
 row "load: W3 throughput over the load" "$(int "$load_rps") runs/s" "short run: $(int "$short_rps")/s" "$pct"
 row "load: W3 p50 / p99 / max ms" "$(v load p50_ms) / $(v load p99_ms) / $(v load max_ms)" "-" "-"
@@ -474,7 +484,7 @@ row "load: finished runs retained at the end" "$FINISHED_AT_END" "$RUNS" "$( ((F
 row "load: RSS at the end" "$RSS_END MiB" "<= 256 MiB" "$(le "$RSS_END" 256)"
 row "load: RSS max ($RSS_SAMPLES samples)" "$RSS_MAX MiB" "<= 256 MiB" "$(le "$RSS_MAX" 256)"
 row "load: RSS last half min..max" "$RSS_HALF_MIN..$RSS_HALF_MAX MiB (+-$RSS_SPREAD%)" "<= 256 MiB, +-10%" "$rss_flat"
-row "load: disk use at the end, $DISK_WHAT" "$disk" "-" "-"
+row "load: disk use at the end" "$disk" "-" "-"
 row "idle: GET /v1/runs/{id} p50 / p99 ms" "$(v idle_get p50_ms) / $(v idle_get p99_ms)" "p99 <= 2 ms" "$(le "$(v idle_get p99_ms)" 2)"
 row "idle: GET $LIST_PATH p99" "$(v idle_list p99_ms) ms" "<= 10 ms" "$(le "$(v idle_list p99_ms)" 10)"
 row "idle: GET $DEAD_PATH p99" "$(v idle_dead p99_ms) ms" "<= 10 ms" "$(le "$(v idle_dead p99_ms)" 10)"
@@ -484,13 +494,15 @@ row "loaded: GET $DEAD_PATH p99" "$(v busy_dead p99_ms) ms" "<= 10 ms" "$(le "$(
 row "W3 p99, $CLIENTS clients, alone" "$(v w3_alone p99_ms) ms ($(int "$(v w3_alone rps)") runs/s)" "-" "-"
 row "W3 p99, $CLIENTS clients, with the readers" "$(v w3_readers p99_ms) ms ($(int "$(v w3_readers rps)") runs/s)" "beside alone" "$w3_delta"
 row "restart: runs retained at kill -9 (live)" "${RETAINED_AT_KILL:-n/a} (${LIVE_AT_KILL:-n/a} live)" "$LIVE_RUNS live" "-"
-row "restart: exec -> first 200 /health/ready" "${RESTART_MS:-n/a} ms" "<= 1000 ms" "$(le "${RESTART_MS:-n/a}" 1000)"
+row "restart: exec -> first 200 /health/ready" "${RESTART_MS:-n/a}${RESTART_MS:+ ms}" "<= 1000 ms" "$(le "${RESTART_MS:-n/a}" 1000)"
 row "ref: nginx GET /ok, $CLIENTS clients" "$(int "$(v ref rps)") req/s (p99 $(v ref p99_ms) ms)" "-" "-"
 echo
-echo "reads: one closed-loop client each; GET /v1/runs/{id} picks at random among $IDS run ids sampled"
-echo "evenly over the load (every ${every}th); dead-letter?limit=10 answered $DEAD_COUNT runs (of the"
-echo "$FAILED_RUNS failing runs started before the load, all older than the W3 runs). loaded = during the 'W3 with the readers' run. RSS = VmRSS"
-echo "of the daemon every ${RSS_INTERVAL}s during the load; +-% = (max-min)/(max+min) over its last half."
+echo "reads: one closed-loop client each; GET /v1/runs/{id} picks at random among $IDS run ids"
+echo "sampled evenly over the load (every ${every}th); dead-letter?limit=10 answered $DEAD_COUNT runs (of"
+echo "the $FAILED_RUNS failing runs started before the load, older than every W3 run). idle: after"
+echo "the load, nothing else running; loaded: during 'W3 with the readers'. RSS: VmRSS of the"
+echo "daemon every ${RSS_INTERVAL}s during the load; +-% = (max-min)/(max+min) over its last half."
+echo "restart: runs retained = started - removed by retention, read from /metrics before the kill."
 [[ -n $AFTER ]] && echo "$AFTER"
 if [[ $SKIPPED -gt 0 ]]; then
     echo

@@ -40,7 +40,7 @@ stop_pid() {
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null || true
-    { wait "$pid"; } 2>/dev/null || true  # also silences bash's "Killed" notice
+    wait "$pid" 2>/dev/null || true
     forget_pid "$pid"
 }
 
