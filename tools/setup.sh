@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential g++ meson ninja-build pkg-config
   liburing-dev libnuma-dev libmimalloc-dev doctest-dev
   libsimdjson-dev libpq-dev libhiredis-dev libnghttp2-dev libc-ares-dev
+  librocksdb-dev  # the history store of finished runs (src/store/history)
   # fuzzing and sanitizers
   clang libclang-rt-14-dev
   # tests

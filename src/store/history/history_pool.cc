@@ -1,0 +1,50 @@
+#include "store/history/history_pool.h"
+
+namespace rf::store::history {
+
+HistoryPool::HistoryPool(size_t threads, size_t lookup_capacity, size_t bulk_capacity)
+    : capacity_{lookup_capacity, bulk_capacity} {
+  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
+}
+
+HistoryPool::~HistoryPool() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+bool HistoryPool::Submit(Lane lane, std::function<void()> job) {
+  const size_t i = lane == Lane::kLookup ? 0 : 1;
+  {
+    std::lock_guard lock(mu_);
+    if (stop_ || jobs_[i].size() >= capacity_[i]) {
+      stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    jobs_[i].push_back(std::move(job));
+    stats_.queued.fetch_add(1, std::memory_order_relaxed);
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void HistoryPool::Work() {
+  while (true) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !jobs_[0].empty() || !jobs_[1].empty(); });
+      auto& q = !jobs_[0].empty() ? jobs_[0] : jobs_[1];  // lookups first
+      if (q.empty()) return;                               // stopping, nothing left
+      job = std::move(q.front());
+      q.pop_front();
+      stats_.queued.fetch_sub(1, std::memory_order_relaxed);
+    }
+    job();
+  }
+}
+
+}  // namespace rf::store::history

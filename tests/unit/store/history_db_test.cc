@@ -1,0 +1,175 @@
+#include "store/history/history_db.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "test_support.h"
+
+using rf::store::history::Entry;
+using rf::store::history::HistoryDb;
+using rf::store::history::Options;
+using rf::store::history::Query;
+
+namespace {
+
+// Ids sort like run ids: the first bytes are the creation time.
+std::string Id(int n) {
+  std::string id(16, '\0');
+  id[4] = static_cast<char>(n >> 8);
+  id[5] = static_cast<char>(n & 0xff);
+  id[15] = 'x';
+  return id;
+}
+
+Entry Run(int n, std::string wf, uint8_t status, int64_t finished_ms, std::string key = "") {
+  Entry e;
+  e.id = Id(n);
+  e.workflow = std::move(wf);
+  e.version = 1;
+  e.status = status;
+  e.created_ms = finished_ms - 5;
+  e.finished_ms = finished_ms;
+  e.key = std::move(key);
+  e.error = status == 4 ? "step 'x' failed" : "";
+  e.failed_step = status == 4 ? "x" : "";
+  e.log = "log of " + std::to_string(n);
+  return e;
+}
+
+std::unique_ptr<HistoryDb> OpenIn(const rf::test::TempDir& dir) {
+  Options o;
+  o.dir = dir.path() + "/h";
+  o.sync = false;
+  auto db = HistoryDb::Open(o);
+  REQUIRE(db.has_value());
+  return std::move(*db);
+}
+
+std::vector<int> Ids(const std::vector<Entry>& es) {
+  std::vector<int> out;
+  for (const Entry& e : es) out.push_back(static_cast<uint8_t>(e.id[4]) << 8 | static_cast<uint8_t>(e.id[5]));
+  return out;
+}
+
+}  // namespace
+
+TEST_SUITE("store.history_db") {
+  TEST_CASE("a summary survives encoding and a truncated one is refused") {
+    Entry e = Run(7, "wf", 4, 1000, "key-7");
+    Entry back;
+    REQUIRE(HistoryDb::DecodeSummary(HistoryDb::EncodeSummary(e), back).has_value());
+    CHECK(back.workflow == "wf");
+    CHECK(back.status == 4);
+    CHECK(back.finished_ms == 1000);
+    CHECK(back.key == "key-7");
+    CHECK(back.failed_step == "x");
+    std::string bytes = HistoryDb::EncodeSummary(e);
+    for (size_t cut = 0; cut < bytes.size(); ++cut) {
+      Entry part;
+      CHECK_FALSE(HistoryDb::DecodeSummary(std::string_view(bytes).substr(0, cut), part).has_value());
+    }
+  }
+
+  TEST_CASE("runs read back with their log, keys find them, listings page newest first") {
+    rf::test::TempDir dir;
+    auto db = OpenIn(dir);
+    std::vector<Entry> runs;
+    for (int i = 1; i <= 30; ++i)
+      runs.push_back(Run(i, i % 3 ? "a" : "b", i % 5 ? 3 : 4, 1000 + i, "k" + std::to_string(i)));
+    REQUIRE(db->Write(runs).has_value());
+    auto got = db->Get(Id(17));
+    REQUIRE(got.has_value());
+    REQUIRE(got->has_value());
+    CHECK((*got)->log == "log of 17");
+    CHECK((*got)->workflow == "a");
+    auto missing = db->Get(Id(99));
+    REQUIRE(missing.has_value());
+    CHECK_FALSE(missing->has_value());
+    auto key = db->FindKey("a", "k17");
+    REQUIRE(key.has_value());
+    CHECK(**key == Id(17));
+    CHECK_FALSE(db->FindKey("b", "k17")->has_value());  // keys are per workflow
+
+    // Every run, in pages of 7, without repeats: the cursor is exclusive.
+    std::vector<int> seen;
+    Query q;
+    q.limit = 7;
+    while (true) {
+      auto page = db->List(q);
+      REQUIRE(page.has_value());
+      for (int id : Ids(*page)) seen.push_back(id);
+      if (page->size() < q.limit) break;
+      q.before = page->back().id;
+    }
+    std::vector<int> want;
+    for (int i = 30; i >= 1; --i) want.push_back(i);
+    CHECK(seen == want);
+    CHECK(seen.size() == 30);
+
+    Query by_wf;
+    by_wf.workflow = "b";
+    CHECK(Ids(*db->List(by_wf)) == std::vector<int>{30, 27, 24, 21, 18, 15, 12, 9, 6, 3});
+    Query failed;
+    failed.status = 4;
+    CHECK(Ids(*db->List(failed)) == std::vector<int>{30, 25, 20, 15, 10, 5});
+    Query both;
+    both.workflow = "b";
+    both.status = 4;
+    CHECK(Ids(*db->List(both)) == std::vector<int>{30, 15});
+    both.before = Id(30);
+    CHECK(Ids(*db->List(both)) == std::vector<int>{15});
+  }
+
+  TEST_CASE("a run written again replaces its old indexes and Remove drops it everywhere") {
+    rf::test::TempDir dir;
+    auto db = OpenIn(dir);
+    REQUIRE(db->Write({Run(1, "a", 4, 1000, "k")}).has_value());
+    Query failed;
+    failed.status = 4;
+    CHECK(db->List(failed)->size() == 1);
+    // Retried and finished again: succeeded now.
+    REQUIRE(db->Write({Run(1, "a", 3, 2000, "k")}).has_value());
+    CHECK(db->List(failed)->empty());
+    Query ok;
+    ok.status = 3;
+    CHECK(db->List(ok)->size() == 1);
+    CHECK(*db->Expire(1500, 100) == 0);  // its old finish time is gone from the retention index
+    REQUIRE(db->Remove(Id(1)).has_value());
+    CHECK_FALSE(db->Get(Id(1))->has_value());
+    CHECK_FALSE(db->FindKey("a", "k")->has_value());
+    CHECK(db->List(Query{})->empty());
+  }
+
+  TEST_CASE("retention removes runs that finished before the cutoff, oldest first, in batches") {
+    rf::test::TempDir dir;
+    auto db = OpenIn(dir);
+    std::vector<Entry> runs;
+    for (int i = 1; i <= 25; ++i) runs.push_back(Run(i, "a", 3, 1000 + i * 10, "k" + std::to_string(i)));
+    REQUIRE(db->Write(runs).has_value());
+    // Finished before 1000 + 205: runs 1..20.
+    CHECK(*db->Expire(1205, 8) == 8);
+    CHECK(*db->Expire(1205, 8) == 8);
+    CHECK(*db->Expire(1205, 8) == 4);
+    CHECK(*db->Expire(1205, 8) == 0);
+    CHECK(Ids(*db->List(Query{})) == std::vector<int>{25, 24, 23, 22, 21});
+    CHECK_FALSE(db->FindKey("a", "k3")->has_value());
+    CHECK(db->FindKey("a", "k22")->has_value());
+  }
+
+  TEST_CASE("export scans runs with their logs oldest first and a reopen keeps everything") {
+    rf::test::TempDir dir;
+    {
+      auto db = OpenIn(dir);
+      REQUIRE(db->Write({Run(3, "a", 3, 1300), Run(1, "a", 3, 1100), Run(2, "b", 5, 1200)}).has_value());
+    }
+    auto db = OpenIn(dir);
+    std::vector<std::string> logs;
+    REQUIRE(db->Scan(1250, [&](const Entry& e) {
+                  logs.push_back(e.log);
+                  return rf::Status{};
+                }).has_value());
+    CHECK(logs == std::vector<std::string>{"log of 1", "log of 2"});
+    CHECK(db->List(Query{})->size() == 3);
+  }
+}
