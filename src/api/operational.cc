@@ -97,6 +97,7 @@ void Metrics(void* ctx, RequestContext& rc) {
     auto journals = s->engine->journal_stats();
     if (!journals.empty()) store::embedded::RenderJournalMetrics(journals, out);
     engine::RenderStoreMetrics(s->engine->store_stats(), out);
+    engine::RenderHistoryMetrics(s->engine->history_stats(), out);
   }
 
   x.Family("rf_build_info", "gauge", "Build information.");

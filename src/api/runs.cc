@@ -24,7 +24,7 @@ reactor::Task<Result<RunView>> StartOn(engine::StartCommand cmd) {
   return Coordinator::Local().Start(std::move(cmd));
 }
 
-Result<RunView> GetOn(engine::RunId id) { return Coordinator::Local().Get(id); }
+reactor::Task<Result<RunView>> GetOn(engine::RunId id) { return Coordinator::Local().Get(id); }
 
 enum class Kind { kCancel, kSignal, kRetry };
 
@@ -38,8 +38,6 @@ reactor::Task<Result<RunView>> CommandOn(Kind kind, engine::RunId id, std::strin
   }
   return c.Retry(id);
 }
-
-engine::RunPage ListOn(engine::RunQuery q) { return Coordinator::Local().List(q); }
 
 bool ValidKey(std::string_view key) {
   return std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
@@ -209,19 +207,13 @@ reactor::Task<void> ListRuns(ApiContext& ctx, RequestContext& rc, bool dead_lett
   if (!detail::EngineReady(ctx, rc.resp)) co_return;
   engine::RunQuery q;
   if (!ParseQuery(rc, q, dead_letter)) co_return;
-  std::vector<std::pair<engine::RunId, std::string>> all;
-  bool more = false;
-  for (unsigned i = 0; i < ctx.engine->shards(); ++i) {
-    auto op = reactor::SubmitTo(i, &ListOn, q);
-    engine::RunPage page = co_await op;  // suspends
-    more = more || page.more;
-    for (auto& r : page.runs) all.push_back(std::move(r));
+  auto page = co_await ctx.engine->List(q);  // suspends
+  if (!page) {
+    detail::ReplyError(rc.resp, page.error(), "run_not_found");
+    co_return;
   }
-  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  if (all.size() > q.limit) {
-    all.resize(q.limit);
-    more = true;
-  }
+  const auto& all = page->runs;
+  const bool more = page->more;
   std::string out = "{\"runs\":[";
   for (size_t i = 0; i < all.size(); ++i) {
     if (i) out += ',';

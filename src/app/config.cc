@@ -41,7 +41,8 @@ constexpr Setting kSettings[] = {
     {"fsync", Kind::kFsync, "always", 0, 0,
      "always: fdatasync each commit (a 201 survives power loss) | never: page cache only (survives a crash of ringflow, not of the machine)"},
     {"retention", Kind::kDuration, "168h", 1000, 3'650ull * 86'400'000, "terminal runs are removed this long after they finished"},
-    {"snapshot-bytes", Kind::kSize, "64MiB", 1 << 20, 1ull << 40, "journal growth per shard that triggers a snapshot (at least the last snapshot's size)"},
+    {"history-cache", Kind::kSize, "64MiB", 0, 1ull << 40, "memory for finished runs (embedded: half caches runs, half RocksDB blocks); the rest of history stays on disk"},
+    {"snapshot-bytes", Kind::kSize, "8MiB", 1 << 20, 1ull << 40, "journal growth per shard that triggers a snapshot (at least the last snapshot's size)"},
     {"http-concurrency", Kind::kUint, "1024", 1, 1'000'000, "http steps in flight per shard; more wait in the queue"},
     {"http-timeout", Kind::kDuration, "60s", 1, 86'400'000, "http step attempt timeout when the step sets no timeout_ms"},
     {"sse-buffer", Kind::kSize, "1MiB", 4096, 1ull << 30, "unsent event bytes before a stream that does not read is cut off"},
@@ -49,6 +50,8 @@ constexpr Setting kSettings[] = {
     {"database-url", Kind::kString, "", 0, 0, "libpq URI of PostgreSQL for --store postgres (also DATABASE_URL)"},
     {"pg-pool", Kind::kUint, "4", 1, 64, "PostgreSQL connections per shard"},
     {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
+    {"before", Kind::kDuration, "168h", 0, 36'500ull * 86'400'000, "archive: export runs that finished at least this long ago"},
+    {"out", Kind::kString, "-", 0, 0, "archive: the gzip'd JSON lines file to write (- for standard output)"},
     {"config", Kind::kString, "", 0, 0, "optional file of `key = value` lines"},
 };
 
@@ -112,6 +115,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "max-connections") c.max_connections = *x;
       else if (key == "max-pipeline") c.max_pipeline = *x;
       else if (key == "snapshot-bytes") c.snapshot_bytes = *x;
+      else if (key == "history-cache") c.history_cache = *x;
       else if (key == "http-concurrency") c.http_concurrency = *x;
       else if (key == "pg-pool") c.pg_pool = *x;
       else if (key == "sse-buffer") c.sse_buffer = *x;
@@ -126,6 +130,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "drain-timeout") c.drain_timeout = *d;
       else if (key == "retention") c.retention = *d;
       else if (key == "http-timeout") c.http_timeout = *d;
+      else if (key == "before") c.archive_before = *d;
       return {};
     }
     case Kind::kBool: {
@@ -183,6 +188,9 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
         c.data_dir = std::string(v);
       } else if (key == "database-url") {
         c.database_url = std::string(v);
+      } else if (key == "out") {
+        if (v.empty()) return Bad(key, v, "must not be empty (- for standard output)");
+        c.archive_out = std::string(v);
       }
       return {};
   }
@@ -291,6 +299,7 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
     else if (a == "config") c.command = Command::kConfig;
     else if (a == "doctor") c.command = Command::kDoctor;
     else if (a == "help") c.command = Command::kHelp;
+    else if (a == "archive") c.command = Command::kArchive;
     else if (a == "migrate") {
       c.command = Command::kMigrate;
       if (i + 1 < argc && !std::string_view(argv[i + 1]).starts_with("--")) {
@@ -300,7 +309,7 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
         c.migrate_apply = sub == "up";
       }
     }
-    else return Error{Errc::kInvalidArgument, "unknown command '" + std::string(a) + "' (serve, version, config, doctor, migrate, help)"};
+    else return Error{Errc::kInvalidArgument, "unknown command '" + std::string(a) + "' (serve, version, config, doctor, migrate, archive, help)"};
   }
 
   std::string file;

@@ -12,7 +12,7 @@
 
 namespace rf::app {
 
-enum class Command { kServe, kVersion, kConfig, kDoctor, kHelp, kMigrate };
+enum class Command { kServe, kVersion, kConfig, kDoctor, kHelp, kMigrate, kArchive };
 enum class Store { kEmbedded, kPostgres };
 
 struct Config {
@@ -41,9 +41,12 @@ struct Config {
   bool fsync = true;
   Nanos retention = 0;
   uint64_t snapshot_bytes = 0;
+  uint64_t history_cache = 0;
   uint64_t http_concurrency = 0;
   Nanos http_timeout = 0;
   uint64_t sse_buffer = 0;
+  Nanos archive_before = 0;      // archive: runs that finished at least this long ago
+  std::string archive_out = "-";  // archive: output file, - for stdout
 
   struct Source {
     std::string key, value, origin;  // origin: default | file:PATH | env:NAME | flag

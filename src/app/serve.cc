@@ -174,6 +174,7 @@ int Serve(const Config& config) {
   eo.fsync = config.fsync;
   eo.retention = config.retention;
   eo.snapshot_bytes = config.snapshot_bytes;
+  eo.history_cache = config.history_cache;
   eo.http_concurrency = config.http_concurrency;
   eo.http_timeout = config.http_timeout;
   eo.sse_buffer = config.sse_buffer;

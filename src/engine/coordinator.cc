@@ -143,6 +143,7 @@ void Coordinator::Dispatch(After& a) {
     while (Waiter* w = e.waiters) WakeWaiter(e, w);
   }
   Compact(e);
+  QueueMove(e);
 }
 
 void Coordinator::Compact(Entry& e) {
@@ -235,6 +236,19 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
   if (!cmd.idempotency_key.empty()) {
     key = cmd.def->name + '\n' + cmd.idempotency_key;
     if (auto it = idempotency_.find(key); it != idempotency_.end()) e = it->second;
+    if (!e && history_) {
+      // The first start with this key may have finished and left memory.
+      auto found = co_await history_->FindKey(cmd.def->name, cmd.idempotency_key);  // suspends
+      if (!found) co_return Error{Errc::kUnavailable, "history: " + found.error().context};
+      if (*found) {
+        auto loaded = co_await Load(**found);  // suspends
+        if (!loaded) co_return loaded.error();
+        e = *loaded;
+      }
+      // Another start with the key may have created the run while we looked.
+      if (auto it = idempotency_.find(key); !e && it != idempotency_.end()) e = it->second;
+      if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
+    }
   }
   if (!e) {
     RunId id = NewRunId(cmd.partition, NowMs());
@@ -243,6 +257,7 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     e->run.def = cmd.def;
     e->log.reserve(256 + 256 * cmd.def->steps.size());  // one allocation for a typical run's records
     runs_.emplace(id, std::move(owned));
+    listed_.insert(id);
     std::vector<Record> records;
     std::vector<Event> events;
     const bool want =
@@ -269,6 +284,7 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     created = true;
     for (uint32_t i : pure) RunPure(*e, i, 1, MonoNow());
   }
+  Pin pin(e);
   Status st = co_await store_->Durable(e->created_lsn);  // suspends
   if (!st) co_return Error{Errc::kUnavailable, st.error().context};
   if (cmd.wait > 0 && !e->terminal_durable) {
@@ -278,10 +294,10 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
   co_return View(*e, created);
 }
 
-Result<RunView> Coordinator::Get(const RunId& id) {
-  Entry* e = Find(id);
-  if (!e) return Error{Errc::kNotFound, "no run with id " + id.ToString()};
-  return View(*e, false);
+reactor::Task<Result<RunView>> Coordinator::Get(RunId id) {
+  auto e = co_await Load(id);  // suspends
+  if (!e) co_return e.error();
+  co_return View(**e, false);
 }
 
 reactor::Task<Result<RunView>> Coordinator::Cancel(RunId id) {
@@ -298,8 +314,14 @@ reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::str
                                                     json::Value payload) {
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
   if (!store_->healthy()) co_return Error{Errc::kUnavailable, "the store is unavailable; retry"};
-  Entry* e = Find(id);
-  if (!e) co_return Error{Errc::kNotFound, "no run with id " + id.ToString()};
+  auto loaded = co_await Load(id);  // suspends
+  if (!loaded) co_return loaded.error();
+  Entry* e = *loaded;
+  if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
+  // Only a failed run changes (a retry); the others answer with a conflict below.
+  if (kind == 2 && e->moved && e->run.status == RunStatus::kFailed) {
+    if (Status x = Restore(*e); !x) co_return x.error();
+  }
   if (Status x = Expand(*e); !x) co_return x.error();
   Status st = Mutate(*e, [&](Machine& m) -> Status {
     switch (kind) {
@@ -309,17 +331,35 @@ reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::str
     }
   });
   if (!st) co_return st.error();
+  Pin pin(e);
   Status d = co_await store_->Durable(store_->last_ticket());  // suspends
   if (!d) co_return Error{Errc::kUnavailable, d.error().context};
   co_return View(*e, false);
 }
 
+std::string Coordinator::SummaryJson(const RunId& id, std::string_view workflow, int64_t version,
+                                     RunStatus status, int64_t created_ms, int64_t finished_ms,
+                                     std::string_view error, std::string_view failed_step,
+                                     bool dead_letter) {
+  json::Object o{{"id", id.ToString()},
+                 {"workflow", std::string(workflow)},
+                 {"version", version},
+                 {"status", std::string(RunStatusName(status))},
+                 {"created_ms", created_ms},
+                 {"finished_ms", finished_ms ? json::Value(finished_ms) : json::Value()}};
+  if (dead_letter) {
+    o.emplace_back("error", std::string(error));
+    o.emplace_back("step", failed_step.empty() ? json::Value() : json::Value(std::string(failed_step)));
+  }
+  return json::ToString(json::Value(std::move(o)));
+}
+
 RunPage Coordinator::List(const RunQuery& q) const {
   RunPage page;
-  auto it = q.before ? runs_.lower_bound(*q.before) : runs_.end();
-  while (it != runs_.begin()) {
+  auto it = q.before ? listed_.lower_bound(*q.before) : listed_.end();
+  while (it != listed_.begin()) {
     --it;
-    const Run& r = it->second->run;
+    const Run& r = runs_.find(*it)->second->run;
     if (!q.workflow.empty() && r.def->name != q.workflow) continue;
     if (q.dead_letter && r.status != RunStatus::kFailed) continue;
     if (!q.any_status && r.status != q.status) continue;
@@ -327,17 +367,9 @@ RunPage Coordinator::List(const RunQuery& q) const {
       page.more = true;
       break;
     }
-    json::Object o{{"id", r.id.ToString()},
-                   {"workflow", r.def->name},
-                   {"version", r.def->version},
-                   {"status", std::string(RunStatusName(r.status))},
-                   {"created_ms", r.created_ms},
-                   {"finished_ms", r.finished_ms ? json::Value(r.finished_ms) : json::Value()}};
-    if (q.dead_letter) {
-      o.emplace_back("error", r.error);
-      o.emplace_back("step", r.failed_step.empty() ? json::Value() : json::Value(r.failed_step));
-    }
-    page.runs.emplace_back(r.id, json::ToString(json::Value(std::move(o))));
+    page.runs.emplace_back(r.id, SummaryJson(r.id, r.def->name, r.def->version, r.status,
+                                             r.created_ms, r.finished_ms, r.error, r.failed_step,
+                                             q.dead_letter));
   }
   return page;
 }

@@ -16,6 +16,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "base/result.h"
 #include "engine/engine_metrics.h"
 #include "engine/executor.h"
+#include "engine/history_store.h"
 #include "engine/machine.h"
 #include "engine/registry.h"
 #include "engine/run_store.h"
@@ -38,10 +40,11 @@ struct EngineOptions {
   std::string data_dir;
   bool fsync = true;
   Nanos retention = 7 * 86'400 * kSeconds;  // terminal runs older than this are removed
-  size_t snapshot_bytes = 64 << 20;         // journal growth that triggers a snapshot (at least)
+  size_t snapshot_bytes = 8 << 20;          // journal growth that triggers a snapshot (at least)
   size_t http_concurrency = 1024;           // in-flight http steps per shard
   Nanos http_timeout = 60 * kSeconds;       // per attempt when the step sets no timeout_ms
   size_t sse_buffer = 1 << 20;              // unsent bytes before a subscriber is cut off
+  size_t history_cache = 64 << 20;          // finished runs kept in memory, all shards together
 };
 
 struct StartCommand {
@@ -85,6 +88,14 @@ class Coordinator {
   // The coordinator of the calling shard (after Open).
   static Coordinator& Local();
 
+  // Where finished runs go once their end is durable (before Open; must
+  // outlive the coordinator). Without one, finished runs stay in memory until
+  // retention removes them (unit tests).
+  // `cache_bytes`: this shard's part of --history-cache.
+  void SetHistory(HistoryStore* h, size_t cache_bytes) {
+    history_ = h;
+    cache_limit_ = cache_bytes;
+  }
   // On its shard: opens the journal, replays it, and recovers unfinished runs.
   reactor::Task<Status> Open(std::shared_ptr<const Registry> registry);
   reactor::Task<void> Close();
@@ -95,11 +106,22 @@ class Coordinator {
 
   // Commands. Errors: kNotFound, kConflict, kUnavailable (the journal failed).
   reactor::Task<Result<RunView>> Start(StartCommand cmd);
-  Result<RunView> Get(const RunId& id);
+  // Runs not in memory are read from the history store. Suspends.
+  reactor::Task<Result<RunView>> Get(RunId id);
   reactor::Task<Result<RunView>> Cancel(RunId id);
   reactor::Task<Result<RunView>> Signal(RunId id, std::string name, json::Value payload);
   reactor::Task<Result<RunView>> Retry(RunId id);
+  // The runs held in memory that the history store does not have (yet): live
+  // runs and finished ones not moved. Engine::List merges history in.
   RunPage List(const RunQuery& q) const;
+  // One run of a listing as JSON (dead_letter: with its error and failed step).
+  static std::string SummaryJson(const RunId& id, std::string_view workflow, int64_t version,
+                                 RunStatus status, int64_t created_ms, int64_t finished_ms,
+                                 std::string_view error, std::string_view failed_step, bool dead_letter);
+  // History's part of a listing: summaries written as List writes them.
+  static void AppendSummaries(const std::vector<HistoryRun>& runs, const RunQuery& q, RunPage& page);
+  // Retention of the history store (one coordinator runs it: shard 0).
+  void RunHistoryRetention() { history_retention_ = true; }
 
   // Live events. Subscribe sends the history after `after_seq` first (from the
   // run's log, or from the store's outbox when it relays events), then every
@@ -125,6 +147,11 @@ class Coordinator {
     uint32_t pending = 0;  // batches not yet durable that touch this run
     bool terminal_durable = false;
     bool compact = false;  // finished: only the summary fields of `run` are kept (see Compact)
+    bool moved = false;    // the history store has it: cached, may leave memory
+    Entry* lru_prev = nullptr;  // the cache's LRU list, oldest first (moved entries only)
+    Entry* lru_next = nullptr;
+    size_t cached_bytes = 0;
+    uint32_t pins = 0;  // commands holding the entry across a suspension (Pin)
     Waiter* waiters = nullptr;
     struct Sub {
       std::shared_ptr<fanout::Subscriber> to;
@@ -142,6 +169,14 @@ class Coordinator {
       reactor::CancelToken* cancel;
     };
     std::vector<InFlight> in_flight;
+  };
+  // Keeps an entry in memory while a command awaits something (no eviction).
+  struct Pin {
+    explicit Pin(Entry* e) : e_(e) { ++e_->pins; }
+    ~Pin() { --e_->pins; }
+    Pin(const Pin&) = delete;
+    Pin& operator=(const Pin&) = delete;
+    Entry* e_;
   };
   struct After {
     Entry* entry;
@@ -169,6 +204,11 @@ class Coordinator {
   auto Mutate(Entry& e, F&& fn);
   reactor::Task<Result<RunView>> Command(RunId id, int kind, std::string name, json::Value payload);
   RunView View(const Entry& e, bool created) const;
+  // The run from memory, or loaded from history into the cache. Suspends.
+  reactor::Task<Result<Entry*>> Load(RunId id);
+  // A retry of a run that history holds: it becomes live again; its log is
+  // written to the journal again so a replay finds the whole run.
+  Status Restore(Entry& e);
   void Compact(Entry& e);
   Result<Run> Rebuild(const Entry& e) const;  // the whole run, from its log
   Status Expand(Entry& e);                    // undoes Compact
@@ -215,6 +255,23 @@ class Coordinator {
   void RearmTimer();
   static void OnTimer(reactor::Shard::TimerNode* n);
 
+  // Moving finished runs into history and the cache of moved ones
+  // (coordinator_history.cc).
+  void QueueMove(Entry& e);
+  static reactor::Task<void> Mover(Coordinator* self);
+  static reactor::Task<void> ExpireHistory(Coordinator* self);
+  void CacheInsert(Entry& e);
+  void LruPush(Entry& e);
+  static reactor::Task<void> ForgetHistory(Coordinator* self, RunId id);
+  void Touch(Entry& e);
+  void LruUnlink(Entry& e);
+  void EvictCache();
+  void ScheduleEvict();
+  static reactor::Task<void> EvictLater(Coordinator* self);
+  bool Evictable(const Entry& e) const;
+  // Drops the run from memory (retention, eviction); returns the next entry.
+  std::map<RunId, std::unique_ptr<Entry>>::iterator Drop(std::map<RunId, std::unique_ptr<Entry>>::iterator it);
+
   // Snapshots and retention.
   void MaybeSnapshot();
   static reactor::Task<void> WriteSnapshot(Coordinator* self);
@@ -234,6 +291,18 @@ class Coordinator {
   bool closing_ = false;
 
   std::map<RunId, std::unique_ptr<Entry>> runs_;  // ordered: ids are time-ordered
+  std::set<RunId> listed_;  // runs history does not have: live, and finished not yet moved
+
+  HistoryStore* history_ = nullptr;
+  std::deque<std::pair<RunId, uint32_t>> to_move_;  // finished runs (and their record count) to move
+  bool moving_ = false;
+  bool history_retention_ = false;
+  bool expiring_ = false;
+  Entry* lru_head_ = nullptr;  // least recently used cached run
+  Entry* lru_tail_ = nullptr;
+  size_t cache_bytes_ = 0;
+  size_t cache_limit_ = 0;  // this shard's part of --history-cache
+  bool evict_scheduled_ = false;
   std::unordered_map<std::string, Entry*> idempotency_;  // workflow '\n' key
   struct WorkflowSub {
     std::shared_ptr<fanout::Subscriber> to;

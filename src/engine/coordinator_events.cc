@@ -52,8 +52,9 @@ Status Coordinator::FramesOf(const RunId& run, std::string_view events_json, uin
 
 reactor::Task<Status> Coordinator::Subscribe(RunId id, uint64_t after_seq,
                                              std::shared_ptr<fanout::Subscriber> s) {
-  Entry* e = Find(id);
-  if (!e) co_return Error{Errc::kNotFound, "no run with id " + id.ToString()};
+  auto loaded = co_await Load(id);  // suspends
+  if (!loaded) co_return loaded.error();
+  Entry* e = *loaded;
   if (!store_->relays_events()) co_return SubscribeFromLog(*e, after_seq, std::move(s));
   // Registered before the history is read: whatever the relay delivers
   // meanwhile is held, so nothing committed after the read is missed and

@@ -39,7 +39,14 @@ Status Coordinator::ReplayRecord(std::string_view payload, Entry** out) {
                                        ", which the definitions log does not have"};
     }
     auto [it, inserted] = runs_.emplace(r->run, std::make_unique<Entry>());
-    if (!inserted) return Error{Errc::kCorrupt, "run " + r->run.ToString() + " created twice"};
+    if (!inserted) {
+      // A retry of a run history held writes its whole log again (Restore):
+      // the copy replaces what an older part of the journal had of it.
+      if (!IsTerminal(it->second->run.status))
+        return Error{Errc::kCorrupt, "run " + r->run.ToString() + " created twice"};
+      it->second = std::make_unique<Entry>();
+    }
+    listed_.insert(r->run);
     e = it->second.get();
     e->run.def = *def;
     if (!r->text.empty()) idempotency_[r->workflow + '\n' + r->text] = e;
@@ -80,6 +87,8 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
     if (IsTerminal(e->run.status)) {
       e->terminal_durable = true;
       Compact(*e);
+      // It may be in history already (finished after the last snapshot): writing it again is harmless.
+      QueueMove(*e);
       continue;
     }
     stats_->runs_active.Add(1);
@@ -107,6 +116,10 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
   // Removal by retention writes nothing, so a replay brings expired runs back
   // until the next snapshot: drop them again before serving.
   RemoveExpired();
+  if (history_ && history_retention_) {
+    expiring_ = true;
+    reactor::Spawn(ExpireHistory(this), &tasks_);
+  }
   retention_node_.fire = &Coordinator::OnRetention;
   retention_node_.self = this;
   reactor::Shard::Current().Arm(&retention_node_, MonoNow() + RetentionPeriod());
@@ -146,6 +159,7 @@ reactor::Task<void> Coordinator::WriteSnapshot(Coordinator* self) {
   parts.reserve(self->runs_.size());
   size_t total = detail::kSnapshotMagic.size();
   for (auto& [id, e] : self->runs_) {
+    if (e->moved) continue;  // history has it durably
     parts.emplace_back(e.get(), e->log.size());
     total += 4 + e->log.size();
   }
@@ -183,6 +197,10 @@ void Coordinator::OnRetention(reactor::Shard::TimerNode* n) {
   if (self->closing_) return;
   // The snapshot holds pointers to entries: try again after it.
   if (!self->snapshot_busy_) self->RemoveExpired();
+  if (self->history_ && self->history_retention_ && !self->expiring_) {
+    self->expiring_ = true;
+    reactor::Spawn(ExpireHistory(self), &self->tasks_);
+  }
   reactor::Shard::Current().Arm(&self->retention_node_, MonoNow() + self->RetentionPeriod());
 }
 
@@ -193,27 +211,21 @@ void Coordinator::RemoveExpired() {
     Entry& e = *it->second;
     // Ids are time-ordered: runs created after the cutoff cannot have finished before it.
     if (it->first.unix_ms() > cutoff) break;
+    // Expired before its move into history (or replayed after its removal):
+    // it need not go there at all. History's own retention removes the rest.
     const bool removable = e.terminal_durable && e.run.finished_ms < cutoff && e.pending == 0 &&
-                           !e.waiters && e.in_flight.empty();
+                           e.pins == 0 && !e.waiters && e.in_flight.empty();
     if (!removable) {
       ++it;
       continue;
     }
-    if (!e.run.idempotency_key.empty()) {
-      // After a replay the key may name a newer run that reused it once this one was removed.
-      std::string key = std::string(e.run.def->name) + '\n' + e.run.idempotency_key;
-      if (auto k = idempotency_.find(key); k != idempotency_.end() && k->second == &e)
-        idempotency_.erase(k);
-    }
-    for (Entry::Sub& sub : e.subscribers) fanout::Subscriber::Publish(sub.to, {}, true);
     store_->Forget(it->first);
-    it = runs_.erase(it);
+    it = Drop(it);
     ++removed;
   }
   std::erase_if(workflow_subs_, [](const auto& p) { return p.second.to->closed(); });
   if (removed) {
     stats_->runs_removed.Add(removed);
-    stats_->runs_retained.Add(-static_cast<int64_t>(removed));
     RF_LOG(kDebug, "retention removed runs", {"runs", removed});
   }
 }

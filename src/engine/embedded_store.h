@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/embedded_history.h"
 #include "engine/run_store.h"
 #include "store/embedded/journal.h"
 
@@ -48,17 +49,23 @@ class EmbeddedDefinitionLog final : public DefinitionLog {
 
 class EmbeddedStoreFactory final : public StoreFactory {
  public:
-  EmbeddedStoreFactory(std::string data_dir, bool fsync) : data_dir_(std::move(data_dir)), fsync_(fsync) {}
+  // `history_block_cache`: RocksDB's block cache for the history store.
+  EmbeddedStoreFactory(std::string data_dir, bool fsync, size_t history_block_cache)
+      : data_dir_(std::move(data_dir)),
+        fsync_(fsync),
+        history_(EmbeddedHistoryOptions{data_dir_ + "/history", fsync, history_block_cache}) {}
   std::unique_ptr<RunStore> MakeRunStore(unsigned shard, std::vector<uint32_t>) override {
     return std::make_unique<EmbeddedRunStore>(data_dir_, shard, fsync_);
   }
   std::unique_ptr<DefinitionLog> MakeDefinitionLog() override {
     return std::make_unique<EmbeddedDefinitionLog>(data_dir_, fsync_);
   }
+  HistoryStore* history() override { return &history_; }
 
  private:
   std::string data_dir_;
   bool fsync_;
+  EmbeddedHistoryStore history_;
 };
 
 }  // namespace rf::engine

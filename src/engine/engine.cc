@@ -4,12 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "base/hash_ring.h"
 #include "engine/embedded_store.h"
+#include "engine/history_store.h"
 #include "obs/log.h"
+#include "reactor/offload.h"
 #include "reactor/submit_to.h"
 
 namespace rf::engine {
@@ -64,11 +67,14 @@ Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> 
                StoreFactory* stores)
     : options_(std::move(options)), metrics_(shards), owner_(kPartitions), owned_(shards) {
   if (!stores) {
-    own_stores_ = std::make_unique<EmbeddedStoreFactory>(options_.data_dir, options_.fsync);
+    // --history-cache: half for RocksDB's block cache, half for the runs the coordinators keep.
+    own_stores_ = std::make_unique<EmbeddedStoreFactory>(options_.data_dir, options_.fsync,
+                                                         options_.history_cache / 2);
     stores = own_stores_.get();
   }
   definitions_ = stores->MakeDefinitionLog();
   relay_ = stores->relay();
+  history_ = stores->history();
   std::vector<uint32_t> nodes;
   for (size_t i = 0; i < shards; ++i) nodes.push_back(static_cast<uint32_t>(i));
   HashRing ring(nodes);
@@ -82,7 +88,12 @@ Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> 
     coordinators_.push_back(std::make_unique<Coordinator>(
         static_cast<unsigned>(i), options_, http[i], &metrics_,
         stores->MakeRunStore(static_cast<unsigned>(i), owned_[i])));
+    if (history_) {
+      size_t cache = history_->fed_by_commits() ? options_.history_cache : options_.history_cache / 2;
+      coordinators_.back()->SetHistory(history_, cache / shards);
+    }
   }
+  if (history_ && !coordinators_.empty()) coordinators_[0]->RunHistoryRetention();
 }
 
 Engine::~Engine() = default;
@@ -122,14 +133,30 @@ reactor::Task<Status> Engine::OpenShard(Engine* self, unsigned shard,
   return self->coordinators_[shard]->Open(std::move(reg));
 }
 
+reactor::Task<void> Engine::OpenShardInto(Engine* self, unsigned shard,
+                                          std::shared_ptr<const Registry> reg, Status* out) {
+  auto op = reactor::SubmitTo(shard, &Engine::OpenShard, self, shard, std::move(reg));
+  *out = co_await op;  // suspends
+}
+
 reactor::Task<Status> Engine::Open() {
+  if (history_) {
+    Status st = co_await reactor::Offload([this] { return history_->Open(); });  // suspends
+    if (!st) co_return Error{st.error().code, "history: " + st.error().ToString()};
+  }
   DefinitionsSink sink(master_);
   Status opened = co_await definitions_->Open(sink);  // suspends
   if (!opened) co_return Error{opened.error().code, "definitions: " + opened.error().ToString()};
   auto reg = std::make_shared<const Registry>(master_);
+  // The shards replay their journals at the same time: start-up takes as long
+  // as the slowest shard, not the sum.
+  std::vector<Status> opened_shards(coordinators_.size());
+  reactor::TaskGroup group;
+  for (unsigned i = 0; i < coordinators_.size(); ++i)
+    reactor::Spawn(OpenShardInto(this, i, reg, &opened_shards[i]), &group);
+  co_await group.Wait();  // suspends
   for (unsigned i = 0; i < coordinators_.size(); ++i) {
-    auto op = reactor::SubmitTo(i, &Engine::OpenShard, this, i, reg);
-    Status st = co_await op;  // suspends
+    const Status& st = opened_shards[i];
     if (!st) co_return Error{st.error().code, "shard " + std::to_string(i) + ": " + st.error().ToString()};
   }
   if (relay_) {
@@ -150,6 +177,46 @@ reactor::Task<void> Engine::Close() {
   }
   Status st = co_await definitions_->Close();  // suspends
   if (!st) RF_LOG(kError, "definitions log close failed", {"error", st.error().ToString()});
+  if (history_) co_await reactor::Offload([this] { history_->Close(); });  // suspends
+}
+
+namespace {
+
+RunPage ListOn(Coordinator* c, RunQuery q) { return c->List(q); }
+
+}  // namespace
+
+reactor::Task<Result<RunPage>> Engine::List(RunQuery q) {
+  // Memory first, then history: a run moved in between shows up in both and
+  // is kept once; read the other way round, it could show up in neither.
+  RunPage all;
+  for (unsigned i = 0; i < coordinators_.size(); ++i) {
+    auto op = reactor::SubmitTo(i, &ListOn, coordinators_[i].get(), q);
+    RunPage page = co_await op;  // suspends
+    all.more = all.more || page.more;
+    for (auto& r : page.runs) all.runs.push_back(std::move(r));
+  }
+  if (history_) {
+    HistoryQuery hq;
+    hq.workflow = q.workflow;
+    if (q.dead_letter) hq.status = RunStatus::kFailed;
+    else if (!q.any_status) hq.status = q.status;
+    hq.before = q.before;
+    hq.limit = q.limit;
+    auto found = co_await history_->List(std::move(hq));  // suspends
+    if (!found) co_return found.error();
+    if (found->size() > q.limit) all.more = true;
+    Coordinator::AppendSummaries(*found, q, all);
+  }
+  std::sort(all.runs.begin(), all.runs.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  all.runs.erase(std::unique(all.runs.begin(), all.runs.end(),
+                             [](const auto& a, const auto& b) { return a.first == b.first; }),
+                 all.runs.end());
+  if (all.runs.size() > q.limit) {
+    all.runs.resize(q.limit);
+    all.more = true;
+  }
+  co_return all;
 }
 
 namespace {

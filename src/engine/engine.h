@@ -53,6 +53,14 @@ class Engine {
   std::vector<const store::embedded::JournalStats*> journal_stats() const;
   // Every shard's database commit metrics; empty for the embedded store or until ready().
   std::vector<const StoreStats*> store_stats() const;
+  // The history store's metrics; null without one or until ready().
+  const HistoryStats* history_stats() const {
+    return ready() && history_ ? &history_->stats() : nullptr;
+  }
+
+  // A listing across every shard's memory and the history store, newest
+  // first. Any shard; suspends. Errors: the history store's.
+  reactor::Task<Result<RunPage>> List(RunQuery q);
 
   unsigned OwnerOf(uint32_t partition) const { return owner_[partition]; }
   unsigned OwnerOf(const RunId& id) const { return owner_[id.partition()]; }
@@ -76,6 +84,8 @@ class Engine {
   reactor::Task<void> Publish();
   static reactor::Task<Status> OpenShard(Engine* self, unsigned shard,
                                          std::shared_ptr<const Registry> reg);
+  static reactor::Task<void> OpenShardInto(Engine* self, unsigned shard,
+                                           std::shared_ptr<const Registry> reg, Status* out);
 
   EngineOptions options_;
   EngineMetrics metrics_;
@@ -86,6 +96,7 @@ class Engine {
 
   std::unique_ptr<StoreFactory> own_stores_;  // when none was given
   EventRelay* relay_ = nullptr;               // the store's outbox relay, if it has one (shard 0)
+  HistoryStore* history_ = nullptr;           // finished runs (the store's), if it has one
   void DeliverOutbox(std::vector<OutboxRow>& rows);
 
   // Shard 0 only.

@@ -4,6 +4,7 @@
 #include <span>
 
 #include "engine/definition.h"
+#include "engine/history_store.h"
 
 namespace rf::engine {
 
@@ -89,7 +90,7 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
   };
   sum_gauge("rf_runs_active", "gauge", "Runs not yet terminal.",
             [](const ShardEngineStats& s) { return s.runs_active.Get(); });
-  sum_gauge("rf_runs_retained", "gauge", "Runs held in memory (active and terminal within retention).",
+  sum_gauge("rf_runs_retained", "gauge", "Runs held in memory (active, finished runs not yet in history, cached).",
             [](const ShardEngineStats& s) { return s.runs_retained.Get(); });
   sum_gauge("rf_runs_removed_total", "counter", "Terminal runs removed by retention.",
             [](const ShardEngineStats& s) { return s.runs_removed.Get(); });
@@ -97,6 +98,47 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
             [](const ShardEngineStats& s) { return s.sse_subscribers.Get(); });
   sum_gauge("rf_sse_dropped_total", "counter", "Event streams cut off because the client did not read.",
             [](const ShardEngineStats& s) { return s.sse_dropped.Get(); });
+  sum_gauge("rf_history_pending_runs", "gauge", "Finished runs waiting to be moved into history.",
+            [](const ShardEngineStats& s) { return s.history_pending.Get(); });
+  sum_gauge("rf_history_cached_runs", "gauge", "Finished runs kept in memory after their move.",
+            [](const ShardEngineStats& s) { return s.history_cached_runs.Get(); });
+  sum_gauge("rf_history_cache_bytes", "gauge", "Memory held by cached finished runs (bound: --history-cache).",
+            [](const ShardEngineStats& s) { return s.history_cache_bytes.Get(); });
+  sum_gauge("rf_history_moved_total", "counter", "Finished runs moved into history.",
+            [](const ShardEngineStats& s) { return s.history_moved.Get(); });
+  sum_gauge("rf_history_evicted_total", "counter", "Cached finished runs dropped from memory.",
+            [](const ShardEngineStats& s) { return s.history_evicted.Get(); });
+  sum_gauge("rf_history_loads_total", "counter", "Finished runs read back from history.",
+            [](const ShardEngineStats& s) { return s.history_loads.Get(); });
+  sum_gauge("rf_history_move_failures_total", "counter", "Moves into history that failed (retried).",
+            [](const ShardEngineStats& s) { return s.history_move_failures.Get(); });
+}
+
+void RenderHistoryMetrics(const HistoryStats* h, std::string& out) {
+  if (!h) return;
+  obs::TextExposition x(out);
+  auto one = [&](const char* name, const char* type, const char* help, double v) {
+    x.Family(name, type, help);
+    x.Sample(name, "", v);
+  };
+  one("rf_history_runs_written_total", "counter", "Runs written to the history store.",
+      static_cast<double>(h->runs_written.Get()));
+  one("rf_history_write_batches_total", "counter", "Write batches (one durable write each).",
+      static_cast<double>(h->write_batches.Get()));
+  one("rf_history_reads_total", "counter", "History lookups and listings.",
+      static_cast<double>(h->reads.Get()));
+  one("rf_history_rejected_total", "counter", "Calls refused because the helper queue was full.",
+      static_cast<double>(h->rejected.Get()));
+  one("rf_history_expired_total", "counter", "Runs removed from history by retention.",
+      static_cast<double>(h->runs_expired.Get()));
+  one("rf_history_queue_depth", "gauge", "History jobs waiting for a helper thread.",
+      static_cast<double>(h->queued.Get()));
+  const obs::Histogram* r[] = {&h->read_latency};
+  x.Family("rf_history_read_seconds", "histogram", "One history read, queued to answered.");
+  x.HistogramSum("rf_history_read_seconds", "", r);
+  const obs::Histogram* w[] = {&h->write_latency};
+  x.Family("rf_history_write_seconds", "histogram", "One history write batch, queued to durable.");
+  x.HistogramSum("rf_history_write_seconds", "", w);
 }
 
 }  // namespace rf::engine

@@ -37,6 +37,14 @@ struct ShardEngineStats {
   obs::Counter runs_removed;    // by retention
   obs::Counter sse_dropped;     // subscribers cut off for not reading
   obs::Gauge sse_subscribers;
+  // Finished runs and the history store (engine/history_store.h).
+  obs::Gauge history_pending;       // finished runs waiting to be moved into history
+  obs::Gauge history_cached_runs;   // finished runs kept in memory after the move
+  obs::Gauge history_cache_bytes;   // what they cost (bounded by --history-cache)
+  obs::Counter history_moved;       // runs moved into history
+  obs::Counter history_evicted;     // cached runs dropped from memory
+  obs::Counter history_loads;       // runs read back from history (GET, retry, SSE, keys)
+  obs::Counter history_move_failures;
 
   ~ShardEngineStats();
 
@@ -49,7 +57,11 @@ struct EngineMetrics {
   std::vector<ShardEngineStats> shards;
 };
 
-// Appends the rf_runs_*, rf_steps_*, rf_step_*, rf_queue_*, rf_sse_* families.
+// Appends the rf_runs_*, rf_steps_*, rf_step_*, rf_queue_*, rf_sse_*, rf_history_* families.
 void RenderEngineMetrics(const EngineMetrics& m, std::string& out);
+
+struct HistoryStats;
+// Appends the history store's own families (nothing when `h` is null).
+void RenderHistoryMetrics(const HistoryStats* h, std::string& out);
 
 }  // namespace rf::engine

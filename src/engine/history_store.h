@@ -56,7 +56,7 @@ struct HistoryStats {
   obs::Counter runs_written;
   obs::Counter write_batches;
   obs::Counter reads;           // Get, FindKey, List
-  obs::Counter rejected;        // calls refused because the queue was full
+  obs::Gauge rejected;          // calls refused because a lane was full (total so far)
   obs::Counter runs_expired;    // removed by retention
   obs::Gauge queued;            // jobs waiting for a helper
   obs::Histogram read_latency;  // one Get/FindKey/List, queued to answered

@@ -26,6 +26,8 @@
 
 namespace rf::engine {
 
+class HistoryStore;
+
 // Receives the durable state at Open, on the store's shard.
 class RecordSink {
  public:
@@ -149,6 +151,9 @@ class StoreFactory {
   virtual std::unique_ptr<DefinitionLog> MakeDefinitionLog() = 0;
   // The instance's outbox relay, owned by the factory; null: the store has none.
   virtual EventRelay* relay() { return nullptr; }
+  // The instance's history of finished runs, owned by the factory; null: the
+  // store has none and finished runs stay in memory until retention.
+  virtual HistoryStore* history() { return nullptr; }
 };
 
 }  // namespace rf::engine

@@ -1,0 +1,186 @@
+#include "engine/embedded_history.h"
+
+#include <cstring>
+
+#include "obs/log.h"
+
+namespace rf::engine {
+namespace {
+
+using store::history::Lane;
+
+std::string IdBytes(const RunId& id) {
+  return std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
+}
+
+RunId IdFrom(std::string_view b) {
+  RunId id;
+  std::memcpy(id.bytes.data(), b.data(), std::min(b.size(), id.bytes.size()));
+  return id;
+}
+
+}  // namespace
+
+store::history::Entry ToEntry(HistoryRun r) {
+  store::history::Entry e;
+  e.id = IdBytes(r.id);
+  e.workflow = std::move(r.workflow);
+  e.version = r.version;
+  e.status = static_cast<uint8_t>(r.status);
+  e.created_ms = r.created_ms;
+  e.finished_ms = r.finished_ms;
+  e.key = std::move(r.idempotency_key);
+  e.error = std::move(r.error);
+  e.failed_step = std::move(r.failed_step);
+  e.log = std::move(r.log);
+  return e;
+}
+
+HistoryRun FromEntry(store::history::Entry e) {
+  HistoryRun r;
+  r.id = IdFrom(e.id);
+  r.workflow = std::move(e.workflow);
+  r.version = e.version;
+  r.status = e.status <= static_cast<uint8_t>(RunStatus::kCancelled) ? static_cast<RunStatus>(e.status)
+                                                                     : RunStatus::kFailed;
+  r.created_ms = e.created_ms;
+  r.finished_ms = e.finished_ms;
+  r.idempotency_key = std::move(e.key);
+  r.error = std::move(e.error);
+  r.failed_step = std::move(e.failed_step);
+  r.log = std::move(e.log);
+  return r;
+}
+
+EmbeddedHistoryStore::EmbeddedHistoryStore(EmbeddedHistoryOptions options)
+    : options_(std::move(options)) {}
+
+EmbeddedHistoryStore::~EmbeddedHistoryStore() { Close(); }
+
+Status EmbeddedHistoryStore::Open() {
+  store::history::Options o;
+  o.dir = options_.dir;
+  o.sync = options_.fsync;
+  o.block_cache_bytes = options_.block_cache_bytes;
+  auto db = store::history::HistoryDb::Open(o);
+  if (!db) return db.error();
+  db_ = std::move(*db);
+  // Two helpers: one can serve lookups while the other writes a batch. Lanes
+  // are bounded: a shard that finds one full gets kUnavailable at once.
+  pool_ = std::make_unique<store::history::HistoryPool>(2, 4096, 256);
+  RF_LOG(kInfo, "history store opened", {"dir", o.dir}, {"table_bytes", db_->DiskBytes()});
+  return {};
+}
+
+Result<std::unique_ptr<EmbeddedHistoryStore>> EmbeddedHistoryStore::OpenSecondary(
+    const std::string& dir, const std::string& scratch) {
+  store::history::Options o;
+  o.dir = dir;
+  o.secondary_dir = scratch;
+  auto db = store::history::HistoryDb::Open(o, true);
+  if (!db) return db.error();
+  auto h = std::make_unique<EmbeddedHistoryStore>(EmbeddedHistoryOptions{dir, false, 8 << 20});
+  h->db_ = std::move(*db);
+  return h;
+}
+
+void EmbeddedHistoryStore::Close() {
+  pool_.reset();  // runs what is queued, joins the helpers
+  db_.reset();
+}
+
+void EmbeddedHistoryStore::Account(bool read, Nanos queued_at, size_t written) {
+  std::lock_guard lock(stats_mu_);
+  const Nanos took = MonoNow() - queued_at;
+  if (read) {
+    stats_.reads.Add();
+    stats_.read_latency.ObserveNanos(took);
+  } else if (written) {
+    stats_.runs_written.Add(written);
+    stats_.write_batches.Add();
+    stats_.write_latency.ObserveNanos(took);
+  }
+  stats_.queued.Set(pool_ ? pool_->stats().queued.load(std::memory_order_relaxed) : 0);
+  stats_.rejected.Set(pool_ ? static_cast<int64_t>(pool_->stats().rejected.load(std::memory_order_relaxed)) : 0);
+}
+
+reactor::Task<Status> EmbeddedHistoryStore::Put(std::vector<HistoryRun> runs) {
+  std::vector<store::history::Entry> entries;
+  entries.reserve(runs.size());
+  for (HistoryRun& r : runs) entries.push_back(ToEntry(std::move(r)));
+  const Nanos t0 = MonoNow();
+  co_return co_await pool_->Run(Lane::kBulk, [this, &entries, t0]() -> Status {  // suspends
+    Status st = db_->Write(entries);
+    Account(false, t0, st ? entries.size() : 0);
+    return st;
+  });
+}
+
+reactor::Task<Result<std::optional<HistoryRun>>> EmbeddedHistoryStore::Get(RunId id) {
+  const Nanos t0 = MonoNow();
+  auto r = co_await pool_->Run(Lane::kLookup, [this, &id, t0] {  // suspends
+    auto e = db_->Get(IdBytes(id));
+    Account(true, t0, 0);
+    return e;
+  });
+  if (!r) co_return r.error();
+  if (!*r) co_return std::optional<HistoryRun>();
+  co_return std::optional<HistoryRun>(FromEntry(std::move(**r)));
+}
+
+reactor::Task<Result<std::optional<RunId>>> EmbeddedHistoryStore::FindKey(std::string workflow,
+                                                                          std::string key) {
+  const Nanos t0 = MonoNow();
+  auto r = co_await pool_->Run(Lane::kLookup, [&, t0] {  // suspends
+    auto e = db_->FindKey(workflow, key);
+    Account(true, t0, 0);
+    return e;
+  });
+  if (!r) co_return r.error();
+  if (!*r || (*r)->size() != 16) co_return std::optional<RunId>();
+  co_return std::optional<RunId>(IdFrom(**r));
+}
+
+reactor::Task<Result<std::vector<HistoryRun>>> EmbeddedHistoryStore::List(HistoryQuery q) {
+  store::history::Query dq;
+  dq.workflow = std::move(q.workflow);
+  if (q.status) dq.status = static_cast<uint8_t>(*q.status);
+  if (q.before) dq.before = IdBytes(*q.before);
+  dq.limit = q.limit + 1;
+  const Nanos t0 = MonoNow();
+  auto r = co_await pool_->Run(Lane::kLookup, [&, t0] {  // suspends
+    auto e = db_->List(dq);
+    Account(true, t0, 0);
+    return e;
+  });
+  if (!r) co_return r.error();
+  std::vector<HistoryRun> out;
+  out.reserve(r->size());
+  for (auto& e : *r) out.push_back(FromEntry(std::move(e)));
+  co_return out;
+}
+
+reactor::Task<Status> EmbeddedHistoryStore::Remove(RunId id) {
+  co_return co_await pool_->Run(Lane::kBulk, [&] { return db_->Remove(IdBytes(id)); });  // suspends
+}
+
+reactor::Task<Result<size_t>> EmbeddedHistoryStore::Expire(int64_t cutoff_ms, size_t max) {
+  auto r = co_await pool_->Run(Lane::kBulk, [&]() -> Result<size_t> {  // suspends
+    auto n = db_->Expire(cutoff_ms, max);
+    if (n) {
+      std::lock_guard lock(stats_mu_);
+      stats_.runs_expired.Add(*n);
+    }
+    return n;
+  });
+  co_return r;
+}
+
+Status EmbeddedHistoryStore::Export(int64_t before_ms,
+                                    const std::function<Status(const HistoryRun&)>& out) {
+  return db_->Scan(before_ms, [&](const store::history::Entry& e) {
+    return out(FromEntry(e));
+  });
+}
+
+}  // namespace rf::engine

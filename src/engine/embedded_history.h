@@ -1,0 +1,58 @@
+#pragma once
+// The embedded HistoryStore: finished runs in RocksDB under <data>/history
+// (store/history/history_db.h), its blocking calls on a small helper pool
+// whose lookup lane goes ahead of bulk moves and retention.
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "engine/history_store.h"
+#include "store/history/history_db.h"
+#include "store/history/history_pool.h"
+
+namespace rf::engine {
+
+struct EmbeddedHistoryOptions {
+  std::string dir;
+  bool fsync = true;
+  size_t block_cache_bytes = 32 << 20;
+};
+
+class EmbeddedHistoryStore final : public HistoryStore {
+ public:
+  explicit EmbeddedHistoryStore(EmbeddedHistoryOptions options);
+  ~EmbeddedHistoryStore() override;
+
+  Status Open() override;
+  void Close() override;
+  reactor::Task<Status> Put(std::vector<HistoryRun> runs) override;
+  reactor::Task<Result<std::optional<HistoryRun>>> Get(RunId id) override;
+  reactor::Task<Result<std::optional<RunId>>> FindKey(std::string workflow, std::string key) override;
+  reactor::Task<Result<std::vector<HistoryRun>>> List(HistoryQuery q) override;
+  reactor::Task<Status> Remove(RunId id) override;
+  reactor::Task<Result<size_t>> Expire(int64_t cutoff_ms, size_t max) override;
+  Status Export(int64_t before_ms, const std::function<Status(const HistoryRun&)>& out) override;
+  const HistoryStats& stats() const override { return stats_; }
+
+  // Opens an existing history read-only beside a running daemon (archive).
+  static Result<std::unique_ptr<EmbeddedHistoryStore>> OpenSecondary(const std::string& dir,
+                                                                     const std::string& scratch);
+
+ private:
+  // Runs on a helper: counts and times one call. Helpers are the only writers
+  // of stats_, serialised by stats_mu_ (no shard thread ever takes it).
+  void Account(bool read, Nanos queued_at, size_t written);
+
+  EmbeddedHistoryOptions options_;
+  std::unique_ptr<store::history::HistoryDb> db_;
+  std::unique_ptr<store::history::HistoryPool> pool_;
+  HistoryStats stats_;
+  std::mutex stats_mu_;
+};
+
+// Conversions between the engine's HistoryRun and the byte-level store entry.
+store::history::Entry ToEntry(HistoryRun run);
+HistoryRun FromEntry(store::history::Entry e);
+
+}  // namespace rf::engine
