@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <string>
 
+#include "app/archive.h"
 #include "app/config.h"
 #include "app/doctor.h"
 #include "app/serve.h"
@@ -47,6 +48,8 @@ int main(int argc, char** argv, char** envp) {
       std::printf("schema version %d of %d\n", state->applied, state->known);
       return config->migrate_apply || state->applied == state->known ? 0 : 3;
     }
+    case app::Command::kArchive:
+      return app::Archive(*config);
     case app::Command::kServe:
       obs::SetLevel(config->log_level);
       for (const auto& w : config->warnings) RF_LOG(kWarn, w);

@@ -1,0 +1,111 @@
+#include "app/archive.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "base/buffer.h"
+#include "engine/detail/run_log.h"
+#include "engine/embedded_history.h"
+#include "json/writer.h"
+
+namespace rf::app {
+namespace {
+
+void Field(Buffer& out, std::string_view name, std::string_view value) {
+  out.Append(",\"");
+  out.Append(name);
+  out.Append("\":");
+  json::WriteString(value, out);
+}
+
+void Number(Buffer& out, std::string_view name, int64_t value) {
+  out.Append(",\"");
+  out.Append(name);
+  out.Append("\":");
+  out.Append(std::to_string(value));
+}
+
+// One line: {"id":..,"workflow":..,...,"records":[<record>,...]}\n
+Status Line(const engine::HistoryRun& r, Buffer& out) {
+  out.Append("{\"id\":");
+  json::WriteString(r.id.ToString(), out);
+  Field(out, "workflow", r.workflow);
+  Number(out, "version", r.version);
+  Field(out, "status", engine::RunStatusName(r.status));
+  Number(out, "created_ms", r.created_ms);
+  Number(out, "finished_ms", r.finished_ms);
+  if (!r.idempotency_key.empty()) Field(out, "idempotency_key", r.idempotency_key);
+  if (!r.error.empty()) Field(out, "error", r.error);
+  if (!r.failed_step.empty()) Field(out, "step", r.failed_step);
+  out.Append(",\"records\":[");
+  bool first = true;
+  Status st = engine::detail::ForEachLogRecord(r.log, [&](std::string_view record) -> Status {
+    if (!first) out.Append(",");
+    first = false;
+    out.Append(record);  // already compact JSON
+    return {};
+  });
+  out.Append("]}\n");
+  return st;
+}
+
+}  // namespace
+
+int Archive(const Config& config) {
+  if (config.store != Store::kEmbedded) {
+    std::fprintf(stderr, "ringflow archive: only the embedded store is supported so far\n");
+    return 1;
+  }
+  const std::string dir = config.data_dir + "/history";
+  if (!std::filesystem::exists(dir + "/CURRENT")) {
+    std::fprintf(stderr, "ringflow archive: no history store in %s\n", dir.c_str());
+    return 1;
+  }
+  char scratch[] = "/tmp/ringflow-archive-XXXXXX";
+  if (!::mkdtemp(scratch)) {
+    std::perror("ringflow archive: mkdtemp");
+    return 1;
+  }
+  auto history = engine::EmbeddedHistoryStore::OpenSecondary(dir, scratch);
+  if (!history) {
+    std::fprintf(stderr, "ringflow archive: %s\n", history.error().ToString().c_str());
+    std::filesystem::remove_all(scratch);
+    return 1;
+  }
+  const bool to_stdout = config.archive_out == "-";
+  gzFile gz = to_stdout ? gzdopen(::dup(STDOUT_FILENO), "wb6") : gzopen(config.archive_out.c_str(), "wb6");
+  if (!gz) {
+    std::fprintf(stderr, "ringflow archive: cannot write %s\n", config.archive_out.c_str());
+    std::filesystem::remove_all(scratch);
+    return 1;
+  }
+  const int64_t before_ms = WallNow() / kMillis - config.archive_before / kMillis;
+  size_t runs = 0;
+  Buffer line;
+  Status st = (*history)->Export(before_ms, [&](const engine::HistoryRun& r) -> Status {
+    line.Clear();
+    if (Status l = Line(r, line); !l) return l;
+    if (gzwrite(gz, line.view().data(), static_cast<unsigned>(line.view().size())) !=
+        static_cast<int>(line.view().size()))
+      return Error{Errc::kIo, "cannot write " + config.archive_out};
+    ++runs;
+    return {};
+  });
+  const bool closed = gzclose(gz) == Z_OK;
+  history->reset();
+  std::filesystem::remove_all(scratch);
+  if (!st || !closed) {
+    std::fprintf(stderr, "ringflow archive: %s\n",
+                 st ? ("cannot finish " + config.archive_out).c_str() : st.error().ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "ringflow archive: %zu runs that finished before %lld ms written to %s\n", runs,
+               static_cast<long long>(before_ms), config.archive_out.c_str());
+  return 0;
+}
+
+}  // namespace rf::app
