@@ -48,6 +48,8 @@ constexpr Setting kSettings[] = {
     {"store", Kind::kStore, "embedded", 0, 0, "embedded (journal in --data-dir) | postgres (--database-url)"},
     {"database-url", Kind::kString, "", 0, 0, "libpq URI of PostgreSQL for --store postgres (also DATABASE_URL)"},
     {"pg-pool", Kind::kUint, "4", 1, 64, "PostgreSQL connections per shard"},
+    {"pg-load-finished", Kind::kBool, "true", 0, 0,
+     "postgres: load finished runs at start (false: only unfinished ones; finished runs are read from PostgreSQL when asked for)"},
     {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
     {"config", Kind::kString, "", 0, 0, "optional file of `key = value` lines"},
 };
@@ -136,6 +138,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       if (key == "access-log") c.access_log = b;
       else if (key == "migrate") c.migrate = b;
       else if (key == "pin") c.pin = b;
+      else if (key == "pg-load-finished") c.pg_load_finished = b;
       return {};
     }
     case Kind::kStore:

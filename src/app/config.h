@@ -37,6 +37,7 @@ struct Config {
   Store store = Store::kEmbedded;
   std::string database_url;
   uint64_t pg_pool = 0;
+  bool pg_load_finished = true;  // PgOptions::load_finished
   bool migrate = false;  // serve: apply pending migrations first
   bool fsync = true;
   Nanos retention = 0;

@@ -161,6 +161,7 @@ int Serve(const Config& config) {
     backends::PgOptions po;
     po.url = config.database_url;
     po.pool = config.pg_pool;
+    po.load_finished = config.pg_load_finished;
     po.instance = std::string(host) + ":" + std::to_string(getpid()) + ":" +
                   std::to_string(WallNow() / kMillis);
     stores = std::make_unique<backends::PgStoreFactory>(po);

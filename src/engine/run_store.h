@@ -26,6 +26,8 @@
 
 namespace rf::engine {
 
+class HistoryStore;
+
 // Receives the durable state at Open, on the store's shard.
 class RecordSink {
  public:
@@ -107,6 +109,10 @@ class RunStore {
   // Open reports them through RecordSink::OnTimer and the coordinator arms
   // those instead of deriving them from the records.
   virtual bool loads_timers() const { return false; }
+  // Whether Open replays finished runs too (true) or only unfinished ones (false:
+  // finished runs are read through the factory's HistoryStore instead; the
+  // records of a live run still carry its idempotency key).
+  virtual bool loads_finished() const { return true; }
   // The run was removed by retention: stores that would replay it drop it too.
   virtual void Forget(const RunId&) {}
   virtual uint64_t last_ticket() const = 0;
@@ -149,6 +155,9 @@ class StoreFactory {
   virtual std::unique_ptr<DefinitionLog> MakeDefinitionLog() = 0;
   // The instance's outbox relay, owned by the factory; null: the store has none.
   virtual EventRelay* relay() { return nullptr; }
+  // The instance's history of finished runs, owned by the factory; null: the
+  // engine keeps finished runs itself (or gets a HistoryStore elsewhere).
+  virtual HistoryStore* history() { return nullptr; }
 };
 
 }  // namespace rf::engine
