@@ -60,8 +60,9 @@ struct SelectFinishedRun {
   RunId run_id;
   Bound Build() const {
     Bound b;
-    b.sql = "SELECT " + std::string(kSummaryColumns) + " FROM runs WHERE run_id = " +
-            b.Param(run_id.ToString(), "uuid") + " AND finished_at IS NOT NULL";
+    b.sql = "SELECT " + std::string(kSummaryColumns) +
+            " FROM runs WHERE run_id = " + b.Param(run_id.ToString(), "uuid") +
+            " AND finished_at IS NOT NULL";
     return b;
   }
 };
@@ -201,9 +202,9 @@ reactor::Task<Result<std::optional<RunId>>> PgHistoryStore::FindKey(std::string 
                                                                     std::string key) {
   const Nanos t0 = MonoNow();
   std::vector<Bound> st;
-  st.push_back(SelectFinishedRunByKey{.workflow = std::move(workflow),
-                                      .idempotency_key = std::move(key)}
-                   .Build());
+  st.push_back(
+      SelectFinishedRunByKey{.workflow = std::move(workflow), .idempotency_key = std::move(key)}
+          .Build());
   auto res = co_await Exchange(pools_(), std::move(st), detail::StatementDeadline(options_));
   stats_.reads.Add();
   if (!res) co_return res.error();

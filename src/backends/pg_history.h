@@ -15,6 +15,10 @@
 // not open. Export is blocking (its own libpq connection): call it only where
 // no shard runs, or from a helper thread (`archive`, reactor::Offload).
 //
+// Expire drops whole days: one call may remove more than `max` runs (a day's
+// partition is never split), and the count it returns is exact. It runs on the
+// calling shard's pool, holding one connection for up to two minutes.
+//
 // Remove writes nothing: a retried run leaves history by itself, when the
 // retry's first commit turns its runs row live again (finished_at NULL); until
 // then the coordinator holds it in memory and does not ask history for it.

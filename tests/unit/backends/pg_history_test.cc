@@ -427,6 +427,26 @@ TEST_CASE("Expire drops the partitions of expired days and keeps recent and live
   CHECK(db.Value("SELECT count(*) FROM runs WHERE run_id = '" + live + "'") == "1");
 }
 
+TEST_CASE("Expire stops after the day that reaches max and never splits a day" *
+          doctest::timeout(120)) {
+  const std::string url = FreshDatabase();
+  Db db(url);
+  db.Exec("SELECT rf_ensure_partitions(" + Today() + " - 12, " + Today() + " - 11)");
+  for (const char* days_ago : {"12", "11"})
+    for (int i = 1; i <= 2; ++i)
+      db.Exec("SELECT rf_test_run(rf_test_id(" + Today() + " - " + days_ago + ", " +
+              std::to_string(i) + "), 'w', 'succeeded', now() - interval '11 days')");
+  const std::string d12 = db.Value("SELECT to_char(" + Today() + " - 12, 'YYYYMMDD')");
+  const std::string d11 = db.Value("SELECT to_char(" + Today() + " - 11, 'YYYYMMDD')");
+  // max 1: the oldest day goes whole (2 runs), the next one stays for the next pass.
+  CHECK(db.Value("SELECT rf_expire(now() - interval '1 day', 1)") == "2");
+  CHECK(db.Value("SELECT to_regclass('runs_p" + d12 + "') IS NULL") == "t");
+  CHECK(db.Value("SELECT to_regclass('runs_p" + d11 + "') IS NULL") == "f");
+  CHECK(db.Value("SELECT rf_expire(now() - interval '1 day', 1)") == "2");
+  CHECK(db.Value("SELECT to_regclass('runs_p" + d11 + "') IS NULL") == "t");
+  CHECK(db.Value("SELECT rf_expire(now() - interval '1 day', 1)") == "0");
+}
+
 TEST_CASE("a day partition made late takes the rows DEFAULT held for that day" *
           doctest::timeout(120)) {
   const std::string url = FreshDatabase();

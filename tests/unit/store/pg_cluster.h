@@ -89,7 +89,8 @@ class Cluster {
     url_ = ReadFile(dir_ + "/url");
     while (!url_.empty() && (url_.back() == '\n' || url_.back() == ' ')) url_.pop_back();
     if (url_.empty()) error_ = "tools/pg.sh start wrote no url in " + dir_;
-    MESSAGE("private PostgreSQL at " << url_ << " started in " << (MonoNow() - start) / kMillis << " ms");
+    MESSAGE("private PostgreSQL at " << url_ << " started in " << (MonoNow() - start) / kMillis
+                                     << " ms");
   }
   ~Cluster() {
     if (started_) (void)Run("stop");

@@ -177,13 +177,13 @@ BEGIN
 END
 $$;
 
--- Retention: removes the runs that finished before `cutoff`, oldest day first, and returns
--- how many. A day partition whose day ended before the cutoff is dropped whole (runs,
--- run_records and timeouts of that day), after its runs that are still live or finished
--- after the cutoff are carried over to the DEFAULT partitions; it stops once `max_runs` runs
--- are gone (a partition is never split: one call may remove more). Then the DEFAULT
--- partitions' expired runs are deleted row by row, at most what is left of `max_runs`.
--- Finally today's and the next two days' partitions are made if missing.
+-- Retention: removes the runs that finished before `cutoff` and returns how many. First the
+-- DEFAULT partitions' expired runs are deleted row by row (at most `max_runs`, oldest id
+-- first). Then, oldest day first, a day partition whose day ended before the cutoff is dropped
+-- whole (runs, run_records and timeouts of that day), after its runs that are still live or
+-- finished after the cutoff are carried over to the DEFAULT partitions; this stops once
+-- `max_runs` runs are gone (a partition is never split: one call may remove more than
+-- `max_runs`). Finally today's and the next two days' partitions are made if missing.
 --
 -- Locks: the day's candidates are read without blocking anyone; the drop itself takes ACCESS
 -- EXCLUSIVE locks on runs, run_records and timeouts (the group commit's order, so no
@@ -202,6 +202,16 @@ DECLARE
 BEGIN
   PERFORM pg_advisory_xact_lock(7239811046582319444);
   PERFORM set_config('lock_timeout', '1s', true);
+  -- First the DEFAULT partitions' expired runs, before any lock that stops commits.
+  WITH gone AS (
+    DELETE FROM runs_default WHERE run_id IN (
+      SELECT run_id FROM runs_default WHERE finished_at < cutoff ORDER BY run_id
+      LIMIT max_runs)
+    RETURNING run_id),
+  r AS (DELETE FROM run_records_default WHERE run_id IN (SELECT run_id FROM gone)),
+  t AS (DELETE FROM timeouts_default WHERE run_id IN (SELECT run_id FROM gone))
+  SELECT count(*) INTO n FROM gone;
+  removed := n;
   FOR p IN SELECT c.relname AS name, substr(c.relname, 7) AS suffix,
                   to_date(substr(c.relname, 7), 'YYYYMMDD') AS day
              FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -236,17 +246,6 @@ BEGIN
                    'timeouts_p' || p.suffix);
     removed := removed + n;
   END LOOP;
-  IF removed < max_runs THEN
-    WITH gone AS (
-      DELETE FROM runs_default WHERE run_id IN (
-        SELECT run_id FROM runs_default WHERE finished_at < cutoff ORDER BY run_id
-        LIMIT max_runs - removed)
-      RETURNING run_id),
-    r AS (DELETE FROM run_records_default WHERE run_id IN (SELECT run_id FROM gone)),
-    t AS (DELETE FROM timeouts_default WHERE run_id IN (SELECT run_id FROM gone))
-    SELECT count(*) INTO n FROM gone;
-    removed := removed + n;
-  END IF;
   PERFORM rf_ensure_partitions(today, today + 2);
   RETURN removed;
 END
