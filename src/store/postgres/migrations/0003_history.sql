@@ -23,8 +23,9 @@
 --
 -- Who creates partitions: rf_ensure_partitions(first, last) makes the missing day partitions
 -- of a range of days, moving any rows the DEFAULT partitions took for those days into them.
--- The daemon calls it when a shard's store opens (today .. today + 2) and with every
--- retention pass (rf_expire does), so tomorrow's partitions exist a day ahead; rows of a day
+-- The daemon's shard 0 calls it for today .. today + 2 when its store opens and hourly after
+-- (backends/pg_store.cc), and every retention pass does (rf_expire), so tomorrow's partitions
+-- exist a day ahead; rows of a day
 -- without partitions (the daemon was down for days) land in DEFAULT and move to their day
 -- partition when it is made. Both functions take the same advisory lock, so concurrent
 -- callers (every shard at start) take turns.
