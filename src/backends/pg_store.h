@@ -141,6 +141,7 @@ class PgStoreFactory final : public engine::StoreFactory {
   }
   engine::EventRelay* relay() override;
   // Served with the pool of the calling shard's run store (MakeRunStore records them).
+  // Made on the first call: call it before the shards run (as relay() is).
   engine::HistoryStore* history() override;
 
  private:
