@@ -9,6 +9,7 @@
 
 #include "backends/detail/array_text.h"
 #include "backends/detail/pg_setup.h"
+#include "backends/pg_history.h"
 #include "backends/pg_relay.h"
 #include "engine/detail/run_log.h"
 #include "engine/registry.h"
@@ -68,6 +69,7 @@ const std::vector<store::pg::Statement>& Statements() {
        2},
       {"rf_forget_records", "DELETE FROM run_records WHERE run_id = ANY($1::uuid[])", 1},
       {"rf_forget_runs", "DELETE FROM runs WHERE run_id = ANY($1::uuid[])", 1},
+      {"rf_forget_timeouts", "DELETE FROM timeouts WHERE run_id = ANY($1::uuid[])", 1},
   };
   return kAll;
 }
@@ -92,6 +94,12 @@ bool TimerConsumed(const Run& run, const Record& r) {
 }
 
 constexpr Nanos kLeaseRenewal = 10 * kSeconds;  // leases last 30 s
+// Day partitions (migration 0003) are made up to two days ahead: checking hourly
+// is plenty, and retention passes check too.
+constexpr Nanos kEnsurePartitions = 3600 * kSeconds;
+constexpr std::string_view kEnsurePartitionsSql =
+    "SELECT rf_ensure_partitions((now() AT TIME ZONE 'UTC')::date, "
+    "(now() AT TIME ZONE 'UTC')::date + 2)";
 
 std::string PartitionArray(const std::vector<uint32_t>& parts) {
   ArrayText a;
@@ -180,6 +188,11 @@ PgRunStore::Batch& PgRunStore::batch() {
 
 reactor::Task<Status> PgRunStore::Open(engine::RecordSink& sink) {
   pool_ = detail::MakePool(options_, options_.pool, Statements());
+  if (shard_ == 0) {
+    if (Status st = co_await EnsurePartitions(this); !st)  // suspends
+      RF_LOG(kWarn, "postgres: day partitions not made; rows go to the DEFAULT partitions",
+             {"error", st.error().ToString()});
+  }
   auto conn = co_await pool_->Acquire(Deadline::After(30 * kSeconds));  // suspends
   if (!conn) co_return Error{conn.error().code, "PostgreSQL: " + conn.error().context};
   PgLease lease(pool_.get(), *conn);
@@ -191,9 +204,15 @@ reactor::Task<Status> PgRunStore::Open(engine::RecordSink& sink) {
       "SELECT p, $2, e.v, now() + interval '30 seconds' FROM unnest($1::smallint[]) AS p, e "
       "ON CONFLICT (partition) DO UPDATE SET owner = excluded.owner, epoch = excluded.epoch, "
       "expires_at = excluded.expires_at RETURNING epoch";
+  // Every run of the partitions, or only the live ones (runs_live_by_partition):
+  // finished runs are then read through PgHistoryStore when asked for.
   const std::string load =
-      "SELECT r.payload FROM run_records r JOIN runs u ON u.run_id = r.run_id "
-      "WHERE u.partition = ANY($1::smallint[]) ORDER BY r.run_id, r.seq";
+      options_.load_finished
+          ? "SELECT r.payload FROM run_records r JOIN runs u ON u.run_id = r.run_id "
+            "WHERE u.partition = ANY($1::smallint[]) ORDER BY r.run_id, r.seq"
+          : "SELECT r.payload FROM runs u JOIN run_records r ON r.run_id = u.run_id "
+            "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('pending', 'running', "
+            "'waiting') ORDER BY r.run_id, r.seq";
   // The pending timers of the live runs (runs_live_by_partition, then the timeouts key).
   const std::string timers =
       "SELECT t.run_id, t.step_index, (extract(epoch FROM t.expire_at) * 1000)::bigint "
@@ -233,7 +252,8 @@ reactor::Task<Status> PgRunStore::Open(engine::RecordSink& sink) {
   }
   stats_.pool = &pool_->stats();
   RF_LOG(kInfo, "store opened (postgres)", {"partitions", partitions_.size()}, {"epoch", epoch_},
-         {"records_replayed", replayed}, {"timers", due.rows()});
+         {"records_replayed", replayed}, {"timers", due.rows()},
+         {"finished_runs_loaded", options_.load_finished});
   lease.Release();
   reactor::Spawn(Committer(this));
   if (!partitions_.empty()) {
@@ -275,8 +295,31 @@ reactor::Task<void> PgRunStore::RenewLeases(PgRunStore* self) {
     // A failed renewal (database away) is retried at the next beat; commits stop on
     // their own while it is away.
   }
+  if (self->shard_ == 0 && !self->closing_ &&
+      MonoNow() - self->partitions_ensured_ >= kEnsurePartitions) {
+    if (Status st = co_await EnsurePartitions(self); !st)  // suspends
+      RF_LOG(kWarn, "postgres: day partitions not made; retrying at the next beat",
+             {"error", st.error().ToString()});
+  }
   if (!self->closing_)
     reactor::Shard::Current().Arm(&self->heartbeat_, MonoNow() + kLeaseRenewal);
+}
+
+// Makes today's and the next two days' partitions (rf_ensure_partitions, migration
+// 0003). On shard 0 only: one caller per instance is enough, and instances take
+// turns on the function's advisory lock.
+reactor::Task<Status> PgRunStore::EnsurePartitions(PgRunStore* self) {
+  auto conn = co_await self->pool_->Acquire(detail::StatementDeadline(self->options_));  // suspends
+  if (!conn) co_return conn.error();
+  PgLease lease(self->pool_.get(), *conn);
+  Query q[] = {{.stmt_name_or_sql = kEnsurePartitionsSql, .prepared = false, .params = {}}};
+  auto res = co_await lease->Pipeline(q, detail::StatementDeadline(self->options_));  // suspends
+  if (!res) co_return res.error();
+  if (Status st = store::pg::FirstError(*res); !st) co_return st;
+  self->partitions_ensured_ = MonoNow();
+  if (std::string_view made = (*res)[0].value(0, 0); made != "0")
+    RF_LOG(kInfo, "postgres: day partitions made", {"tables", made});
+  co_return Status{};
 }
 
 uint64_t PgRunStore::Append(const Run& run, const Record& r, uint32_t seq, std::string_view payload) {
@@ -477,7 +520,7 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
     ArrayText ids;
     for (const RunId& id : b.forget) ids.Add(id.ToString());
     std::string_view arr = keep(ids.Take());
-    for (const char* stmt : {"rf_forget_records", "rf_forget_runs"})
+    for (const char* stmt : {"rf_forget_records", "rf_forget_runs", "rf_forget_timeouts"})
       qs.push_back({.stmt_name_or_sql = stmt, .prepared = true, .params = {arr}});
   }
   qs.push_back({.stmt_name_or_sql = "COMMIT", .prepared = false, .params = {}});
@@ -618,9 +661,25 @@ PgStoreFactory::~PgStoreFactory() = default;
 
 std::unique_ptr<engine::RunStore> PgStoreFactory::MakeRunStore(unsigned shard,
                                                                std::vector<uint32_t> partitions) {
-  return std::make_unique<PgRunStore>(options_, shard, std::move(partitions), relay_.get());
+  auto store = std::make_unique<PgRunStore>(options_, shard, std::move(partitions), relay_.get());
+  if (run_stores_.size() <= shard) run_stores_.resize(shard + 1, nullptr);
+  run_stores_[shard] = store.get();
+  return store;
 }
 
 engine::EventRelay* PgStoreFactory::relay() { return relay_.get(); }
+
+engine::HistoryStore* PgStoreFactory::history() {
+  if (!history_) {
+    // Each call runs on a shard thread and reads only that shard's entry (set
+    // before the shards started, its pool set by that shard's Open).
+    history_ = std::make_unique<PgHistoryStore>(options_, [this]() -> store::pg::PgPool* {
+      const unsigned shard = reactor::Shard::Current().id();
+      return shard < run_stores_.size() && run_stores_[shard] ? run_stores_[shard]->pool()
+                                                              : nullptr;
+    });
+  }
+  return history_.get();
+}
 
 }  // namespace rf::backends

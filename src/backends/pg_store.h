@@ -32,9 +32,14 @@ struct PgOptions {
   size_t pool = 4;                     // connections per shard
   std::string instance;                // this process's id in partition_leases
   Nanos statement_timeout = 10 * kSeconds;
+  // Whether a shard's store replays finished runs at Open (RunStore::loads_finished).
+  // false: only unfinished runs are loaded; finished ones are read through
+  // PgHistoryStore (StoreFactory::history()). Config: --pg-load-finished.
+  bool load_finished = false;
 };
 
 class PgEventRelay;
+class PgHistoryStore;
 
 class PgRunStore final : public engine::RunStore {
  public:
@@ -52,12 +57,16 @@ class PgRunStore final : public engine::RunStore {
   reactor::Task<Result<std::vector<engine::OutboxRow>>> History(const engine::RunId& run,
                                                                 uint64_t after_seq) override;
   bool loads_timers() const override { return true; }
+  bool loads_finished() const override { return options_.load_finished; }
   void Forget(const engine::RunId& id) override;
   uint64_t last_ticket() const override { return appended_; }
   bool healthy() const override { return healthy_.load(std::memory_order_relaxed); }
   reactor::Task<Status> Durable(uint64_t ticket) override;
   reactor::Task<Status> Close() override;
   const engine::StoreStats* store_stats() const override { return &stats_; }
+  // This shard's connections (null until Open), shared with PgHistoryStore's calls
+  // made on this shard. Shard-local.
+  store::pg::PgPool* pool() const { return pool_.get(); }
 
  private:
   struct RunRow;
@@ -74,6 +83,7 @@ class PgRunStore final : public engine::RunStore {
   };
   static void OnHeartbeat(reactor::Shard::TimerNode* n);
   static reactor::Task<void> RenewLeases(PgRunStore* self);
+  static reactor::Task<Status> EnsurePartitions(PgRunStore* self);
   static reactor::Task<void> Committer(PgRunStore* self);
   static reactor::Task<void> CommitOne(PgRunStore* self, std::unique_ptr<Batch> b, InFlight* slot);
   reactor::Task<Status> CommitBatch(const Batch& b);
@@ -92,6 +102,7 @@ class PgRunStore final : public engine::RunStore {
   // The status each unfinished run's row has (or will have once committed).
   std::unordered_map<engine::RunId, engine::RunStatus, engine::RunIdHash> persisted_;
   Nanos logged_ = 0;
+  Nanos partitions_ensured_ = 0;  // MonoNow of the last rf_ensure_partitions (shard 0)
   uint64_t appended_ = 0;
   uint64_t durable_ = 0;
   Waiter* waiters_ = nullptr;
@@ -129,10 +140,15 @@ class PgStoreFactory final : public engine::StoreFactory {
     return std::make_unique<PgDefinitionLog>(options_);
   }
   engine::EventRelay* relay() override;
+  // Served with the pool of the calling shard's run store (MakeRunStore records them).
+  // Made on the first call: call it before the shards run (as relay() is).
+  engine::HistoryStore* history() override;
 
  private:
   PgOptions options_;
   std::unique_ptr<PgEventRelay> relay_;
+  std::vector<PgRunStore*> run_stores_;  // by shard; written before the shards run
+  std::unique_ptr<PgHistoryStore> history_;
 };
 
 }  // namespace rf::backends

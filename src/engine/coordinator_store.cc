@@ -219,7 +219,9 @@ void Coordinator::RemoveExpired() {
       ++it;
       continue;
     }
-    store_->Forget(it->first);
+    // With a history store its retention removes the stored copy (PostgreSQL
+    // drops whole days); without one the store forgets it here.
+    if (!history_) store_->Forget(it->first);
     it = Drop(it);
     ++removed;
   }

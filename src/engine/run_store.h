@@ -109,6 +109,10 @@ class RunStore {
   // Open reports them through RecordSink::OnTimer and the coordinator arms
   // those instead of deriving them from the records.
   virtual bool loads_timers() const { return false; }
+  // Whether Open replays finished runs too (true) or only unfinished ones (false:
+  // finished runs are read through the factory's HistoryStore instead; the
+  // records of a live run still carry its idempotency key).
+  virtual bool loads_finished() const { return true; }
   // The run was removed by retention: stores that would replay it drop it too.
   virtual void Forget(const RunId&) {}
   virtual uint64_t last_ticket() const = 0;

@@ -41,7 +41,7 @@ def test_migrate_status_up_and_the_schema_check(rf_bin, pg, launch):
     st = ringflow(rf_bin, "migrate", "status", "--database-url", url)
     assert st.returncode == 3, st  # pending migrations
     assert "1 init  pending" in st.stdout and "2 outbox_steps  pending" in st.stdout, st.stdout
-    assert "schema version 0 of 2" in st.stdout, st.stdout
+    assert "schema version 0 of 3" in st.stdout, st.stdout
 
     # serve refuses an unmigrated database, saying what to do.
     d = launch_pg(launch, url, ready=False)
@@ -50,11 +50,11 @@ def test_migrate_status_up_and_the_schema_check(rf_bin, pg, launch):
 
     up = ringflow(rf_bin, "migrate", "up", "--database-url", url)
     assert up.returncode == 0, up
-    assert "schema version 2 of 2" in up.stdout, up.stdout
+    assert "schema version 3 of 3" in up.stdout, up.stdout
     again = ringflow(rf_bin, "migrate", "--database-url", url)  # `up` is the default; idempotent
-    assert again.returncode == 0 and "schema version 2 of 2" in again.stdout, again
+    assert again.returncode == 0 and "schema version 3 of 3" in again.stdout, again
     st = ringflow(rf_bin, "migrate", "status", "--database-url", url)
-    assert st.returncode == 0 and st.stdout.count("applied") == 2, st
+    assert st.returncode == 0 and st.stdout.count("applied") == 3, st
 
     d = launch_pg(launch, url)  # migrated: it starts
     assert rfclient.get(d.port, "/health/ready").status == 200
@@ -227,7 +227,7 @@ def test_migration_2_carries_the_event_history_over(rf_bin, pg, launch):
           ('{rid}', 3, 4, 'old', '{q(ev2)}', to_timestamp({t2} / 1000.0));
     """, db=db1)
     up = ringflow(rf_bin, "migrate", "up", "--database-url", url1)
-    assert up.returncode == 0 and "schema version 2 of 2" in up.stdout, up
+    assert up.returncode == 0 and "schema version 3 of 3" in up.stdout, up
     rows = pg.psql(f"SELECT seq, last_seq FROM events WHERE run_id = '{rid}' ORDER BY seq;",
                    db=db1).split()
     assert rows == ["1|2", "3|4"], rows
@@ -237,3 +237,101 @@ def test_migration_2_carries_the_event_history_over(rf_bin, pg, launch):
         (1, "run.created"), (2, "step.started"), (3, "step.succeeded"), (4, "run.succeeded")], frames
     st, run = get_run(d, rid)
     assert st == 200 and run["status"] == "succeeded", run
+
+
+def test_migration_3_partitions_history_by_day(rf_bin, pg, launch):
+    """A database at schema 2 is migrated to 3: runs, run_records and timeouts become
+    partitioned by the UTC day of the run id, and every row lands in its day's partition (the
+    migration makes one for each day that has runs); the events and steps views read the new
+    tables; the daemon serves the run as before, and on start makes the partitions of the
+    days ahead that are missing. It loads only unfinished runs."""
+    mig = Path(__file__).resolve().parents[2] / "src/store/postgres/migrations"
+    db, url = fresh_db(pg)
+    pg.psql("BEGIN;\n" + (mig / "0001_init.sql").read_text() + "\n" +
+            (mig / "0002_outbox_steps.sql").read_text() + "\n"
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now());"
+            "INSERT INTO schema_migrations (version, name) VALUES (1, 'init'), (2, 'outbox_steps');"
+            "\nCOMMIT;", db=db)
+    made = now_ms() - 3 * 86_400_000  # created three days ago (its id says so) ...
+    h = f"{made:012x}"
+    rid = f"{h[:8]}-{h[8:]}-7000-8452-e560b2834d0f"  # byte 7 (the partition) is 0
+    day = time.strftime("%Y%m%d", time.gmtime(made / 1000))
+    t1 = now_ms() - 60_000  # ... and finished a minute ago (within retention)
+    t2 = t1 + 5
+    source = '{"steps":[{"id":"a","type":"noop"}]}'
+    rec = [
+        f'{{"t":1,"run":"{rid}","at":{t1},"wf":"old","ver":1,"prio":"default","data":{{"n":1}}}}',
+        f'{{"t":2,"run":"{rid}","at":{t1},"step":0,"sid":"a"}}',
+        f'{{"t":3,"run":"{rid}","at":{t2},"step":0,"sid":"a","data":null}}',
+        f'{{"t":7,"run":"{rid}","at":{t2},"st":"succeeded","data":{{"a":null}}}}',
+    ]
+    ev1 = (f'[{{"seq":1,"type":"run.created","at_ms":{t1}}},'
+           f'{{"seq":2,"type":"step.started","at_ms":{t1},"step":"a"}}]')
+    ev2 = (f'[{{"seq":3,"type":"step.succeeded","at_ms":{t2},"step":"a","data":{{"output":null}}}},'
+           f'{{"seq":4,"type":"run.succeeded","at_ms":{t2},"data":{{"output":{{"a":null}}}}}}]')
+    q = lambda s: s.replace("'", "''")  # noqa: E731
+    pg.psql(f"""
+        INSERT INTO workflows (name, latest) VALUES ('old', 1);
+        INSERT INTO workflow_versions (name, version, source) VALUES ('old', 1, '{q(source)}');
+        INSERT INTO runs (run_id, partition, workflow, version, status, idempotency_key, input,
+                          output, created_at, updated_at, finished_at, epoch, last_seq)
+          VALUES ('{rid}', 0, 'old', 1, 'succeeded', 'key-1', '{{"n":1}}', '{{"a":null}}',
+                  to_timestamp({t1} / 1000.0), to_timestamp({t2} / 1000.0),
+                  to_timestamp({t2} / 1000.0), 1, 4);
+        INSERT INTO run_records VALUES
+          ('{rid}', 1, 2, '{q(rec[0] + chr(10) + rec[1])}', to_timestamp({t1} / 1000.0), 1, 2,
+           '{q(ev1)}'),
+          ('{rid}', 3, 4, '{q(rec[2] + chr(10) + rec[3])}', to_timestamp({t2} / 1000.0), 3, 4,
+           '{q(ev2)}');
+        INSERT INTO timeouts VALUES ('{rid}', -1, to_timestamp({t2} / 1000.0), true);
+    """, db=db)
+    up = ringflow(rf_bin, "migrate", "up", "--database-url", url)
+    assert up.returncode == 0 and "schema version 3 of 3" in up.stdout, up
+
+    for table in ("runs", "run_records", "timeouts"):
+        where = pg.psql(f"SELECT DISTINCT tableoid::regclass FROM {table} WHERE run_id = '{rid}';",
+                        db=db).split()
+        assert where == [f"{table}_p{day}"], (table, where)
+        kind = pg.psql(f"SELECT relkind FROM pg_class WHERE relname = '{table}';", db=db).strip()
+        assert kind == "p", (table, kind)  # partitioned
+        assert pg.psql(f"SELECT to_regclass('{table}_v2') IS NULL;", db=db).strip() == "t"
+    assert pg.psql("SELECT count(*) FROM runs;", db=db).strip() == "1"
+    assert pg.psql("SELECT count(*) FROM run_records;", db=db).strip() == "2"
+    rows = pg.psql(f"SELECT seq, last_seq FROM events WHERE run_id = '{rid}' ORDER BY seq;",
+                   db=db).split()
+    assert rows == ["1|2", "3|4"], rows
+    steps = pg.psql(f"SELECT step_id, status, attempts FROM steps WHERE run_id = '{rid}';",
+                    db=db).split()
+    assert steps == ["a|succeeded|1"], steps
+    for index in ("runs_finished_by_workflow", "runs_finished_by_status", "runs_idempotency_key",
+                  "runs_live_by_partition"):
+        assert pg.psql(f"SELECT to_regclass('{index}') IS NOT NULL;", db=db).strip() == "t", index
+
+    # The daemon makes the partitions of today .. today + 2 that are missing.
+    ahead = pg.psql("SELECT to_char((now() AT TIME ZONE 'UTC')::date + 2, 'YYYYMMDD');",
+                    db=db).strip()
+    pg.psql(f"DROP TABLE runs_p{ahead}, run_records_p{ahead}, timeouts_p{ahead};", db=db)
+    d = launch_pg(launch, url)
+    wait_until(lambda: pg.psql(f"SELECT to_regclass('runs_p{ahead}') IS NOT NULL;",
+                               db=db).strip() == "t", 10, what="partitions made ahead")
+    st, run = get_run(d, rid)
+    assert st == 200 and run["status"] == "succeeded", run
+    frames = check_event_frames(sse_events(d, f"/v1/runs/{rid}/events", timeout=5.0), rid)
+    assert [(e["seq"], e["type"]) for e in frames] == [
+        (1, "run.created"), (2, "step.started"), (3, "step.succeeded"), (4, "run.succeeded")], frames
+    # New runs go to today's partition.
+    must_put(d, "fresh", {"steps": [{"id": "a", "type": "noop"}]})
+    st, new = start(d, "fresh")
+    assert st == 201, new
+    wait_terminal(d, new["id"], 10)
+    today = pg.psql("SELECT to_char((now() AT TIME ZONE 'UTC')::date, 'YYYYMMDD');", db=db).strip()
+    where = pg.psql(f"SELECT tableoid::regclass FROM runs WHERE run_id = '{new['id']}';",
+                    db=db).strip()
+    assert where == f"runs_p{today}", where
+    term(d)
+
+    # Only unfinished runs are loaded when asked: both runs here are finished.
+    d2 = launch_pg(launch, url)
+    log = d2.log_text()
+    assert '"finished_runs_loaded":0' in log and '"records_replayed":0' in log, d2.log_tail()

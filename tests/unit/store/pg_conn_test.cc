@@ -22,11 +22,11 @@
 #include "reactor/test_reactor.h"
 #include "test_support.h"
 #include "store/postgres/pg_pool.h"
+#include "store/pg_cluster.h"
 
 namespace rf::store::pg {
 namespace {
 
-namespace fs = std::filesystem;
 using reactor::Reactor;
 using reactor::Task;
 
@@ -34,90 +34,7 @@ constexpr Nanos kWait = 10 * kSeconds;  // bound of every exchange that should s
 
 double MillisSince(Nanos start) { return static_cast<double>(MonoNow() - start) / 1e6; }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// tools/pg.sh of this source tree: $RF_SOURCE_ROOT, else found above the test binary.
-std::string FindPgSh() {
-  if (const char* root = std::getenv("RF_SOURCE_ROOT")) {
-    const fs::path p = fs::path(root) / "tools/pg.sh";
-    return fs::exists(p) ? p.string() : std::string();
-  }
-  std::error_code ec;
-  fs::path dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
-  for (; !ec && !dir.empty(); dir = dir.parent_path()) {
-    if (fs::exists(dir / "tools/pg.sh")) return (dir / "tools/pg.sh").string();
-    if (dir == dir.root_path()) break;
-  }
-  return {};
-}
-
-// The suite's cluster: started by the first case that asks for it, stopped at exit.
-class Cluster {
- public:
-  static Cluster& Get() {
-    static Cluster c;
-    return c;
-  }
-
-  bool ok() const { return error_.empty(); }
-  const std::string& error() const { return error_; }
-  const std::string& url() const { return url_; }
-  const std::string& dir() const { return dir_; }  // also the unix socket's directory
-
-  // `tools/pg.sh VERB DIR` (blocking: call it from an Offload helper when a reactor runs).
-  Status Run(const char* verb) const {
-    const std::string cmd =
-        "PG_FAST=1 '" + script_ + "' " + verb + " '" + dir_ + "' >'" + log_ + "' 2>&1";
-    const int rc = std::system(cmd.c_str());
-    if (rc != 0) {
-      return Error{Errc::kUnavailable, "`tools/pg.sh " + std::string(verb) + "` failed (status " +
-                                           std::to_string(rc) + "): " + ReadFile(log_)};
-    }
-    return {};
-  }
-
- private:
-  Cluster() {
-    script_ = FindPgSh();
-    if (script_.empty()) {
-      error_ =
-          "tools/pg.sh not found above the test binary (set RF_SOURCE_ROOT to the source tree)";
-      return;
-    }
-    char tmpl[] = "/tmp/rf-pg-test-XXXXXX";  // the postgres user must be able to reach it
-    if (::mkdtemp(tmpl) == nullptr) {
-      error_ = "mkdtemp failed";
-      return;
-    }
-    dir_ = tmpl;
-    log_ = dir_ + ".log";
-    const Nanos start = MonoNow();
-    Status st = Run("start");
-    if (!st) {
-      error_ = st.error().context;
-      return;
-    }
-    started_ = true;
-    url_ = ReadFile(dir_ + "/url");
-    while (!url_.empty() && (url_.back() == '\n' || url_.back() == ' ')) url_.pop_back();
-    if (url_.empty()) error_ = "tools/pg.sh start wrote no url in " + dir_;
-    MESSAGE("private PostgreSQL at " << url_ << " started in " << MillisSince(start) << " ms");
-  }
-  ~Cluster() {
-    if (started_) (void)Run("stop");
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-    if (!log_.empty()) fs::remove(log_, ec);
-  }
-
-  std::string script_, dir_, log_, url_, error_;
-  bool started_ = false;
-};
+using test::Cluster;
 
 // The cluster's URL; fails the calling case (with the reason) when there is none.
 const Cluster* RequireCluster() {

@@ -1,0 +1,67 @@
+#pragma once
+// PgHistoryStore: finished runs served from PostgreSQL (HistoryStore).
+//
+// Fed by commits: a run's records are in run_records and its runs row holds its
+// final status the moment its last group commit returns, so Put writes nothing
+// and a finished run is "in history" exactly when its runs row has finished_at.
+// Get reads the runs row and the run's records (one round trip); FindKey, List
+// read runs through the partial indexes of migration 0003; Expire calls
+// rf_expire (drops whole day partitions, see migrations/0003_history.sql).
+//
+// Threads. One instance per process. Get, FindKey, List and Expire run on any
+// shard thread, with that shard's connection pool (the shard's PgRunStore's,
+// found through `pools`), bounded by the statement deadline; they suspend and
+// never block. They fail with kUnavailable when the calling shard's store is
+// not open. Export is blocking (its own libpq connection): call it only where
+// no shard runs, or from a helper thread (`archive`, reactor::Offload).
+//
+// Expire drops whole days: one call may remove more than `max` runs (a day's
+// partition is never split), and the count it returns is exact. It runs on the
+// calling shard's pool, holding one connection for up to two minutes.
+//
+// Remove writes nothing: a retried run leaves history by itself, when the
+// retry's first commit turns its runs row live again (finished_at NULL); until
+// then the coordinator holds it in memory and does not ask history for it.
+
+#include <functional>
+#include <string>
+
+#include "backends/pg_store.h"
+#include "engine/history_store.h"
+#include "store/postgres/pg_pool.h"
+
+namespace rf::backends {
+
+class PgHistoryStore final : public engine::HistoryStore {
+ public:
+  // The calling shard's pool, or null when that shard has none (yet).
+  using PoolOfShard = std::function<store::pg::PgPool*()>;
+
+  PgHistoryStore(PgOptions options, PoolOfShard pools)
+      : options_(std::move(options)), pools_(std::move(pools)) {}
+
+  Status Open() override { return {}; }
+  void Close() override {}
+  bool fed_by_commits() const override { return true; }
+
+  reactor::Task<Status> Put(std::vector<engine::HistoryRun> runs) override;
+  reactor::Task<Result<std::optional<engine::HistoryRun>>> Get(engine::RunId id) override;
+  reactor::Task<Result<std::optional<engine::RunId>>> FindKey(std::string workflow,
+                                                              std::string key) override;
+  reactor::Task<Result<std::vector<engine::HistoryRun>>> List(engine::HistoryQuery q) override;
+  reactor::Task<Status> Remove(engine::RunId id) override;
+  reactor::Task<Result<size_t>> Expire(int64_t cutoff_ms, size_t max) override;
+  Status Export(int64_t before_ms,
+                const std::function<Status(const engine::HistoryRun&)>& out) override;
+
+  // Counters are single-writer (obs::Counter): with several shards reading at
+  // once an increment may be lost; they are for dashboards, not accounting.
+  const engine::HistoryStats& stats() const override { return stats_; }
+
+ private:
+  PgOptions options_;
+  PoolOfShard pools_;
+  engine::HistoryStats stats_;
+};
+
+}  // namespace rf::backends
