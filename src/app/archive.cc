@@ -4,9 +4,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 
+#include "backends/pg_history.h"
 #include "base/buffer.h"
 #include "engine/detail/run_log.h"
 #include "engine/embedded_history.h"
@@ -55,32 +57,44 @@ Status Line(const engine::HistoryRun& r, Buffer& out) {
 
 }  // namespace
 
-int Archive(const Config& config) {
-  if (config.store != Store::kEmbedded) {
-    std::fprintf(stderr, "ringflow archive: only the embedded store is supported so far\n");
-    return 1;
+// A scratch directory removed at scope exit (the RocksDB secondary's own files).
+struct Scratch {
+  std::string path;
+  ~Scratch() {
+    if (!path.empty()) std::filesystem::remove_all(path);
+  }
+};
+
+Result<std::unique_ptr<engine::HistoryStore>> OpenHistory(const Config& config, Scratch& scratch) {
+  if (config.store == Store::kPostgres) {
+    backends::PgOptions o;
+    o.url = config.database_url;
+    // Export opens its own connection; the shards' pools are not needed.
+    return std::unique_ptr<engine::HistoryStore>(
+        std::make_unique<backends::PgHistoryStore>(o, [] { return nullptr; }));
   }
   const std::string dir = config.data_dir + "/history";
-  if (!std::filesystem::exists(dir + "/CURRENT")) {
-    std::fprintf(stderr, "ringflow archive: no history store in %s\n", dir.c_str());
-    return 1;
-  }
-  char scratch[] = "/tmp/ringflow-archive-XXXXXX";
-  if (!::mkdtemp(scratch)) {
-    std::perror("ringflow archive: mkdtemp");
-    return 1;
-  }
-  auto history = engine::EmbeddedHistoryStore::OpenSecondary(dir, scratch);
+  if (!std::filesystem::exists(dir + "/CURRENT"))
+    return Error{Errc::kNotFound, "no history store in " + dir};
+  char tmpl[] = "/tmp/ringflow-archive-XXXXXX";
+  if (!::mkdtemp(tmpl)) return Error::FromErrno(errno, "mkdtemp");
+  scratch.path = tmpl;
+  auto h = engine::EmbeddedHistoryStore::OpenSecondary(dir, scratch.path);
+  if (!h) return h.error();
+  return std::unique_ptr<engine::HistoryStore>(std::move(*h));
+}
+
+int Archive(const Config& config) {
+  Scratch scratch;
+  auto history = OpenHistory(config, scratch);
   if (!history) {
     std::fprintf(stderr, "ringflow archive: %s\n", history.error().ToString().c_str());
-    std::filesystem::remove_all(scratch);
     return 1;
   }
   const bool to_stdout = config.archive_out == "-";
   gzFile gz = to_stdout ? gzdopen(::dup(STDOUT_FILENO), "wb6") : gzopen(config.archive_out.c_str(), "wb6");
   if (!gz) {
     std::fprintf(stderr, "ringflow archive: cannot write %s\n", config.archive_out.c_str());
-    std::filesystem::remove_all(scratch);
     return 1;
   }
   const int64_t before_ms = WallNow() / kMillis - config.archive_before / kMillis;
@@ -97,7 +111,6 @@ int Archive(const Config& config) {
   });
   const bool closed = gzclose(gz) == Z_OK;
   history->reset();
-  std::filesystem::remove_all(scratch);
   if (!st || !closed) {
     std::fprintf(stderr, "ringflow archive: %s\n",
                  st ? ("cannot finish " + config.archive_out).c_str() : st.error().ToString().c_str());

@@ -3,7 +3,8 @@
 // gzip'd JSON lines, oldest first, for users who must keep records longer than
 // --retention. One line per run: its summary and every record of its log (the
 // same compact JSON the journal holds), so the file needs no definitions to be
-// read. Safe beside a running daemon (embedded: RocksDB opened as a secondary).
+// read. Safe beside a running daemon (embedded: RocksDB opened as a secondary;
+// PostgreSQL: one read-only snapshot through a cursor).
 
 #include "app/config.h"
 

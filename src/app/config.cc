@@ -346,7 +346,7 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
   }
 
   if (c.store == Store::kPostgres && c.database_url.empty() &&
-      (c.command == Command::kServe || c.command == Command::kMigrate))
+      (c.command == Command::kServe || c.command == Command::kMigrate || c.command == Command::kArchive))
     return Error{Errc::kInvalidArgument,
                  "--store postgres needs --database-url (or RINGFLOW_DATABASE_URL / DATABASE_URL)"};
   if (c.command == Command::kMigrate && c.database_url.empty())

@@ -38,6 +38,15 @@ def _metric(d, name: str) -> float:
     raise AssertionError(f"metric {name} not found")
 
 
+def _store_args(d) -> list[str]:
+    """The daemon's --store/--database-url, for `ringflow archive` on the same store."""
+    out = []
+    for i, a in enumerate(d.args[:-1]):
+        if a in ("--store", "--database-url"):
+            out += [a, d.args[i + 1]]
+    return out
+
+
 def _fill(d, flaky):
     must_put(d, "hist", chain("a", "b", "c"))
     must_put(d, "hist-bad", {"steps": [{"id": "call", "type": "http", "retry": {"max_attempts": 1},
@@ -115,7 +124,8 @@ def test_retention_removes_history_and_archive_exports_it_first(launch, rf_bin, 
     # Archive beside the running daemon: every finished run, its records included.
     out = tmp_path / "archive.jsonl.gz"
     p = subprocess.run([rf_bin, "archive", "--data-dir", data_dir(d), "--before", "0s",
-                        "--out", str(out)], capture_output=True, text=True, timeout=60)
+                        "--out", str(out)] + _store_args(d), capture_output=True, text=True,
+                       timeout=60)
     assert p.returncode == 0, p.stderr
     lines = [json.loads(line) for line in gzip.open(out, "rt")]
     assert sorted(r["id"] for r in lines) == sorted(ids)
@@ -123,6 +133,10 @@ def test_retention_removes_history_and_archive_exports_it_first(launch, rf_bin, 
         assert r["workflow"] == "old" and r["status"] == "succeeded"
         assert [rec["t"] for rec in r["records"]][0] == 1  # starts with the creation
         assert r["records"][0]["run"] == r["id"]
+    if "postgres" in _store_args(d):
+        # PostgreSQL retention drops whole days of runs (tested with injected time in the
+        # backends.pg_history unit tests): today's runs outlive a 2 s retention.
+        return
     # Retention: gone from memory, listings, keys and GET, without a restart.
     wait_until(lambda: list_all_runs(d, workflow="old") == [], 15.0, what="retention")
     assert _metric(d, "rf_history_expired_total") >= 40 or _metric(d, "rf_runs_removed_total") > 0
