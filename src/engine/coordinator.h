@@ -148,6 +148,7 @@ class Coordinator {
     bool terminal_durable = false;
     bool compact = false;  // finished: only the summary fields of `run` are kept (see Compact)
     bool moved = false;    // the history store has it: cached, may leave memory
+    bool restored = false; // came back from history by a retry: history may hold an older copy
     Entry* lru_prev = nullptr;  // the cache's LRU list, oldest first (moved entries only)
     Entry* lru_next = nullptr;
     size_t cached_bytes = 0;

@@ -63,8 +63,10 @@ reactor::Task<void> Coordinator::Mover(Coordinator* self) {
     batch.reserve(n);
     for (const auto& [id, records] : ids) {
       Entry* e = self->Find(id);
-      if (e && !e->moved && e->terminal_durable && e->records == records)
+      if (e && !e->moved && e->terminal_durable && e->records == records) {
         batch.push_back(HistoryOf(e->run, e->log));
+        batch.back().may_replace = e->restored;
+      }
     }
     Status st;
     if (!batch.empty()) st = co_await self->history_->Put(std::move(batch));  // suspends
@@ -223,6 +225,7 @@ Status Coordinator::Restore(Entry& e) {
   if (!e.moved) return {};
   LruUnlink(e);
   e.moved = false;
+  e.restored = true;
   listed_.insert(e.run.id);
   if (!history_->fed_by_commits()) {
     // The journal forgot this run when history took it: write its records

@@ -33,6 +33,7 @@ store::history::Entry ToEntry(HistoryRun r) {
   e.error = std::move(r.error);
   e.failed_step = std::move(r.failed_step);
   e.log = std::move(r.log);
+  e.may_replace = r.may_replace;
   return e;
 }
 
@@ -59,6 +60,7 @@ EmbeddedHistoryStore::~EmbeddedHistoryStore() { Close(); }
 
 Status EmbeddedHistoryStore::Open() {
   store::history::Options o;
+  o.common_status = static_cast<uint8_t>(RunStatus::kSucceeded);
   o.dir = options_.dir;
   o.sync = options_.fsync;
   o.block_cache_bytes = options_.block_cache_bytes;
@@ -75,6 +77,7 @@ Status EmbeddedHistoryStore::Open() {
 Result<std::unique_ptr<EmbeddedHistoryStore>> EmbeddedHistoryStore::OpenSecondary(
     const std::string& dir, const std::string& scratch) {
   store::history::Options o;
+  o.common_status = static_cast<uint8_t>(RunStatus::kSucceeded);
   o.dir = dir;
   o.secondary_dir = scratch;
   auto db = store::history::HistoryDb::Open(o, true);

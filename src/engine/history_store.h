@@ -41,6 +41,8 @@ struct HistoryRun {
   std::string error;            // failed runs: the run's error
   std::string failed_step;      // failed runs: the step whose failure failed it
   std::string log;              // empty in listings
+  // Put: history may hold an older copy with other indexes (a retried run).
+  bool may_replace = false;
 };
 
 // A listing of history: newest run id first, ids strictly below `before`.

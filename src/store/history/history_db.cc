@@ -6,6 +6,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #include <algorithm>
 #include <cstring>
@@ -14,9 +15,11 @@
 namespace rf::store::history {
 namespace {
 
-// Writers (Write, Remove, Expire) read a run's old summary to drop its old
+// Writers (Write, Remove, Expire) may read a run's old summary to drop its old
 // index keys; serialising them keeps two writers of one run from interleaving.
 std::mutex g_write_mu;
+
+constexpr const char* kFamilyNames[] = {"default", "log", "workflow", "status", "wfstatus", "key"};
 
 void PutU64(std::string& out, uint64_t v) {
   for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (i * 8)) & 0xff));
@@ -44,50 +47,22 @@ bool GetStr(std::string_view& in, std::string& s) {
 }
 
 // Workflow names are at most 128 bytes (definition rules), so one length byte prefixes them.
-void PutName(std::string& out, std::string_view wf) {
-  out.push_back(static_cast<char>(std::min<size_t>(wf.size(), 255)));
-  out.append(wf.substr(0, 255));
-}
-
-std::string Key(char tag, std::string_view id) {
-  std::string k(1, tag);
-  k.append(id);
+std::string Name(std::string_view wf) {
+  std::string k(1, static_cast<char>(std::min<size_t>(wf.size(), 255)));
+  k.append(wf.substr(0, 255));
   return k;
 }
 
-std::string WorkflowKey(std::string_view wf, std::string_view id) {
-  std::string k(1, 'w');
-  PutName(k, wf);
-  k.append(id);
-  return k;
+std::string Cat(std::string a, std::string_view b) {
+  a.append(b);
+  return a;
 }
 
-std::string StatusKey(uint8_t status, std::string_view id) {
-  std::string k(1, 't');
+std::string StatusPrefix(uint8_t status) { return std::string(1, static_cast<char>(status)); }
+
+std::string WfStatusPrefix(std::string_view wf, uint8_t status) {
+  std::string k = Name(wf);
   k.push_back(static_cast<char>(status));
-  k.append(id);
-  return k;
-}
-
-std::string WorkflowStatusKey(std::string_view wf, uint8_t status, std::string_view id) {
-  std::string k(1, 'x');
-  PutName(k, wf);
-  k.push_back(static_cast<char>(status));
-  k.append(id);
-  return k;
-}
-
-std::string IdemKey(std::string_view wf, std::string_view key) {
-  std::string k(1, 'k');
-  PutName(k, wf);
-  k.append(key);
-  return k;
-}
-
-std::string FinishedKey(int64_t finished_ms, std::string_view id) {
-  std::string k(1, 'f');
-  PutU64(k, static_cast<uint64_t>(finished_ms));
-  k.append(id);
   return k;
 }
 
@@ -101,7 +76,10 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 }  // namespace
 
 HistoryDb::~HistoryDb() {
-  if (db_) db_->Close().PermitUncheckedError();
+  if (!db_) return;
+  for (auto* h : cfs_)
+    if (h != db_->DefaultColumnFamily()) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  db_->Close().PermitUncheckedError();
 }
 
 std::string HistoryDb::EncodeSummary(const Entry& e) {
@@ -141,58 +119,68 @@ Result<std::unique_ptr<HistoryDb>> HistoryDb::Open(const Options& o, bool read_o
   std::unique_ptr<HistoryDb> h(new HistoryDb());
   h->sync_ = o.sync;
   h->read_only_ = read_only;
-  rocksdb::Options opts;
-  opts.create_if_missing = !read_only;
-  opts.write_buffer_size = o.write_buffer_bytes;
-  opts.max_write_buffer_number = 3;
-  opts.max_background_jobs = 2;
-  opts.max_open_files = 512;
-  opts.keep_log_file_num = 4;
-  opts.max_total_wal_size = 4 * o.write_buffer_bytes;  // bounded WAL (and restart replay)
-  // Logs are JSON: LZ4 for recent levels, ZSTD at the bottom where most data rests.
-  opts.compression = rocksdb::kLZ4Compression;
-  opts.bottommost_compression = rocksdb::kZSTD;
-  rocksdb::BlockBasedTableOptions table;
+  h->common_status_ = o.common_status;
   h->cache_ = rocksdb::NewLRUCache(std::max<size_t>(o.block_cache_bytes, 1 << 20));
+  // Memtables of every family count against one budget (and against the block cache).
+  h->buffers_ = std::make_shared<rocksdb::WriteBufferManager>(o.write_buffer_bytes, h->cache_);
+  rocksdb::DBOptions db;
+  db.create_if_missing = !read_only;
+  db.create_missing_column_families = !read_only;
+  db.max_background_jobs = 2;
+  db.max_open_files = 512;
+  db.keep_log_file_num = 4;
+  db.write_buffer_manager = h->buffers_;
+  db.max_total_wal_size = 2 * o.write_buffer_bytes;  // bounded WAL, and so RocksDB's own restart
+  rocksdb::BlockBasedTableOptions table;
   table.block_cache = h->cache_;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.cache_index_and_filter_blocks = true;  // index and filters count against the cache bound
   table.pin_l0_filter_and_index_blocks_in_cache = true;
-  opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  rocksdb::DB* db = nullptr;
+  rocksdb::ColumnFamilyOptions cfo;
+  cfo.write_buffer_size = o.write_buffer_bytes / 2;
+  cfo.max_write_buffer_number = 3;
+  // Logs are JSON: LZ4 for recent levels, ZSTD at the bottom where most data rests.
+  cfo.compression = rocksdb::kLZ4Compression;
+  cfo.bottommost_compression = rocksdb::kZSTD;
+  cfo.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const char* name : kFamilyNames) families.emplace_back(name, cfo);
+  rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
   if (read_only) {
-    s = rocksdb::DB::OpenAsSecondary(opts, o.dir, o.secondary_dir, &db);
-    if (s.ok()) s = db->TryCatchUpWithPrimary();
+    s = rocksdb::DB::OpenAsSecondary(rocksdb::Options(db, cfo), o.dir, o.secondary_dir, families,
+                                     &h->cfs_, &raw);
+    if (s.ok()) s = raw->TryCatchUpWithPrimary();
   } else {
-    s = rocksdb::DB::Open(opts, o.dir, &db);
+    s = rocksdb::DB::Open(db, o.dir, families, &h->cfs_, &raw);
   }
   if (!s.ok()) return FromRocks(s, "open " + o.dir).error();
-  h->db_.reset(db);
+  h->db_.reset(raw);
   return h;
 }
 
 Status HistoryDb::DeleteRun(void* batch_ptr, const Entry& e) {
   auto& b = *static_cast<rocksdb::WriteBatch*>(batch_ptr);
-  rocksdb::Status s;
-  s = b.Delete(Key('s', e.id));
-  if (s.ok()) s = b.Delete(Key('l', e.id));
-  if (s.ok()) s = b.Delete(WorkflowKey(e.workflow, e.id));
-  if (s.ok()) s = b.Delete(StatusKey(e.status, e.id));
-  if (s.ok()) s = b.Delete(WorkflowStatusKey(e.workflow, e.status, e.id));
-  if (s.ok()) s = b.Delete(FinishedKey(e.finished_ms, e.id));
+  rocksdb::Status s = b.Delete(cf(kSummary), e.id);
+  if (s.ok()) s = b.Delete(cf(kLog), e.id);
+  if (s.ok()) s = b.Delete(cf(kWorkflow), Cat(Name(e.workflow), e.id));
+  if (s.ok() && e.status != common_status_) {
+    s = b.Delete(cf(kStatus), Cat(StatusPrefix(e.status), e.id));
+    if (s.ok()) s = b.Delete(cf(kWorkflowStatus), Cat(WfStatusPrefix(e.workflow, e.status), e.id));
+  }
   if (s.ok() && !e.key.empty()) {
     // The key may name a newer run by now: drop it only while it names this one.
     std::string current;
-    rocksdb::Status g = db_->Get(rocksdb::ReadOptions(), IdemKey(e.workflow, e.key), &current);
-    if (g.ok() && current == e.id) s = b.Delete(IdemKey(e.workflow, e.key));
+    const std::string k = Cat(Name(e.workflow), e.key);
+    rocksdb::Status g = db_->Get(rocksdb::ReadOptions(), cf(kKey), k, &current);
+    if (g.ok() && current == e.id) s = b.Delete(cf(kKey), k);
   }
   return FromRocks(s, "delete");
 }
 
 Result<std::optional<Entry>> HistoryDb::Summary(std::string_view id) {
   std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Key('s', id), &v);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kSummary), id, &v);
   if (s.IsNotFound()) return std::optional<Entry>();
   if (!s.ok()) return FromRocks(s, "read").error();
   Entry e;
@@ -206,18 +194,22 @@ Status HistoryDb::Write(const std::vector<Entry>& runs) {
   rocksdb::WriteBatch b;
   for (const Entry& e : runs) {
     if (e.id.size() != kIdBytes) return Error{Errc::kInvalidArgument, "history: bad run id"};
-    auto old = Summary(e.id);
-    if (!old) return old.error();
-    if (*old) {
-      if (Status st = DeleteRun(&b, **old); !st) return st;
+    if (e.may_replace) {
+      if (e.id < expire_floor_) expire_floor_.clear();  // an old run again: retention must see it
+      auto old = Summary(e.id);
+      if (!old) return old.error();
+      if (*old) {
+        if (Status st = DeleteRun(&b, **old); !st) return st;
+      }
     }
-    rocksdb::Status s = b.Put(Key('s', e.id), EncodeSummary(e));
-    if (s.ok()) s = b.Put(Key('l', e.id), e.log);
-    if (s.ok()) s = b.Put(WorkflowKey(e.workflow, e.id), {});
-    if (s.ok()) s = b.Put(StatusKey(e.status, e.id), {});
-    if (s.ok()) s = b.Put(WorkflowStatusKey(e.workflow, e.status, e.id), {});
-    if (s.ok()) s = b.Put(FinishedKey(e.finished_ms, e.id), {});
-    if (s.ok() && !e.key.empty()) s = b.Put(IdemKey(e.workflow, e.key), e.id);
+    rocksdb::Status s = b.Put(cf(kSummary), e.id, EncodeSummary(e));
+    if (s.ok()) s = b.Put(cf(kLog), e.id, e.log);
+    if (s.ok()) s = b.Put(cf(kWorkflow), Cat(Name(e.workflow), e.id), {});
+    if (s.ok() && e.status != common_status_) {
+      s = b.Put(cf(kStatus), Cat(StatusPrefix(e.status), e.id), {});
+      if (s.ok()) s = b.Put(cf(kWorkflowStatus), Cat(WfStatusPrefix(e.workflow, e.status), e.id), {});
+    }
+    if (s.ok() && !e.key.empty()) s = b.Put(cf(kKey), Cat(Name(e.workflow), e.key), e.id);
     if (!s.ok()) return FromRocks(s, "write");
   }
   rocksdb::WriteOptions w;
@@ -228,7 +220,7 @@ Status HistoryDb::Write(const std::vector<Entry>& runs) {
 Result<std::optional<Entry>> HistoryDb::Get(std::string_view id) {
   auto e = Summary(id);
   if (!e || !*e) return e;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Key('l', id), &(*e)->log);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kLog), id, &(*e)->log);
   if (s.IsNotFound()) return Error{Errc::kCorrupt, "history: a run without its log"};
   if (!s.ok()) return FromRocks(s, "read").error();
   return e;
@@ -236,40 +228,40 @@ Result<std::optional<Entry>> HistoryDb::Get(std::string_view id) {
 
 Result<std::optional<std::string>> HistoryDb::FindKey(std::string_view workflow, std::string_view key) {
   std::string id;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), IdemKey(workflow, key), &id);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kKey), Cat(Name(workflow), key), &id);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return FromRocks(s, "read").error();
   return std::optional<std::string>(std::move(id));
 }
 
 Result<std::vector<Entry>> HistoryDb::List(const Query& q) {
+  // Pick the family whose keys are exactly the matches, or (succeeded runs,
+  // not indexed by status) the narrowest one to filter.
+  Family family = kSummary;
   std::string prefix;
-  if (!q.workflow.empty() && q.status) {
-    prefix = "x";
-    PutName(prefix, q.workflow);
-    prefix.push_back(static_cast<char>(*q.status));
+  const bool indexed_status = q.status && *q.status != common_status_;
+  if (!q.workflow.empty() && indexed_status) {
+    family = kWorkflowStatus;
+    prefix = WfStatusPrefix(q.workflow, *q.status);
   } else if (!q.workflow.empty()) {
-    prefix = "w";
-    PutName(prefix, q.workflow);
-  } else if (q.status) {
-    prefix = "t";
-    prefix.push_back(static_cast<char>(*q.status));
-  } else {
-    prefix = "s";
+    family = kWorkflow;
+    prefix = Name(q.workflow);
+  } else if (indexed_status) {
+    family = kStatus;
+    prefix = StatusPrefix(*q.status);
   }
+  const bool filter = q.status && !indexed_status;
   // Newest first: seek to the last key below the cursor and walk back.
   std::string start = prefix;
   if (q.before.empty()) {
-    start.append(kIdBytes, '\xff');
-    start.push_back('\xff');
+    start.append(kIdBytes + 1, '\xff');
   } else {
     start.append(q.before);
   }
   rocksdb::ReadOptions ro;
-  std::string lower = prefix;
-  rocksdb::Slice lower_slice(lower);
-  ro.iterate_lower_bound = &lower_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  rocksdb::Slice lower(prefix);
+  if (!prefix.empty()) ro.iterate_lower_bound = &lower;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(family)));
   std::vector<Entry> out;
   it->SeekForPrev(start);
   // SeekForPrev lands on `before` itself when it exists: the cursor is exclusive.
@@ -280,7 +272,7 @@ Result<std::vector<Entry>> HistoryDb::List(const Query& q) {
     std::string_view id(k.data() + prefix.size(), kIdBytes);
     Entry e;
     e.id.assign(id);
-    if (prefix[0] == 's') {
+    if (family == kSummary) {
       if (Status st = DecodeSummary(std::string_view(it->value().data(), it->value().size()), e); !st)
         return st.error();
     } else {
@@ -289,6 +281,7 @@ Result<std::vector<Entry>> HistoryDb::List(const Query& q) {
       if (!*s) continue;  // an index key whose run went meanwhile
       e = std::move(**s);
     }
+    if (filter && e.status != *q.status) continue;
     out.push_back(std::move(e));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "list").error();
@@ -309,25 +302,30 @@ Status HistoryDb::Remove(std::string_view id) {
 
 Result<size_t> HistoryDb::Expire(int64_t cutoff_ms, size_t max) {
   std::lock_guard lock(g_write_mu);
-  std::string upper = "f";
-  PutU64(upper, static_cast<uint64_t>(std::max<int64_t>(cutoff_ms, 0)));
-  rocksdb::Slice upper_slice(upper);
+  // Oldest id first. A run cannot finish before it was created, so the walk
+  // ends at the first run created after the cutoff; runs created before it
+  // that finished later stay (and are looked at again next time).
   rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  rocksdb::Slice lower(expire_floor_);
+  if (!expire_floor_.empty()) ro.iterate_lower_bound = &lower;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kSummary)));
   rocksdb::WriteBatch b;
   size_t n = 0;
-  for (it->Seek("f"); it->Valid() && n < max; it->Next()) {
-    rocksdb::Slice k = it->key();
-    if (k.size() != 1 + 8 + kIdBytes) continue;
-    std::string_view id(k.data() + 9, kIdBytes);
-    auto e = Summary(id);
-    if (!e) return e.error();
-    if (!*e) {
-      if (auto s = b.Delete(k); !s.ok()) return FromRocks(s, "expire").error();
+  bool kept_one = false;
+  std::string floor = expire_floor_;
+  for (it->SeekToFirst(); it->Valid() && n < max; it->Next()) {
+    Entry e;
+    e.id.assign(it->key().data(), it->key().size());
+    if (Status st = DecodeSummary(std::string_view(it->value().data(), it->value().size()), e); !st)
+      return st.error();
+    if (e.created_ms >= cutoff_ms) break;
+    if (e.finished_ms >= cutoff_ms) {
+      if (!kept_one) floor = e.id;  // the oldest survivor: later walks start here
+      kept_one = true;
       continue;
     }
-    if (Status st = DeleteRun(&b, **e); !st) return st.error();
+    if (Status st = DeleteRun(&b, e); !st) return st.error();
+    if (!kept_one) floor = e.id;
     ++n;
   }
   if (!it->status().ok()) return FromRocks(it->status(), "expire").error();
@@ -335,32 +333,36 @@ Result<size_t> HistoryDb::Expire(int64_t cutoff_ms, size_t max) {
   rocksdb::WriteOptions w;
   w.sync = sync_;
   if (Status st = FromRocks(db_->Write(w, &b), "expire"); !st) return st.error();
+  expire_floor_ = floor;  // only once the deletes are in
   return n;
 }
 
 Status HistoryDb::Scan(int64_t before_ms, const std::function<Status(const Entry&)>& fn) {
-  std::string upper = "f";
-  PutU64(upper, static_cast<uint64_t>(std::max<int64_t>(before_ms, 0)));
-  rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &upper_slice;
   ro.fill_cache = false;  // a bulk read must not evict what requests use
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-  for (it->Seek("f"); it->Valid(); it->Next()) {
-    rocksdb::Slice k = it->key();
-    if (k.size() != 1 + 8 + kIdBytes) continue;
-    auto e = Get(std::string_view(k.data() + 9, kIdBytes));
-    if (!e) return e.error();
-    if (!*e) continue;
-    if (Status st = fn(**e); !st) return st;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kSummary)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    Entry e;
+    e.id.assign(it->key().data(), it->key().size());
+    if (Status st = DecodeSummary(std::string_view(it->value().data(), it->value().size()), e); !st)
+      return st;
+    if (e.created_ms >= before_ms) break;
+    if (e.finished_ms >= before_ms) continue;
+    rocksdb::Status s = db_->Get(ro, cf(kLog), e.id, &e.log);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "scan");
+    if (Status st = fn(e); !st) return st;
   }
   return FromRocks(it->status(), "scan");
 }
 
 uint64_t HistoryDb::DiskBytes() {
-  uint64_t sst = 0;
-  db_->GetIntProperty("rocksdb.total-sst-files-size", &sst);
-  return sst;
+  uint64_t total = 0;
+  for (auto* h : cfs_) {
+    uint64_t v = 0;
+    db_->GetIntProperty(h, "rocksdb.total-sst-files-size", &v);
+    total += v;
+  }
+  return total;
 }
 
 }  // namespace rf::store::history

@@ -3,15 +3,19 @@
 // need. Byte-level: it knows ids, workflows, statuses and times, not the
 // engine's types (engine/embedded_history.h adapts it).
 //
-// Keys (one column family, a one-byte tag per family, big-endian numbers so
-// they sort by time; run ids are time-ordered 16 bytes):
-//   's' id                          -> summary (workflow, version, status, times, key, error, step)
-//   'l' id                          -> log (the run's records)
-//   'w' wf_len wf id                -> ""   listings by workflow
-//   't' status id                   -> ""   listings by status (dead-letter: failed)
-//   'x' wf_len wf status id         -> ""   listings by workflow and status
-//   'k' wf_len wf key               -> id   idempotency keys of finished starts
-//   'f' finished_ms id              -> ""   retention and archival, oldest first
+// Column families (run ids are time-ordered 16 bytes, so most keys arrive in
+// order and a flushed table overlaps no older one: compaction moves files
+// instead of rewriting them):
+//   summary  id                     -> workflow, version, status, times, key, error, step
+//   log      id                     -> the run's records
+//   workflow wf_len wf id           -> ""   listings by workflow
+//   status   status id              -> ""   listings by status, failed and cancelled runs only
+//   wfstatus wf_len wf status id    -> ""   the same by workflow
+//   key      wf_len wf key          -> id   idempotency keys of finished starts
+// Succeeded runs are the bulk and are not in the status families: a listing of
+// succeeded runs walks summary/workflow and filters (nearly every run matches).
+// Retention and archival walk summary from the oldest id: a run cannot finish
+// before it was created.
 //
 // Thread-safe; every call blocks (disk I/O). Callers on a shard go through
 // HistoryPool. Writes are atomic per call; `sync` makes them durable before
@@ -30,6 +34,8 @@
 namespace rocksdb {
 class DB;
 class Cache;
+class ColumnFamilyHandle;
+class WriteBufferManager;
 }  // namespace rocksdb
 
 namespace rf::store::history {
@@ -47,14 +53,20 @@ struct Entry {
   std::string error;
   std::string failed_step;
   std::string log;  // empty in listings
+  // Write: the store may hold an older copy of this run with other indexes
+  // (a retried run written again). False skips looking for it.
+  bool may_replace = true;
 };
 
 struct Options {
   std::string dir;
   bool sync = true;                        // fsync the WAL with every write
   size_t block_cache_bytes = 32 << 20;     // decompressed blocks of recent reads
-  size_t write_buffer_bytes = 16 << 20;    // one memtable
+  size_t write_buffer_bytes = 32 << 20;    // every column family's memtables together
   std::string secondary_dir;               // read_only: where the secondary keeps its own files
+  // The status nearly every run ends with (the engine's "succeeded"): not
+  // indexed by status; listings of it filter the other families instead.
+  uint8_t common_status = 3;
 };
 
 struct Query {
@@ -94,13 +106,19 @@ class HistoryDb {
 
  private:
   HistoryDb() = default;
+  enum Family { kSummary, kLog, kWorkflow, kStatus, kWorkflowStatus, kKey, kFamilies };
   Status DeleteRun(void* batch, const Entry& e);
   Result<std::optional<Entry>> Summary(std::string_view id);
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return cfs_[f]; }
 
   std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // [Family], owned by db_
   std::shared_ptr<rocksdb::Cache> cache_;
+  std::shared_ptr<rocksdb::WriteBufferManager> buffers_;
   bool sync_ = true;
   bool read_only_ = false;
+  uint8_t common_status_ = 3;
+  std::string expire_floor_;  // retention resumes here: older summaries are gone (guarded by the write lock)
 };
 
 }  // namespace rf::store::history

@@ -141,6 +141,18 @@ TEST_SUITE("store.history_db") {
     CHECK(db->List(Query{})->empty());
   }
 
+  TEST_CASE("a run created before the cutoff that finished after it survives retention") {
+    rf::test::TempDir dir;
+    auto db = OpenIn(dir);
+    Entry late = Run(1, "a", 3, 5000);
+    late.created_ms = 100;  // ran long
+    REQUIRE(db->Write({late, Run(2, "a", 3, 200), Run(3, "a", 3, 300)}).has_value());
+    CHECK(*db->Expire(1000, 100) == 2);
+    CHECK(Ids(*db->List(Query{})) == std::vector<int>{1});
+    CHECK(*db->Expire(6000, 100) == 1);
+    CHECK(db->List(Query{})->empty());
+  }
+
   TEST_CASE("retention removes runs that finished before the cutoff, oldest first, in batches") {
     rf::test::TempDir dir;
     auto db = OpenIn(dir);
