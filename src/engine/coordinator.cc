@@ -319,7 +319,8 @@ reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::str
   Entry* e = *loaded;
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
   // Only a failed run changes (a retry); the others answer with a conflict below.
-  if (kind == 2 && e->moved && e->run.status == RunStatus::kFailed) {
+  const bool restore = kind == 2 && e->moved && e->run.status == RunStatus::kFailed;
+  if (restore) {
     if (Status x = Restore(*e); !x) co_return x.error();
   }
   if (Status x = Expand(*e); !x) co_return x.error();
@@ -334,6 +335,15 @@ reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::str
   Pin pin(e);
   Status d = co_await store_->Durable(store_->last_ticket());  // suspends
   if (!d) co_return Error{Errc::kUnavailable, d.error().context};
+  if (restore) {
+    // Only now that the journal holds the run again may history let go of it;
+    // once the retry is answered no listing shows it failed from there. A
+    // failed removal heals itself: the run's next move replaces that copy.
+    Status removed = co_await history_->Remove(id);  // suspends
+    if (!removed)
+      RF_LOG(kWarn, "history: a retried run's old copy stays until it finishes again",
+             {"run", id.ToString()}, {"error", removed.error().ToString()});
+  }
   co_return View(*e, false);
 }
 

@@ -263,7 +263,6 @@ class Coordinator {
   static reactor::Task<void> ExpireHistory(Coordinator* self);
   void CacheInsert(Entry& e);
   void LruPush(Entry& e);
-  static reactor::Task<void> ForgetHistory(Coordinator* self, RunId id);
   void Touch(Entry& e);
   void LruUnlink(Entry& e);
   void EvictCache();
@@ -281,6 +280,7 @@ class Coordinator {
   void RemoveExpired();
   Status LoadSnapshot(std::string_view bytes);
   Status ReplayRecord(std::string_view payload, Entry** out);
+  void ForgetMoved(const RunId& id);  // replay: history has it
 
   const unsigned shard_;
   const EngineOptions options_;

@@ -81,13 +81,19 @@ reactor::Task<void> Coordinator::Mover(Coordinator* self) {
     }
     backoff = 10 * kMillis;
     self->stats_->history_pending.Add(-static_cast<int64_t>(n));
+    std::vector<RunId> moved;
+    moved.reserve(n);
     for (const auto& [id, records] : ids) {
       Entry* e = self->Find(id);
       // A retry that made the run live again meanwhile: it is moved again when it ends.
       if (!e || e->moved || !e->terminal_durable || e->records != records) continue;
       self->stats_->history_moved.Add();
+      moved.push_back(id);
       self->CacheInsert(*e);
     }
+    // History has them durably: a replay may skip their records (journal mark,
+    // written with the next commit; if it is lost they are only moved again).
+    if (!moved.empty()) self->store_->NoteMoved(moved);
   }
   self->moving_ = false;
 }
@@ -240,15 +246,7 @@ Status Coordinator::Restore(Entry& e) {
     });
     if (!st) return st;
   }
-  reactor::Spawn(ForgetHistory(this, e.run.id), &tasks_);
   return {};
-}
-
-reactor::Task<void> Coordinator::ForgetHistory(Coordinator* self, RunId id) {
-  // Listings prefer memory, so a copy left in history only until this runs is harmless.
-  Status st = co_await self->history_->Remove(id);  // suspends
-  if (!st) RF_LOG(kWarn, "history: could not remove a retried run", {"run", id.ToString()},
-                  {"error", st.error().ToString()});
 }
 
 reactor::Task<void> Coordinator::ExpireHistory(Coordinator* self) {

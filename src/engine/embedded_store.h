@@ -16,6 +16,7 @@ class EmbeddedRunStore final : public RunStore {
   EmbeddedRunStore(std::string data_dir, unsigned shard, bool fsync);
   reactor::Task<Status> Open(RecordSink& sink) override;
   uint64_t Append(const Run& run, const Record& r, uint32_t seq, std::string_view payload) override;
+  void NoteMoved(const std::vector<RunId>& ids) override;
   uint64_t last_ticket() const override { return journal_->last_lsn(); }
   reactor::Task<Status> Durable(uint64_t ticket) override;
   reactor::Task<Status> Close() override;

@@ -208,7 +208,9 @@ reactor::Task<Result<RunPage>> Engine::List(RunQuery q) {
     if (found->size() > q.limit) all.more = true;
     Coordinator::AppendSummaries(*found, q, all);
   }
-  std::sort(all.runs.begin(), all.runs.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  // Stable, memory's pages first: of a run in both, memory's (newer) entry stays.
+  std::stable_sort(all.runs.begin(), all.runs.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
   all.runs.erase(std::unique(all.runs.begin(), all.runs.end(),
                              [](const auto& a, const auto& b) { return a.first == b.first; }),
                  all.runs.end());

@@ -138,6 +138,20 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events) {
   Recompute(run, events, r.at_ms);
 }
 
+std::optional<RunId> PeekRecordRun(std::string_view b) {
+  // {"t":<digits>,"run":"<36 characters>"
+  if (!b.starts_with("{\"t\":")) return std::nullopt;
+  size_t i = 5;
+  while (i < b.size() && b[i] >= '0' && b[i] <= '9') ++i;
+  constexpr std::string_view kRun = ",\"run\":\"";
+  if (i == 5 || b.substr(i, kRun.size()) != kRun) return std::nullopt;
+  i += kRun.size();
+  if (b.size() < i + 37 || b[i + 36] != '"') return std::nullopt;
+  auto id = ParseRunId(b.substr(i, 36));
+  if (!id) return std::nullopt;
+  return *id;
+}
+
 void EncodeRecord(const Record& r, const Run* run, Buffer& out) {
   // Written directly (no Value tree): this runs for every state change.
   char id[36];

@@ -4,6 +4,7 @@
 // live and when replaying, and it reports the events the change produced.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,10 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events);
 void EncodeRecord(const Record& r, const Run* run, Buffer& out);
 std::string EncodeRecord(const Record& r, const Run* run);
 Result<Record> DecodeRecord(std::string_view bytes);
+// The run a record belongs to, read from the front of EncodeRecord's text
+// without decoding the rest (replay sorts records by run before decoding
+// them). Nothing when the text does not start the way EncodeRecord writes it.
+std::optional<RunId> PeekRecordRun(std::string_view bytes);
 
 json::Value EventToJson(const Event& e, const RunId& run);
 // The same without "run", for stores that keep events by run (FramesOf puts it back).

@@ -39,6 +39,9 @@ class RecordSink {
   // A pending durable timer of an unfinished run (stores with loads_timers()),
   // after every record. `step`: kNoStep for the run deadline.
   virtual Status OnTimer(const RunId&, uint32_t, int64_t) { return {}; }
+  // Runs the history store had durably when this was written (16-byte ids,
+  // concatenated): records of theirs before it need not be replayed.
+  virtual Status OnMoved(std::string_view) { return {}; }
 };
 
 // One row of a transactional outbox: the events one commit produced for one
@@ -115,6 +118,10 @@ class RunStore {
   virtual bool loads_finished() const { return true; }
   // The run was removed by retention: stores that would replay it drop it too.
   virtual void Forget(const RunId&) {}
+  // These finished runs are durable in the history store: a replay may skip
+  // their records up to here (RecordSink::OnMoved). Stores that replay only
+  // live runs ignore it.
+  virtual void NoteMoved(const std::vector<RunId>&) {}
   virtual uint64_t last_ticket() const = 0;
   // False while the store cannot make anything durable (its database is down):
   // new commands are refused with kUnavailable instead of waiting. Any thread.

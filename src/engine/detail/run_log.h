@@ -13,6 +13,7 @@
 namespace rf::engine::detail {
 
 constexpr uint8_t kRunRecordType = 1;  // journal record type of run records
+constexpr uint8_t kMovedType = 2;      // journal record type: runs history has (16-byte ids)
 constexpr std::string_view kSnapshotMagic = "RFS1";
 
 inline void AppendLength(std::string& out, size_t n) {

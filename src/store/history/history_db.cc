@@ -130,7 +130,7 @@ Result<std::unique_ptr<HistoryDb>> HistoryDb::Open(const Options& o, bool read_o
   db.max_open_files = 512;
   db.keep_log_file_num = 4;
   db.write_buffer_manager = h->buffers_;
-  db.max_total_wal_size = 2 * o.write_buffer_bytes;  // bounded WAL, and so RocksDB's own restart
+  db.max_total_wal_size = o.write_buffer_bytes;  // bounded WAL, and so RocksDB's own restart
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = h->cache_;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
