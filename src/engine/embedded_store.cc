@@ -1,6 +1,6 @@
 #include "engine/embedded_store.h"
 
-#include "engine/detail/run_log.h"
+#include "engine/run_log.h"
 #include "obs/log.h"
 
 namespace rf::engine {
@@ -79,7 +79,7 @@ class JournalToSink : public store::embedded::ReplaySink {
   explicit JournalToSink(RecordSink& s) : sink_(s) {}
   Status OnSnapshot(uint64_t, std::string_view bytes) override { return sink_.OnSnapshot(bytes); }
   Status OnRecord(uint64_t lsn, uint8_t type, std::string_view payload) override {
-    if (type != detail::kRunRecordType) {
+    if (type != kRunRecordType) {
       return Error{Errc::kCorrupt, "journal record " + std::to_string(lsn) + " has unknown type " +
                                        std::to_string(type)};
     }
@@ -109,7 +109,7 @@ reactor::Task<Status> EmbeddedRunStore::Open(RecordSink& sink) {
 }
 
 uint64_t EmbeddedRunStore::Append(const Run&, const Record&, uint32_t, std::string_view payload) {
-  return journal_->Append(detail::kRunRecordType, payload);
+  return journal_->Append(kRunRecordType, payload);
 }
 
 reactor::Task<Status> EmbeddedRunStore::Durable(uint64_t ticket) {
