@@ -6,14 +6,15 @@ the module of its path (one module = one Meson static_library): the first
 folder under src/, except store/embedded, store/history, store/postgres and
 http/client, which are modules of their own. An include is allowed when it
 stays inside its module or names a module in ALLOWED[module] below. A header
-under X/detail/ may only be included from module X.
+under X/detail/ may only be included from module X. Each module's README.md
+must quote its row ("May include: ... Included by: ...", see --print-table).
 
 The table is the intended architecture (../shared/STYLE.md section 1), not a
 list of today's edges: includes point down only, app -> api -> engine ->
 store -> reactor -> obs/base; json and http sit beside engine and never
 include it; store adapters include only base/obs/reactor (+ their library).
 
-usage: tools/check_layers.py [--root DIR] [--print-table]
+usage: tools/check_layers.py [--root DIR] [--print-table] [--no-readmes]
 Exit status: 0 clean, 1 violations, 2 usage error.
 """
 
@@ -85,12 +86,35 @@ def included_by():
     return users
 
 
+def readme_lines(m, users):
+    """The two sentences src/<m>/README.md must contain (whitespace may wrap)."""
+    return (f"May include: {', '.join(ALLOWED[m]) or 'nothing'}.",
+            f"Included by: {', '.join(users[m]) or 'nothing'}.")
+
+
 def print_table():
     users = included_by()
-    width = max(len(m) for m in ALLOWED)
-    for m, deps in ALLOWED.items():
-        print(f"{m:<{width}}  may include: {', '.join(deps) or '(nothing)'}")
-        print(f"{'':<{width}}  included by: {', '.join(users[m]) or '(nothing)'}")
+    for m in ALLOWED:
+        may, by = readme_lines(m, users)
+        print(f"{m}\n  {may}\n  {by}")
+
+
+def check_readmes(root):
+    """Each module's README.md quotes its row of the table."""
+    users = included_by()
+    problems = []
+    for m in ALLOWED:
+        path = os.path.join(root, "src", m, "README.md")
+        shown = os.path.relpath(path, root)
+        if not os.path.isfile(path):
+            problems.append(f"{shown}:1: missing (module {m} needs a README with its row of the table)")
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = " ".join(f.read().split())
+        for want in readme_lines(m, users):
+            if want not in text:
+                problems.append(f"{shown}:1: does not say \"{want}\" (tools/check_layers.py --print-table)")
+    return problems
 
 
 def check_table():
@@ -168,6 +192,8 @@ def main():
                     help="repository root holding src/ (default: this script's repository)")
     ap.add_argument("--print-table", action="store_true",
                     help="print the allowed dependencies (may include / included by) and exit")
+    ap.add_argument("--no-readmes", action="store_true",
+                    help="skip checking that each src/<module>/README.md quotes its row")
     args = ap.parse_args()
 
     problems = check_table()
@@ -177,8 +203,11 @@ def main():
             print(p, file=sys.stderr)
         return 1 if problems else 0
 
-    files, edges, violations = scan(os.path.abspath(args.root))
+    root = os.path.abspath(args.root)
+    files, edges, violations = scan(root)
     violations = problems + violations
+    if not args.no_readmes:
+        violations += check_readmes(root)
     for v in violations:
         print(v)
     status = "ok" if not violations else f"{len(violations)} violation(s)"
