@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, and runs every suite:
+#   layers       tools/check_layers.py: every #include in src/ follows the module table
+#                (STYLE.md §1; detail/ stays private); no build needed
 #   unit         doctest units (release build)
 #   unit-asan    the same units under AddressSanitizer + UndefinedBehaviorSanitizer
 #   system       pytest against the real binary over sockets (engine on the embedded store)
@@ -11,11 +13,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
 if [[ "${1:-}" == "--help" ]]; then
-  echo "usage: tools/test.sh [suite...]   suites: unit unit-asan system system-pg ops fuzz (default: all)"
+  echo "usage: tools/test.sh [suite...]   suites: layers unit unit-asan system system-pg ops fuzz (default: all)"
   exit 0
 fi
 suites=("$@")
-[[ ${#suites[@]} -eq 0 ]] && suites=(unit unit-asan system system-pg ops fuzz)
+[[ ${#suites[@]} -eq 0 ]] && suites=(layers unit unit-asan system system-pg ops fuzz)
 
 ./tools/setup.sh || { echo "test.sh: setup failed" >&2; exit 1; }
 
@@ -63,6 +65,13 @@ run_unit() {  # flavour
 for suite in "${suites[@]}"; do
   echo "== $suite"
   case "$suite" in
+    layers)
+      rc=0
+      timeout 60 python3 tools/check_layers.py >"$log_dir/layers.log" 2>&1 || rc=$?
+      grep -v '^layers:' "$log_dir/layers.log" | head -n 40
+      tail -n 1 "$log_dir/layers.log"
+      if [[ $rc -eq 0 ]]; then record layers 0 1 0; else record layers "$rc" 0 1; fi
+      ;;
     unit) run_unit release unit ;;
     unit-asan) run_unit asan unit-asan ;;
     system | system-pg)

@@ -10,7 +10,7 @@
 
 #include "backends/pg_history.h"
 #include "base/buffer.h"
-#include "engine/detail/run_log.h"
+#include "engine/run_log.h"
 #include "engine/embedded_history.h"
 #include "json/writer.h"
 
@@ -45,7 +45,7 @@ Status Line(const engine::HistoryRun& r, Buffer& out) {
   if (!r.failed_step.empty()) Field(out, "step", r.failed_step);
   out.Append(",\"records\":[");
   bool first = true;
-  Status st = engine::detail::ForEachLogRecord(r.log, [&](std::string_view record) -> Status {
+  Status st = engine::ForEachLogRecord(r.log, [&](std::string_view record) -> Status {
     if (!first) out.Append(",");
     first = false;
     out.Append(record);  // already compact JSON

@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "backends/detail/pg_setup.h"
-#include "engine/detail/run_log.h"
+#include "engine/run_log.h"
 
 namespace rf::backends {
 
@@ -150,7 +150,7 @@ Result<HistoryRun> Summary(const PgResult& r, int row) {
 void AppendLines(std::string& log, std::string_view lines) {
   while (!lines.empty()) {
     const size_t nl = lines.find('\n');
-    engine::detail::AppendToLog(log, lines.substr(0, nl));
+    engine::AppendToLog(log, lines.substr(0, nl));
     lines = nl == std::string_view::npos ? std::string_view{} : lines.substr(nl + 1);
   }
 }

@@ -11,7 +11,6 @@
 #include "backends/detail/pg_setup.h"
 #include "backends/pg_history.h"
 #include "backends/pg_relay.h"
-#include "engine/detail/run_log.h"
 #include "engine/registry.h"
 #include "json/parse.h"
 #include "json/writer.h"

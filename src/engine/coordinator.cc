@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "base/hash_ring.h"
-#include "engine/detail/run_log.h"
+#include "engine/run_log.h"
 #include "json/writer.h"
 #include "obs/log.h"
 
@@ -66,7 +66,7 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
     encoded.Clear();
     EncodeRecord(r, &e.run, encoded);
     std::string_view payload = encoded.view();
-    detail::AppendToLog(e.log, payload);
+    AppendToLog(e.log, payload);
     store_->Append(e.run, r, ++e.records, payload);
     journal_bytes_since_snapshot_ += payload.size() + store_->record_overhead();
     if (r.type == RecordType::kStepSkipped)
@@ -160,7 +160,7 @@ void Coordinator::Compact(Entry& e) {
 Result<Run> Coordinator::Rebuild(const Entry& e) const {
   Run r;
   r.def = e.run.def;
-  Status st = detail::ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
+  Status st = ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
     auto rec = DecodeRecord(payload);
     if (!rec) return rec.error();
     Apply(r, *rec, nullptr);

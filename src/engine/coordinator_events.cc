@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "engine/coordinator.h"
-#include "engine/detail/run_log.h"
+#include "engine/run_log.h"
 #include "json/parse.h"
 #include "json/writer.h"
 #include "obs/log.h"
@@ -89,7 +89,7 @@ Status Coordinator::SubscribeFromLog(Entry& e, uint64_t after_seq, std::shared_p
   Run scratch;
   scratch.def = e.run.def;
   std::vector<Event> events;
-  Status st = detail::ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
+  Status st = ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
     auto r = DecodeRecord(payload);
     if (!r) return r.error();
     Apply(scratch, *r, &events);

@@ -8,7 +8,7 @@
 #include <algorithm>
 
 #include "engine/coordinator.h"
-#include "engine/detail/run_log.h"
+#include "engine/run_log.h"
 #include "obs/log.h"
 
 namespace rf::engine {
@@ -207,7 +207,7 @@ reactor::Task<Result<Coordinator::Entry*>> Coordinator::Load(RunId id) {
   auto run = Rebuild(*e);
   if (!run) co_return Error{Errc::kCorrupt, "history: run " + id.ToString() + ": " + run.error().ToString()};
   e->run = std::move(*run);
-  Status counted = detail::ForEachLogRecord(e->log, [&](std::string_view) -> Status {
+  Status counted = ForEachLogRecord(e->log, [&](std::string_view) -> Status {
     ++e->records;
     return {};
   });
@@ -237,7 +237,7 @@ Status Coordinator::Restore(Entry& e) {
     // The journal forgot this run when history took it: write its records
     // again, so a replay rebuilds the whole run before what follows.
     uint32_t seq = 0;
-    Status st = detail::ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
+    Status st = ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
       auto r = DecodeRecord(payload);
       if (!r) return r.error();
       store_->Append(e.run, *r, ++seq, payload);

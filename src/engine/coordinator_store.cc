@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "engine/coordinator.h"
-#include "engine/detail/run_log.h"
+#include "engine/run_log.h"
 #include "obs/log.h"
 
 namespace rf::engine {
@@ -29,7 +29,7 @@ class Coordinator::ReplayInto : public RecordSink {
       Entry* e = nullptr;
       return c_.ReplayRecord(payload, &e);  // not in EncodeRecord's shape: decoding says why
     }
-    detail::AppendToLog(tail_[*id], payload);
+    AppendToLog(tail_[*id], payload);
     return {};
   }
   Status OnMoved(std::string_view ids) override {
@@ -45,7 +45,7 @@ class Coordinator::ReplayInto : public RecordSink {
   // Applies the records of the runs still here, each run's in order.
   Status Finish() {
     for (auto& [id, log] : tail_) {
-      Status st = detail::ForEachLogRecord(log, [&](std::string_view payload) {
+      Status st = ForEachLogRecord(log, [&](std::string_view payload) {
         Entry* e = nullptr;
         return c_.ReplayRecord(payload, &e);
       });
@@ -100,19 +100,19 @@ Status Coordinator::ReplayRecord(std::string_view payload, Entry** out) {
     if (!e) return Error{Errc::kCorrupt, "record for unknown run " + r->run.ToString()};
   }
   Apply(e->run, *r, nullptr);
-  detail::AppendToLog(e->log, payload);
+  AppendToLog(e->log, payload);
   ++e->records;
   *out = e;
   return {};
 }
 
 Status Coordinator::LoadSnapshot(std::string_view bytes) {
-  if (!bytes.starts_with(detail::kSnapshotMagic))
+  if (!bytes.starts_with(kSnapshotMagic))
     return Error{Errc::kCorrupt, "snapshot: unknown format"};
-  bytes.remove_prefix(detail::kSnapshotMagic.size());
+  bytes.remove_prefix(kSnapshotMagic.size());
   last_snapshot_bytes_ = bytes.size();
-  return detail::ForEachLogRecord(bytes, [&](std::string_view log) {
-    return detail::ForEachLogRecord(log, [&](std::string_view payload) {
+  return ForEachLogRecord(bytes, [&](std::string_view log) {
+    return ForEachLogRecord(log, [&](std::string_view payload) {
       Entry* e = nullptr;
       return ReplayRecord(payload, &e);
     });
@@ -203,17 +203,17 @@ reactor::Task<void> Coordinator::WriteSnapshot(Coordinator* self) {
   const uint64_t upto = self->store_->last_ticket();
   std::vector<std::pair<const Entry*, size_t>> parts;
   parts.reserve(self->runs_.size());
-  size_t total = detail::kSnapshotMagic.size();
+  size_t total = kSnapshotMagic.size();
   for (auto& [id, e] : self->runs_) {
     if (e->moved) continue;  // history has it durably
     parts.emplace_back(e.get(), e->log.size());
     total += 4 + e->log.size();
   }
-  std::string bytes(detail::kSnapshotMagic);
+  std::string bytes(kSnapshotMagic);
   bytes.reserve(total);
   size_t slice = 0;
   for (auto& [e, len] : parts) {
-    detail::AppendToLog(bytes, std::string_view(e->log).substr(0, len));
+    AppendToLog(bytes, std::string_view(e->log).substr(0, len));
     slice += len;
     if (slice >= (1 << 20)) {
       slice = 0;

@@ -1,6 +1,6 @@
 #include "engine/embedded_store.h"
 
-#include "engine/detail/run_log.h"
+#include "engine/run_log.h"
 #include "obs/log.h"
 
 namespace rf::engine {
@@ -79,8 +79,8 @@ class JournalToSink : public store::embedded::ReplaySink {
   explicit JournalToSink(RecordSink& s) : sink_(s) {}
   Status OnSnapshot(uint64_t, std::string_view bytes) override { return sink_.OnSnapshot(bytes); }
   Status OnRecord(uint64_t lsn, uint8_t type, std::string_view payload) override {
-    if (type == detail::kMovedType) return sink_.OnMoved(payload);
-    if (type != detail::kRunRecordType) {
+    if (type == kMovedType) return sink_.OnMoved(payload);
+    if (type != kRunRecordType) {
       return Error{Errc::kCorrupt, "journal record " + std::to_string(lsn) + " has unknown type " +
                                        std::to_string(type)};
     }
@@ -114,14 +114,14 @@ reactor::Task<Status> EmbeddedRunStore::Open(RecordSink& sink) {
 }
 
 uint64_t EmbeddedRunStore::Append(const Run&, const Record&, uint32_t, std::string_view payload) {
-  return journal_->Append(detail::kRunRecordType, payload);
+  return journal_->Append(kRunRecordType, payload);
 }
 
 void EmbeddedRunStore::NoteMoved(const std::vector<RunId>& ids) {
   std::string bytes;
   bytes.reserve(ids.size() * 16);
   for (const RunId& id : ids) bytes.append(reinterpret_cast<const char*>(id.bytes.data()), 16);
-  journal_->Append(detail::kMovedType, bytes);
+  journal_->Append(kMovedType, bytes);
 }
 
 reactor::Task<Status> EmbeddedRunStore::Durable(uint64_t ticket) {

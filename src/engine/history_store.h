@@ -29,7 +29,7 @@
 namespace rf::engine {
 
 // A finished run as history keeps it: the summary listings need, and its log
-// (every record, [u32 len][EncodeRecord] ..., see detail/run_log.h).
+// (every record, [u32 len][EncodeRecord] ..., see run_log.h).
 struct HistoryRun {
   RunId id;
   std::string workflow;

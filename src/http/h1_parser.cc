@@ -7,7 +7,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "http/detail/syntax.h"
+#include "http/syntax.h"
 
 namespace rf::http {
 namespace {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/ops/run.sh: tests for the bare-metal operations kit (kernel-tuning/, systemd/,
-# the README's "Running on bare metal" section), plus shellcheck over every *.sh in the repo's script folders.
+# the README's "Running on bare metal" section), plus shellcheck over every *.sh in the repo's script folders,
+# and a self-test of the layering check (tools/check_layers.py) on fake src/ trees.
 #
 # Run from anywhere: bash tests/ops/run.sh. Installs nothing and changes nothing on
 # the machine: kernel settings are only read live, and every write goes to fake
@@ -648,6 +649,34 @@ while IFS= read -r p; do
   [[ -e $p ]] || dangling+="$p "
 done < <(grep -oE '(kernel-tuning|systemd)/[A-Za-z0-9_.-]+\.(sh|conf|service|slice|example)' "$doc" | sort -u)
 if [[ -z $dangling ]]; then ok "README bare-metal section: every repo path it names exists"; else not_ok "README bare-metal section: every repo path it names exists" "$dangling"; fi
+
+# ---------------------------------------------------------------------------------
+# 10. the layering check (tools/check_layers.py) can fail
+# ---------------------------------------------------------------------------------
+layers=tools/check_layers.py
+expect_rc "check_layers --help exits 0" 0 python3 "$layers" --help
+expect_rc "check_layers --print-table exits 0" 0 python3 "$layers" --print-table
+assert "check_layers --print-table lists engine's row" grep -qx '  May include: fanout, store/embedded, store/history, json, reactor, obs, base.' "$tmp/out"
+expect_rc "check_layers: this tree is clean" 0 python3 "$layers"
+fake="$tmp/layers"
+mkdir -p "$fake/src/base" "$fake/src/engine/detail" "$fake/src/json" "$fake/src/backends"
+printf '#pragma once\n' >"$fake/src/base/result.h"
+printf '#pragma once\n#include "base/result.h"\n' >"$fake/src/json/value.h"
+printf '#pragma once\n' >"$fake/src/engine/detail/run_log.h"
+printf '#pragma once\n#include "json/value.h"\n#include "engine/detail/run_log.h"\n' >"$fake/src/engine/run.h"
+printf '#include "engine/run.h"\n' >"$fake/src/backends/pg_store.cc"
+expect_rc "check_layers: a clean fake tree exits 0" 0 python3 "$layers" --no-readmes --root "$fake"
+# An upward include (json -> engine) and another module's detail/ (backends -> engine/detail).
+printf '#pragma once\n#include "base/result.h"\n#include "engine/run.h"\n' >"$fake/src/json/value.h"
+printf '#include "engine/run.h"\n#include "engine/detail/run_log.h"\n' >"$fake/src/backends/pg_store.cc"
+expect_rc "check_layers: an upward and a detail include exit 1" 1 python3 "$layers" --no-readmes --root "$fake"
+assert "check_layers reports the upward include" \
+  grep -qxF 'src/json/value.h:3: module json may not include engine (engine/run.h)' "$tmp/out"
+assert "check_layers reports the detail include" \
+  grep -qF 'src/backends/pg_store.cc:2: module backends may not include engine/detail (engine/detail/run_log.h)' "$tmp/out"
+assert "check_layers summarises" grep -qx 'layers: 5 files, 6 includes checked, 2 violation(s)' "$tmp/out"
+expect_rc "check_layers: a module without its README exits 1" 1 python3 "$layers" --root "$fake"
+assert "check_layers names the missing README" grep -qF 'src/json/README.md:1: missing' "$tmp/out"
 
 echo "ops: $passed passed, $failed failed"
 ((failed == 0))

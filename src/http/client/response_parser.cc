@@ -5,7 +5,7 @@
 #include <charconv>
 #include <cstring>
 
-#include "http/detail/syntax.h"
+#include "http/syntax.h"
 
 namespace rf::http::client {
 namespace {

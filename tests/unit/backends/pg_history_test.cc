@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "backends/pg_store.h"
-#include "engine/detail/run_log.h"
+#include "engine/run_log.h"
 #include "reactor/shard.h"
 #include "reactor/test_reactor.h"
 #include "store/pg_cluster.h"
@@ -101,7 +101,7 @@ std::string Today() { return "(now() AT TIME ZONE 'UTC')::date"; }
 std::string ExpectedLog(const std::string& id) {
   std::string log;
   for (int r = 1; r <= 3; ++r)
-    engine::detail::AppendToLog(log, "{\"r\":" + std::to_string(r) + ",\"run\":\"" + id + "\"}");
+    engine::AppendToLog(log, "{\"r\":" + std::to_string(r) + ",\"run\":\"" + id + "\"}");
   return log;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // RFC 9110/9112 character classes and small helpers shared by the request
-// parser and the client's response parser. Private to http/.
+// parser and the client's response parser (http/client). Pure, header-only.
 
 #include <array>
 #include <string_view>
