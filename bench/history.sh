@@ -86,19 +86,7 @@ RINGFLOW_BIN=${RINGFLOW_BIN:-$REPO/build/release/src/app/ringflow}
 LOADGEN_BIN=${LOADGEN_BIN:-$REPO/build/release/bench/driver/rf-loadgen}
 
 # ------------------------------------------------------------------ tools and build
-missing=()
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-command -v jq >/dev/null 2>&1 || missing+=(jq)
-command -v nginx >/dev/null 2>&1 || missing+=(nginx)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
-install_missing "${missing[@]}"
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    echo "building release (tools/build.sh release; includes rf-loadgen) ..." >&2
-    "$REPO/tools/build.sh" release
-fi
-for bin in "$RINGFLOW_BIN" "$LOADGEN_BIN"; do
-    [[ -x $bin ]] || { echo "history.sh: binary not found: $bin" >&2; exit 1; }
-done
+prepare_bench
 if ! "$LOADGEN_BIN" --help | grep -q -- --save-field; then
     echo "history.sh: $LOADGEN_BIN has no --save-field/--path-file: rebuild it" >&2
     exit 1
@@ -238,7 +226,16 @@ parse() {
 drive() {
     local row=$1 label=$2 line
     shift 2
-    if ! line=$("$LOADGEN_BIN" --threads "$THREADS" "$@" 2>"$TMP/$row.err"); then
+    local rc=0
+    line=$("$LOADGEN_BIN" --threads "$THREADS" "$@" 2>"$TMP/$row.err") || rc=$?
+    record_drive "$row" "$label" "$rc" "$line"
+}
+
+# record_drive ROW LABEL RC LINE: parses rf-loadgen's result line into R[ROW,*], or counts
+# the scenario as skipped when rf-loadgen failed.
+record_drive() {
+    local row=$1 label=$2 rc=$3 line=$4
+    if [[ $rc != 0 || -z $line ]]; then
         echo "history.sh: $label: rf-loadgen failed: $(tr '\n' ' ' <"$TMP/$row.err")" >&2
         SKIPPED=$((SKIPPED + 1))
         return 0
@@ -285,16 +282,7 @@ finish_reader() {
     wait "$pid" || rc=$?
     forget_pid "$pid"
     line=$(head -n 1 "$TMP/$row.out" 2>/dev/null || true)
-    if [[ $rc != 0 || -z $line ]]; then
-        echo "history.sh: $label: rf-loadgen failed: $(tr '\n' ' ' <"$TMP/$row.err")" >&2
-        SKIPPED=$((SKIPPED + 1))
-        return 0
-    fi
-    parse "$row" "$line"
-    if [[ ${R[$row,errors]:-0} != 0 ]]; then
-        echo "  $label: ${R[$row,errors]} errors: $(tr '\n' ' ' <"$TMP/$row.err")" >&2
-    fi
-    echo "  done: $label -> $line" >&2
+    record_drive "$row" "$label" "$rc" "$line"
 }
 
 # rss_sampler PID OUT: "epoch_seconds rss_kib" lines every RSS_INTERVAL while PID lives.

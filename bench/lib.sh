@@ -119,3 +119,20 @@ EOF
     PIDS+=("$NG_PID")
     wait_ready "$NG_PID" "$port" "$ready" "$dir/error.log"
 }
+
+# prepare_bench: installs the tools both bench scripts drive (curl, jq, nginx, python3),
+# builds release unless SKIP_BUILD=1, and checks RINGFLOW_BIN and LOADGEN_BIN exist.
+prepare_bench() {
+    local missing=() tool bin
+    for tool in curl jq nginx python3; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    install_missing "${missing[@]}"
+    if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+        echo "building release (tools/build.sh release; includes rf-loadgen) ..." >&2
+        "$REPO/tools/build.sh" release
+    fi
+    for bin in "$RINGFLOW_BIN" "$LOADGEN_BIN"; do
+        [[ -x $bin ]] || { echo "$BENCH_NAME: binary not found: $bin" >&2; exit 1; }
+    done
+}

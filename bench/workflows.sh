@@ -59,19 +59,7 @@ RINGFLOW_BIN=${RINGFLOW_BIN:-$REPO/build/release/src/app/ringflow}
 LOADGEN_BIN=${LOADGEN_BIN:-$REPO/build/release/bench/driver/rf-loadgen}
 
 # ------------------------------------------------------------------ tools and build
-missing=()
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-command -v jq >/dev/null 2>&1 || missing+=(jq)
-command -v nginx >/dev/null 2>&1 || missing+=(nginx)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
-install_missing "${missing[@]}"
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    echo "building release (tools/build.sh release; includes rf-loadgen) ..." >&2
-    "$REPO/tools/build.sh" release
-fi
-for bin in "$RINGFLOW_BIN" "$LOADGEN_BIN"; do
-    [[ -x $bin ]] || { echo "workflows.sh: binary not found: $bin" >&2; exit 1; }
-done
+prepare_bench
 
 # ------------------------------------------------------------------ processes
 TMP=$(mktemp -d "${DATA_ROOT:-${TMPDIR:-/tmp}}/rf-wfbench.XXXXXX")
