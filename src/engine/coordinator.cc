@@ -9,6 +9,7 @@
 
 #include "base/hash_ring.h"
 #include "engine/detail/run_log.h"
+#include "json/value_limits.h"
 #include "json/writer.h"
 #include "obs/log.h"
 
@@ -229,6 +230,8 @@ class Coordinator::TerminalWait {
 reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
   if (!store_->healthy()) co_return Error{Errc::kUnavailable, "the store is unavailable; retry"};
+  if (Status ok = json::CheckValue(cmd.input); !ok)
+    co_return Error{ok.error().code, "input " + ok.error().context};
   Entry* e = nullptr;
   bool created = false;
   std::string key;
