@@ -150,7 +150,7 @@ void Coordinator::Compact(Entry& e) {
   // A finished run changes only by a retry, which is rare: keep its log (the
   // truth) and the summary fields lists need, and drop the rest, rebuilding it
   // from the log when asked. Roughly halves what a retained run costs.
-  if (e.compact || !e.subscribers.empty()) return;
+  if (e.compact || e.quarantined_at || !e.subscribers.empty()) return;
   e.run.steps = {};
   e.run.input = json::Value();
   e.run.output = json::Value();
@@ -171,6 +171,7 @@ Result<Run> Coordinator::Rebuild(const Entry& e) const {
 }
 
 Status Coordinator::Expand(Entry& e) {
+  if (e.quarantined_at) return Error{Errc::kConflict, "the run is " + e.run.error};
   if (!e.compact) return {};
   auto r = Rebuild(e);
   if (!r) return r.error();

@@ -125,6 +125,9 @@ class Coordinator {
     uint32_t pending = 0;  // batches not yet durable that touch this run
     bool terminal_durable = false;
     bool compact = false;  // finished: only the summary fields of `run` are kept (see Compact)
+    // Quarantined at start (see ReplayRecord): the position in `log` of the record that could
+    // not be replayed, from 1; 0: not quarantined. The run reads as failed and stays unchanged.
+    uint32_t quarantined_at = 0;
     Waiter* waiters = nullptr;
     struct Sub {
       std::shared_ptr<fanout::Subscriber> to;
@@ -222,7 +225,13 @@ class Coordinator {
   static void OnRetention(reactor::Shard::TimerNode* n);
   void RemoveExpired();
   Status LoadSnapshot(std::string_view bytes);
-  Status ReplayRecord(std::string_view payload, Entry** out);
+  // Applies one stored record. A record that cannot be applied (undecodable, a missing
+  // workflow version, before its run's creation) quarantines its run instead of failing the
+  // start; one that names no readable run is counted and skipped.
+  Status ReplayRecord(std::string_view payload);
+  void Quarantine(const RunId& id, Entry* e, std::string_view payload, std::string reason,
+                  std::string_view workflow = {}, int64_t version = 0);
+  static Record QuarantineRecord(const Entry& e);  // the in-memory end of a quarantined run
 
   const unsigned shard_;
   const EngineOptions options_;
