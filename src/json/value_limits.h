@@ -37,7 +37,8 @@ inline constexpr size_t kMaxRecordBytes =
 // --- replay: what decoders of stored records accept ---
 // At least what a live record can contain, and more, so that records written under older, looser
 // limits still read back.
-inline constexpr size_t kReplayMaxDepth = 1024;  // the parser's own bound (parse.h)
+// Well within the parser's own bound (parse.h: 1024, in practice 1023 around a scalar).
+inline constexpr size_t kReplayMaxDepth = 512;
 inline constexpr size_t kReplayMaxBytes = 64 << 20;
 
 static_assert(kReplayMaxDepth >= kMaxDepth + kRecordEnvelopeDepth);
