@@ -134,7 +134,7 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
     stats_->runs_retained.Add(1);
     if (IsTerminal(e->run.status)) {
       e->terminal_durable = true;
-      Compact(*e);  // not a quarantined run: its log cannot rebuild it
+      Compact(*e);  // skips a quarantined run: its log cannot rebuild it
       continue;
     }
     stats_->runs_active.Add(1);

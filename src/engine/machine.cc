@@ -33,6 +33,9 @@ Record Machine::Make(RecordType type, uint32_t step) const {
 }
 
 void Machine::Commit(Record r) {
+  // Texts may quote what a server sent: kept valid UTF-8 (as the writer would make them) and
+  // bounded, so the run reads the same live and after a replay.
+  if (!json::IsValidUtf8(r.text)) r.text = json::ToValidUtf8(r.text);
   json::TruncateUtf8(r.text, json::kMaxTextBytes);
   Apply(run_, r, events_);
   records_.push_back(std::move(r));

@@ -17,7 +17,7 @@
 //   signal payload.
 // - Every value recorded stays within the live limits (json/value_limits.h): an
 //   output over them fails its step, a run output over them fails the run,
-//   texts are cut at json::kMaxTextBytes.
+//   texts are made valid UTF-8 and cut at json::kMaxTextBytes.
 // - The first step failure that cannot be retried fails the run; steps still in
 //   flight are aborted and the rest cancelled. Resume() restarts a failed run
 //   from its failed and cancelled steps.
