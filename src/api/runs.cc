@@ -77,6 +77,7 @@ reactor::Task<void> StartRun(void* p, RequestContext& rc) {
     }
     for (auto& [k, v] : body->as_object()) {
       if (k == "input") {
+        if (!detail::CheckLimits(v, "input", "/input", rc.resp)) co_return;
         cmd.input = std::move(v);
       } else if (k == "priority") {
         if (!v.is_string() || !engine::ParsePriority(v.as_string(), cmd.priority)) {
@@ -141,7 +142,7 @@ reactor::Task<void> RunCommand(ApiContext& ctx, RequestContext& rc, Kind kind) {
     if (!detail::CheckJsonContentType(rc.req, rc.resp)) co_return;
     if (!rc.req.body.empty()) {
       auto body = detail::ParseBody(rc.req, rc.resp);
-      if (!body) co_return;
+      if (!body || !detail::CheckLimits(*body, "signal payload", "", rc.resp)) co_return;
       payload = std::move(*body);
     }
   } else if (!rc.req.body.empty()) {

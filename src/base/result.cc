@@ -16,6 +16,7 @@ const char* ErrcName(Errc code) {
     case Errc::kIo: return "io";
     case Errc::kCorrupt: return "corrupt";
     case Errc::kInternal: return "internal";
+    case Errc::kTooDeep: return "too_deep";
   }
   return "unknown";
 }

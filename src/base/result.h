@@ -23,6 +23,7 @@ enum class Errc : int {
   kIo,
   kCorrupt,
   kInternal,
+  kTooDeep,  // JSON nested deeper than a limit (json/value_limits.h)
 };
 
 const char* ErrcName(Errc code);

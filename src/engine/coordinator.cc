@@ -9,6 +9,7 @@
 
 #include "base/hash_ring.h"
 #include "engine/run_log.h"
+#include "json/value_limits.h"
 #include "json/writer.h"
 #include "obs/log.h"
 
@@ -150,7 +151,7 @@ void Coordinator::Compact(Entry& e) {
   // A finished run changes only by a retry, which is rare: keep its log (the
   // truth) and the summary fields lists need, and drop the rest, rebuilding it
   // from the log when asked. Roughly halves what a retained run costs.
-  if (e.compact || !e.subscribers.empty()) return;
+  if (e.compact || e.quarantined_at || !e.subscribers.empty()) return;
   e.run.steps = {};
   e.run.input = json::Value();
   e.run.output = json::Value();
@@ -171,6 +172,7 @@ Result<Run> Coordinator::Rebuild(const Entry& e) const {
 }
 
 Status Coordinator::Expand(Entry& e) {
+  if (e.quarantined_at) return Error{Errc::kConflict, "the run is " + e.run.error};
   if (!e.compact) return {};
   auto r = Rebuild(e);
   if (!r) return r.error();
@@ -230,6 +232,8 @@ class Coordinator::TerminalWait {
 reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
   if (!store_->healthy()) co_return Error{Errc::kUnavailable, "the store is unavailable; retry"};
+  if (Status ok = json::CheckValue(cmd.input); !ok)
+    co_return Error{ok.error().code, "input " + ok.error().context};
   Entry* e = nullptr;
   bool created = false;
   std::string key;

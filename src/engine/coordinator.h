@@ -45,6 +45,10 @@ struct EngineOptions {
   Nanos http_timeout = 60 * kSeconds;       // per attempt when the step sets no timeout_ms
   size_t sse_buffer = 1 << 20;              // unsent bytes before a subscriber is cut off
   size_t history_cache = 64 << 20;          // finished runs kept in memory, all shards together
+  // false: finished runs stay in memory and in the journal until retention, as
+  // if they had not been moved yet (tests of the journal alone; the daemon
+  // always moves them).
+  bool history = true;
 };
 
 struct StartCommand {
@@ -153,6 +157,9 @@ class Coordinator {
     Entry* lru_next = nullptr;
     size_t cached_bytes = 0;
     uint32_t pins = 0;  // commands holding the entry across a suspension (Pin)
+    // Quarantined at start (see ReplayRecord): the position in `log` of the record that could
+    // not be replayed, from 1; 0: not quarantined. The run reads as failed and stays unchanged.
+    uint32_t quarantined_at = 0;
     Waiter* waiters = nullptr;
     struct Sub {
       std::shared_ptr<fanout::Subscriber> to;
@@ -279,7 +286,13 @@ class Coordinator {
   static void OnRetention(reactor::Shard::TimerNode* n);
   void RemoveExpired();
   Status LoadSnapshot(std::string_view bytes);
-  Status ReplayRecord(std::string_view payload, Entry** out);
+  // Applies one stored record. A record that cannot be applied (undecodable, a missing
+  // workflow version, before its run's creation) quarantines its run instead of failing the
+  // start; one that names no readable run is counted and skipped.
+  Status ReplayRecord(std::string_view payload);
+  void Quarantine(const RunId& id, Entry* e, std::string_view payload, std::string reason,
+                  std::string_view workflow = {}, int64_t version = 0);
+  static Record QuarantineRecord(const Entry& e);  // the in-memory end of a quarantined run
   void ForgetMoved(const RunId& id);  // replay: history has it
 
   const unsigned shard_;

@@ -89,13 +89,17 @@ Status Coordinator::SubscribeFromLog(Entry& e, uint64_t after_seq, std::shared_p
   Run scratch;
   scratch.def = e.run.def;
   std::vector<Event> events;
+  uint32_t n = 0;
   Status st = ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
+    // A quarantined run's history is what replay applied, then its failure.
+    if (e.quarantined_at && ++n >= e.quarantined_at) return {};
     auto r = DecodeRecord(payload);
     if (!r) return r.error();
     Apply(scratch, *r, &events);
     return {};
   });
   if (!st) return st;
+  if (e.quarantined_at) Apply(scratch, QuarantineRecord(e), &events);
   std::string frames;
   for (const Event& ev : events)
     if (ev.seq > after_seq)

@@ -24,11 +24,8 @@ class Coordinator::ReplayInto : public RecordSink {
   }
   Status OnRecord(std::string_view payload) override {
     c_.journal_bytes_since_snapshot_ += payload.size() + c_.store_->record_overhead();
-    auto id = PeekRecordRun(payload);
-    if (!id) {
-      Entry* e = nullptr;
-      return c_.ReplayRecord(payload, &e);  // not in EncodeRecord's shape: decoding says why
-    }
+    auto id = PeekRunId(payload);
+    if (!id) return c_.ReplayRecord(payload);  // names no run: replay counts and skips it
     AppendToLog(tail_[*id], payload);
     return {};
   }
@@ -45,10 +42,8 @@ class Coordinator::ReplayInto : public RecordSink {
   // Applies the records of the runs still here, each run's in order.
   Status Finish() {
     for (auto& [id, log] : tail_) {
-      Status st = ForEachLogRecord(log, [&](std::string_view payload) {
-        Entry* e = nullptr;
-        return c_.ReplayRecord(payload, &e);
-      });
+      Status st =
+          ForEachLogRecord(log, [&](std::string_view payload) { return c_.ReplayRecord(payload); });
       if (!st) return st;
     }
     tail_.clear();
@@ -72,38 +67,93 @@ void Coordinator::ForgetMoved(const RunId& id) {
   runs_.erase(it);
 }
 
-Status Coordinator::ReplayRecord(std::string_view payload, Entry** out) {
+// No poison records: whatever the store holds, the daemon starts. A record that cannot be
+// applied fails its run (in memory only: the bytes stay in the run's log, so every later start,
+// and every snapshot, comes to the same verdict); damage to the store's own framing (a CRC
+// mismatch inside the journal) is another matter, reported by the store.
+Status Coordinator::ReplayRecord(std::string_view payload) {
   auto r = DecodeRecord(payload);
-  if (!r) return r.error();
-  Entry* e = nullptr;
+  std::optional<RunId> id = r ? std::optional<RunId>(r->run) : PeekRunId(payload);
+  if (!id) {
+    stats_->records_unreadable.Add();
+    RF_LOG(kError, "replay: skipped a record that cannot be decoded and names no readable run",
+           {"error", r.error().ToString()}, {"bytes", payload.size()});
+    return {};
+  }
+  Entry* e = Find(*id);
+  if (e && e->quarantined_at) {
+    AppendToLog(e->log, payload);
+    ++e->records;
+    stats_->records_ignored.Add();
+    return {};
+  }
+  const std::string n = std::to_string((e ? e->records : 0) + 1);
+  if (!r) {
+    Quarantine(*id, e, payload, "record " + n + " cannot be decoded: " + r.error().ToString());
+    return {};
+  }
   if (r->type == RecordType::kRunCreated) {
+    // A retry of a run history held writes its whole log again (Restore): the
+    // copy replaces what an older part of the journal had of the finished run.
+    if (e && !IsTerminal(e->run.status)) {
+      Quarantine(*id, e, payload, "record " + n + " creates the run a second time");
+      return {};
+    }
     const auto* def = registry_->Find(r->workflow, r->version);
     if (!def) {
-      return Error{Errc::kCorrupt, "run " + r->run.ToString() + " uses workflow '" + r->workflow +
-                                       "' version " + std::to_string(r->version) +
-                                       ", which the definitions log does not have"};
+      Quarantine(*id, nullptr, payload,
+                 "workflow '" + r->workflow + "' version " + std::to_string(r->version) +
+                     " is not in the definitions log",
+                 r->workflow, r->version);
+      return {};
     }
-    auto [it, inserted] = runs_.emplace(r->run, std::make_unique<Entry>());
-    if (!inserted) {
-      // A retry of a run history held writes its whole log again (Restore):
-      // the copy replaces what an older part of the journal had of it.
-      if (!IsTerminal(it->second->run.status))
-        return Error{Errc::kCorrupt, "run " + r->run.ToString() + " created twice"};
-      it->second = std::make_unique<Entry>();
-    }
+    if (e) ForgetMoved(*id);
+    e = runs_.emplace(r->run, std::make_unique<Entry>()).first->second.get();
     listed_.insert(r->run);
-    e = it->second.get();
     e->run.def = *def;
     if (!r->text.empty()) idempotency_[r->workflow + '\n' + r->text] = e;
-  } else {
-    e = Find(r->run);
-    if (!e) return Error{Errc::kCorrupt, "record for unknown run " + r->run.ToString()};
+  } else if (!e) {
+    Quarantine(*id, nullptr, payload, "record " + n + " comes before the run's creation");
+    return {};
   }
   Apply(e->run, *r, nullptr);
   AppendToLog(e->log, payload);
   ++e->records;
-  *out = e;
   return {};
+}
+
+void Coordinator::Quarantine(const RunId& id, Entry* e, std::string_view payload,
+                             std::string reason, std::string_view workflow, int64_t version) {
+  if (!e) {
+    // Nothing of the run could be applied: a stand-in definition without steps gives it a name.
+    auto def = std::make_shared<Definition>();
+    def->name = workflow.empty() ? "(unknown)" : std::string(workflow);
+    def->version = version;
+    e = runs_.emplace(id, std::make_unique<Entry>()).first->second.get();
+    listed_.insert(id);
+    e->run.def = std::move(def);
+    e->run.id = id;
+    e->run.id_text = id.ToString();
+    e->run.created_ms = id.unix_ms();
+  }
+  AppendToLog(e->log, payload);
+  e->quarantined_at = ++e->records;
+  e->run.error = "quarantined: " + reason;
+  Apply(e->run, QuarantineRecord(*e), nullptr);
+  stats_->runs_quarantined.Add();
+  RF_LOG(kError, "run quarantined: it reads as failed and is listed in /v1/dead-letter",
+         {"run", e->run.id_text}, {"workflow", e->run.def->name}, {"error", e->run.error});
+}
+
+Record Coordinator::QuarantineRecord(const Entry& e) {
+  Record r;
+  r.type = RecordType::kRunFinished;
+  r.run = e.run.id;
+  // The last time something happened to the run: the same at every start.
+  r.at_ms = e.run.updated_ms ? e.run.updated_ms : e.run.created_ms;
+  r.status = RunStatus::kFailed;
+  r.text = e.run.error;
+  return r;
 }
 
 Status Coordinator::LoadSnapshot(std::string_view bytes) {
@@ -112,10 +162,8 @@ Status Coordinator::LoadSnapshot(std::string_view bytes) {
   bytes.remove_prefix(kSnapshotMagic.size());
   last_snapshot_bytes_ = bytes.size();
   return ForEachLogRecord(bytes, [&](std::string_view log) {
-    return ForEachLogRecord(log, [&](std::string_view payload) {
-      Entry* e = nullptr;
-      return ReplayRecord(payload, &e);
-    });
+    return ForEachLogRecord(
+        log, [&](std::string_view payload) { return ReplayRecord(payload); });
   });
 }
 
@@ -132,9 +180,10 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
     stats_->runs_retained.Add(1);
     if (IsTerminal(e->run.status)) {
       e->terminal_durable = true;
-      Compact(*e);
-      // It may be in history already (finished after the last snapshot): writing it again is harmless.
-      QueueMove(*e);
+      Compact(*e);  // skips a quarantined run: its log cannot rebuild it
+      // It may be in history already (finished after the last snapshot): writing
+      // it again is harmless. A quarantined run stays here: its log cannot be read back.
+      if (!e->quarantined_at) QueueMove(*e);
       continue;
     }
     stats_->runs_active.Add(1);

@@ -31,6 +31,12 @@ bool HasHeader(const std::vector<std::pair<std::string, std::string>>& headers,
   });
 }
 
+// The rf_steps_total outcome of an attempt that returned an output: the machine fails one that
+// is over the limits (json/value_limits.h).
+size_t Outcome(StepStatus after) {
+  return after == StepStatus::kRetrying ? 2 : after == StepStatus::kFailed ? 1 : 0;
+}
+
 }  // namespace
 
 void Coordinator::Enqueue(Entry& e, uint32_t step) {
@@ -140,7 +146,7 @@ void Coordinator::RunPure(Entry& e, uint32_t step, uint32_t attempt, Nanos start
     return 0;
   });
   auto type = static_cast<size_t>(s.type);
-  stats_->steps[type][0].Add();
+  stats_->steps[type][Outcome(e.run.steps[step].status)].Add();
   stats_->step_duration[type].ObserveNanos(MonoNow() - started);
 }
 
@@ -183,11 +189,12 @@ reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t s
     const bool ok = r.error.code == Errc::kOk && r.status >= 200 && r.status < 300;
     if (ok) {
       json::Value out = json::Object{{"status", static_cast<int64_t>(r.status)}, {"body", std::move(r.body)}};
+      double u = NextUnit(self->rng_);  // the jitter of a retry, should the output be refused
       self->Mutate(*e, [&](Machine& m) {
-        m.StepSucceeded(step, attempt, std::move(out));
+        m.StepSucceeded(step, attempt, std::move(out), u);
         return 0;
       });
-      stats.steps[type][0].Add();
+      stats.steps[type][Outcome(e->run.steps[step].status)].Add();
     } else {
       std::string error;
       bool retryable;

@@ -7,6 +7,7 @@
 #include "engine/detail/checker.h"
 #include "engine/detail/step_parser.h"
 #include "json/parse.h"
+#include "json/value_limits.h"
 
 namespace rf::engine {
 namespace {
@@ -195,7 +196,8 @@ Compiled CompileDefinition(std::string_view url_name, std::string_view json_text
                                   " bytes; the limit is 1048576 (1 MiB)"});
     return out;
   }
-  auto doc = json::Parse(json_text, {.max_bytes = kMaxDefinitionBytes});
+  auto doc =
+      json::Parse(json_text, {.max_bytes = kMaxDefinitionBytes, .max_depth = json::kMaxDepth});
   if (!doc) {
     out.errors.push_back({"", doc.error().context});
     return out;

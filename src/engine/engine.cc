@@ -49,6 +49,20 @@ Status CheckLayout(const std::string& data_dir, size_t shards) {
   return {};
 }
 
+namespace {
+
+// The master registry already holds the change, and the journal may have lost pages it reported
+// written (see journal.h): answering 503 and carrying on could later acknowledge a version that
+// was never durable. Stop, as Coordinator::Fail does for run records; a restart replays what is
+// on disk, and no caller heard of the change.
+[[noreturn]] void FailDefinitions(const Error& e) {
+  RF_LOG(kError, "definitions log failed: stopping so a restart can replay the durable state",
+         {"error", e.ToString()});
+  ::_exit(75);
+}
+
+}  // namespace
+
 class Engine::DefinitionsSink : public store::embedded::ReplaySink {
  public:
   explicit DefinitionsSink(Registry& r) : reg_(r) {}
@@ -74,7 +88,7 @@ Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> 
   }
   definitions_ = stores->MakeDefinitionLog();
   relay_ = stores->relay();
-  history_ = stores->history();
+  history_ = options_.history ? stores->history() : nullptr;
   std::vector<uint32_t> nodes;
   for (size_t i = 0; i < shards; ++i) nodes.push_back(static_cast<uint32_t>(i));
   HashRing ring(nodes);
@@ -274,7 +288,7 @@ reactor::Task<Result<Engine::PutOutcome>> Engine::Put(std::string name, std::str
                        EncodeDefinitionPut(*out.compiled.def));
   master_.Add(out.compiled.def);
   Status st = co_await definitions_->Commit();  // suspends
-  if (!st) co_return Error{Errc::kUnavailable, st.error().ToString()};
+  if (!st) FailDefinitions(st.error());
   co_await Publish();  // suspends
   co_return out;
 }
@@ -283,7 +297,7 @@ reactor::Task<Status> Engine::Delete(std::string name) {
   if (!master_.Delete(name)) co_return Error{Errc::kNotFound, "no workflow named '" + name + "'"};
   definitions_->Append(static_cast<uint8_t>(DefinitionRecord::kDelete), EncodeDefinitionDelete(name));
   Status st = co_await definitions_->Commit();  // suspends
-  if (!st) co_return Error{Errc::kUnavailable, st.error().ToString()};
+  if (!st) FailDefinitions(st.error());
   co_await Publish();  // suspends
   co_return Status{};
 }

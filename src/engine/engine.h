@@ -74,9 +74,10 @@ class Engine {
     int64_t version = 0;
     bool created = false;
   };
-  // On shard 0. Errors: kUnavailable (the journal failed).
+  // On shard 0. A failed commit of the definitions log ends the process (exit 75), as a failed
+  // run commit does: the change is durable before the answer, or never answered.
   reactor::Task<Result<PutOutcome>> Put(std::string name, std::string source);
-  // On shard 0. Errors: kNotFound.
+  // On shard 0. Errors: kNotFound. A failed commit ends the process, as for Put.
   reactor::Task<Status> Delete(std::string name);
 
  private:

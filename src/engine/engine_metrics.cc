@@ -94,6 +94,15 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
             [](const ShardEngineStats& s) { return s.runs_retained.Get(); });
   sum_gauge("rf_runs_removed_total", "counter", "Terminal runs removed by retention.",
             [](const ShardEngineStats& s) { return s.runs_removed.Get(); });
+  sum_gauge("rf_runs_quarantined_total", "counter",
+            "Runs failed at start because a record of theirs could not be replayed (see the log).",
+            [](const ShardEngineStats& s) { return s.runs_quarantined.Get(); });
+  sum_gauge("rf_records_unreadable_total", "counter",
+            "Records skipped at start: undecodable, and naming no readable run (see the log).",
+            [](const ShardEngineStats& s) { return s.records_unreadable.Get(); });
+  sum_gauge("rf_records_ignored_total", "counter",
+            "Records of quarantined runs not applied at start (kept in the run's log).",
+            [](const ShardEngineStats& s) { return s.records_ignored.Get(); });
   sum_gauge("rf_sse_subscribers", "gauge", "Open event streams.",
             [](const ShardEngineStats& s) { return s.sse_subscribers.Get(); });
   sum_gauge("rf_sse_dropped_total", "counter", "Event streams cut off because the client did not read.",

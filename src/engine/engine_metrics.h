@@ -35,6 +35,9 @@ struct ShardEngineStats {
   obs::Gauge runs_active;
   obs::Gauge runs_retained;
   obs::Counter runs_removed;    // by retention
+  obs::Counter runs_quarantined;    // at start: a record of theirs could not be replayed
+  obs::Counter records_unreadable;  // at start: undecodable records that name no readable run
+  obs::Counter records_ignored;     // at start: records of runs already quarantined
   obs::Counter sse_dropped;     // subscribers cut off for not reading
   obs::Gauge sse_subscribers;
   // Finished runs and the history store (engine/history_store.h).

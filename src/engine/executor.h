@@ -27,9 +27,11 @@ struct HttpCall {
 };
 
 struct HttpResult {
-  Error error{Errc::kOk, {}};  // kOk: a response arrived (any status)
+  // kOk: a response arrived (any status). Else the exchange failed, or (kTooDeep) a response
+  // arrived whose body cannot be an output.
+  Error error{Errc::kOk, {}};
   int status = 0;
-  json::Value body;  // parsed JSON, else the text as a string, null when empty
+  json::Value body;  // parsed JSON, else the text as a valid UTF-8 string, null when empty
 };
 
 class HttpExecutor {

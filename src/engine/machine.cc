@@ -1,5 +1,8 @@
 #include "engine/machine.h"
 
+#include "json/utf8.h"
+#include "json/value_limits.h"
+
 namespace rf::engine {
 
 Machine Machine::Create(Run& run, const RunId& id, json::Value input, Priority priority,
@@ -30,6 +33,10 @@ Record Machine::Make(RecordType type, uint32_t step) const {
 }
 
 void Machine::Commit(Record r) {
+  // Texts may quote what a server sent: kept valid UTF-8 (as the writer would make them) and
+  // bounded, so the run reads the same live and after a replay.
+  if (!json::IsValidUtf8(r.text)) r.text = json::ToValidUtf8(r.text);
+  json::TruncateUtf8(r.text, json::kMaxTextBytes);
   Apply(run_, r, events_);
   records_.push_back(std::move(r));
 }
@@ -103,9 +110,14 @@ void Machine::Advance() {
   }
   for (const StepState& st : run_.steps)
     if (!IsDone(st.status)) return;
+  json::Value output = RunOutput();
+  if (Status st = json::CheckValue(output); !st) {
+    FinishRun(RunStatus::kFailed, "run output " + st.error().context);
+    return;
+  }
   Record r = Make(RecordType::kRunFinished);
   r.status = RunStatus::kSucceeded;
-  r.data = RunOutput();
+  r.data = std::move(output);
   Commit(std::move(r));
 }
 
@@ -120,10 +132,16 @@ void Machine::FinishRun(RunStatus status, std::string error, uint32_t step) {
   Commit(std::move(r));
 }
 
-void Machine::StepSucceeded(uint32_t step, size_t attempt, json::Value output) {
+void Machine::StepSucceeded(uint32_t step, size_t attempt, json::Value output, double u01) {
   if (IsTerminal(run_.status) || step >= run_.steps.size()) return;
   StepState& st = run_.steps[step];
   if (st.status != StepStatus::kRunning || st.attempts.size() != attempt) return;
+  if (Status ok = json::CheckValue(output); !ok) {
+    // A pure step computes the same output again: only an http step's next attempt may differ.
+    const bool retryable = run_.def->steps[step].type == StepType::kHttp;
+    StepFailed(step, attempt, "step output " + ok.error().context, retryable, u01);
+    return;
+  }
   Record r = Make(RecordType::kStepSucceeded, step);
   r.data = std::move(output);
   Commit(std::move(r));
@@ -182,6 +200,8 @@ Status Machine::Signal(std::string_view name, json::Value payload) {
     return Error{Errc::kConflict, "step '" + s->id + "' is " + std::string(StepStatusName(st)) +
                                       ", not waiting for a signal"};
   }
+  if (Status ok = json::CheckValue(payload); !ok)
+    return Error{ok.error().code, "signal payload " + ok.error().context};
   Record r = Make(RecordType::kStepSucceeded, s->index);
   r.data = std::move(payload);
   Commit(std::move(r));

@@ -15,6 +15,9 @@
 //   single dependency, else an object of dependency outputs by step id.
 // - noop outputs its input; transform its template; delay null; approval the
 //   signal payload.
+// - Every value recorded stays within the live limits (json/value_limits.h): an
+//   output over them fails its step, a run output over them fails the run,
+//   texts are made valid UTF-8 and cut at json::kMaxTextBytes.
 // - The first step failure that cannot be retried fails the run; steps still in
 //   flight are aborted and the rest cancelled. Resume() restarts a failed run
 //   from its failed and cancelled steps.
@@ -50,11 +53,14 @@ class Machine {
                         std::string idempotency_key, int64_t now_ms, std::vector<Record>& records,
                         std::vector<Event>* events);
 
-  // Results of an attempt; stale ones (another attempt, a finished run) are ignored.
-  void StepSucceeded(uint32_t step, size_t attempt, json::Value output);
+  // Results of an attempt; stale ones (another attempt, a finished run) are ignored. An output
+  // over the live limits (json/value_limits.h) fails the attempt instead ("step output exceeds 1
+  // MiB once encoded"): retryable for an http step (with jitter u01), final for a pure step.
+  void StepSucceeded(uint32_t step, size_t attempt, json::Value output, double u01 = 0.5);
   void StepFailed(uint32_t step, size_t attempt, std::string error, bool retryable, double u01);
   void TimerFired(const Timer& t);
-  // Errors: kNotFound (no approval step of that name), kConflict (not waiting / run finished).
+  // Errors: kNotFound (no approval step of that name), kConflict (not waiting / run finished),
+  // kTooLarge / kTooDeep / kInvalidArgument (a payload over the live limits).
   Status Signal(std::string_view name, json::Value payload);
   Status Cancel();  // kConflict when already finished
   Status Resume();  // kConflict unless the run failed

@@ -1,9 +1,16 @@
 #include "engine/record.h"
 
 #include "json/parse.h"
+#include "json/value_limits.h"
 #include "json/writer.h"
+#include "store/embedded/format.h"
 
 namespace rf::engine {
+
+// The journal refuses (RF_CHECK) a payload above its bound: no record the engine makes may reach
+// it.
+static_assert(json::kMaxRecordBytes <= store::embedded::kMaxRecordPayload);
+
 namespace {
 
 void Emit(Run& run, std::vector<Event>* events, std::string_view type, int64_t at,
@@ -138,20 +145,6 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events) {
   Recompute(run, events, r.at_ms);
 }
 
-std::optional<RunId> PeekRecordRun(std::string_view b) {
-  // {"t":<digits>,"run":"<36 characters>"
-  if (!b.starts_with("{\"t\":")) return std::nullopt;
-  size_t i = 5;
-  while (i < b.size() && b[i] >= '0' && b[i] <= '9') ++i;
-  constexpr std::string_view kRun = ",\"run\":\"";
-  if (i == 5 || b.substr(i, kRun.size()) != kRun) return std::nullopt;
-  i += kRun.size();
-  if (b.size() < i + 37 || b[i + 36] != '"') return std::nullopt;
-  auto id = ParseRunId(b.substr(i, 36));
-  if (!id) return std::nullopt;
-  return *id;
-}
-
 void EncodeRecord(const Record& r, const Run* run, Buffer& out) {
   // Written directly (no Value tree): this runs for every state change.
   char id[36];
@@ -206,7 +199,8 @@ std::string EncodeRecord(const Record& r, const Run* run) {
 }
 
 Result<Record> DecodeRecord(std::string_view bytes) {
-  auto v = json::Parse(bytes, {.max_bytes = 64 << 20, .max_depth = 128});
+  auto v =
+      json::Parse(bytes, {.max_bytes = json::kReplayMaxBytes, .max_depth = json::kReplayMaxDepth});
   if (!v) return v.error();
   auto bad = [](std::string what) { return Error{Errc::kCorrupt, "record: " + what}; };
   Record r;
@@ -231,6 +225,16 @@ Result<Record> DecodeRecord(std::string_view bytes) {
   if (const json::Value* x = v->Find("text"); x && x->is_string()) r.text = x->as_string();
   if (json::Value* d = v->Find("data")) r.data = std::move(*d);
   return r;
+}
+
+std::optional<RunId> PeekRunId(std::string_view bytes) {
+  // EncodeRecord writes {"t":N,"run":"<36 characters>",...
+  constexpr std::string_view kKey = "\"run\":\"";
+  const size_t at = bytes.substr(0, 32).find(kKey);
+  if (at == std::string_view::npos) return std::nullopt;
+  auto id = ParseRunId(bytes.substr(at + kKey.size(), 36));
+  if (!id) return std::nullopt;
+  return *id;
 }
 
 json::Value EventToJsonInRun(const Event& e) {

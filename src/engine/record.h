@@ -53,14 +53,16 @@ struct Event {
 // definition) and appends the events it produced, numbered from run.event_seq.
 void Apply(Run& run, const Record& r, std::vector<Event>* events);
 
-// Encoding for the journal: compact JSON (readable with standard tools).
+// Encoding for the journal: compact JSON (readable with standard tools). A record's data and text
+// within the live limits (json/value_limits.h, which Machine keeps) encode to at most
+// json::kMaxRecordBytes, nested at most json::kMaxDepth + json::kRecordEnvelopeDepth.
 void EncodeRecord(const Record& r, const Run* run, Buffer& out);
 std::string EncodeRecord(const Record& r, const Run* run);
+// Decodes with the replay limits (json::kReplayMaxDepth/kReplayMaxBytes), which are above
+// anything EncodeRecord produces. Errors: the parser's, or kCorrupt.
 Result<Record> DecodeRecord(std::string_view bytes);
-// The run a record belongs to, read from the front of EncodeRecord's text
-// without decoding the rest (replay sorts records by run before decoding
-// them). Nothing when the text does not start the way EncodeRecord writes it.
-std::optional<RunId> PeekRecordRun(std::string_view bytes);
+// The run id of an encoded record that DecodeRecord refuses, when its envelope is intact.
+std::optional<RunId> PeekRunId(std::string_view bytes);
 
 json::Value EventToJson(const Event& e, const RunId& run);
 // The same without "run", for stores that keep events by run (FramesOf puts it back).

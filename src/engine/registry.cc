@@ -1,6 +1,7 @@
 #include "engine/registry.h"
 
 #include "json/parse.h"
+#include "json/value_limits.h"
 #include "json/writer.h"
 
 namespace rf::engine {
@@ -51,7 +52,11 @@ std::string EncodeDefinitionDelete(std::string_view name) {
 }
 
 Status ApplyDefinitionRecord(Registry& reg, uint8_t type, std::string_view payload) {
-  auto v = json::Parse(payload, {.max_bytes = 4 * kMaxDefinitionBytes, .max_depth = 8});
+  // A put holds the source as a string: up to kMaxDefinitionBytes, escaped (json/value_limits.h).
+  static_assert(json::kReplayMaxBytes >=
+                json::kMaxRecordEnvelopeBytes + json::kMaxEscapeGrowth * kMaxDefinitionBytes);
+  auto v = json::Parse(payload,
+                       {.max_bytes = json::kReplayMaxBytes, .max_depth = json::kReplayMaxDepth});
   auto bad = [](std::string what) { return Error{Errc::kCorrupt, "definitions log: " + what}; };
   if (!v) return bad("undecodable record");
   const json::Value* name = v->Find("name");

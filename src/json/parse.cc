@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "json/utf8.h"
+
 namespace rf::json {
 namespace {
 
@@ -27,7 +29,7 @@ Error InvalidAt(size_t offset, std::string_view what) {
 }
 
 Error TooDeep(size_t max_depth) {
-  return Error{Errc::kInvalidArgument, "JSON nesting deeper than " + std::to_string(max_depth)};
+  return Error{Errc::kTooDeep, "JSON nesting deeper than " + std::to_string(max_depth)};
 }
 
 // A careful byte-by-byte scan that runs only after simdjson rejects a document. simdjson's DOM API
@@ -162,28 +164,9 @@ class Scanner {
   }
 
   bool ScanUtf8() {
-    const auto lead = Peek();
-    size_t continuation = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the first continuation byte
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      continuation = 1;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      continuation = 2;
-      if (lead == 0xE0) lo = 0xA0;  // overlong
-      if (lead == 0xED) hi = 0x9F;  // UTF-16 surrogates
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      continuation = 3;
-      if (lead == 0xF0) lo = 0x90;  // overlong
-      if (lead == 0xF4) hi = 0x8F;  // beyond U+10FFFF
-    } else {
-      return Fail(pos_, "invalid UTF-8");
-    }
-    for (size_t i = 1; i <= continuation; ++i) {
-      if (pos_ + i >= text_.size()) return Fail(pos_, "invalid UTF-8");
-      const auto b = static_cast<unsigned char>(text_[pos_ + i]);
-      if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) return Fail(pos_, "invalid UTF-8");
-    }
-    pos_ += continuation + 1;
+    const size_t n = Utf8SequenceLength(text_, pos_);
+    if (n == 0) return Fail(pos_, "invalid UTF-8");
+    pos_ += n;
     return true;
   }
 

@@ -29,7 +29,8 @@ struct ParseLimits {
 // Errors:
 // - Errc::kTooLarge when text is longer than limits.max_bytes.
 // - Errc::kInvalidArgument with a context such as "invalid JSON at byte 17: expected ',' or '}'"
-//   (bytes count from 0) or "JSON nesting deeper than 64".
+//   (bytes count from 0).
+// - Errc::kTooDeep: "JSON nesting deeper than 64".
 Result<Value> Parse(std::string_view text, const ParseLimits& limits = {});
 
 }  // namespace rf::json

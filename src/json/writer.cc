@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "json/utf8.h"
+
 namespace rf::json {
 namespace {
 
@@ -17,24 +19,33 @@ constexpr std::array<bool, 256> MakeEscapeTable() {
 }
 constexpr std::array<bool, 256> kNeedsEscape = MakeEscapeTable();
 constexpr char kHexDigits[] = "0123456789abcdef";
+// U+FFFD, written for each byte of a string that does not start a well-formed UTF-8 sequence.
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
 
 // Longest shortest-round-trip double ("-2.2250738585072014e-308") plus ".0" fits easily.
 constexpr size_t kMaxDoubleChars = 32;
 
-void WriteDouble(double d, Buffer& out) {
-  if (!std::isfinite(d)) {
-    out.Append("null");
-    return;
-  }
-  auto span = out.Writable(kMaxDoubleChars);
-  char* begin = span.data();
-  char* end = std::to_chars(begin, begin + span.size(), d).ptr;
+// Writes a finite double into `out` (kMaxDoubleChars) and returns its length; 0 for NaN and
+// infinities, which are written as null.
+size_t FormatDouble(double d, char* out) {
+  if (!std::isfinite(d)) return 0;
+  char* end = std::to_chars(out, out + kMaxDoubleChars, d).ptr;
   // Without a '.' or an exponent the text would parse back as an integer.
-  if (std::string_view(begin, end - begin).find_first_of(".e") == std::string_view::npos) {
+  if (std::string_view(out, end - out).find_first_of(".e") == std::string_view::npos) {
     *end++ = '.';
     *end++ = '0';
   }
-  out.Commit(static_cast<size_t>(end - begin));
+  return static_cast<size_t>(end - out);
+}
+
+void WriteDouble(double d, Buffer& out) {
+  auto span = out.Writable(kMaxDoubleChars);
+  const size_t n = FormatDouble(d, span.data());
+  if (n == 0) {
+    out.Append("null");
+    return;
+  }
+  out.Commit(n);
 }
 
 void WriteValue(const Value& v, Buffer& out) {
@@ -89,6 +100,17 @@ void WriteString(std::string_view s, Buffer& out) {
   size_t run_start = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const size_t n = Utf8SequenceLength(s, i);
+      if (n != 0) {
+        i += n - 1;
+        continue;
+      }
+      out.Append(s.substr(run_start, i - run_start));
+      run_start = i + 1;
+      out.Append(kReplacement);
+      continue;
+    }
     if (!kNeedsEscape[c]) continue;
     out.Append(s.substr(run_start, i - run_start));
     run_start = i + 1;
@@ -102,6 +124,43 @@ void WriteString(std::string_view s, Buffer& out) {
   }
   out.Append(s.substr(run_start));
   out.Append('"');
+}
+
+size_t StringSize(std::string_view s) {
+  size_t size = s.size() + 2;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const size_t n = Utf8SequenceLength(s, i);
+      if (n == 0)
+        size += kReplacement.size() - 1;
+      else
+        i += n - 1;
+    } else if (kNeedsEscape[c]) {
+      size += c == '"' || c == '\\' ? 1 : 5;
+    }
+  }
+  return size;
+}
+
+size_t ScalarSize(const Value& v) {
+  char text[kMaxDoubleChars];
+  switch (v.type()) {
+    case Type::kNull:
+      return 4;
+    case Type::kBool:
+      return v.as_bool() ? 4 : 5;
+    case Type::kInt:
+      return static_cast<size_t>(std::to_chars(text, text + sizeof text, v.as_int()).ptr - text);
+    case Type::kDouble: {
+      const size_t n = FormatDouble(v.as_double(), text);
+      return n == 0 ? 4 : n;
+    }
+    case Type::kString:
+      return StringSize(v.as_string());
+    default:
+      return 0;
+  }
 }
 
 void Write(const Value& v, Buffer& out) { WriteValue(v, out); }

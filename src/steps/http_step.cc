@@ -1,15 +1,19 @@
 #include "steps/http_step.h"
 
 #include "json/parse.h"
+#include "json/utf8.h"
+#include "json/value_limits.h"
 
 namespace rf::steps {
 
-json::Value BodyValue(std::string_view body) {
+Result<json::Value> BodyValue(std::string_view body) {
   if (body.empty()) return json::Value();
-  // Outputs are journaled; the client already bounds bodies at max_response_bytes.
-  auto v = json::Parse(body, {.max_bytes = body.size(), .max_depth = 128});
+  // The client already bounds bodies at max_response_bytes; the engine checks the output's size.
+  auto v = json::Parse(body, {.max_bytes = body.size(), .max_depth = json::kMaxDepth});
   if (v) return std::move(*v);
-  return json::Value(std::string(body));
+  if (v.error().code == Errc::kTooDeep)
+    return Error{Errc::kTooDeep, "response body: " + v.error().context};
+  return json::Value(json::ToValidUtf8(body));
 }
 
 reactor::Task<engine::HttpResult> ClientHttpExecutor::Call(engine::HttpCall call,
@@ -28,7 +32,11 @@ reactor::Task<engine::HttpResult> ClientHttpExecutor::Call(engine::HttpCall call
     co_return out;
   }
   out.status = r->status;
-  out.body = BodyValue(r->body);
+  auto body = BodyValue(r->body);
+  if (body)
+    out.body = std::move(*body);
+  else
+    out.error = body.error();
   co_return out;
 }
 

@@ -18,7 +18,9 @@ class ClientHttpExecutor final : public engine::HttpExecutor {
   http::client::Client client_;
 };
 
-// A response body as a step output: parsed JSON when it is JSON, else the text; null when empty.
-json::Value BodyValue(std::string_view body);
+// A response body as a step output: parsed JSON when it is JSON, else the text with each byte
+// that is not valid UTF-8 replaced by U+FFFD; null when empty. Errors: kTooDeep, JSON nested
+// deeper than json::kMaxDepth (the step attempt fails; its retry policy decides what next).
+Result<json::Value> BodyValue(std::string_view body);
 
 }  // namespace rf::steps

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "json/parse.h"
+#include "json/value_limits.h"
 
 namespace rf::api::detail {
 
@@ -12,6 +13,7 @@ void ReplyError(http::Response& resp, const Error& e, std::string_view not_found
     case Errc::kConflict: resp.Error(409, "conflict", e.context); return;
     case Errc::kInvalidArgument: resp.Error(400, "invalid_argument", e.context); return;
     case Errc::kTooLarge: resp.Error(413, "payload_too_large", e.context); return;
+    case Errc::kTooDeep: resp.Error(400, "nesting_too_deep", e.context); return;
     case Errc::kUnavailable:
     case Errc::kRetryLater:
       resp.Error(503, "unavailable", e.context.empty() ? "try again later" : e.context);
@@ -133,12 +135,31 @@ bool CheckJsonContentType(const http::Request& req, http::Response& resp) {
 }
 
 std::optional<json::Value> ParseBody(const http::Request& req, http::Response& resp) {
-  auto v = json::Parse(req.body, {.max_bytes = req.body.size() + 1, .max_depth = 1024});
+  // The parser's own depth bound: CheckLimits then names the part that is too deep.
+  auto v =
+      json::Parse(req.body, {.max_bytes = req.body.size() + 1, .max_depth = json::kReplayMaxDepth});
   if (!v) {
-    resp.Error(400, "invalid_json", "request body is not valid JSON: " + v.error().context);
+    if (v.error().code == Errc::kTooDeep) {
+      resp.Error(400, "nesting_too_deep", "request body: " + v.error().context);
+    } else {
+      resp.Error(400, "invalid_json", "request body is not valid JSON: " + v.error().context);
+    }
     return std::nullopt;
   }
   return std::move(*v);
+}
+
+bool CheckLimits(const json::Value& v, std::string_view what, std::string_view field,
+                 http::Response& resp) {
+  Status ok = json::CheckValue(v);
+  if (ok) return true;
+  const std::string message = std::string(what) + " " + ok.error().context;
+  switch (ok.error().code) {
+    case Errc::kTooLarge: resp.Error(413, "payload_too_large", message, field); break;
+    case Errc::kTooDeep: resp.Error(400, "nesting_too_deep", message, field); break;
+    default: resp.Error(400, "invalid_argument", message, field); break;
+  }
+  return false;
 }
 
 std::optional<engine::RunId> PathRunId(const http::RequestContext& rc) {

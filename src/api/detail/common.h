@@ -36,8 +36,14 @@ bool ParseDuration(std::string_view text, Nanos& out);
 
 // A request body must be JSON: 415 for another declared Content-Type.
 bool CheckJsonContentType(const http::Request& req, http::Response& resp);
-// Parses the body (bounded); 400 with the parser's message when it is not JSON.
+// Parses the body (bounded); 400 invalid_json with the parser's message when it is not JSON,
+// 400 nesting_too_deep beyond the parser's own depth bound.
 std::optional<json::Value> ParseBody(const http::Request& req, http::Response& resp);
+// Checks a value the engine will store against the live limits (json/value_limits.h): 413
+// payload_too_large, 400 nesting_too_deep, or 400 invalid_argument, each naming `what` ("input")
+// and `field` (a JSON pointer into the body). Returns false when it wrote an error.
+bool CheckLimits(const json::Value& v, std::string_view what, std::string_view field,
+                 http::Response& resp);
 
 // A run id from the path: 400 when malformed.
 std::optional<engine::RunId> PathRunId(const http::RequestContext& rc);

@@ -3,9 +3,12 @@
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <coroutine>
+#include <cstring>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -16,15 +19,17 @@
 #include "fanout/subscriber.h"
 #include "json/parse.h"
 #include "json/pointer.h"
+#include "json/value_limits.h"
 #include "json/writer.h"
 #include "reactor/cancel_token.h"
 #include "reactor/shard.h"
 #include "reactor/submit_to.h"
 #include "reactor/task.h"
 #include "reactor/test_reactor.h"
-#include "test_support.h"
+#include "store/embedded/crc32c.h"
 #include "store/embedded/format.h"
 #include "store/embedded/journal.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using rf::Errc;
@@ -65,7 +70,9 @@ struct TempDir : rf::test::TempDir {
 };
 
 Value J(std::string_view text) {
-  auto v = rf::json::Parse(text);
+  // A run's JSON wraps values that may be nested up to the limit.
+  auto v = rf::json::Parse(
+      text, {.max_bytes = rf::json::kReplayMaxBytes, .max_depth = rf::json::kReplayMaxDepth});
   if (!v) {
     FAIL_CHECK("not JSON: " << v.error().ToString() << ": " << text);
     return Value();
@@ -1104,6 +1111,218 @@ bool HasSnapshot(const std::string& dir) {
   return false;
 }
 
+// --- poison records and quarantine ----------------------------------------------
+
+// Rewrites the `nth` (from 0) record in shard `shard`'s journal whose payload contains `find`:
+// its first `find` becomes `replace` (the same length), and the record's CRC is fixed, so the
+// journal layer accepts it and only the engine's decoder sees the damage.
+bool RewriteRecord(const std::string& data_dir, unsigned shard, std::string_view find, size_t nth,
+                   std::string_view replace) {
+  namespace emb = rf::store::embedded;
+  REQUIRE(find.size() == replace.size());
+  std::vector<std::string> segments;
+  for (const auto& f : fs::directory_iterator(emb::JournalDir(data_dir, shard)))
+    if (emb::ParseSegmentFileName(f.path().filename().string())) segments.push_back(f.path());
+  std::sort(segments.begin(), segments.end());
+  size_t seen = 0;
+  for (const std::string& path : segments) {
+    std::ifstream in(path, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    emb::RecordView rec;
+    for (size_t off = 0; emb::ReadRecord(data, off, rec) == emb::RecordCheck::kOk;
+         off += rec.size) {
+      const size_t at = rec.payload.find(find);
+      if (rec.type == emb::kBatchFrameType || at == std::string_view::npos || seen++ < nth)
+        continue;
+      char* payload = data.data() + off + emb::kRecordHeaderBytes;
+      std::memcpy(payload + at, replace.data(), replace.size());
+      const char type = static_cast<char>(rec.type);
+      emb::PutU32(data.data() + off + 4,
+                  emb::Crc32cExtend(emb::Crc32c(std::string_view(&type, 1)), rec.payload));
+      std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+      return true;
+    }
+  }
+  return false;
+}
+
+const rf::engine::ShardEngineStats& Stats0(Engine* e) { return e->metrics().shards[0]; }
+
+RunQuery DeadLetterQuery() {
+  RunQuery q;
+  q.dead_letter = true;
+  return q;
+}
+const RunQuery kDeadLetter = DeadLetterQuery();
+
+Task<Value> DeadLetter(Engine* e) {
+  std::vector<Value> runs = co_await List(e, &kDeadLetter);  // suspends
+  co_return Value(rf::json::Array(runs.begin(), runs.end()));
+}
+
+// Two chain runs, one carrying the marker POISON through every record that holds its input.
+Task<void> TwoRunsBody(Engine* e) {
+  if (!co_await Register(e, "chain", std::string(kChain))) co_return;
+  for (const char* input : {R"({"m":"POISON"})", R"({"m":"fine"})"}) {
+    Value run = co_await MustStart(e, "chain", J(input), kWait);
+    CHECK(Str(run, "/status") == "succeeded");
+    g->ids.push_back(Str(run, "/id"));
+    g->jsons.push_back(co_await GetText(e, IdOf(run)));
+  }
+}
+
+// After the poisoned run's 3rd record (step a's output) was made undecodable.
+Task<void> QuarantinedBody(Engine* e) {
+  CO_REQUIRE(g->ids.size() == 2);
+  RunId bad = *rf::engine::ParseRunId(g->ids[0]);
+  Value run = J(co_await GetText(e, bad));
+  INFO(S(run));
+  CHECK(Str(run, "/status") == "failed");
+  CHECK(Str(run, "/error/message").starts_with("quarantined: record 3 cannot be decoded: "));
+  CHECK(Str(run, "/workflow") == "chain");
+  CHECK(At(run, "/input") == J(R"({"m":"POISON"})"));  // what replay applied before the damage
+  CHECK(Str(StepOf(run, "a"), "/status") == "cancelled");
+  // The other run reads back exactly as before.
+  CHECK(co_await GetText(e, *rf::engine::ParseRunId(g->ids[1])) == g->jsons[1]);
+  Value dead = co_await DeadLetter(e);
+  CO_REQUIRE(Size(dead, "") == 1);
+  CHECK(Str(dead, "/0/id") == g->ids[0]);
+  CHECK(Str(dead, "/0/error") == Str(run, "/error/message"));
+  CHECK(Stats0(e).runs_quarantined.Get() == 1);
+  CHECK(Stats0(e).records_ignored.Get() == 5);  // records 4..8 of the run
+  CHECK(Stats0(e).records_unreadable.Get() == 0);
+  // A quarantined run does not change.
+  CheckError(co_await Retry(e, bad), Errc::kConflict);
+  CheckError(co_await Cancel(e, bad), Errc::kConflict);
+  // Its event stream is what replay applied, then the failure.
+  auto sub = std::make_shared<Subscriber>(rf::reactor::Shard::Current().id(), 1 << 20);
+  Status st = co_await Subscribe(e, bad, 0, sub);
+  CO_REQUIRE(st.has_value());
+  std::vector<Frame> frames = Frames(co_await Collect(sub, 3, true));
+  CHECK(sub->ended());
+  CHECK(Types(frames) == std::vector<std::string>{"run.created", "step.started", "run.failed"});
+  if (frames.size() == 3) CHECK(Str(frames[2].data, "/data/error") == Str(run, "/error/message"));
+  g->jsons.push_back(S(run));
+}
+
+// A later start reaches the same verdict, also from a snapshot written after the quarantine.
+Task<void> QuarantinedAgainBody(Engine* e) {
+  CO_REQUIRE(g->jsons.size() == 3);
+  CHECK(co_await GetText(e, *rf::engine::ParseRunId(g->ids[0])) == g->jsons[2]);
+  CHECK(co_await GetText(e, *rf::engine::ParseRunId(g->ids[1])) == g->jsons[1]);
+  CHECK(Stats0(e).runs_quarantined.Get() == 1);
+  // More work, so that a snapshot (tiny threshold) rewrites every log, the damaged one included.
+  Value more = co_await MustStart(e, "chain", J(R"({"m":"later"})"), kWait);
+  CHECK(Str(more, "/status") == "succeeded");
+  g->ids.push_back(Str(more, "/id"));
+  g->jsons.push_back(co_await GetText(e, IdOf(more)));
+  const Nanos until = MonoNow() + kWait;
+  while (!HasSnapshot(rf::store::embedded::JournalDir(g->dir.path(), 0)) && MonoNow() < until)
+    co_await Sleep(2 * kMillis);  // suspends
+}
+
+Task<void> MissingVersionBody(Engine* e) {
+  CO_REQUIRE(g->ids.size() == 2);
+  for (const std::string& id : g->ids) {
+    Value run = J(co_await GetText(e, *rf::engine::ParseRunId(id)));
+    INFO(S(run));
+    CHECK(Str(run, "/status") == "failed");
+    CHECK(Str(run, "/workflow") == "chain");
+    CHECK(Str(run, "/error/message") ==
+          "quarantined: workflow 'chain' version 1 is not in the definitions log");
+  }
+  CHECK(Stats0(e).runs_quarantined.Get() == 2);
+  Value dead = co_await DeadLetter(e);
+  CHECK(Size(dead, "") == 2);
+}
+
+Task<void> NoRunIdBody(Engine* e) {
+  CO_REQUIRE(g->ids.size() == 2);
+  Value run = J(co_await GetText(e, *rf::engine::ParseRunId(g->ids[0])));
+  INFO(S(run));
+  CHECK(Str(run, "/status") == "failed");
+  CHECK(Str(run, "/workflow") == "(unknown)");
+  CHECK(Str(run, "/error/message") == "quarantined: record 1 comes before the run's creation");
+  CHECK(Stats0(e).records_unreadable.Get() == 1);  // the creation, whose run id is unreadable
+  CHECK(Stats0(e).runs_quarantined.Get() == 1);
+  CHECK(Stats0(e).records_ignored.Get() == 6);
+  CHECK(co_await GetText(e, *rf::engine::ParseRunId(g->ids[1])) == g->jsons[1]);
+}
+
+// Step outputs over the limits fail their attempt; nothing over them reaches the journal.
+constexpr std::string_view kDeepTransform = R"({"name":"deep","steps":[
+  {"id":"t","type":"transform","output":{"wrapped":"{{input}}"}}]})";
+
+Value Nest(size_t depth) {
+  Value v = Value(1);
+  for (size_t i = 0; i < depth; ++i) v = Value(rf::json::Array{std::move(v)});
+  return v;
+}
+
+Task<void> OutputLimitsBody(Engine* e) {
+  if (!co_await Register(e, "deep", std::string(kDeepTransform))) co_return;
+  if (!co_await Register(e, "h", std::string(kHttp))) co_return;
+  // Input at the limit: accepted; the transform nests it one level deeper: the step fails, at
+  // once (a pure step would compute the same again).
+  Value run = co_await MustStart(e, "deep", Nest(rf::json::kMaxDepth), kWait);
+  INFO(S(run));
+  CHECK(Str(run, "/status") == "failed");
+  CHECK(Size(StepOf(run, "t"), "/attempts") == 1);
+  CHECK(Str(StepOf(run, "t"), "/error") == "step output nests deeper than 64");
+  g->ids.push_back(Str(run, "/id"));
+  g->jsons.push_back(S(run));
+  // One level less fits the step, but the run's output {"t": output} is one level deeper again.
+  Value out = co_await MustStart(e, "deep", Nest(rf::json::kMaxDepth - 1), kWait);
+  CHECK(Str(out, "/status") == "failed");
+  CHECK(Str(StepOf(out, "t"), "/status") == "succeeded");
+  CHECK(Str(out, "/error/message") == "run output nests deeper than 64");
+  g->ids.push_back(Str(out, "/id"));
+  g->jsons.push_back(S(out));
+  Value ok = co_await MustStart(e, "deep", Nest(rf::json::kMaxDepth - 2), kWait);
+  CHECK(Str(ok, "/status") == "succeeded");
+  g->ids.push_back(Str(ok, "/id"));
+  g->jsons.push_back(S(ok));
+  // Input over the limits: refused.
+  CheckError(co_await Start(e, "deep", Nest(rf::json::kMaxDepth + 1)), Errc::kTooDeep);
+  CheckError(co_await Start(e, "deep", Value(std::string(rf::json::kMaxValueBytes, 'x'))),
+             Errc::kTooLarge);
+  CheckError(co_await Start(e, "deep", Value(std::string("\xed\xa0\x80"))), Errc::kInvalidArgument);
+  // An http body that is too large, then one whose output {"status","body"} nests too deep: two
+  // failed attempts that the retry policy retries; the third fits.
+  ScriptedHttp& http = g->http0();
+  http.script = {Reply(200, Value(std::string(rf::json::kMaxValueBytes, 'y'))),
+                 Reply(200, Nest(rf::json::kMaxDepth)), Reply(200, J(R"({"id":1})"))};
+  Value h = co_await MustStart(e, "h", J(R"({"id":1})"), kWait);
+  INFO(S(h));
+  CHECK(Str(h, "/status") == "succeeded");
+  Value step = StepOf(h, "call");
+  CO_REQUIRE(Size(step, "/attempts") == 3);
+  CHECK(Str(step, "/attempts/0/error") == "step output exceeds 1 MiB once encoded");
+  CHECK(Str(step, "/attempts/1/error") == "step output nests deeper than 64");
+  g->ids.push_back(Str(h, "/id"));
+  g->jsons.push_back(S(h));
+}
+
+// Every run of OutputLimitsBody reads back the same after a restart.
+Task<void> OutputLimitsAfterBody(Engine* e) {
+  CO_REQUIRE(g->ids.size() == 4);
+  for (size_t i = 0; i < g->ids.size(); ++i)
+    CHECK(S(J(co_await GetText(e, *rf::engine::ParseRunId(g->ids[i])))) == g->jsons[i]);
+  CHECK(Stats0(e).runs_quarantined.Get() == 0);
+}
+
+Task<void> SignalLimitsBody(Engine* e) {
+  if (!co_await Register(e, "approve", std::string(kApproval))) co_return;
+  Value run = co_await MustStart(e, "approve", Value());
+  RunId id = IdOf(run);
+  co_await WaitStatus(e, id, "waiting");
+  CheckError(co_await Signal(e, id, "approve", Nest(rf::json::kMaxDepth + 1)), Errc::kTooDeep);
+  CheckError(co_await Signal(e, id, "approve", Value(std::string(rf::json::kMaxValueBytes, 'z'))),
+             Errc::kTooLarge);
+  auto r = co_await Signal(e, id, "approve", Nest(rf::json::kMaxDepth));
+  CHECK(r.has_value());
+}
+
 }  // namespace
 
 TEST_SUITE("engine.coordinator") {
@@ -1269,6 +1488,60 @@ TEST_SUITE("engine.coordinator") {
       Ctx c(shards);
       Phase(c, &AfterSeqBody);
     }
+  }
+  TEST_CASE("a run with an undecodable record is quarantined at start, the others read back" *
+            doctest::timeout(30)) {
+    Ctx c(1);
+    // Finished runs whose records are still in the journal: a crash came before their move
+    // into history (here: no history store at all).
+    c.options.history = false;
+    Phase(c, &TwoRunsBody);
+    // The 2nd record holding the marker is the run's 3rd (step a succeeded): invalid UTF-8.
+    REQUIRE(RewriteRecord(c.dir.path(), 0, "POISON", 1, "POIS\xff\xfe"));
+    Phase(c, &QuarantinedBody);
+    c.options.snapshot_bytes = 1;
+    Phase(c, &QuarantinedAgainBody);
+    REQUIRE(HasSnapshot(rf::store::embedded::JournalDir(c.dir.path(), 0)));
+    // From the snapshot: the same verdict, the same runs.
+    c.jsons.resize(3);
+    c.ids.resize(2);
+    Phase(c, &QuarantinedAgainBody);
+  }
+
+  TEST_CASE("runs whose workflow version is missing from the definitions log are quarantined" *
+            doctest::timeout(30)) {
+    Ctx c(1);
+    // Finished runs whose records are still in the journal: a crash came before their move
+    // into history (here: no history store at all).
+    c.options.history = false;
+    Phase(c, &TwoRunsBody);
+    fs::remove_all(c.dir.path() + "/definitions");
+    Phase(c, &MissingVersionBody);
+  }
+
+  TEST_CASE("an undecodable record that names no run is counted and skipped" *
+            doctest::timeout(30)) {
+    Ctx c(1);
+    // Finished runs whose records are still in the journal: a crash came before their move
+    // into history (here: no history store at all).
+    c.options.history = false;
+    Phase(c, &TwoRunsBody);
+    // The poisoned run's creation loses its run id; its later records quarantine it.
+    REQUIRE(RewriteRecord(c.dir.path(), 0, "\"run\":\"", 0, "\"rux\":\""));
+    Phase(c, &NoRunIdBody);
+  }
+
+  TEST_CASE(
+      "inputs and step outputs over the limits are refused or fail their step, and read back" *
+      doctest::timeout(60)) {
+    Ctx c(1);
+    Phase(c, &OutputLimitsBody);
+    Phase(c, &OutputLimitsAfterBody);
+  }
+
+  TEST_CASE("a signal payload over the limits is refused" * doctest::timeout(30)) {
+    Ctx c(1);
+    Phase(c, &SignalLimitsBody);
   }
 }
 

@@ -1,7 +1,9 @@
+#include "engine/machine.h"
+
 #include <doctest/doctest.h>
 
-#include "engine/machine.h"
 #include "json/parse.h"
+#include "json/value_limits.h"
 #include "json/writer.h"
 
 using namespace rf::engine;
@@ -244,6 +246,34 @@ TEST_CASE("recovery records a new attempt for a step that was running at the cra
   h.Fire("b", m.effects().timers[0].due_ms);
   CHECK(h.Attempts("b") == 2);
   CHECK(h.last.execute == h.Ids({"b"}));
+}
+
+TEST_CASE("record texts are made valid UTF-8 and bounded, so a replay reads the same run") {
+  Harness h(Def(kW3));
+  Machine m = h.At(2000);
+  std::string error = "server said \xff\xfe " + std::string(64 << 10, 'e');
+  m.StepFailed(h.Step("a"), 1, error, false, 0.5);
+  const std::string& text = h.run.steps[h.Step("a")].error;
+  CHECK(text.size() <= rf::json::kMaxTextBytes);
+  CHECK(text.starts_with("server said \xef\xbf\xbd\xef\xbf\xbd "));
+  Run copy;
+  copy.def = h.run.def;
+  for (const Record& r : h.records) {
+    auto decoded = DecodeRecord(EncodeRecord(r, &h.run));
+    REQUIRE(decoded.has_value());
+    Apply(copy, *decoded, nullptr);
+  }
+  CHECK(RunJson(copy) == RunJson(h.run));
+}
+
+TEST_CASE("an output over the limits fails the attempt: final for a pure step") {
+  Harness h(Def(kW3));
+  Value deep = Value(1);
+  for (size_t i = 0; i <= rf::json::kMaxDepth; ++i) deep = Value(rf::json::Array{deep});
+  h.Succeed("a", deep);
+  CHECK(h.Status("a") == StepStatus::kFailed);
+  CHECK(h.run.steps[h.Step("a")].error == "step output nests deeper than 64");
+  CHECK(h.run.status == RunStatus::kFailed);
 }
 
 TEST_CASE("corrupt records are refused when decoding") {

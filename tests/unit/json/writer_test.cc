@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -25,6 +26,35 @@ TEST_SUITE("json.writer") {
     CHECK(ToString(Value(std::string("\n\t\x01\x1f", 4))) == R"("\u000a\u0009\u0001\u001f")");
     CHECK(ToString(Value(std::string(1, '\0'))) == R"("\u0000")");
     CHECK(ToString(Value("\xc3\xa9 \x7f /")) == "\"\xc3\xa9 \x7f /\"");
+  }
+
+  TEST_CASE("bytes that are not valid UTF-8 are written as U+FFFD, so the output parses back") {
+    // A lone surrogate as a non-JSON source would carry it (CESU-8), a stray byte, an overlong
+    // form, a truncated sequence at the end.
+    for (std::string bad : {std::string("\xed\xa0\x80"), std::string("a\xff"),
+                            std::string("\xc0\xaf"), std::string("x\xe2\x82")}) {
+      CAPTURE(bad);
+      const std::string text = ToString(Value(Object{{bad, bad}}));
+      auto back = Parse(text);
+      REQUIRE_MESSAGE(back.has_value(), back.error().ToString());
+      CHECK(text.find("\xef\xbf\xbd") != std::string::npos);
+      CHECK(StringSize(bad) == ToString(Value(bad)).size());
+    }
+    CHECK(ToString(Value("a\xff"
+                         "b")) ==
+          "\"a\xef\xbf\xbd"
+          "b\"");
+    // Well-formed text is copied as it is.
+    CHECK(ToString(Value("\xf0\x9f\x98\x80")) == "\"\xf0\x9f\x98\x80\"");
+  }
+
+  TEST_CASE("StringSize and ScalarSize give the exact written length") {
+    for (const Value& v :
+         {Value(), Value(true), Value(false), Value(0), Value(-1234567), Value(1.5), Value(2.0),
+          Value(1e300), Value(std::nan("")), Value("q\"\\\n\x01")}) {
+      CAPTURE(ToString(v));
+      CHECK(ScalarSize(v) == ToString(v).size());
+    }
   }
 
   TEST_CASE("doubles use the shortest text that reads back as the same double") {

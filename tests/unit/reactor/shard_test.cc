@@ -1,12 +1,16 @@
+#include "reactor/shard.h"
+
 #include <doctest/doctest.h>
 
+#include <coroutine>
+#include <new>
 #include <vector>
 
 #include "base/clock.h"
-#include "reactor/shard.h"
 #include "test_reactor.h"
 
 using rf::reactor::Reactor;
+using rf::reactor::Sleep;
 using rf::reactor::Task;
 
 namespace {
@@ -14,6 +18,11 @@ namespace {
 Task<void> SleepThenRecord(rf::Nanos d, int tag, std::vector<int>* order) {
   co_await rf::reactor::Sleep(d);
   order->push_back(tag);
+}
+
+Task<void> Mark(int* runs) {
+  ++*runs;
+  co_return;
 }
 
 }  // namespace
@@ -42,12 +51,26 @@ TEST_CASE("timers fire in deadline order, not arming order" * doctest::timeout(1
 
 TEST_CASE("a destroyed sleep disarms its timer" * doctest::timeout(10)) {
   rf::test::RunOnReactor(1, [](Reactor&) -> Task<void> {
-    {
-      // Never awaited: destroying the task must not leave a dangling timer.
-      Task<void> t = SleepThenRecord(5 * rf::kMillis, 0, nullptr);
-    }
-    co_await rf::reactor::Sleep(15 * rf::kMillis);
-    CHECK(true);
+    static int fired;
+    fired = 0;
+    // The handle the timer would resume: it counts its runs.
+    std::coroutine_handle<> mark = Mark(&fired).release();
+    // The sleep lives in storage that outlives it, so a timer left armed would fire into
+    // intact memory and resume `mark` (counted) rather than crash.
+    alignas(Sleep) static unsigned char storage[sizeof(Sleep)];
+    auto* sleep = new (storage) Sleep(5 * rf::kMillis);
+    REQUIRE_FALSE(sleep->await_ready());
+    sleep->await_suspend(mark);  // arms the timer, as awaiting it would
+    sleep->~Sleep();             // the awaiting frame goes away: must disarm
+    co_await Sleep(20 * rf::kMillis);
+    CHECK(fired == 0);
+    // The same sleep, not destroyed, does fire: the check above can see a firing.
+    auto* kept = new (storage) Sleep(5 * rf::kMillis);
+    kept->await_suspend(mark);
+    co_await Sleep(20 * rf::kMillis);
+    CHECK(fired == 1);
+    kept->~Sleep();
+    mark.destroy();
   });
 }
 }

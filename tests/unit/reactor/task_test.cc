@@ -10,7 +10,10 @@ using rf::reactor::Task;
 
 namespace {
 
-Task<int> Answer() { co_return 42; }
+Task<int> Answer(int* runs) {
+  ++*runs;
+  co_return 42;
+}
 
 Task<std::string> Nested(int depth) {
   if (depth == 0) co_return std::string("leaf");
@@ -28,8 +31,14 @@ Task<void> Bump(int* counter) {
 TEST_SUITE("reactor.task") {
 TEST_CASE("a task does not run until awaited and returns its value" * doctest::timeout(10)) {
   rf::test::RunOnReactor(1, [](Reactor&) -> Task<void> {
-    Task<int> t = Answer();
+    static int runs;
+    runs = 0;
+    Task<int> t = Answer(&runs);
+    CHECK(runs == 0);  // created, not started
+    co_await rf::reactor::Yield{};
+    CHECK(runs == 0);  // nor started by the loop
     int v = co_await std::move(t);
+    CHECK(runs == 1);
     CHECK(v == 42);
   });
 }

@@ -1,0 +1,110 @@
+#include "engine/record.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "json/parse.h"
+#include "json/value_limits.h"
+#include "json/writer.h"
+#include "store/embedded/format.h"
+
+using namespace rf::engine;
+using rf::Errc;
+using rf::json::Array;
+using rf::json::Object;
+using rf::json::Value;
+
+namespace {
+
+Value Nest(size_t depth) {
+  Value v = Value(1);
+  for (size_t i = 0; i < depth; ++i) v = Value(Array{std::move(v)});
+  return v;
+}
+
+Record WithData(Value data, std::string text = {}) {
+  Record r;
+  r.type = RecordType::kStepSucceeded;
+  r.run = NewRunId(3, 1'700'000'000'000);
+  r.at_ms = 1'700'000'000'001;
+  r.step = 0;
+  r.text = std::move(text);
+  r.data = std::move(data);
+  return r;
+}
+
+// The record read back, or a failed check.
+Record RoundTrip(const Record& r) {
+  auto back = DecodeRecord(EncodeRecord(r, nullptr));
+  REQUIRE_MESSAGE(back.has_value(), back.error().ToString());
+  return *back;
+}
+
+}  // namespace
+
+TEST_SUITE("engine.record") {
+  TEST_CASE("a record whose data is nested exactly to the live limit reads back") {
+    Record back = RoundTrip(WithData(Nest(rf::json::kMaxDepth)));
+    CHECK(back.data == Nest(rf::json::kMaxDepth));
+    // One over the live limit: refused before it is recorded (CheckValue), yet still readable.
+    CHECK(RoundTrip(WithData(Nest(rf::json::kMaxDepth + 1))).data == Nest(rf::json::kMaxDepth + 1));
+  }
+
+  TEST_CASE("the decoder's depth bound sits above the envelope of any live record") {
+    const size_t room = rf::json::kReplayMaxDepth - rf::json::kRecordEnvelopeDepth;
+    CHECK(RoundTrip(WithData(Nest(room))).data == Nest(room));
+    auto over = DecodeRecord(EncodeRecord(WithData(Nest(room + 1)), nullptr));
+    REQUIRE_FALSE(over.has_value());
+    CHECK(over.error().code == Errc::kTooDeep);
+  }
+
+  TEST_CASE("a record at the size limits encodes within kMaxRecordBytes and reads back") {
+    // A value of exactly kMaxValueBytes encoded, and a text of kMaxTextBytes of the byte that
+    // escapes the most (a control character, written as \u00XX).
+    Value big(std::string(rf::json::kMaxValueBytes - 2, 'x'));
+    REQUIRE(rf::json::CheckValue(big).has_value());
+    Record r = WithData(big, std::string(rf::json::kMaxTextBytes, '\x01'));
+    r.type = RecordType::kRunCreated;
+    r.workflow = std::string(128, 'w');
+    r.version = INT64_MAX;
+    r.due_ms = INT64_MIN;
+    r.priority = Priority::kCritical;
+    const std::string encoded = EncodeRecord(r, nullptr);
+    CHECK(encoded.size() <= rf::json::kMaxRecordBytes);
+    CHECK(rf::json::kMaxRecordBytes <= rf::store::embedded::kMaxRecordPayload);
+    Record back = RoundTrip(r);
+    CHECK(back.data == big);
+    CHECK(back.text == r.text);
+  }
+
+  TEST_CASE("hostile strings and numbers read back: surrogates, invalid UTF-8, huge numbers") {
+    // From JSON text (the API): a surrogate pair is fine, a lone one never gets in.
+    auto pair = rf::json::Parse(R"("\ud83d\ude00")");
+    REQUIRE(pair.has_value());
+    CHECK(RoundTrip(WithData(*pair)).data == *pair);
+    CHECK_FALSE(rf::json::Parse(R"("\ud800")").has_value());
+    CHECK_FALSE(rf::json::Parse("1e400").has_value());
+    auto huge = rf::json::Parse("[123456789012345678901234567890,-1e308,5e-324]");
+    REQUIRE(huge.has_value());
+    CHECK(RoundTrip(WithData(*huge)).data == *huge);
+    // From a non-JSON source (bytes of a lone surrogate, stray bytes): the record still reads
+    // back, with U+FFFD where the bytes were not UTF-8.
+    Record r = WithData(Object{{"k\xed\xa0\x80", Value(std::string("a\xff"))}}, "err \xfe");
+    Record back = RoundTrip(r);
+    CHECK(back.data == Value(Object{{"k\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "a\xef\xbf\xbd"}}));
+    CHECK(back.text == "err \xef\xbf\xbd");
+  }
+
+  TEST_CASE("the run id of a record the decoder refuses is recovered from its envelope") {
+    Record r = WithData(Value("x"));
+    std::string encoded = EncodeRecord(r, nullptr);
+    encoded.back() = ',';  // no longer JSON
+    CHECK_FALSE(DecodeRecord(encoded).has_value());
+    auto id = PeekRunId(encoded);
+    REQUIRE(id.has_value());
+    CHECK(*id == r.run);
+    CHECK_FALSE(PeekRunId(R"({"t":3,"rux":"01a23ca6-9c53-7001-8433-928f6e9f5b24"})").has_value());
+    CHECK_FALSE(PeekRunId("garbage").has_value());
+  }
+}
