@@ -26,8 +26,7 @@ target_sources() {
       echo "tests/fuzz/definition_fuzz.cc src/engine/definition.cc src/engine/dag.cc" \
         "src/engine/retry_policy.cc src/engine/detail/checker.cc src/engine/detail/expressions.cc" \
         "src/engine/detail/step_parser.cc src/engine/record.cc src/engine/run.cc src/engine/run_id.cc" \
-        "src/json/parse.cc src/json/value.cc src/json/writer.cc src/json/pointer.cc" \
-        "src/json/template.cc src/json/condition.cc"
+        src/json/*.cc  # the whole json module: a new file there must not break this target
       ;;
     *) return 1 ;;
   esac
