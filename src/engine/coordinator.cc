@@ -229,9 +229,30 @@ class Coordinator::TerminalWait {
 
 // --- commands ----------------------------------------------------------------
 
+// Resumed when the mover finished a batch (or stopped).
+class Coordinator::MoveProgress {
+ public:
+  explicit MoveProgress(Coordinator& c) : c_(c) {}
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) { c_.move_waiters_.push_back(h); }
+  void await_resume() const noexcept {}
+
+ private:
+  Coordinator& c_;
+};
+
 reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
   if (!store_->healthy()) co_return Error{Errc::kUnavailable, "the store is unavailable; retry"};
+  // Back-pressure: finished runs are moved into history more slowly than they finish.
+  const Nanos give_up = MonoNow() + kMoveWaitLimit;
+  while (to_move_.size() >= kMaxPendingMoves && moving_) {
+    if (MonoNow() >= give_up)
+      co_return Error{Errc::kUnavailable, "the history store is behind; retry"};
+    stats_->history_backpressure.Add();
+    co_await MoveProgress(*this);  // suspends
+    if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
+  }
   if (Status ok = json::CheckValue(cmd.input); !ok)
     co_return Error{ok.error().code, "input " + ok.error().context};
   Entry* e = nullptr;

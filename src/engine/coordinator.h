@@ -266,6 +266,7 @@ class Coordinator {
   // Moving finished runs into history and the cache of moved ones
   // (coordinator_history.cc).
   void QueueMove(Entry& e);
+  void WakeMoveWaiters();
   static reactor::Task<void> Mover(Coordinator* self);
   static reactor::Task<void> ExpireHistory(Coordinator* self);
   void CacheInsert(Entry& e);
@@ -295,6 +296,9 @@ class Coordinator {
   static Record QuarantineRecord(const Entry& e);  // the in-memory end of a quarantined run
   void ForgetMoved(const RunId& id);  // replay: history has it
 
+  static const size_t kMaxPendingMoves;
+  static const Nanos kMoveWaitLimit;
+
   const unsigned shard_;
   const EngineOptions options_;
   HttpExecutor* http_;
@@ -309,6 +313,8 @@ class Coordinator {
 
   HistoryStore* history_ = nullptr;
   std::deque<std::pair<RunId, uint32_t>> to_move_;  // finished runs (and their record count) to move
+  std::vector<std::coroutine_handle<>> move_waiters_;  // starts held back while to_move_ is full
+  class MoveProgress;
   bool moving_ = false;
   bool history_retention_ = false;
   bool expiring_ = false;

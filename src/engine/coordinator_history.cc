@@ -15,6 +15,15 @@ namespace rf::engine {
 namespace {
 
 constexpr size_t kMoveBatch = 2048;          // runs per history write
+}  // namespace
+
+// Finished runs waiting for their move, per shard: new starts wait above this
+// (and fail with kUnavailable after kMoveWaitLimit), so a history store that
+// cannot keep up slows the load down instead of filling memory.
+const size_t Coordinator::kMaxPendingMoves = 10'000;
+const Nanos Coordinator::kMoveWaitLimit = 10 * kSeconds;
+
+namespace {
 constexpr size_t kExpireBatch = 10'000;      // runs per retention call
 constexpr Nanos kMaxMoveBackoff = 5 * kSeconds;
 
@@ -94,8 +103,16 @@ reactor::Task<void> Coordinator::Mover(Coordinator* self) {
     // History has them durably: a replay may skip their records (journal mark,
     // written with the next commit; if it is lost they are only moved again).
     if (!moved.empty()) self->store_->NoteMoved(moved);
+    self->WakeMoveWaiters();
   }
   self->moving_ = false;
+  self->WakeMoveWaiters();
+}
+
+void Coordinator::WakeMoveWaiters() {
+  std::vector<std::coroutine_handle<>> ready;
+  ready.swap(move_waiters_);
+  for (auto h : ready) reactor::Shard::Current().Schedule(h);
 }
 
 void Coordinator::CacheInsert(Entry& e) {

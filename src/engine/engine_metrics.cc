@@ -121,6 +121,9 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
             [](const ShardEngineStats& s) { return s.history_loads.Get(); });
   sum_gauge("rf_history_move_failures_total", "counter", "Moves into history that failed (retried).",
             [](const ShardEngineStats& s) { return s.history_move_failures.Get(); });
+  sum_gauge("rf_history_backpressure_total", "counter",
+            "Times a start waited because finished runs queued for history were at their bound.",
+            [](const ShardEngineStats& s) { return s.history_backpressure.Get(); });
 }
 
 void RenderHistoryMetrics(const HistoryStats* h, std::string& out) {

@@ -48,6 +48,7 @@ struct ShardEngineStats {
   obs::Counter history_evicted;     // cached runs dropped from memory
   obs::Counter history_loads;       // runs read back from history (GET, retry, SSE, keys)
   obs::Counter history_move_failures;
+  obs::Counter history_backpressure;  // starts that waited for moves to catch up
 
   ~ShardEngineStats();
 

@@ -139,6 +139,13 @@ Result<std::unique_ptr<HistoryDb>> HistoryDb::Open(const Options& o, bool read_o
   rocksdb::ColumnFamilyOptions cfo;
   cfo.write_buffer_size = o.write_buffer_bytes / 2;
   cfo.max_write_buffer_number = 3;
+  // Size-tiered (universal) compaction: runs arrive almost in id order from
+  // several shards, so consecutive flushes overlap a little; leveled
+  // compaction rewrote large L1 files for every flush and stalled writes at
+  // tens of L0 files under sustained load, universal merges flushes together.
+  cfo.compaction_style = rocksdb::kCompactionStyleUniversal;
+  cfo.level0_slowdown_writes_trigger = 48;
+  cfo.level0_stop_writes_trigger = 64;
   // Logs are JSON: LZ4 for recent levels, ZSTD at the bottom where most data rests.
   cfo.compression = rocksdb::kLZ4Compression;
   cfo.bottommost_compression = rocksdb::kZSTD;

@@ -62,7 +62,7 @@ struct Options {
   std::string dir;
   bool sync = true;                        // fsync the WAL with every write
   size_t block_cache_bytes = 32 << 20;     // decompressed blocks of recent reads
-  size_t write_buffer_bytes = 16 << 20;    // every column family's memtables together (and the WAL's bound)
+  size_t write_buffer_bytes = 32 << 20;    // every column family's memtables together (and the WAL's bound)
   std::string secondary_dir;               // read_only: where the secondary keeps its own files
   // The status nearly every run ends with (the engine's "succeeded"): not
   // indexed by status; listings of it filter the other families instead.
