@@ -67,9 +67,10 @@ Status EmbeddedHistoryStore::Open() {
   auto db = store::history::HistoryDb::Open(o);
   if (!db) return db.error();
   db_ = std::move(*db);
-  // Two helpers: one can serve lookups while the other writes a batch. Lanes
-  // are bounded: a shard that finds one full gets kUnavailable at once.
-  pool_ = std::make_unique<store::history::HistoryPool>(2, 4096, 256);
+  // Two lookup helpers (GETs of different runs in parallel) and one writer
+  // (writes are serialised anyway). Lanes are bounded: a shard that finds one
+  // full gets kUnavailable at once.
+  pool_ = std::make_unique<store::history::HistoryPool>(2, 1, 4096, 256);
   RF_LOG(kInfo, "history store opened", {"dir", o.dir}, {"table_bytes", db_->DiskBytes()});
   return {};
 }

@@ -128,14 +128,23 @@ Result<std::unique_ptr<HistoryDb>> HistoryDb::Open(const Options& o, bool read_o
   db.create_missing_column_families = !read_only;
   db.max_background_jobs = 2;
   db.max_open_files = 512;
+  // Restart time: do not read every table's properties (or size) at open.
+  db.skip_stats_update_on_db_open = true;
+  db.skip_checking_sst_file_sizes_on_db_open = true;
   db.keep_log_file_num = 4;
   db.write_buffer_manager = h->buffers_;
   db.max_total_wal_size = o.write_buffer_bytes;  // bounded WAL, and so RocksDB's own restart
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = h->cache_;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  table.cache_index_and_filter_blocks = true;  // index and filters count against the cache bound
-  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  // Index and filters count against the cache bound, partitioned so that only
+  // their small top levels stay pinned: with whole-table filters a large
+  // history thrashed a small cache and a point lookup read filters from disk.
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_top_level_index_and_filter = true;
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.partition_filters = true;
   rocksdb::ColumnFamilyOptions cfo;
   cfo.write_buffer_size = o.write_buffer_bytes / 2;
   cfo.max_write_buffer_number = 3;

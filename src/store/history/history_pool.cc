@@ -2,9 +2,11 @@
 
 namespace rf::store::history {
 
-HistoryPool::HistoryPool(size_t threads, size_t lookup_capacity, size_t bulk_capacity)
+HistoryPool::HistoryPool(size_t lookup_threads, size_t bulk_threads, size_t lookup_capacity,
+                         size_t bulk_capacity)
     : capacity_{lookup_capacity, bulk_capacity} {
-  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
+  for (size_t i = 0; i < lookup_threads; ++i) threads_.emplace_back([this] { Work(0); });
+  for (size_t i = 0; i < bulk_threads; ++i) threads_.emplace_back([this] { Work(1); });
 }
 
 HistoryPool::~HistoryPool() {
@@ -12,7 +14,8 @@ HistoryPool::~HistoryPool() {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_[0].notify_all();
+  cv_[1].notify_all();
   for (auto& t : threads_) t.join();
 }
 
@@ -27,18 +30,18 @@ bool HistoryPool::Submit(Lane lane, std::function<void()> job) {
     jobs_[i].push_back(std::move(job));
     stats_.queued.fetch_add(1, std::memory_order_relaxed);
   }
-  cv_.notify_one();
+  cv_[i].notify_one();
   return true;
 }
 
-void HistoryPool::Work() {
+void HistoryPool::Work(size_t lane) {
   while (true) {
     std::function<void()> job;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !jobs_[0].empty() || !jobs_[1].empty(); });
-      auto& q = !jobs_[0].empty() ? jobs_[0] : jobs_[1];  // lookups first
-      if (q.empty()) return;                               // stopping, nothing left
+      cv_[lane].wait(lock, [&] { return stop_ || !jobs_[lane].empty(); });
+      auto& q = jobs_[lane];
+      if (q.empty()) return;  // stopping, nothing left
       job = std::move(q.front());
       q.pop_front();
       stats_.queued.fetch_sub(1, std::memory_order_relaxed);

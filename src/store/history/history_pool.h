@@ -1,9 +1,10 @@
 #pragma once
 // HistoryPool: the helper threads that run HistoryDb's blocking calls for the
-// shards. Two lanes: lookups on a request's path (GET, an idempotent start,
-// listings) always go ahead of bulk work (moving finished runs in, retention).
-// Each lane has a capacity; a call that finds its lane full is refused at once
-// (kUnavailable) instead of queueing without bound.
+// shards. Two lanes with their own threads: lookups on a request's path (GET,
+// an idempotent start, listings) never wait behind bulk work (moving finished
+// runs in, retention), and a burst of lookups cannot starve the moves (which
+// would hold back new starts). Each lane has a capacity; a call that finds its
+// lane full is refused at once (kUnavailable) instead of queueing without bound.
 //
 // `co_await pool.Run(lane, fn)` runs `fn` on a helper and resumes the caller
 // on its own shard with fn's result (a Result<T>).
@@ -32,7 +33,8 @@ struct PoolStats {
 
 class HistoryPool {
  public:
-  HistoryPool(size_t threads, size_t lookup_capacity, size_t bulk_capacity);
+  HistoryPool(size_t lookup_threads, size_t bulk_threads, size_t lookup_capacity,
+              size_t bulk_capacity);
   ~HistoryPool();  // joins the helpers after running what was queued
   HistoryPool(const HistoryPool&) = delete;
   HistoryPool& operator=(const HistoryPool&) = delete;
@@ -78,11 +80,11 @@ class HistoryPool {
   }
 
  private:
-  void Work();
+  void Work(size_t lane);
 
   const size_t capacity_[2];
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_[2];
   std::deque<std::function<void()>> jobs_[2];
   std::vector<std::thread> threads_;
   bool stop_ = false;
