@@ -101,14 +101,7 @@ cp "$LOADGEN_BIN" "$TMP/bin/rf-loadgen"
 RINGFLOW_SRC=$RINGFLOW_BIN
 RINGFLOW_BIN=$TMP/bin/ringflow
 LOADGEN_BIN=$TMP/bin/rf-loadgen
-cleanup() {
-    stop_started
-    if [[ -n ${PG_DIR:-} ]]; then
-        "$REPO/tools/pg.sh" stop "$PG_DIR" >/dev/null 2>&1 || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+trap cleanup_bench EXIT
 trap 'exit 130' INT TERM
 
 # nginx: /ok is the reference's target, /fail (400) fails the http step of the `wfail` runs.

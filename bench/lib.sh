@@ -136,3 +136,13 @@ prepare_bench() {
         [[ -x $bin ]] || { echo "$BENCH_NAME: binary not found: $bin" >&2; exit 1; }
     done
 }
+
+# cleanup_bench: the EXIT trap of both bench scripts: stops what they started (and the
+# private PostgreSQL in PG_DIR, if any) and removes TMP.
+cleanup_bench() {
+    stop_started
+    if [[ -n ${PG_DIR:-} ]]; then
+        "$REPO/tools/pg.sh" stop "$PG_DIR" >/dev/null 2>&1 || true
+    fi
+    if [[ -n ${TMP:-} ]]; then rm -rf "$TMP"; fi
+}

@@ -63,14 +63,7 @@ prepare_bench
 
 # ------------------------------------------------------------------ processes
 TMP=$(mktemp -d "${DATA_ROOT:-${TMPDIR:-/tmp}}/rf-wfbench.XXXXXX")
-cleanup() {
-    stop_started
-    if [[ -n ${PG_DIR:-} ]]; then
-        "$REPO/tools/pg.sh" stop "$PG_DIR" >/dev/null 2>&1 || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+trap cleanup_bench EXIT
 trap 'exit 130' INT TERM
 
 # nginx: /ok is the http steps' endpoint and the reference's target.
