@@ -12,7 +12,8 @@ must quote its row ("May include: ... Included by: ...", see --print-table).
 The table is the intended architecture (../shared/STYLE.md section 1), not a
 list of today's edges: includes point down only, app -> api -> engine ->
 store -> reactor -> obs/base; json and http sit beside engine and never
-include it; store adapters include only base/obs/reactor (+ their library).
+include it; store adapters include only the store interface and
+base/obs/reactor (+ their library; the embedded one json too).
 
 usage: tools/check_layers.py [--root DIR] [--print-table] [--no-readmes]
 Exit status: 0 clean, 1 violations, 2 usage error.
@@ -34,21 +35,20 @@ ALLOWED = {
     "http": ["reactor", "obs", "base"],
     # The outbound client shares http's public grammar helpers (http/syntax.h).
     "http/client": ["http", "reactor", "obs", "base"],
-    "store/embedded": ["reactor", "obs", "base"],
-    "store/history": ["reactor", "obs", "base"],
-    "store/postgres": ["reactor", "obs", "base"],
+    # The store interface (store.h, history_store.h) and its vocabulary (RunId, RunStatus).
+    "store": ["reactor", "obs", "base"],
+    # Adapters of the store interface. The embedded one keeps definitions as JSON records.
+    "store/embedded": ["store", "json", "reactor", "obs", "base"],
+    "store/history": ["store", "reactor", "obs", "base"],
+    "store/postgres": ["store", "reactor", "obs", "base"],
     "fanout": ["reactor", "obs", "base"],
-    # The engine owns the store interfaces (run_store.h, history_store.h) and
-    # their embedded adapters, which wrap store/embedded and store/history.
-    "engine": ["fanout", "store/embedded", "store/history", "json", "reactor", "obs", "base"],
-    # PostgreSQL adapters of engine interfaces (transitional: moving under
-    # src/store/postgres). Engine's public headers only, never engine/detail.
-    "backends": ["engine", "store/postgres", "json", "reactor", "obs", "base"],
+    # The engine sees stores only through the interface; app/ picks the adapter.
+    "engine": ["fanout", "store", "json", "reactor", "obs", "base"],
     # Engine's http step executor over the outbound client.
     "steps": ["engine", "http/client", "json", "reactor", "obs", "base"],
-    "api": ["engine", "http", "fanout", "json", "reactor", "obs", "base"],
-    # The only place that names concrete backends: everything below it.
-    "app": ["api", "steps", "backends", "engine", "http", "http/client", "fanout",
+    "api": ["engine", "http", "fanout", "store", "json", "reactor", "obs", "base"],
+    # The only place that names concrete adapters: everything below it.
+    "app": ["api", "steps", "engine", "http", "http/client", "fanout", "store",
             "store/embedded", "store/history", "store/postgres", "json", "reactor",
             "obs", "base"],
 }

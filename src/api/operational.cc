@@ -94,9 +94,7 @@ void Metrics(void* ctx, RequestContext& rc) {
 
   if (s->engine) {
     engine::RenderEngineMetrics(s->engine->metrics(), out);
-    auto journals = s->engine->journal_stats();
-    if (!journals.empty()) store::embedded::RenderJournalMetrics(journals, out);
-    engine::RenderStoreMetrics(s->engine->store_stats(), out);
+    s->engine->RenderStoreMetrics(out);
     engine::RenderHistoryMetrics(s->engine->history_stats(), out);
   }
 

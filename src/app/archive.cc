@@ -8,11 +8,11 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "backends/pg_history.h"
 #include "base/buffer.h"
-#include "engine/run_log.h"
-#include "engine/embedded_history.h"
 #include "json/writer.h"
+#include "store/history/embedded_history.h"
+#include "store/postgres/pg_history.h"
+#include "store/run_log.h"
 
 namespace rf::app {
 namespace {
@@ -32,12 +32,12 @@ void Number(Buffer& out, std::string_view name, int64_t value) {
 }
 
 // One line: {"id":..,"workflow":..,...,"records":[<record>,...]}\n
-Status Line(const engine::HistoryRun& r, Buffer& out) {
+Status Line(const store::HistoryRun& r, Buffer& out) {
   out.Append("{\"id\":");
   json::WriteString(r.id.ToString(), out);
   Field(out, "workflow", r.workflow);
   Number(out, "version", r.version);
-  Field(out, "status", engine::RunStatusName(r.status));
+  Field(out, "status", store::RunStatusName(r.status));
   Number(out, "created_ms", r.created_ms);
   Number(out, "finished_ms", r.finished_ms);
   if (!r.idempotency_key.empty()) Field(out, "idempotency_key", r.idempotency_key);
@@ -45,7 +45,7 @@ Status Line(const engine::HistoryRun& r, Buffer& out) {
   if (!r.failed_step.empty()) Field(out, "step", r.failed_step);
   out.Append(",\"records\":[");
   bool first = true;
-  Status st = engine::ForEachLogRecord(r.log, [&](std::string_view record) -> Status {
+  Status st = store::ForEachLogRecord(r.log, [&](std::string_view record) -> Status {
     if (!first) out.Append(",");
     first = false;
     out.Append(record);  // already compact JSON
@@ -65,13 +65,13 @@ struct Scratch {
   }
 };
 
-Result<std::unique_ptr<engine::HistoryStore>> OpenHistory(const Config& config, Scratch& scratch) {
+Result<std::unique_ptr<store::HistoryStore>> OpenHistory(const Config& config, Scratch& scratch) {
   if (config.store == Store::kPostgres) {
-    backends::PgOptions o;
+    store::pg::PgOptions o;
     o.url = config.database_url;
     // Export opens its own connection; the shards' pools are not needed.
-    return std::unique_ptr<engine::HistoryStore>(
-        std::make_unique<backends::PgHistoryStore>(o, [] { return nullptr; }));
+    return std::unique_ptr<store::HistoryStore>(
+        std::make_unique<store::pg::PgHistoryStore>(o, [] { return nullptr; }));
   }
   const std::string dir = config.data_dir + "/history";
   if (!std::filesystem::exists(dir + "/CURRENT"))
@@ -79,9 +79,9 @@ Result<std::unique_ptr<engine::HistoryStore>> OpenHistory(const Config& config, 
   char tmpl[] = "/tmp/ringflow-archive-XXXXXX";
   if (!::mkdtemp(tmpl)) return Error::FromErrno(errno, "mkdtemp");
   scratch.path = tmpl;
-  auto h = engine::EmbeddedHistoryStore::OpenSecondary(dir, scratch.path);
+  auto h = store::history::EmbeddedHistoryStore::OpenSecondary(dir, scratch.path);
   if (!h) return h.error();
-  return std::unique_ptr<engine::HistoryStore>(std::move(*h));
+  return std::unique_ptr<store::HistoryStore>(std::move(*h));
 }
 
 int Archive(const Config& config) {
@@ -100,7 +100,7 @@ int Archive(const Config& config) {
   const int64_t before_ms = WallNow() / kMillis - config.archive_before / kMillis;
   size_t runs = 0;
   Buffer line;
-  Status st = (*history)->Export(before_ms, [&](const engine::HistoryRun& r) -> Status {
+  Status st = (*history)->Export(before_ms, [&](const store::HistoryRun& r) -> Status {
     line.Clear();
     if (Status l = Line(r, line); !l) return l;
     if (gzwrite(gz, line.view().data(), static_cast<unsigned>(line.view().size())) !=

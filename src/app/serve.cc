@@ -13,16 +13,18 @@
 
 #include "api/service.h"
 #include "api/v1.h"
-#include "engine/engine.h"
-#include "backends/pg_store.h"
-#include "steps/http_step.h"
-#include "store/postgres/migrate.h"
 #include "app/notify.h"
+#include "engine/engine.h"
 #include "http/server.h"
 #include "obs/log.h"
 #include "reactor/io.h"
 #include "reactor/reactor.h"
 #include "reactor/submit_to.h"
+#include "steps/http_step.h"
+#include "store/embedded/embedded_store.h"
+#include "store/history/embedded_history.h"
+#include "store/postgres/migrate.h"
+#include "store/postgres/pg_store.h"
 
 namespace rf::app {
 namespace {
@@ -142,7 +144,7 @@ int Serve(const Config& config) {
     return 1;
   }
 
-  std::unique_ptr<engine::StoreFactory> stores;
+  std::unique_ptr<store::StoreFactory> stores;
   if (config.store == Store::kPostgres) {
     // Blocking checks before any shard runs: the schema must be the one this binary knows.
     if (config.migrate) {
@@ -158,16 +160,24 @@ int Serve(const Config& config) {
     }
     char host[256] = "host";
     gethostname(host, sizeof host - 1);
-    backends::PgOptions po;
+    store::pg::PgOptions po;
     po.url = config.database_url;
     po.pool = config.pg_pool;
     po.instance = std::string(host) + ":" + std::to_string(getpid()) + ":" +
                   std::to_string(WallNow() / kMillis);
-    stores = std::make_unique<backends::PgStoreFactory>(po);
-  } else if (auto st = engine::CheckLayout(config.data_dir, config.shards); !st) {
-    RF_LOG(kError, "cannot use the data directory", {"data_dir", config.data_dir},
-           {"error", st.error().ToString()});
-    return 1;
+    stores = std::make_unique<store::pg::PgStoreFactory>(po);
+  } else {
+    if (auto st = engine::CheckLayout(config.data_dir, config.shards); !st) {
+      RF_LOG(kError, "cannot use the data directory", {"data_dir", config.data_dir},
+             {"error", st.error().ToString()});
+      return 1;
+    }
+    // --history-cache: half for RocksDB's block cache, half for the runs the coordinators keep.
+    auto history = std::make_unique<store::history::EmbeddedHistoryStore>(
+        store::history::EmbeddedHistoryOptions{config.data_dir + "/history", config.fsync,
+                                               config.history_cache / 2});
+    stores = std::make_unique<store::embedded::EmbeddedStoreFactory>(config.data_dir, config.fsync,
+                                                                      std::move(history));
   }
   engine::EngineOptions eo;
   eo.data_dir = config.data_dir;

@@ -8,10 +8,11 @@
 #include <cstring>
 
 #include "base/hash_ring.h"
-#include "engine/run_log.h"
+#include "engine/run_row.h"
 #include "json/value_limits.h"
 #include "json/writer.h"
 #include "obs/log.h"
+#include "store/run_log.h"
 
 namespace rf::engine {
 namespace {
@@ -27,7 +28,7 @@ struct Coordinator::Waiter : reactor::Shard::TimerNode {
 };
 
 Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecutor* http,
-                         EngineMetrics* metrics, std::unique_ptr<RunStore> store)
+                         EngineMetrics* metrics, std::unique_ptr<store::RunStore> store)
     : shard_(shard),
       options_(options),
       http_(http),
@@ -63,17 +64,25 @@ bool Coordinator::WantEvents(const Entry& e) const {
 void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
                           std::vector<Event>& events, RunStatus before) {
   thread_local Buffer encoded;
+  thread_local RowText text;
+  const bool rows = store_->wants_rows();
   for (const Record& r : records) {
     encoded.Clear();
     EncodeRecord(r, &e.run, encoded);
     std::string_view payload = encoded.view();
-    AppendToLog(e.log, payload);
-    store_->Append(e.run, r, ++e.records, payload);
+    store::AppendToLog(e.log, payload);
+    const bool created = r.type == RecordType::kRunCreated;
+    store_->Append(MakeRunRow(e.run, rows, created, text),
+                   MakeAppended(e.run, r, ++e.records, payload));
     journal_bytes_since_snapshot_ += payload.size() + store_->record_overhead();
     if (r.type == RecordType::kStepSkipped)
       stats_->steps[static_cast<size_t>(e.run.def->steps[r.step].type)][3].Add();
   }
-  if (!events.empty() && store_->wants_events()) store_->AppendEvents(e.run, events);
+  if (!events.empty() && store_->wants_events()) {
+    const store::RunRow row = MakeRunRow(e.run, rows, false, text);
+    for (const Event& ev : events)
+      store_->AppendEvent(row, ev.seq, ev.at_ms, json::ToString(EventToJsonInRun(ev)));
+  }
   const bool finished = !IsTerminal(before) && IsTerminal(e.run.status);
   const Effects& fx = m.effects();
   if (records.empty() && fx.execute.empty() && fx.timers.empty() && fx.abort.empty()) return;
@@ -161,7 +170,7 @@ void Coordinator::Compact(Entry& e) {
 Result<Run> Coordinator::Rebuild(const Entry& e) const {
   Run r;
   r.def = e.run.def;
-  Status st = ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
+  Status st = store::ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
     auto rec = DecodeRecord(payload);
     if (!rec) return rec.error();
     Apply(r, *rec, nullptr);

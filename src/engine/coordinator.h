@@ -25,14 +25,14 @@
 #include "base/result.h"
 #include "engine/engine_metrics.h"
 #include "engine/executor.h"
-#include "engine/history_store.h"
 #include "engine/machine.h"
 #include "engine/registry.h"
-#include "engine/run_store.h"
 #include "fanout/subscriber.h"
 #include "reactor/cancel_token.h"
 #include "reactor/shard.h"
 #include "reactor/task.h"
+#include "store/history_store.h"
+#include "store/store.h"
 
 namespace rf::engine {
 
@@ -84,7 +84,7 @@ struct RunPage {
 class Coordinator {
  public:
   Coordinator(unsigned shard, const EngineOptions& options, HttpExecutor* http,
-              EngineMetrics* metrics, std::unique_ptr<RunStore> store);
+              EngineMetrics* metrics, std::unique_ptr<store::RunStore> store);
   ~Coordinator();
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
@@ -96,7 +96,7 @@ class Coordinator {
   // outlive the coordinator). Without one, finished runs stay in memory until
   // retention removes them (unit tests).
   // `cache_bytes`: this shard's part of --history-cache.
-  void SetHistory(HistoryStore* h, size_t cache_bytes) {
+  void SetHistory(store::HistoryStore* h, size_t cache_bytes) {
     history_ = h;
     cache_limit_ = cache_bytes;
   }
@@ -123,7 +123,7 @@ class Coordinator {
                                  RunStatus status, int64_t created_ms, int64_t finished_ms,
                                  std::string_view error, std::string_view failed_step, bool dead_letter);
   // History's part of a listing: summaries written as List writes them.
-  static void AppendSummaries(const std::vector<HistoryRun>& runs, const RunQuery& q, RunPage& page);
+  static void AppendSummaries(const std::vector<store::HistoryRun>& runs, const RunQuery& q, RunPage& page);
   // Retention of the history store (one coordinator runs it: shard 0).
   void RunHistoryRetention() { history_retention_ = true; }
 
@@ -134,12 +134,10 @@ class Coordinator {
   reactor::Task<Status> Subscribe(RunId id, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s);
   void SubscribeWorkflow(std::string workflow, std::shared_ptr<fanout::Subscriber> s);
   // The relay's delivery of outbox rows of runs this shard owns.
-  void DeliverOutbox(const std::vector<OutboxRow>& rows);
+  void DeliverOutbox(const std::vector<store::OutboxRow>& rows);
 
   size_t run_count() const { return runs_.size(); }
   // Null until Open() succeeded.
-  const store::embedded::JournalStats* journal_stats() const { return store_->journal_stats(); }
-  const StoreStats* store_stats() const { return store_->store_stats(); }
 
  private:
   struct Waiter;
@@ -304,14 +302,14 @@ class Coordinator {
   HttpExecutor* http_;
   ShardEngineStats* stats_;
   std::shared_ptr<const Registry> registry_;
-  std::unique_ptr<RunStore> store_;
+  std::unique_ptr<store::RunStore> store_;
   bool failed_ = false;
   bool closing_ = false;
 
   std::map<RunId, std::unique_ptr<Entry>> runs_;  // ordered: ids are time-ordered
   std::set<RunId> listed_;  // runs history does not have: live, and finished not yet moved
 
-  HistoryStore* history_ = nullptr;
+  store::HistoryStore* history_ = nullptr;
   std::deque<std::pair<RunId, uint32_t>> to_move_;  // finished runs (and their record count) to move
   std::vector<std::coroutine_handle<>> move_waiters_;  // starts held back while to_move_ is full
   class MoveProgress;

@@ -7,10 +7,10 @@
 #include <algorithm>
 
 #include "engine/coordinator.h"
-#include "engine/run_log.h"
 #include "json/parse.h"
 #include "json/writer.h"
 #include "obs/log.h"
+#include "store/run_log.h"
 
 namespace rf::engine {
 namespace {
@@ -90,7 +90,7 @@ Status Coordinator::SubscribeFromLog(Entry& e, uint64_t after_seq, std::shared_p
   scratch.def = e.run.def;
   std::vector<Event> events;
   uint32_t n = 0;
-  Status st = ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
+  Status st = store::ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
     // A quarantined run's history is what replay applied, then its failure.
     if (e.quarantined_at && ++n >= e.quarantined_at) return {};
     auto r = DecodeRecord(payload);
@@ -130,9 +130,9 @@ void Coordinator::Publish(Entry& e, const std::vector<Event>& events, bool finis
   PublishWorkflow(e.run.def->name, frames);
 }
 
-void Coordinator::DeliverOutbox(const std::vector<OutboxRow>& rows) {
+void Coordinator::DeliverOutbox(const std::vector<store::OutboxRow>& rows) {
   std::vector<Frame> frames;
-  for (const OutboxRow& row : rows) {
+  for (const store::OutboxRow& row : rows) {
     Entry* e = Find(row.run);
     const bool run_subs = e && !e->subscribers.empty();
     if (row.data.empty() || (!run_subs && workflow_subs_.find(row.workflow) == workflow_subs_.end()))

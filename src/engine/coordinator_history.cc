@@ -8,8 +8,9 @@
 #include <algorithm>
 
 #include "engine/coordinator.h"
-#include "engine/run_log.h"
+#include "engine/run_row.h"
 #include "obs/log.h"
+#include "store/run_log.h"
 
 namespace rf::engine {
 namespace {
@@ -27,8 +28,8 @@ namespace {
 constexpr size_t kExpireBatch = 10'000;      // runs per retention call
 constexpr Nanos kMaxMoveBackoff = 5 * kSeconds;
 
-HistoryRun HistoryOf(const Run& r, const std::string& log) {
-  HistoryRun h;
+store::HistoryRun HistoryOf(const Run& r, const std::string& log) {
+  store::HistoryRun h;
   h.id = r.id;
   h.workflow = r.def->name;
   h.version = r.def->version;
@@ -68,7 +69,7 @@ reactor::Task<void> Coordinator::Mover(Coordinator* self) {
     const size_t n = std::min(self->to_move_.size(), kMoveBatch);
     ids.assign(self->to_move_.begin(), self->to_move_.begin() + static_cast<ptrdiff_t>(n));
     self->to_move_.erase(self->to_move_.begin(), self->to_move_.begin() + static_cast<ptrdiff_t>(n));
-    std::vector<HistoryRun> batch;
+    std::vector<store::HistoryRun> batch;
     batch.reserve(n);
     for (const auto& [id, records] : ids) {
       Entry* e = self->Find(id);
@@ -210,7 +211,7 @@ reactor::Task<Result<Coordinator::Entry*>> Coordinator::Load(RunId id) {
   if (!h) co_return Error{h.error().code == Errc::kNotFound ? Errc::kInternal : h.error().code,
                           "history: " + h.error().context};
   if (!*h) co_return Error{Errc::kNotFound, "no run with id " + id.ToString()};
-  HistoryRun& hr = **h;
+  store::HistoryRun& hr = **h;
   const auto* def = registry_->Find(hr.workflow, hr.version);
   if (!def) {
     co_return Error{Errc::kInternal, "run " + id.ToString() + " uses workflow '" + hr.workflow +
@@ -224,7 +225,7 @@ reactor::Task<Result<Coordinator::Entry*>> Coordinator::Load(RunId id) {
   auto run = Rebuild(*e);
   if (!run) co_return Error{Errc::kCorrupt, "history: run " + id.ToString() + ": " + run.error().ToString()};
   e->run = std::move(*run);
-  Status counted = ForEachLogRecord(e->log, [&](std::string_view) -> Status {
+  Status counted = store::ForEachLogRecord(e->log, [&](std::string_view) -> Status {
     ++e->records;
     return {};
   });
@@ -254,10 +255,13 @@ Status Coordinator::Restore(Entry& e) {
     // The journal forgot this run when history took it: write its records
     // again, so a replay rebuilds the whole run before what follows.
     uint32_t seq = 0;
-    Status st = ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
+    RowText text;
+    const bool rows = store_->wants_rows();
+    Status st = store::ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
       auto r = DecodeRecord(payload);
       if (!r) return r.error();
-      store_->Append(e.run, *r, ++seq, payload);
+      store_->Append(MakeRunRow(e.run, rows, r->type == RecordType::kRunCreated, text),
+                     MakeAppended(e.run, *r, ++seq, payload));
       journal_bytes_since_snapshot_ += payload.size() + store_->record_overhead();
       return {};
     });
@@ -284,8 +288,8 @@ reactor::Task<void> Coordinator::ExpireHistory(Coordinator* self) {
   self->expiring_ = false;
 }
 
-void Coordinator::AppendSummaries(const std::vector<HistoryRun>& runs, const RunQuery& q, RunPage& page) {
-  for (const HistoryRun& r : runs)
+void Coordinator::AppendSummaries(const std::vector<store::HistoryRun>& runs, const RunQuery& q, RunPage& page) {
+  for (const store::HistoryRun& r : runs)
     page.runs.emplace_back(r.id, SummaryJson(r.id, r.workflow, r.version, r.status, r.created_ms,
                                              r.finished_ms, r.error, r.failed_step, q.dead_letter));
 }

@@ -5,16 +5,19 @@
 #include <cstring>
 
 #include "engine/coordinator.h"
-#include "engine/run_log.h"
 #include "obs/log.h"
+#include "store/run_log.h"
 
 namespace rf::engine {
+
+// A snapshot: the magic, then one run log per live run (store/run_log.h framing).
+constexpr std::string_view kSnapshotMagic = "RFS1";
 
 // The journal after the last snapshot is mostly runs that finished and moved
 // to history since: their records are only sorted by run here (no decoding),
 // and a run's "moved" mark drops them. What is left is decoded and applied in
 // Finish, so a restart costs time for live runs, not for finished ones.
-class Coordinator::ReplayInto : public RecordSink {
+class Coordinator::ReplayInto : public store::RecordSink {
  public:
   explicit ReplayInto(Coordinator& c) : c_(c) {}
   Status OnSnapshot(std::string_view bytes) override { return c_.LoadSnapshot(bytes); }
@@ -26,7 +29,7 @@ class Coordinator::ReplayInto : public RecordSink {
     c_.journal_bytes_since_snapshot_ += payload.size() + c_.store_->record_overhead();
     auto id = PeekRunId(payload);
     if (!id) return c_.ReplayRecord(payload);  // names no run: replay counts and skips it
-    AppendToLog(tail_[*id], payload);
+    store::AppendToLog(tail_[*id], payload);
     return {};
   }
   Status OnMoved(std::string_view ids) override {
@@ -43,7 +46,7 @@ class Coordinator::ReplayInto : public RecordSink {
   Status Finish() {
     for (auto& [id, log] : tail_) {
       Status st =
-          ForEachLogRecord(log, [&](std::string_view payload) { return c_.ReplayRecord(payload); });
+          store::ForEachLogRecord(log, [&](std::string_view payload) { return c_.ReplayRecord(payload); });
       if (!st) return st;
     }
     tail_.clear();
@@ -82,7 +85,7 @@ Status Coordinator::ReplayRecord(std::string_view payload) {
   }
   Entry* e = Find(*id);
   if (e && e->quarantined_at) {
-    AppendToLog(e->log, payload);
+    store::AppendToLog(e->log, payload);
     ++e->records;
     stats_->records_ignored.Add();
     return {};
@@ -117,7 +120,7 @@ Status Coordinator::ReplayRecord(std::string_view payload) {
     return {};
   }
   Apply(e->run, *r, nullptr);
-  AppendToLog(e->log, payload);
+  store::AppendToLog(e->log, payload);
   ++e->records;
   return {};
 }
@@ -136,7 +139,7 @@ void Coordinator::Quarantine(const RunId& id, Entry* e, std::string_view payload
     e->run.id_text = id.ToString();
     e->run.created_ms = id.unix_ms();
   }
-  AppendToLog(e->log, payload);
+  store::AppendToLog(e->log, payload);
   e->quarantined_at = ++e->records;
   e->run.error = "quarantined: " + reason;
   Apply(e->run, QuarantineRecord(*e), nullptr);
@@ -161,8 +164,8 @@ Status Coordinator::LoadSnapshot(std::string_view bytes) {
     return Error{Errc::kCorrupt, "snapshot: unknown format"};
   bytes.remove_prefix(kSnapshotMagic.size());
   last_snapshot_bytes_ = bytes.size();
-  return ForEachLogRecord(bytes, [&](std::string_view log) {
-    return ForEachLogRecord(
+  return store::ForEachLogRecord(bytes, [&](std::string_view log) {
+    return store::ForEachLogRecord(
         log, [&](std::string_view payload) { return ReplayRecord(payload); });
   });
 }
@@ -262,7 +265,7 @@ reactor::Task<void> Coordinator::WriteSnapshot(Coordinator* self) {
   bytes.reserve(total);
   size_t slice = 0;
   for (auto& [e, len] : parts) {
-    AppendToLog(bytes, std::string_view(e->log).substr(0, len));
+    store::AppendToLog(bytes, std::string_view(e->log).substr(0, len));
     slice += len;
     if (slice >= (1 << 20)) {
       slice = 0;

@@ -9,11 +9,10 @@
 #include <cstring>
 
 #include "base/hash_ring.h"
-#include "engine/embedded_store.h"
-#include "engine/history_store.h"
 #include "obs/log.h"
 #include "reactor/offload.h"
 #include "reactor/submit_to.h"
+#include "store/history_store.h"
 
 namespace rf::engine {
 
@@ -63,29 +62,18 @@ namespace {
 
 }  // namespace
 
-class Engine::DefinitionsSink : public store::embedded::ReplaySink {
+class Engine::DefinitionsSink : public store::DefinitionSink {
  public:
   explicit DefinitionsSink(Registry& r) : reg_(r) {}
-  Status OnSnapshot(uint64_t, std::string_view) override {
-    return Error{Errc::kCorrupt, "definitions log: unexpected snapshot"};
-  }
-  Status OnRecord(uint64_t, uint8_t type, std::string_view payload) override {
-    return ApplyDefinitionRecord(reg_, type, payload);
-  }
+  Status OnDefinition(const store::DefinitionChange& c) override { return ApplyDefinition(reg_, c); }
 
  private:
   Registry& reg_;
 };
 
 Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> http,
-               StoreFactory* stores)
-    : options_(std::move(options)), metrics_(shards), owner_(kPartitions), owned_(shards) {
-  if (!stores) {
-    // --history-cache: half for RocksDB's block cache, half for the runs the coordinators keep.
-    own_stores_ = std::make_unique<EmbeddedStoreFactory>(options_.data_dir, options_.fsync,
-                                                         options_.history_cache / 2);
-    stores = own_stores_.get();
-  }
+               store::StoreFactory* stores)
+    : options_(std::move(options)), metrics_(shards), stores_(stores), owner_(kPartitions), owned_(shards) {
   definitions_ = stores->MakeDefinitionLog();
   relay_ = stores->relay();
   history_ = options_.history ? stores->history() : nullptr;
@@ -112,21 +100,8 @@ Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> 
 
 Engine::~Engine() = default;
 
-std::vector<const StoreStats*> Engine::store_stats() const {
-  std::vector<const StoreStats*> out;
-  if (!ready()) return out;
-  for (const auto& c : coordinators_)
-    if (const auto* st = c->store_stats()) out.push_back(st);
-  return out;
-}
-
-std::vector<const store::embedded::JournalStats*> Engine::journal_stats() const {
-  std::vector<const store::embedded::JournalStats*> out;
-  if (!ready()) return out;  // the acquire pairs with Open's release: the journals are set
-  for (const auto& c : coordinators_)
-    if (const auto* st = c->journal_stats()) out.push_back(st);
-  if (const auto* st = definitions_->journal_stats()) out.push_back(st);
-  return out;
+void Engine::RenderStoreMetrics(std::string& out) const {
+  if (ready()) stores_->RenderMetrics(out);  // the acquire pairs with Open's release: the stores are open
 }
 
 uint32_t Engine::PartitionForStart(std::string_view workflow, std::string_view key) const {
@@ -174,7 +149,7 @@ reactor::Task<Status> Engine::Open() {
     if (!st) co_return Error{st.error().code, "shard " + std::to_string(i) + ": " + st.error().ToString()};
   }
   if (relay_) {
-    Status st = co_await relay_->Open([this](std::vector<OutboxRow>& rows) { DeliverOutbox(rows); },
+    Status st = co_await relay_->Open([this](std::vector<store::OutboxRow>& rows) { DeliverOutbox(rows); },
                                       [] { return fanout::Subscriber::Live() > 0; });  // suspends
     if (!st) co_return Error{st.error().code, "outbox relay: " + st.error().ToString()};
   }
@@ -211,7 +186,7 @@ reactor::Task<Result<RunPage>> Engine::List(RunQuery q) {
     for (auto& r : page.runs) all.runs.push_back(std::move(r));
   }
   if (history_) {
-    HistoryQuery hq;
+    store::HistoryQuery hq;
     hq.workflow = q.workflow;
     if (q.dead_letter) hq.status = RunStatus::kFailed;
     else if (!q.any_status) hq.status = q.status;
@@ -239,7 +214,7 @@ namespace {
 
 struct OutboxDelivery {
   Coordinator* to;
-  std::vector<OutboxRow> rows;
+  std::vector<store::OutboxRow> rows;
 };
 
 void DeliverThere(void* p) {
@@ -251,9 +226,9 @@ void DeliverThere(void* p) {
 
 // On the relay's shard: each row goes to the shard that owns its run (its
 // subscribers are there), one message per shard and batch.
-void Engine::DeliverOutbox(std::vector<OutboxRow>& rows) {
-  std::vector<std::vector<OutboxRow>> by_shard(coordinators_.size());
-  for (OutboxRow& row : rows) by_shard[OwnerOf(row.run)].push_back(std::move(row));
+void Engine::DeliverOutbox(std::vector<store::OutboxRow>& rows) {
+  std::vector<std::vector<store::OutboxRow>> by_shard(coordinators_.size());
+  for (store::OutboxRow& row : rows) by_shard[OwnerOf(row.run)].push_back(std::move(row));
   reactor::Shard& here = reactor::Shard::Current();
   for (unsigned i = 0; i < by_shard.size(); ++i) {
     if (by_shard[i].empty()) continue;
@@ -284,8 +259,10 @@ reactor::Task<Result<Engine::PutOutcome>> Engine::Put(std::string name, std::str
   out.compiled = CompileDefinition(name, source, next.version);
   if (!out.compiled.def) co_return out;
   out.created = true;
-  definitions_->Append(static_cast<uint8_t>(DefinitionRecord::kPut),
-                       EncodeDefinitionPut(*out.compiled.def));
+  definitions_->Append({.kind = store::DefinitionChange::Kind::kPut,
+                        .name = out.compiled.def->name,
+                        .version = out.compiled.def->version,
+                        .source = out.compiled.def->source});
   master_.Add(out.compiled.def);
   Status st = co_await definitions_->Commit();  // suspends
   if (!st) FailDefinitions(st.error());
@@ -295,7 +272,7 @@ reactor::Task<Result<Engine::PutOutcome>> Engine::Put(std::string name, std::str
 
 reactor::Task<Status> Engine::Delete(std::string name) {
   if (!master_.Delete(name)) co_return Error{Errc::kNotFound, "no workflow named '" + name + "'"};
-  definitions_->Append(static_cast<uint8_t>(DefinitionRecord::kDelete), EncodeDefinitionDelete(name));
+  definitions_->Append({.kind = store::DefinitionChange::Kind::kDelete, .name = name, .version = 0, .source = {}});
   Status st = co_await definitions_->Commit();  // suspends
   if (!st) FailDefinitions(st.error());
   co_await Publish();  // suspends

@@ -14,8 +14,7 @@
 #include "engine/coordinator.h"
 #include "engine/engine_metrics.h"
 #include "engine/registry.h"
-#include "engine/run_store.h"
-#include "store/embedded/journal.h"
+#include "store/store.h"
 
 namespace rf::engine {
 
@@ -27,10 +26,9 @@ Status CheckLayout(const std::string& data_dir, size_t shards);
 class Engine {
  public:
   // `http[i]`: shard i's executor for http steps (must outlive the engine).
-  // `stores`: the backend (must outlive the engine); null: the embedded store
-  // under options.data_dir.
+  // `stores`: the adapter app/ picked (must outlive the engine).
   Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> http,
-         StoreFactory* stores = nullptr);
+         store::StoreFactory* stores);
   ~Engine();
 
   const EngineOptions& options() const { return options_; }
@@ -50,11 +48,10 @@ class Engine {
   reactor::Task<void> Close();
 
   // Every shard's journal metrics and the definitions journal's; empty until ready().
-  std::vector<const store::embedded::JournalStats*> journal_stats() const;
-  // Every shard's database commit metrics; empty for the embedded store or until ready().
-  std::vector<const StoreStats*> store_stats() const;
+  // Appends the stores' own metric families (nothing until ready()). Any thread.
+  void RenderStoreMetrics(std::string& out) const;
   // The history store's metrics; null without one or until ready().
-  const HistoryStats* history_stats() const {
+  const store::HistoryStats* history_stats() const {
     return ready() && history_ ? &history_->stats() : nullptr;
   }
 
@@ -90,19 +87,19 @@ class Engine {
 
   EngineOptions options_;
   EngineMetrics metrics_;
+  store::StoreFactory* stores_;
   std::vector<std::unique_ptr<Coordinator>> coordinators_;
   std::vector<unsigned> owner_;                  // [partition] -> shard
   std::vector<std::vector<uint32_t>> owned_;     // [shard] -> its partitions
   std::atomic<bool> ready_{false};
 
-  std::unique_ptr<StoreFactory> own_stores_;  // when none was given
-  EventRelay* relay_ = nullptr;               // the store's outbox relay, if it has one (shard 0)
-  HistoryStore* history_ = nullptr;           // finished runs (the store's), if it has one
-  void DeliverOutbox(std::vector<OutboxRow>& rows);
+  store::EventRelay* relay_ = nullptr;               // the store's outbox relay, if it has one (shard 0)
+  store::HistoryStore* history_ = nullptr;           // finished runs (the store's), if it has one
+  void DeliverOutbox(std::vector<store::OutboxRow>& rows);
 
   // Shard 0 only.
   Registry master_;
-  std::unique_ptr<DefinitionLog> definitions_;
+  std::unique_ptr<store::DefinitionLog> definitions_;
 };
 
 }  // namespace rf::engine

@@ -4,7 +4,7 @@
 #include <span>
 
 #include "engine/definition.h"
-#include "engine/history_store.h"
+#include "store/history_store.h"
 
 namespace rf::engine {
 
@@ -126,7 +126,7 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
             [](const ShardEngineStats& s) { return s.history_backpressure.Get(); });
 }
 
-void RenderHistoryMetrics(const HistoryStats* h, std::string& out) {
+void RenderHistoryMetrics(const store::HistoryStats* h, std::string& out) {
   if (!h) return;
   obs::TextExposition x(out);
   auto one = [&](const char* name, const char* type, const char* help, double v) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "obs/metrics.h"
+#include "store/history_store.h"
 
 namespace rf::engine {
 
@@ -64,8 +65,7 @@ struct EngineMetrics {
 // Appends the rf_runs_*, rf_steps_*, rf_step_*, rf_queue_*, rf_sse_*, rf_history_* families.
 void RenderEngineMetrics(const EngineMetrics& m, std::string& out);
 
-struct HistoryStats;
 // Appends the history store's own families (nothing when `h` is null).
-void RenderHistoryMetrics(const HistoryStats* h, std::string& out);
+void RenderHistoryMetrics(const store::HistoryStats* h, std::string& out);
 
 }  // namespace rf::engine

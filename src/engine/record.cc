@@ -3,13 +3,8 @@
 #include "json/parse.h"
 #include "json/value_limits.h"
 #include "json/writer.h"
-#include "store/embedded/format.h"
 
 namespace rf::engine {
-
-// The journal refuses (RF_CHECK) a payload above its bound: no record the engine makes may reach
-// it.
-static_assert(json::kMaxRecordBytes <= store::embedded::kMaxRecordPayload);
 
 namespace {
 

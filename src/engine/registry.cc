@@ -42,46 +42,28 @@ bool Registry::Delete(std::string_view name) {
   return true;
 }
 
-std::string EncodeDefinitionPut(const Definition& def) {
-  json::Object o{{"name", def.name}, {"version", def.version}, {"source", def.source}};
-  return json::ToString(json::Value(std::move(o)));
-}
+// A put keeps the source as a JSON string: up to kMaxDefinitionBytes, escaped, and stores
+// that keep definitions as JSON records replay them within json's replay limits.
+static_assert(json::kReplayMaxBytes >=
+              json::kMaxRecordEnvelopeBytes + json::kMaxEscapeGrowth * kMaxDefinitionBytes);
 
-std::string EncodeDefinitionDelete(std::string_view name) {
-  return json::ToString(json::Value(json::Object{{"name", std::string(name)}}));
-}
-
-Status ApplyDefinitionRecord(Registry& reg, uint8_t type, std::string_view payload) {
-  // A put holds the source as a string: up to kMaxDefinitionBytes, escaped (json/value_limits.h).
-  static_assert(json::kReplayMaxBytes >=
-                json::kMaxRecordEnvelopeBytes + json::kMaxEscapeGrowth * kMaxDefinitionBytes);
-  auto v = json::Parse(payload,
-                       {.max_bytes = json::kReplayMaxBytes, .max_depth = json::kReplayMaxDepth});
+Status ApplyDefinition(Registry& reg, const store::DefinitionChange& change) {
   auto bad = [](std::string what) { return Error{Errc::kCorrupt, "definitions log: " + what}; };
-  if (!v) return bad("undecodable record");
-  const json::Value* name = v->Find("name");
-  if (!name || !name->is_string()) return bad("record without a name");
-  if (type == static_cast<uint8_t>(DefinitionRecord::kDelete)) {
-    reg.Delete(name->as_string());
+  const std::string& name = change.name;
+  if (change.kind == store::DefinitionChange::Kind::kDelete) {
+    reg.Delete(name);
     return {};
   }
-  if (type != static_cast<uint8_t>(DefinitionRecord::kPut)) return bad("unknown record type");
-  const json::Value* version = v->Find("version");
-  const json::Value* source = v->Find("source");
-  if (!version || !version->is_int() || !source || !source->is_string())
-    return bad("put record without version or source");
-  Compiled c = CompileDefinition(name->as_string(), source->as_string(), version->as_int());
+  Compiled c = CompileDefinition(name, change.source, change.version);
   if (!c.def) {
-    return bad("workflow '" + name->as_string() + "' version " +
-               std::to_string(version->as_int()) + " no longer compiles: " +
-               c.errors.front().pointer + ": " + c.errors.front().message);
+    return bad("workflow '" + name + "' version " + std::to_string(change.version) +
+               " no longer compiles: " + c.errors.front().pointer + ": " + c.errors.front().message);
   }
-  auto existing = reg.Find(name->as_string(), version->as_int());
-  if (existing) return bad("workflow '" + name->as_string() + "' version repeated");
-  auto latest = reg.workflows().find(name->as_string());
+  if (reg.Find(name, change.version)) return bad("workflow '" + name + "' version repeated");
+  auto latest = reg.workflows().find(name);
   int64_t expect = latest == reg.workflows().end() ? 1
                                                    : static_cast<int64_t>(latest->second.versions.size()) + 1;
-  if (version->as_int() != expect) return bad("workflow '" + name->as_string() + "' versions skip");
+  if (change.version != expect) return bad("workflow '" + name + "' versions skip");
   reg.Add(std::move(c.def));
   return {};
 }

@@ -14,6 +14,7 @@
 
 #include "base/result.h"
 #include "engine/definition.h"
+#include "store/store.h"
 
 namespace rf::engine {
 
@@ -44,11 +45,8 @@ class Registry {
   std::map<std::string, WorkflowVersions, std::less<>> map_;
 };
 
-// Journal payloads of the definitions log (<data>/definitions): one record per change.
-enum class DefinitionRecord : uint8_t { kPut = 1, kDelete = 2 };
-std::string EncodeDefinitionPut(const Definition& def);
-std::string EncodeDefinitionDelete(std::string_view name);
-// Applies one record to `reg`. kCorrupt if it does not decode or does not compile.
-Status ApplyDefinitionRecord(Registry& reg, uint8_t type, std::string_view payload);
+// Applies one change of the definitions log to `reg` (at start). kCorrupt if it
+// does not compile or does not follow the versions before it.
+Status ApplyDefinition(Registry& reg, const store::DefinitionChange& change);
 
 }  // namespace rf::engine

@@ -4,12 +4,6 @@
 
 namespace rf::engine {
 
-std::string_view RunStatusName(RunStatus s) {
-  static constexpr std::string_view kNames[] = {"pending",   "running", "waiting",
-                                                "succeeded", "failed",  "cancelled"};
-  return kNames[static_cast<size_t>(s)];
-}
-
 std::string_view StepStatusName(StepStatus s) {
   static constexpr std::string_view kNames[] = {"pending",   "running", "retrying", "waiting",
                                                 "succeeded", "failed",  "skipped",  "cancelled"};
@@ -19,16 +13,6 @@ std::string_view StepStatusName(StepStatus s) {
 std::string_view PriorityName(Priority p) {
   static constexpr std::string_view kNames[] = {"critical", "default", "low"};
   return kNames[static_cast<size_t>(p)];
-}
-
-bool ParseRunStatus(std::string_view s, RunStatus& out) {
-  for (uint8_t i = 0; i <= static_cast<uint8_t>(RunStatus::kCancelled); ++i) {
-    if (RunStatusName(static_cast<RunStatus>(i)) == s) {
-      out = static_cast<RunStatus>(i);
-      return true;
-    }
-  }
-  return false;
 }
 
 bool ParsePriority(std::string_view s, Priority& out) {

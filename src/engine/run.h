@@ -11,23 +11,30 @@
 
 #include "base/buffer.h"
 #include "engine/definition.h"
-#include "engine/run_id.h"
 #include "json/value.h"
+#include "store/run_id.h"
+#include "store/run_status.h"
 
 namespace rf::engine {
 
-enum class RunStatus : uint8_t { kPending, kRunning, kWaiting, kSucceeded, kFailed, kCancelled };
+// The store's vocabulary is the engine's: runs are filed by RunId and listed by status.
+using store::IsTerminal;
+using store::NewRunId;
+using store::ParseRunId;
+using store::ParseRunStatus;
+using store::RunId;
+using store::RunIdHash;
+using store::RunStatus;
+using store::RunStatusName;
+
 enum class StepStatus : uint8_t {
   kPending, kRunning, kRetrying, kWaiting, kSucceeded, kFailed, kSkipped, kCancelled
 };
 enum class Priority : uint8_t { kCritical, kDefault, kLow };
 
-std::string_view RunStatusName(RunStatus s);
 std::string_view StepStatusName(StepStatus s);
 std::string_view PriorityName(Priority p);
-bool ParseRunStatus(std::string_view s, RunStatus& out);
 bool ParsePriority(std::string_view s, Priority& out);
-inline bool IsTerminal(RunStatus s) { return s >= RunStatus::kSucceeded; }
 // Final step states: the step will not run again (unless the run is retried).
 inline bool IsDone(StepStatus s) {
   return s == StepStatus::kSucceeded || s == StepStatus::kSkipped || s == StepStatus::kFailed ||

@@ -108,4 +108,30 @@ std::string LabelValue(std::string_view v) {
   return out;
 }
 
+void CountHistogram::Observe(uint64_t v) {
+  size_t i = 0;
+  while (i < kBounds.size() && v > kBounds[i]) ++i;
+  buckets_[i].Add();
+  count_.Add();
+  sum_.Add(v);
+}
+
+void TextExposition::CountHistogramSum(std::string_view name,
+                                       std::span<const CountHistogram* const> parts) {
+  const std::string base(name);
+  uint64_t cumulative = 0, sum = 0, count = 0;
+  for (size_t i = 0; i <= CountHistogram::kBounds.size(); ++i) {
+    for (const CountHistogram* h : parts) cumulative += h->BucketCount(i);
+    std::string le = i < CountHistogram::kBounds.size() ? std::to_string(CountHistogram::kBounds[i])
+                                                        : std::string("+Inf");
+    SampleU(base + "_bucket", "le=\"" + le + "\"", cumulative);
+  }
+  for (const CountHistogram* h : parts) {
+    sum += h->Sum();
+    count += h->Count();
+  }
+  SampleU(base + "_sum", "", sum);
+  SampleU(base + "_count", "", count);
+}
+
 }  // namespace rf::obs

@@ -49,6 +49,23 @@ class Histogram {
 };
 
 // Writes the Prometheus text exposition format (version 0.0.4).
+// A histogram of counts (records per batch) with power-of-two bounds; Histogram
+// is for seconds. Single writer, read by /metrics anywhere.
+class CountHistogram {
+ public:
+  static constexpr std::array<uint64_t, 14> kBounds = {1,   2,   4,    8,    16,    32,    64,
+                                                       128, 256, 1024, 4096, 16384, 65536, 262144};
+  void Observe(uint64_t v);
+  uint64_t BucketCount(size_t i) const { return buckets_[i].Get(); }  // non-cumulative; last = +Inf
+  uint64_t Count() const { return count_.Get(); }
+  uint64_t Sum() const { return sum_.Get(); }
+
+ private:
+  std::array<Counter, kBounds.size() + 1> buckets_;
+  Counter count_;
+  Counter sum_;
+};
+
 class TextExposition {
  public:
   explicit TextExposition(std::string& out) : out_(out) {}
@@ -59,6 +76,7 @@ class TextExposition {
   // Sums `parts` (one histogram per shard) and writes _bucket/_sum/_count.
   void HistogramSum(std::string_view name, std::string_view labels,
                     std::span<const Histogram* const> parts);
+  void CountHistogramSum(std::string_view name, std::span<const CountHistogram* const> parts);
 
  private:
   std::string& out_;

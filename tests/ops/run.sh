@@ -656,25 +656,31 @@ if [[ -z $dangling ]]; then ok "README bare-metal section: every repo path it na
 layers=tools/check_layers.py
 expect_rc "check_layers --help exits 0" 0 python3 "$layers" --help
 expect_rc "check_layers --print-table exits 0" 0 python3 "$layers" --print-table
-assert "check_layers --print-table lists engine's row" grep -qx '  May include: fanout, store/embedded, store/history, json, reactor, obs, base.' "$tmp/out"
+assert "check_layers --print-table lists engine's row" grep -qx '  May include: fanout, store, json, reactor, obs, base.' "$tmp/out"
 expect_rc "check_layers: this tree is clean" 0 python3 "$layers"
 fake="$tmp/layers"
-mkdir -p "$fake/src/base" "$fake/src/engine/detail" "$fake/src/json" "$fake/src/backends"
+mkdir -p "$fake/src/base" "$fake/src/engine/detail" "$fake/src/json" "$fake/src/steps" "$fake/src/store/embedded"
 printf '#pragma once\n' >"$fake/src/base/result.h"
 printf '#pragma once\n#include "base/result.h"\n' >"$fake/src/json/value.h"
 printf '#pragma once\n' >"$fake/src/engine/detail/run_log.h"
 printf '#pragma once\n#include "json/value.h"\n#include "engine/detail/run_log.h"\n' >"$fake/src/engine/run.h"
-printf '#include "engine/run.h"\n' >"$fake/src/backends/pg_store.cc"
+printf '#include "engine/run.h"\n' >"$fake/src/steps/http_step.cc"
+printf '#pragma once\n#include "base/result.h"\n' >"$fake/src/store/embedded/journal.h"
+printf '#include "engine/run.h"\n' >"$fake/src/engine/coordinator.cc"
 expect_rc "check_layers: a clean fake tree exits 0" 0 python3 "$layers" --no-readmes --root "$fake"
-# An upward include (json -> engine) and another module's detail/ (backends -> engine/detail).
+# An upward include (json -> engine), another module's detail/ (steps -> engine/detail), and
+# the engine reaching past the store interface to an adapter (engine -> store/embedded).
 printf '#pragma once\n#include "base/result.h"\n#include "engine/run.h"\n' >"$fake/src/json/value.h"
-printf '#include "engine/run.h"\n#include "engine/detail/run_log.h"\n' >"$fake/src/backends/pg_store.cc"
-expect_rc "check_layers: an upward and a detail include exit 1" 1 python3 "$layers" --no-readmes --root "$fake"
+printf '#include "engine/run.h"\n#include "engine/detail/run_log.h"\n' >"$fake/src/steps/http_step.cc"
+printf '#include "engine/run.h"\n#include "store/embedded/journal.h"\n' >"$fake/src/engine/coordinator.cc"
+expect_rc "check_layers: upward, detail and adapter includes exit 1" 1 python3 "$layers" --no-readmes --root "$fake"
 assert "check_layers reports the upward include" \
   grep -qxF 'src/json/value.h:3: module json may not include engine (engine/run.h)' "$tmp/out"
 assert "check_layers reports the detail include" \
-  grep -qF 'src/backends/pg_store.cc:2: module backends may not include engine/detail (engine/detail/run_log.h)' "$tmp/out"
-assert "check_layers summarises" grep -qx 'layers: 5 files, 6 includes checked, 2 violation(s)' "$tmp/out"
+  grep -qF 'src/steps/http_step.cc:2: module steps may not include engine/detail (engine/detail/run_log.h)' "$tmp/out"
+assert "check_layers reports the engine including an adapter" \
+  grep -qxF 'src/engine/coordinator.cc:2: module engine may not include store/embedded (store/embedded/journal.h)' "$tmp/out"
+assert "check_layers summarises" grep -qx 'layers: 7 files, 9 includes checked, 3 violation(s)' "$tmp/out"
 expect_rc "check_layers: a module without its README exits 1" 1 python3 "$layers" --root "$fake"
 assert "check_layers names the missing README" grep -qF 'src/json/README.md:1: missing' "$tmp/out"
 

@@ -43,7 +43,7 @@ TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 RUN_STATUSES = frozenset({"pending", "running", "waiting", "succeeded", "failed", "cancelled"})
 STEP_STATUSES = frozenset({"pending", "running", "retrying", "waiting", "succeeded", "failed",
                            "skipped", "cancelled"})
-# UUIDv7 in canonical lowercase form (src/engine/run_id.h).
+# UUIDv7 in canonical lowercase form (src/store/run_id.h).
 RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 # Well-formed but never issued (unix ms 0).
 UNKNOWN_RUN_ID = "00000000-0000-7000-8000-000000000000"

@@ -135,7 +135,7 @@ def test_retention_removes_history_and_archive_exports_it_first(launch, rf_bin, 
         assert r["records"][0]["run"] == r["id"]
     if "postgres" in _store_args(d):
         # PostgreSQL retention drops whole days of runs (tested with injected time in the
-        # backends.pg_history unit tests): today's runs outlive a 2 s retention.
+        # store.pg_history unit tests): today's runs outlive a 2 s retention.
         return
     # Retention: gone from memory, listings, keys and GET, without a restart.
     wait_until(lambda: list_all_runs(d, workflow="old") == [], 15.0, what="retention")

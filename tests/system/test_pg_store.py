@@ -170,7 +170,9 @@ def test_pool_and_commit_metrics(launch, pg):
     _, url = fresh_db(pg)
     d = launch_pg(launch, url, "--migrate", "true", "--pg-pool", "3")
     must_put(d, "one", {"steps": [{"id": "a", "type": "noop"}]})
-    for _ in range(5):
+    # Each start is a new connection, and the kernel spreads connections over both shards:
+    # 40 of them reach both (all on one shard: 2^-39).
+    for _ in range(40):
         assert start(d, "one", wait="5s").status == 201  # created and finished within the wait
     text = rfclient.get(d.port, "/metrics").body.decode()
     values = {}
@@ -331,7 +333,7 @@ def test_migration_3_partitions_history_by_day(rf_bin, pg, launch):
     assert where == f"runs_p{today}", where
     term(d)
 
-    # Only unfinished runs are loaded when asked: both runs here are finished.
+    # Only unfinished runs are loaded: both runs here are finished.
     d2 = launch_pg(launch, url)
     log = d2.log_text()
-    assert '"finished_runs_loaded":0' in log and '"records_replayed":0' in log, d2.log_tail()
+    assert '"records_replayed":0' in log, d2.log_tail()

@@ -2,14 +2,6 @@
 
 namespace rf::store::embedded {
 
-void CountHistogram::Observe(uint64_t v) {
-  size_t i = 0;
-  while (i < kBounds.size() && v > kBounds[i]) ++i;
-  buckets_[i].Add();
-  count_.Add();
-  sum_.Add(v);
-}
-
 void RenderJournalMetrics(const std::vector<const JournalStats*>& shards, std::string& out) {
   obs::TextExposition x(out);
   auto counter = [&](const char* name, const char* help, obs::Counter JournalStats::*field) {
@@ -28,20 +20,9 @@ void RenderJournalMetrics(const std::vector<const JournalStats*>& shards, std::s
           &JournalStats::segments_deleted);
 
   x.Family("rf_journal_batch_records", "histogram", "Records per journal batch.");
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i <= CountHistogram::kBounds.size(); ++i) {
-    for (const JournalStats* s : shards) cumulative += s->batch_records.BucketCount(i);
-    std::string le = i < CountHistogram::kBounds.size() ? std::to_string(CountHistogram::kBounds[i])
-                                                        : std::string("+Inf");
-    x.SampleU("rf_journal_batch_records_bucket", "le=\"" + le + "\"", cumulative);
-  }
-  uint64_t sum = 0, count = 0;
-  for (const JournalStats* s : shards) {
-    sum += s->batch_records.Sum();
-    count += s->batch_records.Count();
-  }
-  x.SampleU("rf_journal_batch_records_sum", "", sum);
-  x.SampleU("rf_journal_batch_records_count", "", count);
+  std::vector<const obs::CountHistogram*> per_batch;
+  for (const JournalStats* s : shards) per_batch.push_back(&s->batch_records);
+  x.CountHistogramSum("rf_journal_batch_records", per_batch);
 
   std::vector<const obs::Histogram*> fsync, batch;
   for (const JournalStats* s : shards) {

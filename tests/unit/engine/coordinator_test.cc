@@ -27,8 +27,10 @@
 #include "reactor/task.h"
 #include "reactor/test_reactor.h"
 #include "store/embedded/crc32c.h"
+#include "store/embedded/embedded_store.h"
 #include "store/embedded/format.h"
 #include "store/embedded/journal.h"
+#include "store/history/embedded_history.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -230,6 +232,7 @@ struct Ctx {
   size_t shards;
   EngineOptions options;
   std::vector<std::unique_ptr<ScriptedHttp>> http;  // one per shard
+  std::unique_ptr<rf::store::StoreFactory> stores;
   std::unique_ptr<Engine> engine;
   Body body = nullptr;
   std::string open_error;
@@ -260,13 +263,19 @@ void Phase(Ctx& c, Body body) {
   REQUIRE(CheckLayout(c.options.data_dir, c.shards).has_value());
   std::vector<HttpExecutor*> http;
   for (auto& h : c.http) http.push_back(h.get());
-  c.engine = std::make_unique<Engine>(c.shards, c.options, http);
+  // What serve.cc makes: journals under the data dir, history in RocksDB beside them.
+  c.stores = std::make_unique<rf::store::embedded::EmbeddedStoreFactory>(
+      c.options.data_dir, c.options.fsync,
+      std::make_unique<rf::store::history::EmbeddedHistoryStore>(rf::store::history::EmbeddedHistoryOptions{
+          c.options.data_dir + "/history", c.options.fsync, c.options.history_cache / 2}));
+  c.engine = std::make_unique<Engine>(c.shards, c.options, http, c.stores.get());
   c.body = body;
   c.open_error.clear();
   g = &c;
   rf::test::RunOnReactor(c.shards, [](Reactor&) -> Task<void> { co_await Drive(); });
   CHECK_MESSAGE(c.open_error.empty(), c.open_error);
   c.engine.reset();
+  c.stores.reset();
 }
 
 // --- commands, run on the owner shard ------------------------------------------

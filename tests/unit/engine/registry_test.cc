@@ -6,24 +6,17 @@
 #include <string>
 #include <string_view>
 
-#include "json/parse.h"
-#include "json/writer.h"
 
 using rf::Errc;
 using rf::Status;
-using rf::engine::ApplyDefinitionRecord;
+using rf::engine::ApplyDefinition;
 using rf::engine::Compiled;
 using rf::engine::CompileDefinition;
 using rf::engine::Definition;
-using rf::engine::DefinitionRecord;
-using rf::engine::EncodeDefinitionDelete;
-using rf::engine::EncodeDefinitionPut;
 using rf::engine::Registry;
+using rf::store::DefinitionChange;
 
 namespace {
-
-constexpr uint8_t kPut = static_cast<uint8_t>(DefinitionRecord::kPut);
-constexpr uint8_t kDelete = static_cast<uint8_t>(DefinitionRecord::kDelete);
 
 // A one-step definition of `name` whose noop step is called `step` (so sources differ by it).
 std::string Source(std::string_view name, std::string_view step = "a") {
@@ -45,11 +38,16 @@ Registry::PutResult Put(Registry& reg, std::string_view name, const std::string&
   return r;
 }
 
-// A Put record as the definitions log holds it, written by hand.
-std::string PutPayload(std::string_view name, int64_t version, std::string_view source) {
-  rf::json::Object o{
-      {"name", std::string(name)}, {"version", version}, {"source", std::string(source)}};
-  return rf::json::ToString(rf::json::Value(std::move(o)));
+// A put as the definitions log gives it back.
+DefinitionChange PutChange(std::string_view name, int64_t version, std::string_view source) {
+  return {.kind = DefinitionChange::Kind::kPut,
+          .name = std::string(name),
+          .version = version,
+          .source = std::string(source)};
+}
+
+DefinitionChange DeleteChange(std::string_view name) {
+  return {.kind = DefinitionChange::Kind::kDelete, .name = std::string(name), .version = 0, .source = {}};
 }
 
 void CheckCorrupt(const Status& st, std::string_view why) {
@@ -133,25 +131,26 @@ TEST_SUITE("engine.registry") {
 
   TEST_CASE("put and delete records applied in order rebuild the same registry") {
     Registry master;
-    std::vector<std::pair<uint8_t, std::string>> log;
+    std::vector<DefinitionChange> log;
     auto put = [&](std::string_view name, const std::string& source) {
       auto r = Put(master, name, source);
       REQUIRE(r.created);
-      log.emplace_back(kPut, EncodeDefinitionPut(**master.Find(name, r.version)));
+      const Definition& def = **master.Find(name, r.version);
+      log.push_back(PutChange(def.name, def.version, def.source));
     };
     put("orders", Source("orders", "a"));
     put("orders", Source("orders", "b"));
     put("billing", Source("billing"));
     REQUIRE(master.Delete("billing"));
-    log.emplace_back(kDelete, EncodeDefinitionDelete("billing"));
+    log.push_back(DeleteChange("billing"));
     REQUIRE(master.Delete("orders"));
-    log.emplace_back(kDelete, EncodeDefinitionDelete("orders"));
+    log.push_back(DeleteChange("orders"));
     put("orders", Source("orders", "b"));  // registered again: version 3
 
     Registry replica;
-    for (const auto& [type, payload] : log) {
-      Status st = ApplyDefinitionRecord(replica, type, payload);
-      INFO(payload);
+    for (const DefinitionChange& c : log) {
+      Status st = ApplyDefinition(replica, c);
+      INFO(c.name);
       REQUIRE(st.has_value());
     }
     REQUIRE(replica.workflows().size() == master.workflows().size());
@@ -176,46 +175,17 @@ TEST_SUITE("engine.registry") {
     CHECK(replica.NextVersion("billing", Source("billing")).version == 2);
   }
 
-  TEST_CASE("a put record keeps the source byte for byte") {
-    const std::string source =
-        "{ \"name\" : \"w\",\n  \"steps\": [{\"id\":\"a\",\"type\":\"noop\"}] }";
-    auto def = Compile("w", source, 1);
-    Registry reg;
-    REQUIRE(ApplyDefinitionRecord(reg, kPut, EncodeDefinitionPut(*def)).has_value());
-    REQUIRE(reg.Find("w", 1) != nullptr);
-    CHECK((*reg.Find("w", 1))->source == source);
-  }
-
-  TEST_CASE("a payload that does not decode is corrupt") {
-    Registry reg;
-    CheckCorrupt(ApplyDefinitionRecord(reg, kPut, "{\"name\":\"w\",\"vers"), "undecodable");
-    CheckCorrupt(ApplyDefinitionRecord(reg, kDelete, "not json"), "undecodable");
-    CheckCorrupt(ApplyDefinitionRecord(reg, kPut, "[1,2]"), "without a name");
-    CheckCorrupt(ApplyDefinitionRecord(reg, kPut, R"({"name":"w","version":"1","source":"{}"})"),
-                 "without version or source");
-    CHECK(reg.workflows().empty());
-  }
-
-  TEST_CASE("a record of an unknown type is corrupt") {
-    Registry reg;
-    CheckCorrupt(ApplyDefinitionRecord(reg, 0, PutPayload("w", 1, Source("w"))),
-                 "unknown record type");
-    CheckCorrupt(ApplyDefinitionRecord(reg, 3, PutPayload("w", 1, Source("w"))),
-                 "unknown record type");
-    CHECK(reg.workflows().empty());
-  }
-
   TEST_CASE("a put record that skips or repeats a version is corrupt") {
     Registry reg;
-    CheckCorrupt(ApplyDefinitionRecord(reg, kPut, PutPayload("w", 2, Source("w"))),
+    CheckCorrupt(ApplyDefinition(reg, PutChange("w", 2, Source("w"))),
                  "versions skip");
     CHECK(reg.Latest("w") == nullptr);
-    REQUIRE(ApplyDefinitionRecord(reg, kPut, PutPayload("w", 1, Source("w"))).has_value());
-    CheckCorrupt(ApplyDefinitionRecord(reg, kPut, PutPayload("w", 3, Source("w", "b"))),
+    REQUIRE(ApplyDefinition(reg, PutChange("w", 1, Source("w"))).has_value());
+    CheckCorrupt(ApplyDefinition(reg, PutChange("w", 3, Source("w", "b"))),
                  "versions skip");
-    CheckCorrupt(ApplyDefinitionRecord(reg, kPut, PutPayload("w", 1, Source("w", "b"))),
+    CheckCorrupt(ApplyDefinition(reg, PutChange("w", 1, Source("w", "b"))),
                  "version repeated");
-    REQUIRE(ApplyDefinitionRecord(reg, kPut, PutPayload("w", 2, Source("w", "b"))).has_value());
+    REQUIRE(ApplyDefinition(reg, PutChange("w", 2, Source("w", "b"))).has_value());
     CHECK(reg.workflows().at("w").versions.size() == 2);
   }
 
@@ -223,12 +193,12 @@ TEST_SUITE("engine.registry") {
     Registry reg;
     // What an older build might have accepted: a step type this one does not know.
     const std::string old = R"({"name":"w","steps":[{"id":"a","type":"sleep"}]})";
-    Status st = ApplyDefinitionRecord(reg, kPut, PutPayload("w", 1, old));
+    Status st = ApplyDefinition(reg, PutChange("w", 1, old));
     CheckCorrupt(st, "no longer compiles");
     CHECK(st.error().context.find("'w' version 1") != std::string::npos);
     CHECK(st.error().context.find("/steps/0/type") != std::string::npos);
     // A name in the record that disagrees with the source's name does not compile either.
-    CheckCorrupt(ApplyDefinitionRecord(reg, kPut, PutPayload("v", 1, Source("w"))),
+    CheckCorrupt(ApplyDefinition(reg, PutChange("v", 1, Source("w"))),
                  "no longer compiles");
     CHECK(reg.workflows().empty());
   }

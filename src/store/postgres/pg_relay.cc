@@ -1,35 +1,58 @@
-#include "backends/pg_relay.h"
+#include "store/postgres/pg_relay.h"
 
 #include <charconv>
 #include <string>
 #include <vector>
 
-#include "backends/detail/array_text.h"
-#include "backends/detail/pg_setup.h"
 #include "obs/log.h"
+#include "store/postgres/detail/array_text.h"
+#include "store/postgres/detail/pg_setup.h"
+#include "store/postgres/detail/text.h"
 
-namespace rf::backends {
+namespace rf::store::pg {
 
-using store::pg::PgLease;
-using store::pg::Query;
 
 namespace {
 
-const std::vector<store::pg::Statement>& RelayStatements() {
-  static const std::vector<store::pg::Statement> kAll = {
-      {"rf_relay_take", "SELECT id, data FROM outbox ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED", 1},
-      {"rf_relay_done", "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1},
-      {"rf_relay_data",
-       "SELECT k.i, e.events FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS k(r, s, i) "
-       "JOIN run_records e ON e.run_id = k.r AND e.ev_seq = k.s",
-       2},
-  };
+// The oldest outbox rows, locked so that another relay skips them.
+struct TakeOutbox {
+  static constexpr std::string_view kName = "rf_relay_take";
+  static constexpr std::string_view kSql =
+      "SELECT id, data FROM outbox ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED";
+  static constexpr int kParams = 1;
+  std::string limit;
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {limit}}; }
+};
+
+struct DeleteOutbox {
+  static constexpr std::string_view kName = "rf_relay_done";
+  static constexpr std::string_view kSql = "DELETE FROM outbox WHERE id = ANY($1::bigint[])";
+  static constexpr int kParams = 1;
+  std::string ids;  // array
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {ids}}; }
+};
+
+// The events of (run, first event) pairs, answered by the pair's position (from 1).
+struct SelectOutboxEvents {
+  static constexpr std::string_view kName = "rf_relay_data";
+  static constexpr std::string_view kSql =
+      "SELECT k.i, e.events FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS k(r, s, i) "
+      "JOIN run_records e ON e.run_id = k.r AND e.ev_seq = k.s";
+  static constexpr int kParams = 2;
+  std::string run_ids;    // array
+  std::string first_seqs; // array
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {run_ids, first_seqs}}; }
+};
+
+const std::vector<Statement>& RelayStatements() {
+  static const std::vector<Statement> kAll = {detail::Prepare<TakeOutbox>(), detail::Prepare<DeleteOutbox>(),
+                                              detail::Prepare<SelectOutboxEvents>()};
   return kAll;
 }
 
 }  // namespace
 
-bool ParseOutbox(std::string_view data, std::vector<engine::OutboxRow>& out) {
+bool ParseOutbox(std::string_view data, std::vector<OutboxRow>& out) {
   while (!data.empty()) {
     size_t nl = data.find('\n');
     std::string_view line = data.substr(0, nl);
@@ -42,7 +65,7 @@ bool ParseOutbox(std::string_view data, std::vector<engine::OutboxRow>& out) {
       line.remove_prefix(tab + 1);
     }
     f[3] = line;
-    auto id = engine::ParseRunId(f[0]);
+    auto id = ParseRunId(f[0]);
     uint64_t first = 0, last = 0;
     auto a = std::from_chars(f[1].data(), f[1].data() + f[1].size(), first);
     auto b = std::from_chars(f[2].data(), f[2].data() + f[2].size(), last);
@@ -50,7 +73,7 @@ bool ParseOutbox(std::string_view data, std::vector<engine::OutboxRow>& out) {
         b.ptr != f[2].data() + f[2].size() || first == 0 || last < first || f[3].empty() ||
         f[3].find('\t') != std::string_view::npos)
       return false;
-    out.push_back(engine::OutboxRow{*id, first, last, std::string(f[3]), {}});
+    out.push_back(OutboxRow{*id, first, last, std::string(f[3]), {}});
   }
   return true;
 }
@@ -141,14 +164,14 @@ reactor::Task<int> PgEventRelay::Drain() {
   auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
   if (!conn) co_return -1;
   PgLease lease(pool_.get(), *conn);
-  const std::string limit = std::to_string(kBatchRows);
+  const TakeOutbox take_rows{.limit = std::to_string(kBatchRows)};
   Query take[] = {{.stmt_name_or_sql = "BEGIN", .prepared = false, .params = {}},
                   {.stmt_name_or_sql = "SET LOCAL synchronous_commit TO off", .prepared = false, .params = {}},
-                  {.stmt_name_or_sql = "rf_relay_take", .prepared = true, .params = {limit}}};
+                  take_rows.Bind()};
   auto res = co_await lease->Pipeline(take, detail::StatementDeadline(options_));  // suspends
-  if (!res || !store::pg::FirstError(*res)) co_return -1;  // Pipeline rolled a failed BEGIN back
-  const store::pg::PgResult& got = (*res)[2];
-  std::vector<engine::OutboxRow> rows;
+  if (!res || !FirstError(*res)) co_return -1;  // Pipeline rolled a failed BEGIN back
+  const PgResult& got = (*res)[2];
+  std::vector<OutboxRow> rows;
   detail::ArrayText ids;
   for (int i = 0; i < got.rows(); ++i) {
     ids.Add(got.value(i, 0));
@@ -160,26 +183,27 @@ reactor::Task<int> PgEventRelay::Drain() {
   // the outbox row that names them, so they are visible whenever it is.
   if (!rows.empty() && wanted_()) {
     detail::ArrayText runs, seqs;
-    for (const engine::OutboxRow& r : rows) {
+    for (const OutboxRow& r : rows) {
       runs.Add(r.run.ToString());
       seqs.AddInt(static_cast<int64_t>(r.first_seq));
     }
-    const std::string run_array = runs.Take(), seq_array = seqs.Take();
-    Query q[] = {{.stmt_name_or_sql = "rf_relay_data", .prepared = true, .params = {run_array, seq_array}}};
+    const SelectOutboxEvents events{.run_ids = runs.Take(), .first_seqs = seqs.Take()};
+    Query q[] = {events.Bind()};
     auto data = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
-    if (!data || !store::pg::FirstError(*data)) co_return -1;  // the transaction ends with the lease
-    const store::pg::PgResult& got_data = (*data)[0];
+    if (!data || !FirstError(*data)) co_return -1;  // the transaction ends with the lease
+    const PgResult& got_data = (*data)[0];
     for (int i = 0; i < got_data.rows(); ++i) {
-      const size_t k = std::stoull(std::string(got_data.value(i, 0))) - 1;
-      if (k < rows.size()) rows[k].data = got_data.value(i, 1);
+      size_t k = 0;
+      if (detail::ParseInt(got_data.value(i, 0), k) && k >= 1 && k <= rows.size())
+        rows[k - 1].data = got_data.value(i, 1);
     }
   }
   if (!rows.empty()) deliver_(rows);
-  const std::string id_array = ids.Take();
-  Query done[] = {{.stmt_name_or_sql = "rf_relay_done", .prepared = true, .params = {id_array}},
+  const DeleteOutbox remove{.ids = ids.Take()};
+  Query done[] = {remove.Bind(),
                   {.stmt_name_or_sql = "COMMIT", .prepared = false, .params = {}}};
   auto deleted = co_await lease->Pipeline(done, detail::StatementDeadline(options_));  // suspends
-  if (!deleted || !store::pg::FirstError(*deleted)) {
+  if (!deleted || !FirstError(*deleted)) {
     // Delivered but still in the outbox: the rows come again, and receivers drop them by number.
     RF_LOG(kWarn, "postgres: outbox relay could not delete a batch; it will be delivered again",
            {"rows", got.rows()});
@@ -195,4 +219,4 @@ reactor::Task<void> PgEventRelay::Close() {
   if (pool_) co_await pool_->Close();  // suspends
 }
 
-}  // namespace rf::backends
+}  // namespace rf::store::pg

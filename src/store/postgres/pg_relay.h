@@ -24,20 +24,20 @@
 #include <string_view>
 #include <vector>
 
-#include "backends/pg_store.h"
-#include "engine/run_store.h"
 #include "reactor/shard.h"
 #include "store/postgres/pg_pool.h"
+#include "store/postgres/pg_store.h"
+#include "store/store.h"
 
-namespace rf::backends {
+namespace rf::store::pg {
 
 // An outbox row's text: one line per run (see migrations/0002_outbox_steps.sql).
 void AppendOutboxLine(std::string& out, std::string_view run, uint64_t first, uint64_t last,
                       std::string_view workflow);
 // False when `data` is not in that form (rows read before the bad line are kept).
-bool ParseOutbox(std::string_view data, std::vector<engine::OutboxRow>& out);
+bool ParseOutbox(std::string_view data, std::vector<OutboxRow>& out);
 
-class PgEventRelay final : public engine::EventRelay {
+class PgEventRelay final : public EventRelay {
  public:
   explicit PgEventRelay(PgOptions options) : options_(std::move(options)) {}
   ~PgEventRelay() override;
@@ -64,7 +64,7 @@ class PgEventRelay final : public engine::EventRelay {
   PgOptions options_;
   Deliver deliver_;
   Wanted wanted_;
-  std::unique_ptr<store::pg::PgPool> pool_;
+  std::unique_ptr<PgPool> pool_;
   unsigned shard_ = 0;
   std::atomic<bool> nudged_{false};
   std::coroutine_handle<> idle_;  // the loop, while it waits
@@ -74,4 +74,4 @@ class PgEventRelay final : public engine::EventRelay {
   reactor::TaskGroup loop_;
 };
 
-}  // namespace rf::backends
+}  // namespace rf::store::pg

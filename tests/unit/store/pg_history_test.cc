@@ -1,10 +1,10 @@
 // PgHistoryStore and the day partitions of migration 0003, against the unit
 // tests' private PostgreSQL cluster (store/pg_cluster.h): each case migrates a
 // database of its own, writes runs with SQL (run ids of chosen days), then reads
-// them through the store on a one-shard reactor. Recovery with load_finished =
-// false (PgRunStore::Open) is checked here too.
+// them through the store on a one-shard reactor. Recovery of live runs only
+// (PgRunStore::Open) is checked here too.
 
-#include "backends/pg_history.h"
+#include "store/postgres/pg_history.h"
 
 #include <doctest/doctest.h>
 #include <libpq-fe.h>
@@ -16,21 +16,17 @@
 #include <string>
 #include <vector>
 
-#include "backends/pg_store.h"
-#include "engine/run_log.h"
 #include "reactor/shard.h"
 #include "reactor/test_reactor.h"
 #include "store/pg_cluster.h"
 #include "store/postgres/migrate.h"
+#include "store/postgres/pg_store.h"
+#include "store/run_log.h"
 #include "test_support.h"
 
-namespace rf::backends {
+namespace rf::store::pg {
 namespace {
 
-using engine::HistoryQuery;
-using engine::HistoryRun;
-using engine::RunId;
-using engine::RunStatus;
 using reactor::Reactor;
 using reactor::Task;
 
@@ -70,7 +66,7 @@ class Db {
 //   rf_test_run(...)     a runs row and two run_records rows (3 records)
 std::string FreshDatabase() {
   const test::Cluster& c = test::Cluster::Get();
-  REQUIRE_MESSAGE(c.ok(), "no PostgreSQL for the backends.pg_history suite: " << c.error());
+  REQUIRE_MESSAGE(c.ok(), "no PostgreSQL for the store.pg_history suite: " << c.error());
   static std::atomic<int> n{0};
   const std::string name = "rf_hist_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
   Db(c.url()).Exec("CREATE DATABASE " + name);
@@ -101,7 +97,7 @@ std::string Today() { return "(now() AT TIME ZONE 'UTC')::date"; }
 std::string ExpectedLog(const std::string& id) {
   std::string log;
   for (int r = 1; r <= 3; ++r)
-    engine::AppendToLog(log, "{\"r\":" + std::to_string(r) + ",\"run\":\"" + id + "\"}");
+    AppendToLog(log, "{\"r\":" + std::to_string(r) + ",\"run\":\"" + id + "\"}");
   return log;
 }
 
@@ -147,7 +143,7 @@ void Run(Fixture& f, Body body) {
 }
 
 RunId Id(const std::string& text) {
-  auto id = engine::ParseRunId(text);
+  auto id = ParseRunId(text);
   REQUIRE(id.has_value());
   return *id;
 }
@@ -284,7 +280,7 @@ Task<void> NoPoolBody(Fixture* f) {
 
 // ---- Recovery of live runs only -------------------------------------------------------------
 
-class Collect : public engine::RecordSink {
+class Collect : public RecordSink {
  public:
   Status OnSnapshot(std::string_view) override { return {}; }
   Status OnRecord(std::string_view payload) override {
@@ -296,15 +292,11 @@ class Collect : public engine::RecordSink {
 
 struct RecoveryCase {
   std::string url;
-  bool load_finished = true;
   std::vector<std::string> records;
 };
 
 Task<void> RecoveryBody(RecoveryCase* c) {
-  PgOptions o = Options(c->url);
-  o.load_finished = c->load_finished;
-  PgRunStore store(o, 1, {0}, nullptr);
-  CHECK(store.loads_finished() == c->load_finished);
+  PgRunStore store(Options(c->url), 1, {0}, nullptr);
   Collect sink;
   Status st = co_await store.Open(sink);  // suspends
   CHECK_MESSAGE(st.has_value(), (st ? "" : st.error().ToString()));
@@ -312,7 +304,7 @@ Task<void> RecoveryBody(RecoveryCase* c) {
   co_await store.Close();  // suspends
 }
 
-TEST_SUITE("backends.pg_history") {
+TEST_SUITE("store.pg_history") {
 
 TEST_CASE("Get returns a finished run with its log in order; FindKey finds finished runs only" *
           doctest::timeout(120)) {
@@ -506,29 +498,22 @@ TEST_CASE("calls on a shard whose store is not open fail with kUnavailable" *
   Run(f, &NoPoolBody);
 }
 
-TEST_CASE("recovery loads only unfinished runs when load_finished is false" *
-          doctest::timeout(120)) {
+TEST_CASE("recovery loads only unfinished runs" * doctest::timeout(120)) {
   const std::string url = FreshDatabase();
   Db db(url);
   const std::string done = db.Value("SELECT rf_test_id(" + Today() + ", 1)");
   const std::string live = db.Value("SELECT rf_test_id(" + Today() + ", 2)");
   db.Exec("SELECT rf_test_run('" + done + "', 'w', 'succeeded', now())");
   db.Exec("SELECT rf_test_run('" + live + "', 'w', 'running', NULL)");
-  for (bool load_finished : {true, false}) {
-    CAPTURE(load_finished);
-    RecoveryCase c;
-    c.url = url;
-    c.load_finished = load_finished;
-    test::RunOnReactor(1, [&c](Reactor&) { return RecoveryBody(&c); });
-    std::vector<std::string> want;
-    for (const std::string& id : load_finished ? std::vector{done, live} : std::vector{live})
-      for (int r = 1; r <= 3; ++r)
-        want.push_back("{\"r\":" + std::to_string(r) + ",\"run\":\"" + id + "\"}");
-    CHECK(c.records == want);
-  }
+  RecoveryCase c;
+  c.url = url;
+  test::RunOnReactor(1, [&c](Reactor&) { return RecoveryBody(&c); });
+  std::vector<std::string> want;
+  for (int r = 1; r <= 3; ++r) want.push_back("{\"r\":" + std::to_string(r) + ",\"run\":\"" + live + "\"}");
+  CHECK(c.records == want);
 }
 
 }  // TEST_SUITE
 
 }  // namespace
-}  // namespace rf::backends
+}  // namespace rf::store::pg

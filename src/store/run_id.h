@@ -1,5 +1,5 @@
 #pragma once
-// RunId: a UUIDv7-shaped, time-ordered 128-bit id that embeds the run's
+// RunId: the key every store files a run under. A UUIDv7-shaped, time-ordered 128-bit id that embeds the run's
 // partition, so any shard routes GET /v1/runs/{id} to the owner without a
 // lookup. Layout: 48-bit unix ms | ver 7 + 4-bit counter | 8-bit partition |
 // variant + 62 random bits. Text: canonical 8-4-4-4-12 lowercase hex.
@@ -11,7 +11,7 @@
 
 #include "base/result.h"
 
-namespace rf::engine {
+namespace rf::store {
 
 struct RunId {
   std::array<uint8_t, 16> bytes{};
@@ -35,4 +35,4 @@ struct RunIdHash {
   size_t operator()(const RunId& id) const noexcept;
 };
 
-}  // namespace rf::engine
+}  // namespace rf::store

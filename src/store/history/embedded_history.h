@@ -7,11 +7,11 @@
 #include <mutex>
 #include <string>
 
-#include "engine/history_store.h"
 #include "store/history/history_db.h"
 #include "store/history/history_pool.h"
+#include "store/history_store.h"
 
-namespace rf::engine {
+namespace rf::store::history {
 
 struct EmbeddedHistoryOptions {
   std::string dir;
@@ -45,14 +45,14 @@ class EmbeddedHistoryStore final : public HistoryStore {
   void Account(bool read, Nanos queued_at, size_t written);
 
   EmbeddedHistoryOptions options_;
-  std::unique_ptr<store::history::HistoryDb> db_;
-  std::unique_ptr<store::history::HistoryPool> pool_;
+  std::unique_ptr<HistoryDb> db_;
+  std::unique_ptr<HistoryPool> pool_;
   HistoryStats stats_;
   std::mutex stats_mu_;
 };
 
-// Conversions between the engine's HistoryRun and the byte-level store entry.
-store::history::Entry ToEntry(HistoryRun run);
-HistoryRun FromEntry(store::history::Entry e);
+// Conversions between the interface's HistoryRun and the byte-level store entry.
+Entry ToEntry(HistoryRun run);
+HistoryRun FromEntry(Entry e);
 
-}  // namespace rf::engine
+}  // namespace rf::store::history

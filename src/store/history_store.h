@@ -21,15 +21,15 @@
 #include <vector>
 
 #include "base/result.h"
-#include "engine/run.h"
-#include "engine/run_id.h"
 #include "obs/metrics.h"
 #include "reactor/task.h"
+#include "store/run_id.h"
+#include "store/run_status.h"
 
-namespace rf::engine {
+namespace rf::store {
 
 // A finished run as history keeps it: the summary listings need, and its log
-// (every record, [u32 len][EncodeRecord] ..., see run_log.h).
+// (every record, [u32 len][record] ..., see store/run_log.h).
 struct HistoryRun {
   RunId id;
   std::string workflow;
@@ -100,4 +100,4 @@ class HistoryStore {
   virtual const HistoryStats& stats() const = 0;
 };
 
-}  // namespace rf::engine
+}  // namespace rf::store

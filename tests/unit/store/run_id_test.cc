@@ -1,10 +1,10 @@
 #include <doctest/doctest.h>
 
-#include "engine/run_id.h"
+#include "store/run_id.h"
 
-using namespace rf::engine;
+using namespace rf::store;
 
-TEST_SUITE("engine.run_id") {
+TEST_SUITE("store.run_id") {
 TEST_CASE("a run id round-trips through its text and keeps its partition and time") {
   RunId id = NewRunId(200, 1'700'000'000'123);
   std::string s = id.ToString();

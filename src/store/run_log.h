@@ -2,8 +2,8 @@
 // A run's log: its encoded records, each as [u32 little-endian length][bytes].
 // The coordinator keeps one per run so a snapshot can write the run and an
 // event stream can rebuild its history; snapshots are a sequence of logs.
-// Public: the history stores (embedded_history, backends/pg_history) keep and
-// return runs in this framing, and `ringflow archive` reads it.
+// History stores keep and return finished runs in this framing
+// (HistoryRun::log), and `ringflow archive` reads it.
 
 #include <cstdint>
 #include <cstring>
@@ -12,11 +12,7 @@
 
 #include "base/result.h"
 
-namespace rf::engine {
-
-constexpr uint8_t kRunRecordType = 1;  // journal record type of run records
-constexpr uint8_t kMovedType = 2;      // journal record type: runs history has (16-byte ids)
-constexpr std::string_view kSnapshotMagic = "RFS1";
+namespace rf::store {
 
 inline void AppendLength(std::string& out, size_t n) {
   uint32_t len = static_cast<uint32_t>(n);
@@ -45,4 +41,4 @@ Status ForEachLogRecord(std::string_view bytes, F&& fn) {
   return {};
 }
 
-}  // namespace rf::engine
+}  // namespace rf::store

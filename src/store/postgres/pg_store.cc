@@ -1,4 +1,4 @@
-#include "backends/pg_store.h"
+#include "store/postgres/pg_store.h"
 
 #include <unistd.h>
 
@@ -7,90 +7,34 @@
 #include <map>
 #include <set>
 
-#include "backends/detail/array_text.h"
-#include "backends/detail/pg_setup.h"
-#include "backends/pg_history.h"
-#include "backends/pg_relay.h"
-#include "engine/registry.h"
-#include "json/parse.h"
-#include "json/writer.h"
 #include "obs/log.h"
 #include "reactor/shard.h"
+#include "store/postgres/detail/array_text.h"
+#include "store/postgres/detail/pg_setup.h"
+#include "store/postgres/detail/run_statements.h"
+#include "store/postgres/detail/text.h"
+#include "store/postgres/pg_history.h"
+#include "store/postgres/pg_relay.h"
 
-namespace rf::backends {
+namespace rf::store::pg {
 
-using engine::Record;
-using engine::RecordType;
-using engine::Run;
-using engine::RunId;
-using store::pg::PgLease;
-using store::pg::PgResult;
-using store::pg::Query;
 using detail::ArrayText;
 
 namespace {
 
-const std::vector<store::pg::Statement>& Statements() {
-  static const std::vector<store::pg::Statement> kAll = {
-      {"rf_fence",
-       "SELECT rf_fence($1::smallint[], $2, $3::bigint)",
-       3},
-      {"rf_records",
-       "INSERT INTO run_records (run_id, seq, last_seq, payload, at, ev_seq, ev_last, events) "
-       "SELECT r, s, l, p, to_timestamp(a / 1000.0), es, el, ev "
-       "FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::bigint[], $6::int[], $7::int[], "
-       "$8::text[]) AS x(r, s, l, p, a, es, el, ev) "
-       "ON CONFLICT (run_id, seq) DO NOTHING",
-       8},
-      {"rf_runs",
-       "INSERT INTO runs (run_id, partition, workflow, version, status, priority, idempotency_key, "
-       "input, output, error, created_at, updated_at, finished_at, deadline_at, epoch, last_seq) "
-       "SELECT r, pa, w, v, st, pr, k, i::json, o::json, e::json, to_timestamp(c / 1000.0), "
-       "to_timestamp(u / 1000.0), to_timestamp(f / 1000.0), to_timestamp(d / 1000.0), $15::bigint, l "
-       "FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::int[], $5::text[], $6::smallint[], "
-       "$7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], "
-       "$14::bigint[], $16::int[]) AS x(r, pa, w, v, st, pr, k, i, o, e, c, u, f, d, l) "
-       "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, output = excluded.output, "
-       "error = excluded.error, updated_at = excluded.updated_at, finished_at = excluded.finished_at, "
-       "deadline_at = excluded.deadline_at, epoch = excluded.epoch, last_seq = excluded.last_seq "
-       "WHERE runs.last_seq < excluded.last_seq AND runs.epoch <= excluded.epoch",
-       16},
-      {"rf_outbox", "INSERT INTO outbox (data) VALUES ($1)", 1},
-      {"rf_timeouts",
-       "INSERT INTO timeouts (run_id, step_index, expire_at, completed) "
-       "SELECT r, s, to_timestamp(a / 1000.0), c FROM unnest($1::uuid[], $2::int[], $3::bigint[], "
-       "$4::bool[]) AS x(r, s, a, c) ON CONFLICT (run_id, step_index) DO UPDATE SET "
-       "expire_at = excluded.expire_at, completed = excluded.completed",
-       4},
-      {"rf_history",
-       "SELECT ev_seq, ev_last, events FROM run_records WHERE run_id = $1::uuid AND ev_last > $2::int "
-       "ORDER BY seq",
-       2},
-      {"rf_forget_records", "DELETE FROM run_records WHERE run_id = ANY($1::uuid[])", 1},
-      {"rf_forget_runs", "DELETE FROM runs WHERE run_id = ANY($1::uuid[])", 1},
-      {"rf_forget_timeouts", "DELETE FROM timeouts WHERE run_id = ANY($1::uuid[])", 1},
+const std::vector<Statement>& Statements() {
+  static const std::vector<Statement> kAll = {
+      detail::Prepare<detail::CheckFence>(),     detail::Prepare<detail::InsertRunRecords>(),
+      detail::Prepare<detail::UpsertRuns>(),     detail::Prepare<detail::InsertOutbox>(),
+      detail::Prepare<detail::UpsertTimeouts>(), detail::Prepare<detail::SelectEventHistory>(),
+      detail::Prepare<detail::ForgetRecords>(),  detail::Prepare<detail::ForgetRuns>(),
+      detail::Prepare<detail::ForgetTimeouts>(),
   };
   return kAll;
 }
 
-// Whether this record ends a step's timer (so its timeouts row is completed):
-// a retry starting, a delay ending, an approval answered or timed out. Steps
-// that never had a timer get no row at all.
-bool TimerConsumed(const Run& run, const Record& r) {
-  if (r.step >= run.steps.size()) return false;
-  const engine::StepType type = run.def->steps[r.step].type;
-  switch (r.type) {
-    case RecordType::kStepStarted:
-      return run.steps[r.step].attempts.size() > 1;
-    case RecordType::kStepSucceeded:
-      return type == engine::StepType::kDelay ||
-             (type == engine::StepType::kApproval && run.def->steps[r.step].timeout);
-    case RecordType::kStepFailed:
-      return type == engine::StepType::kApproval && r.due_ms == 0;
-    default:
-      return false;
-  }
-}
+// The timeouts table's step_index: -1 for the run's deadline.
+int StepIndex(uint32_t step) { return step == kRunTimer ? -1 : static_cast<int>(step); }
 
 constexpr Nanos kLeaseRenewal = 10 * kSeconds;  // leases last 30 s
 // Day partitions (migration 0003) are made up to two days ahead: checking hourly
@@ -110,7 +54,7 @@ std::string PartitionArray(const std::vector<uint32_t>& parts) {
 
 // --- the batch of one turn -----------------------------------------------------
 
-struct PgRunStore::RunRow {
+struct PgRunStore::PendingRun {
   std::string id_text;
   uint32_t partition;
   std::string workflow;
@@ -136,8 +80,8 @@ struct PgRunStore::Batch {
   size_t records = 0;
   size_t events = 0;
 
-  std::vector<RunRow> runs;
-  std::unordered_map<RunId, size_t, engine::RunIdHash> run_index;
+  std::vector<PendingRun> runs;
+  std::unordered_map<RunId, size_t, RunIdHash> run_index;
 
   struct TimeoutRow {
     int64_t expire;
@@ -185,7 +129,7 @@ PgRunStore::Batch& PgRunStore::batch() {
   return *pending_;
 }
 
-reactor::Task<Status> PgRunStore::Open(engine::RecordSink& sink) {
+reactor::Task<Status> PgRunStore::Open(RecordSink& sink) {
   pool_ = detail::MakePool(options_, options_.pool, Statements());
   if (shard_ == 0) {
     if (Status st = co_await EnsurePartitions(this); !st)  // suspends
@@ -196,39 +140,18 @@ reactor::Task<Status> PgRunStore::Open(engine::RecordSink& sink) {
   if (!conn) co_return Error{conn.error().code, "PostgreSQL: " + conn.error().context};
   PgLease lease(pool_.get(), *conn);
   const std::string parts = PartitionArray(partitions_);
-  // Take this shard's partitions with a new fencing epoch.
-  const std::string claim =
-      "WITH e AS (SELECT COALESCE(max(epoch), 0) + 1 AS v FROM partition_leases) "
-      "INSERT INTO partition_leases (partition, owner, epoch, expires_at) "
-      "SELECT p, $2, e.v, now() + interval '30 seconds' FROM unnest($1::smallint[]) AS p, e "
-      "ON CONFLICT (partition) DO UPDATE SET owner = excluded.owner, epoch = excluded.epoch, "
-      "expires_at = excluded.expires_at RETURNING epoch";
-  // Every run of the partitions, or only the live ones (runs_live_by_partition):
-  // finished runs are then read through PgHistoryStore when asked for.
-  const std::string load =
-      options_.load_finished
-          ? "SELECT r.payload FROM run_records r JOIN runs u ON u.run_id = r.run_id "
-            "WHERE u.partition = ANY($1::smallint[]) ORDER BY r.run_id, r.seq"
-          : "SELECT r.payload FROM runs u JOIN run_records r ON r.run_id = u.run_id "
-            "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('pending', 'running', "
-            "'waiting') ORDER BY r.run_id, r.seq";
-  // The pending timers of the live runs (runs_live_by_partition, then the timeouts key).
-  const std::string timers =
-      "SELECT t.run_id, t.step_index, (extract(epoch FROM t.expire_at) * 1000)::bigint "
-      "FROM runs u JOIN timeouts t ON t.run_id = u.run_id "
-      "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('pending', 'running', 'waiting') "
-      "AND NOT t.completed";
-  Query qs[] = {{.stmt_name_or_sql = claim, .prepared = false, .params = {parts, options_.instance}},
-                {.stmt_name_or_sql = load, .prepared = false, .params = {parts}},
-                {.stmt_name_or_sql = timers, .prepared = false, .params = {parts}}};
+  Query qs[] = {detail::ClaimPartitions{.partitions = parts, .owner = options_.instance}.Bind(),
+                detail::SelectLiveRecords{.partitions = parts}.Bind(),
+                detail::SelectLiveTimers{.partitions = parts}.Bind()};
   auto res = co_await (*conn)->Pipeline(qs, Deadline::After(120 * kSeconds));  // suspends
   if (!res) co_return Error{res.error().code, "PostgreSQL: " + res.error().context};
-  if (Status st = store::pg::FirstError(*res); !st) co_return st;
+  if (Status st = FirstError(*res); !st) co_return st;
   const PgResult& claimed = (*res)[0];
   if (!partitions_.empty()) {
     if (claimed.rows() != static_cast<int>(partitions_.size()))
       co_return Error{Errc::kInternal, "partition lease claim returned too few rows"};
-    epoch_ = std::stoll(std::string(claimed.value(0, 0)));
+    if (!detail::ParseInt(claimed.value(0, 0), epoch_))
+      co_return Error{Errc::kCorrupt, "partition_leases: bad epoch " + std::string(claimed.value(0, 0))};
   }
   const PgResult& rows = (*res)[1];
   size_t replayed = 0;
@@ -243,16 +166,18 @@ reactor::Task<Status> PgRunStore::Open(engine::RecordSink& sink) {
   }
   const PgResult& due = (*res)[2];
   for (int i = 0; i < due.rows(); ++i) {
-    auto id = engine::ParseRunId(due.value(i, 0));
+    auto id = ParseRunId(due.value(i, 0));
     if (!id) co_return Error{Errc::kCorrupt, "timeouts: bad run id " + std::string(due.value(i, 0))};
-    const int step = std::stoi(std::string(due.value(i, 1)));
-    const uint32_t s = step < 0 ? engine::kNoStep : static_cast<uint32_t>(step);
-    if (Status st = sink.OnTimer(*id, s, std::stoll(std::string(due.value(i, 2)))); !st) co_return st;
+    int step = 0;
+    int64_t due_ms = 0;
+    if (!detail::ParseInt(due.value(i, 1), step) || !detail::ParseInt(due.value(i, 2), due_ms))
+      co_return Error{Errc::kCorrupt, "timeouts: bad row of run " + std::string(due.value(i, 0))};
+    const uint32_t s = step < 0 ? kRunTimer : static_cast<uint32_t>(step);
+    if (Status st = sink.OnTimer(*id, s, due_ms); !st) co_return st;
   }
   stats_.pool = &pool_->stats();
   RF_LOG(kInfo, "store opened (postgres)", {"partitions", partitions_.size()}, {"epoch", epoch_},
-         {"records_replayed", replayed}, {"timers", due.rows()},
-         {"finished_runs_loaded", options_.load_finished});
+         {"records_replayed", replayed}, {"timers", due.rows()});
   lease.Release();
   reactor::Spawn(Committer(this));
   if (!partitions_.empty()) {
@@ -278,13 +203,10 @@ reactor::Task<void> PgRunStore::RenewLeases(PgRunStore* self) {
     PgLease lease(self->pool_.get(), *conn);
     const std::string parts = PartitionArray(self->partitions_);
     const std::string epoch = std::to_string(self->epoch_);
-    Query q[] = {{.stmt_name_or_sql =
-                      "UPDATE partition_leases SET expires_at = now() + interval '30 seconds' "
-                      "WHERE partition = ANY($1::smallint[]) AND owner = $2 AND epoch = $3::bigint",
-                  .prepared = false,
-                  .params = {parts, self->options_.instance, epoch}}};
+    Query q[] = {detail::RenewLeases{.partitions = parts, .owner = self->options_.instance, .epoch = epoch}
+                     .Bind()};
     auto res = co_await lease->Pipeline(q, detail::StatementDeadline(self->options_));  // suspends
-    if (res && store::pg::FirstError(*res) &&
+    if (res && FirstError(*res) &&
         (*res)[0].affected() != self->partitions_.size()) {
       RF_LOG(kError, "postgres: this instance lost its partition leases; stopping",
              {"shard", self->shard_}, {"held", (*res)[0].affected()},
@@ -314,96 +236,75 @@ reactor::Task<Status> PgRunStore::EnsurePartitions(PgRunStore* self) {
   Query q[] = {{.stmt_name_or_sql = kEnsurePartitionsSql, .prepared = false, .params = {}}};
   auto res = co_await lease->Pipeline(q, detail::StatementDeadline(self->options_));  // suspends
   if (!res) co_return res.error();
-  if (Status st = store::pg::FirstError(*res); !st) co_return st;
+  if (Status st = FirstError(*res); !st) co_return st;
   self->partitions_ensured_ = MonoNow();
   if (std::string_view made = (*res)[0].value(0, 0); made != "0")
     RF_LOG(kInfo, "postgres: day partitions made", {"tables", made});
   co_return Status{};
 }
 
-uint64_t PgRunStore::Append(const Run& run, const Record& r, uint32_t seq, std::string_view payload) {
+uint64_t PgRunStore::Append(const RunRow& run, const AppendedRecord& r) {
   Batch& b = batch();
   b.last_ticket = ++appended_;
   ++b.records;
   b.partitions.insert(run.id.partition());
-  RunRow& row = RowOf(b, run);
-  if (row.rec_first == 0) row.rec_first = seq;
+  PendingRun& row = PendingOf(b, run);
+  if (row.rec_first == 0) row.rec_first = r.seq;
   if (!row.rec_payload.empty()) row.rec_payload += '\n';  // records are compact JSON: no newlines
-  row.rec_payload += payload;
-  row.rec_last = seq;
+  row.rec_payload += r.payload;
+  row.rec_last = r.seq;
   row.rec_at = r.at_ms;
 
-  if (r.type == RecordType::kRunCreated) row.input = json::ToString(run.input);
+  if (!run.input.empty()) row.input = run.input;
   // The runs row is rewritten only when what it shows changes (status, end, deadline):
   // a step finishing inside a running run adds records but leaves the row as it was.
   auto [known, first] = persisted_.try_emplace(run.id, run.status);
-  if (first || known->second != run.status || r.type == RecordType::kRunResumed) row.changed = true;
+  if (first || known->second != run.status || r.resumed) row.changed = true;
   known->second = run.status;
-  if (engine::IsTerminal(run.status)) persisted_.erase(known);
-  row.status = engine::RunStatusName(run.status);
+  if (IsTerminal(run.status)) persisted_.erase(known);
+  row.status = RunStatusName(run.status);
   row.updated = run.updated_ms;
   row.finished = run.finished_ms;
   row.deadline = run.deadline_ms;
-  if (engine::IsTerminal(run.status)) {
-    row.output = run.status == engine::RunStatus::kSucceeded ? json::ToString(run.output) : "";
-    if (!run.error.empty()) {
-      json::Object e{{"message", run.error}};
-      if (!run.failed_step.empty()) e.emplace_back("step", run.failed_step);
-      row.error = json::ToString(json::Value(std::move(e)));
-    } else {
-      row.error.clear();
-    }
-  } else {
-    row.output.clear();
-    row.error.clear();
-  }
+  row.output = run.output;
+  row.error = run.error;
 
   // Durable timers, mirrored for queries: armed by records with a due time,
   // completed by the transition that consumes them.
-  const int step = r.step == engine::kNoStep ? -1 : static_cast<int>(r.step);
-  if (r.due_ms && (r.type == RecordType::kStepWaiting || r.type == RecordType::kStepFailed ||
-                   r.type == RecordType::kRunCreated || r.type == RecordType::kRunResumed)) {
-    b.timeouts[{run.id, step}] = {r.due_ms, false};
-  } else if (r.step != engine::kNoStep && TimerConsumed(run, r)) {
-    auto key = std::make_pair(run.id, step);
-    auto t = b.timeouts.find(key);
-    if (t != b.timeouts.end())
-      t->second.completed = true;
-    else
-      b.timeouts[key] = {r.at_ms, true};
-  } else if (r.type == RecordType::kRunFinished && run.deadline_ms) {
-    b.timeouts[{run.id, -1}] = {r.at_ms, true};
+  if (r.timer.kind == TimerChange::Kind::kArm) {
+    b.timeouts[{run.id, StepIndex(r.timer.step)}] = {r.timer.at_ms, false};
+  } else if (r.timer.kind == TimerChange::Kind::kEnd) {
+    auto [t, inserted] = b.timeouts.try_emplace({run.id, StepIndex(r.timer.step)},
+                                                Batch::TimeoutRow{r.timer.at_ms, true});
+    if (!inserted) t->second.completed = true;
   }
   if (parked_) reactor::Shard::Current().Schedule(std::exchange(parked_, {}));
   return appended_;
 }
 
-PgRunStore::RunRow& PgRunStore::RowOf(Batch& b, const Run& run) {
+PgRunStore::PendingRun& PgRunStore::PendingOf(Batch& b, const RunRow& run) {
   auto [it, inserted] = b.run_index.emplace(run.id, b.runs.size());
   if (!inserted) return b.runs[it->second];
-  RunRow& row = b.runs.emplace_back();
+  PendingRun& row = b.runs.emplace_back();
   row.id_text = run.id_text;
   row.partition = run.id.partition();
-  row.workflow = run.def->name;
-  row.version = run.def->version;
-  row.priority = static_cast<int>(run.priority);
+  row.workflow = run.workflow;
+  row.version = run.version;
+  row.priority = run.priority;
   row.key = run.idempotency_key;
   row.created = run.created_ms;
   return row;
 }
 
-void PgRunStore::AppendEvents(const Run& run, const std::vector<engine::Event>& events) {
-  if (events.empty()) return;
+void PgRunStore::AppendEvent(const RunRow& run, uint64_t seq, int64_t at_ms, std::string_view event) {
   Batch& b = batch();
-  RunRow& row = RowOf(b, run);
-  for (const engine::Event& ev : events) {
-    if (row.ev_first == 0) row.ev_first = static_cast<uint32_t>(ev.seq);
-    row.ev_data += row.ev_data.empty() ? "[" : ",";
-    row.ev_data += json::ToString(engine::EventToJsonInRun(ev));
-    row.ev_last = static_cast<uint32_t>(ev.seq);
-    row.ev_at = ev.at_ms;
-    ++b.events;
-  }
+  PendingRun& row = PendingOf(b, run);
+  if (row.ev_first == 0) row.ev_first = static_cast<uint32_t>(seq);
+  row.ev_data += row.ev_data.empty() ? "[" : ",";
+  row.ev_data += event;
+  row.ev_last = static_cast<uint32_t>(seq);
+  row.ev_at = at_ms;
+  ++b.events;
 }
 
 void PgRunStore::Forget(const RunId& id) {
@@ -444,82 +345,74 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
   std::vector<Query> qs;
   qs.push_back({.stmt_name_or_sql = "BEGIN", .prepared = false, .params = {}});
   std::vector<uint32_t> touched(b.partitions.begin(), b.partitions.end());
-  const std::string epoch = std::to_string(epoch_);
-  if (!touched.empty()) {
-    qs.push_back({.stmt_name_or_sql = "rf_fence", .prepared = true,
-                  .params = {keep(PartitionArray(touched)), options_.instance, epoch}});
-  }
+  const detail::CheckFence fence{.partitions = PartitionArray(touched), .owner = options_.instance,
+                                 .epoch = std::to_string(epoch_)};
+  if (!touched.empty()) qs.push_back(fence.Bind());
   const size_t fence_index = qs.size() - 1;
   if (b.records) {
-    qs.push_back({.stmt_name_or_sql = "rf_runs", .prepared = true, .params = {}});
-    ArrayText r, pa, w, v, st, pr, k, in, out, err, c, u, f, d, l;
-    ArrayText rr, rs, rl, rp, ra, es, el, ev;
+    detail::UpsertRuns runs;
+    detail::InsertRunRecords records;
     std::string outbox;
     for (const auto& row : b.runs) {
       // Events come only from records, appended in the same turn: never a row without them.
       RF_CHECK(row.rec_first != 0);
-      rr.Add(row.id_text);
-      rs.AddInt(row.rec_first);
-      rl.AddInt(row.rec_last);
-      rp.Add(row.rec_payload);
-      ra.AddInt(row.rec_at);
+      records.run_id.Add(row.id_text);
+      records.first_seq.AddInt(row.rec_first);
+      records.last_seq.AddInt(row.rec_last);
+      records.payload.Add(row.rec_payload);
+      records.at_ms.AddInt(row.rec_at);
       if (row.ev_first) {
-        es.AddInt(row.ev_first);
-        el.AddInt(row.ev_last);
-        ev.Add(row.ev_data + "]");
+        records.first_event.AddInt(row.ev_first);
+        records.last_event.AddInt(row.ev_last);
+        records.events.Add(row.ev_data + "]");
         AppendOutboxLine(outbox, row.id_text, row.ev_first, row.ev_last, row.workflow);
       } else {
-        es.AddNull();
-        el.AddNull();
-        ev.AddNull();
+        records.first_event.AddNull();
+        records.last_event.AddNull();
+        records.events.AddNull();
       }
       if (!row.changed) continue;
-      l.AddInt(row.rec_last);
-      r.Add(row.id_text);
-      pa.AddInt(row.partition);
-      w.Add(row.workflow);
-      v.AddInt(row.version);
-      st.Add(row.status);
-      pr.AddInt(row.priority);
-      row.key.empty() ? k.AddNull() : k.Add(row.key);
-      row.input.empty() ? in.AddNull() : in.Add(row.input);
-      row.output.empty() ? out.AddNull() : out.Add(row.output);
-      row.error.empty() ? err.AddNull() : err.Add(row.error);
-      c.AddInt(row.created);
-      u.AddInt(row.updated);
-      f.AddMillisOrNull(row.finished);
-      d.AddMillisOrNull(row.deadline);
+      runs.last_seq.AddInt(row.rec_last);
+      runs.run_id.Add(row.id_text);
+      runs.partition.AddInt(row.partition);
+      runs.workflow.Add(row.workflow);
+      runs.version.AddInt(row.version);
+      runs.status.Add(row.status);
+      runs.priority.AddInt(row.priority);
+      row.key.empty() ? runs.idempotency_key.AddNull() : runs.idempotency_key.Add(row.key);
+      row.input.empty() ? runs.input.AddNull() : runs.input.Add(row.input);
+      row.output.empty() ? runs.output.AddNull() : runs.output.Add(row.output);
+      row.error.empty() ? runs.error.AddNull() : runs.error.Add(row.error);
+      runs.created_ms.AddInt(row.created);
+      runs.updated_ms.AddInt(row.updated);
+      runs.finished_ms.AddMillisOrNull(row.finished);
+      runs.deadline_ms.AddMillisOrNull(row.deadline);
     }
-    for (ArrayText* a : {&r, &pa, &w, &v, &st, &pr, &k, &in, &out, &err, &c, &u, &f, &d})
-      qs.back().params.push_back(keep(a->Take()));
-    qs.back().params.push_back(epoch);
-    qs.back().params.push_back(keep(l.Take()));
-    qs.push_back({.stmt_name_or_sql = "rf_records", .prepared = true,
-                  .params = {keep(rr.Take()), keep(rs.Take()), keep(rl.Take()), keep(rp.Take()),
-                             keep(ra.Take()), keep(es.Take()), keep(el.Take()), keep(ev.Take())}});
+    runs.epoch = std::to_string(epoch_);
+    qs.push_back(runs.Bind(keep));
+    qs.push_back(records.Bind(keep));
     // A resent batch (its COMMIT's outcome was lost) may add a second outbox row with
     // the same events: subscribers drop what they have seen by number.
-    if (!outbox.empty())
-      qs.push_back({.stmt_name_or_sql = "rf_outbox", .prepared = true, .params = {keep(std::move(outbox))}});
+    if (!outbox.empty()) qs.push_back(detail::InsertOutbox{.data = keep(std::move(outbox))}.Bind());
   }
   if (!b.timeouts.empty()) {
-    ArrayText r, s, a, c;
+    detail::UpsertTimeouts timeouts;
     for (const auto& [key, t] : b.timeouts) {
       char id[36];
       key.first.Format(id);
-      r.Add(std::string_view(id, sizeof id));
-      s.AddInt(key.second);
-      a.AddInt(t.expire);
-      c.Add(t.completed ? "t" : "f");
+      timeouts.run_id.Add(std::string_view(id, sizeof id));
+      timeouts.step_index.AddInt(key.second);
+      timeouts.expire_ms.AddInt(t.expire);
+      timeouts.completed.Add(t.completed ? "t" : "f");
     }
-    qs.push_back({.stmt_name_or_sql = "rf_timeouts", .prepared = true,
-                  .params = {keep(r.Take()), keep(s.Take()), keep(a.Take()), keep(c.Take())}});
+    qs.push_back(timeouts.Bind(keep));
   }
   if (!b.forget.empty()) {
     ArrayText ids;
     for (const RunId& id : b.forget) ids.Add(id.ToString());
     std::string_view arr = keep(ids.Take());
-    for (const char* stmt : {"rf_forget_records", "rf_forget_runs", "rf_forget_timeouts"})
+    for (std::string_view stmt : {detail::ForgetRecords::kName, detail::ForgetRuns::kName,
+                                  detail::ForgetTimeouts::kName})
       qs.push_back({.stmt_name_or_sql = stmt, .prepared = true, .params = {arr}});
   }
   qs.push_back({.stmt_name_or_sql = "COMMIT", .prepared = false, .params = {}});
@@ -529,7 +422,7 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
   // rf_fence raised: the transaction was aborted before anything was written.
   if (!touched.empty() && (*res)[fence_index].sqlstate() == "RF001")
     co_return Error{Errc::kConflict, "partition leases lost"};
-  if (Status st = store::pg::FirstError(*res); !st) co_return st;
+  if (Status st = FirstError(*res); !st) co_return st;
   co_return Status{};
 }
 
@@ -632,23 +525,25 @@ reactor::Task<Status> PgRunStore::Close() {
   co_return Status{};
 }
 
-reactor::Task<Result<std::vector<engine::OutboxRow>>> PgRunStore::History(const RunId& run,
+reactor::Task<Result<std::vector<OutboxRow>>> PgRunStore::History(const RunId& run,
                                                                           uint64_t after_seq) {
   auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
   if (!conn) co_return conn.error();
   PgLease lease(pool_.get(), *conn);
-  const std::string id = run.ToString(), after = std::to_string(after_seq);
-  Query q[] = {{.stmt_name_or_sql = "rf_history", .prepared = true, .params = {id, after}}};
+  const detail::SelectEventHistory history{.run_id = run.ToString(), .after_seq = std::to_string(after_seq)};
+  Query q[] = {history.Bind()};
   auto res = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
   if (!res) co_return res.error();
-  if (Status st = store::pg::FirstError(*res); !st) co_return st.error();
+  if (Status st = FirstError(*res); !st) co_return st.error();
   const PgResult& got = (*res)[0];
-  std::vector<engine::OutboxRow> rows;
+  std::vector<OutboxRow> rows;
   rows.reserve(static_cast<size_t>(got.rows()));
   for (int i = 0; i < got.rows(); ++i) {
-    rows.push_back(engine::OutboxRow{run, std::stoull(std::string(got.value(i, 0))),
-                                     std::stoull(std::string(got.value(i, 1))), {},
-                                     std::string(got.value(i, 2))});
+    OutboxRow row{.run = run, .first_seq = 0, .last_seq = 0, .workflow = {},
+                  .data = std::string(got.value(i, 2))};
+    if (!detail::ParseInt(got.value(i, 0), row.first_seq) || !detail::ParseInt(got.value(i, 1), row.last_seq))
+      co_return Error{Errc::kCorrupt, "run_records: bad event numbers of run " + history.run_id};
+    rows.push_back(std::move(row));
   }
   co_return rows;
 }
@@ -658,7 +553,7 @@ PgStoreFactory::PgStoreFactory(PgOptions options)
 
 PgStoreFactory::~PgStoreFactory() = default;
 
-std::unique_ptr<engine::RunStore> PgStoreFactory::MakeRunStore(unsigned shard,
+std::unique_ptr<RunStore> PgStoreFactory::MakeRunStore(unsigned shard,
                                                                std::vector<uint32_t> partitions) {
   auto store = std::make_unique<PgRunStore>(options_, shard, std::move(partitions), relay_.get());
   if (run_stores_.size() <= shard) run_stores_.resize(shard + 1, nullptr);
@@ -666,13 +561,13 @@ std::unique_ptr<engine::RunStore> PgStoreFactory::MakeRunStore(unsigned shard,
   return store;
 }
 
-engine::EventRelay* PgStoreFactory::relay() { return relay_.get(); }
+EventRelay* PgStoreFactory::relay() { return relay_.get(); }
 
-engine::HistoryStore* PgStoreFactory::history() {
+HistoryStore* PgStoreFactory::history() {
   if (!history_) {
     // Each call runs on a shard thread and reads only that shard's entry (set
     // before the shards started, its pool set by that shard's Open).
-    history_ = std::make_unique<PgHistoryStore>(options_, [this]() -> store::pg::PgPool* {
+    history_ = std::make_unique<PgHistoryStore>(options_, [this]() -> PgPool* {
       const unsigned shard = reactor::Shard::Current().id();
       return shard < run_stores_.size() && run_stores_[shard] ? run_stores_[shard]->pool()
                                                               : nullptr;
@@ -681,4 +576,11 @@ engine::HistoryStore* PgStoreFactory::history() {
   return history_.get();
 }
 
-}  // namespace rf::backends
+void PgStoreFactory::RenderMetrics(std::string& out) const {
+  std::vector<const StoreStats*> parts;
+  for (const PgRunStore* s : run_stores_)
+    if (s) parts.push_back(&s->stats());
+  RenderStoreMetrics(parts, out);
+}
+
+}  // namespace rf::store::pg

@@ -1,13 +1,11 @@
-#include "engine/embedded_history.h"
+#include "store/history/embedded_history.h"
 
 #include <cstring>
 
 #include "obs/log.h"
 
-namespace rf::engine {
+namespace rf::store::history {
 namespace {
-
-using store::history::Lane;
 
 std::string IdBytes(const RunId& id) {
   return std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
@@ -21,8 +19,8 @@ RunId IdFrom(std::string_view b) {
 
 }  // namespace
 
-store::history::Entry ToEntry(HistoryRun r) {
-  store::history::Entry e;
+Entry ToEntry(HistoryRun r) {
+  Entry e;
   e.id = IdBytes(r.id);
   e.workflow = std::move(r.workflow);
   e.version = r.version;
@@ -37,7 +35,7 @@ store::history::Entry ToEntry(HistoryRun r) {
   return e;
 }
 
-HistoryRun FromEntry(store::history::Entry e) {
+HistoryRun FromEntry(Entry e) {
   HistoryRun r;
   r.id = IdFrom(e.id);
   r.workflow = std::move(e.workflow);
@@ -59,29 +57,29 @@ EmbeddedHistoryStore::EmbeddedHistoryStore(EmbeddedHistoryOptions options)
 EmbeddedHistoryStore::~EmbeddedHistoryStore() { Close(); }
 
 Status EmbeddedHistoryStore::Open() {
-  store::history::Options o;
+  Options o;
   o.common_status = static_cast<uint8_t>(RunStatus::kSucceeded);
   o.dir = options_.dir;
   o.sync = options_.fsync;
   o.block_cache_bytes = options_.block_cache_bytes;
-  auto db = store::history::HistoryDb::Open(o);
+  auto db = HistoryDb::Open(o);
   if (!db) return db.error();
   db_ = std::move(*db);
   // Two lookup helpers (GETs of different runs in parallel) and one writer
   // (writes are serialised anyway). Lanes are bounded: a shard that finds one
   // full gets kUnavailable at once.
-  pool_ = std::make_unique<store::history::HistoryPool>(2, 1, 4096, 256);
+  pool_ = std::make_unique<HistoryPool>(2, 1, 4096, 256);
   RF_LOG(kInfo, "history store opened", {"dir", o.dir}, {"table_bytes", db_->DiskBytes()});
   return {};
 }
 
 Result<std::unique_ptr<EmbeddedHistoryStore>> EmbeddedHistoryStore::OpenSecondary(
     const std::string& dir, const std::string& scratch) {
-  store::history::Options o;
+  Options o;
   o.common_status = static_cast<uint8_t>(RunStatus::kSucceeded);
   o.dir = dir;
   o.secondary_dir = scratch;
-  auto db = store::history::HistoryDb::Open(o, true);
+  auto db = HistoryDb::Open(o, true);
   if (!db) return db.error();
   auto h = std::make_unique<EmbeddedHistoryStore>(EmbeddedHistoryOptions{dir, false, 8 << 20});
   h->db_ = std::move(*db);
@@ -109,7 +107,7 @@ void EmbeddedHistoryStore::Account(bool read, Nanos queued_at, size_t written) {
 }
 
 reactor::Task<Status> EmbeddedHistoryStore::Put(std::vector<HistoryRun> runs) {
-  std::vector<store::history::Entry> entries;
+  std::vector<Entry> entries;
   entries.reserve(runs.size());
   for (HistoryRun& r : runs) entries.push_back(ToEntry(std::move(r)));
   const Nanos t0 = MonoNow();
@@ -146,7 +144,7 @@ reactor::Task<Result<std::optional<RunId>>> EmbeddedHistoryStore::FindKey(std::s
 }
 
 reactor::Task<Result<std::vector<HistoryRun>>> EmbeddedHistoryStore::List(HistoryQuery q) {
-  store::history::Query dq;
+  Query dq;
   dq.workflow = std::move(q.workflow);
   if (q.status) dq.status = static_cast<uint8_t>(*q.status);
   if (q.before) dq.before = IdBytes(*q.before);
@@ -182,9 +180,9 @@ reactor::Task<Result<size_t>> EmbeddedHistoryStore::Expire(int64_t cutoff_ms, si
 
 Status EmbeddedHistoryStore::Export(int64_t before_ms,
                                     const std::function<Status(const HistoryRun&)>& out) {
-  return db_->Scan(before_ms, [&](const store::history::Entry& e) {
+  return db_->Scan(before_ms, [&](const Entry& e) {
     return out(FromEntry(e));
   });
 }
 
-}  // namespace rf::engine
+}  // namespace rf::store::history

@@ -1,11 +1,11 @@
-#include "engine/run_id.h"
+#include "store/run_id.h"
 
 #include <cstring>
 #include <random>
 
 #include "base/hash_ring.h"
 
-namespace rf::engine {
+namespace rf::store {
 
 int64_t RunId::unix_ms() const {
   int64_t ms = 0;
@@ -92,4 +92,4 @@ size_t RunIdHash::operator()(const RunId& id) const noexcept {
   return static_cast<size_t>(Mix64(a ^ Mix64(b)));
 }
 
-}  // namespace rf::engine
+}  // namespace rf::store

@@ -1,12 +1,12 @@
 #pragma once
-// PostgreSQL array literals for the multi-row statements' parameters. Private to backends/.
+// PostgreSQL array literals for the multi-row statements' parameters. Private to store/postgres.
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
 
-namespace rf::backends::detail {
+namespace rf::store::pg::detail {
 
 // PostgreSQL array literals, built column by column: {"a","b",NULL}.
 class ArrayText {
@@ -39,4 +39,4 @@ class ArrayText {
   std::string s_ = "{";
 };
 
-}  // namespace rf::backends::detail
+}  // namespace rf::store::pg::detail

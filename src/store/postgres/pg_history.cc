@@ -1,20 +1,16 @@
-#include "backends/pg_history.h"
+#include "store/postgres/pg_history.h"
 
 #include <libpq-fe.h>
 
 #include <charconv>
 #include <memory>
 
-#include "backends/detail/pg_setup.h"
-#include "engine/run_log.h"
+#include "store/postgres/detail/pg_setup.h"
+#include "store/postgres/detail/text.h"
+#include "store/run_log.h"
 
-namespace rf::backends {
+namespace rf::store::pg {
 
-using engine::HistoryRun;
-using engine::RunId;
-using store::pg::PgLease;
-using store::pg::PgResult;
-using store::pg::Query;
 
 namespace {
 
@@ -96,7 +92,7 @@ struct SelectFinishedRunByKey {
 // runs_finished_by_status, or the primary key) serves it.
 struct SelectFinishedRuns {
   std::string workflow;  // empty: any
-  std::optional<engine::RunStatus> status;
+  std::optional<RunStatus> status;
   std::optional<RunId> before;
   size_t limit = 0;
   Bound Build() const {
@@ -104,7 +100,7 @@ struct SelectFinishedRuns {
     b.sql = "SELECT " + std::string(kSummaryColumns) + " FROM runs WHERE finished_at IS NOT NULL";
     if (!workflow.empty()) b.sql += " AND workflow = " + b.Param(workflow, "text");
     if (status)
-      b.sql += " AND status = " + b.Param(std::string(engine::RunStatusName(*status)), "text");
+      b.sql += " AND status = " + b.Param(std::string(RunStatusName(*status)), "text");
     if (before) b.sql += " AND run_id < " + b.Param(before->ToString(), "uuid");
     b.sql += " ORDER BY run_id DESC LIMIT " + b.Param(std::to_string(limit), "bigint");
     return b;
@@ -123,22 +119,16 @@ struct ExpireFinishedRuns {
   }
 };
 
-template <class T>
-bool ParseInt(std::string_view s, T& out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
 Result<HistoryRun> Summary(const PgResult& r, int row) {
   HistoryRun h;
-  auto id = engine::ParseRunId(r.value(row, kRunId));
+  auto id = ParseRunId(r.value(row, kRunId));
   if (!id) return Error{Errc::kCorrupt, "history: bad run id " + std::string(r.value(row, kRunId))};
   h.id = *id;
   h.workflow = r.value(row, kWorkflow);
-  if (!ParseInt(r.value(row, kVersion), h.version) ||
-      !engine::ParseRunStatus(r.value(row, kStatus), h.status) ||
-      !ParseInt(r.value(row, kCreatedMs), h.created_ms) ||
-      !ParseInt(r.value(row, kFinishedMs), h.finished_ms))
+  if (!detail::ParseInt(r.value(row, kVersion), h.version) ||
+      !ParseRunStatus(r.value(row, kStatus), h.status) ||
+      !detail::ParseInt(r.value(row, kCreatedMs), h.created_ms) ||
+      !detail::ParseInt(r.value(row, kFinishedMs), h.finished_ms))
     return Error{Errc::kCorrupt, "history: bad runs row " + id->ToString()};
   h.idempotency_key = r.value(row, kIdempotencyKey);
   h.error = r.value(row, kError);
@@ -150,7 +140,7 @@ Result<HistoryRun> Summary(const PgResult& r, int row) {
 void AppendLines(std::string& log, std::string_view lines) {
   while (!lines.empty()) {
     const size_t nl = lines.find('\n');
-    engine::AppendToLog(log, lines.substr(0, nl));
+    AppendToLog(log, lines.substr(0, nl));
     lines = nl == std::string_view::npos ? std::string_view{} : lines.substr(nl + 1);
   }
 }
@@ -158,7 +148,7 @@ void AppendLines(std::string& log, std::string_view lines) {
 constexpr Nanos kExpireTimeout = 120 * kSeconds;  // a day's partition is scanned once
 
 // Runs `statements` as one pipeline on the calling shard's pool. suspends.
-reactor::Task<Result<std::vector<PgResult>>> Exchange(store::pg::PgPool* pool,
+reactor::Task<Result<std::vector<PgResult>>> Exchange(PgPool* pool,
                                                       std::vector<Bound> statements,
                                                       Deadline deadline) {
   if (pool == nullptr)
@@ -170,7 +160,7 @@ reactor::Task<Result<std::vector<PgResult>>> Exchange(store::pg::PgPool* pool,
   for (const Bound& b : statements) qs.push_back(b.AsQuery());
   auto res = co_await lease->Pipeline(qs, deadline);  // suspends
   if (!res) co_return res.error();
-  if (Status st = store::pg::FirstError(*res); !st) co_return st.error();
+  if (Status st = FirstError(*res); !st) co_return st.error();
   co_return std::move(*res);
 }
 
@@ -210,13 +200,13 @@ reactor::Task<Result<std::optional<RunId>>> PgHistoryStore::FindKey(std::string 
   if (!res) co_return res.error();
   const PgResult& row = (*res)[0];
   if (row.rows() == 0) co_return std::optional<RunId>();
-  auto id = engine::ParseRunId(row.value(0, 0));
+  auto id = ParseRunId(row.value(0, 0));
   if (!id) co_return Error{Errc::kCorrupt, "history: bad run id " + std::string(row.value(0, 0))};
   stats_.read_latency.ObserveNanos(MonoNow() - t0);
   co_return std::optional<RunId>(*id);
 }
 
-reactor::Task<Result<std::vector<HistoryRun>>> PgHistoryStore::List(engine::HistoryQuery q) {
+reactor::Task<Result<std::vector<HistoryRun>>> PgHistoryStore::List(HistoryQuery q) {
   const Nanos t0 = MonoNow();
   std::vector<Bound> st;
   st.push_back(SelectFinishedRuns{.workflow = std::move(q.workflow),
@@ -249,7 +239,7 @@ reactor::Task<Result<size_t>> PgHistoryStore::Expire(int64_t cutoff_ms, size_t m
   auto res = co_await Exchange(pools_(), std::move(st), Deadline::After(kExpireTimeout));
   if (!res) co_return res.error();
   size_t removed = 0;
-  if ((*res)[0].rows() != 1 || !ParseInt((*res)[0].value(0, 0), removed))
+  if ((*res)[0].rows() != 1 || !detail::ParseInt((*res)[0].value(0, 0), removed))
     co_return Error{Errc::kInternal, "rf_expire returned no count"};
   stats_.runs_expired.Add(removed);
   co_return removed;
@@ -292,4 +282,4 @@ Status PgHistoryStore::Export(int64_t before_ms,
   return {};
 }
 
-}  // namespace rf::backends
+}  // namespace rf::store::pg

@@ -1,11 +1,17 @@
 #pragma once
-// RunStore: where a shard's coordinator makes its records durable, and where
-// it finds them again at start. Two implementations: the embedded journal
-// (embedded_store.h) and PostgreSQL (store/postgres). The coordinator owns the
-// semantics (records, Apply, recovery); a store only has to keep records in
-// order per run, make a batch durable atomically, and give them back.
+// The store interface: where a shard's coordinator makes its records durable
+// and finds them again at start (RunStore), where the registry keeps its
+// definitions (DefinitionLog), and how the engine gets both (StoreFactory).
+// Adapters: store/embedded (journals on local disk), store/postgres. Finished
+// runs are served by a HistoryStore (store/history_store.h).
 //
-// One instance per shard, used only on that shard's thread. Append never
+// The coordinator owns the semantics (records, Apply, recovery); a store keeps
+// records in order per run, makes a batch durable atomically and gives them
+// back. Records are opaque bytes to a store; what a store that keeps a row per
+// run needs besides them comes as plain values (RunRow, AppendedRecord), so no
+// adapter depends on the engine.
+//
+// One RunStore per shard, used only on that shard's thread. Append never
 // suspends and does no I/O: a store commits everything appended in one loop
 // turn together (group commit) and resumes Durable() waiters afterwards.
 
@@ -17,35 +23,71 @@
 #include <vector>
 
 #include "base/result.h"
-#include "engine/record.h"
-#include "obs/metrics.h"
-#include "obs/pool_stats.h"
 #include "reactor/task.h"
-#include "store/embedded/journal_stats.h"
-#include "store/embedded/replay.h"
+#include "store/run_id.h"
+#include "store/run_status.h"
 
-namespace rf::engine {
+namespace rf::store {
 
 class HistoryStore;
+
+// Step index of a timer that belongs to the run (its deadline), not to a step.
+constexpr uint32_t kRunTimer = UINT32_MAX;
 
 // Receives the durable state at Open, on the store's shard.
 class RecordSink {
  public:
   virtual ~RecordSink() = default;
-  // A snapshot the coordinator wrote (embedded store only). At most once, first.
+  // A snapshot the coordinator wrote (stores that take_snapshots()). At most once, first.
   virtual Status OnSnapshot(std::string_view bytes) = 0;
   // One run record, every run's records in their order.
   virtual Status OnRecord(std::string_view payload) = 0;
   // A pending durable timer of an unfinished run (stores with loads_timers()),
-  // after every record. `step`: kNoStep for the run deadline.
+  // after every record. `step`: kRunTimer for the run deadline.
   virtual Status OnTimer(const RunId&, uint32_t, int64_t) { return {}; }
   // Runs the history store had durably when this was written (16-byte ids,
   // concatenated): records of theirs before it need not be replayed.
   virtual Status OnMoved(std::string_view) { return {}; }
 };
 
+// What a store that keeps a row per run sees of the run at an append (stores
+// with wants_rows(); others get `id` only). Views into the caller's state,
+// valid during the call.
+struct RunRow {
+  RunId id;
+  std::string_view id_text;
+  std::string_view workflow;
+  int64_t version = 0;
+  int priority = 0;
+  std::string_view idempotency_key;  // empty: none
+  RunStatus status = RunStatus::kPending;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+  int64_t finished_ms = 0;  // 0: not finished
+  int64_t deadline_ms = 0;  // 0: none
+  std::string_view input;   // JSON; set on the record that created the run
+  std::string_view output;  // JSON; succeeded runs
+  std::string_view error;   // JSON {"message", "step"?}; failed and cancelled runs
+};
+
+// A durable timer an appended record arms or ends.
+struct TimerChange {
+  enum class Kind : uint8_t { kNone, kArm, kEnd };
+  Kind kind = Kind::kNone;
+  uint32_t step = kRunTimer;
+  int64_t at_ms = 0;  // kArm: when it fires; kEnd: when it was consumed
+};
+
+struct AppendedRecord {
+  uint32_t seq = 0;  // position in the run's log, from 1
+  int64_t at_ms = 0;
+  bool resumed = false;  // a retry made the finished run live again
+  TimerChange timer;
+  std::string_view payload;  // the encoded record
+};
+
 // One row of a transactional outbox: the events one commit produced for one
-// run: a JSON array of EventToJsonInRun objects (`data`, empty when not read).
+// run: a JSON array of event objects (`data`, empty when not read).
 struct OutboxRow {
   RunId run;
   uint64_t first_seq = 0;
@@ -72,36 +114,20 @@ class EventRelay {
   virtual reactor::Task<void> Close() = 0;
 };
 
-
-// Commit metrics of a database-backed store (the journal has its own, JournalStats).
-// Single writer (the store's shard), read by /metrics anywhere.
-struct StoreStats {
-  obs::Counter commits;          // transactions committed
-  obs::Counter commit_failures;  // attempts that failed (each is retried)
-  obs::Counter records;          // records made durable
-  store::embedded::CountHistogram batch_records;  // records per transaction
-  obs::Histogram commit_latency;                  // one transaction, acquire to COMMIT's answer
-  obs::Gauge in_flight;                           // transactions under way
-  obs::Gauge connections_up;                      // the shard's pool
-  const obs::PoolStats* pool = nullptr;                // set once the store opened
-};
-
-// Appends rf_store_* families summed over shards (nothing when `parts` is empty).
-void RenderStoreMetrics(const std::vector<const StoreStats*>& parts, std::string& out);
-
 class RunStore {
  public:
   virtual ~RunStore() = default;
 
   // Replays the durable records this shard owns into `sink`. Suspends.
   virtual reactor::Task<Status> Open(RecordSink& sink) = 0;
-  // Buffers one record (already applied to `run`; `seq` is its position in the
-  // run's log, from 1; `payload` is EncodeRecord's text). Returns a ticket;
+  // Whether Append needs `run` filled beyond its id (and events as JSON).
+  virtual bool wants_rows() const { return false; }
+  // Buffers one record (already applied to the run). Returns a ticket;
   // tickets increase with every append.
-  virtual uint64_t Append(const Run& run, const Record& r, uint32_t seq, std::string_view payload) = 0;
-  // The events a batch produced, for stores with an outbox. Only called when
-  // wants_events().
-  virtual void AppendEvents(const Run&, const std::vector<Event>&) {}
+  virtual uint64_t Append(const RunRow& run, const AppendedRecord& r) = 0;
+  // One event the batch produced, as its JSON object, for stores with an
+  // outbox. Only called when wants_events().
+  virtual void AppendEvent(const RunRow&, uint64_t /*seq*/, int64_t /*at_ms*/, std::string_view) {}
   virtual bool wants_events() const { return false; }
   // Events reach subscribers through the store's EventRelay (after they were
   // committed), not from the coordinator; their history comes from History().
@@ -112,10 +138,6 @@ class RunStore {
   // Open reports them through RecordSink::OnTimer and the coordinator arms
   // those instead of deriving them from the records.
   virtual bool loads_timers() const { return false; }
-  // Whether Open replays finished runs too (true) or only unfinished ones (false:
-  // finished runs are read through the factory's HistoryStore instead; the
-  // records of a live run still carry its idempotency key).
-  virtual bool loads_finished() const { return true; }
   // The run was removed by retention: stores that would replay it drop it too.
   virtual void Forget(const RunId&) {}
   // These finished runs are durable in the history store: a replay may skip
@@ -137,23 +159,35 @@ class RunStore {
   virtual reactor::Task<Status> WriteSnapshot(uint64_t upto, std::string bytes);
   // Bytes of framing a record costs in the log, for the snapshot trigger.
   virtual size_t record_overhead() const { return 0; }
-
-  virtual const store::embedded::JournalStats* journal_stats() const { return nullptr; }
-  virtual const StoreStats* store_stats() const { return nullptr; }
 };
 
-// The definitions' durable log (shard 0): opaque (type, payload) records in order.
+// One change to the registry's definitions.
+struct DefinitionChange {
+  enum class Kind : uint8_t { kPut = 1, kDelete = 2 };
+  Kind kind = Kind::kPut;
+  std::string name;
+  int64_t version = 0;  // kPut
+  std::string source;   // kPut: the definition's JSON text as registered
+};
+
+// Receives the durable definitions at Open, in the order they were made.
+class DefinitionSink {
+ public:
+  virtual ~DefinitionSink() = default;
+  virtual Status OnDefinition(const DefinitionChange& change) = 0;
+};
+
+// The definitions' durable log (shard 0).
 class DefinitionLog {
  public:
   virtual ~DefinitionLog() = default;
-  virtual reactor::Task<Status> Open(store::embedded::ReplaySink& sink) = 0;
-  virtual void Append(uint8_t type, std::string_view payload) = 0;
+  virtual reactor::Task<Status> Open(DefinitionSink& sink) = 0;
+  virtual void Append(const DefinitionChange& change) = 0;
   virtual reactor::Task<Status> Commit() = 0;  // everything appended so far is durable
   virtual reactor::Task<Status> Close() = 0;
-  virtual const store::embedded::JournalStats* journal_stats() const { return nullptr; }
 };
 
-// How the engine gets its stores (app/ picks the backend).
+// How the engine gets its stores (app/ picks the adapter).
 class StoreFactory {
  public:
   virtual ~StoreFactory() = default;
@@ -165,6 +199,9 @@ class StoreFactory {
   // The instance's history of finished runs, owned by the factory; null: the
   // store has none and finished runs stay in memory until retention.
   virtual HistoryStore* history() { return nullptr; }
+  // Appends the store's own metric families (rf_journal_*, rf_store_*) summed
+  // over the stores it made. Any thread, while the stores it made are open.
+  virtual void RenderMetrics(std::string&) const {}
 };
 
-}  // namespace rf::engine
+}  // namespace rf::store

@@ -21,58 +21,53 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/run_store.h"
 #include "reactor/shard.h"
 #include "store/postgres/pg_pool.h"
+#include "store/postgres/pg_stats.h"
+#include "store/store.h"
 
-namespace rf::backends {
+namespace rf::store::pg {
 
 struct PgOptions {
   std::string url;
   size_t pool = 4;                     // connections per shard
   std::string instance;                // this process's id in partition_leases
   Nanos statement_timeout = 10 * kSeconds;
-  // Whether a shard's store replays finished runs at Open (RunStore::loads_finished).
-  // false: only unfinished runs are loaded; finished ones are read through
-  // PgHistoryStore (StoreFactory::history()). Config: --pg-load-finished.
-  bool load_finished = false;
 };
 
 class PgEventRelay;
 class PgHistoryStore;
 
-class PgRunStore final : public engine::RunStore {
+class PgRunStore final : public RunStore {
  public:
   // `relay`: the instance's outbox relay, nudged after commits with events.
   PgRunStore(PgOptions options, unsigned shard, std::vector<uint32_t> partitions,
              PgEventRelay* relay);
   ~PgRunStore() override;
 
-  reactor::Task<Status> Open(engine::RecordSink& sink) override;
-  uint64_t Append(const engine::Run& run, const engine::Record& r, uint32_t seq,
-                  std::string_view payload) override;
-  void AppendEvents(const engine::Run& run, const std::vector<engine::Event>& events) override;
+  reactor::Task<Status> Open(RecordSink& sink) override;
+  bool wants_rows() const override { return true; }
+  uint64_t Append(const RunRow& run, const AppendedRecord& r) override;
+  void AppendEvent(const RunRow& run, uint64_t seq, int64_t at_ms, std::string_view event) override;
   bool wants_events() const override { return true; }
   bool relays_events() const override { return relay_ != nullptr; }
-  reactor::Task<Result<std::vector<engine::OutboxRow>>> History(const engine::RunId& run,
-                                                                uint64_t after_seq) override;
+  reactor::Task<Result<std::vector<OutboxRow>>> History(const RunId& run, uint64_t after_seq) override;
   bool loads_timers() const override { return true; }
-  bool loads_finished() const override { return options_.load_finished; }
-  void Forget(const engine::RunId& id) override;
+  void Forget(const RunId& id) override;
   uint64_t last_ticket() const override { return appended_; }
   bool healthy() const override { return healthy_.load(std::memory_order_relaxed); }
   reactor::Task<Status> Durable(uint64_t ticket) override;
   reactor::Task<Status> Close() override;
-  const engine::StoreStats* store_stats() const override { return &stats_; }
+  const StoreStats& stats() const { return stats_; }
   // This shard's connections (null until Open), shared with PgHistoryStore's calls
   // made on this shard. Shard-local.
-  store::pg::PgPool* pool() const { return pool_.get(); }
+  PgPool* pool() const { return pool_.get(); }
 
  private:
-  struct RunRow;
+  struct PendingRun;
   struct Batch;
   struct Waiter;
-  static RunRow& RowOf(Batch& b, const engine::Run& run);
+  static PendingRun& PendingOf(Batch& b, const RunRow& run);
   class DurableWait;
   struct InFlight {
     uint64_t ticket;
@@ -95,12 +90,12 @@ class PgRunStore final : public engine::RunStore {
   unsigned shard_;
   std::vector<uint32_t> partitions_;
   PgEventRelay* relay_;
-  std::unique_ptr<store::pg::PgPool> pool_;
+  std::unique_ptr<PgPool> pool_;
   int64_t epoch_ = 0;
   std::unique_ptr<Batch> pending_;
   std::deque<InFlight> in_flight_;  // commits under way, oldest first
   // The status each unfinished run's row has (or will have once committed).
-  std::unordered_map<engine::RunId, engine::RunStatus, engine::RunIdHash> persisted_;
+  std::unordered_map<RunId, RunStatus, RunIdHash> persisted_;
   Nanos logged_ = 0;
   Nanos partitions_ensured_ = 0;  // MonoNow of the last rf_ensure_partitions (shard 0)
   uint64_t appended_ = 0;
@@ -111,38 +106,39 @@ class PgRunStore final : public engine::RunStore {
   bool closing_ = false;
   bool committer_done_ = false;
   std::atomic<bool> healthy_{true};
-  engine::StoreStats stats_;
+  StoreStats stats_;
   Heartbeat heartbeat_;
   reactor::TaskGroup background_;  // lease renewals
 };
 
-class PgDefinitionLog final : public engine::DefinitionLog {
+class PgDefinitionLog final : public DefinitionLog {
  public:
   explicit PgDefinitionLog(PgOptions options) : options_(std::move(options)) {}
   ~PgDefinitionLog() override;
-  reactor::Task<Status> Open(store::embedded::ReplaySink& sink) override;
-  void Append(uint8_t type, std::string_view payload) override;
+  reactor::Task<Status> Open(DefinitionSink& sink) override;
+  void Append(const DefinitionChange& change) override;
   reactor::Task<Status> Commit() override;
   reactor::Task<Status> Close() override;
 
  private:
   PgOptions options_;
-  std::unique_ptr<store::pg::PgPool> pool_;
-  std::vector<std::pair<uint8_t, std::string>> pending_;
+  std::unique_ptr<PgPool> pool_;
+  std::vector<DefinitionChange> pending_;
 };
 
-class PgStoreFactory final : public engine::StoreFactory {
+class PgStoreFactory final : public StoreFactory {
  public:
   explicit PgStoreFactory(PgOptions options);
   ~PgStoreFactory() override;
-  std::unique_ptr<engine::RunStore> MakeRunStore(unsigned shard, std::vector<uint32_t> partitions) override;
-  std::unique_ptr<engine::DefinitionLog> MakeDefinitionLog() override {
+  std::unique_ptr<RunStore> MakeRunStore(unsigned shard, std::vector<uint32_t> partitions) override;
+  std::unique_ptr<DefinitionLog> MakeDefinitionLog() override {
     return std::make_unique<PgDefinitionLog>(options_);
   }
-  engine::EventRelay* relay() override;
+  EventRelay* relay() override;
   // Served with the pool of the calling shard's run store (MakeRunStore records them).
   // Made on the first call: call it before the shards run (as relay() is).
-  engine::HistoryStore* history() override;
+  HistoryStore* history() override;
+  void RenderMetrics(std::string& out) const override;
 
  private:
   PgOptions options_;
@@ -151,4 +147,4 @@ class PgStoreFactory final : public engine::StoreFactory {
   std::unique_ptr<PgHistoryStore> history_;
 };
 
-}  // namespace rf::backends
+}  // namespace rf::store::pg

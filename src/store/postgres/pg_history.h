@@ -26,16 +26,16 @@
 #include <functional>
 #include <string>
 
-#include "backends/pg_store.h"
-#include "engine/history_store.h"
+#include "store/history_store.h"
 #include "store/postgres/pg_pool.h"
+#include "store/postgres/pg_store.h"
 
-namespace rf::backends {
+namespace rf::store::pg {
 
-class PgHistoryStore final : public engine::HistoryStore {
+class PgHistoryStore final : public HistoryStore {
  public:
   // The calling shard's pool, or null when that shard has none (yet).
-  using PoolOfShard = std::function<store::pg::PgPool*()>;
+  using PoolOfShard = std::function<PgPool*()>;
 
   PgHistoryStore(PgOptions options, PoolOfShard pools)
       : options_(std::move(options)), pools_(std::move(pools)) {}
@@ -44,24 +44,24 @@ class PgHistoryStore final : public engine::HistoryStore {
   void Close() override {}
   bool fed_by_commits() const override { return true; }
 
-  reactor::Task<Status> Put(std::vector<engine::HistoryRun> runs) override;
-  reactor::Task<Result<std::optional<engine::HistoryRun>>> Get(engine::RunId id) override;
-  reactor::Task<Result<std::optional<engine::RunId>>> FindKey(std::string workflow,
+  reactor::Task<Status> Put(std::vector<HistoryRun> runs) override;
+  reactor::Task<Result<std::optional<HistoryRun>>> Get(RunId id) override;
+  reactor::Task<Result<std::optional<RunId>>> FindKey(std::string workflow,
                                                               std::string key) override;
-  reactor::Task<Result<std::vector<engine::HistoryRun>>> List(engine::HistoryQuery q) override;
-  reactor::Task<Status> Remove(engine::RunId id) override;
+  reactor::Task<Result<std::vector<HistoryRun>>> List(HistoryQuery q) override;
+  reactor::Task<Status> Remove(RunId id) override;
   reactor::Task<Result<size_t>> Expire(int64_t cutoff_ms, size_t max) override;
   Status Export(int64_t before_ms,
-                const std::function<Status(const engine::HistoryRun&)>& out) override;
+                const std::function<Status(const HistoryRun&)>& out) override;
 
   // Counters are single-writer (obs::Counter): with several shards reading at
   // once an increment may be lost; they are for dashboards, not accounting.
-  const engine::HistoryStats& stats() const override { return stats_; }
+  const HistoryStats& stats() const override { return stats_; }
 
  private:
   PgOptions options_;
   PoolOfShard pools_;
-  engine::HistoryStats stats_;
+  HistoryStats stats_;
 };
 
-}  // namespace rf::backends
+}  // namespace rf::store::pg

@@ -5,21 +5,21 @@
 #include <string>
 #include <vector>
 
-#include "backends/pg_relay.h"
+#include "store/postgres/pg_relay.h"
 
-namespace rf::backends {
+namespace rf::store::pg {
 namespace {
 
 constexpr const char* kRun = "018bd021-adb0-7000-8452-e560b2834d0f";
 constexpr const char* kOther = "018bd021-adb0-7001-8452-e560b2834d0f";
 
-TEST_SUITE("backends.outbox") {
+TEST_SUITE("store.outbox") {
 
 TEST_CASE("outbox lines round-trip") {
   std::string text;
   AppendOutboxLine(text, kRun, 1, 3, "w3");
   AppendOutboxLine(text, kOther, 7, 7, "pay-v2");
-  std::vector<engine::OutboxRow> rows;
+  std::vector<OutboxRow> rows;
   REQUIRE(ParseOutbox(text, rows));
   REQUIRE(rows.size() == 2);
   CHECK(rows[0].run.ToString() == kRun);
@@ -51,11 +51,11 @@ TEST_CASE("malformed outbox lines are refused") {
            run + "\t-1\t2\tw",                   // negative
            run + "\t1\t99999999999999999999\tw"  // out of range
        }) {
-    std::vector<engine::OutboxRow> rows;
+    std::vector<OutboxRow> rows;
     CHECK_MESSAGE(!ParseOutbox(bad, rows), bad);
   }
   // Rows before a bad line are kept; the caller logs the rest.
-  std::vector<engine::OutboxRow> rows;
+  std::vector<OutboxRow> rows;
   CHECK(!ParseOutbox(run + "\t1\t1\tw\n" + "garbage", rows));
   CHECK(rows.size() == 1);
 }
@@ -63,4 +63,4 @@ TEST_CASE("malformed outbox lines are refused") {
 }  // TEST_SUITE
 
 }  // namespace
-}  // namespace rf::backends
+}  // namespace rf::store::pg

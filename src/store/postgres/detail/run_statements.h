@@ -1,0 +1,192 @@
+#pragma once
+// The run store's statements: one struct per statement, one member per
+// parameter (multi-row statements take one array per column, built with
+// ArrayText). Bind() hands the members to libpq in the statement's order, so
+// no caller counts positions. Prepared statements also name themselves for
+// the pool (kName, kSql, kParams: see Prepare in pg_setup.h). Private to
+// store/postgres.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/postgres/detail/array_text.h"
+#include "store/postgres/pg_conn.h"
+
+namespace rf::store::pg::detail {
+
+// Raises RF001 (and aborts the transaction) unless `owner` holds every
+// partition in `partitions` at `epoch` (migration 0001).
+struct CheckFence {
+  static constexpr std::string_view kName = "rf_fence";
+  static constexpr std::string_view kSql = "SELECT rf_fence($1::smallint[], $2, $3::bigint)";
+  static constexpr int kParams = 3;
+  std::string partitions;  // array
+  std::string_view owner;
+  std::string epoch;
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {partitions, owner, epoch}}; }
+};
+
+// The runs rows a batch changed. A row is written only by a batch whose epoch
+// is not older and whose last record is newer than the row's.
+struct UpsertRuns {
+  static constexpr std::string_view kName = "rf_runs";
+  static constexpr std::string_view kSql =
+      "INSERT INTO runs (run_id, partition, workflow, version, status, priority, idempotency_key, "
+      "input, output, error, created_at, updated_at, finished_at, deadline_at, epoch, last_seq) "
+      "SELECT r, pa, w, v, st, pr, k, i::json, o::json, e::json, to_timestamp(c / 1000.0), "
+      "to_timestamp(u / 1000.0), to_timestamp(f / 1000.0), to_timestamp(d / 1000.0), $15::bigint, l "
+      "FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::int[], $5::text[], $6::smallint[], "
+      "$7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], "
+      "$14::bigint[], $16::int[]) AS x(r, pa, w, v, st, pr, k, i, o, e, c, u, f, d, l) "
+      "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, output = excluded.output, "
+      "error = excluded.error, updated_at = excluded.updated_at, finished_at = excluded.finished_at, "
+      "deadline_at = excluded.deadline_at, epoch = excluded.epoch, last_seq = excluded.last_seq "
+      "WHERE runs.last_seq < excluded.last_seq AND runs.epoch <= excluded.epoch";
+  static constexpr int kParams = 16;
+  ArrayText run_id, partition, workflow, version, status, priority, idempotency_key, input, output,
+      error, created_ms, updated_ms, finished_ms, deadline_ms;
+  std::string epoch;
+  ArrayText last_seq;
+  // Takes the arrays: call once. `keep` gives the stable storage Query's views need.
+  template <class Keep>
+  Query Bind(Keep keep) {
+    return {.stmt_name_or_sql = kName,
+            .prepared = true,
+            .params = {keep(run_id.Take()), keep(partition.Take()), keep(workflow.Take()),
+                       keep(version.Take()), keep(status.Take()), keep(priority.Take()),
+                       keep(idempotency_key.Take()), keep(input.Take()), keep(output.Take()),
+                       keep(error.Take()), keep(created_ms.Take()), keep(updated_ms.Take()),
+                       keep(finished_ms.Take()), keep(deadline_ms.Take()), keep(std::move(epoch)),
+                       keep(last_seq.Take())}};
+  }
+};
+
+// One run_records row per run and batch: its records (one per line) and the
+// events they produced (a JSON array), for replay and SSE history.
+struct InsertRunRecords {
+  static constexpr std::string_view kName = "rf_records";
+  static constexpr std::string_view kSql =
+      "INSERT INTO run_records (run_id, seq, last_seq, payload, at, ev_seq, ev_last, events) "
+      "SELECT r, s, l, p, to_timestamp(a / 1000.0), es, el, ev "
+      "FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[], $5::bigint[], $6::int[], $7::int[], "
+      "$8::text[]) AS x(r, s, l, p, a, es, el, ev) "
+      "ON CONFLICT (run_id, seq) DO NOTHING";
+  static constexpr int kParams = 8;
+  ArrayText run_id, first_seq, last_seq, payload, at_ms, first_event, last_event, events;
+  template <class Keep>
+  Query Bind(Keep keep) {
+    return {.stmt_name_or_sql = kName,
+            .prepared = true,
+            .params = {keep(run_id.Take()), keep(first_seq.Take()), keep(last_seq.Take()),
+                       keep(payload.Take()), keep(at_ms.Take()), keep(first_event.Take()),
+                       keep(last_event.Take()), keep(events.Take())}};
+  }
+};
+
+// The relay's queue: one row per batch, a line per run that had events.
+struct InsertOutbox {
+  static constexpr std::string_view kName = "rf_outbox";
+  static constexpr std::string_view kSql = "INSERT INTO outbox (data) VALUES ($1)";
+  static constexpr int kParams = 1;
+  std::string_view data;
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {data}}; }
+};
+
+// Durable timers, one row per (run, step); step -1 is the run's deadline.
+struct UpsertTimeouts {
+  static constexpr std::string_view kName = "rf_timeouts";
+  static constexpr std::string_view kSql =
+      "INSERT INTO timeouts (run_id, step_index, expire_at, completed) "
+      "SELECT r, s, to_timestamp(a / 1000.0), c FROM unnest($1::uuid[], $2::int[], $3::bigint[], "
+      "$4::bool[]) AS x(r, s, a, c) ON CONFLICT (run_id, step_index) DO UPDATE SET "
+      "expire_at = excluded.expire_at, completed = excluded.completed";
+  static constexpr int kParams = 4;
+  ArrayText run_id, step_index, expire_ms, completed;
+  template <class Keep>
+  Query Bind(Keep keep) {
+    return {.stmt_name_or_sql = kName,
+            .prepared = true,
+            .params = {keep(run_id.Take()), keep(step_index.Take()), keep(expire_ms.Take()),
+                       keep(completed.Take())}};
+  }
+};
+
+// A run's committed events after `after_seq` (SSE history).
+struct SelectEventHistory {
+  static constexpr std::string_view kName = "rf_history";
+  static constexpr std::string_view kSql =
+      "SELECT ev_seq, ev_last, events FROM run_records WHERE run_id = $1::uuid AND ev_last > $2::int "
+      "ORDER BY seq";
+  static constexpr int kParams = 2;
+  std::string run_id;
+  std::string after_seq;
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {run_id, after_seq}}; }
+};
+
+// Retention of runs kept in memory (no history store): their rows go.
+struct ForgetRecords {
+  static constexpr std::string_view kName = "rf_forget_records";
+  static constexpr std::string_view kSql = "DELETE FROM run_records WHERE run_id = ANY($1::uuid[])";
+  static constexpr int kParams = 1;
+};
+struct ForgetRuns {
+  static constexpr std::string_view kName = "rf_forget_runs";
+  static constexpr std::string_view kSql = "DELETE FROM runs WHERE run_id = ANY($1::uuid[])";
+  static constexpr int kParams = 1;
+};
+struct ForgetTimeouts {
+  static constexpr std::string_view kName = "rf_forget_timeouts";
+  static constexpr std::string_view kSql = "DELETE FROM timeouts WHERE run_id = ANY($1::uuid[])";
+  static constexpr int kParams = 1;
+};
+
+// Open: take `partitions` for `owner` with a new fencing epoch (returned per row).
+struct ClaimPartitions {
+  static constexpr std::string_view kSql =
+      "WITH e AS (SELECT COALESCE(max(epoch), 0) + 1 AS v FROM partition_leases) "
+      "INSERT INTO partition_leases (partition, owner, epoch, expires_at) "
+      "SELECT p, $2, e.v, now() + interval '30 seconds' FROM unnest($1::smallint[]) AS p, e "
+      "ON CONFLICT (partition) DO UPDATE SET owner = excluded.owner, epoch = excluded.epoch, "
+      "expires_at = excluded.expires_at RETURNING epoch";
+  std::string_view partitions;
+  std::string_view owner;
+  Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions, owner}}; }
+};
+
+// Open: the records of the live runs of `partitions` (runs_live_by_partition);
+// finished runs are read through PgHistoryStore when asked for.
+struct SelectLiveRecords {
+  static constexpr std::string_view kSql =
+      "SELECT r.payload FROM runs u JOIN run_records r ON r.run_id = u.run_id "
+      "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('pending', 'running', "
+      "'waiting') ORDER BY r.run_id, r.seq";
+  std::string_view partitions;
+  Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions}}; }
+};
+
+// Open: the pending timers of the live runs (runs_live_by_partition, then the timeouts key).
+struct SelectLiveTimers {
+  static constexpr std::string_view kSql =
+      "SELECT t.run_id, t.step_index, (extract(epoch FROM t.expire_at) * 1000)::bigint "
+      "FROM runs u JOIN timeouts t ON t.run_id = u.run_id "
+      "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('pending', 'running', 'waiting') "
+      "AND NOT t.completed";
+  std::string_view partitions;
+  Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions}}; }
+};
+
+// The heartbeat: keeps the leases this owner holds at this epoch for 30 s more.
+struct RenewLeases {
+  static constexpr std::string_view kSql =
+      "UPDATE partition_leases SET expires_at = now() + interval '30 seconds' "
+      "WHERE partition = ANY($1::smallint[]) AND owner = $2 AND epoch = $3::bigint";
+  std::string_view partitions;
+  std::string_view owner;
+  std::string_view epoch;
+  Query Bind() const {
+    return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions, owner, epoch}};
+  }
+};
+
+}  // namespace rf::store::pg::detail

@@ -1,0 +1,27 @@
+#pragma once
+// Commit metrics of the PostgreSQL run stores. Single writer (the store's
+// shard), read by /metrics anywhere.
+
+#include <string>
+#include <vector>
+
+#include "obs/metrics.h"
+#include "obs/pool_stats.h"
+
+namespace rf::store::pg {
+
+struct StoreStats {
+  obs::Counter commits;                 // transactions committed
+  obs::Counter commit_failures;         // attempts that failed (each is retried)
+  obs::Counter records;                 // records made durable
+  obs::CountHistogram batch_records;    // records per transaction
+  obs::Histogram commit_latency;        // one transaction, acquire to COMMIT's answer
+  obs::Gauge in_flight;                 // transactions under way
+  obs::Gauge connections_up;            // the shard's pool
+  const obs::PoolStats* pool = nullptr;  // set once the store opened
+};
+
+// Appends rf_store_* families summed over shards (nothing when `parts` is empty).
+void RenderStoreMetrics(const std::vector<const StoreStats*>& parts, std::string& out);
+
+}  // namespace rf::store::pg

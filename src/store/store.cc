@@ -1,0 +1,13 @@
+#include "store/store.h"
+
+namespace rf::store {
+
+reactor::Task<Status> RunStore::WriteSnapshot(uint64_t, std::string) {
+  co_return Error{Errc::kInvalidArgument, "this store takes no snapshots"};
+}
+
+reactor::Task<Result<std::vector<OutboxRow>>> RunStore::History(const RunId&, uint64_t) {
+  co_return Error{Errc::kInvalidArgument, "this store keeps no event history"};
+}
+
+}  // namespace rf::store
