@@ -49,6 +49,7 @@ constexpr Setting kSettings[] = {
     {"store", Kind::kStore, "embedded", 0, 0, "embedded (journal in --data-dir) | postgres (--database-url)"},
     {"database-url", Kind::kString, "", 0, 0, "libpq URI of PostgreSQL for --store postgres (also DATABASE_URL)"},
     {"pg-pool", Kind::kUint, "4", 1, 64, "PostgreSQL connections per shard"},
+    {"instance-id", Kind::kString, "", 0, 0, "this daemon's name in the partition leases of a shared database (default: hostname:absolute data dir); keep it across restarts"},
     {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
     {"before", Kind::kDuration, "168h", 0, 36'500ull * 86'400'000, "archive: export runs that finished at least this long ago"},
     {"out", Kind::kString, "-", 0, 0, "archive: the gzip'd JSON lines file to write (- for standard output)"},
@@ -188,6 +189,12 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
         c.data_dir = std::string(v);
       } else if (key == "database-url") {
         c.database_url = std::string(v);
+      } else if (key == "instance-id") {
+        if (v.size() > 200) return Bad(key, v, "longer than 200 bytes");
+        for (char ch : v)
+          if (static_cast<unsigned char>(ch) < 0x21 || static_cast<unsigned char>(ch) > 0x7e)
+            return Bad(key, v, "printable ASCII without spaces only");
+        c.instance_id = std::string(v);
       } else if (key == "out") {
         if (v.empty()) return Bad(key, v, "must not be empty (- for standard output)");
         c.archive_out = std::string(v);

@@ -36,6 +36,7 @@ struct Config {
   std::string data_dir;
   Store store = Store::kEmbedded;
   std::string database_url;
+  std::string instance_id;  // empty: hostname:realpath(data_dir)
   uint64_t pg_pool = 0;
   bool migrate = false;  // serve: apply pending migrations first
   bool fsync = true;

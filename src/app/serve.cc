@@ -1,7 +1,12 @@
 #include "app/serve.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #if RF_HAVE_MIMALLOC
@@ -126,6 +131,43 @@ reactor::Task<void> WatchSignals(Daemon* d) {
   }
 }
 
+// One daemon per data directory: its journals, and with a shared database its
+// identity in the partition leases (DefaultInstanceId), belong to one process.
+// The lock lives as long as the process (the descriptor is never closed).
+Status LockDataDir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
+    return Error::FromErrno(errno, "cannot create data dir " + dir);
+  const std::string path = dir + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return Error::FromErrno(errno, "cannot open " + path);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = {};
+    ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK) return Error::FromErrno(err, "cannot lock " + path);
+    std::string holder = n > 0 ? std::string(pid, static_cast<size_t>(n)) : std::string("?");
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return Error{Errc::kConflict, "another ringflow (pid " + holder + ") uses data dir " + dir +
+                                      ": give each daemon its own --data-dir"};
+  }
+  const std::string me = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0)
+    RF_LOG(kWarn, "cannot write the pid into the data dir lock", {"path", path}, {"error", strerror(errno)});
+  return {};
+}
+
+// The name this daemon's shards hold partition leases under: the same after a
+// restart on the same data dir (it takes its own leases back at once), and
+// different for every daemon (one per data dir, LockDataDir).
+std::string DefaultInstanceId(const std::string& data_dir) {
+  char host[256] = "host";
+  ::gethostname(host, sizeof host - 1);
+  char real[PATH_MAX];
+  const char* dir = ::realpath(data_dir.c_str(), real) ? real : data_dir.c_str();
+  return std::string(host) + ":" + dir;
+}
+
 }  // namespace
 
 int Serve(const Config& config) {
@@ -144,6 +186,11 @@ int Serve(const Config& config) {
     return 1;
   }
 
+  if (auto st = LockDataDir(config.data_dir); !st) {
+    RF_LOG(kError, "cannot use the data directory", {"data_dir", config.data_dir},
+           {"error", st.error().ToString()});
+    return 1;
+  }
   std::unique_ptr<store::StoreFactory> stores;
   if (config.store == Store::kPostgres) {
     // Blocking checks before any shard runs: the schema must be the one this binary knows.
@@ -158,13 +205,10 @@ int Serve(const Config& config) {
       RF_LOG(kError, "cannot use the database", {"error", st.error().context});
       return 1;
     }
-    char host[256] = "host";
-    gethostname(host, sizeof host - 1);
     store::pg::PgOptions po;
     po.url = config.database_url;
     po.pool = config.pg_pool;
-    po.instance = std::string(host) + ":" + std::to_string(getpid()) + ":" +
-                  std::to_string(WallNow() / kMillis);
+    po.instance = config.instance_id.empty() ? DefaultInstanceId(config.data_dir) : config.instance_id;
     stores = std::make_unique<store::pg::PgStoreFactory>(po);
   } else {
     if (auto st = engine::CheckLayout(config.data_dir, config.shards); !st) {

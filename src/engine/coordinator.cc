@@ -253,6 +253,7 @@ class Coordinator::MoveProgress {
 reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
   if (!store_->healthy()) co_return Error{Errc::kUnavailable, "the store is unavailable; retry"};
+  if (Status held = CheckHeld(cmd.partition); !held) co_return held.error();
   // Back-pressure: finished runs are moved into history more slowly than they finish.
   const Nanos give_up = MonoNow() + kMoveWaitLimit;
   while (to_move_.size() >= kMaxPendingMoves && moving_) {
@@ -348,6 +349,8 @@ reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::str
                                                     json::Value payload) {
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
   if (!store_->healthy()) co_return Error{Errc::kUnavailable, "the store is unavailable; retry"};
+  // A run of a partition held elsewhere is changed only by its holder.
+  if (Status held = CheckHeld(id.partition()); !held) co_return held.error();
   auto loaded = co_await Load(id);  // suspends
   if (!loaded) co_return loaded.error();
   Entry* e = *loaded;

@@ -16,6 +16,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -108,8 +109,12 @@ class Coordinator {
   bool failed() const { return failed_; }
   bool healthy() const { return store_->healthy(); }  // any thread
 
-  // Commands. Errors: kNotFound, kConflict, kUnavailable (the journal failed).
+  // Commands. Errors: kNotFound, kConflict, kUnavailable (the journal failed,
+  // or the run's partition is held by another instance or is moving).
   reactor::Task<Result<RunView>> Start(StartCommand cmd);
+  // A partition this shard holds, for a start without a key (round robin);
+  // nullopt while it holds none. Shard thread.
+  std::optional<uint32_t> PickPartition();
   // Runs not in memory are read from the history store. Suspends.
   reactor::Task<Result<RunView>> Get(RunId id);
   reactor::Task<Result<RunView>> Cancel(RunId id);
@@ -278,6 +283,18 @@ class Coordinator {
   // Drops the run from memory (retention, eviction); returns the next entry.
   std::map<RunId, std::unique_ptr<Entry>>::iterator Drop(std::map<RunId, std::unique_ptr<Entry>>::iterator it);
 
+  // Partitions (coordinator_partitions.cc). A shard serves the runs of the
+  // partitions its store holds; with a store whose partitions move between
+  // instances it takes over, every second, those it wants whose holder went away.
+  Status CheckHeld(uint32_t partition) const;
+  void SetHeld(const std::vector<uint32_t>& partitions);
+  static void OnTakeOver(reactor::Shard::TimerNode* n);
+  static reactor::Task<void> TakeOver(Coordinator* self);
+  // After a replay (Open, TakeOver): resumes a loaded live run, or queues a
+  // finished one's move; arms the timers the store kept apart.
+  void ResumeLoaded(Entry& e, size_t& resumed);
+  void ArmLoadedTimers();
+
   // Snapshots and retention.
   void MaybeSnapshot();
   static reactor::Task<void> WriteSnapshot(Coordinator* self);
@@ -350,13 +367,17 @@ class Coordinator {
   };
   TimerNode timer_node_;
   TimerNode retention_node_;
+  TimerNode takeover_node_;
+  std::vector<bool> held_;             // [partition]: this shard has its runs
+  std::vector<uint32_t> held_list_;    // the same, for starts to pick from
+  size_t pick_ = 0;
 
   struct LoadedTimer {
     RunId run;
     uint32_t step;
     int64_t due_ms;
   };
-  std::vector<LoadedTimer> loaded_timers_;  // from the store at Open (loads_timers())
+  std::vector<LoadedTimer> loaded_timers_;  // from the store at Open or TakeOver (loads_timers())
 
   uint64_t journal_bytes_since_snapshot_ = 0;
   uint64_t last_snapshot_bytes_ = 0;

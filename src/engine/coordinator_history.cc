@@ -210,7 +210,11 @@ reactor::Task<Result<Coordinator::Entry*>> Coordinator::Load(RunId id) {
   if (Entry* e = Find(id)) co_return e;  // loaded or restored meanwhile
   if (!h) co_return Error{h.error().code == Errc::kNotFound ? Errc::kInternal : h.error().code,
                           "history: " + h.error().context};
-  if (!*h) co_return Error{Errc::kNotFound, "no run with id " + id.ToString()};
+  if (!*h) {
+    // Not finished, as far as history knows: a live run is only where its partition is held.
+    if (Status held = CheckHeld(id.partition()); !held) co_return held.error();
+    co_return Error{Errc::kNotFound, "no run with id " + id.ToString()};
+  }
   store::HistoryRun& hr = **h;
   const auto* def = registry_->Find(hr.workflow, hr.version);
   if (!def) {

@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
+#include "base/hash_ring.h"
 #include "engine/coordinator.h"
 #include "obs/log.h"
 #include "store/run_log.h"
@@ -48,14 +50,18 @@ class Coordinator::ReplayInto : public store::RecordSink {
       Status st =
           store::ForEachLogRecord(log, [&](std::string_view payload) { return c_.ReplayRecord(payload); });
       if (!st) return st;
+      replayed_.push_back(id);
     }
     tail_.clear();
     return {};
   }
+  // The runs Finish applied records of.
+  const std::vector<RunId>& replayed() const { return replayed_; }
 
  private:
   Coordinator& c_;
   std::map<RunId, std::string> tail_;  // run -> its records after the snapshot, framed
+  std::vector<RunId> replayed_;
 };
 
 void Coordinator::ForgetMoved(const RunId& id) {
@@ -177,26 +183,50 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
   Status opened = co_await store_->Open(sink);  // suspends
   if (!opened) co_return opened;
   if (Status st = sink.Finish(); !st) co_return st;
+  SetHeld(store_->held());
   size_t recovered = 0;
-  for (auto& [id, e] : runs_) {
-    stats_->Workflow(e->run.def->name);
-    stats_->runs_retained.Add(1);
-    if (IsTerminal(e->run.status)) {
-      e->terminal_durable = true;
-      Compact(*e);  // skips a quarantined run: its log cannot rebuild it
-      // It may be in history already (finished after the last snapshot): writing
-      // it again is harmless. A quarantined run stays here: its log cannot be read back.
-      if (!e->quarantined_at) QueueMove(*e);
-      continue;
-    }
-    stats_->runs_active.Add(1);
-    ++recovered;
-    // Timers come from the records, or from the store when it keeps them apart.
-    Mutate(*e, [this](Machine& m) {
-      m.Recover(!store_->loads_timers());
-      return 0;
-    });
+  for (auto& [id, e] : runs_) ResumeLoaded(*e, recovered);
+  ArmLoadedTimers();
+  RF_LOG(kInfo, "runs recovered", {"runs", runs_.size()}, {"resumed", recovered});
+  // Removal by retention writes nothing, so a replay brings expired runs back
+  // until the next snapshot: drop them again before serving.
+  RemoveExpired();
+  if (history_ && history_retention_) {
+    expiring_ = true;
+    reactor::Spawn(ExpireHistory(this), &tasks_);
   }
+  retention_node_.fire = &Coordinator::OnRetention;
+  retention_node_.self = this;
+  reactor::Shard::Current().Arm(&retention_node_, MonoNow() + RetentionPeriod());
+  if (store_->moves_partitions()) {
+    takeover_node_.fire = &Coordinator::OnTakeOver;
+    takeover_node_.self = this;
+    reactor::Shard::Current().Arm(&takeover_node_, MonoNow() + kSeconds);
+  }
+  co_return Status{};
+}
+
+void Coordinator::ResumeLoaded(Entry& e, size_t& resumed) {
+  stats_->Workflow(e.run.def->name);
+  stats_->runs_retained.Add(1);
+  if (IsTerminal(e.run.status)) {
+    e.terminal_durable = true;
+    Compact(e);  // skips a quarantined run: its log cannot rebuild it
+    // It may be in history already (finished after the last snapshot): writing
+    // it again is harmless. A quarantined run stays here: its log cannot be read back.
+    if (!e.quarantined_at) QueueMove(e);
+    return;
+  }
+  stats_->runs_active.Add(1);
+  ++resumed;
+  // Timers come from the records, or from the store when it keeps them apart.
+  Mutate(e, [this](Machine& m) {
+    m.Recover(!store_->loads_timers());
+    return 0;
+  });
+}
+
+void Coordinator::ArmLoadedTimers() {
   for (const LoadedTimer& t : loaded_timers_) {
     Entry* e = Find(t.run);
     if (!e || IsTerminal(e->run.status)) continue;
@@ -210,18 +240,6 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
   if (!loaded_timers_.empty())
     RF_LOG(kInfo, "durable timers loaded", {"timers", loaded_timers_.size()});
   loaded_timers_ = {};
-  RF_LOG(kInfo, "runs recovered", {"runs", runs_.size()}, {"resumed", recovered});
-  // Removal by retention writes nothing, so a replay brings expired runs back
-  // until the next snapshot: drop them again before serving.
-  RemoveExpired();
-  if (history_ && history_retention_) {
-    expiring_ = true;
-    reactor::Spawn(ExpireHistory(this), &tasks_);
-  }
-  retention_node_.fire = &Coordinator::OnRetention;
-  retention_node_.self = this;
-  reactor::Shard::Current().Arm(&retention_node_, MonoNow() + RetentionPeriod());
-  co_return Status{};
 }
 
 reactor::Task<void> Coordinator::Close() {
@@ -328,6 +346,55 @@ void Coordinator::RemoveExpired() {
     stats_->runs_removed.Add(removed);
     RF_LOG(kDebug, "retention removed runs", {"runs", removed});
   }
+}
+
+// --- partitions -------------------------------------------------------------------
+
+void Coordinator::SetHeld(const std::vector<uint32_t>& partitions) {
+  held_.assign(kPartitions, false);
+  for (uint32_t p : partitions) held_[p] = true;
+  held_list_ = partitions;
+  stats_->partitions_held.Set(static_cast<int64_t>(partitions.size()));
+}
+
+Status Coordinator::CheckHeld(uint32_t partition) const {
+  if (partition < held_.size() && held_[partition]) return {};
+  return Error{Errc::kUnavailable, "partition " + std::to_string(partition) +
+                                       " is held by another instance or is moving; retry"};
+}
+
+std::optional<uint32_t> Coordinator::PickPartition() {
+  if (held_list_.empty()) return std::nullopt;
+  return held_list_[++pick_ % held_list_.size()];
+}
+
+void Coordinator::OnTakeOver(reactor::Shard::TimerNode* n) {
+  Coordinator* self = static_cast<TimerNode*>(n)->self;
+  if (self->closing_ || self->failed_) return;
+  reactor::Spawn(TakeOver(self), &self->tasks_);
+}
+
+// The store takes the leases it can of the partitions this shard wants and does
+// not hold (their holder stopped, or died and its leases expired) and replays
+// their live runs here; they resume as after a restart.
+reactor::Task<void> Coordinator::TakeOver(Coordinator* self) {
+  ReplayInto sink(*self);
+  auto taken = co_await self->store_->TakeOver(sink);  // suspends
+  if (!taken) {
+    RF_LOG(kWarn, "partition takeover failed; trying again", {"error", taken.error().ToString()});
+  } else if (!taken->empty()) {
+    if (Status st = sink.Finish(); !st)
+      RF_LOG(kError, "partition takeover: runs not replayed", {"error", st.error().ToString()});
+    size_t resumed = 0;
+    for (const RunId& id : sink.replayed())
+      if (Entry* e = self->Find(id)) self->ResumeLoaded(*e, resumed);
+    self->ArmLoadedTimers();
+    self->SetHeld(self->store_->held());
+    self->stats_->partitions_taken.Add(taken->size());
+    RF_LOG(kInfo, "partitions taken over", {"partitions", taken->size()}, {"runs", sink.replayed().size()},
+           {"resumed", resumed}, {"held", self->held_list_.size()});
+  }
+  if (!self->closing_) reactor::Shard::Current().Arm(&self->takeover_node_, MonoNow() + kSeconds);
 }
 
 }  // namespace rf::engine

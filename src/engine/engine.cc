@@ -104,17 +104,20 @@ void Engine::RenderStoreMetrics(std::string& out) const {
   if (ready()) stores_->RenderMetrics(out);  // the acquire pairs with Open's release: the stores are open
 }
 
-uint32_t Engine::PartitionForStart(std::string_view workflow, std::string_view key) const {
+uint32_t Engine::PartitionForStart(std::string_view workflow, std::string_view key) {
   if (!key.empty()) {
     std::string k(workflow);
     k += '\n';
     k += key;
     return PartitionOf(k);
   }
+  // One this shard holds, so the start commits here; while it holds none (the
+  // partitions are held by another instance, or the ring gave it none) any
+  // partition: its owner shard starts it, or answers that it is held elsewhere.
+  const unsigned shard = reactor::Shard::Current().id();
+  if (auto p = coordinators_[shard]->PickPartition()) return *p;
   thread_local uint64_t counter = 0;
-  const auto& mine = owned_[reactor::Shard::Current().id()];
-  if (mine.empty()) return static_cast<uint32_t>(Mix64(++counter) % kPartitions);
-  return mine[++counter % mine.size()];
+  return static_cast<uint32_t>(Mix64(++counter) % kPartitions);
 }
 
 reactor::Task<Status> Engine::OpenShard(Engine* self, unsigned shard,

@@ -64,7 +64,7 @@ class Engine {
   // A start with an Idempotency-Key lands on the partition of (workflow, key), so
   // duplicates meet on one owner; without one, on a partition the calling shard
   // owns, so the start needs no cross-shard hop.
-  uint32_t PartitionForStart(std::string_view workflow, std::string_view key) const;
+  uint32_t PartitionForStart(std::string_view workflow, std::string_view key);
 
   struct PutOutcome {
     Compiled compiled;  // errors, or the definition

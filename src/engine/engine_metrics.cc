@@ -121,6 +121,13 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
             [](const ShardEngineStats& s) { return s.history_loads.Get(); });
   sum_gauge("rf_history_move_failures_total", "counter", "Moves into history that failed (retried).",
             [](const ShardEngineStats& s) { return s.history_move_failures.Get(); });
+  sum_gauge("rf_partitions_held", "gauge",
+            "Partitions whose runs this instance serves (all of them unless another instance "
+            "shares the database).",
+            [](const ShardEngineStats& s) { return s.partitions_held.Get(); });
+  sum_gauge("rf_partitions_taken_over_total", "counter",
+            "Partitions taken over from another instance (it stopped, or its leases expired).",
+            [](const ShardEngineStats& s) { return s.partitions_taken.Get(); });
   sum_gauge("rf_history_backpressure_total", "counter",
             "Times a start waited because finished runs queued for history were at their bound.",
             [](const ShardEngineStats& s) { return s.history_backpressure.Get(); });

@@ -50,6 +50,8 @@ struct ShardEngineStats {
   obs::Counter history_loads;       // runs read back from history (GET, retry, SSE, keys)
   obs::Counter history_move_failures;
   obs::Counter history_backpressure;  // starts that waited for moves to catch up
+  obs::Gauge partitions_held;         // partitions whose runs this shard serves
+  obs::Counter partitions_taken;      // partitions taken over from another instance
 
   ~ShardEngineStats();
 

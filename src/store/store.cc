@@ -10,4 +10,8 @@ reactor::Task<Result<std::vector<OutboxRow>>> RunStore::History(const RunId&, ui
   co_return Error{Errc::kInvalidArgument, "this store keeps no event history"};
 }
 
+reactor::Task<Result<std::vector<uint32_t>>> RunStore::TakeOver(RecordSink&) {
+  co_return std::vector<uint32_t>{};
+}
+
 }  // namespace rf::store

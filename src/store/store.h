@@ -144,6 +144,16 @@ class RunStore {
   // their records up to here (RecordSink::OnMoved). Stores that replay only
   // live runs ignore it.
   virtual void NoteMoved(const std::vector<RunId>&) {}
+  // Partitions that move between instances (PostgreSQL): a shard holds the
+  // partitions it wants only while no other instance holds them, takes over
+  // those whose holder went away (TakeOver) and hands its own over at Close.
+  // Other stores hold every partition they were given, from Open on.
+  virtual bool moves_partitions() const { return false; }
+  // The partitions whose runs this shard has now (after Open or a TakeOver).
+  virtual std::vector<uint32_t> held() const = 0;
+  // Takes what it can of the partitions it wants and does not hold, replays
+  // their live runs into `sink` as Open does, and returns them. Suspends.
+  virtual reactor::Task<Result<std::vector<uint32_t>>> TakeOver(RecordSink& sink);
   virtual uint64_t last_ticket() const = 0;
   // False while the store cannot make anything durable (its database is down):
   // new commands are refused with kUnavailable instead of waiting. Any thread.

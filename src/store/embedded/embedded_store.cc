@@ -72,7 +72,9 @@ class JournalToDefinitions : public ReplaySink {
 
 }  // namespace
 
-EmbeddedRunStore::EmbeddedRunStore(std::string data_dir, unsigned shard, bool fsync) {
+EmbeddedRunStore::EmbeddedRunStore(std::string data_dir, unsigned shard, bool fsync,
+                                   std::vector<uint32_t> partitions)
+    : partitions_(std::move(partitions)) {
   options_.dir = JournalDir(data_dir, shard);
   options_.fsync = fsync;
   // A restart scans every segment the last snapshot did not let go of, from
@@ -148,8 +150,9 @@ reactor::Task<Status> EmbeddedDefinitionLog::Close() {
   co_return co_await journal_->Close();  // suspends
 }
 
-std::unique_ptr<RunStore> EmbeddedStoreFactory::MakeRunStore(unsigned shard, std::vector<uint32_t>) {
-  auto s = std::make_unique<EmbeddedRunStore>(data_dir_, shard, fsync_);
+std::unique_ptr<RunStore> EmbeddedStoreFactory::MakeRunStore(unsigned shard,
+                                                             std::vector<uint32_t> partitions) {
+  auto s = std::make_unique<EmbeddedRunStore>(data_dir_, shard, fsync_, std::move(partitions));
   run_stores_.push_back(s.get());
   return s;
 }

@@ -20,10 +20,11 @@ constexpr uint8_t kMovedType = 2;      // runs the history store has (16-byte id
 
 class EmbeddedRunStore final : public RunStore {
  public:
-  EmbeddedRunStore(std::string data_dir, unsigned shard, bool fsync);
+  EmbeddedRunStore(std::string data_dir, unsigned shard, bool fsync, std::vector<uint32_t> partitions);
   reactor::Task<Status> Open(RecordSink& sink) override;
   uint64_t Append(const RunRow& run, const AppendedRecord& r) override;
   void NoteMoved(const std::vector<RunId>& ids) override;
+  std::vector<uint32_t> held() const override { return partitions_; }
   uint64_t last_ticket() const override { return journal_->last_lsn(); }
   reactor::Task<Status> Durable(uint64_t ticket) override;
   reactor::Task<Status> Close() override;
@@ -35,6 +36,7 @@ class EmbeddedRunStore final : public RunStore {
 
  private:
   JournalOptions options_;
+  std::vector<uint32_t> partitions_;
   std::unique_ptr<Journal> journal_;
 };
 

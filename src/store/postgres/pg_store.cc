@@ -36,7 +36,11 @@ const std::vector<Statement>& Statements() {
 // The timeouts table's step_index: -1 for the run's deadline.
 int StepIndex(uint32_t step) { return step == kRunTimer ? -1 : static_cast<int>(step); }
 
-constexpr Nanos kLeaseRenewal = 10 * kSeconds;  // leases last 30 s
+// A lease lasts kLeaseSeconds from its last renewal, and renewals come every
+// second: a dead instance's partitions are taken over within about 5 s, while a
+// database pause of up to 3 s costs nothing.
+constexpr int kLeaseSeconds = 4;
+constexpr Nanos kLeaseRenewal = 1 * kSeconds;
 // Day partitions (migration 0003) are made up to two days ahead: checking hourly
 // is plenty, and retention passes check too.
 constexpr Nanos kEnsurePartitions = 3600 * kSeconds;
@@ -136,49 +140,9 @@ reactor::Task<Status> PgRunStore::Open(RecordSink& sink) {
       RF_LOG(kWarn, "postgres: day partitions not made; rows go to the DEFAULT partitions",
              {"error", st.error().ToString()});
   }
-  auto conn = co_await pool_->Acquire(Deadline::After(30 * kSeconds));  // suspends
-  if (!conn) co_return Error{conn.error().code, "PostgreSQL: " + conn.error().context};
-  PgLease lease(pool_.get(), *conn);
-  const std::string parts = PartitionArray(partitions_);
-  Query qs[] = {detail::ClaimPartitions{.partitions = parts, .owner = options_.instance}.Bind(),
-                detail::SelectLiveRecords{.partitions = parts}.Bind(),
-                detail::SelectLiveTimers{.partitions = parts}.Bind()};
-  auto res = co_await (*conn)->Pipeline(qs, Deadline::After(120 * kSeconds));  // suspends
-  if (!res) co_return Error{res.error().code, "PostgreSQL: " + res.error().context};
-  if (Status st = FirstError(*res); !st) co_return st;
-  const PgResult& claimed = (*res)[0];
-  if (!partitions_.empty()) {
-    if (claimed.rows() != static_cast<int>(partitions_.size()))
-      co_return Error{Errc::kInternal, "partition lease claim returned too few rows"};
-    if (!detail::ParseInt(claimed.value(0, 0), epoch_))
-      co_return Error{Errc::kCorrupt, "partition_leases: bad epoch " + std::string(claimed.value(0, 0))};
-  }
-  const PgResult& rows = (*res)[1];
-  size_t replayed = 0;
-  for (int i = 0; i < rows.rows(); ++i) {
-    std::string_view text = rows.value(i, 0);
-    while (!text.empty()) {
-      size_t nl = text.find('\n');
-      if (Status st = sink.OnRecord(text.substr(0, nl)); !st) co_return st;
-      ++replayed;
-      text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    }
-  }
-  const PgResult& due = (*res)[2];
-  for (int i = 0; i < due.rows(); ++i) {
-    auto id = ParseRunId(due.value(i, 0));
-    if (!id) co_return Error{Errc::kCorrupt, "timeouts: bad run id " + std::string(due.value(i, 0))};
-    int step = 0;
-    int64_t due_ms = 0;
-    if (!detail::ParseInt(due.value(i, 1), step) || !detail::ParseInt(due.value(i, 2), due_ms))
-      co_return Error{Errc::kCorrupt, "timeouts: bad row of run " + std::string(due.value(i, 0))};
-    const uint32_t s = step < 0 ? kRunTimer : static_cast<uint32_t>(step);
-    if (Status st = sink.OnTimer(*id, s, due_ms); !st) co_return st;
-  }
+  auto taken = co_await ClaimAndLoad(partitions_, sink);  // suspends
+  if (!taken) co_return taken.error();
   stats_.pool = &pool_->stats();
-  RF_LOG(kInfo, "store opened (postgres)", {"partitions", partitions_.size()}, {"epoch", epoch_},
-         {"records_replayed", replayed}, {"timers", due.rows()});
-  lease.Release();
   reactor::Spawn(Committer(this));
   if (!partitions_.empty()) {
     heartbeat_.self = this;
@@ -188,34 +152,122 @@ reactor::Task<Status> PgRunStore::Open(RecordSink& sink) {
   co_return Status{};
 }
 
+reactor::Task<Result<std::vector<uint32_t>>> PgRunStore::ClaimAndLoad(std::vector<uint32_t> wanted,
+                                                                       RecordSink& sink) {
+  std::vector<uint32_t> taken;
+  if (wanted.empty()) co_return taken;
+  auto conn = co_await pool_->Acquire(Deadline::After(30 * kSeconds));  // suspends
+  if (!conn) co_return Error{conn.error().code, "PostgreSQL: " + conn.error().context};
+  PgLease lease(pool_.get(), *conn);
+  const std::string want = PartitionArray(wanted), seconds = std::to_string(kLeaseSeconds);
+  Query claim[] = {
+      detail::ClaimPartitions{.partitions = want, .owner = options_.instance, .lease_seconds = seconds}
+          .Bind()};
+  auto got = co_await lease->Pipeline(claim, detail::StatementDeadline(options_));  // suspends
+  if (!got) co_return Error{got.error().code, "PostgreSQL: " + got.error().context};
+  if (Status st = FirstError(*got); !st) co_return st.error();
+  const PgResult& claimed = (*got)[0];
+  for (int i = 0; i < claimed.rows(); ++i) {
+    uint32_t partition = 0;
+    int64_t epoch = 0;
+    if (!detail::ParseInt(claimed.value(i, 0), partition) || !detail::ParseInt(claimed.value(i, 1), epoch))
+      co_return Error{Errc::kCorrupt, "partition_leases: bad row " + std::string(claimed.value(i, 0))};
+    leases_[partition] = Lease{epoch, false};  // renewed from now on, not served yet
+    taken.push_back(partition);
+  }
+  if (taken.empty()) co_return taken;
+  // Read after the claim: a former holder's late commits fail its fence from here on.
+  const std::string parts = PartitionArray(taken);
+  Query qs[] = {detail::SelectLiveRecords{.partitions = parts}.Bind(),
+                detail::SelectLiveTimers{.partitions = parts}.Bind()};
+  auto res = co_await lease->Pipeline(qs, Deadline::After(120 * kSeconds));  // suspends
+  if (!res) co_return Error{res.error().code, "PostgreSQL: " + res.error().context};
+  if (Status st = FirstError(*res); !st) co_return st.error();
+  const PgResult& rows = (*res)[0];
+  size_t replayed = 0;
+  for (int i = 0; i < rows.rows(); ++i) {
+    std::string_view text = rows.value(i, 0);
+    while (!text.empty()) {
+      size_t nl = text.find('\n');
+      if (Status st = sink.OnRecord(text.substr(0, nl)); !st) co_return st.error();
+      ++replayed;
+      text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    }
+  }
+  const PgResult& due = (*res)[1];
+  for (int i = 0; i < due.rows(); ++i) {
+    auto id = ParseRunId(due.value(i, 0));
+    if (!id) co_return Error{Errc::kCorrupt, "timeouts: bad run id " + std::string(due.value(i, 0))};
+    int step = 0;
+    int64_t due_ms = 0;
+    if (!detail::ParseInt(due.value(i, 1), step) || !detail::ParseInt(due.value(i, 2), due_ms))
+      co_return Error{Errc::kCorrupt, "timeouts: bad row of run " + std::string(due.value(i, 0))};
+    const uint32_t s = step < 0 ? kRunTimer : static_cast<uint32_t>(step);
+    if (Status st = sink.OnTimer(*id, s, due_ms); !st) co_return st.error();
+  }
+  for (uint32_t p : taken) leases_[p].ready = true;
+  RF_LOG(kInfo, "partitions taken (postgres)", {"shard", shard_}, {"partitions", taken.size()},
+         {"wanted", wanted.size()}, {"records_replayed", replayed}, {"timers", due.rows()});
+  co_return taken;
+}
+
+std::vector<uint32_t> PgRunStore::held() const {
+  std::vector<uint32_t> out;
+  for (const auto& [p, l] : leases_)
+    if (l.ready) out.push_back(p);
+  return out;
+}
+
+reactor::Task<Result<std::vector<uint32_t>>> PgRunStore::TakeOver(RecordSink& sink) {
+  std::vector<uint32_t> missing;
+  if (closing_) co_return missing;
+  for (uint32_t p : partitions_)
+    if (!leases_.contains(p)) missing.push_back(p);
+  co_return co_await ClaimAndLoad(std::move(missing), sink);  // suspends
+}
+
+std::pair<std::string, std::string> PgRunStore::LeaseArrays() const {
+  ArrayText parts, epochs;
+  for (const auto& [p, l] : leases_) {
+    parts.AddInt(p);
+    epochs.AddInt(l.epoch);
+  }
+  return {parts.Take(), epochs.Take()};
+}
+
 void PgRunStore::OnHeartbeat(reactor::Shard::TimerNode* n) {
   PgRunStore* self = static_cast<Heartbeat*>(n)->self;
   if (self->closing_) return;
   reactor::Spawn(RenewLeases(self), &self->background_);
 }
 
-// Keeps this shard's partition leases alive (expires_at) while it runs. Finding
-// them held by someone else, or at another epoch, means another instance took
-// over: stop before writing anything more.
-reactor::Task<void> PgRunStore::RenewLeases(PgRunStore* self) {
-  auto conn = co_await self->pool_->Acquire(detail::StatementDeadline(self->options_));  // suspends
-  if (conn) {
-    PgLease lease(self->pool_.get(), *conn);
-    const std::string parts = PartitionArray(self->partitions_);
-    const std::string epoch = std::to_string(self->epoch_);
-    Query q[] = {detail::RenewLeases{.partitions = parts, .owner = self->options_.instance, .epoch = epoch}
-                     .Bind()};
-    auto res = co_await lease->Pipeline(q, detail::StatementDeadline(self->options_));  // suspends
-    if (res && FirstError(*res) &&
-        (*res)[0].affected() != self->partitions_.size()) {
-      RF_LOG(kError, "postgres: this instance lost its partition leases; stopping",
-             {"shard", self->shard_}, {"held", (*res)[0].affected()},
-             {"expected", self->partitions_.size()});
-      ::_exit(75);
-    }
-    // A failed renewal (database away) is retried at the next beat; commits stop on
-    // their own while it is away.
+// Keeps the leases of this shard alive; finding one held by someone else, or at
+// another epoch, means another instance took the partition over: stop before
+// writing anything more for it.
+reactor::Task<void> PgRunStore::Renew() {
+  auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
+  if (!conn) co_return;  // the database is away: the next beat tries again
+  PgLease lease(pool_.get(), *conn);
+  const size_t held = leases_.size();
+  const auto [parts, epochs] = LeaseArrays();
+  const std::string seconds = std::to_string(kLeaseSeconds);
+  Query q[] = {detail::RenewLeases{.partitions = parts, .owner = options_.instance, .epochs = epochs,
+                                   .lease_seconds = seconds}
+                   .Bind()};
+  auto res = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
+  // Leases taken while this renewal was under way are renewed at the next beat.
+  if (res && FirstError(*res) && (*res)[0].affected() < held) {
+    RF_LOG(kError, "postgres: another instance took over partitions of this one; stopping",
+           {"shard", shard_}, {"held", (*res)[0].affected()}, {"expected", held});
+    ::_exit(75);
   }
+  // A failed renewal (database away) is retried at the next beat; commits stop on
+  // their own while it is away.
+}
+
+// The beat: lease renewal, and on shard 0 the day partitions.
+reactor::Task<void> PgRunStore::RenewLeases(PgRunStore* self) {
+  if (!self->leases_.empty()) co_await self->Renew();  // suspends
   if (self->shard_ == 0 && !self->closing_ &&
       MonoNow() - self->partitions_ensured_ >= kEnsurePartitions) {
     if (Status st = co_await EnsurePartitions(self); !st)  // suspends
@@ -344,10 +396,16 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
 
   std::vector<Query> qs;
   qs.push_back({.stmt_name_or_sql = "BEGIN", .prepared = false, .params = {}});
-  std::vector<uint32_t> touched(b.partitions.begin(), b.partitions.end());
-  const detail::CheckFence fence{.partitions = PartitionArray(touched), .owner = options_.instance,
-                                 .epoch = std::to_string(epoch_)};
-  if (!touched.empty()) qs.push_back(fence.Bind());
+  ArrayText touched, epochs;
+  for (uint32_t p : b.partitions) {
+    auto held = leases_.find(p);
+    RF_CHECK(held != leases_.end());  // runs of a partition are appended only while it is held
+    touched.AddInt(p);
+    epochs.AddInt(held->second.epoch);
+  }
+  const detail::CheckFence fence{.partitions = touched.Take(), .owner = options_.instance,
+                                 .epochs = epochs.Take()};
+  if (!b.partitions.empty()) qs.push_back(fence.Bind());
   const size_t fence_index = qs.size() - 1;
   if (b.records) {
     detail::UpsertRuns runs;
@@ -373,6 +431,7 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
       }
       if (!row.changed) continue;
       runs.last_seq.AddInt(row.rec_last);
+      runs.epoch.AddInt(leases_.at(row.partition).epoch);
       runs.run_id.Add(row.id_text);
       runs.partition.AddInt(row.partition);
       runs.workflow.Add(row.workflow);
@@ -388,7 +447,6 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
       runs.finished_ms.AddMillisOrNull(row.finished);
       runs.deadline_ms.AddMillisOrNull(row.deadline);
     }
-    runs.epoch = std::to_string(epoch_);
     qs.push_back(runs.Bind(keep));
     qs.push_back(records.Bind(keep));
     // A resent batch (its COMMIT's outcome was lost) may add a second outbox row with
@@ -420,7 +478,7 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
   auto res = co_await lease->Pipeline(qs, detail::StatementDeadline(options_));  // suspends
   if (!res) co_return res.error();
   // rf_fence raised: the transaction was aborted before anything was written.
-  if (!touched.empty() && (*res)[fence_index].sqlstate() == "RF001")
+  if (!b.partitions.empty() && (*res)[fence_index].sqlstate() == "RF001")
     co_return Error{Errc::kConflict, "partition leases lost"};
   if (Status st = FirstError(*res); !st) co_return st;
   co_return Status{};
@@ -520,9 +578,25 @@ reactor::Task<Status> PgRunStore::Close() {
       };
       co_await Wait{this};  // suspends
     }
-    co_await pool_->Close();  // suspends
+    co_await ReleaseLeases();  // suspends
+    co_await pool_->Close();   // suspends
   }
   co_return Status{};
+}
+
+// Everything appended is committed (or was refused): hand the partitions over.
+// A failure only costs the next holder the lease's expiry.
+reactor::Task<void> PgRunStore::ReleaseLeases() {
+  if (leases_.empty()) co_return;
+  auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
+  if (!conn) co_return;
+  PgLease lease(pool_.get(), *conn);
+  const auto [parts, epochs] = LeaseArrays();
+  Query q[] = {detail::ReleaseLeases{.partitions = parts, .owner = options_.instance, .epochs = epochs}.Bind()};
+  auto res = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
+  if (res && FirstError(*res))
+    RF_LOG(kInfo, "postgres: partitions handed over", {"shard", shard_}, {"partitions", (*res)[0].affected()});
+  leases_.clear();
 }
 
 reactor::Task<Result<std::vector<OutboxRow>>> PgRunStore::History(const RunId& run,

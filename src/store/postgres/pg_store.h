@@ -8,14 +8,23 @@
 // statement is idempotent (ON CONFLICT), so a batch whose COMMIT outcome is
 // unknown (the connection broke) is simply sent again.
 //
-// Fencing: at Open the shard takes the leases of its partitions with a new
-// epoch; each batch re-checks, inside its transaction, that this instance still
-// holds them with that epoch, so an instance that lost its partitions can
-// never overwrite a newer owner's state (it stops instead).
+// Ownership: several instances share one database. A shard wants the
+// partitions its ring gives it and holds each one under a lease (owner, fencing
+// epoch, expiry kLeaseSeconds ahead, renewed every second). It takes a lease
+// only when it is free, expired or already this instance's (a restart on the
+// same data dir), at Open and then every second (TakeOver: the live runs of a
+// partition whose holder died resume here once its lease expired). A clean
+// Close hands the leases over (they expire at once).
+//
+// Fencing: each batch re-checks, inside its transaction, that this instance
+// still holds every partition it writes for at that partition's epoch, so an
+// instance whose partition was taken over can never overwrite the new owner's
+// state (it stops instead: exit 75, and a supervisor restarts it).
 
 #include <atomic>
 #include <coroutine>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -31,7 +40,7 @@ namespace rf::store::pg {
 struct PgOptions {
   std::string url;
   size_t pool = 4;                     // connections per shard
-  std::string instance;                // this process's id in partition_leases
+  std::string instance;                // this instance's id in partition_leases (stable across restarts)
   Nanos statement_timeout = 10 * kSeconds;
 };
 
@@ -53,6 +62,9 @@ class PgRunStore final : public RunStore {
   bool relays_events() const override { return relay_ != nullptr; }
   reactor::Task<Result<std::vector<OutboxRow>>> History(const RunId& run, uint64_t after_seq) override;
   bool loads_timers() const override { return true; }
+  bool moves_partitions() const override { return true; }
+  std::vector<uint32_t> held() const override;
+  reactor::Task<Result<std::vector<uint32_t>>> TakeOver(RecordSink& sink) override;
   void Forget(const RunId& id) override;
   uint64_t last_ticket() const override { return appended_; }
   bool healthy() const override { return healthy_.load(std::memory_order_relaxed); }
@@ -78,6 +90,12 @@ class PgRunStore final : public RunStore {
   };
   static void OnHeartbeat(reactor::Shard::TimerNode* n);
   static reactor::Task<void> RenewLeases(PgRunStore* self);
+  reactor::Task<void> Renew();
+  // Takes the leases it can of `wanted` and replays their live runs into `sink`.
+  reactor::Task<Result<std::vector<uint32_t>>> ClaimAndLoad(std::vector<uint32_t> wanted, RecordSink& sink);
+  reactor::Task<void> ReleaseLeases();
+  // Partition and epoch arrays of the leases held (ready or not).
+  std::pair<std::string, std::string> LeaseArrays() const;
   static reactor::Task<Status> EnsurePartitions(PgRunStore* self);
   static reactor::Task<void> Committer(PgRunStore* self);
   static reactor::Task<void> CommitOne(PgRunStore* self, std::unique_ptr<Batch> b, InFlight* slot);
@@ -88,10 +106,14 @@ class PgRunStore final : public RunStore {
 
   PgOptions options_;
   unsigned shard_;
-  std::vector<uint32_t> partitions_;
+  std::vector<uint32_t> partitions_;  // wanted: what the ring gives this shard
   PgEventRelay* relay_;
   std::unique_ptr<PgPool> pool_;
-  int64_t epoch_ = 0;
+  struct Lease {
+    int64_t epoch = 0;
+    bool ready = false;  // its live runs are loaded: the coordinator has them
+  };
+  std::map<uint32_t, Lease> leases_;  // partition -> the lease this shard holds
   std::unique_ptr<Batch> pending_;
   std::deque<InFlight> in_flight_;  // commits under way, oldest first
   // The status each unfinished run's row has (or will have once committed).

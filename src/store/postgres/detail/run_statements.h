@@ -15,39 +15,38 @@
 
 namespace rf::store::pg::detail {
 
-// Raises RF001 (and aborts the transaction) unless `owner` holds every
-// partition in `partitions` at `epoch` (migration 0001).
+// Raises RF001 (and aborts the transaction) unless `owner` holds each partition
+// in `partitions` at the matching epoch in `epochs` (migration 0004).
 struct CheckFence {
   static constexpr std::string_view kName = "rf_fence";
-  static constexpr std::string_view kSql = "SELECT rf_fence($1::smallint[], $2, $3::bigint)";
+  static constexpr std::string_view kSql = "SELECT rf_fence_each($1::smallint[], $2, $3::bigint[])";
   static constexpr int kParams = 3;
   std::string partitions;  // array
   std::string_view owner;
-  std::string epoch;
-  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {partitions, owner, epoch}}; }
+  std::string epochs;  // array, one per partition
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {partitions, owner, epochs}}; }
 };
 
 // The runs rows a batch changed. A row is written only by a batch whose epoch
-// is not older and whose last record is newer than the row's.
+// (its partition's lease epoch) is not older and whose last record is newer
+// than the row's.
 struct UpsertRuns {
   static constexpr std::string_view kName = "rf_runs";
   static constexpr std::string_view kSql =
       "INSERT INTO runs (run_id, partition, workflow, version, status, priority, idempotency_key, "
       "input, output, error, created_at, updated_at, finished_at, deadline_at, epoch, last_seq) "
       "SELECT r, pa, w, v, st, pr, k, i::json, o::json, e::json, to_timestamp(c / 1000.0), "
-      "to_timestamp(u / 1000.0), to_timestamp(f / 1000.0), to_timestamp(d / 1000.0), $15::bigint, l "
+      "to_timestamp(u / 1000.0), to_timestamp(f / 1000.0), to_timestamp(d / 1000.0), ep, l "
       "FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::int[], $5::text[], $6::smallint[], "
       "$7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], "
-      "$14::bigint[], $16::int[]) AS x(r, pa, w, v, st, pr, k, i, o, e, c, u, f, d, l) "
+      "$14::bigint[], $15::bigint[], $16::int[]) AS x(r, pa, w, v, st, pr, k, i, o, e, c, u, f, d, ep, l) "
       "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, output = excluded.output, "
       "error = excluded.error, updated_at = excluded.updated_at, finished_at = excluded.finished_at, "
       "deadline_at = excluded.deadline_at, epoch = excluded.epoch, last_seq = excluded.last_seq "
       "WHERE runs.last_seq < excluded.last_seq AND runs.epoch <= excluded.epoch";
   static constexpr int kParams = 16;
   ArrayText run_id, partition, workflow, version, status, priority, idempotency_key, input, output,
-      error, created_ms, updated_ms, finished_ms, deadline_ms;
-  std::string epoch;
-  ArrayText last_seq;
+      error, created_ms, updated_ms, finished_ms, deadline_ms, epoch, last_seq;
   // Takes the arrays: call once. `keep` gives the stable storage Query's views need.
   template <class Keep>
   Query Bind(Keep keep) {
@@ -57,7 +56,7 @@ struct UpsertRuns {
                        keep(version.Take()), keep(status.Take()), keep(priority.Take()),
                        keep(idempotency_key.Take()), keep(input.Take()), keep(output.Take()),
                        keep(error.Take()), keep(created_ms.Take()), keep(updated_ms.Take()),
-                       keep(finished_ms.Take()), keep(deadline_ms.Take()), keep(std::move(epoch)),
+                       keep(finished_ms.Take()), keep(deadline_ms.Take()), keep(epoch.Take()),
                        keep(last_seq.Take())}};
   }
 };
@@ -141,20 +140,28 @@ struct ForgetTimeouts {
   static constexpr int kParams = 1;
 };
 
-// Open: take `partitions` for `owner` with a new fencing epoch (returned per row).
+// Takes those of `partitions` whose lease is free, expired (by the database's
+// clock) or already `owner`'s, each with a new fencing epoch, for kLeaseSeconds.
+// Answers the partitions taken with their epochs; a lease another instance
+// holds is left alone (its row is locked and re-checked, so two takers never
+// both win).
 struct ClaimPartitions {
   static constexpr std::string_view kSql =
       "WITH e AS (SELECT COALESCE(max(epoch), 0) + 1 AS v FROM partition_leases) "
-      "INSERT INTO partition_leases (partition, owner, epoch, expires_at) "
-      "SELECT p, $2, e.v, now() + interval '30 seconds' FROM unnest($1::smallint[]) AS p, e "
+      "INSERT INTO partition_leases AS l (partition, owner, epoch, expires_at) "
+      "SELECT p, $2, e.v, now() + $3::int * interval '1 second' FROM unnest($1::smallint[]) AS p, e "
       "ON CONFLICT (partition) DO UPDATE SET owner = excluded.owner, epoch = excluded.epoch, "
-      "expires_at = excluded.expires_at RETURNING epoch";
+      "expires_at = excluded.expires_at WHERE l.owner = excluded.owner OR l.expires_at < now() "
+      "RETURNING partition, epoch";
   std::string_view partitions;
   std::string_view owner;
-  Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions, owner}}; }
+  std::string_view lease_seconds;
+  Query Bind() const {
+    return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions, owner, lease_seconds}};
+  }
 };
 
-// Open: the records of the live runs of `partitions` (runs_live_by_partition);
+// Open and takeover: the records of the live runs of `partitions` (runs_live_by_partition);
 // finished runs are read through PgHistoryStore when asked for.
 struct SelectLiveRecords {
   static constexpr std::string_view kSql =
@@ -165,7 +172,7 @@ struct SelectLiveRecords {
   Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions}}; }
 };
 
-// Open: the pending timers of the live runs (runs_live_by_partition, then the timeouts key).
+// Open and takeover: the pending timers of the live runs (runs_live_by_partition, then the timeouts key).
 struct SelectLiveTimers {
   static constexpr std::string_view kSql =
       "SELECT t.run_id, t.step_index, (extract(epoch FROM t.expire_at) * 1000)::bigint "
@@ -176,17 +183,33 @@ struct SelectLiveTimers {
   Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions}}; }
 };
 
-// The heartbeat: keeps the leases this owner holds at this epoch for 30 s more.
+// The heartbeat: keeps the leases this owner holds at these epochs for
+// kLeaseSeconds more. Affects fewer rows than it names when one was taken over.
 struct RenewLeases {
   static constexpr std::string_view kSql =
-      "UPDATE partition_leases SET expires_at = now() + interval '30 seconds' "
-      "WHERE partition = ANY($1::smallint[]) AND owner = $2 AND epoch = $3::bigint";
+      "UPDATE partition_leases l SET expires_at = now() + $4::int * interval '1 second' "
+      "FROM unnest($1::smallint[], $3::bigint[]) AS h(p, e) "
+      "WHERE l.partition = h.p AND l.epoch = h.e AND l.owner = $2";
   std::string_view partitions;
   std::string_view owner;
-  std::string_view epoch;
+  std::string_view epochs;
+  std::string_view lease_seconds;
   Query Bind() const {
-    return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions, owner, epoch}};
+    return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions, owner, epochs, lease_seconds}};
   }
+};
+
+// A clean stop hands its partitions over: their leases expire now, so another
+// instance may take them at its next look instead of waiting for the expiry.
+struct ReleaseLeases {
+  static constexpr std::string_view kSql =
+      "UPDATE partition_leases l SET expires_at = now() - interval '1 second' "
+      "FROM unnest($1::smallint[], $3::bigint[]) AS h(p, e) "
+      "WHERE l.partition = h.p AND l.epoch = h.e AND l.owner = $2";
+  std::string_view partitions;
+  std::string_view owner;
+  std::string_view epochs;
+  Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions, owner, epochs}}; }
 };
 
 }  // namespace rf::store::pg::detail
