@@ -37,6 +37,7 @@ struct Config {
   Store store = Store::kEmbedded;
   std::string database_url;
   uint64_t pg_pool = 0;
+  std::string redis_url;  // validated by store::redis::ParseRedisUrl; "" = no Redis
   bool migrate = false;  // serve: apply pending migrations first
   bool fsync = true;
   Nanos retention = 0;
