@@ -195,11 +195,12 @@ Task<Result<RedisReply>> RedisClient::Command(std::span<const std::string_view> 
 
 Task<Result<RedisReply>> RedisClient::Run(RedisClient* client, std::string frame, std::string name,
                                           Deadline deadline) {
-  client->AssertShard();
-  if (client->closing_) {
+  if (!client->started_ || client->closing_) {
     client->stats_.unavailable.Add();
-    co_return Error{Errc::kUnavailable, "redis " + name + ": the client is closed"};
+    co_return Error{Errc::kUnavailable, "redis " + name + ": the client is " +
+                                            (client->closing_ ? "closed" : "not started")};
   }
+  client->AssertShard();
   if (!client->healthy()) {
     if (!client->connecting_) {
       client->stats_.unavailable.Add();

@@ -69,6 +69,13 @@ Status CheckCommand(std::span<const std::string_view> argv) {
   static constexpr std::array<std::string_view, 9> kRefused = {
       "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "SELECT",
       "AUTH",      "HELLO",      "RESET",      "QUIT"};
+  // CLIENT REPLY OFF|SKIP would leave commands without a reply to match.
+  if (argv.size() >= 2 && Upper(argv[0].substr(0, 8)) == "CLIENT" &&
+      Upper(argv[1].substr(0, 8)) == "REPLY") {
+    return Error{Errc::kInvalidArgument,
+                 "redis CLIENT REPLY: not supported on a pipelined connection (every command "
+                 "must be answered)"};
+  }
   if (argv[0].size() <= 10) {
     const std::string name = Upper(argv[0]);
     for (std::string_view refused : kRefused) {

@@ -21,7 +21,7 @@
 // server's); kTimeout (the deadline passed); kUnavailable (the connection is lost; the context
 // says why); kRetryLater (max_in_flight commands wait already); kInvalidArgument (no argument,
 // or a command that would break the one-reply-per-command pipeline or the connection's state:
-// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, MONITOR, SELECT, AUTH, HELLO, RESET, QUIT).
+// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, MONITOR, SELECT, AUTH, HELLO, RESET, QUIT, CLIENT REPLY).
 
 #include <array>
 #include <coroutine>

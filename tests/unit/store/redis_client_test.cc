@@ -210,6 +210,8 @@ Task<void> ErrorsBody(std::string url) {
   CO_REQUIRE(!r.has_value());
   CHECK(r.error().code == Errc::kInvalidArgument);
   CHECK(r.error().context.find("SUBSCRIBE") != std::string::npos);
+  r = co_await c.Command(Deadline::After(kWait), "client", "reply", "off");
+  CHECK((!r.has_value() && r.error().code == Errc::kInvalidArgument));
   r = co_await c.Command(std::span<const std::string_view>(), Deadline::After(kWait));
   CHECK(!r.has_value());
   // The connection carried on through all of it.
@@ -394,6 +396,8 @@ Task<void> RestartBody(std::string) {
 Task<void> RefusedBody(std::string) {
   const uint16_t port = test::UnusedPort();
   RedisClient c(FastOptions("redis://127.0.0.1:" + std::to_string(port)));
+  Result<RedisReply> early = co_await c.Command(Deadline::After(kWait), "PING");
+  CHECK((!early.has_value() && early.error().context == "redis PING: the client is not started"));
   c.Start();
   const Nanos start = MonoNow();
   Result<RedisReply> r = co_await c.Command(Deadline::After(kWait), "PING");
@@ -405,7 +409,7 @@ Task<void> RefusedBody(std::string) {
   CHECK_FALSE(c.healthy());
   CHECK(c.last_error().find("refused") != std::string::npos);
   CHECK(c.stats().connect_failures.Get() >= 1);
-  CHECK(c.stats().unavailable.Get() == 1);
+  CHECK(c.stats().unavailable.Get() == 2);
   co_await c.Close();
   r = co_await c.Command(Deadline::After(kWait), "PING");
   CHECK((!r.has_value() && r.error().code == Errc::kUnavailable));
