@@ -3,8 +3,8 @@
 
 Every quoted include in src/**/*.{h,cc} is rooted at src/. A file belongs to
 the module of its path (one module = one Meson static_library): the first
-folder under src/, except store/embedded, store/history, store/postgres and
-http/client, which are modules of their own. An include is allowed when it
+folder under src/, except store/embedded, store/history, store/postgres,
+store/redis and http/client, which are modules of their own. An include is allowed when it
 stays inside its module or names a module in ALLOWED[module] below. A header
 under X/detail/ may only be included from module X. Each module's README.md
 must quote its row ("May include: ... Included by: ...", see --print-table).
@@ -41,6 +41,8 @@ ALLOWED = {
     "store/embedded": ["store", "json", "reactor", "obs", "base"],
     "store/history": ["store", "reactor", "obs", "base"],
     "store/postgres": ["store", "reactor", "obs", "base"],
+    # The Redis client (cluster membership, events, elections build on it).
+    "store/redis": ["reactor", "obs", "base"],
     "fanout": ["reactor", "obs", "base"],
     # The engine sees stores only through the interface; app/ picks the adapter.
     "engine": ["fanout", "store", "json", "reactor", "obs", "base"],
@@ -49,12 +51,12 @@ ALLOWED = {
     "api": ["engine", "http", "fanout", "store", "json", "reactor", "obs", "base"],
     # The only place that names concrete adapters: everything below it.
     "app": ["api", "steps", "engine", "http", "http/client", "fanout", "store",
-            "store/embedded", "store/history", "store/postgres", "json", "reactor",
-            "obs", "base"],
+            "store/embedded", "store/history", "store/postgres", "store/redis", "json",
+            "reactor", "obs", "base"],
 }
 
 # Folders that are modules of their own although they sit inside another one.
-SUBMODULES = ("store/embedded", "store/history", "store/postgres", "http/client")
+SUBMODULES = ("store/embedded", "store/history", "store/postgres", "store/redis", "http/client")
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
 

@@ -15,6 +15,7 @@ PACKAGES=(
   # tests
   python3 python3-pytest curl shellcheck systemd util-linux prometheus
   postgresql  # initdb/pg_ctl/psql/pgbench for tools/pg.sh (the private test cluster) and the bench
+  redis-server  # tools/redis.sh: the private Redis of the store/redis unit tests and doctor tests
   # benches and references
   wrk apache2-utils nghttp2-client nginx
 )
@@ -40,7 +41,10 @@ echo "setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update -qq
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The nginx package starts a system nginx on :80; the benches run their own on loopback.
-if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
-  "${SUDO[@]}" systemctl stop nginx || true
-fi
+# The nginx and redis-server packages start system services (:80, :6379); the benches and
+# tests run their own on loopback.
+for unit in nginx redis-server; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$unit" 2>/dev/null; then
+    "${SUDO[@]}" systemctl stop "$unit" || true
+  fi
+done

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "reactor/reactor.h"
+#include "store/redis/redis_url.h"
 
 namespace rf::app {
 namespace {
@@ -50,6 +51,7 @@ constexpr Setting kSettings[] = {
     {"database-url", Kind::kString, "", 0, 0, "libpq URI of PostgreSQL for --store postgres (also DATABASE_URL)"},
     {"pg-pool", Kind::kUint, "4", 1, 64, "PostgreSQL connections per shard"},
     {"instance-id", Kind::kString, "", 0, 0, "this daemon's name in the partition leases of a shared database (default: hostname:absolute data dir); keep it across restarts"},
+    {"redis-url", Kind::kString, "", 0, 0, "Redis for the cluster, redis://[[user]:password@]host[:port][/db] (also REDIS_URL); empty: none. `doctor` checks it"},
     {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
     {"before", Kind::kDuration, "168h", 0, 36'500ull * 86'400'000, "archive: export runs that finished at least this long ago"},
     {"out", Kind::kString, "-", 0, 0, "archive: the gzip'd JSON lines file to write (- for standard output)"},
@@ -195,6 +197,13 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
           if (static_cast<unsigned char>(ch) < 0x21 || static_cast<unsigned char>(ch) > 0x7e)
             return Bad(key, v, "printable ASCII without spaces only");
         c.instance_id = std::string(v);
+      } else if (key == "redis-url") {
+        if (!v.empty()) {
+          // The message shows the URL without its credentials.
+          auto url = store::redis::ParseRedisUrl(v);
+          if (!url) return Bad(key, store::redis::RedactRedisUrl(v), url.error().context);
+        }
+        c.redis_url = std::string(v);
       } else if (key == "out") {
         if (v.empty()) return Bad(key, v, "must not be empty (- for standard output)");
         c.archive_out = std::string(v);
@@ -340,6 +349,9 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
   // The conventional DATABASE_URL, unless RINGFLOW_DATABASE_URL (or anything stronger) set it.
   if (auto it = env.find("DATABASE_URL"); it != env.end() && vals["database-url"].second == "default")
     vals["database-url"] = {it->second, "env:DATABASE_URL"};
+  // Likewise the conventional REDIS_URL.
+  if (auto it = env.find("REDIS_URL"); it != env.end() && vals["redis-url"].second == "default")
+    vals["redis-url"] = {it->second, "env:REDIS_URL"};
   for (auto& [k, v] : flags) vals[k] = {v, "flag"};
 
   for (const Setting& s : kSettings) {
@@ -349,7 +361,10 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
       e.context += " (from " + origin + ")";
       return e;
     }
-    c.effective.push_back({s.key, s.key == std::string_view("database-url") ? RedactUrl(value) : value, origin});
+    std::string shown = value;
+    if (s.key == std::string_view("database-url")) shown = RedactUrl(value);
+    if (s.key == std::string_view("redis-url")) shown = store::redis::RedactRedisUrl(value);
+    c.effective.push_back({s.key, shown, origin});
   }
 
   if (c.store == Store::kPostgres && c.database_url.empty() &&
@@ -382,7 +397,7 @@ std::string HelpText() {
       "  serve     run the daemon (default)\n"
       "  version   print the version\n"
       "  config    print the effective configuration and where each value came from\n"
-      "  doctor    check the host (kernel, io_uring, NUMA, limits, listener, store); exit 1 on findings\n"
+      "  doctor    check the host (kernel, io_uring, NUMA, limits, listener, store, Redis); exit 1 on findings\n"
       "  migrate   PostgreSQL schema: `up` applies pending migrations (default), `status` lists them\n\n"
       "settings (flag --key, env RINGFLOW_KEY, or `key = value` in --config FILE;\n"
       "precedence: default < file < env < flag):\n";

@@ -38,6 +38,7 @@ struct Config {
   std::string database_url;
   std::string instance_id;  // empty: hostname:realpath(data_dir)
   uint64_t pg_pool = 0;
+  std::string redis_url;  // validated by store::redis::ParseRedisUrl; "" = no Redis
   bool migrate = false;  // serve: apply pending migrations first
   bool fsync = true;
   Nanos retention = 0;

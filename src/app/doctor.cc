@@ -16,8 +16,14 @@
 #include <fstream>
 #include <string>
 
+#include "reactor/reactor.h"
+#include "store/redis/redis_conn.h"
+
 namespace rf::app {
 namespace {
+
+// Connect (AUTH/SELECT included) and PING, all within this.
+constexpr Nanos kRedisCheckTimeout = 3 * kSeconds;
 
 struct Report {
   int findings = 0;
@@ -191,6 +197,61 @@ void CheckStore(Report& r, const Config& c) {
   r.Line("store embedded " + dir, status, "writable", ok);
 }
 
+struct RedisProbe {
+  Status outcome;
+  Nanos took = 0;
+};
+
+reactor::Task<void> PingRedis(reactor::Reactor* reactor, store::redis::RedisUrl url,
+                              RedisProbe* probe) {
+  using store::redis::RedisConn;
+  const Nanos start = MonoNow();
+  const Deadline deadline = Deadline::After(kRedisCheckTimeout);
+  Result<std::unique_ptr<RedisConn>> conn =
+      co_await RedisConn::Connect(url, {}, nullptr, deadline);  // suspends
+  if (!conn) {
+    probe->outcome = conn.error();
+  } else {
+    Result<store::redis::RedisReply> pong = co_await (*conn)->Command(deadline, "PING");
+    if (!pong) {
+      probe->outcome = pong.error();
+    } else if (!pong->IsStatus("PONG")) {
+      probe->outcome = Error{Errc::kInternal, "PING answered " + pong->Describe()};
+    }
+    co_await (*conn)->Close();  // suspends
+  }
+  probe->took = MonoNow() - start;
+  reactor->Stop();
+}
+
+// With --redis-url: connects on a one-shard reactor of its own (the client's code path: the
+// lookup off the ring thread, AUTH, SELECT) and sends PING, within kRedisCheckTimeout.
+void CheckRedis(Report& r, const Config& c) {
+  if (c.redis_url.empty()) {
+    r.Info("redis", "not configured (--redis-url)");
+    return;
+  }
+  auto url = store::redis::ParseRedisUrl(c.redis_url);  // validated by LoadConfig
+  if (!url) {
+    r.Line("redis", url.error().context, "reachable", false);
+    return;
+  }
+  RedisProbe probe;
+  reactor::Reactor reactor({.cpus = {reactor::AllowedCpus().front()}, .pin = false});
+  Status ran = reactor.Run([&](reactor::Shard&) {
+    reactor::Spawn(PingRedis(&reactor, *url, &probe));
+  });
+  if (!ran) probe.outcome = ran.error();
+  const std::string check = "redis " + url->Endpoint();
+  if (!probe.outcome) {
+    r.Line(check, probe.outcome.error().context, "reachable (PING)", false);
+    return;
+  }
+  char took[32];
+  std::snprintf(took, sizeof took, "PONG in %.1f ms", static_cast<double>(probe.took) / 1e6);
+  r.Line(check, took, "reachable (PING)", true);
+}
+
 }  // namespace
 
 int Doctor(const Config& config) {
@@ -202,6 +263,7 @@ int Doctor(const Config& config) {
   CheckLimits(r, config);
   CheckListener(r, config);
   CheckStore(r, config);
+  CheckRedis(r, config);
   std::printf("\n%d finding(s)\n", r.findings);
   return r.findings == 0 ? 0 : 1;
 }

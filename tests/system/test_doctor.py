@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import time
+
+from rfclient import free_port
 
 
 def _doctor(rf_bin, proc_sys, *args):
@@ -46,3 +50,66 @@ def test_doctor_flags_an_unwritable_data_dir(rf_bin, tmp_path):
     assert r.returncode == 1
     line = next(l for l in r.stdout.splitlines() if l.startswith("store embedded"))
     assert "FINDING" in line
+
+
+def _redis_line(stdout: str) -> str:
+    return next(l for l in stdout.splitlines() if l.startswith("redis"))
+
+
+def test_doctor_says_when_redis_is_not_configured(rf_bin, tmp_path):
+    r = _doctor(rf_bin, _fake_proc_sys(tmp_path / "sys", 65535, 65535))
+    line = _redis_line(r.stdout)
+    assert "not configured" in line and line.endswith("info"), line
+
+
+def test_doctor_pings_a_reachable_redis(rf_bin, tmp_path, redis_server):
+    r = _doctor(rf_bin, _fake_proc_sys(tmp_path / "sys", 65535, 65535),
+                "--redis-url", redis_server.url + "/2")
+    line = _redis_line(r.stdout)
+    assert line.startswith(f"redis 127.0.0.1:{redis_server.port} "), line
+    assert "PONG in" in line and line.endswith(" ok"), line
+    assert "FINDING" not in line
+
+
+def test_doctor_reads_REDIS_URL_and_resolves_names(rf_bin, tmp_path, redis_server):
+    env_url = f"redis://localhost:{redis_server.port}"
+    env = {"RINGFLOW_PROC_SYS": str(_fake_proc_sys(tmp_path / "sys", 65535, 65535)),
+           "PATH": "/usr/bin:/bin", "REDIS_URL": env_url}
+    r = subprocess.run([str(rf_bin), "doctor", "--listen", "127.0.0.1:0"],
+                       capture_output=True, text=True, env=env, timeout=30)
+    line = _redis_line(r.stdout)
+    assert line.startswith(f"redis localhost:{redis_server.port} ") and line.endswith(" ok"), line
+
+
+def test_doctor_flags_an_unreachable_redis(rf_bin, tmp_path):
+    port = free_port()  # nobody listens there
+    r = _doctor(rf_bin, _fake_proc_sys(tmp_path / "sys", 65535, 65535),
+                "--redis-url", f"redis://127.0.0.1:{port}")
+    assert r.returncode == 1
+    line = _redis_line(r.stdout)
+    assert "Connection refused" in line and line.endswith("FINDING"), line
+
+
+def test_doctor_flags_a_refused_redis_password_without_printing_it(rf_bin, tmp_path,
+                                                                   redis_server):
+    r = _doctor(rf_bin, _fake_proc_sys(tmp_path / "sys", 65535, 65535),
+                "--redis-url", f"redis://ringflow:Hunter2x@127.0.0.1:{redis_server.port}")
+    assert r.returncode == 1
+    line = _redis_line(r.stdout)
+    assert "WRONGPASS" in line and line.endswith("FINDING"), line
+    assert "Hunter2x" not in r.stdout + r.stderr
+
+
+def test_doctor_bounds_a_redis_that_never_answers(rf_bin, tmp_path):
+    with socket.socket() as silent:  # accepts TCP (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        start = time.monotonic()
+        r = _doctor(rf_bin, _fake_proc_sys(tmp_path / "sys", 65535, 65535),
+                    "--redis-url", f"redis://127.0.0.1:{port}")
+        took = time.monotonic() - start
+    assert r.returncode == 1
+    line = _redis_line(r.stdout)
+    assert "no reply by the deadline" in line and line.endswith("FINDING"), line
+    assert took < 10, f"doctor took {took:.1f}s against a silent Redis"

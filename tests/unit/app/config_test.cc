@@ -68,4 +68,39 @@ TEST_CASE("an unknown RINGFLOW_ variable is a warning, not an error") {
   REQUIRE(c->warnings.size() == 1);
   CHECK(c->warnings[0].find("RINGFLOW_LISTNE") != std::string::npos);
 }
+
+TEST_CASE("redis-url: flag over RINGFLOW_REDIS_URL over REDIS_URL, validated, shown redacted") {
+  auto c = Load({"config"});
+  REQUIRE(c.has_value());
+  CHECK(c->redis_url.empty());
+  c = Load({"config"}, {"REDIS_URL=redis://:pw@10.0.0.5:6380/2"});
+  REQUIRE(c.has_value());
+  CHECK(c->redis_url == "redis://:pw@10.0.0.5:6380/2");
+  c = Load({"config"}, {"REDIS_URL=redis://a", "RINGFLOW_REDIS_URL=redis://b"});
+  REQUIRE(c.has_value());
+  CHECK(c->redis_url == "redis://b");
+  c = Load({"config", "--redis-url", "redis://user:secret@c:1/3"}, {"RINGFLOW_REDIS_URL=redis://b"});
+  REQUIRE(c.has_value());
+  CHECK(c->redis_url == "redis://user:secret@c:1/3");
+  bool shown = false;
+  for (const auto& s : c->effective) {
+    if (s.key != "redis-url") continue;
+    shown = true;
+    CHECK(s.value == "redis://***@c:1/3");
+    CHECK(s.origin == "flag");
+  }
+  CHECK(shown);
+}
+
+TEST_CASE("a malformed redis-url names the key, the problem and never the password") {
+  auto c = Load({"serve", "--redis-url=redis://user:hunter2@h:70000"});
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.error().context ==
+        "invalid value 'redis://***@h:70000' for redis-url: port '70000' must be a number "
+        "1-65535 (from flag)");
+  c = Load({"serve"}, {"REDIS_URL=localhost:6379"});
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.error().context.find("expected redis://") != std::string::npos);
+  CHECK(c.error().context.find("env:REDIS_URL") != std::string::npos);
+}
 }

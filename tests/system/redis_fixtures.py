@@ -1,0 +1,75 @@
+"""A private Redis server for the system tests; conftest.py imports the fixture.
+
+* ``redis_server`` (session): a redis-server started by ``tools/redis.sh start`` on 127.0.0.1
+  (a free port) in a fresh directory under /tmp, stopped by PID (``tools/redis.sh stop``) and
+  its directory removed at the end of the session. It yields a :class:`RedisServer`.
+
+tools/setup.sh installs redis-server; without it the tests that use the fixture fail and say
+so (they do not skip: CI must run them).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+REDIS_SH = REPO / "tools" / "redis.sh"
+
+
+class RedisServer:
+    def __init__(self, dir: Path):
+        self.dir = dir
+
+    def _sh(self, verb: str) -> str:
+        p = subprocess.run([str(REDIS_SH), verb, str(self.dir)], capture_output=True, text=True,
+                           timeout=60)
+        if p.returncode != 0:
+            raise AssertionError(f"tools/redis.sh {verb}: exit {p.returncode}\n{p.stderr.strip()}")
+        return p.stdout.strip()
+
+    @property
+    def url(self) -> str:
+        """redis://127.0.0.1:PORT"""
+        return (self.dir / "url").read_text().strip()
+
+    @property
+    def port(self) -> int:
+        return int((self.dir / "port").read_text())
+
+    def start(self) -> str:
+        return self._sh("start")
+
+    def stop(self) -> None:
+        self._sh("stop")
+
+    def cli(self, *args: str) -> str:
+        """One command through redis-cli; its output."""
+        p = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *args],
+                           capture_output=True, text=True, timeout=30)
+        if p.returncode != 0:
+            raise AssertionError(f"redis-cli {' '.join(args)}: exit {p.returncode}\n{p.stderr}")
+        return p.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """The session's private Redis server (RedisServer)."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server not found: run tools/setup.sh (it installs redis-server)",
+                    pytrace=False)
+    server = RedisServer(Path(tempfile.mkdtemp(prefix="rf-redis-")))
+    try:
+        server.start()
+    except AssertionError as e:
+        shutil.rmtree(server.dir, ignore_errors=True)
+        pytest.fail(f"could not start Redis in {server.dir}: {e}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)
