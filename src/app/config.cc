@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 
+#include "base/duration.h"
 #include "reactor/reactor.h"
 
 namespace rf::app {
@@ -220,23 +221,6 @@ Status LoadFile(const std::string& path, std::map<std::string, std::pair<std::st
 }
 
 }  // namespace
-
-Result<Nanos> ParseDuration(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  auto n = ParseUint(s.substr(0, i));
-  if (!n) return Error{Errc::kInvalidArgument, "expected a duration like 500ms, 10s, 1m"};
-  std::string_view unit = s.substr(i);
-  Nanos mul;
-  if (unit == "ms") mul = kMillis;
-  else if (unit == "s") mul = kSeconds;
-  else if (unit == "m") mul = 60 * kSeconds;
-  else if (unit == "h") mul = 3600 * kSeconds;
-  else if (unit == "us") mul = 1000;
-  else return Error{Errc::kInvalidArgument, "expected a duration like 500ms, 10s, 1m (unit ms|s|m|h)"};
-  if (*n > static_cast<uint64_t>(INT64_MAX / mul)) return Error{Errc::kInvalidArgument, "duration too large"};
-  return static_cast<Nanos>(*n) * mul;
-}
 
 Result<uint64_t> ParseSize(std::string_view s) {
   size_t i = 0;

@@ -59,8 +59,7 @@ struct Config {
 Result<Config> LoadConfig(int argc, char** argv, char** envp);
 std::string HelpText();
 
-// Parsers shared with tests: "10s", "500ms", "1m", "2h"; "64KiB", "1MiB", "1048576".
-Result<Nanos> ParseDuration(std::string_view s);
+// Sizes: "64KiB", "1MiB", "1048576". Durations use the one grammar of base/duration.h.
 Result<uint64_t> ParseSize(std::string_view s);
 
 }  // namespace rf::app
