@@ -35,11 +35,15 @@ reactor::Task<bool> ShardServer::Flush(Connection* c) {
 
 reactor::Task<bool> Stream::Start(const Response& resp) {
   SerializeStreamHead(resp, c_->req.version_minor == 0, DateLine(), c_->out);
-  c_->out.Append(resp.body.view());
+  // HEAD: the head a GET would get, then the end (the head says Connection: close).
+  const bool head_only = c_->req.method == Method::kHead;
+  if (!head_only) c_->out.Append(resp.body.view());
   started_ = true;
   c_->stream = this;
   if (aborted_) co_return false;
-  co_return co_await ShardServer::Flush(c_) && !aborted_;  // suspends
+  const bool sent = co_await ShardServer::Flush(c_);  // suspends
+  if (head_only) aborted_ = true;  // every Send fails: the handler stops streaming
+  co_return sent && !aborted_;
 }
 
 reactor::Task<bool> Stream::Send(std::string_view bytes) {
