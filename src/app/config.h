@@ -30,6 +30,8 @@ struct Config {
   uint64_t max_pipeline = 0;
   Nanos header_timeout = 0;
   Nanos idle_timeout = 0;
+  Nanos body_timeout = 0;
+  uint64_t body_min_rate = 0;  // bytes per second; 0: no minimum
   Nanos drain_timeout = 0;
   obs::Level log_level = obs::Level::kInfo;
   bool access_log = false;

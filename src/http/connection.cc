@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "http/date_cache.h"
 #include "http/detail/shard_server.h"
 #include "obs/log.h"
@@ -124,6 +126,8 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
   bool head_done = false;
   bool streamed = false;
   Nanos request_start = 0;
+  Nanos body_start = 0;  // when the head of the request in progress was complete
+  size_t body_received = 0;
 
   while (true) {
     size_t handled = 0;
@@ -131,6 +135,10 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       ParseResult r = parser.Parse(c->in.readable(), c->req);
       if (r.kind == ParseResult::Kind::kIncomplete) {
         head_done = r.head_done;
+        if (r.head_done) {
+          if (body_start == 0) body_start = MonoNow();
+          body_received = c->in.size() - r.head_size;
+        }
         if (r.head_done && r.expect_continue && !continue_sent) {
           c->out.Append("HTTP/1.1 100 Continue\r\n\r\n");
           continue_sent = true;
@@ -166,6 +174,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       if (!c->req.keep_alive) close = true;
       continue_sent = false;
       head_done = false;
+      body_start = 0;
       request_start = MonoNow();  // a pipelined remainder starts its clock now
       ++handled;
     }
@@ -190,7 +199,15 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
         if (request_start == 0) request_start = now;
         c->deadline = request_start + opt.header_timeout;
       } else {
-        c->deadline = now + opt.idle_timeout;  // body: the clock restarts on progress
+        // A body has a total deadline and a minimum average rate; progress does not restart
+        // the clock, so a trickle cannot hold the connection and its buffer for ever.
+        c->deadline = std::min(now + opt.idle_timeout, body_start + opt.body_timeout);
+        if (opt.body_min_rate > 0) {
+          const double earned = static_cast<double>(body_received) /
+                                static_cast<double>(opt.body_min_rate) * kSeconds;
+          c->deadline = std::min(c->deadline,
+                                 body_start + kBodyRateGrace + static_cast<Nanos>(earned));
+        }
       }
       if (!c->out.empty()) {
         linked_send.msg_flags |= MSG_WAITALL;
@@ -218,7 +235,10 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       if (c->timed_out) {
         self.stats_.timeouts.Add();
         if (!c->in.empty() && !c->drain_closed) {
-          self.ReplyError(c, 408, "request not received in time");
+          if (head_done) self.stats_.body_timeouts.Add();
+          self.ReplyError(c, 408,
+                          head_done ? "request body not received in time"
+                                    : "request not received in time");
           c->deadline = INT64_MAX;
           co_await Flush(c);  // suspends
         }

@@ -13,7 +13,7 @@ import pytest
 from rfclient import Conn, free_port, get
 
 KEYS = ["listen", "shards", "cpus", "max-body", "max-connections", "header-timeout",
-        "idle-timeout", "drain-timeout", "max-pipeline",
+        "idle-timeout", "body-timeout", "body-min-rate", "drain-timeout", "max-pipeline",
         "log-level", "access-log", "data-dir"]
 
 
@@ -50,6 +50,7 @@ def test_help(rf_bin):
     ("shards", "abc"), ("shards", "-1"), ("max-body", "12XB"), ("max-body", "-5"),
     ("max-connections", "0x"), ("header-timeout", "forever"), ("idle-timeout", "10parsecs"),
     ("drain-timeout", "-1s"), ("max-pipeline", "many"), ("log-level", "loud"),
+    ("body-timeout", "1.5s"), ("body-timeout", "0"), ("body-min-rate", "fast"),
     ("access-log", "maybe"), ("listen", "not-an-address"), ("listen", "127.0.0.1:99999"),
     ("cpus", "banana"),
 ])

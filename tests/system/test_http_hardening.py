@@ -1,12 +1,78 @@
-"""HTTP/1.1 hardening: HEAD never streams a body."""
+"""HTTP/1.1 hardening: slow bodies are cut off, HEAD never streams a body.
+
+Readings:
+- once a request's head is in, its body must be complete within --body-timeout and, after a
+  first 5 s, arrive at an average of at least --body-min-rate; progress does not restart the
+  clock. Cut off: 408, then close; counted in rf_http_body_timeouts_total.
+"""
 
 from __future__ import annotations
 
+import time
+
 from engine_client import must_put, start, wait_status
-from rfclient import Conn, NoResponse
+from rfclient import Conn, NoResponse, assert_json_error, metric_sum, scrape
 
 APPROVAL = {"steps": [{"id": "prep", "type": "noop"},
                       {"id": "approve", "type": "approval", "depends_on": ["prep"]}]}
+
+
+def trickle_until_answered(c: Conn, piece: bytes, every: float, limit: float) -> float:
+    """Send `piece` every `every` seconds until the server answers; returns the seconds taken."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        if c.readable_within(every):
+            return time.monotonic() - t0
+        try:
+            c.send(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            return time.monotonic() - t0
+    raise AssertionError(f"body trickled for {limit} s without being cut off")
+
+
+# ---------------------------------------------------------------- slow bodies
+
+
+def test_trickling_body_is_cut_at_body_timeout(launch):
+    d = launch("--body-timeout", "2s", "--body-min-rate", "0")
+    with Conn(d.port, timeout=10.0) as c:
+        c.send(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        # one byte per 200 ms: each read used to restart the idle timer (60 s)
+        took = trickle_until_answered(c, b"a", 0.2, 12.0)
+        assert_json_error(c.read_response(timeout=5.0), 408)
+        closed, extra = c.wait_closed(3.0)
+        assert closed and not extra, f"not closed after 408 (extra={extra[:100]!r})"
+    assert 1.5 < took < 5.0, f"cut after {took:.2f} s with --body-timeout 2s"
+    m = scrape(d.port)
+    assert metric_sum(m, "rf_http_body_timeouts_total") == 1
+    assert metric_sum(m, "rf_http_timeouts_total") == 1
+
+
+def test_body_below_min_rate_is_cut_after_grace(launch):
+    d = launch("--body-min-rate", "1KiB")  # --body-timeout stays 30s
+    with Conn(d.port, timeout=20.0) as c:
+        c.send(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        took = trickle_until_answered(c, b"b" * 20, 0.2, 15.0)  # ~100 B/s
+        assert_json_error(c.read_response(timeout=5.0), 408)
+        closed, _ = c.wait_closed(3.0)
+        assert closed
+    # 5 s of grace plus a second per KiB received (~0.5 KiB): well before --body-timeout.
+    assert 4.5 < took < 9.0, f"cut after {took:.2f} s"
+    assert metric_sum(scrape(d.port), "rf_http_body_timeouts_total") == 1
+
+
+def test_steady_body_within_limits_is_served(launch):
+    d = launch("--body-timeout", "3s", "--max-body", "4MiB")
+    body = b"c" * (3 << 20)
+    with Conn(d.port, timeout=10.0) as c:
+        c.send(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+        for i in range(0, len(body), 64 << 10):
+            c.send(body[i:i + (64 << 10)])
+            time.sleep(0.002)
+        assert c.read_response().status == 405  # read whole, then routed
+        c.request("GET", "/health")
+        assert c.read_response().status == 200
+    assert metric_sum(scrape(d.port), "rf_http_body_timeouts_total") == 0
 
 
 # ---------------------------------------------------------------- HEAD

@@ -15,6 +15,8 @@ FAMILIES = {
     "rf_http_connections_accepted_total": "counter",
     "rf_http_connections_closed_total": "counter",
     "rf_http_connections_rejected_total": "counter",
+    "rf_http_timeouts_total": "counter",
+    "rf_http_body_timeouts_total": "counter",
     "rf_reactor_loop_iterations_total": "counter",
     "rf_reactor_completions_total": "counter",
     "rf_reactor_mailbox_depth": "gauge",

@@ -25,11 +25,12 @@ TEST_CASE("sizes accept units") {
 }
 
 TEST_CASE("duration settings use the one grammar: a bare number is seconds") {
-  auto c = Load({"--idle-timeout", "10", "--header-timeout=1500ms"},
+  auto c = Load({"--idle-timeout", "10", "--header-timeout=1500ms", "--body-timeout=2m"},
                 {"RINGFLOW_DRAIN_TIMEOUT=3"});
   REQUIRE(c.has_value());
   CHECK(c->idle_timeout == 10 * rf::kSeconds);
   CHECK(c->header_timeout == 1500 * rf::kMillis);
+  CHECK(c->body_timeout == 120 * rf::kSeconds);
   CHECK(c->drain_timeout == 3 * rf::kSeconds);
   auto bad = Load({"--idle-timeout=10parsecs"});
   REQUIRE_FALSE(bad.has_value());
