@@ -3,6 +3,7 @@
 // more. Requests are answered from the bytes in place (no copies); the input
 // buffer is only compacted between reads.
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,10 @@ using reactor::Shard;
 namespace {
 constexpr size_t kReadChunk = 4096;
 constexpr size_t kIdleBufferCap = 16 * 1024;
+// Lingering close: after an error reply, input is read and dropped for at most this long and
+// this many bytes before the socket is closed.
+constexpr Nanos kLingerTime = 2 * kSeconds;
+constexpr size_t kLingerBytes = 4 << 20;
 }  // namespace
 
 reactor::Task<bool> ShardServer::Flush(Connection* c) {
@@ -117,11 +122,37 @@ void ShardServer::ReplyError(Connection* c, int status, std::string_view message
   stats_.requests[0][StatusSlot(status)].Add();
 }
 
+// Closing a socket with unread input makes the kernel answer with RST, and an RST can discard
+// the error reply from the client's receive queue before the client read it. So after an error
+// reply: half-close (the reply is followed by FIN), read and drop what the client still sends,
+// and close once it closes too or the bounds are reached.
+reactor::Task<void> ShardServer::Linger(Connection* c) {
+  ShardServer& self = c->owner;
+  self.stats_.lingering_closes.Add();
+  ::shutdown(c->fd, SHUT_WR);  // queues a FIN after the reply; does not block
+  c->timed_out = false;
+  c->idle = true;  // a drain cuts the linger short, as it does an idle wait
+  c->deadline = MonoNow() + kLingerTime;  // the sweep cancels the recv then
+  size_t dropped = 0;
+  while (dropped < kLingerBytes && !c->timed_out) {
+    c->in.Clear();
+    reactor::RecvOp recv(c->fd, c->in.Writable(kReadChunk));
+    c->recv_op = &recv;
+    recv.Start();
+    auto n = co_await recv;  // suspends
+    c->recv_op = nullptr;
+    if (!n || *n == 0) break;
+    dropped += *n;
+  }
+  c->in.Clear();
+}
+
 reactor::Task<void> ShardServer::Serve(Connection* c) {
   ShardServer& self = c->owner;
   const ServerOptions& opt = self.server_.options_;
   H1Parser parser(opt.limits);
   bool close = false;
+  bool linger = false;  // an error reply: close with a lingering close
   bool continue_sent = false;
   bool head_done = false;
   bool streamed = false;
@@ -148,6 +179,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       if (r.kind == ParseResult::Kind::kError) {
         self.ReplyError(c, r.status, r.message);
         close = true;
+        linger = true;
         break;
       }
       {
@@ -218,6 +250,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       c->recv_op = &recv;
       recv.Start();
     } else if (!c->out.empty() && !co_await Flush(c)) {  // suspends
+      linger = false;
       break;
     }
     if (!want_recv) {
@@ -240,7 +273,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
                           head_done ? "request body not received in time"
                                     : "request not received in time");
           c->deadline = INT64_MAX;
-          co_await Flush(c);  // suspends
+          linger = co_await Flush(c);  // suspends
         }
       }
       break;
@@ -251,6 +284,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     c->idle = false;
   }
 
+  if (linger) co_await Linger(c);  // suspends
   ::close(c->fd);
   self.Unlink(c);
   self.stats_.connections_open.Add(-1);

@@ -56,6 +56,10 @@ void RenderHttpMetrics(const std::vector<const HttpStats*>& shards,
             "Requests cut off with 408 because the body took longer than --body-timeout or "
             "arrived slower than --body-min-rate.",
             [](const HttpStats& s) { return s.body_timeouts.Get(); });
+  per_shard("rf_http_lingering_closes_total", "counter",
+            "Connections half-closed after an error reply, their further input read and dropped "
+            "(bounded) so the client can read the reply.",
+            [](const HttpStats& s) { return s.lingering_closes.Get(); });
 }
 
 }  // namespace rf::http

@@ -26,6 +26,7 @@ struct HttpStats {
   obs::Counter connections_rejected;
   obs::Counter timeouts;       // header, body (both 408) and idle timeouts
   obs::Counter body_timeouts;  // the body ones: --body-timeout or --body-min-rate
+  obs::Counter lingering_closes;
 };
 
 // Appends the HTTP metric families summed over shards.

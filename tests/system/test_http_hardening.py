@@ -1,13 +1,17 @@
-"""HTTP/1.1 hardening: slow bodies are cut off, HEAD never streams a body.
+"""HTTP/1.1 hardening: slow bodies are cut off, error replies survive a client that keeps
+sending, HEAD never streams a body.
 
 Readings:
 - once a request's head is in, its body must be complete within --body-timeout and, after a
   first 5 s, arrive at an average of at least --body-min-rate; progress does not restart the
-  clock. Cut off: 408, then close; counted in rf_http_body_timeouts_total.
+  clock. Cut off: 408, then close; counted in rf_http_body_timeouts_total;
+- an error reply is followed by a lingering close: the server half-closes, drops what the client
+  still sends (bounded), then closes, so the client reads the reply instead of a reset;
 """
 
 from __future__ import annotations
 
+import socket
 import time
 
 from engine_client import must_put, start, wait_status
@@ -73,6 +77,53 @@ def test_steady_body_within_limits_is_served(launch):
         c.request("GET", "/health")
         assert c.read_response().status == 200
     assert metric_sum(scrape(d.port), "rf_http_body_timeouts_total") == 0
+
+
+# ---------------------------------------------------------------- lingering close
+
+
+def test_client_still_sending_reads_the_431(server):
+    """The head limit is 16 KiB; like many HTTP clients, this one writes its whole request
+    (1.5 MiB of head) before it reads. Closing at once would reset the connection under the
+    client's writes (and a reset may destroy the reply); lingering lets it finish, then read."""
+    before = metric_sum(scrape(server.port), "rf_http_lingering_closes_total")
+    for attempt in range(3):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10.0)
+        try:
+            try:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * (64 << 10))
+                for _ in range(23):
+                    sock.sendall(b"q" * (64 << 10))
+            except OSError as e:
+                raise AssertionError(f"attempt {attempt}: {e!r} while still sending") from None
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 431 "), data[:200]
+            sock.shutdown(socket.SHUT_WR)
+        finally:
+            sock.close()
+    after = metric_sum(scrape(server.port), "rf_http_lingering_closes_total")
+    assert after - before >= 3
+
+
+def test_lingering_close_is_bounded(server):
+    """A client that keeps sending forever after a 400 is closed within a few seconds."""
+    with Conn(server.port, timeout=10.0) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n")  # malformed: 400
+        assert_json_error(c.read_response(), 400)
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() - t0 < 10.0:
+                c.send(b"z" * 1024)
+                time.sleep(0.01)
+            raise AssertionError("still accepting bytes 10 s after the 400")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert time.monotonic() - t0 < 5.0
 
 
 # ---------------------------------------------------------------- HEAD

@@ -17,6 +17,7 @@ FAMILIES = {
     "rf_http_connections_rejected_total": "counter",
     "rf_http_timeouts_total": "counter",
     "rf_http_body_timeouts_total": "counter",
+    "rf_http_lingering_closes_total": "counter",
     "rf_reactor_loop_iterations_total": "counter",
     "rf_reactor_completions_total": "counter",
     "rf_reactor_mailbox_depth": "gauge",

@@ -57,6 +57,7 @@ class ShardServer {
   static reactor::Task<void> RearmAcceptLater(ShardServer* self);
   static reactor::Task<void> Serve(Connection* c);
   static reactor::Task<bool> Flush(Connection* c);
+  static reactor::Task<void> Linger(Connection* c);
   // Answers sync routes, 404 and 405 into resp; returns the endpoint to await for async routes.
   const Endpoint* Route(Connection* c, Response& resp, uint16_t& route_id);
   void Finish(Connection* c, const Response& resp, uint16_t route_id, Nanos t0);
