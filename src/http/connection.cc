@@ -19,6 +19,9 @@ using reactor::Shard;
 namespace {
 constexpr size_t kReadChunk = 4096;
 constexpr size_t kIdleBufferCap = 16 * 1024;
+// A buffer that grew beyond this for one request or response is shrunk back to kIdleBufferCap
+// before the connection waits for the next request; up to it, buffers are reused as they are.
+constexpr size_t kKeepBufferCap = 64 * 1024;
 // Lingering close: after an error reply, input is read and dropped for at most this long and
 // this many bytes before the socket is closed.
 constexpr Nanos kLingerTime = 2 * kSeconds;
@@ -122,6 +125,18 @@ void ShardServer::ReplyError(Connection* c, int status, std::string_view message
   stats_.requests[0][StatusSlot(status)].Add();
 }
 
+void ShardServer::ReleaseBuffers(Connection* c) {
+  if (c->in.empty() && c->in.capacity() > kIdleBufferCap) c->in.ShrinkTo(kIdleBufferCap);
+  if (c->out.empty() && c->out.capacity() > kKeepBufferCap) c->out.ShrinkTo(kIdleBufferCap);
+  if (c->body.capacity() > kKeepBufferCap) {  // already serialised into `out`
+    c->body.Clear();
+    c->body.ShrinkTo(kIdleBufferCap);
+  }
+  const size_t now = c->in.capacity() + c->out.capacity() + c->body.capacity();
+  stats_.buffer_bytes.Add(static_cast<int64_t>(now) - static_cast<int64_t>(c->buffer_bytes));
+  c->buffer_bytes = now;
+}
+
 // Closing a socket with unread input makes the kernel answer with RST, and an RST can discard
 // the error reply from the client's receive queue before the client read it. So after an error
 // reply: half-close (the reply is followed by FIN), read and drop what the client still sends,
@@ -214,7 +229,13 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     const bool more_buffered = handled == opt.max_pipeline && !c->in.empty();
     const bool want_recv = !close && !more_buffered && !(self.draining_ && c->in.empty());
 
-    if (c->in.empty() && c->in.capacity() > kIdleBufferCap) c->in.ShrinkTo(kIdleBufferCap);
+    // A response that outgrew the buffers goes out on its own, so that they shrink before the
+    // connection waits (maybe long) for its next request; small ones ride with the next recv.
+    if (want_recv && !c->out.empty() && c->out.capacity() > kKeepBufferCap) {
+      c->deadline = INT64_MAX;
+      if (!co_await Flush(c)) break;  // suspends
+    }
+    self.ReleaseBuffers(c);
     // Send and the next read go to the kernel in one io_uring_enter: the send is
     // linked before the recv and reports only failure (CQE_SKIP_SUCCESS), so a
     // request-response turn costs one syscall. The recv starts after the whole
@@ -287,6 +308,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
   if (linger) co_await Linger(c);  // suspends
   ::close(c->fd);
   self.Unlink(c);
+  self.stats_.buffer_bytes.Add(-static_cast<int64_t>(c->buffer_bytes));
   self.stats_.connections_open.Add(-1);
   self.stats_.connections_closed.Add();
   self.server_.connections_.fetch_sub(1, std::memory_order_relaxed);

@@ -60,6 +60,9 @@ void RenderHttpMetrics(const std::vector<const HttpStats*>& shards,
             "Connections half-closed after an error reply, their further input read and dropped "
             "(bounded) so the client can read the reply.",
             [](const HttpStats& s) { return s.lingering_closes.Get(); });
+  per_shard("rf_http_connection_buffer_bytes", "gauge",
+            "Memory reserved by the input, output and body buffers of open connections.",
+            [](const HttpStats& s) { return s.buffer_bytes.Get(); });
 }
 
 }  // namespace rf::http

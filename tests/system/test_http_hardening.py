@@ -1,5 +1,5 @@
 """HTTP/1.1 hardening: slow bodies are cut off, error replies survive a client that keeps
-sending, HEAD never streams a body.
+sending, large responses do not pin memory on idle connections, HEAD never streams a body.
 
 Readings:
 - once a request's head is in, its body must be complete within --body-timeout and, after a
@@ -7,6 +7,7 @@ Readings:
   clock. Cut off: 408, then close; counted in rf_http_body_timeouts_total;
 - an error reply is followed by a lingering close: the server half-closes, drops what the client
   still sends (bounded), then closes, so the client reads the reply instead of a reset;
+- rf_http_connection_buffer_bytes is the memory the open connections' buffers reserve.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import socket
 import time
 
-from engine_client import must_put, start, wait_status
+from engine_client import chain, must_put, start, wait_status
 from rfclient import Conn, NoResponse, assert_json_error, metric_sum, scrape
 
 APPROVAL = {"steps": [{"id": "prep", "type": "noop"},
@@ -124,6 +125,25 @@ def test_lingering_close_is_bounded(server):
         except (BrokenPipeError, ConnectionResetError):
             pass
         assert time.monotonic() - t0 < 5.0
+
+
+# ---------------------------------------------------------------- buffers
+
+
+def test_buffers_shrink_after_a_large_response(launch):
+    d = launch("--shards", "1")
+    must_put(d, "big", chain("a", "b", "c", "d", "e"))
+    rid = start(d, "big", input={"blob": "x" * 900_000}).json["id"]
+    wait_status(d, rid, "succeeded", timeout=20.0)
+    with Conn(d.port, timeout=20.0) as c:
+        c.request("GET", f"/v1/runs/{rid}")
+        r = c.read_response()
+        assert r.status == 200 and len(r.body) > 5_000_000, (r, len(r.body))
+        time.sleep(0.2)  # the connection now waits for its next request
+        reserved = metric_sum(scrape(d.port), "rf_http_connection_buffer_bytes")
+        assert reserved < 512 << 10, f"{reserved:.0f} bytes reserved by idle connections"
+        c.request("GET", "/health/live")  # and it still serves
+        assert c.read_response().status == 200
 
 
 # ---------------------------------------------------------------- HEAD

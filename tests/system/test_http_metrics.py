@@ -18,6 +18,7 @@ FAMILIES = {
     "rf_http_timeouts_total": "counter",
     "rf_http_body_timeouts_total": "counter",
     "rf_http_lingering_closes_total": "counter",
+    "rf_http_connection_buffer_bytes": "gauge",
     "rf_reactor_loop_iterations_total": "counter",
     "rf_reactor_completions_total": "counter",
     "rf_reactor_mailbox_depth": "gauge",

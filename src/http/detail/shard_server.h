@@ -29,6 +29,7 @@ struct Connection {
   bool timed_out = false;
   bool drain_closed = false;
   bool idle = true;  // waiting for the first byte of a request
+  size_t buffer_bytes = 0;  // the buffers' capacity as last counted in HttpStats::buffer_bytes
   Connection* prev = nullptr;
   Connection* next = nullptr;
 };
@@ -58,6 +59,8 @@ class ShardServer {
   static reactor::Task<void> Serve(Connection* c);
   static reactor::Task<bool> Flush(Connection* c);
   static reactor::Task<void> Linger(Connection* c);
+  // Gives back buffer memory a large request or response took, and updates the gauge.
+  void ReleaseBuffers(Connection* c);
   // Answers sync routes, 404 and 405 into resp; returns the endpoint to await for async routes.
   const Endpoint* Route(Connection* c, Response& resp, uint16_t& route_id);
   void Finish(Connection* c, const Response& resp, uint16_t route_id, Nanos t0);
