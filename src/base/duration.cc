@@ -16,12 +16,18 @@ Result<Nanos> ParseDuration(std::string_view text) {
   if (ec != std::errc()) return Error{Errc::kInvalidArgument, "duration too large"};
   const std::string_view unit(p, static_cast<size_t>(end - p));
   Nanos scale;
-  if (unit.empty() || unit == "s") scale = kSeconds;
-  else if (unit == "ms") scale = kMillis;
-  else if (unit == "us") scale = 1000;
-  else if (unit == "m") scale = 60 * kSeconds;
-  else if (unit == "h") scale = 3600 * kSeconds;
-  else return Error{Errc::kInvalidArgument, std::string(kExpected) + "; units: us, ms, s, m, h"};
+  if (unit.empty() || unit == "s")
+    scale = kSeconds;
+  else if (unit == "ms")
+    scale = kMillis;
+  else if (unit == "us")
+    scale = 1000;
+  else if (unit == "m")
+    scale = 60 * kSeconds;
+  else if (unit == "h")
+    scale = 3600 * kSeconds;
+  else
+    return Error{Errc::kInvalidArgument, std::string(kExpected) + "; units: us, ms, s, m, h"};
   if (n > static_cast<uint64_t>(INT64_MAX / scale)) {
     return Error{Errc::kInvalidArgument, "duration too large"};
   }

@@ -147,7 +147,8 @@ reactor::Task<void> ShardServer::Linger(Connection* c) {
   ::shutdown(c->fd, SHUT_WR);  // queues a FIN after the reply; does not block
   c->timed_out = false;
   c->idle = true;  // a drain cuts the linger short, as it does an idle wait
-  c->deadline = MonoNow() + kLingerTime;  // the sweep cancels the recv then
+  // The sweep cancels the recv at this deadline.
+  c->deadline = MonoNow() + kLingerTime;
   size_t dropped = 0;
   while (dropped < kLingerBytes && !c->timed_out) {
     c->in.Clear();
@@ -258,8 +259,8 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
         if (opt.body_min_rate > 0) {
           const double earned = static_cast<double>(body_received) /
                                 static_cast<double>(opt.body_min_rate) * kSeconds;
-          c->deadline = std::min(c->deadline,
-                                 body_start + kBodyRateGrace + static_cast<Nanos>(earned));
+          c->deadline =
+              std::min(c->deadline, body_start + kBodyRateGrace + static_cast<Nanos>(earned));
         }
       }
       if (!c->out.empty()) {
@@ -290,9 +291,9 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
         self.stats_.timeouts.Add();
         if (!c->in.empty() && !c->drain_closed) {
           if (head_done) self.stats_.body_timeouts.Add();
-          self.ReplyError(c, 408,
-                          head_done ? "request body not received in time"
-                                    : "request not received in time");
+          self.ReplyError(
+              c, 408,
+              head_done ? "request body not received in time" : "request not received in time");
           c->deadline = INT64_MAX;
           linger = co_await Flush(c);  // suspends
         }

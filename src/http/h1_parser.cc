@@ -426,8 +426,8 @@ ParseResult H1Parser::ScanChunked(const char* body, size_t available) {
         const char* const limit = Clamp(trailers, end, limits_.max_head);
         const ParseResult section =
             ScanFieldSection(p, limit, [](const Header&) { return ParseResult{}; });
-        stats_.bytes_examined += static_cast<size_t>(
-            (section.kind == Kind::kComplete ? p : limit) - trailers);
+        stats_.bytes_examined +=
+            static_cast<size_t>((section.kind == Kind::kComplete ? p : limit) - trailers);
         if (section.kind == Kind::kError) return section;
         if (section.kind == Kind::kIncomplete) {
           if (static_cast<size_t>(end - trailers) > limits_.max_head) {

@@ -131,9 +131,9 @@ class H1Parser {
   struct ChunkScan {
     enum class Phase : uint8_t { kSizeLine, kData, kTrailers };
     Phase phase = Phase::kSizeLine;
-    size_t pos = 0;       // first byte not yet validated: a size line, chunk data, or trailers
-    size_t data = 0;      // data bytes of the chunks validated so far
-    uint64_t chunk = 0;   // kData: size of the chunk whose data starts at pos
+    size_t pos = 0;      // first byte not yet validated: a size line, chunk data, or trailers
+    size_t data = 0;     // data bytes of the chunks validated so far
+    uint64_t chunk = 0;  // kData: size of the chunk whose data starts at pos
   };
 
   ParseResult ParseHead(std::span<char> buf, Request& out);

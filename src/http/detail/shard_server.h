@@ -29,7 +29,8 @@ struct Connection {
   bool timed_out = false;
   bool drain_closed = false;
   bool idle = true;  // waiting for the first byte of a request
-  size_t buffer_bytes = 0;  // the buffers' capacity as last counted in HttpStats::buffer_bytes
+  // The buffers' capacity as last counted in HttpStats::buffer_bytes.
+  size_t buffer_bytes = 0;
   Connection* prev = nullptr;
   Connection* next = nullptr;
 };
