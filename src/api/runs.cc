@@ -6,6 +6,7 @@
 
 #include "api/detail/common.h"
 #include "api/v1.h"
+#include "base/duration.h"
 #include "json/writer.h"
 #include "reactor/submit_to.h"
 
@@ -58,11 +59,13 @@ reactor::Task<void> StartRun(void* p, RequestContext& rc) {
   cmd.def = *def;
   bool bad = false;
   if (auto w = detail::QueryParam(rc.req.query, "wait", bad)) {
-    if (!detail::ParseDuration(*w, cmd.wait) || cmd.wait > kMaxWait) {
+    auto wait = rf::ParseDuration(*w);
+    if (!wait || *wait > kMaxWait) {
       rc.resp.Error(400, "invalid_argument",
                     "wait must be a duration such as 250ms, 5s or 1m, at most 5m");
       co_return;
     }
+    cmd.wait = *wait;
   }
   if (bad) {
     rc.resp.Error(400, "invalid_argument", "malformed percent-encoding in the query");

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 
+#include "base/duration.h"
 #include "reactor/reactor.h"
 #include "store/redis/redis_url.h"
 
@@ -35,6 +36,8 @@ constexpr Setting kSettings[] = {
     {"max-pipeline", Kind::kUint, "64", 1, 4096, "pipelined requests answered per read before yielding"},
     {"header-timeout", Kind::kDuration, "10s", 1, 3'600'000, "time to receive a request's headers (408 after)"},
     {"idle-timeout", Kind::kDuration, "60s", 1, 86'400'000, "keep-alive connection idle time before close"},
+    {"body-timeout", Kind::kDuration, "30s", 1, 86'400'000, "time to receive a request body once its headers are in (408 after)"},
+    {"body-min-rate", Kind::kSize, "1KiB", 0, 1ull << 30, "bytes/s a request body must average after its first 5s (408 below; 0 = no minimum)"},
     {"drain-timeout", Kind::kDuration, "10s", 0, 3'600'000, "graceful shutdown: time in-flight requests get"},
     {"log-level", Kind::kLevel, "info", 0, 0, "debug | info | warn | error"},
     {"access-log", Kind::kBool, "false", 0, 0, "log one line per request"},
@@ -122,6 +125,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "http-concurrency") c.http_concurrency = *x;
       else if (key == "pg-pool") c.pg_pool = *x;
       else if (key == "sse-buffer") c.sse_buffer = *x;
+      else if (key == "body-min-rate") c.body_min_rate = *x;
       return {};
     }
     case Kind::kDuration: {
@@ -130,6 +134,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       if (auto st = in_range(static_cast<uint64_t>(*d), kMillis); !st) return st;
       if (key == "header-timeout") c.header_timeout = *d;
       else if (key == "idle-timeout") c.idle_timeout = *d;
+      else if (key == "body-timeout") c.body_timeout = *d;
       else if (key == "drain-timeout") c.drain_timeout = *d;
       else if (key == "retention") c.retention = *d;
       else if (key == "http-timeout") c.http_timeout = *d;
@@ -236,23 +241,6 @@ Status LoadFile(const std::string& path, std::map<std::string, std::pair<std::st
 }
 
 }  // namespace
-
-Result<Nanos> ParseDuration(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  auto n = ParseUint(s.substr(0, i));
-  if (!n) return Error{Errc::kInvalidArgument, "expected a duration like 500ms, 10s, 1m"};
-  std::string_view unit = s.substr(i);
-  Nanos mul;
-  if (unit == "ms") mul = kMillis;
-  else if (unit == "s") mul = kSeconds;
-  else if (unit == "m") mul = 60 * kSeconds;
-  else if (unit == "h") mul = 3600 * kSeconds;
-  else if (unit == "us") mul = 1000;
-  else return Error{Errc::kInvalidArgument, "expected a duration like 500ms, 10s, 1m (unit ms|s|m|h)"};
-  if (*n > static_cast<uint64_t>(INT64_MAX / mul)) return Error{Errc::kInvalidArgument, "duration too large"};
-  return static_cast<Nanos>(*n) * mul;
-}
 
 Result<uint64_t> ParseSize(std::string_view s) {
   size_t i = 0;

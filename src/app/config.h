@@ -30,6 +30,8 @@ struct Config {
   uint64_t max_pipeline = 0;
   Nanos header_timeout = 0;
   Nanos idle_timeout = 0;
+  Nanos body_timeout = 0;
+  uint64_t body_min_rate = 0;  // bytes per second; 0: no minimum
   Nanos drain_timeout = 0;
   obs::Level log_level = obs::Level::kInfo;
   bool access_log = false;
@@ -61,8 +63,7 @@ struct Config {
 Result<Config> LoadConfig(int argc, char** argv, char** envp);
 std::string HelpText();
 
-// Parsers shared with tests: "10s", "500ms", "1m", "2h"; "64KiB", "1MiB", "1048576".
-Result<Nanos> ParseDuration(std::string_view s);
+// Sizes: "64KiB", "1MiB", "1048576". Durations use the one grammar of base/duration.h.
 Result<uint64_t> ParseSize(std::string_view s);
 
 }  // namespace rf::app

@@ -253,6 +253,8 @@ int Serve(const Config& config) {
   so.max_connections = config.max_connections;
   so.header_timeout = config.header_timeout;
   so.idle_timeout = config.idle_timeout;
+  so.body_timeout = config.body_timeout;
+  so.body_min_rate = config.body_min_rate;
   so.max_pipeline = config.max_pipeline;
   so.access_log = config.access_log;
   http::Server server(so, config.shards, &routes.router, routes.names);

@@ -3,7 +3,10 @@
 // more. Requests are answered from the bytes in place (no copies); the input
 // buffer is only compacted between reads.
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "http/date_cache.h"
 #include "http/detail/shard_server.h"
@@ -16,6 +19,13 @@ using reactor::Shard;
 namespace {
 constexpr size_t kReadChunk = 4096;
 constexpr size_t kIdleBufferCap = 16 * 1024;
+// A buffer that grew beyond this for one request or response is shrunk back to kIdleBufferCap
+// before the connection waits for the next request; up to it, buffers are reused as they are.
+constexpr size_t kKeepBufferCap = 64 * 1024;
+// Lingering close: after an error reply, input is read and dropped for at most this long and
+// this many bytes before the socket is closed.
+constexpr Nanos kLingerTime = 2 * kSeconds;
+constexpr size_t kLingerBytes = 4 << 20;
 }  // namespace
 
 reactor::Task<bool> ShardServer::Flush(Connection* c) {
@@ -35,11 +45,15 @@ reactor::Task<bool> ShardServer::Flush(Connection* c) {
 
 reactor::Task<bool> Stream::Start(const Response& resp) {
   SerializeStreamHead(resp, c_->req.version_minor == 0, DateLine(), c_->out);
-  c_->out.Append(resp.body.view());
+  // HEAD: the head a GET would get, then the end (the head says Connection: close).
+  const bool head_only = c_->req.method == Method::kHead;
+  if (!head_only) c_->out.Append(resp.body.view());
   started_ = true;
   c_->stream = this;
   if (aborted_) co_return false;
-  co_return co_await ShardServer::Flush(c_) && !aborted_;  // suspends
+  const bool sent = co_await ShardServer::Flush(c_);  // suspends
+  if (head_only) aborted_ = true;  // every Send fails: the handler stops streaming
+  co_return sent && !aborted_;
 }
 
 reactor::Task<bool> Stream::Send(std::string_view bytes) {
@@ -111,15 +125,56 @@ void ShardServer::ReplyError(Connection* c, int status, std::string_view message
   stats_.requests[0][StatusSlot(status)].Add();
 }
 
+void ShardServer::ReleaseBuffers(Connection* c) {
+  if (c->in.empty() && c->in.capacity() > kIdleBufferCap) c->in.ShrinkTo(kIdleBufferCap);
+  if (c->out.empty() && c->out.capacity() > kKeepBufferCap) c->out.ShrinkTo(kIdleBufferCap);
+  if (c->body.capacity() > kKeepBufferCap) {  // already serialised into `out`
+    c->body.Clear();
+    c->body.ShrinkTo(kIdleBufferCap);
+  }
+  const size_t now = c->in.capacity() + c->out.capacity() + c->body.capacity();
+  stats_.buffer_bytes.Add(static_cast<int64_t>(now) - static_cast<int64_t>(c->buffer_bytes));
+  c->buffer_bytes = now;
+}
+
+// Closing a socket with unread input makes the kernel answer with RST, and an RST can discard
+// the error reply from the client's receive queue before the client read it. So after an error
+// reply: half-close (the reply is followed by FIN), read and drop what the client still sends,
+// and close once it closes too or the bounds are reached.
+reactor::Task<void> ShardServer::Linger(Connection* c) {
+  ShardServer& self = c->owner;
+  self.stats_.lingering_closes.Add();
+  ::shutdown(c->fd, SHUT_WR);  // queues a FIN after the reply; does not block
+  c->timed_out = false;
+  c->idle = true;  // a drain cuts the linger short, as it does an idle wait
+  // The sweep cancels the recv at this deadline.
+  c->deadline = MonoNow() + kLingerTime;
+  size_t dropped = 0;
+  while (dropped < kLingerBytes && !c->timed_out) {
+    c->in.Clear();
+    reactor::RecvOp recv(c->fd, c->in.Writable(kReadChunk));
+    c->recv_op = &recv;
+    recv.Start();
+    auto n = co_await recv;  // suspends
+    c->recv_op = nullptr;
+    if (!n || *n == 0) break;
+    dropped += *n;
+  }
+  c->in.Clear();
+}
+
 reactor::Task<void> ShardServer::Serve(Connection* c) {
   ShardServer& self = c->owner;
   const ServerOptions& opt = self.server_.options_;
   H1Parser parser(opt.limits);
   bool close = false;
+  bool linger = false;  // an error reply: close with a lingering close
   bool continue_sent = false;
   bool head_done = false;
   bool streamed = false;
   Nanos request_start = 0;
+  Nanos body_start = 0;  // when the head of the request in progress was complete
+  size_t body_received = 0;
 
   while (true) {
     size_t handled = 0;
@@ -127,6 +182,10 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       ParseResult r = parser.Parse(c->in.readable(), c->req);
       if (r.kind == ParseResult::Kind::kIncomplete) {
         head_done = r.head_done;
+        if (r.head_done) {
+          if (body_start == 0) body_start = MonoNow();
+          body_received = c->in.size() - r.head_size;
+        }
         if (r.head_done && r.expect_continue && !continue_sent) {
           c->out.Append("HTTP/1.1 100 Continue\r\n\r\n");
           continue_sent = true;
@@ -136,6 +195,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       if (r.kind == ParseResult::Kind::kError) {
         self.ReplyError(c, r.status, r.message);
         close = true;
+        linger = true;
         break;
       }
       {
@@ -162,6 +222,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       if (!c->req.keep_alive) close = true;
       continue_sent = false;
       head_done = false;
+      body_start = 0;
       request_start = MonoNow();  // a pipelined remainder starts its clock now
       ++handled;
     }
@@ -169,7 +230,13 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     const bool more_buffered = handled == opt.max_pipeline && !c->in.empty();
     const bool want_recv = !close && !more_buffered && !(self.draining_ && c->in.empty());
 
-    if (c->in.empty() && c->in.capacity() > kIdleBufferCap) c->in.ShrinkTo(kIdleBufferCap);
+    // A response that outgrew the buffers goes out on its own, so that they shrink before the
+    // connection waits (maybe long) for its next request; small ones ride with the next recv.
+    if (want_recv && !c->out.empty() && c->out.capacity() > kKeepBufferCap) {
+      c->deadline = INT64_MAX;
+      if (!co_await Flush(c)) break;  // suspends
+    }
+    self.ReleaseBuffers(c);
     // Send and the next read go to the kernel in one io_uring_enter: the send is
     // linked before the recv and reports only failure (CQE_SKIP_SUCCESS), so a
     // request-response turn costs one syscall. The recv starts after the whole
@@ -186,7 +253,15 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
         if (request_start == 0) request_start = now;
         c->deadline = request_start + opt.header_timeout;
       } else {
-        c->deadline = now + opt.idle_timeout;  // body: the clock restarts on progress
+        // A body has a total deadline and a minimum average rate; progress does not restart
+        // the clock, so a trickle cannot hold the connection and its buffer for ever.
+        c->deadline = std::min(now + opt.idle_timeout, body_start + opt.body_timeout);
+        if (opt.body_min_rate > 0) {
+          const double earned = static_cast<double>(body_received) /
+                                static_cast<double>(opt.body_min_rate) * kSeconds;
+          c->deadline =
+              std::min(c->deadline, body_start + kBodyRateGrace + static_cast<Nanos>(earned));
+        }
       }
       if (!c->out.empty()) {
         linked_send.msg_flags |= MSG_WAITALL;
@@ -197,6 +272,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       c->recv_op = &recv;
       recv.Start();
     } else if (!c->out.empty() && !co_await Flush(c)) {  // suspends
+      linger = false;
       break;
     }
     if (!want_recv) {
@@ -214,9 +290,12 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       if (c->timed_out) {
         self.stats_.timeouts.Add();
         if (!c->in.empty() && !c->drain_closed) {
-          self.ReplyError(c, 408, "request not received in time");
+          if (head_done) self.stats_.body_timeouts.Add();
+          self.ReplyError(
+              c, 408,
+              head_done ? "request body not received in time" : "request not received in time");
           c->deadline = INT64_MAX;
-          co_await Flush(c);  // suspends
+          linger = co_await Flush(c);  // suspends
         }
       }
       break;
@@ -227,8 +306,10 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     c->idle = false;
   }
 
+  if (linger) co_await Linger(c);  // suspends
   ::close(c->fd);
   self.Unlink(c);
+  self.stats_.buffer_bytes.Add(-static_cast<int64_t>(c->buffer_bytes));
   self.stats_.connections_open.Add(-1);
   self.stats_.connections_closed.Add();
   self.server_.connections_.fetch_sub(1, std::memory_order_relaxed);

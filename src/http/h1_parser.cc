@@ -1,5 +1,6 @@
 #include "http/h1_parser.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -7,6 +8,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "base/check.h"
 #include "http/syntax.h"
 
 namespace rf::http {
@@ -216,7 +218,8 @@ std::string_view Request::Header(std::string_view name) const {
   return {};
 }
 
-ParseResult H1Parser::Parse(std::span<char> buf, Request& out) const {
+// The head at the start of buf: kIncomplete with head_done (and length_ set) once it is whole.
+ParseResult H1Parser::ParseHead(std::span<char> buf, Request& out) {
   const char* const begin = buf.data();
   const char* const end = begin + buf.size();
   // The head must end within max_head bytes, so nothing past that is ever scanned for it.
@@ -300,37 +303,68 @@ ParseResult H1Parser::Parse(std::span<char> buf, Request& out) const {
   out.chunked = te_count > 0;
   out.body = {};
 
+  length_ = length;
   ParseResult r;
   r.head_done = true;
   r.head_size = head_size;
   r.expect_continue = out.expect_continue;
-  char* const body = buf.data() + head_size;
-  const auto available = static_cast<size_t>(end - body);
-  if (out.chunked) {
-    size_t data_size = 0;
-    size_t wire_size = 0;
-    ParseResult c = ParseChunked(body, available, false, data_size, wire_size);
-    if (c.kind == Kind::kError) return c;
-    if (c.kind == Kind::kIncomplete) return r;
-    ParseChunked(body, available, true, data_size, wire_size);
-    out.body = {body, data_size};
-    r.consumed = head_size + wire_size;
-  } else {
-    if (available < length) return r;
-    out.body = {body, static_cast<size_t>(length)};
-    r.consumed = head_size + static_cast<size_t>(length);
-  }
-  r.kind = Kind::kComplete;
   return r;
 }
 
-// chunked-body = *chunk last-chunk trailer-section CRLF (RFC 9112 §7.1). Validates and measures
-// the body at [body, body + available); with `compact` it also moves the chunk data down so it
-// is contiguous at `body` (only ever run after a validating pass returned kComplete, so it
-// cannot fail, and writes stay behind the read position).
-ParseResult H1Parser::ParseChunked(char* body, size_t available, bool compact, size_t& data_size,
-                                   size_t& wire_size) const {
-  const char* p = body;
+void H1Parser::Reset() {
+  head_size_ = 0;
+  base_ = nullptr;
+  length_ = 0;
+  chunk_ = {};
+}
+
+ParseResult H1Parser::Parse(std::span<char> buf, Request& out) {
+  if (head_size_ == 0 || buf.data() != base_) {
+    const bool resumed = head_size_ != 0;
+    ParseResult h = ParseHead(buf, out);
+    // A complete head was scanned up to its end; otherwise up to max_head at most.
+    stats_.bytes_examined += h.head_done ? h.head_size : std::min(buf.size(), limits_.max_head);
+    if (!h.head_done) {
+      if (h.kind == Kind::kError) Reset();
+      return h;
+    }
+    RF_CHECK(!resumed || h.head_size == head_size_);  // the same bytes, moved
+    if (!resumed) chunk_ = {};
+    head_size_ = h.head_size;
+    base_ = buf.data();
+  }
+
+  ParseResult r;
+  r.head_done = true;
+  r.head_size = head_size_;
+  r.expect_continue = out.expect_continue;
+  char* const body = buf.data() + head_size_;
+  const size_t available = buf.size() - head_size_;
+  if (out.chunked) {
+    ParseResult c = ScanChunked(body, available);
+    if (c.kind == Kind::kError) {
+      Reset();
+      return c;
+    }
+    if (c.kind == Kind::kIncomplete) return r;
+    CompactChunks(body, chunk_.pos);
+    out.body = {body, chunk_.data};
+    r.consumed = head_size_ + chunk_.pos;
+  } else {
+    if (available < length_) return r;
+    out.body = {body, static_cast<size_t>(length_)};
+    r.consumed = head_size_ + static_cast<size_t>(length_);
+  }
+  r.kind = Kind::kComplete;
+  Reset();
+  return r;
+}
+
+// chunked-body = *chunk last-chunk trailer-section CRLF (RFC 9112 §7.1). Resumes at chunk_.pos:
+// each chunk-size line and each chunk's closing CRLF is checked once; chunk data is skipped, not
+// read, until the compaction. Only a partial size line or trailer section is scanned again.
+ParseResult H1Parser::ScanChunked(const char* body, size_t available) {
+  using Phase = ChunkScan::Phase;
   const char* const end = body + available;
   // Data counts against max_body; framing may add as much again (8-byte chunks are
   // legal), but no more, so tiny-chunk floods stay bounded.
@@ -338,72 +372,91 @@ ParseResult H1Parser::ParseChunked(char* body, size_t available, bool compact, s
   const auto need_more = [&] {
     return available > wire_limit ? Fail(413, "chunked framing overhead too large") : ParseResult{};
   };
-  char* w = body;
-  size_t total = 0;
   for (;;) {
-    if (static_cast<size_t>(p - body) > wire_limit) {
-      return Fail(413, "chunked framing overhead too large");
-    }
-    // chunk-size [ chunk-ext ] CRLF; leading zeros are legal, so count significant digits.
-    const char* const line = p;
-    const char* const line_limit = Clamp(line, end, kMaxChunkLine + 2);
-    uint64_t size = 0;
-    int significant = 0;
-    for (int d; p < line_limit && (d = HexValue(*p)) >= 0; ++p) {
-      size = (size << 4) | static_cast<uint64_t>(d);
-      if (size != 0 && ++significant > 16) return Fail(400, "chunk size overflow");
-    }
-    if (p == line) {
-      return p == end ? need_more() : Fail(400, "invalid chunk size");
-    }
-    if (p == end) return need_more();
-    if (size > limits_.max_body - total) return Fail(413, "body too large");
-    const char* lf = FindLf(p, line_limit);
-    if (lf == nullptr) {
-      return line_limit == end ? need_more() : Fail(400, "chunk size line too long");
-    }
-    if (lf[-1] != '\r') return Fail(400, "bare LF in chunk size line");
-    const char* ext = p;
-    while (ext < lf - 1 && IsOws(*ext)) ++ext;
-    if (ext < lf - 1) {
-      if (*ext != ';') return Fail(400, "invalid chunk size line");
-      if (FindDelimiter<false>(ext, lf - 1) != lf - 1) {
-        return Fail(400, "invalid character in chunk extension");
+    if (chunk_.pos > wire_limit) return Fail(413, "chunked framing overhead too large");
+    const char* p = body + chunk_.pos;
+    switch (chunk_.phase) {
+      case Phase::kSizeLine: {
+        // chunk-size [ chunk-ext ] CRLF; leading zeros are legal, so count significant digits.
+        const char* const line = p;
+        const char* const line_limit = Clamp(line, end, kMaxChunkLine + 2);
+        const char* const lf = FindLf(line, line_limit);
+        stats_.bytes_examined += static_cast<size_t>((lf ? lf + 1 : line_limit) - line);
+        uint64_t size = 0;
+        int significant = 0;
+        for (int d; p < line_limit && (d = HexValue(*p)) >= 0; ++p) {
+          size = (size << 4) | static_cast<uint64_t>(d);
+          if (size != 0 && ++significant > 16) return Fail(400, "chunk size overflow");
+        }
+        if (p == line) return p == end ? need_more() : Fail(400, "invalid chunk size");
+        if (p == end) return need_more();
+        if (size > limits_.max_body - chunk_.data) return Fail(413, "body too large");
+        if (lf == nullptr) {
+          return line_limit == end ? need_more() : Fail(400, "chunk size line too long");
+        }
+        if (lf[-1] != '\r') return Fail(400, "bare LF in chunk size line");
+        const char* ext = p;
+        while (ext < lf - 1 && IsOws(*ext)) ++ext;
+        if (ext < lf - 1) {
+          if (*ext != ';') return Fail(400, "invalid chunk size line");
+          if (FindDelimiter<false>(ext, lf - 1) != lf - 1) {
+            return Fail(400, "invalid character in chunk extension");
+          }
+        }
+        chunk_.pos = static_cast<size_t>(lf + 1 - body);
+        chunk_.chunk = size;
+        chunk_.phase = size == 0 ? Phase::kTrailers : Phase::kData;
+        break;
+      }
+      case Phase::kData: {
+        const auto left = static_cast<size_t>(end - p);
+        const auto n = static_cast<size_t>(chunk_.chunk);
+        if (left > n && p[n] != '\r') return Fail(400, "missing CRLF after chunk data");
+        if (left > n + 1 && p[n + 1] != '\n') return Fail(400, "missing CRLF after chunk data");
+        if (left < n + 2) return need_more();
+        stats_.bytes_examined += n + 2;
+        chunk_.data += n;
+        chunk_.pos += n + 2;
+        chunk_.phase = Phase::kSizeLine;
+        break;
+      }
+      case Phase::kTrailers: {
+        // trailer-section: field lines, bounded by max_head; validated, then ignored.
+        const char* const trailers = p;
+        const char* const limit = Clamp(trailers, end, limits_.max_head);
+        const ParseResult section =
+            ScanFieldSection(p, limit, [](const Header&) { return ParseResult{}; });
+        stats_.bytes_examined +=
+            static_cast<size_t>((section.kind == Kind::kComplete ? p : limit) - trailers);
+        if (section.kind == Kind::kError) return section;
+        if (section.kind == Kind::kIncomplete) {
+          if (static_cast<size_t>(end - trailers) > limits_.max_head) {
+            return Fail(431, "trailer section too large");
+          }
+          return need_more();
+        }
+        if (static_cast<size_t>(p - body) > wire_limit) return Fail(413, "chunked body too large");
+        chunk_.pos = static_cast<size_t>(p - body);
+        return Done();
       }
     }
-    p = lf + 1;
-    if (size == 0) break;
+  }
+}
 
-    const auto left = static_cast<size_t>(end - p);
+void H1Parser::CompactChunks(char* body, size_t wire_size) {
+  stats_.bytes_examined += wire_size;
+  const char* p = body;
+  char* w = body;  // writes stay behind the read position
+  for (;;) {
+    uint64_t size = 0;
+    for (int d; (d = HexValue(*p)) >= 0; ++p) size = (size << 4) | static_cast<uint64_t>(d);
+    p = FindLf(p, body + wire_size) + 1;
+    if (size == 0) return;
     const auto n = static_cast<size_t>(size);
-    if (left > n && p[n] != '\r') return Fail(400, "missing CRLF after chunk data");
-    if (left > n + 1 && p[n + 1] != '\n') return Fail(400, "missing CRLF after chunk data");
-    if (left < n + 2) return need_more();
-    if (compact) {
-      std::memmove(w, p, n);
-      w += n;
-    }
-    total += n;
+    std::memmove(w, p, n);
+    w += n;
     p += n + 2;
   }
-
-  // trailer-section: field lines, bounded by max_head; validated, then ignored.
-  const char* const trailers = p;
-  const char* const limit = Clamp(trailers, end, limits_.max_head);
-  const ParseResult section =
-      ScanFieldSection(p, limit, [](const Header&) { return ParseResult{}; });
-  if (section.kind == Kind::kError) return section;
-  if (section.kind == Kind::kIncomplete) {
-    if (static_cast<size_t>(end - trailers) > limits_.max_head) {
-      return Fail(431, "trailer section too large");
-    }
-    return need_more();
-  }
-  if (static_cast<size_t>(p - body) > wire_limit) return Fail(413, "chunked body too large");
-
-  data_size = total;
-  wire_size = static_cast<size_t>(p - body);
-  return Done();
 }
 
 }  // namespace rf::http

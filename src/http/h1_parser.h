@@ -1,9 +1,14 @@
 #pragma once
-// H1Parser: a pure, stateless HTTP/1.1 request parser (RFC 9112). It takes the bytes buffered on
-// a connection and reports one of: the message is incomplete, complete (with its wire size), or
-// malformed (with the HTTP status to answer before closing). No I/O, no heap allocation, no state
-// between calls; usable from any shard (each connection owns its own instance or shares a const
-// one).
+// H1Parser: a pure HTTP/1.1 request parser (RFC 9112). It takes the bytes buffered on a
+// connection and reports one of: the message is incomplete, complete (with its wire size), or
+// malformed (with the HTTP status to answer before closing). No I/O, no heap allocation.
+//
+// Incremental: a parser remembers its progress through the message in flight, so a message that
+// arrives in many reads costs time linear in its bytes. Once the head is complete it is not
+// scanned again, and a chunked body is validated from where the previous call stopped; only a
+// partial chunk-size line (at most kMaxChunkLine bytes) or a partial trailer section (at most
+// max_head) is looked at again. An incomplete head is re-scanned on each call (bounded by
+// max_head). Each connection owns one parser; it belongs to that connection's shard.
 //
 // Strictness (prevents request smuggling; every violation is a kError, the connection must close):
 //  - CRLF line endings only; obs-fold, whitespace before ':', NUL/CR/CTL in values are rejected.
@@ -85,6 +90,13 @@ struct ParseResult {
   size_t head_size = 0;          // with head_done: wire bytes of the head
 };
 
+// Work done by one parser over its life, so tests can check that parsing stays linear.
+struct ParserStats {
+  // Buffered bytes scanned or copied: head bytes, chunk-size lines, chunk data (validated once,
+  // moved once when the body is compacted), trailers. Content-Length bodies are not scanned.
+  uint64_t bytes_examined = 0;
+};
+
 class H1Parser {
  public:
   explicit H1Parser(Limits limits = {}) : limits_(limits) {}
@@ -92,27 +104,53 @@ class H1Parser {
   // Parses one message at the start of buf.
   //  - kComplete: every string_view in `out` points into buf; a chunked body has been compacted
   //    in place (the only case in which buf is written), so bytes of buf inside the message after
-  //    `out.body` are garbage. The next message starts at buf[consumed].
+  //    `out.body` are garbage. The next message starts at buf[consumed]; the parser is ready
+  //    for it.
   //  - kIncomplete with head_done: `out` holds the head (body empty); buf is untouched. The caller
   //    may route, answer early, or send "100 Continue" before the body arrives.
-  //  - kIncomplete otherwise / kError: `out` is unspecified; buf is untouched.
+  //  - kIncomplete otherwise / kError: `out` is unspecified; buf is untouched. After kError the
+  //    parser is ready for a new message.
+  // After kIncomplete, call again with the same `out` and a buf that holds the same message with
+  // more bytes appended. The bytes may have moved (a grown or compacted buffer): the head is then
+  // parsed again so `out` points into the new place; body progress is kept by offset.
   // A prefix of a valid message is always kIncomplete: errors come only from bytes that no valid
   // message could continue with, or from an exceeded bound, as soon as they are buffered.
-  // Stateless: call again with more bytes and it re-parses from the start (the head is bounded by
-  // max_head, so that is cheap; a chunked body is re-walked chunk by chunk, a Content-Length body
-  // is not scanned at all).
-  ParseResult Parse(std::span<char> buf, Request& out) const;
+  ParseResult Parse(std::span<char> buf, Request& out);
+
+  // Forgets the message in progress (the next Parse starts a new message).
+  void Reset();
 
   // Upper bound of `consumed` for any message (see "Bounds" above).
   size_t MaxMessageBytes() const { return 2 * limits_.max_head + 2 * limits_.max_body; }
 
   const Limits& limits() const { return limits_; }
+  const ParserStats& stats() const { return stats_; }
 
  private:
-  ParseResult ParseChunked(char* body, size_t available, bool compact, size_t& data_size,
-                           size_t& wire_size) const;
+  // Progress through a chunked body, as offsets from its first byte.
+  struct ChunkScan {
+    enum class Phase : uint8_t { kSizeLine, kData, kTrailers };
+    Phase phase = Phase::kSizeLine;
+    size_t pos = 0;      // first byte not yet validated: a size line, chunk data, or trailers
+    size_t data = 0;     // data bytes of the chunks validated so far
+    uint64_t chunk = 0;  // kData: size of the chunk whose data starts at pos
+  };
+
+  ParseResult ParseHead(std::span<char> buf, Request& out);
+  // Validates the chunked body at [body, body + available) from chunk_.pos on; kComplete once the
+  // whole body, trailers included, is there (chunk_.pos is then its wire size).
+  ParseResult ScanChunked(const char* body, size_t available);
+  // Moves the data of a validated chunked body of wire_size bytes down to `body`.
+  void CompactChunks(char* body, size_t wire_size);
 
   Limits limits_;
+  ParserStats stats_;
+  // The message in progress: its head (0 until complete), where buf started when the head was
+  // parsed, its Content-Length, and how far its chunked body has been validated.
+  size_t head_size_ = 0;
+  const char* base_ = nullptr;
+  uint64_t length_ = 0;
+  ChunkScan chunk_;
 };
 
 }  // namespace rf::http

@@ -21,7 +21,8 @@ struct Connection;
 class Stream {
  public:
   explicit Stream(Connection* c) : c_(c) {}
-  // Sends the head and whatever resp.body holds. False: the peer is gone.
+  // Sends the head and whatever resp.body holds. False: the peer is gone, or the request was
+  // HEAD (then only the head is sent, and every Send fails: the response ends there).
   reactor::Task<bool> Start(const Response& resp);
   // Suspends until `bytes` are with the kernel. False: the peer is gone, the
   // send stalled past the idle timeout, or Abort() was called.

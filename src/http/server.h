@@ -18,6 +18,9 @@
 
 namespace rf::http {
 
+// The first part of a body that --body-min-rate does not judge (slow start, 100-continue).
+constexpr Nanos kBodyRateGrace = 5 * kSeconds;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
@@ -25,6 +28,10 @@ struct ServerOptions {
   size_t max_connections = 100000;
   Nanos header_timeout = 10 * kSeconds;
   Nanos idle_timeout = 60 * kSeconds;
+  // Once a request's head is in, its body must be complete within body_timeout and, after a
+  // first kBodyRateGrace, average at least body_min_rate bytes/s (0: no minimum); else 408.
+  Nanos body_timeout = 30 * kSeconds;
+  uint64_t body_min_rate = 1024;
   size_t max_pipeline = 64;
   bool access_log = false;
 };

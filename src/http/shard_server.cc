@@ -129,8 +129,8 @@ void ShardServer::BeginDrain(Shard& shard) {
 
 reactor::Task<void> ShardServer::Sweep(ShardServer* self) {
   const ServerOptions& o = self->server_.options_;
-  Nanos interval = std::clamp<Nanos>(std::min(o.header_timeout, o.idle_timeout) / 5,
-                                     10 * kMillis, kSeconds);
+  Nanos interval = std::clamp<Nanos>(
+      std::min({o.header_timeout, o.idle_timeout, o.body_timeout}) / 5, 10 * kMillis, kSeconds);
   while (!self->shard_->stopping()) {
     co_await reactor::Sleep(self->draining_ ? 20 * kMillis : interval);  // suspends
     Nanos now = MonoNow();

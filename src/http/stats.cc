@@ -49,8 +49,20 @@ void RenderHttpMetrics(const std::vector<const HttpStats*>& shards,
   per_shard("rf_http_connections_rejected_total", "counter",
             "Connections refused with 503 above --max-connections.",
             [](const HttpStats& s) { return s.connections_rejected.Get(); });
-  per_shard("rf_http_timeouts_total", "counter", "Connections closed by header or idle timeout.",
+  per_shard("rf_http_timeouts_total", "counter",
+            "Connections closed by header, body or idle timeout.",
             [](const HttpStats& s) { return s.timeouts.Get(); });
+  per_shard("rf_http_body_timeouts_total", "counter",
+            "Requests cut off with 408 because the body took longer than --body-timeout or "
+            "arrived slower than --body-min-rate.",
+            [](const HttpStats& s) { return s.body_timeouts.Get(); });
+  per_shard("rf_http_lingering_closes_total", "counter",
+            "Connections half-closed after an error reply, their further input read and dropped "
+            "(bounded) so the client can read the reply.",
+            [](const HttpStats& s) { return s.lingering_closes.Get(); });
+  per_shard("rf_http_connection_buffer_bytes", "gauge",
+            "Memory reserved by the input, output and body buffers of open connections.",
+            [](const HttpStats& s) { return s.buffer_bytes.Get(); });
 }
 
 }  // namespace rf::http

@@ -24,7 +24,10 @@ struct HttpStats {
   obs::Counter connections_accepted;
   obs::Counter connections_closed;
   obs::Counter connections_rejected;
-  obs::Counter timeouts;  // header (408) and idle timeouts
+  obs::Counter timeouts;       // header, body (both 408) and idle timeouts
+  obs::Counter body_timeouts;  // the body ones: --body-timeout or --body-min-rate
+  obs::Counter lingering_closes;
+  obs::Gauge buffer_bytes;  // capacity of the open connections' input, output and body buffers
 };
 
 // Appends the HTTP metric families summed over shards.

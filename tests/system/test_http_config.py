@@ -10,10 +10,11 @@ import time
 
 import pytest
 
-from rfclient import free_port, get
+from rfclient import Conn, free_port, get
 
 KEYS = ["listen", "shards", "cpus", "max-body", "max-connections", "header-timeout",
-        "idle-timeout", "drain-timeout", "max-pipeline", "log-level", "access-log", "data-dir"]
+        "idle-timeout", "body-timeout", "body-min-rate", "drain-timeout", "max-pipeline",
+        "log-level", "access-log", "data-dir"]
 
 
 def run(rf_bin, *args, env=None, cwd=None, timeout=10):
@@ -49,6 +50,7 @@ def test_help(rf_bin):
     ("shards", "abc"), ("shards", "-1"), ("max-body", "12XB"), ("max-body", "-5"),
     ("max-connections", "0x"), ("header-timeout", "forever"), ("idle-timeout", "10parsecs"),
     ("drain-timeout", "-1s"), ("max-pipeline", "many"), ("log-level", "loud"),
+    ("body-timeout", "1.5s"), ("body-timeout", "0"), ("body-min-rate", "fast"),
     ("access-log", "maybe"), ("listen", "not-an-address"), ("listen", "127.0.0.1:99999"),
     ("cpus", "banana"),
 ])
@@ -70,6 +72,28 @@ def test_invalid_value_exits_2_naming_key(rf_bin, tmp_path, key, value, form):
                               f"stderr={p.stderr[-500:]!r}"
     assert key in p.stderr or key.upper().replace("-", "_") in p.stderr, \
         f"stderr does not name {key!r}: {p.stderr[-500:]!r}"
+
+
+@pytest.mark.parametrize("value", ["10", "10s", "1500ms", "2m"])
+def test_duration_flags_share_the_query_grammar(rf_bin, tmp_path, value):
+    """One grammar for durations everywhere: a bare number is seconds, as in ?wait=10."""
+    for args, env in [(["--idle-timeout", value], {}), ([f"--idle-timeout={value}"], {}),
+                      ([], {"RINGFLOW_IDLE_TIMEOUT": value})]:
+        p = run(rf_bin, "config", *args, env=env, cwd=tmp_path)
+        assert p.returncode == 0, f"{args} {env}: {p.stderr}"
+        line = next(ln for ln in p.stdout.splitlines() if ln.split()[:1] == ["idle-timeout"])
+        assert line.split()[1] == value, line
+
+
+def test_bare_number_idle_timeout_means_seconds(launch):
+    d = launch("--idle-timeout", "2")  # refused before: exit 2
+    with Conn(d.port, timeout=10.0) as c:
+        c.request("GET", "/health/live")
+        assert c.read_response().status == 200
+        t0 = time.monotonic()
+        closed, _ = c.wait_closed(8.0)
+        elapsed = time.monotonic() - t0
+    assert closed and 1.5 < elapsed < 5.0, f"closed={closed} after {elapsed:.2f}s (want ~2 s)"
 
 
 def test_unknown_flag_exits_2(rf_bin, tmp_path):

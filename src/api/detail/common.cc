@@ -101,22 +101,6 @@ bool OnlyParams(std::string_view query, std::initializer_list<std::string_view> 
   return false;
 }
 
-bool ParseDuration(std::string_view text, Nanos& out) {
-  int64_t n = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || n < 0 || p == text.data()) return false;
-  std::string_view unit(p, static_cast<size_t>(text.data() + text.size() - p));
-  Nanos scale;
-  if (unit.empty() || unit == "s") scale = kSeconds;
-  else if (unit == "ms") scale = kMillis;
-  else if (unit == "m") scale = 60 * kSeconds;
-  else if (unit == "h") scale = 3600 * kSeconds;
-  else return false;
-  if (n > INT64_MAX / scale) return false;
-  out = n * scale;
-  return true;
-}
-
 bool CheckJsonContentType(const http::Request& req, http::Response& resp) {
   std::string_view ct = req.Header("Content-Type");
   if (req.body.empty()) return true;

@@ -31,9 +31,6 @@ std::optional<std::string> QueryParam(std::string_view query, std::string_view n
 bool OnlyParams(std::string_view query, std::initializer_list<std::string_view> allowed,
                 http::Response& resp);
 
-// "250ms", "5s", "2m", "1h"; a bare number is seconds. False when malformed.
-bool ParseDuration(std::string_view text, Nanos& out);
-
 // A request body must be JSON: 415 for another declared Content-Type.
 bool CheckJsonContentType(const http::Request& req, http::Response& resp);
 // Parses the body (bounded); 400 invalid_json with the parser's message when it is not JSON,

@@ -29,6 +29,8 @@ struct Connection {
   bool timed_out = false;
   bool drain_closed = false;
   bool idle = true;  // waiting for the first byte of a request
+  // The buffers' capacity as last counted in HttpStats::buffer_bytes.
+  size_t buffer_bytes = 0;
   Connection* prev = nullptr;
   Connection* next = nullptr;
 };
@@ -57,6 +59,9 @@ class ShardServer {
   static reactor::Task<void> RearmAcceptLater(ShardServer* self);
   static reactor::Task<void> Serve(Connection* c);
   static reactor::Task<bool> Flush(Connection* c);
+  static reactor::Task<void> Linger(Connection* c);
+  // Gives back buffer memory a large request or response took, and updates the gauge.
+  void ReleaseBuffers(Connection* c);
   // Answers sync routes, 404 and 405 into resp; returns the endpoint to await for async routes.
   const Endpoint* Route(Connection* c, Response& resp, uint16_t& route_id);
   void Finish(Connection* c, const Response& resp, uint16_t route_id, Nanos t0);
