@@ -130,7 +130,7 @@ fi
 start_daemon() {
     local dir=$1 url=$2 args
     args=(serve --listen "127.0.0.1:$RF_PORT" --data-dir "$dir" --log-level warn --access-log false
-        --fsync "$FSYNC" --shards "$SHARDS" "${HISTORY_ARGS[@]}")
+        --fsync "$FSYNC" --shards "$SHARDS" "${HISTORY_ARGS[@]}" "${RF_EGRESS_ARGS[@]}")
     [[ $STORE == postgres ]] && args+=(--store postgres --database-url "$url" --migrate true)
     mkdir -p "$dir"
     echo "--- $(date -u +%H:%M:%S) start: ringflow ${args[*]}" >>"$TMP/ringflow.log"

@@ -57,7 +57,8 @@ trap 'exit 130' INT TERM
 start_ringflow() { # shards port -> sets RF_PID
     local shards=$1 port=$2 log=$TMP/ringflow-$1.log
     "$RINGFLOW_BIN" serve --listen "127.0.0.1:$port" --shards "$shards" \
-        --data-dir "$TMP/data-$shards" --log-level warn --access-log false 2>"$log" &
+        --data-dir "$TMP/data-$shards" --log-level warn --access-log false "${RF_EGRESS_ARGS[@]}" \
+        2>"$log" &
     RF_PID=$!
     PIDS+=("$RF_PID")
     wait_ready "$RF_PID" "$port" /health/ready "$log"

@@ -5,6 +5,11 @@
 BENCH_NAME=$(basename "$0")
 PIDS=()
 
+# The benches' http steps call servers on 127.0.0.1 (nginx), an address ringflow's default
+# egress policy denies: every `ringflow serve` a bench starts passes these.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+RF_EGRESS_ARGS=(--egress-allow 127.0.0.1)
+
 # install_missing PACKAGE...: apt-get install the given packages (sudo unless root).
 install_missing() {
     [[ $# -gt 0 ]] || return 0

@@ -74,7 +74,7 @@ start_nginx "$TMP/nginx" "$NG_PORT" "$NGINX_WORKERS" /ok \
 RF_VERSION=$("$RINGFLOW_BIN" version 2>/dev/null | head -n 1 || echo '?')
 RF_PORT=$(free_port)
 rf_args=(serve --listen "127.0.0.1:$RF_PORT" --data-dir "$TMP/data" --log-level warn --access-log false
-    --fsync "$FSYNC")
+    --fsync "$FSYNC" "${RF_EGRESS_ARGS[@]}")
 PG_URL=""
 if [[ $STORE == postgres ]]; then
     # A private cluster with its durability settings left on (PG_FAST unset): the bench

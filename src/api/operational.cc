@@ -98,6 +98,8 @@ void Metrics(void* ctx, RequestContext& rc) {
     engine::RenderHistoryMetrics(s->engine->history_stats(), out);
   }
 
+  if (s->more_metrics) s->more_metrics(out);
+
   x.Family("rf_build_info", "gauge", "Build information.");
   x.Sample("rf_build_info", "version=\"" + obs::LabelValue(s->version) + "\"", 1);
   x.Family("rf_process_start_time_seconds", "gauge", "Start time of the process since the epoch.");

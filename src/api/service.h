@@ -3,6 +3,7 @@
 // read from every shard (atomics only).
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct ServiceState {
   reactor::Reactor* reactor = nullptr;
   engine::Engine* engine = nullptr;
   std::atomic<bool> draining{false};
+  // Appends metric families of modules api may not include (the http steps' outbound client);
+  // set by app/ before serving, called on any shard, reads only what outlives the server.
+  std::function<void(std::string& out)> more_metrics;
 
   bool Ready() const {
     return !draining.load(std::memory_order_acquire) && server &&

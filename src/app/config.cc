@@ -7,13 +7,16 @@
 #include <map>
 
 #include "base/duration.h"
+#include "http/client/egress_policy.h"
 #include "reactor/reactor.h"
 #include "store/redis/redis_url.h"
 
 namespace rf::app {
 namespace {
 
-enum class Kind { kString, kBool, kUint, kSize, kDuration, kAddr, kCpus, kLevel, kFsync, kStore };
+enum class Kind {
+  kString, kBool, kUint, kSize, kDuration, kAddr, kCpus, kLevel, kFsync, kStore, kEgressPolicy, kEgressAllow
+};
 
 struct Setting {
   const char* key;
@@ -49,6 +52,10 @@ constexpr Setting kSettings[] = {
     {"snapshot-bytes", Kind::kSize, "8MiB", 1 << 20, 1ull << 40, "journal growth per shard that triggers a snapshot (at least the last snapshot's size)"},
     {"http-concurrency", Kind::kUint, "1024", 1, 1'000'000, "http steps in flight per shard; more wait in the queue"},
     {"http-timeout", Kind::kDuration, "60s", 1, 86'400'000, "http step attempt timeout when the step sets no timeout_ms"},
+    {"egress-policy", Kind::kEgressPolicy, "deny-private", 0, 0,
+     "deny-private: http steps may not connect to loopback, link-local (169.254.169.254), private, CGNAT, unique-local, multicast or other non-public addresses unless --egress-allow admits them | allow-all: no check"},
+    {"egress-allow", Kind::kEgressAllow, "", 0, 0,
+     "comma-separated CIDRs/addresses (127.0.0.1, 10.0.0.0/8, fd00::/8) and host names (localhost, *.internal.example.com) http steps may connect to despite --egress-policy deny-private"},
     {"sse-buffer", Kind::kSize, "1MiB", 4096, 1ull << 30, "unsent event bytes before a stream that does not read is cut off"},
     {"store", Kind::kStore, "embedded", 0, 0, "embedded (journal in --data-dir) | postgres (--database-url)"},
     {"database-url", Kind::kString, "", 0, 0, "libpq URI of PostgreSQL for --store postgres (also DATABASE_URL)"},
@@ -161,6 +168,18 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (v == "never") c.fsync = false;
       else return Bad(key, v, "expected always or never");
       return {};
+    case Kind::kEgressPolicy: {
+      auto mode = http::client::EgressPolicy::ParseMode(v);
+      if (!mode) return Bad(key, v, mode.error().context);
+      c.egress_mode = *mode;
+      return {};
+    }
+    case Kind::kEgressAllow: {
+      auto policy = http::client::EgressPolicy::Parse(v);
+      if (!policy) return Bad(key, v, policy.error().context);
+      c.egress_allow = std::string(Trim(v));
+      return {};
+    }
     case Kind::kLevel:
       if (!obs::ParseLevel(v, c.log_level)) return Bad(key, v, "expected debug, info, warn or error");
       return {};
@@ -354,6 +373,9 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
     if (s.key == std::string_view("redis-url")) shown = store::redis::RedactRedisUrl(value);
     c.effective.push_back({s.key, shown, origin});
   }
+
+  if (c.egress_mode == http::client::EgressMode::kAllowAll && !c.egress_allow.empty())
+    c.warnings.push_back("--egress-allow has no effect with --egress-policy allow-all");
 
   if (c.store == Store::kPostgres && c.database_url.empty() &&
       (c.command == Command::kServe || c.command == Command::kMigrate || c.command == Command::kArchive))

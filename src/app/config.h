@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "http/client/egress_policy.h"
 #include "obs/log.h"
 
 namespace rf::app {
@@ -48,6 +49,9 @@ struct Config {
   uint64_t history_cache = 0;
   uint64_t http_concurrency = 0;
   Nanos http_timeout = 0;
+  // http steps' outbound policy; egress_allow is a validated EgressPolicy::Parse list.
+  http::client::EgressMode egress_mode = http::client::EgressMode::kDenyPrivate;
+  std::string egress_allow;
   uint64_t sse_buffer = 0;
   Nanos archive_before = 0;      // archive: runs that finished at least this long ago
   std::string archive_out = "-";  // archive: output file, - for stdout

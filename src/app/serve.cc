@@ -18,8 +18,11 @@
 
 #include "api/service.h"
 #include "api/v1.h"
+#include "base/check.h"
 #include "app/notify.h"
 #include "engine/engine.h"
+#include "http/client/client.h"
+#include "http/client/egress_policy.h"
 #include "http/server.h"
 #include "obs/log.h"
 #include "reactor/io.h"
@@ -47,6 +50,10 @@ struct Daemon {
   reactor::Reactor* reactor = nullptr;
   http::Server* server = nullptr;
   engine::Engine* engine = nullptr;
+  // What the clients may connect to (shared, immutable), and their counters, which /metrics
+  // reads: both outlive the clients.
+  http::client::EgressPolicy egress;
+  std::vector<std::unique_ptr<http::client::ClientStats>> client_stats;
   // Each shard's http step client: destroyed on its shard (its pool's timers live there).
   std::vector<std::unique_ptr<steps::ClientHttpExecutor>> executors;
   int signal_fd = -1;
@@ -179,7 +186,7 @@ int Serve(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, -1, {}, {}, {}};
+  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}};
   d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (d.signal_fd < 0) {
     RF_LOG(kError, "signalfd failed", {"error", strerror(errno)});
@@ -232,11 +239,30 @@ int Serve(const Config& config) {
   eo.http_concurrency = config.http_concurrency;
   eo.http_timeout = config.http_timeout;
   eo.sse_buffer = config.sse_buffer;
+  // Validated by LoadConfig already.
+  auto egress = http::client::EgressPolicy::Parse(config.egress_allow, config.egress_mode);
+  RF_CHECK(egress.has_value());
+  d.egress = std::move(*egress);
+  if (config.egress_mode == http::client::EgressMode::kAllowAll) {
+    RF_LOG(kWarn, "egress policy allow-all: http steps may connect to any address, "
+                  "loopback and cloud metadata (169.254.169.254) included");
+  } else {
+    RF_LOG(kInfo, "egress policy", {"policy", d.egress.Describe()});
+  }
   std::vector<engine::HttpExecutor*> http_steps;
   for (unsigned i = 0; i < config.shards; ++i) {
-    d.executors.push_back(std::make_unique<steps::ClientHttpExecutor>());
+    d.client_stats.push_back(std::make_unique<http::client::ClientStats>());
+    http::client::Client::Options co;
+    co.egress = &d.egress;
+    co.stats = d.client_stats.back().get();
+    d.executors.push_back(std::make_unique<steps::ClientHttpExecutor>(co));
     http_steps.push_back(d.executors.back().get());
   }
+  d.state.more_metrics = [&d](std::string& out) {
+    std::vector<const http::client::ClientStats*> parts;
+    for (const auto& st : d.client_stats) parts.push_back(st.get());
+    http::client::RenderClientMetrics(parts, out);
+  };
   engine::Engine engine(config.shards, eo, http_steps, stores.get());
   d.engine = &engine;
   d.state.engine = &engine;

@@ -17,6 +17,7 @@ const char* ErrcName(Errc code) {
     case Errc::kCorrupt: return "corrupt";
     case Errc::kInternal: return "internal";
     case Errc::kTooDeep: return "too_deep";
+    case Errc::kEgressDenied: return "egress_denied";
   }
   return "unknown";
 }

@@ -24,6 +24,7 @@ enum class Errc : int {
   kCorrupt,
   kInternal,
   kTooDeep,  // JSON nested deeper than a limit (json/value_limits.h)
+  kEgressDenied,  // an outbound address the egress policy refuses (http/client/egress_policy.h)
 };
 
 const char* ErrcName(Errc code);

@@ -203,7 +203,9 @@ reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t s
         retryable = r.status >= 500 || e->run.def->steps[step].retry.RetriesStatus(r.status);
       } else {
         error = r.error.ToString();
-        retryable = r.error.code != Errc::kInvalidArgument;  // a URL that renders wrong stays wrong
+        // A URL that renders wrong stays wrong; an address the egress policy denies stays denied
+        // until the operator changes the policy, which a retry cannot wait for.
+        retryable = r.error.code != Errc::kInvalidArgument && r.error.code != Errc::kEgressDenied;
       }
       double u = NextUnit(self->rng_);
       self->Mutate(*e, [&](Machine& m) {

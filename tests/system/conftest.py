@@ -23,6 +23,9 @@ from redis_fixtures import redis_server  # noqa: E402,F401  (Redis: doctor, conf
 
 _counter = itertools.count()
 
+# What the daemons under test may call besides public addresses: the local servers of the tests.
+LOCAL_EGRESS = "127.0.0.1"
+
 
 def pytest_configure(config):
     # The daemon inherits this limit, so raise it before anything starts.
@@ -69,7 +72,11 @@ class Launcher:
     def start(self, *extra: str, env: dict | None = None, shards: int | None = 2,
               listen: bool = True,
               ready: bool = True, serve: bool = True,
-              affinity: set[int] | None = None, nofile: int | None = None) -> rfclient.Daemon:
+              affinity: set[int] | None = None, nofile: int | None = None,
+              egress_allow: str | None = LOCAL_EGRESS) -> rfclient.Daemon:
+        """egress_allow: the --egress-allow given unless `extra` or `env` sets one. The default
+        admits the local servers the tests run (flaky_server.py on 127.0.0.1), which the
+        daemon's default egress policy denies; None starts the daemon with that default."""
         port = rfclient.free_port()
         workdir = self.base / f"rf{next(_counter)}"
         args = ["serve"] if serve else []
@@ -78,6 +85,9 @@ class Launcher:
         if shards is not None:
             args += ["--shards", str(shards)]
         args += ["--data-dir", str(workdir / "data"), *extra]
+        own_egress = any(a == "--egress-allow" or a.startswith("--egress-allow=") for a in extra)
+        if egress_allow is not None and not own_egress and "RINGFLOW_EGRESS_ALLOW" not in (env or {}):
+            args += ["--egress-allow", egress_allow]
         if serve and self.pg is not None and "--store" not in args:
             args += self._postgres_args(args)
         d = rfclient.Daemon(self.rf_bin, workdir, args, port, env=dict(env or {}),

@@ -2,7 +2,9 @@
 
 * ``flaky``: a started FlakyServer (flaky_server.py) on 127.0.0.1, stopped at
   teardown; the test fails if a handler raised unexpectedly or a connection
-  thread did not finish.
+  thread did not finish. The daemon's default egress policy denies loopback:
+  the launcher (conftest.py) starts every daemon with ``--egress-allow
+  127.0.0.1`` unless a test asks otherwise (``egress_allow=None``).
 """
 
 from __future__ import annotations

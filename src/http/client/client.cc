@@ -15,7 +15,15 @@ namespace {
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMaxResponseHead = 64 * 1024;
 
-std::string PoolKey(const Url& url) { return url.host + ':' + std::to_string(url.port); }
+// The policy is part of the key: a connection admitted by one policy must not serve another's.
+std::string PoolKey(const Url& url, const EgressPolicy& egress) {
+  return url.host + ':' + std::to_string(url.port) + '#' + std::to_string(egress.id());
+}
+
+const EgressPolicy& DefaultEgress() {
+  static const EgressPolicy policy;  // deny-private, nothing allowed
+  return policy;
+}
 
 Nanos SaturatingAdd(Nanos a, Nanos b) { return b > INT64_MAX - a ? INT64_MAX : a + b; }
 
@@ -30,15 +38,18 @@ struct Client::Outcome {
 Client::Client(Options options)
     : options_(options),
       pool_({.max_idle_per_host = options.max_idle_per_host, .idle_timeout = options.idle_timeout}),
-      resolver_(options.dns_ttl) {}
+      resolver_(options.dns_ttl),
+      egress_(options.egress != nullptr ? options.egress : &DefaultEgress()),
+      stats_(options.stats != nullptr ? options.stats : &own_stats_) {}
 
 reactor::Task<Result<Response>> Client::Send(Request req, CancelToken* cancel) {
   // Shard-local: the pool's fds, timers and the resolver cache belong to one ring and thread.
   if (shard_ == nullptr) shard_ = &reactor::Shard::Current();
   RF_CHECK(shard_ == &reactor::Shard::Current());
-  stats_.requests.Add();
+  stats_->requests.Add();
   const auto fail = [this](Error e) {
-    stats_.failures.Add();
+    stats_->failures.Add();
+    if (e.code == Errc::kEgressDenied) stats_->egress_denied.Add();
     return e;
   };
   Result<Url> url = ParseUrl(req.url);
@@ -49,15 +60,16 @@ reactor::Task<Result<Response>> Client::Send(Request req, CancelToken* cancel) {
   Watchdog dog(cancel);
   dog.Bound(req.deadline.at(), "request");
   const bool head_request = req.method == "HEAD";
-  const std::string key = PoolKey(*url);
+  const EgressPolicy& egress = req.egress != nullptr ? *req.egress : *egress_;
+  const std::string key = PoolKey(*url, egress);
   for (int attempt = 0;; ++attempt) {
     if (dog.fired()) co_return fail(dog.error());
     int fd = attempt == 0 ? pool_.Checkout(key) : -1;
     const bool reused = fd >= 0;
     if (reused) {
-      stats_.reused.Add();
+      stats_->reused.Add();
     } else {
-      Result<int> opened = co_await Open(*url, req, dog);  // suspends
+      Result<int> opened = co_await Open(*url, req, egress, dog);  // suspends
       if (!opened) co_return fail(opened.error());
       fd = *opened;
     }
@@ -70,22 +82,23 @@ reactor::Task<Result<Response>> Client::Send(Request req, CancelToken* cancel) {
     if (out.result) co_return std::move(out.result);
     // See the header: a pooled connection that died before answering gets one fresh retry.
     if (reused && out.stale) {
-      stats_.stale_retries.Add();
+      stats_->stale_retries.Add();
       continue;
     }
     co_return fail(out.result.error());
   }
 }
 
-reactor::Task<Result<int>> Client::Open(const Url& url, const Request& req, Watchdog& dog) {
+reactor::Task<Result<int>> Client::Open(const Url& url, const Request& req,
+                                        const EgressPolicy& egress, Watchdog& dog) {
   const Nanos connect_by = SaturatingAdd(MonoNow(), std::max<Nanos>(req.connect_timeout, 0));
   if (connect_by < req.deadline.at()) dog.Bound(connect_by, "connect");
   Result<std::vector<SocketAddress>> addresses =
       co_await resolver_.Resolve(url.host, dog);  // suspends
   if (!addresses) co_return addresses.error();
-  Result<int> fd = co_await Connect(*addresses, url.port, dog);  // suspends
+  Result<int> fd = co_await Connect(*addresses, url.port, egress, url.host, dog);  // suspends
   if (!fd) co_return fd.error();
-  stats_.connects.Add();
+  stats_->connects.Add();
   dog.Bound(req.deadline.at(), "request");
   co_return fd;
 }
@@ -149,6 +162,28 @@ reactor::Task<Client::Outcome> Client::Exchange(int fd, std::string_view wire, b
       co_return out;
     }
   }
+}
+
+void RenderClientMetrics(const std::vector<const ClientStats*>& shards, std::string& out) {
+  obs::TextExposition x(out);
+  const auto family = [&](const char* name, const char* help, const obs::Counter ClientStats::*c) {
+    x.Family(name, "counter", help);
+    for (size_t i = 0; i < shards.size(); ++i)
+      x.SampleU(name, "shard=\"" + std::to_string(i) + "\"", (shards[i]->*c).Get());
+  };
+  family("rf_http_client_requests_total", "Outbound requests of http steps.",
+         &ClientStats::requests);
+  family("rf_http_client_connects_total", "Outbound connections opened.", &ClientStats::connects);
+  family("rf_http_client_reused_total", "Outbound exchanges on a pooled keep-alive connection.",
+         &ClientStats::reused);
+  family("rf_http_client_stale_retries_total",
+         "Pooled connections found dead on use; the request was sent again on a fresh one.",
+         &ClientStats::stale_retries);
+  family("rf_http_client_failures_total", "Outbound requests that failed (no response).",
+         &ClientStats::failures);
+  family("rf_http_client_egress_denied_total",
+         "Outbound requests refused by the egress policy (--egress-allow, --egress-policy).",
+         &ClientStats::egress_denied);
 }
 
 }  // namespace rf::http::client

@@ -8,7 +8,8 @@
 //   Result<client::Response> r = co_await client.Send(std::move(req), &run_cancel);  // suspends
 //
 // Per exchange: parse the URL, take an idle keep-alive connection to (host, port) from the
-// shard's pool or open one (DNS via Resolver, IORING_OP_CONNECT), send the request, read one
+// shard's pool or open one (DNS via Resolver, the egress policy's check of each address, then
+// IORING_OP_CONNECT), send the request, read one
 // response (ResponseParser), and return the connection to the pool only if the response was
 // complete, keep-alive, and nothing followed it. Every wait is bounded by the request's deadline
 // (and the connect phase also by connect_timeout) and aborted by its CancelToken; both are
@@ -21,14 +22,20 @@
 // race RFC 9112 §9.3.1 describes); and the engine adds an Idempotency-Key to every step call, so
 // a peer that did act on it anyway sees a duplicate it can recognise. Fresh connections are never
 // retried here: retries with backoff are the step's retry policy.
+//
+// Egress: every connection is opened under an EgressPolicy (egress_policy.h): the request's, else
+// the client's. Pooled connections are kept per (policy, host, port), so a connection opened
+// under one policy never serves a request under another. Redirects are not followed.
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/result.h"
 #include "reactor/cancel_token.h"
 #include "http/client/connection_pool.h"
+#include "http/client/egress_policy.h"
 #include "http/client/request.h"
 #include "http/client/resolver.h"
 #include "http/client/response_parser.h"
@@ -47,7 +54,12 @@ struct ClientStats {
   obs::Counter reused;         // exchanges on a pooled connection
   obs::Counter stale_retries;  // pooled connections found dead on use, request re-sent
   obs::Counter failures;       // Sends that returned an error
+  obs::Counter egress_denied;  // Sends refused by the egress policy (also counted in failures)
 };
+
+// Appends the client counters of every shard (one ClientStats each) in the Prometheus text format:
+// rf_http_client_requests_total, ..._egress_denied_total, by shard.
+void RenderClientMetrics(const std::vector<const ClientStats*>& shards, std::string& out);
 
 class Client {
  public:
@@ -56,6 +68,12 @@ class Client {
     Nanos idle_timeout = 30 * kSeconds;
     size_t max_response_bytes = 8 << 20;  // body; the head is bounded at 64 KiB on its own
     Nanos dns_ttl = 30 * kSeconds;
+    // What a request without its own policy may connect to; must outlive the client. Null: the
+    // default, deny-private with an empty allowlist.
+    const EgressPolicy* egress = nullptr;
+    // Where the counters go; must outlive the client and be read-only to everyone else. Null:
+    // the client keeps its own.
+    ClientStats* stats = nullptr;
   };
 
   explicit Client(Options options);
@@ -68,25 +86,29 @@ class Client {
   //  kUnavailable      DNS failure, connection refused/reset/closed before a response
   //  kTooLarge         response head over 64 KiB or body over max_response_bytes
   //  kCancelled        `cancel` fired (before or during the exchange)
+  //  kEgressDenied     the egress policy refused every address of the host (nothing was sent)
   //  kIo               malformed or truncated response, other socket errors
   // `cancel` (optional) must outlive the call.
   reactor::Task<Result<Response>> Send(Request req, CancelToken* cancel = nullptr);
 
-  const ClientStats& stats() const { return stats_; }
+  const ClientStats& stats() const { return *stats_; }
   size_t idle_connections() const { return pool_.idle(); }
   uint64_t dns_lookups() const { return resolver_.lookups(); }
 
  private:
   struct Outcome;
 
-  reactor::Task<Result<int>> Open(const Url& url, const Request& req, Watchdog& dog);
+  reactor::Task<Result<int>> Open(const Url& url, const Request& req, const EgressPolicy& egress,
+                                  Watchdog& dog);
   reactor::Task<Outcome> Exchange(int fd, std::string_view wire, bool head_request, Watchdog& dog);
 
   Options options_;
   reactor::Shard* shard_ = nullptr;  // the shard of the first Send; every later one must match
   ConnectionPool pool_;
   Resolver resolver_;
-  ClientStats stats_;
+  const EgressPolicy* egress_;
+  ClientStats own_stats_;
+  ClientStats* stats_;
 };
 
 }  // namespace rf::http::client

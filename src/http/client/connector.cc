@@ -34,10 +34,19 @@ Error SocketError(const Error& e) {
 }
 
 reactor::Task<Result<int>> Connect(std::span<const SocketAddress> addresses, uint16_t port,
+                                   const EgressPolicy& egress, std::string_view host,
                                    Watchdog& dog) {
   Error last{Errc::kUnavailable, "no address to connect to"};
+  bool tried = false;
   for (const SocketAddress& candidate : addresses) {
     if (dog.fired()) co_return dog.error();
+    // Judged here, on the very address connected to next: whatever DNS said, and however the
+    // URL spelled it, nothing reaches a denied address.
+    if (Status allowed = egress.Check(host, candidate); !allowed) {
+      if (!tried && last.code != Errc::kEgressDenied) last = allowed.error();
+      continue;
+    }
+    tried = true;
     SocketAddress address = candidate;
     address.SetPort(port);
     const int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "base/result.h"
+#include "http/client/egress_policy.h"
 #include "http/client/resolver.h"
 #include "http/client/watchdog.h"
 #include "reactor/io.h"
@@ -30,11 +32,15 @@ struct ConnectOp : reactor::IoOp<ConnectOp> {
 };
 
 // Connects to `addresses` (with `port`) in order, moving on when one refuses or is unreachable,
-// until one accepts. The socket is non-blocking, close-on-exec, with TCP_NODELAY (requests are
-// written whole; Nagle would only delay them). Returns the fd, which the caller owns. suspends.
-// Errors: kUnavailable (every address failed; the last error is in the context), kTimeout if the
-// kernel gave up, or the watchdog's error (nothing is left open then).
+// until one accepts. Each address is first judged by `egress` (for `host`, the URL's host, which
+// resolved to them): a denied one is never connected to, only skipped. The socket is
+// non-blocking, close-on-exec, with TCP_NODELAY (requests are written whole; Nagle would only
+// delay them). Returns the fd, which the caller owns. suspends. Errors: kEgressDenied (every
+// address was denied; the first denial's message), kUnavailable (every address tried failed; the
+// last error is in the context), kTimeout if the kernel gave up, or the watchdog's error (nothing
+// is left open then). `host` must outlive the call.
 reactor::Task<Result<int>> Connect(std::span<const SocketAddress> addresses, uint16_t port,
+                                   const EgressPolicy& egress, std::string_view host,
                                    Watchdog& dog);
 
 // Maps a socket-level failure (connect, send, recv) to the client's error codes: refused, reset,

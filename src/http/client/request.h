@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "http/client/egress_policy.h"
 #include "http/client/url.h"
 
 namespace rf::http::client {
@@ -21,6 +22,9 @@ struct Request {
   // Bounds the whole exchange (connect, send, response). Never() only for callers that bound the
   // call some other way: the engine sets it from the step's timeout_ms.
   Deadline deadline = Deadline::Never();
+  // The policy this request connects under (e.g. its namespace's, once namespaces exist); must
+  // outlive the call. Null: the client's (Client::Options::egress).
+  const EgressPolicy* egress = nullptr;
 };
 
 // Appends the request head and body for `url` (ParseUrl(req.url)) to `out`:

@@ -1,6 +1,5 @@
 #include "http/client/resolver.h"
 
-#include <arpa/inet.h>
 #include <netdb.h>
 
 #include <algorithm>
@@ -132,29 +131,6 @@ reactor::Task<void> Lookup(std::shared_ptr<Resolver::State> state, std::string h
 
 }  // namespace
 
-void SocketAddress::SetPort(uint16_t port) {
-  if (family() == AF_INET) {
-    reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
-  } else if (family() == AF_INET6) {
-    reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
-  }
-}
-
-std::string SocketAddress::ToString() const {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (family() == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
-    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
-    return std::string(buf) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (family() == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
-    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
-    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(in6->sin6_port));
-  }
-  return "?";
-}
-
 Resolver::Resolver(Nanos ttl) : state_(std::make_shared<State>()) { state_->ttl = ttl; }
 
 Resolver::~Resolver() = default;
@@ -162,20 +138,9 @@ Resolver::~Resolver() = default;
 uint64_t Resolver::lookups() const { return state_->lookups; }
 
 bool Resolver::ParseNumeric(const std::string& host, SocketAddress& out) {
-  out = SocketAddress{};
-  auto* in = reinterpret_cast<sockaddr_in*>(&out.storage);
-  if (inet_pton(AF_INET, host.c_str(), &in->sin_addr) == 1) {
-    in->sin_family = AF_INET;
-    out.len = sizeof(sockaddr_in);
-    return true;
-  }
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
-  if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    out.len = sizeof(sockaddr_in6);
-    return true;
-  }
-  return false;
+  std::optional<SocketAddress> a = ParseIpLiteral(host);
+  out = a.value_or(SocketAddress{});
+  return a.has_value();
 }
 
 reactor::Task<Result<Addresses>> Resolver::Resolve(std::string host, Watchdog& dog) {

@@ -1,16 +1,14 @@
 #pragma once
 // Resolver: host name -> socket addresses for the outbound client, one per shard.
 //
-// Numeric hosts (IPv4, IPv6) resolve at once without a lookup. Names are resolved with
+// Numeric hosts (IPv4, IPv6, and the legacy IPv4 spellings of ParseLegacyIPv4) resolve at once
+// without a lookup. Names are resolved with
 // getaddrinfo on an Offload helper thread (it blocks: never on the shard) and cached for `ttl`;
 // concurrent lookups of one name share a single getaddrinfo call. Failures are not cached.
 //
 // Shard-local: used only on the thread of the shard that created it. A lookup whose callers all
 // gave up (deadline, cancel) still completes in the background and fills the cache; it keeps the
 // cache alive on its own, so the Resolver may be destroyed meanwhile.
-
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <cstdint>
 #include <memory>
@@ -19,19 +17,11 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "http/client/socket_address.h"
 #include "http/client/watchdog.h"
 #include "reactor/task.h"
 
 namespace rf::http::client {
-
-struct SocketAddress {
-  sockaddr_storage storage{};
-  socklen_t len = 0;
-
-  int family() const { return storage.ss_family; }
-  void SetPort(uint16_t port);
-  std::string ToString() const;  // "1.2.3.4:80", "[::1]:80"
-};
 
 // Upper bounds: addresses kept per name, names cached per shard.
 constexpr size_t kMaxAddressesPerHost = 8;
@@ -51,7 +41,7 @@ class Resolver {
   // getaddrinfo calls started so far (cache misses).
   uint64_t lookups() const;
 
-  // Parses an IPv4/IPv6 literal; false for anything else.
+  // Parses an IP literal (ParseIpLiteral); false for anything else.
   static bool ParseNumeric(const std::string& host, SocketAddress& out);
 
   struct State;  // shared with in-flight lookups

@@ -65,6 +65,38 @@ TEST_CASE("unknown flags and commands are rejected") {
   CHECK_FALSE(Load({"--listen=1.2.3.4:99999"}).has_value());
 }
 
+TEST_CASE("the egress policy defaults to deny-private with an empty allowlist") {
+  auto c = Load({});
+  REQUIRE(c.has_value());
+  CHECK(c->egress_mode == rf::http::client::EgressMode::kDenyPrivate);
+  CHECK(c->egress_allow.empty());
+}
+
+TEST_CASE("the egress allowlist comes from the flag, the env mirror or the config file") {
+  auto c = Load({"--egress-allow", "127.0.0.1, localhost,*.internal.example.com"});
+  REQUIRE(c.has_value());
+  CHECK(c->egress_allow == "127.0.0.1, localhost,*.internal.example.com");
+  auto e = Load({}, {"RINGFLOW_EGRESS_ALLOW=10.0.0.0/8", "RINGFLOW_EGRESS_POLICY=allow-all"});
+  REQUIRE(e.has_value());
+  CHECK(e->egress_allow == "10.0.0.0/8");
+  CHECK(e->egress_mode == rf::http::client::EgressMode::kAllowAll);
+  CHECK(e->warnings.size() == 1);  // the allowlist means nothing under allow-all
+}
+
+TEST_CASE("a bad egress value is refused, naming the key, the entry and the reason") {
+  auto c = Load({"--egress-allow=127.0.0.1:8080"});
+  REQUIRE_FALSE(c.has_value());
+  CHECK(c.error().context.find("egress-allow") != std::string::npos);
+  CHECK(c.error().context.find("port") != std::string::npos);
+  auto d = Load({}, {"RINGFLOW_EGRESS_ALLOW=10.1.2.3/8"});
+  REQUIRE_FALSE(d.has_value());
+  CHECK(d.error().context.find("did you mean 10.0.0.0/8?") != std::string::npos);
+  CHECK(d.error().context.find("env:RINGFLOW_EGRESS_ALLOW") != std::string::npos);
+  auto e = Load({"--egress-policy", "allow-private"});
+  REQUIRE_FALSE(e.has_value());
+  CHECK(e.error().context.find("deny-private or allow-all") != std::string::npos);
+}
+
 TEST_CASE("shards default to the CPUs and wrap around when more are asked for") {
   auto c = Load({"--shards=5", "--cpus=0"});
   REQUIRE(c.has_value());

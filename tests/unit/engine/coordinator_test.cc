@@ -606,6 +606,23 @@ Task<void> Http400Body(Engine* e) {
   CHECK(http.calls.size() == 3);
 }
 
+Task<void> HttpEgressDeniedBody(Engine* e) {
+  ScriptedHttp& http = g->http0();
+  // The client refused the address: retrying cannot change that, whatever max_attempts says.
+  http.script = {HttpResult{Error{Errc::kEgressDenied,
+                                  "127.0.0.1 is loopback; allow it with --egress-allow"},
+                            0, Value()},
+                 Reply(200)};
+  if (!co_await Register(e, "h", std::string(kHttp))) co_return;
+  Value run = co_await MustStart(e, "h", J(R"({"id":1})"), kWait);
+  INFO(S(run));
+  CHECK(Str(run, "/status") == "failed");
+  CHECK(Size(StepOf(run, "call"), "/attempts") == 1);
+  CHECK(Str(StepOf(run, "call"), "/attempts/0/error") ==
+        "egress_denied: 127.0.0.1 is loopback; allow it with --egress-allow");
+  CHECK(http.calls.size() == 1);
+}
+
 Task<void> DeadLetterBody(Engine* e) {
   ScriptedHttp& http = g->http0();
   http.script = {Reply(503), Reply(502), Reply(500)};
@@ -1371,6 +1388,12 @@ TEST_SUITE("engine.coordinator") {
             doctest::timeout(30)) {
     Ctx c(1);
     Phase(c, &Http400Body);
+  }
+
+  TEST_CASE("an http attempt the egress policy denied is final, not retried" *
+            doctest::timeout(30)) {
+    Ctx c(1);
+    Phase(c, &HttpEgressDeniedBody);
   }
 
   TEST_CASE("a run whose retries are exhausted is dead-lettered and a retry can finish it" *

@@ -192,7 +192,14 @@ Task<void> SendCountingOk(Client* client, int* ok) {
   if (StatusOr(r) == 200) ++*ok;
 }
 
-void RunClient(Task<void> (*body)(Client&), Client::Options options = {}) {
+// The test servers listen on loopback, which the client's default egress policy denies.
+const EgressPolicy& LoopbackAllowed() {
+  static const EgressPolicy policy = *EgressPolicy::Parse("127.0.0.1, localhost");
+  return policy;
+}
+
+// Runs `body` with a client made from `options` as given (a null egress: the client's default).
+void RunClientAsIs(Task<void> (*body)(Client&), Client::Options options) {
   g_options = options;
   static Task<void> (*s_body)(Client&);
   s_body = body;
@@ -200,6 +207,12 @@ void RunClient(Task<void> (*body)(Client&), Client::Options options = {}) {
     Client client(g_options);
     co_await s_body(client);
   });
+}
+
+// Runs `body` with a client that may connect to the loopback test servers.
+void RunClient(Task<void> (*body)(Client&), Client::Options options = {}) {
+  if (options.egress == nullptr) options.egress = &LoopbackAllowed();
+  RunClientAsIs(body, options);
 }
 
 }  // namespace
@@ -663,6 +676,76 @@ TEST_SUITE("http.client") {
     const std::vector<std::string> reqs = server.requests();
     REQUIRE(reqs.size() == 3);
     CHECK(reqs[0].find("\r\nHost: localhost:") != std::string::npos);
+  }
+
+  TEST_CASE("by default the client connects to no loopback address, however it is spelled" *
+            doctest::timeout(20)) {
+    TestServer server(Ok);
+    g_port = server.port();
+    RunClientAsIs(
+        [](Client& client) -> Task<void> {
+          const std::string port = std::to_string(g_port);
+          static const char* const kHosts[] = {"127.0.0.1",  "localhost",  "2130706433",
+                                               "0x7f.0.0.1", "0177.0.0.1", "127.1",
+                                               "[::ffff:127.0.0.1]", "[::1]"};
+          for (const std::string host : kHosts) {
+            Request req = Get("/");
+            req.url = "http://" + host + ":" + port + "/";
+            Result<Response> r = co_await client.Send(std::move(req));
+            REQUIRE_MESSAGE(!r, host);
+            CHECK_MESSAGE(r.error().code == Errc::kEgressDenied, host, " ", r.error().ToString());
+            CHECK_MESSAGE(r.error().context.find("is loopback") != std::string::npos, host);
+          }
+          CHECK(client.stats().egress_denied.Get() == 8);
+          CHECK(client.stats().failures.Get() == 8);
+          CHECK(client.stats().connects.Get() == 0);
+          CHECK(client.dns_lookups() == 1);  // localhost only: the spellings are parsed, not resolved
+        },
+        {});
+    CHECK(server.connections() == 0);
+  }
+
+  TEST_CASE("a request's own policy replaces the client's, and pooled connections stay apart" *
+            doctest::timeout(20)) {
+    TestServer server(Ok);
+    g_port = server.port();
+    Client::Options options;
+    options.egress = &LoopbackAllowed();
+    RunClient(
+        [](Client& client) -> Task<void> {
+          static const EgressPolicy deny;
+          CHECK(StatusOr(co_await client.Send(Get("/"))) == 200);
+          CHECK(client.idle_connections() == 1);
+          // The idle connection was admitted by the client's policy, not by this one.
+          Request req = Get("/");
+          req.egress = &deny;
+          CHECK(StatusOr(co_await client.Send(std::move(req))) == Code(Errc::kEgressDenied));
+          CHECK(client.stats().reused.Get() == 0);
+          CHECK(client.idle_connections() == 1);
+          CHECK(StatusOr(co_await client.Send(Get("/"))) == 200);
+          CHECK(client.stats().reused.Get() == 1);
+        },
+        options);
+    CHECK(server.connections() == 1);
+  }
+
+  TEST_CASE("counters may live outside the client" * doctest::timeout(20)) {
+    static ClientStats stats;
+    TestServer server(Ok);
+    g_port = server.port();
+    Client::Options options;
+    options.stats = &stats;
+    RunClient(
+        [](Client& client) -> Task<void> {
+          CHECK(StatusOr(co_await client.Send(Get("/"))) == 200);
+          CHECK(&client.stats() == &stats);
+        },
+        options);
+    CHECK(stats.requests.Get() == 1);
+    std::string text;
+    RenderClientMetrics({&stats}, text);
+    CHECK(text.find("rf_http_client_requests_total{shard=\"0\"} 1\n") != std::string::npos);
+    CHECK(text.find("rf_http_client_egress_denied_total{shard=\"0\"} 0\n") != std::string::npos);
   }
 }
 
