@@ -55,7 +55,7 @@ is_our_server() {
 }
 
 recorded_pid() {
-  [[ -f $dir/redis.pid ]] && head -n 1 "$dir/redis.pid" || true
+  if [[ -f $dir/redis.pid ]]; then head -n 1 "$dir/redis.pid" || true; fi
 }
 
 answers() {  # port -> true once the server answers PING (redis-cli comes with redis-server)
