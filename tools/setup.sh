@@ -13,7 +13,9 @@ PACKAGES=(
   # fuzzing and sanitizers
   clang libclang-rt-14-dev
   # tests
-  python3 python3-pytest curl shellcheck systemd util-linux prometheus
+  python3 python3-pytest curl shellcheck systemd util-linux
+  prometheus  # promtool: check metrics (system tests), check and test the alert rules (ops)
+  python3-yaml  # tests/ops/check_observability.py reads the alert rules
   postgresql  # initdb/pg_ctl/psql/pgbench for tools/pg.sh (the private test cluster) and the bench
   redis-server  # tools/redis.sh: the private Redis of the store/redis unit tests and doctor tests
   # benches and references

@@ -7,6 +7,7 @@
 #   system       pytest against the real binary over sockets (engine on the embedded store)
 #   system-pg    the engine's system tests again, on PostgreSQL (a private cluster, tools/pg.sh)
 #   ops          kernel-tuning/systemd scripts (shellcheck, fake /proc trees, units)
+#                and observability/ (promtool check/test rules, dashboard checks)
 #   fuzz         every libFuzzer target for FUZZ_SECONDS (default 10) each
 # Exits non-zero if any suite fails. Last line: "tests: N passed, M failed".
 set -uo pipefail

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # tests/ops/run.sh: tests for the bare-metal operations kit (kernel-tuning/, systemd/,
 # the README's "Running on bare metal" section), plus shellcheck over every *.sh in the repo's script folders,
-# and a self-test of the layering check (tools/check_layers.py) on fake src/ trees.
+# a self-test of the layering check (tools/check_layers.py) on fake src/ trees, and the
+# dashboard and alert rules of observability/ (promtool check/test rules, check_observability.py).
 #
 # Run from anywhere: bash tests/ops/run.sh. Installs nothing and changes nothing on
 # the machine: kernel settings are only read live, and every write goes to fake
 # /proc and /sys trees in a temp dir.
-# Needs: shellcheck, systemd-analyze (package systemd), python3, util-linux (setpriv).
+# Needs: shellcheck, systemd-analyze (package systemd), python3, python3-yaml, util-linux (setpriv),
+# promtool (package prometheus).
 set -euo pipefail
 
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
@@ -15,7 +17,7 @@ Usage: bash tests/ops/run.sh
 
 Runs the ops checks and prints "ok - NAME" / "not ok - NAME" per check, then
 "ops: N passed, M failed". Exit status 0 when nothing failed, 1 otherwise (also
-when shellcheck, systemd-analyze or python3 is missing).
+when shellcheck, systemd-analyze, python3, setpriv or promtool is missing).
 EOF
   exit 0
 fi
@@ -24,12 +26,12 @@ root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 
 missing=()
-for tool in shellcheck systemd-analyze python3 setpriv; do
+for tool in shellcheck systemd-analyze python3 setpriv promtool; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then
   echo "ops: missing tools: ${missing[*]}" >&2
-  echo "ops: install them with: apt-get install -y shellcheck systemd python3 util-linux" >&2
+  echo "ops: install them with: apt-get install -y shellcheck systemd python3 python3-yaml util-linux prometheus" >&2
   exit 1
 fi
 
@@ -683,6 +685,57 @@ assert "check_layers reports the engine including an adapter" \
 assert "check_layers summarises" grep -qx 'layers: 7 files, 9 includes checked, 3 violation(s)' "$tmp/out"
 expect_rc "check_layers: a module without its README exits 1" 1 python3 "$layers" --root "$fake"
 assert "check_layers names the missing README" grep -qF 'src/json/README.md:1: missing' "$tmp/out"
+
+# ---------------------------------------------------------------------------------
+# 11. dashboards and alerts (observability/)
+# ---------------------------------------------------------------------------------
+rules=observability/prometheus/alerts.yml
+rule_tests=observability/prometheus/alerts_test.yml
+obs_check=tests/ops/check_observability.py
+expect_rc "promtool check rules $rules" 0 promtool check rules "$rules"
+assert "promtool check rules finds the rules" grep -qE 'SUCCESS: [1-9][0-9]* rules found' "$tmp/out"
+expect_rc "promtool test rules $rule_tests" 0 promtool test rules "$rule_tests"
+for c in json datasources metrics promql alerts; do
+  expect_rc "check_observability $c" 0 python3 "$obs_check" "$c"
+done
+# The checks can fail: fake dashboards, rules and tests, each with one fault.
+fake_obs="$tmp/obs"
+mkdir -p "$fake_obs"
+python3 - "$fake_obs" "$rule_tests" <<'EOF'
+import json, sys, yaml
+d, rule_tests = sys.argv[1], sys.argv[2]
+dash = json.load(open("observability/grafana/ringflow.json"))
+panel = next(p for p in dash["panels"] if p.get("type") != "row")
+panel["targets"][0]["expr"] = "sum(rate(rf_runs_lost_total[5m]))"
+json.dump(dash, open(f"{d}/unknown_metric.json", "w"))
+panel["targets"][0]["expr"] = "sum(rate(rf_runs_started_total[5m])"
+json.dump(dash, open(f"{d}/bad_promql.json", "w"))
+panel["targets"][0]["expr"] = "sum(rate(rf_runs_started_total[5m]))"
+del panel["datasource"]
+json.dump(dash, open(f"{d}/no_datasource.json", "w"))
+tests = yaml.safe_load(open(rule_tests))
+for t in tests["tests"]:
+    t["alert_rule_test"] = [c for c in t["alert_rule_test"] if c.get("exp_alerts")]
+yaml.safe_dump(tests, open(f"{d}/only_firing_test.yml", "w"))
+EOF
+expect_rc "check_observability metrics: an unknown family exits 1" 1 \
+  python3 "$obs_check" metrics --dashboard "$fake_obs/unknown_metric.json"
+assert "check_observability metrics names the unknown family" grep -qF 'rf_runs_lost_total is not exported' "$tmp/out"
+expect_rc "check_observability promql: a query that does not parse exits 1" 1 \
+  python3 "$obs_check" promql --dashboard "$fake_obs/bad_promql.json"
+expect_rc "check_observability datasources: a panel without one exits 1" 1 \
+  python3 "$obs_check" datasources --dashboard "$fake_obs/no_datasource.json"
+assert "check_observability datasources names the panel" grep -qF ': datasource None' "$tmp/out"
+expect_rc "check_observability alerts: alerts without a must-not-fire test exit 1" 1 \
+  python3 "$obs_check" alerts --tests "$fake_obs/only_firing_test.yml"
+assert "check_observability alerts names the missing case" \
+  grep -qF 'RingflowRunsStalled: no test where it must not fire' "$tmp/out"
+# promtool evaluates the rules: a rule that can no longer fire fails its test.
+sed 's/^        expr: rf_ready == 0$/        expr: rf_ready == 2/' "$rules" >"$fake_obs/alerts.yml"
+cp "$rule_tests" "$fake_obs/alerts_test.yml"
+expect_rc "promtool test rules: a rule that no longer fires fails its test" 1 \
+  promtool test rules "$fake_obs/alerts_test.yml"
+assert "promtool names the failing alert" grep -qF 'alertname: RingflowNotReady' "$tmp/err"
 
 echo "ops: $passed passed, $failed failed"
 ((failed == 0))
