@@ -41,7 +41,7 @@ def test_migrate_status_up_and_the_schema_check(rf_bin, pg, launch):
     st = ringflow(rf_bin, "migrate", "status", "--database-url", url)
     assert st.returncode == 3, st  # pending migrations
     assert "1 init  pending" in st.stdout and "2 outbox_steps  pending" in st.stdout, st.stdout
-    assert "schema version 0 of 3" in st.stdout, st.stdout
+    assert "schema version 0 of 4" in st.stdout, st.stdout
 
     # serve refuses an unmigrated database, saying what to do.
     d = launch_pg(launch, url, ready=False)

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Failover of daemons sharing one PostgreSQL (issue 11's bench, the part that exists today).
+#
+# Two ringflow daemons on one private PostgreSQL cluster (tools/pg.sh, durability on): the
+# holder has every partition, the other waits as a hot standby. Each round starts LIVE_RUNS
+# runs of a workflow whose first step is a delay of DELAY_MS, kills the holder with SIGKILL
+# and measures, on the standby:
+#   takeover : kill -> the standby holds every partition (rf_partitions_held == 256),
+#   first    : kill -> the first of those runs reaches `succeeded` there (its delay step was
+#              due before the kill: the time is the takeover plus resuming the run),
+#   all      : kill -> every run of the round succeeded.
+# The killed daemon is started again on its data dir and becomes the next round's standby.
+# Prints p50/max over ROUNDS rounds, runs moved per round, and beside them pgbench's one-row
+# SELECT TPS against the same cluster (the reference: what one round trip costs here).
+#
+# Not measured, because ringflow does not do it yet: W3 throughput with 1, 2 and 3 daemons
+# (partitions are not spread over live daemons; a standby adds no throughput) and forwarded
+# vs local start latency (requests are not forwarded to the holder).
+#
+#   bench/cluster.sh            # ROUNDS=5 LIVE_RUNS=200 DELAY_MS=1000
+#   SKIP_BUILD=1 bench/cluster.sh
+set -euo pipefail
+
+case ${1:-} in
+    -h | --help) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    "") ;;
+    *) echo "cluster.sh: unknown argument ${1} (see --help)" >&2; exit 2 ;;
+esac
+ROUNDS=${ROUNDS:-5}
+LIVE_RUNS=${LIVE_RUNS:-200}
+DELAY_MS=${DELAY_MS:-1000}
+SHARDS=${SHARDS:-2}
+for v in ROUNDS LIVE_RUNS DELAY_MS SHARDS; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "cluster.sh: $v must be a positive integer" >&2; exit 2; }
+done
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=cluster.sh
+source "$REPO/bench/lib.sh"
+RINGFLOW_BIN=${RINGFLOW_BIN:-$REPO/build/release/src/app/ringflow}
+LOADGEN_BIN=${LOADGEN_BIN:-$REPO/build/release/bench/driver/rf-loadgen}
+prepare_bench
+install_missing postgresql
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/rf-clusterbench.XXXXXX")
+mkdir -p "$TMP/bin"
+cp "$RINGFLOW_BIN" "$TMP/bin/ringflow"
+RINGFLOW_BIN=$TMP/bin/ringflow
+trap cleanup_bench EXIT
+trap 'exit 130' INT TERM
+
+PG_DIR="$TMP/pg"
+mkdir -p "$PG_DIR"
+chmod 755 "$TMP"  # the cluster runs as the postgres user (tools/pg.sh): it must reach PG_DIR
+PG_URL=$(env -u PG_FAST "$REPO/tools/pg.sh" start "$PG_DIR")
+"$RINGFLOW_BIN" migrate up --database-url "$PG_URL" >/dev/null
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# start_rf NAME: daemon NAME (a or b) on its own port and data dir; sets PORT_<NAME>, PID_<NAME>.
+start_rf() {
+    local name=$1 port pid
+    port=$(free_port)
+    "$RINGFLOW_BIN" serve --listen "127.0.0.1:$port" --data-dir "$TMP/data-$name" --shards "$SHARDS" \
+        --store postgres --database-url "$PG_URL" --log-level info --access-log false \
+        2>>"$TMP/ringflow-$name.log" &
+    pid=$!
+    PIDS+=("$pid")
+    wait_ready "$pid" "$port" /health/ready "$TMP/ringflow-$name.log"
+    printf -v "PORT_$name" '%s' "$port"
+    printf -v "PID_$name" '%s' "$pid"
+}
+
+held() {  # PORT -> rf_partitions_held
+    curl -s "http://127.0.0.1:$1/metrics" | awk '$1 == "rf_partitions_held" {print int($2)}'
+}
+
+succeeded() {  # PORT IDS_FILE -> how many of the runs in IDS_FILE succeeded (GET each)
+    local port=$1 n=0 id status
+    while read -r id; do
+        status=$(curl -s "http://127.0.0.1:$port/v1/runs/$id" | jq -r '.status // empty' 2>/dev/null || true)
+        [[ $status == succeeded ]] && n=$((n + 1))
+    done <"$2"
+    echo "$n"
+}
+
+start_rf a
+start_rf b
+holder=a standby=b
+first_port=PORT_a
+curl -sf -X PUT "http://127.0.0.1:${!first_port}/v1/workflows/failover" -H 'content-type: application/json' \
+    -d "{\"steps\":[{\"id\":\"wait\",\"type\":\"delay\",\"ms\":$DELAY_MS},{\"id\":\"after\",\"type\":\"noop\",\"depends_on\":[\"wait\"]}]}" \
+    >/dev/null
+
+echo "== ringflow cluster bench (failover) =="
+echo "date    : $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "machine : nproc=$(nproc) kernel=$(uname -r) mem=$(awk '/^MemTotal/ {printf "%.1fGiB", $2 / 1048576}' /proc/meminfo)"
+echo "ringflow: $("$RINGFLOW_BIN" version 2>/dev/null | head -n 1) shards=$SHARDS, 2 daemons on one database"
+echo "store   : postgres $(psql -d "$PG_URL" -Atc 'SHOW server_version'), same machine"
+echo "rounds  : $ROUNDS, $LIVE_RUNS live runs each (delay ${DELAY_MS} ms, then noop)"
+echo
+
+takeovers=() firsts=() alls=()
+for round in $(seq 1 "$ROUNDS"); do
+    hp=PORT_$holder sp=PORT_$standby hpid=PID_$holder
+    hport=${!hp} sport=${!sp}
+    [[ $(held "$hport") == 256 ]] || { echo "cluster.sh: round $round: the holder holds $(held "$hport")" >&2; exit 1; }
+    : >"$TMP/ids"
+    for _ in $(seq 1 "$LIVE_RUNS"); do
+        curl -sf -X POST "http://127.0.0.1:$hport/v1/workflows/failover/runs" | jq -r .id >>"$TMP/ids"
+    done
+    sleep "$(awk -v ms="$DELAY_MS" 'BEGIN {printf "%.3f", ms / 1000 + 0.2}')"  # every delay is due
+    t_kill=$(now_ms)
+    stop_pid "${!hpid}" KILL
+    t_take="" t_first="" t_all=""
+    while [[ -z $t_all ]]; do
+        now=$(now_ms)
+        ((now - t_kill > 60000)) && { echo "cluster.sh: round $round: no failover within 60 s" >&2; exit 1; }
+        if [[ -z $t_take && $(held "$sport") == 256 ]]; then t_take=$now; fi
+        if [[ -n $t_take ]]; then
+            done_runs=$(succeeded "$sport" "$TMP/ids")
+            [[ -z $t_first && $done_runs -gt 0 ]] && t_first=$(now_ms)
+            [[ $done_runs -eq $LIVE_RUNS ]] && t_all=$(now_ms)
+        fi
+        sleep 0.05
+    done
+    takeovers+=($((t_take - t_kill))) firsts+=($((t_first - t_kill))) alls+=($((t_all - t_kill)))
+    printf 'round %d: takeover %5d ms  first step done %5d ms  all %d runs %5d ms\n' \
+        "$round" $((t_take - t_kill)) $((t_first - t_kill)) "$LIVE_RUNS" $((t_all - t_kill))
+    start_rf "$holder"  # back on its data dir: the next standby
+    tmp=$holder holder=$standby standby=$tmp
+done
+
+stats() {  # values -> "p50 max"
+    printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {printf "%d %d", v[int((NR + 1) / 2)], v[NR]}'
+}
+read -r tp tm <<<"$(stats "${takeovers[@]}")"
+read -r fp fm <<<"$(stats "${firsts[@]}")"
+read -r ap am <<<"$(stats "${alls[@]}")"
+
+# Reference: one-row SELECTs through pgbench, 4 clients, 10 s, on the same cluster.
+pgbench -i -q "$PG_URL" >/dev/null 2>&1
+ref=$(pgbench -n -S -c 4 -j 2 -T 10 "$PG_URL" 2>/dev/null | awk '/^tps/ {printf "%.0f", $3; exit}')
+
+echo
+printf '%-44s %10s %10s\n' "failover (kill -9 -> on the standby)" "p50 ms" "max ms"
+printf '%-44s %10d %10d\n' "holds every partition" "$tp" "$tm"
+printf '%-44s %10d %10d   (target <= 5000)\n' "first step of a moved run completed" "$fp" "$fm"
+printf '%-44s %10d %10d\n' "all $LIVE_RUNS moved runs succeeded" "$ap" "$am"
+echo "runs moved per round: $LIVE_RUNS (every live run of the killed daemon)"
+echo "reference: pgbench -S (one-row SELECT), 4 clients: ${ref:-?} tps"
+echo "W3 with 1/2/3 daemons, forwarded vs local start: not measured (no load sharing, no forwarding yet)"
