@@ -44,8 +44,8 @@ const json::Value& Deref(const json::Value& doc, const json::Value& v) {
   if (!ref) return v;
   const std::string prefix = "#/components/parameters/";
   REQUIRE(ref->as_string().starts_with(prefix));
-  const json::Value* p = doc.Find("components")->Find("parameters")->Find(
-      ref->as_string().substr(prefix.size()));
+  const json::Value* p =
+      doc.Find("components")->Find("parameters")->Find(ref->as_string().substr(prefix.size()));
   REQUIRE_MESSAGE(p != nullptr, "unresolved " << ref->as_string());
   return *p;
 }
@@ -102,8 +102,9 @@ TEST_CASE("api.openapi: documented operations are exactly the registered routes"
     CHECK_MESSAGE(documented.count({path, method}) == 1,
                   "route " << method << " " << path << " is missing from src/api/openapi.json");
   for (const auto& [path, method] : documented)
-    CHECK_MESSAGE(routed.count({path, method}) == 1,
-                  "src/api/openapi.json documents " << method << " " << path << ", which no route serves");
+    CHECK_MESSAGE(routed.count({path, method}) == 1, "src/api/openapi.json documents "
+                                                         << method << " " << path
+                                                         << ", which no route serves");
 }
 
 TEST_CASE("api.openapi: every documented path resolves in the router and declares its parameters") {
@@ -125,7 +126,8 @@ TEST_CASE("api.openapi: every documented path resolves in the router and declare
       for (char& c : upper) c = static_cast<char>(c - 'a' + 'A');
       http::Method m = http::Method::kOther;
       for (size_t i = 0; i < http::kMethodCount; ++i)
-        if (http::MethodName(static_cast<http::Method>(i)) == upper) m = static_cast<http::Method>(i);
+        if (http::MethodName(static_cast<http::Method>(i)) == upper)
+          m = static_cast<http::Method>(i);
       auto match = r.routes.router.Find(m, concrete);
       CHECK_MESSAGE(match.kind == decltype(match)::Kind::kFound, key << " " << concrete);
       CHECK(match.pattern == path);
