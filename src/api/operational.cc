@@ -20,6 +20,7 @@ void Routes::Add(http::Method method, std::string_view pattern, http::Endpoint e
   }
   ep.route_id = id;
   router.Add(method, pattern, ep);
+  table.push_back({method, std::string(pattern)});
 }
 
 namespace {

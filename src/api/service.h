@@ -35,10 +35,16 @@ struct ServiceState {
   }
 };
 
-// The routing table under construction: the router plus the metric label of each route.
+// The routing table under construction: the router plus the metric label of each route, and
+// the list of what was registered (for the OpenAPI document's test and `ringflow routes`).
 struct Routes {
+  struct Entry {
+    http::Method method;
+    std::string pattern;
+  };
   http::Router<http::Endpoint> router;
   std::vector<std::string> names{"other"};
+  std::vector<Entry> table;  // in registration order; HEAD is implied by GET, not listed
 
   void Add(http::Method method, std::string_view pattern, http::Endpoint ep);
 };

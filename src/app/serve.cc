@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "api/openapi.h"
 #include "api/service.h"
 #include "api/v1.h"
 #include "base/check.h"
@@ -268,9 +269,8 @@ int Serve(const Config& config) {
   d.state.engine = &engine;
 
   api::Routes routes;
-  api::AddOperationalRoutes(routes, &d.state);
   api::V1Api v1(&engine);
-  v1.AddRoutes(routes);
+  api::AddAllRoutes(routes, &d.state, v1);
 
   http::ServerOptions so;
   so.host = config.listen_host;

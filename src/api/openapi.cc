@@ -1,0 +1,28 @@
+#include "api/openapi.h"
+
+#include "api/detail/common.h"
+#include "api/v1.h"
+
+namespace rf::api {
+namespace {
+
+// The body is a static string: a request costs one copy into the response buffer.
+void ServeDocument(void*, http::RequestContext& rc) {
+  if (!detail::OnlyParams(rc.req.query, {}, rc.resp)) return;
+  rc.resp.content_type = "application/json";
+  rc.resp.body.Append(OpenApiDocument());
+}
+
+}  // namespace
+
+void AddOpenApiRoute(Routes& routes) {
+  routes.Add(http::Method::kGet, "/v1/openapi.json", {&ServeDocument, nullptr, nullptr});
+}
+
+void AddAllRoutes(Routes& routes, ServiceState* state, V1Api& v1) {
+  AddOperationalRoutes(routes, state);
+  v1.AddRoutes(routes);
+  AddOpenApiRoute(routes);
+}
+
+}  // namespace rf::api
