@@ -108,6 +108,7 @@ class Coordinator {
   const Registry& registry() const { return *registry_; }
   bool failed() const { return failed_; }
   bool healthy() const { return store_->healthy(); }  // any thread
+  bool moves_partitions() const { return store_->moves_partitions(); }
 
   // Commands. Errors: kNotFound, kConflict, kUnavailable (the journal failed,
   // or the run's partition is held by another instance or is moving).
@@ -115,6 +116,10 @@ class Coordinator {
   // A partition this shard holds, for a start without a key (round robin);
   // nullopt while it holds none. Shard thread.
   std::optional<uint32_t> PickPartition();
+  // With a store whose partitions move between instances: takes over those this
+  // shard wants whose holder went away and resumes their live runs. The engine
+  // calls it every second, after it refreshed the definitions. Suspends.
+  reactor::Task<void> TakeOverPartitions();
   // Runs not in memory are read from the history store. Suspends.
   reactor::Task<Result<RunView>> Get(RunId id);
   reactor::Task<Result<RunView>> Cancel(RunId id);
@@ -288,8 +293,6 @@ class Coordinator {
   // instances it takes over, every second, those it wants whose holder went away.
   Status CheckHeld(uint32_t partition) const;
   void SetHeld(const std::vector<uint32_t>& partitions);
-  static void OnTakeOver(reactor::Shard::TimerNode* n);
-  static reactor::Task<void> TakeOver(Coordinator* self);
   // After a replay (Open, TakeOver): resumes a loaded live run, or queues a
   // finished one's move; arms the timers the store kept apart.
   void ResumeLoaded(Entry& e, size_t& resumed);
@@ -367,7 +370,6 @@ class Coordinator {
   };
   TimerNode timer_node_;
   TimerNode retention_node_;
-  TimerNode takeover_node_;
   std::vector<bool> held_;             // [partition]: this shard has its runs
   std::vector<uint32_t> held_list_;    // the same, for starts to pick from
   size_t pick_ = 0;

@@ -198,11 +198,6 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
   retention_node_.fire = &Coordinator::OnRetention;
   retention_node_.self = this;
   reactor::Shard::Current().Arm(&retention_node_, MonoNow() + RetentionPeriod());
-  if (store_->moves_partitions()) {
-    takeover_node_.fire = &Coordinator::OnTakeOver;
-    takeover_node_.self = this;
-    reactor::Shard::Current().Arm(&takeover_node_, MonoNow() + kSeconds);
-  }
   co_return Status{};
 }
 
@@ -368,16 +363,12 @@ std::optional<uint32_t> Coordinator::PickPartition() {
   return held_list_[++pick_ % held_list_.size()];
 }
 
-void Coordinator::OnTakeOver(reactor::Shard::TimerNode* n) {
-  Coordinator* self = static_cast<TimerNode*>(n)->self;
-  if (self->closing_ || self->failed_) return;
-  reactor::Spawn(TakeOver(self), &self->tasks_);
-}
-
 // The store takes the leases it can of the partitions this shard wants and does
 // not hold (their holder stopped, or died and its leases expired) and replays
 // their live runs here; they resume as after a restart.
-reactor::Task<void> Coordinator::TakeOver(Coordinator* self) {
+reactor::Task<void> Coordinator::TakeOverPartitions() {
+  if (closing_ || failed_ || !store_->moves_partitions()) co_return;
+  Coordinator* self = this;
   ReplayInto sink(*self);
   auto taken = co_await self->store_->TakeOver(sink);  // suspends
   if (!taken) {
@@ -394,7 +385,6 @@ reactor::Task<void> Coordinator::TakeOver(Coordinator* self) {
     RF_LOG(kInfo, "partitions taken over", {"partitions", taken->size()}, {"runs", sink.replayed().size()},
            {"resumed", resumed}, {"held", self->held_list_.size()});
   }
-  if (!self->closing_) reactor::Shard::Current().Arm(&self->takeover_node_, MonoNow() + kSeconds);
 }
 
 }  // namespace rf::engine

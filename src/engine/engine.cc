@@ -71,6 +71,28 @@ class Engine::DefinitionsSink : public store::DefinitionSink {
   Registry& reg_;
 };
 
+// Definitions read again from a shared store: versions this registry has are
+// skipped, new ones compiled and added, deletions applied.
+class Engine::RefreshSink : public store::DefinitionSink {
+ public:
+  explicit RefreshSink(Registry& r) : reg_(r) {}
+  Status OnDefinition(const store::DefinitionChange& c) override {
+    if (c.kind == store::DefinitionChange::Kind::kDelete) {
+      changed_ |= reg_.Delete(c.name);
+      return {};
+    }
+    if (reg_.Find(c.name, c.version)) return {};
+    Status st = ApplyDefinition(reg_, c);
+    if (st) changed_ = true;
+    return st;
+  }
+  bool changed() const { return changed_; }
+
+ private:
+  Registry& reg_;
+  bool changed_ = false;
+};
+
 Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> http,
                store::StoreFactory* stores)
     : options_(std::move(options)), metrics_(shards), stores_(stores), owner_(kPartitions), owned_(shards) {
@@ -156,12 +178,40 @@ reactor::Task<Status> Engine::Open() {
                                       [] { return fanout::Subscriber::Live() > 0; });  // suspends
     if (!st) co_return Error{st.error().code, "outbox relay: " + st.error().ToString()};
   }
+  bool moves = false;
+  for (const auto& c : coordinators_) moves |= c->moves_partitions();
+  if (definitions_->shared() || moves) reactor::Spawn(Maintain(this), &maintain_);
   ready_.store(true, std::memory_order_release);
   co_return Status{};
 }
 
+reactor::Task<void> Engine::Maintain(Engine* self) {
+  Nanos logged = 0;
+  while (!self->stopping_) {
+    co_await reactor::Sleep(kSeconds);  // suspends
+    if (self->stopping_) break;
+    if (self->definitions_->shared()) {
+      RefreshSink sink(self->master_);
+      Status st = co_await self->definitions_->Reload(sink);  // suspends
+      if (!st && MonoNow() - logged > 10 * kSeconds) {
+        logged = MonoNow();
+        RF_LOG(kWarn, "definitions not refreshed from the shared store", {"error", st.error().ToString()});
+      }
+      // Before any takeover: a run taken over may use a workflow made elsewhere.
+      if (sink.changed()) co_await self->Publish();  // suspends
+    }
+    for (unsigned i = 0; i < self->coordinators_.size() && !self->stopping_; ++i) {
+      auto op = reactor::SubmitTo(i, [](Coordinator* c) { return c->TakeOverPartitions(); },
+                                  self->coordinators_[i].get());
+      co_await op;  // suspends
+    }
+  }
+}
+
 reactor::Task<void> Engine::Close() {
   ready_.store(false, std::memory_order_release);
+  stopping_ = true;
+  co_await maintain_.Wait();  // suspends: at most a second's sleep and one round
   if (relay_) co_await relay_->Close();  // suspends
   for (unsigned i = 0; i < coordinators_.size(); ++i) {
     auto op = reactor::SubmitTo(i, [](Coordinator* c) { return c->Close(); }, coordinators_[i].get());

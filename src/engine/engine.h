@@ -14,6 +14,7 @@
 #include "engine/coordinator.h"
 #include "engine/engine_metrics.h"
 #include "engine/registry.h"
+#include "reactor/task.h"
 #include "store/store.h"
 
 namespace rf::engine {
@@ -79,7 +80,13 @@ class Engine {
 
  private:
   class DefinitionsSink;
+  class RefreshSink;
   reactor::Task<void> Publish();
+  // With stores other instances share: every second, the definitions they made
+  // reach this registry, then each shard takes over what it can (shard 0).
+  static reactor::Task<void> Maintain(Engine* self);
+  reactor::TaskGroup maintain_;
+  bool stopping_ = false;  // shard 0
   static reactor::Task<Status> OpenShard(Engine* self, unsigned shard,
                                          std::shared_ptr<const Registry> reg);
   static reactor::Task<void> OpenShardInto(Engine* self, unsigned shard,

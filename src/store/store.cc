@@ -14,4 +14,6 @@ reactor::Task<Result<std::vector<uint32_t>>> RunStore::TakeOver(RecordSink&) {
   co_return std::vector<uint32_t>{};
 }
 
+reactor::Task<Status> DefinitionLog::Reload(DefinitionSink&) { co_return Status{}; }
+
 }  // namespace rf::store

@@ -192,6 +192,10 @@ class DefinitionLog {
  public:
   virtual ~DefinitionLog() = default;
   virtual reactor::Task<Status> Open(DefinitionSink& sink) = 0;
+  // Whether other instances change these definitions too (a shared database):
+  // then Reload gives every definition again, as Open did, with theirs.
+  virtual bool shared() const { return false; }
+  virtual reactor::Task<Status> Reload(DefinitionSink& sink);
   virtual void Append(const DefinitionChange& change) = 0;
   virtual reactor::Task<Status> Commit() = 0;  // everything appended so far is durable
   virtual reactor::Task<Status> Close() = 0;

@@ -8,7 +8,7 @@ database of its own."""
 from __future__ import annotations
 
 import rfclient
-from engine_client import (data_dir, get_run, kill9, must_put, start, step, term,
+from engine_client import (data_dir, get_json, get_run, kill9, must_put, start, step, term,
                            wait_terminal, wait_until)
 from test_pg_store import fresh_db, launch_pg
 
@@ -28,11 +28,14 @@ def taken_over(d) -> float:
 def test_a_standby_takes_over_a_killed_daemons_runs(launch, pg):
     _, url = fresh_db(pg)
     d1 = launch_pg(launch, url, "--migrate", "true")
-    must_put(d1, "delayed", DELAYED)
-    must_put(d1, "quick", QUICK)
     assert held(d1) == 256
     d2 = launch_pg(launch, url)
     assert held(d2) == 0  # every lease is d1's and fresh
+    # Workflows registered on d1 after d2 started reach d2 (it reads them again every second).
+    must_put(d1, "delayed", DELAYED)
+    must_put(d1, "quick", QUICK)
+    wait_until(lambda: get_json(d2, "/v1/workflows/delayed")[0] == 200, 10.0, 0.1,
+               "d2 knows the workflow made on d1")
 
     # A daemon that holds nothing answers starts and live runs with 503 + Retry-After.
     reply = start(d2, "quick")

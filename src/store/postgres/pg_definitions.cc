@@ -50,6 +50,12 @@ PgDefinitionLog::~PgDefinitionLog() = default;
 
 reactor::Task<Status> PgDefinitionLog::Open(DefinitionSink& sink) {
   pool_ = detail::MakePool(options_, 1, {});
+  co_return co_await Reload(sink);  // suspends
+}
+
+// Every version, in order, then the deleted names: the same sequence of changes
+// for every instance, whichever made them.
+reactor::Task<Status> PgDefinitionLog::Reload(DefinitionSink& sink) {
   auto conn = co_await pool_->Acquire(Deadline::After(30 * kSeconds));  // suspends
   if (!conn) co_return Error{conn.error().code, "PostgreSQL: " + conn.error().context};
   PgLease lease(pool_.get(), *conn);

@@ -138,6 +138,8 @@ class PgDefinitionLog final : public DefinitionLog {
   explicit PgDefinitionLog(PgOptions options) : options_(std::move(options)) {}
   ~PgDefinitionLog() override;
   reactor::Task<Status> Open(DefinitionSink& sink) override;
+  bool shared() const override { return true; }
+  reactor::Task<Status> Reload(DefinitionSink& sink) override;
   void Append(const DefinitionChange& change) override;
   reactor::Task<Status> Commit() override;
   reactor::Task<Status> Close() override;
