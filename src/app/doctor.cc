@@ -17,6 +17,7 @@
 #include <string>
 
 #include "reactor/reactor.h"
+#include "store/postgres/migrate.h"
 #include "store/redis/redis_conn.h"
 
 namespace rf::app {
@@ -197,6 +198,30 @@ void CheckStore(Report& r, const Config& c) {
   r.Line("store embedded " + dir, status, "writable", ok);
 }
 
+// With --store postgres: the database answers and its schema is the one this
+// binary serves (what `serve` checks before it starts). Blocking libpq: doctor
+// runs no shard.
+void CheckPostgres(Report& r, const Config& c) {
+  if (c.store != Store::kPostgres) return;
+  const std::string check = "store postgres";
+  if (c.database_url.empty()) {
+    r.Line(check, "no --database-url", "reachable, schema current", false);
+    return;
+  }
+  // libpq waits for an unanswered connect as long as TCP does, unless told.
+  ::setenv("PGCONNECT_TIMEOUT", "5", 0);
+  const Nanos t0 = MonoNow();
+  auto state = store::pg::ReadSchema(c.database_url);
+  if (!state) {
+    r.Line(check, state.error().context.substr(0, 44), "reachable, schema current", false);
+    return;
+  }
+  const std::string have = "schema " + std::to_string(state->applied) + " of " +
+                           std::to_string(state->known) + ", " +
+                           std::to_string((MonoNow() - t0) / kMillis) + " ms";
+  r.Line(check, have, "reachable, schema current", state->applied == state->known);
+}
+
 struct RedisProbe {
   Status outcome;
   Nanos took = 0;
@@ -263,6 +288,7 @@ int Doctor(const Config& config) {
   CheckLimits(r, config);
   CheckListener(r, config);
   CheckStore(r, config);
+  CheckPostgres(r, config);
   CheckRedis(r, config);
   std::printf("\n%d finding(s)\n", r.findings);
   return r.findings == 0 ? 0 : 1;

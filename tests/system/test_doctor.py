@@ -113,3 +113,36 @@ def test_doctor_bounds_a_redis_that_never_answers(rf_bin, tmp_path):
     line = _redis_line(r.stdout)
     assert "no reply by the deadline" in line and line.endswith("FINDING"), line
     assert took < 10, f"doctor took {took:.1f}s against a silent Redis"
+
+
+def _line(stdout: str, prefix: str) -> str:
+    lines = [ln for ln in stdout.splitlines() if ln.startswith(prefix)]
+    assert len(lines) == 1, stdout
+    return lines[0].rstrip()
+
+
+def test_doctor_checks_a_reachable_postgres_and_its_schema(rf_bin, tmp_path, pg):
+    name = f"rf_doctor_{int(time.time() * 1000) % 10**8}"
+    pg.psql(f"CREATE DATABASE {name};")
+    url = pg.url.rsplit("/", 1)[0] + "/" + name
+    args = ("--data-dir", str(tmp_path / "data"), "--store", "postgres", "--database-url", url)
+    sys_dir = _fake_proc_sys(tmp_path / "sys", 65535, 65535)
+    r = _doctor(rf_bin, sys_dir, *args)
+    line = _line(r.stdout, "store postgres")
+    assert "schema 0 of " in line and line.endswith("FINDING"), line  # not migrated yet
+    up = subprocess.run([str(rf_bin), "migrate", "up", "--database-url", url],
+                        capture_output=True, text=True, timeout=60)
+    assert up.returncode == 0, up
+    r = _doctor(rf_bin, sys_dir, *args)
+    line = _line(r.stdout, "store postgres")
+    known = line.split("schema ")[1].split(" of ")[1].split(",")[0]
+    assert f"schema {known} of {known}" in line and line.endswith("ok"), line
+
+
+def test_doctor_flags_an_unreachable_postgres(rf_bin, tmp_path):
+    port = free_port()  # nobody listens there
+    r = _doctor(rf_bin, _fake_proc_sys(tmp_path / "sys", 65535, 65535),
+                "--store", "postgres", "--database-url", f"postgresql://x@127.0.0.1:{port}/x")
+    assert r.returncode == 1
+    line = _line(r.stdout, "store postgres")
+    assert line.endswith("FINDING"), line
