@@ -330,9 +330,11 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
 }
 
 reactor::Task<Result<RunView>> Coordinator::Get(RunId id) {
-  auto e = co_await Load(id);  // suspends
+  auto e = co_await Load(id, true);  // suspends
   if (!e) co_return e.error();
-  co_return View(**e, false);
+  RunView view = View(**e, false);
+  if ((*e)->moved) Compact(**e);  // a finished run in the cache keeps its log only
+  co_return view;
 }
 
 reactor::Task<Result<RunView>> Coordinator::Cancel(RunId id) {

@@ -220,8 +220,10 @@ class Coordinator {
   auto Mutate(Entry& e, F&& fn);
   reactor::Task<Result<RunView>> Command(RunId id, int kind, std::string name, json::Value payload);
   RunView View(const Entry& e, bool created) const;
-  // The run from memory, or loaded from history into the cache. Suspends.
-  reactor::Task<Result<Entry*>> Load(RunId id);
+  // The run from memory, or loaded from history into the cache. A run loaded
+  // from history is compacted unless `full` (the caller views it once, then
+  // compacts it: one decode of its log instead of two). Suspends.
+  reactor::Task<Result<Entry*>> Load(RunId id, bool full = false);
   // A retry of a run that history holds: it becomes live again; its log is
   // written to the journal again so a replay finds the whole run.
   Status Restore(Entry& e);

@@ -200,7 +200,7 @@ std::map<RunId, std::unique_ptr<Coordinator::Entry>>::iterator Coordinator::Drop
   return runs_.erase(it);
 }
 
-reactor::Task<Result<Coordinator::Entry*>> Coordinator::Load(RunId id) {
+reactor::Task<Result<Coordinator::Entry*>> Coordinator::Load(RunId id, bool full) {
   if (Entry* e = Find(id)) {
     Touch(*e);
     co_return e;
@@ -240,7 +240,7 @@ reactor::Task<Result<Coordinator::Entry*>> Coordinator::Load(RunId id) {
   stats_->history_loads.Add();
   if (!e->run.idempotency_key.empty())
     idempotency_.try_emplace(std::string(e->run.def->name) + '\n' + e->run.idempotency_key, e);
-  Compact(*e);
+  if (!full) Compact(*e);
   // Into the cache without evicting: the caller uses the entry before it
   // next suspends; the eviction pass runs after this turn.
   e->moved = true;
