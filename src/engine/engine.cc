@@ -188,7 +188,8 @@ reactor::Task<Status> Engine::Open() {
 reactor::Task<void> Engine::Maintain(Engine* self) {
   Nanos logged = 0;
   while (!self->stopping_) {
-    co_await reactor::Sleep(kSeconds);  // suspends
+    // A second between rounds, in steps, so that Close does not wait for it.
+    for (int i = 0; i < 10 && !self->stopping_; ++i) co_await reactor::Sleep(100 * kMillis);  // suspends
     if (self->stopping_) break;
     if (self->definitions_->shared()) {
       RefreshSink sink(self->master_);
@@ -211,7 +212,7 @@ reactor::Task<void> Engine::Maintain(Engine* self) {
 reactor::Task<void> Engine::Close() {
   ready_.store(false, std::memory_order_release);
   stopping_ = true;
-  co_await maintain_.Wait();  // suspends: at most a second's sleep and one round
+  co_await maintain_.Wait();  // suspends: at most 100 ms of sleep, or the round under way
   if (relay_) co_await relay_->Close();  // suspends
   for (unsigned i = 0; i < coordinators_.size(); ++i) {
     auto op = reactor::SubmitTo(i, [](Coordinator* c) { return c->Close(); }, coordinators_[i].get());
