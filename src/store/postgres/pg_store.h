@@ -148,6 +148,9 @@ class PgDefinitionLog final : public DefinitionLog {
   PgOptions options_;
   std::unique_ptr<PgPool> pool_;
   std::vector<DefinitionChange> pending_;
+  // What the last read saw ("versions,deleted"): versions are never removed, so
+  // any change by any instance changes one of the two counts.
+  std::string seen_;
 };
 
 class PgStoreFactory final : public StoreFactory {
