@@ -41,7 +41,7 @@ def test_migrate_status_up_and_the_schema_check(rf_bin, pg, launch):
     st = ringflow(rf_bin, "migrate", "status", "--database-url", url)
     assert st.returncode == 3, st  # pending migrations
     assert "1 init  pending" in st.stdout and "2 outbox_steps  pending" in st.stdout, st.stdout
-    assert "schema version 0 of 4" in st.stdout, st.stdout
+    assert "schema version 0 of 5" in st.stdout, st.stdout
 
     # serve refuses an unmigrated database, saying what to do.
     d = launch_pg(launch, url, ready=False)
@@ -50,9 +50,9 @@ def test_migrate_status_up_and_the_schema_check(rf_bin, pg, launch):
 
     up = ringflow(rf_bin, "migrate", "up", "--database-url", url)
     assert up.returncode == 0, up
-    assert "schema version 4 of 4" in up.stdout, up.stdout
+    assert "schema version 5 of 5" in up.stdout, up.stdout
     again = ringflow(rf_bin, "migrate", "--database-url", url)  # `up` is the default; idempotent
-    assert again.returncode == 0 and "schema version 4 of 4" in again.stdout, again
+    assert again.returncode == 0 and "schema version 5 of 5" in again.stdout, again
     st = ringflow(rf_bin, "migrate", "status", "--database-url", url)
     assert st.returncode == 0 and st.stdout.count("applied") == 3, st
 
@@ -229,7 +229,7 @@ def test_migration_2_carries_the_event_history_over(rf_bin, pg, launch):
           ('{rid}', 3, 4, 'old', '{q(ev2)}', to_timestamp({t2} / 1000.0));
     """, db=db1)
     up = ringflow(rf_bin, "migrate", "up", "--database-url", url1)
-    assert up.returncode == 0 and "schema version 4 of 4" in up.stdout, up
+    assert up.returncode == 0 and "schema version 5 of 5" in up.stdout, up
     rows = pg.psql(f"SELECT seq, last_seq FROM events WHERE run_id = '{rid}' ORDER BY seq;",
                    db=db1).split()
     assert rows == ["1|2", "3|4"], rows
@@ -289,7 +289,7 @@ def test_migration_3_partitions_history_by_day(rf_bin, pg, launch):
         INSERT INTO timeouts VALUES ('{rid}', -1, to_timestamp({t2} / 1000.0), true);
     """, db=db)
     up = ringflow(rf_bin, "migrate", "up", "--database-url", url)
-    assert up.returncode == 0 and "schema version 4 of 4" in up.stdout, up
+    assert up.returncode == 0 and "schema version 5 of 5" in up.stdout, up
 
     for table in ("runs", "run_records", "timeouts"):
         where = pg.psql(f"SELECT DISTINCT tableoid::regclass FROM {table} WHERE run_id = '{rid}';",
