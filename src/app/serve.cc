@@ -217,6 +217,7 @@ int Serve(const Config& config) {
     po.url = config.database_url;
     po.pool = config.pg_pool;
     po.instance = config.instance_id.empty() ? DefaultInstanceId(config.data_dir) : config.instance_id;
+    po.advertise = config.advertise;  // empty (not advertised) for a default with --listen port 0
     stores = std::make_unique<store::pg::PgStoreFactory>(po);
   } else {
     if (auto st = engine::CheckLayout(config.data_dir, config.shards); !st) {
