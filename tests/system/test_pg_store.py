@@ -54,7 +54,7 @@ def test_migrate_status_up_and_the_schema_check(rf_bin, pg, launch):
     again = ringflow(rf_bin, "migrate", "--database-url", url)  # `up` is the default; idempotent
     assert again.returncode == 0 and "schema version 5 of 5" in again.stdout, again
     st = ringflow(rf_bin, "migrate", "status", "--database-url", url)
-    assert st.returncode == 0 and st.stdout.count("applied") == 3, st
+    assert st.returncode == 0 and st.stdout.count("applied") == 5, st
 
     d = launch_pg(launch, url)  # migrated: it starts
     assert rfclient.get(d.port, "/health/ready").status == 200
