@@ -95,6 +95,12 @@ def test_after_a_takeover_the_former_standby_serves_directly(launch, pg):
     assert st == 201, doc
     rid = doc["id"]
     kill9(d1)
+    # Until its leases expire (4 s) d1 still holds the partitions: it does not answer, so 503.
+    reply = start(d2, "quick")
+    assert reply[0] == 503, reply
+    assert reply.resp.header("retry-after") == "1", reply.resp
+    assert "did not answer" in reply[1]["error"]["message"], reply
+    assert forwarded(d2, "unreachable") >= 1
     wait_until(lambda: held(d2) == 256, 20.0, 0.2, "d2 holds every partition")
     before = forwarded(d2, "ok")
     st, doc = get_run(d2, rid)
@@ -103,3 +109,20 @@ def test_after_a_takeover_the_former_standby_serves_directly(launch, pg):
     assert st == 201 and doc["status"] == "succeeded", doc
     assert cancel(d2, rid)[0] == 200
     assert forwarded(d2, "ok") == before  # served here, not forwarded
+
+
+def test_no_known_holder_answers_503(launch, pg):
+    db, url = fresh_db(pg)
+    d1 = launch_pg(launch, url, "--migrate", "true")
+    must_put(d1, "quick", QUICK)
+    d2 = launch_pg(launch, url)
+    wait_until(lambda: get_json(d2, "/v1/workflows/quick")[0] == 200, 10.0, 0.1, "d2 knows quick")
+    # An instance that never advertised itself holds every partition (d1 stops: fenced).
+    pg.psql("UPDATE partition_leases SET owner = 'ghost', epoch = epoch + 1000, "
+            "expires_at = now() + interval '1 hour';", db=db)
+    assert d1.wait(10.0) == 75, d1.log_tail()
+    reply = start(d2, "quick")
+    assert reply[0] == 503, reply
+    assert reply.resp.header("retry-after") == "1", reply.resp
+    assert "no other instance holds it now" in reply[1]["error"]["message"], reply
+    assert forwarded(d2, "no_holder") == 1
