@@ -228,6 +228,15 @@ int Serve(const Config& config) {
     po.pool = config.pg_pool;
     po.instance = config.instance_id.empty() ? DefaultInstanceId(config.data_dir) : config.instance_id;
     po.advertise = config.advertise;  // empty (not advertised) for a default with --listen port 0
+    if (po.advertise.empty()) {
+      RF_LOG(kWarn, "not advertised (--listen port 0): other daemons answer 503 for this one's runs; "
+                    "set --advertise");
+    } else if (!config.advertise_given &&
+               (po.advertise.starts_with("127.") || po.advertise.starts_with("[::1]"))) {
+      RF_LOG(kWarn, "advertised at a loopback address: only daemons on this host can forward requests "
+                    "to this one; set --advertise (or --listen 0.0.0.0:PORT)",
+             {"advertise", po.advertise});
+    }
     stores = std::make_unique<store::pg::PgStoreFactory>(po);
   } else {
     if (auto st = engine::CheckLayout(config.data_dir, config.shards); !st) {
