@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "api/detail/common.h"
+#include "api/forward.h"
 #include "api/v1.h"
 #include "base/duration.h"
 #include "json/writer.h"
@@ -102,6 +103,7 @@ reactor::Task<void> StartRun(void* p, RequestContext& rc) {
   }
   cmd.idempotency_key = std::string(key);
   cmd.partition = ctx.engine->PartitionForStart(name, key);
+  const uint32_t partition = cmd.partition;
   const unsigned owner = ctx.engine->OwnerOf(cmd.partition);
   const Nanos wait = cmd.wait;
   Result<RunView> r = Error{Errc::kInternal, "not started"};
@@ -112,6 +114,10 @@ reactor::Task<void> StartRun(void* p, RequestContext& rc) {
   } else {
     auto op = reactor::SubmitTo(owner, &StartOn, std::move(cmd));
     r = co_await op;  // suspends
+  }
+  if (!r && r.error().code == Errc::kNotHeld) {
+    co_await Forward(ctx, rc, partition, r.error(), wait);  // suspends
+    co_return;
   }
   if (!r) {
     detail::ReplyError(rc.resp, r.error(), "run_not_found");
@@ -129,6 +135,10 @@ reactor::Task<void> GetRun(void* p, RequestContext& rc) {
   if (!id) co_return;
   auto op = reactor::SubmitTo(ctx.engine->OwnerOf(*id), &GetOn, *id);
   Result<RunView> r = co_await op;  // suspends
+  if (!r && r.error().code == Errc::kNotHeld) {
+    co_await Forward(ctx, rc, id->partition(), r.error());  // suspends
+    co_return;
+  }
   if (!r) {
     detail::ReplyError(rc.resp, r.error(), "run_not_found");
     co_return;
@@ -155,6 +165,10 @@ reactor::Task<void> RunCommand(ApiContext& ctx, RequestContext& rc, Kind kind) {
   auto op = reactor::SubmitTo(ctx.engine->OwnerOf(*id), &CommandOn, kind, *id,
                               std::string(rc.params.Get("signal")), std::move(payload));
   Result<RunView> r = co_await op;  // suspends
+  if (!r && r.error().code == Errc::kNotHeld) {
+    co_await Forward(ctx, rc, id->partition(), r.error());  // suspends
+    co_return;
+  }
   if (!r) {
     bool step = kind == Kind::kSignal && r.error().code == Errc::kNotFound &&
                 r.error().context.starts_with("no approval step");

@@ -15,6 +15,14 @@ void AddEventRoutes(Routes& routes, detail::ApiContext* ctx);
 class V1Api {
  public:
   explicit V1Api(engine::Engine* engine) { ctx_.engine = engine; }
+  // Requests for runs another instance holds are forwarded to it (forward.h) with
+  // clients[shard], counted in stats[shard]; both by shard, used only on their shard, and
+  // outliving the server. Call before serving.
+  void EnableForwarding(std::vector<http::client::Client*> clients,
+                        std::vector<ForwardStats*> stats) {
+    ctx_.forward_clients = std::move(clients);
+    ctx_.forward_stats = std::move(stats);
+  }
   void AddRoutes(Routes& routes) {
     AddWorkflowRoutes(routes, &ctx_);
     AddRunRoutes(routes, &ctx_);

@@ -1,6 +1,7 @@
 #include "app/config.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <fstream>
@@ -61,6 +62,7 @@ constexpr Setting kSettings[] = {
     {"database-url", Kind::kString, "", 0, 0, "libpq URI of PostgreSQL for --store postgres (also DATABASE_URL)"},
     {"pg-pool", Kind::kUint, "4", 1, 64, "PostgreSQL connections per shard"},
     {"instance-id", Kind::kString, "", 0, 0, "this daemon's name in the partition leases of a shared database (default: hostname:absolute data dir); keep it across restarts"},
+    {"advertise", Kind::kString, "", 0, 0, "host:port other daemons on the shared database forward API requests to (default: --listen, or hostname:port when it listens on 0.0.0.0 or [::])"},
     {"redis-url", Kind::kString, "", 0, 0, "Redis for the cluster, redis://[[user]:password@]host[:port][/db] (also REDIS_URL); empty: none. `doctor` checks it"},
     {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
     {"before", Kind::kDuration, "168h", 0, 36'500ull * 86'400'000, "archive: export runs that finished at least this long ago"},
@@ -221,6 +223,19 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
           if (static_cast<unsigned char>(ch) < 0x21 || static_cast<unsigned char>(ch) > 0x7e)
             return Bad(key, v, "printable ASCII without spaces only");
         c.instance_id = std::string(v);
+      } else if (key == "advertise") {
+        if (!v.empty()) {
+          size_t colon = v.rfind(':');
+          if (colon == std::string_view::npos || colon == 0) return Bad(key, v, "expected host:port");
+          auto port = ParseUint(v.substr(colon + 1));
+          if (!port || *port == 0 || *port > 65535) return Bad(key, v, "port must be 1-65535");
+          for (char ch : v)
+            if (static_cast<unsigned char>(ch) < 0x21 || static_cast<unsigned char>(ch) > 0x7e || ch == '/' ||
+                ch == '?' || ch == '#' || ch == '@')
+              return Bad(key, v, "host:port only (no spaces, scheme, path or user)");
+        }
+        c.advertise = std::string(v);
+        c.advertise_given = !v.empty();
       } else if (key == "redis-url") {
         if (!v.empty()) {
           // The message shows the URL without its credentials.
@@ -275,6 +290,16 @@ Result<uint64_t> ParseSize(std::string_view s) {
   else return Error{Errc::kInvalidArgument, "expected a size like 1048576, 64KiB, 1MiB"};
   if (*n > UINT64_MAX / mul) return Error{Errc::kInvalidArgument, "size too large"};
   return *n * mul;
+}
+
+std::string DefaultAdvertise(std::string_view listen_host, uint16_t port, std::string_view hostname) {
+  if (port == 0) return {};  // the port is known only once listening: not advertised
+  const bool any = listen_host == "0.0.0.0" || listen_host == "::" || listen_host == "[::]" ||
+                   listen_host == "[::0]" || listen_host.empty();
+  std::string out(any ? hostname : listen_host);
+  out += ':';
+  out += std::to_string(port);
+  return out;
 }
 
 Result<Config> LoadConfig(int argc, char** argv, char** envp) {
@@ -372,6 +397,12 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
     if (s.key == std::string_view("database-url")) shown = RedactUrl(value);
     if (s.key == std::string_view("redis-url")) shown = store::redis::RedactRedisUrl(value);
     c.effective.push_back({s.key, shown, origin});
+  }
+
+  if (c.advertise.empty()) {
+    char host[256] = "localhost";
+    ::gethostname(host, sizeof host - 1);
+    c.advertise = DefaultAdvertise(c.listen_host, c.listen_port, host);
   }
 
   if (c.egress_mode == http::client::EgressMode::kAllowAll && !c.egress_allow.empty())

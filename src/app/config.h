@@ -40,6 +40,10 @@ struct Config {
   Store store = Store::kEmbedded;
   std::string database_url;
   std::string instance_id;  // empty: hostname:realpath(data_dir)
+  // host:port peers forward API requests to (--advertise); filled with DefaultAdvertise when not
+  // given (advertise_given false).
+  std::string advertise;
+  bool advertise_given = false;
   uint64_t pg_pool = 0;
   std::string redis_url;  // validated by store::redis::ParseRedisUrl; "" = no Redis
   bool migrate = false;  // serve: apply pending migrations first
@@ -62,6 +66,11 @@ struct Config {
   std::vector<Source> effective;
   std::vector<std::string> warnings;  // not fatal: e.g. an unknown RINGFLOW_* variable
 };
+
+// The --advertise default: the --listen address when it names one host, else `hostname`:port
+// (listening on 0.0.0.0 or [::]); empty (not advertised: requests are not forwarded to this
+// daemon) for port 0. `listen_host` as in Config (IPv6 in brackets).
+std::string DefaultAdvertise(std::string_view listen_host, uint16_t port, std::string_view hostname);
 
 // argv[0] is skipped. On failure the error message names the key.
 Result<Config> LoadConfig(int argc, char** argv, char** envp);

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "api/forward.h"
 #include "api/openapi.h"
 #include "api/service.h"
 #include "api/v1.h"
@@ -61,6 +62,12 @@ struct Daemon {
   std::atomic<int> exit_code{0};
   std::atomic<unsigned> started{0};
   Notifier notifier;
+  // Forwarding API requests to the instance that holds the run (store postgres): each shard's
+  // client (destroyed on its shard, as the executors) under an allow-all policy (peers are
+  // private addresses), and their counters.
+  http::client::EgressPolicy forward_egress;
+  std::vector<std::unique_ptr<http::client::Client>> forward_clients;
+  std::vector<std::unique_ptr<api::ForwardStats>> forward_stats;
 };
 
 // Pings systemd only after every shard answered: a wedged shard stops the pings.
@@ -91,7 +98,10 @@ reactor::Task<void> Drain(Daemon* d) {
   }
   co_await d->engine->Close();  // suspends
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
-    auto op = reactor::SubmitTo(i, [](Daemon* dd, unsigned n) { dd->executors[n].reset(); }, d, i);
+    auto op = reactor::SubmitTo(i, [](Daemon* dd, unsigned n) {
+      dd->executors[n].reset();
+      if (n < dd->forward_clients.size()) dd->forward_clients[n].reset();
+    }, d, i);
     co_await op;  // suspends
   }
   RF_LOG(kInfo, "stopped");
@@ -187,7 +197,7 @@ int Serve(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}};
+  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}};
   d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (d.signal_fd < 0) {
     RF_LOG(kError, "signalfd failed", {"error", strerror(errno)});
@@ -217,6 +227,16 @@ int Serve(const Config& config) {
     po.url = config.database_url;
     po.pool = config.pg_pool;
     po.instance = config.instance_id.empty() ? DefaultInstanceId(config.data_dir) : config.instance_id;
+    po.advertise = config.advertise;  // empty (not advertised) for a default with --listen port 0
+    if (po.advertise.empty()) {
+      RF_LOG(kWarn, "not advertised (--listen port 0): other daemons answer 503 for this one's runs; "
+                    "set --advertise");
+    } else if (!config.advertise_given &&
+               (po.advertise.starts_with("127.") || po.advertise.starts_with("[::1]"))) {
+      RF_LOG(kWarn, "advertised at a loopback address: only daemons on this host can forward requests "
+                    "to this one; set --advertise (or --listen 0.0.0.0:PORT)",
+             {"advertise", po.advertise});
+    }
     stores = std::make_unique<store::pg::PgStoreFactory>(po);
   } else {
     if (auto st = engine::CheckLayout(config.data_dir, config.shards); !st) {
@@ -259,10 +279,24 @@ int Serve(const Config& config) {
     d.executors.push_back(std::make_unique<steps::ClientHttpExecutor>(co));
     http_steps.push_back(d.executors.back().get());
   }
+  if (config.store == Store::kPostgres) {
+    auto allow_all = http::client::EgressPolicy::Parse("", http::client::EgressMode::kAllowAll);
+    RF_CHECK(allow_all.has_value());
+    d.forward_egress = std::move(*allow_all);
+    for (unsigned i = 0; i < config.shards; ++i) {
+      http::client::Client::Options co;
+      co.egress = &d.forward_egress;
+      d.forward_clients.push_back(std::make_unique<http::client::Client>(co));
+      d.forward_stats.push_back(std::make_unique<api::ForwardStats>());
+    }
+  }
   d.state.more_metrics = [&d](std::string& out) {
     std::vector<const http::client::ClientStats*> parts;
     for (const auto& st : d.client_stats) parts.push_back(st.get());
     http::client::RenderClientMetrics(parts, out);
+    std::vector<const api::ForwardStats*> fwd;
+    for (const auto& st : d.forward_stats) fwd.push_back(st.get());
+    if (!fwd.empty()) api::RenderForwardMetrics(fwd, out);
   };
   engine::Engine engine(config.shards, eo, http_steps, stores.get());
   d.engine = &engine;
@@ -270,6 +304,15 @@ int Serve(const Config& config) {
 
   api::Routes routes;
   api::V1Api v1(&engine);
+  if (!d.forward_clients.empty()) {
+    std::vector<http::client::Client*> clients;
+    std::vector<api::ForwardStats*> stats;
+    for (size_t i = 0; i < d.forward_clients.size(); ++i) {
+      clients.push_back(d.forward_clients[i].get());
+      stats.push_back(d.forward_stats[i].get());
+    }
+    v1.EnableForwarding(std::move(clients), std::move(stats));
+  }
   api::AddAllRoutes(routes, &d.state, v1);
 
   http::ServerOptions so;

@@ -18,6 +18,7 @@ const char* ErrcName(Errc code) {
     case Errc::kInternal: return "internal";
     case Errc::kTooDeep: return "too_deep";
     case Errc::kEgressDenied: return "egress_denied";
+    case Errc::kNotHeld: return "not_held";
   }
   return "unknown";
 }

@@ -25,6 +25,7 @@ enum class Errc : int {
   kInternal,
   kTooDeep,  // JSON nested deeper than a limit (json/value_limits.h)
   kEgressDenied,  // an outbound address the egress policy refuses (http/client/egress_policy.h)
+  kNotHeld,  // the run's partition is held by another instance (the api forwards to it) or is moving
 };
 
 const char* ErrcName(Errc code);

@@ -109,6 +109,8 @@ class Coordinator {
   bool failed() const { return failed_; }
   bool healthy() const { return store_->healthy(); }  // any thread
   bool moves_partitions() const { return store_->moves_partitions(); }
+  // Where the instance holding `partition` (one of this shard's) answers; see RunStore::HolderOf.
+  reactor::Task<Result<std::string>> HolderOf(uint32_t partition) { return store_->HolderOf(partition); }
 
   // Commands. Errors: kNotFound, kConflict, kUnavailable (the journal failed,
   // or the run's partition is held by another instance or is moving).

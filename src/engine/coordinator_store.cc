@@ -354,7 +354,7 @@ void Coordinator::SetHeld(const std::vector<uint32_t>& partitions) {
 
 Status Coordinator::CheckHeld(uint32_t partition) const {
   if (partition < held_.size() && held_[partition]) return {};
-  return Error{Errc::kUnavailable, "partition " + std::to_string(partition) +
+  return Error{Errc::kNotHeld, "partition " + std::to_string(partition) +
                                        " is held by another instance or is moving; retry"};
 }
 

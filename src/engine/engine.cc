@@ -126,6 +126,18 @@ void Engine::RenderStoreMetrics(std::string& out) const {
   if (ready()) stores_->RenderMetrics(out);  // the acquire pairs with Open's release: the stores are open
 }
 
+namespace {
+reactor::Task<Result<std::string>> HolderOn(uint32_t partition) {
+  return Coordinator::Local().HolderOf(partition);
+}
+}  // namespace
+
+reactor::Task<Result<std::string>> Engine::HolderOf(uint32_t partition) {
+  if (partition >= owner_.size()) co_return Error{Errc::kInvalidArgument, "no such partition"};
+  auto op = reactor::SubmitTo(OwnerOf(partition), &HolderOn, partition);
+  co_return co_await op;  // suspends
+}
+
 uint32_t Engine::PartitionForStart(std::string_view workflow, std::string_view key) {
   if (!key.empty()) {
     std::string k(workflow);

@@ -66,6 +66,10 @@ class Engine {
   // duplicates meet on one owner; without one, on a partition the calling shard
   // owns, so the start needs no cross-shard hop.
   uint32_t PartitionForStart(std::string_view workflow, std::string_view key);
+  // The advertised address (host:port) of the other instance that holds `partition`, asked of
+  // the partition's owner shard's store. Any shard; suspends. Errors: kNotFound (no other
+  // instance holds it), the store's.
+  reactor::Task<Result<std::string>> HolderOf(uint32_t partition);
 
   struct PutOutcome {
     Compiled compiled;  // errors, or the definition

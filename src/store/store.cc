@@ -14,6 +14,10 @@ reactor::Task<Result<std::vector<uint32_t>>> RunStore::TakeOver(RecordSink&) {
   co_return std::vector<uint32_t>{};
 }
 
+reactor::Task<Result<std::string>> RunStore::HolderOf(uint32_t partition) {
+  co_return Error{Errc::kNotFound, "partition " + std::to_string(partition) + " has no other holder"};
+}
+
 reactor::Task<Status> DefinitionLog::Reload(DefinitionSink&) { co_return Status{}; }
 
 }  // namespace rf::store

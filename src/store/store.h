@@ -154,6 +154,11 @@ class RunStore {
   // Takes what it can of the partitions it wants and does not hold, replays
   // their live runs into `sink` as Open does, and returns them. Suspends.
   virtual reactor::Task<Result<std::vector<uint32_t>>> TakeOver(RecordSink& sink);
+  // Where another live instance that holds `partition` answers (its --advertise host:port), for
+  // forwarding a request this instance cannot serve. Errors: kNotFound (no other instance holds
+  // it now: free, expired, moving, or a store whose partitions never move), the store's.
+  // Suspends; may answer from a cache about a second old.
+  virtual reactor::Task<Result<std::string>> HolderOf(uint32_t partition);
   virtual uint64_t last_ticket() const = 0;
   // False while the store cannot make anything durable (its database is down):
   // new commands are refused with kUnavailable instead of waiting. Any thread.

@@ -16,6 +16,7 @@ void ReplyError(http::Response& resp, const Error& e, std::string_view not_found
     case Errc::kTooDeep: resp.Error(400, "nesting_too_deep", e.context); return;
     case Errc::kUnavailable:
     case Errc::kRetryLater:
+    case Errc::kNotHeld:  // held elsewhere and not forwarded (forward.cc says why)
       resp.Error(503, "unavailable", e.context.empty() ? "try again later" : e.context);
       resp.AddHeader("Retry-After", "1");
       return;

@@ -5,16 +5,29 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "engine/engine.h"
 #include "http/handler.h"
 #include "json/value.h"
 
+namespace rf::http::client {
+class Client;
+}
+
+namespace rf::api {
+struct ForwardStats;
+}
+
 namespace rf::api::detail {
 
 struct ApiContext {
   engine::Engine* engine = nullptr;
+  // Forwarding requests to the holder of a partition (api/forward.h), by shard: each shard's own
+  // outbound client and counters, used only on that shard. Empty: never forward (503 instead).
+  std::vector<http::client::Client*> forward_clients;
+  std::vector<ForwardStats*> forward_stats;
 };
 
 // Maps an engine error onto the API's error shape. `not_found_code`: the

@@ -28,7 +28,8 @@ const std::vector<Statement>& Statements() {
       detail::Prepare<detail::UpsertRuns>(),     detail::Prepare<detail::InsertOutbox>(),
       detail::Prepare<detail::UpsertTimeouts>(), detail::Prepare<detail::SelectEventHistory>(),
       detail::Prepare<detail::ForgetRecords>(),  detail::Prepare<detail::ForgetRuns>(),
-      detail::Prepare<detail::ForgetTimeouts>(),
+      detail::Prepare<detail::ForgetTimeouts>(), detail::Prepare<detail::UpsertInstance>(),
+      detail::Prepare<detail::SelectHolder>(),
   };
   return kAll;
 }
@@ -41,6 +42,8 @@ int StepIndex(uint32_t step) { return step == kRunTimer ? -1 : static_cast<int>(
 // database pause of up to 3 s costs nothing.
 constexpr int kLeaseSeconds = 4;
 constexpr Nanos kLeaseRenewal = 1 * kSeconds;
+// HolderOf answers from what it looked up this recently.
+constexpr Nanos kHolderCache = 1 * kSeconds;
 // Day partitions (migration 0003) are made up to two days ahead: checking hourly
 // is plenty, and retention passes check too.
 constexpr Nanos kEnsurePartitions = 3600 * kSeconds;
@@ -140,6 +143,8 @@ reactor::Task<Status> PgRunStore::Open(RecordSink& sink) {
       RF_LOG(kWarn, "postgres: day partitions not made; rows go to the DEFAULT partitions",
              {"error", st.error().ToString()});
   }
+  // Advertised before claiming: peers can forward to this instance as soon as it holds anything.
+  if (shard_ == 0) co_await Advertise();  // suspends
   auto taken = co_await ClaimAndLoad(partitions_, sink);  // suspends
   if (!taken) co_return taken.error();
   stats_.pool = &pool_->stats();
@@ -268,6 +273,7 @@ reactor::Task<void> PgRunStore::Renew() {
 // The beat: lease renewal, and on shard 0 the day partitions.
 reactor::Task<void> PgRunStore::RenewLeases(PgRunStore* self) {
   if (!self->leases_.empty()) co_await self->Renew();  // suspends
+  if (self->shard_ == 0 && !self->closing_) co_await self->Advertise();  // suspends
   if (self->shard_ == 0 && !self->closing_ &&
       MonoNow() - self->partitions_ensured_ >= kEnsurePartitions) {
     if (Status st = co_await EnsurePartitions(self); !st)  // suspends
@@ -276,6 +282,41 @@ reactor::Task<void> PgRunStore::RenewLeases(PgRunStore* self) {
   }
   if (!self->closing_)
     reactor::Shard::Current().Arm(&self->heartbeat_, MonoNow() + kLeaseRenewal);
+}
+
+reactor::Task<void> PgRunStore::Advertise() {
+  if (options_.advertise.empty()) co_return;
+  auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
+  if (!conn) co_return;  // the database is away: the next beat tries again
+  PgLease lease(pool_.get(), *conn);
+  Query q[] = {detail::UpsertInstance{.id = options_.instance, .advertise = options_.advertise}.Bind()};
+  auto res = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
+  if (!res || !FirstError(*res))
+    RF_LOG(kDebug, "postgres: advertising this instance failed; retrying at the next beat");
+}
+
+reactor::Task<Result<std::string>> PgRunStore::HolderOf(uint32_t partition) {
+  auto not_held = [partition] {
+    return Error{Errc::kNotFound, "no other instance holds partition " + std::to_string(partition)};
+  };
+  if (auto it = holders_.find(partition); it != holders_.end() && MonoNow() - it->second.looked < kHolderCache) {
+    if (it->second.advertise.empty()) co_return not_held();
+    co_return it->second.advertise;
+  }
+  if (!pool_) co_return Error{Errc::kUnavailable, "the store is not open"};
+  auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
+  if (!conn) co_return conn.error();
+  PgLease lease(pool_.get(), *conn);
+  const std::string part = std::to_string(partition);
+  Query q[] = {detail::SelectHolder{.partition = part, .me = options_.instance}.Bind()};
+  auto res = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
+  if (!res) co_return res.error();
+  if (Status st = FirstError(*res); !st) co_return st.error();
+  Holder& h = holders_[partition];
+  h.looked = MonoNow();
+  h.advertise = (*res)[0].rows() > 0 ? std::string((*res)[0].value(0, 0)) : std::string();
+  if (h.advertise.empty()) co_return not_held();
+  co_return h.advertise;
 }
 
 // Makes today's and the next two days' partitions (rf_ensure_partitions, migration

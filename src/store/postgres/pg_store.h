@@ -41,6 +41,7 @@ struct PgOptions {
   std::string url;
   size_t pool = 4;                     // connections per shard
   std::string instance;                // this instance's id in partition_leases (stable across restarts)
+  std::string advertise;               // host:port peers forward requests to (instances table); empty: none
   Nanos statement_timeout = 10 * kSeconds;
 };
 
@@ -65,6 +66,7 @@ class PgRunStore final : public RunStore {
   bool moves_partitions() const override { return true; }
   std::vector<uint32_t> held() const override;
   reactor::Task<Result<std::vector<uint32_t>>> TakeOver(RecordSink& sink) override;
+  reactor::Task<Result<std::string>> HolderOf(uint32_t partition) override;
   void Forget(const RunId& id) override;
   uint64_t last_ticket() const override { return appended_; }
   bool healthy() const override { return healthy_.load(std::memory_order_relaxed); }
@@ -94,6 +96,8 @@ class PgRunStore final : public RunStore {
   // Takes the leases it can of `wanted` and replays their live runs into `sink`.
   reactor::Task<Result<std::vector<uint32_t>>> ClaimAndLoad(std::vector<uint32_t> wanted, RecordSink& sink);
   reactor::Task<void> ReleaseLeases();
+  // Shard 0: this instance's row in `instances` (its --advertise address), now.
+  reactor::Task<void> Advertise();
   // Partition and epoch arrays of the leases held (ready or not).
   std::pair<std::string, std::string> LeaseArrays() const;
   static reactor::Task<Status> EnsurePartitions(PgRunStore* self);
@@ -114,6 +118,11 @@ class PgRunStore final : public RunStore {
     bool ready = false;  // its live runs are loaded: the coordinator has them
   };
   std::map<uint32_t, Lease> leases_;  // partition -> the lease this shard holds
+  struct Holder {
+    std::string advertise;  // empty: nobody else holds it
+    Nanos looked = 0;       // MonoNow of the lookup
+  };
+  std::unordered_map<uint32_t, Holder> holders_;  // HolderOf's answers, about a second old at most
   std::unique_ptr<Batch> pending_;
   std::deque<InFlight> in_flight_;  // commits under way, oldest first
   // The status each unfinished run's row has (or will have once committed).

@@ -65,6 +65,34 @@ TEST_CASE("unknown flags and commands are rejected") {
   CHECK_FALSE(Load({"--listen=1.2.3.4:99999"}).has_value());
 }
 
+TEST_CASE("--advertise defaults to the --listen address, or hostname:port on a wildcard") {
+  using rf::app::DefaultAdvertise;
+  CHECK(DefaultAdvertise("127.0.0.1", 8080, "h1") == "127.0.0.1:8080");
+  CHECK(DefaultAdvertise("[::1]", 8080, "h1") == "[::1]:8080");
+  CHECK(DefaultAdvertise("0.0.0.0", 8080, "h1") == "h1:8080");
+  CHECK(DefaultAdvertise("[::]", 9000, "h1") == "h1:9000");
+  CHECK(DefaultAdvertise("10.0.0.5", 0, "h1").empty());  // port 0: not advertised
+
+  auto c = Load({"--listen", "10.1.2.3:7000"});
+  REQUIRE(c.has_value());
+  CHECK(c->advertise == "10.1.2.3:7000");
+  CHECK_FALSE(c->advertise_given);
+  auto given = Load({"--listen", "0.0.0.0:7000"}, {"RINGFLOW_ADVERTISE=node-a.internal:7000"});
+  REQUIRE(given.has_value());
+  CHECK(given->advertise == "node-a.internal:7000");
+  CHECK(given->advertise_given);
+}
+
+TEST_CASE("a bad --advertise names its key and what is wrong") {
+  for (const char* bad : {"nohost", ":8080", "host:", "host:0", "host:70000", "http://host:80",
+                          "host:80/path", "user@host:80", "ho st:80"}) {
+    auto c = Load({"--advertise", bad});
+    REQUIRE_FALSE(c.has_value());
+    CHECK_MESSAGE(c.error().context.find("advertise") != std::string::npos, bad, " ",
+                  c.error().context);
+  }
+}
+
 TEST_CASE("the egress policy defaults to deny-private with an empty allowlist") {
   auto c = Load({});
   REQUIRE(c.has_value());

@@ -212,4 +212,30 @@ struct ReleaseLeases {
   Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions, owner, epochs}}; }
 };
 
+// Shard 0's beat: where this instance answers (--advertise), for peers that
+// forward requests to the holder of a partition (migration 0005).
+struct UpsertInstance {
+  static constexpr std::string_view kName = "rf_instance";
+  static constexpr std::string_view kSql =
+      "INSERT INTO instances (id, advertise, seen_at) VALUES ($1, $2, now()) "
+      "ON CONFLICT (id) DO UPDATE SET advertise = excluded.advertise, seen_at = excluded.seen_at";
+  static constexpr int kParams = 2;
+  std::string_view id;
+  std::string_view advertise;
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {id, advertise}}; }
+};
+
+// The address of the other instance whose lease on `partition` is live (no row:
+// nobody else holds it, or its holder never advertised).
+struct SelectHolder {
+  static constexpr std::string_view kName = "rf_holder";
+  static constexpr std::string_view kSql =
+      "SELECT i.advertise FROM partition_leases l JOIN instances i ON i.id = l.owner "
+      "WHERE l.partition = $1::smallint AND l.expires_at > now() AND l.owner <> $2";
+  static constexpr int kParams = 2;
+  std::string_view partition;
+  std::string_view me;
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {partition, me}}; }
+};
+
 }  // namespace rf::store::pg::detail

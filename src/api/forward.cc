@@ -1,0 +1,129 @@
+// Forwarding a request to the instance that holds its run's partition (forward.h).
+
+#include "api/forward.h"
+
+#include <array>
+#include <string>
+
+#include "reactor/shard.h"
+
+namespace rf::api {
+namespace {
+
+constexpr Nanos kForwardDeadline = 10 * kSeconds;
+
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// Response::content_type is a view that must outlive the handler: the holder's Content-Type is
+// kept in this shard's small set of those seen (the holder is a ringflow: a handful at most).
+std::string_view StableContentType(std::string_view ct) {
+  if (ct.empty()) return {};
+  if (EqualsNoCase(ct, "application/json")) return "application/json";
+  thread_local std::array<std::string, 8> seen;
+  thread_local size_t used = 0;
+  for (size_t i = 0; i < used; ++i)
+    if (seen[i] == ct) return seen[i];
+  if (used == seen.size()) return "application/octet-stream";
+  seen[used] = std::string(ct);
+  return seen[used++];
+}
+
+void Refuse(http::Response& resp, const Error& refused, std::string_view why) {
+  Error e = refused;
+  if (e.code == Errc::kNotHeld) e.code = Errc::kUnavailable;
+  if (!why.empty()) {
+    e.context += " (";
+    e.context += why;
+    e.context += ')';
+  }
+  resp.body.Clear();
+  resp.extra_headers.clear();
+  detail::ReplyError(resp, e);
+}
+
+}  // namespace
+
+reactor::Task<void> Forward(const detail::ApiContext& ctx, http::RequestContext& rc, uint32_t partition,
+                            Error refused, Nanos wait) {
+  const unsigned shard = reactor::Shard::Current().id();
+  if (refused.code != Errc::kNotHeld || shard >= ctx.forward_clients.size() ||
+      !ctx.forward_clients[shard]) {
+    Refuse(rc.resp, refused, {});
+    co_return;
+  }
+  ForwardStats& stats = *ctx.forward_stats[shard];
+  if (!rc.req.Header(kForwardedHeader).empty()) {
+    stats.loop.Add();
+    Refuse(rc.resp, refused, "already forwarded once; not forwarded again");
+    co_return;
+  }
+  const Nanos t0 = MonoNow();
+  auto holder = co_await ctx.engine->HolderOf(partition);  // suspends
+  if (!holder) {
+    stats.no_holder.Add();
+    Refuse(rc.resp, refused, holder.error().code == Errc::kNotFound ? "no other instance holds it now"
+                                                                    : "its holder is unknown");
+    co_return;
+  }
+  http::client::Request req;
+  req.method = std::string(rc.req.method_str);
+  req.url = "http://" + *holder;
+  req.url += rc.req.path;
+  if (!rc.req.query.empty()) {
+    req.url += '?';
+    req.url += rc.req.query;
+  }
+  for (std::string_view name : {std::string_view("Content-Type"), std::string_view("Idempotency-Key"),
+                                std::string_view("Accept")}) {
+    if (std::string_view v = rc.req.Header(name); !v.empty()) req.headers.emplace_back(name, v);
+  }
+  req.headers.emplace_back(kForwardedHeader, "1");
+  req.body = std::string(rc.req.body);
+  req.deadline = Deadline::After(kForwardDeadline + wait);
+  auto got = co_await ctx.forward_clients[shard]->Send(std::move(req));  // suspends
+  stats.seconds.ObserveNanos(MonoNow() - t0);
+  if (!got) {
+    stats.unreachable.Add();
+    Refuse(rc.resp, refused, "its holder " + *holder + " did not answer: " + got.error().ToString());
+    co_return;
+  }
+  stats.ok.Add();
+  http::Response& resp = rc.resp;
+  resp.status = got->status;
+  resp.content_type = StableContentType(got->Header("Content-Type"));
+  resp.body.Clear();
+  resp.body.Append(got->body);
+  for (std::string_view name : {std::string_view("Retry-After"), std::string_view("Location")}) {
+    if (std::string_view v = got->Header(name); !v.empty()) resp.AddHeader(name, v);
+  }
+}
+
+void RenderForwardMetrics(const std::vector<const ForwardStats*>& shards, std::string& out) {
+  obs::TextExposition x(out);
+  x.Family("rf_forward_requests_total", "counter",
+           "requests for runs another instance holds, sent on to it, by outcome");
+  auto sum = [&](auto member) {
+    uint64_t n = 0;
+    for (const ForwardStats* s : shards) n += (s->*member).Get();
+    return n;
+  };
+  x.SampleU("rf_forward_requests_total", "outcome=\"ok\"", sum(&ForwardStats::ok));
+  x.SampleU("rf_forward_requests_total", "outcome=\"unreachable\"", sum(&ForwardStats::unreachable));
+  x.SampleU("rf_forward_requests_total", "outcome=\"no_holder\"", sum(&ForwardStats::no_holder));
+  x.SampleU("rf_forward_requests_total", "outcome=\"loop\"", sum(&ForwardStats::loop));
+  x.Family("rf_forward_seconds", "histogram", "holder lookup and exchange of forwarded requests");
+  std::vector<const obs::Histogram*> parts;
+  for (const ForwardStats* s : shards) parts.push_back(&s->seconds);
+  x.HistogramSum("rf_forward_seconds", "", parts);
+}
+
+}  // namespace rf::api

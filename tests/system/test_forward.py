@@ -1,0 +1,128 @@
+"""Any daemon accepts any API request: two daemons on one PostgreSQL database (the `pg`
+fixture's private cluster), one holding every partition, the other a standby that forwards
+starts, commands and GETs of live runs to the holder (found through partition_leases and the
+instances table each daemon advertises itself in) and relays its answers. A request already
+forwarded once is never forwarded again; once the holder is gone and its partitions taken
+over, the former standby serves directly. Each test uses a database of its own."""
+
+from __future__ import annotations
+
+import rfclient
+from engine_client import (call, cancel, get_json, get_run, kill9, must_put, start, wait_terminal,
+                           wait_until)
+from test_pg_store import fresh_db, launch_pg
+
+DELAYED = {"steps": [{"id": "wait", "type": "delay", "ms": 60000},
+                     {"id": "after", "type": "noop", "depends_on": ["wait"]}]}
+QUICK = {"steps": [{"id": "a", "type": "noop"}]}
+
+
+def held(d) -> float:
+    return rfclient.metric_sum(rfclient.scrape(d.port), "rf_partitions_held")
+
+
+def forwarded(d, outcome: str) -> float:
+    return rfclient.metric_sum(rfclient.scrape(d.port), "rf_forward_requests_total", outcome=outcome)
+
+
+def holder_and_standby(launch, pg):
+    db, url = fresh_db(pg)
+    d1 = launch_pg(launch, url, "--migrate", "true")
+    assert held(d1) == 256
+    d2 = launch_pg(launch, url)
+    assert held(d2) == 0
+    must_put(d1, "delayed", DELAYED)
+    must_put(d1, "quick", QUICK)
+    wait_until(lambda: get_json(d2, "/v1/workflows/quick")[0] == 200
+               and get_json(d2, "/v1/workflows/delayed")[0] == 200, 10.0, 0.1,
+               "d2 knows the workflows made on d1")
+    # Each daemon advertises its --listen address (the default).
+    rows = pg.psql("SELECT advertise FROM instances ORDER BY advertise;", db=db).split()
+    assert sorted(rows) == sorted([f"127.0.0.1:{d1.port}", f"127.0.0.1:{d2.port}"]), rows
+    return d1, d2
+
+
+def test_a_standby_forwards_starts_commands_and_gets_to_the_holder(launch, pg):
+    d1, d2 = holder_and_standby(launch, pg)
+
+    # A keyless start through the standby is started by the holder.
+    st, doc = start(d2, "delayed")
+    assert st == 201, (st, doc)
+    rid = doc["id"]
+    st, there = get_run(d1, rid)
+    assert st == 200 and there["status"] in ("pending", "running", "waiting"), there
+
+    # A GET of the live run through the standby.
+    st, doc = get_run(d2, rid)
+    assert st == 200 and doc["id"] == rid and doc["status"] in ("pending", "running", "waiting"), doc
+
+    # The same Idempotency-Key twice through the standby: one run.
+    first = start(d2, "quick", key="order-42")
+    again = start(d2, "quick", key="order-42")
+    assert first[0] == 201, first
+    assert again[0] == 200 and again[1]["id"] == first[1]["id"], (first, again)
+
+    # ?wait through the standby: the holder answers once the run is terminal.
+    done = start(d2, "quick", wait="5s")
+    assert done[0] == 201 and done[1]["status"] == "succeeded", done
+
+    # A command through the standby.
+    st, doc = cancel(d2, rid)
+    assert st == 200 and doc["status"] == "cancelled", (st, doc)
+    assert wait_terminal(d1, rid, 10.0)["status"] == "cancelled"
+    # An error of the holder is relayed as it is.
+    st, doc = cancel(d2, rid)
+    assert st == 409 and doc["error"]["code"] == "conflict", (st, doc)
+
+    assert forwarded(d2, "ok") >= 7
+    assert forwarded(d1, "ok") == 0  # the holder served them itself
+
+
+def test_a_request_forwarded_once_is_not_forwarded_again(launch, pg):
+    _, d2 = holder_and_standby(launch, pg)
+    reply = call(d2, "POST", "/v1/workflows/quick/runs", headers={"X-Ringflow-Forwarded": "1"})
+    st, doc = reply
+    assert st == 503, reply
+    assert reply.resp.header("retry-after") == "1", reply.resp
+    assert "held by another instance" in doc["error"]["message"], doc
+    assert "not forwarded again" in doc["error"]["message"], doc
+    assert forwarded(d2, "loop") == 1
+
+
+def test_after_a_takeover_the_former_standby_serves_directly(launch, pg):
+    d1, d2 = holder_and_standby(launch, pg)
+    st, doc = start(d2, "delayed")
+    assert st == 201, doc
+    rid = doc["id"]
+    kill9(d1)
+    # Until its leases expire (4 s) d1 still holds the partitions: it does not answer, so 503.
+    reply = start(d2, "quick")
+    assert reply[0] == 503, reply
+    assert reply.resp.header("retry-after") == "1", reply.resp
+    assert "did not answer" in reply[1]["error"]["message"], reply
+    assert forwarded(d2, "unreachable") >= 1
+    wait_until(lambda: held(d2) == 256, 20.0, 0.2, "d2 holds every partition")
+    before = forwarded(d2, "ok")
+    st, doc = get_run(d2, rid)
+    assert st == 200 and doc["status"] in ("pending", "running", "waiting"), doc
+    st, doc = start(d2, "quick", wait="5s")
+    assert st == 201 and doc["status"] == "succeeded", doc
+    assert cancel(d2, rid)[0] == 200
+    assert forwarded(d2, "ok") == before  # served here, not forwarded
+
+
+def test_no_known_holder_answers_503(launch, pg):
+    db, url = fresh_db(pg)
+    d1 = launch_pg(launch, url, "--migrate", "true")
+    must_put(d1, "quick", QUICK)
+    d2 = launch_pg(launch, url)
+    wait_until(lambda: get_json(d2, "/v1/workflows/quick")[0] == 200, 10.0, 0.1, "d2 knows quick")
+    # An instance that never advertised itself holds every partition (d1 stops: fenced).
+    pg.psql("UPDATE partition_leases SET owner = 'ghost', epoch = epoch + 1000, "
+            "expires_at = now() + interval '1 hour';", db=db)
+    assert d1.wait(10.0) == 75, d1.log_tail()
+    reply = start(d2, "quick")
+    assert reply[0] == 503, reply
+    assert reply.resp.header("retry-after") == "1", reply.resp
+    assert "no other instance holds it now" in reply[1]["error"]["message"], reply
+    assert forwarded(d2, "no_holder") == 1
