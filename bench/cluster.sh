@@ -15,9 +15,12 @@
 # Prints p50/max over ROUNDS rounds, runs moved per round, and beside them pgbench's one-row
 # SELECT TPS against the same cluster (the reference: what one round trip costs here).
 #
+# Then the latency of a start at one client (LATENCY_RUNS sequential POSTs of a one-noop
+# workflow with ?wait=5s, curl's time_total) sent to the holder and sent to the standby,
+# which forwards it to the holder.
+#
 # Not measured, because ringflow does not do it yet: W3 throughput with 1, 2 and 3 daemons
-# (partitions are not spread over live daemons; a standby adds no throughput) and forwarded
-# vs local start latency (requests are not forwarded to the holder).
+# (partitions are not spread over live daemons; a standby adds no throughput).
 #
 #   bench/cluster.sh            # ROUNDS=5 LIVE_RUNS=200 DELAY_MS=2000
 #   SKIP_BUILD=1 bench/cluster.sh
@@ -32,7 +35,8 @@ ROUNDS=${ROUNDS:-5}
 LIVE_RUNS=${LIVE_RUNS:-200}
 DELAY_MS=${DELAY_MS:-2000}
 SHARDS=${SHARDS:-2}
-for v in ROUNDS LIVE_RUNS DELAY_MS SHARDS; do
+LATENCY_RUNS=${LATENCY_RUNS:-500}
+for v in ROUNDS LIVE_RUNS DELAY_MS SHARDS LATENCY_RUNS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "cluster.sh: $v must be a positive integer" >&2; exit 2; }
 done
 
@@ -138,6 +142,23 @@ for round in $(seq 1 "$ROUNDS"); do
     tmp=$holder holder=$standby standby=$tmp
 done
 
+# Start latency at one client: direct to the holder, and through the standby (forwarded).
+hp=PORT_$holder sp=PORT_$standby
+curl -sf -X PUT "http://127.0.0.1:${!hp}/v1/workflows/quick" -H 'content-type: application/json' \
+    -d '{"steps":[{"id":"a","type":"noop"}]}' >/dev/null
+sleep 1.5  # the standby reads the new definition within a second
+latency() {  # PORT -> "p50 p99" in ms of LATENCY_RUNS sequential starts that wait for the end
+    local port=$1 i
+    for i in $(seq 1 "$LATENCY_RUNS"); do
+        curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -X POST \
+            "http://127.0.0.1:$port/v1/workflows/quick/runs?wait=5s"
+    done | awk '$1 != 201 {bad++} {print $2 * 1000 > "/dev/stderr"} END {exit bad > 0}' 2>"$TMP/lat" ||
+        { echo "cluster.sh: a start through port $port was not answered 201" >&2; exit 1; }
+    sort -n "$TMP/lat" | awk '{v[NR] = $1} END {printf "%.2f %.2f", v[int(NR * 0.5 + 0.5)], v[int(NR * 0.99 + 0.5)]}'
+}
+read -r lp50 lp99 <<<"$(latency "${!hp}")"
+read -r fp50 fp99 <<<"$(latency "${!sp}")"
+
 stats() {  # values -> "p50 max"
     printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {printf "%d %d", v[int((NR + 1) / 2)], v[NR]}'
 }
@@ -156,4 +177,8 @@ printf '%-44s %10d %10d   (target <= 5000)\n' "first step of a moved run complet
 printf '%-44s %10d %10d\n' "all moved runs completed" "$ap" "$am"
 echo "runs moved per round (of $LIVE_RUNS started just before the kill): ${moved_runs[*]}"
 echo "reference: pgbench -S (one-row SELECT), 4 clients: ${ref:-?} tps"
-echo "W3 with 1/2/3 daemons, forwarded vs local start: not measured (no load sharing, no forwarding yet)"
+echo
+printf '%-44s %10s %10s\n' "start ?wait=5s, one client, $LATENCY_RUNS runs" "p50 ms" "p99 ms"
+printf '%-44s %10s %10s\n' "to the holder (local)" "$lp50" "$lp99"
+printf '%-44s %10s %10s\n' "to the standby (forwarded to the holder)" "$fp50" "$fp99"
+echo "W3 with 1/2/3 daemons: not measured (partitions are not spread over live daemons yet)"
