@@ -110,7 +110,7 @@ start_nginx "$TMP/nginx" "$NG_PORT" "$NGINX_WORKERS" /ok \
     "default_type application/json; location /ok { return 200 '{\"ok\":true}'; } location /fail { return 400 '{\"error\":\"bench\"}'; }"
 
 HISTORY_ARGS=()
-if "$RINGFLOW_BIN" --help 2>&1 | grep -q -- '--history-cache'; then
+if "$RINGFLOW_BIN" --help 2>&1 | grep -c -- '--history-cache' >/dev/null; then  # not -q: an early exit kills the writer (pipefail)
     HISTORY_ARGS=(--history-cache "$HISTORY_CACHE")
 fi
 RF_VERSION=$("$RINGFLOW_BIN" version 2>/dev/null | head -n 1 || echo '?')
