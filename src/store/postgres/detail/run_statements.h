@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "store/postgres/detail/array_text.h"
+#include "store/postgres/detail/pg_setup.h"
 #include "store/postgres/pg_conn.h"
 
 namespace rf::store::pg::detail {
@@ -237,5 +238,18 @@ struct SelectHolder {
   std::string_view me;
   Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {partition, me}}; }
 };
+
+// Every prepared statement of the run store, for its pool.
+inline const std::vector<Statement>& RunStoreStatements() {
+  static const std::vector<Statement> kAll = {
+      Prepare<CheckFence>(),     Prepare<InsertRunRecords>(),
+      Prepare<UpsertRuns>(),     Prepare<InsertOutbox>(),
+      Prepare<UpsertTimeouts>(), Prepare<SelectEventHistory>(),
+      Prepare<ForgetRecords>(),  Prepare<ForgetRuns>(),
+      Prepare<ForgetTimeouts>(), Prepare<UpsertInstance>(),
+      Prepare<SelectHolder>(),
+  };
+  return kAll;
+}
 
 }  // namespace rf::store::pg::detail
