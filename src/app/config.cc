@@ -63,6 +63,7 @@ constexpr Setting kSettings[] = {
     {"pg-pool", Kind::kUint, "4", 1, 64, "PostgreSQL connections per shard"},
     {"instance-id", Kind::kString, "", 0, 0, "this daemon's name in the partition leases of a shared database (default: hostname:absolute data dir); keep it across restarts"},
     {"advertise", Kind::kString, "", 0, 0, "host:port other daemons on the shared database forward API requests to (default: --listen, or hostname:port when it listens on 0.0.0.0 or [::])"},
+    {"standby", Kind::kBool, "false", 0, 0, "with a shared database: hold no partitions while a daemon without --standby is alive (a hot standby that takes over when all of them are gone)"},
     {"redis-url", Kind::kString, "", 0, 0, "Redis for the cluster, redis://[[user]:password@]host[:port][/db] (also REDIS_URL); empty: none. `doctor` checks it"},
     {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
     {"before", Kind::kDuration, "168h", 0, 36'500ull * 86'400'000, "archive: export runs that finished at least this long ago"},
@@ -157,6 +158,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else return Bad(key, v, "expected true or false");
       if (key == "access-log") c.access_log = b;
       else if (key == "migrate") c.migrate = b;
+      else if (key == "standby") c.standby = b;
       else if (key == "pin") c.pin = b;
       return {};
     }

@@ -47,6 +47,7 @@ struct Config {
   uint64_t pg_pool = 0;
   std::string redis_url;  // validated by store::redis::ParseRedisUrl; "" = no Redis
   bool migrate = false;  // serve: apply pending migrations first
+  bool standby = false;  // shared database: hold partitions only while no active instance lives
   bool fsync = true;
   Nanos retention = 0;
   uint64_t snapshot_bytes = 0;

@@ -228,6 +228,8 @@ int Serve(const Config& config) {
     po.pool = config.pg_pool;
     po.instance = config.instance_id.empty() ? DefaultInstanceId(config.data_dir) : config.instance_id;
     po.advertise = config.advertise;  // empty (not advertised) for a default with --listen port 0
+    po.shards = config.shards;
+    po.standby = config.standby;
     if (po.advertise.empty()) {
       RF_LOG(kWarn, "not advertised (--listen port 0): other daemons answer 503 for this one's runs; "
                     "set --advertise");

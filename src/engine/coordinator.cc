@@ -37,6 +37,7 @@ Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecu
       rng_(Mix64(static_cast<uint64_t>(MonoNow()) ^ (uint64_t{shard} << 32))) {
   timer_node_.fire = &Coordinator::OnTimer;
   timer_node_.self = this;
+  releasing_.assign(kPartitions, false);
 }
 
 Coordinator::~Coordinator() {
@@ -286,6 +287,8 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     }
   }
   if (!e) {
+    // The partition may have been handed over while this start waited above.
+    if (Status held = CheckHeld(cmd.partition); !held) co_return held.error();
     RunId id = NewRunId(cmd.partition, NowMs());
     auto owned = std::make_unique<Entry>();
     e = owned.get();
@@ -357,6 +360,7 @@ reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::str
   if (!loaded) co_return loaded.error();
   Entry* e = *loaded;
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
+  if (Status held = CheckHeld(id.partition()); !held) co_return held.error();  // handed over meanwhile
   // Only a failed run changes (a retry); the others answer with a conflict below.
   const bool restore = kind == 2 && e->moved && e->run.status == RunStatus::kFailed;
   if (restore) {

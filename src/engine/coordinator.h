@@ -118,10 +118,13 @@ class Coordinator {
   // A partition this shard holds, for a start without a key (round robin);
   // nullopt while it holds none. Shard thread.
   std::optional<uint32_t> PickPartition();
-  // With a store whose partitions move between instances: takes over those this
-  // shard wants whose holder went away and resumes their live runs. The engine
-  // calls it every second, after it refreshed the definitions. Suspends.
-  reactor::Task<void> TakeOverPartitions();
+  // With a store whose partitions move between instances (the engine calls these
+  // every second, after it refreshed the definitions; coordinator_partitions.cc):
+  // the live instances sharing the store, and the partitions of this shard this
+  // instance should hold now: it hands the others over and takes over what it
+  // can of these (free, or their holder died). Suspend.
+  reactor::Task<Result<std::vector<store::Member>>> Members();
+  reactor::Task<void> Rebalance(std::vector<uint32_t> wanted);
   // Runs not in memory are read from the history store. Suspends.
   reactor::Task<Result<RunView>> Get(RunId id);
   reactor::Task<Result<RunView>> Cancel(RunId id);
@@ -293,10 +296,13 @@ class Coordinator {
   std::map<RunId, std::unique_ptr<Entry>>::iterator Drop(std::map<RunId, std::unique_ptr<Entry>>::iterator it);
 
   // Partitions (coordinator_partitions.cc). A shard serves the runs of the
-  // partitions its store holds; with a store whose partitions move between
-  // instances it takes over, every second, those it wants whose holder went away.
+  // partitions its store holds, less those it is handing over.
   Status CheckHeld(uint32_t partition) const;
   void SetHeld(const std::vector<uint32_t>& partitions);
+  bool Releasing(const Entry& e) const;  // its partition is being handed over
+  reactor::Task<void> TakeOver(std::vector<uint32_t> wanted);  // coordinator_store.cc (the replay)
+  static reactor::Task<void> Release(Coordinator* self, std::vector<uint32_t> partitions);
+  void DropQueuedOfReleasing();
   // After a replay (Open, TakeOver): resumes a loaded live run, or queues a
   // finished one's move; arms the timers the store kept apart.
   void ResumeLoaded(Entry& e, size_t& resumed);
@@ -376,6 +382,7 @@ class Coordinator {
   TimerNode retention_node_;
   std::vector<bool> held_;             // [partition]: this shard has its runs
   std::vector<uint32_t> held_list_;    // the same, for starts to pick from
+  std::vector<bool> releasing_;        // [partition]: being handed over (Release)
   size_t pick_ = 0;
 
   struct LoadedTimer {

@@ -343,34 +343,12 @@ void Coordinator::RemoveExpired() {
   }
 }
 
-// --- partitions -------------------------------------------------------------------
-
-void Coordinator::SetHeld(const std::vector<uint32_t>& partitions) {
-  held_.assign(kPartitions, false);
-  for (uint32_t p : partitions) held_[p] = true;
-  held_list_ = partitions;
-  stats_->partitions_held.Set(static_cast<int64_t>(partitions.size()));
-}
-
-Status Coordinator::CheckHeld(uint32_t partition) const {
-  if (partition < held_.size() && held_[partition]) return {};
-  return Error{Errc::kNotHeld, "partition " + std::to_string(partition) +
-                                       " is held by another instance or is moving; retry"};
-}
-
-std::optional<uint32_t> Coordinator::PickPartition() {
-  if (held_list_.empty()) return std::nullopt;
-  return held_list_[++pick_ % held_list_.size()];
-}
-
-// The store takes the leases it can of the partitions this shard wants and does
-// not hold (their holder stopped, or died and its leases expired) and replays
+// The store takes the leases it can of `wanted` that this shard does not hold
+// (free ones, or ones whose holder died and whose lease expired) and replays
 // their live runs here; they resume as after a restart.
-reactor::Task<void> Coordinator::TakeOverPartitions() {
-  if (closing_ || failed_ || !store_->moves_partitions()) co_return;
-  Coordinator* self = this;
-  ReplayInto sink(*self);
-  auto taken = co_await self->store_->TakeOver(sink);  // suspends
+reactor::Task<void> Coordinator::TakeOver(std::vector<uint32_t> wanted) {
+  ReplayInto sink(*this);
+  auto taken = co_await store_->TakeOver(std::move(wanted), sink);  // suspends
   if (!taken) {
     RF_LOG(kWarn, "partition takeover failed; trying again", {"error", taken.error().ToString()});
   } else if (!taken->empty()) {
@@ -378,12 +356,12 @@ reactor::Task<void> Coordinator::TakeOverPartitions() {
       RF_LOG(kError, "partition takeover: runs not replayed", {"error", st.error().ToString()});
     size_t resumed = 0;
     for (const RunId& id : sink.replayed())
-      if (Entry* e = self->Find(id)) self->ResumeLoaded(*e, resumed);
-    self->ArmLoadedTimers();
-    self->SetHeld(self->store_->held());
-    self->stats_->partitions_taken.Add(taken->size());
+      if (Entry* e = Find(id)) ResumeLoaded(*e, resumed);
+    ArmLoadedTimers();
+    SetHeld(store_->held());
+    stats_->partitions_taken.Add(taken->size());
     RF_LOG(kInfo, "partitions taken over", {"partitions", taken->size()}, {"runs", sink.replayed().size()},
-           {"resumed", resumed}, {"held", self->held_list_.size()});
+           {"resumed", resumed}, {"held", held_list_.size()});
   }
 }
 

@@ -110,6 +110,7 @@ void Coordinator::Execute(const WorkItem& w) {
   const StepState& st = e.run.steps[w.step];
   if (IsTerminal(e.run.status) || st.status != StepStatus::kRunning || st.attempts.size() != w.attempt)
     return;  // superseded while queued (cancelled, timed out)
+  if (Releasing(e)) return;  // handed over: the next holder retries it as interrupted
   const Nanos now = MonoNow();
   stats_->hop.ObserveNanos(now - w.ready_at);
   const Step& s = e.run.def->steps[w.step];
@@ -245,7 +246,8 @@ void Coordinator::OnTimer(reactor::Shard::TimerNode* n) {
     auto [due, ref] = *self->timers_.begin();
     self->timers_.erase(self->timers_.begin());
     Entry* e = self->Find(ref.run);
-    if (!e || IsTerminal(e->run.status)) continue;
+    // Being handed over: the store keeps the timer for the next holder.
+    if (!e || IsTerminal(e->run.status) || self->Releasing(*e)) continue;
     self->Mutate(*e, [&](Machine& m) {
       m.TimerFired(Timer{ref.step, due});
       return 0;

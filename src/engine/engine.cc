@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/hash_ring.h"
+#include "engine/membership.h"
 #include "obs/log.h"
 #include "reactor/offload.h"
 #include "reactor/submit_to.h"
@@ -190,9 +191,10 @@ reactor::Task<Status> Engine::Open() {
                                       [] { return fanout::Subscriber::Live() > 0; });  // suspends
     if (!st) co_return Error{st.error().code, "outbox relay: " + st.error().ToString()};
   }
-  bool moves = false;
-  for (const auto& c : coordinators_) moves |= c->moves_partitions();
-  if (definitions_->shared() || moves) reactor::Spawn(Maintain(this), &maintain_);
+  for (const auto& c : coordinators_) moves_ |= c->moves_partitions();
+  // Until the members are read, each shard wants every partition the ring of shards gives it.
+  wanted_ = owned_;
+  if (definitions_->shared() || moves_) reactor::Spawn(Maintain(this), &maintain_);
   ready_.store(true, std::memory_order_release);
   co_return Status{};
 }
@@ -213,11 +215,44 @@ reactor::Task<void> Engine::Maintain(Engine* self) {
       // Before any takeover: a run taken over may use a workflow made elsewhere.
       if (sink.changed()) co_await self->Publish();  // suspends
     }
-    for (unsigned i = 0; i < self->coordinators_.size() && !self->stopping_; ++i) {
-      auto op = reactor::SubmitTo(i, [](Coordinator* c) { return c->TakeOverPartitions(); },
-                                  self->coordinators_[i].get());
-      co_await op;  // suspends
+    if (self->moves_) co_await self->Rebalance();  // suspends
+  }
+}
+
+namespace {
+reactor::Task<Result<std::vector<store::Member>>> MembersOn(Coordinator* c) { return c->Members(); }
+reactor::Task<void> RebalanceOn(Coordinator* c, std::vector<uint32_t> wanted) {
+  return c->Rebalance(std::move(wanted));
+}
+}  // namespace
+
+reactor::Task<void> Engine::Rebalance() {
+  auto op = reactor::SubmitTo(0, &MembersOn, coordinators_[0].get());
+  auto members = co_await op;  // suspends
+  if (!members) {
+    // The database is away: keep what each shard wants (its takeovers fail until it is back).
+    if (MonoNow() - members_logged_ > 10 * kSeconds) {
+      members_logged_ = MonoNow();
+      RF_LOG(kWarn, "cluster members not read; partitions stay where they are",
+             {"error", members.error().ToString()});
     }
+  } else if (*members != members_) {
+    // Not a member yet (its first beat is not written): keep what it wants until it is.
+    if (std::any_of(members->begin(), members->end(), [](const store::Member& m) { return m.self; })) {
+      const std::vector<bool> mine = PartitionsOfSelf(*members);
+      for (auto& w : wanted_) w.clear();
+      for (uint32_t p = 0; p < kPartitions; ++p)
+        if (mine[p]) wanted_[owner_[p]].push_back(p);
+      size_t share = 0;
+      for (const auto& w : wanted_) share += w.size();
+      RF_LOG(kInfo, "cluster members changed", {"members", members->size()}, {"partitions", share});
+    }
+    members_ = std::move(*members);
+    metrics_.members.Set(static_cast<int64_t>(members_.size()));
+  }
+  for (unsigned i = 0; i < coordinators_.size() && !stopping_; ++i) {
+    auto op = reactor::SubmitTo(i, &RebalanceOn, coordinators_[i].get(), wanted_[i]);
+    co_await op;  // suspends
   }
 }
 

@@ -89,6 +89,13 @@ class Engine {
   // With stores other instances share: every second, the definitions they made
   // reach this registry, then each shard takes over what it can (shard 0).
   static reactor::Task<void> Maintain(Engine* self);
+  // Spreads the partitions over the live members: reads them (shard 0's store) and
+  // tells each shard which of its partitions this instance should hold now.
+  reactor::Task<void> Rebalance();
+  bool moves_ = false;                              // the store moves partitions between instances
+  std::vector<store::Member> members_;              // as last read (shard 0)
+  std::vector<std::vector<uint32_t>> wanted_;       // [shard] -> partitions this instance should hold
+  Nanos members_logged_ = 0;
   reactor::TaskGroup maintain_;
   bool stopping_ = false;  // shard 0
   static reactor::Task<Status> OpenShard(Engine* self, unsigned shard,

@@ -128,6 +128,11 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
   sum_gauge("rf_partitions_taken_over_total", "counter",
             "Partitions taken over from another instance (it stopped, or its leases expired).",
             [](const ShardEngineStats& s) { return s.partitions_taken.Get(); });
+  x.Family("rf_cluster_members", "gauge", "Live instances sharing the database (0 without a shared one).");
+  x.Sample("rf_cluster_members", "", static_cast<double>(m.members.Get()));
+  sum_gauge("rf_partitions_handed_over_total", "counter",
+            "Partitions handed over at run time to the instance the ring of live members gives them.",
+            [](const ShardEngineStats& s) { return s.partitions_released.Get(); });
   sum_gauge("rf_history_backpressure_total", "counter",
             "Times a start waited because finished runs queued for history were at their bound.",
             [](const ShardEngineStats& s) { return s.history_backpressure.Get(); });

@@ -52,6 +52,7 @@ struct ShardEngineStats {
   obs::Counter history_backpressure;  // starts that waited for moves to catch up
   obs::Gauge partitions_held;         // partitions whose runs this shard serves
   obs::Counter partitions_taken;      // partitions taken over from another instance
+  obs::Counter partitions_released;   // partitions handed over to another instance at run time
 
   ~ShardEngineStats();
 
@@ -62,6 +63,7 @@ struct ShardEngineStats {
 struct EngineMetrics {
   explicit EngineMetrics(size_t n) : shards(n) {}
   std::vector<ShardEngineStats> shards;
+  obs::Gauge members;  // live instances sharing the store (0: a store whose partitions never move)
 };
 
 // Appends the rf_runs_*, rf_steps_*, rf_step_*, rf_queue_*, rf_sse_*, rf_history_* families.

@@ -10,8 +10,16 @@ reactor::Task<Result<std::vector<OutboxRow>>> RunStore::History(const RunId&, ui
   co_return Error{Errc::kInvalidArgument, "this store keeps no event history"};
 }
 
-reactor::Task<Result<std::vector<uint32_t>>> RunStore::TakeOver(RecordSink&) {
+reactor::Task<Result<std::vector<uint32_t>>> RunStore::TakeOver(std::vector<uint32_t>, RecordSink&) {
   co_return std::vector<uint32_t>{};
+}
+
+reactor::Task<Status> RunStore::Release(std::vector<uint32_t>) {
+  co_return Error{Errc::kInvalidArgument, "this store's partitions never move"};
+}
+
+reactor::Task<Result<std::vector<Member>>> RunStore::Members() {
+  co_return Error{Errc::kInvalidArgument, "this store has no cluster members"};
 }
 
 reactor::Task<Result<std::string>> RunStore::HolderOf(uint32_t partition) {

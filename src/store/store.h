@@ -114,6 +114,18 @@ class EventRelay {
   virtual reactor::Task<void> Close() = 0;
 };
 
+// A live instance of a cluster: its id and how many shards it runs (the ring
+// gives an instance a share of the partitions in proportion to its shards).
+// Standbys (--standby) share the partitions only among themselves, and only
+// while no other member is alive.
+struct Member {
+  std::string id;
+  unsigned shards = 1;
+  bool self = false;     // this instance
+  bool standby = false;  // on the ring only while no member without it is alive
+  friend bool operator==(const Member&, const Member&) = default;
+};
+
 class RunStore {
  public:
   virtual ~RunStore() = default;
@@ -144,16 +156,28 @@ class RunStore {
   // their records up to here (RecordSink::OnMoved). Stores that replay only
   // live runs ignore it.
   virtual void NoteMoved(const std::vector<RunId>&) {}
-  // Partitions that move between instances (PostgreSQL): a shard holds the
-  // partitions it wants only while no other instance holds them, takes over
-  // those whose holder went away (TakeOver) and hands its own over at Close.
+  // Partitions that move between instances (PostgreSQL): a shard holds a
+  // partition only while no other instance does. The engine tells each shard,
+  // every second, which of its partitions this instance should hold now (the
+  // ring over the live instances, Members): the shard takes those it can
+  // (TakeOver: free ones, or ones whose holder died and whose lease expired)
+  // and hands over those another live instance should hold (Release).
   // Other stores hold every partition they were given, from Open on.
   virtual bool moves_partitions() const { return false; }
   // The partitions whose runs this shard has now (after Open or a TakeOver).
   virtual std::vector<uint32_t> held() const = 0;
-  // Takes what it can of the partitions it wants and does not hold, replays
-  // their live runs into `sink` as Open does, and returns them. Suspends.
-  virtual reactor::Task<Result<std::vector<uint32_t>>> TakeOver(RecordSink& sink);
+  // Takes what it can of `wanted` that it does not hold, replays their live
+  // runs into `sink` as Open does, and returns them. Suspends.
+  virtual reactor::Task<Result<std::vector<uint32_t>>> TakeOver(std::vector<uint32_t> wanted,
+                                                                RecordSink& sink);
+  // Hands `partitions` over now (their leases end, so another instance can take
+  // them). Everything appended for their runs must be durable already: the
+  // coordinator stops their work and waits for that first. Suspends.
+  virtual reactor::Task<Status> Release(std::vector<uint32_t> partitions);
+  // The live instances sharing this store (shard 0's store; any shard's answers
+  // the same), this one included once its beat is written. Suspends.
+  // Errors: kInvalidArgument for a store whose partitions never move, the store's.
+  virtual reactor::Task<Result<std::vector<Member>>> Members();
   // Where another live instance that holds `partition` answers (its --advertise host:port), for
   // forwarding a request this instance cannot serve. Errors: kNotFound (no other instance holds
   // it now: free, expired, moving, or a store whose partitions never move), the store's.

@@ -29,7 +29,7 @@ def holder_and_standby(launch, pg):
     db, url = fresh_db(pg)
     d1 = launch_pg(launch, url, "--migrate", "true")
     assert held(d1) == 256
-    d2 = launch_pg(launch, url)
+    d2 = launch_pg(launch, url, "--standby", "true")
     assert held(d2) == 0
     must_put(d1, "delayed", DELAYED)
     must_put(d1, "quick", QUICK)
@@ -115,7 +115,7 @@ def test_no_known_holder_answers_503(launch, pg):
     db, url = fresh_db(pg)
     d1 = launch_pg(launch, url, "--migrate", "true")
     must_put(d1, "quick", QUICK)
-    d2 = launch_pg(launch, url)
+    d2 = launch_pg(launch, url, "--standby", "true")
     wait_until(lambda: get_json(d2, "/v1/workflows/quick")[0] == 200, 10.0, 0.1, "d2 knows quick")
     # An instance that never advertised itself holds every partition (d1 stops: fenced).
     pg.psql("UPDATE partition_leases SET owner = 'ghost', epoch = epoch + 1000, "

@@ -29,7 +29,7 @@ def test_a_standby_takes_over_a_killed_daemons_runs(launch, pg):
     _, url = fresh_db(pg)
     d1 = launch_pg(launch, url, "--migrate", "true")
     assert held(d1) == 256
-    d2 = launch_pg(launch, url)
+    d2 = launch_pg(launch, url, "--standby", "true")
     assert held(d2) == 0  # every lease is d1's and fresh
     # Workflows registered on d1 after d2 started reach d2 (it reads them again every second).
     must_put(d1, "delayed", DELAYED)
@@ -72,7 +72,7 @@ def test_a_clean_stop_hands_partitions_over(launch, pg):
     _, url = fresh_db(pg)
     d1 = launch_pg(launch, url, "--migrate", "true")
     must_put(d1, "delayed", DELAYED)
-    d2 = launch_pg(launch, url)
+    d2 = launch_pg(launch, url, "--standby", "true")
     st, doc = start(d1, "delayed")
     assert st == 201, doc
     term(d1)  # its leases expire at once instead of after their 4 s

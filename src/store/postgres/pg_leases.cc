@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <string>
 #include <vector>
 
@@ -50,13 +52,14 @@ reactor::Task<Status> PgRunStore::Open(RecordSink& sink) {
       RF_LOG(kWarn, "postgres: day partitions not made; rows go to the DEFAULT partitions",
              {"error", st.error().ToString()});
   }
-  // Advertised before claiming: peers can forward to this instance as soon as it holds anything.
+  // A member (and advertised) before claiming: peers can forward to this instance as soon as it
+  // holds anything, and count it in their rings.
   if (shard_ == 0) co_await Advertise();  // suspends
   auto taken = co_await ClaimAndLoad(partitions_, sink);  // suspends
   if (!taken) co_return taken.error();
   stats_.pool = &pool_->stats();
   reactor::Spawn(Committer(this));
-  if (!partitions_.empty()) {
+  if (!partitions_.empty() || shard_ == 0) {  // shard 0 beats the instance's row
     heartbeat_.self = this;
     heartbeat_.fire = &PgRunStore::OnHeartbeat;
     reactor::Shard::Current().Arm(&heartbeat_, MonoNow() + kLeaseRenewal);
@@ -130,17 +133,51 @@ std::vector<uint32_t> PgRunStore::held() const {
   return out;
 }
 
-reactor::Task<Result<std::vector<uint32_t>>> PgRunStore::TakeOver(RecordSink& sink) {
+reactor::Task<Result<std::vector<uint32_t>>> PgRunStore::TakeOver(std::vector<uint32_t> wanted,
+                                                                   RecordSink& sink) {
   std::vector<uint32_t> missing;
   if (closing_) co_return missing;
-  for (uint32_t p : partitions_)
+  for (uint32_t p : wanted)
     if (!leases_.contains(p)) missing.push_back(p);
   co_return co_await ClaimAndLoad(std::move(missing), sink);  // suspends
 }
 
-std::pair<std::string, std::string> PgRunStore::LeaseArrays() const {
+reactor::Task<Status> PgRunStore::Release(std::vector<uint32_t> partitions) {
+  // A renewal under way was sent with these leases: if the next holder took one
+  // before it arrived, it would count as lost (exit 75). Wait for it.
+  while (renewing_) co_await reactor::Sleep(5 * kMillis);  // suspends
+  std::erase_if(partitions, [this](uint32_t p) { return !leases_.contains(p); });
+  if (partitions.empty() || closing_) co_return Status{};
+  co_await ReleaseLeases(std::move(partitions));  // suspends
+  co_return Status{};
+}
+
+reactor::Task<Result<std::vector<Member>>> PgRunStore::Members() {
+  if (!pool_) co_return Error{Errc::kUnavailable, "the store is not open"};
+  auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
+  if (!conn) co_return conn.error();
+  PgLease lease(pool_.get(), *conn);
+  const std::string seconds = std::to_string(kLeaseSeconds);
+  Query q[] = {detail::SelectMembers{.live_seconds = seconds}.Bind()};
+  auto res = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
+  if (!res) co_return res.error();
+  if (Status st = FirstError(*res); !st) co_return st.error();
+  std::vector<Member> out;
+  const PgResult& rows = (*res)[0];
+  for (int i = 0; i < rows.rows(); ++i) {
+    Member m{std::string(rows.value(i, 0)), 1, rows.value(i, 0) == options_.instance,
+             rows.value(i, 2) == "t"};
+    if (!detail::ParseInt(rows.value(i, 1), m.shards) || m.shards == 0)
+      co_return Error{Errc::kCorrupt, "instances: bad shards of " + m.id};
+    out.push_back(std::move(m));
+  }
+  co_return out;
+}
+
+std::pair<std::string, std::string> PgRunStore::LeaseArrays(const std::vector<uint32_t>* only) const {
   ArrayText parts, epochs;
   for (const auto& [p, l] : leases_) {
+    if (only && std::find(only->begin(), only->end(), p) == only->end()) continue;
     parts.AddInt(p);
     epochs.AddInt(l.epoch);
   }
@@ -157,6 +194,11 @@ void PgRunStore::OnHeartbeat(reactor::Shard::TimerNode* n) {
 // another epoch, means another instance took the partition over: stop before
 // writing anything more for it.
 reactor::Task<void> PgRunStore::Renew() {
+  renewing_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{renewing_};
   auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
   if (!conn) co_return;  // the database is away: the next beat tries again
   PgLease lease(pool_.get(), *conn);
@@ -192,11 +234,14 @@ reactor::Task<void> PgRunStore::RenewLeases(PgRunStore* self) {
 }
 
 reactor::Task<void> PgRunStore::Advertise() {
-  if (options_.advertise.empty()) co_return;
   auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
   if (!conn) co_return;  // the database is away: the next beat tries again
   PgLease lease(pool_.get(), *conn);
-  Query q[] = {detail::UpsertInstance{.id = options_.instance, .advertise = options_.advertise}.Bind()};
+  const std::string shards = std::to_string(options_.shards);
+  Query q[] = {
+      detail::UpsertInstance{.id = options_.instance, .advertise = options_.advertise, .shards = shards,
+                             .standby = options_.standby ? "t" : "f"}
+          .Bind()};
   auto res = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
   if (!res || !FirstError(*res))
     RF_LOG(kDebug, "postgres: advertising this instance failed; retrying at the next beat");
@@ -233,7 +278,8 @@ reactor::Task<Status> PgRunStore::EnsurePartitions(PgRunStore* self) {
   auto conn = co_await self->pool_->Acquire(detail::StatementDeadline(self->options_));  // suspends
   if (!conn) co_return conn.error();
   PgLease lease(self->pool_.get(), *conn);
-  Query q[] = {{.stmt_name_or_sql = kEnsurePartitionsSql, .prepared = false, .params = {}}};
+  Query q[] = {{.stmt_name_or_sql = kEnsurePartitionsSql, .prepared = false, .params = {}},
+               detail::DeleteGoneInstances{}.Bind()};
   auto res = co_await lease->Pipeline(q, detail::StatementDeadline(self->options_));  // suspends
   if (!res) co_return res.error();
   if (Status st = FirstError(*res); !st) co_return st;
@@ -243,19 +289,29 @@ reactor::Task<Status> PgRunStore::EnsurePartitions(PgRunStore* self) {
   co_return Status{};
 }
 
-// Everything appended is committed (or was refused): hand the partitions over.
-// A failure only costs the next holder the lease's expiry.
-reactor::Task<void> PgRunStore::ReleaseLeases() {
-  if (leases_.empty()) co_return;
-  auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
-  if (!conn) co_return;
-  PgLease lease(pool_.get(), *conn);
-  const auto [parts, epochs] = LeaseArrays();
-  Query q[] = {detail::ReleaseLeases{.partitions = parts, .owner = options_.instance, .epochs = epochs}.Bind()};
-  auto res = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
-  if (res && FirstError(*res))
-    RF_LOG(kInfo, "postgres: partitions handed over", {"shard", shard_}, {"partitions", (*res)[0].affected()});
-  leases_.clear();
+// Everything appended for them is committed (or was refused): hand the
+// partitions over. A failure only costs the next holder the lease's expiry. At
+// Close, shard 0 first leaves the members, so the others want these at once.
+reactor::Task<void> PgRunStore::ReleaseLeases(std::vector<uint32_t> parts) {
+  std::vector<Query> q;
+  if (closing_ && shard_ == 0) q.push_back(detail::DeleteInstance{.id = options_.instance}.Bind());
+  const auto [arr, epochs] = LeaseArrays(&parts);
+  if (!parts.empty())
+    q.push_back(detail::ReleaseLeases{.partitions = arr, .owner = options_.instance, .epochs = epochs}.Bind());
+  if (!q.empty()) {
+    auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
+    if (conn) {
+      PgLease lease(pool_.get(), *conn);
+      auto res = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
+      if (res && FirstError(*res) && !parts.empty())
+        RF_LOG(kInfo, "postgres: partitions handed over", {"shard", shard_},
+               {"partitions", res->back().affected()});
+    }
+  }
+  for (uint32_t p : parts) leases_.erase(p);
+  std::erase_if(persisted_, [&](const auto& kv) {
+    return std::find(parts.begin(), parts.end(), kv.first.partition()) != parts.end();
+  });
 }
 
 }  // namespace rf::store::pg

@@ -387,7 +387,9 @@ reactor::Task<Status> PgRunStore::Close() {
       };
       co_await Wait{this};  // suspends
     }
-    co_await ReleaseLeases();  // suspends
+    std::vector<uint32_t> all;
+    for (const auto& [p, l] : leases_) all.push_back(p);
+    co_await ReleaseLeases(std::move(all));  // suspends
     co_await pool_->Close();   // suspends
   }
   co_return Status{};

@@ -13,8 +13,9 @@
 // epoch, expiry kLeaseSeconds ahead, renewed every second). It takes a lease
 // only when it is free, expired or already this instance's (a restart on the
 // same data dir), at Open and then every second (TakeOver: the live runs of a
-// partition whose holder died resume here once its lease expired). A clean
-// Close hands the leases over (they expire at once).
+// partition whose holder died resume here once its lease expired). Release
+// hands partitions over at run time (the ring of live instances gives them to
+// another one) and a clean Close hands all of them over (they expire at once).
 //
 // Fencing: each batch re-checks, inside its transaction, that this instance
 // still holds every partition it writes for at that partition's epoch, so an
@@ -42,6 +43,8 @@ struct PgOptions {
   size_t pool = 4;                     // connections per shard
   std::string instance;                // this instance's id in partition_leases (stable across restarts)
   std::string advertise;               // host:port peers forward requests to (instances table); empty: none
+  unsigned shards = 1;                 // this instance's shards: its weight on the ring of members
+  bool standby = false;                // holds partitions only while no member without it lives
   Nanos statement_timeout = 10 * kSeconds;
 };
 
@@ -65,7 +68,9 @@ class PgRunStore final : public RunStore {
   bool loads_timers() const override { return true; }
   bool moves_partitions() const override { return true; }
   std::vector<uint32_t> held() const override;
-  reactor::Task<Result<std::vector<uint32_t>>> TakeOver(RecordSink& sink) override;
+  reactor::Task<Result<std::vector<uint32_t>>> TakeOver(std::vector<uint32_t> wanted, RecordSink& sink) override;
+  reactor::Task<Status> Release(std::vector<uint32_t> partitions) override;
+  reactor::Task<Result<std::vector<Member>>> Members() override;
   reactor::Task<Result<std::string>> HolderOf(uint32_t partition) override;
   void Forget(const RunId& id) override;
   uint64_t last_ticket() const override { return appended_; }
@@ -95,11 +100,12 @@ class PgRunStore final : public RunStore {
   reactor::Task<void> Renew();
   // Takes the leases it can of `wanted` and replays their live runs into `sink`.
   reactor::Task<Result<std::vector<uint32_t>>> ClaimAndLoad(std::vector<uint32_t> wanted, RecordSink& sink);
-  reactor::Task<void> ReleaseLeases();
+  // Ends the leases of `parts` (all held ones at Close) and forgets them.
+  reactor::Task<void> ReleaseLeases(std::vector<uint32_t> parts);
   // Shard 0: this instance's row in `instances` (its --advertise address), now.
   reactor::Task<void> Advertise();
-  // Partition and epoch arrays of the leases held (ready or not).
-  std::pair<std::string, std::string> LeaseArrays() const;
+  // Partition and epoch arrays of the leases held (ready or not), or of `only` of them.
+  std::pair<std::string, std::string> LeaseArrays(const std::vector<uint32_t>* only = nullptr) const;
   static reactor::Task<Status> EnsurePartitions(PgRunStore* self);
   static reactor::Task<void> Committer(PgRunStore* self);
   static reactor::Task<void> CommitOne(PgRunStore* self, std::unique_ptr<Batch> b, InFlight* slot);
@@ -135,6 +141,7 @@ class PgRunStore final : public RunStore {
   std::coroutine_handle<> parked_;  // the committer, while idle
   std::coroutine_handle<> closed_;  // Close(), waiting for the committer
   bool closing_ = false;
+  bool renewing_ = false;  // a lease renewal is under way: Release waits for it
   bool committer_done_ = false;
   std::atomic<bool> healthy_{true};
   StoreStats stats_;

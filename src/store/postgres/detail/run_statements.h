@@ -213,17 +213,47 @@ struct ReleaseLeases {
   Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions, owner, epochs}}; }
 };
 
-// Shard 0's beat: where this instance answers (--advertise), for peers that
-// forward requests to the holder of a partition (migration 0005).
+// Shard 0's beat: this instance is alive, where it answers (--advertise, for
+// peers that forward requests to the holder of a partition; empty: not
+// advertised) and how many shards it runs (its share of the ring; 0005, 0006).
 struct UpsertInstance {
   static constexpr std::string_view kName = "rf_instance";
   static constexpr std::string_view kSql =
-      "INSERT INTO instances (id, advertise, seen_at) VALUES ($1, $2, now()) "
-      "ON CONFLICT (id) DO UPDATE SET advertise = excluded.advertise, seen_at = excluded.seen_at";
-  static constexpr int kParams = 2;
+      "INSERT INTO instances (id, advertise, seen_at, shards, standby) VALUES ($1, $2, now(), $3::int, $4::bool) "
+      "ON CONFLICT (id) DO UPDATE SET advertise = excluded.advertise, seen_at = excluded.seen_at, "
+      "shards = excluded.shards, standby = excluded.standby";
+  static constexpr int kParams = 4;
   std::string_view id;
   std::string_view advertise;
-  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {id, advertise}}; }
+  std::string_view shards;
+  std::string_view standby;  // "t" or "f"
+  Query Bind() const {
+    return {.stmt_name_or_sql = kName, .prepared = true, .params = {id, advertise, shards, standby}};
+  }
+};
+
+// The live instances: a beat within the lease time, so an instance leaves the
+// ring about when its leases expire.
+struct SelectMembers {
+  static constexpr std::string_view kName = "rf_members";
+  static constexpr std::string_view kSql =
+      "SELECT id, shards, standby FROM instances WHERE seen_at > now() - $1::int * interval '1 second' ORDER BY id";
+  static constexpr int kParams = 1;
+  std::string_view live_seconds;
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {live_seconds}}; }
+};
+
+// A clean stop leaves the ring at once (the others take its partitions at their next beat).
+struct DeleteInstance {
+  static constexpr std::string_view kSql = "DELETE FROM instances WHERE id = $1";
+  std::string_view id;
+  Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {id}}; }
+};
+
+// Rows of instances that stopped beating a day ago (killed, never restarted).
+struct DeleteGoneInstances {
+  static constexpr std::string_view kSql = "DELETE FROM instances WHERE seen_at < now() - interval '1 day'";
+  Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {}}; }
 };
 
 // The address of the other instance whose lease on `partition` is live (no row:
@@ -247,7 +277,7 @@ inline const std::vector<Statement>& RunStoreStatements() {
       Prepare<UpsertTimeouts>(), Prepare<SelectEventHistory>(),
       Prepare<ForgetRecords>(),  Prepare<ForgetRuns>(),
       Prepare<ForgetTimeouts>(), Prepare<UpsertInstance>(),
-      Prepare<SelectHolder>(),
+      Prepare<SelectHolder>(), Prepare<SelectMembers>(),
   };
   return kAll;
 }
