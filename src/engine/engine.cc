@@ -353,22 +353,38 @@ reactor::Task<void> Engine::Publish() {
 }
 
 reactor::Task<Result<Engine::PutOutcome>> Engine::Put(std::string name, std::string source) {
-  PutOutcome out;
-  Registry::PutResult next = master_.NextVersion(name, source);
-  out.version = next.version;
-  if (!next.created) co_return out;
-  out.compiled = CompileDefinition(name, source, next.version);
-  if (!out.compiled.def) co_return out;
-  out.created = true;
-  definitions_->Append({.kind = store::DefinitionChange::Kind::kPut,
-                        .name = out.compiled.def->name,
-                        .version = out.compiled.def->version,
-                        .source = out.compiled.def->source});
-  master_.Add(out.compiled.def);
-  Status st = co_await definitions_->Commit();  // suspends
-  if (!st) FailDefinitions(st.error());
-  co_await Publish();  // suspends
-  co_return out;
+  // With a shared store another instance may take the version number we chose (both knew
+  // the same latest): then ours is not kept, we read theirs and number again.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    PutOutcome out;
+    Registry::PutResult next = master_.NextVersion(name, source);
+    out.version = next.version;
+    if (!next.created) co_return out;
+    out.compiled = CompileDefinition(name, source, next.version);
+    if (!out.compiled.def) co_return out;
+    out.created = true;
+    definitions_->Append({.kind = store::DefinitionChange::Kind::kPut,
+                          .name = out.compiled.def->name,
+                          .version = out.compiled.def->version,
+                          .source = out.compiled.def->source});
+    const bool was_deleted = master_.IsDeleted(name);
+    master_.Add(out.compiled.def);
+    Status st = co_await definitions_->Commit();  // suspends
+    if (st || st.error().code != Errc::kConflict) {
+      if (!st) FailDefinitions(st.error());
+      co_await Publish();  // suspends
+      co_return out;
+    }
+    master_.Undo(name, out.version, was_deleted);
+    RefreshSink sink(master_);
+    Status re = co_await definitions_->Reload(sink);  // suspends
+    co_await Publish();  // suspends
+    if (attempt == kAttempts || !re) {
+      co_return Error{Errc::kConflict, "workflow '" + name + "' keeps getting new versions from other "
+                                       "daemons at the same time; send the PUT again"};
+    }
+  }
 }
 
 reactor::Task<Status> Engine::Delete(std::string name) {

@@ -35,6 +35,19 @@ void Registry::Add(std::shared_ptr<const Definition> def) {
   w.versions.push_back(std::move(def));
 }
 
+void Registry::Undo(std::string_view name, int64_t version, bool was_deleted) {
+  auto it = map_.find(name);
+  if (it == map_.end() || it->second.versions.empty() || it->second.versions.back()->version != version) return;
+  it->second.versions.pop_back();
+  it->second.deleted = was_deleted;
+  if (it->second.versions.empty()) map_.erase(it);
+}
+
+bool Registry::IsDeleted(std::string_view name) const {
+  auto it = map_.find(name);
+  return it != map_.end() && it->second.deleted;
+}
+
 bool Registry::Delete(std::string_view name) {
   auto it = map_.find(name);
   if (it == map_.end() || it->second.deleted) return false;

@@ -40,6 +40,10 @@ class Registry {
   PutResult NextVersion(std::string_view name, std::string_view source) const;
   void Add(std::shared_ptr<const Definition> def);
   bool Delete(std::string_view name);  // false: unknown or already deleted
+  // Undoes the Add of `version` when it is still the latest (its commit was refused:
+  // another instance made that version first); `was_deleted`: the state before the Add.
+  void Undo(std::string_view name, int64_t version, bool was_deleted);
+  bool IsDeleted(std::string_view name) const;
 
  private:
   std::map<std::string, WorkflowVersions, std::less<>> map_;

@@ -226,7 +226,9 @@ class DefinitionLog {
   virtual bool shared() const { return false; }
   virtual reactor::Task<Status> Reload(DefinitionSink& sink);
   virtual void Append(const DefinitionChange& change) = 0;
-  virtual reactor::Task<Status> Commit() = 0;  // everything appended so far is durable
+  // Everything appended so far is durable. kConflict (a shared store): another
+  // instance made a put's version first; that version is theirs, ours was not kept.
+  virtual reactor::Task<Status> Commit() = 0;
   virtual reactor::Task<Status> Close() = 0;
 };
 

@@ -117,3 +117,28 @@ def test_a_restart_on_the_same_data_dir_takes_its_leases_back_at_once(launch, pg
     assert held(d2) == 256, d2.log_tail()
     run = wait_terminal(d2, doc["id"], 15.0)
     assert run["status"] == "succeeded", run
+
+
+def test_two_daemons_never_disagree_about_a_workflow_version(launch, pg):
+    """Both daemons number a PUT after the latest version they know (their definitions are
+    up to a second old); one that numbers a version another daemon made first reads that one
+    and numbers again, so every daemon reads every version alike and no PUT is lost."""
+    _, url = fresh_db(pg)
+    d1 = launch_pg(launch, url, "--migrate", "true")
+    d2 = launch_pg(launch, url)
+    must_put(d1, "race", QUICK)
+    wait_until(lambda: get_json(d2, "/v1/workflows/race")[0] == 200, 10.0, 0.1, "d2 knows race")
+    versions = {1: QUICK}
+    for i in range(6):
+        for d, who in ((d1, "d1"), (d2, "d2")):  # at once: the other may not know the last one yet
+            definition = {"steps": [{"id": f"{who}-{i}", "type": "noop"}]}
+            st, doc = call(d, "PUT", "/v1/workflows/race", definition)
+            assert st == 201 and doc["version"] not in versions, (who, i, st, doc, sorted(versions))
+            versions[doc["version"]] = definition
+    assert sorted(versions) == list(range(1, 14)), sorted(versions)  # no gap, nothing doubled
+    wait_until(lambda: get_json(d1, "/v1/workflows/race")[1]["version"] == 13, 10.0, 0.1,
+               "d1 has every version")
+    for v, definition in versions.items():
+        for d in (d1, d2):
+            st, doc = get_json(d, f"/v1/workflows/race?version={v}")
+            assert st == 200 and doc["definition"] == definition, (v, st, doc)

@@ -44,6 +44,20 @@ struct InsertWorkflowVersion {
   }
 };
 
+// After the insert, in the same transaction: whether the stored version is ours. Another
+// instance may have made the same version number first (both read the same latest); a
+// resent commit of our own (its COMMIT's outcome was lost) finds our text.
+struct VersionIsOurs {
+  static constexpr std::string_view kSql =
+      "SELECT source = $3 FROM workflow_versions WHERE name = $1 AND version = $2::int";
+  std::string_view name;
+  std::string_view version;
+  std::string_view source;
+  Query Bind() const {
+    return {.stmt_name_or_sql = kSql, .prepared = false, .params = {name, version, source}};
+  }
+};
+
 }  // namespace
 
 PgDefinitionLog::~PgDefinitionLog() = default;
@@ -107,6 +121,7 @@ reactor::Task<Status> PgDefinitionLog::Commit() {
   versions.reserve(batch.size());
   for (const DefinitionChange& c : batch) versions.push_back(std::to_string(c.version));
   std::vector<Query> qs;
+  std::vector<std::pair<size_t, std::string>> checks;  // VersionIsOurs's index in qs, the workflow
   qs.push_back({.stmt_name_or_sql = "BEGIN", .prepared = false, .params = {}});
   for (size_t i = 0; i < batch.size(); ++i) {
     const DefinitionChange& c = batch[i];
@@ -116,6 +131,8 @@ reactor::Task<Status> PgDefinitionLog::Commit() {
     }
     qs.push_back(UpsertWorkflow{.name = c.name, .latest = versions[i]}.Bind());
     qs.push_back(InsertWorkflowVersion{.name = c.name, .version = versions[i], .source = c.source}.Bind());
+    checks.emplace_back(qs.size(), c.name);
+    qs.push_back(VersionIsOurs{.name = c.name, .version = versions[i], .source = c.source}.Bind());
   }
   qs.push_back({.stmt_name_or_sql = "COMMIT", .prepared = false, .params = {}});
   // The registry in memory already has these changes: they must reach the
@@ -128,7 +145,14 @@ reactor::Task<Status> PgDefinitionLog::Commit() {
       auto res = co_await lease->Pipeline(qs, detail::StatementDeadline(options_));  // suspends
       if (res) {
         Status st = FirstError(*res);
-        if (st) co_return Status{};
+        if (st) {
+          // A version taken by another instance: the rest of the batch is committed (the
+          // workflow row's latest is that version either way); the caller undoes ours.
+          for (const auto& [index, name] : checks)
+            if ((*res)[index].rows() == 0 || (*res)[index].value(0, 0) != "t")
+              co_return Error{Errc::kConflict, "workflow '" + name + "': version made by another instance"};
+          co_return Status{};
+        }
         RF_LOG(kWarn, "postgres: definitions commit failed, retrying", {"error", st.error().ToString()});
       }
     }
