@@ -119,11 +119,13 @@ std::string EventLine(const json::Value& event) {
     if (type == "run.created") {
       line += Str(*data, "workflow") + " v" + Str(*data, "version");
     } else {
-      if (int64_t n = Int(*data, "attempt"); n > 0) line += "  attempt " + std::to_string(n);
-      if (std::string err = Str(*data, "error"); !err.empty()) line += ": " + err;
+      std::string detail;
+      if (int64_t n = Int(*data, "attempt"); n > 0) detail += "  attempt " + std::to_string(n);
+      if (std::string err = Str(*data, "error"); !err.empty()) detail += (detail.empty() ? "" : ": ") + err;
       if (std::string step = Str(*data, "step"); !step.empty() && type.starts_with("run."))
-        line += " (step " + step + ")";
-      if (int64_t at = Int(*data, "retry_at_ms"); at > 0) line += "  (retry at " + Clock(at) + ")";
+        detail += " (step " + step + ")";
+      if (int64_t at = Int(*data, "retry_at_ms"); at > 0) detail += "  (retry at " + Clock(at) + ")";
+      line += detail;
     }
   }
   line = OneLine(line);
