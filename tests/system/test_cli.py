@@ -213,6 +213,44 @@ def test_apply_without_yes_on_a_pipe_refuses_and_dry_run_applies_nothing(rf_bin,
     assert api_get(server, f"/v1/workflows/{name}")[0] == 404
 
 
+def _apply_on_a_terminal(rf_bin, server, path, answer: bytes):
+    """Runs apply with stdin and stderr on a pseudo-terminal, answers the prompt, returns
+    (exit status, terminal text, stdout)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(rf_bin), "--server", f"http://127.0.0.1:{server.port}", "workflows", "apply",
+                             str(path)], stdin=slave, stderr=slave, stdout=subprocess.PIPE, close_fds=True)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + CLI_TIMEOUT
+    while b"[y/N]" not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            seen += os.read(master, 4096)
+    assert b"[y/N]" in seen, seen
+    os.write(master, answer)
+    out, _ = proc.communicate(timeout=CLI_TIMEOUT)
+    try:
+        while select.select([master], [], [], 0.2)[0]:
+            seen += os.read(master, 4096)
+    except OSError:
+        pass
+    os.close(master)
+    return proc.returncode, seen.decode(errors="replace"), out.decode()
+
+
+def test_apply_asks_on_a_terminal_and_applies_only_after_yes(rf_bin, server, tmp_path):
+    name = unique("cli-ask")
+    f = tmp_path / "flow.json"
+    f.write_text(json.dumps({"name": name, **approval_flow()}))
+    rc, tty, out = _apply_on_a_terminal(rf_bin, server, f, b"n\n")
+    assert rc == 0 and "Apply to http://127.0.0.1:" in tty and "nothing applied" in tty
+    assert "+++ " in out
+    assert api_get(server, f"/v1/workflows/{name}")[0] == 404
+    rc, tty, out = _apply_on_a_terminal(rf_bin, server, f, b"y\n")
+    assert rc == 0 and f"{name}: created version 1" in out
+    assert api_get(server, f"/v1/workflows/{name}")[0] == 200
+
+
 def test_apply_of_an_invalid_definition_exits_1_with_the_servers_reason(rf_bin, server, tmp_path):
     f = tmp_path / "bad.json"
     f.write_text(json.dumps({"name": unique("cli-invalid"), "steps": [{"id": "x", "type": "teleport"}]}))
