@@ -681,3 +681,25 @@ def test_completion_bash_is_valid_bash_and_completes_commands(rf_bin, server, tm
     assert complete(str(rf_bin), "runs", "list", "--sta") == ["--status"]
     # Workflow names come from the daemon named by --server.
     assert name in complete(str(rf_bin), "--server", f"http://127.0.0.1:{server.port}", "runs", "start", "cli-complete")
+
+
+# --------------------------------------------------------------------------
+# cluster: a standby cannot stream a run it does not hold
+# --------------------------------------------------------------------------
+
+
+def test_runs_watch_through_a_standby_polls_the_run_until_it_finished(rf_bin, launch, pg):
+    from test_forward import holder_and_standby
+    import engine_client
+
+    d1, d2 = holder_and_standby(launch, pg)
+    engine_client.must_put(d1, "short", delay_flow(1000))
+    engine_client.wait_until(lambda: api_get(d2, "/v1/workflows/short")[0] == 200, 10.0, 0.1,
+                             "d2 knows the workflow made on d1")
+    run_id = start_run(rf_bin, d2, "short")  # forwarded to the holder
+    st, _ = api_get(d2, f"/v1/runs/{run_id}/events")
+    assert st == 503  # the reason for the fallback: events are not forwarded
+    r = run_cli(rf_bin, d2, "runs", "watch", run_id)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert r.stdout.splitlines()[-1].startswith(f"run {run_id} succeeded in ")
+    assert api_get(d1, f"/v1/runs/{run_id}")[1]["status"] == "succeeded"
