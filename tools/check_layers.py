@@ -51,8 +51,11 @@ ALLOWED = {
     # api forwards a request for a run another instance holds to that instance with the
     # shard's outbound client (api/detail/forward.h).
     "api": ["engine", "http", "http/client", "fanout", "store", "json", "reactor", "obs", "base"],
+    # The client commands of the binary: a blocking HTTP client over http/client's pure parts
+    # (URL, request writer, response parser) and JSON; never the engine or the reactor.
+    "cli": ["http/client", "json", "base"],
     # The only place that names concrete adapters: everything below it.
-    "app": ["api", "steps", "engine", "http", "http/client", "fanout", "store",
+    "app": ["api", "cli", "steps", "engine", "http", "http/client", "fanout", "store",
             "store/embedded", "store/history", "store/postgres", "store/redis", "json",
             "reactor", "obs", "base"],
 }

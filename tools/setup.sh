@@ -10,6 +10,7 @@ PACKAGES=(
   libsimdjson-dev libpq-dev libhiredis-dev libnghttp2-dev libc-ares-dev
   librocksdb-dev  # the history store of finished runs (src/store/history)
   zlib1g-dev      # ringflow archive writes gzip
+  libyaml-dev     # ringflow workflows apply reads YAML definitions (src/cli/yaml_json.cc)
   # fuzzing and sanitizers
   clang libclang-rt-14-dev
   # tests

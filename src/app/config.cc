@@ -359,7 +359,7 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
         c.migrate_apply = sub == "up";
       }
     }
-    else return Error{Errc::kInvalidArgument, "unknown command '" + std::string(a) + "' (serve, version, config, doctor, migrate, archive, help)"};
+    else return Error{Errc::kInvalidArgument, "unknown command '" + std::string(a) + "' (serve, version, config, doctor, migrate, archive, help; client: workflows, runs, dead-letter, completion)"};
   }
 
   std::string file;
@@ -371,7 +371,8 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
   }
   for (const auto& [name, value] : env) {
     if (!name.starts_with("RINGFLOW_")) continue;
-    bool known = false;
+    // The client commands' own variables (src/cli) are not the daemon's, but not typos either.
+    bool known = name == "RINGFLOW_SERVER" || name == "RINGFLOW_API_KEY";
     for (const Setting& s : kSettings) known = known || EnvName(s.key) == name;
     if (!known) c.warnings.push_back("unknown environment variable " + name + " ignored (typo?)");
   }
@@ -442,6 +443,9 @@ std::string HelpText() {
       "  config    print the effective configuration and where each value came from\n"
       "  doctor    check the host (kernel, io_uring, NUMA, limits, listener, store, Redis); exit 1 on findings\n"
       "  migrate   PostgreSQL schema: `up` applies pending migrations (default), `status` lists them\n\n"
+      "client commands against a running daemon (`ringflow help runs` etc.):\n"
+      "  workflows apply|list|get, runs start|get|list|watch|cancel|retry|signal,\n"
+      "  dead-letter list|retry, completion bash\n\n"
       "settings (flag --key, env RINGFLOW_KEY, or `key = value` in --config FILE;\n"
       "precedence: default < file < env < flag):\n";
   for (const Setting& s : kSettings) {

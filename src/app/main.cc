@@ -5,11 +5,14 @@
 #include "app/config.h"
 #include "app/doctor.h"
 #include "app/serve.h"
+#include "cli/cli.h"
 #include "obs/log.h"
 #include "store/postgres/migrate.h"
 
 int main(int argc, char** argv, char** envp) {
   using namespace rf;
+  // Client commands (workflows, runs, dead-letter, completion) talk to a running daemon.
+  if (cli::IsClientCommand(argc, argv)) return cli::Main(argc, argv, envp);
   auto config = app::LoadConfig(argc, argv, envp);
   if (!config) {
     std::fprintf(stderr, "ringflow: %s\n", config.error().context.c_str());

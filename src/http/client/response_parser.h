@@ -78,6 +78,9 @@ class ResponseParser {
 
   const Response& response() const { return response_; }
   Response TakeResponse() { return std::move(response_); }
+  // Moves out the body bytes parsed so far, for an answer read as it arrives (the CLI's
+  // `runs watch` reads an event stream this way); max_body then bounds what is not taken yet.
+  std::string TakeBody() { return std::exchange(response_.body, {}); }
   const ResponseLimits& limits() const { return limits_; }
 
  private:

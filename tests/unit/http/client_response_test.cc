@@ -298,6 +298,24 @@ TEST_SUITE("http.client_response") {
     for (int i = 0; i < 200; ++i) trailers += "T: v\r\n";
     CHECK(ErrorOf(trailers, limits) == Errc::kTooLarge);
   }
+
+  TEST_CASE("TakeBody hands out a streamed body piece by piece and max_body bounds only what is kept") {
+    ResponseParser p(ResponseLimits{.max_head = 1024, .max_body = 8});
+    std::string_view head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
+    REQUIRE(p.Feed(head).has_value());
+    CHECK(p.reading_until_close());
+    std::string seen;
+    for (int i = 0; i < 5; ++i) {  // 30 bytes in all, never more than 6 kept
+      REQUIRE(p.Feed("data:\n").has_value());
+      seen += p.TakeBody();
+      CHECK(p.response().body.empty());
+    }
+    CHECK(seen.size() == 30);
+    REQUIRE(p.Feed("123456").has_value());
+    auto over = p.Feed("789");  // 9 bytes not taken
+    REQUIRE_FALSE(over.has_value());
+    CHECK(over.error().code == Errc::kTooLarge);
+  }
 }
 
 }  // namespace rf::http::client
