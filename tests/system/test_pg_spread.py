@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 
 import rfclient
-from engine_client import (get_run, kill9, must_put, start, step, term, wait_terminal, wait_until)
+from engine_client import (check_event_frames, get_run, kill9, must_put, sse_events, start, step, term,
+                           wait_terminal, wait_until)
 from test_pg_store import fresh_db, launch_pg
 
 DELAYED = {"steps": [{"id": "wait", "type": "delay", "ms": 1500},
@@ -142,3 +143,35 @@ def test_three_daemons_spread_the_partitions_and_serve_each_others_runs(launch, 
                 st, doc = get_run(d, rid)
                 assert st == 200 and doc["id"] == rid, (st, doc)
             assert wait_terminal(d2, rid, 20.0)["status"] == "succeeded"
+
+
+def test_event_streams_on_the_holder_see_every_event_while_two_daemons_relay(launch, pg):
+    """Each daemon's outbox relay drains the events of the partitions it holds, so a run's
+    stream on its holder gets every event even though another daemon relays too."""
+    _, url = fresh_db(pg)
+    d1 = launch_pg(launch, url, "--migrate", "true")
+    must_put(d1, "steps", {"steps": [{"id": "a", "type": "noop"},
+                                     {"id": "w", "type": "delay", "ms": 800, "depends_on": ["a"]},
+                                     {"id": "b", "type": "noop", "depends_on": ["w"]},
+                                     {"id": "c", "type": "noop", "depends_on": ["b"]}]})
+    d2 = launch_pg(launch, url)
+    wait_until(lambda: shared_by(d1, d2), 15.0, 0.1, "d1 and d2 share the partitions")
+    results: dict[str, object] = {}
+
+    def watch(d, rid):
+        results[rid] = sse_events(d, f"/v1/runs/{rid}/events", timeout=15.0)
+
+    threads = []
+    for d in (d1, d2):
+        for rid in start_many(d, "steps", 6):  # keyless: in a partition the daemon holds
+            t = threading.Thread(target=watch, args=(d, rid))
+            t.start()
+            threads.append(t)
+    for t in threads:
+        t.join(30)
+    for rid, res in results.items():
+        assert res.status == 200, (rid, res.status)
+        types = [e["type"] for e in check_event_frames(res.events(), rid)]
+        assert res.ended and types and types[-1] == "run.succeeded", (rid, types)
+        seqs = [int(f.id) for f in res.events()]
+        assert seqs == list(range(1, len(seqs) + 1)), (rid, seqs)
