@@ -50,7 +50,10 @@ ALLOWED = {
     "steps": ["engine", "http/client", "json", "reactor", "obs", "base"],
     # api forwards a request for a run another instance holds to that instance with the
     # shard's outbound client (api/detail/forward.h).
-    "api": ["engine", "http", "http/client", "fanout", "store", "json", "reactor", "obs", "base"],
+    "api": ["engine", "http", "http/client", "fanout", "store", "json", "reactor", "obs", "base",
+            "ui"],
+    # The web UI's static files, embedded at build time; api serves them.
+    "ui": [],
     # The only place that names concrete adapters: everything below it.
     "app": ["api", "steps", "engine", "http", "http/client", "fanout", "store",
             "store/embedded", "store/history", "store/postgres", "store/redis", "json",
