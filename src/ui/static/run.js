@@ -218,9 +218,12 @@ export async function render(view, id) {
       h('span', {class: 'mono'}, '#' + e.seq), ' ', fmtTime(e.at_ms), ' ', h('strong', {}, e.type),
       e.step ? [' ', h('span', {class: 'mono'}, e.step)] : null));
     while (log.childElementCount > MAX_LOG) log.firstElementChild.remove();
-    if (run) {
+    // History the run as read already reflects (the stream replays it first) must not set
+    // statuses back; newer events move them at once, before the re-read brings the details.
+    if (run && e.at_ms > run.updated_ms) {
       const step = e.step && run.steps.find((st) => st.id === e.step);
       if (step && STEP_STATUS[e.type]) step.status = STEP_STATUS[e.type];
+      if (step && e.type === 'run.waiting') step.status = 'waiting';
       if (RUN_STATUS[e.type]) run.status = RUN_STATUS[e.type];
       update();
     }
