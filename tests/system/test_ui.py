@@ -281,7 +281,7 @@ def test_keyboard_navigation(b, server):
     assert outline not in ("none", ""), f"no visible focus on the focused link: {outline}"
     b.key("Enter")
     b.wait("location.hash === '#/runs' && document.activeElement.tagName === 'H1'", "Runs opened by Enter, focus on its heading")
-    # The filters are ordinary form controls: Tab reaches them, and the search refuses a bad id.
+    # The search refuses a bad id (Enter submits it) and stays on the page.
     b.click("#run-search")
     b.call("Input.insertText", {"text": "not-a-run"})
     b.key("Enter")
@@ -368,6 +368,7 @@ def test_dead_letter_bulk_retry_and_run_filters(b, server, shots):
     shown = b.eval("[...document.querySelectorAll('#runs-table tbody tr')].map(r => [r.dataset.run, r.dataset.status])")
     assert sorted(shown) == sorted([i, "failed"] for i in ids), shown
     assert b.eval("document.querySelector('#filter-status').value") == "failed"
+    shoot(b, shots, "runs-failed-ui-fail", "document.querySelector('#runs-table')")
     b.eval("const s = document.querySelector('#filter-status'); s.value = 'waiting'; s.dispatchEvent(new Event('change'))")
     b.wait("location.hash.includes('status=waiting') && document.querySelector('#runs-empty')", "no waiting ui-fail run")
     b.type_into("#run-search", ok["id"])
@@ -385,6 +386,22 @@ def test_dead_letter_bulk_retry_and_run_filters(b, server, shots):
     for i in ids:  # each ran its failed step again (and failed again: the port is still closed)
         wait_until(lambda: len(get_run(server, i).json["steps"][0]["attempts"]) == 2, 10, what=f"{i} retried")
         wait_status(server, i, {"failed"})
+
+    # The run page's retry button: a third attempt, shown live on the same page.
+    open_page(b, f"#/runs/{ids[0]}", "document.querySelector('#retry-run')")
+    b.wait("document.querySelector('#run-steps li[data-step=\"call\"]').querySelectorAll('.attempts tbody tr').length === 2", "two attempts")
+    b.click("#retry-run")
+    b.wait("document.querySelector('#run-action-msg').textContent === 'Retry: done.'", "retry accepted")
+    wait_until(lambda: len(get_run(server, ids[0]).json["steps"][0]["attempts"]) == 3, 10, what="a third attempt")
+    wait_status(server, ids[0], {"failed"})
+    b.wait("document.querySelector('#run-steps li[data-step=\"call\"]').querySelectorAll('.attempts tbody tr').length === 3"
+           " && document.querySelector('#run-status [data-status]').dataset.status === 'failed'"
+           " && document.querySelector('#live').dataset.state === 'ended'", "the third attempt shown")
+    shoot(b, shots, "run-retried", "document.querySelector('#run-steps li')")
+    open_page(b, "#/runs", "document.querySelector('#runs-table')")
+    shoot(b, shots, "runs-all", "document.querySelector('#runs-table')")
+    open_page(b, "#/overview", PAGES["#/overview"] + " && document.querySelector('main table')")
+    shoot(b, shots, "overview-with-runs", "document.querySelector('main table')")
 
 
 def test_outputs_are_shown_as_text(b, server):

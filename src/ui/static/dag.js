@@ -1,7 +1,7 @@
 // A definition's DAG drawn as SVG. Layout: a step's column is the length of the longest
 // depends_on chain leading to it (roots in column 0), so every edge points right; within a
-// column steps are ordered by the mean row of their dependencies (two sweeps), which keeps most
-// edges short and straight.
+// column steps (and the placeholders of edges that skip columns) are ordered by the mean row of
+// their predecessors (two sweeps), which keeps most edges short and straight.
 
 import {s} from './dom.js';
 
@@ -29,18 +29,37 @@ export function layout(definition) {
     return d;
   };
   const columns = [];
+  const place = (n) => (columns[n.layer] = columns[n.layer] || []).push(n);
   for (const n of byId.values()) {
     n.layer = depth(n.id);
-    (columns[n.layer] = columns[n.layer] || []).push(n);
+    n.preds = [];
+    place(n);
+  }
+  // An edge that skips columns passes through a placeholder in each column it crosses, so the
+  // ordering keeps room for it and it is drawn between the steps there, not through them.
+  const edges = [];
+  for (const n of byId.values()) {
+    for (const d of n.deps) {
+      if (!byId.has(d)) continue;
+      const from = byId.get(d);
+      const via = [];
+      let prev = from;
+      for (let l = from.layer + 1; l < n.layer; ++l) {
+        const p = {id: '', dummy: true, layer: l, preds: [prev], index: from.index};
+        place(p);
+        via.push(p);
+        prev = p;
+      }
+      n.preds.push(prev);
+      edges.push({from, to: n, via});
+    }
   }
   columns.forEach((col) => col.forEach((n, i) => { n.row = i; }));
   for (let sweep = 0; sweep < 2; ++sweep) {
     for (let c = 1; c < columns.length; ++c) {
-      const key = (n) => {
-        const rows = n.deps.filter((d) => byId.has(d)).map((d) => byId.get(d).row);
-        return rows.length ? rows.reduce((a, b) => a + b, 0) / rows.length : n.row;
-      };
-      columns[c].sort((a, b) => key(a) - key(b) || a.index - b.index);
+      const key = new Map(columns[c].map((n) => [n, n.preds.length
+        ? n.preds.reduce((a, p) => a + p.row, 0) / n.preds.length : n.row]));
+      columns[c].sort((a, b) => key.get(a) - key.get(b) || a.index - b.index);
       columns[c].forEach((n, i) => { n.row = i; });
     }
   }
@@ -53,11 +72,24 @@ export function layout(definition) {
       n.y = offset + n.row * (H + GAP_Y);
     }
   }
-  const edges = [];
-  for (const n of byId.values())
-    for (const d of n.deps) if (byId.has(d)) edges.push({from: byId.get(d), to: n});
   const width = PAD * 2 + Math.max(1, columns.length) * W + Math.max(0, columns.length - 1) * GAP_X;
   return {nodes: [...byId.values()], edges, width, height};
+}
+
+// The SVG path of an edge: curves between columns, straight through each placeholder.
+function edgePath(e) {
+  const pts = [[e.from.x + W, e.from.y + H / 2]];
+  for (const v of e.via) pts.push([v.x, v.y + H / 2], [v.x + W, v.y + H / 2]);
+  pts.push([e.to.x, e.to.y + H / 2]);
+  let d = `M ${pts[0][0]} ${pts[0][1]}`;
+  for (let i = 1; i < pts.length; i += 2) {
+    const [x1, y1] = pts[i - 1];
+    const [x2, y2] = pts[i];
+    const mx = (x1 + x2) / 2;
+    d += ` C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`;
+    if (i + 1 < pts.length) d += ` L ${pts[i + 1][0]} ${pts[i + 1][1]}`;
+  }
+  return d;
 }
 
 function shorten(text, max) {
@@ -73,13 +105,8 @@ export function drawDag(definition, label) {
     markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse'},
   s('path', {d: 'M 0 0 L 10 5 L 0 10 z', class: 'dag-arrow'}))));
   for (const e of g.edges) {
-    const x1 = e.from.x + W;
-    const y1 = e.from.y + H / 2;
-    const x2 = e.to.x;
-    const y2 = e.to.y + H / 2;
-    const mx = (x1 + x2) / 2;
-    svg.append(s('path', {class: 'dag-edge', d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`,
-      'marker-end': 'url(#dag-arrow)', dataset: {from: e.from.id, to: e.to.id}}));
+    svg.append(s('path', {class: 'dag-edge', d: edgePath(e), 'marker-end': 'url(#dag-arrow)',
+      dataset: {from: e.from.id, to: e.to.id}}));
   }
   const nodes = new Map();
   for (const n of g.nodes) {
