@@ -50,7 +50,10 @@ ALLOWED = {
     "steps": ["engine", "http/client", "json", "reactor", "obs", "base"],
     # api forwards a request for a run another instance holds to that instance with the
     # shard's outbound client (api/detail/forward.h).
-    "api": ["engine", "http", "http/client", "fanout", "store", "json", "reactor", "obs", "base"],
+    "api": ["engine", "http", "http/client", "fanout", "store", "json", "reactor", "obs", "base",
+            "ui"],
+    # The web UI's static files, embedded at build time; api serves them.
+    "ui": [],
     # The client commands of the binary: a blocking HTTP client over http/client's pure parts
     # (URL, request writer, response parser) and JSON; never the engine or the reactor.
     "cli": ["http/client", "json", "base"],

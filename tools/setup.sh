@@ -18,6 +18,7 @@ PACKAGES=(
   prometheus  # promtool: check metrics (system tests), check and test the alert rules (ops)
   python3-yaml  # tests/ops/check_observability.py reads the alert rules
   python3-jsonschema  # tests/system/test_openapi.py validates the OpenAPI document (draft 2020-12)
+  chromium python3-websocket  # tests/system/test_ui.py: the web UI in headless Chromium over CDP
   postgresql  # initdb/pg_ctl/psql/pgbench for tools/pg.sh (the private test cluster) and the bench
   redis-server  # tools/redis.sh: the private Redis of the store/redis unit tests and doctor tests
   # benches and references

@@ -1,6 +1,7 @@
 #include "api/openapi.h"
 
 #include "api/detail/common.h"
+#include "api/ui.h"
 #include "api/v1.h"
 
 namespace rf::api {
@@ -23,6 +24,7 @@ void AddAllRoutes(Routes& routes, ServiceState* state, V1Api& v1) {
   AddOperationalRoutes(routes, state);
   v1.AddRoutes(routes);
   AddOpenApiRoute(routes);
+  AddUiRoutes(routes);
 }
 
 }  // namespace rf::api

@@ -15,7 +15,7 @@ std::string_view OpenApiDocument();
 // GET /v1/openapi.json.
 void AddOpenApiRoute(Routes& routes);
 
-// Every route the daemon serves: the operational ones, /v1, and the document itself.
+// Every route the daemon serves: the operational ones, /v1, the document itself and the web UI.
 // `state` and `v1` must outlive the router.
 class V1Api;
 void AddAllRoutes(Routes& routes, ServiceState* state, V1Api& v1);

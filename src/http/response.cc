@@ -14,6 +14,10 @@ std::string_view StatusReason(int status) {
       return "Accepted";
     case 204:
       return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 304:
+      return "Not Modified";
     case 400:
       return "Bad Request";
     case 404:
@@ -126,9 +130,13 @@ void SerializeStreamHead(const Response& r, bool http10, std::string_view date_l
 void SerializeResponse(const Response& r, bool keep_alive, bool http10, bool head_only,
                        std::string_view date_line, Buffer& out) {
   AppendStatusAndType(r, http10, date_line, out);
-  out.Append("Content-Length: ");
-  out.AppendUnsigned(r.body.size());
-  out.Append("\r\n");
+  // A 304 has no content, and a Content-Length would have to be the 200's (RFC 9110 8.6).
+  const bool not_modified = r.status == 304;
+  if (!not_modified) {
+    out.Append("Content-Length: ");
+    out.AppendUnsigned(r.body.size());
+    out.Append("\r\n");
+  }
   if (!keep_alive) {
     out.Append("Connection: close\r\n");
   } else if (http10) {
@@ -136,7 +144,7 @@ void SerializeResponse(const Response& r, bool keep_alive, bool http10, bool hea
   }
   out.Append(r.extra_headers);
   out.Append("\r\n");
-  if (!head_only) out.Append(r.body.view());
+  if (!head_only && !not_modified) out.Append(r.body.view());
 }
 
 }  // namespace rf::http

@@ -10,7 +10,8 @@
 //  - Literal segments win over parameters when both match; if the literal branch has no route
 //    for the method, the parameter branch is tried (so "POST /a/b" and "GET /a/{x}" both work).
 //  - A trailing slash or an empty segment is a different path: "/v1/runs/" does not match
-//    "/v1/runs" (404), and a parameter never captures an empty segment.
+//    "/v1/runs" (404), and a parameter never captures an empty segment. A pattern may end with
+//    a slash ("/ui/", a directory's index); it matches only that path.
 //  - HEAD uses the GET handler unless a HEAD handler is registered; Allow lists HEAD whenever
 //    GET is present. Method::kOther never matches (405 if the path exists, else 404).
 //  - kMethodNotAllowed: some route matches the path but none the method; `allow` is the union of
@@ -97,8 +98,8 @@ void Router<H>::Add(Method method, std::string_view pattern, H handler) {
   std::string_view rest = pattern == "/" ? std::string_view() : pattern;
   while (!rest.empty()) {
     const std::string_view seg = NextSegment(rest);
-    RF_CHECK(!seg.empty());
-    if (seg.front() == '{') {
+    RF_CHECK(!seg.empty() || rest.empty());  // empty only last: a trailing slash
+    if (!seg.empty() && seg.front() == '{') {
       RF_CHECK(seg.size() > 2 && seg.back() == '}');
       const std::string_view name = seg.substr(1, seg.size() - 2);
       RF_CHECK(name.find_first_of("{}") == std::string_view::npos);
@@ -172,14 +173,15 @@ bool Router<H>::Search(const Node& node, std::string_view rest, Method method, M
   }
   std::string_view after = rest;
   const std::string_view seg = NextSegment(after);
-  if (seg.empty()) return false;
+  // An empty segment matches only a trailing-slash pattern's "" literal, never a parameter.
+  if (seg.empty() && !after.empty()) return false;
   for (const auto& [literal, child] : node.literals) {
     if (literal == seg) {
       if (Search(*child, after, method, m, path_mask)) return true;
       break;
     }
   }
-  if (node.param) {
+  if (node.param && !seg.empty()) {
     const size_t count = m.params.count;
     m.params.items[count] = {node.param_name, seg};
     m.params.count = count + 1;

@@ -27,6 +27,21 @@ TEST_SUITE("http.response") {
     CHECK(out.view().ends_with("\r\n\r\n"));
   }
 
+  TEST_CASE("a 304 has neither Content-Length nor a body") {
+    Buffer body, out;
+    std::string hdrs;
+    Response r(body, hdrs);
+    r.status = 304;
+    r.content_type = {};
+    r.body.Append("ignored");
+    r.AddHeader("ETag", "\"x\"");
+    rf::http::SerializeResponse(r, true, false, false, "Date: x\r\n", out);
+    CHECK(out.view().starts_with("HTTP/1.1 304 Not Modified\r\n"));
+    CHECK(out.view().find("Content-Length") == std::string_view::npos);
+    CHECK(out.view().find("ETag: \"x\"\r\n") != std::string_view::npos);
+    CHECK(out.view().ends_with("\r\n\r\n"));
+  }
+
   TEST_CASE("HTTP/1.0 keep-alive is echoed and close is announced") {
     Buffer body, out;
     std::string hdrs;

@@ -114,6 +114,26 @@ TEST_SUITE("http.router") {
     CHECK(r.Find(Method::kPost, "/v1/workflows//runs").kind == Kind::kNotFound);
   }
 
+  TEST_CASE("a pattern ending with a slash matches only that path") {
+    R r = MakeRouter();
+    r.Add(Method::kGet, "/ui", 20);
+    r.Add(Method::kGet, "/ui/", 21);
+    r.Add(Method::kGet, "/ui/{file}", 22);
+    auto m = r.Find(Method::kGet, "/ui/");
+    REQUIRE(m.kind == Kind::kFound);
+    CHECK(*m.handler == 21);
+    CHECK(m.pattern == "/ui/");
+    CHECK(m.params.count == 0);
+    CHECK(*r.Find(Method::kGet, "/ui").handler == 20);
+    CHECK(*r.Find(Method::kGet, "/ui/app.js").handler == 22);
+    CHECK(r.Find(Method::kGet, "/ui//").kind == Kind::kNotFound);
+    CHECK(r.Find(Method::kGet, "/ui/app.js/").kind == Kind::kNotFound);
+    CHECK(r.Find(Method::kPost, "/ui/").kind == Kind::kMethodNotAllowed);
+    // Elsewhere a trailing slash is still a different path.
+    CHECK(r.Find(Method::kGet, "/v1/workflows/").kind == Kind::kNotFound);
+    CHECK(r.Find(Method::kGet, "//").kind == Kind::kNotFound);
+  }
+
   TEST_CASE("a known path with another method is 405 with the Allow list") {
     const R r = MakeRouter();
     auto m = r.Find(Method::kPatch, "/v1/workflows");
