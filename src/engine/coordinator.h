@@ -11,6 +11,7 @@
 // then dispatches the turn's effects (steps into the worker queues, timers,
 // aborts, ?wait callers, SSE subscribers).
 
+#include <atomic>
 #include <coroutine>
 #include <cstdint>
 #include <deque>
@@ -109,6 +110,9 @@ class Coordinator {
   bool failed() const { return failed_; }
   bool healthy() const { return store_->healthy(); }  // any thread
   bool moves_partitions() const { return store_->moves_partitions(); }
+  // Where this shard marks the partitions it holds, one bit each, for the instance's outbox
+  // relay (Engine::HeldPartitions); shards own disjoint partitions. Before Open.
+  void ShareHeld(std::atomic<uint64_t>* bits) { held_bits_ = bits; }
   // Where the instance holding `partition` (one of this shard's) answers; see RunStore::HolderOf.
   reactor::Task<Result<std::string>> HolderOf(uint32_t partition) { return store_->HolderOf(partition); }
 
@@ -383,6 +387,7 @@ class Coordinator {
   std::vector<bool> held_;             // [partition]: this shard has its runs
   std::vector<uint32_t> held_list_;    // the same, for starts to pick from
   std::vector<bool> releasing_;        // [partition]: being handed over (Release)
+  std::atomic<uint64_t>* held_bits_ = nullptr;  // kPartitions bits, the instance's (ShareHeld)
   size_t pick_ = 0;
 
   struct LoadedTimer {

@@ -29,6 +29,8 @@ constexpr Nanos kReleasePoll = 5 * kMillis;
 }  // namespace
 
 void Coordinator::SetHeld(const std::vector<uint32_t>& partitions) {
+  if (held_bits_)
+    for (uint32_t p : held_list_) held_bits_[p / 64].fetch_and(~(uint64_t{1} << (p % 64)), std::memory_order_relaxed);
   held_.assign(kPartitions, false);
   held_list_.clear();
   // A partition being handed over is still the store's until its lease ends, not ours.
@@ -36,6 +38,7 @@ void Coordinator::SetHeld(const std::vector<uint32_t>& partitions) {
     if (releasing_[p]) continue;
     held_[p] = true;
     held_list_.push_back(p);
+    if (held_bits_) held_bits_[p / 64].fetch_or(uint64_t{1} << (p % 64), std::memory_order_relaxed);
   }
   stats_->partitions_held.Set(static_cast<int64_t>(held_list_.size()));
 }

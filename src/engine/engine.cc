@@ -113,6 +113,7 @@ Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> 
     coordinators_.push_back(std::make_unique<Coordinator>(
         static_cast<unsigned>(i), options_, http[i], &metrics_,
         stores->MakeRunStore(static_cast<unsigned>(i), owned_[i])));
+    coordinators_.back()->ShareHeld(held_bits_.data());
     if (history_) {
       size_t cache = history_->fed_by_commits() ? options_.history_cache : options_.history_cache / 2;
       coordinators_.back()->SetHistory(history_, cache / shards);
@@ -188,7 +189,8 @@ reactor::Task<Status> Engine::Open() {
   }
   if (relay_) {
     Status st = co_await relay_->Open([this](std::vector<store::OutboxRow>& rows) { DeliverOutbox(rows); },
-                                      [] { return fanout::Subscriber::Live() > 0; });  // suspends
+                                      [] { return fanout::Subscriber::Live() > 0; },
+                                      [this] { return HeldPartitions(); });  // suspends
     if (!st) co_return Error{st.error().code, "outbox relay: " + st.error().ToString()};
   }
   for (const auto& c : coordinators_) moves_ |= c->moves_partitions();
@@ -225,6 +227,16 @@ reactor::Task<void> RebalanceOn(Coordinator* c, std::vector<uint32_t> wanted) {
   return c->Rebalance(std::move(wanted));
 }
 }  // namespace
+
+std::vector<uint32_t> Engine::HeldPartitions() const {
+  std::vector<uint32_t> out;
+  for (uint32_t w = 0; w < held_bits_.size(); ++w) {
+    const uint64_t bits = held_bits_[w].load(std::memory_order_relaxed);
+    for (uint32_t b = 0; b < 64; ++b)
+      if (bits >> b & 1) out.push_back(w * 64 + b);
+  }
+  return out;
+}
 
 reactor::Task<void> Engine::Rebalance() {
   auto op = reactor::SubmitTo(0, &MembersOn, coordinators_[0].get());

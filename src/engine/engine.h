@@ -6,11 +6,13 @@
 // each durable change. Callers on any shard route run commands to
 // OwnerOf(partition) with SubmitTo; definition commands go to shard 0.
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "base/hash_ring.h"
 #include "engine/coordinator.h"
 #include "engine/engine_metrics.h"
 #include "engine/registry.h"
@@ -110,6 +112,9 @@ class Engine {
   std::vector<unsigned> owner_;                  // [partition] -> shard
   std::vector<std::vector<uint32_t>> owned_;     // [shard] -> its partitions
   std::atomic<bool> ready_{false};
+  // The partitions the shards hold, a bit each (Coordinator::ShareHeld), for the outbox relay.
+  std::array<std::atomic<uint64_t>, kPartitions / 64> held_bits_{};
+  std::vector<uint32_t> HeldPartitions() const;
 
   store::EventRelay* relay_ = nullptr;               // the store's outbox relay, if it has one (shard 0)
   store::HistoryStore* history_ = nullptr;           // finished runs (the store's), if it has one

@@ -107,8 +107,11 @@ class EventRelay {
  public:
   using Deliver = std::function<void(std::vector<OutboxRow>&)>;
   using Wanted = std::function<bool()>;
+  // The partitions this instance holds now (their runs' events are this relay's to
+  // deliver; another instance's relay drains the rest). Called from the relay's shard.
+  using Held = std::function<std::vector<uint32_t>()>;
   virtual ~EventRelay() = default;
-  virtual reactor::Task<Status> Open(Deliver deliver, Wanted wanted) = 0;
+  virtual reactor::Task<Status> Open(Deliver deliver, Wanted wanted, Held held) = 0;
   // New events were committed: drain soon. Any shard thread.
   virtual void Nudge() = 0;
   virtual reactor::Task<void> Close() = 0;

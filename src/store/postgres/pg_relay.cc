@@ -14,14 +14,17 @@ namespace rf::store::pg {
 
 namespace {
 
-// The oldest outbox rows, locked so that another relay skips them.
+// The oldest outbox rows of the partitions this instance holds (and rows from before
+// migration 0006, which name none), locked so that another relay skips them.
 struct TakeOutbox {
   static constexpr std::string_view kName = "rf_relay_take";
   static constexpr std::string_view kSql =
-      "SELECT id, data FROM outbox ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED";
-  static constexpr int kParams = 1;
+      "SELECT id, data FROM outbox WHERE partition IS NULL OR partition = ANY($2::smallint[]) "
+      "ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED";
+  static constexpr int kParams = 2;
   std::string limit;
-  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {limit}}; }
+  std::string partitions;  // array
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {limit, partitions}}; }
 };
 
 struct DeleteOutbox {
@@ -107,9 +110,10 @@ class PgEventRelay::Idle {
 
 PgEventRelay::~PgEventRelay() = default;
 
-reactor::Task<Status> PgEventRelay::Open(Deliver deliver, Wanted wanted) {
+reactor::Task<Status> PgEventRelay::Open(Deliver deliver, Wanted wanted, Held held) {
   deliver_ = std::move(deliver);
   wanted_ = std::move(wanted);
+  held_ = std::move(held);
   shard_ = reactor::Shard::Current().id();
   pool_ = detail::MakePool(options_, 1, RelayStatements());
   poll_.self = this;
@@ -164,7 +168,9 @@ reactor::Task<int> PgEventRelay::Drain() {
   auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
   if (!conn) co_return -1;
   PgLease lease(pool_.get(), *conn);
-  const TakeOutbox take_rows{.limit = std::to_string(kBatchRows)};
+  detail::ArrayText held;
+  for (uint32_t p : held_()) held.AddInt(p);
+  const TakeOutbox take_rows{.limit = std::to_string(kBatchRows), .partitions = held.Take()};
   Query take[] = {{.stmt_name_or_sql = "BEGIN", .prepared = false, .params = {}},
                   {.stmt_name_or_sql = "SET LOCAL synchronous_commit TO off", .prepared = false, .params = {}},
                   take_rows.Bind()};

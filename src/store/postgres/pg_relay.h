@@ -42,7 +42,7 @@ class PgEventRelay final : public EventRelay {
   explicit PgEventRelay(PgOptions options) : options_(std::move(options)) {}
   ~PgEventRelay() override;
 
-  reactor::Task<Status> Open(Deliver deliver, Wanted wanted) override;
+  reactor::Task<Status> Open(Deliver deliver, Wanted wanted, Held held) override;
   void Nudge() override;
   reactor::Task<void> Close() override;
 
@@ -64,6 +64,7 @@ class PgEventRelay final : public EventRelay {
   PgOptions options_;
   Deliver deliver_;
   Wanted wanted_;
+  Held held_;
   std::unique_ptr<PgPool> pool_;
   unsigned shard_ = 0;
   std::atomic<bool> nudged_{false};

@@ -219,7 +219,7 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
   if (b.records) {
     detail::UpsertRuns runs;
     detail::InsertRunRecords records;
-    std::string outbox;
+    std::vector<std::pair<uint32_t, std::string>> outbox;  // partition -> its events' lines
     for (const auto& row : b.runs) {
       // Events come only from records, appended in the same turn: never a row without them.
       RF_CHECK(row.rec_first != 0);
@@ -232,7 +232,9 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
         records.first_event.AddInt(row.ev_first);
         records.last_event.AddInt(row.ev_last);
         records.events.Add(row.ev_data + "]");
-        AppendOutboxLine(outbox, row.id_text, row.ev_first, row.ev_last, row.workflow);
+        auto part = std::find_if(outbox.begin(), outbox.end(), [&](const auto& o) { return o.first == row.partition; });
+        if (part == outbox.end()) part = outbox.insert(outbox.end(), {row.partition, std::string()});
+        AppendOutboxLine(part->second, row.id_text, row.ev_first, row.ev_last, row.workflow);
       } else {
         records.first_event.AddNull();
         records.last_event.AddNull();
@@ -260,7 +262,14 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
     qs.push_back(records.Bind(keep));
     // A resent batch (its COMMIT's outcome was lost) may add a second outbox row with
     // the same events: subscribers drop what they have seen by number.
-    if (!outbox.empty()) qs.push_back(detail::InsertOutbox{.data = keep(std::move(outbox))}.Bind());
+    if (!outbox.empty()) {
+      ArrayText parts, data;
+      for (const auto& [p, lines] : outbox) {
+        parts.AddInt(p);
+        data.Add(lines);
+      }
+      qs.push_back(detail::InsertOutbox{.partitions = keep(parts.Take()), .data = keep(data.Take())}.Bind());
+    }
   }
   if (!b.timeouts.empty()) {
     detail::UpsertTimeouts timeouts;

@@ -87,10 +87,12 @@ struct InsertRunRecords {
 // The relay's queue: one row per batch, a line per run that had events.
 struct InsertOutbox {
   static constexpr std::string_view kName = "rf_outbox";
-  static constexpr std::string_view kSql = "INSERT INTO outbox (data) VALUES ($1)";
-  static constexpr int kParams = 1;
-  std::string_view data;
-  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {data}}; }
+  static constexpr std::string_view kSql =
+      "INSERT INTO outbox (partition, data) SELECT p, d FROM unnest($1::smallint[], $2::text[]) AS t(p, d)";
+  static constexpr int kParams = 2;
+  std::string_view partitions;  // array: one row per partition
+  std::string_view data;        // array: its lines
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {partitions, data}}; }
 };
 
 // Durable timers, one row per (run, step); step -1 is the run's deadline.

@@ -11,3 +11,9 @@ ALTER TABLE instances ADD COLUMN shards integer NOT NULL DEFAULT 1 CHECK (shards
 -- --standby: on the ring only while no instance without it is alive.
 ALTER TABLE instances ADD COLUMN standby boolean NOT NULL DEFAULT false;
 CREATE INDEX instances_seen ON instances (seen_at);
+
+-- The outbox row of a group commit now names its partition (one row per partition a commit
+-- wrote events for), and each instance's relay drains the rows of the partitions it holds:
+-- the events of a run reach the streams on its holder, not whichever relay came first.
+-- Rows without a partition (written before this migration) are drained by any relay.
+ALTER TABLE outbox ADD COLUMN partition smallint;
