@@ -41,8 +41,8 @@ ALLOWED = {
     "store/embedded": ["store", "json", "reactor", "obs", "base"],
     "store/history": ["store", "reactor", "obs", "base"],
     "store/postgres": ["store", "reactor", "obs", "base"],
-    # The Redis client (cluster membership, events, elections build on it).
-    "store/redis": ["reactor", "obs", "base"],
+    # The Redis client, and the cluster's event bus on it (store.h's EventBus).
+    "store/redis": ["store", "reactor", "obs", "base"],
     "fanout": ["reactor", "obs", "base"],
     # The engine sees stores only through the interface; app/ picks the adapter.
     "engine": ["fanout", "store", "json", "reactor", "obs", "base"],

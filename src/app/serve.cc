@@ -35,6 +35,8 @@
 #include "store/history/embedded_history.h"
 #include "store/postgres/migrate.h"
 #include "store/postgres/pg_store.h"
+#include "store/redis/redis_event_bus.h"
+#include "store/redis/redis_url.h"
 
 namespace rf::app {
 namespace {
@@ -210,6 +212,7 @@ int Serve(const Config& config) {
     return 1;
   }
   std::unique_ptr<store::StoreFactory> stores;
+  std::unique_ptr<store::EventBus> bus;  // --redis-url with --store postgres: events across instances
   if (config.store == Store::kPostgres) {
     // Blocking checks before any shard runs: the schema must be the one this binary knows.
     if (config.migrate) {
@@ -238,6 +241,14 @@ int Serve(const Config& config) {
       RF_LOG(kWarn, "advertised at a loopback address: only daemons on this host can forward requests "
                     "to this one; set --advertise (or --listen 0.0.0.0:PORT)",
              {"advertise", po.advertise});
+    }
+    if (!config.redis_url.empty()) {
+      auto url = store::redis::ParseRedisUrl(config.redis_url);  // validated by LoadConfig
+      if (!url) {
+        RF_LOG(kError, "bad --redis-url", {"error", url.error().context});
+        return 1;
+      }
+      bus = std::make_unique<store::redis::RedisEventBus>(*url, po.instance);
     }
     stores = std::make_unique<store::pg::PgStoreFactory>(po);
   } else {
@@ -292,15 +303,17 @@ int Serve(const Config& config) {
       d.forward_stats.push_back(std::make_unique<api::ForwardStats>());
     }
   }
-  d.state.more_metrics = [&d](std::string& out) {
+  d.state.more_metrics = [&d, b = bus.get()](std::string& out) {
     std::vector<const http::client::ClientStats*> parts;
     for (const auto& st : d.client_stats) parts.push_back(st.get());
     http::client::RenderClientMetrics(parts, out);
     std::vector<const api::ForwardStats*> fwd;
     for (const auto& st : d.forward_stats) fwd.push_back(st.get());
     if (!fwd.empty()) api::RenderForwardMetrics(fwd, out);
+    if (b) b->RenderMetrics(out);
   };
   engine::Engine engine(config.shards, eo, http_steps, stores.get());
+  if (bus) engine.SetEventBus(bus.get());
   d.engine = &engine;
   d.state.engine = &engine;
 

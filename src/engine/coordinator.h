@@ -152,8 +152,12 @@ class Coordinator {
   // Suspends only with a relaying store. Errors: kNotFound, the store's.
   reactor::Task<Status> Subscribe(RunId id, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s);
   void SubscribeWorkflow(std::string workflow, std::shared_ptr<fanout::Subscriber> s);
-  // The relay's delivery of outbox rows of runs this shard owns.
+  // The relay's delivery of outbox rows of runs this shard owns (the ring of shards), from
+  // this instance's relay or, with remote streams, from the others' (the cluster's bus).
   void DeliverOutbox(const std::vector<store::OutboxRow>& rows);
+  // Event streams of runs another instance holds are served here too: their history from
+  // the store, then what the bus delivers (Engine::SetEventBus). Before Open.
+  void EnableRemoteStreams() { remote_streams_ = true; }
 
   size_t run_count() const { return runs_.size(); }
   // Null until Open() succeeded.
@@ -260,6 +264,7 @@ class Coordinator {
   // end is durable (embedded store); a relaying store ends a subscriber at the
   // terminal event instead.
   void Offer(Entry& e, const std::vector<Frame>& frames, bool finished);
+  void OfferTo(std::vector<Entry::Sub>& subs, const std::vector<Frame>& frames, bool finished);
   // Sends `sub` what it holds without a gap. True: the stream ended.
   bool Flush(Entry::Sub& sub, bool finished) const;
   void PublishWorkflow(const std::string& workflow, const std::vector<Frame>& frames);
@@ -361,6 +366,10 @@ class Coordinator {
     int64_t since_ms;  // relayed events that happened before the subscription are not sent
   };
   std::multimap<std::string, WorkflowSub, std::less<>> workflow_subs_;
+  // Streams of runs held by another instance (remote streams), fed by DeliverOutbox.
+  bool remote_streams_ = false;
+  std::unordered_map<RunId, std::vector<Entry::Sub>, store::RunIdHash> remote_subs_;
+  reactor::Task<Status> SubscribeRemote(RunId id, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s);
 
   std::vector<After> after_;
   std::vector<After> spare_after_;  // the last batch's vector, reused for its capacity

@@ -53,6 +53,8 @@ Status Coordinator::FramesOf(const RunId& run, std::string_view events_json, uin
 reactor::Task<Status> Coordinator::Subscribe(RunId id, uint64_t after_seq,
                                              std::shared_ptr<fanout::Subscriber> s) {
   auto loaded = co_await Load(id);  // suspends
+  if (!loaded && loaded.error().code == Errc::kNotHeld && remote_streams_)
+    co_return co_await SubscribeRemote(id, after_seq, std::move(s));  // suspends
   if (!loaded) co_return loaded.error();
   Entry* e = *loaded;
   if (!store_->relays_events()) co_return SubscribeFromLog(*e, after_seq, std::move(s));
@@ -81,6 +83,37 @@ reactor::Task<Status> Coordinator::Subscribe(RunId id, uint64_t after_seq,
   // A resume after the terminal event (Last-Event-ID at the end) sends nothing and ends.
   const bool over = e->terminal_durable && it->held.empty() && it->seen >= e->run.event_seq;
   if (Flush(*it, over)) e->subscribers.erase(it);
+  co_return Status{};
+}
+
+// A run another instance holds: its history from the store, then its events as the
+// cluster's bus delivers them (DeliverOutbox), registered before the read like Subscribe.
+reactor::Task<Status> Coordinator::SubscribeRemote(RunId id, uint64_t after_seq,
+                                                   std::shared_ptr<fanout::Subscriber> s) {
+  Entry::Sub& added = remote_subs_[id].emplace_back();
+  added.to = s;
+  added.seen = after_seq;
+  added.ready = false;
+  auto rows = co_await store_->History(id, after_seq);  // suspends
+  auto list = remote_subs_.find(id);
+  if (list == remote_subs_.end()) co_return Status{};
+  auto it = std::find_if(list->second.begin(), list->second.end(), [&](const Entry::Sub& x) { return x.to == s; });
+  if (it == list->second.end()) co_return Status{};
+  std::vector<Frame> frames;
+  Status st = rows ? Status{} : Status{rows.error()};
+  for (size_t i = 0; st && i < rows->size(); ++i) st = FramesOf(id, (*rows)[i].data, after_seq, frames);
+  // Every run has events from its creation on: none at all means no such run.
+  if (st && after_seq == 0 && frames.empty()) st = Error{Errc::kNotFound, "no run with id " + id.ToString()};
+  if (!st) {
+    list->second.erase(it);
+    if (list->second.empty()) remote_subs_.erase(list);
+    if (st.error().code == Errc::kNotFound) co_return st;
+    co_return Error{Errc::kUnavailable, "event history: " + st.error().ToString()};
+  }
+  for (Frame& f : frames) it->held.try_emplace(f.seq, std::move(f.text), f.terminal);
+  it->ready = true;
+  if (Flush(*it, false)) list->second.erase(it);
+  if (list->second.empty()) remote_subs_.erase(list);
   co_return Status{};
 }
 
@@ -135,7 +168,9 @@ void Coordinator::DeliverOutbox(const std::vector<store::OutboxRow>& rows) {
   for (const store::OutboxRow& row : rows) {
     Entry* e = Find(row.run);
     const bool run_subs = e && !e->subscribers.empty();
-    if (row.data.empty() || (!run_subs && workflow_subs_.find(row.workflow) == workflow_subs_.end()))
+    auto remote = remote_subs_.find(row.run);
+    if (row.data.empty() || (!run_subs && remote == remote_subs_.end() &&
+                             workflow_subs_.find(row.workflow) == workflow_subs_.end()))
       continue;
     frames.clear();
     if (Status st = FramesOf(row.run, row.data, 0, frames); !st) {
@@ -147,18 +182,26 @@ void Coordinator::DeliverOutbox(const std::vector<store::OutboxRow>& rows) {
       Offer(*e, frames, false);
       if (e->subscribers.empty() && e->terminal_durable) Compact(*e);
     }
+    if (remote != remote_subs_.end()) {
+      OfferTo(remote->second, frames, false);
+      if (remote->second.empty()) remote_subs_.erase(remote);
+    }
     PublishWorkflow(row.workflow, frames);
   }
 }
 
 void Coordinator::Offer(Entry& e, const std::vector<Frame>& frames, bool finished) {
-  for (Entry::Sub& sub : e.subscribers) {
+  OfferTo(e.subscribers, frames, finished);
+}
+
+void Coordinator::OfferTo(std::vector<Entry::Sub>& subs, const std::vector<Frame>& frames, bool finished) {
+  for (Entry::Sub& sub : subs) {
     if (sub.to->closed()) continue;
     for (const Frame& f : frames)
       if (f.seq > sub.seen) sub.held.try_emplace(f.seq, f.text, f.terminal);
     if (sub.ready) sub.done = Flush(sub, finished);
   }
-  std::erase_if(e.subscribers, [](const Entry::Sub& s) { return s.done || s.to->closed(); });
+  std::erase_if(subs, [](const Entry::Sub& s) { return s.done || s.to->closed(); });
 }
 
 bool Coordinator::Flush(Entry::Sub& sub, bool finished) const {

@@ -337,6 +337,11 @@ void Coordinator::RemoveExpired() {
     ++removed;
   }
   std::erase_if(workflow_subs_, [](const auto& p) { return p.second.to->closed(); });
+  // Streams of other instances' runs whose client left and whose run sends nothing more.
+  for (auto it = remote_subs_.begin(); it != remote_subs_.end();) {
+    std::erase_if(it->second, [](const Entry::Sub& s) { return s.ready && s.to->closed(); });
+    it = it->second.empty() ? remote_subs_.erase(it) : std::next(it);
+  }
   if (removed) {
     stats_->runs_removed.Add(removed);
     RF_LOG(kDebug, "retention removed runs", {"runs", removed});

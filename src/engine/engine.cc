@@ -188,10 +188,19 @@ reactor::Task<Status> Engine::Open() {
     if (!st) co_return Error{st.error().code, "shard " + std::to_string(i) + ": " + st.error().ToString()};
   }
   if (relay_) {
-    Status st = co_await relay_->Open([this](std::vector<store::OutboxRow>& rows) { DeliverOutbox(rows); },
-                                      [] { return fanout::Subscriber::Live() > 0; },
+    Status st = co_await relay_->Open([this](std::vector<store::OutboxRow>& rows) {
+                                        // The other instances' streams want what this relay drains.
+                                        if (bus_) bus_->Publish(rows);
+                                        DeliverOutbox(rows);
+                                      },
+                                      [this] { return bus_ != nullptr || fanout::Subscriber::Live() > 0; },
                                       [this] { return HeldPartitions(); });  // suspends
     if (!st) co_return Error{st.error().code, "outbox relay: " + st.error().ToString()};
+    if (bus_) {
+      for (auto& c : coordinators_) c->EnableRemoteStreams();
+      Status bus = co_await bus_->Open([this](std::vector<store::OutboxRow>& rows) { DeliverOutbox(rows); });  // suspends
+      if (!bus) co_return Error{bus.error().code, "cluster events: " + bus.error().ToString()};
+    }
   }
   for (const auto& c : coordinators_) moves_ |= c->moves_partitions();
   // Until the members are read, each shard wants every partition the ring of shards gives it.
@@ -273,6 +282,7 @@ reactor::Task<void> Engine::Close() {
   stopping_ = true;
   co_await maintain_.Wait();  // suspends: at most 100 ms of sleep, or the round under way
   if (relay_) co_await relay_->Close();  // suspends
+  if (bus_) co_await bus_->Close();      // suspends
   for (unsigned i = 0; i < coordinators_.size(); ++i) {
     auto op = reactor::SubmitTo(i, [](Coordinator* c) { return c->Close(); }, coordinators_[i].get());
     co_await op;  // suspends

@@ -72,6 +72,10 @@ class Engine {
   // the partition's owner shard's store. Any shard; suspends. Errors: kNotFound (no other
   // instance holds it), the store's.
   reactor::Task<Result<std::string>> HolderOf(uint32_t partition);
+  // Before Open, with a store that relays events: what this instance's relay delivers goes
+  // to the other instances through `bus`, and theirs comes here, so an event stream of a run
+  // held elsewhere is served here too. Must outlive the engine's Close.
+  void SetEventBus(store::EventBus* bus) { bus_ = bus; }
 
   struct PutOutcome {
     Compiled compiled;  // errors, or the definition
@@ -117,6 +121,7 @@ class Engine {
   std::vector<uint32_t> HeldPartitions() const;
 
   store::EventRelay* relay_ = nullptr;               // the store's outbox relay, if it has one (shard 0)
+  store::EventBus* bus_ = nullptr;                   // events of other instances' runs (SetEventBus)
   store::HistoryStore* history_ = nullptr;           // finished runs (the store's), if it has one
   void DeliverOutbox(std::vector<store::OutboxRow>& rows);
 

@@ -129,6 +129,24 @@ struct Member {
   friend bool operator==(const Member&, const Member&) = default;
 };
 
+// Events across the instances of a cluster: what one instance's outbox relay delivers,
+// the others receive, for the event streams of runs they do not hold (a subscriber may
+// connect to any instance). At most once and best effort: while the bus is away events of
+// other instances' runs pause (the local ones do not); receivers drop what they have seen
+// by event number. Shard 0 only.
+class EventBus {
+ public:
+  virtual ~EventBus() = default;
+  // Starts receiving: `deliver` gets the rows other instances published, in their order.
+  virtual reactor::Task<Status> Open(EventRelay::Deliver deliver) = 0;
+  // Rows this instance's relay delivered. Never waits: sent in the background, dropped
+  // (and counted) while the bus is away or too far behind.
+  virtual void Publish(const std::vector<OutboxRow>& rows) = 0;
+  virtual reactor::Task<void> Close() = 0;
+  // Appends the bus's metric families. Any thread.
+  virtual void RenderMetrics(std::string&) const {}
+};
+
 class RunStore {
  public:
   virtual ~RunStore() = default;
