@@ -44,15 +44,17 @@ ALLOWED = {
     # The Redis client (cluster membership, events, elections build on it).
     "store/redis": ["reactor", "obs", "base"],
     "fanout": ["reactor", "obs", "base"],
+    # Authentication: API keys (kept through the store interface), JWTs, roles.
+    "auth": ["store", "json", "reactor", "obs", "base"],
     # The engine sees stores only through the interface; app/ picks the adapter.
     "engine": ["fanout", "store", "json", "reactor", "obs", "base"],
     # Engine's http step executor over the outbound client.
     "steps": ["engine", "http/client", "json", "reactor", "obs", "base"],
     # api forwards a request for a run another instance holds to that instance with the
     # shard's outbound client (api/detail/forward.h).
-    "api": ["engine", "http", "http/client", "fanout", "store", "json", "reactor", "obs", "base"],
+    "api": ["auth", "engine", "http", "http/client", "fanout", "store", "json", "reactor", "obs", "base"],
     # The only place that names concrete adapters: everything below it.
-    "app": ["api", "steps", "engine", "http", "http/client", "fanout", "store",
+    "app": ["api", "auth", "steps", "engine", "http", "http/client", "fanout", "store",
             "store/embedded", "store/history", "store/postgres", "store/redis", "json",
             "reactor", "obs", "base"],
 }
