@@ -188,7 +188,8 @@ reactor::Task<void> ReloadJwks(Daemon* d) {
     RF_LOG(kInfo, "SIGHUP: nothing to reload (no --jwks-file)");
     co_return;
   }
-  auto text = co_await reactor::Offload([path = d->config.jwks_file] { return ReadSmallFile(path); });  // suspends
+  auto read = reactor::Offload([path = d->config.jwks_file] { return ReadSmallFile(path); });
+  auto text = co_await read;  // suspends
   Result<std::vector<auth::JwtPublicKey>> parsed =
       text ? auth::ParseJwks(*text) : Result<std::vector<auth::JwtPublicKey>>(text.error());
   if (!parsed) {
@@ -202,9 +203,10 @@ reactor::Task<void> ReloadJwks(Daemon* d) {
   const size_t count = keys->public_keys.size();
   std::shared_ptr<const auth::JwtKeys> snapshot = std::move(keys);
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
-    co_await reactor::SubmitTo(  // suspends
+    auto op = reactor::SubmitTo(
         i, [](auth::Authenticator* a, std::shared_ptr<const auth::JwtKeys> k) { a->SetJwtKeys(std::move(k)); },
         d->authenticators[i].get(), snapshot);
+    co_await op;  // suspends
   }
   RF_LOG(kInfo, "SIGHUP: JWKS reloaded", {"jwks_file", d->config.jwks_file}, {"keys", count});
 }

@@ -37,9 +37,11 @@ void KeyService::Release() {
 reactor::Task<void> KeyService::Publish() {
   table_ = KeyTable::Build(rows_, bootstrap_);
   for (unsigned i = 0; i < shards_.size(); ++i) {
-    co_await reactor::SubmitTo(  // suspends
+    // Named, not a temporary in the co_await: GCC 12 mishandles awaiter temporaries that own state.
+    auto op = reactor::SubmitTo(
         i, [](Authenticator* a, std::shared_ptr<const KeyTable> t) { a->SetKeys(std::move(t)); },
         shards_[i], table_);
+    co_await op;  // suspends
   }
 }
 
@@ -85,20 +87,23 @@ reactor::Task<void> KeyService::Reloader(KeyService* self) {
 }
 
 reactor::Task<Result<CreatedKey>> KeyService::Create(NewKey key) {
-  co_return co_await reactor::SubmitTo(kOwner, &KeyService::CreateHere, this, std::move(key));  // suspends
+  auto op = reactor::SubmitTo(kOwner, &KeyService::CreateHere, this, std::move(key));
+  co_return co_await op;  // suspends
 }
 
 reactor::Task<Status> KeyService::Revoke(std::string id) {
-  co_return co_await reactor::SubmitTo(kOwner, &KeyService::RevokeHere, this, std::move(id));  // suspends
+  auto op = reactor::SubmitTo(kOwner, &KeyService::RevokeHere, this, std::move(id));
+  co_return co_await op;  // suspends
 }
 
 reactor::Task<std::vector<KeyEntry>> KeyService::List() {
-  co_return co_await reactor::SubmitTo(kOwner, [](KeyService* self) {  // suspends
+  auto op = reactor::SubmitTo(kOwner, [](KeyService* self) {
     std::vector<KeyEntry> out;
     if (self->table_)
       for (const KeyEntry* e : self->table_->ordered()) out.push_back(*e);
     return out;
   }, this);
+  co_return co_await op;  // suspends
 }
 
 reactor::Task<Result<CreatedKey>> KeyService::CreateHere(KeyService* self, NewKey key) {

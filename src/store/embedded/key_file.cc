@@ -94,11 +94,13 @@ Result<std::vector<ApiKeyRow>> KeyFile::Decode(std::string_view text) {
 
 reactor::Task<Result<std::vector<ApiKeyRow>>> KeyFile::Load() {
   const std::string path = dir_ + "/" + kFile;
-  auto text = co_await reactor::Offload([path]() -> Result<std::string> {  // suspends
+  // Named, not a temporary in the co_await: GCC 12 mishandles awaiter temporaries that own state.
+  auto op = reactor::Offload([path]() -> Result<std::string> {
     auto r = ReadFileBlocking(path);
     if (!r && r.error().sys_errno == ENOENT) return std::string();
     return r;
   });
+  auto text = co_await op;  // suspends
   if (!text) co_return text.error();
   if (text->empty()) {
     keys_.clear();
@@ -114,9 +116,8 @@ reactor::Task<Result<std::vector<ApiKeyRow>>> KeyFile::Load() {
 reactor::Task<Status> KeyFile::Save(std::vector<ApiKeyRow> keys) {
   std::string text = Encode(keys);
   std::string dir = dir_;
-  Status st = co_await reactor::Offload([dir, text = std::move(text)] {  // suspends
-    return WriteFileAtomicBlocking(dir, text);
-  });
+  auto op = reactor::Offload([dir, text = std::move(text)] { return WriteFileAtomicBlocking(dir, text); });
+  Status st = co_await op;  // suspends
   if (st) keys_ = std::move(keys);
   co_return st;
 }

@@ -43,7 +43,7 @@ Result<Res> ExecBlocking(PGconn* c, const char* sql, const std::vector<std::stri
 }  // namespace
 
 reactor::Task<Result<std::vector<ApiKeyRow>>> PgKeyStore::Load() {
-  co_return co_await reactor::Offload([url = url_]() -> Result<std::vector<ApiKeyRow>> {  // suspends
+  auto op = reactor::Offload([url = url_]() -> Result<std::vector<ApiKeyRow>> {
     auto c = ConnectBlocking(url);
     if (!c) return c.error();
     auto r = ExecBlocking(c->get(),
@@ -66,10 +66,11 @@ reactor::Task<Result<std::vector<ApiKeyRow>>> PgKeyStore::Load() {
     }
     return out;
   });
+  co_return co_await op;  // suspends
 }
 
 reactor::Task<Status> PgKeyStore::Insert(const ApiKeyRow& key) {
-  co_return co_await reactor::Offload([url = url_, key]() -> Status {  // suspends
+  auto op = reactor::Offload([url = url_, key]() -> Status {
     auto c = ConnectBlocking(url);
     if (!c) return c.error();
     auto r = ExecBlocking(c->get(),
@@ -80,10 +81,11 @@ reactor::Task<Status> PgKeyStore::Insert(const ApiKeyRow& key) {
     if (!r) return r.error();
     return {};
   });
+  co_return co_await op;  // suspends
 }
 
 reactor::Task<Status> PgKeyStore::Revoke(std::string_view id, int64_t at_ms) {
-  co_return co_await reactor::Offload([url = url_, id = std::string(id), at_ms]() -> Status {  // suspends
+  auto op = reactor::Offload([url = url_, id = std::string(id), at_ms]() -> Status {
     auto c = ConnectBlocking(url);
     if (!c) return c.error();
     auto r = ExecBlocking(c->get(),
@@ -93,6 +95,7 @@ reactor::Task<Status> PgKeyStore::Revoke(std::string_view id, int64_t at_ms) {
     if (std::string_view(PQcmdTuples(r->get())) == "0") return Error{Errc::kNotFound, "no key " + id};
     return {};
   });
+  co_return co_await op;  // suspends
 }
 
 std::unique_ptr<KeyStore> PgStoreFactory::MakeKeyStore() {
