@@ -139,6 +139,8 @@ std::optional<Fail> Check(std::string_view token, const JwtKeys& keys, const Jwt
       return Fail{JwtFailure::kSignature, "bad signature"};
   } else if (*alg == "RS256" || *alg == "ES256") {
     const JwtAlg want = *alg == "RS256" ? JwtAlg::kRS256 : JwtAlg::kES256;
+    if (keys.public_keys.empty())
+      return Fail{JwtFailure::kAlg, *alg + " tokens are not accepted (no --jwks-file)"};
     bool verified = false;
     bool any_key = false;
     for (const JwtPublicKey& k : keys.public_keys) {
