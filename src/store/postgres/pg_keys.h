@@ -1,5 +1,5 @@
 #pragma once
-// The PostgreSQL adapter of KeyStore: the api_keys table (migration 0006). Key changes are rare
+// The PostgreSQL adapter of KeyStore: the api_keys table (migration 0007). Key changes are rare
 // and never on a request's path, so each call runs blocking libpq on the offload pool (a short
 // connection of its own, connect_timeout 5 s, statement_timeout 5 s), never on the shard.
 

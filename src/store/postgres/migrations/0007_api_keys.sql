@@ -1,4 +1,4 @@
--- 0006_api_keys: the API keys of every daemon on this database (auth/, src/api/README.md).
+-- 0007_api_keys: the API keys of every daemon on this database (auth/, src/api/README.md).
 --
 -- Only the SHA-256 of a key's token is kept: the token itself is shown once, when
 -- the key is created. A revoked key keeps its row (revoked_ms set) so its id is
