@@ -6,17 +6,32 @@
 #include <openssl/hmac.h>
 #include <sys/random.h>
 
+#include <memory>
+
 namespace rf::auth {
+
+namespace {
+// Fetched once: an implicit fetch (EVP_sha256() in EVP_Digest) looks the algorithm up in
+// libcrypto's shared store, under its lock, on every call; a request's key check must not.
+EVP_MD* g_sha256 = nullptr;
+}  // namespace
 
 void InitCrypto() {
   OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, nullptr);
+  if (g_sha256 == nullptr) g_sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   (void)Sha256("warm up");
 }
 
 Digest Sha256(std::string_view data) {
   Digest d{};
   unsigned len = 0;
-  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  // One context per thread, reused: no allocation per request.
+  thread_local std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  const EVP_MD* md = g_sha256 ? g_sha256 : EVP_sha256();
+  if (!ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), d.data(), &len) != 1)
+    EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
   return d;
 }
 
