@@ -540,3 +540,31 @@ def test_allowed_hosts_refuse_other_host_headers(launch):
         assert r.status == status, (host, r)
         if status == 421:
             rfclient.assert_json_error(r, 421)
+
+
+# --------------------------------------------------------------------------
+# Several daemons on one PostgreSQL database
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.environ.get("RINGFLOW_TEST_STORE") != "postgres",
+                    reason="needs RINGFLOW_TEST_STORE=postgres (a shared database)")
+def test_keys_reach_other_daemons_on_the_same_database(launch, pg):
+    db = "rf_auth_shared"
+    if not pg.psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}';").strip():
+        pg.psql(f"CREATE DATABASE {db};")
+    url = pg.url.rsplit("/", 1)[0] + "/" + db
+    common = ["--auth", "on", "--store", "postgres", "--database-url", url, "--migrate", "true"]
+    a = launch(*common, env={"RINGFLOW_ADMIN_KEY": ADMIN})
+    b = launch(*common, env={"RINGFLOW_ADMIN_KEY": ADMIN})
+    key = make_key(a, "viewer")
+    # b reloads the table every 2 s: the key made on a is accepted there, then refused once revoked.
+    wait_until(lambda: api(b, "GET", "/v1/workflows", key["key"])[0].status == 200, 10,
+               what="the key made on one daemon to work on the other")
+    assert api(a, "DELETE", f"/v1/keys/{key['id']}", ADMIN)[0].status == 200
+    assert_401(api(a, "GET", "/v1/workflows", key["key"])[0])
+    wait_until(lambda: api(b, "GET", "/v1/workflows", key["key"])[0].status == 401, 10,
+               what="the revocation to reach the other daemon")
+    rows = pg.psql(f"SELECT sha256, revoked_ms IS NOT NULL FROM api_keys WHERE id = '{key['id']}';", db=db)
+    assert hashlib.sha256(key["key"].encode()).hexdigest() in rows and key["key"] not in rows
+    assert rows.strip().endswith("|t"), rows  # revoked, the row kept
