@@ -179,6 +179,7 @@ def test_key_is_shown_once_listed_without_secret_and_stored_hashed(authd):
     listed = [k for k in doc["keys"] if k["id"] == made["id"]]
     assert listed and "key" not in listed[0] and "sha256" not in listed[0], doc
     assert made["key"] not in resp.body.decode()
+    assert made["key"] not in authd.log_text() and ADMIN not in authd.log_text()
     stored = (Path(data_dir(authd)) / "keys.json")
     if stored.exists():  # embedded store: the file keeps the hash only
         text = stored.read_text()
@@ -568,3 +569,18 @@ def test_keys_reach_other_daemons_on_the_same_database(launch, pg):
     rows = pg.psql(f"SELECT sha256, revoked_ms IS NOT NULL FROM api_keys WHERE id = '{key['id']}';", db=db)
     assert hashlib.sha256(key["key"].encode()).hexdigest() in rows and key["key"] not in rows
     assert rows.strip().endswith("|t"), rows  # revoked, the row kept
+    # A standby forwards a request for a run the other daemon holds with the client's credential.
+    wf = {"steps": [{"id": "a", "type": "noop"}]}
+    assert api(a, "PUT", "/v1/workflows/fwd", ADMIN, wf)[0].status in (200, 201)
+    dev = make_key(a, "developer")
+    wait_until(lambda: api(b, "GET", "/v1/workflows", dev["key"])[0].status == 200, 10,
+               what="the developer key on the standby")
+    held_by_a = rfclient.metric_sum(rfclient.scrape(a.port), "rf_partitions_held")
+    assert held_by_a > 0, "the first daemon should hold the partitions"
+    wait_until(lambda: api(b, "GET", "/v1/workflows/fwd", dev["key"])[0].status == 200, 10,
+               what="the workflow on the standby")
+    resp, run = api(b, "POST", "/v1/workflows/fwd/runs", dev["key"], {})
+    assert resp.status == 201, resp
+    assert api(b, "GET", f"/v1/runs/{run['id']}", dev["key"])[0].status == 200
+    assert_401(api(b, "GET", f"/v1/runs/{run['id']}")[0])
+    assert rfclient.metric_sum(rfclient.scrape(b.port), "rf_forward_requests_total", outcome="ok") >= 1
