@@ -15,9 +15,9 @@ namespace rf::auth {
 
 using Digest = std::array<uint8_t, 32>;
 
-// Initialises libcrypto (its config, error strings, digests). Call once on the main thread
-// before any shard uses the functions below: its lazy initialisation crashed when first run
-// inside a shard's coroutine.
+// Initialises libcrypto (its config, error strings) and fetches SHA-256 once. Call on the main
+// thread before the shards run, so a shard never pays for (or locks in) libcrypto's lazy set-up
+// and Sha256 never looks the algorithm up per call.
 void InitCrypto();
 
 Digest Sha256(std::string_view data);
