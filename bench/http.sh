@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# HTTP throughput/latency: ringflow (/health/live) vs nginx (return 200) on loopback.
+# HTTP throughput/latency: ringflow (/health/live) vs nginx (return 200) on loopback, then
+# the cost of authentication: GET /v1/workflows with --auth off beside --auth on with an API
+# key on every request (same binary, same shards, measured in the same run).
 #
 #   bench/http.sh [--duration 10s] [--shards N]
 #
@@ -13,7 +15,7 @@ DURATION=10s
 SHARDS=$(nproc)
 
 usage() {
-    sed -n '2,9s/^# \{0,1\}//p' "$0"
+    sed -n '2,11s/^# \{0,1\}//p' "$0"
 }
 
 while [[ $# -gt 0 ]]; do
@@ -54,11 +56,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-start_ringflow() { # shards port -> sets RF_PID
-    local shards=$1 port=$2 log=$TMP/ringflow-$1.log
+start_ringflow() { # shards port [extra flags...] -> sets RF_PID
+    local shards=$1 port=$2 log=$TMP/ringflow-$1-$2.log
+    shift 2
     "$RINGFLOW_BIN" serve --listen "127.0.0.1:$port" --shards "$shards" \
-        --data-dir "$TMP/data-$shards" --log-level warn --access-log false "${RF_EGRESS_ARGS[@]}" \
-        2>"$log" &
+        --data-dir "$TMP/data-$shards-$port" --log-level warn --access-log false "${RF_EGRESS_ARGS[@]}" \
+        "$@" 2>"$log" &
     RF_PID=$!
     PIDS+=("$RF_PID")
     wait_ready "$RF_PID" "$port" /health/ready "$log"
@@ -189,5 +192,68 @@ for scenario in "${SCENARIOS[@]}"; do
         pr = (q > 0) ? sprintf("(%.2fx)", p / q) : ""
         printf "%-12s | %18s | %10.3f vs %-8.3f %s\n", s, ratio, p, q, pr
     }'
+done
+echo
+
+# ------------------------------------------------------------------ authentication cost
+# The same API route with auth off and with an API key on every request: one SHA-256 and one
+# lookup in the shard's key table per request (src/auth). /health/live is open either way.
+ADMIN_KEY=bench-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+AUTH_PORT=$(free_port)
+export RINGFLOW_ADMIN_KEY=$ADMIN_KEY
+start_ringflow "$SHARDS" "$AUTH_PORT" --auth on
+unset RINGFLOW_ADMIN_KEY
+AUTH_PID=$RF_PID
+API_KEY=$(curl -fsS -X POST "http://127.0.0.1:$AUTH_PORT/v1/keys" -H "Authorization: Bearer $ADMIN_KEY" \
+    -H 'Content-Type: application/json' -d '{"name":"bench","role":"viewer"}' |
+    sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
+[[ -n $API_KEY ]] || { echo "http.sh: could not create an API key" >&2; exit 1; }
+OFF_URL=http://127.0.0.1:$RF_PORT/v1/workflows
+KEY_URL=http://127.0.0.1:$AUTH_PORT/v1/workflows
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $API_KEY" "$KEY_URL")
+[[ $code == 200 ]] || { echo "http.sh: the API key gets $code" >&2; exit 1; }
+wrk -t2 -c16 -d2s "$OFF_URL" >/dev/null
+wrk -t2 -c16 -d2s -H "Authorization: Bearer $API_KEY" "$KEY_URL" >/dev/null
+
+declare -A AUTHRES
+AUTH_SCENARIOS=("wrk-t2-c64" "wrk-t1-c1")
+for scenario in "${AUTH_SCENARIOS[@]}"; do
+    conns=64 threads=2
+    [[ $scenario == wrk-t1-c1 ]] && conns=1 threads=1
+    # Alternating rounds, best of each kept: the two daemons share the cores with wrk and
+    # whatever else runs, and a drift during one long run would otherwise favour one side.
+    for round in 1 2 3; do
+        for variant in off key; do
+            out=$TMP/auth-$scenario-$variant-$round.txt
+            if [[ $variant == off ]]; then
+                wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "$OFF_URL" >"$out" 2>&1 || true
+            else
+                wrk -t"$threads" -c"$conns" -d"$DURATION" --latency -H "Authorization: Bearer $API_KEY" \
+                    "$KEY_URL" >"$out" 2>&1 || true
+            fi
+            res=$(parse_wrk <"$out")
+            echo "  done: auth $scenario $variant round $round -> $res" >&2
+            best=${AUTHRES[$scenario,$variant]:-0 0 0 0}
+            if awk -v a="${res%% *}" -v b="${best%% *}" 'BEGIN { exit !(a > b) }'; then
+                AUTHRES[$scenario,$variant]=$res
+            fi
+        done
+    done
+done
+kill -0 "$AUTH_PID" 2>/dev/null || echo "WARNING: ringflow --auth on is no longer running"
+
+echo "GET /v1/workflows: --auth off vs --auth on with an API key on every request (best of 3 alternating runs)"
+printf '%-12s | %-9s | %12s | %10s | %10s | %8s\n' scenario auth req/s "p50 (ms)" "p99 (ms)" errors
+printf '%s\n' "-------------+-----------+--------------+------------+------------+---------"
+for scenario in "${AUTH_SCENARIOS[@]}"; do
+    for variant in off key; do
+        read -r rps p50 p99 err <<<"${AUTHRES[$scenario,$variant]}"
+        printf '%-12s | %-9s | %12.0f | %10.3f | %10.3f | %8d\n' \
+            "$scenario" "$([[ $variant == off ]] && echo off || echo "API key")" "$rps" "$p50" "$p99" "$err"
+    done
+    read -r a _ _ _ <<<"${AUTHRES[$scenario,key]}"
+    read -r b _ _ _ <<<"${AUTHRES[$scenario,off]}"
+    awk -v s="$scenario" -v a="$a" -v b="$b" 'BEGIN {
+        if (b > 0) printf "%-12s | API key / off = %.3f (%+.1f %%)\n", s, a / b, (a / b - 1) * 100 }'
 done
 echo

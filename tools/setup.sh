@@ -11,10 +11,12 @@ PACKAGES=(
   librocksdb-dev  # the history store of finished runs (src/store/history)
   zlib1g-dev      # ringflow archive writes gzip
   libyaml-dev     # ringflow workflows apply reads YAML definitions (src/cli/yaml_json.cc)
+  libssl-dev      # libcrypto: API key hashes, JWT signatures (src/auth)
   # fuzzing and sanitizers
   clang libclang-rt-14-dev
   # tests
   python3 python3-pytest curl shellcheck systemd util-linux
+  openssl  # tests/system/test_auth.py makes JWKS keys and signs JWTs with the CLI
   prometheus  # promtool: check metrics (system tests), check and test the alert rules (ops)
   python3-yaml  # tests/ops/check_observability.py reads the alert rules
   python3-jsonschema  # tests/system/test_openapi.py validates the OpenAPI document (draft 2020-12)

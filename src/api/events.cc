@@ -143,8 +143,8 @@ reactor::Task<void> WorkflowEvents(void* p, RequestContext& rc) {
 
 void AddEventRoutes(Routes& routes, detail::ApiContext* ctx) {
   using http::Method;
-  routes.Add(Method::kGet, "/v1/runs/{id}/events", {nullptr, &RunEvents, ctx});
-  routes.Add(Method::kGet, "/v1/events", {nullptr, &WorkflowEvents, ctx});
+  routes.Add(Method::kGet, "/v1/runs/{id}/events", auth::Access::kRead, {nullptr, &RunEvents, ctx});
+  routes.Add(Method::kGet, "/v1/events", auth::Access::kRead, {nullptr, &WorkflowEvents, ctx});
 }
 
 }  // namespace rf::api

@@ -17,7 +17,7 @@ void ServeDocument(void*, http::RequestContext& rc) {
 }  // namespace
 
 void AddOpenApiRoute(Routes& routes) {
-  routes.Add(http::Method::kGet, "/v1/openapi.json", {&ServeDocument, nullptr, nullptr});
+  routes.Add(http::Method::kGet, "/v1/openapi.json", auth::Access::kRead, {&ServeDocument, nullptr, nullptr});
 }
 
 void AddAllRoutes(Routes& routes, ServiceState* state, V1Api& v1) {

@@ -10,7 +10,8 @@ namespace rf::api {
 
 using http::RequestContext;
 
-void Routes::Add(http::Method method, std::string_view pattern, http::Endpoint ep) {
+void Routes::Add(http::Method method, std::string_view pattern, auth::Access access,
+                 http::Endpoint ep) {
   uint16_t id = 0;
   for (size_t i = 1; i < names.size(); ++i)
     if (names[i] == pattern) id = static_cast<uint16_t>(i);
@@ -19,8 +20,9 @@ void Routes::Add(http::Method method, std::string_view pattern, http::Endpoint e
     id = static_cast<uint16_t>(names.size() - 1);
   }
   ep.route_id = id;
+  ep.access = static_cast<uint8_t>(access);
   router.Add(method, pattern, ep);
-  table.push_back({method, std::string(pattern)});
+  table.push_back({method, std::string(pattern), access});
 }
 
 namespace {
@@ -118,10 +120,10 @@ void Metrics(void* ctx, RequestContext& rc) {
 
 void AddOperationalRoutes(Routes& routes, ServiceState* state) {
   using http::Method;
-  routes.Add(Method::kGet, "/health", {&Health, nullptr, state});
-  routes.Add(Method::kGet, "/health/live", {&Live, nullptr, state});
-  routes.Add(Method::kGet, "/health/ready", {&Ready, nullptr, state});
-  routes.Add(Method::kGet, "/metrics", {&Metrics, nullptr, state});
+  routes.Add(Method::kGet, "/health", auth::Access::kOpen, {&Health, nullptr, state});
+  routes.Add(Method::kGet, "/health/live", auth::Access::kOpen, {&Live, nullptr, state});
+  routes.Add(Method::kGet, "/health/ready", auth::Access::kOpen, {&Ready, nullptr, state});
+  routes.Add(Method::kGet, "/metrics", auth::Access::kMetrics, {&Metrics, nullptr, state});
 }
 
 }  // namespace rf::api

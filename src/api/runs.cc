@@ -254,13 +254,13 @@ reactor::Task<void> DeadLetter(void* p, RequestContext& rc) {
 
 void AddRunRoutes(Routes& routes, detail::ApiContext* ctx) {
   using http::Method;
-  routes.Add(Method::kPost, "/v1/workflows/{name}/runs", {nullptr, &StartRun, ctx});
-  routes.Add(Method::kGet, "/v1/runs", {nullptr, &List, ctx});
-  routes.Add(Method::kGet, "/v1/runs/{id}", {nullptr, &GetRun, ctx});
-  routes.Add(Method::kPost, "/v1/runs/{id}/cancel", {nullptr, &Cancel, ctx});
-  routes.Add(Method::kPost, "/v1/runs/{id}/signals/{signal}", {nullptr, &Signal, ctx});
-  routes.Add(Method::kPost, "/v1/runs/{id}/retry", {nullptr, &Retry, ctx});
-  routes.Add(Method::kGet, "/v1/dead-letter", {nullptr, &DeadLetter, ctx});
+  routes.Add(Method::kPost, "/v1/workflows/{name}/runs", auth::Access::kRunsStart, {nullptr, &StartRun, ctx});
+  routes.Add(Method::kGet, "/v1/runs", auth::Access::kRead, {nullptr, &List, ctx});
+  routes.Add(Method::kGet, "/v1/runs/{id}", auth::Access::kRead, {nullptr, &GetRun, ctx});
+  routes.Add(Method::kPost, "/v1/runs/{id}/cancel", auth::Access::kRunsControl, {nullptr, &Cancel, ctx});
+  routes.Add(Method::kPost, "/v1/runs/{id}/signals/{signal}", auth::Access::kRunsControl, {nullptr, &Signal, ctx});
+  routes.Add(Method::kPost, "/v1/runs/{id}/retry", auth::Access::kRunsControl, {nullptr, &Retry, ctx});
+  routes.Add(Method::kGet, "/v1/dead-letter", auth::Access::kRead, {nullptr, &DeadLetter, ctx});
 }
 
 }  // namespace rf::api

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "auth/role.h"
 #include "engine/engine.h"
 #include "http/handler.h"
 #include "http/server.h"
@@ -41,12 +42,15 @@ struct Routes {
   struct Entry {
     http::Method method;
     std::string pattern;
+    auth::Access access;
   };
   http::Router<http::Endpoint> router;
   std::vector<std::string> names{"other"};
   std::vector<Entry> table;  // in registration order; HEAD is implied by GET, not listed
 
-  void Add(http::Method method, std::string_view pattern, http::Endpoint ep);
+  // Every route states what access it needs (auth/role.h): the server's admission (auth_gate.h)
+  // checks it before the handler runs, so no route can be added without a decision.
+  void Add(http::Method method, std::string_view pattern, auth::Access access, http::Endpoint ep);
 };
 
 // GET /health, /health/live, /health/ready, /metrics.

@@ -74,9 +74,10 @@ bool EtagMatches(std::string_view list, std::string_view etag) {
 }
 
 void AddUiRoutes(Routes& routes) {
-  routes.Add(http::Method::kGet, "/ui", {&Redirect, nullptr, nullptr});
-  routes.Add(http::Method::kGet, "/ui/", {&Index, nullptr, nullptr});
-  routes.Add(http::Method::kGet, "/ui/{file}", {&File, nullptr, nullptr});
+  // Open: static files with no data; the pages call the API with the caller's rights.
+  routes.Add(http::Method::kGet, "/ui", auth::Access::kOpen, {&Redirect, nullptr, nullptr});
+  routes.Add(http::Method::kGet, "/ui/", auth::Access::kOpen, {&Index, nullptr, nullptr});
+  routes.Add(http::Method::kGet, "/ui/{file}", auth::Access::kOpen, {&File, nullptr, nullptr});
 }
 
 }  // namespace rf::api

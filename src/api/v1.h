@@ -11,6 +11,7 @@ namespace rf::api {
 void AddWorkflowRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddRunRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddEventRoutes(Routes& routes, detail::ApiContext* ctx);
+void AddKeyRoutes(Routes& routes, detail::ApiContext* ctx);
 
 class V1Api {
  public:
@@ -23,10 +24,13 @@ class V1Api {
     ctx_.forward_clients = std::move(clients);
     ctx_.forward_stats = std::move(stats);
   }
+  // /v1/keys answers 503 until this is called. `keys` outlives the server.
+  void EnableKeys(auth::KeyService* keys) { ctx_.keys = keys; }
   void AddRoutes(Routes& routes) {
     AddWorkflowRoutes(routes, &ctx_);
     AddRunRoutes(routes, &ctx_);
     AddEventRoutes(routes, &ctx_);
+    AddKeyRoutes(routes, &ctx_);
   }
 
  private:

@@ -134,10 +134,10 @@ reactor::Task<void> Delete(void* p, RequestContext& rc) {
 
 void AddWorkflowRoutes(Routes& routes, detail::ApiContext* ctx) {
   using http::Method;
-  routes.Add(Method::kGet, "/v1/workflows", {&List, nullptr, ctx});
-  routes.Add(Method::kPut, "/v1/workflows/{name}", {nullptr, &Put, ctx});
-  routes.Add(Method::kGet, "/v1/workflows/{name}", {&GetOne, nullptr, ctx});
-  routes.Add(Method::kDelete, "/v1/workflows/{name}", {nullptr, &Delete, ctx});
+  routes.Add(Method::kGet, "/v1/workflows", auth::Access::kRead, {&List, nullptr, ctx});
+  routes.Add(Method::kPut, "/v1/workflows/{name}", auth::Access::kWorkflowsWrite, {nullptr, &Put, ctx});
+  routes.Add(Method::kGet, "/v1/workflows/{name}", auth::Access::kRead, {&GetOne, nullptr, ctx});
+  routes.Add(Method::kDelete, "/v1/workflows/{name}", auth::Access::kWorkflowsWrite, {nullptr, &Delete, ctx});
 }
 
 }  // namespace rf::api

@@ -68,6 +68,17 @@ constexpr Setting kSettings[] = {
     {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
     {"before", Kind::kDuration, "168h", 0, 36'500ull * 86'400'000, "archive: export runs that finished at least this long ago"},
     {"out", Kind::kString, "-", 0, 0, "archive: the gzip'd JSON lines file to write (- for standard output)"},
+    {"auth", Kind::kString, "auto", 0, 0, "on: every /v1 request needs an API key or JWT (Authorization: Bearer) | off | auto: on unless --listen is a loopback address"},
+    {"metrics-auth", Kind::kBool, "false", 0, 0, "GET /metrics needs a credential too (any role)"},
+    {"admin-key-file", Kind::kString, "", 0, 0, "file holding the bootstrap admin API key (16..512 printable characters; namespace *); wins over RINGFLOW_ADMIN_KEY"},
+    {"admin-key", Kind::kString, "", 0, 0, "the bootstrap admin API key itself; set it through RINGFLOW_ADMIN_KEY, not a flag (never printed)"},
+    {"jwt-secret-file", Kind::kString, "", 0, 0, "file holding the HS256 secret for bearer JWTs (at least 32 bytes); empty: HS256 refused"},
+    {"jwks-file", Kind::kString, "", 0, 0, "JWKS file of RS256/ES256 public keys for bearer JWTs; reloaded on SIGHUP"},
+    {"jwt-issuer", Kind::kString, "", 0, 0, "required `iss` of JWTs (empty: not checked)"},
+    {"jwt-audience", Kind::kString, "", 0, 0, "required `aud` of JWTs (empty: not checked)"},
+    {"jwt-cache", Kind::kUint, "10000", 0, 10'000'000, "verified JWTs cached per shard until they expire"},
+    {"allowed-hosts", Kind::kString, "", 0, 0, "comma-separated Host names the API answers for (421 otherwise; DNS rebinding); empty: any"},
+    {"json-mutations", Kind::kString, "auto", 0, 0, "on: POST/PUT/PATCH/DELETE need Content-Type: application/json even without a body (415; no cross-site form posts) | off | auto: as --auth"},
     {"config", Kind::kString, "", 0, 0, "optional file of `key = value` lines"},
 };
 
@@ -135,6 +146,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "http-concurrency") c.http_concurrency = *x;
       else if (key == "pg-pool") c.pg_pool = *x;
       else if (key == "sse-buffer") c.sse_buffer = *x;
+      else if (key == "jwt-cache") c.jwt_cache = *x;
       else if (key == "body-min-rate") c.body_min_rate = *x;
       return {};
     }
@@ -160,6 +172,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "migrate") c.migrate = b;
       else if (key == "standby") c.standby = b;
       else if (key == "pin") c.pin = b;
+      else if (key == "metrics-auth") c.metrics_auth = b;
       return {};
     }
     case Kind::kStore:
@@ -245,6 +258,40 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
           if (!url) return Bad(key, store::redis::RedactRedisUrl(v), url.error().context);
         }
         c.redis_url = std::string(v);
+      } else if (key == "auth" || key == "json-mutations") {
+        if (v != "auto" && v != "on" && v != "off") return Bad(key, v, "expected on, off or auto");
+        if (key == "auth") {
+          c.auth_given = v != "auto";
+          c.auth = v == "on";
+        } else {
+          c.json_mutations = v == "on";
+          c.json_mutations_given = v != "auto";
+        }
+      } else if (key == "admin-key") {
+        c.admin_key = std::string(v);
+      } else if (key == "admin-key-file") {
+        c.admin_key_file = std::string(v);
+      } else if (key == "jwt-secret-file") {
+        c.jwt_secret_file = std::string(v);
+      } else if (key == "jwks-file") {
+        c.jwks_file = std::string(v);
+      } else if (key == "jwt-issuer") {
+        c.jwt_issuer = std::string(v);
+      } else if (key == "jwt-audience") {
+        c.jwt_audience = std::string(v);
+      } else if (key == "allowed-hosts") {
+        c.allowed_hosts.clear();
+        std::string_view rest = v;
+        while (!rest.empty()) {
+          const size_t comma = rest.find(',');
+          std::string_view h = Trim(rest.substr(0, comma));
+          rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+          if (h.empty()) return Bad(key, v, "empty host name in the list");
+          for (char ch : h)
+            if (static_cast<unsigned char>(ch) < 0x21 || static_cast<unsigned char>(ch) > 0x7e || ch == '/' || ch == '@')
+              return Bad(key, v, "host names only (no spaces, scheme, path or user)");
+          c.allowed_hosts.emplace_back(h);
+        }
       } else if (key == "out") {
         if (v.empty()) return Bad(key, v, "must not be empty (- for standard output)");
         c.archive_out = std::string(v);
@@ -292,6 +339,19 @@ Result<uint64_t> ParseSize(std::string_view s) {
   else return Error{Errc::kInvalidArgument, "expected a size like 1048576, 64KiB, 1MiB"};
   if (*n > UINT64_MAX / mul) return Error{Errc::kInvalidArgument, "size too large"};
   return *n * mul;
+}
+
+bool AuthDefaultOn(std::string_view host) {
+  std::string bare(host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host);
+  in_addr v4;
+  if (inet_pton(AF_INET, bare.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) != 127;
+  in6_addr v6;
+  if (inet_pton(AF_INET6, bare.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return false;
+    if (IN6_IS_ADDR_V4MAPPED(&v6)) return v6.s6_addr[12] != 127;
+    return true;
+  }
+  return true;  // not an address: never treat it as loopback
 }
 
 std::string DefaultAdvertise(std::string_view listen_host, uint16_t port, std::string_view hostname) {
@@ -399,6 +459,7 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
     std::string shown = value;
     if (s.key == std::string_view("database-url")) shown = RedactUrl(value);
     if (s.key == std::string_view("redis-url")) shown = store::redis::RedactRedisUrl(value);
+    if (s.key == std::string_view("admin-key") && !value.empty()) shown = "***";
     c.effective.push_back({s.key, shown, origin});
   }
 
@@ -407,6 +468,11 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
     ::gethostname(host, sizeof host - 1);
     c.advertise = DefaultAdvertise(c.listen_host, c.listen_port, host);
   }
+
+  if (!c.auth_given) c.auth = AuthDefaultOn(c.listen_host);
+  if (!c.json_mutations_given) c.json_mutations = c.auth;
+  if (flags.count("admin-key"))
+    c.warnings.push_back("--admin-key shows the key to anyone who can list processes: use RINGFLOW_ADMIN_KEY or --admin-key-file");
 
   if (c.egress_mode == http::client::EgressMode::kAllowAll && !c.egress_allow.empty())
     c.warnings.push_back("--egress-allow has no effect with --egress-policy allow-all");

@@ -58,6 +58,21 @@ struct Config {
   http::client::EgressMode egress_mode = http::client::EgressMode::kDenyPrivate;
   std::string egress_allow;
   uint64_t sse_buffer = 0;
+  // Authentication (auth/, api/auth_gate.h). auth: resolved from --auth (auto: on unless
+  // --listen is a loopback address, AuthDefaultOn).
+  bool auth = false;
+  bool auth_given = false;  // --auth on|off was set (not auto)
+  bool metrics_auth = false;
+  std::string admin_key;       // RINGFLOW_ADMIN_KEY; never printed
+  std::string admin_key_file;  // read at start; wins over admin_key
+  std::string jwt_secret_file;
+  std::string jwks_file;       // reloaded on SIGHUP
+  std::string jwt_issuer;
+  std::string jwt_audience;
+  uint64_t jwt_cache = 0;      // verified JWTs cached per shard
+  std::vector<std::string> allowed_hosts;  // empty: any Host
+  bool json_mutations = false;  // resolved: --json-mutations auto follows auth
+  bool json_mutations_given = false;
   Nanos archive_before = 0;      // archive: runs that finished at least this long ago
   std::string archive_out = "-";  // archive: output file, - for stdout
 
@@ -72,6 +87,10 @@ struct Config {
 // (listening on 0.0.0.0 or [::]); empty (not advertised: requests are not forwarded to this
 // daemon) for port 0. `listen_host` as in Config (IPv6 in brackets).
 std::string DefaultAdvertise(std::string_view listen_host, uint16_t port, std::string_view hostname);
+
+// Whether --auth auto turns authentication on for this --listen host: yes unless it is a loopback
+// address (127.0.0.0/8, ::1, ::ffff:127.x.y.z; IPv6 with or without brackets).
+bool AuthDefaultOn(std::string_view listen_host);
 
 // argv[0] is skipped. On failure the error message names the key.
 Result<Config> LoadConfig(int argc, char** argv, char** envp);

@@ -16,18 +16,24 @@
 #include <atomic>
 #include <cstring>
 
+#include "api/auth_gate.h"
 #include "api/forward.h"
 #include "api/openapi.h"
 #include "api/service.h"
 #include "api/v1.h"
 #include "base/check.h"
 #include "app/notify.h"
+#include "auth/authenticator.h"
+#include "auth/crypto.h"
+#include "auth/jwt.h"
+#include "auth/key_service.h"
 #include "engine/engine.h"
 #include "http/client/client.h"
 #include "http/client/egress_policy.h"
 #include "http/server.h"
 #include "obs/log.h"
 #include "reactor/io.h"
+#include "reactor/offload.h"
 #include "reactor/reactor.h"
 #include "reactor/submit_to.h"
 #include "steps/http_step.h"
@@ -70,7 +76,42 @@ struct Daemon {
   http::client::EgressPolicy forward_egress;
   std::vector<std::unique_ptr<http::client::Client>> forward_clients;
   std::vector<std::unique_ptr<api::ForwardStats>> forward_stats;
+  // Authentication: each shard's authenticator (used only on its shard) and the key service
+  // (shard 0). The JWT keys are swapped whole on SIGHUP (ReloadJwks).
+  std::vector<std::unique_ptr<auth::Authenticator>> authenticators;
+  std::unique_ptr<auth::KeyService> keys;
+  std::string jwt_secret;
 };
+
+// A secret or key file (blocking: start-up, or Offload). Errors name the file.
+Result<std::string> ReadSmallFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error::FromErrno(errno, "cannot open " + path);
+  std::string out;
+  char buf[4096];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Error::FromErrno(err, "cannot read " + path);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > (1u << 20)) {
+      ::close(fd);
+      return Error{Errc::kTooLarge, path + " is over 1 MiB"};
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+std::string TrimLine(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
 
 // Pings systemd only after every shard answered: a wedged shard stops the pings.
 reactor::Task<void> Watchdog(Daemon* d) {
@@ -98,6 +139,7 @@ reactor::Task<void> Drain(Daemon* d) {
     RF_LOG(kWarn, "drain timeout: closing remaining connections",
            {"open_connections", d->server->open_connections()});
   }
+  if (d->keys) co_await d->keys->Close();  // suspends
   co_await d->engine->Close();  // suspends
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
     auto op = reactor::SubmitTo(i, [](Daemon* dd, unsigned n) {
@@ -115,7 +157,15 @@ reactor::Task<void> OpenEngine(Daemon* d, std::string where) {
   // Opening talks to every shard: wait until all of them run their loops.
   while (d->started.load() < d->config.shards) co_await reactor::Sleep(kMillis);  // suspends
   Nanos t0 = MonoNow();
-  Status st = co_await d->engine->Open();  // suspends
+  Status st = co_await d->keys->Open();  // suspends
+  if (!st) {
+    RF_LOG(kError, "cannot load the API keys; not starting", {"error", st.error().ToString()});
+    d->exit_code.store(1);
+    d->state.draining.store(true, std::memory_order_release);
+    reactor::Spawn(Drain(d));
+    co_return;
+  }
+  st = co_await d->engine->Open();  // suspends
   if (!st) {
     RF_LOG(kError, "cannot open the store; not starting", {"data_dir", d->config.data_dir},
            {"error", st.error().ToString()});
@@ -133,6 +183,36 @@ reactor::Task<void> OpenEngine(Daemon* d, std::string where) {
   if (d->notifier.watchdog_interval() > 0) reactor::Spawn(Watchdog(d));
 }
 
+// SIGHUP: reads --jwks-file again and gives every shard the new key set (which empties their
+// JWT caches). A file that cannot be read or parsed keeps the keys in use.
+reactor::Task<void> ReloadJwks(Daemon* d) {
+  if (d->config.jwks_file.empty()) {
+    RF_LOG(kInfo, "SIGHUP: nothing to reload (no --jwks-file)");
+    co_return;
+  }
+  auto read = reactor::Offload([path = d->config.jwks_file] { return ReadSmallFile(path); });
+  auto text = co_await read;  // suspends
+  Result<std::vector<auth::JwtPublicKey>> parsed =
+      text ? auth::ParseJwks(*text) : Result<std::vector<auth::JwtPublicKey>>(text.error());
+  if (!parsed) {
+    RF_LOG(kError, "SIGHUP: cannot reload the JWKS; keeping the keys in use",
+           {"jwks_file", d->config.jwks_file}, {"error", parsed.error().ToString()});
+    co_return;
+  }
+  auto keys = std::make_shared<auth::JwtKeys>();
+  keys->hs256_secret = d->jwt_secret;
+  keys->public_keys = std::move(*parsed);
+  const size_t count = keys->public_keys.size();
+  std::shared_ptr<const auth::JwtKeys> snapshot = std::move(keys);
+  for (unsigned i = 0; i < d->reactor->size(); ++i) {
+    auto op = reactor::SubmitTo(
+        i, [](auth::Authenticator* a, std::shared_ptr<const auth::JwtKeys> k) { a->SetJwtKeys(std::move(k)); },
+        d->authenticators[i].get(), snapshot);
+    co_await op;  // suspends
+  }
+  RF_LOG(kInfo, "SIGHUP: JWKS reloaded", {"jwks_file", d->config.jwks_file}, {"keys", count});
+}
+
 reactor::Task<void> WatchSignals(Daemon* d) {
   signalfd_siginfo info;
   int seen = 0;
@@ -140,6 +220,10 @@ reactor::Task<void> WatchSignals(Daemon* d) {
     reactor::ReadOp op(d->signal_fd, {reinterpret_cast<char*>(&info), sizeof info});
     auto n = co_await op;  // suspends
     if (!n || *n != sizeof info) co_return;
+    if (info.ssi_signo == SIGHUP) {
+      reactor::Spawn(ReloadJwks(d));
+      continue;
+    }
     if (++seen == 1) {
       RF_LOG(kInfo, "signal received, shutting down", {"signal", strsignal(static_cast<int>(info.ssi_signo))});
       d->state.draining.store(true, std::memory_order_release);
@@ -196,10 +280,11 @@ int Serve(const Config& config) {
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);  // reloads the JWKS (ReloadJwks)
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}};
+  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, {}, {}, {}};
   d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (d.signal_fd < 0) {
     RF_LOG(kError, "signalfd failed", {"error", strerror(errno)});
@@ -317,8 +402,84 @@ int Serve(const Config& config) {
   d.engine = &engine;
   d.state.engine = &engine;
 
+  // Authentication: the bootstrap key, the JWT keys, one authenticator per shard, the key service.
+  auth::InitCrypto();
+  std::string admin_key = config.admin_key;
+  if (!config.admin_key_file.empty()) {
+    auto text = ReadSmallFile(config.admin_key_file);
+    if (!text) {
+      RF_LOG(kError, "cannot read --admin-key-file", {"error", text.error().ToString()});
+      return 2;
+    }
+    admin_key = TrimLine(std::move(*text));
+  }
+  if (!admin_key.empty() && !auth::ValidBootstrapToken(admin_key)) {
+    RF_LOG(kError, "the admin key (--admin-key-file / RINGFLOW_ADMIN_KEY) must be 16..512 printable "
+                   "characters without spaces");
+    return 2;
+  }
+  auto jwt_keys = std::make_shared<auth::JwtKeys>();
+  if (!config.jwt_secret_file.empty()) {
+    auto text = ReadSmallFile(config.jwt_secret_file);
+    if (!text) {
+      RF_LOG(kError, "cannot read --jwt-secret-file", {"error", text.error().ToString()});
+      return 2;
+    }
+    d.jwt_secret = TrimLine(std::move(*text));
+    if (d.jwt_secret.size() < 32) {
+      RF_LOG(kError, "--jwt-secret-file: an HS256 secret must be at least 32 bytes");
+      return 2;
+    }
+    jwt_keys->hs256_secret = d.jwt_secret;
+  }
+  if (!config.jwks_file.empty()) {
+    auto text = ReadSmallFile(config.jwks_file);
+    auto parsed = text ? auth::ParseJwks(*text) : Result<std::vector<auth::JwtPublicKey>>(text.error());
+    if (!parsed) {
+      RF_LOG(kError, "cannot use --jwks-file", {"jwks_file", config.jwks_file},
+             {"error", parsed.error().ToString()});
+      return 2;
+    }
+    jwt_keys->public_keys = std::move(*parsed);
+  }
+  std::shared_ptr<const auth::JwtKeys> jwt_snapshot = std::move(jwt_keys);
+  std::vector<auth::Authenticator*> auth_shards;
+  for (unsigned i = 0; i < config.shards; ++i) {
+    d.authenticators.push_back(std::make_unique<auth::Authenticator>(
+        auth::JwtPolicy{config.jwt_issuer, config.jwt_audience}, config.jwt_cache));
+    d.authenticators.back()->SetJwtKeys(jwt_snapshot);  // before any shard runs
+    auth_shards.push_back(d.authenticators.back().get());
+  }
+  d.keys = std::make_unique<auth::KeyService>(stores->MakeKeyStore(), auth_shards, admin_key);
+  api::AuthGate gate({.enabled = config.auth, .metrics_auth = config.metrics_auth}, auth_shards);
+  if (!config.auth) {
+    if (AuthDefaultOn(config.listen_host)) {
+      RF_LOG(kWarn, "authentication is OFF on a non-loopback address (--auth off): anyone who reaches "
+                    "the port can register workflows, start runs and manage API keys",
+             {"listen", config.listen});
+    } else {
+      RF_LOG(kWarn, "authentication is off (loopback listener): every local process can use the API; "
+                    "--auth on to require API keys or JWTs", {"listen", config.listen});
+    }
+  } else {
+    RF_LOG(kInfo, "authentication on", {"bootstrap_admin_key", admin_key.empty() ? "no" : "yes"},
+           {"jwt_hs256", jwt_snapshot->hs256_secret.empty() ? "no" : "yes"},
+           {"jwks_keys", jwt_snapshot->public_keys.size()},
+           {"metrics_auth", config.metrics_auth ? "on" : "off"});
+  }
+  {
+    auto previous = d.state.more_metrics;
+    d.state.more_metrics = [&d, previous](std::string& out) {
+      previous(out);
+      std::vector<const auth::Authenticator*> parts;
+      for (const auto& a : d.authenticators) parts.push_back(a.get());
+      auth::RenderAuthMetrics(parts, out);
+    };
+  }
+
   api::Routes routes;
   api::V1Api v1(&engine);
+  v1.EnableKeys(d.keys.get());
   if (!d.forward_clients.empty()) {
     std::vector<http::client::Client*> clients;
     std::vector<api::ForwardStats*> stats;
@@ -341,6 +502,9 @@ int Serve(const Config& config) {
   so.body_min_rate = config.body_min_rate;
   so.max_pipeline = config.max_pipeline;
   so.access_log = config.access_log;
+  so.admission = &gate;
+  so.allowed_hosts = config.allowed_hosts;
+  so.json_mutations = config.json_mutations;
   http::Server server(so, config.shards, &routes.router, routes.names);
   if (auto st = server.Listen(); !st) {
     RF_LOG(kError, "cannot listen", {"listen", config.listen}, {"error", st.error().ToString()});

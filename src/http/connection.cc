@@ -76,11 +76,28 @@ const Endpoint* ShardServer::Route(Connection* c, Response& resp, uint16_t& rout
   c->match = server_.router_->Find(req.method, req.path);
   const auto& m = c->match;
   route_id = 0;
+  const ServerOptions& opt = server_.options_;
+  if (!opt.allowed_hosts.empty() && !HostAllowed(req.Header("Host"), opt.allowed_hosts)) {
+    resp.Error(421, "misdirected_request", "this server does not answer for that Host (--allowed-hosts)");
+    return nullptr;
+  }
   if (m.kind == Router<Endpoint>::Match::Kind::kFound) {
     const Endpoint& ep = *m.handler;
     route_id = ep.route_id;
+    c->who.authenticated = false;
+    c->who.subject.clear();
+    if (opt.admission && !opt.admission->Admit(shard_id_, req, ep, m.params, c->who, resp)) return nullptr;
+    if (opt.json_mutations &&
+        (req.method == Method::kPost || req.method == Method::kPut ||
+         req.method == Method::kPatch || req.method == Method::kDelete) &&
+        !IsJsonContentType(req.Header("Content-Type"))) {
+      resp.Error(415, "unsupported_media_type",
+                 "a POST, PUT, PATCH or DELETE needs Content-Type: application/json, also with an "
+                 "empty body");
+      return nullptr;
+    }
     if (ep.async) return &ep;
-    RequestContext rc{req, m.params, resp};
+    RequestContext rc{req, m.params, resp, nullptr, &c->who};
     ep.sync(ep.ctx, rc);
   } else if (m.kind == Router<Endpoint>::Match::Kind::kMethodNotAllowed) {
     resp.Error(405, "method_not_allowed", "method not allowed for this path");
@@ -206,7 +223,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
         uint16_t route_id;
         Stream stream(c);
         if (const Endpoint* ep = self.Route(c, resp, route_id)) {
-          RequestContext rc{c->req, c->match.params, resp, &stream};
+          RequestContext rc{c->req, c->match.params, resp, &stream, &c->who};
           co_await ep->async(ep->ctx, rc);  // suspends; sync handlers never get here
         }
         if (stream.started()) {  // the body ran until now; the connection ends with it

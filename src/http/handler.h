@@ -4,6 +4,7 @@
 // request) or a coroutine (API calls that wait on the engine).
 
 #include <cstdint>
+#include <string>
 
 #include "http/h1_parser.h"
 #include "http/response.h"
@@ -42,11 +43,22 @@ class Stream {
   void* abort_ctx_ = nullptr;
 };
 
+// Who made the request, as the server's Admission established it (empty `subject` when the
+// route is open or authentication is off). Strings keep their capacity across a connection's
+// requests.
+struct Identity {
+  std::string subject;  // e.g. "key:0123abcd...", "jwt:alice"
+  std::string ns;       // the principal's namespace ("*": every one)
+  uint8_t role = 0;     // the admission's own encoding (auth::Role)
+  bool authenticated = false;
+};
+
 struct RequestContext {
   const Request& req;
   const Params& params;
   Response& resp;
   Stream* stream = nullptr;  // async handlers only
+  const Identity* who = nullptr;
 };
 
 using SyncHandler = void (*)(void* ctx, RequestContext& rc);
@@ -57,6 +69,7 @@ struct Endpoint {
   AsyncHandler async = nullptr;
   void* ctx = nullptr;
   uint16_t route_id = 0;  // index into the route names, for metrics labels
+  uint8_t access = 0;     // what the route needs, as the Admission reads it (api: auth::Access)
 };
 
 }  // namespace rf::http

@@ -21,6 +21,17 @@ namespace rf::http {
 // The first part of a body that --body-min-rate does not judge (slow start, 100-continue).
 constexpr Nanos kBodyRateGrace = 5 * kSeconds;
 
+// Decides whether a request for a matched route reaches its handler (authentication and roles;
+// api/ implements it). Called on the connection's shard, synchronously, before every handler;
+// false: it wrote the answer (401, 403) into `resp`. Implementations must not allocate per
+// request where they can reuse `who`.
+class Admission {
+ public:
+  virtual ~Admission() = default;
+  virtual bool Admit(unsigned shard, const Request& req, const Endpoint& ep, const Params& params,
+                     Identity& who, Response& resp) = 0;
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
@@ -34,7 +45,21 @@ struct ServerOptions {
   uint64_t body_min_rate = 1024;
   size_t max_pipeline = 64;
   bool access_log = false;
+  // Null: every request reaches its handler. Outlives the server.
+  Admission* admission = nullptr;
+  // Non-empty: the Host header's name (port stripped, case-insensitive) must be one of these,
+  // else 421 (DNS rebinding). IPv6 as "[::1]".
+  std::vector<std::string> allowed_hosts;
+  // POST, PUT, PATCH and DELETE need Content-Type: application/json (or +json) even with an
+  // empty body, else 415: a cross-site browser request cannot set it without a CORS preflight.
+  bool json_mutations = false;
 };
+
+// Whether `host_header` (a Host value, maybe with a port) names one of `allowed`.
+bool HostAllowed(std::string_view host_header, const std::vector<std::string>& allowed);
+// Whether a Content-Type value is JSON: application/json or application/<x>+json, parameters
+// ignored, case-insensitive.
+bool IsJsonContentType(std::string_view content_type);
 
 class ShardServer;
 

@@ -253,6 +253,35 @@ class DefinitionLog {
   virtual reactor::Task<Status> Close() = 0;
 };
 
+// One API key as stored: never its secret, only the SHA-256 of the whole token (hex).
+// `ns` and `role` are names (auth/ decides what they mean); `ns` "*" is every namespace.
+struct ApiKeyRow {
+  std::string id;    // public: listed, revoked by; part of the token
+  std::string name;  // the creator's label
+  std::string ns;
+  std::string role;
+  std::string hash;  // hex SHA-256 of the token
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;  // 0: never
+};
+
+// The API keys' durable table. Owned and used by one shard (the key service's, shard 0); the
+// other shards see keys only through what that shard hands them. Every call suspends and is
+// durable when it returns.
+class KeyStore {
+ public:
+  virtual ~KeyStore() = default;
+  // Every key not revoked (expired ones too: the caller filters), in creation order.
+  virtual reactor::Task<Result<std::vector<ApiKeyRow>>> Load() = 0;
+  // Errors: kConflict (the id exists), the store's.
+  virtual reactor::Task<Status> Insert(const ApiKeyRow& key) = 0;
+  // Errors: kNotFound (no such key, or revoked already), the store's.
+  virtual reactor::Task<Status> Revoke(std::string_view id, int64_t at_ms) = 0;
+  // Whether other instances change this table too (a shared database): then the owner calls
+  // Load again now and then to pick their changes up.
+  virtual bool shared() const { return false; }
+};
+
 // How the engine gets its stores (app/ picks the adapter).
 class StoreFactory {
  public:
@@ -260,6 +289,8 @@ class StoreFactory {
   // `partitions`: the ones the ring gives this shard (the runs it must recover).
   virtual std::unique_ptr<RunStore> MakeRunStore(unsigned shard, std::vector<uint32_t> partitions) = 0;
   virtual std::unique_ptr<DefinitionLog> MakeDefinitionLog() = 0;
+  // The API keys' table (auth); null: the store keeps none (keys then live in memory only).
+  virtual std::unique_ptr<KeyStore> MakeKeyStore() { return nullptr; }
   // The instance's outbox relay, owned by the factory; null: the store has none.
   virtual EventRelay* relay() { return nullptr; }
   // The instance's history of finished runs, owned by the factory; null: the

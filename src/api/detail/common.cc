@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "http/server.h"
 #include "json/parse.h"
 #include "json/value_limits.h"
 
@@ -109,11 +110,8 @@ bool CheckJsonContentType(const http::Request& req, http::Response& resp) {
     resp.Error(415, "unsupported_media_type", "a request body needs Content-Type: application/json");
     return false;
   }
+  if (http::IsJsonContentType(ct)) return true;
   std::string_view media = ct.substr(0, ct.find(';'));
-  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
-  std::string lower(media);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower == "application/json" || (lower.size() > 5 && lower.ends_with("+json"))) return true;
   resp.Error(415, "unsupported_media_type",
              "Content-Type must be application/json, not '" + std::string(media) + "'");
   return false;

@@ -20,6 +20,10 @@ namespace rf::api {
 struct ForwardStats;
 }
 
+namespace rf::auth {
+class KeyService;
+}
+
 namespace rf::api::detail {
 
 struct ApiContext {
@@ -28,6 +32,8 @@ struct ApiContext {
   // outbound client and counters, used only on that shard. Empty: never forward (503 instead).
   std::vector<http::client::Client*> forward_clients;
   std::vector<ForwardStats*> forward_stats;
+  // /v1/keys (auth/key_service.h); null: those routes answer 503.
+  auth::KeyService* keys = nullptr;
 };
 
 // Maps an engine error onto the API's error shape. `not_found_code`: the

@@ -21,6 +21,7 @@ struct Connection {
   std::string headers;
   Request req{};
   Router<Endpoint>::Match match;
+  Identity who;  // of the request being answered (ServerOptions::admission)
   Stream* stream = nullptr;  // a streamed response in progress
   // In-flight ops that a timeout (both) or a drain (recv of an idle connection) may cancel.
   reactor::Completion* recv_op = nullptr;

@@ -1,5 +1,7 @@
 #include "store/embedded/embedded_store.h"
 
+#include "store/embedded/key_file.h"
+
 #include "json/parse.h"
 #include "json/value_limits.h"
 #include "json/writer.h"
@@ -169,6 +171,10 @@ void EmbeddedStoreFactory::RenderMetrics(std::string& out) const {
     if (const JournalStats* st = s->stats()) parts.push_back(st);
   if (definitions_ && definitions_->stats()) parts.push_back(definitions_->stats());
   if (!parts.empty()) RenderJournalMetrics(parts, out);
+}
+
+std::unique_ptr<KeyStore> EmbeddedStoreFactory::MakeKeyStore() {
+  return std::make_unique<KeyFile>(data_dir_);
 }
 
 }  // namespace rf::store::embedded

@@ -62,6 +62,7 @@ class EmbeddedStoreFactory final : public StoreFactory {
       : data_dir_(std::move(data_dir)), fsync_(fsync), history_(std::move(history)) {}
   std::unique_ptr<RunStore> MakeRunStore(unsigned shard, std::vector<uint32_t>) override;
   std::unique_ptr<DefinitionLog> MakeDefinitionLog() override;
+  std::unique_ptr<KeyStore> MakeKeyStore() override;  // <data>/keys.json (key_file.h)
   HistoryStore* history() override { return history_.get(); }
   void RenderMetrics(std::string& out) const override;
 

@@ -177,6 +177,7 @@ class PgStoreFactory final : public StoreFactory {
   std::unique_ptr<DefinitionLog> MakeDefinitionLog() override {
     return std::make_unique<PgDefinitionLog>(options_);
   }
+  std::unique_ptr<KeyStore> MakeKeyStore() override;  // api_keys (pg_keys.h)
   EventRelay* relay() override;
   // Served with the pool of the calling shard's run store (MakeRunStore records them).
   // Made on the first call: call it before the shards run (as relay() is).

@@ -107,6 +107,25 @@ TEST_CASE("api.openapi: documented operations are exactly the registered routes"
                                                          << ", which no route serves");
 }
 
+TEST_CASE("api.openapi: open routes say security [] and every other one documents 401 and 403") {
+  Registered r;
+  json::Value doc = Document();
+  for (const auto& e : r.routes.table) {
+    const json::Value* op = doc.Find("paths")->Find(e.pattern)->Find(Lower(http::MethodName(e.method)));
+    REQUIRE(op != nullptr);
+    const json::Value* security = op->Find("security");
+    const json::Value* responses = op->Find("responses");
+    const std::string what = std::string(http::MethodName(e.method)) + " " + e.pattern;
+    if (e.access == auth::Access::kOpen) {
+      CHECK_MESSAGE((security && security->is_array() && security->as_array().empty()), what << ": open route without security []");
+      continue;
+    }
+    CHECK_MESSAGE(responses->Find("401") != nullptr, what << " does not document 401");
+    if (e.access != auth::Access::kMetrics)
+      CHECK_MESSAGE(responses->Find("403") != nullptr, what << " does not document 403");
+  }
+}
+
 TEST_CASE("api.openapi: every documented path resolves in the router and declares its parameters") {
   Registered r;
   json::Value doc = Document();

@@ -173,3 +173,49 @@ TEST_CASE("a malformed redis-url names the key, the problem and never the passwo
   CHECK(c.error().context.find("env:REDIS_URL") != std::string::npos);
 }
 }
+
+TEST_SUITE("app.config") {
+TEST_CASE("--auth auto is on unless --listen is a loopback address") {
+  using rf::app::AuthDefaultOn;
+  CHECK_FALSE(AuthDefaultOn("127.0.0.1"));
+  CHECK_FALSE(AuthDefaultOn("127.0.0.2"));
+  CHECK_FALSE(AuthDefaultOn("127.255.255.254"));
+  CHECK_FALSE(AuthDefaultOn("[::1]"));
+  CHECK_FALSE(AuthDefaultOn("::1"));
+  CHECK_FALSE(AuthDefaultOn("[::ffff:127.0.0.1]"));
+  CHECK(AuthDefaultOn("0.0.0.0"));
+  CHECK(AuthDefaultOn("[::]"));
+  CHECK(AuthDefaultOn("10.1.2.3"));
+  CHECK(AuthDefaultOn("128.0.0.1"));
+  CHECK(AuthDefaultOn("[::ffff:10.0.0.1]"));
+  CHECK(AuthDefaultOn("localhost"));  // not an address: never assumed loopback
+}
+
+TEST_CASE("--auth and --json-mutations resolve from --listen unless given, and bad values name the key") {
+  auto lo = Load({"--listen", "127.0.0.1:8080"});
+  REQUIRE(lo.has_value());
+  CHECK_FALSE(lo->auth);
+  CHECK_FALSE(lo->json_mutations);
+  auto any = Load({"--listen", "0.0.0.0:8080"});
+  REQUIRE(any.has_value());
+  CHECK(any->auth);
+  CHECK(any->json_mutations);
+  auto off = Load({"--listen", "0.0.0.0:8080", "--auth", "off", "--json-mutations", "on"});
+  REQUIRE(off.has_value());
+  CHECK_FALSE(off->auth);
+  CHECK(off->json_mutations);
+  auto bad = Load({"--auth", "maybe"});
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().context.find("auth") != std::string::npos);
+  auto hosts = Load({"--allowed-hosts", "a.example, b.example"});
+  REQUIRE(hosts.has_value());
+  CHECK(hosts->allowed_hosts == std::vector<std::string>{"a.example", "b.example"});
+  CHECK_FALSE(Load({"--allowed-hosts", "a,,b"}).has_value());
+  CHECK_FALSE(Load({"--allowed-hosts", "http://a"}).has_value());
+  auto key = Load({}, {"RINGFLOW_ADMIN_KEY=0123456789abcdef"});
+  REQUIRE(key.has_value());
+  CHECK(key->admin_key == "0123456789abcdef");
+  for (const auto& e : key->effective)
+    if (e.key == "admin-key") CHECK(e.value == "***");
+}
+}

@@ -55,3 +55,30 @@ TEST_SUITE("http.response") {
     CHECK(out.view().find("Connection: close\r\n") != std::string_view::npos);
   }
 }
+
+#include "http/server.h"
+
+TEST_SUITE("http.server") {
+TEST_CASE("Host checks compare the name without its port, case-insensitively") {
+  const std::vector<std::string> allowed{"localhost", "api.example.com", "[::1]"};
+  CHECK(rf::http::HostAllowed("localhost", allowed));
+  CHECK(rf::http::HostAllowed("LocalHost:8080", allowed));
+  CHECK(rf::http::HostAllowed("api.example.com.", allowed));
+  CHECK(rf::http::HostAllowed("[::1]:8080", allowed));
+  CHECK_FALSE(rf::http::HostAllowed("evil.example", allowed));
+  CHECK_FALSE(rf::http::HostAllowed("api.example.com.evil", allowed));
+  CHECK_FALSE(rf::http::HostAllowed("", allowed));
+  CHECK_FALSE(rf::http::HostAllowed("[::1", allowed));
+}
+
+TEST_CASE("JSON content types: application/json and +json, parameters and case ignored") {
+  CHECK(rf::http::IsJsonContentType("application/json"));
+  CHECK(rf::http::IsJsonContentType("Application/JSON; charset=utf-8"));
+  CHECK(rf::http::IsJsonContentType("application/merge-patch+json"));
+  CHECK_FALSE(rf::http::IsJsonContentType(""));
+  CHECK_FALSE(rf::http::IsJsonContentType("text/plain"));
+  CHECK_FALSE(rf::http::IsJsonContentType("application/x-www-form-urlencoded"));
+  CHECK_FALSE(rf::http::IsJsonContentType("text/json"));
+  CHECK_FALSE(rf::http::IsJsonContentType("application/+json"));
+}
+}

@@ -1,0 +1,53 @@
+#include "api/auth_gate.h"
+
+#include "base/clock.h"
+
+namespace rf::api {
+
+std::string_view RequestNamespace(const http::Params& params) {
+  std::string_view ns = params.Get("ns");
+  return ns.empty() ? std::string_view("default") : ns;
+}
+
+bool IdentityAllows(const http::Identity& who, std::string_view ns, auth::Access access) {
+  if (!who.authenticated) return true;
+  return auth::NamespaceAllows(who.ns, ns) &&
+         auth::RoleAllows(static_cast<auth::Role>(who.role), access);
+}
+
+bool AuthGate::Admit(unsigned shard, const http::Request& req, const http::Endpoint& ep,
+                     const http::Params& params, http::Identity& who, http::Response& resp) {
+  const auto access = static_cast<auth::Access>(ep.access);
+  if (access == auth::Access::kOpen || !options_.enabled) return true;
+  if (access == auth::Access::kMetrics && !options_.metrics_auth) return true;
+  auth::Authenticator& a = *shards_[shard];
+  Scratch& s = scratch_[shard];
+  auth::AuthFailure why;
+  if (!a.Authenticate(req.Header("Authorization"), WallNow() / 1'000'000, s.principal, why, s.message)) {
+    resp.Error(401, "unauthenticated", s.message);
+    resp.AddHeader("WWW-Authenticate", why == auth::AuthFailure::kMissing
+                                           ? "Bearer realm=\"ringflow\""
+                                           : "Bearer realm=\"ringflow\", error=\"invalid_token\"");
+    return false;
+  }
+  who.authenticated = true;
+  who.subject.assign(s.principal.subject);
+  who.ns.assign(s.principal.ns);
+  who.role = static_cast<uint8_t>(s.principal.role);
+  const std::string_view ns = RequestNamespace(params);
+  if (!auth::NamespaceAllows(s.principal.ns, ns)) {
+    a.CountForbidden();
+    resp.Error(403, "forbidden", "this credential is for namespace '" + s.principal.ns +
+                                     "', not '" + std::string(ns) + "'");
+    return false;
+  }
+  if (!auth::RoleAllows(s.principal.role, access)) {
+    a.CountForbidden();
+    resp.Error(403, "forbidden", "role " + std::string(auth::RoleName(s.principal.role)) +
+                                     " may not " + std::string(auth::AccessName(access)));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace rf::api

@@ -1,0 +1,51 @@
+#pragma once
+// AuthGate: the one place requests are authenticated and authorised. The HTTP server calls it
+// (http::Admission) for every matched route before the handler; each route declared its access
+// when it was registered (Routes::Add). Decisions:
+//  - kOpen routes pass; kMetrics passes unless metrics_auth.
+//  - With auth off every request passes and acts as admin of every namespace.
+//  - Otherwise the Authorization header must hold a valid API key or JWT (401 unauthenticated
+//    with WWW-Authenticate: Bearer), whose namespace covers the request's (RequestNamespace)
+//    and whose role allows the access (403 forbidden).
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/authenticator.h"
+#include "auth/role.h"
+#include "http/server.h"
+
+namespace rf::api {
+
+struct AuthGateOptions {
+  bool enabled = false;
+  bool metrics_auth = false;
+};
+
+class AuthGate final : public http::Admission {
+ public:
+  // `shards`: each shard's authenticator, by shard id; outlive the gate.
+  AuthGate(AuthGateOptions options, std::vector<auth::Authenticator*> shards)
+      : options_(options), shards_(std::move(shards)), scratch_(shards_.size()) {}
+  bool Admit(unsigned shard, const http::Request& req, const http::Endpoint& ep,
+             const http::Params& params, http::Identity& who, http::Response& resp) override;
+
+ private:
+  AuthGateOptions options_;
+  std::vector<auth::Authenticator*> shards_;
+  struct alignas(64) Scratch {  // by shard, touched only by its shard: reused, not reallocated
+    auth::Principal principal;
+    std::string message;
+  };
+  std::vector<Scratch> scratch_;
+};
+
+// The namespace a request acts in: the path's {ns} when the route has one, else "default".
+std::string_view RequestNamespace(const http::Params& params);
+
+// Whether the request's identity may act in namespace `ns` with `access` (handlers that pick a
+// namespace from the body, e.g. key creation). Unauthenticated identities (auth off) may.
+bool IdentityAllows(const http::Identity& who, std::string_view ns, auth::Access access);
+
+}  // namespace rf::api

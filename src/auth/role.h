@@ -1,0 +1,39 @@
+#pragma once
+// Roles and the access each route needs. A principal (an API key or a JWT) holds one role in one
+// namespace ("*": every namespace); a route declares one Access when it is registered
+// (api::Routes::Add), and RoleAllows is the whole permission table (src/api/README.md shows it).
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace rf::auth {
+
+enum class Role : uint8_t { kViewer, kOperator, kDeveloper, kAdmin };
+
+enum class Access : uint8_t {
+  kOpen,            // no credential needed (/health/*)
+  kMetrics,         // /metrics: open unless --metrics-auth on, then any role
+  kRead,            // GETs of workflows, runs, events, dead-letter, the OpenAPI document
+  kRunsStart,       // POST /v1/workflows/{name}/runs
+  kRunsControl,     // cancel, signal, retry
+  kWorkflowsWrite,  // PUT / DELETE /v1/workflows/{name}
+  kKeys,            // /v1/keys
+};
+
+constexpr size_t kRoleCount = 4;
+
+bool RoleAllows(Role role, Access access);
+std::optional<Role> ParseRole(std::string_view name);  // "admin", "operator", ...
+std::string_view RoleName(Role role);
+std::string_view AccessName(Access access);  // "read", "runs.start", ...
+
+// Whether a principal of namespace `principal_ns` may act in namespace `ns`.
+inline bool NamespaceAllows(std::string_view principal_ns, std::string_view ns) {
+  return principal_ns == "*" || principal_ns == ns;
+}
+
+// Namespace names: 1..63 of [a-z0-9-], starting with a letter or digit ("*" for keys only).
+bool ValidNamespace(std::string_view ns);
+
+}  // namespace rf::auth
