@@ -38,6 +38,7 @@ constexpr Setting kSettings[] = {
     {"max-body", Kind::kSize, "1MiB", 0, 1ull << 30, "largest request body accepted (413 above)"},
     {"max-connections", Kind::kUint, "100000", 1, 10'000'000, "open connections before new ones get 503"},
     {"max-pipeline", Kind::kUint, "64", 1, 4096, "pipelined requests answered per read before yielding"},
+    {"http2-max-streams", Kind::kUint, "100", 1, 10'000, "HTTP/2 concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS)"},
     {"header-timeout", Kind::kDuration, "10s", 1, 3'600'000, "time to receive a request's headers (408 after)"},
     {"idle-timeout", Kind::kDuration, "60s", 1, 86'400'000, "keep-alive connection idle time before close"},
     {"body-timeout", Kind::kDuration, "30s", 1, 86'400'000, "time to receive a request body once its headers are in (408 after)"},
@@ -129,6 +130,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "max-body") c.max_body = *x;
       else if (key == "max-connections") c.max_connections = *x;
       else if (key == "max-pipeline") c.max_pipeline = *x;
+      else if (key == "http2-max-streams") c.http2_max_streams = *x;
       else if (key == "snapshot-bytes") c.snapshot_bytes = *x;
       else if (key == "history-cache") c.history_cache = *x;
       else if (key == "http-concurrency") c.http_concurrency = *x;

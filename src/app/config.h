@@ -29,6 +29,7 @@ struct Config {
   uint64_t max_body = 0;
   uint64_t max_connections = 0;
   uint64_t max_pipeline = 0;
+  uint64_t http2_max_streams = 0;
   Nanos header_timeout = 0;
   Nanos idle_timeout = 0;
   Nanos body_timeout = 0;

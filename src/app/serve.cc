@@ -325,6 +325,7 @@ int Serve(const Config& config) {
   so.body_timeout = config.body_timeout;
   so.body_min_rate = config.body_min_rate;
   so.max_pipeline = config.max_pipeline;
+  so.h2_max_streams = static_cast<uint32_t>(config.http2_max_streams);
   so.access_log = config.access_log;
   http::Server server(so, config.shards, &routes.router, routes.names);
   if (auto st = server.Listen(); !st) {

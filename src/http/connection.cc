@@ -10,6 +10,7 @@
 
 #include "http/date_cache.h"
 #include "http/detail/shard_server.h"
+#include "http/h2/session.h"
 #include "obs/log.h"
 
 namespace rf::http {
@@ -28,6 +29,42 @@ constexpr Nanos kLingerTime = 2 * kSeconds;
 constexpr size_t kLingerBytes = 4 << 20;
 }  // namespace
 
+namespace {
+
+// Whether a comma-separated header value lists `token` (case-insensitive).
+bool HasToken(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view t = list.substr(0, comma);
+    list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (t.size() != token.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < t.size() && same; ++i)
+      same = (t[i] | 0x20) == (token[i] | 0x20);
+    if (same) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// `Upgrade: h2c` with exactly one valid HTTP2-Settings (RFC 7540 §3.2); anything less stays
+// HTTP/1.1 (the Upgrade header is then ignored, as RFC 9110 §7.8 allows).
+bool ShardServer::WantsH2c(const Request& req, std::string& settings) {
+  if (req.version_minor != 1 || !HasToken(req.Header("upgrade"), "h2c")) return false;
+  const Header* found = nullptr;
+  for (size_t i = 0; i < req.header_count; ++i) {
+    const std::string_view n = req.headers[i].name;
+    if (n.size() == 14 && HasToken(n, "http2-settings")) {
+      if (found != nullptr) return false;
+      found = &req.headers[i];
+    }
+  }
+  return found != nullptr && h2::DecodeSettingsHeader(found->value, settings);
+}
+
 reactor::Task<bool> ShardServer::Flush(Connection* c) {
   std::string_view data = c->out.view();
   while (!data.empty()) {
@@ -44,6 +81,17 @@ reactor::Task<bool> ShardServer::Flush(Connection* c) {
 }
 
 reactor::Task<bool> Stream::Start(const Response& resp) {
+  if (h2_ != nullptr) {
+    started_ = true;
+    if (aborted_) co_return false;
+    h2_->session->StartStream(h2_);  // resp is the stream's own response
+    if (h2_->head_only) {  // the head ended the stream
+      aborted_ = true;
+      co_return false;
+    }
+    co_await h2::BodyTaken{h2_};  // suspends
+    co_return !aborted_ && !h2_->closed;
+  }
   SerializeStreamHead(resp, c_->req.version_minor == 0, DateLine(), c_->out);
   // HEAD: the head a GET would get, then the end (the head says Connection: close).
   const bool head_only = c_->req.method == Method::kHead;
@@ -58,6 +106,13 @@ reactor::Task<bool> Stream::Start(const Response& resp) {
 
 reactor::Task<bool> Stream::Send(std::string_view bytes) {
   if (aborted_) co_return false;
+  if (h2_ != nullptr) {
+    if (h2_->closed) co_return false;
+    h2_->body.Append(bytes);
+    h2_->session->PushBody(h2_);
+    co_await h2::BodyTaken{h2_};  // suspends
+    co_return !aborted_ && !h2_->closed;
+  }
   c_->out.Append(bytes);
   co_return co_await ShardServer::Flush(c_) && !aborted_;  // suspends
 }
@@ -65,7 +120,11 @@ reactor::Task<bool> Stream::Send(std::string_view bytes) {
 void Stream::Abort() {
   if (aborted_) return;
   aborted_ = true;
-  if (c_->send_op) Shard::Current().Cancel(c_->send_op);
+  if (h2_ != nullptr) {
+    h2_->session->AbortStream(h2_);
+  } else if (c_->send_op) {
+    Shard::Current().Cancel(c_->send_op);
+  }
   if (abort_fn_) abort_fn_(abort_ctx_);
 }
 
@@ -176,9 +235,28 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
   Nanos body_start = 0;  // when the head of the request in progress was complete
   size_t body_received = 0;
 
+  // HTTP/2: the client preface as a connection's first bytes, or an `Upgrade: h2c` request.
+  bool maybe_preface = true;
+  bool h2 = false;
+  const Request* upgrade = nullptr;
+  std::string upgrade_settings;
+  size_t upgrade_consumed = 0;
+
   while (true) {
     size_t handled = 0;
     while (!c->in.empty() && !close && handled < opt.max_pipeline) {
+      if (maybe_preface) {
+        const std::string_view in = c->in.view();
+        const size_t k = std::min(in.size(), h2::kClientPreface.size());
+        if (in.substr(0, k) != h2::kClientPreface.substr(0, k)) {
+          maybe_preface = false;
+        } else if (k < h2::kClientPreface.size()) {
+          break;  // a prefix of the preface: read on (under the header timeout)
+        } else {
+          h2 = true;
+          break;
+        }
+      }
       ParseResult r = parser.Parse(c->in.readable(), c->req);
       if (r.kind == ParseResult::Kind::kIncomplete) {
         head_done = r.head_done;
@@ -196,6 +274,14 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
         self.ReplyError(c, r.status, r.message);
         close = true;
         linger = true;
+        break;
+      }
+      maybe_preface = false;
+      if (!self.draining_ && WantsH2c(c->req, upgrade_settings)) {
+        c->out.Append("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
+        h2 = true;
+        upgrade = &c->req;
+        upgrade_consumed = r.consumed;
         break;
       }
       {
@@ -226,7 +312,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       request_start = MonoNow();  // a pipelined remainder starts its clock now
       ++handled;
     }
-    if (streamed) break;
+    if (streamed || h2) break;
     const bool more_buffered = handled == opt.max_pipeline && !c->in.empty();
     const bool want_recv = !close && !more_buffered && !(self.draining_ && c->in.empty());
 
@@ -306,6 +392,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     c->idle = false;
   }
 
+  if (h2) co_await ServeH2(c, upgrade, upgrade_settings, upgrade_consumed);  // suspends
   if (linger) co_await Linger(c);  // suspends
   ::close(c->fd);
   self.Unlink(c);

@@ -33,6 +33,8 @@ struct ServerOptions {
   Nanos body_timeout = 30 * kSeconds;
   uint64_t body_min_rate = 1024;
   size_t max_pipeline = 64;
+  // HTTP/2: SETTINGS_MAX_CONCURRENT_STREAMS per connection (h2/session.h).
+  uint32_t h2_max_streams = 100;
   bool access_log = false;
 };
 

@@ -1,4 +1,5 @@
 #include "http/date_cache.h"
+#include "http/detail/h2_conn.h"
 #include "http/detail/shard_server.h"
 
 #include <netinet/in.h>
@@ -119,6 +120,10 @@ void ShardServer::BeginDrain(Shard& shard) {
   listen_fd_ = -1;
   server_.serving_.fetch_sub(1, std::memory_order_acq_rel);
   for (Connection* c = head_; c; c = c->next) {
+    if (c->h2) {
+      c->h2->BeginDrain();
+      continue;
+    }
     if (c->stream) c->stream->Abort();
     if (c->idle && c->recv_op) {
       c->drain_closed = true;
@@ -135,6 +140,10 @@ reactor::Task<void> ShardServer::Sweep(ShardServer* self) {
     co_await reactor::Sleep(self->draining_ ? 20 * kMillis : interval);  // suspends
     Nanos now = MonoNow();
     for (Connection* c = self->head_; c; c = c->next) {
+      if (c->h2) {
+        c->h2->Tick(now);
+        continue;
+      }
       if ((c->recv_op || c->send_op) && !c->timed_out && now >= c->deadline) {
         c->timed_out = true;
         if (c->recv_op) self->shard_->Cancel(c->recv_op);

@@ -10,6 +10,7 @@
 namespace rf::http {
 
 class ShardServer;
+struct H2Conn;
 
 struct Connection {
   Connection(ShardServer& s, int f) : owner(s), fd(f) {}
@@ -22,6 +23,7 @@ struct Connection {
   Request req{};
   Router<Endpoint>::Match match;
   Stream* stream = nullptr;  // a streamed response in progress
+  H2Conn* h2 = nullptr;      // the connection speaks HTTP/2 (h2_connection.cc)
   // In-flight ops that a timeout (both) or a drain (recv of an idle connection) may cancel.
   reactor::Completion* recv_op = nullptr;
   reactor::Completion* send_op = nullptr;
@@ -47,6 +49,7 @@ class ShardServer {
 
  private:
   friend class Stream;
+  friend struct H2Conn;
   struct AcceptOp : reactor::Completion {
     ShardServer* self;
   };
@@ -60,6 +63,13 @@ class ShardServer {
   static reactor::Task<void> Serve(Connection* c);
   static reactor::Task<bool> Flush(Connection* c);
   static reactor::Task<void> Linger(Connection* c);
+  // HTTP/2 on this connection until it ends: after the client preface (upgrade == nullptr), or
+  // after `Upgrade: h2c` (the upgrade request, the first `consumed` bytes of c->in, becomes
+  // stream 1; settings is its decoded HTTP2-Settings).
+  static reactor::Task<void> ServeH2(Connection* c, const Request* upgrade,
+                                     std::string_view settings, size_t consumed);
+  static reactor::Task<void> WriteH2(H2Conn* h);
+  static bool WantsH2c(const Request& req, std::string& settings);
   // Gives back buffer memory a large request or response took, and updates the gauge.
   void ReleaseBuffers(Connection* c);
   // Answers sync routes, 404 and 405 into resp; returns the endpoint to await for async routes.
