@@ -17,6 +17,7 @@ PACKAGES=(
   prometheus  # promtool: check metrics (system tests), check and test the alert rules (ops)
   python3-yaml  # tests/ops/check_observability.py reads the alert rules
   python3-jsonschema  # tests/system/test_openapi.py validates the OpenAPI document (draft 2020-12)
+  python3-h2  # tests/system/test_http2.py: HTTP/2 client state machine (h2client.py)
   postgresql  # initdb/pg_ctl/psql/pgbench for tools/pg.sh (the private test cluster) and the bench
   redis-server  # tools/redis.sh: the private Redis of the store/redis unit tests and doctor tests
   # benches and references
