@@ -48,6 +48,8 @@ void H2Conn::WakeWriter() {
   if (writer_parked) Shard::Current().Schedule(std::exchange(writer_parked, {}));
 }
 
+void H2Conn::AbortHandler(h2::H2Stream* s) { s->api->Abort(); }
+
 void H2Conn::Tick(Nanos now) {
   const ServerOptions& opt = c->owner.server_.options();
   Shard& shard = Shard::Current();

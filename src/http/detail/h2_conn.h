@@ -18,6 +18,7 @@ struct H2Conn final : h2::SessionHost {
   void StartAsync(h2::H2Stream* s, const Endpoint* ep) override;
   void Resume(std::coroutine_handle<> h) override;
   void WakeWriter() override;
+  void AbortHandler(h2::H2Stream* s) override;
 
   // From the shard's sweep: send stalls, the idle timeout, stalled streams.
   void Tick(Nanos now);

@@ -236,7 +236,7 @@ void Session::Shutdown() {
   nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_),
                         NGHTTP2_NO_ERROR, nullptr, 0);
   for (H2Stream* s = live_; s; s = s->next)
-    if (s->api && s->api->started()) s->api->Abort();
+    if (s->api && s->api->started()) host_->AbortHandler(s);
   host_->WakeWriter();
 }
 
@@ -244,7 +244,7 @@ void Session::AbortAll() {
   shut_down_ = true;
   for (H2Stream* s = live_; s; s = s->next) {
     s->closed = true;  // nothing more goes out
-    if (s->api) s->api->Abort();
+    if (s->api) host_->AbortHandler(s);
     if (s->send_waiter) host_->Resume(std::exchange(s->send_waiter, {}));
   }
 }
@@ -261,7 +261,7 @@ void Session::Tick(Nanos now) {
       // The peer granted no window for this stream (or the connection) for too long.
       stats_->h2_stalled.Add();
       if (s->api) {
-        s->api->Abort();  // resets the stream via AbortStream
+        host_->AbortHandler(s);  // resets the stream via AbortStream
       } else {
         AbortStream(s);
       }
@@ -564,7 +564,7 @@ int Session::OnStreamClose(nghttp2_session* ng, int32_t stream_id, uint32_t, voi
   s->closed = true;
   s->nghttp2_gone = true;
   if (s->handler_running) {  // the peer reset it: the handler finds out and returns
-    if (s->api) s->api->Abort();
+    if (s->api) self->host_->AbortHandler(s);
     if (s->send_waiter) self->host_->Resume(std::exchange(s->send_waiter, {}));
     return 0;
   }

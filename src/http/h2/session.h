@@ -117,6 +117,8 @@ class SessionHost {
   virtual void Resume(std::coroutine_handle<> h) = 0;
   // There is output to produce (frames queued or a deferred body resumed).
   virtual void WakeWriter() = 0;
+  // s->api is set: fail its Send and stop its handler (Stream::Abort).
+  virtual void AbortHandler(H2Stream* s) = 0;
 };
 
 class Session {
