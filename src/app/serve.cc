@@ -26,6 +26,8 @@
 #include "http/client/client.h"
 #include "http/client/egress_policy.h"
 #include "http/server.h"
+#include "http/tls/tls_context.h"
+#include "reactor/offload.h"
 #include "obs/log.h"
 #include "reactor/io.h"
 #include "reactor/reactor.h"
@@ -68,6 +70,7 @@ struct Daemon {
   http::client::EgressPolicy forward_egress;
   std::vector<std::unique_ptr<http::client::Client>> forward_clients;
   std::vector<std::unique_ptr<api::ForwardStats>> forward_stats;
+  http::TlsContext* tls = nullptr;  // --tls-cert: reloaded on SIGHUP
 };
 
 // Pings systemd only after every shard answered: a wedged shard stops the pings.
@@ -131,6 +134,23 @@ reactor::Task<void> OpenEngine(Daemon* d, std::string where) {
   if (d->notifier.watchdog_interval() > 0) reactor::Spawn(Watchdog(d));
 }
 
+// SIGHUP: read --tls-cert/--tls-key again (on a helper thread: file reads) and serve new
+// connections with them; open connections keep theirs. A bad file keeps the old certificate.
+reactor::Task<void> ReloadTls(Daemon* d) {
+  if (d->tls == nullptr) {
+    RF_LOG(kInfo, "SIGHUP: no TLS certificate to reload");
+    co_return;
+  }
+  http::TlsContext* tls = d->tls;
+  Status st = co_await reactor::Offload([tls] { return tls->Reload(); });  // suspends
+  if (st) {
+    RF_LOG(kInfo, "TLS certificate reloaded", {"cert", tls->cert_path()});
+  } else {
+    RF_LOG(kError, "TLS reload failed; keeping the previous certificate",
+           {"error", st.error().ToString()});
+  }
+}
+
 reactor::Task<void> WatchSignals(Daemon* d) {
   signalfd_siginfo info;
   int seen = 0;
@@ -138,6 +158,10 @@ reactor::Task<void> WatchSignals(Daemon* d) {
     reactor::ReadOp op(d->signal_fd, {reinterpret_cast<char*>(&info), sizeof info});
     auto n = co_await op;  // suspends
     if (!n || *n != sizeof info) co_return;
+    if (info.ssi_signo == SIGHUP) {
+      reactor::Spawn(ReloadTls(d));
+      continue;
+    }
     if (++seen == 1) {
       RF_LOG(kInfo, "signal received, shutting down", {"signal", strsignal(static_cast<int>(info.ssi_signo))});
       d->state.draining.store(true, std::memory_order_release);
@@ -194,10 +218,11 @@ int Serve(const Config& config) {
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);  // reloads the TLS certificate (WatchSignals)
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}};
+  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, nullptr};
   d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (d.signal_fd < 0) {
     RF_LOG(kError, "signalfd failed", {"error", strerror(errno)});
@@ -326,6 +351,17 @@ int Serve(const Config& config) {
   so.body_min_rate = config.body_min_rate;
   so.max_pipeline = config.max_pipeline;
   so.h2_max_streams = static_cast<uint32_t>(config.http2_max_streams);
+  std::unique_ptr<http::TlsContext> tls;
+  if (!config.tls_cert.empty()) {
+    auto t = http::TlsContext::Load(config.tls_cert, config.tls_key);
+    if (!t) {
+      RF_LOG(kError, "cannot serve TLS", {"error", t.error().ToString()});
+      return 2;
+    }
+    tls = std::move(*t);
+    so.tls = tls.get();
+    d.tls = tls.get();
+  }
   so.access_log = config.access_log;
   http::Server server(so, config.shards, &routes.router, routes.names);
   if (auto st = server.Listen(); !st) {

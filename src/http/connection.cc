@@ -65,8 +65,65 @@ bool ShardServer::WantsH2c(const Request& req, std::string& settings) {
   return found != nullptr && h2::DecodeSettingsHeader(found->value, settings);
 }
 
+void ShardServer::Seal(Connection* c) {
+  if (!c->tls || c->out.empty()) return;
+  c->tls->Write(c->out.view());  // memory BIOs take it all
+  c->out.Clear();
+  c->tls->TakeOutput(c->tls_out);
+}
+
+bool ShardServer::Received(Connection* c, size_t n) {
+  if (!c->tls) {
+    c->in.Commit(n);
+    return true;
+  }
+  c->tls_in.Commit(n);
+  c->tls->Feed(c->tls_in.view());
+  c->tls_in.Clear();
+  if (c->tls->Read(c->in)) return true;
+  c->owner.stats_.tls_failures.Add(std::string_view(c->tls->error()) != "close_notify");
+  return false;
+}
+
+reactor::Task<bool> ShardServer::TlsHandshake(Connection* c) {
+  ShardServer& self = c->owner;
+  const Nanos deadline = MonoNow() + self.server_.options_.header_timeout;
+  while (true) {
+    const TlsSession::Step step = c->tls->Handshake();
+    c->tls->TakeOutput(c->tls_out);
+    if (!c->tls_out.empty() && !co_await Flush(c)) co_return false;  // suspends
+    if (step == TlsSession::Step::kDone) break;
+    if (step == TlsSession::Step::kFailed) {
+      self.stats_.tls_failures.Add();
+      co_return false;
+    }
+    reactor::RecvOp recv(c->fd, c->tls_in.Writable(kReadChunk));
+    c->recv_op = &recv;
+    c->deadline = deadline;  // the sweep cancels a handshake that takes too long
+    recv.Start();
+    auto n = co_await recv;  // suspends
+    c->recv_op = nullptr;
+    c->deadline = INT64_MAX;
+    if (!n || *n == 0) {
+      if (c->timed_out) self.stats_.tls_failures.Add();
+      co_return false;
+    }
+    c->tls_in.Commit(*n);
+    c->tls->Feed(c->tls_in.view());
+    c->tls_in.Clear();
+  }
+  self.stats_.tls_handshakes.Add();
+  if (c->tls->resumed()) self.stats_.tls_resumed.Add();
+  // Application data sent right behind the client's Finished is already buffered.
+  if (!c->tls->Read(c->in)) co_return false;
+  c->tls->TakeOutput(c->tls_out);  // session tickets
+  co_return true;
+}
+
 reactor::Task<bool> ShardServer::Flush(Connection* c) {
-  std::string_view data = c->out.view();
+  Seal(c);
+  Buffer& wire = Wire(c);
+  std::string_view data = wire.view();
   while (!data.empty()) {
     reactor::SendOp op(c->fd, data);
     c->send_op = &op;
@@ -76,7 +133,7 @@ reactor::Task<bool> ShardServer::Flush(Connection* c) {
     if (!n || *n == 0) co_return false;
     data.remove_prefix(*n);
   }
-  c->out.Clear();
+  wire.Clear();
   co_return true;
 }
 
@@ -242,7 +299,17 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
   std::string upgrade_settings;
   size_t upgrade_consumed = 0;
 
-  while (true) {
+  bool tls_failed = false;
+  if (c->tls) {
+    if (!co_await TlsHandshake(c)) {  // suspends
+      tls_failed = true;
+    } else if (c->tls->alpn() == "h2") {
+      h2 = true;
+    }
+    maybe_preface = false;  // over TLS, HTTP/2 is chosen by ALPN
+  }
+
+  while (!tls_failed && !h2) {
     size_t handled = 0;
     while (!c->in.empty() && !close && handled < opt.max_pipeline) {
       if (maybe_preface) {
@@ -327,8 +394,10 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     // linked before the recv and reports only failure (CQE_SKIP_SUCCESS), so a
     // request-response turn costs one syscall. The recv starts after the whole
     // response is out (MSG_WAITALL), so `out` is free again once recv completes.
-    reactor::RecvOp recv(c->fd, want_recv ? c->in.Writable(kReadChunk) : std::span<char>{});
-    reactor::SendOp linked_send(c->fd, c->out.view());
+    Seal(c);
+    Buffer& wire = Wire(c);
+    reactor::RecvOp recv(c->fd, want_recv ? RecvSpan(c, kReadChunk) : std::span<char>{});
+    reactor::SendOp linked_send(c->fd, wire.view());
     c->deadline = INT64_MAX;
     if (want_recv) {
       c->idle = c->in.empty();
@@ -349,7 +418,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
               std::min(c->deadline, body_start + kBodyRateGrace + static_cast<Nanos>(earned));
         }
       }
-      if (!c->out.empty()) {
+      if (!wire.empty()) {
         linked_send.msg_flags |= MSG_WAITALL;
         linked_send.sqe_flags = IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
         c->send_op = &linked_send;
@@ -357,7 +426,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       }
       c->recv_op = &recv;
       recv.Start();
-    } else if (!c->out.empty() && !co_await Flush(c)) {  // suspends
+    } else if (!wire.empty() && !co_await Flush(c)) {  // suspends
       linger = false;
       break;
     }
@@ -371,7 +440,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     c->send_op = nullptr;
     // A failed linked send posts its own completion before the recv's -ECANCELED.
     if (linked_send.done && linked_send.res < 0) break;
-    c->out.Clear();
+    wire.Clear();
     if (!n || *n == 0) {
       if (c->timed_out) {
         self.stats_.timeouts.Add();
@@ -388,7 +457,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     }
     if (c->idle) request_start = MonoNow();
     c->timed_out = false;  // the sweep's cancel may have lost the race against this data
-    c->in.Commit(*n);
+    if (!Received(c, *n)) break;
     c->idle = false;
   }
 

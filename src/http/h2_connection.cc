@@ -75,12 +75,15 @@ reactor::Task<void> ShardServer::WriteH2(H2Conn* h) {
   const ServerOptions& opt = c->owner.server_.options();
   while (true) {
     if (!h->session->Produce(c->out, kWriteChunk)) break;
-    if (c->out.empty()) {
+    Seal(c);
+    if (c->tls) c->tls->TakeOutput(c->tls_out);  // also what reading produced (key updates)
+    Buffer& wire = Wire(c);
+    if (wire.empty()) {
       if (h->closing || h->session->Done()) break;
       co_await ParkWriter{h};  // suspends until the session has output
       continue;
     }
-    std::string_view data = c->out.view();
+    std::string_view data = wire.view();
     bool ok = true;
     while (!data.empty()) {
       reactor::SendOp op(c->fd, data);
@@ -95,10 +98,11 @@ reactor::Task<void> ShardServer::WriteH2(H2Conn* h) {
       }
       data.remove_prefix(*n);
     }
-    c->out.Clear();
+    wire.Clear();
     if (!ok) break;
   }
   c->out.Clear();
+  c->tls_out.Clear();
   h->writer_done = true;
   if (c->recv_op) Shard::Current().Cancel(c->recv_op);  // the reader stops too
 }
@@ -136,7 +140,7 @@ reactor::Task<void> ShardServer::ServeH2(Connection* c, const Request* upgrade,
       if (!ok) break;
     }
     if (c->in.capacity() > 2 * kReadChunk) c->in.ShrinkTo(kReadChunk);
-    reactor::RecvOp recv(c->fd, c->in.Writable(kReadChunk));
+    reactor::RecvOp recv(c->fd, RecvSpan(c, kReadChunk));
     c->recv_op = &recv;
     recv.Start();
     auto n = co_await recv;  // suspends
@@ -146,7 +150,8 @@ reactor::Task<void> ShardServer::ServeH2(Connection* c, const Request* upgrade,
       break;
     }
     h.last_activity = MonoNow();
-    c->in.Commit(*n);
+    if (!Received(c, *n)) break;
+    if (c->tls && c->tls->HasOutput()) h.WakeWriter();  // the writer takes it (it owns tls_out)
   }
   h.closing = true;
   if (peer_gone) session.AbortAll();

@@ -21,6 +21,8 @@ namespace rf::http {
 // The first part of a body that --body-min-rate does not judge (slow start, 100-continue).
 constexpr Nanos kBodyRateGrace = 5 * kSeconds;
 
+class TlsContext;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
@@ -36,6 +38,8 @@ struct ServerOptions {
   // HTTP/2: SETTINGS_MAX_CONCURRENT_STREAMS per connection (h2/session.h).
   uint32_t h2_max_streams = 100;
   bool access_log = false;
+  // Set: every connection is TLS (ALPN h2 -> HTTP/2, else HTTP/1.1). Owned by the caller.
+  TlsContext* tls = nullptr;
 };
 
 class ShardServer;

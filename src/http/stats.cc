@@ -82,6 +82,14 @@ void RenderHttpMetrics(const std::vector<const HttpStats*>& shards,
   per_shard("rf_http2_floods_total", "counter",
             "HTTP/2 connections ended for a flood (unread PING/SETTINGS acks, CONTINUATIONs).",
             [](const HttpStats& s) { return s.h2_floods.Get(); });
+  per_shard("rf_http_tls_handshakes_total", "counter", "TLS handshakes completed.",
+            [](const HttpStats& s) { return s.tls_handshakes.Get(); });
+  per_shard("rf_http_tls_resumed_total", "counter",
+            "TLS handshakes that resumed a session (ticket or cache).",
+            [](const HttpStats& s) { return s.tls_resumed.Get(); });
+  per_shard("rf_http_tls_failures_total", "counter",
+            "TLS handshakes or records that failed (bad client hello, alert, timeout).",
+            [](const HttpStats& s) { return s.tls_failures.Get(); });
 }
 
 }  // namespace rf::http

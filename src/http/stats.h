@@ -38,6 +38,10 @@ struct HttpStats {
   obs::Counter h2_refused;
   obs::Counter h2_stalled;
   obs::Counter h2_floods;
+  // TLS: handshakes completed (of which resumed from a ticket or the cache), and failed.
+  obs::Counter tls_handshakes;
+  obs::Counter tls_resumed;
+  obs::Counter tls_failures;
 };
 
 // Appends the HTTP metric families summed over shards.

@@ -185,8 +185,9 @@ bool Session::Upgrade(std::string_view settings, const Request& req, bool head) 
   s->req_body.Append(req.body);
   const int rv = nghttp2_session_upgrade2(ng_, reinterpret_cast<const uint8_t*>(settings.data()),
                                           settings.size(), head ? 1 : 0, s);
-  if (rv != 0) {
+  if (rv != 0) {  // settings nghttp2 refuses (an invalid value): the 101 is out, so GOAWAY
     Release(s);
+    Fail(NGHTTP2_PROTOCOL_ERROR);
     return false;
   }
   s->id = 1;

@@ -129,7 +129,7 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   // `Upgrade: h2c`: settings is the decoded HTTP2-Settings payload; req (HTTP/1.1, fully
-  // received) becomes stream 1. False: the settings payload is invalid (answer 400).
+  // received) becomes stream 1. False: nghttp2 refused the settings; a GOAWAY is queued.
   bool Upgrade(std::string_view settings, const Request& req, bool head);
   // Bytes from the peer. False: the session is broken (protocol error, flood); a GOAWAY is queued
   // when the protocol allows one, so Produce() and send what it gives before closing.
