@@ -9,6 +9,7 @@ PACKAGES=(
   liburing-dev libnuma-dev libmimalloc-dev doctest-dev
   libsimdjson-dev libpq-dev libhiredis-dev libnghttp2-dev libc-ares-dev
   librocksdb-dev  # the history store of finished runs (src/store/history)
+  libssl-dev openssl  # TLS (src/http/tls); the openssl CLI makes the test certificates
   zlib1g-dev      # ringflow archive writes gzip
   # fuzzing and sanitizers
   clang libclang-rt-14-dev

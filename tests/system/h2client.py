@@ -4,6 +4,7 @@ plus raw frame helpers for the abuse cases that h2 itself refuses to produce."""
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import time
 
@@ -39,8 +40,11 @@ class H2Client:
     path (stream 1) instead of the prior-knowledge preface."""
 
     def __init__(self, port: int, timeout: float = 5.0, upgrade_path: str | None = None,
-                 settings: dict | None = None):
+                 settings: dict | None = None, tls: ssl.SSLContext | None = None):
         self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        if tls is not None:  # HTTP/2 chosen by ALPN
+            self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
+            assert self.sock.selected_alpn_protocol() == "h2", self.sock.selected_alpn_protocol()
         self.timeout = timeout
         self.conn = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
@@ -122,7 +126,7 @@ class H2Client:
         self.sock.settimeout(timeout)
         try:
             data = self.sock.recv(1 << 20)
-        except socket.timeout:
+        except (socket.timeout, ssl.SSLWantReadError):
             return True
         except OSError:
             self.closed = True

@@ -66,8 +66,13 @@ Result<SSL_CTX*> TlsContext::Build(const std::string& cert, const std::string& k
   SSL_CTX_set_alpn_select_cb(ctx, &SelectAlpn, nullptr);
   if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1)
     return Error{Errc::kInvalidArgument, "cannot load TLS certificate " + cert + ": " + OpenSslReason()};
-  if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1)
-    return Error{Errc::kInvalidArgument, "cannot load TLS key " + key + ": " + OpenSslReason()};
+  if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    const std::string why = OpenSslReason();
+    if (why.find("mismatch") != std::string::npos)
+      return Error{Errc::kInvalidArgument,
+                   "TLS key " + key + " does not match certificate " + cert + ": " + why};
+    return Error{Errc::kInvalidArgument, "cannot load TLS key " + key + ": " + why};
+  }
   if (SSL_CTX_check_private_key(ctx) != 1)
     return Error{Errc::kInvalidArgument,
                  "TLS key " + key + " does not match certificate " + cert + ": " + OpenSslReason()};
