@@ -331,3 +331,19 @@ def test_parallel_h2_clients(server):
     for t in ts:
         t.join()
     assert not errors, errors
+
+
+def test_drain_sends_goaway_and_ends_event_streams(launch):
+    d = launch("--drain-timeout", "5s")
+    must_put(d, "h2drain", APPROVAL)
+    rid = start(d, "h2drain").json["id"]
+    wait_status(d, rid, "waiting")
+    with H2Client(d.port) as c:
+        sse = c.request("GET", f"/v1/runs/{rid}/events")
+        st = c.streams[sse]
+        assert c.wait(lambda: b"run.waiting" in st.data, 5)
+        d.signal(15)  # SIGTERM: drain
+        assert c.wait(lambda: c.goaway is not None and (st.ended or st.reset is not None), 5), \
+            (c.goaway, st.ended, st.reset)
+        assert c.goaway.error_code == 0, c.goaway
+    assert d.wait(10) == 0, d.log_tail()

@@ -234,10 +234,12 @@ bool Session::Done() const {
 void Session::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_),
-                        NGHTTP2_NO_ERROR, nullptr, 0);
+  // Event streams end first (RST_STREAM CANCEL), then GOAWAY: some clients treat GOAWAY as the
+  // end of the connection and fail on a frame after it.
   for (H2Stream* s = live_; s; s = s->next)
     if (s->api && s->api->started()) host_->AbortHandler(s);
+  nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_),
+                        NGHTTP2_NO_ERROR, nullptr, 0);
   host_->WakeWriter();
 }
 
