@@ -165,7 +165,7 @@ reactor::Task<bool> Stream::Send(std::string_view bytes) {
   if (aborted_) co_return false;
   if (h2_ != nullptr) {
     if (h2_->closed) co_return false;
-    h2_->body.Append(bytes);
+    if (!bytes.empty()) h2_->body.Append(bytes);
     h2_->session->PushBody(h2_);
     co_await h2::BodyTaken{h2_};  // suspends
     co_return !aborted_ && !h2_->closed;

@@ -104,13 +104,14 @@ Session::Session(SessionOptions opt, HttpStats* stats, SessionHost* host)
 }
 
 Session::~Session() {
-  nghttp2_session_del(ng_);  // no callbacks from here on
+  // Header buffers first: their allocator lives inside the nghttp2 session.
   while (live_) {
     H2Stream* s = live_;
     s->handler_running = false;
     Release(s);
   }
   for (H2Stream* s : free_) delete s;
+  nghttp2_session_del(ng_);  // runs no callbacks
 }
 
 H2Stream* Session::Acquire() {
@@ -182,7 +183,7 @@ bool Session::Upgrade(std::string_view settings, const Request& req, bool head) 
   for (size_t i = 0; i < req.header_count; ++i)
     s->req.headers[i] = {keep(req.headers[i].name), keep(req.headers[i].value)};
   s->req.header_count = req.header_count;
-  s->req_body.Append(req.body);
+  if (!req.body.empty()) s->req_body.Append(req.body);
   const int rv = nghttp2_session_upgrade2(ng_, reinterpret_cast<const uint8_t*>(settings.data()),
                                           settings.size(), head ? 1 : 0, s);
   if (rv != 0) {  // settings nghttp2 refuses (an invalid value): the 101 is out, so GOAWAY
@@ -517,7 +518,7 @@ int Session::OnDataChunk(nghttp2_session* ng, uint8_t, int32_t stream_id, const 
     self->Dispatch(s);
     return 0;
   }
-  s->req_body.Append(std::string_view(reinterpret_cast<const char*>(data), len));
+  if (len > 0) s->req_body.Append(std::string_view(reinterpret_cast<const char*>(data), len));
   return 0;
 }
 
