@@ -11,6 +11,8 @@ import socket
 import subprocess
 import threading
 
+import h2.config
+import h2.connection
 import pytest
 
 from engine_client import chain, must_put, signal_run, start, wait_status
@@ -347,3 +349,51 @@ def test_drain_sends_goaway_and_ends_event_streams(launch):
             (c.goaway, st.ended, st.reset)
         assert c.goaway.error_code == 0, c.goaway
     assert d.wait(10) == 0, d.log_tail()
+
+
+def test_unfinished_request_stream_is_reset(launch):
+    # A request whose body never ends is reset after --header-timeout + --body-timeout, as an
+    # HTTP/1.1 body that trickles in gets 408; the connection and other streams go on.
+    d = launch("--header-timeout", "500ms", "--body-timeout", "1s")
+    with H2Client(d.port) as c:
+        slow = c.request("PUT", "/v1/workflows/never", body=b'{"steps":', end=False)
+        assert c.wait(lambda: c.streams[slow].reset is not None, 8), "unfinished stream kept"
+        assert c.streams[slow].reset == CANCEL
+        assert c.response(c.request("GET", "/health")).status == 200
+    assert metric_sum(scrape(d.port), "rf_http2_streams_stalled_total") >= 1
+
+
+def test_upgrade_h2c_with_a_body(server):
+    defn = json.dumps(chain("u")).encode()
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    # h2 by hand: the upgrade request carries a body, which H2Client's upgrade does not send
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
+                                                                header_encoding="utf-8"))
+    b64 = conn.initiate_upgrade_connection()
+    b64 = b64.decode() if isinstance(b64, bytes) else b64
+    s.sendall((f"PUT /v1/workflows/upgraded HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(defn)}\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+               f"Upgrade: h2c\r\nHTTP2-Settings: {b64}\r\n\r\n").encode() + defn)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    s.sendall(conn.data_to_send())
+    status, body, ended = None, b"", False
+    data = rest
+    while not ended:
+        for ev in conn.receive_data(data):
+            if getattr(ev, "stream_id", 0) == 1:
+                if type(ev).__name__ == "ResponseReceived":
+                    status = int(dict(ev.headers)[":status"])
+                elif type(ev).__name__ == "DataReceived":
+                    body += ev.data
+                elif type(ev).__name__ == "StreamEnded":
+                    ended = True
+        s.sendall(conn.data_to_send())
+        if not ended:
+            data = s.recv(65536)
+            assert data, "closed before the response on stream 1"
+    s.close()
+    assert status == 201 and json.loads(body)["name"] == "upgraded", (status, body)
