@@ -344,7 +344,8 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
         break;
       }
       maybe_preface = false;
-      if (!self.draining_ && WantsH2c(c->req, upgrade_settings)) {
+      // h2c is cleartext only (RFC 9113 §3.1): over TLS, HTTP/2 comes by ALPN.
+      if (!self.draining_ && !c->tls && WantsH2c(c->req, upgrade_settings)) {
         c->out.Append("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
         h2 = true;
         upgrade = &c->req;

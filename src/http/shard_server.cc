@@ -76,6 +76,10 @@ void ShardServer::Admit(int fd) {
       static_cast<int64_t>(server_.options_.max_connections)) {
     total.fetch_sub(1, std::memory_order_relaxed);
     stats_.connections_rejected.Add();
+    if (server_.options_.tls != nullptr) {  // a plaintext 503 means nothing to a TLS client
+      ::close(fd);
+      return;
+    }
     // A fresh socket's send buffer is empty: this non-blocking send cannot stall the shard.
     Buffer body, out;
     std::string headers;
