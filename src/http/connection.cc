@@ -89,6 +89,9 @@ reactor::Task<bool> ShardServer::TlsHandshake(Connection* c) {
   ShardServer& self = c->owner;
   const Nanos deadline = MonoNow() + self.server_.options_.header_timeout;
   while (true) {
+    // The handshake's crypto runs on this shard: let the work already ready (requests of
+    // established connections) go first, so a burst of handshakes interleaves with it.
+    co_await reactor::Yield{};  // suspends
     const TlsSession::Step step = c->tls->Handshake();
     c->tls->TakeOutput(c->tls_out);
     if (!c->tls_out.empty() && !co_await Flush(c)) co_return false;  // suspends
