@@ -23,7 +23,8 @@ target_sources() {
     http) echo "tests/fuzz/h1_parser_fuzz.cc src/http/h1_parser.cc src/http/router.cc" ;;
     http_response) echo "tests/fuzz/h1_response_fuzz.cc src/http/client/response_parser.cc" ;;
     h2)
-      echo "tests/fuzz/h2_session_fuzz.cc src/http/h2/session.cc src/http/h1_parser.cc" \
+      echo "tests/fuzz/h2_session_fuzz.cc src/http/h2/session.cc src/http/h2/session_callbacks.cc" \
+        "src/http/h1_parser.cc" \
         "src/http/router.cc src/http/response.cc src/http/date_cache.cc src/http/stats.cc" \
         "src/obs/metrics.cc src/obs/log.cc"
       ;;
