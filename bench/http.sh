@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# HTTP throughput/latency: ringflow (/health/live) vs nginx (return 200) on loopback, then
-# the cost of authentication: GET /v1/workflows with --auth off beside --auth on with an API
-# key on every request (same binary, same shards, measured in the same run).
+# HTTP throughput/latency: ringflow (/health/live) vs nginx (return 200) on loopback.
+# HTTP/1.1 with wrk and ab; HTTP/2 with h2load: h2c (prior knowledge) -c50 -m10 and -c50 -m1,
+# and h2 over TLS -c50 -m10, against nginx with `http2 reuseport` and the same workers.
+# Then the cost of authentication: GET /v1/workflows with --auth off beside --auth on with an
+# API key on every request (same binary, same shards, measured in the same run).
 #
 #   bench/http.sh [--duration 10s] [--shards N]
 #
@@ -41,6 +43,9 @@ missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v ab >/dev/null 2>&1 || missing+=(apache2-utils)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 install_missing "${missing[@]}"
 if [[ ! -x $RINGFLOW_BIN ]]; then
     echo "http.sh: ringflow binary not found: $RINGFLOW_BIN (build it or set RINGFLOW_BIN)" >&2
@@ -65,6 +70,74 @@ start_ringflow() { # shards port [extra flags...] -> sets RF_PID
     RF_PID=$!
     PIDS+=("$RF_PID")
     wait_ready "$RF_PID" "$port" /health/ready "$log"
+}
+
+# wait_url PID URL CURL_FLAGS...: up to 10 s for a 200 (servers the HTTP/1.1 probe cannot ask).
+wait_url() {
+    local pid=$1 url=$2 i
+    shift 2
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || { echo "http.sh: server (pid $pid) exited during startup" >&2; exit 1; }
+        [[ $(curl -sk -o /dev/null -w '%{http_code}' "$@" "$url" 2>/dev/null) == 200 ]] && return 0
+        sleep 0.1
+    done
+    echo "http.sh: $url not ready after 10 s" >&2
+    exit 1
+}
+
+start_ringflow_tls() { # shards port -> sets RF_TLS_PID
+    local shards=$1 port=$2 log=$TMP/ringflow-tls.log
+    "$RINGFLOW_BIN" serve --listen "127.0.0.1:$port" --shards "$shards" \
+        --data-dir "$TMP/data-tls" --log-level warn --access-log false "${RF_EGRESS_ARGS[@]}" \
+        --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem" 2>"$log" &
+    RF_TLS_PID=$!
+    PIDS+=("$RF_TLS_PID")
+    wait_url "$RF_TLS_PID" "https://127.0.0.1:$port/health/ready"
+}
+
+# start_nginx_h2 DIR PORT WORKERS tls|h2c: nginx serving HTTP/2 (h2c prior knowledge, or TLS
+# with ALPN), reuseport, WORKERS workers; sets NG_H2_PID.
+start_nginx_h2() {
+    local dir=$1 port=$2 workers=$3 mode=$4 listen ssl=""
+    mkdir -p "$dir"
+    if [[ $mode == tls ]]; then
+        listen="ssl http2 reuseport"
+        ssl="ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem; ssl_protocols TLSv1.2 TLSv1.3;"
+    else
+        listen="http2 reuseport"
+    fi
+    cat >"$dir/nginx.conf" <<NGINX
+worker_processes $workers;
+daemon off;
+master_process on;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+    http2_max_concurrent_streams 100;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    server {
+        listen 127.0.0.1:$port $listen;
+        $ssl
+        location / { return 200 "ok\n"; }
+    }
+}
+NGINX
+    nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" 2>"$dir/stderr.log" &
+    NG_H2_PID=$!
+    PIDS+=("$NG_H2_PID")
+    if [[ $mode == tls ]]; then
+        wait_url "$NG_H2_PID" "https://127.0.0.1:$port/"
+    else
+        wait_url "$NG_H2_PID" "http://127.0.0.1:$port/" --http2-prior-knowledge
+    fi
 }
 
 stop_pid() {
@@ -103,6 +176,24 @@ start_nginx "$TMP/nginx" "$NG_PORT" "$SHARDS" / 'location / { return 200 "ok\n";
 
 RF_URL=http://127.0.0.1:$RF_PORT/health/live
 NG_URL=http://127.0.0.1:$NG_PORT/
+
+# HTTP/2: ringflow's h2c is on its one port; nginx needs an http2 listener (and TLS) of its own.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/key.pem" \
+    -out "$TMP/cert.pem" -days 2 -subj /CN=localhost >/dev/null 2>&1
+RF_TLS_PORT=$(free_port)
+start_ringflow_tls "$SHARDS" "$RF_TLS_PORT"
+NG_H2C_PORT=$(free_port)
+start_nginx_h2 "$TMP/nginx-h2c" "$NG_H2C_PORT" "$SHARDS" h2c
+NG_TLS_PORT=$(free_port)
+start_nginx_h2 "$TMP/nginx-tls" "$NG_TLS_PORT" "$SHARDS" tls
+declare -A URL=(
+    [h2c,ringflow]=$RF_URL
+    [h2c,nginx]=http://127.0.0.1:$NG_H2C_PORT/
+    [tls,ringflow]=https://127.0.0.1:$RF_TLS_PORT/health/live
+    [tls,nginx]=https://127.0.0.1:$NG_TLS_PORT/
+)
+H2_SECONDS=$(awk -v d="$DURATION" 'BEGIN {
+    n = d + 0; if (d ~ /m$/) n *= 60; if (d ~ /h$/) n *= 3600; print n }')
 
 # warm-up
 wrk -t2 -c16 -d2s "$RF_URL" >/dev/null
@@ -145,14 +236,37 @@ parse_ab() {
     '
 }
 
+# h2load output and its --log-file (start_us, status, duration_us per request) ->
+# "req/s p50_ms p99_ms errors"
+parse_h2load() { # out log
+    local rps err pct
+    rps=$(awk '/^finished in/ { gsub(/,/, ""); print $4 }' "$1")
+    err=$(awk '/^requests:/ { gsub(/,/, ""); e = $10 + $12 + $14 }
+               /^status codes:/ { gsub(/,/, ""); e += $5 + $7 + $9 }
+               END { print e + 0 }' "$1")
+    pct=$(cut -f3 "$2" | sort -n | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "0 0"; exit }
+        i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
+        i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+        printf "%.3f %.3f", v[i50] / 1000, v[i99] / 1000 }')
+    echo "${rps:-0} $pct ${err:-0}"
+}
+
 # ------------------------------------------------------------------ runs
 declare -A RESULT
-SCENARIOS=("wrk-t2-c64" "wrk-t1-c1" "ab-k-c50")
+SCENARIOS=("wrk-t2-c64" "wrk-t1-c1" "ab-k-c50" "h2c-c50-m10" "h2c-c50-m1" "tls-c50-m10")
 
 run_one() { # scenario server url
     local scenario=$1 server=$2 url=$3 out
     out=$TMP/$scenario-$server.txt
     case $scenario in
+        h2c-c50-m10 | h2c-c50-m1 | tls-c50-m10)
+            local m=${scenario##*-m} proto=${scenario%%-*}
+            url=${URL[$proto,$server]}
+            h2load -t2 -c50 -m"$m" -D "$H2_SECONDS" --warm-up-time=1 --log-file="$out.log" \
+                "$url" >"$out" 2>&1 || true
+            RESULT[$scenario,$server]=$(parse_h2load "$out" "$out.log")
+            rm -f "$out.log" ;;
         wrk-t2-c64) wrk -t2 -c64 -d"$DURATION" --latency "$url" >"$out" 2>&1 || true
             RESULT[$scenario,$server]=$(parse_wrk <"$out") ;;
         wrk-t1-c1) wrk -t1 -c1 -d"$DURATION" --latency "$url" >"$out" 2>&1 || true
@@ -169,6 +283,7 @@ for scenario in "${SCENARIOS[@]}"; do
 done
 
 kill -0 "$RF_PID" 2>/dev/null || echo "WARNING: ringflow is no longer running (crashed under load?)"
+kill -0 "$RF_TLS_PID" 2>/dev/null || echo "WARNING: ringflow (TLS) is no longer running"
 
 echo
 printf '%-12s | %-8s | %12s | %10s | %10s | %8s\n' scenario server req/s "p50 (ms)" "p99 (ms)" errors

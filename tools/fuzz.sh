@@ -15,13 +15,19 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cxx="${CXX:-clang++}"
 
 # Every target, in the order "all" runs them.
-targets=(http http_response definition)
+targets=(http http_response definition h2)
 
 # Sources of a target besides src/base/*.cc, relative to the repository root.
 target_sources() {
   case "$1" in
     http) echo "tests/fuzz/h1_parser_fuzz.cc src/http/h1_parser.cc src/http/router.cc" ;;
     http_response) echo "tests/fuzz/h1_response_fuzz.cc src/http/client/response_parser.cc" ;;
+    h2)
+      echo "tests/fuzz/h2_session_fuzz.cc src/http/h2/session.cc src/http/h2/session_callbacks.cc" \
+        "src/http/h1_parser.cc" \
+        "src/http/router.cc src/http/response.cc src/http/date_cache.cc src/http/stats.cc" \
+        "src/obs/metrics.cc src/obs/log.cc"
+      ;;
     definition)
       echo "tests/fuzz/definition_fuzz.cc src/engine/definition.cc src/engine/dag.cc" \
         "src/engine/retry_policy.cc src/engine/detail/checker.cc src/engine/detail/expressions.cc" \
@@ -37,6 +43,7 @@ target_sources() {
 target_libs() {
   case "$1" in
     definition) echo "-lsimdjson" ;;
+    h2) echo "-lnghttp2" ;;
   esac
 }
 

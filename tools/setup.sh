@@ -9,6 +9,7 @@ PACKAGES=(
   liburing-dev libnuma-dev libmimalloc-dev doctest-dev
   libsimdjson-dev libpq-dev libhiredis-dev libnghttp2-dev libc-ares-dev
   librocksdb-dev  # the history store of finished runs (src/store/history)
+  libssl-dev openssl  # TLS (src/http/tls); the openssl CLI makes the test certificates
   zlib1g-dev      # ringflow archive writes gzip
   libyaml-dev     # ringflow workflows apply reads YAML definitions (src/cli/yaml_json.cc)
   libssl-dev      # libcrypto: API key hashes, JWT signatures (src/auth)
@@ -21,6 +22,7 @@ PACKAGES=(
   python3-yaml  # tests/ops/check_observability.py reads the alert rules
   python3-jsonschema  # tests/system/test_openapi.py validates the OpenAPI document (draft 2020-12)
   chromium python3-websocket  # tests/system/test_ui.py: the web UI in headless Chromium over CDP
+  python3-h2  # tests/system/test_http2.py: HTTP/2 client state machine (h2client.py)
   postgresql  # initdb/pg_ctl/psql/pgbench for tools/pg.sh (the private test cluster) and the bench
   redis-server  # tools/redis.sh: the private Redis of the store/redis unit tests and doctor tests
   # benches and references

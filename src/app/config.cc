@@ -38,6 +38,9 @@ constexpr Setting kSettings[] = {
     {"max-body", Kind::kSize, "1MiB", 0, 1ull << 30, "largest request body accepted (413 above)"},
     {"max-connections", Kind::kUint, "100000", 1, 10'000'000, "open connections before new ones get 503"},
     {"max-pipeline", Kind::kUint, "64", 1, 4096, "pipelined requests answered per read before yielding"},
+    {"tls-cert", Kind::kString, "", 0, 0, "PEM certificate chain: serve HTTPS (ALPN h2, http/1.1) instead of plain HTTP; reloaded on SIGHUP"},
+    {"tls-key", Kind::kString, "", 0, 0, "PEM private key of --tls-cert; reloaded on SIGHUP"},
+    {"http2-max-streams", Kind::kUint, "100", 1, 10'000, "HTTP/2 concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS)"},
     {"header-timeout", Kind::kDuration, "10s", 1, 3'600'000, "time to receive a request's headers (408 after)"},
     {"idle-timeout", Kind::kDuration, "60s", 1, 86'400'000, "keep-alive connection idle time before close"},
     {"body-timeout", Kind::kDuration, "30s", 1, 86'400'000, "time to receive a request body once its headers are in (408 after)"},
@@ -141,6 +144,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "max-body") c.max_body = *x;
       else if (key == "max-connections") c.max_connections = *x;
       else if (key == "max-pipeline") c.max_pipeline = *x;
+      else if (key == "http2-max-streams") c.http2_max_streams = *x;
       else if (key == "snapshot-bytes") c.snapshot_bytes = *x;
       else if (key == "history-cache") c.history_cache = *x;
       else if (key == "http-concurrency") c.http_concurrency = *x;
@@ -232,6 +236,10 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
         c.data_dir = std::string(v);
       } else if (key == "database-url") {
         c.database_url = std::string(v);
+      } else if (key == "tls-cert") {
+        c.tls_cert = std::string(v);
+      } else if (key == "tls-key") {
+        c.tls_key = std::string(v);
       } else if (key == "instance-id") {
         if (v.size() > 200) return Bad(key, v, "longer than 200 bytes");
         for (char ch : v)
@@ -481,6 +489,8 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
       (c.command == Command::kServe || c.command == Command::kMigrate || c.command == Command::kArchive))
     return Error{Errc::kInvalidArgument,
                  "--store postgres needs --database-url (or RINGFLOW_DATABASE_URL / DATABASE_URL)"};
+  if (c.tls_cert.empty() != c.tls_key.empty())
+    return Error{Errc::kInvalidArgument, "--tls-cert and --tls-key go together (give both or neither)"};
   if (c.command == Command::kMigrate && c.database_url.empty())
     return Error{Errc::kInvalidArgument, "migrate needs --database-url (or RINGFLOW_DATABASE_URL / DATABASE_URL)"};
 

@@ -29,6 +29,7 @@ struct Config {
   uint64_t max_body = 0;
   uint64_t max_connections = 0;
   uint64_t max_pipeline = 0;
+  uint64_t http2_max_streams = 0;
   Nanos header_timeout = 0;
   Nanos idle_timeout = 0;
   Nanos body_timeout = 0;
@@ -39,6 +40,8 @@ struct Config {
   std::string data_dir;
   Store store = Store::kEmbedded;
   std::string database_url;
+  std::string tls_cert;  // with tls_key: serve TLS
+  std::string tls_key;
   std::string instance_id;  // empty: hostname:realpath(data_dir)
   // host:port peers forward API requests to (--advertise); filled with DefaultAdvertise when not
   // given (advertise_given false).

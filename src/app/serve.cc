@@ -31,6 +31,8 @@
 #include "http/client/client.h"
 #include "http/client/egress_policy.h"
 #include "http/server.h"
+#include "http/tls/tls_context.h"
+#include "reactor/offload.h"
 #include "obs/log.h"
 #include "reactor/io.h"
 #include "reactor/offload.h"
@@ -81,6 +83,7 @@ struct Daemon {
   std::vector<std::unique_ptr<auth::Authenticator>> authenticators;
   std::unique_ptr<auth::KeyService> keys;
   std::string jwt_secret;
+  http::TlsContext* tls = nullptr;  // --tls-cert: reloaded on SIGHUP
 };
 
 // A secret or key file (blocking: start-up, or Offload). Errors name the file.
@@ -213,6 +216,23 @@ reactor::Task<void> ReloadJwks(Daemon* d) {
   RF_LOG(kInfo, "SIGHUP: JWKS reloaded", {"jwks_file", d->config.jwks_file}, {"keys", count});
 }
 
+// SIGHUP: read --tls-cert/--tls-key again (on a helper thread: file reads) and serve new
+// connections with them; open connections keep theirs. A bad file keeps the old certificate.
+reactor::Task<void> ReloadTls(Daemon* d) {
+  if (d->tls == nullptr) {
+    RF_LOG(kInfo, "SIGHUP: no TLS certificate to reload");
+    co_return;
+  }
+  http::TlsContext* tls = d->tls;
+  Status st = co_await reactor::Offload([tls] { return tls->Reload(); });  // suspends
+  if (st) {
+    RF_LOG(kInfo, "TLS certificate reloaded", {"cert", tls->cert_path()});
+  } else {
+    RF_LOG(kError, "TLS reload failed; keeping the previous certificate",
+           {"error", st.error().ToString()});
+  }
+}
+
 reactor::Task<void> WatchSignals(Daemon* d) {
   signalfd_siginfo info;
   int seen = 0;
@@ -222,6 +242,7 @@ reactor::Task<void> WatchSignals(Daemon* d) {
     if (!n || *n != sizeof info) co_return;
     if (info.ssi_signo == SIGHUP) {
       reactor::Spawn(ReloadJwks(d));
+      reactor::Spawn(ReloadTls(d));
       continue;
     }
     if (++seen == 1) {
@@ -280,11 +301,11 @@ int Serve(const Config& config) {
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGHUP);  // reloads the JWKS (ReloadJwks)
+  sigaddset(&mask, SIGHUP);  // reloads the JWKS (ReloadJwks) and the TLS certificate (ReloadTls)
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, {}, {}, {}};
+  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, {}, {}, {}, nullptr};
   d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (d.signal_fd < 0) {
     RF_LOG(kError, "signalfd failed", {"error", strerror(errno)});
@@ -501,6 +522,18 @@ int Serve(const Config& config) {
   so.body_timeout = config.body_timeout;
   so.body_min_rate = config.body_min_rate;
   so.max_pipeline = config.max_pipeline;
+  so.h2_max_streams = static_cast<uint32_t>(config.http2_max_streams);
+  std::unique_ptr<http::TlsContext> tls;
+  if (!config.tls_cert.empty()) {
+    auto t = http::TlsContext::Load(config.tls_cert, config.tls_key);
+    if (!t) {
+      RF_LOG(kError, "cannot serve TLS", {"error", t.error().ToString()});
+      return 2;
+    }
+    tls = std::move(*t);
+    so.tls = tls.get();
+    d.tls = tls.get();
+  }
   so.access_log = config.access_log;
   so.admission = &gate;
   so.allowed_hosts = config.allowed_hosts;

@@ -10,6 +10,7 @@
 
 #include "http/date_cache.h"
 #include "http/detail/shard_server.h"
+#include "http/h2/session.h"
 #include "obs/log.h"
 
 namespace rf::http {
@@ -28,8 +29,104 @@ constexpr Nanos kLingerTime = 2 * kSeconds;
 constexpr size_t kLingerBytes = 4 << 20;
 }  // namespace
 
+namespace {
+
+// Whether a comma-separated header value lists `token` (case-insensitive).
+bool HasToken(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view t = list.substr(0, comma);
+    list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (t.size() != token.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < t.size() && same; ++i)
+      same = (t[i] | 0x20) == (token[i] | 0x20);
+    if (same) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// `Upgrade: h2c` with exactly one valid HTTP2-Settings (RFC 7540 §3.2); anything less stays
+// HTTP/1.1 (the Upgrade header is then ignored, as RFC 9110 §7.8 allows).
+bool ShardServer::WantsH2c(const Request& req, std::string& settings) {
+  if (req.version_minor != 1 || !HasToken(req.Header("upgrade"), "h2c")) return false;
+  const Header* found = nullptr;
+  for (size_t i = 0; i < req.header_count; ++i) {
+    const std::string_view n = req.headers[i].name;
+    if (n.size() == 14 && HasToken(n, "http2-settings")) {
+      if (found != nullptr) return false;
+      found = &req.headers[i];
+    }
+  }
+  return found != nullptr && h2::DecodeSettingsHeader(found->value, settings);
+}
+
+void ShardServer::Seal(Connection* c) {
+  if (!c->tls || c->out.empty()) return;
+  c->tls->Write(c->out.view());  // memory BIOs take it all
+  c->out.Clear();
+  c->tls->TakeOutput(c->tls_out);
+}
+
+bool ShardServer::Received(Connection* c, size_t n) {
+  if (!c->tls) {
+    c->in.Commit(n);
+    return true;
+  }
+  c->tls_in.Commit(n);
+  c->tls->Feed(c->tls_in.view());
+  c->tls_in.Clear();
+  if (c->tls->Read(c->in)) return true;
+  c->owner.stats_.tls_failures.Add(std::string_view(c->tls->error()) != "close_notify");
+  return false;
+}
+
+reactor::Task<bool> ShardServer::TlsHandshake(Connection* c) {
+  ShardServer& self = c->owner;
+  const Nanos deadline = MonoNow() + self.server_.options_.header_timeout;
+  while (true) {
+    // The handshake's crypto runs on this shard: let the work already ready (requests of
+    // established connections) go first, so a burst of handshakes interleaves with it.
+    co_await reactor::Yield{};  // suspends
+    const TlsSession::Step step = c->tls->Handshake();
+    c->tls->TakeOutput(c->tls_out);
+    if (!c->tls_out.empty() && !co_await Flush(c)) co_return false;  // suspends
+    if (step == TlsSession::Step::kDone) break;
+    if (step == TlsSession::Step::kFailed) {
+      self.stats_.tls_failures.Add();
+      co_return false;
+    }
+    reactor::RecvOp recv(c->fd, c->tls_in.Writable(kReadChunk));
+    c->recv_op = &recv;
+    c->deadline = deadline;  // the sweep cancels a handshake that takes too long
+    recv.Start();
+    auto n = co_await recv;  // suspends
+    c->recv_op = nullptr;
+    c->deadline = INT64_MAX;
+    if (!n || *n == 0) {
+      if (c->timed_out) self.stats_.tls_failures.Add();
+      co_return false;
+    }
+    c->tls_in.Commit(*n);
+    c->tls->Feed(c->tls_in.view());
+    c->tls_in.Clear();
+  }
+  self.stats_.tls_handshakes.Add();
+  if (c->tls->resumed()) self.stats_.tls_resumed.Add();
+  // Application data sent right behind the client's Finished is already buffered.
+  if (!c->tls->Read(c->in)) co_return false;
+  c->tls->TakeOutput(c->tls_out);  // session tickets
+  co_return true;
+}
+
 reactor::Task<bool> ShardServer::Flush(Connection* c) {
-  std::string_view data = c->out.view();
+  Seal(c);
+  Buffer& wire = Wire(c);
+  std::string_view data = wire.view();
   while (!data.empty()) {
     reactor::SendOp op(c->fd, data);
     c->send_op = &op;
@@ -39,11 +136,22 @@ reactor::Task<bool> ShardServer::Flush(Connection* c) {
     if (!n || *n == 0) co_return false;
     data.remove_prefix(*n);
   }
-  c->out.Clear();
+  wire.Clear();
   co_return true;
 }
 
 reactor::Task<bool> Stream::Start(const Response& resp) {
+  if (h2_ != nullptr) {
+    started_ = true;
+    if (aborted_) co_return false;
+    h2_->session->StartStream(h2_);  // resp is the stream's own response
+    if (h2_->head_only) {  // the head ended the stream
+      aborted_ = true;
+      co_return false;
+    }
+    co_await h2::BodyTaken{h2_};  // suspends
+    co_return !aborted_ && !h2_->closed;
+  }
   SerializeStreamHead(resp, c_->req.version_minor == 0, DateLine(), c_->out);
   // HEAD: the head a GET would get, then the end (the head says Connection: close).
   const bool head_only = c_->req.method == Method::kHead;
@@ -58,6 +166,13 @@ reactor::Task<bool> Stream::Start(const Response& resp) {
 
 reactor::Task<bool> Stream::Send(std::string_view bytes) {
   if (aborted_) co_return false;
+  if (h2_ != nullptr) {
+    if (h2_->closed) co_return false;
+    if (!bytes.empty()) h2_->body.Append(bytes);
+    h2_->session->PushBody(h2_);
+    co_await h2::BodyTaken{h2_};  // suspends
+    co_return !aborted_ && !h2_->closed;
+  }
   c_->out.Append(bytes);
   co_return co_await ShardServer::Flush(c_) && !aborted_;  // suspends
 }
@@ -65,7 +180,11 @@ reactor::Task<bool> Stream::Send(std::string_view bytes) {
 void Stream::Abort() {
   if (aborted_) return;
   aborted_ = true;
-  if (c_->send_op) Shard::Current().Cancel(c_->send_op);
+  if (h2_ != nullptr) {
+    h2_->session->AbortStream(h2_);
+  } else if (c_->send_op) {
+    Shard::Current().Cancel(c_->send_op);
+  }
   if (abort_fn_) abort_fn_(abort_ctx_);
 }
 
@@ -75,27 +194,10 @@ const Endpoint* ShardServer::Route(Connection* c, Response& resp, uint16_t& rout
   const Request& req = c->req;
   c->match = server_.router_->Find(req.method, req.path);
   const auto& m = c->match;
-  route_id = 0;
-  const ServerOptions& opt = server_.options_;
-  if (!opt.allowed_hosts.empty() && !HostAllowed(req.Header("Host"), opt.allowed_hosts)) {
-    resp.Error(421, "misdirected_request", "this server does not answer for that Host (--allowed-hosts)");
-    return nullptr;
-  }
+  route_id = m.kind == Router<Endpoint>::Match::Kind::kFound ? m.handler->route_id : 0;
+  if (!AdmitRequest(server_.options_, shard_id_, req, m, c->who, resp)) return nullptr;
   if (m.kind == Router<Endpoint>::Match::Kind::kFound) {
     const Endpoint& ep = *m.handler;
-    route_id = ep.route_id;
-    c->who.authenticated = false;
-    c->who.subject.clear();
-    if (opt.admission && !opt.admission->Admit(shard_id_, req, ep, m.params, c->who, resp)) return nullptr;
-    if (opt.json_mutations &&
-        (req.method == Method::kPost || req.method == Method::kPut ||
-         req.method == Method::kPatch || req.method == Method::kDelete) &&
-        !IsJsonContentType(req.Header("Content-Type"))) {
-      resp.Error(415, "unsupported_media_type",
-                 "a POST, PUT, PATCH or DELETE needs Content-Type: application/json, also with an "
-                 "empty body");
-      return nullptr;
-    }
     if (ep.async) return &ep;
     RequestContext rc{req, m.params, resp, nullptr, &c->who};
     ep.sync(ep.ctx, rc);
@@ -193,9 +295,38 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
   Nanos body_start = 0;  // when the head of the request in progress was complete
   size_t body_received = 0;
 
-  while (true) {
+  // HTTP/2: the client preface as a connection's first bytes, or an `Upgrade: h2c` request.
+  bool maybe_preface = true;
+  bool h2 = false;
+  const Request* upgrade = nullptr;
+  std::string upgrade_settings;
+  size_t upgrade_consumed = 0;
+
+  bool tls_failed = false;
+  if (c->tls) {
+    if (!co_await TlsHandshake(c)) {  // suspends
+      tls_failed = true;
+    } else if (c->tls->alpn() == "h2") {
+      h2 = true;
+    }
+    maybe_preface = false;  // over TLS, HTTP/2 is chosen by ALPN
+  }
+
+  while (!tls_failed && !h2) {
     size_t handled = 0;
     while (!c->in.empty() && !close && handled < opt.max_pipeline) {
+      if (maybe_preface) {
+        const std::string_view in = c->in.view();
+        const size_t k = std::min(in.size(), h2::kClientPreface.size());
+        if (in.substr(0, k) != h2::kClientPreface.substr(0, k)) {
+          maybe_preface = false;
+        } else if (k < h2::kClientPreface.size()) {
+          break;  // a prefix of the preface: read on (under the header timeout)
+        } else {
+          h2 = true;
+          break;
+        }
+      }
       ParseResult r = parser.Parse(c->in.readable(), c->req);
       if (r.kind == ParseResult::Kind::kIncomplete) {
         head_done = r.head_done;
@@ -213,6 +344,15 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
         self.ReplyError(c, r.status, r.message);
         close = true;
         linger = true;
+        break;
+      }
+      maybe_preface = false;
+      // h2c is cleartext only (RFC 9113 §3.1): over TLS, HTTP/2 comes by ALPN.
+      if (!self.draining_ && !c->tls && WantsH2c(c->req, upgrade_settings)) {
+        c->out.Append("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
+        h2 = true;
+        upgrade = &c->req;
+        upgrade_consumed = r.consumed;
         break;
       }
       {
@@ -243,7 +383,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       request_start = MonoNow();  // a pipelined remainder starts its clock now
       ++handled;
     }
-    if (streamed) break;
+    if (streamed || h2) break;
     const bool more_buffered = handled == opt.max_pipeline && !c->in.empty();
     const bool want_recv = !close && !more_buffered && !(self.draining_ && c->in.empty());
 
@@ -258,8 +398,10 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     // linked before the recv and reports only failure (CQE_SKIP_SUCCESS), so a
     // request-response turn costs one syscall. The recv starts after the whole
     // response is out (MSG_WAITALL), so `out` is free again once recv completes.
-    reactor::RecvOp recv(c->fd, want_recv ? c->in.Writable(kReadChunk) : std::span<char>{});
-    reactor::SendOp linked_send(c->fd, c->out.view());
+    Seal(c);
+    Buffer& wire = Wire(c);
+    reactor::RecvOp recv(c->fd, want_recv ? RecvSpan(c, kReadChunk) : std::span<char>{});
+    reactor::SendOp linked_send(c->fd, wire.view());
     c->deadline = INT64_MAX;
     if (want_recv) {
       c->idle = c->in.empty();
@@ -280,7 +422,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
               std::min(c->deadline, body_start + kBodyRateGrace + static_cast<Nanos>(earned));
         }
       }
-      if (!c->out.empty()) {
+      if (!wire.empty()) {
         linked_send.msg_flags |= MSG_WAITALL;
         linked_send.sqe_flags = IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
         c->send_op = &linked_send;
@@ -288,7 +430,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       }
       c->recv_op = &recv;
       recv.Start();
-    } else if (!c->out.empty() && !co_await Flush(c)) {  // suspends
+    } else if (!wire.empty() && !co_await Flush(c)) {  // suspends
       linger = false;
       break;
     }
@@ -302,7 +444,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     c->send_op = nullptr;
     // A failed linked send posts its own completion before the recv's -ECANCELED.
     if (linked_send.done && linked_send.res < 0) break;
-    c->out.Clear();
+    wire.Clear();
     if (!n || *n == 0) {
       if (c->timed_out) {
         self.stats_.timeouts.Add();
@@ -319,10 +461,11 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
     }
     if (c->idle) request_start = MonoNow();
     c->timed_out = false;  // the sweep's cancel may have lost the race against this data
-    c->in.Commit(*n);
+    if (!Received(c, *n)) break;
     c->idle = false;
   }
 
+  if (h2) co_await ServeH2(c, upgrade, upgrade_settings, upgrade_consumed);  // suspends
   if (linger) co_await Linger(c);  // suspends
   ::close(c->fd);
   self.Unlink(c);

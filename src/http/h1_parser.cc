@@ -211,6 +211,8 @@ std::string_view MethodName(Method m) {
   return i < kMethodCount ? kMethodNames[i] : std::string_view();
 }
 
+Method MethodFromName(std::string_view name) { return ToMethod(name); }
+
 std::string_view Request::Header(std::string_view name) const {
   for (size_t i = 0; i < header_count; ++i) {
     if (IEquals(headers[i].name, name)) return headers[i].value;

@@ -46,6 +46,8 @@ constexpr size_t kMethodCount = 7;  // methods other than kOther, usable as arra
 
 // "GET", "HEAD", ...; "" for kOther (use Request::method_str for the name as sent).
 std::string_view MethodName(Method m);
+// The Method of a name as sent ("GET" -> kGet); kOther for any other (HTTP/2's :method).
+Method MethodFromName(std::string_view name);
 
 struct Header {
   std::string_view name;

@@ -14,6 +14,9 @@
 namespace rf::http {
 
 struct Connection;
+namespace h2 {
+struct H2Stream;
+}
 
 // Stream: an async handler's way to answer with a body of unknown length
 // (Server-Sent Events). Start() sends the head without Content-Length, so the
@@ -21,7 +24,7 @@ struct Connection;
 // returns. Only the handler's coroutine sends; anything on the shard may Abort().
 class Stream {
  public:
-  explicit Stream(Connection* c) : c_(c) {}
+  explicit Stream(Connection* c, h2::H2Stream* h2 = nullptr) : c_(c), h2_(h2) {}
   // Sends the head and whatever resp.body holds. False: the peer is gone, or the request was
   // HEAD (then only the head is sent, and every Send fails: the response ends there).
   reactor::Task<bool> Start(const Response& resp);
@@ -37,6 +40,7 @@ class Stream {
 
  private:
   Connection* c_;
+  h2::H2Stream* h2_;
   bool started_ = false;
   bool aborted_ = false;
   void (*abort_fn_)(void*) = nullptr;

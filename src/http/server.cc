@@ -124,6 +124,28 @@ bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed)
   return false;
 }
 
+bool AdmitRequest(const ServerOptions& opt, unsigned shard, const Request& req,
+                  const Router<Endpoint>::Match& m, Identity& who, Response& resp) {
+  if (!opt.allowed_hosts.empty() && !HostAllowed(req.Header("Host"), opt.allowed_hosts)) {
+    resp.Error(421, "misdirected_request", "this server does not answer for that Host (--allowed-hosts)");
+    return false;
+  }
+  if (m.kind != Router<Endpoint>::Match::Kind::kFound) return true;
+  who.authenticated = false;
+  who.subject.clear();
+  if (opt.admission && !opt.admission->Admit(shard, req, *m.handler, m.params, who, resp)) return false;
+  if (opt.json_mutations &&
+      (req.method == Method::kPost || req.method == Method::kPut || req.method == Method::kPatch ||
+       req.method == Method::kDelete) &&
+      !IsJsonContentType(req.Header("Content-Type"))) {
+    resp.Error(415, "unsupported_media_type",
+               "a POST, PUT, PATCH or DELETE needs Content-Type: application/json, also with an "
+               "empty body");
+    return false;
+  }
+  return true;
+}
+
 bool IsJsonContentType(std::string_view ct) {
   std::string_view media = ct.substr(0, ct.find(';'));
   while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);

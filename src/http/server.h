@@ -21,6 +21,8 @@ namespace rf::http {
 // The first part of a body that --body-min-rate does not judge (slow start, 100-continue).
 constexpr Nanos kBodyRateGrace = 5 * kSeconds;
 
+class TlsContext;
+
 // Decides whether a request for a matched route reaches its handler (authentication and roles;
 // api/ implements it). Called on the connection's shard, synchronously, before every handler;
 // false: it wrote the answer (401, 403) into `resp`. Implementations must not allocate per
@@ -44,6 +46,8 @@ struct ServerOptions {
   Nanos body_timeout = 30 * kSeconds;
   uint64_t body_min_rate = 1024;
   size_t max_pipeline = 64;
+  // HTTP/2: SETTINGS_MAX_CONCURRENT_STREAMS per connection (h2/session.h).
+  uint32_t h2_max_streams = 100;
   bool access_log = false;
   // Null: every request reaches its handler. Outlives the server.
   Admission* admission = nullptr;
@@ -53,6 +57,8 @@ struct ServerOptions {
   // POST, PUT, PATCH and DELETE need Content-Type: application/json (or +json) even with an
   // empty body, else 415: a cross-site browser request cannot set it without a CORS preflight.
   bool json_mutations = false;
+  // Set: every connection is TLS (ALPN h2 -> HTTP/2, else HTTP/1.1). Owned by the caller.
+  TlsContext* tls = nullptr;
 };
 
 // Whether `host_header` (a Host value, maybe with a port) names one of `allowed`.
@@ -60,6 +66,11 @@ bool HostAllowed(std::string_view host_header, const std::vector<std::string>& a
 // Whether a Content-Type value is JSON: application/json or application/<x>+json, parameters
 // ignored, case-insensitive.
 bool IsJsonContentType(std::string_view content_type);
+// The checks a request passes before its handler, the same for HTTP/1.1 and HTTP/2: the Host
+// (--allowed-hosts, 421) of every request; for a matched route, the admission (401, 403) and
+// the JSON content type of mutations (415). False: `resp` holds the answer.
+bool AdmitRequest(const ServerOptions& opt, unsigned shard, const Request& req,
+                  const Router<Endpoint>::Match& m, Identity& who, Response& resp);
 
 class ShardServer;
 

@@ -1,5 +1,7 @@
 #include "http/date_cache.h"
+#include "http/detail/h2_conn.h"
 #include "http/detail/shard_server.h"
+#include "http/tls/tls_context.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -74,6 +76,10 @@ void ShardServer::Admit(int fd) {
       static_cast<int64_t>(server_.options_.max_connections)) {
     total.fetch_sub(1, std::memory_order_relaxed);
     stats_.connections_rejected.Add();
+    if (server_.options_.tls != nullptr) {  // a plaintext 503 means nothing to a TLS client
+      ::close(fd);
+      return;
+    }
     // A fresh socket's send buffer is empty: this non-blocking send cannot stall the shard.
     Buffer body, out;
     std::string headers;
@@ -91,6 +97,8 @@ void ShardServer::Admit(int fd) {
   stats_.connections_accepted.Add();
   stats_.connections_open.Add(1);
   auto* c = new Connection(*this, fd);
+  if (server_.options_.tls != nullptr)
+    c->tls = std::make_unique<TlsSession>(server_.options_.tls->Acquire());
   Link(c);
   reactor::Spawn(Serve(c), &conns_);
 }
@@ -119,6 +127,10 @@ void ShardServer::BeginDrain(Shard& shard) {
   listen_fd_ = -1;
   server_.serving_.fetch_sub(1, std::memory_order_acq_rel);
   for (Connection* c = head_; c; c = c->next) {
+    if (c->h2) {
+      c->h2->BeginDrain();
+      continue;
+    }
     if (c->stream) c->stream->Abort();
     if (c->idle && c->recv_op) {
       c->drain_closed = true;
@@ -135,6 +147,10 @@ reactor::Task<void> ShardServer::Sweep(ShardServer* self) {
     co_await reactor::Sleep(self->draining_ ? 20 * kMillis : interval);  // suspends
     Nanos now = MonoNow();
     for (Connection* c = self->head_; c; c = c->next) {
+      if (c->h2) {
+        c->h2->Tick(now);
+        continue;
+      }
       if ((c->recv_op || c->send_op) && !c->timed_out && now >= c->deadline) {
         c->timed_out = true;
         if (c->recv_op) self->shard_->Cancel(c->recv_op);

@@ -63,6 +63,33 @@ void RenderHttpMetrics(const std::vector<const HttpStats*>& shards,
   per_shard("rf_http_connection_buffer_bytes", "gauge",
             "Memory reserved by the input, output and body buffers of open connections.",
             [](const HttpStats& s) { return s.buffer_bytes.Get(); });
+  per_shard("rf_http2_connections_total", "counter",
+            "Connections that spoke HTTP/2 (prior knowledge or Upgrade: h2c).",
+            [](const HttpStats& s) { return s.h2_connections.Get(); });
+  per_shard("rf_http2_streams_total", "counter", "HTTP/2 request streams opened.",
+            [](const HttpStats& s) { return s.h2_streams.Get(); });
+  per_shard("rf_http2_goaways_sent_total", "counter", "HTTP/2 GOAWAY frames sent.",
+            [](const HttpStats& s) { return s.h2_goaways.Get(); });
+  per_shard("rf_http2_resets_received_total", "counter", "HTTP/2 RST_STREAM frames received.",
+            [](const HttpStats& s) { return s.h2_resets_received.Get(); });
+  per_shard("rf_http2_streams_refused_total", "counter",
+            "HTTP/2 streams refused because too many handlers of reset streams still ran.",
+            [](const HttpStats& s) { return s.h2_refused.Get(); });
+  per_shard("rf_http2_streams_stalled_total", "counter",
+            "HTTP/2 streams reset because their response made no progress (no flow-control "
+            "window) or their request did not complete in time.",
+            [](const HttpStats& s) { return s.h2_stalled.Get(); });
+  per_shard("rf_http2_floods_total", "counter",
+            "HTTP/2 connections ended for a flood (unread PING/SETTINGS acks, CONTINUATIONs).",
+            [](const HttpStats& s) { return s.h2_floods.Get(); });
+  per_shard("rf_http_tls_handshakes_total", "counter", "TLS handshakes completed.",
+            [](const HttpStats& s) { return s.tls_handshakes.Get(); });
+  per_shard("rf_http_tls_resumed_total", "counter",
+            "TLS handshakes that resumed a session (ticket or cache).",
+            [](const HttpStats& s) { return s.tls_resumed.Get(); });
+  per_shard("rf_http_tls_failures_total", "counter",
+            "TLS handshakes or records that failed (bad client hello, alert, timeout).",
+            [](const HttpStats& s) { return s.tls_failures.Get(); });
 }
 
 }  // namespace rf::http

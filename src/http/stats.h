@@ -28,6 +28,20 @@ struct HttpStats {
   obs::Counter body_timeouts;  // the body ones: --body-timeout or --body-min-rate
   obs::Counter lingering_closes;
   obs::Gauge buffer_bytes;  // capacity of the open connections' input, output and body buffers
+  // HTTP/2 (h2/session.h): connections (prior knowledge or Upgrade), streams opened, GOAWAYs
+  // sent, RST_STREAMs received, streams refused (too many handlers), streams reset for a stall,
+  // sessions ended for a flood (PING/SETTINGS acks unread, CONTINUATION).
+  obs::Counter h2_connections;
+  obs::Counter h2_streams;
+  obs::Counter h2_goaways;
+  obs::Counter h2_resets_received;
+  obs::Counter h2_refused;
+  obs::Counter h2_stalled;
+  obs::Counter h2_floods;
+  // TLS: handshakes completed (of which resumed from a ticket or the cache), and failed.
+  obs::Counter tls_handshakes;
+  obs::Counter tls_resumed;
+  obs::Counter tls_failures;
 };
 
 // Appends the HTTP metric families summed over shards.

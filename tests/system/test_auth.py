@@ -588,3 +588,25 @@ def test_keys_reach_other_daemons_on_the_same_database(launch, pg):
     assert api(b, "GET", f"/v1/runs/{run['id']}", dev["key"])[0].status == 200
     assert_401(api(b, "GET", f"/v1/runs/{run['id']}")[0])
     assert rfclient.metric_sum(rfclient.scrape(b.port), "rf_forward_requests_total", outcome="ok") >= 1
+
+
+def test_http2_requests_pass_the_same_checks(authd):
+    """h2c (prior knowledge) goes through the same admission as HTTP/1.1: 401 without a
+    credential, 403 for a role without the right, 415 for a mutation without a JSON type."""
+    viewer = make_key(authd, "viewer")["key"]
+
+    def curl(path, *extra):
+        p = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                            "%{http_version} %{http_code}", *extra, f"http://127.0.0.1:{authd.port}{path}"],
+                           capture_output=True, text=True, timeout=20)
+        version, code = p.stdout.split()
+        assert version == "2", p.stdout
+        return int(code)
+
+    assert curl("/v1/workflows") == 401
+    assert curl("/v1/workflows", "-H", f"Authorization: Bearer {viewer}") == 200
+    assert curl("/v1/workflows/w", "-X", "PUT", "-H", f"Authorization: Bearer {viewer}",
+                "-H", "Content-Type: application/json", "-d", "{}") == 403
+    assert curl("/v1/workflows/w", "-X", "PUT", "-H", f"Authorization: Bearer {ADMIN}",
+                "-d", '{"steps":[{"id":"a","type":"noop"}]}') == 415
+    assert curl("/health/ready") == 200

@@ -3,13 +3,17 @@
 
 #include <string>
 
+#include <memory>
+
 #include "base/buffer.h"
 #include "http/server.h"
+#include "http/tls/tls_session.h"
 #include "reactor/io.h"
 
 namespace rf::http {
 
 class ShardServer;
+struct H2Conn;
 
 struct Connection {
   Connection(ShardServer& s, int f) : owner(s), fd(f) {}
@@ -23,6 +27,11 @@ struct Connection {
   Router<Endpoint>::Match match;
   Identity who;  // of the request being answered (ServerOptions::admission)
   Stream* stream = nullptr;  // a streamed response in progress
+  H2Conn* h2 = nullptr;      // the connection speaks HTTP/2 (h2_connection.cc)
+  // TLS (--tls-cert): the socket carries tls_in/tls_out; in/out hold plaintext as without TLS.
+  std::unique_ptr<TlsSession> tls;
+  Buffer tls_in;
+  Buffer tls_out;
   // In-flight ops that a timeout (both) or a drain (recv of an idle connection) may cancel.
   reactor::Completion* recv_op = nullptr;
   reactor::Completion* send_op = nullptr;
@@ -48,6 +57,7 @@ class ShardServer {
 
  private:
   friend class Stream;
+  friend struct H2Conn;
   struct AcceptOp : reactor::Completion {
     ShardServer* self;
   };
@@ -61,6 +71,26 @@ class ShardServer {
   static reactor::Task<void> Serve(Connection* c);
   static reactor::Task<bool> Flush(Connection* c);
   static reactor::Task<void> Linger(Connection* c);
+  // HTTP/2 on this connection until it ends: after the client preface (upgrade == nullptr), or
+  // after `Upgrade: h2c` (the upgrade request, the first `consumed` bytes of c->in, becomes
+  // stream 1; settings is its decoded HTTP2-Settings).
+  static reactor::Task<void> ServeH2(Connection* c, const Request* upgrade,
+                                     std::string_view settings, size_t consumed);
+  static reactor::Task<void> WriteH2(H2Conn* h);
+  static bool WantsH2c(const Request& req, std::string& settings);
+  // TLS: the handshake (under the header timeout), then any application data it carried is in
+  // c->in. False: it failed or timed out; close.
+  static reactor::Task<bool> TlsHandshake(Connection* c);
+  // TLS: encrypts c->out into c->tls_out (c->out is then empty). Without TLS: nothing.
+  static void Seal(Connection* c);
+  // The bytes for the socket: c->tls_out with TLS, else c->out.
+  static Buffer& Wire(Connection* c) { return c->tls ? c->tls_out : c->out; }
+  // After a recv of n bytes into the span RecvSpan() gave: with TLS, decrypts them into c->in.
+  // False: the TLS stream failed.
+  static bool Received(Connection* c, size_t n);
+  static std::span<char> RecvSpan(Connection* c, size_t chunk) {
+    return c->tls ? c->tls_in.Writable(chunk) : c->in.Writable(chunk);
+  }
   // Gives back buffer memory a large request or response took, and updates the gauge.
   void ReleaseBuffers(Connection* c);
   // Answers sync routes, 404 and 405 into resp; returns the endpoint to await for async routes.
