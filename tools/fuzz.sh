@@ -25,7 +25,7 @@ target_sources() {
     h2)
       echo "tests/fuzz/h2_session_fuzz.cc src/http/h2/session.cc src/http/h2/session_callbacks.cc" \
         "src/http/h1_parser.cc" \
-        "src/http/router.cc src/http/response.cc src/http/date_cache.cc src/http/stats.cc" \
+        "src/http/router.cc src/http/response.cc src/http/date_cache.cc src/http/stats.cc src/http/admit.cc" \
         "src/obs/metrics.cc src/obs/log.cc"
       ;;
     definition)

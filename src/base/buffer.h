@@ -45,6 +45,7 @@ class Buffer {
   void Clear() { rpos_ = wpos_ = 0; }
 
   void Append(std::string_view s) {
+    if (s.empty()) return;  // an empty buffer's data_ may be null: memcpy(null, ...) is undefined
     EnsureFree(s.size());
     std::memcpy(data_.get() + wpos_, s.data(), s.size());
     wpos_ += s.size();

@@ -45,4 +45,13 @@ TEST_CASE("shrinking keeps the readable bytes") {
   CHECK(b.capacity() == 64);
   CHECK(b.view() == "keep");
 }
+
+TEST_CASE("appending nothing to a buffer that never held memory is a no-op") {
+  Buffer b;
+  b.Append(std::string_view{});  // UBSan: no memcpy to the null storage of a fresh buffer
+  CHECK(b.empty());
+  b.Append("x");
+  b.Append(std::string_view{});
+  CHECK(b.view() == "x");
+}
 }
