@@ -5,6 +5,7 @@
 #include <array>
 #include <string>
 
+#include "http/syntax.h"
 #include "reactor/shard.h"
 
 namespace rf::api {
@@ -12,22 +13,11 @@ namespace {
 
 constexpr Nanos kForwardDeadline = 10 * kSeconds;
 
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 // Response::content_type is a view that must outlive the handler: the holder's Content-Type is
 // kept in this shard's small set of those seen (the holder is a ringflow: a handful at most).
 std::string_view StableContentType(std::string_view ct) {
   if (ct.empty()) return {};
-  if (EqualsNoCase(ct, "application/json")) return "application/json";
+  if (http::syntax::IEquals(ct, "application/json")) return "application/json";
   thread_local std::array<std::string, 8> seen;
   thread_local size_t used = 0;
   for (size_t i = 0; i < used; ++i)

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "http/date_cache.h"
+#include "http/syntax.h"
 #include "obs/log.h"
 
 namespace rf::http::h2 {
@@ -13,22 +14,12 @@ namespace {
 // Response buffers that grew past this for one stream are shrunk before the stream is pooled.
 constexpr size_t kKeepBodyCap = 64 * 1024;
 
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 // Connection-specific fields have no meaning in HTTP/2 and make clients fail the stream.
 bool ConnectionSpecific(std::string_view name) {
-  return IEquals(name, "connection") || IEquals(name, "keep-alive") ||
-         IEquals(name, "transfer-encoding") || IEquals(name, "upgrade") ||
-         IEquals(name, "proxy-connection");
+  return syntax::IEquals(name, "connection") || syntax::IEquals(name, "keep-alive") ||
+         syntax::IEquals(name, "transfer-encoding") || syntax::IEquals(name, "upgrade") ||
+         syntax::IEquals(name, "proxy-connection");
 }
 
 void SplitTarget(Request& r) {
