@@ -47,7 +47,17 @@ bool Authenticator::Authenticate(std::string_view authorization, int64_t now_ms,
   // A JWT has two dots; API keys (and bootstrap keys, see key_table.h) are looked up by hash.
   const bool jwt = std::count(token.begin(), token.end(), '.') == 2 && !token.starts_with(kTokenPrefix);
   if (jwt) return FromJwt(token, now_ms, out, why, message);
-  const KeyEntry* key = keys_ ? keys_->Find(Sha256(token)) : nullptr;
+  const KeyEntry* key = nullptr;
+  if (auto seen = seen_keys_.find(token); seen != seen_keys_.end()) {
+    key = seen->second;
+  } else if (keys_) {
+    key = keys_->Find(Sha256(token));
+    // Only keys that exist: unknown tokens are not remembered (a flood of them cannot evict).
+    if (key != nullptr) {
+      if (seen_keys_.size() >= kSeenKeys) seen_keys_.clear();
+      seen_keys_.emplace(std::string(token), key);
+    }
+  }
   if (key == nullptr) {
     why = AuthFailure::kUnknownKey;
     message = "unknown or revoked API key";

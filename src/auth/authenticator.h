@@ -52,9 +52,11 @@ class Authenticator {
   Authenticator(JwtPolicy policy, size_t jwt_cache_capacity)
       : policy_(std::move(policy)), cache_capacity_(jwt_cache_capacity) {}
 
+  // A new snapshot empties the cache of API keys seen (a key may have been revoked).
   void SetKeys(std::shared_ptr<const KeyTable> keys) {
     stats_.keys.Set(keys ? static_cast<int64_t>(keys->size()) : 0);
     keys_ = std::move(keys);
+    seen_keys_.clear();
   }
   // A new key set invalidates every cached token (a key may have been withdrawn).
   void SetJwtKeys(std::shared_ptr<const JwtKeys> keys);
@@ -88,6 +90,11 @@ class Authenticator {
   std::shared_ptr<const KeyTable> keys_;
   std::shared_ptr<const JwtKeys> jwt_keys_;
   std::unordered_map<std::string, Cached, StringHash, std::equal_to<>> cache_;
+  // API keys presented since the snapshot came, by their exact text: a repeat costs one
+  // hash-map lookup instead of a SHA-256. Entries point into keys_ (emptied with it);
+  // bounded by kSeenKeys (emptied when full).
+  static constexpr size_t kSeenKeys = 4096;
+  std::unordered_map<std::string, const KeyEntry*, StringHash, std::equal_to<>> seen_keys_;
   AuthStats stats_;
 };
 

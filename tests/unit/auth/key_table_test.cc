@@ -61,6 +61,22 @@ TEST_CASE("the authenticator accepts live keys and refuses missing, unknown and 
   CHECK(a.stats().failures[static_cast<size_t>(AuthFailure::kUnknownKey)].Get() == 2);
 }
 
+TEST_CASE("a key seen before is accepted again from the cache, only by its exact text, until the next snapshot") {
+  Authenticator a({}, 16);
+  a.SetKeys(KeyTable::Build({Row("a1", "rfk_a1_s", "operator")}, ""));
+  Principal p;
+  AuthFailure why;
+  std::string msg;
+  for (int i = 0; i < 3; ++i) CHECK(a.Authenticate("Bearer rfk_a1_s", 1000, p, why, msg));
+  CHECK(p.role == Role::kOperator);
+  CHECK_FALSE(a.Authenticate("Bearer rfk_a1_", 1000, p, why, msg));
+  CHECK_FALSE(a.Authenticate("Bearer rfk_a1_sx", 1000, p, why, msg));
+  a.SetKeys(KeyTable::Build({Row("a2", "rfk_a2_s", "viewer")}, ""));  // a1 revoked
+  CHECK_FALSE(a.Authenticate("Bearer rfk_a1_s", 1000, p, why, msg));
+  CHECK(why == AuthFailure::kUnknownKey);
+  CHECK(a.stats().key_hits.Get() == 3);
+}
+
 TEST_CASE("a verified JWT is cached until it expires, and a new key set empties the cache") {
   Authenticator a({}, 2);
   auto keys = std::make_shared<JwtKeys>();
