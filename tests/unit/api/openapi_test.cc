@@ -100,9 +100,9 @@ TEST_CASE("api.openapi: documented operations are exactly the registered routes"
 
   for (const auto& [path, method] : routed)
     CHECK_MESSAGE(documented.count({path, method}) == 1,
-                  "route " << method << " " << path << " is missing from src/api/openapi.json");
+                  "route " << method << " " << path << " is missing from src/api/openapi/");
   for (const auto& [path, method] : documented)
-    CHECK_MESSAGE(routed.count({path, method}) == 1, "src/api/openapi.json documents "
+    CHECK_MESSAGE(routed.count({path, method}) == 1, "src/api/openapi/ documents "
                                                          << method << " " << path
                                                          << ", which no route serves");
 }
