@@ -6,7 +6,9 @@ body GET /v1/openapi.json serves.
 The document is kept in pieces by area (src/api/openapi/): document.json holds everything but
 `paths` and `components`; paths_<area>.json an object of paths; components_<section>[_<part>].json
 an object of that components section (schemas, responses, parameters, securitySchemes). A path or
-component defined twice is an error.
+component defined twice is an error. A path item marked "x-namespaced": true (a route added with
+Routes::AddScoped) also appears as /v1/namespaces/{ns}/..., with the Namespace parameter and each
+operationId suffixed "InNamespace".
 Usage: embed_openapi.py OUT.cc openapi/*.json  (called by meson)."""
 import json
 import os
@@ -39,6 +41,18 @@ def assemble(files):
             into[k] = v
     if doc is None:
         raise ValueError("no document.json")
+    for p in [p for p, item in paths.items() if item.pop("x-namespaced", False)]:
+        if not p.startswith("/v1/"):
+            raise ValueError(f"{p}: only /v1/ paths can be namespaced")
+        item = json.loads(json.dumps(paths[p]))
+        item["parameters"] = [{"$ref": "#/components/parameters/Namespace"}] + item.get("parameters", [])
+        for method, op in item.items():
+            if isinstance(op, dict) and "operationId" in op:
+                op["operationId"] += "InNamespace"
+        scoped = "/v1/namespaces/{ns}/" + p[len("/v1/"):]
+        if scoped in paths:
+            raise ValueError(f"{scoped} is defined twice")
+        paths[scoped] = item
     doc["paths"] = paths
     doc["components"] = components
     return doc

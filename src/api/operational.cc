@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "api/service.h"
+#include "base/check.h"
 #include "http/stats.h"
 #include "obs/metrics.h"
 
@@ -23,6 +24,14 @@ void Routes::Add(http::Method method, std::string_view pattern, auth::Access acc
   ep.access = static_cast<uint8_t>(access);
   router.Add(method, pattern, ep);
   table.push_back({method, std::string(pattern), access});
+}
+
+void Routes::AddScoped(http::Method method, std::string_view pattern, auth::Access access,
+                       http::Endpoint ep) {
+  Add(method, pattern, access, ep);
+  constexpr std::string_view kV1 = "/v1/";
+  RF_CHECK(pattern.starts_with(kV1));
+  Add(method, "/v1/namespaces/{ns}/" + std::string(pattern.substr(kV1.size())), access, ep);
 }
 
 namespace {

@@ -51,6 +51,11 @@ struct Routes {
   // Every route states what access it needs (auth/role.h): the server's admission (auth_gate.h)
   // checks it before the handler runs, so no route can be added without a decision.
   void Add(http::Method method, std::string_view pattern, auth::Access access, http::Endpoint ep);
+  // A route of something that belongs to a namespace: `pattern` ("/v1/...") serves the default
+  // namespace, and "/v1/namespaces/{ns}/..." any namespace; the handler reads which with
+  // RequestNamespace (auth_gate.h), which the admission has already checked.
+  void AddScoped(http::Method method, std::string_view pattern, auth::Access access,
+                 http::Endpoint ep);
 };
 
 // GET /health, /health/live, /health/ready, /metrics.

@@ -46,11 +46,4 @@ std::string_view AccessName(Access access) {
   return "?";
 }
 
-bool ValidNamespace(std::string_view ns) {
-  if (ns.empty() || ns.size() > 63 || ns.front() == '-') return false;
-  for (char c : ns)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-  return true;
-}
-
 }  // namespace rf::auth

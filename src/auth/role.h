@@ -7,6 +7,8 @@
 #include <optional>
 #include <string_view>
 
+#include "base/tenancy.h"
+
 namespace rf::auth {
 
 enum class Role : uint8_t { kViewer, kOperator, kDeveloper, kAdmin };
@@ -33,7 +35,7 @@ inline bool NamespaceAllows(std::string_view principal_ns, std::string_view ns) 
   return principal_ns == "*" || principal_ns == ns;
 }
 
-// Namespace names: 1..63 of [a-z0-9-], starting with a letter or digit ("*" for keys only).
-bool ValidNamespace(std::string_view ns);
+// Namespace names: base/tenancy.h's ValidNamespace ("*", every namespace, for keys only).
+using rf::ValidNamespace;
 
 }  // namespace rf::auth
