@@ -44,6 +44,8 @@ ALLOWED = {
     # The Redis client, and the cluster's event bus on it (store.h's EventBus).
     "store/redis": ["store", "reactor", "obs", "base"],
     "fanout": ["reactor", "obs", "base"],
+    # Quotas per namespace: the quotas file and each shard's token buckets.
+    "quota": ["json", "base"],
     # Authentication: API keys (kept through the store interface), JWTs, roles.
     "auth": ["store", "json", "reactor", "obs", "base"],
     # The engine sees stores only through the interface; app/ picks the adapter.
@@ -52,15 +54,15 @@ ALLOWED = {
     "steps": ["engine", "http/client", "json", "reactor", "obs", "base"],
     # api forwards a request for a run another instance holds to that instance with the
     # shard's outbound client (api/detail/forward.h).
-    "api": ["auth", "engine", "http", "http/client", "fanout", "store", "json", "reactor", "obs", "base",
-            "ui"],
+    "api": ["auth", "engine", "http", "http/client", "fanout", "quota", "store", "json", "reactor", "obs",
+            "base", "ui"],
     # The web UI's static files, embedded at build time; api serves them.
     "ui": [],
     # The client commands of the binary: a blocking HTTP client over http/client's pure parts
     # (URL, request writer, response parser) and JSON; never the engine or the reactor.
     "cli": ["http/client", "json", "base"],
     # The only place that names concrete adapters: everything below it.
-    "app": ["api", "auth", "cli", "steps", "engine", "http", "http/client", "fanout", "store",
+    "app": ["api", "auth", "cli", "steps", "engine", "http", "http/client", "fanout", "quota", "store",
             "store/embedded", "store/history", "store/postgres", "store/redis", "json",
             "reactor", "obs", "base"],
 }

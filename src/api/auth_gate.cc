@@ -18,8 +18,14 @@ bool IdentityAllows(const http::Identity& who, std::string_view ns, auth::Access
 bool AuthGate::Admit(unsigned shard, const http::Request& req, const http::Endpoint& ep,
                      const http::Params& params, http::Identity& who, http::Response& resp) {
   const auto access = static_cast<auth::Access>(ep.access);
-  if (access == auth::Access::kOpen || !options_.enabled) return true;
-  if (access == auth::Access::kMetrics && !options_.metrics_auth) return true;
+  if (std::string_view ns = params.Get("ns"); !ns.empty() && !ValidNamespace(ns)) {
+    resp.Error(400, "invalid_argument", "'" + std::string(ns) +
+                                            "' is not a namespace name (1 to 63 of a-z 0-9 -, not starting with '-')");
+    return false;
+  }
+  if (access == auth::Access::kOpen) return true;
+  if (access == auth::Access::kMetrics && (!options_.enabled || !options_.metrics_auth)) return true;
+  if (!options_.enabled) return AdmitQuota(shard, access, params, resp);
   auth::Authenticator& a = *shards_[shard];
   Scratch& s = scratch_[shard];
   auth::AuthFailure why;
@@ -47,7 +53,13 @@ bool AuthGate::Admit(unsigned shard, const http::Request& req, const http::Endpo
                                      " may not " + std::string(auth::AccessName(access)));
     return false;
   }
-  return true;
+  return AdmitQuota(shard, access, params, resp);
+}
+
+bool AuthGate::AdmitQuota(unsigned shard, auth::Access access, const http::Params& params,
+                          http::Response& resp) {
+  if (!quotas_ || access == auth::Access::kOpen || access == auth::Access::kMetrics) return true;
+  return quotas_->AdmitRequest(shard, RequestNamespace(params), resp);
 }
 
 }  // namespace rf::api

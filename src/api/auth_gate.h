@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/quotas.h"
 #include "auth/authenticator.h"
 #include "auth/role.h"
 #include "http/server.h"
@@ -28,11 +29,17 @@ class AuthGate final : public http::Admission {
   // `shards`: each shard's authenticator, by shard id; outlive the gate.
   AuthGate(AuthGateOptions options, std::vector<auth::Authenticator*> shards)
       : options_(options), shards_(std::move(shards)), scratch_(shards_.size()) {}
+  // Requests of a namespace over its rate are refused (429) here, after authentication, so an
+  // unauthenticated flood cannot spend a namespace's quota. Before serving; outlives the gate.
+  void EnableQuotas(Quotas* quotas) { quotas_ = quotas; }
   bool Admit(unsigned shard, const http::Request& req, const http::Endpoint& ep,
              const http::Params& params, http::Identity& who, http::Response& resp) override;
 
  private:
+  bool AdmitQuota(unsigned shard, auth::Access access, const http::Params& params,
+                  http::Response& resp);
   AuthGateOptions options_;
+  Quotas* quotas_ = nullptr;
   std::vector<auth::Authenticator*> shards_;
   struct alignas(64) Scratch {  // by shard, touched only by its shard: reused, not reallocated
     auth::Principal principal;

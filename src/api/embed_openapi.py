@@ -8,7 +8,8 @@ The document is kept in pieces by area (src/api/openapi/): document.json holds e
 an object of that components section (schemas, responses, parameters, securitySchemes). A path or
 component defined twice is an error. A path item marked "x-namespaced": true (a route added with
 Routes::AddScoped) also appears as /v1/namespaces/{ns}/..., with the Namespace parameter and each
-operationId suffixed "InNamespace".
+operationId suffixed "InNamespace". Every operation of a namespaced path may answer 429 (the
+namespace's quotas, api/quotas.h): the assembler adds that response where a piece leaves it out.
 Usage: embed_openapi.py OUT.cc openapi/*.json  (called by meson)."""
 import json
 import os
@@ -42,6 +43,9 @@ def assemble(files):
     if doc is None:
         raise ValueError("no document.json")
     for p in [p for p, item in paths.items() if item.pop("x-namespaced", False)]:
+        for method, op in paths[p].items():
+            if isinstance(op, dict) and "responses" in op:
+                op["responses"].setdefault("429", {"$ref": "#/components/responses/TooManyRequests"})
         if not p.startswith("/v1/"):
             raise ValueError(f"{p}: only /v1/ paths can be namespaced")
         item = json.loads(json.dumps(paths[p]))

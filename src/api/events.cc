@@ -85,8 +85,9 @@ reactor::Task<void> Write(ApiContext& ctx, RequestContext& rc, fanout::Subscribe
   stats.sse_subscribers.Add(-1);
 }
 
-reactor::Task<Status> SubscribeOn(engine::RunId id, uint64_t after, std::shared_ptr<fanout::Subscriber> s) {
-  return Coordinator::Local().Subscribe(id, after, std::move(s));
+reactor::Task<Status> SubscribeOn(engine::RunId id, uint64_t after, std::shared_ptr<fanout::Subscriber> s,
+                                  std::string ns) {
+  return Coordinator::Local().Subscribe(id, after, std::move(s), std::move(ns));
 }
 
 void SubscribeWorkflowOn(std::string workflow, std::shared_ptr<fanout::Subscriber> s) {
@@ -107,7 +108,8 @@ reactor::Task<void> RunEvents(void* p, RequestContext& rc) {
     }
   }
   auto sub = std::make_shared<fanout::Subscriber>(rc.stream->shard(), ctx.engine->options().sse_buffer);
-  auto op = reactor::SubmitTo(ctx.engine->OwnerOf(*id), &SubscribeOn, *id, after, sub);
+  auto op = reactor::SubmitTo(ctx.engine->OwnerOf(*id), &SubscribeOn, *id, after, sub,
+                              std::string(detail::Namespace(rc)));
   Status st = co_await op;  // suspends
   if (!st) {
     sub->Close();
@@ -127,13 +129,14 @@ reactor::Task<void> WorkflowEvents(void* p, RequestContext& rc) {
     rc.resp.Error(400, "invalid_argument", "workflow=NAME is required");
     co_return;
   }
-  if (!Coordinator::Local().registry().Latest(*name)) {
+  const std::string qualified = detail::QualifiedName(rc, *name);
+  if (!Coordinator::Local().registry().Latest(qualified)) {
     rc.resp.Error(404, "workflow_not_found", "no workflow named '" + *name + "'");
     co_return;
   }
   auto sub = std::make_shared<fanout::Subscriber>(rc.stream->shard(), ctx.engine->options().sse_buffer);
   for (unsigned i = 0; i < ctx.engine->shards(); ++i) {
-    auto op = reactor::SubmitTo(i, &SubscribeWorkflowOn, *name, sub);
+    auto op = reactor::SubmitTo(i, &SubscribeWorkflowOn, qualified, sub);
     co_await op;  // suspends
   }
   co_await Write(ctx, rc, *sub);  // suspends
@@ -143,8 +146,8 @@ reactor::Task<void> WorkflowEvents(void* p, RequestContext& rc) {
 
 void AddEventRoutes(Routes& routes, detail::ApiContext* ctx) {
   using http::Method;
-  routes.Add(Method::kGet, "/v1/runs/{id}/events", auth::Access::kRead, {nullptr, &RunEvents, ctx});
-  routes.Add(Method::kGet, "/v1/events", auth::Access::kRead, {nullptr, &WorkflowEvents, ctx});
+  routes.AddScoped(Method::kGet, "/v1/runs/{id}/events", auth::Access::kRead, {nullptr, &RunEvents, ctx});
+  routes.AddScoped(Method::kGet, "/v1/events", auth::Access::kRead, {nullptr, &WorkflowEvents, ctx});
 }
 
 }  // namespace rf::api

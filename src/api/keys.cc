@@ -47,6 +47,9 @@ reactor::Task<void> Create(void* p, RequestContext& rc) {
     co_return;
   }
   auth::NewKey key;
+  // Under /v1/namespaces/{ns}/keys the key is for that namespace; under /v1/keys the body says.
+  const bool scoped = !rc.params.Get("ns").empty();
+  if (scoped) key.ns = std::string(detail::Namespace(rc));
   for (const auto& [name, v] : body->as_object()) {
     const std::string field = "/" + name;
     if (name == "name" || name == "role" || name == "namespace" || name == "expires_in") {
@@ -62,6 +65,11 @@ reactor::Task<void> Create(void* p, RequestContext& rc) {
     if (name == "name") {
       key.name = s;
     } else if (name == "namespace") {
+      if (scoped && s != key.ns) {
+        rc.resp.Error(400, "invalid_argument", "namespace '" + s + "' differs from '" + key.ns +
+                                                   "' in the path", field);
+        co_return;
+      }
       key.ns = s;
     } else if (name == "role") {
       auto role = auth::ParseRole(s);
@@ -104,9 +112,11 @@ reactor::Task<void> List(void* p, RequestContext& rc) {
   auto keys = co_await ctx.keys->List();  // suspends
   json::Array arr;
   const int64_t now = NowMs();
+  const std::string_view only = rc.params.Get("ns");  // under /v1/namespaces/{ns}/keys
   for (const auth::KeyEntry& k : keys) {
     // A namespace's admin sees its own namespace's keys; "*" keys only an admin of "*" sees.
     if (rc.who && rc.who->authenticated && !auth::NamespaceAllows(rc.who->ns, k.ns)) continue;
+    if (!only.empty() && k.ns != only) continue;
     arr.push_back(KeyJson(k, now));
   }
   detail::ReplyJson(rc.resp, 200, json::ToString(json::Value(json::Object{{"keys", std::move(arr)}})));
@@ -116,14 +126,16 @@ reactor::Task<void> Revoke(void* p, RequestContext& rc) {
   auto& ctx = *static_cast<ApiContext*>(p);
   if (!HaveService(ctx, rc.resp) || !detail::OnlyParams(rc.req.query, {}, rc.resp)) co_return;
   std::string id(rc.params.Get("id"));
-  if (rc.who && rc.who->authenticated) {
+  const std::string_view only = rc.params.Get("ns");  // under /v1/namespaces/{ns}/keys
+  if ((rc.who && rc.who->authenticated) || !only.empty()) {
     // Find the key's namespace first: revoking another namespace's key is forbidden, and
     // whether it exists there is not this caller's business (404 alike).
     auto keys = co_await ctx.keys->List();  // suspends
     const auth::KeyEntry* found = nullptr;
     for (const auth::KeyEntry& k : keys)
       if (k.id == id) found = &k;
-    if (found == nullptr || !auth::NamespaceAllows(rc.who->ns, found->ns)) {
+    if (found == nullptr || (rc.who && rc.who->authenticated && !auth::NamespaceAllows(rc.who->ns, found->ns)) ||
+        (!only.empty() && found->ns != only)) {
       rc.resp.Error(404, "key_not_found", "no API key " + id);
       co_return;
     }
@@ -141,9 +153,9 @@ reactor::Task<void> Revoke(void* p, RequestContext& rc) {
 
 void AddKeyRoutes(Routes& routes, detail::ApiContext* ctx) {
   using http::Method;
-  routes.Add(Method::kPost, "/v1/keys", auth::Access::kKeys, {nullptr, &Create, ctx});
-  routes.Add(Method::kGet, "/v1/keys", auth::Access::kKeys, {nullptr, &List, ctx});
-  routes.Add(Method::kDelete, "/v1/keys/{id}", auth::Access::kKeys, {nullptr, &Revoke, ctx});
+  routes.AddScoped(Method::kPost, "/v1/keys", auth::Access::kKeys, {nullptr, &Create, ctx});
+  routes.AddScoped(Method::kGet, "/v1/keys", auth::Access::kKeys, {nullptr, &List, ctx});
+  routes.AddScoped(Method::kDelete, "/v1/keys/{id}", auth::Access::kKeys, {nullptr, &Revoke, ctx});
 }
 
 }  // namespace rf::api

@@ -6,6 +6,7 @@
 
 #include "api/detail/common.h"
 #include "api/forward.h"
+#include "api/quotas.h"
 #include "api/v1.h"
 #include "base/duration.h"
 #include "json/writer.h"
@@ -26,19 +27,21 @@ reactor::Task<Result<RunView>> StartOn(engine::StartCommand cmd) {
   return Coordinator::Local().Start(std::move(cmd));
 }
 
-reactor::Task<Result<RunView>> GetOn(engine::RunId id) { return Coordinator::Local().Get(id); }
+reactor::Task<Result<RunView>> GetOn(engine::RunId id, std::string ns) {
+  return Coordinator::Local().Get(id, std::move(ns));
+}
 
 enum class Kind { kCancel, kSignal, kRetry };
 
 reactor::Task<Result<RunView>> CommandOn(Kind kind, engine::RunId id, std::string name,
-                                         json::Value payload) {
+                                         json::Value payload, std::string ns) {
   Coordinator& c = Coordinator::Local();
   switch (kind) {
-    case Kind::kCancel: return c.Cancel(id);
-    case Kind::kSignal: return c.Signal(id, std::move(name), std::move(payload));
+    case Kind::kCancel: return c.Cancel(id, std::move(ns));
+    case Kind::kSignal: return c.Signal(id, std::move(name), std::move(payload), std::move(ns));
     case Kind::kRetry: break;
   }
-  return c.Retry(id);
+  return c.Retry(id, std::move(ns));
 }
 
 bool ValidKey(std::string_view key) {
@@ -51,13 +54,17 @@ reactor::Task<void> StartRun(void* p, RequestContext& rc) {
       !detail::CheckJsonContentType(rc.req, rc.resp))
     co_return;
   std::string_view name = rc.params.Get("name");
-  const auto* def = Coordinator::Local().registry().Latest(name);
+  const std::string qualified = detail::QualifiedName(rc, name);
+  const auto* def = Coordinator::Local().registry().Latest(qualified);
   if (!def) {
     rc.resp.Error(404, "workflow_not_found", "no workflow named '" + std::string(name) + "'");
     co_return;
   }
+  const unsigned shard = reactor::Shard::Current().id();
+  if (ctx.quotas && !ctx.quotas->AdmitStart(shard, detail::Namespace(rc), rc.resp)) co_return;
   engine::StartCommand cmd;
   cmd.def = *def;
+  if (ctx.quotas) cmd.live_limit = ctx.quotas->LiveLimit(shard, detail::Namespace(rc));
   bool bad = false;
   if (auto w = detail::QueryParam(rc.req.query, "wait", bad)) {
     auto wait = rf::ParseDuration(*w);
@@ -102,7 +109,7 @@ reactor::Task<void> StartRun(void* p, RequestContext& rc) {
     co_return;
   }
   cmd.idempotency_key = std::string(key);
-  cmd.partition = ctx.engine->PartitionForStart(name, key);
+  cmd.partition = ctx.engine->PartitionForStart(qualified, key);
   const uint32_t partition = cmd.partition;
   const unsigned owner = ctx.engine->OwnerOf(cmd.partition);
   const Nanos wait = cmd.wait;
@@ -120,6 +127,7 @@ reactor::Task<void> StartRun(void* p, RequestContext& rc) {
     co_return;
   }
   if (!r) {
+    if (r.error().code == Errc::kLimited && ctx.quotas) ctx.quotas->CountLiveRejected(shard);
     detail::ReplyError(rc.resp, r.error(), "run_not_found");
     co_return;
   }
@@ -133,7 +141,7 @@ reactor::Task<void> GetRun(void* p, RequestContext& rc) {
   if (!detail::EngineReady(ctx, rc.resp) || !detail::OnlyParams(rc.req.query, {}, rc.resp)) co_return;
   auto id = detail::PathRunId(rc);
   if (!id) co_return;
-  auto op = reactor::SubmitTo(ctx.engine->OwnerOf(*id), &GetOn, *id);
+  auto op = reactor::SubmitTo(ctx.engine->OwnerOf(*id), &GetOn, *id, std::string(detail::Namespace(rc)));
   Result<RunView> r = co_await op;  // suspends
   if (!r && r.error().code == Errc::kNotHeld) {
     co_await Forward(ctx, rc, id->partition(), r.error());  // suspends
@@ -163,7 +171,8 @@ reactor::Task<void> RunCommand(ApiContext& ctx, RequestContext& rc, Kind kind) {
     co_return;
   }
   auto op = reactor::SubmitTo(ctx.engine->OwnerOf(*id), &CommandOn, kind, *id,
-                              std::string(rc.params.Get("signal")), std::move(payload));
+                              std::string(rc.params.Get("signal")), std::move(payload),
+                              std::string(detail::Namespace(rc)));
   Result<RunView> r = co_await op;  // suspends
   if (!r && r.error().code == Errc::kNotHeld) {
     co_await Forward(ctx, rc, id->partition(), r.error());  // suspends
@@ -199,7 +208,8 @@ bool ParseQuery(const RequestContext& rc, engine::RunQuery& q, bool dead_letter)
                   : !detail::OnlyParams(rc.req.query, {"workflow", "status", "limit", "cursor"}, rc.resp))
     return false;
   q.dead_letter = dead_letter;
-  if (auto w = detail::QueryParam(rc.req.query, "workflow", bad)) q.workflow = *w;
+  q.ns = std::string(detail::Namespace(rc));
+  if (auto w = detail::QueryParam(rc.req.query, "workflow", bad)) q.workflow = detail::QualifiedName(rc, *w);
   if (auto s = detail::QueryParam(rc.req.query, "status", bad)) {
     if (!engine::ParseRunStatus(*s, q.status))
       return fail("status must be pending, running, waiting, succeeded, failed or cancelled");
@@ -254,13 +264,13 @@ reactor::Task<void> DeadLetter(void* p, RequestContext& rc) {
 
 void AddRunRoutes(Routes& routes, detail::ApiContext* ctx) {
   using http::Method;
-  routes.Add(Method::kPost, "/v1/workflows/{name}/runs", auth::Access::kRunsStart, {nullptr, &StartRun, ctx});
-  routes.Add(Method::kGet, "/v1/runs", auth::Access::kRead, {nullptr, &List, ctx});
-  routes.Add(Method::kGet, "/v1/runs/{id}", auth::Access::kRead, {nullptr, &GetRun, ctx});
-  routes.Add(Method::kPost, "/v1/runs/{id}/cancel", auth::Access::kRunsControl, {nullptr, &Cancel, ctx});
-  routes.Add(Method::kPost, "/v1/runs/{id}/signals/{signal}", auth::Access::kRunsControl, {nullptr, &Signal, ctx});
-  routes.Add(Method::kPost, "/v1/runs/{id}/retry", auth::Access::kRunsControl, {nullptr, &Retry, ctx});
-  routes.Add(Method::kGet, "/v1/dead-letter", auth::Access::kRead, {nullptr, &DeadLetter, ctx});
+  routes.AddScoped(Method::kPost, "/v1/workflows/{name}/runs", auth::Access::kRunsStart, {nullptr, &StartRun, ctx});
+  routes.AddScoped(Method::kGet, "/v1/runs", auth::Access::kRead, {nullptr, &List, ctx});
+  routes.AddScoped(Method::kGet, "/v1/runs/{id}", auth::Access::kRead, {nullptr, &GetRun, ctx});
+  routes.AddScoped(Method::kPost, "/v1/runs/{id}/cancel", auth::Access::kRunsControl, {nullptr, &Cancel, ctx});
+  routes.AddScoped(Method::kPost, "/v1/runs/{id}/signals/{signal}", auth::Access::kRunsControl, {nullptr, &Signal, ctx});
+  routes.AddScoped(Method::kPost, "/v1/runs/{id}/retry", auth::Access::kRunsControl, {nullptr, &Retry, ctx});
+  routes.AddScoped(Method::kGet, "/v1/dead-letter", auth::Access::kRead, {nullptr, &DeadLetter, ctx});
 }
 
 }  // namespace rf::api

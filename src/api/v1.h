@@ -26,6 +26,8 @@ class V1Api {
   }
   // /v1/keys answers 503 until this is called. `keys` outlives the server.
   void EnableKeys(auth::KeyService* keys) { ctx_.keys = keys; }
+  // Run starts and live runs are limited per namespace. `quotas` outlives the server.
+  void EnableQuotas(Quotas* quotas) { ctx_.quotas = quotas; }
   void AddRoutes(Routes& routes) {
     AddWorkflowRoutes(routes, &ctx_);
     AddRunRoutes(routes, &ctx_);

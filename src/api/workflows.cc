@@ -5,6 +5,7 @@
 
 #include "api/detail/common.h"
 #include "api/v1.h"
+#include "base/tenancy.h"
 #include "json/parse.h"
 #include "json/writer.h"
 #include "reactor/submit_to.h"
@@ -49,7 +50,7 @@ reactor::Task<void> Put(void* p, RequestContext& rc) {
     co_return;
   }
   if (!detail::ParseBody(rc.req, rc.resp)) co_return;  // 400 for text that is not JSON at all
-  auto op = reactor::SubmitTo(0, &PutOn0, ctx.engine, std::string(rc.params.Get("name")),
+  auto op = reactor::SubmitTo(0, &PutOn0, ctx.engine, detail::QualifiedName(rc, rc.params.Get("name")),
                               std::string(rc.req.body));
   auto r = co_await op;  // suspends
   if (!r) {
@@ -61,6 +62,7 @@ reactor::Task<void> Put(void* p, RequestContext& rc) {
     co_return;
   }
   json::Object o{{"name", std::string(rc.params.Get("name"))},
+                 {"namespace", std::string(detail::Namespace(rc))},
                  {"version", r->version},
                  {"created", r->created}};
   detail::ReplyJson(rc.resp, r->created ? 201 : 200, json::ToString(json::Value(std::move(o))));
@@ -70,9 +72,12 @@ void List(void* p, RequestContext& rc) {
   auto& ctx = *static_cast<ApiContext*>(p);
   if (!detail::EngineReady(ctx, rc.resp) || !detail::OnlyParams(rc.req.query, {}, rc.resp)) return;
   json::Array list;
+  const std::string_view ns = detail::Namespace(rc);
   for (const auto& [name, w] : engine::Coordinator::Local().registry().workflows()) {
     if (w.deleted || w.versions.empty()) continue;
-    list.emplace_back(json::Object{{"name", name},
+    const ScopedName scoped = SplitQualified(name);
+    if (scoped.ns != ns) continue;
+    list.emplace_back(json::Object{{"name", std::string(scoped.name)},
                                    {"version", w.versions.back()->version},
                                    {"versions", static_cast<int64_t>(w.versions.size())},
                                    {"steps", static_cast<int64_t>(w.versions.back()->steps.size())}});
@@ -86,8 +91,9 @@ void GetOne(void* p, RequestContext& rc) {
   if (!detail::EngineReady(ctx, rc.resp) || !detail::OnlyParams(rc.req.query, {"version"}, rc.resp))
     return;
   std::string_view name = rc.params.Get("name");
+  const std::string qualified = detail::QualifiedName(rc, name);
   const engine::Registry& reg = engine::Coordinator::Local().registry();
-  const std::shared_ptr<const engine::Definition>* def = reg.Latest(name);
+  const std::shared_ptr<const engine::Definition>* def = reg.Latest(qualified);
   if (!def) {
     rc.resp.Error(404, "workflow_not_found", "no workflow named '" + std::string(name) + "'");
     return;
@@ -100,7 +106,7 @@ void GetOne(void* p, RequestContext& rc) {
       rc.resp.Error(400, "invalid_argument", "version must be a positive integer");
       return;
     }
-    def = reg.Find(name, n);
+    def = reg.Find(qualified, n);
     if (!def) {
       rc.resp.Error(404, "workflow_not_found",
                     "workflow '" + std::string(name) + "' has no version " + std::to_string(n));
@@ -111,7 +117,8 @@ void GetOne(void* p, RequestContext& rc) {
     return;
   }
   auto source = json::Parse((*def)->source, {.max_bytes = engine::kMaxDefinitionBytes, .max_depth = 1024});
-  json::Object o{{"name", (*def)->name}, {"version", (*def)->version},
+  json::Object o{{"name", std::string(name)}, {"namespace", std::string(detail::Namespace(rc))},
+                 {"version", (*def)->version},
                  {"definition", source ? std::move(*source) : json::Value((*def)->source)}};
   detail::ReplyJson(rc.resp, 200, json::ToString(json::Value(std::move(o))));
 }
@@ -120,7 +127,7 @@ reactor::Task<void> Delete(void* p, RequestContext& rc) {
   auto& ctx = *static_cast<ApiContext*>(p);
   if (!detail::EngineReady(ctx, rc.resp) || !detail::OnlyParams(rc.req.query, {}, rc.resp)) co_return;
   std::string name(rc.params.Get("name"));
-  auto op = reactor::SubmitTo(0, &DeleteOn0, ctx.engine, name);
+  auto op = reactor::SubmitTo(0, &DeleteOn0, ctx.engine, detail::QualifiedName(rc, name));
   Status st = co_await op;  // suspends
   if (!st) {
     detail::ReplyError(rc.resp, st.error(), "workflow_not_found");
@@ -134,10 +141,10 @@ reactor::Task<void> Delete(void* p, RequestContext& rc) {
 
 void AddWorkflowRoutes(Routes& routes, detail::ApiContext* ctx) {
   using http::Method;
-  routes.Add(Method::kGet, "/v1/workflows", auth::Access::kRead, {&List, nullptr, ctx});
-  routes.Add(Method::kPut, "/v1/workflows/{name}", auth::Access::kWorkflowsWrite, {nullptr, &Put, ctx});
-  routes.Add(Method::kGet, "/v1/workflows/{name}", auth::Access::kRead, {&GetOne, nullptr, ctx});
-  routes.Add(Method::kDelete, "/v1/workflows/{name}", auth::Access::kWorkflowsWrite, {nullptr, &Delete, ctx});
+  routes.AddScoped(Method::kGet, "/v1/workflows", auth::Access::kRead, {&List, nullptr, ctx});
+  routes.AddScoped(Method::kPut, "/v1/workflows/{name}", auth::Access::kWorkflowsWrite, {nullptr, &Put, ctx});
+  routes.AddScoped(Method::kGet, "/v1/workflows/{name}", auth::Access::kRead, {&GetOne, nullptr, ctx});
+  routes.AddScoped(Method::kDelete, "/v1/workflows/{name}", auth::Access::kWorkflowsWrite, {nullptr, &Delete, ctx});
 }
 
 }  // namespace rf::api

@@ -80,6 +80,7 @@ constexpr Setting kSettings[] = {
     {"jwt-issuer", Kind::kString, "", 0, 0, "required `iss` of JWTs (empty: not checked)"},
     {"jwt-audience", Kind::kString, "", 0, 0, "required `aud` of JWTs (empty: not checked)"},
     {"jwt-cache", Kind::kUint, "10000", 0, 10'000'000, "verified JWTs cached per shard until they expire"},
+    {"quotas-file", Kind::kString, "", 0, 0, "JSON file of rate limits and live-run quotas per namespace (README: Quotas); reloaded on SIGHUP; empty: no limits"},
     {"allowed-hosts", Kind::kString, "", 0, 0, "comma-separated Host names the API answers for (421 otherwise; DNS rebinding); empty: any"},
     {"json-mutations", Kind::kString, "auto", 0, 0, "on: POST/PUT/PATCH/DELETE need Content-Type: application/json even without a body (415; no cross-site form posts) | off | auto: as --auth"},
     {"config", Kind::kString, "", 0, 0, "optional file of `key = value` lines"},
@@ -283,6 +284,8 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
         c.jwt_secret_file = std::string(v);
       } else if (key == "jwks-file") {
         c.jwks_file = std::string(v);
+      } else if (key == "quotas-file") {
+        c.quotas_file = std::string(v);
       } else if (key == "jwt-issuer") {
         c.jwt_issuer = std::string(v);
       } else if (key == "jwt-audience") {

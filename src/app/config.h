@@ -70,6 +70,7 @@ struct Config {
   std::string admin_key_file;  // read at start; wins over admin_key
   std::string jwt_secret_file;
   std::string jwks_file;       // reloaded on SIGHUP
+  std::string quotas_file;     // quota/quota.h; reloaded on SIGHUP
   std::string jwt_issuer;
   std::string jwt_audience;
   uint64_t jwt_cache = 0;      // verified JWTs cached per shard

@@ -32,6 +32,7 @@
 #include "http/client/egress_policy.h"
 #include "http/server.h"
 #include "http/tls/tls_context.h"
+#include "quota/quota.h"
 #include "reactor/offload.h"
 #include "obs/log.h"
 #include "reactor/io.h"
@@ -83,6 +84,7 @@ struct Daemon {
   std::vector<std::unique_ptr<auth::Authenticator>> authenticators;
   std::unique_ptr<auth::KeyService> keys;
   std::string jwt_secret;
+  std::unique_ptr<api::Quotas> quotas;  // --quotas-file; null without one
   http::TlsContext* tls = nullptr;  // --tls-cert: reloaded on SIGHUP
 };
 
@@ -216,6 +218,29 @@ reactor::Task<void> ReloadJwks(Daemon* d) {
   RF_LOG(kInfo, "SIGHUP: JWKS reloaded", {"jwks_file", d->config.jwks_file}, {"keys", count});
 }
 
+// SIGHUP: reads --quotas-file again and gives every shard the new limits. A file that cannot
+// be read or parsed keeps the limits in force.
+reactor::Task<void> ReloadQuotas(Daemon* d) {
+  if (!d->quotas) co_return;
+  auto read = reactor::Offload([path = d->config.quotas_file] { return ReadSmallFile(path); });
+  auto text = co_await read;  // suspends
+  Result<quota::Config> parsed = text ? quota::ParseConfig(*text) : Result<quota::Config>(text.error());
+  if (!parsed) {
+    RF_LOG(kError, "SIGHUP: cannot reload the quotas; keeping the limits in force",
+           {"quotas_file", d->config.quotas_file}, {"error", parsed.error().ToString()});
+    co_return;
+  }
+  const size_t named = parsed->namespaces.size();
+  auto snapshot = std::make_shared<const quota::Config>(std::move(*parsed));
+  for (unsigned i = 0; i < d->reactor->size(); ++i) {
+    auto op = reactor::SubmitTo(
+        i, [](api::Quotas* q, unsigned shard, std::shared_ptr<const quota::Config> c) { q->SetConfig(shard, std::move(c)); },
+        d->quotas.get(), i, snapshot);
+    co_await op;  // suspends
+  }
+  RF_LOG(kInfo, "SIGHUP: quotas reloaded", {"quotas_file", d->config.quotas_file}, {"namespaces", named});
+}
+
 // SIGHUP: read --tls-cert/--tls-key again (on a helper thread: file reads) and serve new
 // connections with them; open connections keep theirs. A bad file keeps the old certificate.
 reactor::Task<void> ReloadTls(Daemon* d) {
@@ -243,6 +268,7 @@ reactor::Task<void> WatchSignals(Daemon* d) {
     if (info.ssi_signo == SIGHUP) {
       reactor::Spawn(ReloadJwks(d));
       reactor::Spawn(ReloadTls(d));
+      reactor::Spawn(ReloadQuotas(d));
       continue;
     }
     if (++seen == 1) {
@@ -473,6 +499,25 @@ int Serve(const Config& config) {
   }
   d.keys = std::make_unique<auth::KeyService>(stores->MakeKeyStore(), auth_shards, admin_key);
   api::AuthGate gate({.enabled = config.auth, .metrics_auth = config.metrics_auth}, auth_shards);
+  if (!config.quotas_file.empty()) {
+    auto text = ReadSmallFile(config.quotas_file);
+    auto parsed = text ? quota::ParseConfig(*text) : Result<quota::Config>(text.error());
+    if (!parsed) {
+      RF_LOG(kError, "cannot use --quotas-file", {"quotas_file", config.quotas_file},
+             {"error", parsed.error().ToString()});
+      return 2;
+    }
+    RF_LOG(kInfo, "quotas per namespace", {"quotas_file", config.quotas_file},
+           {"namespaces", parsed->namespaces.size()});
+    d.quotas = std::make_unique<api::Quotas>(
+        config.shards, std::make_shared<const quota::Config>(std::move(*parsed)), &engine.metrics().members);
+    gate.EnableQuotas(d.quotas.get());
+    auto previous = d.state.more_metrics;
+    d.state.more_metrics = [&d, previous](std::string& out) {
+      previous(out);
+      d.quotas->RenderMetrics(d.engine->metrics().namespaces, out);
+    };
+  }
   if (!config.auth) {
     if (AuthDefaultOn(config.listen_host)) {
       RF_LOG(kWarn, "authentication is OFF on a non-loopback address (--auth off): anyone who reaches "
@@ -501,6 +546,7 @@ int Serve(const Config& config) {
   api::Routes routes;
   api::V1Api v1(&engine);
   v1.EnableKeys(d.keys.get());
+  if (d.quotas) v1.EnableQuotas(d.quotas.get());
   if (!d.forward_clients.empty()) {
     std::vector<http::client::Client*> clients;
     std::vector<api::ForwardStats*> stats;

@@ -19,6 +19,7 @@ const char* ErrcName(Errc code) {
     case Errc::kTooDeep: return "too_deep";
     case Errc::kEgressDenied: return "egress_denied";
     case Errc::kNotHeld: return "not_held";
+    case Errc::kLimited: return "limited";
   }
   return "unknown";
 }

@@ -26,6 +26,7 @@ enum class Errc : int {
   kTooDeep,  // JSON nested deeper than a limit (json/value_limits.h)
   kEgressDenied,  // an outbound address the egress policy refuses (http/client/egress_policy.h)
   kNotHeld,  // the run's partition is held by another instance (the api forwards to it) or is moving
+  kLimited,  // a quota or rate limit refuses it for now (the api answers 429 with Retry-After)
 };
 
 const char* ErrcName(Errc code);

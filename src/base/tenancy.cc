@@ -17,6 +17,13 @@ std::string QualifiedName(std::string_view ns, std::string_view name) {
   return out;
 }
 
+std::string DescribeName(std::string_view qualified) {
+  const ScopedName s = SplitQualified(qualified);
+  std::string out = "'" + std::string(s.name) + "'";
+  if (s.ns != kDefaultNamespace) out += " in namespace '" + std::string(s.ns) + "'";
+  return out;
+}
+
 ScopedName SplitQualified(std::string_view qualified) {
   const size_t slash = qualified.find('/');
   if (slash == std::string_view::npos) return {kDefaultNamespace, qualified};

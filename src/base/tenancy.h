@@ -25,6 +25,9 @@ struct ScopedName {
 // Views into `qualified`.
 ScopedName SplitQualified(std::string_view qualified);
 
+// For messages: "'name'" in the default namespace, "'name' in namespace 'ns'" elsewhere.
+std::string DescribeName(std::string_view qualified);
+
 // Whether the qualified name belongs to namespace `ns`.
 inline bool InNamespace(std::string_view qualified, std::string_view ns) {
   return SplitQualified(qualified).ns == ns;

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/tenancy.h"
 #include "http/client/request.h"
 
 namespace rf::cli {
@@ -180,6 +181,15 @@ Result<int> ApiClient::Connect(Deadline deadline) const {
   return fd;
 }
 
+// Everything under /v1 belongs to a namespace but the API's own document.
+static std::string NamespacedTarget(std::string_view ns, std::string_view target) {
+  constexpr std::string_view kV1 = "/v1/";
+  if (ns.empty() || ns == kDefaultNamespace || !target.starts_with(kV1) ||
+      target.starts_with("/v1/openapi.json"))
+    return std::string(target);
+  return "/v1/namespaces/" + std::string(ns) + "/" + std::string(target.substr(kV1.size()));
+}
+
 Result<std::string> ApiClient::Wire(std::string_view method, std::string_view target,
                                     std::string_view body,
                                     std::vector<std::pair<std::string, std::string>> headers) const {
@@ -190,7 +200,7 @@ Result<std::string> ApiClient::Wire(std::string_view method, std::string_view ta
   if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
   req.body = std::string(body);
   hc::Url url = base_;
-  url.target = prefix_ + std::string(target);
+  url.target = prefix_ + NamespacedTarget(options_.ns, target);
   std::string wire;
   if (Status st = hc::WriteRequest(req, url, wire); !st)
     return Error{Errc::kInvalidArgument, st.error().context};

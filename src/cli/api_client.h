@@ -33,6 +33,7 @@ struct ClientOptions {
   std::string server = "http://127.0.0.1:8080";
   std::string api_key;                 // sent as "Authorization: Bearer KEY" when not empty
   Nanos timeout = 30 * kSeconds;       // connect + the whole answer of one call
+  std::string ns;                      // not empty: /v1/X targets go to /v1/namespaces/NS/X
 };
 
 struct Reply {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/duration.h"
+#include "base/tenancy.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/session.h"
@@ -89,6 +90,10 @@ int Main(int argc, char** argv, char** envp) {
   if (options.server.find("://") == std::string::npos) options.server = "http://" + options.server;
   options.api_key = Env(envp, "RINGFLOW_API_KEY");
   if (args->Has("api-key")) options.api_key = args->Get("api-key");
+  options.ns = Env(envp, "RINGFLOW_NAMESPACE");
+  if (args->Has("namespace")) options.ns = args->Get("namespace");
+  if (!options.ns.empty() && !ValidNamespace(options.ns))
+    return UsageError("--namespace: '" + options.ns + "' is not a namespace name (1 to 63 of a-z 0-9 -)");
   if (args->Has("timeout")) {
     auto t = ParseDuration(args->Get("timeout"));
     if (!t || *t <= 0) return UsageError("--timeout: expected a duration like 10s or 500ms");

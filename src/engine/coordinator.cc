@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/hash_ring.h"
+#include "base/tenancy.h"
 #include "engine/run_row.h"
 #include "json/value_limits.h"
 #include "json/writer.h"
@@ -33,11 +34,17 @@ Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecu
       options_(options),
       http_(http),
       stats_(&metrics->shards[shard]),
+      usage_(&metrics->namespaces),
       store_(std::move(store)),
       rng_(Mix64(static_cast<uint64_t>(MonoNow()) ^ (uint64_t{shard} << 32))) {
   timer_node_.fire = &Coordinator::OnTimer;
   timer_node_.self = this;
   releasing_.assign(kPartitions, false);
+}
+
+void Coordinator::CountLive(const Run& run, int64_t delta) {
+  stats_->runs_active.Add(delta);
+  usage_->AddLive(SplitQualified(run.def->name).ns, delta);
 }
 
 Coordinator::~Coordinator() {
@@ -89,7 +96,7 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
   if (records.empty() && fx.execute.empty() && fx.timers.empty() && fx.abort.empty()) return;
   if (IsTerminal(before) && !IsTerminal(e.run.status)) {  // resumed by a retry
     e.terminal_durable = false;
-    stats_->runs_active.Add(1);
+    CountLive(e.run, 1);
   }
   ++e.pending;
   after_.push_back(After{&e, std::move(m.effects()), {}, finished});
@@ -144,7 +151,7 @@ void Coordinator::Dispatch(After& a) {
   if (!store_->relays_events() && (!a.events.empty() || a.finished)) Publish(e, a.events, a.finished);
   if (!a.finished) return;
   e.terminal_durable = true;
-  stats_->runs_active.Add(-1);
+  CountLive(e.run, -1);
   size_t slot = e.run.status == RunStatus::kSucceeded ? 0 : e.run.status == RunStatus::kFailed ? 1 : 2;
   stats_->Workflow(e.run.def->name).finished[slot].Add();
   if (e.waiters) {
@@ -289,6 +296,12 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
   if (!e) {
     // The partition may have been handed over while this start waited above.
     if (Status held = CheckHeld(cmd.partition); !held) co_return held.error();
+    if (cmd.live_limit > 0) {
+      const std::string_view ns = SplitQualified(cmd.def->name).ns;
+      if (const int64_t live = usage_->Live(ns); live >= cmd.live_limit)
+        co_return Error{Errc::kLimited, "namespace '" + std::string(ns) + "' has " + std::to_string(live) +
+                                            " live runs, its quota; retry when some have ended"};
+    }
     RunId id = NewRunId(cmd.partition, NowMs());
     auto owned = std::make_unique<Entry>();
     e = owned.get();
@@ -303,7 +316,7 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     Machine m = Machine::Create(e->run, id, std::move(cmd.input), cmd.priority,
                                 cmd.idempotency_key, NowMs(), records, want ? &events : nullptr);
     stats_->Workflow(cmd.def->name).started.Add();
-    stats_->runs_active.Add(1);
+    CountLive(e->run, 1);
     stats_->runs_retained.Add(1);
     // Root steps that only compute (noop, transform) have no effect outside the
     // run, so they need not wait for the creation to be durable: they run now
@@ -332,26 +345,43 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
   co_return View(*e, created);
 }
 
-reactor::Task<Result<RunView>> Coordinator::Get(RunId id) {
+namespace {
+
+// A run of another namespace does not exist for the caller: the same answer as an unknown id.
+Status CheckNamespace(const Run& run, const RunId& id, std::string_view ns) {
+  if (ns.empty() || InNamespace(run.def->name, ns)) return {};
+  return Error{Errc::kNotFound, "no run with id " + id.ToString()};
+}
+
+}  // namespace
+
+reactor::Task<Result<RunView>> Coordinator::Get(RunId id, std::string ns) {
   auto e = co_await Load(id, true);  // suspends
   if (!e) co_return e.error();
+  if (Status in = CheckNamespace((*e)->run, id, ns); !in) {
+    if ((*e)->moved) Compact(**e);
+    co_return in.error();
+  }
   RunView view = View(**e, false);
   if ((*e)->moved) Compact(**e);  // a finished run in the cache keeps its log only
   co_return view;
 }
 
-reactor::Task<Result<RunView>> Coordinator::Cancel(RunId id) {
-  return Command(id, 0, {}, {});
+reactor::Task<Result<RunView>> Coordinator::Cancel(RunId id, std::string ns) {
+  return Command(id, 0, {}, {}, std::move(ns));
 }
 
-reactor::Task<Result<RunView>> Coordinator::Signal(RunId id, std::string name, json::Value payload) {
-  return Command(id, 1, std::move(name), std::move(payload));
+reactor::Task<Result<RunView>> Coordinator::Signal(RunId id, std::string name, json::Value payload,
+                                                   std::string ns) {
+  return Command(id, 1, std::move(name), std::move(payload), std::move(ns));
 }
 
-reactor::Task<Result<RunView>> Coordinator::Retry(RunId id) { return Command(id, 2, {}, {}); }
+reactor::Task<Result<RunView>> Coordinator::Retry(RunId id, std::string ns) {
+  return Command(id, 2, {}, {}, std::move(ns));
+}
 
 reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::string name,
-                                                    json::Value payload) {
+                                                    json::Value payload, std::string ns) {
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
   if (!store_->healthy()) co_return Error{Errc::kUnavailable, "the store is unavailable; retry"};
   // A run of a partition held elsewhere is changed only by its holder.
@@ -359,6 +389,7 @@ reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::str
   auto loaded = co_await Load(id);  // suspends
   if (!loaded) co_return loaded.error();
   Entry* e = *loaded;
+  if (Status in = CheckNamespace(e->run, id, ns); !in) co_return in.error();
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
   if (Status held = CheckHeld(id.partition()); !held) co_return held.error();  // handed over meanwhile
   // Only a failed run changes (a retry); the others answer with a conflict below.
@@ -394,8 +425,10 @@ std::string Coordinator::SummaryJson(const RunId& id, std::string_view workflow,
                                      RunStatus status, int64_t created_ms, int64_t finished_ms,
                                      std::string_view error, std::string_view failed_step,
                                      bool dead_letter) {
+  const ScopedName scoped = SplitQualified(workflow);
   json::Object o{{"id", id.ToString()},
-                 {"workflow", std::string(workflow)},
+                 {"workflow", std::string(scoped.name)},
+                 {"namespace", std::string(scoped.ns)},
                  {"version", version},
                  {"status", std::string(RunStatusName(status))},
                  {"created_ms", created_ms},
@@ -414,6 +447,7 @@ RunPage Coordinator::List(const RunQuery& q) const {
     --it;
     const Run& r = runs_.find(*it)->second->run;
     if (!q.workflow.empty() && r.def->name != q.workflow) continue;
+    if (q.ns && !InNamespace(r.def->name, *q.ns)) continue;
     if (q.dead_letter && r.status != RunStatus::kFailed) continue;
     if (!q.any_status && r.status != q.status) continue;
     if (page.runs.size() == q.limit) {

@@ -60,6 +60,7 @@ struct StartCommand {
   std::string idempotency_key;
   uint32_t partition = 0;
   Nanos wait = 0;  // > 0: answer when terminal or after this long
+  int64_t live_limit = 0;  // > 0: kLimited when the namespace has this many live runs already
 };
 
 // A run as the API answers with it.
@@ -70,7 +71,8 @@ struct RunView {
 };
 
 struct RunQuery {
-  std::string workflow;  // empty: any
+  std::string workflow;  // empty: any (qualified: base/tenancy.h)
+  std::optional<std::string> ns;  // only runs of this namespace; none: any
   bool any_status = true;
   RunStatus status = RunStatus::kPending;
   size_t limit = 100;
@@ -129,11 +131,13 @@ class Coordinator {
   // can of these (free, or their holder died). Suspend.
   reactor::Task<Result<std::vector<store::Member>>> Members();
   reactor::Task<void> Rebalance(std::vector<uint32_t> wanted);
-  // Runs not in memory are read from the history store. Suspends.
-  reactor::Task<Result<RunView>> Get(RunId id);
-  reactor::Task<Result<RunView>> Cancel(RunId id);
-  reactor::Task<Result<RunView>> Signal(RunId id, std::string name, json::Value payload);
-  reactor::Task<Result<RunView>> Retry(RunId id);
+  // Runs not in memory are read from the history store. Suspends. `ns`: the namespace the
+  // caller acts in; a run of another one is kNotFound, as if it did not exist ("": any).
+  reactor::Task<Result<RunView>> Get(RunId id, std::string ns = {});
+  reactor::Task<Result<RunView>> Cancel(RunId id, std::string ns = {});
+  reactor::Task<Result<RunView>> Signal(RunId id, std::string name, json::Value payload,
+                                        std::string ns = {});
+  reactor::Task<Result<RunView>> Retry(RunId id, std::string ns = {});
   // The runs held in memory that the history store does not have (yet): live
   // runs and finished ones not moved. Engine::List merges history in.
   RunPage List(const RunQuery& q) const;
@@ -150,7 +154,8 @@ class Coordinator {
   // run's log, or from the store's outbox when it relays events), then every
   // new event in order; the subscriber gets end=true with the terminal event.
   // Suspends only with a relaying store. Errors: kNotFound, the store's.
-  reactor::Task<Status> Subscribe(RunId id, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s);
+  reactor::Task<Status> Subscribe(RunId id, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s,
+                                  std::string ns = {});
   void SubscribeWorkflow(std::string workflow, std::shared_ptr<fanout::Subscriber> s);
   // The relay's delivery of outbox rows of runs this shard owns (the ring of shards), from
   // this instance's relay or, with remote streams, from the others' (the cluster's bus).
@@ -231,7 +236,8 @@ class Coordinator {
                RunStatus before);
   template <class F>
   auto Mutate(Entry& e, F&& fn);
-  reactor::Task<Result<RunView>> Command(RunId id, int kind, std::string name, json::Value payload);
+  reactor::Task<Result<RunView>> Command(RunId id, int kind, std::string name, json::Value payload,
+                                         std::string ns);
   RunView View(const Entry& e, bool created) const;
   // The run from memory, or loaded from history into the cache. A run loaded
   // from history is compacted unless `full` (the caller views it once, then
@@ -340,6 +346,10 @@ class Coordinator {
   const EngineOptions options_;
   HttpExecutor* http_;
   ShardEngineStats* stats_;
+  NamespaceUsage* usage_;  // the engine's, shared by every shard (atomics)
+  // A run became live (+1) or stopped being live here (-1): the shard's gauge and its
+  // namespace's count (the live-runs quota).
+  void CountLive(const Run& run, int64_t delta);
   std::shared_ptr<const Registry> registry_;
   std::unique_ptr<store::RunStore> store_;
   bool failed_ = false;
@@ -369,7 +379,8 @@ class Coordinator {
   // Streams of runs held by another instance (remote streams), fed by DeliverOutbox.
   bool remote_streams_ = false;
   std::unordered_map<RunId, std::vector<Entry::Sub>, store::RunIdHash> remote_subs_;
-  reactor::Task<Status> SubscribeRemote(RunId id, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s);
+  reactor::Task<Status> SubscribeRemote(RunId id, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s,
+                                        std::string ns);
 
   std::vector<After> after_;
   std::vector<After> spare_after_;  // the last batch's vector, reused for its capacity

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "base/tenancy.h"
 #include "engine/coordinator.h"
 #include "json/parse.h"
 #include "json/writer.h"
@@ -22,6 +23,25 @@ bool IsTerminalEvent(std::string_view type) {
 // A subscriber whose gap stays open this long (in events) is ended instead of
 // buffering on: it reconnects with Last-Event-ID and reads the history.
 constexpr size_t kMaxHeld = 4096;
+
+// Whether the run whose outbox rows these are (from its first) was created in namespace `ns`:
+// its run.created event names it (no "namespace": the default one). kNotFound otherwise.
+Status CheckCreatedIn(const RunId& id, const std::vector<store::OutboxRow>& rows, std::string_view ns) {
+  if (rows.empty()) return {};  // no such run: the caller says so
+  auto v = json::Parse(rows.front().data, {.max_bytes = size_t{1} << 30, .max_depth = 1024});
+  if (!v || !v->is_array()) return Error{Errc::kCorrupt, "outbox row: not a JSON array"};
+  for (const json::Value& ev : v->as_array()) {
+    const json::Value* type = ev.Find("type");
+    if (!type || !type->is_string() || type->as_string() != "run.created") continue;
+    const json::Value* data = ev.Find("data");
+    const json::Value* in = data ? data->Find("namespace") : nullptr;
+    const std::string_view created_in =
+        in && in->is_string() ? std::string_view(in->as_string()) : kDefaultNamespace;
+    if (created_in == ns) return {};
+    break;
+  }
+  return Error{Errc::kNotFound, "no run with id " + id.ToString()};
+}
 
 }  // namespace
 
@@ -51,12 +71,14 @@ Status Coordinator::FramesOf(const RunId& run, std::string_view events_json, uin
 }
 
 reactor::Task<Status> Coordinator::Subscribe(RunId id, uint64_t after_seq,
-                                             std::shared_ptr<fanout::Subscriber> s) {
+                                             std::shared_ptr<fanout::Subscriber> s, std::string ns) {
   auto loaded = co_await Load(id);  // suspends
   if (!loaded && loaded.error().code == Errc::kNotHeld && remote_streams_)
-    co_return co_await SubscribeRemote(id, after_seq, std::move(s));  // suspends
+    co_return co_await SubscribeRemote(id, after_seq, std::move(s), std::move(ns));  // suspends
   if (!loaded) co_return loaded.error();
   Entry* e = *loaded;
+  if (!ns.empty() && !InNamespace(e->run.def->name, ns))
+    co_return Error{Errc::kNotFound, "no run with id " + id.ToString()};
   if (!store_->relays_events()) co_return SubscribeFromLog(*e, after_seq, std::move(s));
   // Registered before the history is read: whatever the relay delivers
   // meanwhile is held, so nothing committed after the read is missed and
@@ -89,18 +111,21 @@ reactor::Task<Status> Coordinator::Subscribe(RunId id, uint64_t after_seq,
 // A run another instance holds: its history from the store, then its events as the
 // cluster's bus delivers them (DeliverOutbox), registered before the read like Subscribe.
 reactor::Task<Status> Coordinator::SubscribeRemote(RunId id, uint64_t after_seq,
-                                                   std::shared_ptr<fanout::Subscriber> s) {
+                                                   std::shared_ptr<fanout::Subscriber> s,
+                                                   std::string ns) {
   Entry::Sub& added = remote_subs_[id].emplace_back();
   added.to = s;
   added.seen = after_seq;
   added.ready = false;
-  auto rows = co_await store_->History(id, after_seq);  // suspends
+  // The run's namespace is in its first event: read from there when it must be checked.
+  auto rows = co_await store_->History(id, ns.empty() ? after_seq : 0);  // suspends
   auto list = remote_subs_.find(id);
   if (list == remote_subs_.end()) co_return Status{};
   auto it = std::find_if(list->second.begin(), list->second.end(), [&](const Entry::Sub& x) { return x.to == s; });
   if (it == list->second.end()) co_return Status{};
   std::vector<Frame> frames;
   Status st = rows ? Status{} : Status{rows.error()};
+  if (st && !ns.empty()) st = CheckCreatedIn(id, *rows, ns);
   for (size_t i = 0; st && i < rows->size(); ++i) st = FramesOf(id, (*rows)[i].data, after_seq, frames);
   // Every run has events from its creation on: none at all means no such run.
   if (st && after_seq == 0 && frames.empty()) st = Error{Errc::kNotFound, "no run with id " + id.ToString()};

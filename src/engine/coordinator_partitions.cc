@@ -114,7 +114,7 @@ reactor::Task<void> Coordinator::Release(Coordinator* self, std::vector<uint32_t
       ++it;
       continue;
     }
-    if (!IsTerminal(it->second->run.status)) self->stats_->runs_active.Add(-1);
+    if (!IsTerminal(it->second->run.status)) self->CountLive(it->second->run, -1);
     it = self->Drop(it);
     ++dropped;
   }

@@ -212,7 +212,7 @@ void Coordinator::ResumeLoaded(Entry& e, size_t& resumed) {
     if (!e.quarantined_at) QueueMove(e);
     return;
   }
-  stats_->runs_active.Add(1);
+  CountLive(e.run, 1);
   ++resumed;
   // Timers come from the records, or from the store when it keeps them apart.
   Mutate(e, [this](Machine& m) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "base/tenancy.h"
 #include "engine/dag.h"
 #include "engine/detail/checker.h"
 #include "engine/detail/step_parser.h"
@@ -27,8 +28,15 @@ bool IsValidName(std::string_view name) {
 
 constexpr const char* kNameRule = "1 to 128 characters of A-Z a-z 0-9 . _ -";
 
-// The workflow name: from the body, from the URL, or both when they agree.
-std::string CheckName(const json::Value& doc, std::string_view url_name, Checker& checker) {
+// The workflow name: from the body, from the URL, or both when they agree. The URL's may be
+// qualified by a namespace (base/tenancy.h); the body names the plain name, and the result is
+// qualified the same way.
+std::string CheckName(const json::Value& doc, std::string_view qualified_url_name, Checker& checker) {
+  const ScopedName scoped = SplitQualified(qualified_url_name);
+  if (!qualified_url_name.empty() && !ValidNamespace(scoped.ns)) {
+    checker.Add("/name", "the namespace " + detail::Quote(scoped.ns) + " must be 1 to 63 of a-z 0-9 -");
+  }
+  const std::string_view url_name = scoped.name;
   if (!url_name.empty() && !IsValidName(url_name)) {
     checker.Add("/name", "the workflow name in the URL, " + detail::Quote(url_name) + ", must be " +
                              kNameRule);
@@ -36,17 +44,17 @@ std::string CheckName(const json::Value& doc, std::string_view url_name, Checker
   const json::Value* name = doc.Find("name");
   if (name == nullptr) {
     if (url_name.empty()) checker.Add("/name", "a definition requires 'name'");
-    return std::string(url_name);
+    return std::string(qualified_url_name);
   }
   const std::string* text = checker.String(name, "/name", "name");
-  if (text == nullptr) return std::string(url_name);
+  if (text == nullptr) return std::string(qualified_url_name);
   if (!IsValidName(*text)) {
     checker.Add("/name", "name " + detail::Quote(*text) + " must be " + kNameRule);
   } else if (!url_name.empty() && *text != url_name) {
     checker.Add("/name", "name " + detail::Quote(*text) + " does not match " +
                              detail::Quote(url_name) + " in the URL");
   }
-  return *text;
+  return QualifiedName(qualified_url_name.empty() ? kDefaultNamespace : scoped.ns, *text);
 }
 
 // Maps every string id (valid or not, so one bad id does not cascade into

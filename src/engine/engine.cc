@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/hash_ring.h"
+#include "base/tenancy.h"
 #include "engine/membership.h"
 #include "obs/log.h"
 #include "reactor/offload.h"
@@ -311,6 +312,7 @@ reactor::Task<Result<RunPage>> Engine::List(RunQuery q) {
   if (history_) {
     store::HistoryQuery hq;
     hq.workflow = q.workflow;
+    hq.ns = q.ns;
     if (q.dead_letter) hq.status = RunStatus::kFailed;
     else if (!q.any_status) hq.status = q.status;
     hq.before = q.before;
@@ -403,14 +405,14 @@ reactor::Task<Result<Engine::PutOutcome>> Engine::Put(std::string name, std::str
     Status re = co_await definitions_->Reload(sink);  // suspends
     co_await Publish();  // suspends
     if (attempt == kAttempts || !re) {
-      co_return Error{Errc::kConflict, "workflow '" + name + "' keeps getting new versions from other "
+      co_return Error{Errc::kConflict, "workflow " + DescribeName(name) + " keeps getting new versions from other "
                                        "daemons at the same time; send the PUT again"};
     }
   }
 }
 
 reactor::Task<Status> Engine::Delete(std::string name) {
-  if (!master_.Delete(name)) co_return Error{Errc::kNotFound, "no workflow named '" + name + "'"};
+  if (!master_.Delete(name)) co_return Error{Errc::kNotFound, "no workflow named " + DescribeName(name)};
   definitions_->Append({.kind = store::DefinitionChange::Kind::kDelete, .name = name, .version = 0, .source = {}});
   Status st = co_await definitions_->Commit();  // suspends
   if (!st) FailDefinitions(st.error());

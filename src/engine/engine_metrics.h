@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/namespace_usage.h"
 #include "obs/metrics.h"
 #include "store/history_store.h"
 
@@ -64,6 +65,7 @@ struct EngineMetrics {
   explicit EngineMetrics(size_t n) : shards(n) {}
   std::vector<ShardEngineStats> shards;
   obs::Gauge members;  // live instances sharing the store (0: a store whose partitions never move)
+  NamespaceUsage namespaces;  // live runs per namespace (the live-runs quota)
 };
 
 // Appends the rf_runs_*, rf_steps_*, rf_step_*, rf_queue_*, rf_sse_*, rf_history_* families.

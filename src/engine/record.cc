@@ -1,5 +1,6 @@
 #include "engine/record.h"
 
+#include "base/tenancy.h"
 #include "json/parse.h"
 #include "json/value_limits.h"
 #include "json/writer.h"
@@ -37,6 +38,13 @@ void FinishAttempt(StepState& st, int64_t at, const std::string& error) {
   }
 }
 
+json::Object CreatedData(const Definition& def) {
+  const ScopedName scoped = SplitQualified(def.name);
+  return json::Object{{"workflow", std::string(scoped.name)},
+                      {"namespace", std::string(scoped.ns)},
+                      {"version", def.version}};
+}
+
 }  // namespace
 
 void Apply(Run& run, const Record& r, std::vector<Event>* events) {
@@ -54,8 +62,7 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events) {
       run.deadline_ms = r.due_ms;
       run.status = RunStatus::kPending;
       run.steps.assign(run.def->steps.size(), StepState{});
-      Emit(run, events, "run.created", r.at_ms, {},
-           json::Object{{"workflow", run.def->name}, {"version", run.def->version}});
+      Emit(run, events, "run.created", r.at_ms, {}, CreatedData(*run.def));
       return;
     case RecordType::kStepStarted:
       if (!st) return;

@@ -1,5 +1,6 @@
 #include "engine/run.h"
 
+#include "base/tenancy.h"
 #include "json/writer.h"
 
 namespace rf::engine {
@@ -72,7 +73,9 @@ class ObjectWriter {
 void WriteRunJson(const Run& run, Buffer& out) {
   ObjectWriter o(out);
   o.String("id", run.id_text);
-  o.String("workflow", run.def->name);
+  const ScopedName scoped = SplitQualified(run.def->name);
+  o.String("workflow", scoped.name);
+  o.String("namespace", scoped.ns);
   o.Int("version", run.def->version);
   o.String("status", RunStatusName(run.status));
   o.String("priority", PriorityName(run.priority));

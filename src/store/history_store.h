@@ -47,7 +47,8 @@ struct HistoryRun {
 
 // A listing of history: newest run id first, ids strictly below `before`.
 struct HistoryQuery {
-  std::string workflow;  // empty: any
+  std::string workflow;  // empty: any (qualified: base/tenancy.h)
+  std::optional<std::string> ns;  // only runs of this namespace; none: any
   std::optional<RunStatus> status;
   std::optional<RunId> before;
   size_t limit = 100;  // at most this many; the store may be asked for limit + 1

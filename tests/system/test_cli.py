@@ -326,6 +326,26 @@ def test_workflows_list_and_get_in_every_format(rf_bin, server):
     assert missing.returncode == 1 and "workflow_not_found" in missing.stderr
 
 
+def test_namespace_option_and_env_act_in_that_namespace_only(rf_bin, server, tmp_path):
+    name = unique("cli-ns")
+    f = tmp_path / f"{name}.json"
+    f.write_text(json.dumps({"name": name, **approval_flow()}))
+    r = run_cli(rf_bin, server, "--namespace", "team-cli", "workflows", "apply", str(f), "--yes")
+    assert r.returncode == 0, r.stderr
+    assert api_get(server, f"/v1/namespaces/team-cli/workflows/{name}")[0] == 200
+    assert api_get(server, f"/v1/workflows/{name}")[0] == 404
+    listed = run_cli(rf_bin, server, "workflows", "list", "-o", "name", env={"RINGFLOW_NAMESPACE": "team-cli"})
+    assert listed.stdout.split() == [name]
+    assert name not in run_cli(rf_bin, server, "workflows", "list", "-o", "name").stdout.split()
+    run_id = start_run(rf_bin, server, name, "-n", "team-cli")
+    got = run_cli(rf_bin, server, "-n", "team-cli", "runs", "get", run_id, "-o", "json")
+    assert got.returncode == 0 and json.loads(got.stdout)["namespace"] == "team-cli"
+    other = run_cli(rf_bin, server, "runs", "get", run_id)
+    assert other.returncode == 1 and "run_not_found" in other.stderr
+    bad = run_cli(rf_bin, server, "--namespace", "Team_X", "workflows", "list")
+    assert bad.returncode == 2 and "not a namespace name" in bad.stderr
+
+
 # --------------------------------------------------------------------------
 # runs
 # --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import itertools
 import threading
 
 import rfclient
-from engine_client import (check_event_frames, must_put, sse_events, start, wait_terminal,
+from engine_client import (call, check_event_frames, must_put, sse_events, start, wait_terminal,
                            wait_until)
 from test_pg_spread import shared_by
 from test_pg_store import fresh_db, launch_pg
@@ -108,3 +108,23 @@ def test_an_unknown_run_is_404_on_a_daemon_that_does_not_hold_its_partition(laun
     fake = rid[:-4] + ("0000" if rid[-4:] != "0000" else "0001")
     res = sse_events(d2, f"/v1/runs/{fake}/events", timeout=5.0)
     assert res.status == 404, (res.status, res.resp)
+
+
+def test_a_live_run_held_elsewhere_streams_only_in_its_namespace(launch, pg, redis_server):
+    d1, d2 = cluster(launch, pg, redis_server, n=2)
+    st, _ = call(d1, "PUT", "/v1/namespaces/team-a/workflows/delayed", DELAYED)
+    assert st in (200, 201)
+    wait_until(lambda: start_in(d2, "team-a")[0] == 201, 10.0, 0.1, "d2 knows the workflow")
+    st, run = start_in(d1, "team-a")  # keyless: in a partition d1 holds, live for 1.5 s
+    assert st == 201 and run["namespace"] == "team-a", run
+    rid = run["id"]
+    for other in ("/v1", "/v1/namespaces/team-b"):
+        res = sse_events(d2, f"{other}/runs/{rid}/events", timeout=3.0)
+        assert res.status == 404, (other, res.status)
+    res = sse_events(d2, f"/v1/namespaces/team-a/runs/{rid}/events", last_event_id=1, timeout=15.0)
+    assert res.status == 200 and res.ended, res.status
+    assert seqs(res)[0] == 2 and res.events()[-1].event == "run.succeeded"
+
+
+def start_in(d, ns):
+    return call(d, "POST", f"/v1/namespaces/{ns}/workflows/delayed/runs", {})

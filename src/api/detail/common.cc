@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "api/auth_gate.h"
+#include "base/tenancy.h"
 #include "http/server.h"
 #include "json/parse.h"
 #include "json/value_limits.h"
@@ -19,6 +21,10 @@ void ReplyError(http::Response& resp, const Error& e, std::string_view not_found
     case Errc::kRetryLater:
     case Errc::kNotHeld:  // held elsewhere and not forwarded (forward.cc says why)
       resp.Error(503, "unavailable", e.context.empty() ? "try again later" : e.context);
+      resp.AddHeader("Retry-After", "1");
+      return;
+    case Errc::kLimited:
+      resp.Error(429, "quota_exceeded", e.context);
       resp.AddHeader("Retry-After", "1");
       return;
     default: resp.Error(500, "internal", e.ToString()); return;
@@ -143,6 +149,12 @@ bool CheckLimits(const json::Value& v, std::string_view what, std::string_view f
     default: resp.Error(400, "invalid_argument", message, field); break;
   }
   return false;
+}
+
+std::string_view Namespace(const http::RequestContext& rc) { return RequestNamespace(rc.params); }
+
+std::string QualifiedName(const http::RequestContext& rc, std::string_view name) {
+  return rf::QualifiedName(Namespace(rc), name);
 }
 
 std::optional<engine::RunId> PathRunId(const http::RequestContext& rc) {

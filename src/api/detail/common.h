@@ -18,6 +18,7 @@ class Client;
 
 namespace rf::api {
 struct ForwardStats;
+class Quotas;
 }
 
 namespace rf::auth {
@@ -34,6 +35,8 @@ struct ApiContext {
   std::vector<ForwardStats*> forward_stats;
   // /v1/keys (auth/key_service.h); null: those routes answer 503.
   auth::KeyService* keys = nullptr;
+  // Quotas per namespace (api/quotas.h); null: none.
+  Quotas* quotas = nullptr;
 };
 
 // Maps an engine error onto the API's error shape. `not_found_code`: the
@@ -60,6 +63,11 @@ std::optional<json::Value> ParseBody(const http::Request& req, http::Response& r
 // and `field` (a JSON pointer into the body). Returns false when it wrote an error.
 bool CheckLimits(const json::Value& v, std::string_view what, std::string_view field,
                  http::Response& resp);
+
+// The namespace the request acts in (/v1/namespaces/{ns}/..., else the default one; the
+// admission checked its syntax and the caller's right to it), and a name qualified by it.
+std::string_view Namespace(const http::RequestContext& rc);
+std::string QualifiedName(const http::RequestContext& rc, std::string_view name);
 
 // A run id from the path: 400 when malformed.
 std::optional<engine::RunId> PathRunId(const http::RequestContext& rc);

@@ -146,6 +146,7 @@ reactor::Task<Result<std::optional<RunId>>> EmbeddedHistoryStore::FindKey(std::s
 reactor::Task<Result<std::vector<HistoryRun>>> EmbeddedHistoryStore::List(HistoryQuery q) {
   Query dq;
   dq.workflow = std::move(q.workflow);
+  dq.ns = std::move(q.ns);
   if (q.status) dq.status = static_cast<uint8_t>(*q.status);
   if (q.before) dq.before = IdBytes(*q.before);
   dq.limit = q.limit + 1;

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "base/tenancy.h"
+
 namespace rf::store::history {
 namespace {
 
@@ -298,6 +300,8 @@ Result<std::vector<Entry>> HistoryDb::List(const Query& q) {
       e = std::move(**s);
     }
     if (filter && e.status != *q.status) continue;
+    // A namespace has no index of its own: its runs are filtered from the family walked.
+    if (q.ns && q.workflow.empty() && !InNamespace(e.workflow, *q.ns)) continue;
     out.push_back(std::move(e));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "list").error();

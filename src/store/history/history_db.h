@@ -71,6 +71,7 @@ struct Options {
 
 struct Query {
   std::string workflow;           // empty: any
+  std::optional<std::string> ns;  // only runs of workflows of this namespace; none: any
   std::optional<uint8_t> status;  // none: any
   std::string before;             // ids strictly below this (kIdBytes), empty: from the newest
   size_t limit = 100;

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <memory>
 
+#include "base/tenancy.h"
 #include "store/postgres/detail/pg_setup.h"
 #include "store/postgres/detail/text.h"
 #include "store/run_log.h"
@@ -92,13 +93,20 @@ struct SelectFinishedRunByKey {
 // runs_finished_by_status, or the primary key) serves it.
 struct SelectFinishedRuns {
   std::string workflow;  // empty: any
+  std::optional<std::string> ns;  // none: any
   std::optional<RunStatus> status;
   std::optional<RunId> before;
   size_t limit = 0;
   Bound Build() const {
     Bound b;
     b.sql = "SELECT " + std::string(kSummaryColumns) + " FROM runs WHERE finished_at IS NOT NULL";
-    if (!workflow.empty()) b.sql += " AND workflow = " + b.Param(workflow, "text");
+    if (!workflow.empty()) {
+      b.sql += " AND workflow = " + b.Param(workflow, "text");
+    } else if (ns && *ns == kDefaultNamespace) {
+      b.sql += " AND strpos(workflow, '/') = 0";  // base/tenancy.h: default names have no prefix
+    } else if (ns) {
+      b.sql += " AND starts_with(workflow, " + b.Param(*ns + "/", "text") + ")";
+    }
     if (status)
       b.sql += " AND status = " + b.Param(std::string(RunStatusName(*status)), "text");
     if (before) b.sql += " AND run_id < " + b.Param(before->ToString(), "uuid");
@@ -210,6 +218,7 @@ reactor::Task<Result<std::vector<HistoryRun>>> PgHistoryStore::List(HistoryQuery
   const Nanos t0 = MonoNow();
   std::vector<Bound> st;
   st.push_back(SelectFinishedRuns{.workflow = std::move(q.workflow),
+                                  .ns = std::move(q.ns),
                                   .status = q.status,
                                   .before = q.before,
                                   .limit = q.limit + 1}

@@ -1,0 +1,97 @@
+#include "api/quotas.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/clock.h"
+#include "obs/metrics.h"
+
+namespace rf::api {
+
+Quotas::Quotas(size_t shards, std::shared_ptr<const quota::Config> config, const obs::Gauge* members)
+    : rendered_(config), members_(members) {
+  for (size_t i = 0; i < shards; ++i) {
+    shards_.push_back(std::make_unique<Part>());
+    shards_.back()->limiter.SetConfig(config);
+  }
+}
+
+void Quotas::SetConfig(unsigned shard, std::shared_ptr<const quota::Config> config) {
+  if (shard == 0) std::atomic_store(&rendered_, config);
+  shards_[shard]->limiter.SetConfig(std::move(config));
+}
+
+double Quotas::Instances() const {
+  const int64_t n = members_ ? members_->Get() : 0;
+  return n > 1 ? static_cast<double>(n) : 1.0;
+}
+
+bool Quotas::Admit(quota::Kind kind, unsigned shard, std::string_view ns, http::Response& resp) {
+  Part& p = *shards_[shard];
+  if (!p.limiter.config()) return true;
+  p.limiter.SetShare(static_cast<double>(shards_.size()) * Instances());
+  Nanos wait = 0;
+  const bool ok = p.limiter.Admit(kind, ns, MonoNow(), wait);
+  p.buckets.Set(static_cast<int64_t>(p.limiter.buckets()));
+  if (ok) return true;
+  (kind == quota::Kind::kRequests ? p.requests_rejected : p.starts_rejected).Add();
+  const auto seconds = std::max<int64_t>(1, (wait + kSeconds - 1) / kSeconds);
+  resp.Error(429, "rate_limited",
+             "namespace '" + std::string(ns) + "' is over its " +
+                 (kind == quota::Kind::kRequests ? "requests" : "run starts") +
+                 " per second (--quotas-file); retry after " + std::to_string(seconds) + " s");
+  resp.AddHeader("Retry-After", std::to_string(seconds));
+  return false;
+}
+
+bool Quotas::AdmitRequest(unsigned shard, std::string_view ns, http::Response& resp) {
+  return Admit(quota::Kind::kRequests, shard, ns, resp);
+}
+
+bool Quotas::AdmitStart(unsigned shard, std::string_view ns, http::Response& resp) {
+  return Admit(quota::Kind::kStarts, shard, ns, resp);
+}
+
+int64_t Quotas::LiveLimit(unsigned shard, std::string_view ns) const {
+  const quota::Config* c = shards_[shard]->limiter.config();
+  if (!c) return 0;
+  const int64_t limit = c->For(ns).live_runs;
+  if (limit <= 0) return 0;
+  return static_cast<int64_t>(std::ceil(static_cast<double>(limit) / Instances()));
+}
+
+void Quotas::RenderMetrics(const engine::NamespaceUsage& usage, std::string& out) const {
+  uint64_t req = 0, starts = 0, live = 0;
+  int64_t buckets = 0;
+  for (const auto& p : shards_) {
+    req += p->requests_rejected.Get();
+    starts += p->starts_rejected.Get();
+    live += p->live_rejected.Get();
+    buckets += p->buckets.Get();
+  }
+  out += "# HELP rf_quota_rejected_total Requests refused with 429 by a namespace's quota, by limit.\n"
+         "# TYPE rf_quota_rejected_total counter\n";
+  out += "rf_quota_rejected_total{limit=\"requests_per_second\"} " + std::to_string(req) + "\n";
+  out += "rf_quota_rejected_total{limit=\"starts_per_second\"} " + std::to_string(starts) + "\n";
+  out += "rf_quota_rejected_total{limit=\"live_runs\"} " + std::to_string(live) + "\n";
+  out += "# HELP rf_quota_buckets Token buckets held (namespaces seen lately, every shard; at most "
+         "4096 a shard).\n# TYPE rf_quota_buckets gauge\nrf_quota_buckets " +
+         std::to_string(buckets) + "\n";
+  out += "# HELP rf_namespace_usage_overflow Live-run counts that found no slot (more than 4096 "
+         "namespaces): the live-runs quota is not enforced for those.\n"
+         "# TYPE rf_namespace_usage_overflow counter\nrf_namespace_usage_overflow " +
+         std::to_string(usage.overflowed()) + "\n";
+  // One series per namespace the quotas file names (and default): a bounded label set.
+  const auto config = std::atomic_load(&rendered_);
+  out += "# HELP rf_namespace_live_runs Live runs of a namespace on this instance (namespaces "
+         "named in --quotas-file, and default).\n# TYPE rf_namespace_live_runs gauge\n";
+  out += "rf_namespace_live_runs{namespace=\"default\"} " + std::to_string(usage.Live("default")) + "\n";
+  if (config) {
+    for (const auto& [ns, limits] : config->namespaces) {
+      if (ns == "default") continue;
+      out += "rf_namespace_live_runs{namespace=\"" + ns + "\"} " + std::to_string(usage.Live(ns)) + "\n";
+    }
+  }
+}
+
+}  // namespace rf::api

@@ -1,0 +1,97 @@
+#include "quota/quota.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/tenancy.h"
+#include "json/parse.h"
+
+namespace rf::quota {
+namespace {
+
+constexpr double kMaxRate = 1e9;
+constexpr int64_t kMaxLive = int64_t{1} << 40;
+
+Error Bad(const std::string& pointer, const std::string& what) {
+  return Error{Errc::kInvalidArgument, pointer + ": " + what};
+}
+
+Status ParseLimits(const json::Value& v, const std::string& at, Limits& out) {
+  if (!v.is_object()) return Bad(at, "must be an object of limits");
+  for (const auto& [k, x] : v.as_object()) {
+    const std::string field = at + "/" + k;
+    const bool number = x.is_number();
+    const double d = number ? x.as_double() : 0;
+    if (k == "requests_per_second" || k == "starts_per_second") {
+      if (!number || !std::isfinite(d) || d < 0 || d > kMaxRate)
+        return Bad(field, "must be a number of requests a second from 0 (no limit) to 1e9");
+      (k == "requests_per_second" ? out.requests_per_second : out.starts_per_second) = d;
+    } else if (k == "burst_seconds") {
+      if (!number || !std::isfinite(d) || d < 0.001 || d > 3600)
+        return Bad(field, "must be a number of seconds from 0.001 to 3600");
+      out.burst_seconds = d;
+    } else if (k == "live_runs") {
+      if (!x.is_int() || x.as_int() < 0 || x.as_int() > kMaxLive)
+        return Bad(field, "must be an integer from 0 (no limit) to 2^40");
+      out.live_runs = x.as_int();
+    } else {
+      return Bad(field, "unknown limit (expected requests_per_second, starts_per_second, "
+                        "burst_seconds, live_runs)");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+bool Config::any() const {
+  auto set = [](const Limits& l) {
+    return l.requests_per_second > 0 || l.starts_per_second > 0 || l.live_runs > 0;
+  };
+  return set(defaults) || std::any_of(namespaces.begin(), namespaces.end(),
+                                      [&](const auto& kv) { return set(kv.second); });
+}
+
+Result<Config> ParseConfig(std::string_view text) {
+  auto doc = json::Parse(text, {.max_bytes = 1 << 20, .max_depth = 8});
+  if (!doc) return Error{Errc::kInvalidArgument, "not JSON: " + doc.error().ToString()};
+  if (!doc->is_object()) return Bad("", "must be an object {\"default\": {...}, \"namespaces\": {...}}");
+  Config c;
+  // "default" first: a namespace's missing fields come from it.
+  if (const json::Value* d = doc->Find("default")) {
+    if (Status st = ParseLimits(*d, "/default", c.defaults); !st) return st.error();
+  }
+  for (const auto& [k, v] : doc->as_object()) {
+    if (k == "default") continue;
+    if (k != "namespaces") return Bad("/" + k, "unknown field (expected default, namespaces)");
+    if (!v.is_object()) return Bad("/namespaces", "must be an object of namespace -> limits");
+    for (const auto& [ns, limits] : v.as_object()) {
+      if (!ValidNamespace(ns)) return Bad("/namespaces/" + ns, "not a namespace name (1 to 63 of a-z 0-9 -)");
+      Limits l = c.defaults;
+      if (Status st = ParseLimits(limits, "/namespaces/" + ns, l); !st) return st.error();
+      c.namespaces.emplace(ns, l);
+    }
+  }
+  return c;
+}
+
+bool TokenBucket::Take(double rate, double capacity, Nanos now, Nanos& wait) {
+  if (tokens_ < 0 || tokens_ > capacity) {
+    tokens_ = capacity;
+  } else {
+    tokens_ = std::min(capacity, tokens_ + rate * static_cast<double>(now - last_) / kSeconds);
+  }
+  last_ = now;
+  if (tokens_ >= 1) {
+    tokens_ -= 1;
+    return true;
+  }
+  wait = static_cast<Nanos>((1 - tokens_) / rate * kSeconds) + 1;
+  return false;
+}
+
+bool TokenBucket::Idle(double rate, double capacity, Nanos now) const {
+  return tokens_ < 0 || tokens_ + rate * static_cast<double>(now - last_) / kSeconds >= capacity;
+}
+
+}  // namespace rf::quota
