@@ -21,7 +21,6 @@ using engine::RunView;
 using http::RequestContext;
 
 constexpr Nanos kMaxWait = 5 * 60 * kSeconds;
-constexpr size_t kMaxIdempotencyKey = 256;
 
 reactor::Task<Result<RunView>> StartOn(engine::StartCommand cmd) {
   return Coordinator::Local().Start(std::move(cmd));
@@ -42,10 +41,6 @@ reactor::Task<Result<RunView>> CommandOn(Kind kind, engine::RunId id, std::strin
     case Kind::kRetry: break;
   }
   return c.Retry(id, std::move(ns));
-}
-
-bool ValidKey(std::string_view key) {
-  return std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
 }
 
 reactor::Task<void> StartRun(void* p, RequestContext& rc) {
@@ -104,24 +99,12 @@ reactor::Task<void> StartRun(void* p, RequestContext& rc) {
     }
   }
   std::string_view key = rc.req.Header("Idempotency-Key");
-  if (key.size() > kMaxIdempotencyKey || !ValidKey(key)) {
-    rc.resp.Error(400, "invalid_argument", "Idempotency-Key must be at most 256 printable ASCII characters");
-    co_return;
-  }
+  if (!detail::CheckIdempotencyKey(key, rc.resp)) co_return;
   cmd.idempotency_key = std::string(key);
   cmd.partition = ctx.engine->PartitionForStart(qualified, key);
   const uint32_t partition = cmd.partition;
-  const unsigned owner = ctx.engine->OwnerOf(cmd.partition);
   const Nanos wait = cmd.wait;
-  Result<RunView> r = Error{Errc::kInternal, "not started"};
-  if (owner == reactor::Shard::Current().id()) {
-    // The usual case (a start without a key lands on a partition this shard owns):
-    // no mailbox round trip to ourselves.
-    r = co_await Coordinator::Local().Start(std::move(cmd));  // suspends
-  } else {
-    auto op = reactor::SubmitTo(owner, &StartOn, std::move(cmd));
-    r = co_await op;  // suspends
-  }
+  Result<RunView> r = co_await detail::StartOnOwner(ctx, std::move(cmd));  // suspends
   if (!r && r.error().code == Errc::kNotHeld) {
     co_await Forward(ctx, rc, partition, r.error(), wait);  // suspends
     co_return;
@@ -261,6 +244,30 @@ reactor::Task<void> DeadLetter(void* p, RequestContext& rc) {
 }
 
 }  // namespace
+
+namespace detail {
+
+reactor::Task<Result<RunView>> StartOnOwner(const ApiContext& ctx, engine::StartCommand cmd) {
+  const unsigned owner = ctx.engine->OwnerOf(cmd.partition);
+  if (owner == reactor::Shard::Current().id()) {
+    // The usual case (a start without a key lands on a partition this shard owns):
+    // no mailbox round trip to ourselves.
+    co_return co_await Coordinator::Local().Start(std::move(cmd));  // suspends
+  }
+  auto op = reactor::SubmitTo(owner, &StartOn, std::move(cmd));
+  co_return co_await op;  // suspends
+}
+
+bool CheckIdempotencyKey(std::string_view key, http::Response& resp) {
+  constexpr size_t kMaxIdempotencyKey = 256;
+  if (key.size() <= kMaxIdempotencyKey &&
+      std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x20 && c < 0x7f; }))
+    return true;
+  resp.Error(400, "invalid_argument", "Idempotency-Key must be at most 256 printable ASCII characters");
+  return false;
+}
+
+}  // namespace detail
 
 void AddRunRoutes(Routes& routes, detail::ApiContext* ctx) {
   using http::Method;

@@ -28,6 +28,47 @@ bool IsValidName(std::string_view name) {
 
 constexpr const char* kNameRule = "1 to 128 characters of A-Z a-z 0-9 . _ -";
 
+// "triggers": [{"event": "order.created", "when": "input.total > 100"}, ...]. A trigger's
+// condition sees the event body as `input`; there are no steps yet.
+void ParseTriggers(const json::Value* v, Definition& def, Checker& checker) {
+  if (v == nullptr) return;
+  if (!v->is_array()) {
+    checker.Add("/triggers", "triggers must be an array of {\"event\", \"when\"?}");
+    return;
+  }
+  if (v->as_array().size() > kMaxTriggers) {
+    checker.Add("/triggers", "a definition has at most " + std::to_string(kMaxTriggers) + " triggers");
+    return;
+  }
+  for (size_t i = 0; i < v->as_array().size(); ++i) {
+    const json::Value& t = v->as_array()[i];
+    const std::string at = Child("/triggers", i);
+    if (!t.is_object()) {
+      checker.Add(at, "a trigger must be an object {\"event\", \"when\"?}");
+      continue;
+    }
+    checker.UnknownKeys(t, at, {"event", "when"});
+    Trigger trigger;
+    const std::string* event = checker.String(t.Find("event"), at + "/event", "event");
+    if (t.Find("event") == nullptr) {
+      checker.Add(at + "/event", "a trigger requires 'event'");
+    } else if (event && !IsValidEventType(*event)) {
+      checker.Add(at + "/event", "event " + detail::Quote(*event) +
+                                     " must be 1 to 128 characters of A-Z a-z 0-9 . _ : -");
+    } else if (event) {
+      for (const Trigger& seen : def.triggers)
+        if (seen.event == *event) checker.Add(at + "/event", "event " + detail::Quote(*event) + " is listed twice");
+      trigger.event = *event;
+    }
+    if (const std::string* when = checker.String(t.Find("when"), at + "/when", "when")) {
+      std::vector<StepRef> refs;
+      trigger.when = detail::CompileConditionAt(*when, at + "/when", checker, refs);
+      if (!refs.empty()) checker.Add(at + "/when", "a trigger's condition may use input only (the event's body), not steps");
+    }
+    def.triggers.push_back(std::move(trigger));
+  }
+}
+
 // The workflow name: from the body, from the URL, or both when they agree. The URL's may be
 // qualified by a namespace (base/tenancy.h); the body names the plain name, and the result is
 // qualified the same way.
@@ -197,6 +238,14 @@ const Step* Definition::FindStep(std::string_view id) const {
   return &steps[*it];
 }
 
+bool IsValidEventType(std::string_view type) {
+  return !type.empty() && type.size() <= kMaxEventTypeLength &&
+         std::all_of(type.begin(), type.end(), [](char c) {
+           return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-' || c == ':';
+         });
+}
+
 Compiled CompileDefinition(std::string_view url_name, std::string_view json_text, int64_t version) {
   Compiled out;
   if (json_text.size() > kMaxDefinitionBytes) {
@@ -219,7 +268,7 @@ Compiled CompileDefinition(std::string_view url_name, std::string_view json_text
   Checker checker;
   auto def = std::make_shared<Definition>();
   def->version = version;
-  checker.UnknownKeys(*doc, "", {"name", "description", "timeout_ms", "retry", "output", "steps"});
+  checker.UnknownKeys(*doc, "", {"name", "description", "timeout_ms", "retry", "output", "steps", "triggers"});
   def->name = CheckName(*doc, url_name, checker);
   if (const std::string* d =
           checker.String(doc->Find("description"), "/description", "description"))
@@ -233,6 +282,7 @@ Compiled CompileDefinition(std::string_view url_name, std::string_view json_text
     if (auto o = detail::ParseRetry(*retry, "/retry", true, def->retry, checker))
       def->retry = def->retry.With(*o);
   }
+  ParseTriggers(doc->Find("triggers"), *def, checker);
   std::vector<StepRef> output_refs;
   if (const json::Value* output = doc->Find("output"))
     def->output = detail::CompileTemplateAt(*output, "/output", checker, output_refs);

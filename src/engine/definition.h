@@ -30,6 +30,8 @@ constexpr Nanos kMaxRunTimeout = 365 * 86'400 * kSeconds;  // long enough for an
 constexpr Nanos kMaxDelay = 365 * 86'400 * kSeconds;
 constexpr Nanos kMaxConnectTimeout = 3'600 * kSeconds;
 constexpr size_t kMaxHttpHeaders = 100;
+constexpr size_t kMaxTriggers = 16;         // per definition
+constexpr size_t kMaxEventTypeLength = 128;  // [A-Za-z0-9._:-]
 // Errors kept per compilation: a 1 MiB document can hold ~10^5 mistakes, and
 // the API should not echo them all.
 constexpr size_t kMaxValidationErrors = 100;
@@ -81,6 +83,16 @@ struct Step {
   std::optional<HttpRequestSpec> request;  // http
 };
 
+// A start of the workflow by an event: POST /v1/events/{event} (in the workflow's namespace)
+// starts a run with the event's body as input when `when` holds for it.
+struct Trigger {
+  std::string event;
+  std::optional<json::Condition> when;  // over `input` only; absent: every event of the type
+};
+
+// Event type names: 1 to 128 of A-Z a-z 0-9 . _ : -
+bool IsValidEventType(std::string_view type);
+
 struct Definition {
   std::string name;
   int64_t version = 0;
@@ -90,6 +102,7 @@ struct Definition {
   // The run's output; absent: an object of the terminal steps' outputs by id.
   std::optional<json::Template> output;
   std::vector<Step> steps;          // topological order, declaration order among ties
+  std::vector<Trigger> triggers;    // events that start it
   std::vector<uint32_t> roots;      // steps without dependencies, ascending
   std::vector<uint32_t> terminals;  // steps without dependents, ascending
   std::string source;               // the submitted JSON text, as given (for GET)

@@ -176,7 +176,9 @@ reactor::Task<Status> Engine::Open() {
   DefinitionsSink sink(master_);
   Status opened = co_await definitions_->Open(sink);  // suspends
   if (!opened) co_return Error{opened.error().code, "definitions: " + opened.error().ToString()};
-  auto reg = std::make_shared<const Registry>(master_);
+  auto copy = std::make_shared<Registry>(master_);
+  copy->IndexTriggers();
+  std::shared_ptr<const Registry> reg = std::move(copy);
   // The shards replay their journals at the same time: start-up takes as long
   // as the slowest shard, not the sum.
   std::vector<Status> opened_shards(coordinators_.size());
@@ -367,7 +369,9 @@ void Engine::DeliverOutbox(std::vector<store::OutboxRow>& rows) {
 }
 
 reactor::Task<void> Engine::Publish() {
-  auto reg = std::make_shared<const Registry>(master_);
+  auto copy = std::make_shared<Registry>(master_);
+  copy->IndexTriggers();
+  std::shared_ptr<const Registry> reg = std::move(copy);
   for (unsigned i = 0; i < coordinators_.size(); ++i) {
     auto op = reactor::SubmitTo(
         i, [](Coordinator* c, std::shared_ptr<const Registry> r) { c->SetRegistry(std::move(r)); },

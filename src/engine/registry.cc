@@ -1,5 +1,6 @@
 #include "engine/registry.h"
 
+#include "base/tenancy.h"
 #include "json/parse.h"
 #include "json/value_limits.h"
 #include "json/writer.h"
@@ -79,6 +80,27 @@ Status ApplyDefinition(Registry& reg, const store::DefinitionChange& change) {
   if (change.version != expect) return bad("workflow '" + name + "' versions skip");
   reg.Add(std::move(c.def));
   return {};
+}
+
+const std::vector<std::shared_ptr<const Definition>>* Registry::Subscribers(std::string_view ns,
+                                                                          std::string_view event) const {
+  thread_local std::string key;
+  key.assign(ns).append(1, '\n').append(event);
+  auto it = triggers_.find(key);
+  return it == triggers_.end() ? nullptr : &it->second;
+}
+
+void Registry::IndexTriggers() {
+  triggers_.clear();
+  for (const auto& [name, w] : map_) {
+    if (w.deleted || w.versions.empty()) continue;
+    const std::shared_ptr<const Definition>& def = w.versions.back();
+    for (const Trigger& t : def->triggers) {
+      std::string key(SplitQualified(name).ns);
+      key.append(1, '\n').append(t.event);
+      triggers_[key].push_back(def);
+    }
+  }
 }
 
 }  // namespace rf::engine

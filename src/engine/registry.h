@@ -30,6 +30,11 @@ class Registry {
   // Any version (also of a deleted workflow: its runs still need it), or nullptr.
   const std::shared_ptr<const Definition>* Find(std::string_view name, int64_t version) const;
   const std::map<std::string, WorkflowVersions, std::less<>>& workflows() const { return map_; }
+  // The latest versions of the workflows of namespace `ns` that a trigger starts on events of
+  // type `event`, in name order; null when none. Filled by IndexTriggers (published copies).
+  const std::vector<std::shared_ptr<const Definition>>* Subscribers(std::string_view ns,
+                                                                    std::string_view event) const;
+  void IndexTriggers();
 
   // Mutations, on the master copy only (DefinitionStore).
   // A new version unless `source` equals the latest's; returns the version and whether it is new.
@@ -47,6 +52,8 @@ class Registry {
 
  private:
   std::map<std::string, WorkflowVersions, std::less<>> map_;
+  // ns + '\n' + event type -> subscribers (IndexTriggers)
+  std::map<std::string, std::vector<std::shared_ptr<const Definition>>, std::less<>> triggers_;
 };
 
 // Applies one change of the definitions log to `reg` (at start). kCorrupt if it

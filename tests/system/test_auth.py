@@ -292,6 +292,7 @@ ROUTE_ACCESS = {
     ("GET", "/v1/dead-letter"): ALL,
     ("GET", "/v1/runs/{id}/events"): ALL,
     ("GET", "/v1/events"): ALL,
+    ("POST", "/v1/events/{type}"): RUNNERS,
     ("POST", "/v1/keys"): {"admin"},
     ("GET", "/v1/keys"): {"admin"},
     ("DELETE", "/v1/keys/{id}"): {"admin"},
@@ -303,7 +304,7 @@ OPEN_STATUS = {"/ui": 301}  # open routes answer 200, but for these
 
 # Requests that reach the handler but change nothing lasting and never stream: a workflow
 # that does not exist, a malformed run id, a missing query parameter, a key that is not there.
-CONCRETE = {"{ns}": "default", "{name}": "no-such-workflow", "{id}": "not-a-run-id", "{signal}": "ok", "{file}": "app.js"}
+CONCRETE = {"{ns}": "default", "{type}": "no.such.event", "{name}": "no-such-workflow", "{id}": "not-a-run-id", "{signal}": "ok", "{file}": "app.js"}
 QUERY = {"/v1/events": "", "/v1/keys/{id}": ""}
 BODY = {("PUT", "/v1/workflows/{name}"): "{}", ("POST", "/v1/keys"): "{}"}
 
@@ -567,7 +568,8 @@ def test_keys_reach_other_daemons_on_the_same_database(launch, pg):
     url = pg.url.rsplit("/", 1)[0] + "/" + db
     common = ["--auth", "on", "--store", "postgres", "--database-url", url, "--migrate", "true"]
     a = launch(*common, env={"RINGFLOW_ADMIN_KEY": ADMIN})
-    b = launch(*common, env={"RINGFLOW_ADMIN_KEY": ADMIN})
+    # A standby: it holds no partition while `a` lives, so its starts are forwarded (below).
+    b = launch(*common, "--standby", "true", env={"RINGFLOW_ADMIN_KEY": ADMIN})
     key = make_key(a, "viewer")
     # b reloads the table every 2 s: the key made on a is accepted there, then refused once revoked.
     wait_until(lambda: api(b, "GET", "/v1/workflows", key["key"])[0].status == 200, 10,

@@ -69,6 +69,12 @@ bool CheckLimits(const json::Value& v, std::string_view what, std::string_view f
 std::string_view Namespace(const http::RequestContext& rc);
 std::string QualifiedName(const http::RequestContext& rc, std::string_view name);
 
+// Starts a run on the shard that owns cmd.partition (from any shard). Suspends. Errors: the
+// coordinator's (kNotHeld: another instance holds the partition).
+reactor::Task<Result<engine::RunView>> StartOnOwner(const ApiContext& ctx, engine::StartCommand cmd);
+// An Idempotency-Key header value: at most 256 printable ASCII characters (400 otherwise).
+bool CheckIdempotencyKey(std::string_view key, http::Response& resp);
+
 // A run id from the path: 400 when malformed.
 std::optional<engine::RunId> PathRunId(const http::RequestContext& rc);
 
