@@ -203,3 +203,42 @@ TEST_SUITE("engine.registry") {
     CHECK(reg.workflows().empty());
   }
 }
+
+TEST_CASE("registry: triggers are indexed by namespace and event type, latest versions only") {
+  Registry reg;
+  auto with = [](std::string_view name, std::string_view triggers) {
+    return R"({"name":")" + std::string(name) + R"(","steps":[{"id":"a","type":"noop"}],"triggers":)" +
+           std::string(triggers) + "}";
+  };
+  Put(reg, "ship", with("ship", R"([{"event":"order.created"}])"));
+  Put(reg, "team-a/ship", with("ship", R"([{"event":"order.created","when":"input.n > 1"}])"));
+  Put(reg, "vip", with("vip", R"([{"event":"order.created"},{"event":"order.paid"}])"));
+  Put(reg, "vip", with("vip", R"([{"event":"order.paid"}])"));  // version 2 drops order.created
+  Put(reg, "gone", with("gone", R"([{"event":"order.created"}])"));
+  reg.Delete("gone");
+  reg.IndexTriggers();
+  const auto* created = reg.Subscribers("default", "order.created");
+  REQUIRE(created != nullptr);
+  REQUIRE(created->size() == 1);
+  CHECK((*created)[0]->name == "ship");
+  const auto* paid = reg.Subscribers("default", "order.paid");
+  REQUIRE(paid != nullptr);
+  CHECK((*paid)[0]->version == 2);
+  const auto* scoped = reg.Subscribers("team-a", "order.created");
+  REQUIRE(scoped != nullptr);
+  CHECK((*scoped)[0]->name == "team-a/ship");
+  CHECK((*scoped)[0]->triggers.at(0).when.has_value());
+  CHECK(reg.Subscribers("team-b", "order.created") == nullptr);
+  CHECK(reg.Subscribers("default", "order") == nullptr);
+}
+
+TEST_CASE("definitions: a qualified URL name keeps its namespace; the body names the plain name") {
+  Compiled c = CompileDefinition("team-a/orders", R"({"name":"orders","steps":[{"id":"a","type":"noop"}]})");
+  REQUIRE(c.def);
+  CHECK(c.def->name == "team-a/orders");
+  Compiled bad = CompileDefinition("team-a/orders", R"({"name":"team-a/orders","steps":[{"id":"a","type":"noop"}]})");
+  CHECK_FALSE(bad.def);
+  Compiled bad_ns = CompileDefinition("Team_A/orders", R"({"steps":[{"id":"a","type":"noop"}]})");
+  REQUIRE_FALSE(bad_ns.def);
+  CHECK(bad_ns.errors.at(0).pointer == "/name");
+}
