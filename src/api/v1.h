@@ -12,6 +12,7 @@ void AddWorkflowRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddRunRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddEventRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddKeyRoutes(Routes& routes, detail::ApiContext* ctx);
+void AddBreakerRoutes(Routes& routes, detail::ApiContext* ctx);
 
 class V1Api {
  public:
@@ -31,6 +32,7 @@ class V1Api {
     AddRunRoutes(routes, &ctx_);
     AddEventRoutes(routes, &ctx_);
     AddKeyRoutes(routes, &ctx_);
+    AddBreakerRoutes(routes, &ctx_);
   }
 
  private:

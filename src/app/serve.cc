@@ -378,6 +378,8 @@ int Serve(const Config& config) {
   eo.history_cache = config.history_cache;
   eo.http_concurrency = config.http_concurrency;
   eo.http_timeout = config.http_timeout;
+  eo.default_breaker = config.circuit_breaker;
+  eo.max_breakers = config.breakers_max;
   eo.sse_buffer = config.sse_buffer;
   // Validated by LoadConfig already.
   auto egress = http::client::EgressPolicy::Parse(config.egress_allow, config.egress_mode);
