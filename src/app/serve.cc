@@ -31,7 +31,7 @@
 #include "http/client/client.h"
 #include "http/client/egress_policy.h"
 #include "http/server.h"
-#include "http/tls/tls_context.h"
+#include "tls/tls_context.h"
 #include "reactor/offload.h"
 #include "obs/log.h"
 #include "reactor/io.h"
@@ -83,7 +83,7 @@ struct Daemon {
   std::vector<std::unique_ptr<auth::Authenticator>> authenticators;
   std::unique_ptr<auth::KeyService> keys;
   std::string jwt_secret;
-  http::TlsContext* tls = nullptr;  // --tls-cert: reloaded on SIGHUP
+  tls::TlsContext* tls = nullptr;  // --tls-cert: reloaded on SIGHUP
 };
 
 // A secret or key file (blocking: start-up, or Offload). Errors name the file.
@@ -223,7 +223,7 @@ reactor::Task<void> ReloadTls(Daemon* d) {
     RF_LOG(kInfo, "SIGHUP: no TLS certificate to reload");
     co_return;
   }
-  http::TlsContext* tls = d->tls;
+  tls::TlsContext* tls = d->tls;
   Status st = co_await reactor::Offload([tls] { return tls->Reload(); });  // suspends
   if (st) {
     RF_LOG(kInfo, "TLS certificate reloaded", {"cert", tls->cert_path()});
@@ -525,9 +525,9 @@ int Serve(const Config& config) {
   so.body_min_rate = config.body_min_rate;
   so.max_pipeline = config.max_pipeline;
   so.h2_max_streams = static_cast<uint32_t>(config.http2_max_streams);
-  std::unique_ptr<http::TlsContext> tls;
+  std::unique_ptr<tls::TlsContext> tls;
   if (!config.tls_cert.empty()) {
-    auto t = http::TlsContext::Load(config.tls_cert, config.tls_key);
+    auto t = tls::TlsContext::Load(config.tls_cert, config.tls_key);
     if (!t) {
       RF_LOG(kError, "cannot serve TLS", {"error", t.error().ToString()});
       return 2;

@@ -1,4 +1,4 @@
-#include "http/tls/tls_context.h"
+#include "tls/tls_context.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -10,7 +10,7 @@
 #include <utility>
 #include <memory>
 
-namespace rf::http {
+namespace rf::tls {
 
 namespace {
 
@@ -108,4 +108,4 @@ SSL_CTX* TlsContext::Acquire() {
   return ctx_;
 }
 
-}  // namespace rf::http
+}  // namespace rf::tls
