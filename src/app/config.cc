@@ -71,7 +71,8 @@ constexpr Setting kSettings[] = {
     {"instance-id", Kind::kString, "", 0, 0, "this daemon's name in the partition leases of a shared database (default: hostname:absolute data dir); keep it across restarts"},
     {"advertise", Kind::kString, "", 0, 0, "host:port other daemons on the shared database forward API requests to (default: --listen, or hostname:port when it listens on 0.0.0.0 or [::])"},
     {"standby", Kind::kBool, "false", 0, 0, "with a shared database: hold no partitions while a daemon without --standby is alive (a hot standby that takes over when all of them are gone)"},
-    {"redis-url", Kind::kString, "", 0, 0, "Redis for the cluster, redis://[[user]:password@]host[:port][/db] (also REDIS_URL); empty: none. `doctor` checks it"},
+    {"redis-url", Kind::kString, "", 0, 0, "Redis for the cluster, redis://[[user]:password@]host[:port][/db], rediss:// for TLS (also REDIS_URL); empty: none. `doctor` checks it"},
+    {"redis-ca-file", Kind::kString, "", 0, 0, "rediss://: PEM CA certificate(s) the Redis server's certificate must chain to (its name must match the URL's host); empty: the system's CA bundle"},
     {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
     {"before", Kind::kDuration, "168h", 0, 36'500ull * 86'400'000, "archive: export runs that finished at least this long ago"},
     {"out", Kind::kString, "-", 0, 0, "archive: the gzip'd JSON lines file to write (- for standard output)"},
@@ -271,6 +272,8 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
           if (!settings) return Bad(key, v, settings.error().context);
           c.circuit_breaker = *settings;
         }
+      } else if (key == "redis-ca-file") {
+        c.redis_ca_file = std::string(v);
       } else if (key == "redis-url") {
         if (!v.empty()) {
           // The message shows the URL without its credentials.
@@ -496,6 +499,8 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
 
   if (c.egress_mode == http::client::EgressMode::kAllowAll && !c.egress_allow.empty())
     c.warnings.push_back("--egress-allow has no effect with --egress-policy allow-all");
+  if (!c.redis_ca_file.empty() && !c.redis_url.starts_with("rediss://"))
+    c.warnings.push_back("--redis-ca-file has no effect without a rediss:// --redis-url");
 
   if (c.store == Store::kPostgres && c.database_url.empty() &&
       (c.command == Command::kServe || c.command == Command::kMigrate || c.command == Command::kArchive))

@@ -31,6 +31,7 @@
 #include "http/client/client.h"
 #include "http/client/egress_policy.h"
 #include "http/server.h"
+#include "tls/tls_client.h"
 #include "tls/tls_context.h"
 #include "reactor/offload.h"
 #include "obs/log.h"
@@ -319,6 +320,7 @@ int Serve(const Config& config) {
   }
   std::unique_ptr<store::StoreFactory> stores;
   std::unique_ptr<store::EventBus> bus;  // --redis-url with --store postgres: events across instances
+  std::unique_ptr<tls::TlsClientContext> redis_tls;  // rediss://: outlives the bus
   if (config.store == Store::kPostgres) {
     // Blocking checks before any shard runs: the schema must be the one this binary knows.
     if (config.migrate) {
@@ -354,7 +356,18 @@ int Serve(const Config& config) {
         RF_LOG(kError, "bad --redis-url", {"error", url.error().context});
         return 1;
       }
-      bus = std::make_unique<store::redis::RedisEventBus>(*url, po.instance);
+      store::redis::RedisConn::Options conn;
+      if (url->tls) {
+        auto t = tls::TlsClientContext::Load(config.redis_ca_file);  // blocking: before the shards
+        if (!t) {
+          RF_LOG(kError, "cannot use TLS for Redis", {"error", t.error().ToString()});
+          return 2;
+        }
+        redis_tls = std::move(*t);
+        conn.tls = redis_tls.get();
+        RF_LOG(kInfo, "redis over TLS", {"redis", url->Endpoint()}, {"ca_file", redis_tls->ca_file()});
+      }
+      bus = std::make_unique<store::redis::RedisEventBus>(*url, po.instance, conn);
     }
     stores = std::make_unique<store::pg::PgStoreFactory>(po);
   } else {
