@@ -239,7 +239,7 @@ void CheckPostgresTls(Report& r, const Config& c) {
     reactor::Spawn(ConnectPostgres(&reactor, c.database_url, &probe));
   });
   if (!ran) probe.tls = ran.error();
-  const std::string check = "store postgres tls";
+  const std::string check = "postgres tls";
   const std::string want = "verify-full (not local)";
   if (!probe.tls) {
     r.Failed(check, probe.tls.error().context, want);

@@ -207,12 +207,12 @@ def test_doctor_reports_the_tls_of_the_postgres_connection(rf_bin, tmp_path, pg_
     subprocess.run([str(rf_bin), "migrate", "up", "--database-url", url], check=True,
                    capture_output=True, timeout=60)
     r = _doctor(rf_bin, tmp_path, "--store", "postgres", "--database-url", url)
-    line = _line(r.stdout, "store postgres tls")
+    line = _line(r.stdout, "postgres tls")
     assert "TLSv1.3, sslmode=verify-full (local)" in line and line.endswith(" ok"), line
 
     plain = url.split("?")[0] + "?sslmode=disable"
     line = _line(_doctor(rf_bin, tmp_path, "--store", "postgres", "--database-url", plain).stdout,
-                 "store postgres tls")
+                 "postgres tls")
     assert "off, sslmode=disable (local)" in line, line
 
     bad = url.split("?")[0] + f"?sslmode=verify-full&sslrootcert={certs.other}"
