@@ -87,21 +87,15 @@ void CircuitBreaker::Count(bool failure, Nanos now) {
   if (failure) ++b.failures;
 }
 
-uint32_t CircuitBreaker::WindowCalls(Nanos now) const {
-  if (settings_.rate_threshold <= 0) return 0;
+CircuitBreaker::WindowCount CircuitBreaker::Window(Nanos now) const {
+  WindowCount n;
+  if (settings_.rate_threshold <= 0) return n;
   const int64_t epoch = now / BucketLength();
-  uint32_t n = 0;
-  for (const Bucket& b : window_)
-    if (b.epoch >= 0 && b.epoch > epoch - static_cast<int64_t>(kBuckets)) n += b.calls;
-  return n;
-}
-
-uint32_t CircuitBreaker::WindowFailures(Nanos now) const {
-  if (settings_.rate_threshold <= 0) return 0;
-  const int64_t epoch = now / BucketLength();
-  uint32_t n = 0;
-  for (const Bucket& b : window_)
-    if (b.epoch >= 0 && b.epoch > epoch - static_cast<int64_t>(kBuckets)) n += b.failures;
+  for (const Bucket& b : window_) {
+    if (b.epoch < 0 || b.epoch <= epoch - static_cast<int64_t>(kBuckets)) continue;
+    n.calls += b.calls;
+    n.failures += b.failures;
+  }
   return n;
 }
 
@@ -109,9 +103,9 @@ bool CircuitBreaker::Tripped(Nanos now) const {
   if (settings_.consecutive_failures > 0 && consecutive_ >= settings_.consecutive_failures)
     return true;
   if (settings_.rate_threshold <= 0) return false;
-  const uint32_t calls = WindowCalls(now);
-  return calls >= settings_.rate_min_calls && calls > 0 &&
-         static_cast<double>(WindowFailures(now)) >= settings_.rate_threshold * calls;
+  const WindowCount w = Window(now);
+  return w.calls >= settings_.rate_min_calls && w.calls > 0 &&
+         static_cast<double>(w.failures) >= settings_.rate_threshold * w.calls;
 }
 
 void CircuitBreaker::Open(Nanos now) {

@@ -79,9 +79,12 @@ class CircuitBreaker {
   State state() const { return state_; }
   const BreakerSettings& settings() const { return settings_; }
   uint32_t consecutive_failures() const { return consecutive_; }
-  // Calls and failures counted in the failure-rate window at `now`.
-  uint32_t WindowCalls(Nanos now) const;
-  uint32_t WindowFailures(Nanos now) const;
+  // Calls and failures counted in the failure-rate window at `now` (0 without failure_rate).
+  struct WindowCount {
+    uint32_t calls = 0;
+    uint32_t failures = 0;
+  };
+  WindowCount Window(Nanos now) const;
   Nanos opened_at() const { return opened_at_; }    // the last transition to open (0: never)
   Nanos open_until() const { return open_until_; }  // open: when the next call probes
   uint32_t probes_in_flight() const { return probes_in_flight_; }

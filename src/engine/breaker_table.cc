@@ -57,8 +57,9 @@ std::vector<BreakerView> BreakerTable::Views(unsigned shard, Nanos now, Nanos wa
     v.shard = shard;
     v.state = b.state();
     v.consecutive_failures = b.consecutive_failures();
-    v.window_calls = b.WindowCalls(now);
-    v.window_failures = b.WindowFailures(now);
+    const CircuitBreaker::WindowCount w = b.Window(now);
+    v.window_calls = w.calls;
+    v.window_failures = w.failures;
     if (b.opened_at() != 0) v.opened_at_ms = WallMs(b.opened_at(), now, wall_now);
     if (b.state() == CircuitBreaker::State::kOpen) v.next_probe_ms = WallMs(b.open_until(), now, wall_now);
     v.probes_in_flight = b.probes_in_flight();

@@ -8,18 +8,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tls/detail/openssl_error.h"
+
 namespace rf::tls {
-namespace {
 
-std::string OpenSslReason() {
-  const unsigned long e = ERR_peek_last_error();
-  char buf[256] = "unknown error";
-  if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
-}
-
-}  // namespace
+using detail::OpenSslReason;
 
 Result<std::unique_ptr<TlsClientContext>> TlsClientContext::Load(const std::string& ca_file) {
   const std::string file = ca_file.empty() ? X509_get_default_cert_file() : ca_file;

@@ -10,17 +10,13 @@
 #include <utility>
 #include <memory>
 
+#include "tls/detail/openssl_error.h"
+
 namespace rf::tls {
 
-namespace {
+using detail::OpenSslReason;
 
-std::string OpenSslReason() {
-  const unsigned long e = ERR_peek_last_error();
-  char buf[256] = "unknown error";
-  if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
-}
+namespace {
 
 // ALPN: h2 if the client offers it, else http/1.1; a client that offers neither gets no ALPN
 // and is served HTTP/1.1.

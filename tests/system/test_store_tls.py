@@ -26,7 +26,6 @@ Invariants checked here:
 
 from __future__ import annotations
 
-import os
 import select
 import shutil
 import socket
@@ -112,18 +111,9 @@ def pg_tls(certs):
 
 @pytest.fixture(scope="module")
 def redis_tls(certs):
-    server = RedisServer(Path(tempfile.mkdtemp(prefix="rf-redistls-")))
-    old = {k: os.environ.get(k) for k in ("REDIS_TLS_CERT", "REDIS_TLS_KEY")}
-    os.environ["REDIS_TLS_CERT"] = certs.redis
-    os.environ["REDIS_TLS_KEY"] = certs.redis_key
-    try:
-        server.start()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    server = RedisServer(Path(tempfile.mkdtemp(prefix="rf-redistls-")),
+                         env={"REDIS_TLS_CERT": certs.redis, "REDIS_TLS_KEY": certs.redis_key})
+    server.start()
     try:
         yield server
     finally:

@@ -128,8 +128,8 @@ TEST_SUITE("engine.breaker") {
     // Alternating success and failure: 50% but only at the 6th call do we have enough.
     for (int i = 0; i < 5; ++i)
       CHECK_FALSE(Call(b, kT0 + i * kMillis, i % 2 ? Verdict::kSuccess : Verdict::kFailure));
-    CHECK(b.WindowCalls(kT0 + 5 * kMillis) == 5);
-    CHECK(b.WindowFailures(kT0 + 5 * kMillis) == 3);
+    CHECK(b.Window(kT0 + 5 * kMillis).calls == 5);
+    CHECK(b.Window(kT0 + 5 * kMillis).failures == 3);
     CHECK(Call(b, kT0 + 6 * kMillis, Verdict::kFailure) == State::kOpen);
   }
 
@@ -142,10 +142,10 @@ TEST_SUITE("engine.breaker") {
     for (int i = 0; i < 3; ++i) CHECK_FALSE(Call(b, kT0, Verdict::kFailure));
     // 11 s later the three failures have left the window: one more failure is 1 call of 4.
     const Nanos later = kT0 + 11 * kSeconds;
-    CHECK(b.WindowCalls(later) == 0);
+    CHECK(b.Window(later).calls == 0);
     CHECK_FALSE(Call(b, later, Verdict::kFailure));
     CHECK(b.state() == State::kClosed);
-    CHECK(b.WindowCalls(later) == 1);
+    CHECK(b.Window(later).calls == 1);
   }
 
   TEST_CASE("a rate below the threshold keeps the breaker closed") {
