@@ -32,7 +32,9 @@ ALLOWED = {
     "obs": ["base"],
     "reactor": ["obs", "base"],
     "json": ["base"],
-    "http": ["reactor", "obs", "base"],
+    # OpenSSL over memory BIOs, no I/O: the HTTPS server's sessions and verifying client sessions.
+    "tls": ["base"],
+    "http": ["reactor", "obs", "base", "tls"],
     # The outbound client shares http's public grammar helpers (http/syntax.h).
     "http/client": ["http", "reactor", "obs", "base"],
     # The store interface (store.h, history_store.h) and its vocabulary (RunId, RunStatus).
@@ -41,8 +43,9 @@ ALLOWED = {
     "store/embedded": ["store", "json", "reactor", "obs", "base"],
     "store/history": ["store", "reactor", "obs", "base"],
     "store/postgres": ["store", "reactor", "obs", "base"],
-    # The Redis client, and the cluster's event bus on it (store.h's EventBus).
-    "store/redis": ["store", "reactor", "obs", "base"],
+    # The Redis client, and the cluster's event bus on it (store.h's EventBus); rediss:// over
+    # tls's client sessions.
+    "store/redis": ["store", "reactor", "obs", "base", "tls"],
     "fanout": ["reactor", "obs", "base"],
     # Quotas per namespace: the quotas file and each shard's token buckets.
     "quota": ["json", "base"],
@@ -64,7 +67,7 @@ ALLOWED = {
     # The only place that names concrete adapters: everything below it.
     "app": ["api", "auth", "cli", "steps", "engine", "http", "http/client", "fanout", "quota", "store",
             "store/embedded", "store/history", "store/postgres", "store/redis", "json",
-            "reactor", "obs", "base"],
+            "reactor", "obs", "base", "tls"],
 }
 
 # Folders that are modules of their own although they sit inside another one.

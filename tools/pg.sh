@@ -24,6 +24,11 @@
 # (such as pytest's /tmp/pytest-of-root) does not, and `start` says so. Not root: everything
 # runs as the calling user.
 #
+# TLS: PG_TLS_CERT and PG_TLS_KEY (PEM files) at `start` turn ssl on with that certificate and
+# key (copied into DIR/tls, owned by the server's user, the key mode 600 as PostgreSQL demands);
+# clients may then use sslmode=require/verify-ca/verify-full. Without them at a (re)start, ssl
+# is off.
+#
 # Other settings: PG_BIN (server binaries directory; default: the newest
 # /usr/lib/postgresql/*/bin, else pg_config --bindir, else initdb on PATH), PG_PORT (port of
 # a new cluster; default: a free one), PG_START_TIMEOUT (seconds to wait, default 60).
@@ -155,6 +160,19 @@ log_timezone = 'UTC'
 logging_collector = off
 log_line_prefix = '%m [%p] '
 EOF
+  if [[ -n "${PG_TLS_CERT:-}" || -n "${PG_TLS_KEY:-}" ]]; then
+    [[ -r "${PG_TLS_CERT:-}" && -r "${PG_TLS_KEY:-}" ]] ||
+      die "PG_TLS_CERT and PG_TLS_KEY must both name readable PEM files"
+    run_as_owner mkdir -p "$dir/tls"
+    run_as_owner tee "$dir/tls/server.crt" <"$PG_TLS_CERT" >/dev/null
+    run_as_owner tee "$dir/tls/server.key" <"$PG_TLS_KEY" >/dev/null
+    run_as_owner chmod 600 "$dir/tls/server.key"
+    run_as_owner tee -a "$data/ringflow.conf" >/dev/null <<EOF
+ssl = on
+ssl_cert_file = $(sql_quote "$dir/tls/server.crt")
+ssl_key_file = $(sql_quote "$dir/tls/server.key")
+EOF
+  fi
 }
 
 psql_admin() {  # port, sql -> output (as the superuser, on database postgres)

@@ -15,6 +15,11 @@
 #
 # Settings: REDIS_SERVER (the binary; default redis-server on PATH), REDIS_PORT (port of a new
 # server; default a free one), REDIS_START_TIMEOUT (seconds to wait, default 20).
+#
+# TLS: REDIS_TLS_CERT and REDIS_TLS_KEY (PEM files) at `start` make the server also listen with
+# TLS on a second port (tls-port; clients are not asked for certificates), kept across restarts
+# in DIR/tls-port, its URL (rediss://127.0.0.1:PORT) in DIR/tls-url. The plain port stays (the
+# readiness check and redis-cli use it).
 set -euo pipefail
 
 timeout=${REDIS_START_TIMEOUT:-20}
@@ -82,6 +87,16 @@ cmd_start() {
     fresh_port=1
   fi
   [[ $port =~ ^[0-9]+$ ]] || die "bad port '$port'"
+  local tls_conf="" tls_port=""
+  if [[ -n "${REDIS_TLS_CERT:-}" || -n "${REDIS_TLS_KEY:-}" ]]; then
+    [[ -r "${REDIS_TLS_CERT:-}" && -r "${REDIS_TLS_KEY:-}" ]] ||
+      die "REDIS_TLS_CERT and REDIS_TLS_KEY must both name readable PEM files"
+    if [[ -f $dir/tls-port ]]; then tls_port=$(<"$dir/tls-port"); else tls_port=$(free_port); fi
+    tls_conf="tls-port $tls_port
+tls-cert-file $REDIS_TLS_CERT
+tls-key-file $REDIS_TLS_KEY
+tls-auth-clients no"
+  fi
   while :; do
     rm -f "$dir/redis.pid"
     cat >"$dir/redis.conf" <<CONF
@@ -95,6 +110,7 @@ dir $dir
 save ""
 appendonly no
 enable-debug-command local
+$tls_conf
 CONF
     (cd "$dir" && "$server" "$dir/redis.conf") || die "$server failed to start (log: $dir/redis.log)"
     local deadline=$((SECONDS + timeout))
@@ -122,6 +138,10 @@ CONF
   is_our_server "$pid" || die "redis.pid names '$pid', which is not our server"
   echo "$port" >"$dir/port"
   echo "redis://127.0.0.1:$port" >"$dir/url"
+  if [[ -n $tls_port ]]; then
+    echo "$tls_port" >"$dir/tls-port"
+    echo "rediss://127.0.0.1:$tls_port" >"$dir/tls-url"
+  fi
   cat "$dir/url"
 }
 

@@ -13,6 +13,7 @@ void AddRunRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddEventRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddKeyRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddTriggerRoutes(Routes& routes, detail::ApiContext* ctx);
+void AddBreakerRoutes(Routes& routes, detail::ApiContext* ctx);
 
 class V1Api {
  public:
@@ -35,6 +36,7 @@ class V1Api {
     AddEventRoutes(routes, &ctx_);
     AddKeyRoutes(routes, &ctx_);
     AddTriggerRoutes(routes, &ctx_);
+    AddBreakerRoutes(routes, &ctx_);
   }
 
  private:

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "base/duration.h"
+#include "engine/definition.h"
 #include "http/client/egress_policy.h"
 #include "reactor/reactor.h"
 #include "store/redis/redis_url.h"
@@ -56,6 +57,9 @@ constexpr Setting kSettings[] = {
     {"snapshot-bytes", Kind::kSize, "8MiB", 1 << 20, 1ull << 40, "journal growth per shard that triggers a snapshot (at least the last snapshot's size)"},
     {"http-concurrency", Kind::kUint, "1024", 1, 1'000'000, "http steps in flight per shard; more wait in the queue"},
     {"http-timeout", Kind::kDuration, "60s", 1, 86'400'000, "http step attempt timeout when the step sets no timeout_ms"},
+    {"circuit-breaker", Kind::kString, "", 0, 0,
+     "default circuit breaker of http steps that name none, per host (scheme://host:port): a JSON object like a step's circuit_breaker without key, e.g. {\"consecutive_failures\":5,\"cool_down\":\"30s\"}; empty: none"},
+    {"breakers-max", Kind::kUint, "10000", 1, 1'000'000, "circuit breakers kept per shard; the least recently used one is dropped beyond it"},
     {"egress-policy", Kind::kEgressPolicy, "deny-private", 0, 0,
      "deny-private: http steps may not connect to loopback, link-local (169.254.169.254), private, CGNAT, unique-local, multicast or other non-public addresses unless --egress-allow admits them | allow-all: no check"},
     {"egress-allow", Kind::kEgressAllow, "", 0, 0,
@@ -67,7 +71,8 @@ constexpr Setting kSettings[] = {
     {"instance-id", Kind::kString, "", 0, 0, "this daemon's name in the partition leases of a shared database (default: hostname:absolute data dir); keep it across restarts"},
     {"advertise", Kind::kString, "", 0, 0, "host:port other daemons on the shared database forward API requests to (default: --listen, or hostname:port when it listens on 0.0.0.0 or [::])"},
     {"standby", Kind::kBool, "false", 0, 0, "with a shared database: hold no partitions while a daemon without --standby is alive (a hot standby that takes over when all of them are gone)"},
-    {"redis-url", Kind::kString, "", 0, 0, "Redis for the cluster, redis://[[user]:password@]host[:port][/db] (also REDIS_URL); empty: none. `doctor` checks it"},
+    {"redis-url", Kind::kString, "", 0, 0, "Redis for the cluster, redis://[[user]:password@]host[:port][/db], rediss:// for TLS (also REDIS_URL); empty: none. `doctor` checks it"},
+    {"redis-ca-file", Kind::kString, "", 0, 0, "rediss://: PEM CA certificate(s) the Redis server's certificate must chain to (its name must match the URL's host); empty: the system's CA bundle"},
     {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
     {"before", Kind::kDuration, "168h", 0, 36'500ull * 86'400'000, "archive: export runs that finished at least this long ago"},
     {"out", Kind::kString, "-", 0, 0, "archive: the gzip'd JSON lines file to write (- for standard output)"},
@@ -150,6 +155,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "history-cache") c.history_cache = *x;
       else if (key == "http-concurrency") c.http_concurrency = *x;
       else if (key == "pg-pool") c.pg_pool = *x;
+      else if (key == "breakers-max") c.breakers_max = *x;
       else if (key == "sse-buffer") c.sse_buffer = *x;
       else if (key == "jwt-cache") c.jwt_cache = *x;
       else if (key == "body-min-rate") c.body_min_rate = *x;
@@ -260,6 +266,15 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
         }
         c.advertise = std::string(v);
         c.advertise_given = !v.empty();
+      } else if (key == "circuit-breaker") {
+        c.circuit_breaker.reset();
+        if (!Trim(v).empty()) {
+          auto settings = engine::ParseDefaultBreaker(v);
+          if (!settings) return Bad(key, v, settings.error().context);
+          c.circuit_breaker = *settings;
+        }
+      } else if (key == "redis-ca-file") {
+        c.redis_ca_file = std::string(v);
       } else if (key == "redis-url") {
         if (!v.empty()) {
           // The message shows the URL without its credentials.
@@ -487,6 +502,8 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
 
   if (c.egress_mode == http::client::EgressMode::kAllowAll && !c.egress_allow.empty())
     c.warnings.push_back("--egress-allow has no effect with --egress-policy allow-all");
+  if (!c.redis_ca_file.empty() && !c.redis_url.starts_with("rediss://"))
+    c.warnings.push_back("--redis-ca-file has no effect without a rediss:// --redis-url");
 
   if (c.store == Store::kPostgres && c.database_url.empty() &&
       (c.command == Command::kServe || c.command == Command::kMigrate || c.command == Command::kArchive))

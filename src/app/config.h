@@ -3,11 +3,13 @@
 // increasing precedence: defaults < config file < RINGFLOW_* env < flags.
 // Load() validates everything and names the key of any bad value.
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "engine/breaker.h"
 #include "http/client/egress_policy.h"
 #include "obs/log.h"
 
@@ -49,6 +51,7 @@ struct Config {
   bool advertise_given = false;
   uint64_t pg_pool = 0;
   std::string redis_url;  // validated by store::redis::ParseRedisUrl; "" = no Redis
+  std::string redis_ca_file;  // rediss://: the CA to verify the server with ("" = the system's)
   bool migrate = false;  // serve: apply pending migrations first
   bool standby = false;  // shared database: hold partitions only while no active instance lives
   bool fsync = true;
@@ -57,6 +60,9 @@ struct Config {
   uint64_t history_cache = 0;
   uint64_t http_concurrency = 0;
   Nanos http_timeout = 0;
+  // The default circuit breaker of http steps (--circuit-breaker; none when empty).
+  std::optional<engine::BreakerSettings> circuit_breaker;
+  uint64_t breakers_max = 0;  // per shard
   // http steps' outbound policy; egress_allow is a validated EgressPolicy::Parse list.
   http::client::EgressMode egress_mode = http::client::EgressMode::kDenyPrivate;
   std::string egress_allow;

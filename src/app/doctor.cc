@@ -18,13 +18,16 @@
 
 #include "reactor/reactor.h"
 #include "store/postgres/migrate.h"
+#include "store/postgres/pg_conn.h"
 #include "store/redis/redis_conn.h"
+#include "tls/tls_client.h"
 
 namespace rf::app {
 namespace {
 
 // Connect (AUTH/SELECT included) and PING, all within this.
 constexpr Nanos kRedisCheckTimeout = 3 * kSeconds;
+constexpr Nanos kPgCheckTimeout = 5 * kSeconds;
 
 struct Report {
   int findings = 0;
@@ -35,6 +38,11 @@ struct Report {
   }
   void Info(const std::string& check, const std::string& value) {
     std::printf("%-30s %-44s %-24s %s\n", check.c_str(), value.c_str(), "", "info");
+  }
+  // A finding whose reason is longer than the value column: the column, then the whole reason.
+  void Failed(const std::string& check, const std::string& why, const std::string& want) {
+    Line(check, why.size() <= 44 ? why : why.substr(0, 41) + "...", want, false);
+    if (why.size() > 44) std::printf("  %s\n", why.c_str());
   }
 };
 
@@ -198,6 +206,53 @@ void CheckStore(Report& r, const Config& c) {
   r.Line("store embedded " + dir, status, "writable", ok);
 }
 
+// Loopback addresses and unix sockets: the traffic does not leave the host.
+bool LocalHost(const std::string& host) {
+  if (host.empty() || host.front() == '/' || host.front() == '@' || host == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+struct PgProbe {
+  Result<store::pg::PgTls> tls = Error{Errc::kInternal, "not run"};
+};
+
+reactor::Task<void> ConnectPostgres(reactor::Reactor* reactor, std::string url, PgProbe* probe) {
+  auto conn = co_await store::pg::PgConn::Connect(std::move(url),
+                                                  Deadline::After(kPgCheckTimeout));  // suspends
+  if (conn) {
+    probe->tls = (*conn)->tls();
+  } else {
+    probe->tls = conn.error();
+  }
+  reactor->Stop();
+}
+
+// How the daemon's own connections are secured: a connect through the serve code path (libpq
+// polled on io_uring, TLS included). Remote hosts should be reached with sslmode=verify-full.
+void CheckPostgresTls(Report& r, const Config& c) {
+  PgProbe probe;
+  reactor::Reactor reactor({.cpus = {reactor::AllowedCpus().front()}, .pin = false});
+  Status ran = reactor.Run([&](reactor::Shard&) {
+    reactor::Spawn(ConnectPostgres(&reactor, c.database_url, &probe));
+  });
+  if (!ran) probe.tls = ran.error();
+  const std::string check = "postgres tls";
+  const std::string want = "verify-full (not local)";
+  if (!probe.tls) {
+    r.Failed(check, probe.tls.error().context, want);
+    return;
+  }
+  const store::pg::PgTls& t = *probe.tls;
+  const bool local = LocalHost(t.host);
+  std::string value = t.in_use ? t.protocol + ", sslmode=" + t.sslmode
+                               : "off, sslmode=" + t.sslmode;
+  if (local) value += " (local)";
+  r.Line(check, value, want, local || (t.in_use && t.sslmode == "verify-full"));
+}
+
 // With --store postgres: the database answers and its schema is the one this
 // binary serves (what `serve` checks before it starts). Blocking libpq: doctor
 // runs no shard.
@@ -213,30 +268,33 @@ void CheckPostgres(Report& r, const Config& c) {
   const Nanos t0 = MonoNow();
   auto state = store::pg::ReadSchema(c.database_url);
   if (!state) {
-    r.Line(check, state.error().context.substr(0, 44), "reachable, schema current", false);
+    r.Failed(check, state.error().context, "reachable, schema current");
     return;
   }
   const std::string have = "schema " + std::to_string(state->applied) + " of " +
                            std::to_string(state->known) + ", " +
                            std::to_string((MonoNow() - t0) / kMillis) + " ms";
   r.Line(check, have, "reachable, schema current", state->applied == state->known);
+  CheckPostgresTls(r, c);
 }
 
 struct RedisProbe {
   Status outcome;
   Nanos took = 0;
+  std::string tls;  // the protocol over rediss://
 };
 
 reactor::Task<void> PingRedis(reactor::Reactor* reactor, store::redis::RedisUrl url,
-                              RedisProbe* probe) {
+                              store::redis::RedisConn::Options options, RedisProbe* probe) {
   using store::redis::RedisConn;
   const Nanos start = MonoNow();
   const Deadline deadline = Deadline::After(kRedisCheckTimeout);
   Result<std::unique_ptr<RedisConn>> conn =
-      co_await RedisConn::Connect(url, {}, nullptr, deadline);  // suspends
+      co_await RedisConn::Connect(url, options, nullptr, deadline);  // suspends
   if (!conn) {
     probe->outcome = conn.error();
   } else {
+    probe->tls = (*conn)->tls_protocol();
     Result<store::redis::RedisReply> pong = co_await (*conn)->Command(deadline, "PING");
     if (!pong) {
       probe->outcome = pong.error();
@@ -261,10 +319,21 @@ void CheckRedis(Report& r, const Config& c) {
     r.Line("redis", url.error().context, "reachable", false);
     return;
   }
+  store::redis::RedisConn::Options options;
+  std::unique_ptr<tls::TlsClientContext> tls;
+  if (url->tls) {
+    auto t = tls::TlsClientContext::Load(c.redis_ca_file);
+    if (!t) {
+      r.Failed("redis " + url->Endpoint(), t.error().context, "reachable (PING)");
+      return;
+    }
+    tls = std::move(*t);
+    options.tls = tls.get();
+  }
   RedisProbe probe;
   reactor::Reactor reactor({.cpus = {reactor::AllowedCpus().front()}, .pin = false});
   Status ran = reactor.Run([&](reactor::Shard&) {
-    reactor::Spawn(PingRedis(&reactor, *url, &probe));
+    reactor::Spawn(PingRedis(&reactor, *url, options, &probe));
   });
   if (!ran) probe.outcome = ran.error();
   const std::string check = "redis " + url->Endpoint();
@@ -272,8 +341,9 @@ void CheckRedis(Report& r, const Config& c) {
     r.Line(check, probe.outcome.error().context, "reachable (PING)", false);
     return;
   }
-  char took[32];
-  std::snprintf(took, sizeof took, "PONG in %.1f ms", static_cast<double>(probe.took) / 1e6);
+  char took[64];
+  std::snprintf(took, sizeof took, "PONG in %.1f ms%s%s", static_cast<double>(probe.took) / 1e6,
+                probe.tls.empty() ? "" : ", ", probe.tls.c_str());
   r.Line(check, took, "reachable (PING)", true);
 }
 

@@ -31,8 +31,9 @@
 #include "http/client/client.h"
 #include "http/client/egress_policy.h"
 #include "http/server.h"
-#include "http/tls/tls_context.h"
 #include "quota/quota.h"
+#include "tls/tls_client.h"
+#include "tls/tls_context.h"
 #include "reactor/offload.h"
 #include "obs/log.h"
 #include "reactor/io.h"
@@ -85,7 +86,7 @@ struct Daemon {
   std::unique_ptr<auth::KeyService> keys;
   std::string jwt_secret;
   std::unique_ptr<api::Quotas> quotas;  // --quotas-file; null without one
-  http::TlsContext* tls = nullptr;  // --tls-cert: reloaded on SIGHUP
+  tls::TlsContext* tls = nullptr;  // --tls-cert: reloaded on SIGHUP
 };
 
 // A secret or key file (blocking: start-up, or Offload). Errors name the file.
@@ -248,7 +249,7 @@ reactor::Task<void> ReloadTls(Daemon* d) {
     RF_LOG(kInfo, "SIGHUP: no TLS certificate to reload");
     co_return;
   }
-  http::TlsContext* tls = d->tls;
+  tls::TlsContext* tls = d->tls;
   Status st = co_await reactor::Offload([tls] { return tls->Reload(); });  // suspends
   if (st) {
     RF_LOG(kInfo, "TLS certificate reloaded", {"cert", tls->cert_path()});
@@ -345,6 +346,7 @@ int Serve(const Config& config) {
   }
   std::unique_ptr<store::StoreFactory> stores;
   std::unique_ptr<store::EventBus> bus;  // --redis-url with --store postgres: events across instances
+  std::unique_ptr<tls::TlsClientContext> redis_tls;  // rediss://: outlives the bus
   if (config.store == Store::kPostgres) {
     // Blocking checks before any shard runs: the schema must be the one this binary knows.
     if (config.migrate) {
@@ -380,7 +382,18 @@ int Serve(const Config& config) {
         RF_LOG(kError, "bad --redis-url", {"error", url.error().context});
         return 1;
       }
-      bus = std::make_unique<store::redis::RedisEventBus>(*url, po.instance);
+      store::redis::RedisConn::Options conn;
+      if (url->tls) {
+        auto t = tls::TlsClientContext::Load(config.redis_ca_file);  // blocking: before the shards
+        if (!t) {
+          RF_LOG(kError, "cannot use TLS for Redis", {"error", t.error().ToString()});
+          return 2;
+        }
+        redis_tls = std::move(*t);
+        conn.tls = redis_tls.get();
+        RF_LOG(kInfo, "redis over TLS", {"redis", url->Endpoint()}, {"ca_file", redis_tls->ca_file()});
+      }
+      bus = std::make_unique<store::redis::RedisEventBus>(*url, po.instance, conn);
     }
     stores = std::make_unique<store::pg::PgStoreFactory>(po);
   } else {
@@ -404,6 +417,8 @@ int Serve(const Config& config) {
   eo.history_cache = config.history_cache;
   eo.http_concurrency = config.http_concurrency;
   eo.http_timeout = config.http_timeout;
+  eo.default_breaker = config.circuit_breaker;
+  eo.max_breakers = config.breakers_max;
   eo.sse_buffer = config.sse_buffer;
   // Validated by LoadConfig already.
   auto egress = http::client::EgressPolicy::Parse(config.egress_allow, config.egress_mode);
@@ -569,9 +584,9 @@ int Serve(const Config& config) {
   so.body_min_rate = config.body_min_rate;
   so.max_pipeline = config.max_pipeline;
   so.h2_max_streams = static_cast<uint32_t>(config.http2_max_streams);
-  std::unique_ptr<http::TlsContext> tls;
+  std::unique_ptr<tls::TlsContext> tls;
   if (!config.tls_cert.empty()) {
-    auto t = http::TlsContext::Load(config.tls_cert, config.tls_key);
+    auto t = tls::TlsContext::Load(config.tls_cert, config.tls_key);
     if (!t) {
       RF_LOG(kError, "cannot serve TLS", {"error", t.error().ToString()});
       return 2;

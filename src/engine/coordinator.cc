@@ -36,9 +36,12 @@ Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecu
       stats_(&metrics->shards[shard]),
       usage_(&metrics->namespaces),
       store_(std::move(store)),
+      breakers_(options.max_breakers, &stats_->breakers),
       rng_(Mix64(static_cast<uint64_t>(MonoNow()) ^ (uint64_t{shard} << 32))) {
   timer_node_.fire = &Coordinator::OnTimer;
   timer_node_.self = this;
+  park_node_.fire = &Coordinator::OnParkTimer;
+  park_node_.self = this;
   releasing_.assign(kPartitions, false);
 }
 

@@ -25,6 +25,7 @@
 
 #include "base/check.h"
 #include "base/result.h"
+#include "engine/breaker_table.h"
 #include "engine/engine_metrics.h"
 #include "engine/executor.h"
 #include "engine/machine.h"
@@ -51,6 +52,10 @@ struct EngineOptions {
   // if they had not been moved yet (tests of the journal alone; the daemon
   // always moves them).
   bool history = true;
+  // Circuit breakers of http steps (engine/breaker.h): the default of steps that name none
+  // (--circuit-breaker; absent: none), and how many breakers a shard keeps (--breakers-max).
+  std::optional<BreakerSettings> default_breaker;
+  size_t max_breakers = 10'000;
 };
 
 struct StartCommand {
@@ -165,6 +170,8 @@ class Coordinator {
   void EnableRemoteStreams() { remote_streams_ = true; }
 
   size_t run_count() const { return runs_.size(); }
+  // This shard's circuit breakers (GET /v1/breakers); shard thread.
+  std::vector<BreakerView> Breakers() const;
   // Null until Open() succeeded.
 
  private:
@@ -224,6 +231,12 @@ class Coordinator {
     uint32_t attempt;
     Nanos ready_at;
   };
+  // What a call that passed its circuit breaker reports its outcome with.
+  struct BreakerTicket {
+    std::string id;  // BreakerTable::Id; empty: the step has no breaker
+    bool probe = false;
+  };
+  enum class Gate : uint8_t { kPass, kFailed, kParked };
   class ReplayInto;
   class TerminalWait;
 
@@ -277,6 +290,7 @@ class Coordinator {
   void Fail(const Error& e);
 
   // Workers.
+  double NextUnit();  // a uniform draw in [0, 1) for a retry's jitter (xorshift on rng_)
   void Enqueue(Entry& e, uint32_t step);
   void PumpNow();  // runs queued steps, weighted by priority, within a per-call budget
   std::deque<WorkItem>* Pick(size_t priority);  // the queue to take from, or null
@@ -285,8 +299,22 @@ class Coordinator {
   void Execute(const WorkItem& w);
   void RunPure(Entry& e, uint32_t step, uint32_t attempt, Nanos started);  // noop, transform
   static reactor::Task<void> RunHttp(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
-                                     HttpCall call);
+                                     HttpCall call, BreakerTicket ticket);
   HttpCall RenderHttp(const Entry& e, const Step& s) const;
+
+  // Circuit breakers (coordinator_breakers.cc). A call passes its step's breaker before it
+  // takes an http slot: kPass (with the ticket to report the outcome on), kFailed (the attempt
+  // failed: "circuit open for <key>") or kParked (when_open delay: the item waits in parked_,
+  // still counted in its entry's `pending`, and is queued again when the breaker may let it
+  // through).
+  Gate PassBreaker(const WorkItem& w, const Step& s, const std::string& url, BreakerTicket& ticket);
+  std::string BreakerKey(const Entry& e, const Step& s, const std::string& url) const;
+  void RecordBreaker(const BreakerTicket& t, const HttpResult& r, bool cancelled);
+  void Park(const std::string& id, const WorkItem& w, Nanos wake_at);
+  void WakeParked(const std::string& id);
+  void ArmParkTimer();
+  static void OnParkTimer(reactor::Shard::TimerNode* n);
+  void DropParkedOfReleasing();
 
   // Durable timers: due times come from records; this is their in-memory index.
   void AddTimer(Entry& e, const Timer& t);
@@ -394,6 +422,10 @@ class Coordinator {
   size_t http_in_flight_ = 0;
   bool pump_scheduled_ = false;
 
+  BreakerTable breakers_;
+  std::unordered_map<std::string, std::vector<WorkItem>> parked_;  // breaker id -> waiting steps
+  std::multimap<Nanos, std::string> park_wakeups_;  // monotonic time -> breaker id
+
   struct TimerRef {
     RunId run;
     uint32_t step;
@@ -404,6 +436,7 @@ class Coordinator {
   };
   TimerNode timer_node_;
   TimerNode retention_node_;
+  TimerNode park_node_;
   std::vector<bool> held_;             // [partition]: this shard has its runs
   std::vector<uint32_t> held_list_;    // the same, for starts to pick from
   std::vector<bool> releasing_;        // [partition]: being handed over (Release)

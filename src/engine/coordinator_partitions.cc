@@ -72,6 +72,7 @@ reactor::Task<void> Coordinator::Rebalance(std::vector<uint32_t> wanted) {
 }
 
 void Coordinator::DropQueuedOfReleasing() {
+  DropParkedOfReleasing();
   for (size_t p = 0; p < 3; ++p) {
     for (auto& q : queues_[p]) {
       std::erase_if(q, [&](const WorkItem& w) {

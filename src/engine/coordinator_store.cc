@@ -241,6 +241,7 @@ reactor::Task<void> Coordinator::Close() {
   closing_ = true;
   reactor::Shard::Current().Disarm(&timer_node_);
   reactor::Shard::Current().Disarm(&retention_node_);
+  reactor::Shard::Current().Disarm(&park_node_);
   for (auto& [id, e] : runs_)
     for (Entry::InFlight& f : e->in_flight) f.cancel->Fire();
   co_await tasks_.Wait();  // suspends

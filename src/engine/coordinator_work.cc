@@ -15,13 +15,6 @@ namespace {
 constexpr int kWeights[3] = {6, 3, 1};
 constexpr size_t kPumpBudget = 4096;  // steps per call before yielding to the loop
 
-double NextUnit(uint64_t& state) {
-  state ^= state << 13;
-  state ^= state >> 7;
-  state ^= state << 17;
-  return static_cast<double>(state >> 11) * 0x1.0p-53;
-}
-
 bool HasHeader(const std::vector<std::pair<std::string, std::string>>& headers,
                std::string_view name) {
   return std::any_of(headers.begin(), headers.end(), [&](const auto& h) {
@@ -38,6 +31,13 @@ size_t Outcome(StepStatus after) {
 }
 
 }  // namespace
+
+double Coordinator::NextUnit() {
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  return static_cast<double>(rng_ >> 11) * 0x1.0p-53;
+}
 
 void Coordinator::Enqueue(Entry& e, uint32_t step) {
   const Step& s = e.run.def->steps[step];
@@ -121,10 +121,13 @@ void Coordinator::Execute(const WorkItem& w) {
       return;
     case StepType::kHttp: {
       if (closing_) return;  // its start is durable: after the restart it is retried as interrupted
+      HttpCall call = RenderHttp(e, s);
+      BreakerTicket ticket;
+      if (PassBreaker(w, s, call.url, ticket) != Gate::kPass) return;
       ++http_in_flight_;
       ++e.pending;
-      HttpCall call = RenderHttp(e, s);
-      reactor::Spawn(RunHttp(this, &e, w.step, w.attempt, std::move(call)), &tasks_);
+      reactor::Spawn(RunHttp(this, &e, w.step, w.attempt, std::move(call), std::move(ticket)),
+                     &tasks_);
       return;
     }
     default:
@@ -174,7 +177,8 @@ HttpCall Coordinator::RenderHttp(const Entry& e, const Step& s) const {
 }
 
 reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t step,
-                                         uint32_t attempt, HttpCall call) {
+                                         uint32_t attempt, HttpCall call,
+                                         BreakerTicket ticket) {
   reactor::CancelToken cancel;
   e->in_flight.push_back(Entry::InFlight{step, attempt, &cancel});
   if (self->closing_) cancel.Fire();  // Close() fired the tokens before this task began
@@ -186,11 +190,12 @@ reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t s
   ShardEngineStats& stats = *self->stats_;
   const auto type = static_cast<size_t>(StepType::kHttp);
   stats.step_duration[type].ObserveNanos(MonoNow() - t0);
+  self->RecordBreaker(ticket, r, cancel.fired());
   if (!cancel.fired() && r.error.code != Errc::kCancelled) {
     const bool ok = r.error.code == Errc::kOk && r.status >= 200 && r.status < 300;
     if (ok) {
       json::Value out = json::Object{{"status", static_cast<int64_t>(r.status)}, {"body", std::move(r.body)}};
-      double u = NextUnit(self->rng_);  // the jitter of a retry, should the output be refused
+      double u = self->NextUnit();  // the jitter of a retry, should the output be refused
       self->Mutate(*e, [&](Machine& m) {
         m.StepSucceeded(step, attempt, std::move(out), u);
         return 0;
@@ -208,7 +213,7 @@ reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t s
         // until the operator changes the policy, which a retry cannot wait for.
         retryable = r.error.code != Errc::kInvalidArgument && r.error.code != Errc::kEgressDenied;
       }
-      double u = NextUnit(self->rng_);
+      double u = self->NextUnit();
       self->Mutate(*e, [&](Machine& m) {
         m.StepFailed(step, attempt, error, retryable, u);
         return 0;

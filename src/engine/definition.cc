@@ -337,4 +337,19 @@ Compiled CompileDefinition(std::string_view url_name, std::string_view json_text
   return out;
 }
 
+Result<BreakerSettings> ParseDefaultBreaker(std::string_view json_text) {
+  auto doc = json::Parse(json_text, {.max_bytes = 64 * 1024, .max_depth = 8});
+  if (!doc) return Error{Errc::kInvalidArgument, doc.error().context};
+  Checker checker;
+  std::vector<StepRef> refs;
+  auto spec = detail::ParseBreaker(*doc, "", false, checker, refs);
+  if (spec) return spec->settings;
+  std::string message;
+  for (const ValidationError& e : checker.Take()) {
+    if (!message.empty()) message += "; ";
+    message += (e.pointer.empty() ? "" : e.pointer + ": ") + e.message;
+  }
+  return Error{Errc::kInvalidArgument, std::move(message)};
+}
+
 }  // namespace rf::engine

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/result.h"
+#include "engine/breaker.h"
 #include "engine/retry_policy.h"
 #include "json/condition.h"
 #include "json/template.h"
@@ -64,6 +66,14 @@ struct HttpRequestSpec {
   Nanos connect_timeout = 0;           // 0: the client's default
 };
 
+// An http step's "circuit_breaker" (engine/breaker.h has the state machine).
+struct BreakerSpec {
+  BreakerSettings settings;
+  // Renders to the breaker's key (cut at kMaxBreakerKeyBytes); absent: the origin of the
+  // rendered URL (scheme://host:port), so each host has its own breaker.
+  std::optional<json::Template> key;
+};
+
 struct Step {
   std::string id;
   StepType type = StepType::kNoop;
@@ -81,6 +91,10 @@ struct Step {
   std::optional<json::Template> output;    // transform: its output
   Nanos delay = 0;                         // delay: how long
   std::optional<HttpRequestSpec> request;  // http
+  // http: the step's breaker; absent: the daemon's default (--circuit-breaker), unless the
+  // step said "circuit_breaker": false (breaker_off).
+  std::optional<BreakerSpec> breaker;
+  bool breaker_off = false;
 };
 
 // A start of the workflow by an event: POST /v1/events/{event} (in the workflow's namespace)
@@ -130,5 +144,10 @@ struct Compiled {
 // registry assigns versions).
 Compiled CompileDefinition(std::string_view url_name, std::string_view json_text,
                            int64_t version = 0);
+
+// The daemon-wide default breaker of http steps (--circuit-breaker): a JSON object with the
+// fields of a step's "circuit_breaker" except "key" (the default breaks per host). Errors
+// (kInvalidArgument) list each problem as "<pointer>: <message>".
+Result<BreakerSettings> ParseDefaultBreaker(std::string_view json_text);
 
 }  // namespace rf::engine

@@ -339,6 +339,22 @@ reactor::Task<Result<RunPage>> Engine::List(RunQuery q) {
 
 namespace {
 
+std::vector<BreakerView> BreakersOn(const Coordinator* c) { return c->Breakers(); }
+
+}  // namespace
+
+reactor::Task<std::vector<BreakerView>> Engine::Breakers() {
+  std::vector<BreakerView> all;
+  for (unsigned i = 0; i < coordinators_.size(); ++i) {
+    auto op = reactor::SubmitTo(i, &BreakersOn, static_cast<const Coordinator*>(coordinators_[i].get()));
+    std::vector<BreakerView> part = co_await op;  // suspends
+    for (BreakerView& v : part) all.push_back(std::move(v));
+  }
+  co_return all;
+}
+
+namespace {
+
 struct OutboxDelivery {
   Coordinator* to;
   std::vector<store::OutboxRow> rows;

@@ -62,6 +62,10 @@ class Engine {
   // first. Any shard; suspends. Errors: the history store's.
   reactor::Task<Result<RunPage>> List(RunQuery q);
 
+  // Every shard's circuit breakers (each shard trips on its own calls: a key may be listed
+  // once per shard). Any shard; suspends.
+  reactor::Task<std::vector<BreakerView>> Breakers();
+
   unsigned OwnerOf(uint32_t partition) const { return owner_[partition]; }
   unsigned OwnerOf(const RunId& id) const { return owner_[id.partition()]; }
   // A start with an Idempotency-Key lands on the partition of (workflow, key), so

@@ -136,6 +136,45 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
   sum_gauge("rf_history_backpressure_total", "counter",
             "Times a start waited because finished runs queued for history were at their bound.",
             [](const ShardEngineStats& s) { return s.history_backpressure.Get(); });
+  RenderBreakerMetrics(m, x);
+}
+
+void RenderBreakerMetrics(const EngineMetrics& m, obs::TextExposition& x) {
+  constexpr const char* kStates[] = {"closed", "open", "half_open"};
+  constexpr const char* kWhenOpen[] = {"fail", "delay"};
+  // Counts by state, not a series per key: keys are as many as hosts, the label set is not.
+  x.Family("rf_breaker_state", "gauge",
+           "Circuit breakers of http steps by state (every shard's own, --breakers-max each).");
+  for (size_t i = 0; i < 3; ++i) {
+    int64_t n = 0;
+    for (const ShardEngineStats& s : m.shards) n += s.breakers.state[i].Get();
+    x.Sample("rf_breaker_state", std::string("state=\"") + kStates[i] + "\"", static_cast<double>(n));
+  }
+  x.Family("rf_breaker_transitions_total", "counter", "Circuit breaker transitions, by the state entered.");
+  for (size_t i = 0; i < 3; ++i) {
+    uint64_t n = 0;
+    for (const ShardEngineStats& s : m.shards) n += s.breakers.transitions[i].Get();
+    x.SampleU("rf_breaker_transitions_total", std::string("to=\"") + kStates[i] + "\"", n);
+  }
+  x.Family("rf_breaker_rejected_total", "counter",
+           "http step attempts a breaker kept from calling their host, by when_open (fail: the "
+           "attempt failed; delay: it waited).");
+  for (size_t i = 0; i < 2; ++i) {
+    uint64_t n = 0;
+    for (const ShardEngineStats& s : m.shards) n += s.breakers.rejected[i].Get();
+    x.SampleU("rf_breaker_rejected_total", std::string("when_open=\"") + kWhenOpen[i] + "\"", n);
+  }
+  uint64_t evicted = 0;
+  int64_t delayed = 0;
+  for (const ShardEngineStats& s : m.shards) {
+    evicted += s.breakers.evicted.Get();
+    delayed += s.breakers.delayed.Get();
+  }
+  x.Family("rf_breaker_evicted_total", "counter",
+           "Breakers dropped as least recently used beyond --breakers-max (an open one forgets it).");
+  x.SampleU("rf_breaker_evicted_total", "", evicted);
+  x.Family("rf_breaker_delayed_steps", "gauge", "http steps waiting for their breaker (when_open: delay).");
+  x.Sample("rf_breaker_delayed_steps", "", static_cast<double>(delayed));
 }
 
 void RenderHistoryMetrics(const store::HistoryStats* h, std::string& out) {

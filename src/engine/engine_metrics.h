@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/breaker_table.h"
 #include "engine/namespace_usage.h"
 #include "obs/metrics.h"
 #include "store/history_store.h"
@@ -54,6 +55,7 @@ struct ShardEngineStats {
   obs::Gauge partitions_held;         // partitions whose runs this shard serves
   obs::Counter partitions_taken;      // partitions taken over from another instance
   obs::Counter partitions_released;   // partitions handed over to another instance at run time
+  BreakerStats breakers;              // circuit breakers of http steps
 
   ~ShardEngineStats();
 
@@ -70,6 +72,9 @@ struct EngineMetrics {
 
 // Appends the rf_runs_*, rf_steps_*, rf_step_*, rf_queue_*, rf_sse_*, rf_history_* families.
 void RenderEngineMetrics(const EngineMetrics& m, std::string& out);
+
+// The rf_breaker_* families (part of RenderEngineMetrics).
+void RenderBreakerMetrics(const EngineMetrics& m, obs::TextExposition& x);
 
 // Appends the history store's own families (nothing when `h` is null).
 void RenderHistoryMetrics(const store::HistoryStats* h, std::string& out);

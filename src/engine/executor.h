@@ -5,6 +5,7 @@
 // app/) sends it, and the coordinator maps the HttpResult onto the retry policy.
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -39,6 +40,10 @@ class HttpExecutor {
   virtual ~HttpExecutor() = default;
   // Suspends. Firing `cancel` makes it return promptly with kCancelled.
   virtual reactor::Task<HttpResult> Call(HttpCall call, reactor::CancelToken* cancel) = 0;
+  // The origin of `url` as the client would reach it, "scheme://host:port" (host lower-cased,
+  // the port always written): the circuit breaker key of a step that names none. Empty for a
+  // URL the client refuses (its call fails as invalid, without a breaker). Pure.
+  virtual std::string Origin(std::string_view url) const = 0;
 };
 
 }  // namespace rf::engine

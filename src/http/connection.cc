@@ -92,11 +92,11 @@ reactor::Task<bool> ShardServer::TlsHandshake(Connection* c) {
     // The handshake's crypto runs on this shard: let the work already ready (requests of
     // established connections) go first, so a burst of handshakes interleaves with it.
     co_await reactor::Yield{};  // suspends
-    const TlsSession::Step step = c->tls->Handshake();
+    const tls::TlsSession::Step step = c->tls->Handshake();
     c->tls->TakeOutput(c->tls_out);
     if (!c->tls_out.empty() && !co_await Flush(c)) co_return false;  // suspends
-    if (step == TlsSession::Step::kDone) break;
-    if (step == TlsSession::Step::kFailed) {
+    if (step == tls::TlsSession::Step::kDone) break;
+    if (step == tls::TlsSession::Step::kFailed) {
       self.stats_.tls_failures.Add();
       co_return false;
     }

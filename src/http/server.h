@@ -16,12 +16,14 @@
 #include "http/stats.h"
 #include "reactor/shard.h"
 
+namespace rf::tls {
+class TlsContext;
+}
+
 namespace rf::http {
 
 // The first part of a body that --body-min-rate does not judge (slow start, 100-continue).
 constexpr Nanos kBodyRateGrace = 5 * kSeconds;
-
-class TlsContext;
 
 // Decides whether a request for a matched route reaches its handler (authentication and roles;
 // api/ implements it). Called on the connection's shard, synchronously, before every handler;
@@ -58,7 +60,7 @@ struct ServerOptions {
   // empty body, else 415: a cross-site browser request cannot set it without a CORS preflight.
   bool json_mutations = false;
   // Set: every connection is TLS (ALPN h2 -> HTTP/2, else HTTP/1.1). Owned by the caller.
-  TlsContext* tls = nullptr;
+  tls::TlsContext* tls = nullptr;
 };
 
 // Whether `host_header` (a Host value, maybe with a port) names one of `allowed`.

@@ -1,7 +1,7 @@
 #include "http/date_cache.h"
 #include "http/detail/h2_conn.h"
 #include "http/detail/shard_server.h"
-#include "http/tls/tls_context.h"
+#include "tls/tls_context.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -98,7 +98,7 @@ void ShardServer::Admit(int fd) {
   stats_.connections_open.Add(1);
   auto* c = new Connection(*this, fd);
   if (server_.options_.tls != nullptr)
-    c->tls = std::make_unique<TlsSession>(server_.options_.tls->Acquire());
+    c->tls = std::make_unique<tls::TlsSession>(server_.options_.tls->Acquire());
   Link(c);
   reactor::Spawn(Serve(c), &conns_);
 }

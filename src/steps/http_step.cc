@@ -1,5 +1,6 @@
 #include "steps/http_step.h"
 
+#include "http/client/url.h"
 #include "json/parse.h"
 #include "json/utf8.h"
 #include "json/value_limits.h"
@@ -14,6 +15,13 @@ Result<json::Value> BodyValue(std::string_view body) {
   if (v.error().code == Errc::kTooDeep)
     return Error{Errc::kTooDeep, "response body: " + v.error().context};
   return json::Value(json::ToValidUtf8(body));
+}
+
+std::string ClientHttpExecutor::Origin(std::string_view url) const {
+  auto u = http::client::ParseUrl(url);
+  if (!u) return {};
+  const bool v6 = u->host.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + u->host + "]" : u->host) + ":" + std::to_string(u->port);
 }
 
 reactor::Task<engine::HttpResult> ClientHttpExecutor::Call(engine::HttpCall call,

@@ -12,6 +12,7 @@ class ClientHttpExecutor final : public engine::HttpExecutor {
  public:
   explicit ClientHttpExecutor(http::client::Client::Options options = {}) : client_(options) {}
   reactor::Task<engine::HttpResult> Call(engine::HttpCall call, reactor::CancelToken* cancel) override;
+  std::string Origin(std::string_view url) const override;
   const http::client::Client& client() const { return client_; }
 
  private:

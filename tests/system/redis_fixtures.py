@@ -10,6 +10,7 @@ so (they do not skip: CI must run them).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -22,12 +23,14 @@ REDIS_SH = REPO / "tools" / "redis.sh"
 
 
 class RedisServer:
-    def __init__(self, dir: Path):
+    def __init__(self, dir: Path, env: dict | None = None):
+        """env: added to tools/redis.sh's environment (REDIS_TLS_CERT/KEY: a TLS port too)."""
         self.dir = dir
+        self.env = {**os.environ, **(env or {})}
 
     def _sh(self, verb: str) -> str:
         p = subprocess.run([str(REDIS_SH), verb, str(self.dir)], capture_output=True, text=True,
-                           timeout=60)
+                           timeout=60, env=self.env)
         if p.returncode != 0:
             raise AssertionError(f"tools/redis.sh {verb}: exit {p.returncode}\n{p.stderr.strip()}")
         return p.stdout.strip()

@@ -296,6 +296,7 @@ ROUTE_ACCESS = {
     ("POST", "/v1/keys"): {"admin"},
     ("GET", "/v1/keys"): {"admin"},
     ("DELETE", "/v1/keys/{id}"): {"admin"},
+    ("GET", "/v1/breakers"): ALL,
     ("GET", "/ui"): "open",
     ("GET", "/ui/"): "open",
     ("GET", "/ui/{file}"): "open",

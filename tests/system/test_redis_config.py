@@ -11,8 +11,9 @@ from test_http_config import run
 
 BAD = [
     ("localhost:6379", "expected redis://"),
+    ("redis:/127.0.0.1", "(rediss:// for TLS)"),
     ("http://127.0.0.1:6379", "expected redis://"),
-    ("rediss://127.0.0.1:6379", "TLS (rediss://) is not supported"),
+    ("rediss://", "missing host"),
     ("unix:///run/redis.sock", "unix sockets are not supported"),
     ("redis://", "missing host"),
     ("redis://:6379", "missing host"),

@@ -38,3 +38,12 @@ class TempDir {
       co_return;                           \
     }                                      \
   } while (0)
+
+// The same with a message (streamed as in FAIL_CHECK) when it fails.
+#define CO_REQUIRE_MESSAGE(cond, msg) \
+  do {                                \
+    if (!static_cast<bool>(cond)) {   \
+      FAIL_CHECK(msg);                \
+      co_return;                      \
+    }                                 \
+  } while (0)

@@ -286,8 +286,8 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
                             {"id", "type", "depends_on", "when", "retry", "timeout_ms", "ms"});
         break;
       case StepType::kHttp:
-        checker.UnknownKeys(v, ptr,
-                            {"id", "type", "depends_on", "when", "retry", "timeout_ms", "request"});
+        checker.UnknownKeys(v, ptr, {"id", "type", "depends_on", "when", "retry", "timeout_ms",
+                                     "request", "circuit_breaker"});
         break;
     }
   }
@@ -375,6 +375,14 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
         step.request = ParseRequest(*request, Child(ptr, "request"), checker, draft.refs);
       } else {
         checker.Add(Child(ptr, "request"), "an http step requires 'request'");
+      }
+      if (const json::Value* breaker = v.Find("circuit_breaker")) {
+        if (breaker->is_bool() && !breaker->as_bool()) {
+          step.breaker_off = true;
+        } else {
+          step.breaker = ParseBreaker(*breaker, Child(ptr, "circuit_breaker"), true, checker,
+                                      draft.refs);
+        }
       }
       break;
   }

@@ -45,6 +45,12 @@ std::optional<RetryOverrides> ParseRetry(const json::Value& v, const std::string
                                          bool allow_on_status, const RetryPolicy& base,
                                          Checker& checker);
 
+// A "circuit_breaker" object at `ptr` (engine/detail/breaker_parser.cc). `allow_key`: a step's
+// (its key template's step references go to `refs`); the daemon default has no key.
+std::optional<BreakerSpec> ParseBreaker(const json::Value& v, const std::string& ptr,
+                                        bool allow_key, Checker& checker,
+                                        std::vector<StepRef>& refs);
+
 // The step object at `ptr` ("/steps/<source_index>").
 StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t source_index,
                     const RetryPolicy& workflow_retry, Checker& checker);

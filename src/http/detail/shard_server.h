@@ -7,7 +7,7 @@
 
 #include "base/buffer.h"
 #include "http/server.h"
-#include "http/tls/tls_session.h"
+#include "tls/tls_session.h"
 #include "reactor/io.h"
 
 namespace rf::http {
@@ -29,7 +29,7 @@ struct Connection {
   Stream* stream = nullptr;  // a streamed response in progress
   H2Conn* h2 = nullptr;      // the connection speaks HTTP/2 (h2_connection.cc)
   // TLS (--tls-cert): the socket carries tls_in/tls_out; in/out hold plaintext as without TLS.
-  std::unique_ptr<TlsSession> tls;
+  std::unique_ptr<tls::TlsSession> tls;
   Buffer tls_in;
   Buffer tls_out;
   // In-flight ops that a timeout (both) or a drain (recv of an idle connection) may cancel.

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <openssl/ssl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -325,6 +326,16 @@ Status ResolveHosts(Params& params, std::vector<Endpoint> endpoints, const Resol
   return {};
 }
 
+// Decrypted bytes OpenSSL holds that libpq has not taken yet. PQconsumeInput reads one TLS record
+// per call into the room left in its buffer; of a record larger than that room (PostgreSQL sends
+// at most 8 KiB, but PgBouncer and other proxies send 16 KiB records) the rest stays inside
+// OpenSSL and the socket never becomes readable for it: waiting for POLLIN would hang.
+int TlsPending(PGconn* conn) {
+  if (PQsslInUse(conn) == 0) return 0;
+  auto* ssl = static_cast<SSL*>(PQsslStruct(conn, "OpenSSL"));
+  return ssl != nullptr ? SSL_pending(ssl) : 0;
+}
+
 struct BusyGuard {
   explicit BusyGuard(bool& b) : busy(b) {
     RF_CHECK(!busy);  // one operation at a time per connection
@@ -355,6 +366,24 @@ PgConn::~PgConn() {
 
 void PgConn::Close() {
   if (conn_ != nullptr) PQfinish(std::exchange(conn_, nullptr));
+}
+
+PgTls PgConn::tls() const {
+  PgTls out;
+  if (conn_ == nullptr) return out;
+  out.in_use = PQsslInUse(conn_) == 1;
+  if (out.in_use) {
+    if (const char* p = PQsslAttribute(conn_, "protocol")) out.protocol = p;
+    if (const char* c = PQsslAttribute(conn_, "cipher")) out.cipher = c;
+  }
+  if (const char* h = PQhost(conn_)) out.host = h;
+  if (PQconninfoOption* options = PQconninfo(conn_)) {
+    for (PQconninfoOption* o = options; o->keyword != nullptr; ++o)
+      if (std::strcmp(o->keyword, "sslmode") == 0 && o->val != nullptr) out.sslmode = o->val;
+    PQconninfoFree(options);
+  }
+  if (out.sslmode.empty()) out.sslmode = "prefer";
+  return out;
 }
 
 bool PgConn::transaction_idle() const {
@@ -664,6 +693,10 @@ Task<Result<std::vector<PgResult>>> PgConn::Receive(size_t n, Deadline deadline,
       current_has_result = true;
     }
     if (PQstatus(conn_) != CONNECTION_OK) co_return Broken(Errc::kUnavailable, "connection lost");
+    if (const int pending = TlsPending(conn_); pending > 0) {
+      if (PQconsumeInput(conn_) == 0) co_return Broken(Errc::kUnavailable, "receive");
+      if (TlsPending(conn_) < pending) continue;  // took some: no need to wait for the socket
+    }
     detail::SocketWait wait(PQsocket(conn_), POLLIN, deadline, cancel, "query");
     Result<unsigned> ready = co_await wait;  // suspends
     if (!ready) co_return Broken(ready.error().code, ready.error().context);

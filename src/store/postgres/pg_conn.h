@@ -125,6 +125,15 @@ struct Statement {
   int nparams = 0;
 };
 
+// How a connection is secured, for `ringflow doctor` and logs.
+struct PgTls {
+  bool in_use = false;
+  std::string protocol;  // "TLSv1.3"
+  std::string cipher;    // "TLS_AES_256_GCM_SHA384"
+  std::string sslmode;   // the effective sslmode: "prefer" (libpq's default), "verify-full", ...
+  std::string host;      // the host connected to (a name, an address or a socket directory)
+};
+
 class PgConn {
  public:
   ~PgConn();  // PQfinish (sends Terminate without waiting); never while a call is in progress
@@ -134,6 +143,11 @@ class PgConn {
   // Connects to `url` (a libpq URL or key=value string). suspends. The whole handshake (TCP,
   // TLS if the server offers it and sslmode allows, authentication, the session setup below) is
   // bounded by `deadline` and aborted by `cancel` (if given).
+  //
+  // TLS: libpq's own (sslmode, sslrootcert, sslcert, sslkey, ... in the URL), driven by the same
+  // PQconnectPoll loop. sslmode=verify-full checks the certificate against sslrootcert and the
+  // `host` name (kept for that when Connect resolves it, see below); a certificate that does not
+  // verify fails the connect (kUnavailable, libpq's message: "certificate verify failed").
   //
   // Host names: libpq would resolve them with a blocking getaddrinfo inside PQconnectPoll, so
   // Connect resolves them itself on an Offload helper thread first (abandoned, not waited for,
@@ -177,6 +191,7 @@ class PgConn {
   void Close();
 
   int server_version() const { return server_version_; }  // e.g. 150004
+  PgTls tls() const;  // of a connected PgConn
   int backend_pid() const { return backend_pid_; }
   // Why the connection broke (libpq's message), once it has.
   const std::string& last_error() const { return last_error_; }

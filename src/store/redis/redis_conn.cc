@@ -151,10 +151,21 @@ RedisConn::~RedisConn() {
 Task<Result<std::unique_ptr<RedisConn>>> RedisConn::Connect(RedisUrl url, Options options,
                                                             RedisStats* stats, Deadline deadline,
                                                             reactor::CancelToken* cancel) {
+  if (url.tls && options.tls == nullptr) {
+    co_return Error{Errc::kInvalidArgument,
+                    "redis: rediss:// needs a TLS client context (the CA to verify the server)"};
+  }
   Result<int> fd = co_await detail::Dial(url.host, url.port, deadline, cancel);  // suspends
   if (!fd) co_return fd.error();
   std::unique_ptr<RedisConn> conn(new RedisConn(*fd, options, stats, url.Endpoint()));
   reactor::Spawn(ReadLoop(conn.get()), &conn->group_);
+  if (url.tls) {
+    // The ClientHello goes out first; the handshake's commands below wait for its end.
+    conn->tls_ = tls::TlsSession::Client(options.tls->Acquire(), url.host);
+    if (conn->tls_->Handshake() == tls::TlsSession::Step::kFailed)
+      conn->Fail(std::string("TLS handshake: ") + conn->tls_->error());
+    conn->StartFlush();
+  }
 
   // Close() (via the token) must not wait for a handshake that hangs until its deadline.
   CancelHook hook;
@@ -289,26 +300,74 @@ void RedisConn::Enqueue(Call* call, std::string_view frame) {
   call->slot = &pending_.back();  // deque: pushing and popping at the ends keeps it valid
   if (!call->deadline.never()) Shard::Current().Arm(&call->timer, call->deadline.at());
   SetInFlight();
-  if (!flushing_) {
-    flushing_ = true;
-    // Starts next loop turn: the commands queued during this one go out in one send.
-    reactor::Spawn(FlushLoop(this), &group_);
-  }
+  StartFlush();
+}
+
+void RedisConn::StartFlush() {
+  if (flushing_ || broken_) return;
+  flushing_ = true;
+  // Starts next loop turn: the commands queued during this one go out in one send.
+  reactor::Spawn(FlushLoop(this), &group_);
+}
+
+bool RedisConn::HasWrites() const {
+  if (!tls_) return !out_.empty();
+  return (tls_ready_ && !out_.empty()) || tls_->HasOutput();
 }
 
 Task<void> RedisConn::FlushLoop(RedisConn* conn) {
-  while (!conn->out_.empty() && !conn->broken_) {
-    conn->writing_.clear();
-    std::swap(conn->writing_, conn->out_);
-    Status st = co_await reactor::SendAll(conn->fd_, conn->writing_, &conn->send_op_);  // suspends
+  while (conn->HasWrites() && !conn->broken_) {
+    std::string_view wire;
+    if (conn->tls_) {
+      // Plaintext only once the handshake is done; handshake records and post-handshake
+      // messages (key updates) go out whenever OpenSSL has them.
+      if (conn->tls_ready_ && !conn->out_.empty()) {
+        if (!conn->tls_->Write(conn->out_)) {
+          conn->Fail(std::string("TLS: ") + conn->tls_->error());
+          break;
+        }
+        conn->out_.clear();
+      }
+      conn->tls_out_.Clear();
+      conn->tls_->TakeOutput(conn->tls_out_);
+      wire = conn->tls_out_.view();
+    } else {
+      conn->writing_.clear();
+      std::swap(conn->writing_, conn->out_);
+      wire = conn->writing_;
+    }
+    Status st = co_await reactor::SendAll(conn->fd_, wire, &conn->send_op_);  // suspends
     if (!st) {
       conn->Fail("connection lost while sending: " + st.error().ToString());
       break;
     }
     if (conn->writing_.capacity() > kKeepBuffer) std::string().swap(conn->writing_);
+    conn->tls_out_.ShrinkTo(kKeepBuffer);
   }
   if (conn->out_.capacity() > kKeepBuffer && conn->out_.empty()) std::string().swap(conn->out_);
   conn->flushing_ = false;
+}
+
+bool RedisConn::Decrypt(std::string_view cipher) {
+  tls_->Feed(cipher);
+  if (!tls_ready_) {
+    const tls::TlsSession::Step step = tls_->Handshake();
+    if (step == tls::TlsSession::Step::kFailed) {
+      Fail(std::string("TLS handshake: ") + tls_->error());
+      return false;
+    }
+    tls_ready_ = step == tls::TlsSession::Step::kDone;
+    StartFlush();  // the handshake's next records, or the commands that waited for its end
+    if (!tls_ready_) return true;
+  }
+  tls_plain_.Clear();
+  if (!tls_->Read(tls_plain_)) {
+    const std::string why = tls_->error();
+    Fail(why == "close_notify" ? "server closed the connection" : "TLS: " + why);
+    return false;
+  }
+  if (tls_->HasOutput()) StartFlush();
+  return true;
 }
 
 Task<void> RedisConn::ReadLoop(RedisConn* conn) {
@@ -324,10 +383,18 @@ Task<void> RedisConn::ReadLoop(RedisConn* conn) {
       break;
     }
     if (*n == 0) {
-      conn->Fail("server closed the connection");
+      conn->Fail(conn->tls_ && !conn->tls_ready_
+                     ? "server closed the connection during the TLS handshake"
+                     : "server closed the connection");
       break;
     }
-    if (redisReaderFeed(conn->reader_, buf.data(), *n) != REDIS_OK) {
+    std::string_view bytes(buf.data(), *n);
+    if (conn->tls_) {
+      if (!conn->Decrypt(bytes)) break;
+      bytes = conn->tls_plain_.view();
+      if (bytes.empty()) continue;
+    }
+    if (redisReaderFeed(conn->reader_, bytes.data(), bytes.size()) != REDIS_OK) {
       conn->Fail(std::string("protocol error: ") + conn->reader_->errstr);
       break;
     }
@@ -362,7 +429,11 @@ void RedisConn::Deliver(RedisReply reply) {
 }
 
 void RedisConn::OnDeadline(Call* call) {
-  call->Complete(Error{Errc::kTimeout, "no reply by the deadline"});
+  // A TLS client talking to a plain port waits forever for the server's hello: say so.
+  call->Complete(Error{Errc::kTimeout, tls_ && !tls_ready_
+                                           ? "TLS handshake not finished by the deadline (is "
+                                             "the port a TLS port?)"
+                                           : "no reply by the deadline"});
   const Nanos silent = MonoNow() - last_progress_;
   if (silent >= options_.stall_timeout) {
     RF_LOG(kWarn, "redis connection stalled", {"endpoint", endpoint_},

@@ -3,6 +3,12 @@
 // every caller's command is appended to one output buffer, written by one send (per loop turn
 // and connection), and answered in order; replies are parsed by hiredis's redisReader.
 //
+// TLS (rediss://): the same loops with a tls::TlsSession between the socket and the RESP
+// bytes (OpenSSL over memory BIOs, so the socket stays on io_uring). The handshake starts at
+// connect; commands queued meanwhile (AUTH, SELECT, PING) are encrypted once it is done, so it
+// is bounded by their deadline. A certificate that does not verify for the URL's host fails the
+// connection: "TLS handshake: certificate verify failed: <why>".
+//
 // Shard-local: made, used, closed and destroyed on one shard's thread. No call blocks.
 //
 //   auto conn = co_await RedisConn::Connect(url, {}, &stats, Deadline::After(5 * kSeconds));
@@ -32,6 +38,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/buffer.h"
 #include "base/clock.h"
 #include "base/result.h"
 #include "reactor/cancel_token.h"
@@ -40,6 +47,8 @@
 #include "store/redis/redis_reply.h"
 #include "store/redis/redis_stats.h"
 #include "store/redis/redis_url.h"
+#include "tls/tls_client.h"
+#include "tls/tls_session.h"
 
 struct redisReader;  // hiredis
 
@@ -51,6 +60,9 @@ class RedisConn {
     Nanos stall_timeout = 2 * kSeconds;  // see above; at least one command deadline is wise
     size_t max_in_flight = 16384;        // commands queued or sent and not yet answered
     size_t read_chunk = 16 * 1024;       // bytes per recv
+    // rediss://: verifies the server (tls/tls_client.h); must outlive the connection. A
+    // rediss:// URL without one is refused (kInvalidArgument).
+    const tls::TlsClientContext* tls = nullptr;
   };
 
   // Dials url's host:port (names resolved off the shard), then sends AUTH (when the URL has a
@@ -97,6 +109,8 @@ class RedisConn {
   const std::string& error() const { return error_; }  // why it broke ("" while up)
   size_t in_flight() const { return pending_.size(); }
   const std::string& endpoint() const { return endpoint_; }
+  // "TLSv1.3" over rediss:// once connected; empty without TLS.
+  std::string_view tls_protocol() const { return tls_ && tls_ready_ ? tls_->protocol() : ""; }
 
  private:
   friend class RedisClient;  // sends encoded frames (Send)
@@ -118,6 +132,11 @@ class RedisConn {
 
   // Queues `frame` as the next command, answered into `call`, and arms its deadline.
   void Enqueue(Call* call, std::string_view frame);
+  void StartFlush();  // the writer runs (next loop turn) unless it is running
+  bool HasWrites() const;  // bytes the writer could send now
+  // TLS: decrypts what `cipher` holds into tls_plain_ (finishing the handshake first). False:
+  // the connection failed (Fail was called).
+  bool Decrypt(std::string_view cipher);
   void Deliver(RedisReply reply);
   void OnDeadline(Call* call);
   void Fail(std::string why);  // idempotent
@@ -132,6 +151,10 @@ class RedisConn {
   std::deque<Slot> pending_;  // in the order the commands were queued (and will be answered)
   std::string out_;           // queued bytes not yet handed to the writer
   std::string writing_;       // bytes the writer is sending
+  std::unique_ptr<tls::TlsSession> tls_;  // rediss://
+  bool tls_ready_ = false;                // handshake done: out_ may be encrypted
+  Buffer tls_out_;                        // ciphertext the writer is sending
+  Buffer tls_plain_;                      // decrypted bytes for the reader
   bool flushing_ = false;
   bool broken_ = false;
   bool closed_ = false;

@@ -62,15 +62,15 @@ bool DecodeEventRows(std::string_view text, std::vector<OutboxRow>& out) {
   return true;
 }
 
-RedisEventBus::RedisEventBus(RedisUrl url, std::string instance)
-    : url_(std::move(url)), instance_(std::move(instance)) {}
+RedisEventBus::RedisEventBus(RedisUrl url, std::string instance, RedisConn::Options conn)
+    : url_(std::move(url)), instance_(std::move(instance)), conn_(conn) {}
 
 RedisEventBus::~RedisEventBus() = default;
 
 reactor::Task<Status> RedisEventBus::Open(EventRelay::Deliver deliver) {
   deliver_ = std::move(deliver);
-  pub_ = std::make_unique<RedisClient>(RedisClient::Options{.url = url_});
-  sub_ = std::make_unique<RedisClient>(RedisClient::Options{.url = url_});
+  pub_ = std::make_unique<RedisClient>(RedisClient::Options{.url = url_, .conn = conn_});
+  sub_ = std::make_unique<RedisClient>(RedisClient::Options{.url = url_, .conn = conn_});
   pub_->Start();
   sub_->Start();
   // Read from what is newest now: a subscriber's history comes from the database; the

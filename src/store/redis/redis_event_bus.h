@@ -32,7 +32,8 @@ bool DecodeEventRows(std::string_view text, std::vector<OutboxRow>& out);
 
 class RedisEventBus final : public EventBus {
  public:
-  RedisEventBus(RedisUrl url, std::string instance);
+  // `conn`: the options of its connections (with rediss://, the TLS context; see redis_conn.h).
+  RedisEventBus(RedisUrl url, std::string instance, RedisConn::Options conn = {});
   ~RedisEventBus() override;
 
   reactor::Task<Status> Open(EventRelay::Deliver deliver) override;
@@ -50,6 +51,7 @@ class RedisEventBus final : public EventBus {
 
   RedisUrl url_;
   std::string instance_;
+  RedisConn::Options conn_;
   std::unique_ptr<RedisClient> pub_;
   std::unique_ptr<RedisClient> sub_;
   EventRelay::Deliver deliver_;

@@ -10,7 +10,9 @@ namespace rf::store::redis {
 namespace {
 
 constexpr std::string_view kScheme = "redis://";
-constexpr std::string_view kShape = "expected redis://[[user]:password@]host[:port][/db]";
+constexpr std::string_view kTlsScheme = "rediss://";
+constexpr std::string_view kShape =
+    "expected redis://[[user]:password@]host[:port][/db] (rediss:// for TLS)";
 
 Error Invalid(std::string why) { return Error{Errc::kInvalidArgument, std::move(why)}; }
 
@@ -70,15 +72,13 @@ std::string RedisUrl::Endpoint() const {
 
 Result<RedisUrl> ParseRedisUrl(std::string_view url) {
   if (url.empty()) return Invalid("empty; " + std::string(kShape));
-  if (url.starts_with("rediss://")) {
-    return Invalid("TLS (rediss://) is not supported; use redis:// on a trusted network");
-  }
   if (url.starts_with("unix://") || url.starts_with("redis+unix://") ||
       url.starts_with("redis-socket://")) {
     return Invalid("unix sockets are not supported; " + std::string(kShape));
   }
-  if (!url.starts_with(kScheme)) return Invalid(std::string(kShape));
-  std::string_view rest = url.substr(kScheme.size());
+  const bool tls = url.starts_with(kTlsScheme);
+  if (!tls && !url.starts_with(kScheme)) return Invalid(std::string(kShape));
+  std::string_view rest = url.substr(tls ? kTlsScheme.size() : kScheme.size());
   for (char c : rest) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
       return Invalid("contains a control character");
@@ -95,6 +95,7 @@ Result<RedisUrl> ParseRedisUrl(std::string_view url) {
       slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
 
   RedisUrl out;
+  out.tls = tls;
   const size_t at = authority.rfind('@');
   if (at != std::string_view::npos) {
     std::string_view info = authority.substr(0, at);

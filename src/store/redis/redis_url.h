@@ -1,6 +1,7 @@
 #pragma once
 // RedisUrl: where and how to reach Redis, parsed from
 //   redis://[[user]:password@]host[:port][/db]
+//   rediss://...   the same over TLS (the server's certificate is verified for `host`)
 // The one grammar of a Redis URL: `--redis-url` validation (app/config.cc) and the client both
 // use ParseRedisUrl. Pure: no I/O, no name lookups.
 
@@ -19,6 +20,7 @@ struct RedisUrl {
   std::string password;  // "" = no AUTH
   bool auth = false;     // a password was given (it may be empty only when a user is named)
   int db = 0;            // SELECT db when not 0
+  bool tls = false;      // rediss://
 
   // host:port, IPv6 in brackets, for messages; never the password.
   std::string Endpoint() const;

@@ -44,7 +44,9 @@ class RedisServer {
     return s;
   }
 
-  RedisServer() {
+  // `env`: assignments for tools/redis.sh ("REDIS_TLS_CERT='...' REDIS_TLS_KEY='...'": a TLS
+  // port too, tls_url()).
+  explicit RedisServer(std::string env = {}) : env_(std::move(env)) {
     script_ = FindRedisSh();
     if (script_.empty()) {
       error_ = "tools/redis.sh not found above the test binary (set RF_SOURCE_ROOT)";
@@ -65,6 +67,8 @@ class RedisServer {
     url_ = ReadFile(dir_ + "/url");
     while (!url_.empty() && (url_.back() == '\n' || url_.back() == ' ')) url_.pop_back();
     port_ = static_cast<uint16_t>(std::atoi(ReadFile(dir_ + "/port").c_str()));
+    tls_url_ = ReadFile(dir_ + "/tls-url");
+    while (!tls_url_.empty() && (tls_url_.back() == '\n' || tls_url_.back() == ' ')) tls_url_.pop_back();
     if (url_.empty() || port_ == 0) error_ = "tools/redis.sh start wrote no url/port in " + dir_;
   }
   ~RedisServer() {
@@ -79,12 +83,14 @@ class RedisServer {
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }
   const std::string& url() const { return url_; }  // redis://127.0.0.1:PORT
+  const std::string& tls_url() const { return tls_url_; }  // rediss://127.0.0.1:PORT, with TLS
   uint16_t port() const { return port_; }
 
   // `tools/redis.sh VERB DIR`: start | stop | kill. Blocking: call it from an Offload helper
   // when a reactor runs.
   Status Run(const char* verb) const {
-    const std::string cmd = "'" + script_ + "' " + verb + " '" + dir_ + "' >'" + log_ + "' 2>&1";
+    const std::string cmd =
+        env_ + " '" + script_ + "' " + verb + " '" + dir_ + "' >'" + log_ + "' 2>&1";
     const int rc = std::system(cmd.c_str());
     if (rc != 0) {
       return Error{Errc::kUnavailable, "`tools/redis.sh " + std::string(verb) +
@@ -95,7 +101,7 @@ class RedisServer {
   }
 
  private:
-  std::string script_, dir_, log_, url_, error_;
+  std::string env_, script_, dir_, log_, url_, tls_url_, error_;
   uint16_t port_ = 0;
   bool started_ = false;
 };

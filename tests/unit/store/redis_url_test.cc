@@ -42,6 +42,18 @@ TEST_SUITE("store.redis_url") {
     CHECK(u->Endpoint() == "[::1]:7000");
   }
 
+  TEST_CASE("rediss:// is the same URL over TLS") {
+    Result<RedisUrl> u = ParseRedisUrl("rediss://:pw@cache.internal:6380/3");
+    REQUIRE(u.has_value());
+    CHECK(u->tls);
+    CHECK(u->host == "cache.internal");
+    CHECK(u->port == 6380);
+    CHECK(u->db == 3);
+    CHECK(u->password == "pw");
+    CHECK_FALSE(ParseRedisUrl("redis://h")->tls);
+    CHECK(RedactRedisUrl("rediss://u:pw@h:1") == "rediss://***@h:1");
+  }
+
   TEST_CASE("credentials: an ACL user with a password, or a password alone, percent-decoded") {
     Result<RedisUrl> u = ParseRedisUrl("redis://ringflow:s%40cret%3Ax@localhost:6379/2");
     REQUIRE(u.has_value());
@@ -62,7 +74,8 @@ TEST_SUITE("store.redis_url") {
     CHECK(Why("").find("expected redis://") != std::string::npos);
     CHECK(Why("http://h").find("expected redis://") != std::string::npos);
     CHECK(Why("127.0.0.1:6379").find("expected redis://") != std::string::npos);
-    CHECK(Why("rediss://h").find("TLS") != std::string::npos);
+    CHECK(Why("rediss://").find("missing host") != std::string::npos);
+    CHECK(Why("redis:/h").find("rediss:// for TLS") != std::string::npos);
     CHECK(Why("unix:///tmp/redis.sock").find("unix sockets") != std::string::npos);
     CHECK(Why("redis://").find("missing host") != std::string::npos);
     CHECK(Why("redis://:6379").find("missing host") != std::string::npos);

@@ -13,7 +13,7 @@
 
 typedef struct ssl_ctx_st SSL_CTX;
 
-namespace rf::http {
+namespace rf::tls {
 
 class TlsContext {
  public:
@@ -39,4 +39,4 @@ class TlsContext {
   SSL_CTX* ctx_ = nullptr;
 };
 
-}  // namespace rf::http
+}  // namespace rf::tls

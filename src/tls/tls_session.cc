@@ -1,12 +1,14 @@
-#include "http/tls/tls_session.h"
+#include "tls/tls_session.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <climits>
 
-namespace rf::http {
+namespace rf::tls {
 
 namespace {
 
@@ -19,14 +21,34 @@ const char* Reason(const char* fallback) {
 
 }  // namespace
 
-TlsSession::TlsSession(SSL_CTX* ctx) {
+void TlsSession::Attach(SSL_CTX* ctx) {
   ssl_ = SSL_new(ctx);
   SSL_CTX_free(ctx);  // SSL_new took its own reference
   BIO* rbio = BIO_new(BIO_s_mem());
   BIO* wbio = BIO_new(BIO_s_mem());
   BIO_set_mem_eof_return(rbio, -1);  // no input yet means "retry", not end of stream
   SSL_set_bio(ssl_, rbio, wbio);
+}
+
+TlsSession::TlsSession(SSL_CTX* ctx) {
+  Attach(ctx);
   SSL_set_accept_state(ssl_);
+}
+
+std::unique_ptr<TlsSession> TlsSession::Client(SSL_CTX* ctx, const std::string& host) {
+  std::unique_ptr<TlsSession> s(new TlsSession());
+  s->Attach(ctx);
+  SSL_set_connect_state(s->ssl_);
+  in6_addr scratch;
+  const bool ip = inet_pton(AF_INET, host.c_str(), &scratch) == 1 ||
+                  inet_pton(AF_INET6, host.c_str(), &scratch) == 1;
+  if (ip) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl_), host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(s->ssl_, host.c_str());
+    SSL_set1_host(s->ssl_, host.c_str());
+  }
+  return s;
 }
 
 TlsSession::~TlsSession() { SSL_free(ssl_); }
@@ -38,6 +60,8 @@ TlsSession::Step TlsSession::Handshake() {
   const int e = SSL_get_error(ssl_, r);
   if (e == SSL_ERROR_WANT_READ) return Step::kWantInput;
   error_ = Reason("handshake failed");
+  if (const long v = SSL_get_verify_result(ssl_); v != X509_V_OK)
+    error_ = "certificate verify failed: " + std::string(X509_verify_cert_error_string(v));
   return Step::kFailed;
 }
 
@@ -101,4 +125,6 @@ std::string_view TlsSession::alpn() const {
 
 bool TlsSession::resumed() const { return SSL_session_reused(ssl_) == 1; }
 
-}  // namespace rf::http
+std::string_view TlsSession::protocol() const { return SSL_get_version(ssl_); }
+
+}  // namespace rf::tls

@@ -1,4 +1,4 @@
-#include "http/tls/tls_context.h"
+#include "tls/tls_context.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -10,17 +10,13 @@
 #include <utility>
 #include <memory>
 
-namespace rf::http {
+#include "tls/detail/openssl_error.h"
+
+namespace rf::tls {
+
+using detail::OpenSslReason;
 
 namespace {
-
-std::string OpenSslReason() {
-  const unsigned long e = ERR_peek_last_error();
-  char buf[256] = "unknown error";
-  if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
-}
 
 // ALPN: h2 if the client offers it, else http/1.1; a client that offers neither gets no ALPN
 // and is served HTTP/1.1.
@@ -108,4 +104,4 @@ SSL_CTX* TlsContext::Acquire() {
   return ctx_;
 }
 
-}  // namespace rf::http
+}  // namespace rf::tls
