@@ -280,7 +280,11 @@ class Coordinator {
   void RunPure(Entry& e, uint32_t step, uint32_t attempt, Nanos started);  // noop, transform
   static reactor::Task<void> RunHttp(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
                                      HttpCall call);
-  HttpCall RenderHttp(const Entry& e, const Step& s) const;
+  // Errors: a {{secrets.NAME}} that cannot be read (the step then fails, not retried).
+  Result<HttpCall> RenderHttp(const Entry& e, const Step& s) const;
+  // An http attempt that ended without an output (its secrets already redacted from `error`):
+  // the machine records it and decides about a retry.
+  void FailHttp(Entry& e, uint32_t step, uint32_t attempt, std::string error, bool retryable);
 
   // Durable timers: due times come from records; this is their in-memory index.
   void AddTimer(Entry& e, const Timer& t);
