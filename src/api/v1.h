@@ -12,6 +12,8 @@ void AddWorkflowRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddRunRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddEventRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddKeyRoutes(Routes& routes, detail::ApiContext* ctx);
+void AddSecretRoutes(Routes& routes, detail::ApiContext* ctx);
+void AddAuditRoutes(Routes& routes, detail::ApiContext* ctx);
 
 class V1Api {
  public:
@@ -26,11 +28,16 @@ class V1Api {
   }
   // /v1/keys answers 503 until this is called. `keys` outlives the server.
   void EnableKeys(auth::KeyService* keys) { ctx_.keys = keys; }
+  // /v1/secrets and /v1/audit answer 503 until these are called; both outlive the server.
+  void EnableSecrets(auth::SecretService* secrets) { ctx_.secrets = secrets; }
+  void EnableAudit(auth::AuditLog* audit) { ctx_.audit = audit; }
   void AddRoutes(Routes& routes) {
     AddWorkflowRoutes(routes, &ctx_);
     AddRunRoutes(routes, &ctx_);
     AddEventRoutes(routes, &ctx_);
     AddKeyRoutes(routes, &ctx_);
+    AddSecretRoutes(routes, &ctx_);
+    AddAuditRoutes(routes, &ctx_);
   }
 
  private:
