@@ -23,6 +23,7 @@
 #include "api/v1.h"
 #include "base/check.h"
 #include "app/notify.h"
+#include "app/security.h"
 #include "auth/authenticator.h"
 #include "auth/crypto.h"
 #include "auth/jwt.h"
@@ -84,32 +85,9 @@ struct Daemon {
   std::unique_ptr<auth::KeyService> keys;
   std::string jwt_secret;
   http::TlsContext* tls = nullptr;  // --tls-cert: reloaded on SIGHUP
+  // Secrets (a vault per shard, the service on shard 0) and the audit log.
+  std::unique_ptr<Security> security;
 };
-
-// A secret or key file (blocking: start-up, or Offload). Errors name the file.
-Result<std::string> ReadSmallFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error::FromErrno(errno, "cannot open " + path);
-  std::string out;
-  char buf[4096];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Error::FromErrno(err, "cannot read " + path);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > (1u << 20)) {
-      ::close(fd);
-      return Error{Errc::kTooLarge, path + " is over 1 MiB"};
-    }
-  }
-  ::close(fd);
-  return out;
-}
 
 std::string TrimLine(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
@@ -142,6 +120,7 @@ reactor::Task<void> Drain(Daemon* d) {
     RF_LOG(kWarn, "drain timeout: closing remaining connections",
            {"open_connections", d->server->open_connections()});
   }
+  if (d->security) co_await d->security->Close();  // suspends; no request is served any more
   if (d->keys) co_await d->keys->Close();  // suspends
   co_await d->engine->Close();  // suspends
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
@@ -163,6 +142,15 @@ reactor::Task<void> OpenEngine(Daemon* d, std::string where) {
   Status st = co_await d->keys->Open();  // suspends
   if (!st) {
     RF_LOG(kError, "cannot load the API keys; not starting", {"error", st.error().ToString()});
+    d->exit_code.store(1);
+    d->state.draining.store(true, std::memory_order_release);
+    reactor::Spawn(Drain(d));
+    co_return;
+  }
+  st = co_await d->security->Open();  // suspends
+  if (!st) {
+    RF_LOG(kError, "cannot load the secrets or open the audit log; not starting",
+           {"error", st.error().ToString()});
     d->exit_code.store(1);
     d->state.draining.store(true, std::memory_order_release);
     reactor::Spawn(Drain(d));
@@ -305,7 +293,7 @@ int Serve(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, {}, {}, {}, nullptr};
+  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, {}, {}, {}, nullptr, {}};
   d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (d.signal_fd < 0) {
     RF_LOG(kError, "signalfd failed", {"error", strerror(errno)});
@@ -472,6 +460,17 @@ int Serve(const Config& config) {
     auth_shards.push_back(d.authenticators.back().get());
   }
   d.keys = std::make_unique<auth::KeyService>(stores->MakeKeyStore(), auth_shards, admin_key);
+  auto secrets_key = LoadSecretsKey(config);
+  if (!secrets_key) {
+    RF_LOG(kError, "cannot use the secrets key", {"error", secrets_key.error().context});
+    return 2;
+  }
+  d.security = std::make_unique<Security>(config, *stores, *secrets_key);
+  for (unsigned i = 0; i < config.shards; ++i) {
+    auth::SecretVault* vault = d.security->vaults[i].get();
+    d.executors[i]->SetSecrets(
+        [vault](std::string_view ns, std::string_view name) { return vault->Reveal(ns, name); });
+  }
   api::AuthGate gate({.enabled = config.auth, .metrics_auth = config.metrics_auth}, auth_shards);
   if (!config.auth) {
     if (AuthDefaultOn(config.listen_host)) {
@@ -495,12 +494,15 @@ int Serve(const Config& config) {
       std::vector<const auth::Authenticator*> parts;
       for (const auto& a : d.authenticators) parts.push_back(a.get());
       auth::RenderAuthMetrics(parts, out);
+      d.security->RenderMetrics(out);
     };
   }
 
   api::Routes routes;
   api::V1Api v1(&engine);
   v1.EnableKeys(d.keys.get());
+  v1.EnableSecrets(d.security->secrets.get());
+  v1.EnableAudit(d.security->audit.get());
   if (!d.forward_clients.empty()) {
     std::vector<http::client::Client*> clients;
     std::vector<api::ForwardStats*> stats;
@@ -536,6 +538,7 @@ int Serve(const Config& config) {
   }
   so.access_log = config.access_log;
   so.admission = &gate;
+  so.audit = d.security->audit_gate.get();
   so.allowed_hosts = config.allowed_hosts;
   so.json_mutations = config.json_mutations;
   http::Server server(so, config.shards, &routes.router, routes.names);
