@@ -295,6 +295,14 @@ ROUTE_ACCESS = {
     ("POST", "/v1/keys"): {"admin"},
     ("GET", "/v1/keys"): {"admin"},
     ("DELETE", "/v1/keys/{id}"): {"admin"},
+    ("PUT", "/v1/secrets/{name}"): {"admin", "developer"},
+    ("DELETE", "/v1/secrets/{name}"): {"admin", "developer"},
+    ("GET", "/v1/secrets"): {"admin", "developer"},
+    ("PUT", "/v1/namespaces/{ns}/secrets/{name}"): {"admin", "developer"},
+    ("DELETE", "/v1/namespaces/{ns}/secrets/{name}"): {"admin", "developer"},
+    ("GET", "/v1/namespaces/{ns}/secrets"): {"admin", "developer"},
+    ("GET", "/v1/audit"): {"admin"},
+    ("GET", "/v1/namespaces/{ns}/audit"): {"admin"},
     ("GET", "/ui"): "open",
     ("GET", "/ui/"): "open",
     ("GET", "/ui/{file}"): "open",
@@ -303,9 +311,11 @@ OPEN_STATUS = {"/ui": 301}  # open routes answer 200, but for these
 
 # Requests that reach the handler but change nothing lasting and never stream: a workflow
 # that does not exist, a malformed run id, a missing query parameter, a key that is not there.
-CONCRETE = {"{name}": "no-such-workflow", "{id}": "not-a-run-id", "{signal}": "ok", "{file}": "app.js"}
+CONCRETE = {"{name}": "no-such-workflow", "{id}": "not-a-run-id", "{signal}": "ok", "{file}": "app.js",
+            "{ns}": "default"}
 QUERY = {"/v1/events": "", "/v1/keys/{id}": ""}
-BODY = {("PUT", "/v1/workflows/{name}"): "{}", ("POST", "/v1/keys"): "{}"}
+BODY = {("PUT", "/v1/workflows/{name}"): "{}", ("POST", "/v1/keys"): "{}",
+        ("PUT", "/v1/secrets/{name}"): "{}", ("PUT", "/v1/namespaces/{ns}/secrets/{name}"): "{}"}
 
 
 def documented_routes(d):
