@@ -9,6 +9,7 @@ SecretScope::~SecretScope() {
 }
 
 const std::string* SecretScope::Read(std::string_view name) {
+  if (error_) return nullptr;  // the step fails anyway: ask no more
   for (const auto& [n, value] : values_)
     if (n == name) return &value;
   auto value = source_.Secret(ns_, name);
