@@ -7,7 +7,7 @@
 #include "api/detail/common.h"
 #include "api/v1.h"
 #include "auth/audit_log.h"
-#include "base/buffer.h"
+#include "json/parse.h"
 #include "json/writer.h"
 
 namespace rf::api {
@@ -44,23 +44,18 @@ bool ParseAuditQuery(const RequestContext& rc, store::AuditQuery& q) {
   return true;
 }
 
-void WriteEntry(const store::AuditEntry& e, Buffer& out) {
-  out.Append("{\"id\":\"" + std::to_string(e.id) + "\",\"at_ms\":" + std::to_string(e.at_ms) + ",\"subject\":");
-  json::WriteString(e.subject, out);
-  out.Append(",\"namespace\":");
-  json::WriteString(e.ns, out);
-  out.Append(",\"method\":");
-  json::WriteString(e.method, out);
-  out.Append(",\"route\":");
-  json::WriteString(e.route, out);
-  out.Append(",\"target\":");
-  out.Append(e.target.empty() ? std::string_view("{}") : std::string_view(e.target));
-  out.Append(",\"status\":" + std::to_string(e.status) + ",\"request_id\":");
-  if (e.request_id.empty())
-    out.Append("null");
-  else
-    json::WriteString(e.request_id, out);
-  out.Append("}");
+json::Value EntryJson(const store::AuditEntry& e) {
+  auto target = json::Parse(e.target.empty() ? std::string_view("{}") : std::string_view(e.target));
+  return json::Value(json::Object{
+      {"id", std::to_string(e.id)},
+      {"at_ms", e.at_ms},
+      {"subject", e.subject},
+      {"namespace", e.ns},
+      {"method", e.method},
+      {"route", e.route},
+      {"target", target ? std::move(*target) : json::Value(json::Object{})},
+      {"status", static_cast<int64_t>(e.status)},
+      {"request_id", e.request_id.empty() ? json::Value(nullptr) : json::Value(e.request_id)}});
 }
 
 reactor::Task<void> List(void* p, RequestContext& rc) {
@@ -76,18 +71,13 @@ reactor::Task<void> List(void* p, RequestContext& rc) {
     detail::ReplyError(rc.resp, page.error());
     co_return;
   }
-  Buffer out;
-  out.Append("{\"namespace\":");
-  json::WriteString(*ns, out);
-  out.Append(",\"entries\":[");
-  for (size_t i = 0; i < page->entries.size(); ++i) {
-    if (i) out.Append(",");
-    WriteEntry(page->entries[i], out);
-  }
-  out.Append("],\"next_cursor\":");
-  out.Append(page->next_before ? "\"" + std::to_string(page->next_before) + "\"" : std::string("null"));
-  out.Append("}");
-  detail::ReplyJson(rc.resp, 200, out.view());
+  json::Array entries;
+  for (const store::AuditEntry& e : page->entries) entries.push_back(EntryJson(e));
+  json::Value out(json::Object{
+      {"namespace", std::string(*ns)},
+      {"entries", std::move(entries)},
+      {"next_cursor", page->next_before ? json::Value(std::to_string(page->next_before)) : json::Value(nullptr)}});
+  detail::ReplyJson(rc.resp, 200, json::ToString(out));
 }
 
 }  // namespace
