@@ -16,10 +16,7 @@ using detail::ApiContext;
 using http::RequestContext;
 
 bool HaveService(const ApiContext& ctx, http::Response& resp) {
-  if (ctx.keys != nullptr) return true;
-  resp.Error(503, "unavailable", "API keys are not served by this daemon");
-  resp.AddHeader("Retry-After", "1");
-  return false;
+  return detail::HaveService(ctx.keys, "API keys", resp);
 }
 
 json::Value KeyJson(const auth::KeyEntry& k, int64_t now_ms) {

@@ -22,6 +22,7 @@ void Routes::Add(http::Method method, std::string_view pattern, auth::Access acc
   }
   ep.route_id = id;
   ep.access = static_cast<uint8_t>(access);
+  ep.audited = pattern.starts_with("/v1/");  // its mutations go to the audit log (audit_gate.h)
   router.Add(method, pattern, ep);
   table.push_back({method, std::string(pattern), access});
 }

@@ -14,6 +14,8 @@ void AddEventRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddKeyRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddTriggerRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddBreakerRoutes(Routes& routes, detail::ApiContext* ctx);
+void AddSecretRoutes(Routes& routes, detail::ApiContext* ctx);
+void AddAuditRoutes(Routes& routes, detail::ApiContext* ctx);
 
 class V1Api {
  public:
@@ -30,6 +32,9 @@ class V1Api {
   void EnableKeys(auth::KeyService* keys) { ctx_.keys = keys; }
   // Run starts and live runs are limited per namespace. `quotas` outlives the server.
   void EnableQuotas(Quotas* quotas) { ctx_.quotas = quotas; }
+  // /v1/secrets and /v1/audit answer 503 until these are called; both outlive the server.
+  void EnableSecrets(auth::SecretService* secrets) { ctx_.secrets = secrets; }
+  void EnableAudit(auth::AuditLog* audit) { ctx_.audit = audit; }
   void AddRoutes(Routes& routes) {
     AddWorkflowRoutes(routes, &ctx_);
     AddRunRoutes(routes, &ctx_);
@@ -37,6 +42,8 @@ class V1Api {
     AddKeyRoutes(routes, &ctx_);
     AddTriggerRoutes(routes, &ctx_);
     AddBreakerRoutes(routes, &ctx_);
+    AddSecretRoutes(routes, &ctx_);
+    AddAuditRoutes(routes, &ctx_);
   }
 
  private:

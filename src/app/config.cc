@@ -88,6 +88,11 @@ constexpr Setting kSettings[] = {
     {"quotas-file", Kind::kString, "", 0, 0, "JSON file of rate limits and live-run quotas per namespace (README: Quotas); reloaded on SIGHUP; empty: no limits"},
     {"allowed-hosts", Kind::kString, "", 0, 0, "comma-separated Host names the API answers for (421 otherwise; DNS rebinding); empty: any"},
     {"json-mutations", Kind::kString, "auto", 0, 0, "on: POST/PUT/PATCH/DELETE need Content-Type: application/json even without a body (415; no cross-site form posts) | off | auto: as --auth"},
+    {"secrets-key-file", Kind::kString, "", 0, 0, "file holding the key secrets are sealed with (AES-256-GCM): 64 hex digits (openssl rand -hex 32) or 32 raw bytes; empty: PUT /v1/secrets answers 409"},
+    {"secrets-key", Kind::kString, "", 0, 0, "the secrets key itself (64 hex digits); set it through RINGFLOW_SECRETS_KEY, not a flag (never printed); --secrets-key-file wins"},
+    {"audit-queue", Kind::kUint, "4096", 16, 1'000'000, "audit entries per shard not yet durable before mutations are refused with 503 (the audit log never drops)"},
+    {"audit-retention", Kind::kDuration, "2160h", 3'600'000, 36'500ull * 86'400'000, "audit entries are removed this long after they were written"},
+    {"audit-max-bytes", Kind::kSize, "256MiB", 64 * 1024, 1ull << 40, "embedded store: the audit files' total size; the oldest go first beyond it"},
     {"config", Kind::kString, "", 0, 0, "optional file of `key = value` lines"},
 };
 
@@ -159,6 +164,8 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "sse-buffer") c.sse_buffer = *x;
       else if (key == "jwt-cache") c.jwt_cache = *x;
       else if (key == "body-min-rate") c.body_min_rate = *x;
+      else if (key == "audit-queue") c.audit_queue = *x;
+      else if (key == "audit-max-bytes") c.audit_max_bytes = *x;
       return {};
     }
     case Kind::kDuration: {
@@ -172,6 +179,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "retention") c.retention = *d;
       else if (key == "http-timeout") c.http_timeout = *d;
       else if (key == "before") c.archive_before = *d;
+      else if (key == "audit-retention") c.audit_retention = *d;
       return {};
     }
     case Kind::kBool: {
@@ -295,6 +303,10 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
         c.admin_key = std::string(v);
       } else if (key == "admin-key-file") {
         c.admin_key_file = std::string(v);
+      } else if (key == "secrets-key-file") {
+        c.secrets_key_file = std::string(v);
+      } else if (key == "secrets-key") {
+        c.secrets_key = std::string(v);
       } else if (key == "jwt-secret-file") {
         c.jwt_secret_file = std::string(v);
       } else if (key == "jwks-file") {
@@ -485,7 +497,8 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
     std::string shown = value;
     if (s.key == std::string_view("database-url")) shown = RedactUrl(value);
     if (s.key == std::string_view("redis-url")) shown = store::redis::RedactRedisUrl(value);
-    if (s.key == std::string_view("admin-key") && !value.empty()) shown = "***";
+    if ((s.key == std::string_view("admin-key") || s.key == std::string_view("secrets-key")) && !value.empty())
+      shown = "***";
     c.effective.push_back({s.key, shown, origin});
   }
 
@@ -499,6 +512,8 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
   if (!c.json_mutations_given) c.json_mutations = c.auth;
   if (flags.count("admin-key"))
     c.warnings.push_back("--admin-key shows the key to anyone who can list processes: use RINGFLOW_ADMIN_KEY or --admin-key-file");
+  if (flags.count("secrets-key"))
+    c.warnings.push_back("--secrets-key shows the key to anyone who can list processes: use RINGFLOW_SECRETS_KEY or --secrets-key-file");
 
   if (c.egress_mode == http::client::EgressMode::kAllowAll && !c.egress_allow.empty())
     c.warnings.push_back("--egress-allow has no effect with --egress-policy allow-all");

@@ -83,6 +83,14 @@ struct Config {
   std::vector<std::string> allowed_hosts;  // empty: any Host
   bool json_mutations = false;  // resolved: --json-mutations auto follows auth
   bool json_mutations_given = false;
+  // Secrets (auth/secret_service.h): the AES-256-GCM key, from a file or RINGFLOW_SECRETS_KEY
+  // (never printed); neither: secrets are not configured.
+  std::string secrets_key_file;
+  std::string secrets_key;
+  // Audit log (auth/audit_log.h).
+  uint64_t audit_queue = 0;      // entries per shard before mutations get 503
+  Nanos audit_retention = 0;
+  uint64_t audit_max_bytes = 0;  // embedded: the audit files' total bound
   Nanos archive_before = 0;      // archive: runs that finished at least this long ago
   std::string archive_out = "-";  // archive: output file, - for stdout
 

@@ -23,6 +23,7 @@
 #include "api/v1.h"
 #include "base/check.h"
 #include "app/notify.h"
+#include "app/security.h"
 #include "auth/authenticator.h"
 #include "auth/crypto.h"
 #include "auth/jwt.h"
@@ -87,32 +88,9 @@ struct Daemon {
   std::string jwt_secret;
   std::unique_ptr<api::Quotas> quotas;  // --quotas-file; null without one
   tls::TlsContext* tls = nullptr;  // --tls-cert: reloaded on SIGHUP
+  // Secrets (a vault per shard, the service on shard 0) and the audit log.
+  std::unique_ptr<Security> security;
 };
-
-// A secret or key file (blocking: start-up, or Offload). Errors name the file.
-Result<std::string> ReadSmallFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error::FromErrno(errno, "cannot open " + path);
-  std::string out;
-  char buf[4096];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Error::FromErrno(err, "cannot read " + path);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > (1u << 20)) {
-      ::close(fd);
-      return Error{Errc::kTooLarge, path + " is over 1 MiB"};
-    }
-  }
-  ::close(fd);
-  return out;
-}
 
 std::string TrimLine(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
@@ -145,6 +123,7 @@ reactor::Task<void> Drain(Daemon* d) {
     RF_LOG(kWarn, "drain timeout: closing remaining connections",
            {"open_connections", d->server->open_connections()});
   }
+  if (d->security) co_await d->security->Close();  // suspends; no request is served any more
   if (d->keys) co_await d->keys->Close();  // suspends
   co_await d->engine->Close();  // suspends
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
@@ -166,6 +145,15 @@ reactor::Task<void> OpenEngine(Daemon* d, std::string where) {
   Status st = co_await d->keys->Open();  // suspends
   if (!st) {
     RF_LOG(kError, "cannot load the API keys; not starting", {"error", st.error().ToString()});
+    d->exit_code.store(1);
+    d->state.draining.store(true, std::memory_order_release);
+    reactor::Spawn(Drain(d));
+    co_return;
+  }
+  st = co_await d->security->Open();  // suspends
+  if (!st) {
+    RF_LOG(kError, "cannot load the secrets or open the audit log; not starting",
+           {"error", st.error().ToString()});
     d->exit_code.store(1);
     d->state.draining.store(true, std::memory_order_release);
     reactor::Spawn(Drain(d));
@@ -332,7 +320,7 @@ int Serve(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, {}, {}, {}, nullptr};
+  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, {}, {}, {}, nullptr, nullptr, {}};
   d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (d.signal_fd < 0) {
     RF_LOG(kError, "signalfd failed", {"error", strerror(errno)});
@@ -513,6 +501,17 @@ int Serve(const Config& config) {
     auth_shards.push_back(d.authenticators.back().get());
   }
   d.keys = std::make_unique<auth::KeyService>(stores->MakeKeyStore(), auth_shards, admin_key);
+  auto secrets_key = LoadSecretsKey(config);
+  if (!secrets_key) {
+    RF_LOG(kError, "cannot use the secrets key", {"error", secrets_key.error().context});
+    return 2;
+  }
+  d.security = std::make_unique<Security>(config, *stores, *secrets_key);
+  for (unsigned i = 0; i < config.shards; ++i) {
+    auth::SecretVault* vault = d.security->vaults[i].get();
+    d.executors[i]->SetSecrets(
+        [vault](std::string_view ns, std::string_view name) { return vault->Reveal(ns, name); });
+  }
   api::AuthGate gate({.enabled = config.auth, .metrics_auth = config.metrics_auth}, auth_shards);
   if (!config.quotas_file.empty()) {
     auto text = ReadSmallFile(config.quotas_file);
@@ -555,6 +554,7 @@ int Serve(const Config& config) {
       std::vector<const auth::Authenticator*> parts;
       for (const auto& a : d.authenticators) parts.push_back(a.get());
       auth::RenderAuthMetrics(parts, out);
+      d.security->RenderMetrics(out);
     };
   }
 
@@ -562,6 +562,8 @@ int Serve(const Config& config) {
   api::V1Api v1(&engine);
   v1.EnableKeys(d.keys.get());
   if (d.quotas) v1.EnableQuotas(d.quotas.get());
+  v1.EnableSecrets(d.security->secrets.get());
+  v1.EnableAudit(d.security->audit.get());
   if (!d.forward_clients.empty()) {
     std::vector<http::client::Client*> clients;
     std::vector<api::ForwardStats*> stats;
@@ -597,6 +599,7 @@ int Serve(const Config& config) {
   }
   so.access_log = config.access_log;
   so.admission = &gate;
+  so.audit = d.security->audit_gate.get();
   so.allowed_hosts = config.allowed_hosts;
   so.json_mutations = config.json_mutations;
   http::Server server(so, config.shards, &routes.router, routes.names);

@@ -2,6 +2,7 @@
 
 #include "obs/log.h"
 #include "reactor/shard.h"
+#include "reactor/sleep_unless.h"
 #include "reactor/submit_to.h"
 
 namespace rf::auth {
@@ -23,16 +24,6 @@ bool ValidKeyName(std::string_view name) {
 KeyService::KeyService(std::unique_ptr<store::KeyStore> store, std::vector<Authenticator*> shards,
                        std::string bootstrap_token)
     : store_(std::move(store)), shards_(std::move(shards)), bootstrap_(std::move(bootstrap_token)) {}
-
-void KeyService::Release() {
-  if (waiters_.empty()) {
-    busy_ = false;
-    return;
-  }
-  auto next = waiters_.front();  // the turn passes on: busy_ stays true
-  waiters_.pop_front();
-  reactor::Shard::Current().Schedule(next);
-}
 
 reactor::Task<void> KeyService::Publish() {
   table_ = KeyTable::Build(rows_, bootstrap_);
@@ -64,15 +55,12 @@ reactor::Task<void> KeyService::Close() {
 }
 
 reactor::Task<void> KeyService::Reloader(KeyService* self) {
-  while (!self->stopping_) {
-    for (Nanos slept = 0; slept < kReloadInterval && !self->stopping_; slept += 100 * kMillis)
-      co_await reactor::Sleep(100 * kMillis);  // suspends
-    if (self->stopping_) break;
-    co_await self->Turn();  // suspends
+  while (co_await reactor::SleepUnless(kReloadInterval, self->stopping_)) {  // suspends
+    co_await self->turns_.Take();  // suspends
     auto rows = co_await self->store_->Load();  // suspends
     if (!rows) {
       RF_LOG(kWarn, "cannot reload API keys; keeping the last table", {"error", rows.error().ToString()});
-      self->Release();
+      self->turns_.Release();
       continue;
     }
     bool same = rows->size() == self->rows_.size();
@@ -82,7 +70,7 @@ reactor::Task<void> KeyService::Reloader(KeyService* self) {
       self->rows_ = std::move(*rows);
       co_await self->Publish();  // suspends
     }
-    self->Release();
+    self->turns_.Release();
   }
 }
 
@@ -126,17 +114,17 @@ reactor::Task<Result<CreatedKey>> KeyService::CreateHere(KeyService* self, NewKe
   out.token = std::string(kTokenPrefix) + out.key.id + "_" + Base64UrlEncode(*secret);
   store::ApiKeyRow row{out.key.id, out.key.name, out.key.ns, std::string(RoleName(key.role)),
                        Hex(Sha256(out.token)), out.key.created_ms, out.key.expires_ms};
-  co_await self->Turn();  // suspends
+  co_await self->turns_.Take();  // suspends
   if (self->store_) {
     Status st = co_await self->store_->Insert(row);  // suspends
     if (!st) {
-      self->Release();
+      self->turns_.Release();
       co_return st.error();
     }
   }
   self->rows_.push_back(std::move(row));
   co_await self->Publish();  // suspends
-  self->Release();
+  self->turns_.Release();
   RF_LOG(kInfo, "API key created", {"id", out.key.id}, {"namespace", out.key.ns},
          {"role", RoleName(out.key.role)});
   co_return out;
@@ -145,23 +133,23 @@ reactor::Task<Result<CreatedKey>> KeyService::CreateHere(KeyService* self, NewKe
 reactor::Task<Status> KeyService::RevokeHere(KeyService* self, std::string id) {
   if (id == kBootstrapId)
     co_return Error{Errc::kConflict, "the bootstrap key comes from --admin-key-file / RINGFLOW_ADMIN_KEY: change it there"};
-  co_await self->Turn();  // suspends
+  co_await self->turns_.Take();  // suspends
   auto it = std::find_if(self->rows_.begin(), self->rows_.end(),
                          [&](const store::ApiKeyRow& r) { return r.id == id; });
   if (it == self->rows_.end()) {
-    self->Release();
+    self->turns_.Release();
     co_return Error{Errc::kNotFound, "no API key " + id};
   }
   if (self->store_) {
     Status st = co_await self->store_->Revoke(id, NowMs());  // suspends
     if (!st) {
-      self->Release();
+      self->turns_.Release();
       co_return st;
     }
   }
   self->rows_.erase(it);
   co_await self->Publish();  // suspends
-  self->Release();
+  self->turns_.Release();
   RF_LOG(kInfo, "API key revoked", {"id", id});
   co_return Status{};
 }

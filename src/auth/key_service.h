@@ -5,9 +5,6 @@
 // when Revoke returns no shard accepts the key any more. With a shared store (PostgreSQL) shard 0
 // also reloads the table every kReloadInterval to pick up other daemons' changes.
 
-#include <atomic>
-#include <coroutine>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +13,7 @@
 #include "auth/key_table.h"
 #include "base/clock.h"
 #include "reactor/task.h"
+#include "reactor/turns.h"
 #include "store/store.h"
 
 namespace rf::auth {
@@ -59,24 +57,13 @@ class KeyService {
   static reactor::Task<void> Reloader(KeyService* self);
   reactor::Task<void> Publish();  // shard 0: current rows -> every shard
 
-  // Changes run one at a time (each suspends on the store): await Turn(), then Release().
-  struct TurnOp {
-    KeyService* self;
-    bool await_ready() const noexcept { return !self->busy_ && (self->busy_ = true); }
-    void await_suspend(std::coroutine_handle<> h) { self->waiters_.push_back(h); }
-    void await_resume() const noexcept {}
-  };
-  TurnOp Turn() { return TurnOp{this}; }
-  void Release();
-
   std::unique_ptr<store::KeyStore> store_;
   std::vector<Authenticator*> shards_;
   std::string bootstrap_;
   std::vector<store::ApiKeyRow> rows_;  // shard 0 only
   std::shared_ptr<const KeyTable> table_;  // shard 0 only; what the shards were given last
   bool stopping_ = false;
-  bool busy_ = false;
-  std::deque<std::coroutine_handle<>> waiters_;
+  reactor::Turns turns_;  // changes run one at a time (each suspends on the store)
   reactor::TaskGroup reloader_;
 };
 

@@ -10,7 +10,10 @@ bool RoleAllows(Role role, Access access) {
     case Access::kRunsStart:
     case Access::kRunsControl: return role != Role::kViewer;
     case Access::kWorkflowsWrite: return role == Role::kDeveloper || role == Role::kAdmin;
-    case Access::kKeys: return role == Role::kAdmin;
+    case Access::kKeys:
+    case Access::kAudit: return role == Role::kAdmin;
+    case Access::kSecretsRead:
+    case Access::kSecretsWrite: return role == Role::kDeveloper || role == Role::kAdmin;
   }
   return false;
 }
@@ -42,6 +45,9 @@ std::string_view AccessName(Access access) {
     case Access::kRunsControl: return "runs.control";
     case Access::kWorkflowsWrite: return "workflows.write";
     case Access::kKeys: return "keys";
+    case Access::kSecretsRead: return "secrets.read";
+    case Access::kSecretsWrite: return "secrets.write";
+    case Access::kAudit: return "audit";
   }
   return "?";
 }

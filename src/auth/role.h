@@ -21,6 +21,9 @@ enum class Access : uint8_t {
   kRunsControl,     // cancel, signal, retry
   kWorkflowsWrite,  // PUT / DELETE /v1/workflows/{name}
   kKeys,            // /v1/keys
+  kSecretsRead,     // GET /v1/secrets (names and times only, never values)
+  kSecretsWrite,    // PUT / DELETE /v1/secrets/{name}
+  kAudit,           // GET /v1/audit
 };
 
 constexpr size_t kRoleCount = 4;

@@ -300,7 +300,11 @@ class Coordinator {
   void RunPure(Entry& e, uint32_t step, uint32_t attempt, Nanos started);  // noop, transform
   static reactor::Task<void> RunHttp(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
                                      HttpCall call, BreakerTicket ticket);
-  HttpCall RenderHttp(const Entry& e, const Step& s) const;
+  // Errors: a {{secrets.NAME}} that cannot be read (the step then fails, not retried).
+  Result<HttpCall> RenderHttp(const Entry& e, const Step& s) const;
+  // An http attempt that ended without an output (its secrets already redacted from `error`):
+  // the machine records it and decides about a retry.
+  void FailHttp(Entry& e, uint32_t step, uint32_t attempt, std::string error, bool retryable);
 
   // Circuit breakers (coordinator_breakers.cc). A call passes its step's breaker before it
   // takes an http slot: kPass (with the ticket to report the outcome on), kFailed (the attempt

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/tenancy.h"
 #include "engine/coordinator.h"
+#include "engine/secret_scope.h"
+#include "json/redact.h"
 #include "json/writer.h"
 
 namespace rf::engine {
@@ -121,12 +124,16 @@ void Coordinator::Execute(const WorkItem& w) {
       return;
     case StepType::kHttp: {
       if (closing_) return;  // its start is durable: after the restart it is retried as interrupted
-      HttpCall call = RenderHttp(e, s);
+      auto call = RenderHttp(e, s);
+      if (!call) {  // a secret it names is missing: retrying cannot bring it
+        FailHttp(e, w.step, w.attempt, call.error().ToString(), false);
+        return;
+      }
       BreakerTicket ticket;
-      if (PassBreaker(w, s, call.url, ticket) != Gate::kPass) return;
+      if (PassBreaker(w, s, call->url, ticket) != Gate::kPass) return;
       ++http_in_flight_;
       ++e.pending;
-      reactor::Spawn(RunHttp(this, &e, w.step, w.attempt, std::move(call), std::move(ticket)),
+      reactor::Spawn(RunHttp(this, &e, w.step, w.attempt, std::move(*call), std::move(ticket)),
                      &tasks_);
       return;
     }
@@ -154,11 +161,12 @@ void Coordinator::RunPure(Entry& e, uint32_t step, uint32_t attempt, Nanos start
   stats_->step_duration[type].ObserveNanos(MonoNow() - started);
 }
 
-HttpCall Coordinator::RenderHttp(const Entry& e, const Step& s) const {
+Result<HttpCall> Coordinator::RenderHttp(const Entry& e, const Step& s) const {
   const HttpRequestSpec& spec = *s.request;
   RunStepResults results(e.run);
   const std::string& id = e.run.id_text;
-  json::Context ctx{&e.run.input, &results, id, e.run.def->name};
+  SecretScope secrets(*http_, SplitQualified(e.run.def->name).ns);
+  json::Context ctx{&e.run.input, &results, id, e.run.def->name, &secrets};
   HttpCall call;
   call.method = HttpMethodName(spec.method);
   call.url = spec.url.EvaluateString(ctx);
@@ -173,7 +181,19 @@ HttpCall Coordinator::RenderHttp(const Entry& e, const Step& s) const {
   }
   call.connect_timeout = spec.connect_timeout;
   call.timeout = s.timeout ? s.timeout : options_.http_timeout;
+  if (secrets.error()) return *secrets.error();
+  call.secrets = secrets.TakeValues();
   return call;
+}
+
+void Coordinator::FailHttp(Entry& e, uint32_t step, uint32_t attempt, std::string error, bool retryable) {
+  double u = NextUnit();
+  Mutate(e, [&](Machine& m) {
+    m.StepFailed(step, attempt, error, retryable, u);
+    return 0;
+  });
+  const bool retrying = e.run.steps[step].status == StepStatus::kRetrying;
+  stats_->steps[static_cast<size_t>(StepType::kHttp)][retrying ? 2 : 1].Add();
 }
 
 reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t step,
@@ -183,7 +203,13 @@ reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t s
   e->in_flight.push_back(Entry::InFlight{step, attempt, &cancel});
   if (self->closing_) cancel.Fire();  // Close() fired the tokens before this task began
   const Nanos t0 = MonoNow();
+  std::vector<std::string> secrets = std::move(call.secrets);
   HttpResult r = co_await self->http_->Call(std::move(call), &cancel);  // suspends
+  if (!secrets.empty()) {  // an answer (or an error quoting the URL) may echo what was sent
+    json::RedactValue(r.body, secrets);
+    json::RedactText(r.error.context, secrets);
+    WipeSecrets(secrets);
+  }
   std::erase_if(e->in_flight, [&](const Entry::InFlight& f) { return f.cancel == &cancel; });
   --self->http_in_flight_;
   --e->pending;
@@ -201,25 +227,14 @@ reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t s
         return 0;
       });
       stats.steps[type][Outcome(e->run.steps[step].status)].Add();
+    } else if (r.error.code == Errc::kOk) {
+      self->FailHttp(*e, step, attempt, "HTTP " + std::to_string(r.status),
+                     r.status >= 500 || e->run.def->steps[step].retry.RetriesStatus(r.status));
     } else {
-      std::string error;
-      bool retryable;
-      if (r.error.code == Errc::kOk) {
-        error = "HTTP " + std::to_string(r.status);
-        retryable = r.status >= 500 || e->run.def->steps[step].retry.RetriesStatus(r.status);
-      } else {
-        error = r.error.ToString();
-        // A URL that renders wrong stays wrong; an address the egress policy denies stays denied
-        // until the operator changes the policy, which a retry cannot wait for.
-        retryable = r.error.code != Errc::kInvalidArgument && r.error.code != Errc::kEgressDenied;
-      }
-      double u = self->NextUnit();
-      self->Mutate(*e, [&](Machine& m) {
-        m.StepFailed(step, attempt, error, retryable, u);
-        return 0;
-      });
-      const bool retrying = e->run.steps[step].status == StepStatus::kRetrying;
-      stats.steps[type][retrying ? 2 : 1].Add();
+      // A URL that renders wrong stays wrong; an address the egress policy denies stays denied
+      // until the operator changes the policy, which a retry cannot wait for.
+      self->FailHttp(*e, step, attempt, r.error.ToString(),
+                     r.error.code != Errc::kInvalidArgument && r.error.code != Errc::kEgressDenied);
     }
   }
   self->PumpNow();  // a slot is free

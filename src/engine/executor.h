@@ -25,6 +25,9 @@ struct HttpCall {
   bool has_body = false;
   Nanos connect_timeout = 0;  // 0: the client's default
   Nanos timeout = 0;          // the whole exchange
+  // The values of the {{secrets.NAME}} rendered into url, headers or body: never recorded, and
+  // redacted from the result before it is (the coordinator does both).
+  std::vector<std::string> secrets;
 };
 
 struct HttpResult {
@@ -44,6 +47,14 @@ class HttpExecutor {
   // the port always written): the circuit breaker key of a step that names none. Empty for a
   // URL the client refuses (its call fails as invalid, without a breaker). Pure.
   virtual std::string Origin(std::string_view url) const = 0;
+  // The value of secret `name` of namespace `ns`, for an http step of this shard that is about
+  // to run. Errors (the message names the secret, never a value): kNotFound, kUnavailable (no
+  // secrets configured), kCorrupt (cannot be opened).
+  virtual Result<std::string> Secret(std::string_view ns, std::string_view name) {
+    (void)ns;
+    return Error{Errc::kUnavailable, "secret '" + std::string(name) + "' cannot be read: secrets are "
+                                     "not configured on this daemon"};
+  }
 };
 
 }  // namespace rf::engine

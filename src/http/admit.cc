@@ -24,13 +24,27 @@ bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed)
 
 bool AdmitRequest(const ServerOptions& opt, unsigned shard, const Request& req,
                   const Router<Endpoint>::Match& m, Identity& who, Response& resp) {
+  const bool found = m.kind == Router<Endpoint>::Match::Kind::kFound;
+  who.authenticated = false;
+  who.subject.clear();
+  who.audit_pending = false;
+  // First, so that every later refusal (421, 401, 403, 415) is recorded too; a full trail
+  // refuses the request before anything else looks at it (the log fails closed).
+  if (found && opt.audit && m.handler->audited && req.method != Method::kGet &&
+      req.method != Method::kHead) {
+    if (!opt.audit->Reserve(shard)) {
+      resp.Error(503, "unavailable", "the audit log is full (its store is slow or failing): the "
+                                     "request was not run; retry later");
+      resp.AddHeader("Retry-After", "1");
+      return false;
+    }
+    who.audit_pending = true;
+  }
   if (!opt.allowed_hosts.empty() && !HostAllowed(req.Header("Host"), opt.allowed_hosts)) {
     resp.Error(421, "misdirected_request", "this server does not answer for that Host (--allowed-hosts)");
     return false;
   }
-  if (m.kind != Router<Endpoint>::Match::Kind::kFound) return true;
-  who.authenticated = false;
-  who.subject.clear();
+  if (!found) return true;
   if (opt.admission && !opt.admission->Admit(shard, req, *m.handler, m.params, who, resp)) return false;
   if (opt.json_mutations &&
       (req.method == Method::kPost || req.method == Method::kPut || req.method == Method::kPatch ||

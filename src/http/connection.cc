@@ -223,6 +223,7 @@ void ShardServer::Finish(Connection* c, const Response& resp, uint16_t route_id,
   Nanos dt = MonoNow() - t0;
   stats_.requests[route_id][StatusSlot(resp.status)].Add();
   stats_.duration[route_id].ObserveNanos(dt);
+  FinishAudit(server_.options_, shard_id_, req, c->match, c->who, resp.status);
   if (server_.options_.access_log) {
     RF_LOG(kInfo, "access", {"method", req.method_str}, {"target", req.target},
            {"status", resp.status}, {"bytes", resp.body.size()}, {"dur_us", dt / 1000});
@@ -370,6 +371,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
           c->stream = nullptr;
           self.stats_.requests[route_id][StatusSlot(resp.status)].Add();
           self.stats_.duration[route_id].ObserveNanos(MonoNow() - t0);
+          FinishAudit(opt, self.shard_id_, c->req, c->match, c->who, resp.status);
           streamed = true;
           break;
         }

@@ -55,6 +55,7 @@ struct Identity {
   std::string ns;       // the principal's namespace ("*": every one)
   uint8_t role = 0;     // the admission's own encoding (auth::Role)
   bool authenticated = false;
+  bool audit_pending = false;  // the audit reserved an entry: FinishAudit records the outcome
 };
 
 struct RequestContext {
@@ -74,6 +75,7 @@ struct Endpoint {
   void* ctx = nullptr;
   uint16_t route_id = 0;  // index into the route names, for metrics labels
   uint8_t access = 0;     // what the route needs, as the Admission reads it (api: auth::Access)
+  bool audited = false;   // its mutations (not GET/HEAD) go to the RequestAudit
 };
 
 }  // namespace rf::http

@@ -36,6 +36,19 @@ class Admission {
                      Identity& who, Response& resp) = 0;
 };
 
+// The audit trail of mutations (api/ implements it): for a matched route marked `audited`, a
+// request other than GET and HEAD reserves an entry before any other check (Reserve false: the
+// trail is full and the request is answered 503 without running), and once its status is known
+// (whatever answered: the admission's 401/403, a 415, the handler) Record is called exactly
+// once, through FinishAudit. On the connection's shard, synchronously.
+class RequestAudit {
+ public:
+  virtual ~RequestAudit() = default;
+  virtual bool Reserve(unsigned shard) = 0;
+  virtual void Record(unsigned shard, const Request& req, const Router<Endpoint>::Match& m,
+                      const Identity& who, int status) = 0;
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
@@ -53,6 +66,8 @@ struct ServerOptions {
   bool access_log = false;
   // Null: every request reaches its handler. Outlives the server.
   Admission* admission = nullptr;
+  // Null: nothing is audited. Outlives the server.
+  RequestAudit* audit = nullptr;
   // Non-empty: the Host header's name (port stripped, case-insensitive) must be one of these,
   // else 421 (DNS rebinding). IPv6 as "[::1]".
   std::vector<std::string> allowed_hosts;
@@ -73,6 +88,14 @@ bool IsJsonContentType(std::string_view content_type);
 // the JSON content type of mutations (415). False: `resp` holds the answer.
 bool AdmitRequest(const ServerOptions& opt, unsigned shard, const Request& req,
                   const Router<Endpoint>::Match& m, Identity& who, Response& resp);
+// Records the outcome of a request AdmitRequest reserved an audit entry for (a no-op
+// otherwise, so every place a response is finished may call it).
+inline void FinishAudit(const ServerOptions& opt, unsigned shard, const Request& req,
+                        const Router<Endpoint>::Match& m, Identity& who, int status) {
+  if (!who.audit_pending) return;
+  who.audit_pending = false;
+  opt.audit->Record(shard, req, m, who, status);
+}
 
 class ShardServer;
 

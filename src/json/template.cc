@@ -160,6 +160,11 @@ Result<Ref> ParseRef(std::string_view expr) {
       return Invalid("unknown run field '" + field + "' (expected run.id or run.workflow)");
     }
     if (s.size() > 2) return Invalid("run." + field + " is a string and has no fields");
+  } else if (s[0] == "secrets") {
+    if (s.size() < 2) return Invalid("'secrets' needs a secret name: secrets.NAME");
+    if (s.size() > 2) return Invalid("secrets." + s[1] + " is a string and has no fields");
+    ref.kind = RefKind::kSecret;
+    ref.path.push_back(std::move(s[1]));
   } else {
     return Invalid("unknown template root '" + s[0] + "' (expected input, steps, run)");
   }
@@ -184,6 +189,9 @@ std::string FormatRef(const Ref& ref) {
     case RefKind::kRunWorkflow:
       out = "run.workflow";
       break;
+    case RefKind::kSecret:
+      out = "secrets";
+      break;
   }
   for (const std::string& segment : ref.path) out.append(".").append(segment);
   return out;
@@ -203,6 +211,11 @@ RefTarget Lookup(const Ref& ref, const Context& ctx) {
       return Text(ctx.run_id);
     case RefKind::kRunWorkflow:
       return Text(ctx.workflow);
+    case RefKind::kSecret: {
+      if (ctx.secrets == nullptr || ref.path.empty()) return {};
+      const std::string* value = ctx.secrets->Read(ref.path[0]);
+      return value ? Text(*value) : RefTarget{};
+    }
   }
   return {};
 }

@@ -10,6 +10,10 @@
 //   steps.<id>.output[.path]     a step's output, or a path below it
 //   steps.<id>.status            the step's status string
 //   run.id, run.workflow         the run id and the workflow name
+//   secrets.NAME                 a secret of the run's namespace: read only through
+//                                Context::secrets, which the engine sets for an http step's
+//                                url, headers and body when the step runs (validation refuses
+//                                the reference anywhere else); missing without one
 // Path segments, step ids included, are made of [A-Za-z0-9_-]. A numeric
 // segment indexes an array and names a key on an object. "{{" always opens a
 // reference; object keys are never templated.
@@ -28,13 +32,13 @@
 
 namespace rf::json {
 
-enum class RefKind : uint8_t { kInput, kStepOutput, kStepStatus, kRunId, kRunWorkflow };
+enum class RefKind : uint8_t { kInput, kStepOutput, kStepStatus, kRunId, kRunWorkflow, kSecret };
 
 // One parsed reference expression.
 struct Ref {
   RefKind kind = RefKind::kInput;
   std::string step;               // the step id, for kStepOutput and kStepStatus
-  std::vector<std::string> path;  // segments below the input or the step output
+  std::vector<std::string> path;  // segments below the input or the step output; kSecret: {NAME}
 
   bool operator==(const Ref&) const = default;
 };
@@ -57,13 +61,23 @@ class StepResults {
   virtual std::string_view Status(std::string_view id) const = 0;
 };
 
+// The secrets one evaluation may read (the engine's, for an http step being executed).
+class SecretReader {
+ public:
+  virtual ~SecretReader() = default;
+  // The value of secret `name`, or nullptr when there is none (the reader remembers why); the
+  // string stays valid until the reader is destroyed.
+  virtual const std::string* Read(std::string_view name) = 0;
+};
+
 // What one evaluation reads. Cheap to build per evaluation; what it points at must outlive the
-// Evaluate call. A nullptr input or steps reads as missing.
+// Evaluate call. A nullptr input, steps or secrets reads as missing.
 struct Context {
   const Value* input = nullptr;
   const StepResults* steps = nullptr;
   std::string_view run_id;
   std::string_view workflow;
+  SecretReader* secrets = nullptr;
 };
 
 // Where a reference leads in a context: a JSON value inside the input or a step output, the text

@@ -3,6 +3,8 @@
 // outbound client (keep-alive pool per host:port, DNS off the shard, connect
 // and total timeouts, cancellation). One per shard, used on that shard only.
 
+#include <functional>
+
 #include "engine/executor.h"
 #include "http/client/client.h"
 
@@ -10,13 +12,23 @@ namespace rf::steps {
 
 class ClientHttpExecutor final : public engine::HttpExecutor {
  public:
+  // Where {{secrets.NAME}} of this shard's http steps are read (app/ hands it the shard's
+  // auth::SecretVault, which steps/ may not name). Called on the executor's shard.
+  using SecretLookup = std::function<Result<std::string>(std::string_view ns, std::string_view name)>;
+
   explicit ClientHttpExecutor(http::client::Client::Options options = {}) : client_(options) {}
   reactor::Task<engine::HttpResult> Call(engine::HttpCall call, reactor::CancelToken* cancel) override;
   std::string Origin(std::string_view url) const override;
+  Result<std::string> Secret(std::string_view ns, std::string_view name) override {
+    return secrets_ ? secrets_(ns, name) : engine::HttpExecutor::Secret(ns, name);
+  }
+  // Before the shards run.
+  void SetSecrets(SecretLookup lookup) { secrets_ = std::move(lookup); }
   const http::client::Client& client() const { return client_; }
 
  private:
   http::client::Client client_;
+  SecretLookup secrets_;
 };
 
 // A response body as a step output: parsed JSON when it is JSON, else the text with each byte

@@ -282,6 +282,76 @@ class KeyStore {
   virtual bool shared() const { return false; }
 };
 
+// One secret as stored: its value sealed (auth/secret_box.h: AES-256-GCM bound to `ns` and
+// `name`), never in clear. `sealed` holds bytes; `key_id` names the key that sealed it.
+struct SecretRow {
+  std::string ns;
+  std::string name;
+  std::string sealed;
+  std::string key_id;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+};
+
+// The secrets' durable table. Owned and used by one shard (the secret service's, shard 0), as
+// KeyStore. Every call suspends and is durable when it returns.
+class SecretStore {
+ public:
+  virtual ~SecretStore() = default;
+  // Every secret, ordered by namespace, then name.
+  virtual reactor::Task<Result<std::vector<SecretRow>>> Load() = 0;
+  // Inserts (ns, name) or replaces its sealed value, key id and updated_ms (created_ms stays).
+  virtual reactor::Task<Status> Put(const SecretRow& row) = 0;
+  // Errors: kNotFound, the store's.
+  virtual reactor::Task<Status> Delete(std::string_view ns, std::string_view name) = 0;
+  // Whether other instances change this table too: then the owner reloads it now and then.
+  virtual bool shared() const { return false; }
+};
+
+// One audited request (a mutation that reached a /v1 route, denied ones included).
+struct AuditEntry {
+  int64_t id = 0;  // assigned by the store when appended, increasing: the listing's order
+  int64_t at_ms = 0;
+  std::string subject;  // "key:<id>", "jwt:<sub>", "anonymous" (auth off), "unauthenticated"
+  std::string ns;
+  std::string method;
+  std::string route;   // the route's pattern, e.g. "/v1/workflows/{name}"
+  std::string target;  // the path parameters as a JSON object, e.g. {"name":"orders"}
+  int status = 0;
+  std::string request_id;  // the request's X-Request-Id; empty: none
+};
+
+// A page of one namespace's entries, newest first: since_ms <= at_ms < until_ms (0: unbounded),
+// id < before_id (0: from the newest), at most `limit`.
+struct AuditQuery {
+  std::string ns;
+  int64_t since_ms = 0;
+  int64_t until_ms = 0;
+  int64_t before_id = 0;
+  size_t limit = 100;
+};
+
+struct AuditPage {
+  std::vector<AuditEntry> entries;
+  int64_t next_before = 0;  // the cursor of the next page; 0: this was the last
+};
+
+// The audit log's durable store. Used by one shard (the audit log's writer, shard 0); every
+// call suspends. Embedded: append-only files under <data>/audit, rotated by size and bounded
+// in total; PostgreSQL: the audit_log table (migration 0009).
+class AuditStore {
+ public:
+  virtual ~AuditStore() = default;
+  virtual reactor::Task<Status> Open() = 0;
+  // Makes `entries` durable in order, setting their ids.
+  virtual reactor::Task<Status> Append(std::vector<AuditEntry>& entries) = 0;
+  virtual reactor::Task<Result<AuditPage>> Query(AuditQuery q) = 0;
+  // Removes entries older than `before_ms` (stores with a size bound drop their oldest beyond
+  // it as they append). Returns how many went, where the store can tell (else 0).
+  virtual reactor::Task<Result<uint64_t>> Trim(int64_t before_ms) = 0;
+  virtual reactor::Task<Status> Close() = 0;
+};
+
 // How the engine gets its stores (app/ picks the adapter).
 class StoreFactory {
  public:
@@ -291,6 +361,10 @@ class StoreFactory {
   virtual std::unique_ptr<DefinitionLog> MakeDefinitionLog() = 0;
   // The API keys' table (auth); null: the store keeps none (keys then live in memory only).
   virtual std::unique_ptr<KeyStore> MakeKeyStore() { return nullptr; }
+  // The secrets' table; null: the store keeps none (secrets then live in memory only).
+  virtual std::unique_ptr<SecretStore> MakeSecretStore() { return nullptr; }
+  // The audit log's store; `max_bytes` bounds what a store on local disk keeps. Null: none.
+  virtual std::unique_ptr<AuditStore> MakeAuditStore(uint64_t /*max_bytes*/) { return nullptr; }
   // The instance's outbox relay, owned by the factory; null: the store has none.
   virtual EventRelay* relay() { return nullptr; }
   // The instance's history of finished runs, owned by the factory; null: the

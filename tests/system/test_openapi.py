@@ -216,6 +216,12 @@ def test_real_answers_match_the_document(served, server):
     do("GET", "/v1/events", "/v1/events?workflow=nope")  # 404
     do("DELETE", "/v1/workflows/{name}", "/v1/workflows/oas")
     do("DELETE", "/v1/workflows/{name}", "/v1/workflows/oas-never")  # 404
+    do("PUT", "/v1/secrets/{name}", "/v1/secrets/OAS", {"value": "x"})  # 409: no key here
+    do("GET", "/v1/secrets")
+    do("DELETE", "/v1/secrets/{name}", "/v1/secrets/OAS")  # 404
+    do("GET", "/v1/namespaces/{ns}/secrets", "/v1/namespaces/team-a/secrets")
+    do("GET", "/v1/audit", "/v1/audit?limit=5")  # the entries of the mutations above
+    do("GET", "/v1/audit", "/v1/audit?limit=0")  # 400
     for path in ("/health", "/health/live", "/health/ready", "/metrics", "/v1/openapi.json"):
         do("GET", path)
     assert {s for _, s in checked} >= {200, 201, 202, 400, 404, 409, 415, 422}, checked

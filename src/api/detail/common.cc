@@ -31,6 +31,20 @@ void ReplyError(http::Response& resp, const Error& e, std::string_view not_found
   }
 }
 
+bool HaveService(const void* service, std::string_view what, http::Response& resp) {
+  if (service != nullptr) return true;
+  resp.Error(503, "unavailable", std::string(what) + " are not served by this daemon");
+  resp.AddHeader("Retry-After", "1");
+  return false;
+}
+
+std::optional<std::string_view> PathNamespace(const http::RequestContext& rc) {
+  const std::string_view ns = RequestNamespace(rc.params);
+  if (ValidNamespace(ns)) return ns;
+  rc.resp.Error(400, "invalid_argument", "a namespace is 1..63 of a-z, 0-9 and '-', not starting with '-'");
+  return std::nullopt;
+}
+
 bool EngineReady(const ApiContext& ctx, http::Response& resp) {
   if (ctx.engine->ready()) return true;
   resp.Error(503, "unavailable", "the engine is starting (replaying its journal) or stopping");

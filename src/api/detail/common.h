@@ -22,7 +22,9 @@ class Quotas;
 }
 
 namespace rf::auth {
+class AuditLog;
 class KeyService;
+class SecretService;
 }
 
 namespace rf::api::detail {
@@ -37,7 +39,17 @@ struct ApiContext {
   auth::KeyService* keys = nullptr;
   // Quotas per namespace (api/quotas.h); null: none.
   Quotas* quotas = nullptr;
+  // /v1/secrets (auth/secret_service.h) and /v1/audit (auth/audit_log.h); null: 503.
+  auth::SecretService* secrets = nullptr;
+  auth::AuditLog* audit = nullptr;
 };
+
+// 503 `unavailable` with Retry-After naming `what` ("API keys") when `service` is null.
+// Returns false then.
+bool HaveService(const void* service, std::string_view what, http::Response& resp);
+// The request's namespace ({ns} of the path, else default); 400 invalid_argument when the
+// path's is not a namespace name.
+std::optional<std::string_view> PathNamespace(const http::RequestContext& rc);
 
 // Maps an engine error onto the API's error shape. `not_found_code`: the
 // specific 404 code (run_not_found, workflow_not_found, ...).

@@ -21,10 +21,23 @@ void CollectStepRefs(const std::vector<json::Ref>& refs, const std::string& ptr,
   }
 }
 
+// Secrets are rendered only where nothing keeps the result: an http step's request.
+bool CheckSecretRefs(const std::vector<json::Ref>& refs, const std::string& ptr, SecretRefs secrets,
+                     Checker& checker) {
+  if (secrets == SecretRefs::kAllow) return true;
+  for (const json::Ref& ref : refs) {
+    if (ref.kind != json::RefKind::kSecret) continue;
+    checker.Add(ptr, "{{secrets." + Clip(ref.path.empty() ? "" : ref.path[0]) +
+                         "}} may be used only in an http step's request url, headers and body");
+    return false;
+  }
+  return true;
+}
+
 // Compiles every templated string under `v` (at `ptr`) on its own. Returns
 // whether all compiled. The parser bounds nesting at 64, so recursion is safe.
 bool CheckStrings(const json::Value& v, const std::string& ptr, Checker& checker,
-                  std::vector<StepRef>& refs) {
+                  std::vector<StepRef>& refs, SecretRefs secrets) {
   switch (v.type()) {
     case json::Type::kString: {
       if (v.as_string().find("{{") == std::string::npos) return true;
@@ -34,19 +47,19 @@ bool CheckStrings(const json::Value& v, const std::string& ptr, Checker& checker
         return false;
       }
       CollectStepRefs(t->refs(), ptr, refs);
-      return true;
+      return CheckSecretRefs(t->refs(), ptr, secrets, checker);
     }
     case json::Type::kArray: {
       bool ok = true;
       const json::Array& items = v.as_array();
       for (size_t i = 0; i < items.size(); ++i)
-        ok = CheckStrings(items[i], Child(ptr, i), checker, refs) && ok;
+        ok = CheckStrings(items[i], Child(ptr, i), checker, refs, secrets) && ok;
       return ok;
     }
     case json::Type::kObject: {
       bool ok = true;
       for (const json::Member& m : v.as_object())
-        ok = CheckStrings(m.second, Child(ptr, m.first), checker, refs) && ok;
+        ok = CheckStrings(m.second, Child(ptr, m.first), checker, refs, secrets) && ok;
       return ok;
     }
     default:
@@ -57,8 +70,9 @@ bool CheckStrings(const json::Value& v, const std::string& ptr, Checker& checker
 }  // namespace
 
 std::optional<json::Template> CompileTemplateAt(const json::Value& v, const std::string& ptr,
-                                                Checker& checker, std::vector<StepRef>& refs) {
-  if (!CheckStrings(v, ptr, checker, refs)) return std::nullopt;
+                                                Checker& checker, std::vector<StepRef>& refs,
+                                                SecretRefs secrets) {
+  if (!CheckStrings(v, ptr, checker, refs, secrets)) return std::nullopt;
   auto t = json::Template::Compile(v);
   if (!t) {
     // Not expected once every string compiled; the context starts with the
@@ -77,6 +91,7 @@ std::optional<json::Condition> CompileConditionAt(const std::string& text, const
     return std::nullopt;
   }
   CollectStepRefs(c->refs(), ptr, refs);
+  if (!CheckSecretRefs(c->refs(), ptr, SecretRefs::kRefuse, checker)) return std::nullopt;
   return std::move(*c);
 }
 

@@ -87,7 +87,7 @@ std::optional<HttpRequestSpec> ParseRequest(const json::Value& v, const std::str
       checker.Add(url_ptr, "url must start with http:// or https://");
       ok = false;
     }
-    if (auto t = CompileTemplateAt(*url, url_ptr, checker, refs)) {
+    if (auto t = CompileTemplateAt(*url, url_ptr, checker, refs, SecretRefs::kAllow)) {
       spec.url = std::move(*t);
     } else {
       ok = false;
@@ -138,7 +138,7 @@ std::optional<HttpRequestSpec> ParseRequest(const json::Value& v, const std::str
           ok = false;
           continue;
         }
-        if (auto t = CompileTemplateAt(m.second, header_ptr, checker, refs)) {
+        if (auto t = CompileTemplateAt(m.second, header_ptr, checker, refs, SecretRefs::kAllow)) {
           spec.headers.push_back({m.first, std::move(*t)});
         } else {
           ok = false;
@@ -148,7 +148,7 @@ std::optional<HttpRequestSpec> ParseRequest(const json::Value& v, const std::str
   }
 
   if (const json::Value* body = v.Find("body")) {
-    if (auto t = CompileTemplateAt(*body, Child(ptr, "body"), checker, refs)) {
+    if (auto t = CompileTemplateAt(*body, Child(ptr, "body"), checker, refs, SecretRefs::kAllow)) {
       spec.body = std::move(*t);
     } else {
       ok = false;

@@ -57,8 +57,12 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
 
 // Template and condition compilation, reporting errors at the exact string
 // inside and collecting the steps.<id> references (engine/detail/expressions.cc).
+// {{secrets.NAME}} is an error (at the string holding it) unless `secrets` is kAllow: an http
+// step's url, headers and body, the only places rendered when the step runs and never stored.
+enum class SecretRefs : bool { kRefuse, kAllow };
 std::optional<json::Template> CompileTemplateAt(const json::Value& v, const std::string& ptr,
-                                                Checker& checker, std::vector<StepRef>& refs);
+                                                Checker& checker, std::vector<StepRef>& refs,
+                                                SecretRefs secrets = SecretRefs::kRefuse);
 std::optional<json::Condition> CompileConditionAt(const std::string& text, const std::string& ptr,
                                                   Checker& checker, std::vector<StepRef>& refs);
 

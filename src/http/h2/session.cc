@@ -116,6 +116,7 @@ H2Stream* Session::Acquire() {
 }
 
 void Session::Release(H2Stream* s) {
+  if (opt_.server) FinishAudit(*opt_.server, opt_.shard, s->req, s->match, s->who, s->resp.status);
   for (size_t i = 0; i < s->rcbuf_count; ++i) nghttp2_rcbuf_decref(s->rcbufs[i]);
   if (s->prev)
     s->prev->next = s->next;
@@ -317,6 +318,7 @@ void Session::Record(H2Stream* s) {
   const Nanos dt = MonoNow() - s->t0;
   stats_->requests[s->route_id][StatusSlot(s->resp.status)].Add();
   stats_->duration[s->route_id].ObserveNanos(dt);
+  if (opt_.server) FinishAudit(*opt_.server, opt_.shard, s->req, s->match, s->who, s->resp.status);
   if (opt_.access_log) {
     RF_LOG(kInfo, "access", {"method", s->req.method_str}, {"target", s->req.target},
            {"status", s->resp.status}, {"bytes", s->body.size()}, {"dur_us", dt / 1000},
@@ -419,6 +421,8 @@ void Session::FinishAsync(H2Stream* s, bool streamed, bool aborted) {
   s->handler_running = false;
   --handlers_running_;
   s->api = nullptr;
+  // The handler ran: its outcome is recorded even if the peer reset the stream meanwhile.
+  if (opt_.server) FinishAudit(*opt_.server, opt_.shard, s->req, s->match, s->who, s->resp.status);
   if (streamed) {
     stats_->requests[s->route_id][StatusSlot(s->resp.status)].Add();
     stats_->duration[s->route_id].ObserveNanos(MonoNow() - s->t0);

@@ -1,6 +1,8 @@
 #include "store/embedded/embedded_store.h"
 
+#include "store/embedded/audit_files.h"
 #include "store/embedded/key_file.h"
+#include "store/embedded/secret_file.h"
 
 #include "json/parse.h"
 #include "json/value_limits.h"
@@ -175,6 +177,14 @@ void EmbeddedStoreFactory::RenderMetrics(std::string& out) const {
 
 std::unique_ptr<KeyStore> EmbeddedStoreFactory::MakeKeyStore() {
   return std::make_unique<KeyFile>(data_dir_);
+}
+
+std::unique_ptr<SecretStore> EmbeddedStoreFactory::MakeSecretStore() {
+  return std::make_unique<SecretFile>(data_dir_);
+}
+
+std::unique_ptr<AuditStore> EmbeddedStoreFactory::MakeAuditStore(uint64_t max_bytes) {
+  return std::make_unique<AuditFiles>(data_dir_ + "/audit", max_bytes, fsync_);
 }
 
 }  // namespace rf::store::embedded

@@ -45,6 +45,30 @@ Status FsyncPathBlocking(const std::string& path) {
   return {};
 }
 
+Status WriteAllBlocking(int fd, std::string_view bytes, const std::string& what) {
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error::FromErrno(errno, "write " + what);
+    off += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Status WriteFileAtomicBlocking(const std::string& dir, const std::string& name, std::string_view text) {
+  const std::string tmp = dir + "/" + name + ".tmp";
+  const std::string dst = dir + "/" + name;
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::FromErrno(errno, "open " + tmp);
+  UniqueFd guard(fd);
+  if (auto st = WriteAllBlocking(fd, text, tmp); !st) return st;
+  if (::fdatasync(fd) != 0) return Error::FromErrno(errno, "fdatasync " + tmp);
+  guard.Reset();
+  if (::rename(tmp.c_str(), dst.c_str()) != 0) return Error::FromErrno(errno, "rename " + tmp);
+  return FsyncPathBlocking(dir);
+}
+
 Status MakeDirsBlocking(const std::string& dir) {
   if (dir.empty()) return Error{Errc::kInvalidArgument, "journal directory is empty"};
   struct stat st;

@@ -137,5 +137,10 @@ Result<std::string> ReadFileBlocking(const std::string& path);
 Status FsyncPathBlocking(const std::string& path);  // a directory or a file
 // Cuts `path` to `size` bytes and makes that durable.
 Status TruncateBlocking(const std::string& path, uint64_t size);
+// Replaces <dir>/<name> with `text` atomically and durably: written to <name>.tmp (mode 0600),
+// fdatasync'd, renamed over <name>, the directory fsync'd. A crash leaves the old or the new.
+Status WriteFileAtomicBlocking(const std::string& dir, const std::string& name, std::string_view text);
+// Appends all of `bytes` to the open descriptor `fd`.
+Status WriteAllBlocking(int fd, std::string_view bytes, const std::string& what);
 
 }  // namespace rf::store::embedded

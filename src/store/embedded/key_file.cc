@@ -1,40 +1,13 @@
 #include "store/embedded/key_file.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <unistd.h>
-
 #include "json/parse.h"
 #include "json/writer.h"
-#include "reactor/offload.h"
-#include "store/embedded/file_ops.h"
+#include "store/embedded/table_file.h"
 
 namespace rf::store::embedded {
 namespace {
 
 constexpr const char* kFile = "keys.json";
-constexpr const char* kTmp = "keys.json.tmp";
-
-Status WriteFileAtomicBlocking(const std::string& dir, const std::string& text) {
-  const std::string tmp = dir + "/" + kTmp;
-  const std::string dst = dir + "/" + kFile;
-  // 0600: the table holds hashes only, but who may create keys is nobody else's business.
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Error::FromErrno(errno, "open " + tmp);
-  UniqueFd guard(fd);
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::FromErrno(errno, "write " + tmp);
-    off += static_cast<size_t>(n);
-  }
-  if (::fdatasync(fd) != 0) return Error::FromErrno(errno, "fdatasync " + tmp);
-  guard.Reset();
-  if (::rename(tmp.c_str(), dst.c_str()) != 0) return Error::FromErrno(errno, "rename " + tmp);
-  return FsyncPathBlocking(dir);
-}
 
 }  // namespace
 
@@ -93,14 +66,7 @@ Result<std::vector<ApiKeyRow>> KeyFile::Decode(std::string_view text) {
 }
 
 reactor::Task<Result<std::vector<ApiKeyRow>>> KeyFile::Load() {
-  const std::string path = dir_ + "/" + kFile;
-  // Named, not a temporary in the co_await: GCC 12 mishandles awaiter temporaries that own state.
-  auto op = reactor::Offload([path]() -> Result<std::string> {
-    auto r = ReadFileBlocking(path);
-    if (!r && r.error().sys_errno == ENOENT) return std::string();
-    return r;
-  });
-  auto text = co_await op;  // suspends
+  auto text = co_await ReadTableFile(dir_, kFile);  // suspends
   if (!text) co_return text.error();
   if (text->empty()) {
     keys_.clear();
@@ -114,10 +80,8 @@ reactor::Task<Result<std::vector<ApiKeyRow>>> KeyFile::Load() {
 }
 
 reactor::Task<Status> KeyFile::Save(std::vector<ApiKeyRow> keys) {
-  std::string text = Encode(keys);
-  std::string dir = dir_;
-  auto op = reactor::Offload([dir, text = std::move(text)] { return WriteFileAtomicBlocking(dir, text); });
-  Status st = co_await op;  // suspends
+  // 0600: the table holds hashes only, but who may create keys is nobody else's business.
+  Status st = co_await WriteTableFile(dir_, kFile, Encode(keys));  // suspends
   if (st) keys_ = std::move(keys);
   co_return st;
 }

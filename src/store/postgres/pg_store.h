@@ -178,6 +178,8 @@ class PgStoreFactory final : public StoreFactory {
     return std::make_unique<PgDefinitionLog>(options_);
   }
   std::unique_ptr<KeyStore> MakeKeyStore() override;  // api_keys (pg_keys.h)
+  std::unique_ptr<SecretStore> MakeSecretStore() override;  // secrets (pg_secrets.h)
+  std::unique_ptr<AuditStore> MakeAuditStore(uint64_t max_bytes) override;  // audit_log (pg_audit.h)
   EventRelay* relay() override;
   // Served with the pool of the calling shard's run store (MakeRunStore records them).
   // Made on the first call: call it before the shards run (as relay() is).

@@ -9,6 +9,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -213,6 +214,13 @@ class ScriptedHttp : public HttpExecutor {
     return std::string(url.substr(0, url.find('/', scheme + 3)));
   }
 
+  rf::Result<std::string> Secret(std::string_view ns, std::string_view name) override {
+    auto it = secrets.find(std::string(ns) + "/" + std::string(name));
+    if (it == secrets.end()) return Error{Errc::kNotFound, "secret '" + std::string(name) + "' is not set"};
+    return it->second;
+  }
+
+  std::map<std::string, std::string> secrets;  // "<ns>/<name>" -> value
   std::deque<HttpResult> script;
   HttpResult otherwise = Reply(200, J(R"({"ok":true})"));
   bool block = false;
@@ -627,6 +635,40 @@ Task<void> HttpEgressDeniedBody(Engine* e) {
   CHECK(Size(StepOf(run, "call"), "/attempts") == 1);
   CHECK(Str(StepOf(run, "call"), "/attempts/0/error") ==
         "egress_denied: 127.0.0.1 is loopback; allow it with --egress-allow");
+  CHECK(http.calls.size() == 1);
+}
+
+constexpr std::string_view kSecretHttp = R"({"name":"sec",
+  "steps":[{"id":"call","type":"http","request":{"method":"POST",
+    "url":"http://127.0.0.1:9/x?k={{secrets.KEY}}","headers":{"Authorization":"Bearer {{secrets.KEY}}"},
+    "body":{"key":"{{secrets.KEY}}","id":"{{input.id}}"}}}]})";
+constexpr std::string_view kMissingSecret = R"({"name":"nosec",
+  "retry":{"max_attempts":5,"initial_ms":1,"max_ms":5,"jitter":0},
+  "steps":[{"id":"call","type":"http","request":{"url":"http://127.0.0.1:9/{{secrets.NOPE}}"}}]})";
+
+Task<void> HttpSecretsBody(Engine* e) {
+  ScriptedHttp& http = g->http0();
+  http.secrets["default/KEY"] = "v4lue-0f-key";
+  http.secrets["other/NOPE"] = "another namespace's";
+  // The server echoes the key back, in the body and in a header-like field.
+  http.script = {Reply(200, J(R"({"echo":{"key":"v4lue-0f-key"},"v4lue-0f-key":"seen as a key"})"))};
+  if (!co_await Register(e, "sec", std::string(kSecretHttp))) co_return;
+  if (!co_await Register(e, "nosec", std::string(kMissingSecret))) co_return;
+  Value run = co_await MustStart(e, "sec", J(R"({"id":1})"), kWait);
+  CO_REQUIRE(http.calls.size() == 1);
+  CHECK(http.calls[0].url == "http://127.0.0.1:9/x?k=v4lue-0f-key");
+  CHECK(http.calls[0].body == R"({"key":"v4lue-0f-key","id":1})");
+  const std::string text = S(run);
+  INFO(text);
+  CHECK(Str(run, "/status") == "succeeded");
+  CHECK(text.find("v4lue-0f-key") == std::string::npos);
+  CHECK(Str(StepOf(run, "call"), "/output/body/echo/key") == "[redacted]");
+  // A secret that is not set in the run's namespace: the step fails at once, never called.
+  Value failed = co_await MustStart(e, "nosec", J("{}"), kWait);
+  INFO(S(failed));
+  CHECK(Str(failed, "/status") == "failed");
+  CHECK(Size(StepOf(failed, "call"), "/attempts") == 1);
+  CHECK(Str(StepOf(failed, "call"), "/attempts/0/error") == "not_found: secret 'NOPE' is not set");
   CHECK(http.calls.size() == 1);
 }
 
@@ -1401,6 +1443,12 @@ TEST_SUITE("engine.coordinator") {
             doctest::timeout(30)) {
     Ctx c(1);
     Phase(c, &HttpEgressDeniedBody);
+  }
+
+  TEST_CASE("secrets are rendered into the call only: the output is redacted, a missing one fails at once" *
+            doctest::timeout(30)) {
+    Ctx c(1);
+    Phase(c, &HttpSecretsBody);
   }
 
   TEST_CASE("a run whose retries are exhausted is dead-lettered and a retry can finish it" *

@@ -78,6 +78,27 @@ std::string Chain(int n, bool reversed) {
   } while (false)
 
 TEST_SUITE("engine.definition") {
+  TEST_CASE("secrets may be named in an http step's url, headers and body only") {
+    Compiled ok = CompileDefinition("", HttpStep(
+        R"("method": "POST", "headers": {"Authorization": "Bearer {{secrets.TOKEN}}"},
+           "body": {"key": "{{secrets.API_KEY}}", "n": ["{{secrets.TOKEN}}"]})"));
+    INFO("errors:\n" << Dump(ok.errors));
+    CHECK(ok.def != nullptr);
+    Compiled in_url = CompileDefinition("", Wf(R"({"id": "a", "type": "http",
+        "request": {"url": "https://x/?k={{secrets.K}}"}})"));
+    CHECK(in_url.def != nullptr);
+    CHECK_ONLY_ERROR(Wf(R"({"id": "a", "type": "transform", "output": {"t": "{{secrets.TOKEN}}"}})"),
+                     "/steps/0/output/t", "only in an http step's request url, headers and body");
+    CHECK_ONLY_ERROR(Wf(R"({"id": "a", "type": "noop", "when": "{{secrets.TOKEN}} == 'x'"})"),
+                     "/steps/0/when", "{{secrets.TOKEN}} may be used only");
+    CHECK_ONLY_ERROR(R"({"name": "w", "output": ["{{secrets.T}}"], "steps": [{"id": "a", "type": "noop"}]})",
+                     "/output/0", "{{secrets.T}}");
+    CHECK_ONLY_ERROR(Wf(R"({"id": "a", "type": "http", "request": {"url": "http://x/"}, "when": "secrets.X"})"),
+                     "/steps/0/when", "may be used only");
+    CHECK_ONLY_ERROR(HttpStep(R"("headers": {"X": "{{secrets.A.b}}"})"), "/steps/0/request/headers/X",
+                     "no fields");
+  }
+
   TEST_CASE("the design example compiles with its fields resolved") {
     constexpr std::string_view kText = R"({
     "name": "order-processing", "description": "optional",

@@ -208,6 +208,30 @@ TEST_SUITE("json.template") {
           R"({"id":"o-7"})");
     CHECK(MustCompile(Value(5)).EvaluateString(f.ctx) == "5");
   }
+  TEST_CASE("secrets.NAME is read only through the context's SecretReader, once per use") {
+    struct Reader : SecretReader {
+      std::map<std::string, std::string, std::less<>> values{{"TOKEN", "s3cr3t"}};
+      std::vector<std::string> asked;
+      const std::string* Read(std::string_view name) override {
+        asked.emplace_back(name);
+        auto it = values.find(name);
+        return it == values.end() ? nullptr : &it->second;
+      }
+    } reader;
+    auto ref = ParseRef("secrets.TOKEN");
+    REQUIRE(ref.has_value());
+    CHECK(ref->kind == RefKind::kSecret);
+    CHECK(ref->path == std::vector<std::string>{"TOKEN"});
+    CHECK(FormatRef(*ref) == "secrets.TOKEN");
+    CHECK(ParseRef("secrets").error().context.find("secrets.NAME") != std::string::npos);
+    CHECK(ParseRef("secrets.A.b").error().context.find("no fields") != std::string::npos);
+    Fixture f;
+    Template t = MustCompile(J(R"({"auth":"Bearer {{secrets.TOKEN}}","raw":"{{secrets.TOKEN}}","x":"{{secrets.NOPE}}"})"));
+    CHECK(t.Evaluate(f.ctx) == J(R"({"auth":"Bearer ","raw":null,"x":null})"));  // no reader: missing
+    f.ctx.secrets = &reader;
+    CHECK(t.Evaluate(f.ctx) == J(R"({"auth":"Bearer s3cr3t","raw":"s3cr3t","x":null})"));
+    CHECK(reader.asked == std::vector<std::string>{"TOKEN", "TOKEN", "NOPE"});
+  }
 }
 
 }  // namespace rf::json
