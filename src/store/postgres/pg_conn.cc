@@ -19,6 +19,7 @@
 #include "obs/log.h"
 #include "reactor/offload.h"
 #include "reactor/shard.h"
+#include "store/postgres/detail/conninfo.h"
 #include "store/postgres/detail/socket_wait.h"
 #include "store/postgres/detail/text.h"
 
@@ -28,11 +29,11 @@ using reactor::CancelToken;
 using reactor::Shard;
 using reactor::Task;
 using detail::Trim;
+using namespace detail::conninfo;  // Params, ParseConninfo, Endpoints, Resolved, ...
 
 namespace {
 
 constexpr size_t kMaxParams = 65535;  // the protocol's Int16 parameter count
-constexpr size_t kMaxAddressesPerHost = 8;
 
 
 // libpq's messages on one line: "...failed: Connection refused\n\tIs the server running...".
@@ -55,161 +56,6 @@ std::string OneLine(std::string_view s) {
 
 void OnNotice(void*, const char* message) {
   RF_LOG(kDebug, "postgres notice", {"message", Trim(message)});
-}
-
-bool IsIpLiteral(const std::string& host) {
-  in6_addr a6;
-  in_addr a4;
-  return inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
-}
-
-std::vector<std::string> SplitList(const std::string& s) {
-  std::vector<std::string> out;
-  if (s.empty()) return out;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = s.find(',', start);
-    out.push_back(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
-std::string JoinList(const std::vector<std::string>& items) {
-  std::string out;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ',';
-    out += items[i];
-  }
-  return out;
-}
-
-// ---- connection parameters -------------------------------------------------------------
-
-using Params = std::vector<std::pair<std::string, std::string>>;
-
-const std::string* Find(const Params& params, std::string_view key) {
-  for (const auto& [k, v] : params) {
-    if (k == key) return &v;
-  }
-  return nullptr;
-}
-
-void Set(Params& params, std::string_view key, std::string value) {
-  for (auto& [k, v] : params) {
-    if (k == key) {
-      v = std::move(value);
-      return;
-    }
-  }
-  params.emplace_back(std::string(key), std::move(value));
-}
-
-// The explicit value of `key`, else libpq's environment fallback.
-std::string Effective(const Params& params, std::string_view key, const char* env) {
-  if (const std::string* v = Find(params, key)) return *v;
-  const char* e = std::getenv(env);
-  return e != nullptr ? std::string(e) : std::string();
-}
-
-Result<Params> ParseConninfo(const std::string& url) {
-  char* errmsg = nullptr;
-  PQconninfoOption* options = PQconninfoParse(url.c_str(), &errmsg);
-  if (options == nullptr) {
-    std::string why = errmsg != nullptr ? std::string(Trim(errmsg)) : "out of memory";
-    if (errmsg != nullptr) PQfreemem(errmsg);
-    return Error{Errc::kInvalidArgument, "bad PostgreSQL URL: " + why};
-  }
-  Params params;
-  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
-    if (o->val != nullptr) params.emplace_back(o->keyword, o->val);
-  }
-  PQconninfoFree(options);
-  if (Find(params, "service") != nullptr) {
-    return Error{Errc::kInvalidArgument,
-                 "bad PostgreSQL URL: service= is not supported; give host and port"};
-  }
-  if (Find(params, "gssencmode") == nullptr) Set(params, "gssencmode", "disable");
-  return params;
-}
-
-// One entry of libpq's host list: host (a name, an IP literal, a socket directory or empty),
-// hostaddr (an IP literal or empty) and port (empty: the default).
-struct Endpoint {
-  std::string host;
-  std::string hostaddr;
-  std::string port;
-  bool NeedsLookup() const {
-    return hostaddr.empty() && !host.empty() && host[0] != '/' && host[0] != '@' &&
-           !IsIpLiteral(host);
-  }
-};
-
-// libpq's host/hostaddr/port lists as endpoints; empty when the lists do not line up (libpq
-// then reports the mismatch itself) or name no host at all (the default socket).
-std::vector<Endpoint> Endpoints(const Params& params) {
-  const std::vector<std::string> hosts = SplitList(Effective(params, "host", "PGHOST"));
-  const std::vector<std::string> addrs = SplitList(Effective(params, "hostaddr", "PGHOSTADDR"));
-  const std::vector<std::string> ports = SplitList(Effective(params, "port", "PGPORT"));
-  const size_t n = std::max(hosts.size(), addrs.size());
-  if (n == 0) return {};
-  if ((!hosts.empty() && hosts.size() != n) || (!addrs.empty() && addrs.size() != n)) return {};
-  if (ports.size() > 1 && ports.size() != n) return {};
-  std::vector<Endpoint> out(n);
-  for (size_t i = 0; i < n; ++i) {
-    if (!hosts.empty()) out[i].host = hosts[i];
-    if (!addrs.empty()) out[i].hostaddr = addrs[i];
-    if (ports.size() == 1) out[i].port = ports[0];
-    if (ports.size() == n) out[i].port = ports[i];
-  }
-  return out;
-}
-
-// ---- host name lookups (Offload) ---------------------------------------------------------
-
-struct Resolved {
-  std::vector<std::vector<std::string>> addresses;  // per name; empty when it did not resolve
-  std::string first_error;
-};
-
-// On a helper thread: getaddrinfo blocks.
-Resolved ResolveNames(const std::vector<std::string>& names) {
-  Resolved out;
-  for (const std::string& name : names) {
-    std::vector<std::string>& list = out.addresses.emplace_back();
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* ai_list = nullptr;
-    const int rc = getaddrinfo(name.c_str(), nullptr, &hints, &ai_list);
-    if (rc != 0) {
-      if (out.first_error.empty()) {
-        out.first_error = "cannot resolve '" + name +
-                          "': " + (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc));
-      }
-      continue;
-    }
-    for (addrinfo* ai = ai_list; ai != nullptr && list.size() < kMaxAddressesPerHost;
-         ai = ai->ai_next) {
-      char buf[INET6_ADDRSTRLEN] = {};
-      const void* src = nullptr;
-      if (ai->ai_family == AF_INET) {
-        src = &reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_addr;
-      } else if (ai->ai_family == AF_INET6) {
-        src = &reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_addr;
-      } else {
-        continue;
-      }
-      if (inet_ntop(ai->ai_family, src, buf, sizeof buf) == nullptr) continue;
-      if (std::find(list.begin(), list.end(), buf) == list.end()) list.emplace_back(buf);
-    }
-    freeaddrinfo(ai_list);
-    if (list.empty() && out.first_error.empty()) {
-      out.first_error = "no IPv4/IPv6 address for '" + name + "'";
-    }
-  }
-  return out;
 }
 
 // A lookup shared between the detached task that runs it and the Connect that waits for it;
@@ -299,32 +145,6 @@ class LookupWait {
   bool listening_ = false;
   Errc fired_ = Errc::kOk;
 };
-
-// Replaces every endpoint that names a host by one endpoint per address (hostaddr), so that
-// libpq never calls getaddrinfo itself.
-Status ResolveHosts(Params& params, std::vector<Endpoint> endpoints, const Resolved& resolved) {
-  std::vector<std::string> hosts, addrs, ports;
-  size_t next = 0;
-  for (const Endpoint& e : endpoints) {
-    if (!e.NeedsLookup()) {
-      hosts.push_back(e.host);
-      addrs.push_back(e.hostaddr);
-      ports.push_back(e.port);
-      continue;
-    }
-    for (const std::string& a : resolved.addresses[next]) {
-      hosts.push_back(e.host);
-      addrs.push_back(a);
-      ports.push_back(e.port);
-    }
-    ++next;
-  }
-  if (hosts.empty()) return Error{Errc::kUnavailable, "postgres connect: " + resolved.first_error};
-  Set(params, "host", JoinList(hosts));
-  Set(params, "hostaddr", JoinList(addrs));
-  Set(params, "port", JoinList(ports));
-  return {};
-}
 
 // Decrypted bytes OpenSSL holds that libpq has not taken yet. PQconsumeInput reads one TLS record
 // per call into the room left in its buffer; of a record larger than that room (PostgreSQL sends
