@@ -38,14 +38,6 @@ bool SameRows(const std::vector<store::SecretRow>& a, const std::vector<store::S
 
 }  // namespace
 
-bool ValidSecretName(std::string_view name) {
-  if (name.empty() || name.size() > 128) return false;
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-      return false;
-  return true;
-}
-
 SecretTable::SecretTable(std::vector<store::SecretRow> rows) : rows_(std::move(rows)) {
   std::sort(rows_.begin(), rows_.end(),
             [](const store::SecretRow& a, const store::SecretRow& b) { return Less(a, b.ns, b.name); });

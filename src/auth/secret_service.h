@@ -19,7 +19,9 @@
 
 #include "auth/key_service.h"
 #include "auth/secret_box.h"
+#include "base/tenancy.h"
 #include "obs/metrics.h"
+#include "reactor/shard.h"
 #include "reactor/task.h"
 #include "reactor/turns.h"
 #include "store/store.h"
@@ -30,8 +32,7 @@ constexpr size_t kMaxSecretValueBytes = 64 * 1024;
 constexpr size_t kMaxSecretsPerNamespace = 1000;
 constexpr size_t kMaxSecrets = 100'000;
 
-// Secret names: 1..128 of [A-Za-z0-9_-], what a {{secrets.NAME}} reference can name.
-bool ValidSecretName(std::string_view name);
+using ::rf::ValidSecretName;  // base/tenancy.h
 
 // An immutable snapshot of every secret (sealed), ordered by namespace, then name.
 class SecretTable {
@@ -98,6 +99,11 @@ class SecretService {
   reactor::Task<Status> Delete(std::string ns, std::string name);
   // The calling shard's snapshot: names and times of namespace `ns`, by name. Never a value.
   std::vector<SecretInfo> List(std::string_view ns) const;
+  // The calling shard's vault's SecretVault::Reveal (a trigger's signing secret); the caller
+  // wipes the value when done.
+  Result<std::string> Reveal(std::string_view ns, std::string_view name) {
+    return shards_[reactor::Shard::Current().id()]->Reveal(ns, name);
+  }
   size_t count() const { return static_cast<size_t>(count_.Get()); }  // any thread
 
  private:

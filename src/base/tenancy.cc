@@ -9,6 +9,14 @@ bool ValidNamespace(std::string_view ns) {
   return true;
 }
 
+bool ValidSecretName(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      return false;
+  return true;
+}
+
 std::string QualifiedName(std::string_view ns, std::string_view name) {
   if (ns == kDefaultNamespace) return std::string(name);
   std::string out;

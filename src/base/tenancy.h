@@ -15,6 +15,10 @@ inline constexpr std::string_view kDefaultNamespace = "default";
 // Namespace names: 1..63 of [a-z0-9-], not starting with '-'.
 bool ValidNamespace(std::string_view ns);
 
+// Secret names (per namespace): 1..128 of [A-Za-z0-9_-], what a {{secrets.NAME}} reference
+// or a trigger's signing secret can name.
+bool ValidSecretName(std::string_view name);
+
 // "<ns>/<name>", or `name` itself in the default namespace.
 std::string QualifiedName(std::string_view ns, std::string_view name);
 

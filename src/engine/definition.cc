@@ -33,7 +33,7 @@ constexpr const char* kNameRule = "1 to 128 characters of A-Z a-z 0-9 . _ -";
 void ParseTriggers(const json::Value* v, Definition& def, Checker& checker) {
   if (v == nullptr) return;
   if (!v->is_array()) {
-    checker.Add("/triggers", "triggers must be an array of {\"event\", \"when\"?}");
+    checker.Add("/triggers", "triggers must be an array of {\"event\", \"when\"?, \"secret\"?}");
     return;
   }
   if (v->as_array().size() > kMaxTriggers) {
@@ -44,10 +44,10 @@ void ParseTriggers(const json::Value* v, Definition& def, Checker& checker) {
     const json::Value& t = v->as_array()[i];
     const std::string at = Child("/triggers", i);
     if (!t.is_object()) {
-      checker.Add(at, "a trigger must be an object {\"event\", \"when\"?}");
+      checker.Add(at, "a trigger must be an object {\"event\", \"when\"?, \"secret\"?}");
       continue;
     }
-    checker.UnknownKeys(t, at, {"event", "when"});
+    checker.UnknownKeys(t, at, {"event", "when", "secret"});
     Trigger trigger;
     const std::string* event = checker.String(t.Find("event"), at + "/event", "event");
     if (t.Find("event") == nullptr) {
@@ -64,6 +64,12 @@ void ParseTriggers(const json::Value* v, Definition& def, Checker& checker) {
       std::vector<StepRef> refs;
       trigger.when = detail::CompileConditionAt(*when, at + "/when", checker, refs);
       if (!refs.empty()) checker.Add(at + "/when", "a trigger's condition may use input only (the event's body), not steps");
+    }
+    if (const std::string* secret = checker.String(t.Find("secret"), at + "/secret", "secret")) {
+      if (!ValidSecretName(*secret))
+        checker.Add(at + "/secret", "secret " + detail::Quote(*secret) + " must name a secret: 1 to 128 characters of A-Z a-z 0-9 _ -");
+      else
+        trigger.secret = *secret;
     }
     def.triggers.push_back(std::move(trigger));
   }

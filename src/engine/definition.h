@@ -102,6 +102,9 @@ struct Step {
 struct Trigger {
   std::string event;
   std::optional<json::Condition> when;  // over `input` only; absent: every event of the type
+  // A secret of the workflow's namespace: the event must then be signed with it, X-Signature:
+  // sha256=<hex HMAC-SHA256 of the body> (webhooks from outside). Empty: no signature asked.
+  std::string secret;
 };
 
 // Event type names: 1 to 128 of A-Z a-z 0-9 . _ : -
