@@ -419,3 +419,71 @@ def test_outputs_are_shown_as_text(b, server):
     assert json.loads(text) == {"html": XSS}
     assert b.eval("document.querySelectorAll('main img, main script').length") == 0
     assert b.eval("window.__pwned") is None
+
+
+# --------------------------------------------------------------------------------------------
+# Signing in (a daemon with --auth on)
+# --------------------------------------------------------------------------------------------
+
+def test_sign_in_with_a_key_and_work_in_its_namespace(browser, launch, shots):
+    """With --auth on every page's data needs a credential: the UI shows a sign-in form, checks
+    the key in the chosen namespace (a wrong key and a namespace the key lacks are refused with
+    the daemon's reason), then shows that namespace only; a run started from the form streams
+    live over SSE with the bearer token (EventSource could not send it). The token stays in
+    sessionStorage, and signing out asks for it again."""
+    from test_auth import ADMIN, api, make_key
+    d = launch("--auth", "on", env={"RINGFLOW_ADMIN_KEY": ADMIN})
+    for path in ("/v1/namespaces/team-a/workflows/ns-flow", "/v1/workflows/default-only"):
+        assert api(d, "PUT", path, ADMIN, HOLD)[0].status == 201
+    key = make_key(d, "developer", ns="team-a")["key"]
+    browser.viewport(*DESKTOP)
+    browser.errors.clear()
+    base = f"http://127.0.0.1:{d.port}/ui/"
+    browser.goto(base + "#/workflows")
+    browser.wait("location.hash.startsWith('#/sign-in?next=') && document.querySelector('#sign-in-form')",
+                 "the sign-in form instead of the workflows")
+    assert "credential" in browser.eval("document.querySelector('#sign-in-reason').textContent").lower()
+    shoot(browser, shots, "sign-in", "document.querySelector('#sign-in-form')")
+
+    def sign_in(token, ns):
+        browser.eval("document.querySelector('#sign-in-token').value = ''; document.querySelector('#sign-in-namespace').value = ''")
+        browser.type_into("#sign-in-token", token)
+        browser.type_into("#sign-in-namespace", ns)
+        browser.click("#sign-in-submit")
+
+    sign_in("rfk_wrong_key", "team-a")
+    browser.wait("/refused/.test(document.querySelector('#sign-in-msg').textContent)", "a wrong key refused")
+    sign_in(key, "default")
+    browser.wait("/no access to namespace default/.test(document.querySelector('#sign-in-msg').textContent)",
+                 "another namespace refused")
+    sign_in(key, "team-a")
+    browser.wait("location.hash === '#/workflows' && document.querySelector('#workflows-table')", "back on the workflows")
+    names = browser.eval("[...document.querySelectorAll('#workflows-table tbody tr')].map(r => r.dataset.workflow)")
+    assert names == ["ns-flow"], names
+    assert browser.eval("document.querySelector('#session-namespace').textContent") == "team-a"
+    assert browser.eval("sessionStorage.getItem('rf.token')") == key
+    assert browser.eval("localStorage.length") == 0 and key not in browser.eval("document.cookie")
+
+    # A run started from the form lands in team-a and streams live.
+    browser.set_hash("#/start?workflow=ns-flow")
+    browser.wait("document.querySelector('#start-workflow').value === 'ns-flow'", "the form")
+    browser.click("#start-submit")
+    run_id = browser.wait("location.hash.startsWith('#/runs/') && location.hash.slice(7)", "the run's page")
+    browser.wait("document.querySelector('#live').dataset.state === 'live'", "the event stream open with the token")
+    hold = "document.querySelector('#run-steps li[data-step=\"hold\"]')"
+    browser.wait(f"{hold} && {hold}.dataset.status === 'waiting'", "hold waiting")
+    resp, run = api(d, "GET", f"/v1/namespaces/team-a/runs/{run_id}", ADMIN)
+    assert resp.status == 200 and run["namespace"] == "team-a", run
+    assert api(d, "POST", f"/v1/namespaces/team-a/runs/{run_id}/signals/hold", ADMIN, {"ok": 1})[0].status == 200
+    browser.wait(f"{hold}.dataset.status === 'succeeded' && document.querySelector('#live').dataset.state === 'ended'",
+                 "the approval arrives over the stream")
+
+    # Signing out forgets the token; the next page asks again.
+    browser.click("#sign-out")
+    browser.wait("document.querySelector('#sign-in-link') && sessionStorage.getItem('rf.token') === null", "signed out")
+    browser.set_hash("#/runs")
+    browser.wait("location.hash.startsWith('#/sign-in?next=') && document.querySelector('#sign-in-form')", "asked again")
+    # The daemon's 401 and 403 answers are the only console noise this test may cause.
+    unexpected = [e for e in browser.errors if " 401 " not in e and " 403 " not in e]
+    assert not unexpected, unexpected
+    browser.errors.clear()

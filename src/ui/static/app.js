@@ -9,6 +9,7 @@ import * as runs from './runs.js';
 import * as run from './run.js';
 import * as deadletter from './deadletter.js';
 import * as start from './start.js';
+import * as signin from './session.js';
 
 const ROUTES = [
   [/^\/?$/, 'overview', overview.render],
@@ -19,9 +20,25 @@ const ROUTES = [
   [/^\/runs\/([^/]+)$/, 'runs', run.render],
   [/^\/start$/, 'start', start.render],
   [/^\/dead-letter$/, 'dead-letter', deadletter.render],
+  [/^\/sign-in$/, 'sign-in', (view) => signin.renderSignIn(view, refusal)],
 ];
 
 let cleanups = [];
+let refusal = null;  // the 401 that sent us to the sign-in form
+
+function showSession() {
+  signin.renderBar(document.getElementById('session'), () => {
+    showSession();
+    navigate(false);
+  });
+}
+
+// Any request the daemon refuses with 401: the sign-in form, then back to this page.
+window.addEventListener('rf-unauthorized', (ev) => {
+  if (parseHash().path === '/sign-in') return;
+  refusal = ev.detail;
+  location.hash = '#/sign-in?next=' + encodeURIComponent(location.hash || '#/overview');
+});
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, '');
@@ -64,6 +81,12 @@ function navigate(focus) {
       query,
       alive: () => root.isConnected,
       onCleanup: (f) => cleanups.push(f),
+      signedIn: (target) => {
+        refusal = null;
+        showSession();
+        if (location.hash === target) navigate(true);
+        else location.hash = target;
+      },
     };
     Promise.resolve(fn(view, ...params)).catch((e) => {
       if (root.isConnected) root.append(errorBox(e));
@@ -86,4 +109,5 @@ function navigate(focus) {
 }
 
 window.addEventListener('hashchange', () => navigate(true));
+showSession();
 navigate(false);

@@ -1,6 +1,6 @@
 // Overview: rates and gauges from /metrics (polled every 2 s while shown), health, recent runs.
 
-import {get, parseMetrics, metricSum} from './api.js';
+import {get, parseMetrics, metricSum, authHeaders, unauthorized, ApiError} from './api.js';
 import {h, s, replace, title, table, runLink, workflowLink, statusBadge, fmtTime, errorBox} from './dom.js';
 
 const POLL_MS = 2000;
@@ -49,7 +49,8 @@ export async function render(view) {
 
   async function poll() {
     try {
-      const resp = await fetch('/metrics');
+      const resp = await fetch('/metrics', {headers: authHeaders(), credentials: 'omit'});
+      if (resp.status === 401) unauthorized(new ApiError(401, 'unauthorized', '/metrics needs a credential'));
       if (!resp.ok) throw new Error('/metrics answered ' + resp.status);
       const samples = parseMetrics(await resp.text());
       const now = performance.now();

@@ -5,7 +5,7 @@
 // (attempts, outputs). The stream ends after the terminal event; if it cannot be opened (a
 // daemon that does not hold the run answers 503) the page falls back to polling.
 
-import {get, post, enc} from './api.js';
+import {get, post, enc, openStream} from './api.js';
 import {h, replace, title, statusBadge, workflowLink, fmtTime, fmtDuration, json, errorBox} from './dom.js';
 import {drawDag} from './dag.js';
 
@@ -36,7 +36,7 @@ export async function render(view, id) {
   let dag = null;
   let actionsKey = '';
   let maxSeq = 0;
-  let es = null;
+  let stopStream = null;
   let pollTimer = null;
   let refetchTimer = null;
 
@@ -235,9 +235,9 @@ export async function render(view, id) {
   }
 
   function closeStream() {
-    if (es) {
-      es.close();
-      es = null;
+    if (stopStream) {
+      stopStream();
+      stopStream = null;
     }
   }
 
@@ -255,18 +255,18 @@ export async function render(view, id) {
   }
 
   function connect() {
-    if (es || pollTimer !== null) return;
-    es = new EventSource('/v1/runs/' + enc(id) + '/events');
-    es.onopen = () => setLive('live', 'live');
-    es.onerror = () => {
-      if (es && es.readyState === EventSource.CLOSED) {
-        closeStream();
+    if (stopStream || pollTimer !== null) return;
+    stopStream = openStream('/v1/runs/' + enc(id) + '/events', {
+      onOpen: () => setLive('live', 'live'),
+      onEvent: (ev) => {
+        if (EVENT_TYPES.includes(ev.type)) onEvent(ev);
+      },
+      onRetry: () => setLive('connecting', 'reconnecting'),
+      onClosed: () => {
+        stopStream = null;
         if (!run || !TERMINAL.has(run.status)) poll();
-      } else {
-        setLive('connecting', 'reconnecting');
-      }
-    };
-    for (const t of EVENT_TYPES) es.addEventListener(t, onEvent);
+      },
+    });
   }
 
   view.onCleanup(() => {

@@ -1,6 +1,6 @@
 // Start a run: workflow, priority, optional Idempotency-Key, JSON input. Opens the run's page.
 
-import {get, enc} from './api.js';
+import {get, enc, scoped, authHeaders} from './api.js';
 import {h, replace, title, errorBox} from './dom.js';
 
 export async function render(view) {
@@ -45,7 +45,8 @@ export async function render(view) {
     const headers = {'Content-Type': 'application/json', Accept: 'application/json'};
     if (key.value) headers['Idempotency-Key'] = key.value;
     try {
-      const resp = await fetch(`/v1/workflows/${enc(wfSelect.value)}/runs`, {method: 'POST', headers,
+      const resp = await fetch(scoped(`/v1/workflows/${enc(wfSelect.value)}/runs`), {method: 'POST',
+        headers: authHeaders(headers), credentials: 'omit',
         body: JSON.stringify({input: value, priority: prio.value})});
       const doc = await resp.json().catch(() => null);
       if (!resp.ok) {
