@@ -4,6 +4,7 @@
 # and, with the same driver, gives the reference (the driver's ceiling on this machine).
 #
 #   bench/workflows.sh                    # embedded store (journal in a temp dir)
+#   (embedded store: also W3 with --auth off beside --auth on + an API key, alternating rounds)
 #   bench/workflows.sh --store=postgres   # PostgreSQL: a private cluster (tools/pg.sh, fsync and
 #                                         # synchronous_commit on) and pgbench's one-row TPS beside
 #
@@ -124,15 +125,16 @@ declare -A READY=()
 SKIPPED=0
 
 # register NAME JSON: PUT, then one run with ?wait to check it succeeds.
+CURL_AUTH=()
 register() {
     local name=$1 def=$2 code status
-    code=$(curl -s -o "$TMP/put-$name.json" -w '%{http_code}' --max-time 10 -X PUT \
+    code=$(curl -s "${CURL_AUTH[@]}" -o "$TMP/put-$name.json" -w '%{http_code}' --max-time 10 -X PUT \
         -H 'Content-Type: application/json' --data-binary "$def" "$RF/v1/workflows/$name" || true)
     if [[ $code != 200 && $code != 201 ]]; then
         echo "workflows.sh: PUT /v1/workflows/$name -> ${code:-no answer}: $(head -c 300 "$TMP/put-$name.json" 2>/dev/null)" >&2
         return 1
     fi
-    code=$(curl -s -o "$TMP/run-$name.json" -w '%{http_code}' --max-time 40 -X POST \
+    code=$(curl -s "${CURL_AUTH[@]}" -o "$TMP/run-$name.json" -w '%{http_code}' --max-time 40 -X POST \
         -H 'Content-Type: application/json' --data-binary '{"input":{"n":1}}' \
         "$RF/v1/workflows/$name/runs?wait=30s" || true)
     status=$(jq -r '.status // empty' "$TMP/run-$name.json" 2>/dev/null || true)
@@ -153,6 +155,8 @@ ORDER=()
 declare -A LABEL=(
     [w3_lat]="W3 latency" [w3_tput]="W3 throughput" [f10_tput]="F10 throughput"
     [w3http_lat]="W3-http latency" [w3http_tput]="W3-http throughput" [ref]="ref: nginx GET /ok"
+    [w3_auth_off]="W3 tput, auth off" [w3_auth_key]="W3 tput, API key"
+    [tmp_w3_auth_off]="W3 tput, auth off" [tmp_w3_auth_key]="W3 tput, API key"
 )
 
 # drive ROW CLIENTS (--runs N | --duration S) [rf-loadgen args...]: one measurement into R[ROW,*].
@@ -267,6 +271,68 @@ run_wf w3http_tput w3http "$CLIENTS" --duration "$SHORT_DURATION"
 measure_hops w3http_tput
 kill -0 "$RF_PID" 2>/dev/null || echo "WARNING: ringflow is no longer running (crashed under load?)"
 
+# ------------------------------------------------------------------ authentication cost
+# W3 on a second daemon with --auth on and an API key on every start, beside the first daemon
+# (auth off) in alternating rounds, the best of each kept (both daemons stay up; only the one
+# driven works). Embedded store only: a second daemon on the same PostgreSQL database would
+# join the first one's cluster.
+AUTH_NOTE=""
+if [[ $STORE == embedded && -n ${READY[w3]:-} ]]; then
+    ADMIN_KEY=bench-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+    AUTH_PORT=$(free_port)
+    auth_args=("${rf_args[@]}")
+    for i in "${!auth_args[@]}"; do
+        [[ ${auth_args[$i]} == "127.0.0.1:$RF_PORT" ]] && auth_args[$i]="127.0.0.1:$AUTH_PORT"
+        [[ ${auth_args[$i]} == "$TMP/data" ]] && auth_args[$i]="$TMP/data-auth"
+    done
+    mkdir -p "$TMP/data-auth"
+    RINGFLOW_ADMIN_KEY=$ADMIN_KEY "$RINGFLOW_BIN" "${auth_args[@]}" --auth on 2>"$TMP/ringflow-auth.log" &
+    AUTH_PID=$!
+    PIDS+=("$AUTH_PID")
+    wait_ready "$AUTH_PID" "$AUTH_PORT" /health/ready "$TMP/ringflow-auth.log"
+    API_KEY=$(curl -fsS -X POST "http://127.0.0.1:$AUTH_PORT/v1/keys" -H "Authorization: Bearer $ADMIN_KEY" \
+        -H 'Content-Type: application/json' --data-binary '{"name":"bench","role":"developer"}' |
+        jq -r '.key // empty')
+    [[ -n $API_KEY ]] || { echo "workflows.sh: could not create an API key" >&2; exit 1; }
+    MAIN_RF=$RF
+    RF=http://127.0.0.1:$AUTH_PORT
+    CURL_AUTH=(-H "Authorization: Bearer $API_KEY")
+    unset 'READY[w3]'
+    register w3 "$W3" || true
+    AUTH_READY=${READY[w3]:-}
+    READY[w3]=1
+    RF=$MAIN_RF
+    if [[ -n $AUTH_READY ]]; then
+        declare -A BEST=()
+        for round in 1 2; do
+            for variant in off key; do
+                row=w3_auth_$variant
+                if [[ $variant == key ]]; then
+                    RF=http://127.0.0.1:$AUTH_PORT
+                    run_wf "tmp_$row" w3 "$CLIENTS" --duration "$SHORT_DURATION" --header "Authorization: Bearer $API_KEY"
+                    RF=$MAIN_RF
+                else
+                    run_wf "tmp_$row" w3 "$CLIENTS" --duration "$SHORT_DURATION"
+                fi
+                unset 'ORDER[${#ORDER[@]}-1]'
+                if awk -v a="${R[tmp_$row,rps]:-0}" -v b="${BEST[$row]:-0}" 'BEGIN { exit !(a > b) }'; then
+                    BEST[$row]=${R[tmp_$row,rps]}
+                    for f in clients steps requests errors rps p50_ms p95_ms p99_ms max_ms; do
+                        R[$row,$f]=${R[tmp_$row,$f]:-}
+                    done
+                fi
+            done
+        done
+        ORDER+=(w3_auth_off w3_auth_key)
+        AUTH_NOTE=$(awk -v a="${BEST[w3_auth_key]:-0}" -v b="${BEST[w3_auth_off]:-0}" \
+            'BEGIN { if (b > 0) printf "API key / auth off = %.3f (target >= 0.95)", a / b }')
+    else
+        echo "workflows.sh: the --auth on daemon did not run w3" >&2
+        SKIPPED=$((SKIPPED + 1))
+    fi
+    kill -0 "$AUTH_PID" 2>/dev/null || echo "WARNING: ringflow --auth on is no longer running"
+fi
+
 drive ref "$CLIENTS" --url "http://127.0.0.1:$NG_PORT/ok" --expect-status 200 \
     --duration "$SHORT_DURATION"
 
@@ -307,6 +373,10 @@ echo "wf|req/s: workflow runs (or, for the reference, requests) completed per se
 echo "expected status (and run status succeeded); steps/s = wf/s x steps per workflow (3 or 10)."
 echo "hop: rf_step_hop_seconds from /metrics over that scenario (n/a if the daemon has no such"
 echo "histogram). ref: the same driver against nginx, its ceiling here."
+if [[ -n $AUTH_NOTE ]]; then
+    echo "auth: W3 throughput, ${SHORT_DURATION}s rounds alternating between a daemon with --auth off and one"
+    echo "with --auth on and an API key on every start, best of 2 each: $AUTH_NOTE"
+fi
 if [[ $STORE == postgres ]]; then
     echo
     echo "ref: pgbench, one-row JSONB insert per transaction, 32 clients, ${SHORT_DURATION}s, same cluster:"
