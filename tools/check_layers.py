@@ -36,7 +36,7 @@ ALLOWED = {
     "tls": ["base"],
     "http": ["reactor", "obs", "base", "tls"],
     # The outbound client shares http's public grammar helpers (http/syntax.h).
-    "http/client": ["http", "reactor", "obs", "base"],
+    "http/client": ["http", "reactor", "obs", "base", "tls"],
     # The store interface (store.h, history_store.h) and its vocabulary (RunId, RunStatus).
     "store": ["reactor", "obs", "base"],
     # Adapters of the store interface. The embedded one keeps definitions as JSON records.

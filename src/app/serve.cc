@@ -60,6 +60,7 @@ const std::string kAllocator = "libc";
 #endif
 
 struct Daemon {
+  explicit Daemon(const Config& c) : config(c) {}
   const Config& config;
   api::ServiceState state;
   reactor::Reactor* reactor = nullptr;
@@ -69,6 +70,7 @@ struct Daemon {
   // reads: both outlive the clients.
   http::client::EgressPolicy egress;
   std::vector<std::unique_ptr<http::client::ClientStats>> client_stats;
+  std::unique_ptr<tls::TlsClientContext> http_tls;  // https for http steps; null: refused
   // Each shard's http step client: destroyed on its shard (its pool's timers live there).
   std::vector<std::unique_ptr<steps::ClientHttpExecutor>> executors;
   int signal_fd = -1;
@@ -320,7 +322,7 @@ int Serve(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, {}, {}, {}, nullptr, nullptr, {}};
+  Daemon d(config);
   d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (d.signal_fd < 0) {
     RF_LOG(kError, "signalfd failed", {"error", strerror(errno)});
@@ -418,11 +420,23 @@ int Serve(const Config& config) {
   } else {
     RF_LOG(kInfo, "egress policy", {"policy", d.egress.Describe()});
   }
+  // https for http steps: the CAs are read once, here, before the shards run (blocking).
+  if (auto t = tls::TlsClientContext::Load(config.http_ca_file); t) {
+    d.http_tls = std::move(*t);
+    RF_LOG(kInfo, "https for http steps", {"ca_file", d.http_tls->ca_file()});
+  } else if (!config.http_ca_file.empty()) {
+    RF_LOG(kError, "cannot use --http-ca-file", {"error", t.error().ToString()});
+    return 2;
+  } else {
+    RF_LOG(kWarn, "http steps cannot call https URLs: no system CA bundle (install ca-certificates "
+                  "or give --http-ca-file)", {"error", t.error().context});
+  }
   std::vector<engine::HttpExecutor*> http_steps;
   for (unsigned i = 0; i < config.shards; ++i) {
     d.client_stats.push_back(std::make_unique<http::client::ClientStats>());
     http::client::Client::Options co;
     co.egress = &d.egress;
+    co.tls = d.http_tls.get();
     co.stats = d.client_stats.back().get();
     d.executors.push_back(std::make_unique<steps::ClientHttpExecutor>(co));
     http_steps.push_back(d.executors.back().get());

@@ -114,6 +114,8 @@ Result<ApiClient> ApiClient::Create(ClientOptions options) {
   while (!options.server.empty() && options.server.back() == '/') options.server.pop_back();
   auto url = hc::ParseUrl(options.server);
   if (!url) return Error{Errc::kInvalidArgument, "--server " + options.server + ": " + url.error().context};
+  if (url->tls)
+    return Error{Errc::kInvalidArgument, "--server " + options.server + ": the client commands speak plain HTTP only (reach a daemon with --tls-cert through its http:// listener or a local proxy)"};
   if (url->target.find('?') != std::string::npos)
     return Error{Errc::kInvalidArgument, "--server " + options.server + ": a server URL has no query"};
   std::string prefix = url->target == "/" ? std::string() : url->target;

@@ -21,7 +21,7 @@ std::string ClientHttpExecutor::Origin(std::string_view url) const {
   auto u = http::client::ParseUrl(url);
   if (!u) return {};
   const bool v6 = u->host.find(':') != std::string::npos;
-  return "http://" + (v6 ? "[" + u->host + "]" : u->host) + ":" + std::to_string(u->port);
+  return std::string(u->tls ? "https://" : "http://") + (v6 ? "[" + u->host + "]" : u->host) + ":" + std::to_string(u->port);
 }
 
 reactor::Task<engine::HttpResult> ClientHttpExecutor::Call(engine::HttpCall call,

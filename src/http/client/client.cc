@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "base/buffer.h"
 #include "base/check.h"
 #include "http/client/connector.h"
 #include "reactor/io.h"
@@ -17,7 +18,7 @@ constexpr size_t kMaxResponseHead = 64 * 1024;
 
 // The policy is part of the key: a connection admitted by one policy must not serve another's.
 std::string PoolKey(const Url& url, const EgressPolicy& egress) {
-  return url.host + ':' + std::to_string(url.port) + '#' + std::to_string(egress.id());
+  return (url.tls ? "s:" : "") + url.host + ':' + std::to_string(url.port) + '#' + std::to_string(egress.id());
 }
 
 const EgressPolicy& DefaultEgress() {
@@ -54,6 +55,8 @@ reactor::Task<Result<Response>> Client::Send(Request req, CancelToken* cancel) {
   };
   Result<Url> url = ParseUrl(req.url);
   if (!url) co_return fail(url.error());
+  if (url->tls && options_.tls == nullptr)
+    co_return fail(Error{Errc::kInvalidArgument, "https is not available: no CA bundle was loaded (see --http-ca-file)"});
   std::string wire;
   if (Status st = WriteRequest(req, *url, wire); !st) co_return fail(st.error());
 
@@ -64,20 +67,20 @@ reactor::Task<Result<Response>> Client::Send(Request req, CancelToken* cancel) {
   const std::string key = PoolKey(*url, egress);
   for (int attempt = 0;; ++attempt) {
     if (dog.fired()) co_return fail(dog.error());
-    int fd = attempt == 0 ? pool_.Checkout(key) : -1;
-    const bool reused = fd >= 0;
+    Connection conn = attempt == 0 ? pool_.Checkout(key) : Connection{};
+    const bool reused = conn.open();
     if (reused) {
       stats_->reused.Add();
     } else {
-      Result<int> opened = co_await Open(*url, req, egress, dog);  // suspends
+      Result<Connection> opened = co_await Open(*url, req, egress, dog);  // suspends
       if (!opened) co_return fail(opened.error());
-      fd = *opened;
+      conn = std::move(*opened);
     }
-    Outcome out = co_await Exchange(fd, wire, head_request, dog);  // suspends
+    Outcome out = co_await Exchange(conn, wire, head_request, dog);  // suspends
     if (out.result && out.reusable) {
-      pool_.Return(key, fd);
+      pool_.Return(key, std::move(conn));
     } else {
-      ::close(fd);
+      conn.Close();
     }
     if (out.result) co_return std::move(out.result);
     // See the header: a pooled connection that died before answering gets one fresh retry.
@@ -89,8 +92,8 @@ reactor::Task<Result<Response>> Client::Send(Request req, CancelToken* cancel) {
   }
 }
 
-reactor::Task<Result<int>> Client::Open(const Url& url, const Request& req,
-                                        const EgressPolicy& egress, Watchdog& dog) {
+reactor::Task<Result<Connection>> Client::Open(const Url& url, const Request& req,
+                                               const EgressPolicy& egress, Watchdog& dog) {
   const Nanos connect_by = SaturatingAdd(MonoNow(), std::max<Nanos>(req.connect_timeout, 0));
   if (connect_by < req.deadline.at()) dog.Bound(connect_by, "connect");
   Result<std::vector<SocketAddress>> addresses =
@@ -99,33 +102,50 @@ reactor::Task<Result<int>> Client::Open(const Url& url, const Request& req,
   Result<int> fd = co_await Connect(*addresses, url.port, egress, url.host, dog);  // suspends
   if (!fd) co_return fd.error();
   stats_->connects.Add();
+  Connection conn;
+  conn.fd = *fd;
+  if (url.tls) {
+    // The handshake is part of connecting: connect_timeout bounds it too.
+    auto session = co_await TlsHandshake(conn.fd, options_.tls->Acquire(), url.host, dog);  // suspends
+    if (!session) {
+      conn.Close();
+      if (!dog.fired()) stats_->tls_failures.Add();
+      co_return session.error();
+    }
+    stats_->tls_handshakes.Add();
+    conn.tls = std::move(*session);
+  }
   dog.Bound(req.deadline.at(), "request");
-  co_return fd;
+  co_return conn;
 }
 
-reactor::Task<Client::Outcome> Client::Exchange(int fd, std::string_view wire, bool head_request,
-                                                Watchdog& dog) {
+reactor::Task<Client::Outcome> Client::Exchange(Connection& conn, std::string_view wire,
+                                                bool head_request, Watchdog& dog) {
   Outcome out;
-  while (!wire.empty()) {
-    reactor::SendOp op(fd, wire);
-    Result<size_t> n = co_await dog.Guard(op);  // suspends
-    if (!n || *n == 0) {
-      if (dog.fired()) {
-        out.result = dog.error();
-      } else {
-        out.result =
-            n ? Error{Errc::kUnavailable, "send: connection closed"} : SocketError(n.error());
-        out.stale = true;  // nothing was answered, so nothing was processed
-      }
+  const int fd = conn.fd;
+  Buffer cipher;  // https: the request sealed, then what the session must answer while reading
+  if (conn.tls) {
+    if (!conn.tls->Write(wire)) {
+      out.result = Error{Errc::kIo, std::string("TLS: ") + conn.tls->error()};
       co_return out;
     }
-    wire.remove_prefix(*n);
+    conn.tls->TakeOutput(cipher);
+    wire = cipher.view();
+  }
+  {
+    Error error;
+    if (!co_await SendGuarded(fd, wire, dog, error)) {  // suspends
+      out.result = std::move(error);
+      out.stale = !dog.fired();  // nothing was answered, so nothing was processed
+      co_return out;
+    }
   }
 
   ResponseParser parser({.max_head = kMaxResponseHead, .max_body = options_.max_response_bytes});
   parser.Reset(head_request);
   auto buf = std::make_unique_for_overwrite<char[]>(kReadChunk);
-  bool any_byte = false;
+  Buffer plain;         // https: decrypted bytes of this read
+  bool any_byte = false;  // of the response (plaintext)
   while (true) {
     reactor::RecvOp op(fd, {buf.get(), kReadChunk});
     Result<size_t> n = co_await dog.Guard(op);  // suspends
@@ -138,7 +158,39 @@ reactor::Task<Client::Outcome> Client::Exchange(int fd, std::string_view wire, b
       }
       co_return out;
     }
-    if (*n == 0) {
+    std::string_view chunk(buf.get(), *n);
+    bool ended = *n == 0;  // EOF, or (https) close_notify
+    if (conn.tls && *n > 0) {
+      conn.tls->Feed(chunk);
+      plain.Consume(plain.size());
+      const bool ok = conn.tls->Read(plain);
+      chunk = plain.view();
+      if (!ok) {
+        if (std::string_view(conn.tls->error()) != "close_notify") {
+          out.result = Error{Errc::kIo, std::string("TLS: ") + conn.tls->error()};
+          out.stale = !any_byte && chunk.empty();
+          co_return out;
+        }
+        ended = chunk.empty();
+        if (!ended) {
+          // Data, then close_notify: parse the data; the end follows as EOF below.
+          Result<size_t> used = parser.Feed(chunk);
+          if (!used) {
+            out.result = used.error();
+            co_return out;
+          }
+          any_byte = true;
+          if (parser.complete()) {
+            out.result = parser.TakeResponse();
+            co_return out;
+          }
+          ended = true;
+        }
+      } else if (chunk.empty()) {
+        continue;  // only TLS records (a session ticket, a partial record)
+      }
+    }
+    if (ended) {
       if (!any_byte) {
         out.result = Error{Errc::kUnavailable, "connection closed before any response byte"};
         out.stale = true;
@@ -150,14 +202,15 @@ reactor::Task<Client::Outcome> Client::Exchange(int fd, std::string_view wire, b
       co_return out;
     }
     any_byte = true;
-    Result<size_t> used = parser.Feed({buf.get(), *n});
+    Result<size_t> used = parser.Feed(chunk);
     if (!used) {
       out.result = used.error();
       co_return out;
     }
     if (parser.complete()) {
-      // Bytes after the response were never asked for: the connection is not trustworthy.
-      out.reusable = parser.keep_alive() && *used == *n;
+      // Bytes after the response were never asked for: the connection is not trustworthy. Nor
+      // is a TLS session that wants to answer something (a key update) we would not send.
+      out.reusable = parser.keep_alive() && *used == chunk.size() && !(conn.tls && conn.tls->HasOutput());
       out.result = parser.TakeResponse();
       co_return out;
     }
@@ -181,6 +234,11 @@ void RenderClientMetrics(const std::vector<const ClientStats*>& shards, std::str
          &ClientStats::stale_retries);
   family("rf_http_client_failures_total", "Outbound requests that failed (no response).",
          &ClientStats::failures);
+  family("rf_http_client_tls_handshakes_total", "Outbound https connections opened (TLS handshake done).",
+         &ClientStats::tls_handshakes);
+  family("rf_http_client_tls_failures_total",
+         "Outbound TLS handshakes that failed (certificate not verified, protocol error).",
+         &ClientStats::tls_failures);
   family("rf_http_client_egress_denied_total",
          "Outbound requests refused by the egress policy (--egress-allow, --egress-policy).",
          &ClientStats::egress_denied);

@@ -26,6 +26,11 @@
 // Egress: every connection is opened under an EgressPolicy (egress_policy.h): the request's, else
 // the client's. Pooled connections are kept per (policy, host, port), so a connection opened
 // under one policy never serves a request under another. Redirects are not followed.
+//
+// https://: after the connect, a TLS handshake through the ring (the certificate must verify
+// against Options::tls's CAs and name the URL's host); the session then stays with the pooled
+// connection, so a keep-alive exchange pays for no handshake. Without Options::tls an https URL
+// fails with kInvalidArgument and nothing is sent.
 
 #include <cstddef>
 #include <string>
@@ -43,6 +48,7 @@
 #include "obs/metrics.h"
 #include "reactor/shard.h"
 #include "reactor/task.h"
+#include "tls/tls_client.h"
 
 namespace rf::http::client {
 
@@ -55,6 +61,8 @@ struct ClientStats {
   obs::Counter stale_retries;  // pooled connections found dead on use, request re-sent
   obs::Counter failures;       // Sends that returned an error
   obs::Counter egress_denied;  // Sends refused by the egress policy (also counted in failures)
+  obs::Counter tls_handshakes;  // https connections opened (handshake done)
+  obs::Counter tls_failures;    // https handshakes that failed (certificate, protocol)
 };
 
 // Appends the client counters of every shard (one ClientStats each) in the Prometheus text format:
@@ -74,6 +82,9 @@ class Client {
     // Where the counters go; must outlive the client and be read-only to everyone else. Null:
     // the client keeps its own.
     ClientStats* stats = nullptr;
+    // The CAs https servers are verified against (shared read-only; outlives the client).
+    // Null: https URLs are refused.
+    const tls::TlsClientContext* tls = nullptr;
   };
 
   explicit Client(Options options);
@@ -83,7 +94,8 @@ class Client {
   // Sends `req` and reads its response. suspends. Errors:
   //  kInvalidArgument  bad URL, method or header (nothing is sent)
   //  kTimeout          connect_timeout or the deadline passed
-  //  kUnavailable      DNS failure, connection refused/reset/closed before a response
+  //  kUnavailable      DNS failure, connection refused/reset/closed before a response, a TLS
+//                    handshake that failed (certificate not verified, protocol)
   //  kTooLarge         response head over 64 KiB or body over max_response_bytes
   //  kCancelled        `cancel` fired (before or during the exchange)
   //  kEgressDenied     the egress policy refused every address of the host (nothing was sent)
@@ -98,9 +110,10 @@ class Client {
  private:
   struct Outcome;
 
-  reactor::Task<Result<int>> Open(const Url& url, const Request& req, const EgressPolicy& egress,
+  reactor::Task<Result<Connection>> Open(const Url& url, const Request& req,
+                                         const EgressPolicy& egress, Watchdog& dog);
+  reactor::Task<Outcome> Exchange(Connection& conn, std::string_view wire, bool head_request,
                                   Watchdog& dog);
-  reactor::Task<Outcome> Exchange(int fd, std::string_view wire, bool head_request, Watchdog& dog);
 
   Options options_;
   reactor::Shard* shard_ = nullptr;  // the shard of the first Send; every later one must match

@@ -20,54 +20,60 @@ bool StillOpen(int fd) {
 
 }  // namespace
 
+void Connection::Close() {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+  tls.reset();
+}
+
 ConnectionPool::~ConnectionPool() {
   if (shard_ != nullptr) shard_->Disarm(&sweep_);
   for (auto& [key, list] : idle_by_key_) {
-    for (const Idle& c : list) ::close(c.fd);
+    for (Idle& c : list) c.conn.Close();
   }
 }
 
-void ConnectionPool::Close(int fd) {
-  ::close(fd);
+void ConnectionPool::Close(Connection& conn) {
+  conn.Close();
   --idle_;
 }
 
-int ConnectionPool::Checkout(const std::string& key) {
+Connection ConnectionPool::Checkout(const std::string& key) {
+  Connection out;
   auto it = idle_by_key_.find(key);
-  if (it == idle_by_key_.end()) return -1;
+  if (it == idle_by_key_.end()) return out;
   auto& list = it->second;
   const Nanos now = MonoNow();
-  int fd = -1;
   // Newest first: the one least likely to have hit the server's own idle timeout.
-  while (fd < 0 && !list.empty()) {
-    const Idle c = list.back();
+  while (!out.open() && !list.empty()) {
+    Idle c = std::move(list.back());
     list.pop_back();
     if (now - c.since >= options_.idle_timeout) {
-      Close(c.fd);  // and every older one with it
-      for (const Idle& older : list) Close(older.fd);
+      Close(c.conn);  // and every older one with it
+      for (Idle& older : list) Close(older.conn);
       list.clear();
-    } else if (!StillOpen(c.fd)) {
-      Close(c.fd);
+    } else if (!StillOpen(c.conn.fd)) {
+      Close(c.conn);
     } else {
-      fd = c.fd;
+      out = std::move(c.conn);
       --idle_;
     }
   }
   if (list.empty()) idle_by_key_.erase(it);
-  return fd;
+  return out;
 }
 
-void ConnectionPool::Return(const std::string& key, int fd) {
+void ConnectionPool::Return(const std::string& key, Connection conn) {
   if (options_.max_idle_per_host == 0) {
-    ::close(fd);
+    conn.Close();
     return;
   }
   auto& list = idle_by_key_[key];
   if (list.size() >= options_.max_idle_per_host) {
-    Close(list.front().fd);
+    Close(list.front().conn);
     list.erase(list.begin());
   }
-  list.push_back({fd, MonoNow()});
+  list.push_back({std::move(conn), MonoNow()});
   ++idle_;
   ArmSweep();
 }
@@ -75,9 +81,9 @@ void ConnectionPool::Return(const std::string& key, int fd) {
 void ConnectionPool::Sweep(Nanos now) {
   for (auto it = idle_by_key_.begin(); it != idle_by_key_.end();) {
     auto& list = it->second;
-    std::erase_if(list, [&](const Idle& c) {
-      const bool drop = now - c.since >= options_.idle_timeout || !StillOpen(c.fd);
-      if (drop) Close(c.fd);
+    std::erase_if(list, [&](Idle& c) {
+      const bool drop = now - c.since >= options_.idle_timeout || !StillOpen(c.conn.fd);
+      if (drop) Close(c.conn);
       return drop;
     });
     it = list.empty() ? idle_by_key_.erase(it) : std::next(it);

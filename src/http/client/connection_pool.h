@@ -5,18 +5,29 @@
 // a sweep timer that runs while anything is idle, so a quiet shard does not hold sockets (and the
 // peers' CLOSE_WAIT ends) for longer than about idle_timeout + kSweepInterval.
 //
-// Shard-local: used and destroyed on one shard's thread. Holds only fds; the caller owns a
-// connection between Checkout and Return (or close).
+// Shard-local: used and destroyed on one shard's thread. Holds fds and, for https, their TLS
+// sessions; the caller owns a connection between Checkout and Return (or close).
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
 #include "reactor/shard.h"
+#include "tls/tls_session.h"
 
 namespace rf::http::client {
+
+// One outbound connection: its socket and, over https, its TLS session (handshake done).
+struct Connection {
+  int fd = -1;
+  std::unique_ptr<tls::TlsSession> tls;
+
+  bool open() const { return fd >= 0; }
+  void Close();  // closes the socket (no close_notify: the peer sees the FIN)
+};
 
 class ConnectionPool {
  public:
@@ -32,12 +43,12 @@ class ConnectionPool {
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
-  // The most recently returned idle connection for `key` that is still usable, or -1.
-  // Connections found expired or already closed by the peer are closed on the way.
-  int Checkout(const std::string& key);
+  // The most recently returned idle connection for `key` that is still usable, or one that is
+  // not open(). Connections found expired or already closed by the peer are closed on the way.
+  Connection Checkout(const std::string& key);
 
   // Parks a connection that just completed a keep-alive exchange (its input fully consumed).
-  void Return(const std::string& key, int fd);
+  void Return(const std::string& key, Connection conn);
 
   // Closes expired connections and those the peer has closed.
   void Sweep(Nanos now);
@@ -46,7 +57,7 @@ class ConnectionPool {
 
  private:
   struct Idle {
-    int fd;
+    Connection conn;
     Nanos since;
   };
   struct SweepTimer : reactor::Shard::TimerNode {
@@ -55,7 +66,7 @@ class ConnectionPool {
 
   static void OnSweep(reactor::Shard::TimerNode* node);
   void ArmSweep();
-  void Close(int fd);
+  void Close(Connection& conn);
 
   Options options_;
   std::unordered_map<std::string, std::vector<Idle>> idle_by_key_;  // oldest first

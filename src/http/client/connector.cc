@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/buffer.h"
+
 namespace rf::http::client {
 
 Error SocketError(const Error& e) {
@@ -65,6 +67,46 @@ reactor::Task<Result<int>> Connect(std::span<const SocketAddress> addresses, uin
     last.context = "connect to " + address.ToString() + ": " + std::strerror(last.sys_errno);
   }
   co_return last;
+}
+
+reactor::Task<bool> SendGuarded(int fd, std::string_view bytes, Watchdog& dog, Error& error) {
+  while (!bytes.empty()) {
+    reactor::SendOp op(fd, bytes);
+    Result<size_t> n = co_await dog.Guard(op);  // suspends
+    if (!n || *n == 0) {
+      error = dog.fired() ? dog.error()
+              : n         ? Error{Errc::kUnavailable, "send: connection closed"}
+                          : SocketError(n.error());
+      co_return false;
+    }
+    bytes.remove_prefix(*n);
+  }
+  co_return true;
+}
+
+reactor::Task<Result<std::unique_ptr<tls::TlsSession>>> TlsHandshake(int fd, SSL_CTX* ctx,
+                                                                      const std::string& host,
+                                                                      Watchdog& dog) {
+  std::unique_ptr<tls::TlsSession> session = tls::TlsSession::Client(ctx, host);
+  Buffer out;
+  char in[16 * 1024];
+  while (true) {
+    const tls::TlsSession::Step step = session->Handshake();
+    session->TakeOutput(out);
+    if (!out.empty()) {
+      Error error;
+      if (!co_await SendGuarded(fd, out.view(), dog, error)) co_return error;  // suspends
+      out.Consume(out.size());
+    }
+    if (step == tls::TlsSession::Step::kDone) co_return session;
+    if (step == tls::TlsSession::Step::kFailed)
+      co_return Error{Errc::kUnavailable, "TLS handshake with " + host + ": " + session->error()};
+    reactor::RecvOp op(fd, {in, sizeof in});
+    Result<size_t> n = co_await dog.Guard(op);  // suspends
+    if (!n) co_return dog.fired() ? dog.error() : SocketError(n.error());
+    if (*n == 0) co_return Error{Errc::kUnavailable, "TLS handshake with " + host + ": the server closed the connection"};
+    session->Feed({in, *n});
+  }
 }
 
 }  // namespace rf::http::client

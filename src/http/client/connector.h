@@ -4,7 +4,9 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "base/result.h"
@@ -12,6 +14,7 @@
 #include "http/client/resolver.h"
 #include "http/client/watchdog.h"
 #include "reactor/io.h"
+#include "tls/tls_session.h"
 
 namespace rf::http::client {
 
@@ -46,5 +49,18 @@ reactor::Task<Result<int>> Connect(std::span<const SocketAddress> addresses, uin
 // Maps a socket-level failure (connect, send, recv) to the client's error codes: refused, reset,
 // unreachable and the like are kUnavailable; ETIMEDOUT is kTimeout; anything else kIo.
 Error SocketError(const Error& e);
+
+// Runs the TLS handshake of a fresh https connection: the session is made for `host` (its
+// certificate must verify against `ctx`'s CAs and name `host`), ciphertext moves through the
+// ring, and every wait is bounded by `dog`. suspends. Errors: kUnavailable (the handshake
+// failed: the context names OpenSSL's reason, e.g. "certificate verify failed: ..."; or the
+// peer closed), socket errors as SocketError maps them, or the watchdog's.
+reactor::Task<Result<std::unique_ptr<tls::TlsSession>>> TlsHandshake(int fd, SSL_CTX* ctx,
+                                                                      const std::string& host,
+                                                                      Watchdog& dog);
+
+// Sends all of `bytes`. suspends. False with `error` set when the socket failed or the peer
+// closed (`error` is the watchdog's when it fired).
+reactor::Task<bool> SendGuarded(int fd, std::string_view bytes, Watchdog& dog, Error& error);
 
 }  // namespace rf::http::client

@@ -27,8 +27,8 @@ bool IsTargetChar(char c) { return c > 0x20 && c < 0x7f; }
 
 Error Invalid(std::string what) { return Error{Errc::kInvalidArgument, std::move(what)}; }
 
-Result<uint16_t> ParsePort(std::string_view s) {
-  if (s.empty()) return uint16_t{80};
+Result<uint16_t> ParsePort(std::string_view s, bool tls) {
+  if (s.empty()) return static_cast<uint16_t>(tls ? 443 : 80);
   unsigned v = 0;
   const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || ptr != s.data() + s.size() || v == 0 || v > 65535 || s.size() > 5) {
@@ -41,9 +41,9 @@ Result<uint16_t> ParsePort(std::string_view s) {
 
 Result<Url> ParseUrl(std::string_view url) {
   if (url.size() > kMaxUrlBytes) return Invalid("URL longer than 8 KiB");
-  if (IStartsWith(url, "https://")) return Invalid("https is not supported yet");
-  if (!IStartsWith(url, "http://")) return Invalid("unsupported URL scheme (want http://)");
-  url.remove_prefix(7);
+  const bool tls = IStartsWith(url, "https://");
+  if (!tls && !IStartsWith(url, "http://")) return Invalid("unsupported URL scheme (want http:// or https://)");
+  url.remove_prefix(tls ? 8 : 7);
 
   const size_t authority_end = url.find_first_of("/?#");
   std::string_view authority = url.substr(0, authority_end);
@@ -54,6 +54,7 @@ Result<Url> ParseUrl(std::string_view url) {
   }
 
   Url out;
+  out.tls = tls;
   std::string_view port;
   if (!authority.empty() && authority.front() == '[') {
     const size_t close = authority.find(']');
@@ -78,7 +79,7 @@ Result<Url> ParseUrl(std::string_view url) {
     out.host.reserve(host.size());
     for (char c : host) out.host.push_back(Lower(c));
   }
-  auto p = ParsePort(port);
+  auto p = ParsePort(port, tls);
   if (!p) return p.error();
   out.port = *p;
 
@@ -98,7 +99,7 @@ std::string HostHeaderValue(const Url& url) {
   if (v6) s += '[';
   s += url.host;
   if (v6) s += ']';
-  if (url.port != 80) {
+  if (url.port != (url.tls ? 443 : 80)) {
     s += ':';
     s += std::to_string(url.port);
   }

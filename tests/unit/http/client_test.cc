@@ -614,7 +614,8 @@ TEST_SUITE("http.client") {
       https.url = "https://127.0.0.1/";
       Result<Response> r = co_await client.Send(std::move(https));
       CHECK(StatusOr(r) == Code(Errc::kInvalidArgument));
-      if (!r) CHECK(r.error().context == "https is not supported yet");
+      // A client without a CA bundle (Options::tls) refuses https before connecting.
+      if (!r) CHECK(r.error().context.find("https is not available") == 0);
       Request header = Get("/");
       header.headers = {{"X", "a\r\nb"}};
       CHECK(StatusOr(co_await client.Send(std::move(header))) == Code(Errc::kInvalidArgument));

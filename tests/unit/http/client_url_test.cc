@@ -51,11 +51,14 @@ TEST_SUITE("http.client_url") {
     CHECK(Parsed("http://h#frag").target == "/");
   }
 
-  TEST_CASE("https is rejected with a clear message") {
-    const Error e = Rejected("https://example.com/");
-    CHECK(e.code == Errc::kInvalidArgument);
-    CHECK(e.context == "https is not supported yet");
-    CHECK(Rejected("HTTPS://example.com/").context == "https is not supported yet");
+  TEST_CASE("https: port 443 by default, left out of Host only when it is 443") {
+    CHECK(Parsed("https://Example.com/x") == Url{.host = "example.com", .port = 443, .tls = true, .target = "/x"});
+    CHECK(Parsed("HTTPS://h:8443") == Url{.host = "h", .port = 8443, .tls = true, .target = "/"});
+    CHECK(HostHeaderValue(Parsed("https://h/")) == "h");
+    CHECK(HostHeaderValue(Parsed("https://h:80/")) == "h:80");
+    CHECK(HostHeaderValue(Parsed("http://h:443/")) == "h:443");
+    CHECK(Rejected("https://user:pw@h/").code == Errc::kInvalidArgument);
+    CHECK(Rejected("https:/h").code == Errc::kInvalidArgument);
   }
 
   TEST_CASE("other schemes and relative references are rejected") {
