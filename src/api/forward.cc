@@ -42,6 +42,32 @@ void Refuse(http::Response& resp, const Error& refused, std::string_view why) {
 
 }  // namespace
 
+reactor::Task<Result<http::client::Response>> SendToHolder(const detail::ApiContext& ctx, uint32_t partition,
+                                                          http::client::Request req, Nanos wait) {
+  const unsigned shard = reactor::Shard::Current().id();
+  if (shard >= ctx.forward_clients.size() || !ctx.forward_clients[shard])
+    co_return Error{Errc::kUnavailable, "not forwarded: this daemon has no peers"};
+  ForwardStats& stats = *ctx.forward_stats[shard];
+  const Nanos t0 = MonoNow();
+  auto holder = co_await ctx.engine->HolderOf(partition);  // suspends
+  if (!holder) {
+    stats.no_holder.Add();
+    co_return Error{Errc::kUnavailable, holder.error().code == Errc::kNotFound ? "no other instance holds it now"
+                                                                               : "its holder is unknown"};
+  }
+  req.url = "http://" + *holder + req.url;
+  req.headers.emplace_back(kForwardedHeader, "1");
+  req.deadline = Deadline::After(kForwardDeadline + wait);
+  auto got = co_await ctx.forward_clients[shard]->Send(std::move(req));  // suspends
+  stats.seconds.ObserveNanos(MonoNow() - t0);
+  if (!got) {
+    stats.unreachable.Add();
+    co_return Error{Errc::kUnavailable, "its holder " + *holder + " did not answer: " + got.error().ToString()};
+  }
+  stats.ok.Add();
+  co_return got;
+}
+
 reactor::Task<void> Forward(const detail::ApiContext& ctx, http::RequestContext& rc, uint32_t partition,
                             Error refused, Nanos wait) {
   const unsigned shard = reactor::Shard::Current().id();
@@ -50,24 +76,14 @@ reactor::Task<void> Forward(const detail::ApiContext& ctx, http::RequestContext&
     Refuse(rc.resp, refused, {});
     co_return;
   }
-  ForwardStats& stats = *ctx.forward_stats[shard];
   if (!rc.req.Header(kForwardedHeader).empty()) {
-    stats.loop.Add();
+    ctx.forward_stats[shard]->loop.Add();
     Refuse(rc.resp, refused, "already forwarded once; not forwarded again");
-    co_return;
-  }
-  const Nanos t0 = MonoNow();
-  auto holder = co_await ctx.engine->HolderOf(partition);  // suspends
-  if (!holder) {
-    stats.no_holder.Add();
-    Refuse(rc.resp, refused, holder.error().code == Errc::kNotFound ? "no other instance holds it now"
-                                                                    : "its holder is unknown");
     co_return;
   }
   http::client::Request req;
   req.method = std::string(rc.req.method_str);
-  req.url = "http://" + *holder;
-  req.url += rc.req.path;
+  req.url = std::string(rc.req.path);
   if (!rc.req.query.empty()) {
     req.url += '?';
     req.url += rc.req.query;
@@ -78,17 +94,12 @@ reactor::Task<void> Forward(const detail::ApiContext& ctx, http::RequestContext&
                                 std::string_view("Accept"), std::string_view("Authorization")}) {
     if (std::string_view v = rc.req.Header(name); !v.empty()) req.headers.emplace_back(name, v);
   }
-  req.headers.emplace_back(kForwardedHeader, "1");
   req.body = std::string(rc.req.body);
-  req.deadline = Deadline::After(kForwardDeadline + wait);
-  auto got = co_await ctx.forward_clients[shard]->Send(std::move(req));  // suspends
-  stats.seconds.ObserveNanos(MonoNow() - t0);
+  auto got = co_await SendToHolder(ctx, partition, std::move(req), wait);  // suspends
   if (!got) {
-    stats.unreachable.Add();
-    Refuse(rc.resp, refused, "its holder " + *holder + " did not answer: " + got.error().ToString());
+    Refuse(rc.resp, refused, got.error().context);
     co_return;
   }
-  stats.ok.Add();
   http::Response& resp = rc.resp;
   resp.status = got->status;
   resp.content_type = StableContentType(got->Header("Content-Type"));

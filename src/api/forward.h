@@ -36,6 +36,12 @@ struct ForwardStats {
 // over the shards.
 void RenderForwardMetrics(const std::vector<const ForwardStats*>& shards, std::string& out);
 
+// Sends `req` (its url only the path and query) to the instance holding `partition`, marked as
+// forwarded, over the calling shard's client; counted in its ForwardStats. Suspends. Errors:
+// kUnavailable naming why (no peers, no holder, the holder did not answer).
+reactor::Task<Result<http::client::Response>> SendToHolder(const detail::ApiContext& ctx, uint32_t partition,
+                                                          http::client::Request req, Nanos wait = 0);
+
 // Answers `rc` for a request the engine refused with `refused` (kNotHeld) for a run of
 // `partition`: relays the holder's answer, or writes the 503. `wait`: the request's ?wait, added to
 // the deadline. Suspends.

@@ -2,6 +2,7 @@
 // The /v1 REST API (reference: api/README.md): thin handlers that translate
 // HTTP into engine commands routed to the owning shard, and results back.
 
+#include "api/bulk.h"
 #include "api/detail/common.h"
 #include "api/service.h"
 
@@ -16,6 +17,7 @@ void AddTriggerRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddBreakerRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddSecretRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddAuditRoutes(Routes& routes, detail::ApiContext* ctx);
+void AddOperationRoutes(Routes& routes, detail::ApiContext* ctx);
 
 class V1Api {
  public:
@@ -35,6 +37,12 @@ class V1Api {
   // /v1/secrets and /v1/audit answer 503 until these are called; both outlive the server.
   void EnableSecrets(auth::SecretService* secrets) { ctx_.secrets = secrets; }
   void EnableAudit(auth::AuditLog* audit) { ctx_.audit = audit; }
+  // /v1/operations answers 503 until this is called; `bulk` outlives the server and is bound
+  // to this API's context (its engine and forwarding).
+  void EnableBulk(BulkOperations* bulk) {
+    ctx_.bulk = bulk;
+    bulk->Bind(&ctx_);
+  }
   void AddRoutes(Routes& routes) {
     AddWorkflowRoutes(routes, &ctx_);
     AddRunRoutes(routes, &ctx_);
@@ -44,6 +52,7 @@ class V1Api {
     AddBreakerRoutes(routes, &ctx_);
     AddSecretRoutes(routes, &ctx_);
     AddAuditRoutes(routes, &ctx_);
+    AddOperationRoutes(routes, &ctx_);
   }
 
  private:

@@ -92,6 +92,7 @@ struct Daemon {
   tls::TlsContext* tls = nullptr;  // --tls-cert: reloaded on SIGHUP
   // Secrets (a vault per shard, the service on shard 0) and the audit log.
   std::unique_ptr<Security> security;
+  std::unique_ptr<api::BulkOperations> bulk;  // /v1/operations: workers stopped before the engine
 };
 
 std::string TrimLine(std::string s) {
@@ -127,6 +128,7 @@ reactor::Task<void> Drain(Daemon* d) {
   }
   if (d->security) co_await d->security->Close();  // suspends; no request is served any more
   if (d->keys) co_await d->keys->Close();  // suspends
+  if (d->bulk) co_await d->bulk->Close();  // suspends
   co_await d->engine->Close();  // suspends
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
     auto op = reactor::SubmitTo(i, [](Daemon* dd, unsigned n) {
@@ -569,6 +571,7 @@ int Serve(const Config& config) {
       for (const auto& a : d.authenticators) parts.push_back(a.get());
       auth::RenderAuthMetrics(parts, out);
       d.security->RenderMetrics(out);
+      if (d.bulk) d.bulk->RenderMetrics(out);
     };
   }
 
@@ -578,6 +581,8 @@ int Serve(const Config& config) {
   if (d.quotas) v1.EnableQuotas(d.quotas.get());
   v1.EnableSecrets(d.security->secrets.get());
   v1.EnableAudit(d.security->audit.get());
+  d.bulk = std::make_unique<api::BulkOperations>(config.shards);
+  v1.EnableBulk(d.bulk.get());
   if (!d.forward_clients.empty()) {
     std::vector<http::client::Client*> clients;
     std::vector<api::ForwardStats*> stats;

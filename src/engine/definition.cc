@@ -203,6 +203,8 @@ std::shared_ptr<const Definition> Assemble(std::vector<StepDraft>& drafts,
 
 }  // namespace
 
+bool IsValidWorkflowName(std::string_view name) { return IsValidName(name); }
+
 std::string_view StepTypeName(StepType t) {
   switch (t) {
     case StepType::kNoop:

@@ -109,6 +109,8 @@ struct Trigger {
 
 // Event type names: 1 to 128 of A-Z a-z 0-9 . _ : -
 bool IsValidEventType(std::string_view type);
+// Workflow names: 1 to 128 of A-Z a-z 0-9 . _ -
+bool IsValidWorkflowName(std::string_view name);
 
 struct Definition {
   std::string name;

@@ -305,6 +305,10 @@ ROUTE_ACCESS = {
     ("GET", "/v1/namespaces/{ns}/secrets"): {"admin", "developer"},
     ("GET", "/v1/audit"): {"admin"},
     ("GET", "/v1/namespaces/{ns}/audit"): {"admin"},
+    ("POST", "/v1/operations"): RUNNERS,
+    ("GET", "/v1/operations"): ALL,
+    ("GET", "/v1/operations/{id}"): ALL,
+    ("POST", "/v1/operations/{id}/cancel"): RUNNERS,
     ("GET", "/ui"): "open",
     ("GET", "/ui/"): "open",
     ("GET", "/ui/{file}"): "open",
@@ -316,7 +320,8 @@ OPEN_STATUS = {"/ui": 301}  # open routes answer 200, but for these
 CONCRETE = {"{ns}": "default", "{type}": "no.such.event", "{name}": "no-such-workflow", "{id}": "not-a-run-id", "{signal}": "ok", "{file}": "app.js"}
 QUERY = {"/v1/events": "", "/v1/keys/{id}": ""}
 BODY = {("PUT", "/v1/workflows/{name}"): "{}", ("POST", "/v1/keys"): "{}",
-        ("PUT", "/v1/secrets/{name}"): "{}", ("PUT", "/v1/namespaces/{ns}/secrets/{name}"): "{}"}
+        ("PUT", "/v1/secrets/{name}"): "{}", ("PUT", "/v1/namespaces/{ns}/secrets/{name}"): "{}",
+        ("POST", "/v1/operations"): "{}"}
 
 
 def unscoped(path: str) -> str:

@@ -19,6 +19,7 @@ class Client;
 namespace rf::api {
 struct ForwardStats;
 class Quotas;
+class BulkOperations;
 }
 
 namespace rf::auth {
@@ -42,6 +43,8 @@ struct ApiContext {
   // /v1/secrets (auth/secret_service.h) and /v1/audit (auth/audit_log.h); null: 503.
   auth::SecretService* secrets = nullptr;
   auth::AuditLog* audit = nullptr;
+  // /v1/operations (api/bulk.h); null: 503.
+  BulkOperations* bulk = nullptr;
 };
 
 // 503 `unavailable` with Retry-After naming `what` ("API keys") when `service` is null.
