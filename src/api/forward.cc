@@ -55,7 +55,7 @@ reactor::Task<Result<http::client::Response>> SendToHolder(const detail::ApiCont
     co_return Error{Errc::kUnavailable, holder.error().code == Errc::kNotFound ? "no other instance holds it now"
                                                                                : "its holder is unknown"};
   }
-  req.url = "http://" + *holder + req.url;
+  req.url = (ctx.forward_tls ? "https://" : "http://") + *holder + req.url;
   req.headers.emplace_back(kForwardedHeader, "1");
   req.deadline = Deadline::After(kForwardDeadline + wait);
   auto got = co_await ctx.forward_clients[shard]->Send(std::move(req));  // suspends

@@ -25,10 +25,12 @@ class V1Api {
   // Requests for runs another instance holds are forwarded to it (forward.h) with
   // clients[shard], counted in stats[shard]; both by shard, used only on their shard, and
   // outliving the server. Call before serving.
+  // `tls`: peers serve https (this daemon has --tls-cert), so forwarded requests use it.
   void EnableForwarding(std::vector<http::client::Client*> clients,
-                        std::vector<ForwardStats*> stats) {
+                        std::vector<ForwardStats*> stats, bool tls = false) {
     ctx_.forward_clients = std::move(clients);
     ctx_.forward_stats = std::move(stats);
+    ctx_.forward_tls = tls;
   }
   // /v1/keys answers 503 until this is called. `keys` outlives the server.
   void EnableKeys(auth::KeyService* keys) { ctx_.keys = keys; }

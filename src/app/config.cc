@@ -72,6 +72,7 @@ constexpr Setting kSettings[] = {
     {"advertise", Kind::kString, "", 0, 0, "host:port other daemons on the shared database forward API requests to (default: --listen, or hostname:port when it listens on 0.0.0.0 or [::])"},
     {"standby", Kind::kBool, "false", 0, 0, "with a shared database: hold no partitions while a daemon without --standby is alive (a hot standby that takes over when all of them are gone)"},
     {"redis-url", Kind::kString, "", 0, 0, "Redis for the cluster, redis://[[user]:password@]host[:port][/db], rediss:// for TLS (also REDIS_URL); empty: none. `doctor` checks it"},
+    {"peer-ca-file", Kind::kString, "", 0, 0, "with --tls-cert and a shared store: PEM CA certificate(s) the other daemons' certificates must chain to when requests are forwarded to them over https (their --advertise host must be in the certificate); empty: the system's CA bundle"},
     {"http-ca-file", Kind::kString, "", 0, 0, "PEM CA certificate(s) https servers called by http steps must chain to (their name must match the URL's host); empty: the system's CA bundle"},
     {"redis-ca-file", Kind::kString, "", 0, 0, "rediss://: PEM CA certificate(s) the Redis server's certificate must chain to (its name must match the URL's host); empty: the system's CA bundle"},
     {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
@@ -282,6 +283,8 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
           if (!settings) return Bad(key, v, settings.error().context);
           c.circuit_breaker = *settings;
         }
+      } else if (key == "peer-ca-file") {
+        c.peer_ca_file = std::string(v);
       } else if (key == "http-ca-file") {
         c.http_ca_file = std::string(v);
       } else if (key == "redis-ca-file") {

@@ -81,6 +81,7 @@ struct Daemon {
   // client (destroyed on its shard, as the executors) under an allow-all policy (peers are
   // private addresses), and their counters.
   http::client::EgressPolicy forward_egress;
+  std::unique_ptr<tls::TlsClientContext> peer_tls;  // --tls-cert: peers are reached over https
   std::vector<std::unique_ptr<http::client::Client>> forward_clients;
   std::vector<std::unique_ptr<api::ForwardStats>> forward_stats;
   // Authentication: each shard's authenticator (used only on its shard) and the key service
@@ -447,9 +448,20 @@ int Serve(const Config& config) {
     auto allow_all = http::client::EgressPolicy::Parse("", http::client::EgressMode::kAllowAll);
     RF_CHECK(allow_all.has_value());
     d.forward_egress = std::move(*allow_all);
+    if (!config.tls_cert.empty()) {
+      // Every daemon of a cluster serves what this one serves: peers speak https only.
+      auto t = tls::TlsClientContext::Load(config.peer_ca_file);  // blocking: before the shards
+      if (!t) {
+        RF_LOG(kError, "cannot verify the other daemons' certificates (--peer-ca-file)", {"error", t.error().ToString()});
+        return 2;
+      }
+      d.peer_tls = std::move(*t);
+      RF_LOG(kInfo, "forwarding to peers over https", {"ca_file", d.peer_tls->ca_file()});
+    }
     for (unsigned i = 0; i < config.shards; ++i) {
       http::client::Client::Options co;
       co.egress = &d.forward_egress;
+      co.tls = d.peer_tls.get();
       d.forward_clients.push_back(std::make_unique<http::client::Client>(co));
       d.forward_stats.push_back(std::make_unique<api::ForwardStats>());
     }
@@ -590,7 +602,7 @@ int Serve(const Config& config) {
       clients.push_back(d.forward_clients[i].get());
       stats.push_back(d.forward_stats[i].get());
     }
-    v1.EnableForwarding(std::move(clients), std::move(stats));
+    v1.EnableForwarding(std::move(clients), std::move(stats), d.peer_tls != nullptr);
   }
   api::AddAllRoutes(routes, &d.state, v1);
 

@@ -11,6 +11,7 @@ import rfclient
 from engine_client import (call, cancel, get_json, get_run, kill9, must_put, start, wait_terminal,
                            wait_until)
 from test_pg_store import fresh_db, launch_pg
+from test_store_tls import certs  # noqa: F401 (a fixture)
 
 DELAYED = {"steps": [{"id": "wait", "type": "delay", "ms": 60000},
                      {"id": "after", "type": "noop", "depends_on": ["wait"]}]}
@@ -126,3 +127,40 @@ def test_no_known_holder_answers_503(launch, pg):
     assert reply.resp.header("retry-after") == "1", reply.resp
     assert "no other instance holds it now" in reply[1]["error"]["message"], reply
     assert forwarded(d2, "no_holder") == 1
+
+
+def _https(d, ca, method, path, body=None):
+    """(status, json) over https, verifying the daemon's certificate with `ca`."""
+    import json as _json
+    import subprocess as _sp
+    args = ["curl", "-s", "--cacert", ca, "-X", method, "-w", "\n%{http_code}"]
+    if body is not None:
+        args += ["-H", "Content-Type: application/json", "--data-binary", _json.dumps(body)]
+    p = _sp.run(args + [f"https://127.0.0.1:{d.port}{path}"], capture_output=True, text=True, timeout=20)
+    text, _, code = p.stdout.rpartition("\n")
+    return int(code or 0), (_json.loads(text) if text.strip() else None)
+
+
+def test_daemons_serving_tls_forward_over_https(launch, pg, certs):
+    """With --tls-cert every daemon speaks https only, so a standby forwards to the holder over
+    https, verifying its certificate against --peer-ca-file; a CA that did not sign it makes the
+    forward fail with 503 naming the reason, never a plain-HTTP attempt."""
+    from test_http_tls import wait_tls_ready
+    db, url = fresh_db(pg)
+    tls = ["--tls-cert", certs.server, "--tls-key", certs.server_key]
+    d1 = launch_pg(launch, url, "--migrate", "true", *tls, "--peer-ca-file", certs.ca, ready=False)
+    wait_tls_ready(d1)
+    d2 = launch_pg(launch, url, "--standby", "true", *tls, "--peer-ca-file", certs.ca, ready=False)
+    wait_tls_ready(d2)
+    assert _https(d1, certs.ca, "PUT", "/v1/workflows/quick", QUICK)[0] == 201
+    wait_until(lambda: _https(d2, certs.ca, "GET", "/v1/workflows/quick")[0] == 200, 10.0, 0.1,
+               "d2 knows the workflow")
+    st, run = _https(d2, certs.ca, "POST", "/v1/workflows/quick/runs?wait=10s", {"input": {}})
+    assert st == 201 and run["status"] == "succeeded", (st, run)
+    st, again = _https(d2, certs.ca, "GET", f"/v1/runs/{run['id']}")
+    assert st == 200 and again["id"] == run["id"], (st, again)
+    # A standby that does not trust the holder's CA cannot forward: 503, with the reason.
+    d3 = launch_pg(launch, url, "--standby", "true", *tls, "--peer-ca-file", certs.other, ready=False)
+    wait_tls_ready(d3)
+    st, err = _https(d3, certs.ca, "POST", "/v1/workflows/quick/runs", {"input": {}})
+    assert st == 503 and "certificate verify failed" in err["error"]["message"], (st, err)

@@ -36,6 +36,7 @@ struct ApiContext {
   // outbound client and counters, used only on that shard. Empty: never forward (503 instead).
   std::vector<http::client::Client*> forward_clients;
   std::vector<ForwardStats*> forward_stats;
+  bool forward_tls = false;  // peers are reached over https
   // /v1/keys (auth/key_service.h); null: those routes answer 503.
   auth::KeyService* keys = nullptr;
   // Quotas per namespace (api/quotas.h); null: none.
