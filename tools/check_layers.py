@@ -63,7 +63,7 @@ ALLOWED = {
     "ui": [],
     # The client commands of the binary: a blocking HTTP client over http/client's pure parts
     # (URL, request writer, response parser) and JSON; never the engine or the reactor.
-    "cli": ["http/client", "json", "base"],
+    "cli": ["http/client", "tls", "json", "base"],
     # The only place that names concrete adapters: everything below it.
     "app": ["api", "auth", "cli", "steps", "engine", "http", "http/client", "fanout", "quota", "store",
             "store/embedded", "store/history", "store/postgres", "store/redis", "json",

@@ -52,7 +52,7 @@ Status SendAll(int fd, std::string_view data, Deadline deadline) {
 }
 
 // Reads what is there within the deadline: the byte count, 0 at EOF.
-Result<size_t> RecvSome(int fd, char* buf, size_t size, Deadline deadline) {
+Result<size_t> RecvRaw(int fd, char* buf, size_t size, Deadline deadline) {
   for (;;) {
     ssize_t n = ::recv(fd, buf, size, 0);
     if (n >= 0) return static_cast<size_t>(n);
@@ -63,22 +63,72 @@ Result<size_t> RecvSome(int fd, char* buf, size_t size, Deadline deadline) {
   }
 }
 
-void Close(int& fd) {
-  if (fd >= 0) ::close(fd);
-  fd = -1;
+// Sends `data` over the link (sealed first over https).
+Status Send(Link& link, std::string_view data, Deadline deadline) {
+  if (!link.tls) return SendAll(link.fd, data, deadline);
+  if (!link.tls->Write(data)) return Error{Errc::kIo, std::string("TLS: ") + link.tls->error()};
+  Buffer out;
+  link.tls->TakeOutput(out);
+  return SendAll(link.fd, out.view(), deadline);
+}
+
+// Plaintext from the link: up to `size` bytes, 0 at the end of the stream (EOF, close_notify).
+Result<size_t> RecvSome(Link& link, char* buf, size_t size, Deadline deadline) {
+  if (!link.tls) return RecvRaw(link.fd, buf, size, deadline);
+  char cipher[16 * 1024];
+  while (link.plain.empty()) {
+    auto n = RecvRaw(link.fd, cipher, sizeof cipher, deadline);
+    if (!n) return n.error();
+    if (*n == 0) return size_t{0};
+    link.tls->Feed({cipher, *n});
+    const bool ok = link.tls->Read(link.plain);
+    if (link.tls->HasOutput()) {  // a key update to answer
+      Buffer out;
+      link.tls->TakeOutput(out);
+      if (Status st = SendAll(link.fd, out.view(), deadline); !st) return st.error();
+    }
+    if (!ok && link.plain.empty()) {
+      if (std::string_view(link.tls->error()) == "close_notify") return size_t{0};
+      return Error{Errc::kIo, std::string("TLS: ") + link.tls->error()};
+    }
+  }
+  const size_t n = std::min(size, link.plain.size());
+  std::memcpy(buf, link.plain.data(), n);
+  link.plain.Consume(n);
+  return n;
+}
+
+// The TLS handshake on a fresh connection to `host`.
+Status Handshake(Link& link, SSL_CTX* ctx, const std::string& host, Deadline deadline) {
+  link.tls = tls::TlsSession::Client(ctx, host);
+  char in[16 * 1024];
+  for (;;) {
+    const auto step = link.tls->Handshake();
+    Buffer out;
+    link.tls->TakeOutput(out);
+    if (!out.empty())
+      if (Status st = SendAll(link.fd, out.view(), deadline); !st) return st;
+    if (step == tls::TlsSession::Step::kDone) return {};
+    if (step == tls::TlsSession::Step::kFailed)
+      return Error{Errc::kUnavailable, "TLS handshake with " + host + ": " + link.tls->error()};
+    auto n = RecvRaw(link.fd, in, sizeof in, deadline);
+    if (!n) return n.error();
+    if (*n == 0) return Error{Errc::kUnavailable, "TLS handshake with " + host + ": the daemon closed the connection"};
+    link.tls->Feed({in, *n});
+  }
 }
 
 // Reads one answer's head (and, for a normal answer, its body) through `parser`. `got_bytes`
 // tells the caller whether anything came back, which decides if a reused connection may retry.
 // Stops once the head is in when `head_only` (an event stream); the body bytes read with it stay
 // in the parser.
-Status ReadAnswer(int fd, hc::ResponseParser& parser, Deadline deadline, bool head_only,
+Status ReadAnswer(Link& link, hc::ResponseParser& parser, Deadline deadline, bool head_only,
                   bool& got_bytes) {
   char buf[16 * 1024];
   for (;;) {
     if (parser.complete()) return {};
     if (head_only && parser.response().status >= 200) return {};  // the rest is read as it comes
-    auto n = RecvSome(fd, buf, sizeof buf, deadline);
+    auto n = RecvSome(link, buf, sizeof buf, deadline);
     if (!n) return n.error();
     if (*n == 0) {
       if (!got_bytes) return Error{Errc::kUnavailable, "the daemon closed the connection without answering"};
@@ -94,6 +144,13 @@ Status ReadAnswer(int fd, hc::ResponseParser& parser, Deadline deadline, bool he
 }
 
 }  // namespace
+
+void Link::Close() {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+  tls.reset();
+  plain.Consume(plain.size());
+}
 
 std::string Escape(std::string_view s) {
   static const char* kHex = "0123456789ABCDEF";
@@ -114,8 +171,14 @@ Result<ApiClient> ApiClient::Create(ClientOptions options) {
   while (!options.server.empty() && options.server.back() == '/') options.server.pop_back();
   auto url = hc::ParseUrl(options.server);
   if (!url) return Error{Errc::kInvalidArgument, "--server " + options.server + ": " + url.error().context};
-  if (url->tls)
-    return Error{Errc::kInvalidArgument, "--server " + options.server + ": the client commands speak plain HTTP only (reach a daemon with --tls-cert through its http:// listener or a local proxy)"};
+  std::shared_ptr<tls::TlsClientContext> tls;
+  if (url->tls) {
+    auto t = tls::TlsClientContext::Load(options.ca_file);
+    if (!t) return Error{Errc::kInvalidArgument, "--ca-file: " + t.error().context};
+    tls = std::move(*t);
+  } else if (!options.ca_file.empty()) {
+    return Error{Errc::kInvalidArgument, "--ca-file needs an https:// --server"};
+  }
   if (url->target.find('?') != std::string::npos)
     return Error{Errc::kInvalidArgument, "--server " + options.server + ": a server URL has no query"};
   std::string prefix = url->target == "/" ? std::string() : url->target;
@@ -124,21 +187,23 @@ Result<ApiClient> ApiClient::Create(ClientOptions options) {
     if (u < 0x21 || u == 0x7f)
       return Error{Errc::kInvalidArgument, "--api-key: the key may not contain spaces or control characters"};
   }
-  return ApiClient(std::move(options), std::move(*url), std::move(prefix));
+  return ApiClient(std::move(options), std::move(*url), std::move(prefix), std::move(tls));
 }
 
-ApiClient::ApiClient(ClientOptions options, hc::Url base, std::string prefix)
-    : options_(std::move(options)), base_(std::move(base)), prefix_(std::move(prefix)) {}
+ApiClient::ApiClient(ClientOptions options, hc::Url base, std::string prefix,
+                     std::shared_ptr<tls::TlsClientContext> tls)
+    : options_(std::move(options)), base_(std::move(base)), prefix_(std::move(prefix)), tls_(std::move(tls)) {}
 
 ApiClient::ApiClient(ApiClient&& other) noexcept
     : options_(std::move(other.options_)),
       base_(std::move(other.base_)),
       prefix_(std::move(other.prefix_)),
-      fd_(std::exchange(other.fd_, -1)) {}
+      tls_(std::move(other.tls_)),
+      link_(std::move(other.link_)) {}
 
-ApiClient::~ApiClient() { Close(fd_); }
+ApiClient::~ApiClient() { link_.Close(); }
 
-Result<int> ApiClient::Connect(Deadline deadline) const {
+Result<Link> ApiClient::Connect(Deadline deadline) const {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -180,7 +245,15 @@ Result<int> ApiClient::Connect(Deadline deadline) const {
   }
   ::freeaddrinfo(list);
   if (fd < 0) return Error{Errc::kUnavailable, "cannot connect to " + options_.server + ": " + last};
-  return fd;
+  Link link;
+  link.fd = fd;
+  if (tls_) {
+    if (Status st = Handshake(link, tls_->Acquire(), base_.host, deadline); !st) {
+      link.Close();
+      return st.error();
+    }
+  }
+  return link;
 }
 
 // Everything under /v1 belongs to a namespace but the API's own document.
@@ -215,26 +288,26 @@ Result<Reply> ApiClient::Call(std::string_view method, std::string_view target, 
   if (!wire) return wire.error();
   const Deadline deadline = Deadline::After(options_.timeout);
   for (int attempt = 0;; ++attempt) {
-    const bool reused = fd_ >= 0;
+    const bool reused = link_.open();
     if (!reused) {
-      auto fd = Connect(deadline);
-      if (!fd) return fd.error();
-      fd_ = *fd;
+      auto link = Connect(deadline);
+      if (!link) return link.error();
+      link_ = std::move(*link);
     }
     hc::ResponseParser parser(hc::ResponseLimits{.max_head = 64 * 1024, .max_body = 64 << 20});
     parser.Reset(method == "HEAD");
     bool got_bytes = false;
-    Status st = SendAll(fd_, *wire, deadline);
-    if (st) st = ReadAnswer(fd_, parser, deadline, false, got_bytes);
+    Status st = Send(link_, *wire, deadline);
+    if (st) st = ReadAnswer(link_, parser, deadline, false, got_bytes);
     if (!st) {
-      Close(fd_);
+      link_.Close();
       // A kept-alive connection the daemon closed while idle: once more on a new one.
       if (reused && !got_bytes && attempt == 0 && st.error().code == Errc::kUnavailable) continue;
       if (st.error().code == Errc::kTimeout)
         return Error{Errc::kTimeout, "no answer from " + options_.server + " within the timeout"};
       return st.error();
     }
-    if (!parser.keep_alive()) Close(fd_);
+    if (!parser.keep_alive()) link_.Close();
     hc::Response resp = parser.TakeResponse();
     Reply r;
     r.status = resp.status;
@@ -250,13 +323,13 @@ Result<EventStream> ApiClient::Stream(std::string_view target, std::string_view 
   auto wire = Wire("GET", target, {}, std::move(headers));
   if (!wire) return wire.error();
   const Deadline deadline = Deadline::After(options_.timeout);
-  auto fd = Connect(deadline);
-  if (!fd) return fd.error();
+  auto link = Connect(deadline);
+  if (!link) return link.error();
   EventStream s;
-  s.fd_ = *fd;
+  s.link_ = std::move(*link);
   bool got_bytes = false;
-  Status st = SendAll(s.fd_, *wire, deadline);
-  if (st) st = ReadAnswer(s.fd_, s.parser_, deadline, true, got_bytes);
+  Status st = Send(s.link_, *wire, deadline);
+  if (st) st = ReadAnswer(s.link_, s.parser_, deadline, true, got_bytes);
   if (!st) {
     if (st.error().code == Errc::kTimeout)
       return Error{Errc::kTimeout, "no answer from " + options_.server + " within the timeout"};
@@ -266,7 +339,7 @@ Result<EventStream> ApiClient::Stream(std::string_view target, std::string_view 
   if (s.status_ != 200) {
     // An error answer is complete (length-delimited) or ended by the close: keep it whole.
     if (!s.parser_.complete()) {
-      Status rest = ReadAnswer(s.fd_, s.parser_, deadline, false, got_bytes);
+      Status rest = ReadAnswer(s.link_, s.parser_, deadline, false, got_bytes);
       if (!rest) return rest.error();
     }
     s.error_body_ = s.parser_.TakeBody();
@@ -276,13 +349,13 @@ Result<EventStream> ApiClient::Stream(std::string_view target, std::string_view 
 }
 
 EventStream::EventStream(EventStream&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
+    : link_(std::move(other.link_)),
       status_(other.status_),
       error_body_(std::move(other.error_body_)),
       ended_(other.ended_),
       parser_(std::move(other.parser_)) {}
 
-EventStream::~EventStream() { Close(fd_); }
+EventStream::~EventStream() { link_.Close(); }
 
 Result<bool> EventStream::Read(std::string& out, Nanos timeout) {
   if (std::string early = parser_.TakeBody(); !early.empty()) {  // came with the head
@@ -294,7 +367,7 @@ Result<bool> EventStream::Read(std::string& out, Nanos timeout) {
     return false;
   }
   char buf[16 * 1024];
-  auto n = RecvSome(fd_, buf, sizeof buf, Deadline::After(timeout));
+  auto n = RecvSome(link_, buf, sizeof buf, Deadline::After(timeout));
   if (!n) return n.error();
   if (*n == 0) {
     if (Status st = parser_.FinishAtEof(); !st)

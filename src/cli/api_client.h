@@ -1,7 +1,8 @@
 #pragma once
 // ApiClient: the CLI's connection to a ringflow daemon's HTTP API. Blocking, one thread (the CLI
-// is not on a reactor shard and makes one call at a time), over a plain TCP socket whose waits
-// are bounded with poll(2).
+// is not on a reactor shard and makes one call at a time), over a TCP socket whose waits are
+// bounded with poll(2); for an https:// --server through a TLS session (src/tls) that verifies
+// the daemon's certificate against ClientOptions::ca_file or the system bundle.
 //
 // It reuses the outbound client's pure pieces (http/client): ParseUrl for --server,
 // WriteRequest for the request bytes and ResponseParser for strict response parsing. Not
@@ -22,18 +23,49 @@
 #include <string_view>
 #include <vector>
 
+#include <memory>
+#include <utility>
+
+#include "base/buffer.h"
 #include "base/clock.h"
 #include "base/result.h"
 #include "http/client/response_parser.h"
 #include "http/client/url.h"
+#include "tls/tls_client.h"
+#include "tls/tls_session.h"
 
 namespace rf::cli {
+
+// One connection to the daemon: the socket and, over https, its TLS session (bytes decrypted
+// but not yet handed out wait in `plain`).
+struct Link {
+  Link() = default;
+  Link(Link&& o) noexcept : fd(std::exchange(o.fd, -1)), tls(std::move(o.tls)), plain(std::move(o.plain)) {}
+  Link& operator=(Link&& o) noexcept {
+    if (this != &o) {
+      Close();
+      fd = std::exchange(o.fd, -1);
+      tls = std::move(o.tls);
+      plain = std::move(o.plain);
+    }
+    return *this;
+  }
+  ~Link() { Close(); }
+
+  int fd = -1;
+  std::unique_ptr<tls::TlsSession> tls;
+  Buffer plain;
+
+  bool open() const { return fd >= 0; }
+  void Close();
+};
 
 struct ClientOptions {
   std::string server = "http://127.0.0.1:8080";
   std::string api_key;                 // sent as "Authorization: Bearer KEY" when not empty
   Nanos timeout = 30 * kSeconds;       // connect + the whole answer of one call
   std::string ns;                      // not empty: /v1/X targets go to /v1/namespaces/NS/X
+  std::string ca_file;                 // https: the CAs to verify the daemon with ("": the system's)
 };
 
 struct Reply {
@@ -67,15 +99,17 @@ class ApiClient {
   const std::string& server() const { return options_.server; }
 
  private:
-  ApiClient(ClientOptions options, http::client::Url base, std::string prefix);
-  Result<int> Connect(Deadline deadline) const;
+  ApiClient(ClientOptions options, http::client::Url base, std::string prefix,
+            std::shared_ptr<tls::TlsClientContext> tls);
+  Result<Link> Connect(Deadline deadline) const;
   Result<std::string> Wire(std::string_view method, std::string_view target, std::string_view body,
                            std::vector<std::pair<std::string, std::string>> headers) const;
 
   ClientOptions options_;
   http::client::Url base_;
   std::string prefix_;  // the server URL's path, without a trailing '/'
-  int fd_ = -1;         // the keep-alive connection, or -1
+  std::shared_ptr<tls::TlsClientContext> tls_;  // https only
+  Link link_;           // the keep-alive connection
 
   friend class EventStream;
 };
@@ -101,7 +135,7 @@ class EventStream {
   friend class ApiClient;
   EventStream() = default;
 
-  int fd_ = -1;
+  Link link_;
   int status_ = 0;
   std::string error_body_;
   bool ended_ = false;

@@ -9,6 +9,7 @@ const std::vector<OptionSpec>& GlobalOptions() {
   static const std::vector<OptionSpec> kGlobal = {
       {"server", 0, true, "URL", "the daemon's API (env RINGFLOW_SERVER; default http://127.0.0.1:8080)"},
       {"api-key", 0, true, "KEY", "sent as Authorization: Bearer KEY (env RINGFLOW_API_KEY)"},
+      {"ca-file", 0, true, "PEM", "https --server: the CAs its certificate must chain to (env RINGFLOW_CA_FILE; default the system's bundle)"},
       {"namespace", 'n', true, "NS", "act in namespace NS (env RINGFLOW_NAMESPACE; default: default)"},
       {"output", 'o', true, "FORMAT", "table (default), json (the server's JSON) or name (ids/names, one a line)"},
       {"timeout", 0, true, "DURATION", "bound on each request, connect included (default 30s)"},

@@ -90,6 +90,8 @@ int Main(int argc, char** argv, char** envp) {
   if (options.server.find("://") == std::string::npos) options.server = "http://" + options.server;
   options.api_key = Env(envp, "RINGFLOW_API_KEY");
   if (args->Has("api-key")) options.api_key = args->Get("api-key");
+  options.ca_file = Env(envp, "RINGFLOW_CA_FILE");
+  if (args->Has("ca-file")) options.ca_file = args->Get("ca-file");
   options.ns = Env(envp, "RINGFLOW_NAMESPACE");
   if (args->Has("namespace")) options.ns = args->Get("namespace");
   if (!options.ns.empty() && !ValidNamespace(options.ns))

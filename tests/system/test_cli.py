@@ -24,6 +24,7 @@ import uuid
 import pytest
 
 import rfclient
+from test_store_tls import certs  # noqa: F401 (a fixture)
 
 CLI_TIMEOUT = 60  # seconds a CLI call may take before the test gives up on it
 
@@ -723,3 +724,31 @@ def test_runs_watch_through_a_standby_polls_the_run_until_it_finished(rf_bin, la
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert r.stdout.splitlines()[-1].startswith(f"run {run_id} succeeded in ")
     assert api_get(d1, f"/v1/runs/{run_id}")[1]["status"] == "succeeded"
+
+
+def test_the_client_commands_speak_https_with_a_private_ca(rf_bin, launch, certs, tmp_path):
+    """An https:// --server: the daemon's certificate is verified against --ca-file (or
+    RINGFLOW_CA_FILE, else the system bundle, which lacks the test CA); apply, start --wait and
+    watch work over TLS (watch reads the event stream through the session)."""
+    from test_http_tls import wait_tls_ready
+    d = launch("--tls-cert", certs.server, "--tls-key", certs.server_key, ready=False)
+    wait_tls_ready(d)
+    url = f"https://127.0.0.1:{d.port}"
+    spec = tmp_path / "tls-flow.json"
+    spec.write_text(json.dumps({"name": "tls-flow", **delay_flow(300)}))
+    r = run_cli(rf_bin, url, "--ca-file", certs.ca, "workflows", "apply", str(spec), "--yes")
+    assert r.returncode == 0, r.stderr
+    r = run_cli(rf_bin, url, "runs", "start", "tls-flow", "--wait", "--output", "json",
+                env={"RINGFLOW_CA_FILE": certs.ca})
+    assert r.returncode == 0 and json.loads(r.stdout)["status"] == "succeeded", (r.stdout, r.stderr)
+    run_id = json.loads(run_cli(rf_bin, url, "--ca-file", certs.ca, "runs", "start", "tls-flow",
+                                "--output", "json").stdout)["id"]
+    r = run_cli(rf_bin, url, "--ca-file", certs.ca, "runs", "watch", run_id)
+    assert r.returncode == 0 and "succeeded" in r.stdout, (r.stdout, r.stderr)
+    # Not trusted: exit 3 with the reason; --ca-file with http:// is a usage error.
+    r = run_cli(rf_bin, url, "workflows", "list")
+    assert r.returncode == 3 and "certificate verify failed" in r.stderr, (r.returncode, r.stderr)
+    r = run_cli(rf_bin, url, "--ca-file", certs.other, "workflows", "list")
+    assert r.returncode == 3 and "certificate verify failed" in r.stderr, (r.returncode, r.stderr)
+    r = run_cli(rf_bin, f"http://127.0.0.1:{d.port}", "--ca-file", certs.ca, "workflows", "list")
+    assert r.returncode == 2 and "--ca-file" in r.stderr, (r.returncode, r.stderr)
