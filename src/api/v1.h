@@ -16,6 +16,7 @@ void AddTriggerRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddBreakerRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddSecretRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddAuditRoutes(Routes& routes, detail::ApiContext* ctx);
+void AddScheduleRoutes(Routes& routes, detail::ApiContext* ctx);
 
 class V1Api {
  public:
@@ -35,6 +36,8 @@ class V1Api {
   // /v1/secrets and /v1/audit answer 503 until these are called; both outlive the server.
   void EnableSecrets(auth::SecretService* secrets) { ctx_.secrets = secrets; }
   void EnableAudit(auth::AuditLog* audit) { ctx_.audit = audit; }
+  // /v1/schedules answers 503 until this is called; `schedules` outlives the server.
+  void EnableSchedules(schedule::Schedulers* schedules) { ctx_.schedules = schedules; }
   void AddRoutes(Routes& routes) {
     AddWorkflowRoutes(routes, &ctx_);
     AddRunRoutes(routes, &ctx_);
@@ -44,6 +47,7 @@ class V1Api {
     AddBreakerRoutes(routes, &ctx_);
     AddSecretRoutes(routes, &ctx_);
     AddAuditRoutes(routes, &ctx_);
+    AddScheduleRoutes(routes, &ctx_);
   }
 
  private:

@@ -21,6 +21,10 @@ struct ForwardStats;
 class Quotas;
 }
 
+namespace rf::schedule {
+class Schedulers;
+}
+
 namespace rf::auth {
 class AuditLog;
 class KeyService;
@@ -42,6 +46,8 @@ struct ApiContext {
   // /v1/secrets (auth/secret_service.h) and /v1/audit (auth/audit_log.h); null: 503.
   auth::SecretService* secrets = nullptr;
   auth::AuditLog* audit = nullptr;
+  // /v1/schedules (schedule/scheduler.h); null: those routes answer 503.
+  schedule::Schedulers* schedules = nullptr;
 };
 
 // 503 `unavailable` with Retry-After naming `what` ("API keys") when `service` is null.
