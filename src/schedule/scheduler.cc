@@ -18,7 +18,6 @@ namespace rf::schedule {
 namespace {
 
 constexpr int64_t kNever = INT64_MAX;
-constexpr int64_t kRetryMs = 1000;
 constexpr Nanos kMaxSleep = 100 * kMillis;
 constexpr Nanos kReloadEvery = 2 * kSeconds;
 // Catch-up looks back at most this far for cron expressions (an @every counts exactly).
@@ -254,6 +253,9 @@ reactor::Task<void> Scheduler::Process(std::string name) {
   if (it == entries_.end()) co_return;
   Entry& e = it->second;  // stable: only commands erase entries, and they wait for the turn
   const int64_t now = clock_ms_ > 0 && !options_.test_clock_file.empty() ? clock_ms_ : WallNow() / kMillis;
+  // A fire that must wait (queue, quotas, an unheld partition) is looked at again a second
+  // later; under a test clock, which stands still between a test's steps, at every turn.
+  const int64_t retry_at = options_.test_clock_file.empty() ? now + 1000 : now;
   engine::Coordinator& coord = engine::Coordinator::Local();
   if (e.row.paused) {
     Reschedule(e);
@@ -261,7 +263,7 @@ reactor::Task<void> Scheduler::Process(std::string name) {
   }
   if (!coord.Holds(e.row.partition)) {
     e.held = false;
-    Reschedule(e, now + kRetryMs);
+    Reschedule(e, retry_at);
     co_return;
   }
   if (!e.held) {
@@ -295,7 +297,7 @@ reactor::Task<void> Scheduler::Process(std::string name) {
         case Overlap::kQueue:
           if (e.queued_fire != fire) Count(Outcome::kQueued);
           e.queued_fire = fire;
-          Reschedule(e, now + kRetryMs);
+          Reschedule(e, retry_at);
           co_return;
         case Overlap::kCancelPrevious: {
           auto c = co_await coord.Cancel(*previous, ns);  // suspends
@@ -322,7 +324,7 @@ reactor::Task<void> Scheduler::Process(std::string name) {
   }
   if (gate_ && gate_->admit && !gate_->admit(shard_, ns)) {
     Count(Outcome::kLimited);
-    Reschedule(e, now + kRetryMs);
+    Reschedule(e, retry_at);
     co_return;
   }
   engine::StartCommand cmd;
@@ -336,10 +338,10 @@ reactor::Task<void> Scheduler::Process(std::string name) {
   if (stopping_ || !entries_.contains(name)) co_return;
   if (!r) {
     switch (r.error().code) {
-      case Errc::kLimited: Count(Outcome::kLimited); Reschedule(e, now + kRetryMs); co_return;
+      case Errc::kLimited: Count(Outcome::kLimited); Reschedule(e, retry_at); co_return;
       case Errc::kNotHeld:
       case Errc::kUnavailable:
-      case Errc::kRetryLater: Count(Outcome::kUnavailable); Reschedule(e, now + kRetryMs); co_return;
+      case Errc::kRetryLater: Count(Outcome::kUnavailable); Reschedule(e, retry_at); co_return;
       default:
         Count(Outcome::kFailed);
         RF_LOG(kWarn, "schedule fire could not start its run; passed over", {"schedule", name},

@@ -42,9 +42,12 @@ std::string Scheduler::View(const Entry& e) const {
   o.emplace_back("paused", e.row.paused);
   o.emplace_back("created_ms", e.row.created_ms);
   o.emplace_back("updated_ms", e.row.updated_ms);
-  o.emplace_back("last_fire", e.row.last_run.empty() && e.row.cursor_ms <= e.row.created_ms
-                                  ? json::Value()
-                                  : FireTime(e.row.cursor_ms, *e.zone));
+  // The cursor is the last fire dealt with when it is a fire time; a put or resume sets it to
+  // the time of the change, which is not one (or, if it is, no earlier fire is owed anyway).
+  const auto again = NextAfter(e, e.row.cursor_ms - 1000);
+  o.emplace_back("last_fire", again && *again == e.row.cursor_ms
+                                  ? FireTime(e.row.cursor_ms, *e.zone)
+                                  : json::Value());
   o.emplace_back("last_run", e.row.last_run.empty() ? json::Value() : json::Value(e.row.last_run));
   json::Array next;
   const int64_t now = options_.test_clock_file.empty() ? WallNow() / kMillis : clock_ms_;
