@@ -37,6 +37,11 @@ bool Ready(const ApiContext& ctx, RequestContext& rc, bool named) {
     rc.resp.AddHeader("Retry-After", "1");
     return false;
   }
+  if (!ctx.schedules->open()) {
+    rc.resp.Error(503, "unavailable", "schedules are loading; retry");
+    rc.resp.AddHeader("Retry-After", "1");
+    return false;
+  }
   if (named && !schedule::ValidScheduleName(rc.params.Get("name"))) {
     rc.resp.Error(400, "invalid_argument", "a schedule name is 1 to 128 of A-Z a-z 0-9 . _ -");
     return false;

@@ -334,7 +334,7 @@ int Serve(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, {}, {}, {}, nullptr, nullptr, {}};
+  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, {}, {}, {}, nullptr, nullptr, {}, {}};
   d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (d.signal_fd < 0) {
     RF_LOG(kError, "signalfd failed", {"error", strerror(errno)});
@@ -596,6 +596,7 @@ int Serve(const Config& config) {
   api::Routes routes;
   api::V1Api v1(&engine);
   v1.EnableSchedules(d.schedules.get());
+  d.state.schedules_open = d.schedules->open_flag();
   v1.EnableKeys(d.keys.get());
   if (d.quotas) v1.EnableQuotas(d.quotas.get());
   v1.EnableSecrets(d.security->secrets.get());

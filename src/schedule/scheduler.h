@@ -17,6 +17,7 @@
 // or the --test-clock-file (tests only: a file holding Unix milliseconds).
 
 #include <array>
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -162,6 +163,9 @@ class Schedulers {
   size_t shards() const { return shards_.size(); }
   reactor::Task<Status> Open();
   reactor::Task<void> Close();
+  // Every shard's schedules are loaded (the daemon is not ready before). Any thread.
+  bool open() const { return open_.load(std::memory_order_acquire); }
+  const std::atomic<bool>* open_flag() const { return &open_; }
   // rf_schedules{state}, rf_schedule_fires_total{outcome}, rf_schedule_lateness_seconds.
   void RenderMetrics(std::string& out) const;
 
@@ -170,6 +174,7 @@ class Schedulers {
   SchedulerOptions options_;
   StartGate gate_;
   bool available_ = false;
+  std::atomic<bool> open_{false};
   std::vector<std::unique_ptr<SchedulerStats>> stats_;
   std::vector<std::unique_ptr<Scheduler>> shards_;
 };

@@ -197,12 +197,16 @@ reactor::Task<void> CloseOn(Scheduler* s) { return s->Close(); }
 }  // namespace
 
 reactor::Task<Status> Schedulers::Open() {
-  if (!available_) co_return Status{};
+  if (!available_) {
+    open_.store(true, std::memory_order_release);
+    co_return Status{};
+  }
   for (unsigned i = 0; i < shards_.size(); ++i) {
     auto op = reactor::SubmitTo(i, &OpenOn, shards_[i].get());
     Status st = co_await op;  // suspends
     if (!st) co_return Error{st.error().code, "schedules of shard " + std::to_string(i) + ": " + st.error().context};
   }
+  open_.store(true, std::memory_order_release);
   co_return Status{};
 }
 
