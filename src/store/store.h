@@ -330,8 +330,8 @@ struct ScheduleFire {
 };
 
 // The schedules of one shard's partitions. Owned and used by that shard (its scheduler); every
-// call suspends and is durable when it returns. Embedded: <data>/shard-N/schedules.json,
-// rewritten atomically off the shard; PostgreSQL: the schedules table (migration 0010).
+// call suspends and is durable when it returns. Embedded: <data>/shard-N/schedules.json and a
+// journal of the changes since; PostgreSQL: the schedules table (migration 0010).
 class ScheduleStore {
  public:
   virtual ~ScheduleStore() = default;

@@ -1,13 +1,19 @@
 #pragma once
-// The embedded adapter of ScheduleStore: the schedules of one shard in
-// <data>/shard-N/schedules.json, rewritten atomically on every change (table_file.h), one
-// change at a time (reactor/turns.h). The scheduler batches the fires of a loop turn into one
-// Fired call, so a busy shard rewrites the file once per batch, not once per fire.
+// The embedded adapter of ScheduleStore: the schedules of one shard under <data>/shard-N/, as a
+// snapshot (schedules.json, rewritten atomically, table_file.h) and a journal of the changes
+// since (schedules.journal: one JSON line per change, appended and fdatasync'd), so a change
+// costs one small append, not a rewrite of every schedule. Once the journal outgrows the
+// snapshot (and 1 MiB) the snapshot is written again and the journal emptied; replaying a
+// journal over a snapshot that already holds its changes ends in the same state (changes are
+// whole rows, and cursors only move forward), so a crash between the two loses nothing. A torn
+// last line (the append a crash interrupted) is dropped; damage before it refuses to load.
+// File I/O runs on the offload pool; one change at a time (reactor/turns.h). Used by one shard.
 
 #include <map>
 #include <string>
 #include <vector>
 
+#include "base/buffer.h"
 #include "reactor/turns.h"
 #include "store/store.h"
 
@@ -22,16 +28,21 @@ class ScheduleFile final : public ScheduleStore {
   reactor::Task<Status> Delete(std::string name) override;
   reactor::Task<Status> Fired(std::vector<ScheduleFire> fires) override;
 
-  // Pure, for tests: the file's text for `rows` and back. Errors: kCorrupt naming what is wrong.
+  // Pure, for tests: the snapshot's text for `rows` and back, and the journal's lines applied
+  // to `rows`. Errors: kCorrupt naming what is wrong.
   static std::string Encode(const std::map<std::string, ScheduleRow>& rows);
   static Result<std::map<std::string, ScheduleRow>> Decode(std::string_view text);
+  static Status ApplyJournal(std::string_view text, std::map<std::string, ScheduleRow>& rows);
 
  private:
   reactor::Task<Status> EnsureLoaded();
-  reactor::Task<Status> Save(std::map<std::string, ScheduleRow> rows);
+  // Appends `lines` to the journal (durable on return) and applies them; compacts when due.
+  reactor::Task<Status> Append(std::string lines);
   std::string dir_;
   std::map<std::string, ScheduleRow> rows_;  // as durable
   bool loaded_ = false;
+  uint64_t journal_bytes_ = 0;
+  uint64_t snapshot_bytes_ = 0;
   reactor::Turns turns_;
 };
 

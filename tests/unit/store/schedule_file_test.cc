@@ -46,3 +46,41 @@ TEST_CASE("a damaged file is refused, naming what is wrong") {
 }
 
 }  // namespace rf::store::embedded
+
+namespace rf::store::embedded {
+
+TEST_SUITE("store.schedule_file") {
+TEST_CASE("the journal replays puts, fires (forward only) and deletes; a torn last line is dropped") {
+  std::map<std::string, ScheduleRow> rows;
+  const char* journal =
+      R"({"op":"put","row":{"name":"a","partition":3,"spec":"{}","paused":false,"created_ms":1,"updated_ms":1,"cursor_ms":1000,"last_run":""}})"
+      "\n"
+      R"({"op":"put","row":{"name":"b","partition":4,"spec":"{}","paused":true,"created_ms":1,"updated_ms":1,"cursor_ms":1000,"last_run":""}})"
+      "\n"
+      R"({"op":"fired","name":"a","cursor_ms":5000,"last_run":"r1"})"
+      "\n"
+      R"({"op":"fired","name":"a","cursor_ms":4000,"last_run":"old"})"
+      "\n"
+      R"({"op":"delete","name":"b"})"
+      "\n"
+      R"({"op":"fired","name":"a","cursor_ms":9000,"last)";
+  REQUIRE(ScheduleFile::ApplyJournal(journal, rows));
+  REQUIRE(rows.size() == 1);
+  CHECK(rows.at("a").cursor_ms == 5000);
+  CHECK(rows.at("a").last_run == "r1");
+  // Replayed again over its own result (a crash after the snapshot, before the truncation).
+  REQUIRE(ScheduleFile::ApplyJournal(journal, rows));
+  CHECK(rows.at("a").cursor_ms == 5000);
+  CHECK_FALSE(rows.contains("b"));
+}
+
+TEST_CASE("a damaged journal line before the last refuses to load") {
+  std::map<std::string, ScheduleRow> rows;
+  auto st = ScheduleFile::ApplyJournal("garbage\n{\"op\":\"delete\",\"name\":\"x\"}\n", rows);
+  REQUIRE_FALSE(st);
+  CHECK(st.error().context.find("line 1") != std::string::npos);
+  CHECK_FALSE(ScheduleFile::ApplyJournal("{\"op\":\"rename\"}\n{}\n", rows));
+}
+}
+
+}  // namespace rf::store::embedded
