@@ -93,6 +93,7 @@ for t in threads: t.start()
 for t in threads: t.join()
 assert not errors, errors[:3]
 created = time.time() - t0
+c = conn()  # the first one sat idle through the creation (the daemon's --idle-timeout)
 
 def started_total():
     st, text = req(c, "GET", "/metrics")
