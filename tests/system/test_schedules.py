@@ -452,3 +452,28 @@ def test_metrics_families(clocked):
     text = get_json(d, "/metrics").resp.body.decode()
     for family in ("rf_schedules", "rf_schedule_fires_total", "rf_schedule_lateness_seconds"):
         assert f"# TYPE {family} " in text, family
+
+
+# --------------------------------------------------------------------------
+# Quotas
+# --------------------------------------------------------------------------
+
+
+def test_the_namespace_live_runs_quota_holds_a_fire_until_a_run_ends(launch, tmp_path):
+    quotas = tmp_path / "quotas.json"
+    quotas.write_text('{"namespaces": {"q": {"live_runs": 1}}}')
+    clock = Clock(tmp_path / "clock", T0)
+    d = launch("--test-clock-file", clock.path, "--quotas-file", str(quotas))
+    assert call(d, "PUT", "/v1/namespaces/q/workflows/held", HELD)[0] == 201
+    assert put(d, "o", {"workflow": "held", "cron": "@every 60s", "overlap": "allow"}, ns="q")[0] == 201
+    clock.advance(60_000)
+    first = wait_runs(d, "held", 1, ns="q")[0]["id"]
+    clock.advance(60_000)
+    wait_until(lambda: fires(d, "limited") >= 1, 5, what="a fire refused by the live-runs quota")
+    assert len(runs_of(d, "held", ns="q")) == 1
+    st, _ = call(d, "POST", f"/v1/namespaces/q/runs/{first}/signals/ok", {})
+    assert st == 200
+    runs = wait_runs(d, "held", 2, ns="q")
+    second = [r["id"] for r in runs if r["id"] != first][0]
+    st, run = get_json(d, f"/v1/namespaces/q/runs/{second}")
+    assert run["idempotency_key"] == f"schedule:q/o@{(T0 + 120_000) // 1000}"
