@@ -477,3 +477,39 @@ def test_the_namespace_live_runs_quota_holds_a_fire_until_a_run_ends(launch, tmp
     second = [r["id"] for r in runs if r["id"] != first][0]
     st, run = get_json(d, f"/v1/namespaces/q/runs/{second}")
     assert run["idempotency_key"] == f"schedule:q/o@{(T0 + 120_000) // 1000}"
+
+
+# --------------------------------------------------------------------------
+# Two daemons on one database: the holder of the partition fires, once
+# --------------------------------------------------------------------------
+
+
+def test_in_a_cluster_only_the_holder_fires_and_a_takeover_goes_on(launch, pg, tmp_path):
+    from test_pg_store import fresh_db, launch_pg
+
+    def started(d) -> float:
+        return rfclient.metric_sum(rfclient.scrape(d.port), "rf_schedule_fires_total", outcome="started")
+
+    _, url = fresh_db(pg)
+    clock = Clock(tmp_path / "clock", T0)
+    d1 = launch_pg(launch, url, "--migrate", "true", "--test-clock-file", clock.path)
+    d2 = launch_pg(launch, url, "--standby", "true", "--test-clock-file", clock.path)
+    must_put(d1, "w", NOOP)
+    wait_until(lambda: get_json(d2, "/v1/workflows/w")[0] == 200, 10, 0.1, "d2 knows the workflow")
+    # Made on the daemon that holds nothing: it is kept in the database, fired by the holder.
+    assert put(d2, "tick", {"workflow": "w", "cron": "@every 60s", "overlap": "allow"})[0] == 201
+    wait_until(lambda: get(d1, "tick")[0] == 200, 10, 0.1, "d1 loads the schedule made on d2")
+    clock.advance(60_000)
+    wait_until(lambda: started(d1) == 1, 10, 0.1, "d1 fires")
+    time.sleep(3)  # d2 reads the table again (every 2 s): it sees the fire's cursor
+    assert started(d2) == 0
+    assert len(runs_of(d1, "w")) == 1
+    kill9(d1)
+    wait_until(lambda: rfclient.metric_sum(rfclient.scrape(d2.port), "rf_partitions_held") == 256, 20, 0.2,
+               "d2 takes every partition over")
+    clock.advance(60_000)
+    wait_until(lambda: started(d2) >= 1, 10, 0.1, "d2 fires after the takeover")
+    time.sleep(0.5)
+    runs = runs_of(d2, "w")
+    keys = sorted(key_of(d2, r["id"]) for r in runs)
+    assert keys == [f"schedule:default/tick@{(T0 + 60_000) // 1000}", f"schedule:default/tick@{(T0 + 120_000) // 1000}"]
