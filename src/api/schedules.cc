@@ -21,17 +21,20 @@ using schedule::SpecError;
 
 void ReplyInvalid(http::Response& resp, const std::vector<SpecError>& errors) {
   json::Array list;
-  for (const auto& e : errors) list.emplace_back(json::Object{{"field", e.pointer}, {"message", e.message}});
+  for (const auto& e : errors)
+    list.emplace_back(json::Object{{"field", e.pointer}, {"message", e.message}});
   json::Object err{{"code", "invalid_schedule"},
                    {"message", errors.front().message},
                    {"field", errors.front().pointer},
                    {"errors", std::move(list)}};
-  detail::ReplyJson(resp, 422, json::ToString(json::Value(json::Object{{"error", std::move(err)}})));
+  detail::ReplyJson(resp, 422,
+                    json::ToString(json::Value(json::Object{{"error", std::move(err)}})));
 }
 
 // The schedulers answer, and the path names a schedule; else an error is written.
 bool Ready(const ApiContext& ctx, RequestContext& rc, bool named) {
-  if (!detail::EngineReady(ctx, rc.resp) || !detail::OnlyParams(rc.req.query, {}, rc.resp)) return false;
+  if (!detail::EngineReady(ctx, rc.resp) || !detail::OnlyParams(rc.req.query, {}, rc.resp))
+    return false;
   if (!ctx.schedules || !ctx.schedules->available()) {
     rc.resp.Error(503, "unavailable", "schedules are not served by this daemon");
     rc.resp.AddHeader("Retry-After", "1");
@@ -49,12 +52,17 @@ bool Ready(const ApiContext& ctx, RequestContext& rc, bool named) {
   return true;
 }
 
-reactor::Task<Result<schedule::PutResult>> PutOn(Scheduler* s, std::string name, schedule::Spec spec) {
+reactor::Task<Result<schedule::PutResult>> PutOn(Scheduler* s, std::string name,
+                                                 schedule::Spec spec) {
   return s->Put(std::move(name), std::move(spec));
 }
 Result<std::string> GetOn(Scheduler* s, std::string name) { return s->Get(name); }
-std::vector<std::pair<std::string, std::string>> ListOn(Scheduler* s, std::string ns) { return s->List(ns); }
-reactor::Task<Status> DeleteOn(Scheduler* s, std::string name) { return s->Delete(std::move(name)); }
+std::vector<std::pair<std::string, std::string>> ListOn(Scheduler* s, std::string ns) {
+  return s->List(ns);
+}
+reactor::Task<Status> DeleteOn(Scheduler* s, std::string name) {
+  return s->Delete(std::move(name));
+}
 reactor::Task<Result<std::string>> PauseOn(Scheduler* s, std::string name, bool paused) {
   return s->SetPaused(std::move(name), paused);
 }
@@ -78,13 +86,16 @@ reactor::Task<void> Put(void* p, RequestContext& rc) {
     const engine::Registry& reg = engine::Coordinator::Local().registry();
     const std::string workflow = rf::QualifiedName(ns, spec.workflow);
     if (!reg.Latest(workflow)) {
-      errors.push_back({"/workflow", "no workflow named '" + spec.workflow + "' in namespace '" + ns + "'"});
+      errors.push_back(
+          {"/workflow", "no workflow named '" + spec.workflow + "' in namespace '" + ns + "'"});
     } else if (spec.version > 0 && !reg.Find(workflow, spec.version)) {
-      errors.push_back({"/version", "workflow '" + spec.workflow + "' has no version " + std::to_string(spec.version)});
+      errors.push_back({"/version", "workflow '" + spec.workflow + "' has no version " +
+                                        std::to_string(spec.version)});
     }
   }
   if (!errors.empty()) {
-    std::sort(errors.begin(), errors.end(), [](const SpecError& a, const SpecError& b) { return a.pointer < b.pointer; });
+    std::sort(errors.begin(), errors.end(),
+              [](const SpecError& a, const SpecError& b) { return a.pointer < b.pointer; });
     ReplyInvalid(rc.resp, errors);
     co_return;
   }
@@ -153,7 +164,8 @@ reactor::Task<void> Delete(void* p, RequestContext& rc) {
     detail::ReplyError(rc.resp, st.error(), "schedule_not_found");
     co_return;
   }
-  detail::ReplyJson(rc.resp, 200, json::ToString(json::Value(json::Object{{"name", name}, {"deleted", true}})));
+  detail::ReplyJson(rc.resp, 200,
+                    json::ToString(json::Value(json::Object{{"name", name}, {"deleted", true}})));
 }
 
 reactor::Task<void> SetPaused(ApiContext& ctx, RequestContext& rc, bool paused) {
@@ -183,14 +195,18 @@ reactor::Task<void> Resume(void* p, RequestContext& rc) {
 }  // namespace
 
 void AddScheduleRoutes(Routes& routes, detail::ApiContext* ctx) {
-  using http::Method;
   using auth::Access;
+  using http::Method;
   routes.AddScoped(Method::kGet, "/v1/schedules", Access::kRead, {nullptr, &List, ctx});
-  routes.AddScoped(Method::kPut, "/v1/schedules/{name}", Access::kWorkflowsWrite, {nullptr, &Put, ctx});
+  routes.AddScoped(Method::kPut, "/v1/schedules/{name}", Access::kWorkflowsWrite,
+                   {nullptr, &Put, ctx});
   routes.AddScoped(Method::kGet, "/v1/schedules/{name}", Access::kRead, {nullptr, &GetOne, ctx});
-  routes.AddScoped(Method::kDelete, "/v1/schedules/{name}", Access::kWorkflowsWrite, {nullptr, &Delete, ctx});
-  routes.AddScoped(Method::kPost, "/v1/schedules/{name}/pause", Access::kWorkflowsWrite, {nullptr, &Pause, ctx});
-  routes.AddScoped(Method::kPost, "/v1/schedules/{name}/resume", Access::kWorkflowsWrite, {nullptr, &Resume, ctx});
+  routes.AddScoped(Method::kDelete, "/v1/schedules/{name}", Access::kWorkflowsWrite,
+                   {nullptr, &Delete, ctx});
+  routes.AddScoped(Method::kPost, "/v1/schedules/{name}/pause", Access::kWorkflowsWrite,
+                   {nullptr, &Pause, ctx});
+  routes.AddScoped(Method::kPost, "/v1/schedules/{name}/resume", Access::kWorkflowsWrite,
+                   {nullptr, &Resume, ctx});
 }
 
 }  // namespace rf::api

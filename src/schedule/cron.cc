@@ -42,7 +42,8 @@ Result<int> Value(const FieldSpec& f, std::string_view s) {
   for (char c : s) {
     if (c < '0' || c > '9' || v > 1000)
       return Bad(std::string(f.name) + " field: " + Quote(s) + " is not a number" +
-                 (f.names ? std::string(" or a name (") + (f.names == kMonthNames ? "JAN..DEC" : "SUN..SAT") + ")"
+                 (f.names ? std::string(" or a name (") +
+                                (f.names == kMonthNames ? "JAN..DEC" : "SUN..SAT") + ")"
                           : std::string()));
     v = v * 10 + (c - '0');
   }
@@ -59,7 +60,8 @@ Result<uint64_t> Field(const FieldSpec& f, std::string_view text, bool& star) {
   size_t start = 0;
   while (true) {
     size_t comma = text.find(',', start);
-    std::string_view item = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    std::string_view item = text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     if (item.empty()) return Bad(std::string(f.name) + " field: an empty item in " + Quote(text));
     int step = 1;
     size_t slash = item.find('/');
@@ -67,12 +69,16 @@ Result<uint64_t> Field(const FieldSpec& f, std::string_view text, bool& star) {
     if (slash != std::string_view::npos) {
       std::string_view st = item.substr(slash + 1);
       int v = 0;
-      if (st.empty() || st.size() > 4) return Bad(std::string(f.name) + " field: " + Quote(item) + " has no valid step");
+      if (st.empty() || st.size() > 4)
+        return Bad(std::string(f.name) + " field: " + Quote(item) + " has no valid step");
       for (char c : st) {
-        if (c < '0' || c > '9') return Bad(std::string(f.name) + " field: step " + Quote(st) + " is not a number");
+        if (c < '0' || c > '9')
+          return Bad(std::string(f.name) + " field: step " + Quote(st) + " is not a number");
         v = v * 10 + (c - '0');
       }
-      if (v < 1 || v > f.hi) return Bad(std::string(f.name) + " field: step " + std::to_string(v) + " is out of range 1-" + std::to_string(f.hi));
+      if (v < 1 || v > f.hi)
+        return Bad(std::string(f.name) + " field: step " + std::to_string(v) +
+                   " is out of range 1-" + std::to_string(f.hi));
       step = v;
     }
     int lo = 0, hi = 0;
@@ -131,7 +137,8 @@ Result<Cron> ParseCron(std::string_view expr) {
       while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);
       auto d = ParseDuration(arg);
       if (arg.empty() || !d)
-        return Bad("@every takes a duration such as 30s, 5m or 2h (digits and a unit us, ms, s, m or h)");
+        return Bad(
+            "@every takes a duration such as 30s, 5m or 2h (digits and a unit us, ms, s, m or h)");
       if (*d < kSeconds || *d % kSeconds != 0 || *d > 366 * 86400 * kSeconds)
         return Bad("@every takes whole seconds from 1s to 366 days (8784h)");
       Cron c;
@@ -139,7 +146,8 @@ Result<Cron> ParseCron(std::string_view expr) {
       return c;
     }
     return Bad("unknown macro " + Quote(word) +
-               " (expected @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @every <duration>)");
+               " (expected @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or "
+               "@every <duration>)");
   }
   std::vector<std::string_view> parts;
   size_t i = 0;

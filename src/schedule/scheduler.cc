@@ -34,15 +34,22 @@ struct TurnGuard {
 }  // namespace
 
 std::string_view OutcomeName(Outcome o) {
-  static constexpr std::string_view kNames[] = {"started", "duplicate", "skipped", "queued",
-                                                "cancelled_previous", "missed", "dropped", "limited",
-                                                "unavailable", "workflow_missing", "failed"};
+  static constexpr std::string_view kNames[] = {
+      "started", "duplicate", "skipped", "queued",      "cancelled_previous",
+      "missed",  "dropped",   "limited", "unavailable", "workflow_missing",
+      "failed"};
   return kNames[static_cast<size_t>(o)];
 }
 
 Scheduler::Scheduler(unsigned shard, const SchedulerOptions& options, engine::Engine* engine,
-                     std::unique_ptr<store::ScheduleStore> store, const StartGate* gate, SchedulerStats* stats)
-    : shard_(shard), options_(options), engine_(engine), store_(std::move(store)), gate_(gate), stats_(stats) {}
+                     std::unique_ptr<store::ScheduleStore> store, const StartGate* gate,
+                     SchedulerStats* stats)
+    : shard_(shard),
+      options_(options),
+      engine_(engine),
+      store_(std::move(store)),
+      gate_(gate),
+      stats_(stats) {}
 
 Scheduler::~Scheduler() = default;
 
@@ -81,12 +88,15 @@ reactor::Task<Result<std::shared_ptr<const Zone>>> Scheduler::ZoneFor(std::strin
 
 Result<Scheduler::Entry> Scheduler::Make(store::ScheduleRow row) {
   auto doc = json::Parse(row.spec, {.max_bytes = 4u << 20, .max_depth = 512});
-  if (!doc) return Error{Errc::kCorrupt, "schedule " + row.name + ": spec is not JSON: " + doc.error().context};
+  if (!doc)
+    return Error{Errc::kCorrupt,
+                 "schedule " + row.name + ": spec is not JSON: " + doc.error().context};
   std::vector<SpecError> errors;
   Entry e;
   e.spec = ParseSpec(*doc, SplitQualified(row.name).name, errors);
   if (!errors.empty())
-    return Error{Errc::kCorrupt, "schedule " + row.name + ": " + errors.front().pointer + ": " + errors.front().message};
+    return Error{Errc::kCorrupt, "schedule " + row.name + ": " + errors.front().pointer + ": " +
+                                     errors.front().message};
   e.spec.paused = row.paused;
   e.row = std::move(row);
   return e;
@@ -107,7 +117,8 @@ Scheduler::Pending Scheduler::PendingUpTo(const Entry& e, int64_t now_ms) const 
     if (!first || *first > now_ms) return p;
     p.total = (now_ms - *first) / step + 1;
     const int64_t last = *first + (p.total - 1) * step;
-    for (int64_t i = std::min<int64_t>(p.total, keep) - 1; i >= 0; --i) p.tail.push_back(last - i * step);
+    for (int64_t i = std::min<int64_t>(p.total, keep) - 1; i >= 0; --i)
+      p.tail.push_back(last - i * step);
     return p;
   }
   int64_t t = std::max(e.row.cursor_ms, now_ms - kLookBackMs);
@@ -166,7 +177,7 @@ void Scheduler::CatchUp(Entry& e, int64_t now_ms) {
 }
 
 reactor::Task<Status> Scheduler::Open() {
-  const int64_t now = co_await ReadClock();  // suspends
+  const int64_t now = co_await ReadClock();         // suspends
   auto rows = co_await store_->Load(Partitions());  // suspends
   if (!rows) co_return rows.error();
   for (store::ScheduleRow& row : *rows) {
@@ -221,7 +232,7 @@ reactor::Task<void> Scheduler::Tick() {
   co_await turns_.Take();  // suspends
   TurnGuard g{turns_};
   if (store_->shared() && MonoNow() - last_reload_ >= kReloadEvery) co_await Reload();  // suspends
-  const int64_t now = co_await ReadClock();  // suspends
+  const int64_t now = co_await ReadClock();                                             // suspends
   // Names, not iterators: a command may change the set while a fire suspends (it waits for the
   // turn, so it cannot, but a fire re-inserts its own entry).
   std::vector<std::string> due;
@@ -256,7 +267,8 @@ reactor::Task<void> Scheduler::Process(std::string name) {
   auto it = entries_.find(name);
   if (it == entries_.end()) co_return;
   Entry& e = it->second;  // stable: only commands erase entries, and they wait for the turn
-  const int64_t now = clock_ms_ > 0 && !options_.test_clock_file.empty() ? clock_ms_ : WallNow() / kMillis;
+  const int64_t now =
+      clock_ms_ > 0 && !options_.test_clock_file.empty() ? clock_ms_ : WallNow() / kMillis;
   // A fire that must wait (queue, quotas, an unheld partition) is looked at again a second
   // later; under a test clock, which stands still between a test's steps, at every turn.
   const int64_t retry_at = options_.test_clock_file.empty() ? now + 1000 : now;
@@ -309,7 +321,8 @@ reactor::Task<void> Scheduler::Process(std::string name) {
           if (c) Count(Outcome::kCancelledPrevious);
           break;
         }
-        case Overlap::kAllow: break;
+        case Overlap::kAllow:
+          break;
       }
     }
   }
@@ -334,18 +347,24 @@ reactor::Task<void> Scheduler::Process(std::string name) {
   engine::StartCommand cmd;
   cmd.def = *def;
   cmd.input = e.spec.input;
-  cmd.idempotency_key = "schedule:" + std::string(ns) + "/" + std::string(SplitQualified(name).name) + "@" +
-                        std::to_string(fire / 1000);
+  cmd.idempotency_key = "schedule:" + std::string(ns) + "/" +
+                        std::string(SplitQualified(name).name) + "@" + std::to_string(fire / 1000);
   cmd.partition = e.row.partition;
   if (gate_ && gate_->live_limit) cmd.live_limit = gate_->live_limit(shard_, ns);
   auto r = co_await coord.Start(std::move(cmd));  // suspends
   if (stopping_ || !entries_.contains(name)) co_return;
   if (!r) {
     switch (r.error().code) {
-      case Errc::kLimited: Count(Outcome::kLimited); Reschedule(e, retry_at); co_return;
+      case Errc::kLimited:
+        Count(Outcome::kLimited);
+        Reschedule(e, retry_at);
+        co_return;
       case Errc::kNotHeld:
       case Errc::kUnavailable:
-      case Errc::kRetryLater: Count(Outcome::kUnavailable); Reschedule(e, retry_at); co_return;
+      case Errc::kRetryLater:
+        Count(Outcome::kUnavailable);
+        Reschedule(e, retry_at);
+        co_return;
       default:
         Count(Outcome::kFailed);
         RF_LOG(kWarn, "schedule fire could not start its run; passed over", {"schedule", name},

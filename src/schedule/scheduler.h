@@ -81,7 +81,8 @@ struct PutResult {
 class Scheduler {
  public:
   Scheduler(unsigned shard, const SchedulerOptions& options, engine::Engine* engine,
-            std::unique_ptr<store::ScheduleStore> store, const StartGate* gate, SchedulerStats* stats);
+            std::unique_ptr<store::ScheduleStore> store, const StartGate* gate,
+            SchedulerStats* stats);
   ~Scheduler();
 
   // On its shard, after the engine opened: loads its schedules and starts firing. Errors: the
@@ -103,9 +104,10 @@ class Scheduler {
     store::ScheduleRow row;
     Spec spec;
     std::shared_ptr<const Zone> zone;
-    int64_t wake_ms = 0;       // its key in wake_ (kNever: not in it)
-    int64_t queued_fire = 0;   // the fire last counted as queued
-    bool held = false;         // the shard held its partition at the last look (catch-up when it starts to)
+    int64_t wake_ms = 0;      // its key in wake_ (kNever: not in it)
+    int64_t queued_fire = 0;  // the fire last counted as queued
+    bool held =
+        false;  // the shard held its partition at the last look (catch-up when it starts to)
   };
   struct Pending {
     int64_t total = 0;
@@ -151,7 +153,8 @@ class Scheduler {
 // Every shard's scheduler. Built before the reactor runs; Open/Close from shard 0.
 class Schedulers {
  public:
-  Schedulers(engine::Engine* engine, SchedulerOptions options, store::StoreFactory* stores, size_t shards);
+  Schedulers(engine::Engine* engine, SchedulerOptions options, store::StoreFactory* stores,
+             size_t shards);
   ~Schedulers();
   // Quota checks for scheduled starts; before Open.
   void SetStartGate(StartGate gate) { gate_ = std::move(gate); }

@@ -31,7 +31,8 @@ json::Value FireTime(int64_t ms, const Zone& zone) {
 
 std::string Scheduler::View(const Entry& e) const {
   const ScopedName scoped = SplitQualified(e.row.name);
-  json::Object o{{"name", std::string(scoped.name)}, {"namespace", std::string(scoped.ns)},
+  json::Object o{{"name", std::string(scoped.name)},
+                 {"namespace", std::string(scoped.ns)},
                  {"workflow", e.spec.workflow}};
   if (e.spec.version > 0) o.emplace_back("version", e.spec.version);
   o.emplace_back("input", e.spec.input);
@@ -91,7 +92,8 @@ reactor::Task<Result<PutResult>> Scheduler::Put(std::string name, Spec spec) {
   const std::string text = SpecJson(spec);
   auto it = entries_.find(name);
   if (it == entries_.end() && entries_.size() >= options_.max_per_shard)
-    co_return Error{Errc::kConflict, "too many schedules on this shard (" + std::to_string(options_.max_per_shard) + ")"};
+    co_return Error{Errc::kConflict, "too many schedules on this shard (" +
+                                         std::to_string(options_.max_per_shard) + ")"};
   PutResult out;
   out.created = it == entries_.end();
   if (!out.created && it->second.row.spec == text && it->second.row.paused == spec.paused) {
@@ -109,7 +111,7 @@ reactor::Task<Result<PutResult>> Scheduler::Put(std::string name, Spec spec) {
   // is not owed under the new one.
   row.cursor_ms = std::max(now, out.created ? 0 : it->second.row.cursor_ms);
   if (!out.created) row.last_run = it->second.row.last_run;  // overlap still sees the last run
-  Status st = co_await store_->Put(row);  // suspends
+  Status st = co_await store_->Put(row);                     // suspends
   if (!st) co_return st.error();
   if (!out.created && it->second.wake_ms != kNever) wake_.erase({it->second.wake_ms, name});
   Entry e;
@@ -171,14 +173,15 @@ reactor::Task<Result<std::string>> Scheduler::SetPaused(std::string name, bool p
 
 // --- Schedulers ------------------------------------------------------------------------------
 
-Schedulers::Schedulers(engine::Engine* engine, SchedulerOptions options, store::StoreFactory* stores,
-                       size_t shards)
+Schedulers::Schedulers(engine::Engine* engine, SchedulerOptions options,
+                       store::StoreFactory* stores, size_t shards)
     : engine_(engine), options_(std::move(options)) {
   for (unsigned i = 0; i < shards; ++i) {
     auto store = stores->MakeScheduleStore(i);
     if (!store) return;
     stats_.push_back(std::make_unique<SchedulerStats>());
-    shards_.push_back(std::make_unique<Scheduler>(i, options_, engine_, std::move(store), &gate_, stats_.back().get()));
+    shards_.push_back(std::make_unique<Scheduler>(i, options_, engine_, std::move(store), &gate_,
+                                                  stats_.back().get()));
   }
   available_ = shards_.size() == shards;
 }
@@ -204,7 +207,9 @@ reactor::Task<Status> Schedulers::Open() {
   for (unsigned i = 0; i < shards_.size(); ++i) {
     auto op = reactor::SubmitTo(i, &OpenOn, shards_[i].get());
     Status st = co_await op;  // suspends
-    if (!st) co_return Error{st.error().code, "schedules of shard " + std::to_string(i) + ": " + st.error().context};
+    if (!st)
+      co_return Error{st.error().code,
+                      "schedules of shard " + std::to_string(i) + ": " + st.error().context};
   }
   open_.store(true, std::memory_order_release);
   co_return Status{};
@@ -235,11 +240,12 @@ void Schedulers::RenderMetrics(std::string& out) const {
   x.Sample("rf_schedules", "state=\"paused\"", static_cast<double>(paused));
   x.Family("rf_schedule_fires_total", "counter", "Schedule fires dealt with, by outcome.");
   for (size_t i = 0; i < fires.size(); ++i)
-    x.SampleU("rf_schedule_fires_total", "outcome=\"" + std::string(OutcomeName(static_cast<Outcome>(i))) + "\"",
-              fires[i]);
+    x.SampleU("rf_schedule_fires_total",
+              "outcome=\"" + std::string(OutcomeName(static_cast<Outcome>(i))) + "\"", fires[i]);
   x.Family("rf_schedule_lateness_seconds", "histogram", "From a fire's time to its run's start.");
   x.HistogramSum("rf_schedule_lateness_seconds", "", lateness);
-  x.Family("rf_schedule_store_errors_total", "counter", "Fire cursors that could not be written (retried).");
+  x.Family("rf_schedule_store_errors_total", "counter",
+           "Fire cursors that could not be written (retried).");
   x.SampleU("rf_schedule_store_errors_total", "", errors);
 }
 

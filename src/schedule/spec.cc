@@ -9,8 +9,8 @@ namespace {
 bool ValidName(std::string_view n) {
   if (n.empty() || n.size() > 128) return false;
   for (char c : n) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_' || c == '-';
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -22,19 +22,26 @@ bool ValidScheduleName(std::string_view name) { return ValidName(name); }
 
 std::string_view OverlapName(Overlap o) {
   switch (o) {
-    case Overlap::kSkip: return "skip";
-    case Overlap::kQueue: return "queue";
-    case Overlap::kCancelPrevious: return "cancel_previous";
-    case Overlap::kAllow: return "allow";
+    case Overlap::kSkip:
+      return "skip";
+    case Overlap::kQueue:
+      return "queue";
+    case Overlap::kCancelPrevious:
+      return "cancel_previous";
+    case Overlap::kAllow:
+      return "allow";
   }
   return "skip";
 }
 
 std::string_view CatchUpName(CatchUp c) {
   switch (c) {
-    case CatchUp::kNone: return "none";
-    case CatchUp::kLatest: return "latest";
-    case CatchUp::kAll: return "all";
+    case CatchUp::kNone:
+      return "none";
+    case CatchUp::kLatest:
+      return "latest";
+    case CatchUp::kAll:
+      return "all";
   }
   return "latest";
 }
@@ -50,7 +57,8 @@ Spec ParseSpec(const json::Value& body, std::string_view url_name, std::vector<S
     const std::string at = "/" + k;
     if (k == "name") {
       if (!v.is_string() || v.as_string() != url_name)
-        errors.push_back({at, "name must equal the name in the URL ('" + std::string(url_name) + "')"});
+        errors.push_back(
+            {at, "name must equal the name in the URL ('" + std::string(url_name) + "')"});
     } else if (k == "workflow") {
       have_workflow = true;
       if (!v.is_string() || !ValidName(v.as_string()))
@@ -67,7 +75,8 @@ Spec ParseSpec(const json::Value& body, std::string_view url_name, std::vector<S
     } else if (k == "cron") {
       have_cron = true;
       if (!v.is_string()) {
-        errors.push_back({at, "cron must be a string such as \"*/5 * * * *\", \"@hourly\" or \"@every 30s\""});
+        errors.push_back(
+            {at, "cron must be a string such as \"*/5 * * * *\", \"@hourly\" or \"@every 30s\""});
       } else {
         auto c = ParseCron(v.as_string());
         if (!c) {
@@ -84,23 +93,38 @@ Spec ParseSpec(const json::Value& body, std::string_view url_name, std::vector<S
         s.timezone = v.as_string();
     } else if (k == "overlap") {
       const std::string t = v.is_string() ? v.as_string() : "";
-      if (t == "skip") s.overlap = Overlap::kSkip;
-      else if (t == "queue") s.overlap = Overlap::kQueue;
-      else if (t == "cancel_previous") s.overlap = Overlap::kCancelPrevious;
-      else if (t == "allow") s.overlap = Overlap::kAllow;
-      else errors.push_back({at, "overlap must be \"skip\", \"queue\", \"cancel_previous\" or \"allow\""});
+      if (t == "skip")
+        s.overlap = Overlap::kSkip;
+      else if (t == "queue")
+        s.overlap = Overlap::kQueue;
+      else if (t == "cancel_previous")
+        s.overlap = Overlap::kCancelPrevious;
+      else if (t == "allow")
+        s.overlap = Overlap::kAllow;
+      else
+        errors.push_back(
+            {at, "overlap must be \"skip\", \"queue\", \"cancel_previous\" or \"allow\""});
     } else if (k == "catch_up") {
       const std::string t = v.is_string() ? v.as_string() : "";
-      if (t == "none") s.catch_up = CatchUp::kNone;
-      else if (t == "latest") s.catch_up = CatchUp::kLatest;
-      else if (t == "all") s.catch_up = CatchUp::kAll;
-      else errors.push_back({at, "catch_up must be \"none\", \"latest\" or \"all\" (all: at most 100 fires)"});
+      if (t == "none")
+        s.catch_up = CatchUp::kNone;
+      else if (t == "latest")
+        s.catch_up = CatchUp::kLatest;
+      else if (t == "all")
+        s.catch_up = CatchUp::kAll;
+      else
+        errors.push_back(
+            {at, "catch_up must be \"none\", \"latest\" or \"all\" (all: at most 100 fires)"});
     } else if (k == "paused") {
-      if (!v.is_bool()) errors.push_back({at, "paused must be true or false"});
-      else s.paused = v.as_bool();
+      if (!v.is_bool())
+        errors.push_back({at, "paused must be true or false"});
+      else
+        s.paused = v.as_bool();
     } else {
-      errors.push_back({at, "unknown field '" + k.substr(0, 64) +
-                                "' (expected workflow, version, input, cron, timezone, overlap, catch_up, paused)"});
+      errors.push_back(
+          {at,
+           "unknown field '" + k.substr(0, 64) +
+               "' (expected workflow, version, input, cron, timezone, overlap, catch_up, paused)"});
     }
   }
   if (!have_workflow) errors.push_back({"/workflow", "workflow is required"});

@@ -35,7 +35,9 @@ struct Reader {
   }
   uint32_t U32() {
     if (!Need(4)) return 0;
-    auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(in[pos + i])); };
+    auto b = [&](size_t i) {
+      return static_cast<uint32_t>(static_cast<unsigned char>(in[pos + i]));
+    };
     uint32_t v = b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
     pos += 4;
     return v;
@@ -156,8 +158,10 @@ int64_t RuleDay(const PosixRule::Date& d, int64_t year) {
       if (IsLeap(year) && d.day >= 60) ++day;
       return DaysFromCivil(year, 1, 1) + day;
     }
-    case K::kJulian0: return DaysFromCivil(year, 1, 1) + d.day;
-    case K::kMonthWeekDay: break;
+    case K::kJulian0:
+      return DaysFromCivil(year, 1, 1) + d.day;
+    case K::kMonthWeekDay:
+      break;
   }
   const int64_t first = DaysFromCivil(year, static_cast<unsigned>(d.month), 1);
   const int64_t first_wd = ((first % 7) + 11) % 7;  // 1970-01-01 was a Thursday (4)
@@ -203,7 +207,9 @@ Civil CivilFromSeconds(int64_t local_seconds) {
 Result<PosixRule> ParsePosixRule(std::string_view tz) {
   TzParser p{tz};
   PosixRule r;
-  auto bad = [&] { return Bad("TZ rule '" + std::string(tz.substr(0, 64)) + "' is not a POSIX TZ string"); };
+  auto bad = [&] {
+    return Bad("TZ rule '" + std::string(tz.substr(0, 64)) + "' is not a POSIX TZ string");
+  };
   int32_t west = 0;
   if (!p.Name() || !p.Time(24, west)) return bad();
   r.std_offset = -west;
@@ -251,7 +257,8 @@ Result<std::shared_ptr<const Zone>> Zone::Parse(std::string name, std::string_vi
            static_cast<uint64_t>(h.leapcnt) * 8 + h.isstdcnt + h.isutcnt);
     if (!r.ok || !ReadHeader(r, h)) return Bad("truncated TZif file");
   }
-  if (h.typecnt == 0 || h.typecnt > 256) return Bad("TZif file with no or too many local time types");
+  if (h.typecnt == 0 || h.typecnt > 256)
+    return Bad("TZif file with no or too many local time types");
   const uint64_t time_size = v2 ? 8 : 4;
   if (!r.Need(h.timecnt * (time_size + 1) + static_cast<uint64_t>(h.typecnt) * 6 + h.charcnt))
     return Bad("truncated TZif file");
@@ -313,11 +320,12 @@ bool ValidZoneName(std::string_view name) {
   size_t start = 0;
   while (start <= name.size()) {
     size_t slash = name.find('/', start);
-    std::string_view part = name.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view part = name.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (part.empty() || part == "." || part == "..") return false;
     for (char c : part) {
-      bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                c == '+' || c == '-' || c == '.';
+      bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '+' || c == '-' || c == '.';
       if (!ok) return false;
     }
     if (slash == std::string_view::npos) break;
@@ -327,7 +335,8 @@ bool ValidZoneName(std::string_view name) {
 }
 
 Result<std::shared_ptr<const Zone>> LoadZone(const std::string& dir, std::string_view name) {
-  if (!ValidZoneName(name)) return Bad("'" + std::string(name.substr(0, 64)) + "' is not a time zone name");
+  if (!ValidZoneName(name))
+    return Bad("'" + std::string(name.substr(0, 64)) + "' is not a time zone name");
   const std::string path = dir + "/" + std::string(name);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -338,7 +347,8 @@ Result<std::shared_ptr<const Zone>> LoadZone(const std::string& dir, std::string
     return Error::FromErrno(errno, "cannot open " + path);
   }
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > static_cast<off_t>(kMaxTzifBytes)) {
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_size > static_cast<off_t>(kMaxTzifBytes)) {
     ::close(fd);
     return Error{Errc::kNotFound, "no time zone '" + std::string(name) + "' in " + dir};
   }
@@ -363,11 +373,12 @@ std::string FormatRfc3339(int64_t utc, const Zone& zone) {
   char buf[64];
   const int32_t a = off < 0 ? -off : off;
   if (off == 0) {
-    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02u:%02u:%02uZ", static_cast<long long>(c.year), c.month,
-                  c.day, c.hour, c.minute, c.second);
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02u:%02u:%02uZ",
+                  static_cast<long long>(c.year), c.month, c.day, c.hour, c.minute, c.second);
   } else {
-    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02u:%02u:%02u%c%02d:%02d", static_cast<long long>(c.year),
-                  c.month, c.day, c.hour, c.minute, c.second, off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02u:%02u:%02u%c%02d:%02d",
+                  static_cast<long long>(c.year), c.month, c.day, c.hour, c.minute, c.second,
+                  off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
   }
   return buf;
 }

@@ -29,9 +29,9 @@ void EncodeRow(const ScheduleRow& r, Buffer& out) {
   out.Append(",\"partition\":" + std::to_string(r.partition) + ",\"spec\":");
   json::WriteString(r.spec, out);
   out.Append(std::string(",\"paused\":") + (r.paused ? "true" : "false"));
-  out.Append(",\"created_ms\":" + std::to_string(r.created_ms) + ",\"updated_ms\":" +
-             std::to_string(r.updated_ms) + ",\"cursor_ms\":" + std::to_string(r.cursor_ms) +
-             ",\"last_run\":");
+  out.Append(",\"created_ms\":" + std::to_string(r.created_ms) +
+             ",\"updated_ms\":" + std::to_string(r.updated_ms) +
+             ",\"cursor_ms\":" + std::to_string(r.cursor_ms) + ",\"last_run\":");
   json::WriteString(r.last_run, out);
   out.Append("}");
 }
@@ -133,10 +133,12 @@ Status ScheduleFile::ApplyJournal(std::string_view text, std::map<std::string, S
     ++line_no;
     const size_t nl = text.find('\n', pos);
     const bool last = nl == std::string_view::npos || nl + 1 >= text.size();
-    const std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    const std::string_view line =
+        text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     pos = nl == std::string_view::npos ? text.size() : nl + 1;
     auto bad = [&](const char* what) {
-      return Error{Errc::kCorrupt, std::string(kJournal) + ": line " + std::to_string(line_no) + ": " + what};
+      return Error{Errc::kCorrupt,
+                   std::string(kJournal) + ": line " + std::to_string(line_no) + ": " + what};
     };
     auto v = json::Parse(line, {.max_bytes = line.size() + 1, .max_depth = 8});
     if (!v || nl == std::string_view::npos) {
@@ -159,7 +161,8 @@ Status ScheduleFile::ApplyJournal(std::string_view text, std::map<std::string, S
       const json::Value* n = v->Find("name");
       const json::Value* c = v->Find("cursor_ms");
       const json::Value* r = v->Find("last_run");
-      if (!n || !n->is_string() || !c || !c->is_int() || !r || !r->is_string()) return bad("a fire without its fields");
+      if (!n || !n->is_string() || !c || !c->is_int() || !r || !r->is_string())
+        return bad("a fire without its fields");
       auto it = rows.find(n->as_string());
       if (it != rows.end() && it->second.cursor_ms <= c->as_int()) {
         it->second.cursor_ms = c->as_int();
@@ -185,7 +188,8 @@ reactor::Task<Status> ScheduleFile::EnsureLoaded() {
   snapshot_bytes_ = text->size();
   auto journal = co_await ReadTableFile(dir_, kJournal);  // suspends
   if (!journal) co_return journal.error();
-  if (Status st = ApplyJournal(*journal, rows); !st) co_return Error{st.error().code, dir_ + "/" + st.error().context};
+  if (Status st = ApplyJournal(*journal, rows); !st)
+    co_return Error{st.error().code, dir_ + "/" + st.error().context};
   journal_bytes_ = journal->size();
   rows_ = std::move(rows);
   loaded_ = true;
@@ -193,7 +197,8 @@ reactor::Task<Status> ScheduleFile::EnsureLoaded() {
 }
 
 reactor::Task<Status> ScheduleFile::Append(std::string lines) {
-  auto op = reactor::Offload([path = dir_ + "/" + kJournal, lines] { return AppendBlocking(path, lines); });
+  auto op = reactor::Offload(
+      [path = dir_ + "/" + kJournal, lines] { return AppendBlocking(path, lines); });
   Status st = co_await op;  // suspends
   if (!st) co_return st;
   journal_bytes_ += lines.size();
@@ -211,7 +216,8 @@ reactor::Task<Status> ScheduleFile::Append(std::string lines) {
   co_return Status{};
 }
 
-reactor::Task<Result<std::vector<ScheduleRow>>> ScheduleFile::Load(std::vector<uint32_t> partitions) {
+reactor::Task<Result<std::vector<ScheduleRow>>> ScheduleFile::Load(
+    std::vector<uint32_t> partitions) {
   co_await turns_.Take();  // suspends
   TurnGuard g{turns_};
   loaded_ = false;
@@ -219,7 +225,8 @@ reactor::Task<Result<std::vector<ScheduleRow>>> ScheduleFile::Load(std::vector<u
   if (!st) co_return st.error();
   std::vector<ScheduleRow> out;
   for (const auto& [name, row] : rows_)
-    if (std::find(partitions.begin(), partitions.end(), row.partition) != partitions.end()) out.push_back(row);
+    if (std::find(partitions.begin(), partitions.end(), row.partition) != partitions.end())
+      out.push_back(row);
   co_return out;
 }
 

@@ -35,32 +35,36 @@ std::string PgArray(const std::vector<uint32_t>& v) {
 
 }  // namespace
 
-reactor::Task<Result<std::vector<ScheduleRow>>> PgScheduleStore::Load(std::vector<uint32_t> partitions) {
+reactor::Task<Result<std::vector<ScheduleRow>>> PgScheduleStore::Load(
+    std::vector<uint32_t> partitions) {
   co_await turns_.Take();  // suspends
   TurnGuard g{turns_};
-  auto op = reactor::Offload([this, parts = PgArray(partitions)]() -> Result<std::vector<ScheduleRow>> {
-    return WithConn<Result<std::vector<ScheduleRow>>>(conn_, url_, [&](PGconn* c) -> Result<std::vector<ScheduleRow>> {
-      auto r = ExecBlocking(c,
-                            "SELECT name, partition, spec, paused, created_ms, updated_ms, cursor_ms, last_run "
-                            "FROM schedules WHERE partition = ANY($1::int[]) ORDER BY name",
-                            {parts}, kWhat);
-      if (!r) return r.error();
-      std::vector<ScheduleRow> out;
-      PGresult* res = r->get();
-      for (int i = 0; i < PQntuples(res); ++i) {
-        ScheduleRow s;
-        s.name = PQgetvalue(res, i, 0);
-        s.partition = static_cast<uint32_t>(std::strtoul(PQgetvalue(res, i, 1), nullptr, 10));
-        s.spec = PQgetvalue(res, i, 2);
-        s.paused = PQgetvalue(res, i, 3)[0] == 't';
-        s.created_ms = std::strtoll(PQgetvalue(res, i, 4), nullptr, 10);
-        s.updated_ms = std::strtoll(PQgetvalue(res, i, 5), nullptr, 10);
-        s.cursor_ms = std::strtoll(PQgetvalue(res, i, 6), nullptr, 10);
-        s.last_run = PQgetvalue(res, i, 7);
-        out.push_back(std::move(s));
-      }
-      return out;
-    });
+  auto op = reactor::Offload([this,
+                              parts = PgArray(partitions)]() -> Result<std::vector<ScheduleRow>> {
+    return WithConn<Result<std::vector<ScheduleRow>>>(
+        conn_, url_, [&](PGconn* c) -> Result<std::vector<ScheduleRow>> {
+          auto r = ExecBlocking(
+              c,
+              "SELECT name, partition, spec, paused, created_ms, updated_ms, cursor_ms, last_run "
+              "FROM schedules WHERE partition = ANY($1::int[]) ORDER BY name",
+              {parts}, kWhat);
+          if (!r) return r.error();
+          std::vector<ScheduleRow> out;
+          PGresult* res = r->get();
+          for (int i = 0; i < PQntuples(res); ++i) {
+            ScheduleRow s;
+            s.name = PQgetvalue(res, i, 0);
+            s.partition = static_cast<uint32_t>(std::strtoul(PQgetvalue(res, i, 1), nullptr, 10));
+            s.spec = PQgetvalue(res, i, 2);
+            s.paused = PQgetvalue(res, i, 3)[0] == 't';
+            s.created_ms = std::strtoll(PQgetvalue(res, i, 4), nullptr, 10);
+            s.updated_ms = std::strtoll(PQgetvalue(res, i, 5), nullptr, 10);
+            s.cursor_ms = std::strtoll(PQgetvalue(res, i, 6), nullptr, 10);
+            s.last_run = PQgetvalue(res, i, 7);
+            out.push_back(std::move(s));
+          }
+          return out;
+        });
   });
   co_return co_await op;  // suspends
 }
@@ -70,16 +74,17 @@ reactor::Task<Status> PgScheduleStore::Put(ScheduleRow row) {
   TurnGuard g{turns_};
   auto op = reactor::Offload([this, row = std::move(row)]() -> Status {
     return WithConn<Status>(conn_, url_, [&](PGconn* c) -> Status {
-      auto r = ExecBlocking(c,
-                            "INSERT INTO schedules (name, partition, spec, paused, created_ms, updated_ms, "
-                            "cursor_ms, last_run) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-                            "ON CONFLICT (name) DO UPDATE SET partition = EXCLUDED.partition, "
-                            "spec = EXCLUDED.spec, paused = EXCLUDED.paused, updated_ms = EXCLUDED.updated_ms, "
-                            "cursor_ms = EXCLUDED.cursor_ms, last_run = EXCLUDED.last_run",
-                            {row.name, std::to_string(row.partition), row.spec, row.paused ? "true" : "false",
-                             std::to_string(row.created_ms), std::to_string(row.updated_ms),
-                             std::to_string(row.cursor_ms), row.last_run},
-                            kWhat);
+      auto r = ExecBlocking(
+          c,
+          "INSERT INTO schedules (name, partition, spec, paused, created_ms, updated_ms, "
+          "cursor_ms, last_run) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+          "ON CONFLICT (name) DO UPDATE SET partition = EXCLUDED.partition, "
+          "spec = EXCLUDED.spec, paused = EXCLUDED.paused, updated_ms = EXCLUDED.updated_ms, "
+          "cursor_ms = EXCLUDED.cursor_ms, last_run = EXCLUDED.last_run",
+          {row.name, std::to_string(row.partition), row.spec, row.paused ? "true" : "false",
+           std::to_string(row.created_ms), std::to_string(row.updated_ms),
+           std::to_string(row.cursor_ms), row.last_run},
+          kWhat);
       if (!r) return r.error();
       return {};
     });
@@ -130,11 +135,12 @@ reactor::Task<Status> PgScheduleStore::Fired(std::vector<ScheduleFire> fires) {
   auto op = reactor::Offload([this, names = std::move(names), cursors = std::move(cursors),
                               runs = std::move(runs)]() -> Status {
     return WithConn<Status>(conn_, url_, [&](PGconn* c) -> Status {
-      auto r = ExecBlocking(c,
-                            "UPDATE schedules s SET cursor_ms = f.cursor_ms, last_run = f.last_run "
-                            "FROM unnest($1::text[], $2::bigint[], $3::text[]) AS f(name, cursor_ms, last_run) "
-                            "WHERE s.name = f.name AND s.cursor_ms <= f.cursor_ms",
-                            {names, cursors, runs}, kWhat);
+      auto r = ExecBlocking(
+          c,
+          "UPDATE schedules s SET cursor_ms = f.cursor_ms, last_run = f.last_run "
+          "FROM unnest($1::text[], $2::bigint[], $3::text[]) AS f(name, cursor_ms, last_run) "
+          "WHERE s.name = f.name AND s.cursor_ms <= f.cursor_ms",
+          {names, cursors, runs}, kWhat);
       if (!r) return r.error();
       return {};
     });
