@@ -53,19 +53,22 @@ ALLOWED = {
     "auth": ["store", "json", "reactor", "obs", "base"],
     # The engine sees stores only through the interface; app/ picks the adapter.
     "engine": ["fanout", "store", "json", "reactor", "obs", "base"],
+    # Schedules: cron and time zones (pure), and each shard's scheduler, which starts runs
+    # through the engine's coordinators and keeps its schedules through the store interface.
+    "schedule": ["engine", "store", "json", "reactor", "obs", "base"],
     # Engine's http step executor over the outbound client.
     "steps": ["engine", "http/client", "json", "reactor", "obs", "base"],
     # api forwards a request for a run another instance holds to that instance with the
     # shard's outbound client (api/detail/forward.h).
-    "api": ["auth", "engine", "http", "http/client", "fanout", "quota", "store", "json", "reactor", "obs",
-            "base", "ui"],
+    "api": ["auth", "engine", "http", "http/client", "fanout", "quota", "schedule", "store", "json", "reactor",
+            "obs", "base", "ui"],
     # The web UI's static files, embedded at build time; api serves them.
     "ui": [],
     # The client commands of the binary: a blocking HTTP client over http/client's pure parts
     # (URL, request writer, response parser) and JSON; never the engine or the reactor.
     "cli": ["http/client", "tls", "json", "base"],
     # The only place that names concrete adapters: everything below it.
-    "app": ["api", "auth", "cli", "steps", "engine", "http", "http/client", "fanout", "quota", "store",
+    "app": ["api", "auth", "cli", "steps", "schedule", "engine", "http", "http/client", "fanout", "quota", "store",
             "store/embedded", "store/history", "store/postgres", "store/redis", "json",
             "reactor", "obs", "base", "tls"],
 }

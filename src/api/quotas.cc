@@ -26,15 +26,25 @@ double Quotas::Instances() const {
   return n > 1 ? static_cast<double>(n) : 1.0;
 }
 
-bool Quotas::Admit(quota::Kind kind, unsigned shard, std::string_view ns, http::Response& resp) {
+bool Quotas::Take(quota::Kind kind, unsigned shard, std::string_view ns, Nanos& wait) {
   Part& p = *shards_[shard];
   if (!p.limiter.config()) return true;
   p.limiter.SetShare(static_cast<double>(shards_.size()) * Instances());
-  Nanos wait = 0;
   const bool ok = p.limiter.Admit(kind, ns, MonoNow(), wait);
   p.buckets.Set(static_cast<int64_t>(p.limiter.buckets()));
   if (ok) return true;
   (kind == quota::Kind::kRequests ? p.requests_rejected : p.starts_rejected).Add();
+  return false;
+}
+
+bool Quotas::AdmitScheduledStart(unsigned shard, std::string_view ns) {
+  Nanos wait = 0;
+  return Take(quota::Kind::kStarts, shard, ns, wait);
+}
+
+bool Quotas::Admit(quota::Kind kind, unsigned shard, std::string_view ns, http::Response& resp) {
+  Nanos wait = 0;
+  if (Take(kind, shard, ns, wait)) return true;
   const auto seconds = std::max<int64_t>(1, (wait + kSeconds - 1) / kSeconds);
   resp.Error(429, "rate_limited",
              "namespace '" + std::string(ns) + "' is over its " +

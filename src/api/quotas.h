@@ -30,6 +30,8 @@ class Quotas {
   // False: over the namespace's rate, 429 written.
   bool AdmitRequest(unsigned shard, std::string_view ns, http::Response& resp);
   bool AdmitStart(unsigned shard, std::string_view ns, http::Response& resp);
+  // A start the scheduler makes (no request to answer): false when over the starts rate.
+  bool AdmitScheduledStart(unsigned shard, std::string_view ns);
   // The live runs this instance may hold for `ns` (0: no limit).
   int64_t LiveLimit(unsigned shard, std::string_view ns) const;
   void CountLiveRejected(unsigned shard) { shards_[shard]->live_rejected.Add(); }
@@ -39,6 +41,7 @@ class Quotas {
 
  private:
   bool Admit(quota::Kind kind, unsigned shard, std::string_view ns, http::Response& resp);
+  bool Take(quota::Kind kind, unsigned shard, std::string_view ns, Nanos& wait);
   double Instances() const;
   struct alignas(64) Part {
     quota::Limiter limiter;

@@ -28,11 +28,14 @@ struct ServiceState {
   // Appends metric families of modules api may not include (the http steps' outbound client);
   // set by app/ before serving, called on any shard, reads only what outlives the server.
   std::function<void(std::string& out)> more_metrics;
+  // Set by app/ when schedules are served: not ready until they are loaded too.
+  const std::atomic<bool>* schedules_open = nullptr;
 
   bool Ready() const {
     return !draining.load(std::memory_order_acquire) && server &&
            server->serving_shards() == static_cast<int>(shards) &&
-           (!engine || (engine->ready() && engine->stores_healthy()));
+           (!engine || (engine->ready() && engine->stores_healthy())) &&
+           (!schedules_open || schedules_open->load(std::memory_order_acquire));
   }
 };
 

@@ -18,6 +18,7 @@ void AddBreakerRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddSecretRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddAuditRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddOperationRoutes(Routes& routes, detail::ApiContext* ctx);
+void AddScheduleRoutes(Routes& routes, detail::ApiContext* ctx);
 
 class V1Api {
  public:
@@ -45,6 +46,8 @@ class V1Api {
     ctx_.bulk = bulk;
     bulk->Bind(&ctx_);
   }
+  // /v1/schedules answers 503 until this is called; `schedules` outlives the server.
+  void EnableSchedules(schedule::Schedulers* schedules) { ctx_.schedules = schedules; }
   void AddRoutes(Routes& routes) {
     AddWorkflowRoutes(routes, &ctx_);
     AddRunRoutes(routes, &ctx_);
@@ -55,6 +58,7 @@ class V1Api {
     AddSecretRoutes(routes, &ctx_);
     AddAuditRoutes(routes, &ctx_);
     AddOperationRoutes(routes, &ctx_);
+    AddScheduleRoutes(routes, &ctx_);
   }
 
  private:

@@ -95,6 +95,8 @@ constexpr Setting kSettings[] = {
     {"audit-queue", Kind::kUint, "4096", 16, 1'000'000, "audit entries per shard not yet durable before mutations are refused with 503 (the audit log never drops)"},
     {"audit-retention", Kind::kDuration, "2160h", 3'600'000, 36'500ull * 86'400'000, "audit entries are removed this long after they were written"},
     {"audit-max-bytes", Kind::kSize, "256MiB", 64 * 1024, 1ull << 40, "embedded store: the audit files' total size; the oldest go first beyond it"},
+    {"zone-dir", Kind::kString, "/usr/share/zoneinfo", 0, 0, "directory of the IANA time zone files (TZif) schedules read their zones from"},
+    {"test-clock-file", Kind::kString, "", 0, 0, "TESTS ONLY: the schedulers read the wall time (Unix ms) from this file instead of the clock; empty: the real clock"},
     {"config", Kind::kString, "", 0, 0, "optional file of `key = value` lines"},
 };
 
@@ -317,6 +319,10 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
         c.jwt_secret_file = std::string(v);
       } else if (key == "jwks-file") {
         c.jwks_file = std::string(v);
+      } else if (key == "zone-dir") {
+        c.zone_dir = std::string(v);
+      } else if (key == "test-clock-file") {
+        c.test_clock_file = std::string(v);
       } else if (key == "quotas-file") {
         c.quotas_file = std::string(v);
       } else if (key == "jwt-issuer") {

@@ -79,6 +79,8 @@ struct Config {
   std::string jwt_secret_file;
   std::string jwks_file;       // reloaded on SIGHUP
   std::string quotas_file;     // quota/quota.h; reloaded on SIGHUP
+  std::string zone_dir = "/usr/share/zoneinfo";  // schedules' time zones (schedule/zone.h)
+  std::string test_clock_file;  // tests only: the schedulers' wall clock (schedule/scheduler.h)
   std::string jwt_issuer;
   std::string jwt_audience;
   uint64_t jwt_cache = 0;      // verified JWTs cached per shard

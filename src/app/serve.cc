@@ -41,6 +41,7 @@
 #include "reactor/offload.h"
 #include "reactor/reactor.h"
 #include "reactor/submit_to.h"
+#include "schedule/scheduler.h"
 #include "steps/http_step.h"
 #include "store/embedded/embedded_store.h"
 #include "store/history/embedded_history.h"
@@ -94,6 +95,8 @@ struct Daemon {
   // Secrets (a vault per shard, the service on shard 0) and the audit log.
   std::unique_ptr<Security> security;
   std::unique_ptr<api::BulkOperations> bulk;  // /v1/operations: workers stopped before the engine
+  // Every shard's scheduler (schedule/scheduler.h); opened after the engine, closed before it.
+  std::unique_ptr<schedule::Schedulers> schedules;
 };
 
 std::string TrimLine(std::string s) {
@@ -130,6 +133,7 @@ reactor::Task<void> Drain(Daemon* d) {
   if (d->security) co_await d->security->Close();  // suspends; no request is served any more
   if (d->keys) co_await d->keys->Close();  // suspends
   if (d->bulk) co_await d->bulk->Close();  // suspends
+  if (d->schedules) co_await d->schedules->Close();  // suspends
   co_await d->engine->Close();  // suspends
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
     auto op = reactor::SubmitTo(i, [](Daemon* dd, unsigned n) {
@@ -172,6 +176,16 @@ reactor::Task<void> OpenEngine(Daemon* d, std::string where) {
     d->state.draining.store(true, std::memory_order_release);
     reactor::Spawn(Drain(d));
     co_return;
+  }
+  if (d->schedules) {
+    st = co_await d->schedules->Open();  // suspends
+    if (!st) {
+      RF_LOG(kError, "cannot load the schedules; not starting", {"error", st.error().ToString()});
+      d->exit_code.store(1);
+      d->state.draining.store(true, std::memory_order_release);
+      reactor::Spawn(Drain(d));
+      co_return;
+    }
   }
   RF_LOG(kInfo, "engine ready",
          {"store", d->config.store == Store::kPostgres ? "postgres" : "embedded"},
@@ -587,8 +601,31 @@ int Serve(const Config& config) {
     };
   }
 
+  {
+    schedule::SchedulerOptions so;
+    so.zone_dir = config.zone_dir;
+    so.test_clock_file = config.test_clock_file;
+    if (!so.test_clock_file.empty())
+      RF_LOG(kWarn, "--test-clock-file: the schedulers read their clock from a file (tests only)",
+             {"file", so.test_clock_file});
+    d.schedules = std::make_unique<schedule::Schedulers>(&engine, std::move(so), stores.get(), config.shards);
+    if (d.quotas) {
+      api::Quotas* q = d.quotas.get();
+      d.schedules->SetStartGate(
+          {[q](unsigned shard, std::string_view ns) { return q->AdmitScheduledStart(shard, ns); },
+           [q](unsigned shard, std::string_view ns) { return q->LiveLimit(shard, ns); }});
+    }
+    auto previous = d.state.more_metrics;
+    d.state.more_metrics = [&d, previous](std::string& out) {
+      previous(out);
+      d.schedules->RenderMetrics(out);
+    };
+  }
+
   api::Routes routes;
   api::V1Api v1(&engine);
+  v1.EnableSchedules(d.schedules.get());
+  d.state.schedules_open = d.schedules->open_flag();
   v1.EnableKeys(d.keys.get());
   if (d.quotas) v1.EnableQuotas(d.quotas.get());
   v1.EnableSecrets(d.security->secrets.get());

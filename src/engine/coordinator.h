@@ -129,6 +129,8 @@ class Coordinator {
   // A partition this shard holds, for a start without a key (round robin);
   // nullopt while it holds none. Shard thread.
   std::optional<uint32_t> PickPartition();
+  // Whether this shard holds `partition` now (its runs start here). Shard thread.
+  bool Holds(uint32_t partition) const { return partition < held_.size() && held_[partition]; }
   // With a store whose partitions move between instances (the engine calls these
   // every second, after it refreshed the definitions; coordinator_partitions.cc):
   // the live instances sharing the store, and the partitions of this shard this

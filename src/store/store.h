@@ -308,6 +308,46 @@ class SecretStore {
   virtual bool shared() const { return false; }
 };
 
+// One schedule as stored (schedule/ reads `spec`; the store keeps it as text). A schedule
+// belongs to the partition of its qualified name, so the shard holding that partition keeps and
+// fires it; `cursor_ms` only moves forward.
+struct ScheduleRow {
+  std::string name;        // qualified: base/tenancy.h
+  uint32_t partition = 0;  // PartitionOf(name)
+  std::string spec;        // the schedule's JSON (workflow, input, cron, ...)
+  bool paused = false;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+  int64_t cursor_ms = 0;  // the last fire time dealt with (started, skipped or dropped), Unix ms
+  std::string last_run;   // the run of the last started fire; empty: none
+};
+
+// A schedule's fire state after a fire was dealt with.
+struct ScheduleFire {
+  std::string name;
+  int64_t cursor_ms = 0;
+  std::string last_run;
+};
+
+// The schedules of one shard's partitions. Owned and used by that shard (its scheduler); every
+// call suspends and is durable when it returns. Embedded: <data>/shard-N/schedules.json and a
+// journal of the changes since; PostgreSQL: the schedules table (migration 0010).
+class ScheduleStore {
+ public:
+  virtual ~ScheduleStore() = default;
+  // Every schedule of `partitions`, by name.
+  virtual reactor::Task<Result<std::vector<ScheduleRow>>> Load(std::vector<uint32_t> partitions) = 0;
+  // Inserts or replaces the whole row.
+  virtual reactor::Task<Status> Put(ScheduleRow row) = 0;
+  // Errors: kNotFound, the store's.
+  virtual reactor::Task<Status> Delete(std::string name) = 0;
+  // Moves the cursors forward (a fire older than what is stored changes nothing); schedules
+  // deleted meanwhile are skipped.
+  virtual reactor::Task<Status> Fired(std::vector<ScheduleFire> fires) = 0;
+  // Whether other instances change this table too: then the owner reloads it now and then.
+  virtual bool shared() const { return false; }
+};
+
 // One audited request (a mutation that reached a /v1 route, denied ones included).
 struct AuditEntry {
   int64_t id = 0;  // assigned by the store when appended, increasing: the listing's order
@@ -363,6 +403,8 @@ class StoreFactory {
   virtual std::unique_ptr<KeyStore> MakeKeyStore() { return nullptr; }
   // The secrets' table; null: the store keeps none (secrets then live in memory only).
   virtual std::unique_ptr<SecretStore> MakeSecretStore() { return nullptr; }
+  // The schedules of `shard`'s partitions; null: the store keeps none (schedules answer 503).
+  virtual std::unique_ptr<ScheduleStore> MakeScheduleStore(unsigned /*shard*/) { return nullptr; }
   // The audit log's store; `max_bytes` bounds what a store on local disk keeps. Null: none.
   virtual std::unique_ptr<AuditStore> MakeAuditStore(uint64_t /*max_bytes*/) { return nullptr; }
   // The instance's outbox relay, owned by the factory; null: the store has none.

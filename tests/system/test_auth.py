@@ -303,6 +303,12 @@ ROUTE_ACCESS = {
     ("PUT", "/v1/namespaces/{ns}/secrets/{name}"): {"admin", "developer"},
     ("DELETE", "/v1/namespaces/{ns}/secrets/{name}"): {"admin", "developer"},
     ("GET", "/v1/namespaces/{ns}/secrets"): {"admin", "developer"},
+    ("GET", "/v1/schedules"): ALL,
+    ("GET", "/v1/schedules/{name}"): ALL,
+    ("PUT", "/v1/schedules/{name}"): {"admin", "developer"},
+    ("DELETE", "/v1/schedules/{name}"): {"admin", "developer"},
+    ("POST", "/v1/schedules/{name}/pause"): {"admin", "developer"},
+    ("POST", "/v1/schedules/{name}/resume"): {"admin", "developer"},
     ("GET", "/v1/audit"): {"admin"},
     ("GET", "/v1/namespaces/{ns}/audit"): {"admin"},
     ("POST", "/v1/operations"): RUNNERS,
@@ -319,7 +325,7 @@ OPEN_STATUS = {"/ui": 301}  # open routes answer 200, but for these
 # that does not exist, a malformed run id, a missing query parameter, a key that is not there.
 CONCRETE = {"{ns}": "default", "{type}": "no.such.event", "{name}": "no-such-workflow", "{id}": "not-a-run-id", "{signal}": "ok", "{file}": "app.js"}
 QUERY = {"/v1/events": "", "/v1/keys/{id}": ""}
-BODY = {("PUT", "/v1/workflows/{name}"): "{}", ("POST", "/v1/keys"): "{}",
+BODY = {("PUT", "/v1/workflows/{name}"): "{}", ("POST", "/v1/keys"): "{}", ("PUT", "/v1/schedules/{name}"): "{}",
         ("PUT", "/v1/secrets/{name}"): "{}", ("PUT", "/v1/namespaces/{ns}/secrets/{name}"): "{}",
         ("POST", "/v1/operations"): "{}"}
 

@@ -22,6 +22,10 @@ class Quotas;
 class BulkOperations;
 }
 
+namespace rf::schedule {
+class Schedulers;
+}
+
 namespace rf::auth {
 class AuditLog;
 class KeyService;
@@ -46,6 +50,8 @@ struct ApiContext {
   auth::AuditLog* audit = nullptr;
   // /v1/operations (api/bulk.h); null: 503.
   BulkOperations* bulk = nullptr;
+  // /v1/schedules (schedule/scheduler.h); null: those routes answer 503.
+  schedule::Schedulers* schedules = nullptr;
 };
 
 // 503 `unavailable` with Retry-After naming `what` ("API keys") when `service` is null.

@@ -2,6 +2,7 @@
 
 #include "store/embedded/audit_files.h"
 #include "store/embedded/key_file.h"
+#include "store/embedded/schedule_file.h"
 #include "store/embedded/secret_file.h"
 
 #include "json/parse.h"
@@ -177,6 +178,10 @@ void EmbeddedStoreFactory::RenderMetrics(std::string& out) const {
 
 std::unique_ptr<KeyStore> EmbeddedStoreFactory::MakeKeyStore() {
   return std::make_unique<KeyFile>(data_dir_);
+}
+
+std::unique_ptr<ScheduleStore> EmbeddedStoreFactory::MakeScheduleStore(unsigned shard) {
+  return std::make_unique<ScheduleFile>(data_dir_, shard);
 }
 
 std::unique_ptr<SecretStore> EmbeddedStoreFactory::MakeSecretStore() {

@@ -63,7 +63,9 @@ class EmbeddedStoreFactory final : public StoreFactory {
   std::unique_ptr<RunStore> MakeRunStore(unsigned shard, std::vector<uint32_t>) override;
   std::unique_ptr<DefinitionLog> MakeDefinitionLog() override;
   std::unique_ptr<KeyStore> MakeKeyStore() override;  // <data>/keys.json (key_file.h)
-  std::unique_ptr<SecretStore> MakeSecretStore() override;  // <data>/secrets.json (secret_file.h)
+  std::unique_ptr<SecretStore> MakeSecretStore() override;
+  // <data>/shard-N/schedules.json (schedule_file.h)
+  std::unique_ptr<ScheduleStore> MakeScheduleStore(unsigned shard) override;  // <data>/secrets.json (secret_file.h)
   std::unique_ptr<AuditStore> MakeAuditStore(uint64_t max_bytes) override;  // <data>/audit/ (audit_files.h)
   HistoryStore* history() override { return history_.get(); }
   void RenderMetrics(std::string& out) const override;

@@ -179,6 +179,7 @@ class PgStoreFactory final : public StoreFactory {
   }
   std::unique_ptr<KeyStore> MakeKeyStore() override;  // api_keys (pg_keys.h)
   std::unique_ptr<SecretStore> MakeSecretStore() override;  // secrets (pg_secrets.h)
+  std::unique_ptr<ScheduleStore> MakeScheduleStore(unsigned shard) override;  // pg_schedules.h
   std::unique_ptr<AuditStore> MakeAuditStore(uint64_t max_bytes) override;  // audit_log (pg_audit.h)
   EventRelay* relay() override;
   // Served with the pool of the calling shard's run store (MakeRunStore records them).
