@@ -28,6 +28,14 @@ struct ServiceState {
   // Appends metric families of modules api may not include (the http steps' outbound client);
   // set by app/ before serving, called on any shard, reads only what outlives the server.
   std::function<void(std::string& out)> more_metrics;
+  // What works in part while the daemon is still ready (/health/ready's "degraded"): each a
+  // component and what pauses without it, e.g. {"redis", "cross-instance event streams pause"}.
+  // Set by app/ before serving; called on any shard. Unset: nothing is ever degraded.
+  struct Degraded {
+    std::string component;
+    std::string effect;
+  };
+  std::function<std::vector<Degraded>()> degraded;
 
   bool Ready() const {
     return !draining.load(std::memory_order_acquire) && server &&

@@ -73,6 +73,8 @@ constexpr Setting kSettings[] = {
     {"standby", Kind::kBool, "false", 0, 0, "with a shared database: hold no partitions while a daemon without --standby is alive (a hot standby that takes over when all of them are gone)"},
     {"redis-url", Kind::kString, "", 0, 0, "Redis for the cluster, redis://[[user]:password@]host[:port][/db], rediss:// for TLS (also REDIS_URL); empty: none. `doctor` checks it"},
     {"redis-ca-file", Kind::kString, "", 0, 0, "rediss://: PEM CA certificate(s) the Redis server's certificate must chain to (its name must match the URL's host); empty: the system's CA bundle"},
+    {"leader-ttl", Kind::kDuration, "5s", 1000, 300'000, "with a shared database: the lease of a singleton job's leader (retention); a killed leader's jobs move to another daemon within it"},
+    {"leader-renew", Kind::kDuration, "1s", 100, 150'000, "with a shared database: how often leases of singleton jobs are renewed and contended for; at most half of --leader-ttl"},
     {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
     {"before", Kind::kDuration, "168h", 0, 36'500ull * 86'400'000, "archive: export runs that finished at least this long ago"},
     {"out", Kind::kString, "-", 0, 0, "archive: the gzip'd JSON lines file to write (- for standard output)"},
@@ -180,6 +182,8 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "http-timeout") c.http_timeout = *d;
       else if (key == "before") c.archive_before = *d;
       else if (key == "audit-retention") c.audit_retention = *d;
+      else if (key == "leader-ttl") c.leader_ttl = *d;
+      else if (key == "leader-renew") c.leader_renew = *d;
       return {};
     }
     case Kind::kBool: {
@@ -524,6 +528,10 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
       (c.command == Command::kServe || c.command == Command::kMigrate || c.command == Command::kArchive))
     return Error{Errc::kInvalidArgument,
                  "--store postgres needs --database-url (or RINGFLOW_DATABASE_URL / DATABASE_URL)"};
+  if (c.leader_renew * 2 > c.leader_ttl)
+    return Error{Errc::kInvalidArgument,
+                 "invalid value for leader-renew: at most half of --leader-ttl (a leader must renew "
+                 "at least twice within its lease)"};
   if (c.tls_cert.empty() != c.tls_key.empty())
     return Error{Errc::kInvalidArgument, "--tls-cert and --tls-key go together (give both or neither)"};
   if (c.command == Command::kMigrate && c.database_url.empty())
