@@ -66,6 +66,16 @@ void Leadership::Lead(Job& job, int64_t term, bool via_arbiter) {
          {"via", via_arbiter ? arbiter_->backend() : authority_->backend()});
 }
 
+void Leadership::NoteArbiter(const Status& outcome, const Job& job) {
+  const bool was_up = arbiter_up_.exchange(outcome.has_value(), std::memory_order_relaxed);
+  if (was_up && !outcome) {
+    RF_LOG(kWarn, "leader election falls back to the database (Redis unreachable)", {"job", job.name},
+           {"error", outcome.error().ToString()});
+  } else if (!was_up && outcome) {
+    RF_LOG(kInfo, "leader election goes through Redis again", {"job", job.name});
+  }
+}
+
 void Leadership::StepDown(Job& job, std::string_view why) {
   const int64_t term = job.term.exchange(0, std::memory_order_acq_rel);
   if (term == 0) return;
@@ -83,11 +93,14 @@ reactor::Task<void> Leadership::Tend(Job& job) {
   auto renewed = co_await authority_->Renew(name, term, options_.ttl);  // suspends
   if (renewed && *renewed) {
     job.renewed = MonoNow();
-    if (job.via_arbiter && arbiter_) {
+    if (arbiter_) {
       // The arbiter's lease only keeps other contenders out of the database: the authority's
       // lease, renewed above, is what leadership rests on, so a failure here changes nothing.
+      // A leader elected in the database while Redis was away takes the Redis lease here once
+      // Redis is back (Renew sets a missing key), so the others stop contending in the database.
       auto r = co_await arbiter_->Renew(name, term, options_.ttl);  // suspends
-      arbiter_up_.store(r.has_value(), std::memory_order_relaxed);
+      NoteArbiter(r ? Status{} : Status(r.error()), job);
+      if (r && *r) job.via_arbiter = true;
     }
     co_return;
   }
@@ -103,10 +116,7 @@ reactor::Task<void> Leadership::Contend(Job& job) {
   const std::string name(job.name);
   if (arbiter_) {
     auto claim = co_await arbiter_->Acquire(name, job.known, options_.ttl);  // suspends
-    const bool was_up = arbiter_up_.exchange(claim.has_value(), std::memory_order_relaxed);
-    if (was_up && !claim)
-      RF_LOG(kWarn, "leader election falls back to the database", {"job", job.name},
-             {"error", claim.error().ToString()});
+    NoteArbiter(claim ? Status{} : Status(claim.error()), job);
     if (claim) {
       if (!claim->won) co_return;  // another daemon holds the arbiter's lease
       auto taken = co_await authority_->Acquire(name, claim->term, options_.ttl);  // suspends

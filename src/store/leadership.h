@@ -26,6 +26,7 @@
 #include <string_view>
 
 #include "base/clock.h"
+#include "base/result.h"
 #include "reactor/task.h"
 #include "store/leader_election.h"
 
@@ -75,6 +76,7 @@ class Leadership {
   reactor::Task<void> Contend(Job& job);
   void Lead(Job& job, int64_t term, bool via_arbiter);
   void StepDown(Job& job, std::string_view why);
+  void NoteArbiter(const Status& outcome, const Job& job);
   const Job* Find(std::string_view name) const;
 
   LeadershipOptions options_;

@@ -31,9 +31,12 @@ reactor::Task<Result<std::vector<PgResult>>> PgLeaderElection::Exchange(
 }
 
 reactor::Task<Result<LeaderClaim>> PgLeaderElection::Acquire(std::string job, int64_t term, Nanos ttl) {
+  // (The arguments are built first: GCC 12 rejects a braced list inside a co_await expression.)
+  std::vector<std::string> args = {std::move(job), options_.instance, std::to_string(term),
+                                   std::to_string(ttl / kMillis)};
   auto res = co_await Exchange(
       "SELECT won, term FROM rf_leader_acquire($1::text, $2::text, $3::bigint, $4::bigint)",
-      {std::move(job), options_.instance, std::to_string(term), std::to_string(ttl / kMillis)});  // suspends
+      std::move(args));  // suspends
   if (!res) co_return res.error();
   const PgResult& r = (*res)[0];
   LeaderClaim claim;
@@ -44,17 +47,19 @@ reactor::Task<Result<LeaderClaim>> PgLeaderElection::Acquire(std::string job, in
 }
 
 reactor::Task<Result<bool>> PgLeaderElection::Renew(std::string job, int64_t term, Nanos ttl) {
-  auto res = co_await Exchange(
-      "SELECT rf_leader_renew($1::text, $2::text, $3::bigint, $4::bigint)",
-      {std::move(job), options_.instance, std::to_string(term), std::to_string(ttl / kMillis)});  // suspends
+  std::vector<std::string> args = {std::move(job), options_.instance, std::to_string(term),
+                                   std::to_string(ttl / kMillis)};
+  auto res = co_await Exchange("SELECT rf_leader_renew($1::text, $2::text, $3::bigint, $4::bigint)",
+                               std::move(args));  // suspends
   if (!res) co_return res.error();
   const PgResult& r = (*res)[0];
   co_return r.rows() == 1 && r.value(0, 0) == "t";
 }
 
 reactor::Task<Status> PgLeaderElection::Release(std::string job, int64_t term) {
+  std::vector<std::string> args = {std::move(job), options_.instance, std::to_string(term)};
   auto res = co_await Exchange("SELECT rf_leader_release($1::text, $2::text, $3::bigint)",
-                               {std::move(job), options_.instance, std::to_string(term)});  // suspends
+                               std::move(args));  // suspends
   if (!res) co_return res.error();
   co_return Status{};
 }
