@@ -1,0 +1,155 @@
+"""A cluster under load while Redis, then PostgreSQL, restarts (issue 11's outage tests).
+
+Three daemons share one database; starts go round-robin to all three (each forwards what
+another daemon holds). Every start answered 201 must finish, whatever restarted meanwhile;
+a start may be refused only with 503 + Retry-After. Losing Redis loses nothing (PostgreSQL
+holds every acknowledged transition); singleton jobs keep exactly one leader throughout."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import rfclient
+from engine_client import get_run, must_put, request, wait_until
+from redis_fixtures import RedisServer
+from test_leader_election import JOBS, cluster, leaders
+from test_pg_spread import shared_by
+
+FLOW = {"steps": [{"id": "a", "type": "noop"},
+                  {"id": "wait", "type": "delay", "ms": 300, "depends_on": ["a"]},
+                  {"id": "b", "type": "noop", "depends_on": ["wait"]}]}
+
+
+class Load:
+    """Closed-loop starters, one per daemon, each start with an Idempotency-Key."""
+
+    def __init__(self, ds):
+        self.ds = ds
+        self.answered: dict[str, str] = {}
+        self.refused = 0
+        self.refused_without_retry_after = 0
+        self.other: list[str] = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(len(ds))]
+
+    def run(self, worker: int):
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            key = f"w{worker}-{n}"
+            d = self.ds[(worker + n) % len(self.ds)]
+            try:
+                r = request(d, "POST", "/v1/workflows/flow/runs", {"input": {"k": key}},
+                            headers={"Idempotency-Key": key}, timeout=30.0)
+            except (rfclient.NoResponse, OSError) as e:
+                with self.lock:
+                    self.other.append(f"{key}: {e!r}")
+                continue
+            with self.lock:
+                if r.status == 201:
+                    self.answered[key] = r.json()["id"]
+                elif r.status == 503:
+                    self.refused += 1
+                    if not r.header("retry-after"):
+                        self.refused_without_retry_after += 1
+                else:
+                    self.other.append(f"{key}: {r.status} {r.body[:200]!r}")
+            if r.status == 503:
+                time.sleep(0.05)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(60.0)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.answered)
+
+    def check_all_finish(self, d, timeout: float = 90.0):
+        assert not any(t.is_alive() for t in self.threads)
+        assert not self.other, self.other[:5]
+        assert self.refused_without_retry_after == 0
+        deadline = time.monotonic() + timeout
+        for key, rid in self.answered.items():
+            while True:
+                st, run = get_run(d, rid)
+                assert st in (200, 503), f"{key} -> {rid}: GET {st} {run}"
+                if st == 200 and run["status"] == "succeeded":
+                    break
+                assert st == 503 or run["status"] in ("pending", "running", "waiting"), (key, run)
+                assert time.monotonic() < deadline, f"{rid} not finished: {run}"
+                time.sleep(0.1)
+
+
+@pytest.fixture
+def own_redis():
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server not found: run tools/setup.sh", pytrace=False)
+    server = RedisServer(Path(tempfile.mkdtemp(prefix="rf-redis-outage-")))
+    server.start()
+    try:
+        yield server
+    finally:
+        try:
+            server.stop()
+        finally:
+            shutil.rmtree(server.dir, ignore_errors=True)
+
+
+def one_leader_each(ds) -> bool:
+    return all(len(leaders(ds, job)) == 1 for job in JOBS)
+
+
+def test_redis_restarted_under_load_loses_nothing(launch, pg, own_redis):
+    _, ds = cluster(launch, pg, own_redis.url, 3, "--leader-ttl", "2s", "--leader-renew", "500ms")
+    wait_until(lambda: shared_by(*ds), 20.0, 0.2, "the daemons share the partitions")
+    must_put(ds[0], "flow", FLOW)
+    wait_until(lambda: all(request(d, "GET", "/v1/workflows/flow").status == 200 for d in ds),
+               10.0, 0.1, "every daemon knows the workflow")
+    with Load(ds) as load:
+        wait_until(lambda: load.count() >= 60, 30.0, 0.1, "runs before the outage")
+        own_redis.stop()
+        wait_until(lambda: all(rfclient.metric_sum(rfclient.scrape(d.port), "rf_leader_arbiter_up") == 0
+                               for d in ds), 15.0, 0.1, "Redis seen away")
+        during = load.count()
+        wait_until(lambda: load.count() >= during + 60, 30.0, 0.1, "starts go on without Redis")
+        assert one_leader_each(ds)
+        own_redis.start()
+        wait_until(lambda: all(rfclient.metric_sum(rfclient.scrape(d.port), "rf_cluster_events_up") == 1
+                               for d in ds), 20.0, 0.2, "every daemon reads the events again")
+        after = load.count()
+        wait_until(lambda: load.count() >= after + 60, 30.0, 0.1, "starts after Redis is back")
+    assert all(d.alive() for d in ds)
+    load.check_all_finish(ds[1])
+    assert one_leader_each(ds)
+
+
+def test_postgres_restarted_under_load_with_three_daemons(launch, pg, redis_server):
+    _, ds = cluster(launch, pg, f"{redis_server.url}/15", 3)
+    wait_until(lambda: shared_by(*ds), 20.0, 0.2, "the daemons share the partitions")
+    must_put(ds[0], "flow", FLOW)
+    wait_until(lambda: all(request(d, "GET", "/v1/workflows/flow").status == 200 for d in ds),
+               10.0, 0.1, "every daemon knows the workflow")
+    with Load(ds) as load:
+        wait_until(lambda: load.count() >= 60, 30.0, 0.1, "runs before the restart")
+        pg.restart()
+        wait_until(lambda: all(rfclient.get(d.port, "/health/ready", timeout=2.0).status == 200
+                               for d in ds), 30.0, 0.2, "every daemon ready again")
+        after = load.count()
+        wait_until(lambda: load.count() >= after + 60, 30.0, 0.1, "starts answered 201 after the restart")
+    assert all(d.alive() for d in ds), [d.log_tail() for d in ds if not d.alive()]
+    load.check_all_finish(ds[0])
+    wait_until(lambda: one_leader_each(ds), 15.0, 0.2, "one leader per singleton job again")
