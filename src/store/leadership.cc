@@ -9,7 +9,8 @@
 
 namespace rf::store {
 
-Leadership::Leadership(LeadershipOptions options, LeaderElection* authority, LeaderElection* arbiter)
+Leadership::Leadership(LeadershipOptions options, LeaderElection* authority,
+                       LeaderElection* arbiter)
     : options_(std::move(options)), authority_(authority), arbiter_(arbiter) {
   jobs_[0].name = kJobHistoryRetention;
   jobs_[1].name = kJobAuditRetention;
@@ -69,8 +70,8 @@ void Leadership::Lead(Job& job, int64_t term, bool via_arbiter) {
 void Leadership::NoteArbiter(const Status& outcome, const Job& job) {
   const bool was_up = arbiter_up_.exchange(outcome.has_value(), std::memory_order_relaxed);
   if (was_up && !outcome) {
-    RF_LOG(kWarn, "leader election falls back to the database (Redis unreachable)", {"job", job.name},
-           {"error", outcome.error().ToString()});
+    RF_LOG(kWarn, "leader election falls back to the database (Redis unreachable)",
+           {"job", job.name}, {"error", outcome.error().ToString()});
   } else if (!was_up && outcome) {
     RF_LOG(kInfo, "leader election goes through Redis again", {"job", job.name});
   }
@@ -80,7 +81,8 @@ void Leadership::StepDown(Job& job, std::string_view why) {
   const int64_t term = job.term.exchange(0, std::memory_order_acq_rel);
   if (term == 0) return;
   job.changes.fetch_add(1, std::memory_order_relaxed);
-  RF_LOG(kWarn, "no longer leading a singleton job", {"job", job.name}, {"term", term}, {"why", why});
+  RF_LOG(kWarn, "no longer leading a singleton job", {"job", job.name}, {"term", term},
+         {"why", why});
 }
 
 reactor::Task<void> Leadership::Tend(Job& job) {
@@ -161,21 +163,28 @@ reactor::Task<void> Leadership::Close() {
            {"released", st ? "yes" : st.error().ToString()});
   }
   if (arbiter_) co_await arbiter_->Close();  // suspends
-  co_await authority_->Close();  // suspends
+  co_await authority_->Close();              // suspends
 }
 
 void Leadership::RenderMetrics(std::string& out) const {
   obs::TextExposition x(out);
-  auto label = [](const Job& j) { return "job=\"" + std::string(j.name) + "\""; };
+  // Not `job`: Prometheus sets that label on every scraped series itself (and would rename ours).
+  auto label = [](const Job& j) { return "task=\"" + std::string(j.name) + "\""; };
   x.Family("rf_leader", "gauge", "1 while this daemon leads the singleton job.");
   for (const Job& j : jobs_) x.Sample("rf_leader", label(j), Leads(j.name) ? 1 : 0);
-  x.Family("rf_leader_term", "gauge", "The fencing term this daemon leads the job at (0: not leading).");
+  x.Family("rf_leader_term", "gauge",
+           "The fencing term this daemon leads the job at (0: not leading).");
   for (const Job& j : jobs_)
-    x.Sample("rf_leader_term", label(j), static_cast<double>(j.term.load(std::memory_order_relaxed)));
-  x.Family("rf_leader_changes_total", "counter", "Times this daemon became or stopped being the job's leader.");
-  for (const Job& j : jobs_) x.SampleU("rf_leader_changes_total", label(j), j.changes.load(std::memory_order_relaxed));
-  x.Family("rf_singleton_runs_total", "counter", "Passes of the singleton job this daemon made as its leader.");
-  for (const Job& j : jobs_) x.SampleU("rf_singleton_runs_total", label(j), j.runs.load(std::memory_order_relaxed));
+    x.Sample("rf_leader_term", label(j),
+             static_cast<double>(j.term.load(std::memory_order_relaxed)));
+  x.Family("rf_leader_changes_total", "counter",
+           "Times this daemon became or stopped being the job's leader.");
+  for (const Job& j : jobs_)
+    x.SampleU("rf_leader_changes_total", label(j), j.changes.load(std::memory_order_relaxed));
+  x.Family("rf_singleton_runs_total", "counter",
+           "Passes of the singleton job this daemon made as its leader.");
+  for (const Job& j : jobs_)
+    x.SampleU("rf_singleton_runs_total", label(j), j.runs.load(std::memory_order_relaxed));
   if (arbiter_) {
     x.Family("rf_leader_arbiter_up", "gauge",
              "1 while leader election goes through Redis; 0: on PostgreSQL alone (Redis away).");

@@ -33,9 +33,9 @@
 namespace rf::store {
 
 struct LeadershipOptions {
-  std::string holder;              // this daemon's id (--instance-id)
-  Nanos ttl = 5 * kSeconds;        // --leader-ttl: a dead leader's jobs move within this
-  Nanos renew = 1 * kSeconds;      // --leader-renew: rounds; at most ttl / 2
+  std::string holder;          // this daemon's id (--instance-id)
+  Nanos ttl = 5 * kSeconds;    // --leader-ttl: a dead leader's jobs move within this
+  Nanos renew = 1 * kSeconds;  // --leader-renew: rounds; at most ttl / 2
 };
 
 class Leadership {
@@ -67,8 +67,8 @@ class Leadership {
     std::string_view name;
     std::atomic<int64_t> term{0};  // > 0 while leading
     bool via_arbiter = false;
-    Nanos renewed = 0;             // the last successful renewal (monotonic)
-    int64_t known = 0;             // the highest term seen: arbiter terms must exceed it
+    Nanos renewed = 0;  // the last successful renewal (monotonic)
+    int64_t known = 0;  // the highest term seen: arbiter terms must exceed it
     std::atomic<uint64_t> changes{0}, runs{0};
   };
   static reactor::Task<void> Loop(Leadership* self);

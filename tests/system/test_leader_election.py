@@ -34,7 +34,7 @@ def metric(d, name: str, **labels) -> float:
 
 
 def leaders(ds, job: str) -> list:
-    return [d for d in ds if d.alive() and metric(d, "rf_leader", job=job) == 1]
+    return [d for d in ds if d.alive() and metric(d, "rf_leader", task=job) == 1]
 
 
 def the_leader(ds, job: str, timeout: float = 15.0):
@@ -67,13 +67,13 @@ def test_exactly_one_daemon_runs_each_singleton_job(launch, pg, redis_server):
     url, ds = cluster(launch, pg, f"{redis_server.url}/{next(_db) % 16}", 3, *FAST)
     for job in JOBS:
         leader = the_leader(ds, job)
-        t = metric(leader, "rf_leader_term", job=job)
+        t = metric(leader, "rf_leader_term", task=job)
         assert t >= 1
         # The database's lease row and Redis's lease name the same daemon and term.
         assert lease_row(pg, url, job) == (ident(leader), t)
     hist = the_leader(ds, "history-retention")
-    before = metric(hist, "rf_singleton_runs_total", job="history-retention")
-    wait_until(lambda: metric(hist, "rf_singleton_runs_total", job="history-retention") >= before + 3,
+    before = metric(hist, "rf_singleton_runs_total", task="history-retention")
+    wait_until(lambda: metric(hist, "rf_singleton_runs_total", task="history-retention") >= before + 3,
                10.0, 0.1, "the leader runs history retention again and again")
     # Sampled for a while: one leader per job at every moment, and only leaders ever ran a job.
     for _ in range(10):
@@ -82,8 +82,8 @@ def test_exactly_one_daemon_runs_each_singleton_job(launch, pg, redis_server):
         time.sleep(0.2)
     for d in ds:
         for job in JOBS:
-            if metric(d, "rf_leader_changes_total", job=job) == 0:
-                assert metric(d, "rf_singleton_runs_total", job=job) == 0, (ident(d), job)
+            if metric(d, "rf_leader_changes_total", task=job) == 0:
+                assert metric(d, "rf_singleton_runs_total", task=job) == 0, (ident(d), job)
     r = rfclient.get(ds[0].port, "/health/ready")
     assert r.status == 200 and r.json() == {"status": "ready", "degraded": []}, r
 
@@ -92,17 +92,17 @@ def test_a_killed_leaders_jobs_move_within_the_ttl_and_its_term_is_refused(launc
     url, ds = cluster(launch, pg, f"{redis_server.url}/{next(_db) % 16}", 3, *FAST)
     job = "history-retention"
     old = the_leader(ds, job)
-    old_term = int(metric(old, "rf_leader_term", job=job))
+    old_term = int(metric(old, "rf_leader_term", task=job))
     kill9(old)
     rest = [d for d in ds if d is not old]
     t0 = time.monotonic()
     new = the_leader(rest, job, timeout=2.0 + 8.0)  # the TTL, plus a round and slack
     took = time.monotonic() - t0
-    new_term = int(metric(new, "rf_leader_term", job=job))
+    new_term = int(metric(new, "rf_leader_term", task=job))
     assert new_term > old_term, (old_term, new_term)
     assert lease_row(pg, url, job) == (ident(new), new_term)
-    runs = metric(new, "rf_singleton_runs_total", job=job)
-    wait_until(lambda: metric(new, "rf_singleton_runs_total", job=job) > runs, 10.0, 0.1,
+    runs = metric(new, "rf_singleton_runs_total", task=job)
+    wait_until(lambda: metric(new, "rf_singleton_runs_total", task=job) > runs, 10.0, 0.1,
                "the new leader runs the job")
     # The dead leader's term is refused by the store's fence; the new one passes.
     db = url.rsplit("/", 1)[1]
@@ -124,10 +124,10 @@ def test_sigterm_hands_the_jobs_over_before_the_ttl(launch, pg, redis_server):
     assert "singleton job handed over" in stopping.log_text()
     t0 = time.monotonic()
     other = [d for d in ds if d is not stopping][0]
-    wait_until(lambda: metric(other, "rf_leader", job="history-retention") == 1, 10.0, 0.1,
+    wait_until(lambda: metric(other, "rf_leader", task="history-retention") == 1, 10.0, 0.1,
                "the standby leads history retention long before the 30 s lease would expire")
     assert time.monotonic() - t0 < 10.0
-    wait_until(lambda: all(metric(other, "rf_leader", job=j) == 1 for j in JOBS), 10.0, 0.1,
+    wait_until(lambda: all(metric(other, "rf_leader", task=j) == 1 for j in JOBS), 10.0, 0.1,
                "the standby leads every job")
 
 
@@ -166,14 +166,14 @@ def test_without_redis_leadership_falls_back_to_postgres_and_jobs_run_once(launc
     assert "leader election" in r["degraded"][0]["effect"], r
     # The leader goes on; then it dies, and another daemon is elected in PostgreSQL alone.
     old = the_leader(ds, job)
-    old_term = int(metric(old, "rf_leader_term", job=job))
+    old_term = int(metric(old, "rf_leader_term", task=job))
     kill9(old)
     rest = [d for d in ds if d is not old]
     new = the_leader(rest, job, timeout=2.0 + 8.0)
-    assert int(metric(new, "rf_leader_term", job=job)) > old_term
+    assert int(metric(new, "rf_leader_term", task=job)) > old_term
     assert lease_row(pg, url, job)[0] == ident(new)
-    runs = metric(new, "rf_singleton_runs_total", job=job)
-    wait_until(lambda: metric(new, "rf_singleton_runs_total", job=job) >= runs + 2, 10.0, 0.1,
+    runs = metric(new, "rf_singleton_runs_total", task=job)
+    wait_until(lambda: metric(new, "rf_singleton_runs_total", task=job) >= runs + 2, 10.0, 0.1,
                "the job runs on the new leader without Redis")
     for _ in range(8):
         for j in JOBS:

@@ -30,7 +30,8 @@ reactor::Task<Result<std::vector<PgResult>>> PgLeaderElection::Exchange(
   co_return std::move(*res);
 }
 
-reactor::Task<Result<LeaderClaim>> PgLeaderElection::Acquire(std::string job, int64_t term, Nanos ttl) {
+reactor::Task<Result<LeaderClaim>> PgLeaderElection::Acquire(std::string job, int64_t term,
+                                                             Nanos ttl) {
   // (The arguments are built first: GCC 12 rejects a braced list inside a co_await expression.)
   std::vector<std::string> args = {std::move(job), options_.instance, std::to_string(term),
                                    std::to_string(ttl / kMillis)};

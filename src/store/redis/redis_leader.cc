@@ -54,12 +54,13 @@ void RedisLeaderElection::Start() {
   stats_.store(&client_->stats(), std::memory_order_release);
 }
 
-reactor::Task<Result<LeaderClaim>> RedisLeaderElection::Acquire(std::string job, int64_t term, Nanos ttl) {
+reactor::Task<Result<LeaderClaim>> RedisLeaderElection::Acquire(std::string job, int64_t term,
+                                                                Nanos ttl) {
   if (!client_) co_return Error{Errc::kUnavailable, "redis leader election: not started"};
   const std::string lease = LeaseKey(job), counter = lease + ":term", floor = std::to_string(term),
                     ms = std::to_string(ttl / kMillis);
-  auto r = co_await client_->Command(Deadline::After(timeout_), "EVAL", kAcquire, "2", lease, counter,
-                                     holder_, floor, ms);  // suspends
+  auto r = co_await client_->Command(Deadline::After(timeout_), "EVAL", kAcquire, "2", lease,
+                                     counter, holder_, floor, ms);  // suspends
   if (!r) co_return r.error();
   if (r->type != RedisReply::Type::kInteger)
     co_return Error{Errc::kInternal, "redis leader election: unexpected reply " + r->Describe()};
@@ -70,7 +71,8 @@ reactor::Task<Result<bool>> RedisLeaderElection::Renew(std::string job, int64_t 
   if (!client_) co_return Error{Errc::kUnavailable, "redis leader election: not started"};
   const std::string lease = LeaseKey(job), value = holder_ + "#" + std::to_string(term),
                     ms = std::to_string(ttl / kMillis);
-  auto r = co_await client_->Command(Deadline::After(timeout_), "EVAL", kRenew, "1", lease, value, ms);  // suspends
+  auto r = co_await client_->Command(Deadline::After(timeout_), "EVAL", kRenew, "1", lease, value,
+                                     ms);  // suspends
   if (!r) co_return r.error();
   co_return r->type == RedisReply::Type::kInteger && r->integer == 1;
 }
@@ -78,7 +80,8 @@ reactor::Task<Result<bool>> RedisLeaderElection::Renew(std::string job, int64_t 
 reactor::Task<Status> RedisLeaderElection::Release(std::string job, int64_t term) {
   if (!client_) co_return Status{};
   const std::string lease = LeaseKey(job), value = holder_ + "#" + std::to_string(term);
-  auto r = co_await client_->Command(Deadline::After(timeout_), "EVAL", kRelease, "1", lease, value);  // suspends
+  auto r = co_await client_->Command(Deadline::After(timeout_), "EVAL", kRelease, "1", lease,
+                                     value);  // suspends
   if (!r) co_return r.error();
   co_return Status{};
 }

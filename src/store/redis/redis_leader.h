@@ -22,7 +22,8 @@ namespace rf::store::redis {
 
 class RedisLeaderElection final : public LeaderElection {
  public:
-  RedisLeaderElection(RedisUrl url, std::string holder, Nanos timeout, RedisConn::Options conn = {});
+  RedisLeaderElection(RedisUrl url, std::string holder, Nanos timeout,
+                      RedisConn::Options conn = {});
   ~RedisLeaderElection() override;
 
   std::string_view backend() const override { return "redis"; }
@@ -35,7 +36,9 @@ class RedisLeaderElection final : public LeaderElection {
   // The connection's counters (rf_redis_*). Any thread.
   const RedisStats* stats() const { return stats_.load(std::memory_order_acquire); }
 
-  static std::string LeaseKey(std::string_view job) { return "ringflow:leader:" + std::string(job); }
+  static std::string LeaseKey(std::string_view job) {
+    return "ringflow:leader:" + std::string(job);
+  }
 
  private:
   RedisUrl url_;

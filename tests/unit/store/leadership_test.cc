@@ -221,7 +221,7 @@ TEST_CASE("without an authority (one daemon) every job is led, at term 0") {
   CHECK(solo.Term(kJobHistoryRetention) == 0);
   std::string out;
   solo.RenderMetrics(out);
-  CHECK(out.find("rf_leader{job=\"history-retention\"} 1") != std::string::npos);
+  CHECK(out.find("rf_leader{task=\"history-retention\"} 1") != std::string::npos);
 }
 
 }  // TEST_SUITE
