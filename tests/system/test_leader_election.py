@@ -9,6 +9,8 @@ leader_leases table and /health/ready."""
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import shutil
 import subprocess
 import tempfile
@@ -129,6 +131,34 @@ def test_sigterm_hands_the_jobs_over_before_the_ttl(launch, pg, redis_server):
     assert time.monotonic() - t0 < 10.0
     wait_until(lambda: all(metric(other, "rf_leader", task=j) == 1 for j in JOBS), 10.0, 0.1,
                "the standby leads every job")
+
+
+def test_a_frozen_leader_is_deposed_and_steps_down_when_it_wakes(launch, pg, redis_server):
+    # Frozen (SIGSTOP) past its lease but not past the partition leases (4 s): a leader that
+    # stalled, not one that died. Its lease expires by the database's clock, the other daemon
+    # leads with a higher term, and the frozen one, once awake, finds its renewal refused.
+    flags = ("--leader-ttl", "1s", "--leader-renew", "250ms", "--retention", "1s")
+    url, ds = cluster(launch, pg, f"{redis_server.url}/{next(_db) % 16}", 2, *flags)
+    job = "history-retention"
+    old = the_leader(ds, job)
+    other = [d for d in ds if d is not old][0]
+    old_term = int(metric(old, "rf_leader_term", task=job))
+    os.kill(old.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: metric(other, "rf_leader", task=job) == 1, 3.0, 0.05,
+                   "the other daemon leads while the leader is frozen")
+    finally:
+        os.kill(old.pid, signal.SIGCONT)
+    new_term = int(metric(other, "rf_leader_term", task=job))
+    assert new_term > old_term
+    wait_until(lambda: metric(old, "rf_leader", task=job) == 0, 5.0, 0.05,
+               "the woken leader stepped down")
+    assert "no longer leading a singleton job" in old.log_text()
+    for _ in range(8):
+        assert len(leaders(ds, job)) == 1
+        time.sleep(0.1)
+    assert lease_row(pg, url, job) == (ident(other), new_term)
+    assert old.alive() and other.alive()
 
 
 @pytest.fixture
