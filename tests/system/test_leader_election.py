@@ -216,6 +216,17 @@ def test_without_redis_leadership_falls_back_to_postgres_and_jobs_run_once(launc
         assert len(leaders(rest, j)) == 1, j
 
 
+def test_a_single_daemon_leads_every_job_and_runs_them(launch):
+    # Whichever store the suite runs on (RINGFLOW_TEST_STORE): the embedded store always leads;
+    # alone on a database, the daemon wins every election.
+    d = launch("--retention", "1s", "--leader-ttl", "2s", "--leader-renew", "500ms")
+    wait_until(lambda: all(metric(d, "rf_leader", task=job) == 1 for job in JOBS), 10.0, 0.1,
+               "the daemon leads every job")
+    runs = metric(d, "rf_singleton_runs_total", task="history-retention")
+    wait_until(lambda: metric(d, "rf_singleton_runs_total", task="history-retention") >= runs + 2,
+               10.0, 0.1, "history retention runs")
+
+
 def test_leader_flags_are_validated(rf_bin, tmp_path):
     for args, msg in ((["--leader-ttl", "0s"], "leader-ttl"),
                       (["--leader-ttl", "banana"], "leader-ttl"),
