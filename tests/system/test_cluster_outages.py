@@ -8,7 +8,9 @@ holds every acknowledged transition); singleton jobs keep exactly one leader thr
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -17,10 +19,10 @@ from pathlib import Path
 import pytest
 
 import rfclient
-from engine_client import data_dir, get_run, kill9, must_put, request, wait_until
+from engine_client import data_dir, get_run, kill9, must_put, request, start, step, wait_until
 from redis_fixtures import RedisServer
 from test_leader_election import JOBS, cluster, leaders
-from test_pg_spread import shared_by
+from test_pg_spread import held, shared_by
 
 FLOW = {"steps": [{"id": "a", "type": "noop"},
                   {"id": "wait", "type": "delay", "ms": 300, "depends_on": ["a"]},
@@ -235,3 +237,41 @@ def test_a_rolling_restart_under_load_fails_no_request_and_loses_nothing(launch,
     # by check_all_finish: a client behind a load balancer would do the same.)
     load.check_all_finish(ds[0])
     wait_until(lambda: one_leader_each(ds), 15.0, 0.2, "one leader per singleton job")
+
+
+def test_a_frozen_daemon_is_fenced_when_it_wakes_and_its_runs_finish_elsewhere(launch, pg, redis_server):
+    """A daemon that stalls past its leases (SIGSTOP: as if its database connection were cut)
+    loses its partitions to the other one; when it wakes, its first renewal or commit finds them
+    taken (fenced inside the transaction) and it stops (exit 75) instead of writing."""
+    ds = ready_cluster(launch, pg, f"{redis_server.url}/12", 2)
+    d1, d2 = ds
+    slow = {"steps": [{"id": "a", "type": "noop"},
+                      {"id": "wait", "type": "delay", "ms": 2500, "depends_on": ["a"]},
+                      {"id": "b", "type": "noop", "depends_on": ["wait"]}]}
+    must_put(d1, "slow", slow)
+    ids = []
+    for _ in range(20):  # keyless: each in a partition d1 holds
+        st, run = start(d1, "slow")
+        assert st == 201, run
+        ids.append(run["id"])
+    os.kill(d1.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: held(d2) == 256, 30.0, 0.2, "d2 takes every partition while d1 is frozen")
+    finally:
+        os.kill(d1.pid, signal.SIGCONT)
+    rc = d1.wait(15.0)
+    assert rc == 75, (rc, d1.log_tail())
+    assert "another instance took over partitions" in d1.log_text() or \
+           "leases lost" in d1.log_text(), d1.log_tail()
+    for rid in ids:
+        deadline = time.monotonic() + 30.0
+        while True:
+            st, run = get_run(d2, rid)
+            assert st == 200, (rid, st, run)
+            if run["status"] == "succeeded":
+                break
+            assert time.monotonic() < deadline, run
+            time.sleep(0.1)
+        # Each step ran once, on whichever daemon held the run: no attempt was made twice.
+        for sid in ("a", "wait", "b"):
+            assert len(step(run, sid)["attempts"]) == 1, (rid, sid, step(run, sid))
