@@ -40,7 +40,8 @@ void Leadership::CountRun(std::string_view job) {
 }
 
 void Leadership::Start() {
-  if (authority_ == nullptr || started_) return;
+  // Closed already: a stop signal came while the engine was still opening.
+  if (authority_ == nullptr || started_ || closed_) return;
   started_ = true;
   authority_->Start();
   if (arbiter_) arbiter_->Start();
