@@ -4,7 +4,7 @@
 // lease with a TTL and a term: a fencing token that grows with every new leadership, so a
 // write made for a singleton job carries the term and the store refuses it (in the write's own
 // transaction) once the term is not the current one or its lease expired. Adapters:
-// store/postgres (pg_leader.h: the lease row every write checks, migration 0010) and
+// store/postgres (pg_leader.h: the lease row every write checks, migration 0011) and
 // store/redis (redis_leader.h: SET NX PX lease, INCR term). store/leadership.h drives them.
 //
 // An election is used on one shard's thread (shard 0's); every call suspends and is bounded by

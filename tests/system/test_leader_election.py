@@ -1,6 +1,6 @@
 """Singleton jobs (history retention, audit retention) run on one daemon of a cluster: the
 leader of each job, elected through a Redis lease (SET NX PX, INCR terms) and a lease row in
-PostgreSQL (migration 0010) that every singleton write checks in its own transaction. A hot
+PostgreSQL (migration 0011) that every singleton write checks in its own transaction. A hot
 standby takes a job over within the lease's TTL after a kill -9, at its next round after a
 SIGTERM (the lease is released), and without Redis the daemons contend in PostgreSQL alone.
 Observed through /metrics (rf_leader, rf_leader_term, rf_singleton_runs_total), the

@@ -5,7 +5,7 @@
 // always on the offload pool (blocking libpq, pg_blocking.h), never on the shard. A query uses
 // a short connection of its own, so a page read never waits behind a batch. Trim is a singleton
 // job's write: each batch is one rf_audit_trim call, fenced by the audit retention's lease
-// (migration 0010).
+// (migration 0011).
 
 #include <string>
 

@@ -127,7 +127,7 @@ struct ExpireFinishedRuns {
   }
 };
 
-// A singleton write's fence (rf_leader_fence, migration 0010): raises RF002 (kConflict) unless
+// A singleton write's fence (rf_leader_fence, migration 0011): raises RF002 (kConflict) unless
 // `term` is the job's current term with a live lease.
 struct LeaderFence {
   std::string job;
@@ -257,7 +257,7 @@ reactor::Task<Status> PgHistoryStore::Remove(RunId) {
 
 reactor::Task<Result<size_t>> PgHistoryStore::Expire(int64_t cutoff_ms, size_t max, int64_t term) {
   // One pipeline, one implicit transaction: the fence aborts the drop when this daemon is not
-  // the retention's leader at `term` any more (migration 0010).
+  // the retention's leader at `term` any more (migration 0011).
   std::vector<Bound> st;
   st.push_back(LeaderFence{.job = std::string(kJobHistoryRetention), .term = term}.Build());
   st.push_back(ExpireFinishedRuns{.cutoff_ms = cutoff_ms, .max_runs = max}.Build());

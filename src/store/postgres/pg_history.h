@@ -15,7 +15,7 @@
 // not open. Export is blocking (its own libpq connection): call it only where
 // no shard runs, or from a helper thread (`archive`, reactor::Offload).
 //
-// Expire runs in one transaction with rf_leader_fence (migration 0010): kConflict, and nothing
+// Expire runs in one transaction with rf_leader_fence (migration 0011): kConflict, and nothing
 // dropped, unless `term` is history retention's current term with a live lease.
 //
 // Expire drops whole days: one call may remove more than `max` runs (a day's

@@ -1,5 +1,5 @@
 #pragma once
-// PgLeaderElection: the lease rows of migration 0010 (leader_leases), one per singleton job:
+// PgLeaderElection: the lease rows of migration 0011 (leader_leases), one per singleton job:
 // holder, fencing term, expiry judged by the database's clock (rf_leader_acquire, _renew,
 // _release). It is the authority of store/leadership.h: every singleton write checks its row
 // in the write's own transaction (rf_leader_fence), whoever elected the leader.

@@ -1,5 +1,5 @@
 // Leader election of the singleton jobs (store/leader_election.h) against the unit tests'
-// private PostgreSQL cluster and Redis server: the lease rows of migration 0010
+// private PostgreSQL cluster and Redis server: the lease rows of migration 0011
 // (PgLeaderElection), the Redis lease (RedisLeaderElection), and the fence every singleton
 // write runs in its own transaction (PgHistoryStore::Expire, PgAuditStore::Trim).
 

@@ -1,4 +1,4 @@
--- 0010_leaders: leader election for the cluster's singleton jobs (history retention, audit
+-- 0011_leaders: leader election for the cluster's singleton jobs (history retention, audit
 -- retention; store/leader_election.h). One row per job is its lease: the holder (an instance
 -- id), the fencing term and the expiry, always judged by this database's clock, never a
 -- daemon's. With Redis the term comes from Redis (INCR) and is written here when the winner
