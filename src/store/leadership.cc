@@ -54,7 +54,9 @@ reactor::Task<void> Leadership::Loop(Leadership* self) {
       if (self->stopping_) break;
       co_await self->Tend(j);  // suspends
     }
-    co_await reactor::SleepUnless(self->options_.renew, self->stopping_);  // suspends
+    // In steps no longer than a round, so a short --leader-renew is kept to.
+    const Nanos step = std::min<Nanos>(self->options_.renew, 100 * kMillis);
+    co_await reactor::SleepUnless(self->options_.renew, self->stopping_, step);  // suspends
   }
 }
 
