@@ -55,7 +55,20 @@ void Live(void*, RequestContext& rc) { rc.resp.body.Append("{\"status\":\"live\"
 void Ready(void* ctx, RequestContext& rc) {
   auto* s = static_cast<ServiceState*>(ctx);
   if (s->Ready()) {
-    rc.resp.body.Append("{\"status\":\"ready\"}");
+    Buffer& b = rc.resp.body;
+    b.Append("{\"status\":\"ready\",\"degraded\":[");
+    if (s->degraded) {
+      bool first = true;
+      for (const ServiceState::Degraded& d : s->degraded()) {
+        b.Append(first ? "{\"component\":" : ",{\"component\":");
+        first = false;
+        http::AppendJsonString(b, d.component);
+        b.Append(",\"effect\":");
+        http::AppendJsonString(b, d.effect);
+        b.Append("}");
+      }
+    }
+    b.Append("]}");
     return;
   }
   rc.resp.Error(503, "unavailable",

@@ -30,6 +30,14 @@ struct ServiceState {
   std::function<void(std::string& out)> more_metrics;
   // Set by app/ when schedules are served: not ready until they are loaded too.
   const std::atomic<bool>* schedules_open = nullptr;
+  // What works in part while the daemon is still ready (/health/ready's "degraded"): each a
+  // component and what pauses without it, e.g. {"redis", "cross-instance event streams pause"}.
+  // Set by app/ before serving; called on any shard. Unset: nothing is ever degraded.
+  struct Degraded {
+    std::string component;
+    std::string effect;
+  };
+  std::function<std::vector<Degraded>()> degraded;
 
   bool Ready() const {
     return !draining.load(std::memory_order_acquire) && server &&

@@ -75,6 +75,8 @@ constexpr Setting kSettings[] = {
     {"peer-ca-file", Kind::kString, "", 0, 0, "with --tls-cert and a shared store: PEM CA certificate(s) the other daemons' certificates must chain to when requests are forwarded to them over https (their --advertise host must be in the certificate); empty: the system's CA bundle"},
     {"http-ca-file", Kind::kString, "", 0, 0, "PEM CA certificate(s) https servers called by http steps must chain to (their name must match the URL's host); empty: the system's CA bundle"},
     {"redis-ca-file", Kind::kString, "", 0, 0, "rediss://: PEM CA certificate(s) the Redis server's certificate must chain to (its name must match the URL's host); empty: the system's CA bundle"},
+    {"leader-ttl", Kind::kDuration, "5s", 1000, 300'000, "with a shared database: the lease of a singleton job's leader (retention); a killed leader's jobs move to another daemon within it"},
+    {"leader-renew", Kind::kDuration, "1s", 100, 150'000, "with a shared database: how often leases of singleton jobs are renewed and contended for; at most half of --leader-ttl"},
     {"migrate", Kind::kBool, "false", 0, 0, "serve: apply pending schema migrations before starting"},
     {"before", Kind::kDuration, "168h", 0, 36'500ull * 86'400'000, "archive: export runs that finished at least this long ago"},
     {"out", Kind::kString, "-", 0, 0, "archive: the gzip'd JSON lines file to write (- for standard output)"},
@@ -184,6 +186,8 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "http-timeout") c.http_timeout = *d;
       else if (key == "before") c.archive_before = *d;
       else if (key == "audit-retention") c.audit_retention = *d;
+      else if (key == "leader-ttl") c.leader_ttl = *d;
+      else if (key == "leader-renew") c.leader_renew = *d;
       return {};
     }
     case Kind::kBool: {
@@ -536,6 +540,10 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
       (c.command == Command::kServe || c.command == Command::kMigrate || c.command == Command::kArchive))
     return Error{Errc::kInvalidArgument,
                  "--store postgres needs --database-url (or RINGFLOW_DATABASE_URL / DATABASE_URL)"};
+  if (c.leader_renew * 2 > c.leader_ttl)
+    return Error{Errc::kInvalidArgument,
+                 "invalid value for leader-renew: at most half of --leader-ttl (a leader must renew "
+                 "at least twice within its lease)"};
   if (c.tls_cert.empty() != c.tls_key.empty())
     return Error{Errc::kInvalidArgument, "--tls-cert and --tls-key go together (give both or neither)"};
   if (c.command == Command::kMigrate && c.database_url.empty())

@@ -94,6 +94,8 @@ struct Config {
   // Audit log (auth/audit_log.h).
   uint64_t audit_queue = 0;      // entries per shard before mutations get 503
   Nanos audit_retention = 0;
+  Nanos leader_ttl = 0;    // singleton jobs' leases (store/leadership.h)
+  Nanos leader_renew = 0;  // at most leader_ttl / 2
   uint64_t audit_max_bytes = 0;  // embedded: the audit files' total bound
   Nanos archive_before = 0;      // archive: runs that finished at least this long ago
   std::string archive_out = "-";  // archive: output file, - for stdout

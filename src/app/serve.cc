@@ -47,7 +47,10 @@
 #include "store/history/embedded_history.h"
 #include "store/postgres/migrate.h"
 #include "store/postgres/pg_store.h"
+#include "store/leadership.h"
+#include "store/postgres/pg_leader.h"
 #include "store/redis/redis_event_bus.h"
+#include "store/redis/redis_leader.h"
 #include "store/redis/redis_url.h"
 
 namespace rf::app {
@@ -97,6 +100,8 @@ struct Daemon {
   std::unique_ptr<api::BulkOperations> bulk;  // /v1/operations: workers stopped before the engine
   // Every shard's scheduler (schedule/scheduler.h); opened after the engine, closed before it.
   std::unique_ptr<schedule::Schedulers> schedules;
+  // The singleton jobs this daemon leads (shard 0's election rounds).
+  store::Leadership* leadership = nullptr;
 };
 
 std::string TrimLine(std::string s) {
@@ -117,6 +122,8 @@ reactor::Task<void> Watchdog(Daemon* d) {
 
 reactor::Task<void> Drain(Daemon* d) {
   d->notifier.Send("STOPPING=1\nSTATUS=draining");
+  // The singleton jobs go to a standby at its next round, not after the lease's TTL.
+  if (d->leadership) co_await d->leadership->Close();  // suspends
   RF_LOG(kInfo, "draining", {"timeout_ms", d->config.drain_timeout / kMillis},
          {"open_connections", d->server->open_connections()});
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
@@ -187,6 +194,7 @@ reactor::Task<void> OpenEngine(Daemon* d, std::string where) {
       co_return;
     }
   }
+  if (d->leadership) d->leadership->Start();  // the stores are open: the database is reachable
   RF_LOG(kInfo, "engine ready",
          {"store", d->config.store == Store::kPostgres ? "postgres" : "embedded"},
          {"data_dir", d->config.data_dir},
@@ -354,6 +362,11 @@ int Serve(const Config& config) {
   std::unique_ptr<store::StoreFactory> stores;
   std::unique_ptr<store::EventBus> bus;  // --redis-url with --store postgres: events across instances
   std::unique_ptr<tls::TlsClientContext> redis_tls;  // rediss://: outlives the bus
+  // Leader election of the singleton jobs: the lease rows in PostgreSQL, contended in Redis first
+  // when there is one (store/leadership.h).
+  std::unique_ptr<store::LeaderElection> authority;
+  std::unique_ptr<store::redis::RedisLeaderElection> arbiter;
+  std::string holder;
   if (config.store == Store::kPostgres) {
     // Blocking checks before any shard runs: the schema must be the one this binary knows.
     if (config.migrate) {
@@ -401,7 +414,10 @@ int Serve(const Config& config) {
         RF_LOG(kInfo, "redis over TLS", {"redis", url->Endpoint()}, {"ca_file", redis_tls->ca_file()});
       }
       bus = std::make_unique<store::redis::RedisEventBus>(*url, po.instance, conn);
+      arbiter = std::make_unique<store::redis::RedisLeaderElection>(*url, po.instance, config.leader_renew, conn);
     }
+    authority = std::make_unique<store::pg::PgLeaderElection>(po, config.leader_renew);
+    holder = po.instance;
     stores = std::make_unique<store::pg::PgStoreFactory>(po);
   } else {
     if (auto st = engine::CheckLayout(config.data_dir, config.shards); !st) {
@@ -491,6 +507,28 @@ int Serve(const Config& config) {
   };
   engine::Engine engine(config.shards, eo, http_steps, stores.get());
   if (bus) engine.SetEventBus(bus.get());
+  // Without a shared database there is no authority: this daemon leads every job, unfenced.
+  store::Leadership leadership({.holder = holder, .ttl = config.leader_ttl, .renew = config.leader_renew},
+                               authority.get(), arbiter.get());
+  engine.SetLeadership(&leadership);
+  d.leadership = &leadership;
+  {
+    auto previous = d.state.more_metrics;
+    d.state.more_metrics = [previous, &leadership, a = arbiter.get()](std::string& out) {
+      previous(out);
+      leadership.RenderMetrics(out);
+      if (const store::redis::RedisStats* rs = a ? a->stats() : nullptr)
+        store::redis::RenderRedisMetrics({rs}, out);
+    };
+  }
+  d.state.degraded = [&leadership, b = bus.get()]() {
+    std::vector<api::ServiceState::Degraded> out;
+    const bool election_down = leadership.arbiter_configured() && !leadership.arbiter_up();
+    if ((b && !b->up()) || election_down)
+      out.push_back({"redis", "event streams of runs held by other daemons pause (local ones go on); "
+                              "leader election of singleton jobs runs on PostgreSQL alone"});
+    return out;
+  };
   d.engine = &engine;
   d.state.engine = &engine;
 
@@ -549,6 +587,7 @@ int Serve(const Config& config) {
     return 2;
   }
   d.security = std::make_unique<Security>(config, *stores, *secrets_key);
+  if (d.security->audit) d.security->audit->SetLeadership(&leadership);
   for (unsigned i = 0; i < config.shards; ++i) {
     auth::SecretVault* vault = d.security->vaults[i].get();
     d.executors[i]->SetSecrets(

@@ -129,11 +129,18 @@ reactor::Task<void> AuditLog::Writer(AuditLog* self) {
 
 reactor::Task<void> AuditLog::Retention(AuditLog* self) {
   while (co_await reactor::SleepUnless(self->options_.trim_interval, self->stopping_)) {  // suspends
+    store::Leadership* leader = self->leader_;
+    const std::string_view job = store::kJobAuditRetention;
+    if (leader && !leader->Leads(job)) continue;  // another daemon of the cluster trims
+    const int64_t term = leader ? leader->Term(job) : 0;
     const int64_t before_ms = (WallNow() - self->options_.retention) / 1'000'000;
     co_await self->store_turn_.Take();  // suspends
-    auto n = co_await self->store_->Trim(before_ms);  // suspends
+    auto n = co_await self->store_->Trim(before_ms, term);  // suspends
     self->store_turn_.Release();
-    if (!n) {
+    if (n && leader) leader->CountRun(job);
+    if (!n && n.error().code == Errc::kConflict) {
+      RF_LOG(kInfo, "audit log retention skipped: no longer the leader", {"term", term});
+    } else if (!n) {
       RF_LOG(kWarn, "audit log retention failed; trying again later", {"error", n.error().ToString()});
     } else if (*n > 0) {
       RF_LOG(kInfo, "audit log retention removed old entries", {"removed", *n}, {"before_ms", before_ms});

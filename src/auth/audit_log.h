@@ -12,7 +12,7 @@
 // the store fails, retries with backoff while the queues fill and new mutations get 503. An
 // acknowledged mutation's entry is durable a few milliseconds after its answer; a crash
 // (kill -9) in between loses those entries, a clean stop flushes them. A periodic job on shard 0
-// removes entries older than the retention.
+// removes entries older than the retention; in a cluster only on the daemon that leads it.
 
 #include <memory>
 #include <string>
@@ -22,6 +22,7 @@
 #include "obs/metrics.h"
 #include "reactor/task.h"
 #include "reactor/turns.h"
+#include "store/leadership.h"
 #include "store/store.h"
 
 namespace rf::auth {
@@ -55,6 +56,10 @@ class AuditLog {
   // rf_audit_* families. Any thread.
   void RenderMetrics(std::string& out) const;
 
+  // Before Open: retention is a singleton job of the cluster; it runs only while this daemon
+  // leads it, and its deletes carry the term (store/leadership.h). Null: always (one daemon).
+  void SetLeadership(store::Leadership* leader) { leader_ = leader; }
+
  private:
   struct alignas(64) ShardQueue {  // touched only by its shard
     std::vector<store::AuditEntry> buffer;
@@ -76,6 +81,7 @@ class AuditLog {
 
   std::unique_ptr<store::AuditStore> store_;
   AuditOptions options_;
+  store::Leadership* leader_ = nullptr;
   std::vector<std::unique_ptr<ShardQueue>> queues_;
   // Shard 0 only.
   std::vector<Batch*> pending_;

@@ -35,6 +35,7 @@
 #include "reactor/shard.h"
 #include "reactor/task.h"
 #include "store/history_store.h"
+#include "store/leadership.h"
 #include "store/store.h"
 
 namespace rf::engine {
@@ -154,8 +155,13 @@ class Coordinator {
                                  std::string_view error, std::string_view failed_step, bool dead_letter);
   // History's part of a listing: summaries written as List writes them.
   static void AppendSummaries(const std::vector<store::HistoryRun>& runs, const RunQuery& q, RunPage& page);
-  // Retention of the history store (one coordinator runs it: shard 0).
-  void RunHistoryRetention() { history_retention_ = true; }
+  // Retention of the history store (one coordinator runs it: shard 0). `leader`: in a
+  // cluster only while this daemon leads the job, its term fencing the store's deletes
+  // (store/leadership.h); null: always (one daemon).
+  void RunHistoryRetention(store::Leadership* leader = nullptr) {
+    history_retention_ = true;
+    leader_ = leader;
+  }
 
   // Live events. Subscribe sends the history after `after_seq` first (from the
   // run's log, or from the store's outbox when it relays events), then every
@@ -332,7 +338,9 @@ class Coordinator {
   void QueueMove(Entry& e);
   void WakeMoveWaiters();
   static reactor::Task<void> Mover(Coordinator* self);
-  static reactor::Task<void> ExpireHistory(Coordinator* self);
+  static reactor::Task<void> ExpireHistory(Coordinator* self, int64_t term);
+  // Starts a retention pass of the history store unless one is under way or another daemon leads it.
+  void MaybeExpireHistory();
   void CacheInsert(Entry& e);
   void LruPush(Entry& e);
   void Touch(Entry& e);
@@ -398,6 +406,7 @@ class Coordinator {
   class MoveProgress;
   bool moving_ = false;
   bool history_retention_ = false;
+  store::Leadership* leader_ = nullptr;  // history retention's election (RunHistoryRetention)
   bool expiring_ = false;
   Entry* lru_head_ = nullptr;  // least recently used cached run
   Entry* lru_tail_ = nullptr;

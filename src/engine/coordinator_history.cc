@@ -274,20 +274,29 @@ Status Coordinator::Restore(Entry& e) {
   return {};
 }
 
-reactor::Task<void> Coordinator::ExpireHistory(Coordinator* self) {
+reactor::Task<void> Coordinator::ExpireHistory(Coordinator* self, int64_t term) {
   // Bulk, in bounded batches on the history pool's bulk lane: never a burst
-  // that holds a shard or the lookups.
+  // that holds a shard or the lookups. Every batch carries the leadership term:
+  // a store shared by a cluster refuses it once another daemon leads.
   const int64_t cutoff = self->NowMs() - self->options_.retention / kMillis;
   size_t total = 0;
+  bool done = false;
   while (!self->closing_) {
-    auto n = co_await self->history_->Expire(cutoff, kExpireBatch);  // suspends
+    auto n = co_await self->history_->Expire(cutoff, kExpireBatch, term);  // suspends
     if (!n) {
-      RF_LOG(kWarn, "history retention failed", {"error", n.error().ToString()});
+      if (n.error().code == Errc::kConflict)
+        RF_LOG(kInfo, "history retention stopped: no longer the leader", {"term", term});
+      else
+        RF_LOG(kWarn, "history retention failed", {"error", n.error().ToString()});
       break;
     }
     total += *n;
-    if (*n < kExpireBatch) break;
+    if (*n < kExpireBatch) {
+      done = true;
+      break;
+    }
   }
+  if (done && self->leader_) self->leader_->CountRun(store::kJobHistoryRetention);
   if (total) RF_LOG(kInfo, "history retention removed runs", {"runs", total});
   self->expiring_ = false;
 }

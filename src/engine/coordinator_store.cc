@@ -191,10 +191,7 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
   // Removal by retention writes nothing, so a replay brings expired runs back
   // until the next snapshot: drop them again before serving.
   RemoveExpired();
-  if (history_ && history_retention_) {
-    expiring_ = true;
-    reactor::Spawn(ExpireHistory(this), &tasks_);
-  }
+  MaybeExpireHistory();
   retention_node_.fire = &Coordinator::OnRetention;
   retention_node_.self = this;
   reactor::Shard::Current().Arm(&retention_node_, MonoNow() + RetentionPeriod());
@@ -309,11 +306,16 @@ void Coordinator::OnRetention(reactor::Shard::TimerNode* n) {
   if (self->closing_) return;
   // The snapshot holds pointers to entries: try again after it.
   if (!self->snapshot_busy_) self->RemoveExpired();
-  if (self->history_ && self->history_retention_ && !self->expiring_) {
-    self->expiring_ = true;
-    reactor::Spawn(ExpireHistory(self), &self->tasks_);
-  }
+  self->MaybeExpireHistory();
   reactor::Shard::Current().Arm(&self->retention_node_, MonoNow() + self->RetentionPeriod());
+}
+
+void Coordinator::MaybeExpireHistory() {
+  if (!history_ || !history_retention_ || expiring_ || closing_) return;
+  const std::string_view job = store::kJobHistoryRetention;
+  if (leader_ && !leader_->Leads(job)) return;  // another daemon of the cluster runs it
+  expiring_ = true;
+  reactor::Spawn(ExpireHistory(this, leader_ ? leader_->Term(job) : 0), &tasks_);
 }
 
 void Coordinator::RemoveExpired() {

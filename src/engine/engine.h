@@ -80,6 +80,11 @@ class Engine {
   // to the other instances through `bus`, and theirs comes here, so an event stream of a run
   // held elsewhere is served here too. Must outlive the engine's Close.
   void SetEventBus(store::EventBus* bus) { bus_ = bus; }
+  // Before Open: the cluster's singleton jobs (history retention) run only while this daemon
+  // leads them (store/leadership.h). Not set: always (one daemon). Must outlive the engine.
+  void SetLeadership(store::Leadership* leader) {
+    if (history_ && !coordinators_.empty()) coordinators_[0]->RunHistoryRetention(leader);
+  }
 
   struct PutOutcome {
     Compiled compiled;  // errors, or the definition

@@ -92,8 +92,11 @@ class HistoryStore {
   // A run left history (a retry made it live again).
   virtual reactor::Task<Status> Remove(RunId id) = 0;
   // Retention: removes runs that finished before `cutoff_ms`, at most `max`
-  // per call, oldest first; returns how many. Bulk work.
-  virtual reactor::Task<Result<size_t>> Expire(int64_t cutoff_ms, size_t max) = 0;
+  // per call, oldest first; returns how many. Bulk work. A singleton job of a
+  // cluster (store/leader_election.h): `term` is the caller's leadership term,
+  // and a store shared by several daemons refuses (kConflict, nothing removed)
+  // unless it is the current one; a store of one daemon ignores it.
+  virtual reactor::Task<Result<size_t>> Expire(int64_t cutoff_ms, size_t max, int64_t term) = 0;
   // Archival: calls `out(run)` (with its log) for every run that finished
   // before `before_ms`, oldest first. Blocking; for the `archive` subcommand.
   virtual Status Export(int64_t before_ms, const std::function<Status(const HistoryRun&)>& out) = 0;

@@ -145,6 +145,8 @@ class EventBus {
   virtual reactor::Task<void> Close() = 0;
   // Appends the bus's metric families. Any thread.
   virtual void RenderMetrics(std::string&) const {}
+  // Whether events of other instances arrive now (false: they pause). Any thread.
+  virtual bool up() const { return true; }
 };
 
 class RunStore {
@@ -387,8 +389,10 @@ class AuditStore {
   virtual reactor::Task<Status> Append(std::vector<AuditEntry>& entries) = 0;
   virtual reactor::Task<Result<AuditPage>> Query(AuditQuery q) = 0;
   // Removes entries older than `before_ms` (stores with a size bound drop their oldest beyond
-  // it as they append). Returns how many went, where the store can tell (else 0).
-  virtual reactor::Task<Result<uint64_t>> Trim(int64_t before_ms) = 0;
+  // it as they append). Returns how many went, where the store can tell (else 0). A singleton
+  // job (store/leader_election.h): a store shared by several daemons refuses (kConflict, nothing
+  // removed) unless `term` is the audit retention's current term; one of one daemon ignores it.
+  virtual reactor::Task<Result<uint64_t>> Trim(int64_t before_ms, int64_t term) = 0;
   virtual reactor::Task<Status> Close() = 0;
 };
 

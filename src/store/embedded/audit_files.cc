@@ -301,7 +301,7 @@ reactor::Task<Result<AuditPage>> AuditFiles::Query(AuditQuery q) {
   co_return co_await op;  // suspends
 }
 
-reactor::Task<Result<uint64_t>> AuditFiles::Trim(int64_t before_ms) {
+reactor::Task<Result<uint64_t>> AuditFiles::Trim(int64_t before_ms, int64_t /*term*/) {
   std::vector<std::string> old;
   for (size_t i = 0; i + 1 < segments_.size(); ++i)
     if (segments_[i + 1].first_ms + kSlackMs < before_ms) old.push_back(segments_[i].name);

@@ -37,7 +37,7 @@ class AuditFiles final : public AuditStore {
   reactor::Task<Status> Open() override;
   reactor::Task<Status> Append(std::vector<AuditEntry>& entries) override;
   reactor::Task<Result<AuditPage>> Query(AuditQuery q) override;
-  reactor::Task<Result<uint64_t>> Trim(int64_t before_ms) override;
+  reactor::Task<Result<uint64_t>> Trim(int64_t before_ms, int64_t term) override;
   reactor::Task<Status> Close() override;
 
   struct Segment {

@@ -167,7 +167,7 @@ reactor::Task<Status> EmbeddedHistoryStore::Remove(RunId id) {
   co_return co_await pool_->Run(Lane::kBulk, [&] { return db_->Remove(IdBytes(id)); });  // suspends
 }
 
-reactor::Task<Result<size_t>> EmbeddedHistoryStore::Expire(int64_t cutoff_ms, size_t max) {
+reactor::Task<Result<size_t>> EmbeddedHistoryStore::Expire(int64_t cutoff_ms, size_t max, int64_t /*term*/) {
   auto r = co_await pool_->Run(Lane::kBulk, [&]() -> Result<size_t> {  // suspends
     auto n = db_->Expire(cutoff_ms, max);
     if (n) {

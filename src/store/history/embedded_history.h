@@ -31,7 +31,7 @@ class EmbeddedHistoryStore final : public HistoryStore {
   reactor::Task<Result<std::optional<RunId>>> FindKey(std::string workflow, std::string key) override;
   reactor::Task<Result<std::vector<HistoryRun>>> List(HistoryQuery q) override;
   reactor::Task<Status> Remove(RunId id) override;
-  reactor::Task<Result<size_t>> Expire(int64_t cutoff_ms, size_t max) override;
+  reactor::Task<Result<size_t>> Expire(int64_t cutoff_ms, size_t max, int64_t term) override;
   Status Export(int64_t before_ms, const std::function<Status(const HistoryRun&)>& out) override;
   const HistoryStats& stats() const override { return stats_; }
 

@@ -1,5 +1,7 @@
 #include "store/postgres/pg_audit.h"
 
+#include "store/leader_election.h"
+
 #include "reactor/offload.h"
 #include "store/postgres/detail/array_text.h"
 #include "store/postgres/pg_store.h"
@@ -109,16 +111,16 @@ reactor::Task<Result<AuditPage>> PgAuditStore::Query(AuditQuery q) {
   co_return co_await op;  // suspends
 }
 
-reactor::Task<Result<uint64_t>> PgAuditStore::Trim(int64_t before_ms) {
-  auto op = reactor::Offload([this, before_ms]() -> Result<uint64_t> {
+reactor::Task<Result<uint64_t>> PgAuditStore::Trim(int64_t before_ms, int64_t term) {
+  auto op = reactor::Offload([this, before_ms, term]() -> Result<uint64_t> {
     uint64_t total = 0;
     while (true) {  // in batches: a long first run must not hold one huge transaction
-      auto r = ExecKept(conn_, url_,
-                        "DELETE FROM audit_log WHERE id IN "
-                        "(SELECT id FROM audit_log WHERE at_ms < $1::bigint ORDER BY at_ms LIMIT $2::bigint)",
-                        {std::to_string(before_ms), std::to_string(kTrimBatch)});
+      // Each batch is fenced: a leader deposed between two batches stops at the next one.
+      auto r = ExecKept(conn_, url_, "SELECT rf_audit_trim($1::text, $2::bigint, $3::bigint, $4::bigint)",
+                        {std::string(kJobAuditRetention), std::to_string(term), std::to_string(before_ms),
+                         std::to_string(kTrimBatch)});
       if (!r) return r.error();
-      const int64_t n = std::strtoll(PQcmdTuples(r->get()), nullptr, 10);
+      const int64_t n = PQntuples(r->get()) == 1 ? std::strtoll(PQgetvalue(r->get(), 0, 0), nullptr, 10) : 0;
       total += static_cast<uint64_t>(n);
       if (n < kTrimBatch) return total;
     }

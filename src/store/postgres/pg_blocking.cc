@@ -22,7 +22,9 @@ Result<BlockingRes> ExecBlocking(PGconn* c, const char* sql, const std::vector<s
   const auto st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
   const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
-  Errc code = state && std::string_view(state) == "23505" ? Errc::kConflict : Errc::kIo;
+  // 23505: a duplicate key; RF002: a deposed leader's write (rf_leader_fence, migration 0011).
+  const bool conflict = state && (std::string_view(state) == "23505" || std::string_view(state) == "RF002");
+  Errc code = conflict ? Errc::kConflict : Errc::kIo;
   return Error{code, std::string(what) + ": " + PQerrorMessage(c)};
 }
 

@@ -127,6 +127,19 @@ struct ExpireFinishedRuns {
   }
 };
 
+// A singleton write's fence (rf_leader_fence, migration 0011): raises RF002 (kConflict) unless
+// `term` is the job's current term with a live lease.
+struct LeaderFence {
+  std::string job;
+  int64_t term = 0;
+  Bound Build() const {
+    Bound b;
+    b.sql = "SELECT rf_leader_fence(" + b.Param(job, "text") + ", " +
+            b.Param(std::to_string(term), "bigint") + ")";
+    return b;
+  }
+};
+
 Result<HistoryRun> Summary(const PgResult& r, int row) {
   HistoryRun h;
   auto id = ParseRunId(r.value(row, kRunId));
@@ -242,13 +255,16 @@ reactor::Task<Status> PgHistoryStore::Remove(RunId) {
   co_return Status{};  // the retry's first commit makes the runs row live again
 }
 
-reactor::Task<Result<size_t>> PgHistoryStore::Expire(int64_t cutoff_ms, size_t max) {
+reactor::Task<Result<size_t>> PgHistoryStore::Expire(int64_t cutoff_ms, size_t max, int64_t term) {
+  // One pipeline, one implicit transaction: the fence aborts the drop when this daemon is not
+  // the retention's leader at `term` any more (migration 0011).
   std::vector<Bound> st;
+  st.push_back(LeaderFence{.job = std::string(kJobHistoryRetention), .term = term}.Build());
   st.push_back(ExpireFinishedRuns{.cutoff_ms = cutoff_ms, .max_runs = max}.Build());
   auto res = co_await Exchange(pools_(), std::move(st), Deadline::After(kExpireTimeout));
   if (!res) co_return res.error();
   size_t removed = 0;
-  if ((*res)[0].rows() != 1 || !detail::ParseInt((*res)[0].value(0, 0), removed))
+  if ((*res)[1].rows() != 1 || !detail::ParseInt((*res)[1].value(0, 0), removed))
     co_return Error{Errc::kInternal, "rf_expire returned no count"};
   stats_.runs_expired.Add(removed);
   co_return removed;

@@ -15,6 +15,9 @@
 // not open. Export is blocking (its own libpq connection): call it only where
 // no shard runs, or from a helper thread (`archive`, reactor::Offload).
 //
+// Expire runs in one transaction with rf_leader_fence (migration 0011): kConflict, and nothing
+// dropped, unless `term` is history retention's current term with a live lease.
+//
 // Expire drops whole days: one call may remove more than `max` runs (a day's
 // partition is never split), and the count it returns is exact. It runs on the
 // calling shard's pool, holding one connection for up to two minutes.
@@ -27,6 +30,7 @@
 #include <string>
 
 #include "store/history_store.h"
+#include "store/leader_election.h"
 #include "store/postgres/pg_pool.h"
 #include "store/postgres/pg_store.h"
 
@@ -50,7 +54,7 @@ class PgHistoryStore final : public HistoryStore {
                                                               std::string key) override;
   reactor::Task<Result<std::vector<HistoryRun>>> List(HistoryQuery q) override;
   reactor::Task<Status> Remove(RunId id) override;
-  reactor::Task<Result<size_t>> Expire(int64_t cutoff_ms, size_t max) override;
+  reactor::Task<Result<size_t>> Expire(int64_t cutoff_ms, size_t max, int64_t term) override;
   Status Export(int64_t before_ms,
                 const std::function<Status(const HistoryRun&)>& out) override;
 

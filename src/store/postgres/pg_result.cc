@@ -18,6 +18,7 @@ Errc ErrcFromSqlstate(std::string_view s) {
   if (s.size() != 5) return Errc::kInternal;
   const std::string_view cls = s.substr(0, 2);
   if (cls == "23") return Errc::kConflict;
+  if (s == "RF002") return Errc::kConflict;  // rf_leader_fence: a deposed leader's write
   if (s == "40001" || s == "40P01" || s == "55P03" || cls == "53") return Errc::kRetryLater;
   if (s == "57014") return Errc::kTimeout;
   if (cls == "08" || s == "57P01" || s == "57P02" || s == "57P03") return Errc::kUnavailable;

@@ -40,6 +40,7 @@ class RedisEventBus final : public EventBus {
   void Publish(const std::vector<OutboxRow>& rows) override;
   reactor::Task<void> Close() override;
   void RenderMetrics(std::string& out) const override;
+  bool up() const override { return up_.load(std::memory_order_relaxed); }
 
   static constexpr std::string_view kStream = "ringflow:events";
   static constexpr size_t kMaxLen = 100'000;  // entries kept (approximately: MAXLEN ~)

@@ -58,7 +58,7 @@ class FailingStore final : public rf::store::AuditStore {
     co_return Status{};
   }
   Task<Result<AuditPage>> Query(AuditQuery) override { co_return AuditPage{}; }
-  Task<Result<uint64_t>> Trim(int64_t) override { co_return uint64_t{0}; }
+  Task<Result<uint64_t>> Trim(int64_t, int64_t) override { co_return uint64_t{0}; }
   Task<Status> Close() override { co_return Status{}; }
 };
 

@@ -88,6 +88,8 @@ std::string FreshDatabase() {
         (id, 1, 2, '{"r":1,"run":"' || id || '"}' || E'\n' || '{"r":2,"run":"' || id || '"}', now());
       INSERT INTO timeouts (run_id, step_index, expire_at, completed) VALUES (id, -1, now(), true);
     $$;)sql");
+  // Retention is a singleton job: this test leads it at term 1 (store/leader_election.h).
+  Db(url).Exec("SELECT rf_leader_acquire('history-retention', 'test', 0, 3600000)");
   return url;
 }
 
@@ -263,7 +265,7 @@ ExpireCase* expire_case = nullptr;
 
 Task<void> ExpireBody(Fixture* f) {
   ExpireCase& c = *expire_case;
-  c.removed = co_await f->store.Expire(c.cutoff_ms, 1000);  // suspends
+  c.removed = co_await f->store.Expire(c.cutoff_ms, 1000, 1);  // suspends: term 1, FreshDatabase's
   c.survivor_after = co_await f->store.Get(Id(c.survivor));  // suspends
 }
 
