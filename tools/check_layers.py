@@ -51,14 +51,17 @@ ALLOWED = {
     "quota": ["json", "base"],
     # Authentication: API keys (kept through the store interface), JWTs, roles.
     "auth": ["store", "json", "reactor", "obs", "base"],
+    # Tracing: W3C trace context, spans, the per-shard span ring and the OTLP JSON exporter (its
+    # HTTP transport is handed in by app/).
+    "trace": ["json", "reactor", "obs", "base"],
     # The engine sees stores only through the interface; app/ picks the adapter.
-    "engine": ["fanout", "store", "json", "reactor", "obs", "base"],
+    "engine": ["fanout", "store", "trace", "json", "reactor", "obs", "base"],
     # Engine's http step executor over the outbound client.
     "steps": ["engine", "http/client", "json", "reactor", "obs", "base"],
     # api forwards a request for a run another instance holds to that instance with the
     # shard's outbound client (api/detail/forward.h).
-    "api": ["auth", "engine", "http", "http/client", "fanout", "quota", "store", "json", "reactor", "obs",
-            "base", "ui"],
+    "api": ["auth", "engine", "http", "http/client", "fanout", "quota", "store", "trace", "json", "reactor",
+            "obs", "base", "ui"],
     # The web UI's static files, embedded at build time; api serves them.
     "ui": [],
     # The client commands of the binary: a blocking HTTP client over http/client's pure parts
@@ -66,7 +69,7 @@ ALLOWED = {
     "cli": ["http/client", "json", "base"],
     # The only place that names concrete adapters: everything below it.
     "app": ["api", "auth", "cli", "steps", "engine", "http", "http/client", "fanout", "quota", "store",
-            "store/embedded", "store/history", "store/postgres", "store/redis", "json",
+            "store/embedded", "store/history", "store/postgres", "store/redis", "trace", "json",
             "reactor", "obs", "base", "tls"],
 }
 

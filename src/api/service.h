@@ -16,6 +16,8 @@
 
 namespace rf::api {
 
+class SloService;
+
 struct ServiceState {
   std::string version;
   Nanos started_mono = 0;
@@ -28,6 +30,8 @@ struct ServiceState {
   // Appends metric families of modules api may not include (the http steps' outbound client);
   // set by app/ before serving, called on any shard, reads only what outlives the server.
   std::function<void(std::string& out)> more_metrics;
+  // GET /v1/slo's source (api/slo.h); set by app/ before serving.
+  SloService* slo = nullptr;
 
   bool Ready() const {
     return !draining.load(std::memory_order_acquire) && server &&

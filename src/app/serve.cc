@@ -20,10 +20,12 @@
 #include "api/forward.h"
 #include "api/openapi.h"
 #include "api/service.h"
+#include "api/slo.h"
 #include "api/v1.h"
 #include "base/check.h"
 #include "app/notify.h"
 #include "app/security.h"
+#include "app/tracing.h"
 #include "auth/authenticator.h"
 #include "auth/crypto.h"
 #include "auth/jwt.h"
@@ -90,6 +92,8 @@ struct Daemon {
   tls::TlsContext* tls = nullptr;  // --tls-cert: reloaded on SIGHUP
   // Secrets (a vault per shard, the service on shard 0) and the audit log.
   std::unique_ptr<Security> security;
+  Tracing* tracing = nullptr;  // tracers and OTLP exporters (--otlp-endpoint)
+  bool slo_stop = false;       // ends the SLO sampler (shard 0)
 };
 
 std::string TrimLine(std::string s) {
@@ -110,6 +114,7 @@ reactor::Task<void> Watchdog(Daemon* d) {
 
 reactor::Task<void> Drain(Daemon* d) {
   d->notifier.Send("STOPPING=1\nSTATUS=draining");
+  d->slo_stop = true;
   RF_LOG(kInfo, "draining", {"timeout_ms", d->config.drain_timeout / kMillis},
          {"open_connections", d->server->open_connections()});
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
@@ -126,6 +131,7 @@ reactor::Task<void> Drain(Daemon* d) {
   if (d->security) co_await d->security->Close();  // suspends; no request is served any more
   if (d->keys) co_await d->keys->Close();  // suspends
   co_await d->engine->Close();  // suspends
+  co_await d->tracing->Stop(d->reactor->size());  // suspends; the engine records no more spans
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
     auto op = reactor::SubmitTo(i, [](Daemon* dd, unsigned n) {
       dd->executors[n].reset();
@@ -320,7 +326,7 @@ int Serve(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, {}, {}, {}, nullptr, nullptr, {}};
+  Daemon d{config, {}, nullptr, nullptr, nullptr, {}, {}, {}, -1, {}, {}, {}, {}, {}, {}, {}, {}, {}, nullptr, nullptr, {}, nullptr, false};
   d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (d.signal_fd < 0) {
     RF_LOG(kError, "signalfd failed", {"error", strerror(errno)});
@@ -449,6 +455,16 @@ int Serve(const Config& config) {
   };
   engine::Engine engine(config.shards, eo, http_steps, stores.get());
   if (bus) engine.SetEventBus(bus.get());
+  Tracing tracing(config, config.shards);
+  engine.SetTracers(tracing.tracers());
+  d.tracing = &tracing;
+  {
+    auto previous = d.state.more_metrics;
+    d.state.more_metrics = [&d, previous](std::string& out) {
+      previous(out);
+      d.tracing->RenderMetrics(out);
+    };
+  }
   d.engine = &engine;
   d.state.engine = &engine;
 
@@ -617,14 +633,21 @@ int Serve(const Config& config) {
   d.state.shards = config.shards;
   d.state.server = &server;
   d.state.reactor = &reactor;
+  api::SloService slo({.availability = config.slo_availability,
+                       .latency_ms = static_cast<int64_t>(config.slo_latency_ms),
+                       .latency_target = config.slo_latency_target},
+                      &d.state);
+  d.state.slo = &slo;
 
   auto st = reactor.Run([&](reactor::Shard& shard) {
     RF_LOG(kInfo, "shard started", {"cpu", shard.cpu()}, {"pinned", config.pin ? "yes" : "no"},
            {"numa_node", shard.numa_node()},
            {"io_uring", shard.features().Describe()});
     server.Start(shard);
+    tracing.StartShard(shard.id());
     if (shard.id() == 0) {
       reactor::Spawn(WatchSignals(&d));
+      reactor::Spawn(slo.Sample(&d.slo_stop));
       reactor::Spawn(OpenEngine(&d, config.listen_host + ":" + std::to_string(server.port())));
     }
     if (d.started.fetch_add(1) + 1 == config.shards) {

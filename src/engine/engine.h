@@ -80,6 +80,11 @@ class Engine {
   // to the other instances through `bus`, and theirs comes here, so an event stream of a run
   // held elsewhere is served here too. Must outlive the engine's Close.
   void SetEventBus(store::EventBus* bus) { bus_ = bus; }
+  // Before Open: shard i records its runs' spans into tracers[i] (each must outlive the engine).
+  void SetTracers(const std::vector<trace::Tracer*>& tracers) {
+    for (size_t i = 0; i < tracers.size() && i < coordinators_.size(); ++i)
+      coordinators_[i]->SetTracer(tracers[i]);
+  }
 
   struct PutOutcome {
     Compiled compiled;  // errors, or the definition
