@@ -97,6 +97,7 @@ constexpr Setting kSettings[] = {
     {"audit-max-bytes", Kind::kSize, "256MiB", 64 * 1024, 1ull << 40, "embedded store: the audit files' total size; the oldest go first beyond it"},
     {"otlp-endpoint", Kind::kString, "", 0, 0, "OTLP/HTTP traces URL to export spans to as JSON (e.g. http://127.0.0.1:4318/v1/traces): a run is a trace, each step attempt a span; empty: no export"},
     {"otlp-sample-ratio", Kind::kRatio, "1", 0, 1'000'000, "share of traces exported, 0..1, decided from the trace id (a trace is kept or dropped whole)"},
+    {"otlp-buffer", Kind::kUint, "4096", 1, 1'000'000, "finished spans each shard holds for export; a span that finds the buffer full is dropped and counted"},
     {"service-name", Kind::kString, "ringflow", 0, 0, "service.name of the exported spans"},
     {"slo-availability", Kind::kRatio, "0.999", 1, 999'999, "availability objective of GET /v1/slo: the share of /v1 requests answered without a 5xx, in (0, 1)"},
     {"slo-latency-ms", Kind::kUint, "250", 1, 60'000, "latency objective of GET /v1/slo: a /v1 request (event streams aside) answered within this is fast"},
@@ -175,6 +176,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "audit-queue") c.audit_queue = *x;
       else if (key == "audit-max-bytes") c.audit_max_bytes = *x;
       else if (key == "slo-latency-ms") c.slo_latency_ms = *x;
+      else if (key == "otlp-buffer") c.otlp_buffer = *x;
       return {};
     }
     case Kind::kDuration: {

@@ -96,6 +96,7 @@ struct Config {
   // Tracing (trace/): where spans go (empty: no export), the share of traces kept, our name there.
   std::string otlp_endpoint;
   double otlp_sample_ratio = 1.0;
+  uint64_t otlp_buffer = 4096;  // spans per shard
   std::string service_name = "ringflow";
   // Service level objectives (GET /v1/slo): the share of /v1 requests answered without a 5xx,
   // and the share answered within slo_latency_ms.

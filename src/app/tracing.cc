@@ -30,6 +30,7 @@ Tracing::Tracing(const Config& config, unsigned shards) {
   options_.sample_ratio = config.otlp_sample_ratio;
   options_.service_name = config.service_name;
   options_.service_version = RF_VERSION;
+  options_.buffer_spans = config.otlp_buffer;
   auto allow_all = http::client::EgressPolicy::Parse("", http::client::EgressMode::kAllowAll);
   RF_CHECK(allow_all.has_value());
   egress_ = std::move(*allow_all);
