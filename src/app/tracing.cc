@@ -82,12 +82,16 @@ reactor::Task<void> Tracing::Stop(unsigned shards) {
   }
   // The last batches get one try each, bounded by the export timeout.
   for (unsigned i = 0; i < shards && i < tracers_.size(); ++i) {
-    const Deadline until = Deadline::After(options_.export_timeout + kSeconds);
+    // A batch under way when Stop came may take its export timeout, then the last one 1 s.
+    const Deadline until = Deadline::After(options_.export_timeout + 2 * kSeconds);
     while (true) {
       bool done = co_await reactor::SubmitTo(i, &StoppedOn, this, i);  // suspends
       if (done) break;
       if (until.Expired()) {
         RF_LOG(kWarn, "tracing: a shard's last export did not finish", {"shard", i});
+        // Its exporter still uses the client: leave it to the process's end rather than destroy
+        // it off its shard.
+        (void)clients_[i].release();
         break;
       }
       co_await reactor::Sleep(10 * kMillis);  // suspends

@@ -11,6 +11,8 @@ namespace {
 
 // How often the exporter looks at its ring: the latency of a full batch, not of a span.
 constexpr Nanos kPoll = 50 * kMillis;
+// The deadline of each last batch sent while the daemon stops.
+constexpr Nanos kFinalTimeout = 1 * kSeconds;
 
 }  // namespace
 
@@ -68,17 +70,24 @@ reactor::Task<void> Tracer::Export(Transport transport) {
     if (buffer_.size() == 0 || (!full && MonoNow() - last_send < options_.batch_delay)) continue;
     // Everything waiting goes now, batch by batch; a partial batch only when its delay is up.
     do {
-      co_await SendBatch(std::min(buffer_.size(), options_.batch_spans), options_.max_retries + 1);  // suspends
+      co_await SendBatch(std::min(buffer_.size(), options_.batch_spans), options_.max_retries + 1,
+                         options_.export_timeout);  // suspends
     } while (!stopping_ && buffer_.size() >= options_.batch_spans);
     last_send = MonoNow();
   }
-  while (buffer_.size() > 0) {  // stopping: what is left gets one try
-    co_await SendBatch(std::min(buffer_.size(), options_.batch_spans), 1);  // suspends
+  // Stopping: one last batch gets one short try, so a receiver that is away cannot hold the
+  // drain for long; spans beyond it are dropped (counted).
+  if (buffer_.size() > 0) {
+    co_await SendBatch(std::min(buffer_.size(), options_.batch_spans), 1,
+                       std::min(options_.export_timeout, kFinalTimeout));  // suspends
   }
+  stats_->dropped.Add(buffer_.size());
+  buffer_.Pop(buffer_.size());
+  stats_->buffered.Set(0);
   exporting_ = false;
 }
 
-reactor::Task<void> Tracer::SendBatch(size_t count, int tries) {
+reactor::Task<void> Tracer::SendBatch(size_t count, int tries, Nanos timeout) {
   body_.Clear();
   EncodeOtlpJson(buffer_, count, options_.service_name, options_.service_version, body_);
   buffer_.Pop(count);  // encoded: the slots may take new spans while this batch is sent
@@ -87,7 +96,7 @@ reactor::Task<void> Tracer::SendBatch(size_t count, int tries) {
   Nanos backoff = options_.retry_initial;
   std::string why;
   for (int i = 0; i < tries; ++i) {
-    Result<int> r = co_await transport_(body, Deadline::After(options_.export_timeout));  // suspends
+    Result<int> r = co_await transport_(body, Deadline::After(timeout));  // suspends
     if (r && *r >= 200 && *r < 300) {
       stats_->exported.Add(count);
       stats_->batches.Add();

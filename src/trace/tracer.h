@@ -68,15 +68,16 @@ class Tracer {
   // span is counted as dropped). Every field of the slot must be written.
   Span* Record();
 
-  // The export loop: runs on the tracer's shard until Stop(), then sends what is buffered once
-  // more (one try). Suspends.
+  // The export loop: runs on the tracer's shard until Stop(), then sends one last batch of what
+  // is buffered (one try of at most 1 s; the rest is dropped and counted). Suspends.
   reactor::Task<void> Export(Transport transport);
   void Stop() { stopping_ = true; }
   bool exporting() const { return exporting_; }
 
  private:
-  // Sends the `count` oldest spans (already encoded in `body_`), retrying. Suspends.
-  reactor::Task<void> SendBatch(size_t count, int tries);
+  // Encodes and sends the `count` oldest spans, `tries` times at most, each bounded by
+  // `timeout`. Suspends.
+  reactor::Task<void> SendBatch(size_t count, int tries, Nanos timeout);
 
   const TraceOptions& options_;
   TraceStats* stats_;
