@@ -149,7 +149,11 @@ SloCounts SloService::Totals() const {
 }
 
 reactor::Task<void> SloService::Sample(const bool* stop) {
-  while (co_await reactor::SleepUnless(kMinuteMs * kMillis, *stop, kSeconds)) {  // suspends
+  // Not `while (co_await ...)`: built by GCC 12 with -fsanitize=undefined, this member coroutine
+  // trapped (SIGILL) on entry in that form.
+  while (true) {
+    const bool more = co_await reactor::SleepUnless(kMinuteMs * kMillis, *stop, kSeconds);  // suspends
+    if (!more) break;
     windows_.Record(NowUnixMs(), Totals());
   }
 }
