@@ -16,6 +16,8 @@
 #   THREADS=1            rf-loadgen reactor threads                   [1]
 #   SHARDS=N             ringflow --shards                            [daemon default]
 #   NGINX_WORKERS=1      nginx worker_processes                       [1]
+#   TRACING=1            also W3 throughput on a second daemon exporting every span (sample
+#                        ratio 1) over OTLP to nginx as the sink, printed beside W3  [1]
 #   SKIP_BUILD=1         do not run tools/build.sh (binaries already built)
 #   RINGFLOW_BIN, LOADGEN_BIN   binaries [build/release/src/app/ringflow,
 #                        build/release/bench/driver/rf-loadgen]
@@ -27,7 +29,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,24s/^# \{0,1\}//p' "$0"
+    sed -n '2,26s/^# \{0,1\}//p' "$0"
 }
 STORE=embedded
 case ${1:-} in
@@ -44,6 +46,7 @@ CLIENTS=${CLIENTS:-200}
 THREADS=${THREADS:-1}
 SHARDS=${SHARDS:-}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
+TRACING=${TRACING:-1}
 LAT_RUNS=2000
 HTTP_LAT_RUNS=1000
 
@@ -67,10 +70,11 @@ TMP=$(mktemp -d "${DATA_ROOT:-${TMPDIR:-/tmp}}/rf-wfbench.XXXXXX")
 trap cleanup_bench EXIT
 trap 'exit 130' INT TERM
 
-# nginx: /ok is the http steps' endpoint and the reference's target.
+# nginx: /ok is the http steps' endpoint and the reference's target; /v1/traces is the OTLP
+# sink of the tracing row (it accepts every export request and drops the spans).
 NG_PORT=$(free_port)
 start_nginx "$TMP/nginx" "$NG_PORT" "$NGINX_WORKERS" /ok \
-    "default_type application/json; location /ok { return 200 '{\"ok\":true}'; }"
+    "default_type application/json; location /ok { return 200 '{\"ok\":true}'; } location /v1/traces { client_max_body_size 16m; return 200 '{}'; }"
 
 RF_VERSION=$("$RINGFLOW_BIN" version 2>/dev/null | head -n 1 || echo '?')
 RF_PORT=$(free_port)
@@ -93,6 +97,21 @@ RF_PID=$!
 PIDS+=("$RF_PID")
 wait_ready "$RF_PID" "$RF_PORT" /health/ready "$TMP/ringflow.log"
 RF=http://127.0.0.1:$RF_PORT
+RF_TRACED=""
+if [[ $TRACING == 1 && $STORE == embedded ]]; then
+    # The same daemon settings plus tracing, on its own data dir; idle while the other one runs.
+    RF2_PORT=$(free_port)
+    mkdir -p "$TMP/data-traced"
+    traced_args=("${rf_args[@]}")
+    traced_args[2]="127.0.0.1:$RF2_PORT"
+    traced_args[4]="$TMP/data-traced"
+    "$RINGFLOW_BIN" "${traced_args[@]}" --otlp-endpoint "http://127.0.0.1:$NG_PORT/v1/traces" \
+        --otlp-sample-ratio 1 2>"$TMP/ringflow-traced.log" &
+    RF2_PID=$!
+    PIDS+=("$RF2_PID")
+    wait_ready "$RF2_PID" "$RF2_PORT" /health/ready "$TMP/ringflow-traced.log"
+    RF_TRACED=http://127.0.0.1:$RF2_PORT
+fi
 
 # ------------------------------------------------------------------ header
 cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
@@ -146,6 +165,10 @@ register() {
 }
 
 register w3 "$W3" || true
+if [[ -n $RF_TRACED ]]; then
+    curl -s -o /dev/null --max-time 10 -X PUT -H 'Content-Type: application/json' --data-binary "$W3" \
+        "$RF_TRACED/v1/workflows/w3" || true
+fi
 register f10 "$F10" || true
 register w3http "$W3HTTP" || true
 
@@ -157,6 +180,7 @@ declare -A LABEL=(
     [w3http_lat]="W3-http latency" [w3http_tput]="W3-http throughput" [ref]="ref: nginx GET /ok"
     [w3_auth_off]="W3 tput, auth off" [w3_auth_key]="W3 tput, API key"
     [tmp_w3_auth_off]="W3 tput, auth off" [tmp_w3_auth_key]="W3 tput, API key"
+    [w3_tput_traced]="W3 tput, tracing"
 )
 
 # drive ROW CLIENTS (--runs N | --duration S) [rf-loadgen args...]: one measurement into R[ROW,*].
@@ -263,6 +287,20 @@ run_wf w3_lat w3 1 --runs "$LAT_RUNS"
 measure_hops w3_lat
 run_wf w3_tput w3 "$CLIENTS" --duration "$DURATION"
 measure_hops w3_tput
+TRACE_LINE=""
+if [[ -n $RF_TRACED && -n ${READY[w3]:-} ]]; then
+    "$LOADGEN_BIN" --url "$RF_TRACED" --path '/v1/workflows/w3/runs?wait=30s' --method POST \
+        --body '{"input":{"n":1}}' --clients 50 --duration 2 --timeout 35s >/dev/null 2>&1 || true
+    R[w3_tput_traced,steps]=3
+    drive w3_tput_traced "$CLIENTS" --url "$RF_TRACED" --path "/v1/workflows/w3/runs?wait=30s" --method POST \
+        --body '{"input":{"n":1}}' --expect-status 200,201 --expect-field /status=succeeded \
+        --timeout 35s --duration "$DURATION"
+    sleep 2  # the exporters' last batches
+    TRACE_LINE=$(curl -s --max-time 5 "$RF_TRACED/metrics" | awk '
+        /^rf_trace_spans_total[{]/ { match($0, /outcome="[a-z]*"/); o = substr($0, RSTART + 9, RLENGTH - 10); s[o] += $NF }
+        END { printf "exported=%d dropped=%d failed=%d", s["exported"], s["dropped"], s["failed"] }')
+    kill "$RF2_PID" 2>/dev/null || true  # idle from here on: it must not share the cores
+fi
 run_wf f10_tput f10 "$CLIENTS" --duration "$SHORT_DURATION"
 measure_hops f10_tput
 run_wf w3http_lat w3http 1 --runs "$HTTP_LAT_RUNS"
@@ -376,6 +414,10 @@ echo "histogram). ref: the same driver against nginx, its ceiling here."
 if [[ -n $AUTH_NOTE ]]; then
     echo "auth: W3 throughput, ${SHORT_DURATION}s rounds alternating between a daemon with --auth off and one"
     echo "with --auth on and an API key on every start, best of 2 each: $AUTH_NOTE"
+fi
+if [[ -n $TRACE_LINE ]]; then
+    echo "W3 tput, tracing: W3 throughput on a second daemon with --otlp-endpoint (nginx as the sink,"
+    echo "every trace sampled: 4 spans per run); its rf_trace_spans_total: $TRACE_LINE"
 fi
 if [[ $STORE == postgres ]]; then
     echo

@@ -51,8 +51,11 @@ ALLOWED = {
     "quota": ["json", "base"],
     # Authentication: API keys (kept through the store interface), JWTs, roles.
     "auth": ["store", "json", "reactor", "obs", "base"],
+    # Tracing: W3C trace context, spans, the per-shard span ring and the OTLP JSON exporter (its
+    # HTTP transport is handed in by app/).
+    "trace": ["json", "reactor", "obs", "base"],
     # The engine sees stores only through the interface; app/ picks the adapter.
-    "engine": ["fanout", "store", "json", "reactor", "obs", "base"],
+    "engine": ["fanout", "store", "trace", "json", "reactor", "obs", "base"],
     # Schedules: cron and time zones (pure), and each shard's scheduler, which starts runs
     # through the engine's coordinators and keeps its schedules through the store interface.
     "schedule": ["engine", "store", "json", "reactor", "obs", "base"],
@@ -60,7 +63,7 @@ ALLOWED = {
     "steps": ["engine", "http/client", "json", "reactor", "obs", "base"],
     # api forwards a request for a run another instance holds to that instance with the
     # shard's outbound client (api/detail/forward.h).
-    "api": ["auth", "engine", "http", "http/client", "fanout", "quota", "schedule", "store", "json", "reactor",
+    "api": ["auth", "engine", "http", "http/client", "fanout", "quota", "schedule", "store", "trace", "json", "reactor",
             "obs", "base", "ui"],
     # The web UI's static files, embedded at build time; api serves them.
     "ui": [],
@@ -69,7 +72,7 @@ ALLOWED = {
     "cli": ["http/client", "tls", "json", "base"],
     # The only place that names concrete adapters: everything below it.
     "app": ["api", "auth", "cli", "steps", "schedule", "engine", "http", "http/client", "fanout", "quota", "store",
-            "store/embedded", "store/history", "store/postgres", "store/redis", "json",
+            "store/embedded", "store/history", "store/postgres", "store/redis", "trace", "json",
             "reactor", "obs", "base", "tls"],
 }
 

@@ -91,7 +91,8 @@ reactor::Task<void> Forward(const detail::ApiContext& ctx, http::RequestContext&
   // Authorization too: the holder checks the same credential (keys are shared through the
   // database; JWT settings must be the same on every daemon).
   for (std::string_view name : {std::string_view("Content-Type"), std::string_view("Idempotency-Key"),
-                                std::string_view("Accept"), std::string_view("Authorization")}) {
+                                std::string_view("Accept"), std::string_view("Authorization"),
+                                std::string_view("traceparent")}) {  // the run joins the caller's trace there
     if (std::string_view v = rc.req.Header(name); !v.empty()) req.headers.emplace_back(name, v);
   }
   req.body = std::string(rc.req.body);

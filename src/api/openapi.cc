@@ -1,6 +1,7 @@
 #include "api/openapi.h"
 
 #include "api/detail/common.h"
+#include "api/slo.h"
 #include "api/ui.h"
 #include "api/v1.h"
 
@@ -22,6 +23,7 @@ void AddOpenApiRoute(Routes& routes) {
 
 void AddAllRoutes(Routes& routes, ServiceState* state, V1Api& v1) {
   AddOperationalRoutes(routes, state);
+  AddSloRoute(routes, state);
   v1.AddRoutes(routes);
   AddOpenApiRoute(routes);
   AddUiRoutes(routes);

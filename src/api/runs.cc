@@ -11,6 +11,7 @@
 #include "base/duration.h"
 #include "json/writer.h"
 #include "reactor/submit_to.h"
+#include "trace/trace_context.h"
 
 namespace rf::api {
 namespace {
@@ -101,6 +102,8 @@ reactor::Task<void> StartRun(void* p, RequestContext& rc) {
   std::string_view key = rc.req.Header("Idempotency-Key");
   if (!detail::CheckIdempotencyKey(key, rc.resp)) co_return;
   cmd.idempotency_key = std::string(key);
+  // W3C: a traceparent that does not parse is ignored (the run starts a trace of its own).
+  if (auto tp = trace::ParseTraceparent(rc.req.Header("traceparent"))) cmd.trace_parent = *tp;
   cmd.partition = ctx.engine->PartitionForStart(qualified, key);
   const uint32_t partition = cmd.partition;
   const Nanos wait = cmd.wait;

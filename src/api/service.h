@@ -16,6 +16,8 @@
 
 namespace rf::api {
 
+class SloService;
+
 struct ServiceState {
   std::string version;
   Nanos started_mono = 0;
@@ -38,6 +40,8 @@ struct ServiceState {
     std::string effect;
   };
   std::function<std::vector<Degraded>()> degraded;
+  // GET /v1/slo's source (api/slo.h); set by app/ before serving.
+  SloService* slo = nullptr;
 
   bool Ready() const {
     return !draining.load(std::memory_order_acquire) && server &&

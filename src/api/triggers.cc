@@ -19,6 +19,7 @@
 #include "json/parse.h"
 #include "json/writer.h"
 #include "reactor/shard.h"
+#include "trace/trace_context.h"
 
 namespace rf::api {
 namespace {
@@ -109,6 +110,7 @@ reactor::Task<void> Emit(void* p, RequestContext& rc) {
     input = std::move(*body);
   }
   const std::string ns(detail::Namespace(rc));
+  const auto trace_parent = trace::ParseTraceparent(rc.req.Header("traceparent"));  // bad: ignored
   const unsigned shard = reactor::Shard::Current().id();
   // Copied: the shard's registry may be replaced while the starts below suspend.
   std::vector<std::shared_ptr<const engine::Definition>> subscribers;
@@ -132,6 +134,7 @@ reactor::Task<void> Emit(void* p, RequestContext& rc) {
     engine::StartCommand cmd;
     cmd.def = def;
     cmd.input = input;
+    if (trace_parent) cmd.trace_parent = *trace_parent;
     if (!key.empty()) cmd.idempotency_key = "event:" + type + ":" + std::string(key);
     cmd.partition = ctx.engine->PartitionForStart(def->name, cmd.idempotency_key);
     if (ctx.quotas) cmd.live_limit = ctx.quotas->LiveLimit(shard, ns);

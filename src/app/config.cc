@@ -10,6 +10,7 @@
 #include "base/duration.h"
 #include "engine/definition.h"
 #include "http/client/egress_policy.h"
+#include "http/client/url.h"
 #include "reactor/reactor.h"
 #include "store/redis/redis_url.h"
 
@@ -17,7 +18,8 @@ namespace rf::app {
 namespace {
 
 enum class Kind {
-  kString, kBool, kUint, kSize, kDuration, kAddr, kCpus, kLevel, kFsync, kStore, kEgressPolicy, kEgressAllow
+  kString, kBool, kUint, kSize, kDuration, kAddr, kCpus, kLevel, kFsync, kStore, kEgressPolicy, kEgressAllow,
+  kRatio,  // a decimal number; min/max in millionths (Apply)
 };
 
 struct Setting {
@@ -99,6 +101,13 @@ constexpr Setting kSettings[] = {
     {"audit-max-bytes", Kind::kSize, "256MiB", 64 * 1024, 1ull << 40, "embedded store: the audit files' total size; the oldest go first beyond it"},
     {"zone-dir", Kind::kString, "/usr/share/zoneinfo", 0, 0, "directory of the IANA time zone files (TZif) schedules read their zones from"},
     {"test-clock-file", Kind::kString, "", 0, 0, "TESTS ONLY: the schedulers read the wall time (Unix ms) from this file instead of the clock; empty: the real clock"},
+    {"otlp-endpoint", Kind::kString, "", 0, 0, "OTLP/HTTP traces URL to export spans to as JSON (e.g. http://127.0.0.1:4318/v1/traces): a run is a trace, each step attempt a span; empty: no export"},
+    {"otlp-sample-ratio", Kind::kRatio, "1", 0, 1'000'000, "share of traces exported, 0..1, decided from the trace id (a trace is kept or dropped whole)"},
+    {"otlp-buffer", Kind::kUint, "4096", 1, 1'000'000, "finished spans each shard holds for export; a span that finds the buffer full is dropped and counted"},
+    {"service-name", Kind::kString, "ringflow", 0, 0, "service.name of the exported spans"},
+    {"slo-availability", Kind::kRatio, "0.999", 1, 999'999, "availability objective of GET /v1/slo: the share of /v1 requests answered without a 5xx, in (0, 1)"},
+    {"slo-latency-ms", Kind::kUint, "250", 1, 60'000, "latency objective of GET /v1/slo: a /v1 request (event streams aside) answered within this is fast"},
+    {"slo-latency-target", Kind::kRatio, "0.99", 1, 999'999, "the share of /v1 requests that must be fast, in (0, 1)"},
     {"config", Kind::kString, "", 0, 0, "optional file of `key = value` lines"},
 };
 
@@ -172,6 +181,8 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "body-min-rate") c.body_min_rate = *x;
       else if (key == "audit-queue") c.audit_queue = *x;
       else if (key == "audit-max-bytes") c.audit_max_bytes = *x;
+      else if (key == "slo-latency-ms") c.slo_latency_ms = *x;
+      else if (key == "otlp-buffer") c.otlp_buffer = *x;
       return {};
     }
     case Kind::kDuration: {
@@ -222,6 +233,21 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       auto policy = http::client::EgressPolicy::Parse(v);
       if (!policy) return Bad(key, v, policy.error().context);
       c.egress_allow = std::string(Trim(v));
+      return {};
+    }
+    case Kind::kRatio: {
+      // min/max are in millionths: [0, 1'000'000] is 0..1 inclusive, [1, 999'999] excludes both.
+      double x = 0;
+      const std::string_view t = Trim(v);
+      auto r = std::from_chars(t.data(), t.data() + t.size(), x);
+      if (t.empty() || r.ec != std::errc{} || r.ptr != t.data() + t.size() || !(x == x))
+        return Bad(key, v, "not a number");
+      const double lo = static_cast<double>(s.min) / 1e6, hi = static_cast<double>(s.max) / 1e6;
+      if (x < lo || x > hi)
+        return Bad(key, v, s.min == 0 ? "must be between 0 and 1" : "must be greater than 0 and less than 1");
+      if (key == "otlp-sample-ratio") c.otlp_sample_ratio = x;
+      else if (key == "slo-availability") c.slo_availability = x;
+      else if (key == "slo-latency-target") c.slo_latency_target = x;
       return {};
     }
     case Kind::kLevel:
@@ -346,6 +372,15 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
               return Bad(key, v, "host names only (no spaces, scheme, path or user)");
           c.allowed_hosts.emplace_back(h);
         }
+      } else if (key == "otlp-endpoint") {
+        if (!v.empty()) {
+          auto url = http::client::ParseUrl(v);
+          if (!url) return Bad(key, v, url.error().context);
+        }
+        c.otlp_endpoint = std::string(v);
+      } else if (key == "service-name") {
+        if (v.empty() || v.size() > 256) return Bad(key, v, "must be 1..256 bytes");
+        c.service_name = std::string(v);
       } else if (key == "out") {
         if (v.empty()) return Bad(key, v, "must not be empty (- for standard output)");
         c.archive_out = std::string(v);

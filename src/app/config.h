@@ -99,6 +99,16 @@ struct Config {
   uint64_t audit_max_bytes = 0;  // embedded: the audit files' total bound
   Nanos archive_before = 0;      // archive: runs that finished at least this long ago
   std::string archive_out = "-";  // archive: output file, - for stdout
+  // Tracing (trace/): where spans go (empty: no export), the share of traces kept, our name there.
+  std::string otlp_endpoint;
+  double otlp_sample_ratio = 1.0;
+  uint64_t otlp_buffer = 4096;  // spans per shard
+  std::string service_name = "ringflow";
+  // Service level objectives (GET /v1/slo): the share of /v1 requests answered without a 5xx,
+  // and the share answered within slo_latency_ms.
+  double slo_availability = 0.999;
+  uint64_t slo_latency_ms = 250;
+  double slo_latency_target = 0.99;
 
   struct Source {
     std::string key, value, origin;  // origin: default | file:PATH | env:NAME | flag

@@ -20,10 +20,12 @@
 #include "api/forward.h"
 #include "api/openapi.h"
 #include "api/service.h"
+#include "api/slo.h"
 #include "api/v1.h"
 #include "base/check.h"
 #include "app/notify.h"
 #include "app/security.h"
+#include "app/tracing.h"
 #include "auth/authenticator.h"
 #include "auth/crypto.h"
 #include "auth/jwt.h"
@@ -102,6 +104,8 @@ struct Daemon {
   std::unique_ptr<schedule::Schedulers> schedules;
   // The singleton jobs this daemon leads (shard 0's election rounds).
   store::Leadership* leadership = nullptr;
+  Tracing* tracing = nullptr;  // tracers and OTLP exporters (--otlp-endpoint)
+  bool slo_stop = false;       // ends the SLO sampler (shard 0)
 };
 
 std::string TrimLine(std::string s) {
@@ -124,6 +128,7 @@ reactor::Task<void> Drain(Daemon* d) {
   d->notifier.Send("STOPPING=1\nSTATUS=draining");
   // The singleton jobs go to a standby at its next round, not after the lease's TTL.
   if (d->leadership) co_await d->leadership->Close();  // suspends
+  d->slo_stop = true;
   RF_LOG(kInfo, "draining", {"timeout_ms", d->config.drain_timeout / kMillis},
          {"open_connections", d->server->open_connections()});
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
@@ -142,6 +147,7 @@ reactor::Task<void> Drain(Daemon* d) {
   if (d->bulk) co_await d->bulk->Close();  // suspends
   if (d->schedules) co_await d->schedules->Close();  // suspends
   co_await d->engine->Close();  // suspends
+  co_await d->tracing->Stop(d->reactor->size());  // suspends; the engine records no more spans
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
     auto op = reactor::SubmitTo(i, [](Daemon* dd, unsigned n) {
       dd->executors[n].reset();
@@ -529,6 +535,16 @@ int Serve(const Config& config) {
                               "leader election of singleton jobs runs on PostgreSQL alone"});
     return out;
   };
+  Tracing tracing(config, config.shards, d.http_tls.get());
+  engine.SetTracers(tracing.tracers());
+  d.tracing = &tracing;
+  {
+    auto previous = d.state.more_metrics;
+    d.state.more_metrics = [&d, previous](std::string& out) {
+      previous(out);
+      d.tracing->RenderMetrics(out);
+    };
+  }
   d.engine = &engine;
   d.state.engine = &engine;
 
@@ -724,14 +740,21 @@ int Serve(const Config& config) {
   d.state.shards = config.shards;
   d.state.server = &server;
   d.state.reactor = &reactor;
+  api::SloService slo({.availability = config.slo_availability,
+                       .latency_ms = static_cast<int64_t>(config.slo_latency_ms),
+                       .latency_target = config.slo_latency_target},
+                      &d.state);
+  d.state.slo = &slo;
 
   auto st = reactor.Run([&](reactor::Shard& shard) {
     RF_LOG(kInfo, "shard started", {"cpu", shard.cpu()}, {"pinned", config.pin ? "yes" : "no"},
            {"numa_node", shard.numa_node()},
            {"io_uring", shard.features().Describe()});
     server.Start(shard);
+    tracing.StartShard(shard.id());
     if (shard.id() == 0) {
       reactor::Spawn(WatchSignals(&d));
+      reactor::Spawn(slo.Sample(&d.slo_stop));
       reactor::Spawn(OpenEngine(&d, config.listen_host + ":" + std::to_string(server.port())));
     }
     if (d.started.fetch_add(1) + 1 == config.shards) {

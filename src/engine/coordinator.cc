@@ -10,6 +10,7 @@
 #include "base/hash_ring.h"
 #include "base/tenancy.h"
 #include "engine/run_row.h"
+#include "engine/run_trace.h"
 #include "json/value_limits.h"
 #include "json/writer.h"
 #include "obs/log.h"
@@ -88,6 +89,7 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
     journal_bytes_since_snapshot_ += payload.size() + store_->record_overhead();
     if (r.type == RecordType::kStepSkipped)
       stats_->steps[static_cast<size_t>(e.run.def->steps[r.step].type)][3].Add();
+    if (tracer_ && tracer_->enabled()) RecordSpans(*tracer_, e.run, r);
   }
   if (!events.empty() && store_->wants_events()) {
     const store::RunRow row = MakeRunRow(e.run, rows, false, text);
@@ -317,7 +319,8 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     const bool want =
         store_->wants_events() || workflow_subs_.find(cmd.def->name) != workflow_subs_.end();
     Machine m = Machine::Create(e->run, id, std::move(cmd.input), cmd.priority,
-                                cmd.idempotency_key, NowMs(), records, want ? &events : nullptr);
+                                cmd.idempotency_key, NowMs(), records, want ? &events : nullptr,
+                                cmd.trace_parent);
     stats_->Workflow(cmd.def->name).started.Add();
     CountLive(e->run, 1);
     stats_->runs_retained.Add(1);

@@ -37,6 +37,7 @@
 #include "store/history_store.h"
 #include "store/leadership.h"
 #include "store/store.h"
+#include "trace/tracer.h"
 
 namespace rf::engine {
 
@@ -67,6 +68,7 @@ struct StartCommand {
   uint32_t partition = 0;
   Nanos wait = 0;  // > 0: answer when terminal or after this long
   int64_t live_limit = 0;  // > 0: kLimited when the namespace has this many live runs already
+  trace::TraceParent trace_parent;  // the start's valid `traceparent`, joined by the run's trace
 };
 
 // A run as the API answers with it.
@@ -162,6 +164,9 @@ class Coordinator {
     history_retention_ = true;
     leader_ = leader;
   }
+  // This shard's tracer (before Open; must outlive the coordinator). Null: no spans, and http
+  // steps pass on the caller's sampled flag only.
+  void SetTracer(trace::Tracer* t) { tracer_ = t; }
 
   // Live events. Subscribe sends the history after `after_seq` first (from the
   // run's log, or from the store's outbox when it relays events), then every
@@ -309,7 +314,7 @@ class Coordinator {
   static reactor::Task<void> RunHttp(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
                                      HttpCall call, BreakerTicket ticket);
   // Errors: a {{secrets.NAME}} that cannot be read (the step then fails, not retried).
-  Result<HttpCall> RenderHttp(const Entry& e, const Step& s) const;
+  Result<HttpCall> RenderHttp(const Entry& e, uint32_t step, uint32_t attempt) const;
   // An http attempt that ended without an output (its secrets already redacted from `error`):
   // the machine records it and decides about a retry.
   void FailHttp(Entry& e, uint32_t step, uint32_t attempt, std::string error, bool retryable);
@@ -387,6 +392,7 @@ class Coordinator {
   const unsigned shard_;
   const EngineOptions options_;
   HttpExecutor* http_;
+  trace::Tracer* tracer_ = nullptr;
   ShardEngineStats* stats_;
   NamespaceUsage* usage_;  // the engine's, shared by every shard (atomics)
   // A run became live (+1) or stopped being live here (-1): the shard's gauge and its

@@ -8,6 +8,7 @@
 
 #include "base/tenancy.h"
 #include "engine/coordinator.h"
+#include "engine/run_trace.h"
 #include "engine/secret_scope.h"
 #include "json/redact.h"
 #include "json/writer.h"
@@ -124,7 +125,7 @@ void Coordinator::Execute(const WorkItem& w) {
       return;
     case StepType::kHttp: {
       if (closing_) return;  // its start is durable: after the restart it is retried as interrupted
-      auto call = RenderHttp(e, s);
+      auto call = RenderHttp(e, w.step, w.attempt);
       if (!call) {  // a secret it names is missing: retrying cannot bring it
         FailHttp(e, w.step, w.attempt, call.error().ToString(), false);
         return;
@@ -161,7 +162,8 @@ void Coordinator::RunPure(Entry& e, uint32_t step, uint32_t attempt, Nanos start
   stats_->step_duration[type].ObserveNanos(MonoNow() - started);
 }
 
-Result<HttpCall> Coordinator::RenderHttp(const Entry& e, const Step& s) const {
+Result<HttpCall> Coordinator::RenderHttp(const Entry& e, uint32_t step, uint32_t attempt) const {
+  const Step& s = e.run.def->steps[step];
   const HttpRequestSpec& spec = *s.request;
   RunStepResults results(e.run);
   const std::string& id = e.run.id_text;
@@ -173,6 +175,11 @@ Result<HttpCall> Coordinator::RenderHttp(const Entry& e, const Step& s) const {
   for (const HttpHeader& h : spec.headers) call.headers.emplace_back(h.name, h.value.EvaluateString(ctx));
   if (!HasHeader(call.headers, "Idempotency-Key"))
     call.headers.emplace_back("Idempotency-Key", id + "/" + s.id);
+  if (!HasHeader(call.headers, "traceparent")) {  // a definition's own traceparent wins
+    char tp[trace::kTraceparentSize];
+    AttemptTraceparent(e.run, step, attempt, tracer_, tp);
+    call.headers.emplace_back("traceparent", std::string(tp, sizeof tp));
+  }
   if (spec.body) {
     json::Value body = spec.body->Evaluate(ctx);
     call.body = json::ToString(body);

@@ -86,6 +86,12 @@ class Engine {
     if (history_ && !coordinators_.empty()) coordinators_[0]->RunHistoryRetention(leader);
   }
 
+  // Before Open: shard i records its runs' spans into tracers[i] (each must outlive the engine).
+  void SetTracers(const std::vector<trace::Tracer*>& tracers) {
+    for (size_t i = 0; i < tracers.size() && i < coordinators_.size(); ++i)
+      coordinators_[i]->SetTracer(tracers[i]);
+  }
+
   struct PutOutcome {
     Compiled compiled;  // errors, or the definition
     int64_t version = 0;

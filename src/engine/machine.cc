@@ -7,7 +7,7 @@ namespace rf::engine {
 
 Machine Machine::Create(Run& run, const RunId& id, json::Value input, Priority priority,
                         std::string idempotency_key, int64_t now_ms, std::vector<Record>& records,
-                        std::vector<Event>* events) {
+                        std::vector<Event>* events, trace::TraceParent trace_parent) {
   Machine m(run, now_ms, records, events);
   Record r = m.Make(RecordType::kRunCreated);
   r.run = id;
@@ -16,6 +16,7 @@ Machine Machine::Create(Run& run, const RunId& id, json::Value input, Priority p
   r.data = std::move(input);
   r.priority = priority;
   r.text = std::move(idempotency_key);
+  r.trace_parent = trace_parent;
   r.due_ms = run.def->timeout ? now_ms + run.def->timeout / kMillis : 0;
   m.Commit(std::move(r));
   if (run.deadline_ms) m.effects_.timers.push_back({kNoStep, run.deadline_ms});

@@ -51,7 +51,7 @@ class Machine {
   // A new run: records its creation and starts its ready steps.
   static Machine Create(Run& run, const RunId& id, json::Value input, Priority priority,
                         std::string idempotency_key, int64_t now_ms, std::vector<Record>& records,
-                        std::vector<Event>* events);
+                        std::vector<Event>* events, trace::TraceParent trace_parent = {});
 
   // Results of an attempt; stale ones (another attempt, a finished run) are ignored. An output
   // over the live limits (json/value_limits.h) fails the attempt instead ("step output exceeds 1

@@ -60,6 +60,7 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events) {
       run.idempotency_key = r.text;
       run.created_ms = r.at_ms;
       run.deadline_ms = r.due_ms;
+      run.trace_parent = r.trace_parent;
       run.status = RunStatus::kPending;
       run.steps.assign(run.def->steps.size(), StepState{});
       Emit(run, events, "run.created", r.at_ms, {}, CreatedData(*run.def));
@@ -182,6 +183,13 @@ void EncodeRecord(const Record& r, const Run* run, Buffer& out) {
     out.Append(",\"prio\":\"");
     out.Append(PriorityName(r.priority));
     out.Append('"');
+    if (r.trace_parent.valid()) {
+      char tp[trace::kTraceparentSize];
+      trace::FormatTraceparent(r.trace_parent.trace, r.trace_parent.span, r.trace_parent.flags, tp);
+      out.Append(",\"tp\":\"");
+      out.Append(std::string_view(tp, sizeof tp));
+      out.Append('"');
+    }
   }
   if (!r.text.empty()) {
     out.Append(",\"text\":");
@@ -224,6 +232,11 @@ Result<Record> DecodeRecord(std::string_view bytes) {
     return bad("bad priority");
   if (const json::Value* w = v->Find("wf"); w && w->is_string()) r.workflow = w->as_string();
   if (const json::Value* n = v->Find("ver"); n && n->is_int()) r.version = n->as_int();
+  // Written only from a parsed header, so it parses; anything else reads as no caller context
+  // rather than quarantining the run: tracing is not worth losing a run for.
+  if (const json::Value* tp = v->Find("tp"); tp && tp->is_string()) {
+    if (auto parent = trace::ParseTraceparent(tp->as_string())) r.trace_parent = *parent;
+  }
   if (const json::Value* x = v->Find("text"); x && x->is_string()) r.text = x->as_string();
   if (json::Value* d = v->Find("data")) r.data = std::move(*d);
   return r;

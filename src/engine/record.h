@@ -15,7 +15,8 @@
 namespace rf::engine {
 
 enum class RecordType : uint8_t {
-  kRunCreated = 1,     // workflow, version, data = input, text = idempotency key, priority, due = deadline
+  kRunCreated = 1,     // workflow, version, data = input, text = idempotency key, priority, due = deadline,
+                       // trace_parent (the caller's traceparent, when valid)
   kStepStarted = 2,    // step; a new attempt begins
   kStepSucceeded = 3,  // step, data = output
   kStepFailed = 4,     // step, text = error, due = next attempt (0: final)
@@ -39,6 +40,7 @@ struct Record {
   int64_t version = 0;
   std::string text;
   json::Value data;
+  trace::TraceParent trace_parent;  // kRunCreated only
 };
 
 struct Event {

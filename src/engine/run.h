@@ -14,6 +14,7 @@
 #include "json/value.h"
 #include "store/run_id.h"
 #include "store/run_status.h"
+#include "trace/trace_context.h"
 
 namespace rf::engine {
 
@@ -72,6 +73,9 @@ struct Run {
   int64_t finished_ms = 0;
   int64_t deadline_ms = 0;  // run timeout (0: none)
   uint64_t event_seq = 0;   // the last event's number
+  // The caller's trace context from the start's `traceparent` (invalid: none; the run's trace id
+  // is then its own id, engine/run_trace.h). Stored in the creation record.
+  trace::TraceParent trace_parent;
 
   std::string_view workflow() const { return def->name; }
 };

@@ -658,7 +658,7 @@ if [[ -z $dangling ]]; then ok "README bare-metal section: every repo path it na
 layers=tools/check_layers.py
 expect_rc "check_layers --help exits 0" 0 python3 "$layers" --help
 expect_rc "check_layers --print-table exits 0" 0 python3 "$layers" --print-table
-assert "check_layers --print-table lists engine's row" grep -qx '  May include: fanout, store, json, reactor, obs, base.' "$tmp/out"
+assert "check_layers --print-table lists engine's row" grep -qx '  May include: fanout, store, trace, json, reactor, obs, base.' "$tmp/out"
 expect_rc "check_layers: this tree is clean" 0 python3 "$layers"
 fake="$tmp/layers"
 mkdir -p "$fake/src/base" "$fake/src/engine/detail" "$fake/src/json" "$fake/src/steps" "$fake/src/store/embedded"

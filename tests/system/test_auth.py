@@ -297,6 +297,7 @@ ROUTE_ACCESS = {
     ("GET", "/v1/keys"): {"admin"},
     ("DELETE", "/v1/keys/{id}"): {"admin"},
     ("GET", "/v1/breakers"): ALL,
+    ("GET", "/v1/slo"): ALL,
     ("PUT", "/v1/secrets/{name}"): {"admin", "developer"},
     ("DELETE", "/v1/secrets/{name}"): {"admin", "developer"},
     ("GET", "/v1/secrets"): {"admin", "developer"},

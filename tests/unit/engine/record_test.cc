@@ -108,3 +108,37 @@ TEST_SUITE("engine.record") {
     CHECK_FALSE(PeekRunId("garbage").has_value());
   }
 }
+
+TEST_SUITE("engine.record") {
+  TEST_CASE("a creation record keeps the caller's traceparent across encode and decode") {
+    Record r;
+    r.type = RecordType::kRunCreated;
+    r.run = NewRunId(5, 1'700'000'000'000);
+    r.at_ms = 1'700'000'000'000;
+    r.workflow = "wf";
+    r.version = 1;
+    auto tp = rf::trace::ParseTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    REQUIRE(tp.has_value());
+    r.trace_parent = *tp;
+    const std::string bytes = EncodeRecord(r, nullptr);
+    CHECK(bytes.find("\"tp\":\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\"") != std::string::npos);
+    Record back = RoundTrip(r);
+    CHECK(back.trace_parent == *tp);
+    // Without a caller context nothing is written (the run id is the trace id).
+    r.trace_parent = {};
+    CHECK(EncodeRecord(r, nullptr).find("\"tp\"") == std::string::npos);
+    CHECK_FALSE(RoundTrip(r).trace_parent.valid());
+  }
+
+  TEST_CASE("a stored traceparent that does not parse reads as none instead of failing the record") {
+    Record r;
+    r.type = RecordType::kRunCreated;
+    r.run = NewRunId(5, 1'700'000'000'000);
+    r.workflow = "wf";
+    std::string bytes = EncodeRecord(r, nullptr);
+    bytes.insert(bytes.size() - 1, ",\"tp\":\"00-zz\"");
+    auto back = DecodeRecord(bytes);
+    REQUIRE(back.has_value());
+    CHECK_FALSE(back->trace_parent.valid());
+  }
+}
