@@ -320,8 +320,8 @@ if [[ $STORE == embedded && -n ${READY[w3]:-} ]]; then
     AUTH_PORT=$(free_port)
     auth_args=("${rf_args[@]}")
     for i in "${!auth_args[@]}"; do
-        [[ ${auth_args[$i]} == "127.0.0.1:$RF_PORT" ]] && auth_args[$i]="127.0.0.1:$AUTH_PORT"
-        [[ ${auth_args[$i]} == "$TMP/data" ]] && auth_args[$i]="$TMP/data-auth"
+        [[ ${auth_args[$i]} == "127.0.0.1:$RF_PORT" ]] && auth_args[i]="127.0.0.1:$AUTH_PORT"
+        [[ ${auth_args[$i]} == "$TMP/data" ]] && auth_args[i]="$TMP/data-auth"
     done
     mkdir -p "$TMP/data-auth"
     RINGFLOW_ADMIN_KEY=$ADMIN_KEY "$RINGFLOW_BIN" "${auth_args[@]}" --auth on 2>"$TMP/ringflow-auth.log" &
@@ -342,7 +342,7 @@ if [[ $STORE == embedded && -n ${READY[w3]:-} ]]; then
     RF=$MAIN_RF
     if [[ -n $AUTH_READY ]]; then
         declare -A BEST=()
-        for round in 1 2; do
+        for _ in 1 2; do
             for variant in off key; do
                 row=w3_auth_$variant
                 if [[ $variant == key ]]; then

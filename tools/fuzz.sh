@@ -33,7 +33,7 @@ target_sources() {
         "src/engine/retry_policy.cc src/engine/detail/checker.cc src/engine/detail/expressions.cc" \
         "src/engine/detail/step_parser.cc src/engine/detail/breaker_parser.cc src/engine/breaker.cc" \
         "src/engine/record.cc src/engine/run.cc src/store/run_id.cc" \
-        "src/store/run_status.cc" \
+        "src/store/run_status.cc src/trace/trace_context.cc" \
         src/json/*.cc  # the whole json module: a new file there must not break this target
       ;;
     *) return 1 ;;

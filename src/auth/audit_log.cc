@@ -14,6 +14,10 @@ constexpr unsigned kWriterShard = 0;
 constexpr Nanos kFirstBackoff = 50 * kMillis;
 constexpr Nanos kMaxBackoff = 2 * kSeconds;
 constexpr Nanos kErrorLogEvery = 10 * kSeconds;
+// An entry committed on another shard is at most a message hop behind the ones after it; the
+// writer waits this long for it before appending the later ones anyway (counted).
+constexpr Nanos kReorderWait = 200 * kMillis;
+constexpr Nanos kReorderPoll = kMillis / 5;
 
 }  // namespace
 
@@ -50,6 +54,7 @@ bool AuditLog::Reserve(unsigned shard) {
 void AuditLog::Commit(unsigned shard, store::AuditEntry entry) {
   ShardQueue& q = *queues_[shard];
   if (q.reserved > 0) --q.reserved;
+  entry.seq = next_commit_.fetch_add(1, std::memory_order_relaxed);
   q.buffer.push_back(std::move(entry));
   Recount(q);
   if (!q.flushing) {
@@ -88,13 +93,31 @@ reactor::Task<Status> AuditLog::WriteHere(AuditLog* self, std::vector<store::Aud
   co_return batch.status;
 }
 
+bool AuditLog::PendingInOrder() const {
+  std::vector<uint64_t> seqs;
+  for (const Batch* b : pending_)
+    for (const store::AuditEntry& e : b->entries) seqs.push_back(e.seq);
+  std::sort(seqs.begin(), seqs.end());
+  for (size_t i = 0; i < seqs.size(); ++i)
+    if (seqs[i] != next_write_ + i) return false;
+  return true;
+}
+
 reactor::Task<void> AuditLog::Writer(AuditLog* self) {
   Nanos logged = 0;
   while (!self->pending_.empty()) {
+    // Entries committed earlier on another shard may still be on their way: wait for them so
+    // the ids keep the commit order.
+    const Nanos wait_until = MonoNow() + kReorderWait;
+    while (!self->PendingInOrder() && !self->stopping_ && MonoNow() < wait_until)
+      co_await reactor::Sleep(kReorderPoll);  // suspends
+    if (!self->PendingInOrder()) self->reorder_timeouts_.Add();
     std::vector<Batch*> batches = std::exchange(self->pending_, {});
     std::vector<store::AuditEntry> all;
     for (Batch* b : batches)
       std::move(b->entries.begin(), b->entries.end(), std::back_inserter(all));
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    if (!all.empty()) self->next_write_ = std::max(self->next_write_, all.back().seq + 1);
     Nanos backoff = kFirstBackoff;
     Status st;
     while (true) {
@@ -215,6 +238,10 @@ void AuditLog::RenderMetrics(std::string& out) const {
            "audit entries lost at shutdown: the store still failed, or the request ended after "
            "the drain timeout closed the log");
   x.SampleU("rf_audit_dropped_total", "", dropped_.Get());
+  x.Family("rf_audit_reorder_timeouts_total", "counter",
+           "writes that stopped waiting for an entry committed earlier on another shard (ids may "
+           "then be out of commit order)");
+  x.SampleU("rf_audit_reorder_timeouts_total", "", reorder_timeouts_.Get());
 }
 
 }  // namespace rf::auth

@@ -11,9 +11,12 @@
 // durable); the writer appends what every shard sent in one store call (group commit) and, if
 // the store fails, retries with backoff while the queues fill and new mutations get 503. An
 // acknowledged mutation's entry is durable a few milliseconds after its answer; a crash
-// (kill -9) in between loses those entries, a clean stop flushes them. A periodic job on shard 0
+// (kill -9) in between loses those entries, a clean stop flushes them. Ids follow the order in
+// which entries were committed on their shards (before the answer is sent), so a mutation whose
+// answer arrived before another was sent always lists before it, whichever shards served them. A periodic job on shard 0
 // removes entries older than the retention; in a cluster only on the daemon that leads it.
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,14 +80,17 @@ class AuditLog {
   static reactor::Task<void> Writer(AuditLog* self);
   static reactor::Task<void> Retention(AuditLog* self);
   static size_t Held(AuditLog* self, unsigned shard);
+  bool PendingInOrder() const;
   void Recount(ShardQueue& q) { q.held.Set(static_cast<int64_t>(q.reserved + q.buffer.size() + q.in_flight)); }
 
   std::unique_ptr<store::AuditStore> store_;
   AuditOptions options_;
   store::Leadership* leader_ = nullptr;
   std::vector<std::unique_ptr<ShardQueue>> queues_;
+  alignas(64) std::atomic<uint64_t> next_commit_{0};  // mutations only: one RMW per entry
   // Shard 0 only.
   std::vector<Batch*> pending_;
+  uint64_t next_write_ = 0;  // the seq the writer appends next
   bool writing_ = false;
   bool open_ = false;
   bool stopping_ = false;  // Close began: a failing store is not retried past close_timeout
@@ -95,6 +101,7 @@ class AuditLog {
   obs::Counter written_;
   obs::Counter write_errors_;
   obs::Counter dropped_;
+  obs::Counter reorder_timeouts_;
 };
 
 }  // namespace rf::auth

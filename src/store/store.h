@@ -361,6 +361,7 @@ struct AuditEntry {
   std::string target;  // the path parameters as a JSON object, e.g. {"name":"orders"}
   int status = 0;
   std::string request_id;  // the request's X-Request-Id; empty: none
+  uint64_t seq = 0;  // not stored: commit order across shards, which id follows (auth/audit_log)
 };
 
 // A page of one namespace's entries, newest first: since_ms <= at_ms < until_ms (0: unbounded),
