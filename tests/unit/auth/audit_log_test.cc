@@ -9,7 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "auth/audit_log.h"
 #include "reactor/shard.h"
@@ -113,6 +115,36 @@ Task<void> CommitOnBothShards(Reactor&) {
   co_await g->log->Close();
 }
 
+// Shard 1 commits A and then stalls its thread before its flusher can run (a descheduled
+// shard), while shard 0 commits B once A's commit happened: B reaches the writer first.
+std::atomic<bool> a_committed{false};
+bool CommitThenStall(AuditLog* log) {
+  const bool ok = ReserveAndCommit(log, 1, "team-a", 1);
+  a_committed = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  return ok;
+}
+Task<void> CommitAfterA() {
+  while (!a_committed) co_await rf::reactor::Sleep(rf::kMillis);
+  CHECK(ReserveAndCommit(g->log.get(), 0, "team-a", 2));
+}
+
+Task<void> CommitOrderAcrossShards(Reactor&) {
+  CO_REQUIRE((co_await g->log->Open()).has_value());
+  rf::reactor::TaskGroup b;
+  rf::reactor::Spawn(CommitAfterA(), &b);
+  auto op = rf::reactor::SubmitTo(1u, &CommitThenStall, g->log.get());
+  CO_REQUIRE(co_await op);
+  co_await b.Wait();
+  AuditQuery q;
+  q.ns = "team-a";
+  auto page = co_await WaitFor(2, q);
+  CO_REQUIRE(page.has_value());
+  g->page = std::move(*page);
+  g->log->RenderMetrics(g->metrics);
+  co_await g->log->Close();
+}
+
 Task<void> FillWhileFailing(Reactor&) {
   CO_REQUIRE((co_await g->log->Open()).has_value());
   while (ReserveAndCommit(g->log.get(), 0, "default", 1)) ++g->accepted;
@@ -148,6 +180,19 @@ TEST_CASE("entries from both shards are durable, newest first, paged by cursor, 
   CHECK(ctx.page.next_before == 0);
   REQUIRE(ctx.page2.entries.size() == 1);
   CHECK(ctx.page2.entries[0].id == ctx.page.entries[2].id);
+}
+
+TEST_CASE("ids follow the commit order across shards, even when the earlier entry arrives later") {
+  rf::test::TempDir dir("rf-audit");
+  Ctx ctx;
+  g = &ctx;
+  ctx.log = std::make_unique<AuditLog>(std::make_unique<AuditFiles>(dir.path() + "/audit", 1 << 20, false),
+                                       AuditOptions{}, 2);
+  rf::test::RunOnReactor(2, &CommitOrderAcrossShards);
+  REQUIRE(ctx.page.entries.size() == 2);
+  CHECK(ctx.page.entries[0].at_ms == 2);  // newest first: B, then A
+  CHECK(ctx.page.entries[1].at_ms == 1);
+  CHECK(ctx.metrics.find("rf_audit_reorder_timeouts_total 0") != std::string::npos);
 }
 
 TEST_CASE("a store that fails: the queue fills and refuses, nothing is dropped, it drains after") {
