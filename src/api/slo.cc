@@ -6,7 +6,9 @@
 
 #include "api/detail/common.h"
 #include "api/service.h"
+#include "api/slo_state.h"
 #include "http/stats.h"
+#include "obs/log.h"
 #include "obs/metrics.h"
 #include "reactor/shard.h"
 #include "reactor/sleep_unless.h"
@@ -84,6 +86,23 @@ const SloWindows::Snapshot* SloWindows::Find(const Ring<N>& ring, int64_t cutoff
   return &ring.Newest(ring.size - 1);  // the oldest kept: the data is younger than the window
 }
 
+template <size_t N>
+std::vector<SloWindows::Snapshot> SloWindows::Oldest(const Ring<N>& ring) {
+  std::vector<Snapshot> out;
+  out.reserve(ring.size);
+  for (size_t back = ring.size; back-- > 0;) out.push_back(ring.Newest(back));
+  return out;
+}
+
+void SloWindows::Restore(const std::vector<Snapshot>& minutes, const std::vector<Snapshot>& hours) {
+  minutes_ = {};
+  hours_ = {};
+  for (size_t i = minutes.size() > kMinutes ? minutes.size() - kMinutes : 0; i < minutes.size(); ++i)
+    minutes_.Push(minutes[i]);
+  for (size_t i = hours.size() > kHours ? hours.size() - kHours : 0; i < hours.size(); ++i)
+    hours_.Push(hours[i]);
+}
+
 void SloWindows::Record(int64_t now_ms, const SloCounts& totals) {
   minutes_.Push(Snapshot{now_ms, totals});
   if (hours_.size == 0 || now_ms - hours_.Newest(0).at_ms >= kHourMs) hours_.Push(Snapshot{now_ms, totals});
@@ -106,8 +125,8 @@ SloWindows::Delta SloWindows::Over(int64_t now_ms, int64_t window_ms, const SloC
   return d;
 }
 
-SloService::SloService(SloObjectives objectives, const ServiceState* state)
-    : objectives_(objectives), state_(state), started_ms_(NowUnixMs()) {
+SloService::SloService(SloObjectives objectives, const ServiceState* state, Persistence persistence)
+    : objectives_(objectives), state_(state), started_ms_(NowUnixMs()), persistence_(std::move(persistence)) {
   // Fast means within the largest histogram bound not above the threshold (the smallest bound
   // when the threshold is below every bound): a conservative reading, never a generous one.
   const double threshold_s = static_cast<double>(objectives_.latency_ms) / 1000.0;
@@ -115,11 +134,55 @@ SloService::SloService(SloObjectives objectives, const ServiceState* state)
   for (size_t i = 0; i < obs::Histogram::kBounds.size(); ++i)
     if (obs::Histogram::kBounds[i] <= threshold_s + 1e-12) bound_index_ = i;
   bound_s_ = obs::Histogram::kBounds[bound_index_];
-  windows_.Record(started_ms_, SloCounts{});
+  const int64_t now_ms = started_ms_;
+  if (!persistence_.saved.empty()) Restore(now_ms);
+  persistence_.saved.clear();
+  windows_.Record(now_ms, base_);
+}
+
+void SloService::Restore(int64_t now_ms) {
+  auto state = DecodeSloState(persistence_.saved);
+  std::string_view why;
+  if (!state) {
+    RF_LOG(kWarn, "slo: the saved state is unreadable; the objectives' windows start empty",
+           {"error", state.error().ToString()});
+    return;
+  }
+  if (state->measured_at_us != static_cast<int64_t>(bound_s_ * 1e6 + 0.5))
+    why = "the latency threshold changed";
+  else if (state->saved_ms > now_ms + kMinuteMs)
+    why = "it was saved in the future (the clock went back)";
+  if (!why.empty()) {
+    RF_LOG(kWarn, "slo: the saved state does not apply; the objectives' windows start empty",
+           {"reason", why});
+    return;
+  }
+  base_ = state->totals;
+  started_ms_ = state->since_ms;
+  windows_.Restore(state->minutes, state->hours);
+}
+
+reactor::Task<void> SloService::Save() {
+  if (!persistence_.save) co_return;
+  SloState s;
+  s.since_ms = started_ms_;
+  s.saved_ms = NowUnixMs();
+  s.measured_at_us = static_cast<int64_t>(bound_s_ * 1e6 + 0.5);
+  s.totals = Totals();
+  s.minutes = windows_.Minutes();
+  s.hours = windows_.Hours();
+  Status st = co_await persistence_.save(EncodeSloState(s));  // suspends
+  if (!st && !save_failing_) {
+    RF_LOG(kWarn, "slo: cannot save the objectives' state (retried every minute)",
+           {"error", st.error().ToString()});
+  } else if (st && save_failing_) {
+    RF_LOG(kInfo, "slo: the objectives' state is saved again");
+  }
+  save_failing_ = !st;
 }
 
 SloCounts SloService::Totals() const {
-  SloCounts c;
+  SloCounts c = base_;
   if (!state_->server) return c;
   const auto& names = state_->server->route_names();
   for (size_t shard = 0; shard < state_->shards; ++shard) {
@@ -152,9 +215,10 @@ reactor::Task<void> SloService::Sample(const bool* stop) {
   // Not `while (co_await ...)`: built by GCC 12 with -fsanitize=undefined, this member coroutine
   // trapped (SIGILL) on entry in that form.
   while (true) {
-    const bool more = co_await reactor::SleepUnless(kMinuteMs * kMillis, *stop, kSeconds);  // suspends
+    const bool more = co_await reactor::SleepUnless(kMinuteMs * kMillis, *stop, 100 * kMillis);  // suspends
     if (!more) break;
     windows_.Record(NowUnixMs(), Totals());
+    co_await Save();  // suspends
   }
 }
 

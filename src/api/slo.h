@@ -5,14 +5,20 @@
 // within the objective's threshold, read from the request-duration histogram at the largest
 // bucket bound not above it. The error budget of each over the last 1 h, 24 h and 30 d comes from
 // snapshots of the cumulative counts: one a minute for the last hour, one an hour for 30 days
-// (SloWindows, 61 + 721 entries, in memory: it starts again with the daemon).
+// (SloWindows, 61 + 721 entries). They outlive restarts: the service saves its state (the
+// snapshots and the lifetime counts, slo_state.h) every minute and at a clean stop, through a
+// function its owner gives it (app/: <data-dir>/slo.json, written off the shard), and starts from
+// it again, so the 24 h and 30 d budgets do not start over with every deploy.
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "base/buffer.h"
 #include "base/clock.h"
+#include "base/result.h"
 #include "reactor/task.h"
 
 namespace rf::api {
@@ -51,11 +57,16 @@ class SloWindows {
   // `window_ms` old, or the oldest one kept when none is that old.
   Delta Over(int64_t now_ms, int64_t window_ms, const SloCounts& totals) const;
 
- private:
   struct Snapshot {
     int64_t at_ms = 0;
     SloCounts counts;
   };
+  // Oldest first; Restore takes them back (the newest kMinutes / kHours of each).
+  std::vector<Snapshot> Minutes() const { return Oldest(minutes_); }
+  std::vector<Snapshot> Hours() const { return Oldest(hours_); }
+  void Restore(const std::vector<Snapshot>& minutes, const std::vector<Snapshot>& hours);
+
+ private:
   template <size_t N>
   struct Ring {
     std::array<Snapshot, N> items;
@@ -70,6 +81,8 @@ class SloWindows {
   };
   template <size_t N>
   static const Snapshot* Find(const Ring<N>& ring, int64_t cutoff_ms);
+  template <size_t N>
+  static std::vector<Snapshot> Oldest(const Ring<N>& ring);
 
   Ring<kMinutes> minutes_;
   Ring<kHours> hours_;
@@ -79,12 +92,19 @@ class SloWindows {
 // counts come from. One per daemon.
 class SloService {
  public:
-  SloService(SloObjectives objectives, const ServiceState* state);
+  struct Persistence {
+    std::string saved;  // the state saved last time (empty: none); unreadable: logged, ignored
+    // Makes a state durable (off the shard); suspends. Empty: nothing is saved.
+    std::function<reactor::Task<Status>(std::string)> save;
+  };
+  SloService(SloObjectives objectives, const ServiceState* state, Persistence persistence = {});
 
   // The cumulative counts now, summed over every shard's counters. Any thread.
   SloCounts Totals() const;
-  // On shard 0: snapshots now and then every minute until `stop` is true. Suspends.
+  // On shard 0: snapshots and saves every minute until `stop` is true. Suspends.
   reactor::Task<void> Sample(const bool* stop);
+  // On shard 0 once Sample ended and requests are no longer served: saves the state. Suspends.
+  reactor::Task<void> Close() { return Save(); }
   // The GET /v1/slo body. Shard 0.
   void Report(int64_t now_ms, Buffer& out) const;
 
@@ -97,7 +117,13 @@ class SloService {
   double bound_s_ = 0;   // the histogram bound the threshold is read at
   size_t bound_index_ = 0;  // buckets [0, bound_index_] are fast
   int64_t started_ms_ = 0;
+  SloCounts base_;  // the counts of earlier runs of the daemon (from the saved state)
   SloWindows windows_;
+  Persistence persistence_;
+  bool save_failing_ = false;  // logged once per streak of failures
+
+  void Restore(int64_t now_ms);
+  reactor::Task<void> Save();
 };
 
 // GET /v1/slo (read access; the daemon's, not a namespace's): the report of state->slo, 503 while

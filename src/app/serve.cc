@@ -40,12 +40,12 @@
 #include "reactor/offload.h"
 #include "obs/log.h"
 #include "reactor/io.h"
-#include "reactor/offload.h"
 #include "reactor/reactor.h"
 #include "reactor/submit_to.h"
 #include "schedule/scheduler.h"
 #include "steps/http_step.h"
 #include "store/embedded/embedded_store.h"
+#include "store/embedded/file_ops.h"
 #include "store/history/embedded_history.h"
 #include "store/postgres/migrate.h"
 #include "store/postgres/pg_store.h"
@@ -106,6 +106,7 @@ struct Daemon {
   store::Leadership* leadership = nullptr;
   Tracing* tracing = nullptr;  // tracers and OTLP exporters (--otlp-endpoint)
   bool slo_stop = false;       // ends the SLO sampler (shard 0)
+  reactor::TaskGroup slo_sampler;
 };
 
 std::string TrimLine(std::string s) {
@@ -142,6 +143,8 @@ reactor::Task<void> Drain(Daemon* d) {
     RF_LOG(kWarn, "drain timeout: closing remaining connections",
            {"open_connections", d->server->open_connections()});
   }
+  co_await d->slo_sampler.Wait();  // suspends (at most one poll of the stop flag)
+  co_await d->state.slo->Close();  // suspends; the last requests' counts are saved
   if (d->security) co_await d->security->Close();  // suspends; no request is served any more
   if (d->keys) co_await d->keys->Close();  // suspends
   if (d->bulk) co_await d->bulk->Close();  // suspends
@@ -333,6 +336,24 @@ Status LockDataDir(const std::string& dir) {
 // The name this daemon's shards hold partition leases under: the same after a
 // restart on the same data dir (it takes its own leases back at once), and
 // different for every daemon (one per data dir, LockDataDir).
+// GET /v1/slo's windows outlive restarts in <data-dir>/slo.json (read here, before the reactor
+// runs; written every minute off the shard). A file that cannot be read is logged and replaced.
+api::SloService::Persistence SloPersistence(const std::string& data_dir) {
+  api::SloService::Persistence p;
+  const std::string path = data_dir + "/slo.json";
+  if (auto text = store::embedded::ReadFileBlocking(path)) {
+    p.saved = std::move(*text);
+  } else if (text.error().code != Errc::kNotFound) {
+    RF_LOG(kWarn, "slo: cannot read the saved state", {"path", path}, {"error", text.error().ToString()});
+  }
+  p.save = [data_dir](std::string text) -> reactor::Task<Status> {
+    co_return co_await reactor::Offload([&data_dir, &text] {  // suspends
+      return store::embedded::WriteFileAtomicBlocking(data_dir, "slo.json", text);
+    });
+  };
+  return p;
+}
+
 std::string DefaultInstanceId(const std::string& data_dir) {
   char host[256] = "host";
   ::gethostname(host, sizeof host - 1);
@@ -743,7 +764,7 @@ int Serve(const Config& config) {
   api::SloService slo({.availability = config.slo_availability,
                        .latency_ms = static_cast<int64_t>(config.slo_latency_ms),
                        .latency_target = config.slo_latency_target},
-                      &d.state);
+                      &d.state, SloPersistence(config.data_dir));
   d.state.slo = &slo;
 
   auto st = reactor.Run([&](reactor::Shard& shard) {
@@ -754,7 +775,7 @@ int Serve(const Config& config) {
     tracing.StartShard(shard.id());
     if (shard.id() == 0) {
       reactor::Spawn(WatchSignals(&d));
-      reactor::Spawn(slo.Sample(&d.slo_stop));
+      reactor::Spawn(slo.Sample(&d.slo_stop), &d.slo_sampler);
       reactor::Spawn(OpenEngine(&d, config.listen_host + ":" + std::to_string(server.port())));
     }
     if (d.started.fetch_add(1) + 1 == config.shards) {

@@ -9,6 +9,9 @@ Invariants checked here, through the real binary:
   by the expected amount; event streams are not timed.
 * Bad objective values stop the daemon with exit 2 naming the key.
 * The route needs read access: with --auth on a viewer key reads it, no credential is 401.
+* The windows outlive a restart (<data-dir>/slo.json): counts, slow requests and since_ms carry
+  over; a state that does not apply (another latency threshold) or cannot be read (garbage)
+  starts the windows empty, is logged, and never stops the daemon from starting.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 
 import pytest
 
-from engine_client import call, must_put, start
+from engine_client import call, data_dir, must_put, relaunch, start, term
 from rfclient import free_port
 
 
@@ -108,3 +111,55 @@ def test_bad_objectives_exit_2_naming_the_key(rf_bin, tmp_path, key, value):
                        capture_output=True, text=True, env=e, timeout=10)
     assert p.returncode == 2, (p.returncode, p.stderr[-500:])
     assert key in p.stderr, p.stderr[-500:]
+
+
+def _counts(doc: dict, name: str = "30d") -> tuple[int, int]:
+    w = window(doc, name)
+    return w["availability"]["requests"], w["latency"]["slow"]
+
+
+def test_windows_outlive_a_restart(launch):
+    d = launch("--slo-latency-ms", "100")
+    must_put(d, "slow", {"steps": [{"id": "pause", "type": "delay", "ms": 300}]})
+    st, run = start(d, "slow", wait="10s")
+    assert st in (200, 201) and run["status"] == "succeeded", run
+    for _ in range(10):
+        call(d, "GET", "/v1/workflows/nope")
+    before = slo(d)
+    requests, slow = _counts(before)
+    assert requests >= 12 and slow == 1, before
+    term(d)
+    saved = os.path.join(data_dir(d), "slo.json")
+    assert os.path.exists(saved)
+
+    d2 = relaunch(launch, d, "--slo-latency-ms", "100")
+    after = slo(d2)
+    assert after["since_ms"] == before["since_ms"], (before, after)
+    for name in ("24h", "30d"):
+        r2, s2 = _counts(after, name)
+        assert r2 >= requests and s2 == slow, (name, before, after)
+
+    # Another threshold: slow counts measured at 100 ms do not apply to 250 ms; start over.
+    term(d2)
+    d3 = relaunch(launch, d2, "--slo-latency-ms", "250")
+    fresh = slo(d3)
+    assert _counts(fresh)[1] == 0 and _counts(fresh)[0] < requests, fresh
+    assert fresh["since_ms"] > before["since_ms"]
+    assert "latency threshold changed" in d3.log_tail(), d3.log_tail()
+
+
+@pytest.mark.parametrize("garbage", [b"", b"{", b'{"version":2}', b"\x00\xff" * 10,
+                                     b'{"version":1,"since_ms":1,"saved_ms":1,"measured_at_us":250000,'
+                                     b'"totals":[1,2,0,0],"minutes":[],"hours":[]}'])
+def test_an_unreadable_state_is_ignored_and_replaced(launch, tmp_path, garbage):
+    data = tmp_path / "slo-data"
+    data.mkdir()
+    (data / "slo.json").write_bytes(garbage)
+    d = launch("--data-dir", str(data))
+    doc = slo(d)
+    assert _counts(doc)[0] < 5, doc
+    if garbage:
+        assert "slo: the saved state is unreadable" in d.log_tail(), d.log_tail()
+    term(d)
+    d2 = relaunch(launch, d)
+    assert slo(d2)["since_ms"] == doc["since_ms"]  # the file was replaced with a good one

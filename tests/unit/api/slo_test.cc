@@ -5,6 +5,7 @@
 #include <string>
 
 #include "api/service.h"
+#include "api/slo_state.h"
 #include "json/parse.h"
 
 using namespace rf::api;
@@ -73,5 +74,54 @@ TEST_SUITE("api.slo") {
     CHECK(slo.latency_bound_seconds() == doctest::Approx(0.25));
     SloService tiny({.availability = 0.999, .latency_ms = 1, .latency_target = 0.99}, &state);
     CHECK(tiny.latency_bound_seconds() == doctest::Approx(0.001));
+  }
+
+  TEST_CASE("the state round-trips and restores the windows, which go on counting after it") {
+    SloWindows w;
+    const int64_t t0 = 1'000'000'000'000;
+    for (int64_t hr = 0; hr <= 30; ++hr) w.Record(t0 + hr * kHour, Counts(static_cast<uint64_t>(100 * hr), 0));
+    SloState s;
+    s.since_ms = t0;
+    s.saved_ms = t0 + 30 * kHour;
+    s.measured_at_us = 250'000;
+    s.totals = Counts(3000, 0);
+    s.minutes = w.Minutes();
+    s.hours = w.Hours();
+    auto back = DecodeSloState(EncodeSloState(s));
+    REQUIRE_MESSAGE(back.has_value(), back.error().ToString());
+    CHECK(back->since_ms == t0);
+    CHECK(back->measured_at_us == 250'000);
+    CHECK(back->totals.requests == 3000);
+    REQUIRE(back->hours.size() == 31);
+    CHECK(back->hours.front().at_ms == t0);
+    SloWindows again;
+    again.Restore(back->minutes, back->hours);
+    const int64_t now = t0 + 30 * kHour + kMin;
+    auto day = again.Over(now, 24 * kHour, Counts(3010, 1));
+    auto day0 = w.Over(now, 24 * kHour, Counts(3010, 1));
+    CHECK(day.counts.requests == day0.counts.requests);
+    CHECK(day.covered_ms == day0.covered_ms);
+    CHECK(day.counts.errors == 1);
+  }
+
+  TEST_CASE("a state that is not ours is refused, naming why") {
+    const char* bad[] = {
+        "", "{", "[]", "{\"version\":2}",
+        "{\"version\":1,\"since_ms\":1,\"saved_ms\":1,\"measured_at_us\":1,\"totals\":[1,2,1,0],"
+        "\"minutes\":[],\"hours\":[]}",  // more errors than requests
+        "{\"version\":1,\"since_ms\":1,\"saved_ms\":1,\"measured_at_us\":1,\"totals\":[5,0,5,0],"
+        "\"minutes\":[[2,3,0,3,0],[1,4,0,4,0]],\"hours\":[]}",  // back in time
+        "{\"version\":1,\"since_ms\":1,\"saved_ms\":1,\"measured_at_us\":1,\"totals\":[5,0,5,0],"
+        "\"minutes\":[[2,9,0,9,0]],\"hours\":[]}",  // ahead of the totals
+        "{\"version\":1,\"since_ms\":-1,\"saved_ms\":1,\"measured_at_us\":1,\"totals\":[5,0,5,0],"
+        "\"minutes\":[],\"hours\":[]}",
+        "{\"version\":1,\"since_ms\":1,\"saved_ms\":1,\"measured_at_us\":1,\"totals\":[5,0,5],"
+        "\"minutes\":[],\"hours\":[]}",
+    };
+    for (const char* text : bad) {
+      auto r = DecodeSloState(text);
+      CHECK_MESSAGE(!r.has_value(), text);
+      if (!r) CHECK(r.error().code == rf::Errc::kCorrupt);
+    }
   }
 }
