@@ -95,7 +95,10 @@ void Metrics(void* ctx, RequestContext& rc) {
   out.clear();
   std::vector<const http::HttpStats*> parts;
   for (size_t i = 0; i < s->shards; ++i) parts.push_back(&s->server->stats(static_cast<unsigned>(i)));
-  http::RenderHttpMetrics(parts, s->server->route_names(), out);
+  std::vector<const http::HttpStats*> internal;
+  if (s->internal_server)
+    for (size_t i = 0; i < s->shards; ++i) internal.push_back(&s->internal_server->stats(static_cast<unsigned>(i)));
+  http::RenderHttpMetrics(parts, s->server->route_names(), out, internal);
 
   obs::TextExposition x(out);
   auto per_shard = [&](const char* name, const char* type, const char* help, auto get) {

@@ -24,6 +24,7 @@ struct ServiceState {
   double started_unix = 0;
   size_t shards = 0;
   http::Server* server = nullptr;
+  http::Server* internal_server = nullptr;  // --internal-listen; its requests count in /metrics too
   reactor::Reactor* reactor = nullptr;
   engine::Engine* engine = nullptr;
   std::atomic<bool> draining{false};

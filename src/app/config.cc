@@ -71,7 +71,9 @@ constexpr Setting kSettings[] = {
     {"database-url", Kind::kString, "", 0, 0, "libpq URI of PostgreSQL for --store postgres (also DATABASE_URL)"},
     {"pg-pool", Kind::kUint, "4", 1, 64, "PostgreSQL connections per shard"},
     {"instance-id", Kind::kString, "", 0, 0, "this daemon's name in the partition leases of a shared database (default: hostname:absolute data dir); keep it across restarts"},
-    {"advertise", Kind::kString, "", 0, 0, "host:port other daemons on the shared database forward API requests to (default: --listen, or hostname:port when it listens on 0.0.0.0 or [::])"},
+    {"advertise", Kind::kString, "", 0, 0, "host:port other daemons on the shared database forward API requests to (default: --internal-listen, else --listen, or hostname:port when it listens on 0.0.0.0 or [::])"},
+    {"internal-listen", Kind::kAddr, "", 0, 0, "with --tls-cert: a second address:port for the requests other daemons forward, HTTPS with client certificates verified against --internal-client-ca; empty: none (peers use --listen)"},
+    {"internal-client-ca", Kind::kString, "", 0, 0, "PEM CA certificate(s) the client certificates on --internal-listen must chain to (daemons present their --tls-cert when they forward)"},
     {"standby", Kind::kBool, "false", 0, 0, "with a shared database: hold no partitions while a daemon without --standby is alive (a hot standby that takes over when all of them are gone)"},
     {"redis-url", Kind::kString, "", 0, 0, "Redis for the cluster, redis://[[user]:password@]host[:port][/db], rediss:// for TLS (also REDIS_URL); empty: none. `doctor` checks it"},
     {"peer-ca-file", Kind::kString, "", 0, 0, "with --tls-cert and a shared store: PEM CA certificate(s) the other daemons' certificates must chain to when requests are forwarded to them over https (their --advertise host must be in the certificate); empty: the system's CA bundle"},
@@ -254,6 +256,10 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       if (!obs::ParseLevel(v, c.log_level)) return Bad(key, v, "expected debug, info, warn or error");
       return {};
     case Kind::kAddr: {
+      if (key == "internal-listen" && v.empty()) {
+        c.internal_listen.clear();
+        return {};
+      }
       size_t colon = v.rfind(':');
       if (colon == std::string_view::npos || colon == 0) return Bad(key, v, "expected host:port");
       auto port = ParseUint(v.substr(colon + 1));
@@ -264,6 +270,12 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       in6_addr scratch;
       if (inet_pton(AF_INET, bare.c_str(), &scratch) != 1 && inet_pton(AF_INET6, bare.c_str(), &scratch) != 1)
         return Bad(key, v, "host must be an IP address (e.g. 127.0.0.1, 0.0.0.0, [::1]); names are not resolved");
+      if (key == "internal-listen") {
+        c.internal_listen = std::string(v);
+        c.internal_host = host;
+        c.internal_port = static_cast<uint16_t>(*port);
+        return {};
+      }
       c.listen = std::string(v);
       c.listen_host = host;
       c.listen_port = static_cast<uint16_t>(*port);
@@ -315,6 +327,8 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
           if (!settings) return Bad(key, v, settings.error().context);
           c.circuit_breaker = *settings;
         }
+      } else if (key == "internal-client-ca") {
+        c.internal_client_ca = std::string(v);
       } else if (key == "peer-ca-file") {
         c.peer_ca_file = std::string(v);
       } else if (key == "http-ca-file") {
@@ -556,7 +570,8 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
   if (c.advertise.empty()) {
     char host[256] = "localhost";
     ::gethostname(host, sizeof host - 1);
-    c.advertise = DefaultAdvertise(c.listen_host, c.listen_port, host);
+    c.advertise = c.internal_listen.empty() ? DefaultAdvertise(c.listen_host, c.listen_port, host)
+                                            : DefaultAdvertise(c.internal_host, c.internal_port, host);
   }
 
   if (!c.auth_given) c.auth = AuthDefaultOn(c.listen_host);
@@ -581,6 +596,18 @@ Result<Config> LoadConfig(int argc, char** argv, char** envp) {
                  "at least twice within its lease)"};
   if (c.tls_cert.empty() != c.tls_key.empty())
     return Error{Errc::kInvalidArgument, "--tls-cert and --tls-key go together (give both or neither)"};
+  if (!c.internal_listen.empty() && c.tls_cert.empty())
+    return Error{Errc::kInvalidArgument,
+                 "--internal-listen needs --tls-cert and --tls-key (the internal port speaks HTTPS only)"};
+  if (!c.internal_listen.empty() && c.internal_client_ca.empty())
+    return Error{Errc::kInvalidArgument,
+                 "--internal-listen needs --internal-client-ca (the CA the other daemons' client "
+                 "certificates must chain to)"};
+  if (!c.internal_listen.empty() && c.internal_port != 0 && c.internal_port == c.listen_port &&
+      c.internal_host == c.listen_host)
+    return Error{Errc::kInvalidArgument, "--internal-listen must differ from --listen"};
+  if (!c.internal_client_ca.empty() && c.internal_listen.empty())
+    c.warnings.push_back("--internal-client-ca has no effect without --internal-listen");
   if (c.command == Command::kMigrate && c.database_url.empty())
     return Error{Errc::kInvalidArgument, "migrate needs --database-url (or RINGFLOW_DATABASE_URL / DATABASE_URL)"};
 

@@ -51,6 +51,12 @@ struct Config {
   bool advertise_given = false;
   uint64_t pg_pool = 0;
   std::string redis_url;  // validated by store::redis::ParseRedisUrl; "" = no Redis
+  // --internal-listen (empty: none): HTTPS for forwarded requests, client certificates verified
+  // against internal_client_ca.
+  std::string internal_listen;
+  std::string internal_host;
+  uint16_t internal_port = 0;
+  std::string internal_client_ca;
   std::string peer_ca_file;   // forwarding to peers over https (--tls-cert): their CA ("" = the system's)
   std::string http_ca_file;   // https http steps: the CAs to verify servers with ("" = the system's)
   std::string redis_ca_file;  // rediss://: the CA to verify the server with ("" = the system's)

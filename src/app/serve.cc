@@ -97,6 +97,8 @@ struct Daemon {
   std::string jwt_secret;
   std::unique_ptr<api::Quotas> quotas;  // --quotas-file; null without one
   tls::TlsContext* tls = nullptr;  // --tls-cert: reloaded on SIGHUP
+  http::Server* internal = nullptr;           // --internal-listen; null: none
+  tls::TlsContext* internal_tls = nullptr;    // its context (client certificates required)
   // Secrets (a vault per shard, the service on shard 0) and the audit log.
   std::unique_ptr<Security> security;
   std::unique_ptr<api::BulkOperations> bulk;  // /v1/operations: workers stopped before the engine
@@ -125,23 +127,29 @@ reactor::Task<void> Watchdog(Daemon* d) {
   }
 }
 
+int64_t OpenConnections(const Daemon* d) {
+  return d->server->open_connections() + (d->internal ? d->internal->open_connections() : 0);
+}
+
 reactor::Task<void> Drain(Daemon* d) {
   d->notifier.Send("STOPPING=1\nSTATUS=draining");
   // The singleton jobs go to a standby at its next round, not after the lease's TTL.
   if (d->leadership) co_await d->leadership->Close();  // suspends
   d->slo_stop = true;
   RF_LOG(kInfo, "draining", {"timeout_ms", d->config.drain_timeout / kMillis},
-         {"open_connections", d->server->open_connections()});
+         {"open_connections", OpenConnections(d)});
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
-    co_await reactor::SubmitTo(i, [d] { d->server->BeginDrain(reactor::Shard::Current()); });
+    co_await reactor::SubmitTo(i, [d] {
+      d->server->BeginDrain(reactor::Shard::Current());
+      if (d->internal) d->internal->BeginDrain(reactor::Shard::Current());
+    });
   }
   Deadline until = Deadline::After(d->config.drain_timeout);
-  while (d->server->open_connections() > 0 && !until.Expired()) {
+  while (OpenConnections(d) > 0 && !until.Expired()) {
     co_await reactor::Sleep(10 * kMillis);  // suspends
   }
-  if (d->server->open_connections() > 0) {
-    RF_LOG(kWarn, "drain timeout: closing remaining connections",
-           {"open_connections", d->server->open_connections()});
+  if (OpenConnections(d) > 0) {
+    RF_LOG(kWarn, "drain timeout: closing remaining connections", {"open_connections", OpenConnections(d)});
   }
   co_await d->slo_sampler.Wait();  // suspends (at most one poll of the stop flag)
   co_await d->state.slo->Close();  // suspends; the last requests' counts are saved
@@ -273,13 +281,16 @@ reactor::Task<void> ReloadTls(Daemon* d) {
     RF_LOG(kInfo, "SIGHUP: no TLS certificate to reload");
     co_return;
   }
-  tls::TlsContext* tls = d->tls;
-  Status st = co_await reactor::Offload([tls] { return tls->Reload(); });  // suspends
-  if (st) {
-    RF_LOG(kInfo, "TLS certificate reloaded", {"cert", tls->cert_path()});
-  } else {
-    RF_LOG(kError, "TLS reload failed; keeping the previous certificate",
-           {"error", st.error().ToString()});
+  for (tls::TlsContext* tls : {d->tls, d->internal_tls}) {
+    if (tls == nullptr) continue;
+    Status st = co_await reactor::Offload([tls] { return tls->Reload(); });  // suspends
+    if (st) {
+      RF_LOG(kInfo, "TLS certificate reloaded", {"cert", tls->cert_path()},
+             {"port", tls == d->tls ? "listen" : "internal"});
+    } else {
+      RF_LOG(kError, "TLS reload failed; keeping the previous certificate",
+             {"error", st.error().ToString()});
+    }
   }
 }
 
@@ -507,7 +518,8 @@ int Serve(const Config& config) {
     d.forward_egress = std::move(*allow_all);
     if (!config.tls_cert.empty()) {
       // Every daemon of a cluster serves what this one serves: peers speak https only.
-      auto t = tls::TlsClientContext::Load(config.peer_ca_file);  // blocking: before the shards
+      // The certificate goes along: a peer's --internal-listen asks for one (mutual TLS).
+      auto t = tls::TlsClientContext::Load(config.peer_ca_file, config.tls_cert, config.tls_key);  // blocking
       if (!t) {
         RF_LOG(kError, "cannot verify the other daemons' certificates (--peer-ca-file)", {"error", t.error().ToString()});
         return 2;
@@ -751,6 +763,31 @@ int Serve(const Config& config) {
     RF_LOG(kError, "cannot listen", {"listen", config.listen}, {"error", st.error().ToString()});
     return 1;
   }
+  // The port other daemons forward to: the same API, but only for clients whose certificate
+  // chains to --internal-client-ca; the Host check is the public port's (peers name this one).
+  std::unique_ptr<tls::TlsContext> internal_tls;
+  std::unique_ptr<http::Server> internal;
+  if (!config.internal_listen.empty()) {
+    auto t = tls::TlsContext::Load(config.tls_cert, config.tls_key, config.internal_client_ca);
+    if (!t) {
+      RF_LOG(kError, "cannot serve the internal port", {"error", t.error().ToString()});
+      return 2;
+    }
+    internal_tls = std::move(*t);
+    http::ServerOptions io = so;
+    io.host = config.internal_host;
+    io.port = config.internal_port;
+    io.tls = internal_tls.get();
+    io.allowed_hosts.clear();
+    internal = std::make_unique<http::Server>(io, config.shards, &routes.router, routes.names);
+    if (auto st = internal->Listen(); !st) {
+      RF_LOG(kError, "cannot listen", {"internal_listen", config.internal_listen}, {"error", st.error().ToString()});
+      return 1;
+    }
+    d.internal = internal.get();
+    d.internal_tls = internal_tls.get();
+    d.state.internal_server = internal.get();
+  }
 
   reactor::Reactor reactor({.cpus = config.cpus, .pin = config.pin});
   d.reactor = &reactor;
@@ -772,6 +809,7 @@ int Serve(const Config& config) {
            {"numa_node", shard.numa_node()},
            {"io_uring", shard.features().Describe()});
     server.Start(shard);
+    if (internal) internal->Start(shard);
     tracing.StartShard(shard.id());
     if (shard.id() == 0) {
       reactor::Spawn(WatchSignals(&d));
@@ -782,6 +820,10 @@ int Serve(const Config& config) {
       std::string where = config.listen_host + ":" + std::to_string(server.port());
       RF_LOG(kInfo, "serving", {"listen", where}, {"shards", config.shards}, {"version", RF_VERSION},
              {"allocator", kAllocator});
+      if (internal)
+        RF_LOG(kInfo, "serving the internal port (client certificates required)",
+               {"internal_listen", config.internal_host + ":" + std::to_string(internal->port())},
+               {"client_ca", config.internal_client_ca});
     }
   });
   if (!st) {

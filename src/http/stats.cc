@@ -8,9 +8,13 @@ size_t StatusSlot(int status) {
   return kStatusSlots.size() - 1;
 }
 
-void RenderHttpMetrics(const std::vector<const HttpStats*>& shards,
-                       const std::vector<std::string>& route_names, std::string& out) {
+void RenderHttpMetrics(const std::vector<const HttpStats*>& listen,
+                       const std::vector<std::string>& route_names, std::string& out,
+                       const std::vector<const HttpStats*>& internal) {
   obs::TextExposition x(out);
+  // Requests of both ports count together; connection families say which port.
+  std::vector<const HttpStats*> shards = listen;
+  shards.insert(shards.end(), internal.begin(), internal.end());
   x.Family("rf_http_requests_total", "counter", "HTTP requests by route and status.");
   for (size_t r = 0; r < route_names.size(); ++r) {
     for (size_t s = 0; s < kStatusSlots.size(); ++s) {
@@ -37,8 +41,11 @@ void RenderHttpMetrics(const std::vector<const HttpStats*>& shards,
   }
   auto per_shard = [&](const char* name, const char* type, const char* help, auto get) {
     x.Family(name, type, help);
-    for (size_t i = 0; i < shards.size(); ++i)
-      x.Sample(name, "shard=\"" + std::to_string(i) + "\"", static_cast<double>(get(*shards[i])));
+    for (size_t i = 0; i < listen.size(); ++i)
+      x.Sample(name, "shard=\"" + std::to_string(i) + "\"", static_cast<double>(get(*listen[i])));
+    for (size_t i = 0; i < internal.size(); ++i)
+      x.Sample(name, "shard=\"" + std::to_string(i) + "\",port=\"internal\"",
+               static_cast<double>(get(*internal[i])));
   };
   per_shard("rf_http_connections_open", "gauge", "Open client connections.",
             [](const HttpStats& s) { return s.connections_open.Get(); });

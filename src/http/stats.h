@@ -44,8 +44,10 @@ struct HttpStats {
   obs::Counter tls_failures;
 };
 
-// Appends the HTTP metric families summed over shards.
-void RenderHttpMetrics(const std::vector<const HttpStats*>& shards,
-                       const std::vector<std::string>& route_names, std::string& out);
+// Appends the HTTP metric families summed over shards (and the internal port's, --internal-listen:
+// requests counted together, connection families labelled port="internal").
+void RenderHttpMetrics(const std::vector<const HttpStats*>& listen,
+                       const std::vector<std::string>& route_names, std::string& out,
+                       const std::vector<const HttpStats*>& internal = {});
 
 }  // namespace rf::http

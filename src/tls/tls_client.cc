@@ -14,7 +14,9 @@ namespace rf::tls {
 
 using detail::OpenSslReason;
 
-Result<std::unique_ptr<TlsClientContext>> TlsClientContext::Load(const std::string& ca_file) {
+Result<std::unique_ptr<TlsClientContext>> TlsClientContext::Load(const std::string& ca_file,
+                                                                 const std::string& cert,
+                                                                 const std::string& key) {
   const std::string file = ca_file.empty() ? X509_get_default_cert_file() : ca_file;
   const std::string what = ca_file.empty() ? "the system's CA bundle " : "CA file ";
   if (::access(file.c_str(), R_OK) != 0)
@@ -29,6 +31,13 @@ Result<std::unique_ptr<TlsClientContext>> TlsClientContext::Load(const std::stri
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   if (SSL_CTX_load_verify_locations(ctx, file.c_str(), nullptr) != 1)
     return Error{Errc::kInvalidArgument, "cannot load " + what + file + ": " + OpenSslReason()};
+  if (!cert.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1)
+      return Error{Errc::kInvalidArgument, "cannot load client certificate " + cert + ": " + OpenSslReason()};
+    if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1)
+      return Error{Errc::kInvalidArgument, "cannot use client key " + key + ": " + OpenSslReason()};
+  }
   return std::unique_ptr<TlsClientContext>(new TlsClientContext(guard.release(), file));
 }
 

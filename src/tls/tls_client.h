@@ -21,8 +21,11 @@ namespace rf::tls {
 class TlsClientContext {
  public:
   // Errors (kInvalidArgument): the file cannot be read or holds no certificate; the message
-  // names the file and the reason.
-  static Result<std::unique_ptr<TlsClientContext>> Load(const std::string& ca_file);
+  // names the file and the reason. `cert` and `key` set: the certificate presented to servers
+  // that ask for one (mutual TLS), read now.
+  static Result<std::unique_ptr<TlsClientContext>> Load(const std::string& ca_file,
+                                                        const std::string& cert = {},
+                                                        const std::string& key = {});
   ~TlsClientContext();
   TlsClientContext(const TlsClientContext&) = delete;
   TlsClientContext& operator=(const TlsClientContext&) = delete;

@@ -40,9 +40,12 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
 
 }  // namespace
 
-Result<SSL_CTX*> TlsContext::Build(const std::string& cert, const std::string& key) {
+Result<SSL_CTX*> TlsContext::Build(const std::string& cert, const std::string& key,
+                                   const std::string& client_ca) {
   // OpenSSL reports a missing file as "system lib": say which file and why first.
-  for (const auto& [what, path] : {std::pair{"certificate", &cert}, std::pair{"key", &key}}) {
+  for (const auto& [what, path] : {std::pair{"certificate", &cert}, std::pair{"key", &key},
+                                   std::pair{"client CA file", &client_ca}}) {
+    if (path->empty() && path == &client_ca) continue;
     if (::access(path->c_str(), R_OK) != 0)
       return Error{Errc::kInvalidArgument,
                    std::string("cannot read TLS ") + what + " " + *path + ": " + std::strerror(errno)};
@@ -72,13 +75,28 @@ Result<SSL_CTX*> TlsContext::Build(const std::string& cert, const std::string& k
   if (SSL_CTX_check_private_key(ctx) != 1)
     return Error{Errc::kInvalidArgument,
                  "TLS key " + key + " does not match certificate " + cert + ": " + OpenSslReason()};
+  if (!client_ca.empty()) {
+    // Read now, into the context's store: a hashed directory would be read during handshakes.
+    if (SSL_CTX_load_verify_locations(ctx, client_ca.c_str(), nullptr) != 1)
+      return Error{Errc::kInvalidArgument, "cannot load client CA file " + client_ca + ": " + OpenSslReason()};
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(client_ca.c_str());
+    if (names == nullptr)
+      return Error{Errc::kInvalidArgument, "client CA file " + client_ca + " holds no certificate"};
+    SSL_CTX_set_client_CA_list(ctx, names);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    // A resumed session skips the certificate: it must come from a verified one of this port.
+    static constexpr unsigned char kSessionContext[] = "ringflow-internal";
+    SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+  }
   return guard.release();
 }
 
-Result<std::unique_ptr<TlsContext>> TlsContext::Load(std::string cert_path, std::string key_path) {
-  auto ctx = Build(cert_path, key_path);
+Result<std::unique_ptr<TlsContext>> TlsContext::Load(std::string cert_path, std::string key_path,
+                                                     std::string client_ca) {
+  auto ctx = Build(cert_path, key_path, client_ca);
   if (!ctx) return ctx.error();
-  std::unique_ptr<TlsContext> t(new TlsContext(std::move(cert_path), std::move(key_path)));
+  std::unique_ptr<TlsContext> t(
+      new TlsContext(std::move(cert_path), std::move(key_path), std::move(client_ca)));
   t->ctx_ = *ctx;
   return t;
 }
@@ -86,7 +104,7 @@ Result<std::unique_ptr<TlsContext>> TlsContext::Load(std::string cert_path, std:
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
 Status TlsContext::Reload() {
-  auto ctx = Build(cert_path_, key_path_);
+  auto ctx = Build(cert_path_, key_path_, client_ca_);
   if (!ctx) return ctx.error();
   SSL_CTX* old;
   {

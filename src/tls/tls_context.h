@@ -18,8 +18,10 @@ namespace rf::tls {
 class TlsContext {
  public:
   // Reads and checks the files now: an unreadable or mismatched certificate/key is an error
-  // that names the file and OpenSSL's reason.
-  static Result<std::unique_ptr<TlsContext>> Load(std::string cert_path, std::string key_path);
+  // that names the file and OpenSSL's reason. `client_ca` set: every client must present a
+  // certificate that chains to it (mutual TLS; the handshake fails otherwise).
+  static Result<std::unique_ptr<TlsContext>> Load(std::string cert_path, std::string key_path,
+                                                  std::string client_ca = {});
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
@@ -30,11 +32,14 @@ class TlsContext {
   const std::string& cert_path() const { return cert_path_; }
 
  private:
-  TlsContext(std::string cert, std::string key) : cert_path_(std::move(cert)), key_path_(std::move(key)) {}
-  static Result<SSL_CTX*> Build(const std::string& cert, const std::string& key);
+  TlsContext(std::string cert, std::string key, std::string client_ca)
+      : cert_path_(std::move(cert)), key_path_(std::move(key)), client_ca_(std::move(client_ca)) {}
+  static Result<SSL_CTX*> Build(const std::string& cert, const std::string& key,
+                                const std::string& client_ca);
 
   std::string cert_path_;
   std::string key_path_;
+  std::string client_ca_;
   std::mutex mu_;
   SSL_CTX* ctx_ = nullptr;
 };

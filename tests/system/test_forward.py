@@ -7,6 +7,11 @@ over, the former standby serves directly. Each test uses a database of its own."
 
 from __future__ import annotations
 
+import os
+import subprocess
+
+import pytest
+
 import rfclient
 from engine_client import (call, cancel, get_json, get_run, kill9, must_put, start, wait_terminal,
                            wait_until)
@@ -164,3 +169,80 @@ def test_daemons_serving_tls_forward_over_https(launch, pg, certs):
     wait_tls_ready(d3)
     st, err = _https(d3, certs.ca, "POST", "/v1/workflows/quick/runs", {"input": {}})
     assert st == 503 and "certificate verify failed" in err["error"]["message"], (st, err)
+
+
+def _curl_internal(port: int, ca: str, *client: str) -> subprocess.CompletedProcess:
+    """GET /health on an internal port, presenting `client` (--cert, --key) if given."""
+    args = ["curl", "-s", "--cacert", ca, "-w", "\n%{http_code}", *client,
+            f"https://127.0.0.1:{port}/health"]
+    return subprocess.run(args, capture_output=True, text=True, timeout=20)
+
+
+def test_the_internal_port_serves_peers_with_client_certificates_only(launch, pg, certs, rf_bin, tmp_path):
+    """--internal-listen: forwarded requests go to a second port that asks for a client
+    certificate chained to --internal-client-ca (mutual TLS); daemons present their --tls-cert.
+    Without a certificate, or with one of another CA, the handshake fails there; the public port
+    is unchanged."""
+    from test_http_tls import wait_tls_ready
+    db, url = fresh_db(pg)
+    tls = ["--tls-cert", certs.peer, "--tls-key", certs.peer_key, "--peer-ca-file", certs.ca,
+           "--internal-client-ca", certs.ca]
+    p1, p2 = rfclient.free_port(), rfclient.free_port()
+    d1 = launch_pg(launch, url, "--migrate", "true", *tls, "--internal-listen", f"127.0.0.1:{p1}", ready=False)
+    wait_tls_ready(d1)
+    d2 = launch_pg(launch, url, "--standby", "true", *tls, "--internal-listen", f"127.0.0.1:{p2}", ready=False)
+    wait_tls_ready(d2)
+    # Each daemon advertises its internal port.
+    rows = pg.psql("SELECT advertise FROM instances ORDER BY advertise;", db=db).split()
+    assert sorted(rows) == sorted([f"127.0.0.1:{p1}", f"127.0.0.1:{p2}"]), rows
+
+    assert _https(d1, certs.ca, "PUT", "/v1/workflows/quick", QUICK)[0] == 201
+    wait_until(lambda: _https(d2, certs.ca, "GET", "/v1/workflows/quick")[0] == 200, 10.0, 0.1,
+               "d2 knows the workflow")
+    st, run = _https(d2, certs.ca, "POST", "/v1/workflows/quick/runs?wait=10s", {"input": {}})
+    assert st == 201 and run["status"] == "succeeded", (st, run)
+    st, again = _https(d2, certs.ca, "GET", f"/v1/runs/{run['id']}")
+    assert st == 200 and again["id"] == run["id"], (st, again)
+
+    # The internal port: the peer certificate gets in; none, or another CA's, does not.
+    ok = _curl_internal(p1, certs.ca, "--cert", certs.peer, "--key", certs.peer_key)
+    assert ok.returncode == 0 and ok.stdout.endswith("200"), ok
+    bare = _curl_internal(p1, certs.ca)
+    assert bare.returncode != 0 or not bare.stdout.endswith("200"), bare
+    other = _curl_internal(p1, certs.ca, "--cert", certs.other, "--key", certs.other_key)
+    assert other.returncode != 0 or not other.stdout.endswith("200"), other
+    text = _metrics_text(d1, certs.ca)
+    assert 'rf_http_tls_failures_total{shard="0",port="internal"}' in text or \
+        'rf_http_tls_failures_total{shard="1",port="internal"}' in text, text[-2000:]
+    failures = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("rf_http_tls_failures_total{") and 'port="internal"' in line)
+    assert failures >= 2, text
+    # A forwarded request arrived on the internal port: d1 counted it there.
+    accepted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("rf_http_connections_accepted_total{") and 'port="internal"' in line)
+    assert accepted >= 2, text  # the forward client's connection(s) and the curl probes
+
+
+def _metrics_text(d, ca: str) -> str:
+    p = subprocess.run(["curl", "-s", "--cacert", ca, f"https://127.0.0.1:{d.port}/metrics"],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p
+    return p.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--internal-listen", "127.0.0.1:0"], "--internal-listen needs --tls-cert"),
+    (["--internal-listen", "127.0.0.1:0", "--tls-cert", "{peer}", "--tls-key", "{peer_key}"],
+     "--internal-listen needs --internal-client-ca"),
+    (["--internal-listen", "localhost:9000"], "host must be an IP address"),
+    (["--internal-listen", "127.0.0.1:0", "--tls-cert", "{peer}", "--tls-key", "{peer_key}",
+      "--internal-client-ca", "/nonexistent/ca.pem"], "cannot read TLS client CA file /nonexistent/ca.pem"),
+])
+def test_internal_port_settings_are_checked(rf_bin, tmp_path, certs, args, message):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("RINGFLOW_")}
+    args = [a.format(peer=certs.peer, peer_key=certs.peer_key) for a in args]
+    p = subprocess.run([str(rf_bin), "serve", "--data-dir", str(tmp_path / "data"),
+                        "--listen", f"127.0.0.1:{rfclient.free_port()}", *args],
+                       capture_output=True, text=True, env=e, timeout=20)
+    assert p.returncode == 2, (p.returncode, p.stderr[-800:])
+    assert message in p.stderr, p.stderr[-800:]

@@ -50,8 +50,9 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 
 class Certs:
-    """ca.crt signed server.crt (IP:127.0.0.1, DNS:localhost) and redis.crt (IP:127.0.0.1);
-    other.crt is a CA that signed neither."""
+    """ca.crt signed server.crt (IP:127.0.0.1, DNS:localhost), redis.crt (IP:127.0.0.1) and
+    peer.crt (as server.crt, also for clients: a daemon's certificate for mutual TLS); other.crt
+    is a CA that signed none of them."""
 
     def __init__(self, dir: Path):
         self.dir = dir
@@ -60,9 +61,11 @@ class Certs:
                  "-subj", "/CN=ringflow test CA", cwd=dir)
         _openssl("req", "-x509", *ec, "-keyout", "other.key", "-out", "other.crt", "-days", "2",
                  "-subj", "/CN=another CA", cwd=dir)
-        for name, san in (("server", "IP:127.0.0.1,DNS:localhost"), ("redis", "IP:127.0.0.1")):
+        for name, san, usage in (("server", "IP:127.0.0.1,DNS:localhost", "serverAuth"),
+                                 ("redis", "IP:127.0.0.1", "serverAuth"),
+                                 ("peer", "IP:127.0.0.1,DNS:localhost", "serverAuth,clientAuth")):
             (dir / f"{name}.ext").write_text(
-                f"subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+                f"subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage={usage}\n")
             _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
                      "-subj", f"/CN={name}", cwd=dir)
             _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
@@ -77,6 +80,8 @@ class Certs:
         self.other = str(dir / "other.crt")
         self.server, self.server_key = str(dir / "server.crt"), str(dir / "server.key")
         self.redis, self.redis_key = str(dir / "redis.crt"), str(dir / "redis.key")
+        self.peer, self.peer_key = str(dir / "peer.crt"), str(dir / "peer.key")
+        self.other_key = str(dir / "other.key")
 
 
 @pytest.fixture(scope="module")
