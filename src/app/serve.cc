@@ -23,6 +23,7 @@
 #include "api/slo.h"
 #include "api/v1.h"
 #include "base/check.h"
+#include "app/namespace_egress.h"
 #include "app/notify.h"
 #include "app/security.h"
 #include "app/tracing.h"
@@ -87,6 +88,7 @@ struct Daemon {
   // client (destroyed on its shard, as the executors) under an allow-all policy (peers are
   // private addresses), and their counters.
   http::client::EgressPolicy forward_egress;
+  std::unique_ptr<NamespaceEgress> ns_egress;  // --quotas-file "egress_allow"; null: no file
   std::unique_ptr<tls::TlsClientContext> peer_tls;  // --tls-cert: peers are reached over https
   std::vector<std::unique_ptr<http::client::Client>> forward_clients;
   std::vector<std::unique_ptr<api::ForwardStats>> forward_stats;
@@ -263,12 +265,21 @@ reactor::Task<void> ReloadQuotas(Daemon* d) {
            {"quotas_file", d->config.quotas_file}, {"error", parsed.error().ToString()});
     co_return;
   }
+  if (auto egress = d->ns_egress->Build(*parsed); !egress) {
+    RF_LOG(kError, "SIGHUP: cannot reload the quotas; keeping the limits in force",
+           {"quotas_file", d->config.quotas_file}, {"error", egress.error().ToString()});
+    co_return;
+  }
   const size_t named = parsed->namespaces.size();
   auto snapshot = std::make_shared<const quota::Config>(std::move(*parsed));
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
+    auto table = d->ns_egress->Build(*snapshot);  // one per shard: no reference count is shared
     auto op = reactor::SubmitTo(
-        i, [](api::Quotas* q, unsigned shard, std::shared_ptr<const quota::Config> c) { q->SetConfig(shard, std::move(c)); },
-        d->quotas.get(), i, snapshot);
+        i, [](Daemon* dd, unsigned shard, std::shared_ptr<const quota::Config> c, NamespaceEgress::Table t) {
+          dd->quotas->SetConfig(shard, std::move(c));
+          dd->ns_egress->Set(shard, std::move(t));
+        },
+        d, i, snapshot, std::move(*table));
     co_await op;  // suspends
   }
   RF_LOG(kInfo, "SIGHUP: quotas reloaded", {"quotas_file", d->config.quotas_file}, {"namespaces", named});
@@ -651,8 +662,19 @@ int Serve(const Config& config) {
              {"error", parsed.error().ToString()});
       return 2;
     }
+    d.ns_egress = std::make_unique<NamespaceEgress>(config.shards, config.egress_allow, config.egress_mode);
+    for (unsigned i = 0; i < config.shards; ++i) {
+      auto table = d.ns_egress->Build(*parsed);
+      if (!table) {
+        RF_LOG(kError, "cannot use --quotas-file", {"quotas_file", config.quotas_file},
+               {"error", table.error().ToString()});
+        return 2;
+      }
+      d.ns_egress->Set(i, std::move(*table));
+      d.executors[i]->SetEgress([ne = d.ns_egress.get(), i](std::string_view ns) { return ne->For(i, ns); });
+    }
     RF_LOG(kInfo, "quotas per namespace", {"quotas_file", config.quotas_file},
-           {"namespaces", parsed->namespaces.size()});
+           {"namespaces", parsed->namespaces.size()}, {"egress_allowlists", d.ns_egress->size(0)});
     d.quotas = std::make_unique<api::Quotas>(
         config.shards, std::make_shared<const quota::Config>(std::move(*parsed)), &engine.metrics().members);
     gate.EnableQuotas(d.quotas.get());

@@ -167,9 +167,11 @@ Result<HttpCall> Coordinator::RenderHttp(const Entry& e, uint32_t step, uint32_t
   const HttpRequestSpec& spec = *s.request;
   RunStepResults results(e.run);
   const std::string& id = e.run.id_text;
-  SecretScope secrets(*http_, SplitQualified(e.run.def->name).ns);
+  const std::string_view ns = SplitQualified(e.run.def->name).ns;
+  SecretScope secrets(*http_, ns);
   json::Context ctx{&e.run.input, &results, id, e.run.def->name, &secrets};
   HttpCall call;
+  call.ns = std::string(ns);
   call.method = HttpMethodName(spec.method);
   call.url = spec.url.EvaluateString(ctx);
   for (const HttpHeader& h : spec.headers) call.headers.emplace_back(h.name, h.value.EvaluateString(ctx));

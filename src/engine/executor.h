@@ -28,6 +28,7 @@ struct HttpCall {
   // The values of the {{secrets.NAME}} rendered into url, headers or body: never recorded, and
   // redacted from the result before it is (the coordinator does both).
   std::vector<std::string> secrets;
+  std::string ns;  // the run's namespace: its egress allowlist applies (README, Outbound calls)
 };
 
 struct HttpResult {

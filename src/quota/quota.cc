@@ -16,7 +16,7 @@ Error Bad(const std::string& pointer, const std::string& what) {
   return Error{Errc::kInvalidArgument, pointer + ": " + what};
 }
 
-Status ParseLimits(const json::Value& v, const std::string& at, Limits& out) {
+Status ParseLimits(const json::Value& v, const std::string& at, Limits& out, bool named) {
   if (!v.is_object()) return Bad(at, "must be an object of limits");
   for (const auto& [k, x] : v.as_object()) {
     const std::string field = at + "/" + k;
@@ -34,9 +34,28 @@ Status ParseLimits(const json::Value& v, const std::string& at, Limits& out) {
       if (!x.is_int() || x.as_int() < 0 || x.as_int() > kMaxLive)
         return Bad(field, "must be an integer from 0 (no limit) to 2^40");
       out.live_runs = x.as_int();
+    } else if (k == "egress_allow" && named) {
+      // Checked entry by entry where the policy is built (app/, http/client/egress_policy.h).
+      if (x.is_string()) {
+        out.egress_allow = x.as_string();
+      } else if (x.is_array()) {
+        out.egress_allow.clear();
+        for (size_t i = 0; i < x.as_array().size(); ++i) {
+          const json::Value& e = x.as_array()[i];
+          if (!e.is_string() || e.as_string().empty() || e.as_string().find(',') != std::string::npos)
+            return Bad(field + "/" + std::to_string(i), "must be an address, CIDR or host pattern");
+          if (i) out.egress_allow += ',';
+          out.egress_allow += e.as_string();
+        }
+      } else {
+        return Bad(field, "must be a list of addresses, CIDRs and host patterns (an array, or one "
+                          "comma-separated string)");
+      }
+    } else if (k == "egress_allow") {
+      return Bad(field, "only a namespace has its own egress allowlist; the daemon's is --egress-allow");
     } else {
       return Bad(field, "unknown limit (expected requests_per_second, starts_per_second, "
-                        "burst_seconds, live_runs)");
+                        "burst_seconds, live_runs" + std::string(named ? ", egress_allow)" : ")"));
     }
   }
   return {};
@@ -59,7 +78,7 @@ Result<Config> ParseConfig(std::string_view text) {
   Config c;
   // "default" first: a namespace's missing fields come from it.
   if (const json::Value* d = doc->Find("default")) {
-    if (Status st = ParseLimits(*d, "/default", c.defaults); !st) return st.error();
+    if (Status st = ParseLimits(*d, "/default", c.defaults, false); !st) return st.error();
   }
   for (const auto& [k, v] : doc->as_object()) {
     if (k == "default") continue;
@@ -68,7 +87,7 @@ Result<Config> ParseConfig(std::string_view text) {
     for (const auto& [ns, limits] : v.as_object()) {
       if (!ValidNamespace(ns)) return Bad("/namespaces/" + ns, "not a namespace name (1 to 63 of a-z 0-9 -)");
       Limits l = c.defaults;
-      if (Status st = ParseLimits(limits, "/namespaces/" + ns, l); !st) return st.error();
+      if (Status st = ParseLimits(limits, "/namespaces/" + ns, l, true); !st) return st.error();
       c.namespaces.emplace(ns, l);
     }
   }

@@ -33,6 +33,9 @@ reactor::Task<engine::HttpResult> ClientHttpExecutor::Call(engine::HttpCall call
   req.body = std::move(call.body);
   if (call.connect_timeout > 0) req.connect_timeout = call.connect_timeout;
   req.deadline = Deadline::After(call.timeout);
+  std::shared_ptr<const http::client::EgressPolicy> egress;  // held until the call ends
+  if (egress_) egress = egress_(call.ns);
+  req.egress = egress.get();
   auto r = co_await client_.Send(std::move(req), cancel);  // suspends
   engine::HttpResult out;
   if (!r) {

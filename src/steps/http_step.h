@@ -4,6 +4,7 @@
 // and total timeouts, cancellation). One per shard, used on that shard only.
 
 #include <functional>
+#include <memory>
 
 #include "engine/executor.h"
 #include "http/client/client.h"
@@ -24,11 +25,17 @@ class ClientHttpExecutor final : public engine::HttpExecutor {
   }
   // Before the shards run.
   void SetSecrets(SecretLookup lookup) { secrets_ = std::move(lookup); }
+  // The egress policy of a namespace's calls (its allowlist on top of the daemon's); null: the
+  // client's own. The call keeps what it returns alive until it ends (a reload may replace it).
+  using EgressLookup =
+      std::function<std::shared_ptr<const http::client::EgressPolicy>(std::string_view ns)>;
+  void SetEgress(EgressLookup lookup) { egress_ = std::move(lookup); }
   const http::client::Client& client() const { return client_; }
 
  private:
   http::client::Client client_;
   SecretLookup secrets_;
+  EgressLookup egress_;
 };
 
 // A response body as a step output: parsed JSON when it is JSON, else the text with each byte

@@ -10,18 +10,24 @@ Invariants checked here:
 * With --egress-allow 127.0.0.1 the same calls succeed; a host pattern admits its name only.
 * A bad --egress-allow / --egress-policy value stops the daemon with exit 2 and a message that
   names the key, the entry and what is wrong.
+* A namespace's own allowlist ("egress_allow" in --quotas-file) admits its http steps only: the
+  same call from another namespace is denied and never connects; SIGHUP replaces the lists; a
+  bad entry stops the start (exit 2, naming the namespace) or, on SIGHUP, keeps the lists.
 Spec: src/http/client/egress_policy.h, src/http/client/address_class.h, README (Security).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import socket
 import subprocess
 import threading
 
 import pytest
 
-from engine_client import must_put, start, step
+from engine_client import call, must_put, start, step, wait_until
 from rfclient import free_port, metric_sum, scrape
 
 FAST_RETRY = {"max_attempts": 3, "initial_ms": 20, "max_ms": 100, "multiplier": 2, "jitter": 0}
@@ -208,3 +214,61 @@ def test_help_documents_the_egress_settings(rf_bin):
     assert p.returncode == 0, p
     assert "--egress-policy" in p.stdout and "--egress-allow" in p.stdout, p.stdout
     assert "[default: deny-private]" in p.stdout, p.stdout
+
+
+def ns_run_call(d, ns: str, name: str, url: str) -> dict:
+    wf = {"steps": [{"id": "call", "type": "http", "request": {"method": "GET", "url": url},
+                     "retry": FAST_RETRY, "timeout_ms": 3000}]}
+    st, doc = call(d, "PUT", f"/v1/namespaces/{ns}/workflows/{name}", wf)
+    assert st in (200, 201), (st, doc)
+    st, run = call(d, "POST", f"/v1/namespaces/{ns}/workflows/{name}/runs?wait=15s", {})
+    assert st == 201, (st, run)
+    return run
+
+
+def test_a_namespace_allowlist_admits_its_own_steps_only(launch, listener, tmp_path):
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps({"namespaces": {"inner": {"egress_allow": ["127.0.0.1/32"]},
+                                               "outer": {"live_runs": 100}}}))
+    d = launch("--quotas-file", str(path), egress_allow=None)
+    url = f"http://127.0.0.1:{listener.port}/x"
+    run = ns_run_call(d, "inner", "call", url)
+    assert run["status"] == "succeeded", run
+    assert listener.connections() == 1
+    for ns in ("outer", "default"):
+        run = ns_run_call(d, ns, "call", url)
+        err = step(run, "call")["attempts"][0]["error"]
+        assert run["status"] == "failed" and err.startswith("egress_denied: 127.0.0.1"), (ns, run)
+    assert listener.connections() == 1, "a namespace without the entry reached the listener"
+
+    # SIGHUP: the list moves to another namespace.
+    path.write_text(json.dumps({"namespaces": {"outer": {"egress_allow": "127.0.0.0/8,localhost"}}}))
+    os.kill(d.pid, signal.SIGHUP)
+    wait_until(lambda: "quotas reloaded" in d.log_tail(200), 10.0, 0.1, "the reload")
+    assert ns_run_call(d, "outer", "again", url)["status"] == "succeeded"
+    assert ns_run_call(d, "inner", "again", url)["status"] == "failed"
+    assert listener.connections() == 2
+    # A bad entry on SIGHUP: logged, the lists in force stay.
+    path.write_text(json.dumps({"namespaces": {"outer": {"egress_allow": ["127.0.0.1:80"]}}}))
+    os.kill(d.pid, signal.SIGHUP)
+    wait_until(lambda: "cannot reload the quotas" in d.log_tail(200), 10.0, 0.1, "the reload error")
+    assert "/namespaces/outer/egress_allow" in d.log_tail(200)
+    assert ns_run_call(d, "outer", "third", url)["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("doc,says", [
+    ({"namespaces": {"a": {"egress_allow": ["10.0.0.0/33"]}}}, "/namespaces/a/egress_allow"),
+    ({"namespaces": {"a": {"egress_allow": ["*"]}}}, "/namespaces/a/egress_allow"),
+    ({"namespaces": {"a": {"egress_allow": [1]}}}, "/namespaces/a/egress_allow/0"),
+    ({"namespaces": {"a": {"egress_allow": {"x": 1}}}}, "/namespaces/a/egress_allow"),
+    ({"default": {"egress_allow": ["10.0.0.1"]}}, "/default/egress_allow: only a namespace"),
+])
+def test_a_bad_namespace_allowlist_stops_the_start(rf_bin, tmp_path, doc, says):
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps(doc))
+    e = {k: v for k, v in os.environ.items() if not k.startswith("RINGFLOW_")}
+    p = subprocess.run([str(rf_bin), "serve", "--data-dir", str(tmp_path / "data"),
+                        "--listen", f"127.0.0.1:{free_port()}", "--quotas-file", str(path)],
+                       capture_output=True, text=True, env=e, timeout=20)
+    assert p.returncode == 2, (p.returncode, p.stderr[-800:])
+    assert says in p.stderr, p.stderr[-800:]
