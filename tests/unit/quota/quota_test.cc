@@ -39,6 +39,21 @@ TEST_CASE("quotas file: every mistake is named by its JSON pointer") {
   CHECK(err(R"({"namespaces": {"Team_A": {}}})").find("/namespaces/Team_A") == 0);
   CHECK(err(R"({"namespaces": {"a": 3}})").find("/namespaces/a") == 0);
   CHECK(err(R"({"namespaces": []})").find("/namespaces") == 0);
+  CHECK(err(R"({"default": {"egress_allow": "10.0.0.1"}})").find("/default/egress_allow: only a namespace") == 0);
+  CHECK(err(R"({"namespaces": {"a": {"egress_allow": ["10.0.0.1", ""]}}})").find("/namespaces/a/egress_allow/1") == 0);
+  CHECK(err(R"({"namespaces": {"a": {"egress_allow": ["a,b"]}}})").find("/namespaces/a/egress_allow/0") == 0);
+  CHECK(err(R"({"namespaces": {"a": {"egress_allow": 7}}})").find("/namespaces/a/egress_allow") == 0);
+}
+
+TEST_CASE("quotas file: a namespace's egress allowlist, as an array or one string") {
+  auto c = ParseConfig(R"({"namespaces": {"a": {"egress_allow": ["10.0.0.0/8", "*.svc"]},
+                                           "b": {"egress_allow": "127.0.0.1, localhost"},
+                                           "c": {"live_runs": 3}}})");
+  REQUIRE(c);
+  CHECK(c->For("a").egress_allow == "10.0.0.0/8,*.svc");
+  CHECK(c->For("b").egress_allow == "127.0.0.1, localhost");
+  CHECK(c->For("c").egress_allow.empty());
+  CHECK(c->For("other").egress_allow.empty());
 }
 
 TEST_CASE("token bucket: a burst, then the rate, and the wait until the next token") {
