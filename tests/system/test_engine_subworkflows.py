@@ -10,7 +10,7 @@ import pytest
 
 import rfclient
 from engine_client import call as api_call
-from engine_client import (assert_error, cancel, check_event_frames, get_json, get_run, kill9,
+from engine_client import (assert_error, cancel, check_event_frames, check_run_shape, get_json, get_run, kill9,
                            must_put, must_start, put_workflow, relaunch, signal_run, sse_events,
                            start, step, validation_errors, wait_status, wait_step_status,
                            wait_until)
@@ -62,6 +62,8 @@ def test_child_output_is_the_steps_output_and_runs_link_both_ways(launch):
 
     st, child = get_run(d, cid)
     assert st == 200, child
+    check_run_shape(run)
+    check_run_shape(child)
     assert child["workflow"] == "child" and child["status"] == "succeeded", child
     assert child["parent"]["run_id"] == run["id"] and child["parent"]["step"] == "call", child
     assert child["parent"]["depth"] == 1, child

@@ -138,7 +138,10 @@ TEST_SUITE("engine.workflow_step") {
     CHECK(run.steps[0].status == StepStatus::kWaiting);
     CHECK(run.steps[0].child_run == "child-id");
     CHECK(run.status == RunStatus::kWaiting);
-    CHECK(events.back().type == "step.waiting");
+    bool named = false;
+    for (const Event& e : events)
+      named = named || (e.type == "step.waiting" && e.data == Value(rf::json::Object{{"child_run_id", "child-id"}}));
+    CHECK(named);
     CHECK(RunJson(run).find("\"child_run_id\":\"child-id\"") != std::string::npos);
 
     // A stale attempt is ignored.
