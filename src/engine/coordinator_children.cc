@@ -143,6 +143,9 @@ void Coordinator::FinishFromChild(Entry& parent, uint32_t step, uint32_t attempt
   const bool ok = status == RunStatus::kSucceeded;
   stats_->subworkflows[ok ? kSucceeded : status == RunStatus::kFailed ? kFailed : kCancelled].Add();
   Mutate(parent, [&](Machine& m) {
+    // A child that ends in its creation's commit (pure steps only) may end before the start
+    // returned to RunChild: the link is recorded first, so the step always names its child.
+    if (st.status == StepStatus::kRunning) m.ChildStarted(step, attempt, std::string(child));
     if (ok) {
       m.StepSucceeded(step, attempt, std::move(output));
     } else {
