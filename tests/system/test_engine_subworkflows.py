@@ -294,3 +294,38 @@ def test_child_runs_stay_in_their_namespace(launch):
     st, child = api_call(d, "GET", f"{ns}/runs/{cid}")
     assert st == 200 and child["namespace"] == "team", child
     assert assert_error(get_run(d, cid), 404, "run_not_found")
+
+
+def test_retrying_the_parent_starts_a_new_child(launch):
+    d = launch()
+    must_put(d, "fails", {"steps": [{"id": "ok", "type": "approval", "timeout_ms": 50}]})
+    must_put(d, "p", {"steps": [{"id": "call", "type": "workflow", "workflow": "fails"}]})
+    run = must_start(d, "p", wait="10s")
+    assert run["status"] == "failed", run
+    first = step(run, "call")["child_run_id"]
+    st, doc = api_call(d, "POST", f"/v1/runs/{run['id']}/retry")
+    assert st == 200, doc
+    doc = wait_status(d, run["id"], "failed")
+    second = step(doc, "call")["child_run_id"]
+    assert second != first and len(step(doc, "call")["attempts"]) == 2, doc
+    st, child = get_run(d, second)
+    assert child["idempotency_key"] == f"workflow-step:{run['id']}/call/2", child
+    assert sorted(r["id"] for r in runs_of(d, "fails")) == sorted([first, second])
+
+
+def test_kill9_right_after_cancelling_parents_leaves_no_live_child(launch):
+    """The parent's cancellation is durable when answered; its child's follows in a later
+    commit, which a kill -9 may cut off: after the restart every child is cancelled anyway."""
+    d = launch()
+    must_put(d, "held", HELD_CHILD)
+    must_put(d, "p", CALLS_HELD)
+    parents = [must_start(d, "p")["id"] for _ in range(10)]
+    children = [child_of(d, p) for p in parents]
+    for p in parents:
+        st, doc = cancel(d, p)
+        assert st == 200, doc
+    kill9(d)
+    d2 = relaunch(launch, d)
+    for c in children:
+        assert wait_status(d2, c, "cancelled", timeout=15.0)["status"] == "cancelled"
+    assert len(runs_of(d2, "held")) == 10
