@@ -37,7 +37,7 @@ std::string Dump(const Compiled& c) {
 }
 
 std::shared_ptr<const Definition> Def(std::string_view text) {
-  Compiled c = CompileDefinition("", text, 1);
+  Compiled c = CompileDefinition("w", text, 1);
   if (!c.errors.empty()) FAIL("definition: " << c.errors[0].pointer << " " << c.errors[0].message);
   return c.def;
 }
