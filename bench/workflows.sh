@@ -139,7 +139,13 @@ F10+=',{"id":"join","type":"noop","depends_on":["p1","p2","p3","p4","p5","p6","p
 HTTP_STEP="\"type\":\"http\",\"request\":{\"method\":\"POST\",\"url\":\"http://127.0.0.1:$NG_PORT/ok\"}"
 W3HTTP="{\"steps\":[{\"id\":\"a\",$HTTP_STEP},{\"id\":\"b\",$HTTP_STEP,\"depends_on\":[\"a\"]},{\"id\":\"c\",$HTTP_STEP,\"depends_on\":[\"b\"]}]}"
 
-declare -A STEPS=([w3]=3 [f10]=10 [w3http]=3)
+# A sub-workflow chain of depth 3: sub3's workflow step runs sub2, whose runs sub1 (one noop);
+# one start is 3 runs (each creation and end durable) and 3 steps.
+SUB1='{"steps":[{"id":"a","type":"noop"}]}'
+SUB2='{"steps":[{"id":"a","type":"workflow","workflow":"sub1"}]}'
+SUB3='{"steps":[{"id":"a","type":"workflow","workflow":"sub2"}]}'
+
+declare -A STEPS=([w3]=3 [f10]=10 [w3http]=3 [sub3]=3)
 declare -A READY=()
 SKIPPED=0
 
@@ -171,6 +177,7 @@ if [[ -n $RF_TRACED ]]; then
 fi
 register f10 "$F10" || true
 register w3http "$W3HTTP" || true
+if register sub1 "$SUB1" && register sub2 "$SUB2"; then register sub3 "$SUB3" || true; fi
 
 # ------------------------------------------------------------------ runs
 declare -A R=()
@@ -180,7 +187,7 @@ declare -A LABEL=(
     [w3http_lat]="W3-http latency" [w3http_tput]="W3-http throughput" [ref]="ref: nginx GET /ok"
     [w3_auth_off]="W3 tput, auth off" [w3_auth_key]="W3 tput, API key"
     [tmp_w3_auth_off]="W3 tput, auth off" [tmp_w3_auth_key]="W3 tput, API key"
-    [w3_tput_traced]="W3 tput, tracing"
+    [w3_tput_traced]="W3 tput, tracing" [sub3_lat]="sub-wf depth 3 lat"
 )
 
 # drive ROW CLIENTS (--runs N | --duration S) [rf-loadgen args...]: one measurement into R[ROW,*].
@@ -305,6 +312,8 @@ run_wf f10_tput f10 "$CLIENTS" --duration "$SHORT_DURATION"
 measure_hops f10_tput
 run_wf w3http_lat w3http 1 --runs "$HTTP_LAT_RUNS"
 measure_hops w3http_lat
+run_wf sub3_lat sub3 1 --runs "$LAT_RUNS"
+measure_hops sub3_lat
 run_wf w3http_tput w3http "$CLIENTS" --duration "$SHORT_DURATION"
 measure_hops w3http_tput
 kill -0 "$RF_PID" 2>/dev/null || echo "WARNING: ringflow is no longer running (crashed under load?)"
@@ -409,6 +418,8 @@ done
 echo
 echo "wf|req/s: workflow runs (or, for the reference, requests) completed per second with the"
 echo "expected status (and run status succeeded); steps/s = wf/s x steps per workflow (3 or 10)."
+echo "sub-wf depth 3 lat: a workflow step running a workflow step running a noop (3 runs per"
+echo "start), start -> result at one client (p50/p99 beside W3 latency)."
 echo "hop: rf_step_hop_seconds from /metrics over that scenario (n/a if the daemon has no such"
 echo "histogram). ref: the same driver against nginx, its ceiling here."
 if [[ -n $AUTH_NOTE ]]; then

@@ -71,6 +71,7 @@ struct Config {
   // The default circuit breaker of http steps (--circuit-breaker; none when empty).
   std::optional<engine::BreakerSettings> circuit_breaker;
   uint64_t breakers_max = 0;  // per shard
+  uint64_t max_workflow_depth = 8;  // workflow steps' nesting (engine::EngineOptions)
   // http steps' outbound policy; egress_allow is a validated EgressPolicy::Parse list.
   http::client::EgressMode egress_mode = http::client::EgressMode::kDenyPrivate;
   std::string egress_allow;

@@ -156,6 +156,8 @@ void Coordinator::Dispatch(After& a) {
   if (!store_->relays_events() && (!a.events.empty() || a.finished)) Publish(e, a.events, a.finished);
   if (!a.finished) return;
   e.terminal_durable = true;
+  ChildEnded(e);
+  CancelChildren(e);
   CountLive(e.run, -1);
   size_t slot = e.run.status == RunStatus::kSucceeded ? 0 : e.run.status == RunStatus::kFailed ? 1 : 2;
   stats_->Workflow(e.run.def->name).finished[slot].Add();
@@ -320,7 +322,7 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
         store_->wants_events() || workflow_subs_.find(cmd.def->name) != workflow_subs_.end();
     Machine m = Machine::Create(e->run, id, std::move(cmd.input), cmd.priority,
                                 cmd.idempotency_key, NowMs(), records, want ? &events : nullptr,
-                                cmd.trace_parent);
+                                cmd.trace_parent, std::move(cmd.parent));
     stats_->Workflow(cmd.def->name).started.Add();
     CountLive(e->run, 1);
     stats_->runs_retained.Add(1);

@@ -41,6 +41,9 @@
 
 namespace rf::engine {
 
+constexpr uint32_t kDefaultMaxWorkflowDepth = 8;
+constexpr uint32_t kMaxWorkflowDepthLimit = 64;
+
 struct EngineOptions {
   std::string data_dir;
   bool fsync = true;
@@ -58,6 +61,9 @@ struct EngineOptions {
   // (--circuit-breaker; absent: none), and how many breakers a shard keeps (--breakers-max).
   std::optional<BreakerSettings> default_breaker;
   size_t max_breakers = 10'000;
+  // Nesting of workflow steps (--max-workflow-depth): a run started by a workflow step is one
+  // level below its parent; a step whose child would be deeper fails (workflow_depth_exceeded).
+  uint32_t max_workflow_depth = kDefaultMaxWorkflowDepth;
 };
 
 struct StartCommand {
@@ -69,6 +75,7 @@ struct StartCommand {
   Nanos wait = 0;  // > 0: answer when terminal or after this long
   int64_t live_limit = 0;  // > 0: kLimited when the namespace has this many live runs already
   trace::TraceParent trace_parent;  // the start's valid `traceparent`, joined by the run's trace
+  ParentLink parent;  // a child run of a workflow step (coordinator_children.cc)
 };
 
 // A run as the API answers with it.
@@ -318,6 +325,20 @@ class Coordinator {
   // An http attempt that ended without an output (its secrets already redacted from `error`):
   // the machine records it and decides about a retry.
   void FailHttp(Entry& e, uint32_t step, uint32_t attempt, std::string error, bool retryable);
+
+  // Workflow steps (coordinator_children.cc). The child run lives on its parent's partition,
+  // so parent and child are always on one shard (and one instance): no message crosses shards
+  // and both move together at a handover.
+  static reactor::Task<void> RunChild(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt);
+  // A child run's end is durable: its parent's step gets the child's output or failure.
+  void ChildEnded(const Entry& child);
+  // A run's end is durable: its children still live are cancelled.
+  void CancelChildren(const Entry& parent);
+  // A live child whose parent is no longer live (after a restart): cancelled. True if so.
+  bool CancelOrphan(Entry& child);
+  void FinishFromChild(Entry& parent, uint32_t step, uint32_t attempt, std::string_view child,
+                       RunStatus status, json::Value output, std::string_view error);
+  void FailChild(Entry& parent, uint32_t step, uint32_t attempt, std::string error);
 
   // Circuit breakers (coordinator_breakers.cc). A call passes its step's breaker before it
   // takes an http slot: kPass (with the ticket to report the outcome on), kFailed (the attempt

@@ -211,6 +211,7 @@ void Coordinator::ResumeLoaded(Entry& e, size_t& resumed) {
   }
   CountLive(e.run, 1);
   ++resumed;
+  if (CancelOrphan(e)) return;
   // Timers come from the records, or from the store when it keeps them apart.
   Mutate(e, [this](Machine& m) {
     m.Recover(!store_->loads_timers());

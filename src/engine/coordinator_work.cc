@@ -112,7 +112,10 @@ void Coordinator::Execute(const WorkItem& w) {
   Entry& e = *w.entry;
   --e.pending;
   const StepState& st = e.run.steps[w.step];
-  if (IsTerminal(e.run.status) || st.status != StepStatus::kRunning || st.attempts.size() != w.attempt)
+  const bool child_wait =  // a workflow step resumed after a restart waits for its child
+      st.status == StepStatus::kWaiting && e.run.def->steps[w.step].type == StepType::kWorkflow;
+  if (IsTerminal(e.run.status) || (st.status != StepStatus::kRunning && !child_wait) ||
+      st.attempts.size() != w.attempt)
     return;  // superseded while queued (cancelled, timed out)
   if (Releasing(e)) return;  // handed over: the next holder retries it as interrupted
   const Nanos now = MonoNow();
@@ -138,6 +141,11 @@ void Coordinator::Execute(const WorkItem& w) {
                      &tasks_);
       return;
     }
+    case StepType::kWorkflow:
+      if (closing_) return;  // after the restart the same attempt starts (or finds) its child
+      ++e.pending;
+      reactor::Spawn(RunChild(this, &e, w.step, w.attempt), &tasks_);
+      return;
     default:
       return;  // delay and approval never reach the queues: they wait on timers and signals
   }

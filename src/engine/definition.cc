@@ -217,6 +217,8 @@ std::string_view StepTypeName(StepType t) {
       return "http";
     case StepType::kApproval:
       return "approval";
+    case StepType::kWorkflow:
+      return "workflow";
   }
   return "unknown";
 }

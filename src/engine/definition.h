@@ -47,7 +47,8 @@ struct ValidationError {
   friend bool operator==(const ValidationError&, const ValidationError&) = default;
 };
 
-enum class StepType : uint8_t { kNoop, kTransform, kDelay, kHttp, kApproval };
+enum class StepType : uint8_t { kNoop, kTransform, kDelay, kHttp, kApproval, kWorkflow };
+constexpr size_t kStepTypes = 6;
 std::string_view StepTypeName(StepType t);  // "noop", "transform", ...
 
 enum class HttpMethod : uint8_t { kGet, kHead, kPost, kPut, kPatch, kDelete };
@@ -95,6 +96,12 @@ struct Step {
   // step said "circuit_breaker": false (breaker_off).
   std::optional<BreakerSpec> breaker;
   bool breaker_off = false;
+  // workflow: a run of `workflow` (a plain name, in the parent's namespace), version
+  // `workflow_version` (0: the latest when the step starts), with `input` rendered (absent: the
+  // step's input, as a noop would output it).
+  std::string workflow;
+  int64_t workflow_version = 0;
+  std::optional<json::Template> input;
 };
 
 // A start of the workflow by an event: POST /v1/events/{event} (in the workflow's namespace)

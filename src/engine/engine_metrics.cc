@@ -56,7 +56,7 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
                 "workflow=\"" + obs::LabelValue(name) + "\",status=\"" + kFinished[i] + "\"", v[i + 1]);
 
   x.Family("rf_steps_total", "counter", "Step attempts finished, by type and outcome.");
-  for (size_t t = 0; t < 5; ++t) {
+  for (size_t t = 0; t < kStepTypes; ++t) {
     for (size_t o = 0; o < 4; ++o) {
       uint64_t n = 0;
       for (const ShardEngineStats& s : m.shards) n += s.steps[t][o].Get();
@@ -65,7 +65,7 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
   }
   std::vector<const obs::Histogram*> parts;
   x.Family("rf_step_duration_seconds", "histogram", "Step attempt duration, started to finished.");
-  for (size_t t = 0; t < 5; ++t) {
+  for (size_t t = 0; t < kStepTypes; ++t) {
     parts.clear();
     for (const ShardEngineStats& s : m.shards) parts.push_back(&s.step_duration[t]);
     x.HistogramSum("rf_step_duration_seconds", TypeLabel(t), parts);
@@ -75,6 +75,15 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
   parts.clear();
   for (const ShardEngineStats& s : m.shards) parts.push_back(&s.hop);
   x.HistogramSum("rf_step_hop_seconds", "", parts);
+
+  x.Family("rf_subworkflow_runs_total", "counter",
+           "Child runs of workflow steps: started, ended (as their parent saw them), or refused.");
+  constexpr const char* kChildOutcomes[] = {"started", "succeeded", "failed", "cancelled", "refused"};
+  for (size_t o = 0; o < 5; ++o) {
+    uint64_t n = 0;
+    for (const ShardEngineStats& s : m.shards) n += s.subworkflows[o].Get();
+    x.SampleU("rf_subworkflow_runs_total", std::string("outcome=\"") + kChildOutcomes[o] + "\"", n);
+  }
 
   x.Family("rf_queue_depth", "gauge", "Steps waiting in the worker queues, by priority.");
   for (size_t p = 0; p < 3; ++p) {

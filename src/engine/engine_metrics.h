@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/breaker_table.h"
+#include "engine/definition.h"
 #include "engine/namespace_usage.h"
 #include "obs/metrics.h"
 #include "store/history_store.h"
@@ -31,8 +32,8 @@ struct ShardEngineStats {
   WorkflowCounters& Workflow(std::string_view workflow);
   const WorkflowCounters* workflows() const { return head_.load(std::memory_order_acquire); }
 
-  std::array<std::array<obs::Counter, 4>, 5> steps;  // [StepType][succeeded, failed, retried, skipped]
-  std::array<obs::Histogram, 5> step_duration;       // [StepType]: started -> finished
+  std::array<std::array<obs::Counter, 4>, kStepTypes> steps;  // [StepType][succeeded, failed, retried, skipped]
+  std::array<obs::Histogram, kStepTypes> step_duration;      // [StepType]: started -> finished
   obs::Histogram hop;                                // step ready (durable) -> started
   std::array<obs::Gauge, 3> queue_depth;             // [Priority]
   obs::Gauge runs_active;
@@ -56,6 +57,10 @@ struct ShardEngineStats {
   obs::Counter partitions_taken;      // partitions taken over from another instance
   obs::Counter partitions_released;   // partitions handed over to another instance at run time
   BreakerStats breakers;              // circuit breakers of http steps
+  // Child runs of workflow steps (rf_subworkflow_runs_total{outcome}): started, and how the
+  // children the parents saw end ended (succeeded, failed, cancelled); refused: a start the
+  // step could not make (workflow_not_found, workflow_depth_exceeded, ...).
+  std::array<obs::Counter, 5> subworkflows;
 
   ~ShardEngineStats();
 

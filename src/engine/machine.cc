@@ -7,7 +7,8 @@ namespace rf::engine {
 
 Machine Machine::Create(Run& run, const RunId& id, json::Value input, Priority priority,
                         std::string idempotency_key, int64_t now_ms, std::vector<Record>& records,
-                        std::vector<Event>* events, trace::TraceParent trace_parent) {
+                        std::vector<Event>* events, trace::TraceParent trace_parent,
+                        ParentLink parent) {
   Machine m(run, now_ms, records, events);
   Record r = m.Make(RecordType::kRunCreated);
   r.run = id;
@@ -17,6 +18,7 @@ Machine Machine::Create(Run& run, const RunId& id, json::Value input, Priority p
   r.priority = priority;
   r.text = std::move(idempotency_key);
   r.trace_parent = trace_parent;
+  r.parent = std::move(parent);
   r.due_ms = run.def->timeout ? now_ms + run.def->timeout / kMillis : 0;
   m.Commit(std::move(r));
   if (run.deadline_ms) m.effects_.timers.push_back({kNoStep, run.deadline_ms});
@@ -133,10 +135,26 @@ void Machine::FinishRun(RunStatus status, std::string error, uint32_t step) {
   Commit(std::move(r));
 }
 
+bool Machine::Current(uint32_t step, size_t attempt) const {
+  const StepState& st = run_.steps[step];
+  if (st.attempts.size() != attempt) return false;
+  // A workflow step waits for its child run once it started it; its result may still come.
+  return st.status == StepStatus::kRunning ||
+         (st.status == StepStatus::kWaiting && run_.def->steps[step].type == StepType::kWorkflow);
+}
+
+void Machine::ChildStarted(uint32_t step, size_t attempt, std::string child_run) {
+  if (IsTerminal(run_.status) || step >= run_.steps.size()) return;
+  const StepState& st = run_.steps[step];
+  if (st.status != StepStatus::kRunning || st.attempts.size() != attempt) return;
+  Record r = Make(RecordType::kStepWaiting, step);
+  r.text = std::move(child_run);
+  Commit(std::move(r));
+}
+
 void Machine::StepSucceeded(uint32_t step, size_t attempt, json::Value output, double u01) {
   if (IsTerminal(run_.status) || step >= run_.steps.size()) return;
-  StepState& st = run_.steps[step];
-  if (st.status != StepStatus::kRunning || st.attempts.size() != attempt) return;
+  if (!Current(step, attempt)) return;
   if (Status ok = json::CheckValue(output); !ok) {
     // A pure step computes the same output again: only an http step's next attempt may differ.
     const bool retryable = run_.def->steps[step].type == StepType::kHttp;
@@ -152,8 +170,7 @@ void Machine::StepSucceeded(uint32_t step, size_t attempt, json::Value output, d
 void Machine::StepFailed(uint32_t step, size_t attempt, std::string error, bool retryable,
                          double u01) {
   if (IsTerminal(run_.status) || step >= run_.steps.size()) return;
-  StepState& st = run_.steps[step];
-  if (st.status != StepStatus::kRunning || st.attempts.size() != attempt) return;
+  if (!Current(step, attempt)) return;
   const RetryPolicy& policy = run_.def->steps[step].retry;
   Record r = Make(RecordType::kStepFailed, step);
   r.text = error;
@@ -237,6 +254,13 @@ void Machine::Recover(bool rearm_timers) {
   if (IsTerminal(run_.status)) return;
   for (const Step& s : run_.def->steps) {
     StepState& st = run_.steps[s.index];
+    if (s.type == StepType::kWorkflow &&
+        (st.status == StepStatus::kRunning || st.status == StepStatus::kWaiting)) {
+      // The same attempt again: its start carries the same idempotency key, so it finds the
+      // child it may have started already (and that child's end, if it ended meanwhile).
+      effects_.execute.push_back(s.index);
+      continue;
+    }
     if (st.status == StepStatus::kRunning) {
       // The attempt may have had its side effect: it counts, and the retry
       // carries the same Idempotency-Key.

@@ -51,13 +51,17 @@ class Machine {
   // A new run: records its creation and starts its ready steps.
   static Machine Create(Run& run, const RunId& id, json::Value input, Priority priority,
                         std::string idempotency_key, int64_t now_ms, std::vector<Record>& records,
-                        std::vector<Event>* events, trace::TraceParent trace_parent = {});
+                        std::vector<Event>* events, trace::TraceParent trace_parent = {},
+                        ParentLink parent = {});
 
   // Results of an attempt; stale ones (another attempt, a finished run) are ignored. An output
   // over the live limits (json/value_limits.h) fails the attempt instead ("step output exceeds 1
   // MiB once encoded"): retryable for an http step (with jitter u01), final for a pure step.
   void StepSucceeded(uint32_t step, size_t attempt, json::Value output, double u01 = 0.5);
   void StepFailed(uint32_t step, size_t attempt, std::string error, bool retryable, double u01);
+  // A workflow step's attempt started its child run: the step waits for it (kStepWaiting with
+  // the child's id). Ignored when the attempt is no longer current.
+  void ChildStarted(uint32_t step, size_t attempt, std::string child_run);
   void TimerFired(const Timer& t);
   // Errors: kNotFound (no approval step of that name), kConflict (not waiting / run finished),
   // kTooLarge / kTooDeep / kInvalidArgument (a payload over the live limits).
@@ -82,6 +86,8 @@ class Machine {
   void FinishRun(RunStatus status, std::string error, uint32_t step = kNoStep);
   json::Value RunOutput() const;
   bool Ready(uint32_t i) const;
+  // `attempt` is the step's current one and may still report a result.
+  bool Current(uint32_t step, size_t attempt) const;
 
   Run& run_;
   int64_t now_;

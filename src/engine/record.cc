@@ -61,6 +61,7 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events) {
       run.created_ms = r.at_ms;
       run.deadline_ms = r.due_ms;
       run.trace_parent = r.trace_parent;
+      run.parent = r.parent;
       run.status = RunStatus::kPending;
       run.steps.assign(run.def->steps.size(), StepState{});
       Emit(run, events, "run.created", r.at_ms, {}, CreatedData(*run.def));
@@ -69,6 +70,7 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events) {
       if (!st) return;
       st->status = StepStatus::kRunning;
       st->due_ms = 0;
+      st->child_run.clear();
       st->attempts.push_back(Attempt{r.at_ms, 0, {}});
       Emit(run, events, "step.started", r.at_ms, sid,
            json::Object{{"attempt", static_cast<int64_t>(st->attempts.size())}});
@@ -102,6 +104,10 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events) {
       if (!st) return;
       st->status = StepStatus::kWaiting;
       st->due_ms = r.due_ms;
+      if (!r.text.empty()) {  // a workflow step started its child run
+        st->child_run = r.text;
+        Emit(run, events, "step.waiting", r.at_ms, sid, json::Object{{"child_run_id", r.text}});
+      }
       break;
     case RecordType::kRunFinished: {
       run.status = r.status;
@@ -190,6 +196,17 @@ void EncodeRecord(const Record& r, const Run* run, Buffer& out) {
       out.Append(std::string_view(tp, sizeof tp));
       out.Append('"');
     }
+    if (r.parent.valid()) {
+      out.Append(",\"parent\":{\"run\":");
+      json::WriteString(r.parent.run_text, out);
+      out.Append(",\"step\":");
+      json::WriteString(r.parent.step, out);
+      out.Append(",\"attempt\":");
+      out.AppendUnsigned(r.parent.attempt);
+      out.Append(",\"depth\":");
+      out.AppendUnsigned(r.parent.depth);
+      out.Append('}');
+    }
   }
   if (!r.text.empty()) {
     out.Append(",\"text\":");
@@ -236,6 +253,22 @@ Result<Record> DecodeRecord(std::string_view bytes) {
   // rather than quarantining the run: tracing is not worth losing a run for.
   if (const json::Value* tp = v->Find("tp"); tp && tp->is_string()) {
     if (auto parent = trace::ParseTraceparent(tp->as_string())) r.trace_parent = *parent;
+  }
+  if (const json::Value* p = v->Find("parent"); p && p->is_object()) {
+    const json::Value* prun = p->Find("run");
+    const json::Value* pstep = p->Find("step");
+    const json::Value* pattempt = p->Find("attempt");
+    const json::Value* pdepth = p->Find("depth");
+    if (!prun || !prun->is_string() || !pstep || !pstep->is_string() || !pattempt ||
+        !pattempt->is_int() || !pdepth || !pdepth->is_int())
+      return bad("bad parent");
+    auto pid = ParseRunId(prun->as_string());
+    if (!pid) return bad("bad parent run id");
+    r.parent.run = *pid;
+    r.parent.run_text = prun->as_string();
+    r.parent.step = pstep->as_string();
+    r.parent.attempt = static_cast<uint32_t>(pattempt->as_int());
+    r.parent.depth = static_cast<uint32_t>(pdepth->as_int());
   }
   if (const json::Value* x = v->Find("text"); x && x->is_string()) r.text = x->as_string();
   if (json::Value* d = v->Find("data")) r.data = std::move(*d);

@@ -16,12 +16,14 @@ namespace rf::engine {
 
 enum class RecordType : uint8_t {
   kRunCreated = 1,     // workflow, version, data = input, text = idempotency key, priority, due = deadline,
-                       // trace_parent (the caller's traceparent, when valid)
+                       // trace_parent (the caller's traceparent, when valid),
+                       // parent (a child run of a workflow step: its parent)
   kStepStarted = 2,    // step; a new attempt begins
   kStepSucceeded = 3,  // step, data = output
   kStepFailed = 4,     // step, text = error, due = next attempt (0: final)
   kStepSkipped = 5,    // step (its `when` was false)
-  kStepWaiting = 6,    // step, due = delay end / approval timeout (0: none)
+  kStepWaiting = 6,    // step, due = delay end / approval timeout (0: none),
+                       // text = the child run id (workflow steps)
   kRunFinished = 7,    // status, data = output, text = error
   kRunResumed = 8,     // failed steps go back to pending; due = the new run deadline (0: none)
 };
@@ -41,6 +43,7 @@ struct Record {
   std::string text;
   json::Value data;
   trace::TraceParent trace_parent;  // kRunCreated only
+  ParentLink parent;                // kRunCreated only
 };
 
 struct Event {

@@ -80,6 +80,13 @@ void WriteRunJson(const Run& run, Buffer& out) {
   o.String("status", RunStatusName(run.status));
   o.String("priority", PriorityName(run.priority));
   if (!run.idempotency_key.empty()) o.String("idempotency_key", run.idempotency_key);
+  if (run.parent.valid()) {
+    ObjectWriter p(o.Key("parent"));
+    p.String("run_id", run.parent.run_text);
+    p.String("step", run.parent.step);
+    p.Int("depth", run.parent.depth);
+    p.End();
+  }
   o.Value("input", run.input);
   o.Int("created_ms", run.created_ms);
   o.Int("updated_ms", run.updated_ms);
@@ -114,6 +121,7 @@ void WriteRunJson(const Run& run, Buffer& out) {
     if (st.status == StepStatus::kSucceeded) s.Value("output", st.output);
     if (!st.error.empty()) s.String("error", st.error);
     if (st.due_ms) s.Int("due_ms", st.due_ms);
+    if (!st.child_run.empty()) s.String("child_run_id", st.child_run);
     s.End();
   }
   steps.Append(']');

@@ -54,6 +54,17 @@ struct StepState {
   json::Value output;
   std::string error;   // the last attempt's error
   int64_t due_ms = 0;  // retrying: next attempt; waiting: delay end or approval timeout (0: none)
+  std::string child_run;  // workflow step: the current attempt's child run id (empty: none yet)
+};
+
+// A child run's link to the workflow step that started it (kRunCreated's "parent").
+struct ParentLink {
+  RunId run;
+  std::string run_text;  // run.ToString(); empty: the run has no parent
+  std::string step;      // the parent's step id
+  uint32_t attempt = 0;  // the parent step's attempt that started this run
+  uint32_t depth = 0;    // this run's depth: 1 for a child of a top-level run
+  bool valid() const { return !run_text.empty(); }
 };
 
 struct Run {
@@ -76,6 +87,7 @@ struct Run {
   // The caller's trace context from the start's `traceparent` (invalid: none; the run's trace id
   // is then its own id, engine/run_trace.h). Stored in the creation record.
   trace::TraceParent trace_parent;
+  ParentLink parent;  // a child run of a workflow step: its parent (stored in the creation record)
 
   std::string_view workflow() const { return def->name; }
 };

@@ -9,8 +9,8 @@
 namespace rf::engine::detail {
 namespace {
 
-constexpr std::array<std::string_view, 5> kStepTypeNames = {"noop", "transform", "delay", "http",
-                                                            "approval"};
+constexpr std::array<std::string_view, kStepTypes> kStepTypeNames = {
+    "noop", "transform", "delay", "http", "approval", "workflow"};
 constexpr std::array<std::string_view, 6> kMethodNames = {"GET", "HEAD",  "POST",
                                                           "PUT", "PATCH", "DELETE"};
 
@@ -167,6 +167,31 @@ std::optional<HttpRequestSpec> ParseRequest(const json::Value& v, const std::str
   return spec;
 }
 
+// A workflow step's child: whether that workflow exists is checked when the step starts
+// (workflow_not_found then), so definitions may be registered in any order.
+void ParseWorkflowStep(const json::Value& v, const std::string& ptr, Step& step, Checker& checker,
+                       std::vector<StepRef>& refs) {
+  const std::string name_ptr = Child(ptr, "workflow");
+  if (const json::Value* name = v.Find("workflow"); name == nullptr) {
+    checker.Add(name_ptr, "a workflow step requires 'workflow' (the name of the workflow to run)");
+  } else if (const std::string* text = checker.String(name, name_ptr, "workflow")) {
+    if (!IsValidWorkflowName(*text)) {
+      checker.Add(name_ptr, "workflow " + Quote(*text) +
+                                " must be 1 to 128 characters of A-Z a-z 0-9 . _ - (a workflow of "
+                                "the same namespace)");
+    } else {
+      step.workflow = *text;
+    }
+  }
+  if (auto version = checker.Integer(v.Find("version"), Child(ptr, "version"), "version", 1,
+                                     INT64_C(1) << 53)) {
+    step.workflow_version = *version;
+  }
+  if (const json::Value* input = v.Find("input")) {
+    step.input = CompileTemplateAt(*input, Child(ptr, "input"), checker, refs);
+  }
+}
+
 }  // namespace
 
 std::optional<RetryOverrides> ParseRetry(const json::Value& v, const std::string& ptr,
@@ -264,7 +289,7 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
     auto it = std::find(kStepTypeNames.begin(), kStepTypeNames.end(), *text);
     if (it == kStepTypeNames.end()) {
       checker.Add(type_ptr, "unknown step type " + Quote(*text) +
-                                " (expected noop, transform, delay, http or approval)");
+                                " (expected noop, transform, delay, http, approval or workflow)");
     } else {
       step.type = static_cast<StepType>(it - kStepTypeNames.begin());
       type_known = true;
@@ -288,6 +313,11 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
       case StepType::kHttp:
         checker.UnknownKeys(v, ptr, {"id", "type", "depends_on", "when", "retry", "timeout_ms",
                                      "request", "circuit_breaker"});
+        break;
+      case StepType::kWorkflow:
+        // No retry, no timeout: the child run has its own (a failed child is final for the
+        // step; retrying the parent run starts a new child).
+        checker.UnknownKeys(v, ptr, {"id", "type", "depends_on", "when", "workflow", "version", "input"});
         break;
     }
   }
@@ -384,6 +414,9 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
                                       draft.refs);
         }
       }
+      break;
+    case StepType::kWorkflow:
+      ParseWorkflowStep(v, ptr, step, checker, draft.refs);
       break;
   }
   return draft;

@@ -6,7 +6,7 @@
 // daemon that does not hold the run answers 503) the page falls back to polling.
 
 import {get, post, enc, openStream} from './api.js';
-import {h, replace, title, statusBadge, workflowLink, fmtTime, fmtDuration, json, errorBox} from './dom.js';
+import {h, replace, title, statusBadge, workflowLink, runLink, fmtTime, fmtDuration, json, errorBox} from './dom.js';
 import {drawDag} from './dag.js';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
@@ -52,6 +52,7 @@ export async function render(view, id) {
       ['Duration', h('span', {dataset: run.finished_ms ? {} : {since: String(run.created_ms)}}, fmtDuration(took))],
     ];
     if (run.idempotency_key) rows.push(['Idempotency key', h('span', {class: 'mono'}, run.idempotency_key)]);
+    if (run.parent) rows.push(['Parent run', [runLink(run.parent.run_id), ` (step ${run.parent.step})`]]);
     if (run.error) rows.push(['Error', h('span', {class: 'error-text'}, run.error.message + (run.error.step ? ` (step ${run.error.step})` : ''))]);
     replace(summary, h('dl', {class: 'kv'}, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
   }
@@ -152,7 +153,8 @@ export async function render(view, id) {
           h('span', {class: 'step-id mono'}, step.id), h('span', {class: 'muted'}, step.type),
           statusBadge(step.status),
           step.attempts.length ? h('span', {class: 'muted'}, step.attempts.length + (step.attempts.length === 1 ? ' attempt' : ' attempts')) : null,
-          step.due_ms ? h('span', {class: 'muted'}, 'due ' + fmtTime(step.due_ms)) : null),
+          step.due_ms ? h('span', {class: 'muted'}, 'due ' + fmtTime(step.due_ms)) : null,
+          step.child_run_id ? h('span', {class: 'muted'}, 'child run ', runLink(step.child_run_id)) : null),
         h('div', {class: 'track', 'aria-hidden': 'true'}, bars),
         step.attempts.length ? h('div', {class: 'table-wrap'}, h('table', {class: 'attempts'},
           h('thead', {}, h('tr', {}, ['#', 'Started', 'Duration', 'Error'].map((t) => h('th', {scope: 'col'}, t)))),

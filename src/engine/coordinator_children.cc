@@ -1,0 +1,199 @@
+// Workflow steps: a step that runs another workflow as a child run and takes its result.
+//
+// The child is created on its parent's partition, so it lives on the same shard (and, in a
+// cluster, the same instance) as its parent: the start, the notice of its end and the
+// cancellation are plain calls on this shard, and a handover moves both together.
+//
+// Durability, kill -9 at any point:
+// - The child's start carries the idempotency key "workflow-step:<parent>/<step>/<attempt>",
+//   so repeating it finds the child created before (in memory or in history) instead of
+//   starting a second one.
+// - The step records kStepWaiting with the child's id once the child's creation is durable.
+//   After a restart Machine::Recover executes a running or waiting workflow step again as the
+//   same attempt: the repeated start finds the child, and if it ended while the parent was not
+//   listening (before the crash, or while the parent was loaded) its end is taken from it.
+// - A child's end reaches its parent when the end is durable (Dispatch -> ChildEnded). A
+//   parent's end cancels its live children the same way (CancelChildren); a restart between
+//   the two finds the orphan (its parent gone from memory, so finished, or finished) and
+//   cancels it (CancelOrphan).
+
+#include "base/tenancy.h"
+#include "engine/coordinator.h"
+#include "json/parse.h"
+#include "obs/log.h"
+
+namespace rf::engine {
+namespace {
+
+// Outcome slots of ShardEngineStats::subworkflows.
+constexpr size_t kStarted = 0, kSucceeded = 1, kFailed = 2, kCancelled = 3, kRefused = 4;
+
+// What a noop would output: the step input (Machine::StepInput).
+json::Value DefaultInput(const Run& run, const Step& s) {
+  if (s.dependencies.empty()) return run.input;
+  if (s.dependencies.size() == 1) return run.steps[s.dependencies[0]].output;
+  json::Object o;
+  for (uint32_t d : s.dependencies) o.emplace_back(run.def->steps[d].id, run.steps[d].output);
+  return o;
+}
+
+std::string ChildKey(const Run& parent, const Step& s, uint32_t attempt) {
+  return "workflow-step:" + parent.id_text + "/" + s.id + "/" + std::to_string(attempt);
+}
+
+}  // namespace
+
+reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt) {
+  Pin pin(e);
+  struct Done {  // Execute counted this task in the entry's pending work
+    Entry* e;
+    ~Done() { --e->pending; }
+  } done{e};
+  const Run& run = e->run;
+  const Step& s = run.def->steps[step];
+  const std::string_view ns = SplitQualified(run.def->name).ns;
+  const std::string qualified = QualifiedName(ns, s.workflow);
+  const std::shared_ptr<const Definition>* def =
+      s.workflow_version ? self->registry_->Find(qualified, s.workflow_version)
+                         : self->registry_->Latest(qualified);
+  if (!def) {
+    std::string what = "workflow_not_found: no workflow '" + s.workflow + "'";
+    if (s.workflow_version) what += " with version " + std::to_string(s.workflow_version);
+    self->FailChild(*e, step, attempt, what + " in namespace '" + std::string(ns) + "'");
+    co_return;
+  }
+  const uint32_t depth = run.parent.depth + 1;
+  if (depth > self->options_.max_workflow_depth) {
+    self->FailChild(*e, step, attempt,
+                    "workflow_depth_exceeded: a run of '" + s.workflow + "' here would be nested " +
+                        std::to_string(depth) + " levels deep; the limit is " +
+                        std::to_string(self->options_.max_workflow_depth) + " (--max-workflow-depth)");
+    co_return;
+  }
+  StartCommand cmd;
+  cmd.def = *def;
+  if (s.input) {
+    RunStepResults results(run);
+    json::Context ctx{&run.input, &results, run.id_text, run.def->name};
+    cmd.input = s.input->Evaluate(ctx);
+  } else {
+    cmd.input = DefaultInput(run, s);
+  }
+  cmd.priority = run.priority;
+  cmd.idempotency_key = ChildKey(run, s, attempt);
+  cmd.partition = run.id.partition();
+  cmd.trace_parent = run.trace_parent;
+  cmd.parent = ParentLink{run.id, run.id_text, s.id, attempt, depth};
+  auto started = co_await self->Start(std::move(cmd));  // suspends
+  if (self->failed_ || self->closing_) co_return;  // the restart executes the attempt again
+  if (!started) {
+    // Releasing: the next holder executes the attempt again.
+    if (started.error().code == Errc::kNotHeld || self->Releasing(*e)) co_return;
+    self->FailChild(*e, step, attempt, "the child run could not be started: " + started.error().ToString());
+    co_return;
+  }
+  if (started->created) self->stats_->subworkflows[kStarted].Add();
+  auto view = json::Parse(started->json);
+  const json::Value* id = view ? view->Find("id") : nullptr;
+  const json::Value* status = view ? view->Find("status") : nullptr;
+  RunStatus st = RunStatus::kPending;
+  if (!id || !id->is_string() || !status || !status->is_string() ||
+      !ParseRunStatus(status->as_string(), st)) {
+    self->FailChild(*e, step, attempt, "the child run could not be read");
+    co_return;
+  }
+  const std::string child_id = id->as_string();
+  if (IsTerminal(e->run.status)) {
+    // The parent ended while the child was being created: the child goes with it.
+    if (auto cid = ParseRunId(child_id)) {
+      if (Entry* c = self->Find(*cid); c && !IsTerminal(c->run.status) && !self->Releasing(*c))
+        self->Mutate(*c, [](Machine& m) { return m.Cancel().has_value(); });
+    }
+    co_return;
+  }
+  if (started->terminal) {  // it ended before this attempt listened (a restart)
+    const json::Value* output = view->Find("output");
+    const json::Value* error = view->Find("error");
+    const json::Value* message = error ? error->Find("message") : nullptr;
+    self->FinishFromChild(*e, step, attempt, child_id, st, output ? *output : json::Value(),
+                          message && message->is_string() ? message->as_string() : std::string());
+    co_return;
+  }
+  self->Mutate(*e, [&](Machine& m) {
+    m.ChildStarted(step, attempt, child_id);
+    return 0;
+  });
+}
+
+void Coordinator::FailChild(Entry& parent, uint32_t step, uint32_t attempt, std::string error) {
+  stats_->subworkflows[kRefused].Add();
+  Mutate(parent, [&](Machine& m) {
+    m.StepFailed(step, attempt, std::move(error), false, 0.5);
+    return 0;
+  });
+  stats_->steps[static_cast<size_t>(StepType::kWorkflow)][1].Add();
+}
+
+void Coordinator::FinishFromChild(Entry& parent, uint32_t step, uint32_t attempt, std::string_view child,
+                                  RunStatus status, json::Value output, std::string_view error) {
+  if (IsTerminal(parent.run.status) || Releasing(parent) || step >= parent.run.steps.size()) return;
+  const StepState& st = parent.run.steps[step];
+  const bool waiting = st.status == StepStatus::kRunning || st.status == StepStatus::kWaiting;
+  if (!waiting || st.attempts.size() != attempt) return;
+  const bool ok = status == RunStatus::kSucceeded;
+  stats_->subworkflows[ok ? kSucceeded : status == RunStatus::kFailed ? kFailed : kCancelled].Add();
+  Mutate(parent, [&](Machine& m) {
+    // A child that ends in its creation's commit (pure steps only) may end before the start
+    // returned to RunChild: the link is recorded first, so the step always names its child.
+    if (st.status == StepStatus::kRunning) m.ChildStarted(step, attempt, std::string(child));
+    if (ok) {
+      m.StepSucceeded(step, attempt, std::move(output));
+    } else {
+      std::string why = "child run " + std::string(child) + " " + std::string(RunStatusName(status));
+      if (!error.empty() && error != "cancelled") why += ": " + std::string(error);
+      m.StepFailed(step, attempt, std::move(why), false, 0.5);
+    }
+    return 0;
+  });
+  const size_t outcome = parent.run.steps[step].status == StepStatus::kSucceeded ? 0 : 1;
+  stats_->steps[static_cast<size_t>(StepType::kWorkflow)][outcome].Add();
+}
+
+void Coordinator::ChildEnded(const Entry& child) {
+  const ParentLink& link = child.run.parent;
+  if (!link.valid()) return;
+  Entry* parent = Find(link.run);
+  if (!parent || parent->compact) return;  // finished already (a finished parent is compacted)
+  const Step* s = parent->run.def->FindStep(link.step);
+  if (!s || s->type != StepType::kWorkflow) return;
+  FinishFromChild(*parent, s->index, link.attempt, child.run.id_text, child.run.status,
+                  child.run.output, child.run.error);
+}
+
+void Coordinator::CancelChildren(const Entry& parent) {
+  if (parent.compact) return;
+  for (const Step& s : parent.run.def->steps) {
+    if (s.type != StepType::kWorkflow) continue;
+    const std::string& child = parent.run.steps[s.index].child_run;
+    if (child.empty()) continue;
+    auto id = ParseRunId(child);
+    if (!id) continue;
+    Entry* c = Find(*id);
+    if (!c || IsTerminal(c->run.status) || Releasing(*c)) continue;
+    Mutate(*c, [](Machine& m) { return m.Cancel().has_value(); });
+  }
+}
+
+bool Coordinator::CancelOrphan(Entry& child) {
+  const ParentLink& link = child.run.parent;
+  if (!link.valid() || IsTerminal(child.run.status)) return false;
+  // Parent and child share a partition, so a live parent is in memory now (its replay came
+  // with the child's): one that is not, or not live, ended before the child was cancelled.
+  if (Entry* parent = Find(link.run); parent && !IsTerminal(parent->run.status)) return false;
+  RF_LOG(kInfo, "cancelling a child run whose parent ended", {"run", child.run.id_text},
+         {"parent", link.run_text});
+  Mutate(child, [](Machine& m) { return m.Cancel().has_value(); });
+  return true;
+}
+
+}  // namespace rf::engine
