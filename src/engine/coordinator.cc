@@ -102,6 +102,15 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
   if (IsTerminal(before) && !IsTerminal(e.run.status)) {  // resumed by a retry
     e.terminal_durable = false;
     CountLive(e.run, 1);
+    // A retry is not held back: it takes a slot of its key at once, over the limit if need be.
+    if (e.run.def->concurrency) {
+      e.gate = FlowGateId(e.run.def->name, FlowKey(*e.run.def, e.run.input));
+      auto [it, fresh] = gates_.try_emplace(e.gate);
+      if (fresh) stats_->flow_keys.Add(1);
+      ++it->second.live;
+      it->second.limit = e.run.def->concurrency->limit;
+      e.gate_live = true;
+    }
   }
   ++e.pending;
   after_.push_back(After{&e, std::move(m.effects()), {}, finished});
@@ -157,6 +166,7 @@ void Coordinator::Dispatch(After& a) {
   if (!a.finished) return;
   e.terminal_durable = true;
   CountLive(e.run, -1);
+  LeaveFlow(e);
   size_t slot = e.run.status == RunStatus::kSucceeded ? 0 : e.run.status == RunStatus::kFailed ? 1 : 2;
   stats_->Workflow(e.run.def->name).finished[slot].Add();
   if (e.waiters) {
@@ -311,6 +321,13 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     auto owned = std::make_unique<Entry>();
     e = owned.get();
     e->run.def = cmd.def;
+    std::string flow_key;
+    bool queued = false;
+    if (cmd.def->concurrency) {
+      flow_key = FlowKey(*cmd.def, cmd.input);
+      e->gate = FlowGateId(cmd.def->name, flow_key);
+      queued = !AdmitFlow(*e);
+    }
     e->log.reserve(256 + 256 * cmd.def->steps.size());  // one allocation for a typical run's records
     runs_.emplace(id, std::move(owned));
     listed_.insert(id);
@@ -320,7 +337,7 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
         store_->wants_events() || workflow_subs_.find(cmd.def->name) != workflow_subs_.end();
     Machine m = Machine::Create(e->run, id, std::move(cmd.input), cmd.priority,
                                 cmd.idempotency_key, NowMs(), records, want ? &events : nullptr,
-                                cmd.trace_parent);
+                                cmd.trace_parent, queued ? &flow_key : nullptr);
     stats_->Workflow(cmd.def->name).started.Add();
     CountLive(e->run, 1);
     stats_->runs_retained.Add(1);

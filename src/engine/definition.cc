@@ -276,7 +276,8 @@ Compiled CompileDefinition(std::string_view url_name, std::string_view json_text
   Checker checker;
   auto def = std::make_shared<Definition>();
   def->version = version;
-  checker.UnknownKeys(*doc, "", {"name", "description", "timeout_ms", "retry", "output", "steps", "triggers"});
+  checker.UnknownKeys(*doc, "", {"name", "description", "timeout_ms", "retry", "output", "steps", "triggers",
+                                     "concurrency"});
   def->name = CheckName(*doc, url_name, checker);
   if (const std::string* d =
           checker.String(doc->Find("description"), "/description", "description"))
@@ -291,6 +292,7 @@ Compiled CompileDefinition(std::string_view url_name, std::string_view json_text
       def->retry = def->retry.With(*o);
   }
   ParseTriggers(doc->Find("triggers"), *def, checker);
+  if (const json::Value* c = doc->Find("concurrency")) def->concurrency = detail::ParseConcurrency(*c, checker);
   std::vector<StepRef> output_refs;
   if (const json::Value* output = doc->Find("output"))
     def->output = detail::CompileTemplateAt(*output, "/output", checker, output_refs);

@@ -107,6 +107,14 @@ struct Trigger {
   std::string secret;
 };
 
+// A workflow's "concurrency": at most `limit` live (started, unfinished) runs per value of `key`;
+// the others wait in order, queued (engine/flow_control.h).
+constexpr int64_t kMaxConcurrencyLimit = 1'000'000;
+struct ConcurrencySpec {
+  json::Template key;  // a string template over input (and run); rendered once, at the start
+  int64_t limit = 1;
+};
+
 // Event type names: 1 to 128 of A-Z a-z 0-9 . _ : -
 bool IsValidEventType(std::string_view type);
 // Workflow names: 1 to 128 of A-Z a-z 0-9 . _ -
@@ -122,6 +130,7 @@ struct Definition {
   std::optional<json::Template> output;
   std::vector<Step> steps;          // topological order, declaration order among ties
   std::vector<Trigger> triggers;    // events that start it
+  std::optional<ConcurrencySpec> concurrency;
   std::vector<uint32_t> roots;      // steps without dependencies, ascending
   std::vector<uint32_t> terminals;  // steps without dependents, ascending
   std::string source;               // the submitted JSON text, as given (for GET)

@@ -56,6 +56,9 @@ struct ShardEngineStats {
   obs::Counter partitions_taken;      // partitions taken over from another instance
   obs::Counter partitions_released;   // partitions handed over to another instance at run time
   BreakerStats breakers;              // circuit breakers of http steps
+  obs::Gauge flow_queued;             // runs queued behind their key's concurrency limit
+  obs::Gauge flow_keys;               // concurrency keys with live or queued runs (gates)
+  obs::Counter flow_dequeued;         // queued runs started as a slot freed
 
   ~ShardEngineStats();
 

@@ -51,7 +51,10 @@ class Machine {
   // A new run: records its creation and starts its ready steps.
   static Machine Create(Run& run, const RunId& id, json::Value input, Priority priority,
                         std::string idempotency_key, int64_t now_ms, std::vector<Record>& records,
-                        std::vector<Event>* events, trace::TraceParent trace_parent = {});
+                        std::vector<Event>* events, trace::TraceParent trace_parent = {},
+                        const std::string* queued_key = nullptr);
+  // A queued run (created with a queued_key) whose slot freed: it starts. kConflict unless queued.
+  Status Dequeue();
 
   // Results of an attempt; stale ones (another attempt, a finished run) are ignored. An output
   // over the live limits (json/value_limits.h) fails the attempt instead ("step output exceeds 1

@@ -1,0 +1,214 @@
+"""Flow control per key (issue 14 item 4): a workflow's "concurrency": {"key", "limit"}.
+
+At most `limit` runs per key value are live; the others are created `queued` (201), wait in
+creation order and start as slots free; other keys are not held back; a queued run can be
+cancelled; a kill -9 keeps queued runs queued in order and the limit held. Runs on the store
+RINGFLOW_TEST_STORE names (embedded or postgres), like the other test_engine_* files.
+
+Runs are kept live by an approval step: a started run waits for its signal ("waiting"), a
+queued one is "queued" until a slot frees.
+"""
+
+from __future__ import annotations
+
+import rfclient
+from engine_client import (assert_error, cancel, get_json, get_run, kill9, list_runs, must_put,
+                           must_start, put_workflow, relaunch, request, signal_run, sse_events,
+                           check_event_frames, validation_errors, wait_status, wait_until)
+
+LIMIT = 2
+FC = {"concurrency": {"key": "{{input.customer}}", "limit": LIMIT},
+      "steps": [{"id": "ok", "type": "approval"}]}
+
+
+def _start(d, customer: str, n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        st, doc = request(d, "POST", "/v1/workflows/fc/runs",
+                          {"input": {"customer": customer, "i": i}})
+        assert st == 201, (st, doc)
+        ids.append(doc["id"])
+    return ids
+
+
+def _statuses(d, ids: list[str]) -> list[str]:
+    out = []
+    for i in ids:
+        st, doc = get_run(d, i)
+        assert st == 200, (st, doc)
+        out.append(doc["status"])
+    return out
+
+
+def _approve(d, run_id: str) -> None:
+    st, doc = signal_run(d, run_id, "ok", {"yes": True})
+    assert st == 200, (st, doc)
+
+
+def _keys(d, name: str = "fc") -> dict:
+    st, doc = get_json(d, f"/v1/workflows/{name}/concurrency")
+    assert st == 200, (st, doc)
+    return doc
+
+
+def _metric(d, name: str) -> float:
+    resp = rfclient.get(d.port, "/metrics")
+    assert resp.status == 200
+    total = 0.0
+    for n, _labels, v in rfclient.parse_metrics(resp.body.decode()):
+        if n == name:
+            total += v
+    return total
+
+
+def test_limit_holds_fifo_per_key_and_other_keys_run(launch):
+    d = launch()
+    must_put(d, "fc", FC)
+    a = _start(d, "acme", 5)
+    b = _start(d, "bolt", 1)
+    # The first LIMIT of acme start (and wait for approval); the rest are queued; bolt runs.
+    wait_until(lambda: _statuses(d, a) == ["waiting"] * LIMIT + ["queued"] * 3, 10.0,
+               what="acme: 2 waiting, 3 queued")
+    wait_status(d, b[0], "waiting")
+    # Listed as queued, and the per-key view and the gauge agree.
+    st, page = list_runs(d, workflow="fc", status="queued")
+    assert st == 200, page
+    assert sorted(r["id"] for r in page["runs"]) == sorted(a[2:])
+    view = _keys(d)
+    assert view["limit"] == LIMIT and view["queued"] == 3 and view["live"] == 3, view
+    by_key = {k["key"]: k for k in view["keys"]}
+    assert by_key["acme"]["live"] == 2 and by_key["acme"]["queued"] == 3, view
+    assert by_key["bolt"]["live"] == 1 and by_key["bolt"]["queued"] == 0, view
+    assert view["keys"][0]["key"] == "acme"  # busiest first
+    assert _metric(d, "rf_flow_queued_runs") == 3
+    # A queued run's signal is refused: its step has not started.
+    st, _ = signal_run(d, a[3], "ok", {})
+    assert st == 409
+    # Slots free one at a time; the queue leaves in creation order, never above the limit.
+    _approve(d, a[0])
+    wait_status(d, a[0], "succeeded")
+    wait_status(d, a[2], "waiting")
+    assert _statuses(d, a[3:]) == ["queued", "queued"]
+    # Cancelling a queued run takes it out of the queue; the next slot goes to the one behind.
+    st, doc = cancel(d, a[3])
+    assert st == 200 and doc["status"] == "cancelled", doc
+    _approve(d, a[1])
+    wait_status(d, a[4], "waiting")
+    assert _statuses(d, a) == ["succeeded", "succeeded", "waiting", "cancelled", "waiting"]
+    assert _keys(d)["queued"] == 0
+    assert _metric(d, "rf_flow_dequeued_total") == 2
+    for i in (a[2], a[4], b[0]):
+        _approve(d, i)
+        wait_status(d, i, "succeeded")
+    wait_until(lambda: _keys(d)["keys"] == [], 5.0, what="no keys left")
+    assert _metric(d, "rf_flow_queued_runs") == 0 and _metric(d, "rf_flow_keys") == 0
+
+
+def test_queued_run_events(launch):
+    d = launch()
+    must_put(d, "fc", FC)
+    a = _start(d, "acme", LIMIT + 1)
+    wait_status(d, a[-1], "queued")
+    _approve(d, a[0])
+    wait_status(d, a[-1], "waiting")
+    _approve(d, a[1])
+    _approve(d, a[-1])
+    wait_status(d, a[-1], "succeeded")
+    res = sse_events(d, f"/v1/runs/{a[-1]}/events", timeout=5.0)
+    types = [e["type"] for e in check_event_frames(res.frames, a[-1])]
+    assert types[:3] == ["run.created", "run.queued", "run.dequeued"], types
+    assert types[-1] == "run.succeeded", types
+    queued = [e for e in check_event_frames(res.frames) if e["type"] == "run.queued"][0]
+    assert queued["data"] == {"key": "acme"}, queued
+
+
+def test_kill9_keeps_queue_order_and_limit(launch):
+    d = launch()
+    must_put(d, "fc", FC)
+    a = _start(d, "acme", 6)
+    b = _start(d, "bolt", 3)
+    wait_until(lambda: _statuses(d, a) == ["waiting"] * 2 + ["queued"] * 4, 10.0, what="acme gated")
+    wait_until(lambda: _statuses(d, b) == ["waiting"] * 2 + ["queued"], 10.0, what="bolt gated")
+    kill9(d)
+    d = relaunch(launch, d)
+    # Still queued after the restart: the limit counts the live runs found at recovery.
+    assert _statuses(d, a) == ["waiting"] * 2 + ["queued"] * 4
+    assert _statuses(d, b) == ["waiting"] * 2 + ["queued"]
+    view = _keys(d)
+    assert view["queued"] == 5 and view["live"] == 4, view
+    # Drain acme one slot at a time: the queue leaves in creation order, at most LIMIT live.
+    started_order = []
+    live = list(a[:2])
+    queued = list(a[2:])
+    while live:
+        done = live.pop(0)
+        _approve(d, done)
+        wait_status(d, done, "succeeded")
+        if queued:
+            nxt = queued.pop(0)
+            wait_status(d, nxt, "waiting")
+            started_order.append(nxt)
+            live.append(nxt)
+            statuses = _statuses(d, a)
+            assert statuses.count("waiting") <= LIMIT, statuses
+            assert all(s == "queued" for s in _statuses(d, queued)), statuses
+    assert started_order == a[2:]
+    for i in b[:2]:
+        _approve(d, i)
+    wait_status(d, b[2], "waiting")
+    _approve(d, b[2])
+    for i in a + b:
+        wait_status(d, i, "succeeded")
+
+
+def test_kill9_then_cancel_queued(launch):
+    d = launch()
+    must_put(d, "fc", FC)
+    a = _start(d, "acme", 4)
+    wait_until(lambda: _statuses(d, a)[2:] == ["queued", "queued"], 10.0, what="queued")
+    st, doc = cancel(d, a[2])
+    assert st == 200 and doc["status"] == "cancelled"
+    kill9(d)
+    d = relaunch(launch, d)
+    assert _statuses(d, a) == ["waiting", "waiting", "cancelled", "queued"]
+    _approve(d, a[0])
+    wait_status(d, a[3], "waiting")
+
+
+def test_bad_concurrency_definitions(launch):
+    d = launch()
+    cases = [
+        ({"concurrency": 5}, "/concurrency"),
+        ({"concurrency": {"limit": 5}}, "/concurrency/key"),
+        ({"concurrency": {"key": "{{input.c}}"}}, "/concurrency/limit"),
+        ({"concurrency": {"key": "", "limit": 1}}, "/concurrency/key"),
+        ({"concurrency": {"key": "{{inptu.c}}", "limit": 1}}, "/concurrency/key"),
+        ({"concurrency": {"key": "{{input.c", "limit": 1}}, "/concurrency/key"),
+        ({"concurrency": {"key": "{{steps.ok.output}}", "limit": 1}}, "/concurrency/key"),
+        ({"concurrency": {"key": "{{input.c}}", "limit": 0}}, "/concurrency/limit"),
+        ({"concurrency": {"key": "{{input.c}}", "limit": -1}}, "/concurrency/limit"),
+        ({"concurrency": {"key": "{{input.c}}", "limit": "5"}}, "/concurrency/limit"),
+        ({"concurrency": {"key": "{{input.c}}", "limit": 1, "burst": 3}}, "/concurrency/burst"),
+        ({"concurency": {"key": "{{input.c}}", "limit": 1}}, "/concurency"),
+    ]
+    for extra, pointer in cases:
+        body = {"steps": [{"id": "ok", "type": "approval"}], **extra}
+        r = put_workflow(d, "bad", body)
+        errors = validation_errors(r)
+        assert pointer in [e["field"] for e in errors], (extra, errors)
+    # None of them was registered.
+    st, _ = get_json(d, "/v1/workflows/bad")
+    assert st == 404
+
+
+def test_concurrency_view_errors(launch):
+    d = launch()
+    st, doc = get_json(d, "/v1/workflows/nope/concurrency")
+    assert_error((st, doc) and get_json(d, "/v1/workflows/nope/concurrency"), 404, "workflow_not_found")
+    must_put(d, "plain", {"steps": [{"id": "a", "type": "noop"}]})
+    st, doc = get_json(d, "/v1/workflows/plain/concurrency")
+    assert st == 200 and doc["limit"] is None and doc["keys"] == [], doc
+    must_put(d, "fc", FC)
+    assert_error(get_json(d, "/v1/workflows/fc/concurrency?limit=0"), 400, "invalid_argument")
+    assert_error(get_json(d, "/v1/workflows/fc/concurrency?x=1"), 400, "invalid_argument")
+    must_start(d, "fc", input={"customer": "k"})
