@@ -12,8 +12,8 @@ queued one is "queued" until a slot frees.
 from __future__ import annotations
 
 import rfclient
-from engine_client import (assert_error, cancel, get_json, get_run, kill9, list_runs, must_put,
-                           must_start, put_workflow, relaunch, request, signal_run, sse_events,
+from engine_client import (assert_error, call, cancel, get_json, get_run, kill9, list_runs, must_put,
+                           must_start, put_workflow, relaunch, signal_run, sse_events,
                            check_event_frames, validation_errors, wait_status, wait_until)
 
 LIMIT = 2
@@ -24,8 +24,8 @@ FC = {"concurrency": {"key": "{{input.customer}}", "limit": LIMIT},
 def _start(d, customer: str, n: int) -> list[str]:
     ids = []
     for i in range(n):
-        st, doc = request(d, "POST", "/v1/workflows/fc/runs",
-                          {"input": {"customer": customer, "i": i}})
+        st, doc = call(d, "POST", "/v1/workflows/fc/runs",
+                       {"input": {"customer": customer, "i": i}})
         assert st == 201, (st, doc)
         ids.append(doc["id"])
     return ids
@@ -115,10 +115,10 @@ def test_queued_run_events(launch):
     _approve(d, a[-1])
     wait_status(d, a[-1], "succeeded")
     res = sse_events(d, f"/v1/runs/{a[-1]}/events", timeout=5.0)
-    types = [e["type"] for e in check_event_frames(res.frames, a[-1])]
+    types = [e["type"] for e in check_event_frames(res, a[-1])]
     assert types[:3] == ["run.created", "run.queued", "run.dequeued"], types
     assert types[-1] == "run.succeeded", types
-    queued = [e for e in check_event_frames(res.frames) if e["type"] == "run.queued"][0]
+    queued = [e for e in check_event_frames(res) if e["type"] == "run.queued"][0]
     assert queued["data"] == {"key": "acme"}, queued
 
 
@@ -203,8 +203,7 @@ def test_bad_concurrency_definitions(launch):
 
 def test_concurrency_view_errors(launch):
     d = launch()
-    st, doc = get_json(d, "/v1/workflows/nope/concurrency")
-    assert_error((st, doc) and get_json(d, "/v1/workflows/nope/concurrency"), 404, "workflow_not_found")
+    assert_error(get_json(d, "/v1/workflows/nope/concurrency"), 404, "workflow_not_found")
     must_put(d, "plain", {"steps": [{"id": "a", "type": "noop"}]})
     st, doc = get_json(d, "/v1/workflows/plain/concurrency")
     assert st == 200 and doc["limit"] is None and doc["keys"] == [], doc
