@@ -356,6 +356,9 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     e->created_lsn = store_->last_ticket();
     if (!key.empty()) idempotency_.emplace(std::move(key), e);
     created = true;
+    // Queued behind others, but this start's version may have raised the limit: the queue
+    // moves now (in order) instead of when the next run of the key ends.
+    if (queued) ReleaseFlow(e->gate);
     for (uint32_t i : pure) RunPure(*e, i, 1, MonoNow());
   }
   Pin pin(e);

@@ -95,13 +95,13 @@ void Coordinator::SettleFlow() {
   // Run ids of one shard are time-ordered and never go backwards: id order is creation order.
   std::sort(loaded_queued_.begin(), loaded_queued_.end(),
             [](const Entry* a, const Entry* b) { return a->run.id < b->run.id; });
+  // Every gate with queued runs, including those LoadFlow made for live runs: a slot may have
+  // freed durably before the dequeue that should have followed it was (a kill -9 in between).
   std::vector<std::string> touched;
   for (Entry* e : loaded_queued_) {
     auto [it, fresh] = gates_.try_emplace(e->gate);
-    if (fresh) {
-      stats_->flow_keys.Add(1);
-      touched.push_back(e->gate);
-    }
+    if (fresh) stats_->flow_keys.Add(1);
+    if (it->second.queued.empty()) touched.push_back(e->gate);
     it->second.queued.push_back(e);
     it->second.limit = LimitOf(*e->run.def);
     stats_->flow_queued.Add(1);

@@ -211,3 +211,20 @@ def test_concurrency_view_errors(launch):
     assert_error(get_json(d, "/v1/workflows/fc/concurrency?limit=0"), 400, "invalid_argument")
     assert_error(get_json(d, "/v1/workflows/fc/concurrency?x=1"), 400, "invalid_argument")
     must_start(d, "fc", input={"customer": "k"})
+
+
+def test_a_new_version_raising_the_limit_moves_the_queue_in_order(launch):
+    d = launch()
+    one = {**FC, "concurrency": {"key": "{{input.customer}}", "limit": 1}}
+    must_put(d, "fc", one)
+    a = _start(d, "acme", 3)
+    wait_until(lambda: _statuses(d, a) == ["waiting", "queued", "queued"], 10.0, what="gated at 1")
+    kill9(d)
+    d = relaunch(launch, d)
+    assert _statuses(d, a) == ["waiting", "queued", "queued"]
+    must_put(d, "fc", {**FC, "concurrency": {"key": "{{input.customer}}", "limit": 3}})
+    b = _start(d, "acme", 2)
+    # The new start's limit (3) lets the two oldest queued runs start; the new ones queue.
+    wait_until(lambda: _statuses(d, a + b) == ["waiting"] * 3 + ["queued"] * 2, 10.0,
+               what="limit 3 applied in order")
+    assert _keys(d)["keys"][0]["limit"] == 3
