@@ -43,6 +43,8 @@ Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecu
   timer_node_.self = this;
   park_node_.fire = &Coordinator::OnParkTimer;
   park_node_.self = this;
+  flow_node_.fire = &Coordinator::OnFlowTimer;
+  flow_node_.self = this;
   releasing_.assign(kPartitions, false);
 }
 
@@ -103,12 +105,10 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
     e.terminal_durable = false;
     CountLive(e.run, 1);
     // A retry is not held back: it takes a slot of its key at once, over the limit if need be.
-    if (e.run.def->concurrency) {
+    if (e.run.def->flow_controlled()) {
       e.gate = FlowGateId(e.run.def->name, FlowKey(*e.run.def, e.run.input));
-      auto [it, fresh] = gates_.try_emplace(e.gate);
-      if (fresh) stats_->flow_keys.Add(1);
-      ++it->second.live;
-      it->second.limit = e.run.def->concurrency->limit;
+      FlowGate& g = GateOf(e);
+      ++g.live;
       e.gate_live = true;
     }
   }
@@ -323,7 +323,7 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     e->run.def = cmd.def;
     std::string flow_key;
     bool queued = false;
-    if (cmd.def->concurrency) {
+    if (cmd.def->flow_controlled()) {
       flow_key = FlowKey(*cmd.def, cmd.input);
       e->gate = FlowGateId(cmd.def->name, flow_key);
       queued = !AdmitFlow(*e);

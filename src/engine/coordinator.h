@@ -349,7 +349,20 @@ class Coordinator {
     int64_t live = 0;
     int64_t limit = 0;  // the newest started version's (a new version may change it)
     std::deque<Entry*> queued;
+    // rate_limit: a token bucket (rate 0: none). In memory only: a restart starts it full.
+    double rate = 0;
+    double burst = 0;
+    double tokens = 0;
+    Nanos refilled = 0;
+    Nanos wake_at = 0;  // a flow_wakeups_ entry is due then (0: none)
   };
+  // The entry's gate, made if need be, with the entry's version's limits (the newest decide).
+  FlowGate& GateOf(Entry& e);
+  // Drops the gate when nothing waits and nothing more is to be remembered (a full bucket).
+  void MaybeDropGate(std::unordered_map<std::string, FlowGate>::iterator it);
+  void WakeGateAt(const std::string& id, FlowGate& g, Nanos at);
+  void ArmFlowTimer();
+  static void OnFlowTimer(reactor::Shard::TimerNode* n);
   // A new run: true when it may start now (it took a slot); false: it is queued.
   bool AdmitFlow(Entry& e);
   // A run ended durably or left memory: frees its slot (or its queue place) and starts the
@@ -475,6 +488,7 @@ class Coordinator {
   BreakerTable breakers_;
   std::unordered_map<std::string, FlowGate> gates_;
   std::vector<Entry*> loaded_queued_;  // LoadFlow -> SettleFlow
+  std::multimap<Nanos, std::string> flow_wakeups_;  // monotonic time -> gate (rate_limit)
   std::unordered_map<std::string, std::vector<WorkItem>> parked_;  // breaker id -> waiting steps
   std::multimap<Nanos, std::string> park_wakeups_;  // monotonic time -> breaker id
 
@@ -489,6 +503,7 @@ class Coordinator {
   TimerNode timer_node_;
   TimerNode retention_node_;
   TimerNode park_node_;
+  TimerNode flow_node_;
   std::vector<bool> held_;             // [partition]: this shard has its runs
   std::vector<uint32_t> held_list_;    // the same, for starts to pick from
   std::vector<bool> releasing_;        // [partition]: being handed over (Release)

@@ -1,25 +1,55 @@
-// Flow control per key: the gates of workflows with a "concurrency" limit (engine/flow_control.h).
-// Every run of one key lives on this shard (its start was routed to the key's partition), so a
-// gate is plain shard state: no atomics, no lock, nothing shared with another shard.
+// Flow control per key: the gates of workflows with a "concurrency" limit and/or a
+// "rate_limit" (engine/flow_control.h). Every run of one key lives on this shard (its start was
+// routed to the key's partition), so a gate is plain shard state: no atomics, no lock, nothing
+// shared with another shard.
 
 #include <algorithm>
+#include <cmath>
 
 #include "engine/coordinator.h"
 
 namespace rf::engine {
 
 namespace {
+
 int64_t LimitOf(const Definition& def) { return def.concurrency ? def.concurrency->limit : INT64_MAX; }
+
+void Refill(double& tokens, double rate, double burst, Nanos& refilled, Nanos now) {
+  if (rate <= 0) return;
+  tokens = std::min(burst, tokens + static_cast<double>(now - refilled) / kSeconds * rate);
+  refilled = now;
+}
+
 }  // namespace
 
-bool Coordinator::AdmitFlow(Entry& e) {
+Coordinator::FlowGate& Coordinator::GateOf(Entry& e) {
   auto [it, fresh] = gates_.try_emplace(e.gate);
   if (fresh) stats_->flow_keys.Add(1);
   FlowGate& g = it->second;
-  g.limit = LimitOf(*e.run.def);  // the newest start's version decides
+  const Definition& def = *e.run.def;
+  g.limit = LimitOf(def);  // the newest start's version decides
+  const Nanos now = MonoNow();
+  if (def.rate_limit) {
+    if (g.rate <= 0) {  // a new bucket starts full
+      g.tokens = static_cast<double>(def.rate_limit->burst);
+      g.refilled = now;
+    }
+    Refill(g.tokens, g.rate, g.burst, g.refilled, now);
+    g.rate = def.rate_limit->per_second;
+    g.burst = static_cast<double>(def.rate_limit->burst);
+    g.tokens = std::min(g.tokens, g.burst);
+  } else {
+    g.rate = 0;
+  }
+  return g;
+}
+
+bool Coordinator::AdmitFlow(Entry& e) {
+  FlowGate& g = GateOf(e);
   // Behind runs already waiting even when a slot is free (one frees only as a run's end is
   // durable, and ReleaseFlow fills it then): FIFO per key.
-  if (g.queued.empty() && g.live < LimitOf(*e.run.def)) {
+  if (g.queued.empty() && g.live < g.limit && (g.rate <= 0 || g.tokens >= 1)) {
+    if (g.rate > 0) g.tokens -= 1;
     ++g.live;
     e.gate_live = true;
     return true;
@@ -47,46 +77,93 @@ void Coordinator::ForgetFlow(Entry& e) {
     g.queued.erase(q);
     stats_->flow_queued.Add(-1);
   }
-  if (it->second.live == 0 && it->second.queued.empty()) {
-    gates_.erase(it);
-    stats_->flow_keys.Add(-1);
+  MaybeDropGate(it);
+}
+
+void Coordinator::MaybeDropGate(std::unordered_map<std::string, FlowGate>::iterator it) {
+  FlowGate& g = it->second;
+  if (g.live != 0 || !g.queued.empty()) return;
+  if (g.rate > 0) {
+    // The bucket remembers recent starts until it is full again: forgetting it earlier would
+    // let the next start of the key through a fresh burst.
+    const Nanos now = MonoNow();
+    Refill(g.tokens, g.rate, g.burst, g.refilled, now);
+    if (g.tokens < g.burst) {
+      WakeGateAt(it->first, g, now + static_cast<Nanos>(std::ceil((g.burst - g.tokens) / g.rate * kSeconds)));
+      return;
+    }
   }
+  gates_.erase(it);
+  stats_->flow_keys.Add(-1);
 }
 
 void Coordinator::ReleaseFlow(const std::string& gate) {
   auto it = gates_.find(gate);
   if (it == gates_.end()) return;
   FlowGate& g = it->second;
-  while (!g.queued.empty() && !Releasing(*g.queued.front()) &&
-         g.live < g.limit) {
+  const Nanos now = MonoNow();
+  Refill(g.tokens, g.rate, g.burst, g.refilled, now);
+  while (!g.queued.empty() && !Releasing(*g.queued.front()) && g.live < g.limit &&
+         (g.rate <= 0 || g.tokens >= 1)) {
     Entry* next = g.queued.front();
     g.queued.pop_front();
     stats_->flow_queued.Add(-1);
     if (IsTerminal(next->run.status)) continue;  // its end is on its way; LeaveFlow finds nothing
     Status st = Mutate(*next, [](Machine& m) { return m.Dequeue(); });
     if (!st) continue;  // not queued after all: nothing to start
+    if (g.rate > 0) g.tokens -= 1;
     ++g.live;
     next->gate_live = true;
     stats_->flow_dequeued.Add();
   }
-  if (g.live == 0 && g.queued.empty()) {
-    gates_.erase(it);
-    stats_->flow_keys.Add(-1);
+  // Held back by the rate alone: come back when the next token is there.
+  if (!g.queued.empty() && g.rate > 0 && g.tokens < 1 && g.live < g.limit)
+    WakeGateAt(gate, g, now + static_cast<Nanos>(std::ceil((1 - g.tokens) / g.rate * kSeconds)));
+  MaybeDropGate(it);
+}
+
+void Coordinator::WakeGateAt(const std::string& id, FlowGate& g, Nanos at) {
+  if (g.wake_at != 0 && g.wake_at <= at) return;  // an earlier wake comes anyway
+  g.wake_at = at;
+  flow_wakeups_.emplace(at, id);
+  if (flow_wakeups_.begin()->first == at) ArmFlowTimer();
+}
+
+void Coordinator::ArmFlowTimer() {
+  reactor::Shard& shard = reactor::Shard::Current();
+  if (flow_wakeups_.empty()) {
+    shard.Disarm(&flow_node_);
+    return;
   }
+  shard.Arm(&flow_node_, flow_wakeups_.begin()->first);
+}
+
+void Coordinator::OnFlowTimer(reactor::Shard::TimerNode* n) {
+  Coordinator* self = static_cast<TimerNode*>(n)->self;
+  if (self->closing_) return;
+  const Nanos now = MonoNow();
+  while (!self->flow_wakeups_.empty() && self->flow_wakeups_.begin()->first <= now) {
+    const std::string id = std::move(self->flow_wakeups_.begin()->second);
+    const Nanos at = self->flow_wakeups_.begin()->first;
+    self->flow_wakeups_.erase(self->flow_wakeups_.begin());
+    auto it = self->gates_.find(id);
+    if (it == self->gates_.end() || it->second.wake_at != at) continue;  // superseded
+    it->second.wake_at = 0;
+    self->ReleaseFlow(id);
+  }
+  self->ArmFlowTimer();
 }
 
 void Coordinator::LoadFlow(Entry& e) {
-  if (!e.run.def->concurrency || IsTerminal(e.run.status)) return;
+  if (!e.run.def->flow_controlled() || IsTerminal(e.run.status)) return;
   e.gate = FlowGateId(e.run.def->name, FlowKey(*e.run.def, e.run.input));
   if (e.run.status == RunStatus::kQueued) {
     loaded_queued_.push_back(&e);
     return;
   }
   // Started before the restart: it holds a slot even if that exceeds a limit lowered since.
-  auto [it, fresh] = gates_.try_emplace(e.gate);
-  if (fresh) stats_->flow_keys.Add(1);
-  ++it->second.live;
-  it->second.limit = LimitOf(*e.run.def);
+  FlowGate& g = GateOf(e);
+  ++g.live;
   e.gate_live = true;
 }
 
@@ -99,11 +176,9 @@ void Coordinator::SettleFlow() {
   // freed durably before the dequeue that should have followed it was (a kill -9 in between).
   std::vector<std::string> touched;
   for (Entry* e : loaded_queued_) {
-    auto [it, fresh] = gates_.try_emplace(e->gate);
-    if (fresh) stats_->flow_keys.Add(1);
-    if (it->second.queued.empty()) touched.push_back(e->gate);
-    it->second.queued.push_back(e);
-    it->second.limit = LimitOf(*e->run.def);
+    FlowGate& g = GateOf(*e);
+    if (g.queued.empty()) touched.push_back(e->gate);
+    g.queued.push_back(e);
     stats_->flow_queued.Add(1);
   }
   loaded_queued_.clear();
@@ -113,6 +188,7 @@ void Coordinator::SettleFlow() {
 std::vector<FlowKeyView> Coordinator::FlowKeys(const std::string& workflow, size_t max) const {
   std::vector<FlowKeyView> out;
   for (const auto& [id, g] : gates_) {
+    if (g.live == 0 && g.queued.empty()) continue;  // a bucket refilling, nothing to show
     const size_t nl = id.find('\n');
     const std::string_view wf = std::string_view(id).substr(0, nl);
     if (!workflow.empty() && wf != workflow) continue;
@@ -121,7 +197,7 @@ std::vector<FlowKeyView> Coordinator::FlowKeys(const std::string& workflow, size
     v.key = id.substr(nl + 1);
     v.live = g.live;
     v.queued = static_cast<int64_t>(g.queued.size());
-    v.limit = g.limit;
+    v.limit = g.limit == INT64_MAX ? 0 : g.limit;
     v.shard = shard_;
     out.push_back(std::move(v));
   }

@@ -159,7 +159,7 @@ uint32_t Engine::PartitionForStart(std::string_view workflow, std::string_view k
 
 uint32_t Engine::PartitionForStart(const Definition& def, const json::Value& input,
                                    std::string_view key) {
-  if (def.concurrency) return FlowPartition(def.name, FlowKey(def, input));
+  if (def.flow_controlled()) return FlowPartition(def.name, FlowKey(def, input));
   return PartitionForStart(def.name, key);
 }
 

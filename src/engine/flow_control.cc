@@ -5,10 +5,11 @@
 namespace rf::engine {
 
 std::string FlowKey(const Definition& def, const json::Value& input) {
-  if (!def.concurrency) return {};
+  if (!def.flow_controlled()) return {};
   // Rendered before the run exists (the start is routed by it): no run id, the same at replay.
   json::Context ctx{&input, nullptr, {}, def.name};
-  std::string key = def.concurrency->key.EvaluateString(ctx);
+  const json::Template& t = def.concurrency ? def.concurrency->key : def.rate_limit->key;
+  std::string key = t.EvaluateString(ctx);
   if (key.size() > kMaxFlowKeyBytes) {
     size_t n = kMaxFlowKeyBytes;
     while (n > 0 && (static_cast<unsigned char>(key[n]) & 0xC0) == 0x80) --n;
