@@ -132,3 +132,35 @@ TEST_CASE("a queued run can be cancelled") {
   Machine d(run, 1200, records, nullptr);
   CHECK(!d.Dequeue());
 }
+
+TEST_CASE("rate_limit: parsing, defaults and mistakes at their pointers") {
+  auto wf = [](std::string_view extra) {
+    return R"({"name": "w", )" + std::string(extra) + R"(, "steps": [{"id": "a", "type": "noop"}]})";
+  };
+  Compiled c = CompileDefinition("", wf(R"("rate_limit": {"key": "{{input.c}}", "per_second": 2.5})"), 1);
+  REQUIRE(c.errors.empty());
+  REQUIRE(c.def->rate_limit.has_value());
+  CHECK(c.def->rate_limit->per_second == 2.5);
+  CHECK(c.def->rate_limit->burst == 1);
+  CHECK(c.def->flow_controlled());
+  CHECK(!c.def->concurrency.has_value());
+  CHECK(FlowKey(*c.def, J(R"({"c": "x"})")) == "x");
+  Compiled both = CompileDefinition(
+      "", wf(R"("rate_limit": {"key": "{{input.c}}", "per_second": 1, "burst": 5},
+               "concurrency": {"key": "{{input.c}}", "limit": 2})"), 1);
+  REQUIRE(both.errors.empty());
+  CHECK(both.def->rate_limit->burst == 5);
+  auto first = [&](std::string_view extra) {
+    Compiled x = CompileDefinition("", wf(extra), 1);
+    return x.errors.empty() ? std::string() : x.errors[0].pointer;
+  };
+  CHECK(first(R"("rate_limit": [])") == "/rate_limit");
+  CHECK(first(R"("rate_limit": {"per_second": 1})") == "/rate_limit/key");
+  CHECK(first(R"("rate_limit": {"key": "{{input.c}}"})") == "/rate_limit/per_second");
+  CHECK(first(R"("rate_limit": {"key": "{{input.c}}", "per_second": 0})") == "/rate_limit/per_second");
+  CHECK(first(R"("rate_limit": {"key": "{{input.c}}", "per_second": "1"})") == "/rate_limit/per_second");
+  CHECK(first(R"("rate_limit": {"key": "{{input.c}}", "per_second": 1, "burst": 0})") == "/rate_limit/burst");
+  CHECK(first(R"("rate_limit": {"key": "{{input.c}}", "per_second": 1, "x": 0})") == "/rate_limit/x");
+  CHECK(first(R"("rate_limit": {"key": "{{input.c}}", "per_second": 1},
+                 "concurrency": {"key": "{{input.d}}", "limit": 1})") == "/rate_limit/key");
+}
