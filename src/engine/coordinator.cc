@@ -326,7 +326,7 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     if (cmd.def->flow_controlled()) {
       flow_key = FlowKey(*cmd.def, cmd.input);
       e->gate = FlowGateId(cmd.def->name, flow_key);
-      queued = !AdmitFlow(*e);
+      queued = cmd.def->debounce || !AdmitFlow(*e);  // a debounced start waits out its quiet time
     }
     e->log.reserve(256 + 256 * cmd.def->steps.size());  // one allocation for a typical run's records
     runs_.emplace(id, std::move(owned));
@@ -358,7 +358,11 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     created = true;
     // Queued behind others, but this start's version may have raised the limit: the queue
     // moves now (in order) instead of when the next run of the key ends.
-    if (queued) ReleaseFlow(e->gate);
+    if (cmd.def->debounce) {
+      HoldDebounced(*e, MonoNow() + cmd.def->debounce->ms * kMillis);
+    } else if (queued) {
+      ReleaseFlow(e->gate);
+    }
     for (uint32_t i : pure) RunPure(*e, i, 1, MonoNow());
   }
   Pin pin(e);

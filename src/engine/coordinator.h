@@ -355,7 +355,12 @@ class Coordinator {
     double tokens = 0;
     Nanos refilled = 0;
     Nanos wake_at = 0;  // a flow_wakeups_ entry is due then (0: none)
+    // debounce: the last start, queued until `held_due` passes without a newer one.
+    Entry* held = nullptr;
+    Nanos held_due = 0;
   };
+  // A new run of a debounced workflow: it replaces (cancels) the one held for its key.
+  void HoldDebounced(Entry& e, Nanos due);
   // The entry's gate, made if need be, with the entry's version's limits (the newest decide).
   FlowGate& GateOf(Entry& e);
   // Drops the gate when nothing waits and nothing more is to be remembered (a full bucket).

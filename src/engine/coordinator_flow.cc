@@ -65,11 +65,31 @@ void Coordinator::LeaveFlow(Entry& e) {
   ReleaseFlow(e.gate);
 }
 
+void Coordinator::HoldDebounced(Entry& e, Nanos due) {
+  FlowGate& g = GateOf(e);
+  if (Entry* prev = g.held; prev != nullptr && prev != &e) {
+    g.held = nullptr;
+    stats_->flow_queued.Add(-1);
+    if (!IsTerminal(prev->run.status)) {
+      std::string reason = "debounced: a later start (" + e.run.id_text + ") replaced it";
+      Status st = Mutate(*prev, [&](Machine& m) { return m.Cancel(std::move(reason)); });
+      (void)st;  // a run that ended meanwhile has nothing to cancel
+    }
+  }
+  if (g.held != &e) stats_->flow_queued.Add(1);
+  g.held = &e;
+  g.held_due = due;
+  WakeGateAt(e.gate, g, due);
+}
+
 void Coordinator::ForgetFlow(Entry& e) {
   auto it = gates_.find(e.gate);
   if (it == gates_.end()) return;
   FlowGate& g = it->second;
-  if (e.gate_live) {
+  if (g.held == &e) {
+    g.held = nullptr;
+    stats_->flow_queued.Add(-1);
+  } else if (e.gate_live) {
     --g.live;
     e.gate_live = false;
   } else if (auto q = std::find(g.queued.begin(), g.queued.end(), &e); q != g.queued.end()) {
@@ -82,7 +102,7 @@ void Coordinator::ForgetFlow(Entry& e) {
 
 void Coordinator::MaybeDropGate(std::unordered_map<std::string, FlowGate>::iterator it) {
   FlowGate& g = it->second;
-  if (g.live != 0 || !g.queued.empty()) return;
+  if (g.live != 0 || !g.queued.empty() || g.held) return;
   if (g.rate > 0) {
     // The bucket remembers recent starts until it is full again: forgetting it earlier would
     // let the next start of the key through a fresh burst.
@@ -102,6 +122,19 @@ void Coordinator::ReleaseFlow(const std::string& gate) {
   if (it == gates_.end()) return;
   FlowGate& g = it->second;
   const Nanos now = MonoNow();
+  if (Entry* h = g.held; h != nullptr && !Releasing(*h)) {
+    if (now < g.held_due) {
+      WakeGateAt(gate, g, g.held_due);  // a newer start moved the end of the quiet time
+    } else {
+      g.held = nullptr;
+      stats_->flow_queued.Add(-1);
+      if (!IsTerminal(h->run.status) && Mutate(*h, [](Machine& m) { return m.Dequeue(); })) {
+        ++g.live;
+        h->gate_live = true;
+        stats_->flow_dequeued.Add();
+      }
+    }
+  }
   Refill(g.tokens, g.rate, g.burst, g.refilled, now);
   while (!g.queued.empty() && !Releasing(*g.queued.front()) && g.live < g.limit &&
          (g.rate <= 0 || g.tokens >= 1)) {
@@ -176,6 +209,14 @@ void Coordinator::SettleFlow() {
   // freed durably before the dequeue that should have followed it was (a kill -9 in between).
   std::vector<std::string> touched;
   for (Entry* e : loaded_queued_) {
+    if (const auto& db = e->run.def->debounce) {
+      // The newest queued start of a key is the one held; the quiet time is not durable, so
+      // it is measured from its creation (wall clock). Older ones were replaced.
+      const int64_t left_ms = std::max<int64_t>(0, e->run.created_ms + db->ms - NowMs());
+      if (!gates_.contains(e->gate)) touched.push_back(e->gate);
+      HoldDebounced(*e, MonoNow() + left_ms * kMillis);
+      continue;
+    }
     FlowGate& g = GateOf(*e);
     if (g.queued.empty()) touched.push_back(e->gate);
     g.queued.push_back(e);
@@ -188,7 +229,7 @@ void Coordinator::SettleFlow() {
 std::vector<FlowKeyView> Coordinator::FlowKeys(const std::string& workflow, size_t max) const {
   std::vector<FlowKeyView> out;
   for (const auto& [id, g] : gates_) {
-    if (g.live == 0 && g.queued.empty()) continue;  // a bucket refilling, nothing to show
+    if (g.live == 0 && g.queued.empty() && !g.held) continue;  // a bucket refilling
     const size_t nl = id.find('\n');
     const std::string_view wf = std::string_view(id).substr(0, nl);
     if (!workflow.empty() && wf != workflow) continue;
@@ -196,7 +237,7 @@ std::vector<FlowKeyView> Coordinator::FlowKeys(const std::string& workflow, size
     v.workflow = std::string(wf);
     v.key = id.substr(nl + 1);
     v.live = g.live;
-    v.queued = static_cast<int64_t>(g.queued.size());
+    v.queued = static_cast<int64_t>(g.queued.size()) + (g.held ? 1 : 0);
     v.limit = g.limit == INT64_MAX ? 0 : g.limit;
     v.shard = shard_;
     out.push_back(std::move(v));

@@ -115,6 +115,14 @@ struct ConcurrencySpec {
   std::string key_source;
   int64_t limit = 1;
 };
+// A workflow's "debounce": of the starts of one key less than `ms` apart only the last runs;
+// the earlier ones end cancelled ("debounced: ..."). Not combined with concurrency/rate_limit.
+constexpr int64_t kMaxDebounceMs = 86'400'000;
+struct DebounceSpec {
+  json::Template key;
+  std::string key_source;
+  int64_t ms = 0;
+};
 // A workflow's "rate_limit": starts per key beyond `per_second` (a token bucket of `burst`) are
 // queued and released at the rate. With "concurrency" too, both use the same key.
 constexpr double kMaxRatePerSecond = 1'000'000;
@@ -142,8 +150,9 @@ struct Definition {
   std::vector<Trigger> triggers;    // events that start it
   std::optional<ConcurrencySpec> concurrency;
   std::optional<RateLimitSpec> rate_limit;
+  std::optional<DebounceSpec> debounce;
   // Starts are gated per key (concurrency and/or rate_limit): engine/flow_control.h.
-  bool flow_controlled() const { return concurrency.has_value() || rate_limit.has_value(); }
+  bool flow_controlled() const { return concurrency || rate_limit || debounce; }
   std::vector<uint32_t> roots;      // steps without dependencies, ascending
   std::vector<uint32_t> terminals;  // steps without dependents, ascending
   std::string source;               // the submitted JSON text, as given (for GET)

@@ -8,7 +8,9 @@ std::string FlowKey(const Definition& def, const json::Value& input) {
   if (!def.flow_controlled()) return {};
   // Rendered before the run exists (the start is routed by it): no run id, the same at replay.
   json::Context ctx{&input, nullptr, {}, def.name};
-  const json::Template& t = def.concurrency ? def.concurrency->key : def.rate_limit->key;
+  const json::Template& t = def.concurrency  ? def.concurrency->key
+                            : def.rate_limit ? def.rate_limit->key
+                                             : def.debounce->key;
   std::string key = t.EvaluateString(ctx);
   if (key.size() > kMaxFlowKeyBytes) {
     size_t n = kMaxFlowKeyBytes;

@@ -227,10 +227,10 @@ Status Machine::Signal(std::string_view name, json::Value payload) {
   return {};
 }
 
-Status Machine::Cancel() {
+Status Machine::Cancel(std::string reason) {
   if (IsTerminal(run_.status))
     return Error{Errc::kConflict, "run is already " + std::string(RunStatusName(run_.status))};
-  FinishRun(RunStatus::kCancelled, "cancelled");
+  FinishRun(RunStatus::kCancelled, std::move(reason));
   return {};
 }
 

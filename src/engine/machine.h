@@ -65,7 +65,7 @@ class Machine {
   // Errors: kNotFound (no approval step of that name), kConflict (not waiting / run finished),
   // kTooLarge / kTooDeep / kInvalidArgument (a payload over the live limits).
   Status Signal(std::string_view name, json::Value payload);
-  Status Cancel();  // kConflict when already finished
+  Status Cancel(std::string reason = "cancelled");  // kConflict when already finished
   Status Resume();  // kConflict unless the run failed
   // After replay: steps that were running when the process stopped are retried
   // as new attempts; timers are re-armed; ready steps start.

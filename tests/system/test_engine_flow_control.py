@@ -294,3 +294,56 @@ def test_bad_rate_limit_definitions(launch):
         body = {"steps": [{"id": "a", "type": "noop"}], **extra}
         errors = validation_errors(put_workflow(d, "bad", body))
         assert pointer in [e["field"] for e in errors], (extra, errors)
+
+
+DB = {"debounce": {"key": "{{input.customer}}", "ms": 400}, "steps": [{"id": "a", "type": "noop"}]}
+
+
+def _start_in(d, name: str, customer: str) -> str:
+    st, doc = call(d, "POST", f"/v1/workflows/{name}/runs", {"input": {"customer": customer}})
+    assert st == 201, (st, doc)
+    return doc["id"]
+
+
+def test_debounce_runs_only_the_last_start(launch):
+    d = launch()
+    must_put(d, "db", DB)
+    ids = [_start_in(d, "db", "acme") for _ in range(3)]
+    other = _start_in(d, "db", "bolt")
+    last = wait_status(d, ids[-1], "succeeded", timeout=10.0)
+    assert last["steps"][0]["status"] == "succeeded"
+    for i in ids[:-1]:
+        st, run = get_run(d, i)
+        assert run["status"] == "cancelled", run
+        assert run["error"]["message"].startswith("debounced: a later start"), run
+        assert all(s["attempts"] == [] for s in run["steps"]), run  # never started
+    wait_status(d, other, "succeeded")  # another key is debounced on its own
+
+
+def test_debounced_start_survives_kill9(launch):
+    d = launch()
+    must_put(d, "db", {**DB, "debounce": {"key": "{{input.customer}}", "ms": 1500}})
+    first = _start_in(d, "db", "acme")
+    second = _start_in(d, "db", "acme")
+    assert _statuses(d, [first, second]) == ["cancelled", "queued"]
+    kill9(d)
+    d = relaunch(launch, d)
+    assert _statuses(d, [first]) == ["cancelled"]
+    wait_status(d, second, "succeeded", timeout=10.0)
+
+
+def test_bad_debounce_definitions(launch):
+    d = launch()
+    cases = [
+        ({"debounce": "1s"}, "/debounce"),
+        ({"debounce": {"ms": 100}}, "/debounce/key"),
+        ({"debounce": {"key": "{{input.c}}"}}, "/debounce/ms"),
+        ({"debounce": {"key": "{{input.c}}", "ms": 0}}, "/debounce/ms"),
+        ({"debounce": {"key": "{{input.c}}", "ms": 100, "max": 1}}, "/debounce/max"),
+        ({"debounce": {"key": "{{input.c}}", "ms": 100},
+          "concurrency": {"key": "{{input.c}}", "limit": 1}}, "/debounce"),
+    ]
+    for extra, pointer in cases:
+        body = {"steps": [{"id": "a", "type": "noop"}], **extra}
+        errors = validation_errors(put_workflow(d, "bad", body))
+        assert pointer in [e["field"] for e in errors], (extra, errors)

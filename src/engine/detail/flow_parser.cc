@@ -87,4 +87,26 @@ std::optional<RateLimitSpec> ParseRateLimit(const json::Value& v, Checker& check
   return spec;
 }
 
+std::optional<DebounceSpec> ParseDebounce(const json::Value& v, Checker& checker) {
+  const std::string ptr = "/debounce";
+  if (!v.is_object()) {
+    checker.Add(ptr, "debounce must be an object {\"key\", \"ms\"}");
+    return std::nullopt;
+  }
+  checker.UnknownKeys(v, ptr, {"key", "ms"});
+  DebounceSpec spec;
+  bool ok = ParseKey(v, ptr, spec.key, spec.key_source, checker);
+  const json::Value* ms = v.Find("ms");
+  if (ms == nullptr) {
+    checker.Add(ptr + "/ms", "debounce requires 'ms', the quiet time after the last start");
+    ok = false;
+  } else if (auto n = checker.Integer(ms, ptr + "/ms", "ms", 1, kMaxDebounceMs)) {
+    spec.ms = *n;
+  } else {
+    ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return spec;
+}
+
 }  // namespace rf::engine::detail

@@ -69,5 +69,6 @@ std::optional<json::Condition> CompileConditionAt(const std::string& text, const
 // A workflow's "concurrency" (engine/detail/flow_parser.cc).
 std::optional<ConcurrencySpec> ParseConcurrency(const json::Value& v, Checker& checker);
 std::optional<RateLimitSpec> ParseRateLimit(const json::Value& v, Checker& checker);
+std::optional<DebounceSpec> ParseDebounce(const json::Value& v, Checker& checker);
 
 }  // namespace rf::engine::detail
