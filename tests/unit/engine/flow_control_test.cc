@@ -164,3 +164,39 @@ TEST_CASE("rate_limit: parsing, defaults and mistakes at their pointers") {
   CHECK(first(R"("rate_limit": {"key": "{{input.c}}", "per_second": 1},
                  "concurrency": {"key": "{{input.d}}", "limit": 1})") == "/rate_limit/key");
 }
+
+TEST_CASE("debounce: parsing and mistakes at their pointers") {
+  auto wf = [](std::string_view extra) {
+    return R"({"name": "w", )" + std::string(extra) + R"(, "steps": [{"id": "a", "type": "noop"}]})";
+  };
+  Compiled c = CompileDefinition("", wf(R"("debounce": {"key": "{{input.c}}", "ms": 250})"), 1);
+  REQUIRE(c.errors.empty());
+  REQUIRE(c.def->debounce.has_value());
+  CHECK(c.def->debounce->ms == 250);
+  CHECK(c.def->flow_controlled());
+  CHECK(FlowKey(*c.def, J(R"({"c": "k"})")) == "k");
+  auto first = [&](std::string_view extra) {
+    Compiled x = CompileDefinition("", wf(extra), 1);
+    return x.errors.empty() ? std::string() : x.errors[0].pointer;
+  };
+  CHECK(first(R"("debounce": 5)") == "/debounce");
+  CHECK(first(R"("debounce": {"ms": 5})") == "/debounce/key");
+  CHECK(first(R"("debounce": {"key": "{{input.c}}"})") == "/debounce/ms");
+  CHECK(first(R"("debounce": {"key": "{{input.c}}", "ms": 0})") == "/debounce/ms");
+  CHECK(first(R"("debounce": {"key": "{{input.c}}", "ms": 86400001})") == "/debounce/ms");
+  CHECK(first(R"("debounce": {"key": "{{input.c}}", "ms": 5, "y": 1})") == "/debounce/y");
+  CHECK(first(R"("debounce": {"key": "{{input.c}}", "ms": 5}, "rate_limit": {"key": "{{input.c}}", "per_second": 1})") ==
+        "/debounce");
+}
+
+TEST_CASE("a cancel carries its reason") {
+  Compiled c = CompileDefinition("", Wf(R"({"key": "{{input.c}}", "limit": 1})"), 1);
+  Run run;
+  run.def = c.def;
+  std::vector<Record> records;
+  const std::string key = "k";
+  Machine::Create(run, NewRunId(3, 1000), J("{}"), Priority::kDefault, "", 1000, records, nullptr, {}, &key);
+  Machine m(run, 1100, records, nullptr);
+  REQUIRE(m.Cancel("debounced: a later start (x) replaced it"));
+  CHECK(run.error == "debounced: a later start (x) replaced it");
+}
