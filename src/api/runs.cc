@@ -104,7 +104,7 @@ reactor::Task<void> StartRun(void* p, RequestContext& rc) {
   cmd.idempotency_key = std::string(key);
   // W3C: a traceparent that does not parse is ignored (the run starts a trace of its own).
   if (auto tp = trace::ParseTraceparent(rc.req.Header("traceparent"))) cmd.trace_parent = *tp;
-  cmd.partition = ctx.engine->PartitionForStart(qualified, key);
+  cmd.partition = ctx.engine->PartitionForStart(*cmd.def, cmd.input, key);
   const uint32_t partition = cmd.partition;
   const Nanos wait = cmd.wait;
   Result<RunView> r = co_await detail::StartOnOwner(ctx, std::move(cmd));  // suspends

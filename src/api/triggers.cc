@@ -136,7 +136,7 @@ reactor::Task<void> Emit(void* p, RequestContext& rc) {
     cmd.input = input;
     if (trace_parent) cmd.trace_parent = *trace_parent;
     if (!key.empty()) cmd.idempotency_key = "event:" + type + ":" + std::string(key);
-    cmd.partition = ctx.engine->PartitionForStart(def->name, cmd.idempotency_key);
+    cmd.partition = ctx.engine->PartitionForStart(*def, cmd.input, cmd.idempotency_key);
     if (ctx.quotas) cmd.live_limit = ctx.quotas->LiveLimit(shard, ns);
     const std::string name(SplitQualified(def->name).name);
     auto r = co_await detail::StartOnOwner(ctx, std::move(cmd));  // suspends

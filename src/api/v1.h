@@ -19,6 +19,7 @@ void AddSecretRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddAuditRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddOperationRoutes(Routes& routes, detail::ApiContext* ctx);
 void AddScheduleRoutes(Routes& routes, detail::ApiContext* ctx);
+void AddFlowRoutes(Routes& routes, detail::ApiContext* ctx);
 
 class V1Api {
  public:
@@ -50,6 +51,7 @@ class V1Api {
   void EnableSchedules(schedule::Schedulers* schedules) { ctx_.schedules = schedules; }
   void AddRoutes(Routes& routes) {
     AddWorkflowRoutes(routes, &ctx_);
+    AddFlowRoutes(routes, &ctx_);
     AddRunRoutes(routes, &ctx_);
     AddEventRoutes(routes, &ctx_);
     AddKeyRoutes(routes, &ctx_);

@@ -43,6 +43,8 @@ Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecu
   timer_node_.self = this;
   park_node_.fire = &Coordinator::OnParkTimer;
   park_node_.self = this;
+  flow_node_.fire = &Coordinator::OnFlowTimer;
+  flow_node_.self = this;
   releasing_.assign(kPartitions, false);
 }
 
@@ -102,6 +104,13 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
   if (IsTerminal(before) && !IsTerminal(e.run.status)) {  // resumed by a retry
     e.terminal_durable = false;
     CountLive(e.run, 1);
+    // A retry is not held back: it takes a slot of its key at once, over the limit if need be.
+    if (e.run.def->flow_controlled()) {
+      e.gate = FlowGateId(e.run.def->name, FlowKey(*e.run.def, e.run.input));
+      FlowGate& g = GateOf(e);
+      ++g.live;
+      e.gate_live = true;
+    }
   }
   ++e.pending;
   after_.push_back(After{&e, std::move(m.effects()), {}, finished});
@@ -159,6 +168,7 @@ void Coordinator::Dispatch(After& a) {
   ChildEnded(e);
   CancelChildren(e);
   CountLive(e.run, -1);
+  LeaveFlow(e);
   size_t slot = e.run.status == RunStatus::kSucceeded ? 0 : e.run.status == RunStatus::kFailed ? 1 : 2;
   stats_->Workflow(e.run.def->name).finished[slot].Add();
   if (e.waiters) {
@@ -313,6 +323,13 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     auto owned = std::make_unique<Entry>();
     e = owned.get();
     e->run.def = cmd.def;
+    std::string flow_key;
+    bool queued = false;
+    if (cmd.def->flow_controlled()) {
+      flow_key = FlowKey(*cmd.def, cmd.input);
+      e->gate = FlowGateId(cmd.def->name, flow_key);
+      queued = cmd.def->debounce || !AdmitFlow(*e);  // a debounced start waits out its quiet time
+    }
     e->log.reserve(256 + 256 * cmd.def->steps.size());  // one allocation for a typical run's records
     runs_.emplace(id, std::move(owned));
     listed_.insert(id);
@@ -322,7 +339,7 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
         store_->wants_events() || workflow_subs_.find(cmd.def->name) != workflow_subs_.end();
     Machine m = Machine::Create(e->run, id, std::move(cmd.input), cmd.priority,
                                 cmd.idempotency_key, NowMs(), records, want ? &events : nullptr,
-                                cmd.trace_parent, std::move(cmd.parent));
+                                cmd.trace_parent, std::move(cmd.parent), queued ? &flow_key : nullptr);
     stats_->Workflow(cmd.def->name).started.Add();
     CountLive(e->run, 1);
     stats_->runs_retained.Add(1);
@@ -341,6 +358,13 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
     e->created_lsn = store_->last_ticket();
     if (!key.empty()) idempotency_.emplace(std::move(key), e);
     created = true;
+    // Queued behind others, but this start's version may have raised the limit: the queue
+    // moves now (in order) instead of when the next run of the key ends.
+    if (cmd.def->debounce) {
+      HoldDebounced(*e, MonoNow() + cmd.def->debounce->ms * kMillis);
+    } else if (queued) {
+      ReleaseFlow(e->gate);
+    }
     for (uint32_t i : pure) RunPure(*e, i, 1, MonoNow());
   }
   Pin pin(e);

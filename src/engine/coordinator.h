@@ -28,6 +28,7 @@
 #include "engine/breaker_table.h"
 #include "engine/engine_metrics.h"
 #include "engine/executor.h"
+#include "engine/flow_control.h"
 #include "engine/machine.h"
 #include "engine/registry.h"
 #include "fanout/subscriber.h"
@@ -192,6 +193,9 @@ class Coordinator {
   size_t run_count() const { return runs_.size(); }
   // This shard's circuit breakers (GET /v1/breakers); shard thread.
   std::vector<BreakerView> Breakers() const;
+  // This shard's concurrency keys of `workflow` (qualified; empty: every workflow) with live or
+  // queued runs, at most `max`, busiest first (GET /v1/workflows/{name}/concurrency); shard thread.
+  std::vector<FlowKeyView> FlowKeys(const std::string& workflow, size_t max) const;
   // Null until Open() succeeded.
 
  private:
@@ -213,6 +217,11 @@ class Coordinator {
     // Quarantined at start (see ReplayRecord): the position in `log` of the record that could
     // not be replayed, from 1; 0: not quarantined. The run reads as failed and stays unchanged.
     uint32_t quarantined_at = 0;
+    // Flow control (coordinator_flow.cc): the gate it is counted under (workflow '\n' key; empty:
+    // the workflow has no concurrency limit) and whether it holds one of the gate's slots
+    // (started) or waits in its queue.
+    std::string gate;
+    bool gate_live = false;
     Waiter* waiters = nullptr;
     struct Sub {
       std::shared_ptr<fanout::Subscriber> to;
@@ -354,6 +363,44 @@ class Coordinator {
   static void OnParkTimer(reactor::Shard::TimerNode* n);
   void DropParkedOfReleasing();
 
+  // Flow control per key (coordinator_flow.cc). A gate: the live runs of one (workflow, key)
+  // and the queued ones in creation order. Gates live only on the shard holding the key's
+  // partition; empty ones are dropped, so there are at most as many as live runs.
+  struct FlowGate {
+    int64_t live = 0;
+    int64_t limit = 0;  // the newest started version's (a new version may change it)
+    std::deque<Entry*> queued;
+    // rate_limit: a token bucket (rate 0: none). In memory only: a restart starts it full.
+    double rate = 0;
+    double burst = 0;
+    double tokens = 0;
+    Nanos refilled = 0;
+    Nanos wake_at = 0;  // a flow_wakeups_ entry is due then (0: none)
+    // debounce: the last start, queued until `held_due` passes without a newer one.
+    Entry* held = nullptr;
+    Nanos held_due = 0;
+  };
+  // A new run of a debounced workflow: it replaces (cancels) the one held for its key.
+  void HoldDebounced(Entry& e, Nanos due);
+  // The entry's gate, made if need be, with the entry's version's limits (the newest decide).
+  FlowGate& GateOf(Entry& e);
+  // Drops the gate when nothing waits and nothing more is to be remembered (a full bucket).
+  void MaybeDropGate(std::unordered_map<std::string, FlowGate>::iterator it);
+  void WakeGateAt(const std::string& id, FlowGate& g, Nanos at);
+  void ArmFlowTimer();
+  static void OnFlowTimer(reactor::Shard::TimerNode* n);
+  // A new run: true when it may start now (it took a slot); false: it is queued.
+  bool AdmitFlow(Entry& e);
+  // A run ended durably or left memory: frees its slot (or its queue place) and starts the
+  // next queued runs of its key.
+  void LeaveFlow(Entry& e);
+  void ForgetFlow(Entry& e);  // the same without starting others (the run leaves memory)
+  void ReleaseFlow(const std::string& gate);
+  // After a replay: counts the loaded live runs per key and queues the queued ones in creation
+  // (id) order, then starts those the limit lets through.
+  void LoadFlow(Entry& e);
+  void SettleFlow();
+
   // Durable timers: due times come from records; this is their in-memory index.
   void AddTimer(Entry& e, const Timer& t);
   void RearmTimer();
@@ -465,6 +512,9 @@ class Coordinator {
   bool pump_scheduled_ = false;
 
   BreakerTable breakers_;
+  std::unordered_map<std::string, FlowGate> gates_;
+  std::vector<Entry*> loaded_queued_;  // LoadFlow -> SettleFlow
+  std::multimap<Nanos, std::string> flow_wakeups_;  // monotonic time -> gate (rate_limit)
   std::unordered_map<std::string, std::vector<WorkItem>> parked_;  // breaker id -> waiting steps
   std::multimap<Nanos, std::string> park_wakeups_;  // monotonic time -> breaker id
 
@@ -479,6 +529,7 @@ class Coordinator {
   TimerNode timer_node_;
   TimerNode retention_node_;
   TimerNode park_node_;
+  TimerNode flow_node_;
   std::vector<bool> held_;             // [partition]: this shard has its runs
   std::vector<uint32_t> held_list_;    // the same, for starts to pick from
   std::vector<bool> releasing_;        // [partition]: being handed over (Release)

@@ -188,6 +188,7 @@ std::map<RunId, std::unique_ptr<Coordinator::Entry>>::iterator Coordinator::Drop
     std::map<RunId, std::unique_ptr<Entry>>::iterator it) {
   Entry& e = *it->second;
   if (e.moved) LruUnlink(e);
+  if (!e.gate.empty() && !IsTerminal(e.run.status)) ForgetFlow(e);  // handed over: the next holder counts it
   if (!e.run.idempotency_key.empty()) {
     // After a replay the key may name a newer run that reused it once this one was removed.
     std::string key = std::string(e.run.def->name) + '\n' + e.run.idempotency_key;

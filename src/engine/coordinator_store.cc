@@ -186,6 +186,7 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
   SetHeld(store_->held());
   size_t recovered = 0;
   for (auto& [id, e] : runs_) ResumeLoaded(*e, recovered);
+  SettleFlow();
   ArmLoadedTimers();
   RF_LOG(kInfo, "runs recovered", {"runs", runs_.size()}, {"resumed", recovered});
   // Removal by retention writes nothing, so a replay brings expired runs back
@@ -211,6 +212,7 @@ void Coordinator::ResumeLoaded(Entry& e, size_t& resumed) {
   }
   CountLive(e.run, 1);
   ++resumed;
+  LoadFlow(e);  // before CancelOrphan: the orphan's end gives its slot back
   if (CancelOrphan(e)) return;
   // Timers come from the records, or from the store when it keeps them apart.
   Mutate(e, [this](Machine& m) {
@@ -366,6 +368,7 @@ reactor::Task<void> Coordinator::TakeOver(std::vector<uint32_t> wanted) {
     size_t resumed = 0;
     for (const RunId& id : sink.replayed())
       if (Entry* e = Find(id)) ResumeLoaded(*e, resumed);
+    SettleFlow();
     ArmLoadedTimers();
     SetHeld(store_->held());
     stats_->partitions_taken.Add(taken->size());

@@ -278,7 +278,8 @@ Compiled CompileDefinition(std::string_view url_name, std::string_view json_text
   Checker checker;
   auto def = std::make_shared<Definition>();
   def->version = version;
-  checker.UnknownKeys(*doc, "", {"name", "description", "timeout_ms", "retry", "output", "steps", "triggers"});
+  checker.UnknownKeys(*doc, "", {"name", "description", "timeout_ms", "retry", "output", "steps", "triggers",
+                                     "concurrency", "rate_limit", "debounce"});
   def->name = CheckName(*doc, url_name, checker);
   if (const std::string* d =
           checker.String(doc->Find("description"), "/description", "description"))
@@ -293,6 +294,16 @@ Compiled CompileDefinition(std::string_view url_name, std::string_view json_text
       def->retry = def->retry.With(*o);
   }
   ParseTriggers(doc->Find("triggers"), *def, checker);
+  if (const json::Value* c = doc->Find("concurrency")) def->concurrency = detail::ParseConcurrency(*c, checker);
+  if (const json::Value* r = doc->Find("rate_limit")) def->rate_limit = detail::ParseRateLimit(*r, checker);
+  if (const json::Value* b = doc->Find("debounce")) {
+    def->debounce = detail::ParseDebounce(*b, checker);
+    if (doc->Find("concurrency") || doc->Find("rate_limit"))
+      checker.Add("/debounce", "debounce cannot be combined with concurrency or rate_limit");
+  }
+  if (def->concurrency && def->rate_limit && def->concurrency->key_source != def->rate_limit->key_source)
+    checker.Add("/rate_limit/key", "rate_limit must use the same key as concurrency (" +
+                                       detail::Quote(def->concurrency->key_source) + "): a run waits in one queue");
   std::vector<StepRef> output_refs;
   if (const json::Value* output = doc->Find("output"))
     def->output = detail::CompileTemplateAt(*output, "/output", checker, output_refs);

@@ -114,6 +114,32 @@ struct Trigger {
   std::string secret;
 };
 
+// A workflow's "concurrency": at most `limit` live (started, unfinished) runs per value of `key`;
+// the others wait in order, queued (engine/flow_control.h).
+constexpr int64_t kMaxConcurrencyLimit = 1'000'000;
+struct ConcurrencySpec {
+  json::Template key;  // a string template over input (and run); rendered once, at the start
+  std::string key_source;
+  int64_t limit = 1;
+};
+// A workflow's "debounce": of the starts of one key less than `ms` apart only the last runs;
+// the earlier ones end cancelled ("debounced: ..."). Not combined with concurrency/rate_limit.
+constexpr int64_t kMaxDebounceMs = 86'400'000;
+struct DebounceSpec {
+  json::Template key;
+  std::string key_source;
+  int64_t ms = 0;
+};
+// A workflow's "rate_limit": starts per key beyond `per_second` (a token bucket of `burst`) are
+// queued and released at the rate. With "concurrency" too, both use the same key.
+constexpr double kMaxRatePerSecond = 1'000'000;
+struct RateLimitSpec {
+  json::Template key;
+  std::string key_source;
+  double per_second = 1;
+  int64_t burst = 1;
+};
+
 // Event type names: 1 to 128 of A-Z a-z 0-9 . _ : -
 bool IsValidEventType(std::string_view type);
 // Workflow names: 1 to 128 of A-Z a-z 0-9 . _ -
@@ -129,6 +155,11 @@ struct Definition {
   std::optional<json::Template> output;
   std::vector<Step> steps;          // topological order, declaration order among ties
   std::vector<Trigger> triggers;    // events that start it
+  std::optional<ConcurrencySpec> concurrency;
+  std::optional<RateLimitSpec> rate_limit;
+  std::optional<DebounceSpec> debounce;
+  // Starts are gated per key (concurrency and/or rate_limit): engine/flow_control.h.
+  bool flow_controlled() const { return concurrency || rate_limit || debounce; }
   std::vector<uint32_t> roots;      // steps without dependencies, ascending
   std::vector<uint32_t> terminals;  // steps without dependents, ascending
   std::string source;               // the submitted JSON text, as given (for GET)

@@ -157,6 +157,12 @@ uint32_t Engine::PartitionForStart(std::string_view workflow, std::string_view k
   return static_cast<uint32_t>(Mix64(++counter) % kPartitions);
 }
 
+uint32_t Engine::PartitionForStart(const Definition& def, const json::Value& input,
+                                   std::string_view key) {
+  if (def.flow_controlled()) return FlowPartition(def.name, FlowKey(def, input));
+  return PartitionForStart(def.name, key);
+}
+
 reactor::Task<Status> Engine::OpenShard(Engine* self, unsigned shard,
                                         std::shared_ptr<const Registry> reg) {
   return self->coordinators_[shard]->Open(std::move(reg));
@@ -350,6 +356,31 @@ reactor::Task<std::vector<BreakerView>> Engine::Breakers() {
     std::vector<BreakerView> part = co_await op;  // suspends
     for (BreakerView& v : part) all.push_back(std::move(v));
   }
+  co_return all;
+}
+
+namespace {
+
+struct FlowQuery {
+  const Coordinator* c;
+  std::string workflow;
+  size_t max;
+};
+std::vector<FlowKeyView> FlowKeysOn(FlowQuery q) { return q.c->FlowKeys(q.workflow, q.max); }
+
+}  // namespace
+
+reactor::Task<std::vector<FlowKeyView>> Engine::FlowKeys(std::string workflow, size_t max) {
+  std::vector<FlowKeyView> all;
+  for (unsigned i = 0; i < coordinators_.size(); ++i) {
+    auto op = reactor::SubmitTo(i, &FlowKeysOn, FlowQuery{coordinators_[i].get(), workflow, max});
+    std::vector<FlowKeyView> part = co_await op;  // suspends
+    for (FlowKeyView& v : part) all.push_back(std::move(v));
+  }
+  std::sort(all.begin(), all.end(), [](const FlowKeyView& a, const FlowKeyView& b) {
+    return a.queued != b.queued ? a.queued > b.queued : a.live != b.live ? a.live > b.live : a.key < b.key;
+  });
+  if (all.size() > max) all.resize(max);
   co_return all;
 }
 

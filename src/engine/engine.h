@@ -72,6 +72,12 @@ class Engine {
   // duplicates meet on one owner; without one, on a partition the calling shard
   // owns, so the start needs no cross-shard hop.
   uint32_t PartitionForStart(std::string_view workflow, std::string_view key);
+  // The same for a start of `def` with `input`: a workflow with a concurrency limit goes to its
+  // key's partition (engine/flow_control.h), where every run of the key meets, even when the
+  // start has an idempotency key (repeats with the same input meet there too).
+  uint32_t PartitionForStart(const Definition& def, const json::Value& input, std::string_view key);
+  // Concurrency keys with live or queued runs (every shard's, at most `max` each), busiest first.
+  reactor::Task<std::vector<FlowKeyView>> FlowKeys(std::string workflow, size_t max);
   // The advertised address (host:port) of the other instance that holds `partition`, asked of
   // the partition's owner shard's store. Any shard; suspends. Errors: kNotFound (no other
   // instance holds it), the store's.

@@ -101,6 +101,13 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
             [](const ShardEngineStats& s) { return s.runs_active.Get(); });
   sum_gauge("rf_runs_retained", "gauge", "Runs held in memory (active, finished runs not yet in history, cached).",
             [](const ShardEngineStats& s) { return s.runs_retained.Get(); });
+  sum_gauge("rf_flow_queued_runs", "gauge",
+            "Runs queued behind their key's concurrency limit (per key: GET /v1/workflows/{name}/concurrency).",
+            [](const ShardEngineStats& s) { return s.flow_queued.Get(); });
+  sum_gauge("rf_flow_keys", "gauge", "Concurrency keys with live or queued runs.",
+            [](const ShardEngineStats& s) { return s.flow_keys.Get(); });
+  sum_gauge("rf_flow_dequeued_total", "counter", "Queued runs started as a slot of their key freed.",
+            [](const ShardEngineStats& s) { return s.flow_dequeued.Get(); });
   sum_gauge("rf_runs_removed_total", "counter", "Terminal runs removed by retention.",
             [](const ShardEngineStats& s) { return s.runs_removed.Get(); });
   sum_gauge("rf_runs_quarantined_total", "counter",

@@ -8,7 +8,7 @@ namespace rf::engine {
 Machine Machine::Create(Run& run, const RunId& id, json::Value input, Priority priority,
                         std::string idempotency_key, int64_t now_ms, std::vector<Record>& records,
                         std::vector<Event>* events, trace::TraceParent trace_parent,
-                        ParentLink parent) {
+                        ParentLink parent, const std::string* queued_key) {
   Machine m(run, now_ms, records, events);
   Record r = m.Make(RecordType::kRunCreated);
   r.run = id;
@@ -22,8 +22,24 @@ Machine Machine::Create(Run& run, const RunId& id, json::Value input, Priority p
   r.due_ms = run.def->timeout ? now_ms + run.def->timeout / kMillis : 0;
   m.Commit(std::move(r));
   if (run.deadline_ms) m.effects_.timers.push_back({kNoStep, run.deadline_ms});
+  if (queued_key) {
+    // Held back by the concurrency limit: no step starts until Dequeue. The run timeout counts
+    // from the creation, time in the queue included.
+    Record q = m.Make(RecordType::kRunQueued);
+    q.text = *queued_key;
+    m.Commit(std::move(q));
+    return m;
+  }
   m.Advance();
   return m;
+}
+
+Status Machine::Dequeue() {
+  if (run_.status != RunStatus::kQueued)
+    return Error{Errc::kConflict, "run is " + std::string(RunStatusName(run_.status)) + ", not queued"};
+  Commit(Make(RecordType::kRunDequeued));
+  Advance();
+  return {};
 }
 
 Record Machine::Make(RecordType type, uint32_t step) const {
@@ -227,10 +243,10 @@ Status Machine::Signal(std::string_view name, json::Value payload) {
   return {};
 }
 
-Status Machine::Cancel() {
+Status Machine::Cancel(std::string reason) {
   if (IsTerminal(run_.status))
     return Error{Errc::kConflict, "run is already " + std::string(RunStatusName(run_.status))};
-  FinishRun(RunStatus::kCancelled, "cancelled");
+  FinishRun(RunStatus::kCancelled, std::move(reason));
   return {};
 }
 
@@ -273,6 +289,7 @@ void Machine::Recover(bool rearm_timers) {
       effects_.timers.push_back({s.index, st.due_ms});
   }
   if (rearm_timers && run_.deadline_ms) effects_.timers.push_back({kNoStep, run_.deadline_ms});
+  if (run_.status == RunStatus::kQueued) return;  // its steps wait for Dequeue
   Advance();
 }
 

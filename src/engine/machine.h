@@ -52,7 +52,9 @@ class Machine {
   static Machine Create(Run& run, const RunId& id, json::Value input, Priority priority,
                         std::string idempotency_key, int64_t now_ms, std::vector<Record>& records,
                         std::vector<Event>* events, trace::TraceParent trace_parent = {},
-                        ParentLink parent = {});
+                        ParentLink parent = {}, const std::string* queued_key = nullptr);
+  // A queued run (created with a queued_key) whose slot freed: it starts. kConflict unless queued.
+  Status Dequeue();
 
   // Results of an attempt; stale ones (another attempt, a finished run) are ignored. An output
   // over the live limits (json/value_limits.h) fails the attempt instead ("step output exceeds 1
@@ -66,7 +68,7 @@ class Machine {
   // Errors: kNotFound (no approval step of that name), kConflict (not waiting / run finished),
   // kTooLarge / kTooDeep / kInvalidArgument (a payload over the live limits).
   Status Signal(std::string_view name, json::Value payload);
-  Status Cancel();  // kConflict when already finished
+  Status Cancel(std::string reason = "cancelled");  // kConflict when already finished
   Status Resume();  // kConflict unless the run failed
   // After replay: steps that were running when the process stopped are retried
   // as new attempts; timers are re-armed; ready steps start.

@@ -150,6 +150,14 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events) {
       if (r.due_ms) run.deadline_ms = r.due_ms;
       Emit(run, events, "run.resumed", r.at_ms, {}, json::Value());
       return;
+    case RecordType::kRunQueued:
+      run.status = RunStatus::kQueued;
+      Emit(run, events, "run.queued", r.at_ms, {}, json::Object{{"key", r.text}});
+      return;
+    case RecordType::kRunDequeued:
+      run.status = RunStatus::kPending;
+      Emit(run, events, "run.dequeued", r.at_ms, {}, json::Value());
+      return;
   }
   Recompute(run, events, r.at_ms);
 }
@@ -234,7 +242,7 @@ Result<Record> DecodeRecord(std::string_view bytes) {
   const json::Value* t = v->Find("t");
   const json::Value* run = v->Find("run");
   const json::Value* at = v->Find("at");
-  if (!t || !t->is_int() || t->as_int() < 1 || t->as_int() > 8) return bad("bad type");
+  if (!t || !t->is_int() || t->as_int() < 1 || t->as_int() > 10) return bad("bad type");
   if (!run || !run->is_string() || !at || !at->is_int()) return bad("missing run or time");
   r.type = static_cast<RecordType>(t->as_int());
   auto id = ParseRunId(run->as_string());

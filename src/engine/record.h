@@ -26,6 +26,8 @@ enum class RecordType : uint8_t {
                        // text = the child run id (workflow steps)
   kRunFinished = 7,    // status, data = output, text = error
   kRunResumed = 8,     // failed steps go back to pending; due = the new run deadline (0: none)
+  kRunQueued = 9,      // right after kRunCreated: held back by the concurrency limit, text = the key
+  kRunDequeued = 10,   // a slot of its key freed: the run starts (status pending, then its steps)
 };
 
 constexpr uint32_t kNoStep = UINT32_MAX;

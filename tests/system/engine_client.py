@@ -40,7 +40,8 @@ ERR_UNSUPPORTED_MEDIA = "unsupported_media_type"   # 415
 ERR_INVALID_DEFINITION = "invalid_definition"      # 422
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-RUN_STATUSES = frozenset({"pending", "running", "waiting", "succeeded", "failed", "cancelled"})
+RUN_STATUSES = frozenset({"queued", "pending", "running", "waiting", "succeeded", "failed",
+                          "cancelled"})
 STEP_STATUSES = frozenset({"pending", "running", "retrying", "waiting", "succeeded", "failed",
                            "skipped", "cancelled"})
 # UUIDv7 in canonical lowercase form (src/store/run_id.h).

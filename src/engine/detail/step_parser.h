@@ -66,4 +66,9 @@ std::optional<json::Template> CompileTemplateAt(const json::Value& v, const std:
 std::optional<json::Condition> CompileConditionAt(const std::string& text, const std::string& ptr,
                                                   Checker& checker, std::vector<StepRef>& refs);
 
+// A workflow's "concurrency" (engine/detail/flow_parser.cc).
+std::optional<ConcurrencySpec> ParseConcurrency(const json::Value& v, Checker& checker);
+std::optional<RateLimitSpec> ParseRateLimit(const json::Value& v, Checker& checker);
+std::optional<DebounceSpec> ParseDebounce(const json::Value& v, Checker& checker);
+
 }  // namespace rf::engine::detail

@@ -4,7 +4,7 @@
 import {get, enc} from './api.js';
 import {h, replace, title, table, runLink, workflowLink, statusBadge, fmtTime, fmtDuration, hashLink, errorBox} from './dom.js';
 
-const STATUSES = ['pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'];
+const STATUSES = ['queued', 'pending', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'];
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function row(r) {

@@ -169,8 +169,8 @@ struct ClaimPartitions {
 struct SelectLiveRecords {
   static constexpr std::string_view kSql =
       "SELECT r.payload FROM runs u JOIN run_records r ON r.run_id = u.run_id "
-      "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('pending', 'running', "
-      "'waiting') ORDER BY r.run_id, r.seq";
+      "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('queued', 'pending', "
+      "'running', 'waiting') ORDER BY r.run_id, r.seq";
   std::string_view partitions;
   Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions}}; }
 };
@@ -180,8 +180,8 @@ struct SelectLiveTimers {
   static constexpr std::string_view kSql =
       "SELECT t.run_id, t.step_index, (extract(epoch FROM t.expire_at) * 1000)::bigint "
       "FROM runs u JOIN timeouts t ON t.run_id = u.run_id "
-      "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('pending', 'running', 'waiting') "
-      "AND NOT t.completed";
+      "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('queued', 'pending', 'running', "
+      "'waiting') AND NOT t.completed";
   std::string_view partitions;
   Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions}}; }
 };
