@@ -70,6 +70,8 @@ class ShardServer {
   static reactor::Task<void> RearmAcceptLater(ShardServer* self);
   static reactor::Task<void> Serve(Connection* c);
   static reactor::Task<bool> Flush(Connection* c);
+  // Plaintext HTTP/1.1: `parts` to the socket by vectored sends (after what `out` holds).
+  static reactor::Task<bool> FlushParts(Connection* c, std::span<const std::string_view> parts);
   static reactor::Task<void> Linger(Connection* c);
   // HTTP/2 on this connection until it ends: after the client preface (upgrade == nullptr), or
   // after `Upgrade: h2c` (the upgrade request, the first `consumed` bytes of c->in, becomes
