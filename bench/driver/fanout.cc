@@ -8,6 +8,8 @@
 //   --hold S      keeps the connections open, idle, for S seconds (the script measures RSS);
 //   --duration S  counts frames for S seconds: deliveries/s and latency = receive time minus the
 //                 "at_ms" of the event's data (the daemon's clock: same host, CLOCK_REALTIME).
+// --h2-streams K: HTTP/2 with prior knowledge instead, K streams (subscribers) per connection
+// (nghttp2's client session; the daemon allows --http2-max-streams, default 100).
 // --produce-path/--produce-rate: one more thread POSTs --produce-body to that path at that rate
 // (runs whose events the subscribers receive) during --duration, over one keep-alive connection.
 //
@@ -25,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nghttp2/nghttp2.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -32,6 +36,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cctype>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -53,6 +58,7 @@ struct Options {
   std::string produce_path;
   std::string produce_body = "{}";
   double produce_rate = 0;
+  int h2_streams = 0;  // > 0: HTTP/2 (prior knowledge), this many streams per connection
 };
 
 constexpr int kMaxLatencyMs = 120000;
@@ -68,13 +74,22 @@ double Mono() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
+// One subscriber: an HTTP/1.1 connection, or one stream of an HTTP/2 connection.
+struct Sub {
+  bool head = false;  // the response head was read (a 200)
+  uint64_t frames = 0;
+  std::string carry;  // an incomplete frame (or head) from the last read
+};
+
+struct Worker;
 struct Conn {
   int fd = -1;
   bool connected = false;
-  bool head = false;  // the response head was read (a 200)
   bool dead = false;
-  uint64_t frames = 0;
-  std::string carry;  // an incomplete frame (or head) from the last read
+  int first_sub = 0;  // its subscribers: [first_sub, first_sub + streams)
+  nghttp2_session* h2 = nullptr;
+  std::string out;  // HTTP/2 bytes the socket did not take yet
+  Worker* w = nullptr;
 };
 
 std::atomic<int> g_ready{0};
@@ -84,14 +99,17 @@ std::atomic<bool> g_stop{false};
 
 struct Worker {
   const Options* o;
-  int first = 0, count = 0;
+  int first = 0, count = 0;  // connections [first, first + count) of the whole run
   std::vector<Conn> conns;
+  std::vector<Sub> subs;
   std::vector<uint64_t> hist = std::vector<uint64_t>(kMaxLatencyMs + 1, 0);
   uint64_t deliveries = 0;
   int closed = 0;
+  int failed_subs = 0;
   std::string request;
+  int per_conn = 1;
 
-  void Frame(Conn& c, std::string_view frame) {
+  void Frame(Sub& c, std::string_view frame) {
     const size_t d = frame.find("data: ");
     if (d == std::string_view::npos) return;  // a comment (heartbeat)
     ++c.frames;
@@ -106,16 +124,16 @@ struct Worker {
     ++hist[static_cast<size_t>(lat)];
   }
 
-  void Input(Conn& c, std::string_view in) {
+  // Body bytes of one subscriber (for HTTP/1.1, the head first).
+  bool Body(Sub& c, std::string_view in, bool with_head) {
     c.carry.append(in);
     std::string_view s = c.carry;
-    if (!c.head) {
+    if (with_head && !c.head) {
       const size_t e = s.find("\r\n\r\n");
-      if (e == std::string_view::npos) return;
+      if (e == std::string_view::npos) return true;
       if (!s.starts_with("HTTP/1.1 200")) {
         std::fprintf(stderr, "rf-fanout: %.*s\n", static_cast<int>(std::min<size_t>(e, 200)), s.data());
-        Kill(c, true);
-        return;
+        return false;
       }
       c.head = true;
       g_ready.fetch_add(1);
@@ -127,26 +145,111 @@ struct Worker {
     }
     c.carry.erase(0, c.carry.size() - s.size());
     if (c.carry.capacity() > 4096 && c.carry.size() < 1024) c.carry.shrink_to_fit();
+    return true;
   }
 
   void Kill(Conn& c, bool failed) {
     if (c.dead) return;
     c.dead = true;
     ::close(c.fd);
-    if (failed || !c.head) {
-      g_failed.fetch_add(1);
-    } else {
-      ++closed;
+    if (c.h2) nghttp2_session_del(c.h2);
+    c.h2 = nullptr;
+    for (int i = c.first_sub; i < c.first_sub + per_conn; ++i) {
+      if (failed || !subs[static_cast<size_t>(i)].head) {
+        g_failed.fetch_add(1);
+      } else {
+        ++closed;
+      }
     }
+  }
+
+  // --- HTTP/2 (nghttp2's client session; it acknowledges DATA with WINDOW_UPDATEs itself) ---
+  static Sub* StreamSub(Conn* c, int32_t stream_id) {
+    const int k = (stream_id - 1) / 2;
+    if (stream_id <= 0 || k >= c->w->per_conn) return nullptr;
+    return &c->w->subs[static_cast<size_t>(c->first_sub + k)];
+  }
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
+                      const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+    auto* c = static_cast<Conn*>(user);
+    if (f->hd.type != NGHTTP2_HEADERS) return 0;
+    Sub* s = StreamSub(c, f->hd.stream_id);
+    if (!s || std::string_view(reinterpret_cast<const char*>(name), namelen) != ":status") return 0;
+    if (std::string_view(reinterpret_cast<const char*>(value), valuelen) == "200" && !s->head) {
+      s->head = true;
+      g_ready.fetch_add(1);
+    }
+    return 0;
+  }
+  static int OnData(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data, size_t len, void* user) {
+    auto* c = static_cast<Conn*>(user);
+    if (Sub* s = StreamSub(c, stream_id))
+      c->w->Body(*s, std::string_view(reinterpret_cast<const char*>(data), len), false);
+    return 0;
+  }
+  bool H2Flush(Conn& c) {
+    for (;;) {
+      const uint8_t* data = nullptr;
+      const ssize_t n = nghttp2_session_mem_send(c.h2, &data);
+      if (n < 0) return false;
+      if (n == 0) break;
+      c.out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    }
+    while (!c.out.empty()) {
+      const ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+      if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;  // the rest with the next event
+      c.out.erase(0, static_cast<size_t>(n));
+    }
+    return true;
+  }
+  bool H2Start(Conn& c) {
+    nghttp2_session_callbacks* cb = nullptr;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_header_callback(cb, &OnHeader);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &OnData);
+    nghttp2_session_client_new(&c.h2, cb, &c);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
+                                   {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}};
+    nghttp2_submit_settings(c.h2, NGHTTP2_FLAG_NONE, iv, 2);
+    nghttp2_session_set_local_window_size(c.h2, NGHTTP2_FLAG_NONE, 0, 1 << 26);
+    auto nv = [](const char* n, const std::string& v) {
+      return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n)),
+                        reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), std::strlen(n), v.size(),
+                        NGHTTP2_NV_FLAG_NONE};
+    };
+    static const std::string get = "GET", http = "http", auth = "bench", accept = "text/event-stream";
+    std::vector<nghttp2_nv> hdrs = {nv(":method", get), nv(":scheme", http), nv(":authority", auth),
+                                    nv(":path", o->path), nv("accept", accept)};
+    std::vector<std::string> extra;  // "K: V" headers, lower-cased names
+    extra.reserve(o->headers.size() * 2);
+    for (const std::string& h : o->headers) {
+      const size_t colon = h.find(':');
+      if (colon == std::string::npos) continue;
+      std::string k = h.substr(0, colon);
+      for (char& ch : k) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      extra.push_back(k);
+      extra.push_back(h.substr(h.find_first_not_of(' ', colon + 1)));
+    }
+    for (size_t i = 0; i + 1 < extra.size(); i += 2) {
+      hdrs.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(extra[i].data()),
+                                reinterpret_cast<uint8_t*>(extra[i + 1].data()), extra[i].size(),
+                                extra[i + 1].size(), NGHTTP2_NV_FLAG_NONE});
+    }
+    for (int k = 0; k < per_conn; ++k)
+      if (nghttp2_submit_request(c.h2, nullptr, hdrs.data(), hdrs.size(), nullptr, nullptr) < 0) return false;
+    return H2Flush(c);
   }
 
   bool Open(int ep, int i) {
     Conn& c = conns[static_cast<size_t>(i - first)];
+    c.w = this;
+    c.first_sub = (i - first) * per_conn;
     c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) {
       std::perror("rf-fanout: socket");
       c.dead = true;
-      g_failed.fetch_add(1);
+      g_failed.fetch_add(per_conn);
       return false;
     }
     const int one = 1;
@@ -176,7 +279,9 @@ struct Worker {
   }
 
   void Run() {
+    per_conn = o->h2_streams > 0 ? o->h2_streams : 1;
     conns.resize(static_cast<size_t>(count));
+    subs.resize(static_cast<size_t>(count) * static_cast<size_t>(per_conn));
     request = "GET " + o->path + " HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n";
     for (const std::string& h : o->headers) request += h + "\r\n";
     request += "\r\n";
@@ -199,8 +304,11 @@ struct Worker {
           int err = 0;
           socklen_t len = sizeof err;
           ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-          if (err != 0 || ::send(c.fd, request.data(), request.size(), MSG_NOSIGNAL) !=
-                              static_cast<ssize_t>(request.size())) {
+          const bool sent = err == 0 && (o->h2_streams > 0 ? H2Start(c)
+                                                              : ::send(c.fd, request.data(), request.size(),
+                                                                       MSG_NOSIGNAL) ==
+                                                                    static_cast<ssize_t>(request.size()));
+          if (!sent) {
             Kill(c, true);
             continue;
           }
@@ -214,8 +322,20 @@ struct Worker {
         for (;;) {
           const ssize_t r = ::recv(c.fd, buf.data(), buf.size(), 0);
           if (r > 0) {
-            Input(c, std::string_view(buf.data(), static_cast<size_t>(r)));
-            if (c.dead || static_cast<size_t>(r) < buf.size()) break;
+            bool ok;
+            if (c.h2) {
+              ok = nghttp2_session_mem_recv(c.h2, reinterpret_cast<const uint8_t*>(buf.data()),
+                                            static_cast<size_t>(r)) >= 0 &&
+                   H2Flush(c);
+            } else {
+              ok = Body(subs[static_cast<size_t>(c.first_sub)], std::string_view(buf.data(), static_cast<size_t>(r)),
+                        true);
+            }
+            if (!ok) {
+              Kill(c, true);
+              break;
+            }
+            if (static_cast<size_t>(r) < buf.size()) break;
             continue;
           }
           if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
@@ -225,7 +345,10 @@ struct Worker {
       }
     }
     for (Conn& c : conns)
-      if (!c.dead && c.fd >= 0) ::close(c.fd);
+      if (!c.dead && c.fd >= 0) {
+        ::close(c.fd);
+        if (c.h2) nghttp2_session_del(c.h2);
+      }
     ::close(ep);
   }
 };
@@ -319,12 +442,14 @@ Options Parse(int argc, char** argv) {
     else if (k == "--produce-path") o.produce_path = v;
     else if (k == "--produce-rate") o.produce_rate = std::atof(v);
     else if (k == "--produce-body") o.produce_body = v;
+    else if (k == "--h2-streams") o.h2_streams = std::atoi(v);
     else Usage("unknown flag");
   }
   if (o.port <= 0 || o.port > 65535 || o.path.empty() || o.path[0] != '/') Usage("--port and --path are required");
   if (o.subscribers < 1 || o.sources < 1 || o.sources > 250 || o.threads < 1 || o.threads > 64)
     Usage("--subscribers >= 1, --sources 1..250, --threads 1..64");
   if (!o.produce_path.empty() && o.produce_rate <= 0) Usage("--produce-path needs --produce-rate > 0");
+  if (o.h2_streams < 0 || o.h2_streams > 10000) Usage("--h2-streams 0..10000");
   return o;
 }
 
@@ -334,17 +459,20 @@ int main(int argc, char** argv) {
   const Options o = Parse(argc, argv);
   std::vector<Worker> workers(static_cast<size_t>(o.threads));
   std::vector<std::thread> threads;
-  const int per = (o.subscribers + o.threads - 1) / o.threads;
+  const int streams = o.h2_streams > 0 ? o.h2_streams : 1;
+  const int nconns = (o.subscribers + streams - 1) / streams;  // subscribers rounded up to whole connections
+  const int subscribers = nconns * streams;
+  const int per = (nconns + o.threads - 1) / o.threads;
   for (int t = 0; t < o.threads; ++t) {
     Worker& w = workers[static_cast<size_t>(t)];
     w.o = &o;
     w.first = t * per;
-    w.count = std::max(0, std::min(per, o.subscribers - w.first));
+    w.count = std::max(0, std::min(per, nconns - w.first));
     threads.emplace_back([&w] { w.Run(); });
   }
   // Ready: every connection has its head, or failed (bounded: 120 s).
   const double t_start = Mono();
-  while (g_ready.load() + g_failed.load() < o.subscribers && Mono() - t_start < 120) usleep(20000);
+  while (g_ready.load() + g_failed.load() < subscribers && Mono() - t_start < 120) usleep(20000);
   std::printf("ready connected=%d failed=%d setup_s=%.1f\n", g_ready.load(), g_failed.load(), Mono() - t_start);
   std::fflush(stdout);
   if (!o.ready_file.empty()) {
@@ -374,7 +502,7 @@ int main(int argc, char** argv) {
     deliveries += w.deliveries;
     closed += w.closed;
     for (size_t i = 0; i < hist.size(); ++i) hist[i] += w.hist[i];
-    for (const Conn& c : w.conns)
+    for (const Sub& c : w.subs)
       if (c.head) min_per = std::min(min_per, c.frames), max_per = std::max(max_per, c.frames);
   }
   if (min_per == UINT64_MAX) min_per = 0;
@@ -393,7 +521,7 @@ int main(int argc, char** argv) {
   std::printf(
       "subscribers=%d connected=%d failed=%d deliveries=%llu seconds=%.1f rate=%.0f p50_ms=%d p99_ms=%d "
       "max_ms=%d min_per_sub=%llu max_per_sub=%llu closed=%d produced=%llu\n",
-      o.subscribers, g_ready.load(), g_failed.load(), static_cast<unsigned long long>(deliveries), seconds,
+      subscribers, g_ready.load(), g_failed.load(), static_cast<unsigned long long>(deliveries), seconds,
       seconds > 0 ? static_cast<double>(deliveries) / seconds : 0.0, pct(0.50), pct(0.99), max_ms,
       static_cast<unsigned long long>(min_per), static_cast<unsigned long long>(max_per), closed,
       static_cast<unsigned long long>(produced.load()));

@@ -76,6 +76,7 @@ reactor::Task<void> Write(ApiContext& ctx, RequestContext& rc, fanout::Subscribe
   rc.resp.AddHeader("Cache-Control", "no-cache");
   rc.resp.AddHeader("X-Accel-Buffering", "no");
   bool ok = co_await rc.stream->Start(rc.resp);  // suspends
+  rc.stream->ReleaseRequest();  // rc is not read from here on: an idle stream keeps no buffers
   // Every frame queued since the last write goes out in one write: references to the
   // shared chunks (held until the send is done), never a per-connection copy.
   std::vector<fanout::Chunk> batch;
@@ -98,7 +99,10 @@ reactor::Task<void> Write(ApiContext& ctx, RequestContext& rc, fanout::Subscribe
     }
     if (sub.ended() || rc.stream->aborted()) break;
     ParkFor park(sub, kHeartbeat);
-    if (!co_await park) ok = co_await rc.stream->Send(": heartbeat\n\n");  // suspends
+    if (!co_await park) {
+      static constexpr std::string_view kBeat = ": heartbeat\n\n";
+      ok = co_await rc.stream->Send(std::span<const std::string_view>(&kBeat, 1));  // suspends
+    }
   }
   if (sub.overflowed()) stats.sse_dropped.Add();
   sub.Close();

@@ -73,4 +73,14 @@ void Stream::LimitSendBuffer(int bytes) {
   ::setsockopt(c_->fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
 }
 
+void Stream::ReleaseRequest() {
+  if (h2_ != nullptr || !started_ || c_->who.audit_pending) return;
+  // Nothing reads the request after this: the connection closes when the stream ends.
+  c_->in = Buffer();
+  c_->body = Buffer();
+  if (!c_->tls && c_->out.empty()) c_->out = Buffer();  // plaintext sends go from the chunks
+  std::string().swap(c_->headers);
+  c_->owner.ReleaseBuffers(c_);  // updates rf_http_connection_buffer_bytes
+}
+
 }  // namespace rf::http
