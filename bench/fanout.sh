@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # SSE fanout: (a) many idle subscribers on one daemon, RSS per subscriber; (b) subscribers of
 # one workflow stream while runs produce events: deliveries/s and delivery latency (the event's
-# at_ms -> received by the driver), one row per event rate.
+# at_ms -> received by the driver), one row per event rate; (c) the same over HTTP/2.
 #
 #   bench/fanout.sh [--idle N] [--subscribers M] [--events R1,R2,...] [--duration 10s]
 #                   [--shards N] [--threads T] [--skip-idle] [--skip-stream]
 #
 # Defaults: --idle 50000, --subscribers 10000, --events 100 (events/s, approximate: runs of a
 # one-step workflow at R / events-per-run runs/s), --duration 10s. The driver is
-# build/release/bench/driver/rf-fanout (HTTP/1.1, epoll); it binds its connections to
+# build/release/bench/driver/rf-fanout (epoll; HTTP/1.1, or HTTP/2 via nghttp2); it binds its connections to
 # 127.0.0.2 and up (one address per 20,000 connections) and connects to 127.0.0.1 only.
-# (c) HTTP/2 is not measured by this driver (see the output). Stops only the PIDs it started.
+# (c) is (b) over HTTP/2 (h2c prior knowledge, 100 streams per connection). Stops only the
+# PIDs it started.
 set -euo pipefail
 
 IDLE=50000
@@ -23,7 +24,7 @@ SKIP_IDLE=0
 SKIP_STREAM=0
 
 usage() {
-    sed -n '2,13s/^# \{0,1\}//p' "$0"
+    sed -n '2,14s/^# \{0,1\}//p' "$0"
 }
 
 while [[ $# -gt 0 ]]; do
@@ -141,7 +142,51 @@ if [[ $SKIP_IDLE == 0 ]]; then
     stop_pid "$RF_PID"
 fi
 
-# ------------------------------------------------------------------ (b) stream fanout
+# ------------------------------------------------------------------ (b), (c) stream fanout
+# stream_row EVENTS_PER_S [DRIVER_ARGS...]: one measured row (RF, RF_PID, per_run set).
+stream_row() {
+    local ev=$1 runs line c0 c1 d0 d1 w0 w1 f0 f1 hz i
+    shift
+    runs=$(awk -v e="$ev" -v p="$per_run" 'BEGIN { printf "%.2f", e / p }')
+    rm -f "$TMP/ready"
+    w0=$(metric rf_sse_writes_total)
+    f0=$(metric rf_sse_frames_total)
+    "$FANOUT_BIN" --port "$RF_PORT" --path /v1/events?workflow=fan --subscribers "$SUBS" \
+        --threads "$THREADS" --duration "$secs" --ready-file "$TMP/ready" \
+        --produce-path /v1/workflows/fan/runs --produce-rate "$runs" "$@" \
+        >"$TMP/stream.out" 2>"$TMP/stream.err" &
+    DRIVER_PID=$!
+    PIDS+=("$DRIVER_PID")
+    for ((i = 0; i < 1800; i++)); do
+        [[ -e $TMP/ready ]] && break
+        kill -0 "$DRIVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    c0=$(cpu_ticks "$RF_PID")
+    d0=$(cpu_ticks "$DRIVER_PID" 2>/dev/null || echo 0)
+    sleep "$secs"
+    c1=$(cpu_ticks "$RF_PID")
+    d1=$(cpu_ticks "$DRIVER_PID" 2>/dev/null || echo "$d0")
+    wait "$DRIVER_PID" || true
+    forget_pid "$DRIVER_PID"
+    w1=$(metric rf_sse_writes_total)
+    f1=$(metric rf_sse_frames_total)
+    line=$(tail -n 1 "$TMP/stream.out")
+    hz=$(getconf CLK_TCK)
+    printf '    %-10s %-9s %12s %14s %8s %8s %8s %9s %9s %10s\n' "$ev" "$runs" "$(field deliveries)" \
+        "$(field rate)" "$(field p50_ms)" "$(field p99_ms)" "$(field max_ms)" \
+        "$(awk -v a="$c0" -v b="$c1" -v s="$secs" -v h="$hz" 'BEGIN { printf "%.0f", (b - a) / h / s * 100 }')" \
+        "$(awk -v a="$d0" -v b="$d1" -v s="$secs" -v h="$hz" 'BEGIN { printf "%.0f", (b - a) / h / s * 100 }')" \
+        "$(awk -v a="$w0" -v b="$w1" -v x="$f0" -v y="$f1" 'BEGIN { if (b > a) printf "%.2f", (y - x) / (b - a); else print "-" }')"
+    echo "      driver: $line"
+    grep -v '^$' "$TMP/stream.err" | head -n 3 | sed 's/^/      driver stderr: /' || true
+}
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $line"; }
+header() {
+    printf '    %-10s %-9s %12s %14s %8s %8s %8s %9s %9s %10s\n' events/s runs/s deliveries "deliveries/s" \
+        "p50 ms" "p99 ms" "max ms" "rf cpu%" "drv cpu%" frames/write
+}
+
 if [[ $SKIP_STREAM == 0 ]]; then
     start_daemon
     per_run=$(curl -fsS --max-time 20 -X POST -H 'Content-Type: application/json' --data-binary '{}' \
@@ -149,52 +194,21 @@ if [[ $SKIP_STREAM == 0 ]]; then
     per_run=$(curl -s --max-time 5 "$RF/v1/runs/$per_run/events" | grep -c '^data: ' || true)
     [[ $per_run -ge 1 ]] || per_run=4
     secs=${DURATION%s}
-    echo
-    echo "(b) $SUBS subscribers of /v1/events?workflow=fan over HTTP/1.1, $DURATION per row;"
-    echo "    a run makes $per_run events; latency = received - event at_ms (1 ms resolution)"
-    printf '    %-10s %-9s %12s %14s %8s %8s %8s %9s %9s %10s\n' events/s runs/s deliveries "deliveries/s" \
-        "p50 ms" "p99 ms" "max ms" "rf cpu%" "drv cpu%" frames/write
     IFS=, read -r -a rates <<<"$EVENTS"
+    echo
+    echo "(b) $SUBS subscribers of /v1/events?workflow=fan over HTTP/1.1 (one connection each), $DURATION per row;"
+    echo "    a run makes $per_run events; latency = received - event at_ms (1 ms resolution)"
+    header
     for ev in "${rates[@]}"; do
-        runs=$(awk -v e="$ev" -v p="$per_run" 'BEGIN { printf "%.2f", e / p }')
-        rm -f "$TMP/ready"
-        w0=$(metric rf_sse_writes_total)
-        f0=$(metric rf_sse_frames_total)
-        "$FANOUT_BIN" --port "$RF_PORT" --path /v1/events?workflow=fan --subscribers "$SUBS" \
-            --sources "$(sources_for "$SUBS")" --threads "$THREADS" --duration "$secs" \
-            --ready-file "$TMP/ready" --produce-path /v1/workflows/fan/runs --produce-rate "$runs" \
-            >"$TMP/stream.out" 2>"$TMP/stream.err" &
-        DRIVER_PID=$!
-        PIDS+=("$DRIVER_PID")
-        for ((i = 0; i < 1800; i++)); do
-            [[ -e $TMP/ready ]] && break
-            kill -0 "$DRIVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        c0=$(cpu_ticks "$RF_PID")
-        d0=$(cpu_ticks "$DRIVER_PID" 2>/dev/null || echo 0)
-        sleep "$secs"
-        c1=$(cpu_ticks "$RF_PID")
-        d1=$(cpu_ticks "$DRIVER_PID" 2>/dev/null || echo "$d0")
-        wait "$DRIVER_PID" || true
-        forget_pid "$DRIVER_PID"
-        w1=$(metric rf_sse_writes_total)
-        f1=$(metric rf_sse_frames_total)
-        line=$(tail -n 1 "$TMP/stream.out")
-        val() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $line"; }
-        hz=$(getconf CLK_TCK)
-        printf '    %-10s %-9s %12s %14s %8s %8s %8s %9s %9s %10s\n' "$ev" "$runs" "$(val deliveries)" "$(val rate)" \
-            "$(val p50_ms)" "$(val p99_ms)" "$(val max_ms)" \
-            "$(awk -v a="$c0" -v b="$c1" -v s="$secs" -v h="$hz" 'BEGIN { printf "%.0f", (b - a) / h / s * 100 }')" \
-            "$(awk -v a="$d0" -v b="$d1" -v s="$secs" -v h="$hz" 'BEGIN { printf "%.0f", (b - a) / h / s * 100 }')" \
-            "$(awk -v a="$w0" -v b="$w1" -v x="$f0" -v y="$f1" 'BEGIN { if (b > a) printf "%.2f", (y - x) / (b - a); else print "-" }')"
-        echo "      driver: $line"
-        grep -v '^$' "$TMP/stream.err" | head -n 3 | sed 's/^/      driver stderr: /' || true
+        stream_row "$ev" --sources "$(sources_for "$SUBS")"
     done
+    echo
+    echo "(c) the same over HTTP/2 (h2c prior knowledge, 100 streams per connection)"
+    header
+    for ev in "${rates[@]}"; do
+        stream_row "$ev" --h2-streams 100
+    done
+    echo
     echo "    reference: none measured (no peer SSE server in this run); target >= 1,000,000 deliveries/s, p99 <= 50 ms."
     stop_pid "$RF_PID"
 fi
-
-echo
-echo "(c) HTTP/2 fanout: not measured (rf-fanout speaks HTTP/1.1 only); SSE over HTTP/2 is covered"
-echo "    for behaviour by tests/system/test_fanout.py."

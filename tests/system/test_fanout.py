@@ -178,7 +178,7 @@ def test_hundreds_of_subscribers_over_http1_and_http2_get_every_event_once_in_or
 
 def test_a_stalled_subscriber_is_cut_off_while_the_others_get_everything(launch):
     rfclient.raise_nofile(4096)
-    d = launch("--sse-buffer", "32768", shards=2)
+    d = launch("--sse-buffer", "262144", shards=2)
     must_put(d, "big", chain("a", "b"))
     path = "/v1/events?workflow=big"
     stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
