@@ -76,6 +76,7 @@ void Stream::LimitSendBuffer(int bytes) {
 void Stream::ReleaseRequest() {
   if (h2_ != nullptr || !started_ || c_->who.audit_pending) return;
   // Nothing reads the request after this: the connection closes when the stream ends.
+  c_->req.reset();  // its header table (~3 KiB) views the input buffer, freed next
   c_->in = Buffer();
   c_->body = Buffer();
   if (!c_->tls && c_->out.empty()) c_->out = Buffer();  // plaintext sends go from the chunks

@@ -23,7 +23,9 @@ struct Connection {
   Buffer out;
   Buffer body;
   std::string headers;
-  Request req{};
+  // On the heap: its header table is most of a connection's size, and an idle event stream
+  // gives it back (Stream::ReleaseRequest).
+  std::unique_ptr<Request> req = std::make_unique<Request>();
   Router<Endpoint>::Match match;
   Identity who;  // of the request being answered (ServerOptions::admission)
   Stream* stream = nullptr;  // a streamed response in progress
