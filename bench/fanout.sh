@@ -62,11 +62,16 @@ done
 # The daemon and the driver each hold one descriptor per subscriber.
 MAX_SUBS=$((IDLE > SUBS ? IDLE : SUBS))
 WANT_FDS=$((MAX_SUBS + 4096))
-if (($(ulimit -Hn) < WANT_FDS)); then
-    ulimit -Hn "$WANT_FDS" 2>/dev/null || {
-        echo "fanout.sh: cannot raise the descriptor limit to $WANT_FDS (hard limit $(ulimit -Hn))" >&2
-        exit 1
-    }
+NOTE=""
+if (($(ulimit -Hn) < WANT_FDS)) && ! ulimit -Hn "$WANT_FDS" 2>/dev/null; then
+    # No CAP_SYS_RESOURCE (e.g. a container): as many subscribers as the hard limit allows.
+    hard=$(ulimit -Hn)
+    cap=$((hard - 1024))
+    ((cap > 0)) || { echo "fanout.sh: descriptor hard limit $hard is too low" >&2; exit 1; }
+    NOTE="descriptor hard limit $hard (cannot raise it here): subscribers capped at $cap"
+    ((IDLE <= cap)) || IDLE=$cap
+    ((SUBS <= cap)) || SUBS=$cap
+    WANT_FDS=$hard
 fi
 ulimit -n "$WANT_FDS"
 sources_for() { echo $((($1 + 19999) / 20000)); }
@@ -106,6 +111,7 @@ metric() { # NAME: the sum of its samples
 }
 
 echo "fanout.sh: $(nproc) cores, shards=$SHARDS, driver threads=$THREADS; $(date -u +%FT%TZ)"
+[[ -z $NOTE ]] || echo "fanout.sh: $NOTE"
 
 # ------------------------------------------------------------------ (a) idle subscribers
 if [[ $SKIP_IDLE == 0 ]]; then
@@ -145,7 +151,7 @@ fi
 # ------------------------------------------------------------------ (b), (c) stream fanout
 # stream_row EVENTS_PER_S [DRIVER_ARGS...]: one measured row (RF, RF_PID, per_run set).
 stream_row() {
-    local ev=$1 runs line c0 c1 d0 d1 w0 w1 f0 f1 hz i
+    local ev=$1 runs line c0 c1 w0 w1 f0 f1 hz i
     shift
     runs=$(awk -v e="$ev" -v p="$per_run" 'BEGIN { printf "%.2f", e / p }')
     rm -f "$TMP/ready"
@@ -163,20 +169,23 @@ stream_row() {
         sleep 0.1
     done
     c0=$(cpu_ticks "$RF_PID")
-    d0=$(cpu_ticks "$DRIVER_PID" 2>/dev/null || echo 0)
     sleep "$secs"
     c1=$(cpu_ticks "$RF_PID")
-    d1=$(cpu_ticks "$DRIVER_PID" 2>/dev/null || echo "$d0")
     wait "$DRIVER_PID" || true
     forget_pid "$DRIVER_PID"
     w1=$(metric rf_sse_writes_total)
     f1=$(metric rf_sse_frames_total)
     line=$(tail -n 1 "$TMP/stream.out")
     hz=$(getconf CLK_TCK)
+    if ! kill -0 "$RF_PID" 2>/dev/null; then
+        echo "fanout.sh: the daemon exited during the run; its log:" >&2
+        tail -n 30 "$TMP/d$n_daemon/ringflow.log" >&2
+        exit 1
+    fi
     printf '    %-10s %-9s %12s %14s %8s %8s %8s %9s %9s %10s\n' "$ev" "$runs" "$(field deliveries)" \
         "$(field rate)" "$(field p50_ms)" "$(field p99_ms)" "$(field max_ms)" \
         "$(awk -v a="$c0" -v b="$c1" -v s="$secs" -v h="$hz" 'BEGIN { printf "%.0f", (b - a) / h / s * 100 }')" \
-        "$(awk -v a="$d0" -v b="$d1" -v s="$secs" -v h="$hz" 'BEGIN { printf "%.0f", (b - a) / h / s * 100 }')" \
+        "$(field cpu_pct)" \
         "$(awk -v a="$w0" -v b="$w1" -v x="$f0" -v y="$f1" 'BEGIN { if (b > a) printf "%.2f", (y - x) / (b - a); else print "-" }')"
     echo "      driver: $line"
     grep -v '^$' "$TMP/stream.err" | head -n 3 | sed 's/^/      driver stderr: /' || true

@@ -15,7 +15,7 @@
 //
 // Final line on stdout:
 //   subscribers=N connected=N failed=N deliveries=N seconds=S rate=R p50_ms=X p99_ms=X max_ms=X
-//   min_per_sub=N max_per_sub=N closed=N produced=N
+//   min_per_sub=N max_per_sub=N closed=N produced=N cpu_pct=P (the driver's, over the window)
 // Only 127.0.0.1 is ever connected to.
 
 #include <arpa/inet.h>
@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -254,6 +255,9 @@ struct Worker {
     }
     const int one = 1;
     ::setsockopt(c.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // The port is picked at connect (by the whole 4-tuple), not at bind: bind() with port 0
+    // would search the source address's ports one socket at a time and run out at ~28k.
+    ::setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     sockaddr_in src{};
     src.sin_family = AF_INET;
     src.sin_addr.s_addr = htonl(0x7f000002u + static_cast<uint32_t>(i % o->sources));
@@ -481,13 +485,22 @@ int main(int argc, char** argv) {
   std::atomic<uint64_t> produced{0};
   std::thread producer;
   double seconds = 0;
+  auto cpu_now = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  };
+  double cpu0 = 0, cpu1 = 0;
   if (o.duration > 0) {
+    cpu0 = cpu_now();
     g_measuring.store(true);
     if (!o.produce_path.empty()) producer = std::thread([&] { Produce(o, produced); });
     const double t0 = Mono();
     usleep(static_cast<useconds_t>(o.duration * 1e6));
     g_measuring.store(false);
     seconds = Mono() - t0;
+    cpu1 = cpu_now();
   } else {
     usleep(static_cast<useconds_t>(o.hold * 1e6));
   }
@@ -520,10 +533,10 @@ int main(int argc, char** argv) {
     if (hist[i]) max_ms = static_cast<int>(i);
   std::printf(
       "subscribers=%d connected=%d failed=%d deliveries=%llu seconds=%.1f rate=%.0f p50_ms=%d p99_ms=%d "
-      "max_ms=%d min_per_sub=%llu max_per_sub=%llu closed=%d produced=%llu\n",
+      "max_ms=%d min_per_sub=%llu max_per_sub=%llu closed=%d produced=%llu cpu_pct=%.0f\n",
       subscribers, g_ready.load(), g_failed.load(), static_cast<unsigned long long>(deliveries), seconds,
       seconds > 0 ? static_cast<double>(deliveries) / seconds : 0.0, pct(0.50), pct(0.99), max_ms,
       static_cast<unsigned long long>(min_per), static_cast<unsigned long long>(max_per), closed,
-      static_cast<unsigned long long>(produced.load()));
+      static_cast<unsigned long long>(produced.load()), seconds > 0 ? (cpu1 - cpu0) / seconds * 100 : 0.0);
   return g_failed.load() == 0 ? 0 : 1;
 }
