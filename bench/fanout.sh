@@ -151,12 +151,13 @@ fi
 # ------------------------------------------------------------------ (b), (c) stream fanout
 # stream_row EVENTS_PER_S [DRIVER_ARGS...]: one measured row (RF, RF_PID, per_run set).
 stream_row() {
-    local ev=$1 runs line c0 c1 w0 w1 f0 f1 hz i
+    local ev=$1 runs line c0 c1 w0 w1 f0 f1 x0 x1 hz i
     shift
     runs=$(awk -v e="$ev" -v p="$per_run" 'BEGIN { printf "%.2f", e / p }')
     rm -f "$TMP/ready"
     w0=$(metric rf_sse_writes_total)
     f0=$(metric rf_sse_frames_total)
+    x0=$(metric rf_sse_dropped_total)
     "$FANOUT_BIN" --port "$RF_PORT" --path /v1/events?workflow=fan --subscribers "$SUBS" \
         --threads "$THREADS" --duration "$secs" --ready-file "$TMP/ready" \
         --produce-path /v1/workflows/fan/runs --produce-rate "$runs" "$@" \
@@ -175,6 +176,7 @@ stream_row() {
     forget_pid "$DRIVER_PID"
     w1=$(metric rf_sse_writes_total)
     f1=$(metric rf_sse_frames_total)
+    x1=$(metric rf_sse_dropped_total)
     line=$(tail -n 1 "$TMP/stream.out")
     hz=$(getconf CLK_TCK)
     if ! kill -0 "$RF_PID" 2>/dev/null; then
@@ -188,6 +190,7 @@ stream_row() {
         "$(field cpu_pct)" \
         "$(awk -v a="$w0" -v b="$w1" -v x="$f0" -v y="$f1" 'BEGIN { if (b > a) printf "%.2f", (y - x) / (b - a); else print "-" }')"
     echo "      driver: $line"
+    echo "      daemon: subscribers cut off at --sse-buffer (rf_sse_dropped_total) during the row: $((x1 - x0))"
     grep -v '^$' "$TMP/stream.err" | head -n 3 | sed 's/^/      driver stderr: /' || true
 }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $line"; }
