@@ -10,7 +10,8 @@
 # one-step workflow at R / events-per-run runs/s), --duration 10s. The driver is
 # build/release/bench/driver/rf-fanout (epoll; HTTP/1.1, or HTTP/2 via nghttp2); it binds its connections to
 # 127.0.0.2 and up (one address per 20,000 connections) and connects to 127.0.0.1 only.
-# (c) is (b) over HTTP/2 (h2c prior knowledge, 100 streams per connection). Stops only the
+# (c) is (b) over HTTP/2 (h2c prior knowledge, 100 streams per connection). FSYNC=never runs
+# the daemon with --fsync never (latency without the group commit's fsync). Stops only the
 # PIDs it started.
 set -euo pipefail
 
@@ -22,9 +23,10 @@ SHARDS=$(nproc)
 THREADS=2
 SKIP_IDLE=0
 SKIP_STREAM=0
+FSYNC=${FSYNC:-always}
 
 usage() {
-    sed -n '2,14s/^# \{0,1\}//p' "$0"
+    sed -n '2,15s/^# \{0,1\}//p' "$0"
 }
 
 while [[ $# -gt 0 ]]; do
@@ -47,6 +49,7 @@ done
 [[ $DURATION =~ ^[0-9]+s$ ]] || { echo "fanout.sh: --duration in seconds, e.g. 10s" >&2; exit 2; }
 [[ $SHARDS =~ ^[1-9][0-9]*$ ]] || { echo "fanout.sh: bad --shards: $SHARDS" >&2; exit 2; }
 [[ $THREADS =~ ^[1-9][0-9]*$ ]] || { echo "fanout.sh: bad --threads: $THREADS" >&2; exit 2; }
+[[ $FSYNC == always || $FSYNC == never ]] || { echo "fanout.sh: FSYNC must be always or never" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_NAME=fanout.sh
@@ -96,7 +99,7 @@ start_daemon() {
     port=$(free_port)
     mkdir -p "$dir"
     "$RINGFLOW_BIN" serve --listen "127.0.0.1:$port" --shards "$SHARDS" --data-dir "$dir/data" \
-        --log-level warn --access-log false "${RF_EGRESS_ARGS[@]}" 2>"$dir/ringflow.log" &
+        --log-level warn --access-log false --fsync "$FSYNC" "${RF_EGRESS_ARGS[@]}" 2>"$dir/ringflow.log" &
     RF_PID=$!
     PIDS+=("$RF_PID")
     wait_ready "$RF_PID" "$port" /health/ready "$dir/ringflow.log"
@@ -110,7 +113,7 @@ metric() { # NAME: the sum of its samples
     curl -s --max-time 5 "$RF/metrics" | awk -v n="$1" '$1 == n || index($1, n "{") == 1 { s += $2 } END { print s + 0 }'
 }
 
-echo "fanout.sh: $(nproc) cores, shards=$SHARDS, driver threads=$THREADS; $(date -u +%FT%TZ)"
+echo "fanout.sh: $(nproc) cores, shards=$SHARDS, driver threads=$THREADS, embedded store fsync=$FSYNC; $(date -u +%FT%TZ)"
 [[ -z $NOTE ]] || echo "fanout.sh: $NOTE"
 
 # ------------------------------------------------------------------ (a) idle subscribers
