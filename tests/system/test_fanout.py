@@ -223,3 +223,25 @@ def test_a_stalled_subscriber_is_cut_off_while_the_others_get_everything(launch)
     finally:
         readers.close()
         stalled.close()
+
+
+def test_idle_event_streams_hold_no_connection_buffers(launch):
+    d = launch(shards=2)
+    must_put(d, "quiet", chain("a"))
+    before = rfclient.metric_sum(rfclient.scrape(d.port), "rf_http_connection_buffer_bytes")
+    subs = H1Subscribers(d.port, "/v1/events?workflow=quiet", 50)
+    try:
+        wait_until(subs.all_heads, 20.0, what="the subscribers' heads")
+        wait_until(lambda: rfclient.metric_sum(rfclient.scrape(d.port), "rf_sse_subscribers") >= 50,
+                   10.0, what="every subscriber counted")
+        # A keep-alive connection keeps its input buffer (4 KiB at least); an idle event
+        # stream gave its request and response buffers back once its head was sent.
+        held = rfclient.metric_sum(rfclient.scrape(d.port), "rf_http_connection_buffer_bytes") - before
+        assert held < 50 * 1024, f"50 idle streams hold {held} bytes of connection buffers"
+        # ...and still deliver.
+        rid = must_start(d, "quiet", wait=10)["id"]
+        n = len(expected(d, [rid])[rid])
+        wait_until(lambda: all(len(subs.events(i)) == n for i in range(50)), 10.0,
+                   what="every stream to get the run's events")
+    finally:
+        subs.close()
