@@ -245,3 +245,43 @@ def test_idle_event_streams_hold_no_connection_buffers(launch):
                    what="every stream to get the run's events")
     finally:
         subs.close()
+
+
+def test_event_streams_over_tls_http1_and_http2(launch, tmp_path):
+    # Over TLS the frames are encrypted into the connection's buffer instead of a vectored send.
+    from test_http_tls import client_ctx, curl, tls_launch
+    d, _, _ = tls_launch(launch, tmp_path)
+    r = curl(d, "/v1/workflows/tlsfan", "--http1.1", method="PUT", body=json.dumps(chain("a", "b")))
+    assert r.stdout.endswith(" 201") or r.stdout.endswith(" 200"), r.stdout
+    path = "/v1/events?workflow=tlsfan"
+    raw = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    h1 = client_ctx(["http/1.1"]).wrap_socket(raw, server_hostname="localhost")
+    h1.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    got1 = b""
+    while b"\r\n\r\n" not in got1:
+        got1 += h1.recv(65536)
+    assert got1.startswith(b"HTTP/1.1 200"), got1
+    got1 = got1.split(b"\r\n\r\n", 1)[1]
+    with H2Client(d.port, tls=client_ctx(["h2"])) as c:
+        sids = [c.request("GET", path) for _ in range(5)]
+        assert c.wait(lambda: all(c.streams[s].status == 200 for s in sids), 10)
+        # Subscribed once the heads arrived (the module docstring of test_engine_sse.py).
+        r = curl(d, "/v1/workflows/tlsfan/runs?wait=10s", "--http1.1", method="POST", body="{}")
+        assert r.stdout.endswith(" 201"), r.stdout
+        run_id = json.loads(r.stdout.rsplit("\n", 1)[0])["id"]
+
+        def done(events):
+            return any(e["event"] == "run.succeeded" for e in events)
+
+        assert c.wait(lambda: all(done(parse_events(bytes(c.streams[s].data))) for s in sids), 10)
+        h1.settimeout(10)
+        while not done(parse_events(got1)):
+            chunk = h1.recv(65536)
+            assert chunk, got1
+            got1 += chunk
+        first = parse_events(got1)
+        assert [int(e["id"]) for e in first] == list(range(1, len(first) + 1)), first
+        assert all(e["data"]["run"] == run_id for e in first)
+        for s in sids:
+            assert parse_events(bytes(c.streams[s].data)) == first
+    h1.close()
