@@ -117,16 +117,19 @@ echo "fanout.sh: $(nproc) cores, shards=$SHARDS, driver threads=$THREADS, embedd
 [[ -z $NOTE ]] || echo "fanout.sh: $NOTE"
 
 # ------------------------------------------------------------------ (a) idle subscribers
-if [[ $SKIP_IDLE == 0 ]]; then
+# idle_row LABEL [DRIVER_ARGS...]: IDLE subscribers on a fresh daemon; its RSS before and with them.
+idle_row() {
+    local label=$1 rss0 rss1 tcp0 tcp1 live ready_line i
+    shift
     start_daemon
-    # Warm: one subscriber in and out, so that first-use allocations are in the baseline.
-    "$FANOUT_BIN" --port "$RF_PORT" --path /v1/events?workflow=fan --subscribers 10 --hold 0.5 >/dev/null
+    # Warm: a few subscribers in and out, so that first-use allocations are in the baseline.
+    "$FANOUT_BIN" --port "$RF_PORT" --path /v1/events?workflow=fan --subscribers 100 --hold 0.5 "$@" >/dev/null
     sleep 1
     rss0=$(rss_kib "$RF_PID")
     tcp0=$(tcp_mem_pages)
     rm -f "$TMP/ready"
     "$FANOUT_BIN" --port "$RF_PORT" --path /v1/events?workflow=fan --subscribers "$IDLE" \
-        --sources "$(sources_for "$IDLE")" --threads "$THREADS" --hold 600 --ready-file "$TMP/ready" \
+        --threads "$THREADS" --hold 600 --ready-file "$TMP/ready" "$@" \
         >"$TMP/idle.out" 2>"$TMP/idle.err" &
     DRIVER_PID=$!
     PIDS+=("$DRIVER_PID")
@@ -135,20 +138,26 @@ if [[ $SKIP_IDLE == 0 ]]; then
         kill -0 "$DRIVER_PID" 2>/dev/null || break
         sleep 0.1
     done
-    sleep 2
+    sleep 3
     rss1=$(rss_kib "$RF_PID")
     tcp1=$(tcp_mem_pages)
-    live=$(metric rf_sse_subscribers)
     stop_pid "$DRIVER_PID"
     ready_line=$(head -n 1 "$TMP/idle.out")
+    # The driver's count (the warm-up's closed streams may still be counted by the daemon
+    # until their next heartbeat finds them gone: they are in the baseline too).
+    live=$(sed -n 's/.*connected=\([0-9]*\).*/\1/p' <<<"$ready_line")
     echo
-    echo "(a) idle SSE subscribers (HTTP/1.1, /v1/events?workflow=fan): $ready_line"
+    echo "(a) idle SSE subscribers ($label, /v1/events?workflow=fan): $ready_line"
     awk -v n="$live" -v r0="$rss0" -v r1="$rss1" -v t0="$tcp0" -v t1="$tcp1" 'BEGIN {
         printf "    daemon RSS idle (reference): %.1f MiB; with %d subscribers: %.1f MiB\n", r0 / 1024, n, r1 / 1024
         if (n > 0) printf "    RSS per subscriber: %.2f KiB (daemon RSS delta / subscribers)\n", (r1 - r0) / n
         if (n > 0) printf "    kernel TCP buffer memory (sockstat, both ends): %+d pages = %.2f KiB per connection pair\n", t1 - t0, (t1 - t0) * 4 / n
     }'
     stop_pid "$RF_PID"
+}
+if [[ $SKIP_IDLE == 0 ]]; then
+    idle_row "HTTP/1.1, one connection each" --sources "$(sources_for "$IDLE")"
+    idle_row "HTTP/2, 100 streams per connection" --h2-streams 100
 fi
 
 # ------------------------------------------------------------------ (b), (c) stream fanout
