@@ -229,7 +229,7 @@ class Coordinator {
       bool ready = true;   // false while its history is being read
       // Events not yet sendable: ahead of a gap (the outbox may commit or
       // relay a run's rows out of order) or arrived during the history read.
-      std::map<uint64_t, std::pair<std::string, bool>> held;  // seq -> frame, terminal
+      std::map<uint64_t, std::pair<fanout::Chunk, bool>> held;  // seq -> frame, terminal
       bool done = false;
     };
     std::vector<Sub> subscribers;
@@ -300,7 +300,7 @@ class Coordinator {
     uint64_t seq;
     int64_t at_ms;
     bool terminal;     // run.succeeded, run.failed or run.cancelled
-    std::string text;  // the SSE frame
+    fanout::Chunk text;  // the SSE frame, shared by every subscriber
   };
   // An outbox row's events (objects without "run") -> frames after `after_seq`.
   static Status FramesOf(const RunId& run, std::string_view events_json, uint64_t after_seq,
@@ -493,6 +493,7 @@ class Coordinator {
     int64_t since_ms;  // relayed events that happened before the subscription are not sent
   };
   std::multimap<std::string, WorkflowSub, std::less<>> workflow_subs_;
+  std::vector<std::shared_ptr<fanout::Subscriber>> publish_scratch_;  // PublishWorkflow's, reused
   // Streams of runs held by another instance (remote streams), fed by DeliverOutbox.
   bool remote_streams_ = false;
   std::unordered_map<RunId, std::vector<Entry::Sub>, store::RunIdHash> remote_subs_;

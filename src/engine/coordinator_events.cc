@@ -64,7 +64,7 @@ Status Coordinator::FramesOf(const RunId& run, std::string_view events_json, uin
     // The stored event omits its run: put it back where EventToJson has it.
     json::Object& o = ev.as_object();
     if (!ev.Find("run")) o.emplace(o.begin() + std::min<size_t>(2, o.size()), "run", run.ToString());
-    fanout::AppendFrame(f.text, n, type_name, json::ToString(ev));
+    f.text = fanout::MakeFrame(n, type_name, json::ToString(ev));
     out.push_back(std::move(f));
   }
   return {};
@@ -180,8 +180,9 @@ void Coordinator::Publish(Entry& e, const std::vector<Event>& events, bool finis
   std::vector<Frame> frames;
   frames.reserve(events.size());
   for (const Event& ev : events) {
-    Frame f{ev.seq, ev.at_ms, IsTerminalEvent(ev.type), {}};
-    fanout::AppendFrame(f.text, ev.seq, ev.type, json::ToString(EventToJson(ev, e.run.id)));
+    // Serialized once here, on the run's owner: every subscriber on every shard shares it.
+    Frame f{ev.seq, ev.at_ms, IsTerminalEvent(ev.type),
+            fanout::MakeFrame(ev.seq, ev.type, json::ToString(EventToJson(ev, e.run.id)))};
     frames.push_back(std::move(f));
   }
   Offer(e, frames, finished);
@@ -230,7 +231,7 @@ void Coordinator::OfferTo(std::vector<Entry::Sub>& subs, const std::vector<Frame
 }
 
 bool Coordinator::Flush(Entry::Sub& sub, bool finished) const {
-  std::string out;
+  std::vector<fanout::Chunk> out;
   bool terminal = false;
   for (auto it = sub.held.begin(); it != sub.held.end();) {
     if (it->first <= sub.seen) {
@@ -238,7 +239,7 @@ bool Coordinator::Flush(Entry::Sub& sub, bool finished) const {
       continue;
     }
     if (it->first != sub.seen + 1) break;  // a gap: the missing rows are still to come
-    out += it->second.first;
+    out.push_back(std::move(it->second.first));
     terminal = it->second.second;
     sub.seen = it->first;
     it = sub.held.erase(it);
@@ -251,6 +252,18 @@ bool Coordinator::Flush(Entry::Sub& sub, bool finished) const {
 void Coordinator::PublishWorkflow(const std::string& workflow, const std::vector<Frame>& frames) {
   if (frames.empty()) return;
   auto [lo, hi] = workflow_subs_.equal_range(workflow);
+  if (lo == hi) return;
+  std::vector<fanout::Chunk> all;
+  all.reserve(frames.size());
+  int64_t oldest = frames.front().at_ms;
+  for (const Frame& f : frames) {
+    all.push_back(f.text);
+    oldest = std::min(oldest, f.at_ms);
+  }
+  // Subscribers that get every frame share one message per home shard; the
+  // rest (a relayed batch older than their subscription) are filtered one by one.
+  std::vector<std::shared_ptr<fanout::Subscriber>>& every = publish_scratch_;
+  every.clear();
   for (auto it = lo; it != hi;) {
     if (it->second.to->closed()) {
       it = workflow_subs_.erase(it);
@@ -259,12 +272,18 @@ void Coordinator::PublishWorkflow(const std::string& workflow, const std::vector
     // The relay may deliver events committed before the feed subscribed: a
     // feed shows what happened after it opened. (Without a relay, what is
     // published now became durable after the subscription: all of it is news.)
-    std::string text;
-    for (const Frame& f : frames)
-      if (!store_->relays_events() || f.at_ms >= it->second.since_ms) text += f.text;
-    if (!text.empty()) fanout::Subscriber::Publish(it->second.to, std::move(text), false);
+    if (!store_->relays_events() || oldest >= it->second.since_ms) {
+      every.push_back(it->second.to);
+    } else {
+      std::vector<fanout::Chunk> some;
+      for (const Frame& f : frames)
+        if (f.at_ms >= it->second.since_ms) some.push_back(f.text);
+      if (!some.empty()) fanout::Subscriber::Publish(it->second.to, std::move(some), false);
+    }
     ++it;
   }
+  fanout::Subscriber::PublishAll(every, all);
+  every.clear();
 }
 
 }  // namespace rf::engine

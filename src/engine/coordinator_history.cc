@@ -195,7 +195,7 @@ std::map<RunId, std::unique_ptr<Coordinator::Entry>>::iterator Coordinator::Drop
     if (auto k = idempotency_.find(key); k != idempotency_.end() && k->second == &e)
       idempotency_.erase(k);
   }
-  for (Entry::Sub& sub : e.subscribers) fanout::Subscriber::Publish(sub.to, {}, true);
+  for (Entry::Sub& sub : e.subscribers) fanout::Subscriber::Publish(sub.to, std::vector<fanout::Chunk>{}, true);
   listed_.erase(it->first);
   stats_->runs_retained.Add(-1);
   return runs_.erase(it);

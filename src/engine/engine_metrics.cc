@@ -123,6 +123,10 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
             [](const ShardEngineStats& s) { return s.sse_subscribers.Get(); });
   sum_gauge("rf_sse_dropped_total", "counter", "Event streams cut off because the client did not read.",
             [](const ShardEngineStats& s) { return s.sse_dropped.Get(); });
+  sum_gauge("rf_sse_writes_total", "counter", "Writes of event frames to streams (several frames ready together share one).",
+            [](const ShardEngineStats& s) { return s.sse_writes.Get(); });
+  sum_gauge("rf_sse_frames_total", "counter", "Event frames written to streams.",
+            [](const ShardEngineStats& s) { return s.sse_frames.Get(); });
   sum_gauge("rf_history_pending_runs", "gauge", "Finished runs waiting to be moved into history.",
             [](const ShardEngineStats& s) { return s.history_pending.Get(); });
   sum_gauge("rf_history_cached_runs", "gauge", "Finished runs kept in memory after their move.",

@@ -43,6 +43,8 @@ struct ShardEngineStats {
   obs::Counter records_unreadable;  // at start: undecodable records that name no readable run
   obs::Counter records_ignored;     // at start: records of runs already quarantined
   obs::Counter sse_dropped;     // subscribers cut off for not reading
+  obs::Counter sse_writes;      // writes of event frames to subscribers (one per batch)
+  obs::Counter sse_frames;      // frames in those writes (frames / writes: the coalescing)
   obs::Gauge sse_subscribers;
   // Finished runs and the history store (engine/history_store.h).
   obs::Gauge history_pending;       // finished runs waiting to be moved into history

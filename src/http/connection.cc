@@ -152,9 +152,9 @@ reactor::Task<bool> Stream::Start(const Response& resp) {
     co_await h2::BodyTaken{h2_};  // suspends
     co_return !aborted_ && !h2_->closed;
   }
-  SerializeStreamHead(resp, c_->req.version_minor == 0, DateLine(), c_->out);
+  SerializeStreamHead(resp, c_->req->version_minor == 0, DateLine(), c_->out);
   // HEAD: the head a GET would get, then the end (the head says Connection: close).
-  const bool head_only = c_->req.method == Method::kHead;
+  const bool head_only = c_->req->method == Method::kHead;
   if (!head_only) c_->out.Append(resp.body.view());
   started_ = true;
   c_->stream = this;
@@ -191,7 +191,7 @@ void Stream::Abort() {
 unsigned Stream::shard() const { return c_->owner.shard_id_; }
 
 const Endpoint* ShardServer::Route(Connection* c, Response& resp, uint16_t& route_id) {
-  const Request& req = c->req;
+  const Request& req = *c->req;
   c->match = server_.router_->Find(req.method, req.path);
   const auto& m = c->match;
   route_id = m.kind == Router<Endpoint>::Match::Kind::kFound ? m.handler->route_id : 0;
@@ -215,11 +215,11 @@ const Endpoint* ShardServer::Route(Connection* c, Response& resp, uint16_t& rout
 }
 
 void ShardServer::Finish(Connection* c, const Response& resp, uint16_t route_id, Nanos t0) {
-  const Request& req = c->req;
+  const Request& req = *c->req;
   bool keep_alive = req.keep_alive && !resp.close && !draining_;
   SerializeResponse(resp, keep_alive, req.version_minor == 0, req.method == Method::kHead,
                     DateLine(), c->out);
-  if (!keep_alive) c->req.keep_alive = false;
+  if (!keep_alive) c->req->keep_alive = false;
   Nanos dt = MonoNow() - t0;
   stats_.requests[route_id][StatusSlot(resp.status)].Add();
   stats_.duration[route_id].ObserveNanos(dt);
@@ -328,7 +328,7 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
           break;
         }
       }
-      ParseResult r = parser.Parse(c->in.readable(), c->req);
+      ParseResult r = parser.Parse(c->in.readable(), *c->req);
       if (r.kind == ParseResult::Kind::kIncomplete) {
         head_done = r.head_done;
         if (r.head_done) {
@@ -349,10 +349,10 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
       }
       maybe_preface = false;
       // h2c is cleartext only (RFC 9113 §3.1): over TLS, HTTP/2 comes by ALPN.
-      if (!self.draining_ && !c->tls && WantsH2c(c->req, upgrade_settings)) {
+      if (!self.draining_ && !c->tls && WantsH2c(*c->req, upgrade_settings)) {
         c->out.Append("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
         h2 = true;
-        upgrade = &c->req;
+        upgrade = c->req.get();
         upgrade_consumed = r.consumed;
         break;
       }
@@ -364,21 +364,22 @@ reactor::Task<void> ShardServer::Serve(Connection* c) {
         uint16_t route_id;
         Stream stream(c);
         if (const Endpoint* ep = self.Route(c, resp, route_id)) {
-          RequestContext rc{c->req, c->match.params, resp, &stream, &c->who};
+          RequestContext rc{*c->req, c->match.params, resp, &stream, &c->who};
           co_await ep->async(ep->ctx, rc);  // suspends; sync handlers never get here
         }
         if (stream.started()) {  // the body ran until now; the connection ends with it
           c->stream = nullptr;
           self.stats_.requests[route_id][StatusSlot(resp.status)].Add();
           self.stats_.duration[route_id].ObserveNanos(MonoNow() - t0);
-          FinishAudit(opt, self.shard_id_, c->req, c->match, c->who, resp.status);
+          // (A stream that released its request is not audited: see Stream::ReleaseRequest.)
+          if (c->req) FinishAudit(opt, self.shard_id_, *c->req, c->match, c->who, resp.status);
           streamed = true;
           break;
         }
         self.Finish(c, resp, route_id, t0);
       }
       c->in.Consume(r.consumed);
-      if (!c->req.keep_alive) close = true;
+      if (!c->req->keep_alive) close = true;
       continue_sent = false;
       head_done = false;
       body_start = 0;

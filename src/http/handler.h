@@ -4,6 +4,7 @@
 // request) or a coroutine (API calls that wait on the engine).
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "http/h1_parser.h"
@@ -31,6 +32,16 @@ class Stream {
   // Suspends until `bytes` are with the kernel. False: the peer is gone, the
   // send stalled past the idle timeout, or Abort() was called.
   reactor::Task<bool> Send(std::string_view bytes);
+  // Sends `parts` one after another, in as few writes as the transport allows (HTTP/1.1 in
+  // clear: vectored sends straight from the parts, no copy). The parts stay alive until it returns.
+  reactor::Task<bool> Send(std::span<const std::string_view> parts);
+  // HTTP/1.1: caps the kernel's send buffer of this connection (SO_SNDBUF), so that a long
+  // stream to a slow reader pins at most this much kernel memory; no-op over HTTP/2.
+  void LimitSendBuffer(int bytes);
+  // After Start: the handler no longer reads rc.req, rc.params or rc.resp. An HTTP/1.1
+  // connection then frees its request and response buffers, so that a long idle stream holds
+  // none (a stream whose request is audited keeps them: the audit reads the request at the end).
+  void ReleaseRequest();
   // Fails the pending Send (if any) and every later one; calls the abort hook.
   void Abort();
   void OnAbort(void (*fn)(void*), void* ctx) { abort_fn_ = fn, abort_ctx_ = ctx; }

@@ -5,6 +5,7 @@
 // (Shard::Cancel) and await the completion first.
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <span>
 #include <string_view>
@@ -68,6 +69,22 @@ struct SendOp : IoOp<SendOp> {
   void Prep(io_uring_sqe* sqe) { io_uring_prep_send(sqe, fd, data.data(), data.size(), msg_flags); }
   Result<size_t> await_resume() const {
     if (res < 0) return Error::FromErrno(-res, "send");
+    return static_cast<size_t>(res);
+  }
+};
+
+// sendmsg with an iovec: several buffers in one send (vectored; the caller keeps them alive).
+struct SendMsgOp : IoOp<SendMsgOp> {
+  int fd;
+  msghdr msg{};
+  int msg_flags = MSG_NOSIGNAL;
+  SendMsgOp(int f, iovec* iov, size_t n) : fd(f) {
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n;
+  }
+  void Prep(io_uring_sqe* sqe) { io_uring_prep_sendmsg(sqe, fd, &msg, static_cast<unsigned>(msg_flags)); }
+  Result<size_t> await_resume() const {
+    if (res < 0) return Error::FromErrno(-res, "sendmsg");
     return static_cast<size_t>(res);
   }
 };

@@ -23,7 +23,9 @@ struct Connection {
   Buffer out;
   Buffer body;
   std::string headers;
-  Request req{};
+  // On the heap: its header table is most of a connection's size, and an idle event stream
+  // gives it back (Stream::ReleaseRequest).
+  std::unique_ptr<Request> req = std::make_unique<Request>();
   Router<Endpoint>::Match match;
   Identity who;  // of the request being answered (ServerOptions::admission)
   Stream* stream = nullptr;  // a streamed response in progress
@@ -70,6 +72,8 @@ class ShardServer {
   static reactor::Task<void> RearmAcceptLater(ShardServer* self);
   static reactor::Task<void> Serve(Connection* c);
   static reactor::Task<bool> Flush(Connection* c);
+  // Plaintext HTTP/1.1: `parts` to the socket by vectored sends (after what `out` holds).
+  static reactor::Task<bool> FlushParts(Connection* c, std::span<const std::string_view> parts);
   static reactor::Task<void> Linger(Connection* c);
   // HTTP/2 on this connection until it ends: after the client preface (upgrade == nullptr), or
   // after `Upgrade: h2c` (the upgrade request, the first `consumed` bytes of c->in, becomes

@@ -1072,7 +1072,9 @@ Task<std::string> Collect(std::shared_ptr<Subscriber> s, size_t frames, bool unt
   std::string text;
   const Nanos until = MonoNow() + kWait;
   while (MonoNow() < until) {
-    text += s->TakePending();
+    std::vector<rf::fanout::Chunk> got;
+    s->TakePending(got);
+    text += rf::fanout::Join(got);
     size_t n = 0;
     for (size_t p = text.find("\n\n"); p != std::string::npos; p = text.find("\n\n", p + 2)) ++n;
     if (n >= frames && (!until_end || s->ended())) break;
