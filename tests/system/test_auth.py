@@ -281,6 +281,7 @@ ROUTE_ACCESS = {
     ("GET", "/v1/openapi.json"): ALL,
     ("GET", "/v1/workflows"): ALL,
     ("GET", "/v1/workflows/{name}"): ALL,
+    ("GET", "/v1/workflows/{name}/concurrency"): ALL,
     ("PUT", "/v1/workflows/{name}"): {"admin", "developer"},
     ("DELETE", "/v1/workflows/{name}"): {"admin", "developer"},
     ("POST", "/v1/workflows/{name}/runs"): RUNNERS,
