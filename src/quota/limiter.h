@@ -22,8 +22,14 @@ class Limiter {
  public:
   static constexpr size_t kMaxNamespaces = 4096;
 
-  // The config in force (swapped whole on reload; shared read-only by every shard).
-  void SetConfig(std::shared_ptr<const Config> config) { config_ = std::move(config); }
+  // The config in force (swapped whole on reload; shared read-only by every shard). A reload
+  // starts every bucket full under the new limits: a raised limit admits at once instead of
+  // waiting for a bucket drained under the old one to refill.
+  void SetConfig(std::shared_ptr<const Config> config) {
+    config_ = std::move(config);
+    buckets_.clear();
+    overflow_ = Pair{};
+  }
   const Config* config() const { return config_.get(); }
   // How many ways each rate is split: this instance's shards x the instances sharing the work.
   void SetShare(double ways) { ways_ = ways < 1 ? 1 : ways; }

@@ -122,7 +122,8 @@ def test_sighup_reloads_and_a_bad_file_keeps_the_limits(launch, tmp_path):
     write_quotas(path, {"namespaces": {"r": {"starts_per_second": 1000}}})
     os.kill(d.pid, signal.SIGHUP)
     wait_until(lambda: "quotas reloaded" in d.log_tail(200), 10.0, 0.1, "the reload")
-    assert all(start(d, "r", "quick")[0] == 201 for _ in range(5))
+    replies = [start(d, "r", "quick") for _ in range(5)]
+    assert all(r[0] == 201 for r in replies), [(r[0], r[1]) for r in replies]
 
 
 def test_a_bad_quotas_file_stops_the_start(rf_bin, tmp_path):

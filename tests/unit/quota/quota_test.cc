@@ -93,6 +93,21 @@ TEST_CASE("limiter: per namespace, split over shards and instances, unlimited wi
   CHECK(wait > 100 * kSeconds);  // 0.004 a second
 }
 
+TEST_CASE("limiter: a reload starts the buckets full under the new limits") {
+  auto slow = ParseConfig(R"({"namespaces": {"r": {"starts_per_second": 1}}})");
+  auto fast = ParseConfig(R"({"namespaces": {"r": {"starts_per_second": 1000}}})");
+  REQUIRE(slow);
+  REQUIRE(fast);
+  Limiter l;
+  l.SetConfig(std::make_shared<const Config>(*slow));
+  Nanos wait = 0;
+  const Nanos t0 = 7 * kSeconds;
+  CHECK(l.Admit(Kind::kStarts, "r", t0, wait));
+  CHECK_FALSE(l.Admit(Kind::kStarts, "r", t0, wait));
+  l.SetConfig(std::make_shared<const Config>(*fast));
+  for (int i = 0; i < 5; ++i) CHECK(l.Admit(Kind::kStarts, "r", t0, wait));
+}
+
 TEST_CASE("limiter: bounded; idle buckets make room, then an overflow bucket is shared") {
   auto c = ParseConfig(R"({"default": {"requests_per_second": 1}})");
   REQUIRE(c);
