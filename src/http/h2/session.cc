@@ -131,6 +131,7 @@ void Session::Release(H2Stream* s) {
   s->match = {};
   s->req_body.Clear();
   s->body.Clear();
+  s->DropParts();
   if (s->req_body.capacity() > kKeepBodyCap) s->req_body.ShrinkTo(4096);
   if (s->body.capacity() > kKeepBodyCap) s->body.ShrinkTo(4096);
   s->headers.clear();
@@ -248,7 +249,7 @@ void Session::Tick(Nanos now) {
       s->closed = true;
       nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
       host_->WakeWriter();
-    } else if (s->responding && !s->body.empty() && now - s->last_progress > opt_.stall_timeout) {
+    } else if (s->responding && s->HasOutput() && now - s->last_progress > opt_.stall_timeout) {
       // The peer granted no window for this stream (or the connection) for too long.
       stats_->h2_stalled.Add();
       if (s->api) {

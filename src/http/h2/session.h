@@ -26,6 +26,7 @@
 #include <array>
 #include <coroutine>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,6 +73,12 @@ struct H2Stream {
   Identity who;  // of this request (AdmitRequest)
   Buffer req_body;
   Buffer body;          // the response body not yet handed to nghttp2
+  // A streamed Send's parts, not yet handed to nghttp2: views into bytes the handler keeps alive
+  // until its Send returns (shared event chunks), copied straight into DATA frames by ReadBody.
+  // No per-stream copy of a backlog: a stream behind by a megabyte holds references, not bytes.
+  std::span<const std::string_view> parts;
+  size_t part = 0;      // the first part not fully taken
+  size_t part_off = 0;  // bytes of parts[part] already taken
   std::string headers;  // the response's extra "Name: value\r\n" lines
   Response resp{body, headers};
   // Header names and values stay in nghttp2's reference-counted buffers while the request lives.
@@ -98,13 +105,20 @@ struct H2Stream {
   std::coroutine_handle<> send_waiter;
   H2Stream* prev = nullptr;  // live list
   H2Stream* next = nullptr;
+
+  // Response bytes not yet with nghttp2 (body, then parts).
+  bool HasOutput() const { return !body.empty() || part < parts.size(); }
+  void DropParts() {
+    parts = {};
+    part = part_off = 0;
+  }
 };
 
-// Suspends a handler's Send until nghttp2 has taken the stream's pending body (or the stream
-// ended: reset, aborted, connection gone).
+// Suspends a handler's Send until nghttp2 has taken the stream's pending body and parts (or the
+// stream ended: reset, aborted, connection gone).
 struct BodyTaken {
   H2Stream* s;
-  bool await_ready() const noexcept { return s->body.empty() || s->closed; }
+  bool await_ready() const noexcept { return !s->HasOutput() || s->closed; }
   void await_suspend(std::coroutine_handle<> h) noexcept { s->send_waiter = h; }
   void await_resume() const noexcept {}
 };

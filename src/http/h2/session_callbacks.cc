@@ -148,13 +148,28 @@ int Session::OnStreamClose(nghttp2_session* ng, int32_t stream_id, uint32_t, voi
 ssize_t Session::ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                           nghttp2_data_source* source, void*) {
   auto* s = static_cast<H2Stream*>(source->ptr);
-  const size_t n = std::min(length, s->body.size());
-  if (n > 0) {
+  size_t n = 0;
+  if (!s->body.empty()) {
+    n = std::min(length, s->body.size());
     std::memcpy(buf, s->body.data(), n);
     s->body.Consume(n);
-    s->last_progress = MonoNow();
   }
-  if (s->body.empty()) {
+  // Then a streamed Send's parts, straight from the shared chunks (one copy: into the frame).
+  while (n < length && s->part < s->parts.size()) {
+    const std::string_view p = s->parts[s->part].substr(s->part_off);
+    const size_t k = std::min(length - n, p.size());
+    if (k > 0) std::memcpy(buf + n, p.data(), k);
+    n += k;
+    if (k == p.size()) {
+      ++s->part;
+      s->part_off = 0;
+    } else {
+      s->part_off += k;
+    }
+  }
+  if (n > 0) s->last_progress = MonoNow();
+  if (!s->HasOutput()) {
+    s->DropParts();  // the handler's Send returns next: its views die with it
     if (s->eof) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
     } else {
