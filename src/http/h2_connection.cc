@@ -37,7 +37,7 @@ struct ParkWriter {
 reactor::Task<void> RunHandler(H2Conn* h, h2::H2Stream* s, const Endpoint* ep) {
   Stream stream(h->c, s);
   s->api = &stream;
-  RequestContext rc{s->req, s->match.params, s->resp, &stream, &s->who};
+  RequestContext rc{s->rq->req, s->match.params, s->resp, &stream, &s->who};
   co_await ep->async(ep->ctx, rc);  // suspends
   h->session->FinishAsync(s, stream.started(), stream.aborted());
 }

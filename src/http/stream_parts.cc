@@ -79,7 +79,11 @@ void Stream::LimitSendBuffer(int bytes) {
 }
 
 void Stream::ReleaseRequest() {
-  if (h2_ != nullptr || !started_ || c_->who.audit_pending) return;
+  if (h2_ != nullptr) {
+    if (started_) h2_->session->ReleaseRequest(h2_);
+    return;
+  }
+  if (!started_ || c_->who.audit_pending) return;
   // Nothing reads the request after this: the connection closes when the stream ends.
   c_->req.reset();  // its header table (~3 KiB) views the input buffer, freed next
   c_->in = Buffer();

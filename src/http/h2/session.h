@@ -63,12 +63,22 @@ struct SessionOptions {
 
 class Session;
 
+// A stream's request: its header table and the nghttp2 buffers the views point into (~5 KiB).
+// Held apart from the stream, so that a long-lived stream whose handler is done with its request
+// (Stream::ReleaseRequest: an event stream once its head is out) gives it back.
+struct H2Request {
+  Request req{};
+  // Header names and values stay in nghttp2's reference-counted buffers while the request lives.
+  std::array<nghttp2_rcbuf*, 2 * kMaxHeaders + 8> rcbufs{};
+  size_t rcbuf_count = 0;
+};
+
 // One request/response exchange. Pooled per session: its buffers are reused by later streams.
 struct H2Stream {
   explicit H2Stream(Session* s) : session(s) {}
   Session* session;
   int32_t id = 0;
-  Request req{};
+  H2Request* rq = nullptr;  // null once released (ReleaseRequest)
   Router<Endpoint>::Match match;
   Identity who;  // of this request (AdmitRequest)
   Buffer req_body;
@@ -81,9 +91,6 @@ struct H2Stream {
   size_t part_off = 0;  // bytes of parts[part] already taken
   std::string headers;  // the response's extra "Name: value\r\n" lines
   Response resp{body, headers};
-  // Header names and values stay in nghttp2's reference-counted buffers while the request lives.
-  std::array<nghttp2_rcbuf*, 2 * kMaxHeaders + 8> rcbufs{};
-  size_t rcbuf_count = 0;
   std::string owned;  // an upgraded HTTP/1.1 request's head and body, copied
   std::string_view authority;
   size_t header_bytes = 0;
@@ -173,6 +180,9 @@ class Session {
   void PushBody(H2Stream* s);            // s->body grew: let nghttp2 send it
   void AbortStream(H2Stream* s);         // RST_STREAM(CANCEL) if still open
   void FinishAsync(H2Stream* s, bool streamed, bool aborted);  // the async handler returned
+  // The handler reads s's request no more (its response is streaming): the request's memory goes
+  // back, unless the audit still has to record it.
+  void ReleaseRequest(H2Stream* s);
 
   unsigned streams_started() const { return streams_started_; }
 
@@ -189,6 +199,7 @@ class Session {
 
   H2Stream* Acquire();
   void Release(H2Stream* s);
+  void DropRequest(H2Stream* s, size_t keep);
   void Dispatch(H2Stream* s);
   void SubmitResponse(H2Stream* s, bool with_length);
   void Record(H2Stream* s);
@@ -200,6 +211,7 @@ class Session {
   nghttp2_session* ng_ = nullptr;
   H2Stream* live_ = nullptr;            // streams with a request or a handler
   std::vector<H2Stream*> free_;         // pooled, at most max_streams kept
+  std::vector<H2Request*> free_requests_;  // pooled likewise (fewer from ReleaseRequest)
   size_t handlers_running_ = 0;
   unsigned streams_started_ = 0;
   bool shut_down_ = false;

@@ -48,32 +48,32 @@ int Session::OnHeader(nghttp2_session* ng, const nghttp2_frame* frame, nghttp2_r
     return 0;
   }
   const bool pseudo = !n.empty() && n.front() == ':';
-  if (!pseudo && s->req.header_count == kMaxHeaders) {
+  if (!pseudo && s->rq->req.header_count == kMaxHeaders) {
     s->error_status = 431;
     return 0;
   }
   if (pseudo) {
     if (n == ":method") {
-      s->req.method_str = v;
-      s->req.method = MethodFromName(v);
+      s->rq->req.method_str = v;
+      s->rq->req.method = MethodFromName(v);
     } else if (n == ":path") {
-      s->req.target = v;
+      s->rq->req.target = v;
     } else if (n == ":authority") {
       s->authority = v;
     } else {
       return 0;  // :scheme, :protocol: nothing uses them
     }
   } else {
-    s->req.headers[s->req.header_count++] = {n, v};
+    s->rq->req.headers[s->rq->req.header_count++] = {n, v};
   }
-  if (s->rcbuf_count + 2 > s->rcbufs.size()) {
+  if (s->rq->rcbuf_count + 2 > s->rq->rcbufs.size()) {
     s->error_status = 431;
     return 0;
   }
   nghttp2_rcbuf_incref(name);
   nghttp2_rcbuf_incref(value);
-  s->rcbufs[s->rcbuf_count++] = name;
-  s->rcbufs[s->rcbuf_count++] = value;
+  s->rq->rcbufs[s->rq->rcbuf_count++] = name;
+  s->rq->rcbufs[s->rq->rcbuf_count++] = value;
   return 0;
 }
 
