@@ -137,8 +137,8 @@ void Session::DropRequest(H2Stream* s, size_t keep) {
 
 void Session::ReleaseRequest(H2Stream* s) {
   if (s->who.audit_pending) return;  // FinishAudit reads the request at the end
-  // A few are kept for the next streams; the rest of a long-lived stream's request goes back to
-  // the allocator (an idle event stream then costs its H2Stream, ~0.5 KiB, not ~5.5 KiB).
+  // A few are kept for the next streams; the rest go back to the allocator: a long-lived event
+  // stream keeps its H2Stream only, not the ~5 KiB header table (bench/fanout.sh (a)).
   constexpr size_t kSpareRequests = 4;
   DropRequest(s, kSpareRequests);
   std::string().swap(s->owned);  // an upgraded request's bytes
