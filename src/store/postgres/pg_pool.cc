@@ -51,43 +51,6 @@ struct PgPool::Waiter {
   std::optional<Result<PgConn*>> result;
 };
 
-// A backoff pause of one slot; Close cuts it short.
-struct PgPool::Nap {
-  struct Timer : Shard::TimerNode {
-    Nap* self = nullptr;
-  };
-
-  Nap(Slot* s, Nanos d) : slot(s), duration(d) {
-    timer.self = this;
-    timer.fire = [](Shard::TimerNode* n) { static_cast<Timer*>(n)->self->Wake(); };
-  }
-  ~Nap() {
-    Shard::Current().Disarm(&timer);
-    slot->nap = nullptr;
-  }
-  Nap(const Nap&) = delete;
-  Nap& operator=(const Nap&) = delete;
-
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) {
-    handle = h;
-    slot->nap = this;
-    Shard::Current().Arm(&timer, MonoNow() + duration);
-  }
-  void await_resume() noexcept {}
-  void Wake() {
-    if (!handle) return;
-    Shard::Current().Disarm(&timer);
-    slot->nap = nullptr;
-    Shard::Current().Schedule(std::exchange(handle, {}));
-  }
-
-  Slot* slot;
-  Nanos duration;
-  Timer timer;
-  std::coroutine_handle<> handle;
-};
-
 PgPool::PgPool(Options options) : options_(std::move(options)) {
   RF_CHECK(options_.size > 0);
   RF_CHECK(options_.backoff_min > 0 && options_.backoff_min <= options_.backoff_max);
@@ -158,7 +121,7 @@ Task<void> PgPool::Maintain(PgPool* pool, size_t slot) {
     const Nanos pause = backoff + backoff * jitter / 1000;
     pool->slots_[slot].state = SlotState::kBackoff;
     {
-      Nap nap(&pool->slots_[slot], pause);
+      reactor::Nap nap(&pool->slots_[slot].nap, pause);
       co_await nap;  // suspends
     }
     if (pool->closing_) break;

@@ -42,6 +42,7 @@
 #include "obs/pool_stats.h"
 #include "obs/metrics.h"
 #include "reactor/cancel_token.h"
+#include "reactor/nap.h"
 #include "reactor/shard.h"
 #include "reactor/task.h"
 #include "store/postgres/pg_conn.h"
@@ -93,11 +94,10 @@ class PgPool {
 
  private:
   enum class SlotState : uint8_t { kDown, kConnecting, kBackoff, kIdle, kLeased };
-  struct Nap;
   struct Slot {
     std::unique_ptr<PgConn> conn;
     SlotState state = SlotState::kDown;
-    Nap* nap = nullptr;  // set while backing off: Close cuts it short
+    reactor::Nap* nap = nullptr;  // set while backing off: Close cuts it short
   };
   struct Waiter;
   struct CheckTimer : reactor::Shard::TimerNode {

@@ -59,43 +59,6 @@ struct RedisClient::Waiter {
   Status outcome;
 };
 
-// A backoff pause; Close cuts it short.
-struct RedisClient::Nap {
-  struct Timer : Shard::TimerNode {
-    Nap* self = nullptr;
-  };
-
-  Nap(RedisClient* c, Nanos d) : client(c), duration(d) {
-    timer.self = this;
-    timer.fire = [](Shard::TimerNode* n) { static_cast<Timer*>(n)->self->Wake(); };
-  }
-  ~Nap() {
-    Shard::Current().Disarm(&timer);
-    client->nap_ = nullptr;
-  }
-  Nap(const Nap&) = delete;
-  Nap& operator=(const Nap&) = delete;
-
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) {
-    handle = h;
-    client->nap_ = this;
-    Shard::Current().Arm(&timer, MonoNow() + duration);
-  }
-  void await_resume() noexcept {}
-  void Wake() {
-    if (!handle) return;
-    Shard::Current().Disarm(&timer);
-    client->nap_ = nullptr;
-    Shard::Current().Schedule(std::exchange(handle, {}));
-  }
-
-  RedisClient* client;
-  Nanos duration;
-  Timer timer;
-  std::coroutine_handle<> handle;
-};
-
 RedisClient::RedisClient(Options options) : options_(std::move(options)) {
   RF_CHECK(options_.backoff_min > 0 && options_.backoff_min <= options_.backoff_max);
 }
@@ -168,7 +131,7 @@ Task<void> RedisClient::Maintain(RedisClient* client) {
     client->rng_ ^= client->rng_ << 17;
     const Nanos jitter = static_cast<Nanos>(client->rng_ % 401) - 200;  // per mille
     {
-      Nap nap(client, backoff + backoff * jitter / 1000);
+      reactor::Nap nap(&client->nap_, backoff + backoff * jitter / 1000);
       co_await nap;  // suspends
     }
     backoff = std::min(backoff * 2, opt.backoff_max);

@@ -28,6 +28,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "reactor/cancel_token.h"
+#include "reactor/nap.h"
 #include "reactor/shard.h"
 #include "reactor/task.h"
 #include "store/redis/redis_conn.h"
@@ -82,7 +83,6 @@ class RedisClient {
 
  private:
   struct Waiter;
-  struct Nap;
 
   static reactor::Task<void> Maintain(RedisClient* client);
   static reactor::Task<Result<RedisReply>> Run(RedisClient* client, std::string frame,
@@ -101,7 +101,7 @@ class RedisClient {
   uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
   Waiter* head_ = nullptr;  // commands waiting for the attempt in progress
   size_t waiting_ = 0;
-  Nap* nap_ = nullptr;           // set while backing off: Close cuts it short
+  reactor::Nap* nap_ = nullptr;           // set while backing off: Close cuts it short
   reactor::TaskGroup group_;     // Maintain
   reactor::CancelToken cancel_;  // fired by Close: an attempt in flight ends
   RedisStats stats_;

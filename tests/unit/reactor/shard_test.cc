@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "reactor/nap.h"
 #include "test_reactor.h"
 
 using rf::reactor::Reactor;
@@ -18,6 +19,12 @@ namespace {
 Task<void> SleepThenRecord(rf::Nanos d, int tag, std::vector<int>* order) {
   co_await rf::reactor::Sleep(d);
   order->push_back(tag);
+}
+
+Task<void> NapThenRecord(rf::reactor::Nap** where, rf::Nanos d, bool* done) {
+  rf::reactor::Nap nap(where, d);
+  co_await nap;
+  *done = true;
 }
 
 Task<void> Mark(int* runs) {
@@ -71,6 +78,32 @@ TEST_CASE("a destroyed sleep disarms its timer" * doctest::timeout(10)) {
     CHECK(fired == 1);
     kept->~Sleep();
     mark.destroy();
+  });
+}
+
+TEST_CASE("a nap ends at its duration, or at once when woken, and clears its pointer" * doctest::timeout(10)) {
+  rf::test::RunOnReactor(1, [](Reactor&) -> Task<void> {
+    rf::reactor::Nap* where = nullptr;
+    bool done = false;
+    rf::reactor::TaskGroup g;
+    rf::Nanos t0 = rf::MonoNow();
+    rf::reactor::Spawn(NapThenRecord(&where, 10 * rf::kMillis, &done), &g);
+    co_await Sleep(rf::kMillis);
+    CHECK(where != nullptr);  // asleep: the owner can reach it
+    co_await g.Wait();
+    CHECK(done);
+    CHECK(rf::MonoNow() - t0 >= 10 * rf::kMillis);
+    CHECK(where == nullptr);
+    done = false;
+    t0 = rf::MonoNow();
+    rf::reactor::Spawn(NapThenRecord(&where, 60 * rf::kSeconds, &done), &g);
+    co_await Sleep(rf::kMillis);
+    REQUIRE(where != nullptr);
+    where->Wake();  // a minute's backoff cut short
+    co_await g.Wait();
+    CHECK(done);
+    CHECK(rf::MonoNow() - t0 < 30 * rf::kSeconds);
+    CHECK(where == nullptr);
   });
 }
 }
