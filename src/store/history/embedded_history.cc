@@ -62,6 +62,7 @@ Status EmbeddedHistoryStore::Open() {
   o.dir = options_.dir;
   o.sync = options_.fsync;
   o.block_cache_bytes = options_.block_cache_bytes;
+  o.on_bytes = bytes_sink_;
   auto db = HistoryDb::Open(o);
   if (!db) return db.error();
   db_ = std::move(*db);
