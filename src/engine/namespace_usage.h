@@ -1,6 +1,7 @@
 #pragma once
-// NamespaceUsage: live runs (and retained history bytes) per namespace, counted by every shard into one table of atomics, so
-// a start anywhere sees the namespace's total at once (quota: live runs). Lock-free: a
+// NamespaceUsage: live runs (and retained history bytes) per namespace, counted by every
+// shard into one table of atomics, so a start anywhere sees the namespace's total at once
+// (quotas: live runs; retained history bytes, set by the history store). Lock-free: a
 // namespace takes a slot the first time it is counted (a CAS on the slot's hash) and keeps it;
 // the table has a fixed number of slots (no allocation, no rehash), and a namespace that finds
 // no free slot is not counted (overflowed(), rf_namespace_usage_overflow) rather than blocking.

@@ -22,7 +22,7 @@ namespace {
 std::mutex g_write_mu;
 
 constexpr const char* kFamilyNames[] = {"default", "log", "workflow", "status", "wfstatus", "key", "usage"};
-constexpr std::string_view kTotalsComplete = "";  // the usage family's marker key
+constexpr const char* kTotalsComplete = "";  // the usage family's marker key (empty)
 
 void PutU64(std::string& out, uint64_t v) {
   for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (i * 8)) & 0xff));
@@ -326,7 +326,11 @@ Status HistoryDb::Write(const std::vector<Entry>& runs) {
   Deltas deltas, totals;
   for (const Entry& e : runs) {
     if (e.id.size() != kIdBytes) return Error{Errc::kInvalidArgument, "history: bad run id"};
-    if (e.may_replace) {
+    // A run moved again after a crash (its move done, the journal's mark of it lost) is
+    // already here too: found through the bloom filters (no read for a new id, nearly always),
+    // it is replaced like a retried run, so the namespace's total counts it once.
+    std::string ignored;
+    if (e.may_replace || db_->KeyMayExist(rocksdb::ReadOptions(), cf(kSummary), e.id, &ignored)) {
       if (e.id < expire_floor_) expire_floor_.clear();  // an old run again: retention must see it
       auto old = Summary(e.id);
       if (!old) return old.error();

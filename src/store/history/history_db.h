@@ -63,7 +63,8 @@ struct Entry {
   // (written by an older version). Write takes log.size().
   int64_t log_bytes = -1;
   // Write: the store may hold an older copy of this run with other indexes
-  // (a retried run written again). False skips looking for it.
+  // (a retried run written again). False looks for it only where the bloom
+  // filters say it may be (a move repeated after a crash).
   bool may_replace = true;
 };
 

@@ -202,6 +202,11 @@ TEST_SUITE("store.history_db") {
       CHECK((*db)->NamespaceBytes("team") == 2 * log1);
       CHECK((*db)->NamespaceBytes("other") == 0);
       CHECK(reported.size() == 2);
+      // The same run moved again after a crash (not marked as a replacement) counts once.
+      Entry repeat = Run(1, "a", 3, 1010);
+      repeat.may_replace = false;
+      REQUIRE((*db)->Write({repeat}).has_value());
+      CHECK((*db)->NamespaceBytes("default") == log1);
       // A run written again (a retried run) counts once, with its new log.
       Entry again = Run(2, "team/b", 3, 1020);
       again.log = std::string(500, 'x');
