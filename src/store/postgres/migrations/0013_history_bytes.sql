@@ -14,6 +14,8 @@
 -- ADD COLUMN with a constant default rewrites nothing (PostgreSQL 11+). Rows that finished
 -- before this migration get their size from their run_records rows: n records in one row are
 -- n lines (n - 1 newlines) of `payload`, so the framed size is octet_length + 3n + 1.
+-- That reads every finished run's records once: on a large history the migration takes as
+-- long as that read (and rewrites the finished runs rows).
 
 ALTER TABLE runs ADD COLUMN history_bytes bigint NOT NULL DEFAULT 0;
 
