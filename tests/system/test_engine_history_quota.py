@@ -135,6 +135,19 @@ def test_history_bytes_quota_refuses_then_survives_restart_and_expiry(launch, tm
     assert start(d, "hist")[0] == 201
 
 
+def test_event_triggers_are_held_by_the_history_quota(launch, tmp_path):
+    q = write_quotas(tmp_path / "q.json", 1)  # one finished run is over it
+    d = launch("--quotas-file", q, shards=1)
+    put(d, "hist", "quick", {"steps": QUICK["steps"], "triggers": [{"event": "order.created"}]})
+    st, doc = call(d, "POST", "/v1/namespaces/hist/events/order.created", {})
+    assert st == 201 and len(doc["runs"]) == 1, (st, doc)
+    wait_until(lambda: history_bytes(d) > 0, 15.0, 0.2, "the run in history")
+    assert_over(call(d, "POST", "/v1/namespaces/hist/events/order.created", {}))
+    put(d, "roomy", "quick", {"steps": QUICK["steps"], "triggers": [{"event": "order.created"}]})
+    st, doc = call(d, "POST", "/v1/namespaces/roomy/events/order.created", {})
+    assert st == 201 and len(doc["runs"]) == 1, (st, doc)
+
+
 def test_schedules_are_held_by_the_history_quota(launch, tmp_path):
     from test_schedules import T0, Clock, fires
 
