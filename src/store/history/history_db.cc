@@ -13,28 +13,17 @@
 #include <mutex>
 
 #include "base/tenancy.h"
+#include "store/history/rocks_util.h"
 
 namespace rf::store::history {
 namespace {
 
-// Writers (Write, Remove, Expire) may read a run's old summary to drop its old
-// index keys; serialising them keeps two writers of one run from interleaving.
-std::mutex g_write_mu;
+using detail::FromRocks;
+using detail::GetU64;
+using detail::PutU64;
+using detail::g_write_mu;
 
 constexpr const char* kFamilyNames[] = {"default", "log", "workflow", "status", "wfstatus", "key", "usage"};
-constexpr const char* kTotalsComplete = "";  // the usage family's marker key (empty)
-
-void PutU64(std::string& out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (i * 8)) & 0xff));
-}
-
-bool GetU64(std::string_view& in, uint64_t& v) {
-  if (in.size() < 8) return false;
-  v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
-  in.remove_prefix(8);
-  return true;
-}
 
 void PutStr(std::string& out, std::string_view s) {
   PutU64(out, s.size());
@@ -67,13 +56,6 @@ std::string WfStatusPrefix(std::string_view wf, uint8_t status) {
   std::string k = Name(wf);
   k.push_back(static_cast<char>(status));
   return k;
-}
-
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return {};
-  Errc code = s.IsCorruption() ? Errc::kCorrupt : s.IsBusy() || s.IsTryAgain() ? Errc::kUnavailable
-                                                                               : Errc::kIo;
-  return Error{code, "history " + std::string(what) + ": " + s.ToString()};
 }
 
 }  // namespace
@@ -193,92 +175,10 @@ Result<std::unique_ptr<HistoryDb>> HistoryDb::Open(const Options& o, bool read_o
   if (!s.ok()) return FromRocks(s, "open " + o.dir).error();
   h->db_.reset(raw);
   if (!read_only) {
+    std::lock_guard lock(g_write_mu);
     if (Status st = h->LoadTotals(); !st) return st.error();
   }
   return h;
-}
-
-Result<int64_t> HistoryDb::BytesOf(const Entry& e) {
-  if (e.log_bytes >= 0) return e.log_bytes;
-  rocksdb::PinnableSlice log;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kLog), e.id, &log);
-  if (s.IsNotFound()) return int64_t{0};
-  if (!s.ok()) return FromRocks(s, "read").error();
-  return static_cast<int64_t>(log.size());
-}
-
-Status HistoryDb::StageTotals(void* batch_ptr, const Deltas& deltas, Deltas& totals) {
-  auto& b = *static_cast<rocksdb::WriteBatch*>(batch_ptr);
-  for (const auto& [ns, delta] : deltas) {
-    if (delta == 0) continue;
-    auto it = totals_.find(ns);
-    const int64_t now = std::max<int64_t>(0, (it == totals_.end() ? 0 : it->second) + delta);
-    totals[ns] = now;
-    std::string v;
-    PutU64(v, static_cast<uint64_t>(now));
-    rocksdb::Status s = now == 0 ? b.Delete(cf(kUsage), ns) : b.Put(cf(kUsage), ns, v);
-    if (!s.ok()) return FromRocks(s, "write");
-  }
-  return {};
-}
-
-void HistoryDb::Publish(const Deltas& totals) {
-  for (const auto& [ns, bytes] : totals) {
-    if (bytes == 0) {
-      totals_.erase(ns);
-    } else {
-      totals_[ns] = bytes;
-    }
-    if (on_bytes_) on_bytes_(ns, bytes);
-  }
-}
-
-Status HistoryDb::LoadTotals() {
-  std::lock_guard lock(g_write_mu);
-  std::string marker;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kUsage), kTotalsComplete, &marker);
-  if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "open");
-  totals_.clear();
-  rocksdb::WriteBatch b;
-  if (s.ok()) {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kUsage)));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      if (it->key().empty()) continue;
-      std::string_view v(it->value().data(), it->value().size());
-      uint64_t bytes;
-      if (!GetU64(v, bytes)) return Error{Errc::kCorrupt, "history: bad namespace total"};
-      totals_[it->key().ToString()] = static_cast<int64_t>(bytes);
-    }
-    if (!it->status().ok()) return FromRocks(it->status(), "open");
-  } else {
-    // A history written before the totals existed: count it once (it reads every summary,
-    // and the logs of summaries that do not carry their size), then never again.
-    rocksdb::ReadOptions ro;
-    ro.fill_cache = false;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kSummary)));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      Entry e;
-      e.id.assign(it->key().data(), it->key().size());
-      if (Status st = DecodeSummary(std::string_view(it->value().data(), it->value().size()), e); !st)
-        return st;
-      auto bytes = BytesOf(e);
-      if (!bytes) return bytes.error();
-      totals_[std::string(SplitQualified(e.workflow).ns)] += *bytes;
-    }
-    if (!it->status().ok()) return FromRocks(it->status(), "open");
-    for (const auto& [ns, bytes] : totals_) {
-      std::string v;
-      PutU64(v, static_cast<uint64_t>(bytes));
-      if (rocksdb::Status p = b.Put(cf(kUsage), ns, v); !p.ok()) return FromRocks(p, "open");
-    }
-    if (rocksdb::Status p = b.Put(cf(kUsage), kTotalsComplete, "1"); !p.ok()) return FromRocks(p, "open");
-    rocksdb::WriteOptions w;
-    w.sync = true;
-    if (Status st = FromRocks(db_->Write(w, &b), "open"); !st) return st;
-  }
-  if (on_bytes_)
-    for (const auto& [ns, bytes] : totals_) on_bytes_(ns, bytes);
-  return {};
 }
 
 int64_t HistoryDb::NamespaceBytes(std::string_view ns) {
