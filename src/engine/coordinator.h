@@ -415,7 +415,9 @@ class Coordinator {
   // Starts a retention pass of the history store unless one is under way or another daemon leads it.
   void MaybeExpireHistory();
   // Shard 0 with a history store whose byte totals are read, not pushed (PostgreSQL): reads
-  // them every kBytesRefresh and after each retention pass (the retained-history quota).
+  // them every kBytesRefresh, or 10 times as long as the last read took (so the sum over a
+  // large history costs the database at most a tenth of a backend), and after each retention
+  // pass (the retained-history quota).
   static constexpr Nanos kBytesRefresh = 2 * kSeconds;
   static void OnBytesTimer(reactor::Shard::TimerNode* n);
   static reactor::Task<void> RefreshHistoryBytes(Coordinator* self);
@@ -490,6 +492,7 @@ class Coordinator {
   bool expiring_ = false;
   bool refreshing_bytes_ = false;
   bool bytes_failing_ = false;  // logged once until a refresh works again
+  Nanos bytes_took_ = 0;        // how long the last refresh took
   Entry* lru_head_ = nullptr;  // least recently used cached run
   Entry* lru_tail_ = nullptr;
   size_t cache_bytes_ = 0;

@@ -307,7 +307,8 @@ void Coordinator::OnBytesTimer(reactor::Shard::TimerNode* n) {
   Coordinator* self = static_cast<TimerNode*>(n)->self;
   if (self->closing_) return;
   self->MaybeRefreshBytes();
-  reactor::Shard::Current().Arm(&self->bytes_node_, MonoNow() + kBytesRefresh);
+  reactor::Shard::Current().Arm(&self->bytes_node_,
+                                MonoNow() + std::max(kBytesRefresh, 10 * self->bytes_took_));
 }
 
 void Coordinator::MaybeRefreshBytes() {
@@ -317,7 +318,9 @@ void Coordinator::MaybeRefreshBytes() {
 }
 
 reactor::Task<void> Coordinator::RefreshHistoryBytes(Coordinator* self) {
+  const Nanos t0 = MonoNow();
   Status st = co_await self->history_->RefreshBytes();  // suspends
+  self->bytes_took_ = MonoNow() - t0;
   // The last totals stay in force meanwhile.
   if (!st && !self->bytes_failing_)
     RF_LOG(kWarn, "history bytes refresh failed; the retained-history quota uses the last totals",
