@@ -174,12 +174,12 @@ def test_schedules_are_held_by_the_history_quota(launch, tmp_path):
 
 
 @pytest.mark.parametrize("value, needle", [
-    ("-5", "/namespaces/a/retained_history_bytes"),
-    ("1.5", "/namespaces/a/retained_history_bytes"),
-    ('"12X"', "/namespaces/a/retained_history_bytes"),
-    ('"M"', "/namespaces/a/retained_history_bytes"),
-    ('"99999999T"', "/namespaces/a/retained_history_bytes"),
-    ("true", "/namespaces/a/retained_history_bytes"),
+    ("-5", "/namespaces/a/retained_history_bytes: must be a number of bytes"),
+    ("1.5", "/namespaces/a/retained_history_bytes: must be a number of bytes"),
+    ('"12X"', "/namespaces/a/retained_history_bytes: must be a number of bytes"),
+    ('"M"', "/namespaces/a/retained_history_bytes: must be a number of bytes"),
+    ('"99999999T"', "/namespaces/a/retained_history_bytes: must be a number of bytes"),
+    ("true", "/namespaces/a/retained_history_bytes: must be a number of bytes"),
 ])
 def test_a_bad_history_limit_stops_the_start(rf_bin, tmp_path, value, needle):
     path = tmp_path / "q.json"
