@@ -16,6 +16,10 @@
 // Final line on stdout:
 //   subscribers=N connected=N failed=N deliveries=N seconds=S rate=R p50_ms=X p99_ms=X max_ms=X
 //   min_per_sub=N max_per_sub=N closed=N produced=N cpu_pct=P (the driver's, over the window)
+// min/max_per_sub: event frames one subscriber (connection or HTTP/2 stream) received, fewest and
+// most; every subscriber should get every event, so they differ by the events in flight at the
+// end unless one was cut off. closed: subscribers the server closed (HTTP/1.1) or whose HTTP/2
+// stream it ended or reset (RST_STREAM), e.g. cut off at --sse-buffer.
 // Only 127.0.0.1 is ever connected to.
 
 #include <arpa/inet.h>
@@ -78,6 +82,7 @@ double Mono() {
 // One subscriber: an HTTP/1.1 connection, or one stream of an HTTP/2 connection.
 struct Sub {
   bool head = false;  // the response head was read (a 200)
+  bool ended = false;  // HTTP/2: the server ended or reset the stream (counted in `closed`)
   uint64_t frames = 0;
   std::string carry;  // an incomplete frame (or head) from the last read
 };
@@ -156,6 +161,7 @@ struct Worker {
     if (c.h2) nghttp2_session_del(c.h2);
     c.h2 = nullptr;
     for (int i = c.first_sub; i < c.first_sub + per_conn; ++i) {
+      if (subs[static_cast<size_t>(i)].ended) continue;  // counted when its stream closed
       if (failed || !subs[static_cast<size_t>(i)].head) {
         g_failed.fetch_add(1);
       } else {
@@ -188,6 +194,20 @@ struct Worker {
       c->w->Body(*s, std::string_view(reinterpret_cast<const char*>(data), len), false);
     return 0;
   }
+  // A stream the server reset (RST_STREAM: an event stream cut off at --sse-buffer or stalled)
+  // or ended: counted in `closed`, so a subscriber that stops receiving is never silent here.
+  static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* user) {
+    auto* c = static_cast<Conn*>(user);
+    Sub* s = StreamSub(c, stream_id);
+    if (!s || s->ended) return 0;
+    s->ended = true;
+    if (s->head) {
+      ++c->w->closed;
+    } else {
+      g_failed.fetch_add(1);
+    }
+    return 0;
+  }
   bool H2Flush(Conn& c) {
     for (;;) {
       const uint8_t* data = nullptr;
@@ -208,6 +228,7 @@ struct Worker {
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_on_header_callback(cb, &OnHeader);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &OnData);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, &OnStreamClose);
     nghttp2_session_client_new(&c.h2, cb, &c);
     nghttp2_session_callbacks_del(cb);
     nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},

@@ -17,8 +17,14 @@ using reactor::Shard;
 namespace {
 
 constexpr size_t kReadChunk = 16 * 1024;
-// The writer sends once this much is produced (or nothing more is pending).
-constexpr size_t kWriteChunk = 64 * 1024;
+// The writer sends once this much is produced (or nothing more is pending). One send is in flight
+// per connection, so this is what one connection can send per turn of the shard's loop, shared
+// by all its streams: at 64 KiB, 100 event streams got ~4 frames each per turn (an HTTP/1.1
+// subscriber gets up to 64 per sendmsg), and a shard whose turns grew long under load fell
+// behind for good (issue 13). nghttp2 fills it round-robin across the streams with data.
+constexpr size_t kWriteBatch = 512 * 1024;
+// A connection's output buffer above this is given back when the writer idles.
+constexpr size_t kKeepOut = 64 * 1024;
 constexpr Nanos kCloseGrace = 2 * kSeconds;
 
 struct ParkWriter {
@@ -31,7 +37,7 @@ struct ParkWriter {
 reactor::Task<void> RunHandler(H2Conn* h, h2::H2Stream* s, const Endpoint* ep) {
   Stream stream(h->c, s);
   s->api = &stream;
-  RequestContext rc{s->req, s->match.params, s->resp, &stream, &s->who};
+  RequestContext rc{s->rq->req, s->match.params, s->resp, &stream, &s->who};
   co_await ep->async(ep->ctx, rc);  // suspends
   h->session->FinishAsync(s, stream.started(), stream.aborted());
 }
@@ -74,12 +80,15 @@ reactor::Task<void> ShardServer::WriteH2(H2Conn* h) {
   Connection* c = h->c;
   const ServerOptions& opt = c->owner.server_.options();
   while (true) {
-    if (!h->session->Produce(c->out, kWriteChunk)) break;
+    if (!h->session->Produce(c->out, kWriteBatch)) break;
     Seal(c);
     if (c->tls) c->tls->TakeOutput(c->tls_out);  // also what reading produced (key updates)
     Buffer& wire = Wire(c);
     if (wire.empty()) {
       if (h->closing || h->session->Done()) break;
+      // Idle: a burst's large output buffers go back (an idle HTTP/2 subscriber stays small).
+      if (c->out.capacity() > kKeepOut) c->out = Buffer();
+      if (c->tls_out.capacity() > kKeepOut) c->tls_out = Buffer();
       co_await ParkWriter{h};  // suspends until the session has output
       continue;
     }

@@ -39,8 +39,9 @@ class Stream {
   // stream to a slow reader pins at most this much kernel memory; no-op over HTTP/2.
   void LimitSendBuffer(int bytes);
   // After Start: the handler no longer reads rc.req, rc.params or rc.resp. An HTTP/1.1
-  // connection then frees its request and response buffers, so that a long idle stream holds
-  // none (a stream whose request is audited keeps them: the audit reads the request at the end).
+  // connection then frees its request and response buffers, an HTTP/2 stream its request (header
+  // table and header buffers), so that a long idle stream holds none (a stream whose request is
+  // audited keeps them: the audit reads the request at the end).
   void ReleaseRequest();
   // Fails the pending Send (if any) and every later one; calls the abort hook.
   void Abort();

@@ -1,7 +1,8 @@
 // A streamed response's vectored send: an SSE writer hands over references to
 // shared event frames, and they reach the socket without being copied into the
 // connection's buffer (HTTP/1.1 in clear). Over TLS or HTTP/2 the bytes must be
-// framed or encrypted anyway: they are appended and sent as one write.
+// framed or encrypted anyway: over TLS they are appended and sent as one write; over HTTP/2
+// nghttp2 copies them from the chunks into DATA frames (h2::H2Stream::parts).
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -56,9 +57,13 @@ reactor::Task<bool> Stream::Send(std::span<const std::string_view> parts) {
   if (aborted_) co_return false;
   if (h2_ != nullptr) {
     if (h2_->closed) co_return false;
-    for (std::string_view p : parts) h2_->body.Append(p);
+    // nghttp2 reads the parts where they are (they live until this returns): no copy of the
+    // batch per stream, so a stream that is behind holds references only, as over HTTP/1.1.
+    h2_->parts = parts;
+    h2_->part = h2_->part_off = 0;
     h2_->session->PushBody(h2_);
     co_await h2::BodyTaken{h2_};  // suspends
+    h2_->DropParts();  // reset or aborted before all was taken: nothing may read them now
     co_return !aborted_ && !h2_->closed;
   }
   if (c_->tls) {
@@ -74,7 +79,11 @@ void Stream::LimitSendBuffer(int bytes) {
 }
 
 void Stream::ReleaseRequest() {
-  if (h2_ != nullptr || !started_ || c_->who.audit_pending) return;
+  if (h2_ != nullptr) {
+    if (started_) h2_->session->ReleaseRequest(h2_);
+    return;
+  }
+  if (!started_ || c_->who.audit_pending) return;
   // Nothing reads the request after this: the connection closes when the stream ends.
   c_->req.reset();  // its header table (~3 KiB) views the input buffer, freed next
   c_->in = Buffer();

@@ -69,13 +69,17 @@ class FuzzHost final : public h2::SessionHost {
     std::vector<h2::H2Stream*> now;
     now.swap(pending_);
     for (h2::H2Stream* s : now) {
-      const char mode = s->req.path.empty() ? 'x' : s->req.path.back();
+      const char mode = s->rq->req.path.empty() ? 'x' : s->rq->req.path.back();
       s->resp.status = 200;
       s->resp.content_type = "text/event-stream";
       if (mode == 's' || mode == 'b' || mode == 'h') {  // a streamed body, maybe aborted
         session.StartStream(s);
+        // Pushes as api/events.cc's Send does: parts read in place (views into frames that
+        // outlive the stream here), once also beside bytes in the body.
+        static const std::string_view kParts[] = {"id: 1\n", "data: x\n\n", "", "data: y\n\n"};
         for (int i = 0; i < 3; ++i) {
-          s->body.Append("data: x\n\n");
+          if (i != 1) s->body.Append("data: x\n\n");
+          if (i != 0 && !s->HasOutput()) s->parts = kParts;
           session.PushBody(s);
         }
         if (mode == 'b') session.AbortStream(s);

@@ -176,6 +176,96 @@ def test_hundreds_of_subscribers_over_http1_and_http2_get_every_event_once_in_or
             c.close()
 
 
+def test_one_http2_connection_with_100_event_streams_gets_every_event_in_order(launch):
+    """Issue 13: the streams of one HTTP/2 connection share its writer. Each of 100 streams (the
+    default --http2-max-streams) subscribed to the same workflow gets every event of many runs,
+    in order, none reset or cut off, whichever stream was opened first."""
+    d = launch(shards=2)
+    must_put(d, "h2many", chain("a", "b", "c"))
+    path = "/v1/events?workflow=h2many"
+    streams = 100
+    with H2Client(d.port, timeout=20.0, settings={4: 1 << 20}) as c:  # 1 MiB window per stream
+        c.conn.update_settings({3: 1000})
+        c.conn.increment_flow_control_window(1 << 26)  # and 64 MiB for the connection
+        c.flush()
+        sids = [c.request("GET", path, headers={"accept": "text/event-stream"})
+                for _ in range(streams)]
+        assert c.wait(lambda: all(c.streams[s].status == 200 for s in sids), 20), \
+            [(s, c.streams[s].headers, c.streams[s].reset) for s in sids[:3]]
+        wait_until(lambda: rfclient.metric_sum(rfclient.scrape(d.port), "rf_sse_subscribers") >= streams,
+                   10.0, what="every stream subscribed")
+        dropped = rfclient.metric_sum(rfclient.scrape(d.port), "rf_sse_dropped_total")
+        # Events of 1-2 KiB (the input rides in them): several MB for the connection in all, many
+        # writer batches, while the client reads (and acknowledges) as it goes.
+        rids = []
+        for i in range(40):
+            rids.append(must_start(d, "h2many", input={"i": i, "pad": "p" * 1024}, wait=10)["id"])
+            c.pump(0.01)
+        want = expected(d, rids)
+        n_events = sum(len(v) for v in want.values())
+
+        def done():
+            return all(len(parse_events(bytes(c.streams[s].data))) >= n_events for s in sids)
+
+        assert c.wait(done, 60), sorted(len(parse_events(bytes(c.streams[s].data))) for s in sids)[:10]
+        for s in sids:
+            st = c.streams[s]
+            assert st.reset is None and not st.ended, (s, st.reset)
+            check_runs(parse_events(bytes(st.data)), want, f"h2 stream {s}")
+        assert rfclient.metric_sum(rfclient.scrape(d.port), "rf_sse_dropped_total") == dropped
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_backlog_on_100_http2_streams_is_shared_not_copied_per_stream(launch):
+    """Issue 13: an HTTP/2 event stream that is behind holds references to the shared event
+    chunks (as an HTTP/1.1 one does), not a copy of its backlog: nghttp2 reads the frames where
+    they are. 100 streams on one connection get no flow-control window while 12 runs make ~600 KiB
+    of events each stream must receive; then the window opens and every stream gets every event
+    in order. Copying each backlog into its stream (the old way) cost 100 x 600 KiB of buffers,
+    kept while the streams lived; the daemon's RSS shows which."""
+    d = launch(shards=2)
+    must_put(d, "h2backlog", chain("a", "b"))
+    path = "/v1/events?workflow=h2backlog"
+    streams = 100
+    with H2Client(d.port, timeout=20.0, settings={4: 0}) as c:  # no DATA window for any stream
+        c.conn.update_settings({3: 1000})
+        c.conn.increment_flow_control_window(1 << 26)
+        c.flush()
+        sids = [c.request("GET", path, headers={"accept": "text/event-stream"})
+                for _ in range(streams)]
+        assert c.wait(lambda: all(c.streams[s].status == 200 for s in sids), 20)
+        wait_until(lambda: rfclient.metric_sum(rfclient.scrape(d.port), "rf_sse_subscribers") >= streams,
+                   10.0, what="every stream subscribed")
+        dropped = rfclient.metric_sum(rfclient.scrape(d.port), "rf_sse_dropped_total")
+        blob = "x" * 16384
+        rids = [must_start(d, "h2backlog", input={"i": i, "blob": blob}, wait=10)["id"] for i in range(12)]
+        want = expected(d, rids)
+        n_events = sum(len(v) for v in want.values())
+        c.pump(0.2)
+        assert all(len(c.streams[s].data) == 0 for s in sids)  # nothing could be sent yet
+        before = rss_kib(d.pid)
+        c.conn.update_settings({4: 1 << 22})  # every stream's window opens
+        c.flush()
+
+        def done():
+            return all(len(parse_events(bytes(c.streams[s].data))) >= n_events for s in sids)
+
+        assert c.wait(done, 60), sorted(len(parse_events(bytes(c.streams[s].data))) for s in sids)[:10]
+        for s in sids:
+            assert c.streams[s].reset is None, (s, c.streams[s].reset)
+            check_runs(parse_events(bytes(c.streams[s].data)), want, f"h2 stream {s}")
+        grown = rss_kib(d.pid) - before
+        assert grown < 24 * 1024, f"delivering the backlogs grew the daemon by {grown} KiB"
+        assert rfclient.metric_sum(rfclient.scrape(d.port), "rf_sse_dropped_total") == dropped
+
+
 def test_a_stalled_subscriber_is_cut_off_while_the_others_get_everything(launch):
     rfclient.raise_nofile(4096)
     d = launch("--sse-buffer", "262144", shards=2)

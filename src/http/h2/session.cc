@@ -97,6 +97,7 @@ Session::~Session() {
     Release(s);
   }
   for (H2Stream* s : free_) delete s;
+  for (H2Request* r : free_requests_) delete r;
   nghttp2_session_del(ng_);  // runs no callbacks
 }
 
@@ -108,6 +109,12 @@ H2Stream* Session::Acquire() {
   } else {
     s = new H2Stream(this);
   }
+  if (!free_requests_.empty()) {
+    s->rq = free_requests_.back();
+    free_requests_.pop_back();
+  } else {
+    s->rq = new H2Request();
+  }
   s->next = live_;
   if (live_) live_->prev = s;
   live_ = s;
@@ -115,9 +122,32 @@ H2Stream* Session::Acquire() {
   return s;
 }
 
+void Session::DropRequest(H2Stream* s, size_t keep) {
+  H2Request* r = std::exchange(s->rq, nullptr);
+  if (r == nullptr) return;
+  for (size_t i = 0; i < r->rcbuf_count; ++i) nghttp2_rcbuf_decref(r->rcbufs[i]);
+  if (free_requests_.size() >= keep) {
+    delete r;
+    return;
+  }
+  r->req = Request{};
+  r->rcbuf_count = 0;
+  free_requests_.push_back(r);
+}
+
+void Session::ReleaseRequest(H2Stream* s) {
+  if (s->who.audit_pending) return;  // FinishAudit reads the request at the end
+  // A few are kept for the next streams; the rest go back to the allocator: a long-lived event
+  // stream keeps its H2Stream only, not the ~5 KiB header table (bench/fanout.sh (a)).
+  constexpr size_t kSpareRequests = 4;
+  DropRequest(s, kSpareRequests);
+  std::string().swap(s->owned);  // an upgraded request's bytes
+}
+
 void Session::Release(H2Stream* s) {
-  if (opt_.server) FinishAudit(*opt_.server, opt_.shard, s->req, s->match, s->who, s->resp.status);
-  for (size_t i = 0; i < s->rcbuf_count; ++i) nghttp2_rcbuf_decref(s->rcbufs[i]);
+  if (opt_.server && s->rq)
+    FinishAudit(*opt_.server, opt_.shard, s->rq->req, s->match, s->who, s->resp.status);
+  DropRequest(s, opt_.max_streams);
   if (s->prev)
     s->prev->next = s->next;
   else
@@ -127,17 +157,16 @@ void Session::Release(H2Stream* s) {
     delete s;
     return;
   }
-  s->req = Request{};
   s->match = {};
   s->req_body.Clear();
   s->body.Clear();
+  s->DropParts();
   if (s->req_body.capacity() > kKeepBodyCap) s->req_body.ShrinkTo(4096);
   if (s->body.capacity() > kKeepBodyCap) s->body.ShrinkTo(4096);
   s->headers.clear();
   s->resp.status = 200;
   s->resp.content_type = "application/json";
   s->resp.close = false;
-  s->rcbuf_count = 0;
   s->owned.clear();
   s->authority = {};
   s->header_bytes = 0;
@@ -164,12 +193,12 @@ bool Session::Upgrade(std::string_view settings, const Request& req, bool head) 
     s->owned.append(v);
     return std::string_view(s->owned).substr(at, v.size());
   };
-  s->req.method = req.method;
-  s->req.method_str = keep(req.method_str);
-  s->req.target = keep(req.target);
+  s->rq->req.method = req.method;
+  s->rq->req.method_str = keep(req.method_str);
+  s->rq->req.target = keep(req.target);
   for (size_t i = 0; i < req.header_count; ++i)
-    s->req.headers[i] = {keep(req.headers[i].name), keep(req.headers[i].value)};
-  s->req.header_count = req.header_count;
+    s->rq->req.headers[i] = {keep(req.headers[i].name), keep(req.headers[i].value)};
+  s->rq->req.header_count = req.header_count;
   if (!req.body.empty()) s->req_body.Append(req.body);
   const int rv = nghttp2_session_upgrade2(ng_, reinterpret_cast<const uint8_t*>(settings.data()),
                                           settings.size(), head ? 1 : 0, s);
@@ -248,7 +277,7 @@ void Session::Tick(Nanos now) {
       s->closed = true;
       nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
       host_->WakeWriter();
-    } else if (s->responding && !s->body.empty() && now - s->last_progress > opt_.stall_timeout) {
+    } else if (s->responding && s->HasOutput() && now - s->last_progress > opt_.stall_timeout) {
       // The peer granted no window for this stream (or the connection) for too long.
       stats_->h2_stalled.Add();
       if (s->api) {
@@ -262,7 +291,7 @@ void Session::Tick(Nanos now) {
 
 void Session::Dispatch(H2Stream* s) {
   s->dispatched = true;
-  Request& r = s->req;
+  Request& r = s->rq->req;
   r.version_minor = 1;
   r.keep_alive = true;
   r.body = s->req_body.view();
@@ -318,9 +347,10 @@ void Session::Record(H2Stream* s) {
   const Nanos dt = MonoNow() - s->t0;
   stats_->requests[s->route_id][StatusSlot(s->resp.status)].Add();
   stats_->duration[s->route_id].ObserveNanos(dt);
-  if (opt_.server) FinishAudit(*opt_.server, opt_.shard, s->req, s->match, s->who, s->resp.status);
+  if (s->rq == nullptr) return;  // its request was released: nothing left to log
+  if (opt_.server) FinishAudit(*opt_.server, opt_.shard, s->rq->req, s->match, s->who, s->resp.status);
   if (opt_.access_log) {
-    RF_LOG(kInfo, "access", {"method", s->req.method_str}, {"target", s->req.target},
+    RF_LOG(kInfo, "access", {"method", s->rq->req.method_str}, {"target", s->rq->req.target},
            {"status", s->resp.status}, {"bytes", s->body.size()}, {"dur_us", dt / 1000},
            {"proto", "h2"});
   }
@@ -422,7 +452,8 @@ void Session::FinishAsync(H2Stream* s, bool streamed, bool aborted) {
   --handlers_running_;
   s->api = nullptr;
   // The handler ran: its outcome is recorded even if the peer reset the stream meanwhile.
-  if (opt_.server) FinishAudit(*opt_.server, opt_.shard, s->req, s->match, s->who, s->resp.status);
+  if (opt_.server && s->rq)
+    FinishAudit(*opt_.server, opt_.shard, s->rq->req, s->match, s->who, s->resp.status);
   if (streamed) {
     stats_->requests[s->route_id][StatusSlot(s->resp.status)].Add();
     stats_->duration[s->route_id].ObserveNanos(MonoNow() - s->t0);

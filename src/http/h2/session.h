@@ -26,6 +26,7 @@
 #include <array>
 #include <coroutine>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,21 +63,34 @@ struct SessionOptions {
 
 class Session;
 
+// A stream's request: its header table and the nghttp2 buffers the views point into (~5 KiB).
+// Held apart from the stream, so that a long-lived stream whose handler is done with its request
+// (Stream::ReleaseRequest: an event stream once its head is out) gives it back.
+struct H2Request {
+  Request req{};
+  // Header names and values stay in nghttp2's reference-counted buffers while the request lives.
+  std::array<nghttp2_rcbuf*, 2 * kMaxHeaders + 8> rcbufs{};
+  size_t rcbuf_count = 0;
+};
+
 // One request/response exchange. Pooled per session: its buffers are reused by later streams.
 struct H2Stream {
   explicit H2Stream(Session* s) : session(s) {}
   Session* session;
   int32_t id = 0;
-  Request req{};
+  H2Request* rq = nullptr;  // null once released (ReleaseRequest)
   Router<Endpoint>::Match match;
   Identity who;  // of this request (AdmitRequest)
   Buffer req_body;
   Buffer body;          // the response body not yet handed to nghttp2
+  // A streamed Send's parts, not yet handed to nghttp2: views into bytes the handler keeps alive
+  // until its Send returns (shared event chunks), copied straight into DATA frames by ReadBody.
+  // No per-stream copy of a backlog: a stream behind by a megabyte holds references, not bytes.
+  std::span<const std::string_view> parts;
+  size_t part = 0;      // the first part not fully taken
+  size_t part_off = 0;  // bytes of parts[part] already taken
   std::string headers;  // the response's extra "Name: value\r\n" lines
   Response resp{body, headers};
-  // Header names and values stay in nghttp2's reference-counted buffers while the request lives.
-  std::array<nghttp2_rcbuf*, 2 * kMaxHeaders + 8> rcbufs{};
-  size_t rcbuf_count = 0;
   std::string owned;  // an upgraded HTTP/1.1 request's head and body, copied
   std::string_view authority;
   size_t header_bytes = 0;
@@ -98,13 +112,20 @@ struct H2Stream {
   std::coroutine_handle<> send_waiter;
   H2Stream* prev = nullptr;  // live list
   H2Stream* next = nullptr;
+
+  // Response bytes not yet with nghttp2 (body, then parts).
+  bool HasOutput() const { return !body.empty() || part < parts.size(); }
+  void DropParts() {
+    parts = {};
+    part = part_off = 0;
+  }
 };
 
-// Suspends a handler's Send until nghttp2 has taken the stream's pending body (or the stream
-// ended: reset, aborted, connection gone).
+// Suspends a handler's Send until nghttp2 has taken the stream's pending body and parts (or the
+// stream ended: reset, aborted, connection gone).
 struct BodyTaken {
   H2Stream* s;
-  bool await_ready() const noexcept { return s->body.empty() || s->closed; }
+  bool await_ready() const noexcept { return !s->HasOutput() || s->closed; }
   void await_suspend(std::coroutine_handle<> h) noexcept { s->send_waiter = h; }
   void await_resume() const noexcept {}
 };
@@ -159,6 +180,9 @@ class Session {
   void PushBody(H2Stream* s);            // s->body grew: let nghttp2 send it
   void AbortStream(H2Stream* s);         // RST_STREAM(CANCEL) if still open
   void FinishAsync(H2Stream* s, bool streamed, bool aborted);  // the async handler returned
+  // The handler reads s's request no more (its response is streaming): the request's memory goes
+  // back, unless the audit still has to record it.
+  void ReleaseRequest(H2Stream* s);
 
   unsigned streams_started() const { return streams_started_; }
 
@@ -175,6 +199,7 @@ class Session {
 
   H2Stream* Acquire();
   void Release(H2Stream* s);
+  void DropRequest(H2Stream* s, size_t keep);
   void Dispatch(H2Stream* s);
   void SubmitResponse(H2Stream* s, bool with_length);
   void Record(H2Stream* s);
@@ -186,6 +211,7 @@ class Session {
   nghttp2_session* ng_ = nullptr;
   H2Stream* live_ = nullptr;            // streams with a request or a handler
   std::vector<H2Stream*> free_;         // pooled, at most max_streams kept
+  std::vector<H2Request*> free_requests_;  // pooled likewise (fewer from ReleaseRequest)
   size_t handlers_running_ = 0;
   unsigned streams_started_ = 0;
   bool shut_down_ = false;

@@ -48,32 +48,32 @@ int Session::OnHeader(nghttp2_session* ng, const nghttp2_frame* frame, nghttp2_r
     return 0;
   }
   const bool pseudo = !n.empty() && n.front() == ':';
-  if (!pseudo && s->req.header_count == kMaxHeaders) {
+  if (!pseudo && s->rq->req.header_count == kMaxHeaders) {
     s->error_status = 431;
     return 0;
   }
   if (pseudo) {
     if (n == ":method") {
-      s->req.method_str = v;
-      s->req.method = MethodFromName(v);
+      s->rq->req.method_str = v;
+      s->rq->req.method = MethodFromName(v);
     } else if (n == ":path") {
-      s->req.target = v;
+      s->rq->req.target = v;
     } else if (n == ":authority") {
       s->authority = v;
     } else {
       return 0;  // :scheme, :protocol: nothing uses them
     }
   } else {
-    s->req.headers[s->req.header_count++] = {n, v};
+    s->rq->req.headers[s->rq->req.header_count++] = {n, v};
   }
-  if (s->rcbuf_count + 2 > s->rcbufs.size()) {
+  if (s->rq->rcbuf_count + 2 > s->rq->rcbufs.size()) {
     s->error_status = 431;
     return 0;
   }
   nghttp2_rcbuf_incref(name);
   nghttp2_rcbuf_incref(value);
-  s->rcbufs[s->rcbuf_count++] = name;
-  s->rcbufs[s->rcbuf_count++] = value;
+  s->rq->rcbufs[s->rq->rcbuf_count++] = name;
+  s->rq->rcbufs[s->rq->rcbuf_count++] = value;
   return 0;
 }
 
@@ -148,13 +148,28 @@ int Session::OnStreamClose(nghttp2_session* ng, int32_t stream_id, uint32_t, voi
 ssize_t Session::ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                           nghttp2_data_source* source, void*) {
   auto* s = static_cast<H2Stream*>(source->ptr);
-  const size_t n = std::min(length, s->body.size());
-  if (n > 0) {
+  size_t n = 0;
+  if (!s->body.empty()) {
+    n = std::min(length, s->body.size());
     std::memcpy(buf, s->body.data(), n);
     s->body.Consume(n);
-    s->last_progress = MonoNow();
   }
-  if (s->body.empty()) {
+  // Then a streamed Send's parts, straight from the shared chunks (one copy: into the frame).
+  while (n < length && s->part < s->parts.size()) {
+    const std::string_view p = s->parts[s->part].substr(s->part_off);
+    const size_t k = std::min(length - n, p.size());
+    if (k > 0) std::memcpy(buf + n, p.data(), k);
+    n += k;
+    if (k == p.size()) {
+      ++s->part;
+      s->part_off = 0;
+    } else {
+      s->part_off += k;
+    }
+  }
+  if (n > 0) s->last_progress = MonoNow();
+  if (!s->HasOutput()) {
+    s->DropParts();  // the handler's Send returns next: its views die with it
     if (s->eof) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
     } else {

@@ -1,0 +1,85 @@
+#include "app/stores.h"
+
+#include "app/data_dir.h"
+#include "engine/engine.h"
+#include "obs/log.h"
+#include "store/embedded/embedded_store.h"
+#include "store/history/embedded_history.h"
+#include "store/postgres/migrate.h"
+#include "store/postgres/pg_leader.h"
+#include "store/postgres/pg_store.h"
+#include "store/redis/redis_event_bus.h"
+#include "store/redis/redis_url.h"
+
+namespace rf::app {
+
+int OpenStores(const Config& config, Stores& out) {
+  if (config.store == Store::kPostgres) {
+    // Blocking checks before any shard runs: the schema must be the one this binary knows.
+    if (config.migrate) {
+      auto m = store::pg::MigrateUp(config.database_url);
+      if (!m) {
+        RF_LOG(kError, "schema migration failed", {"error", m.error().ToString()});
+        return 1;
+      }
+    }
+    if (auto st = store::pg::CheckSchema(config.database_url); !st) {
+      RF_LOG(kError, "cannot use the database", {"error", st.error().context});
+      return 1;
+    }
+    store::pg::PgOptions po;
+    po.url = config.database_url;
+    po.pool = config.pg_pool;
+    po.instance = config.instance_id.empty() ? DefaultInstanceId(config.data_dir) : config.instance_id;
+    po.advertise = config.advertise;  // empty (not advertised) for a default with --listen port 0
+    po.shards = config.shards;
+    po.standby = config.standby;
+    if (po.advertise.empty()) {
+      RF_LOG(kWarn, "not advertised (--listen port 0): other daemons answer 503 for this one's runs; "
+                    "set --advertise");
+    } else if (!config.advertise_given &&
+               (po.advertise.starts_with("127.") || po.advertise.starts_with("[::1]"))) {
+      RF_LOG(kWarn, "advertised at a loopback address: only daemons on this host can forward requests "
+                    "to this one; set --advertise (or --listen 0.0.0.0:PORT)",
+             {"advertise", po.advertise});
+    }
+    if (!config.redis_url.empty()) {
+      auto url = store::redis::ParseRedisUrl(config.redis_url);  // validated by LoadConfig
+      if (!url) {
+        RF_LOG(kError, "bad --redis-url", {"error", url.error().context});
+        return 1;
+      }
+      store::redis::RedisConn::Options conn;
+      if (url->tls) {
+        auto t = tls::TlsClientContext::Load(config.redis_ca_file);  // blocking: before the shards
+        if (!t) {
+          RF_LOG(kError, "cannot use TLS for Redis", {"error", t.error().ToString()});
+          return 2;
+        }
+        out.redis_tls = std::move(*t);
+        conn.tls = out.redis_tls.get();
+        RF_LOG(kInfo, "redis over TLS", {"redis", url->Endpoint()}, {"ca_file", out.redis_tls->ca_file()});
+      }
+      out.bus = std::make_unique<store::redis::RedisEventBus>(*url, po.instance, conn);
+      out.arbiter = std::make_unique<store::redis::RedisLeaderElection>(*url, po.instance, config.leader_renew, conn);
+    }
+    out.authority = std::make_unique<store::pg::PgLeaderElection>(po, config.leader_renew);
+    out.holder = po.instance;
+    out.factory = std::make_unique<store::pg::PgStoreFactory>(po);
+  } else {
+    if (auto st = engine::CheckLayout(config.data_dir, config.shards); !st) {
+      RF_LOG(kError, "cannot use the data directory", {"data_dir", config.data_dir},
+             {"error", st.error().ToString()});
+      return 1;
+    }
+    // --history-cache: half for RocksDB's block cache, half for the runs the coordinators keep.
+    auto history = std::make_unique<store::history::EmbeddedHistoryStore>(
+        store::history::EmbeddedHistoryOptions{config.data_dir + "/history", config.fsync,
+                                               config.history_cache / 2});
+    out.factory = std::make_unique<store::embedded::EmbeddedStoreFactory>(config.data_dir, config.fsync,
+                                                                      std::move(history));
+  }
+  return 0;
+}
+
+}  // namespace rf::app

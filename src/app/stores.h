@@ -1,0 +1,32 @@
+#pragma once
+// The stores a daemon runs on, built from the configuration before any shard runs: the only
+// place that names the concrete adapters (embedded journal + RocksDB history, or PostgreSQL
+// with Redis for events and leader election). Blocking checks (schema migration and version,
+// the data directory's layout, TLS files) happen here, where blocking is allowed.
+
+#include <memory>
+#include <string>
+
+#include "app/config.h"
+#include "store/leader_election.h"
+#include "store/redis/redis_leader.h"
+#include "store/store.h"
+#include "tls/tls_client.h"
+
+namespace rf::app {
+
+struct Stores {
+  std::unique_ptr<store::StoreFactory> factory;
+  std::unique_ptr<tls::TlsClientContext> redis_tls;  // rediss://: outlives the bus
+  std::unique_ptr<store::EventBus> bus;  // --redis-url with --store postgres: events across instances
+  // Leader election of the singleton jobs: the lease rows in PostgreSQL, contended in Redis first
+  // when there is one (store/leadership.h). Both null on the embedded store.
+  std::unique_ptr<store::LeaderElection> authority;
+  std::unique_ptr<store::redis::RedisLeaderElection> arbiter;
+  std::string holder;  // this daemon's name in the leases
+};
+
+// 0 with `out` filled, or the exit code after logging why the stores cannot be used.
+int OpenStores(const Config& config, Stores& out);
+
+}  // namespace rf::app
