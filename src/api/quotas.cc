@@ -8,8 +8,9 @@
 
 namespace rf::api {
 
-Quotas::Quotas(size_t shards, std::shared_ptr<const quota::Config> config, const obs::Gauge* members)
-    : rendered_(config), members_(members) {
+Quotas::Quotas(size_t shards, std::shared_ptr<const quota::Config> config, const obs::Gauge* members,
+               const engine::NamespaceUsage* usage, Nanos history_retry)
+    : rendered_(config), members_(members), usage_(usage), history_retry_(history_retry) {
   for (size_t i = 0; i < shards; ++i) {
     shards_.push_back(std::make_unique<Part>());
     shards_.back()->limiter.SetConfig(config);
@@ -37,7 +38,20 @@ bool Quotas::Take(quota::Kind kind, unsigned shard, std::string_view ns, Nanos& 
   return false;
 }
 
+bool Quotas::OverHistory(unsigned shard, std::string_view ns) {
+  Part& p = *shards_[shard];
+  const quota::Config* c = p.limiter.config();
+  if (!c || !usage_) return false;
+  // One relaxed load of a value the history store keeps current (embedded: after each write;
+  // PostgreSQL: every few seconds), so admission costs no store round trip.
+  const int64_t limit = c->For(ns).retained_history_bytes;
+  if (limit <= 0 || usage_->HistoryBytes(ns) < limit) return false;
+  p.history_rejected.Add();
+  return true;
+}
+
 bool Quotas::AdmitScheduledStart(unsigned shard, std::string_view ns) {
+  if (OverHistory(shard, ns)) return false;
   Nanos wait = 0;
   return Take(quota::Kind::kStarts, shard, ns, wait);
 }
@@ -59,6 +73,16 @@ bool Quotas::AdmitRequest(unsigned shard, std::string_view ns, http::Response& r
 }
 
 bool Quotas::AdmitStart(unsigned shard, std::string_view ns, http::Response& resp) {
+  if (OverHistory(shard, ns)) {
+    const auto seconds = std::max<int64_t>(1, history_retry_ / kSeconds);
+    resp.Error(429, "quota_exceeded",
+               "namespace '" + std::string(ns) + "' keeps " + std::to_string(usage_->HistoryBytes(ns)) +
+                   " bytes of finished runs, its retained_history_bytes is " +
+                   std::to_string(shards_[shard]->limiter.config()->For(ns).retained_history_bytes) +
+                   " (--quotas-file); starts resume once retention (--retention) removes old runs");
+    resp.AddHeader("Retry-After", std::to_string(seconds));
+    return false;
+  }
   return Admit(quota::Kind::kStarts, shard, ns, resp);
 }
 
@@ -71,12 +95,13 @@ int64_t Quotas::LiveLimit(unsigned shard, std::string_view ns) const {
 }
 
 void Quotas::RenderMetrics(const engine::NamespaceUsage& usage, std::string& out) const {
-  uint64_t req = 0, starts = 0, live = 0;
+  uint64_t req = 0, starts = 0, live = 0, history = 0;
   int64_t buckets = 0;
   for (const auto& p : shards_) {
     req += p->requests_rejected.Get();
     starts += p->starts_rejected.Get();
     live += p->live_rejected.Get();
+    history += p->history_rejected.Get();
     buckets += p->buckets.Get();
   }
   out += "# HELP rf_quota_rejected_total Requests refused with 429 by a namespace's quota, by limit.\n"
@@ -84,6 +109,7 @@ void Quotas::RenderMetrics(const engine::NamespaceUsage& usage, std::string& out
   out += "rf_quota_rejected_total{limit=\"requests_per_second\"} " + std::to_string(req) + "\n";
   out += "rf_quota_rejected_total{limit=\"starts_per_second\"} " + std::to_string(starts) + "\n";
   out += "rf_quota_rejected_total{limit=\"live_runs\"} " + std::to_string(live) + "\n";
+  out += "rf_quota_rejected_total{limit=\"retained_history_bytes\"} " + std::to_string(history) + "\n";
   out += "# HELP rf_quota_buckets Token buckets held (namespaces seen lately, every shard; at most "
          "4096 a shard).\n# TYPE rf_quota_buckets gauge\nrf_quota_buckets " +
          std::to_string(buckets) + "\n";
@@ -100,6 +126,18 @@ void Quotas::RenderMetrics(const engine::NamespaceUsage& usage, std::string& out
     for (const auto& [ns, limits] : config->namespaces) {
       if (ns == "default") continue;
       out += "rf_namespace_live_runs{namespace=\"" + ns + "\"} " + std::to_string(usage.Live(ns)) + "\n";
+    }
+  }
+  out += "# HELP rf_namespace_history_bytes Bytes of finished-run history a namespace keeps (the "
+         "retained_history_bytes quota; namespaces named in --quotas-file, and default).\n"
+         "# TYPE rf_namespace_history_bytes gauge\n";
+  out += "rf_namespace_history_bytes{namespace=\"default\"} " +
+         std::to_string(usage.HistoryBytes("default")) + "\n";
+  if (config) {
+    for (const auto& [ns, limits] : config->namespaces) {
+      if (ns == "default") continue;
+      out += "rf_namespace_history_bytes{namespace=\"" + ns + "\"} " +
+             std::to_string(usage.HistoryBytes(ns)) + "\n";
     }
   }
 }

@@ -9,6 +9,8 @@
 #include <mimalloc.h>
 #endif
 
+#include <algorithm>
+
 #include "api/auth_gate.h"
 #include "api/openapi.h"
 #include "api/slo.h"
@@ -208,8 +210,11 @@ int Serve(const Config& config) {
     }
     RF_LOG(kInfo, "quotas per namespace", {"quotas_file", config.quotas_file},
            {"namespaces", parsed->namespaces.size()}, {"egress_allowlists", d.ns_egress->size(0)});
+    // A start refused for its retained history may retry about when retention looks again.
+    const Nanos history_retry = std::clamp<Nanos>(config.retention / 4, kSeconds, 60 * kSeconds);
     d.quotas = std::make_unique<api::Quotas>(
-        config.shards, std::make_shared<const quota::Config>(std::move(*parsed)), &engine.metrics().members);
+        config.shards, std::make_shared<const quota::Config>(std::move(*parsed)), &engine.metrics().members,
+        &engine.metrics().namespaces, history_retry);
     gate.EnableQuotas(d.quotas.get());
     auto previous = d.state.more_metrics;
     d.state.more_metrics = [&d, previous](std::string& out) {

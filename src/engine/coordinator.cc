@@ -86,8 +86,9 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
     std::string_view payload = encoded.view();
     store::AppendToLog(e.log, payload);
     const bool created = r.type == RecordType::kRunCreated;
-    store_->Append(MakeRunRow(e.run, rows, created, text),
-                   MakeAppended(e.run, r, ++e.records, payload));
+    store::RunRow row = MakeRunRow(e.run, rows, created, text);
+    row.log_bytes = static_cast<int64_t>(e.log.size());  // history bytes (quota), PostgreSQL
+    store_->Append(row, MakeAppended(e.run, r, ++e.records, payload));
     journal_bytes_since_snapshot_ += payload.size() + store_->record_overhead();
     if (r.type == RecordType::kStepSkipped)
       stats_->steps[static_cast<size_t>(e.run.def->steps[r.step].type)][3].Add();

@@ -414,6 +414,14 @@ class Coordinator {
   static reactor::Task<void> ExpireHistory(Coordinator* self, int64_t term);
   // Starts a retention pass of the history store unless one is under way or another daemon leads it.
   void MaybeExpireHistory();
+  // Shard 0 with a history store whose byte totals are read, not pushed (PostgreSQL): reads
+  // them every kBytesRefresh, or 10 times as long as the last read took (so the sum over a
+  // large history costs the database at most a tenth of a backend), and after each retention
+  // pass (the retained-history quota).
+  static constexpr Nanos kBytesRefresh = 2 * kSeconds;
+  static void OnBytesTimer(reactor::Shard::TimerNode* n);
+  static reactor::Task<void> RefreshHistoryBytes(Coordinator* self);
+  void MaybeRefreshBytes();
   void CacheInsert(Entry& e);
   void LruPush(Entry& e);
   void Touch(Entry& e);
@@ -482,6 +490,9 @@ class Coordinator {
   bool history_retention_ = false;
   store::Leadership* leader_ = nullptr;  // history retention's election (RunHistoryRetention)
   bool expiring_ = false;
+  bool refreshing_bytes_ = false;
+  bool bytes_failing_ = false;  // logged once until a refresh works again
+  Nanos bytes_took_ = 0;        // how long the last refresh took
   Entry* lru_head_ = nullptr;  // least recently used cached run
   Entry* lru_tail_ = nullptr;
   size_t cache_bytes_ = 0;
@@ -529,6 +540,7 @@ class Coordinator {
   };
   TimerNode timer_node_;
   TimerNode retention_node_;
+  TimerNode bytes_node_;
   TimerNode park_node_;
   TimerNode flow_node_;
   std::vector<bool> held_;             // [partition]: this shard has its runs

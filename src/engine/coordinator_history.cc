@@ -300,6 +300,33 @@ reactor::Task<void> Coordinator::ExpireHistory(Coordinator* self, int64_t term) 
   if (done && self->leader_) self->leader_->CountRun(store::kJobHistoryRetention);
   if (total) RF_LOG(kInfo, "history retention removed runs", {"runs", total});
   self->expiring_ = false;
+  if (total && self->bytes_node_.fire) self->MaybeRefreshBytes();  // starts may resume at once
+}
+
+void Coordinator::OnBytesTimer(reactor::Shard::TimerNode* n) {
+  Coordinator* self = static_cast<TimerNode*>(n)->self;
+  if (self->closing_) return;
+  self->MaybeRefreshBytes();
+  reactor::Shard::Current().Arm(&self->bytes_node_,
+                                MonoNow() + std::max(kBytesRefresh, 10 * self->bytes_took_));
+}
+
+void Coordinator::MaybeRefreshBytes() {
+  if (refreshing_bytes_ || closing_) return;
+  refreshing_bytes_ = true;
+  reactor::Spawn(RefreshHistoryBytes(this), &tasks_);
+}
+
+reactor::Task<void> Coordinator::RefreshHistoryBytes(Coordinator* self) {
+  const Nanos t0 = MonoNow();
+  Status st = co_await self->history_->RefreshBytes();  // suspends
+  self->bytes_took_ = MonoNow() - t0;
+  // The last totals stay in force meanwhile.
+  if (!st && !self->bytes_failing_)
+    RF_LOG(kWarn, "history bytes refresh failed; the retained-history quota uses the last totals",
+           {"error", st.error().ToString()});
+  self->bytes_failing_ = !st;
+  self->refreshing_bytes_ = false;
 }
 
 void Coordinator::AppendSummaries(const std::vector<store::HistoryRun>& runs, const RunQuery& q, RunPage& page) {

@@ -196,6 +196,12 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
   retention_node_.fire = &Coordinator::OnRetention;
   retention_node_.self = this;
   reactor::Shard::Current().Arm(&retention_node_, MonoNow() + RetentionPeriod());
+  if (history_retention_ && history_->refreshes_bytes()) {
+    bytes_node_.fire = &Coordinator::OnBytesTimer;
+    bytes_node_.self = this;
+    MaybeRefreshBytes();
+    reactor::Shard::Current().Arm(&bytes_node_, MonoNow() + kBytesRefresh);
+  }
   co_return Status{};
 }
 
@@ -241,6 +247,7 @@ reactor::Task<void> Coordinator::Close() {
   closing_ = true;
   reactor::Shard::Current().Disarm(&timer_node_);
   reactor::Shard::Current().Disarm(&retention_node_);
+  if (bytes_node_.fire) reactor::Shard::Current().Disarm(&bytes_node_);
   reactor::Shard::Current().Disarm(&park_node_);
   for (auto& [id, e] : runs_)
     for (Entry::InFlight& f : e->in_flight) f.cancel->Fire();

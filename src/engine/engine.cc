@@ -101,6 +101,11 @@ Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> 
   definitions_ = stores->MakeDefinitionLog();
   relay_ = stores->relay();
   history_ = options_.history ? stores->history() : nullptr;
+  if (history_) {
+    // Retained history bytes per namespace, for the quota and /metrics (lock-free reads).
+    NamespaceUsage* usage = &metrics_.namespaces;
+    history_->SetBytesSink([usage](std::string_view ns, int64_t bytes) { usage->SetHistoryBytes(ns, bytes); });
+  }
   std::vector<uint32_t> nodes;
   for (size_t i = 0; i < shards; ++i) nodes.push_back(static_cast<uint32_t>(i));
   HashRing ring(nodes);

@@ -38,4 +38,15 @@ int64_t NamespaceUsage::Live(std::string_view ns) const {
   return s ? s->live.load(std::memory_order_relaxed) : 0;
 }
 
+void NamespaceUsage::SetHistoryBytes(std::string_view ns, int64_t bytes) {
+  // A namespace with no history needs no slot: the table stays for namespaces that have some.
+  Slot* s = Find(ns, bytes != 0);
+  if (s) s->history_bytes.store(bytes, std::memory_order_relaxed);
+}
+
+int64_t NamespaceUsage::HistoryBytes(std::string_view ns) const {
+  const Slot* s = Find(ns, false);
+  return s ? s->history_bytes.load(std::memory_order_relaxed) : 0;
+}
+
 }  // namespace rf::engine

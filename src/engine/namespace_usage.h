@@ -1,6 +1,7 @@
 #pragma once
-// NamespaceUsage: live runs per namespace, counted by every shard into one table of atomics, so
-// a start anywhere sees the namespace's total at once (quota: live runs). Lock-free: a
+// NamespaceUsage: live runs (and retained history bytes) per namespace, counted by every
+// shard into one table of atomics, so a start anywhere sees the namespace's total at once
+// (quotas: live runs; retained history bytes, set by the history store). Lock-free: a
 // namespace takes a slot the first time it is counted (a CAS on the slot's hash) and keeps it;
 // the table has a fixed number of slots (no allocation, no rehash), and a namespace that finds
 // no free slot is not counted (overflowed(), rf_namespace_usage_overflow) rather than blocking.
@@ -21,6 +22,10 @@ class NamespaceUsage {
   void AddLive(std::string_view ns, int64_t delta);
   // The live runs of `ns` now; 0 for a namespace never counted (any thread).
   int64_t Live(std::string_view ns) const;
+  // The bytes of finished-run history `ns` keeps now, as the history store last reported it
+  // (store::HistoryStore::SetBytesSink; any thread). The quota retained_history_bytes.
+  void SetHistoryBytes(std::string_view ns, int64_t bytes);
+  int64_t HistoryBytes(std::string_view ns) const;
   // Namespaces that found no slot (counting for them is off).
   uint64_t overflowed() const { return overflowed_.load(std::memory_order_relaxed); }
   // Calls out(ns, live) for every namespace counted so far (any thread; a snapshot).
@@ -38,6 +43,7 @@ class NamespaceUsage {
     uint8_t size = 0;
     char name[kMaxName];
     std::atomic<int64_t> live{0};
+    std::atomic<int64_t> history_bytes{0};
   };
   // The slot of `ns`; claims one when `claim`. Null: not counted (or table full).
   Slot* Find(std::string_view ns, bool claim) const;

@@ -11,6 +11,31 @@ namespace {
 
 constexpr double kMaxRate = 1e9;
 constexpr int64_t kMaxLive = int64_t{1} << 40;
+constexpr int64_t kMaxHistoryBytes = int64_t{1} << 60;  // 1 EiB
+
+// "123", "64K", "512M", "2G", "1T" (powers of 1024); false for anything else or too large.
+bool ParseBytes(std::string_view s, int64_t& out) {
+  if (s.empty() || s.size() > 20) return false;
+  int shift = 0;
+  switch (s.back()) {
+    case 'K': shift = 10; break;
+    case 'M': shift = 20; break;
+    case 'G': shift = 30; break;
+    case 'T': shift = 40; break;
+    default: break;
+  }
+  if (shift) s.remove_suffix(1);
+  if (s.empty()) return false;
+  int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    if (v > kMaxHistoryBytes / 10) return false;
+    v = v * 10 + (c - '0');
+  }
+  if (v > (kMaxHistoryBytes >> shift)) return false;
+  out = v << shift;
+  return true;
+}
 
 Error Bad(const std::string& pointer, const std::string& what) {
   return Error{Errc::kInvalidArgument, pointer + ": " + what};
@@ -34,6 +59,14 @@ Status ParseLimits(const json::Value& v, const std::string& at, Limits& out, boo
       if (!x.is_int() || x.as_int() < 0 || x.as_int() > kMaxLive)
         return Bad(field, "must be an integer from 0 (no limit) to 2^40");
       out.live_runs = x.as_int();
+    } else if (k == "retained_history_bytes") {
+      int64_t bytes = 0;
+      const bool ok = x.is_int() ? (bytes = x.as_int()) >= 0 && bytes <= kMaxHistoryBytes
+                                 : x.is_string() && ParseBytes(x.as_string(), bytes);
+      if (!ok)
+        return Bad(field, "must be a number of bytes from 0 (no limit) to 2^60: an integer, or a "
+                          "string with a K, M, G or T suffix (\"512M\")");
+      out.retained_history_bytes = bytes;
     } else if (k == "egress_allow" && named) {
       // Checked entry by entry where the policy is built (app/, http/client/egress_policy.h).
       if (x.is_string()) {
@@ -55,7 +88,7 @@ Status ParseLimits(const json::Value& v, const std::string& at, Limits& out, boo
       return Bad(field, "only a namespace has its own egress allowlist; the daemon's is --egress-allow");
     } else {
       return Bad(field, "unknown limit (expected requests_per_second, starts_per_second, "
-                        "burst_seconds, live_runs" + std::string(named ? ", egress_allow)" : ")"));
+                        "burst_seconds, live_runs, retained_history_bytes" + std::string(named ? ", egress_allow)" : ")"));
     }
   }
   return {};
@@ -65,7 +98,8 @@ Status ParseLimits(const json::Value& v, const std::string& at, Limits& out, boo
 
 bool Config::any() const {
   auto set = [](const Limits& l) {
-    return l.requests_per_second > 0 || l.starts_per_second > 0 || l.live_runs > 0;
+    return l.requests_per_second > 0 || l.starts_per_second > 0 || l.live_runs > 0 ||
+           l.retained_history_bytes > 0;
   };
   return set(defaults) || std::any_of(namespaces.begin(), namespaces.end(),
                                       [&](const auto& kv) { return set(kv.second); });

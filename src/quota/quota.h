@@ -5,7 +5,9 @@
 // A namespace listed under "namespaces" takes its own limits, a field it leaves out comes from
 // "default"; an absent limit (or 0) is no limit. Rates are per second over the whole instance
 // (each shard enforces its even part, Limiter); "burst" is how far above the rate a moment may
-// go (default: one second's worth), for both rates. A namespace may also name "egress_allow":
+// go (default: one second's worth), for both rates. "retained_history_bytes" caps the
+// finished-run history a namespace keeps (an integer, or a string with a K/M/G/T suffix:
+// "512M"). A namespace may also name "egress_allow":
 // what its http steps may reach beyond --egress-allow.
 
 #include <map>
@@ -23,6 +25,10 @@ struct Limits {
   double starts_per_second = 0;    // run starts; 0: unlimited
   double burst_seconds = 1;        // a bucket holds this many seconds of its rate
   int64_t live_runs = 0;           // 0: unlimited
+  // Bytes of finished-run history the namespace may keep (its runs' logs as history stores
+  // them); at or over it, run starts are refused until retention brings it back under.
+  // A total over the cluster (history is shared), not split over instances. 0: unlimited.
+  int64_t retained_history_bytes = 0;
   // Namespaces only: more addresses, CIDRs and host patterns its http steps may reach, on top of
   // --egress-allow (comma-separated, as the flag; an array in the file).
   std::string egress_allow;

@@ -18,6 +18,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -102,6 +103,22 @@ class HistoryStore {
   virtual Status Export(int64_t before_ms, const std::function<Status(const HistoryRun&)>& out) = 0;
 
   virtual const HistoryStats& stats() const = 0;
+
+  // Retained bytes per namespace (the quota retained_history_bytes): the bytes of the logs of
+  // the finished runs it keeps (store/run_log.h: [u32 len][record] each). `sink(ns, bytes)` gets
+  // a namespace's total whenever it changes, on a helper thread or the refreshing shard; set it
+  // before Open. Embedded: exact, after every write, expiry and removal, and at Open (the totals
+  // are kept in the same RocksDB batches as the runs). PostgreSQL: RefreshBytes.
+  using BytesSink = std::function<void(std::string_view ns, int64_t bytes)>;
+  void SetBytesSink(BytesSink sink) { bytes_sink_ = std::move(sink); }
+  // True when the totals come only from RefreshBytes, which one shard should call every few
+  // seconds (PostgreSQL: the table is shared with other daemons, so a sum is read again).
+  virtual bool refreshes_bytes() const { return false; }
+  // Reads the totals again and hands them to the sink (suspends; never blocks the shard).
+  virtual reactor::Task<Status> RefreshBytes() { co_return Status{}; }
+
+ protected:
+  BytesSink bytes_sink_;
 };
 
 }  // namespace rf::store

@@ -68,6 +68,7 @@ struct RunRow {
   std::string_view input;   // JSON; set on the record that created the run
   std::string_view output;  // JSON; succeeded runs
   std::string_view error;   // JSON {"message", "step"?}; failed and cancelled runs
+  int64_t log_bytes = 0;    // the run's log with this record (store/run_log.h framing)
 };
 
 // A durable timer an appended record arms or ends.

@@ -13,27 +13,17 @@
 #include <mutex>
 
 #include "base/tenancy.h"
+#include "store/history/rocks_util.h"
 
 namespace rf::store::history {
 namespace {
 
-// Writers (Write, Remove, Expire) may read a run's old summary to drop its old
-// index keys; serialising them keeps two writers of one run from interleaving.
-std::mutex g_write_mu;
+using detail::FromRocks;
+using detail::GetU64;
+using detail::PutU64;
+using detail::g_write_mu;
 
-constexpr const char* kFamilyNames[] = {"default", "log", "workflow", "status", "wfstatus", "key"};
-
-void PutU64(std::string& out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (i * 8)) & 0xff));
-}
-
-bool GetU64(std::string_view& in, uint64_t& v) {
-  if (in.size() < 8) return false;
-  v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
-  in.remove_prefix(8);
-  return true;
-}
+constexpr const char* kFamilyNames[] = {"default", "log", "workflow", "status", "wfstatus", "key", "usage"};
 
 void PutStr(std::string& out, std::string_view s) {
   PutU64(out, s.size());
@@ -68,13 +58,6 @@ std::string WfStatusPrefix(std::string_view wf, uint8_t status) {
   return k;
 }
 
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return {};
-  Errc code = s.IsCorruption() ? Errc::kCorrupt : s.IsBusy() || s.IsTryAgain() ? Errc::kUnavailable
-                                                                               : Errc::kIo;
-  return Error{code, "history " + std::string(what) + ": " + s.ToString()};
-}
-
 }  // namespace
 
 HistoryDb::~HistoryDb() {
@@ -85,9 +68,13 @@ HistoryDb::~HistoryDb() {
 }
 
 std::string HistoryDb::EncodeSummary(const Entry& e) {
+  return EncodeSummary(e, e.log_bytes >= 0 ? e.log_bytes : static_cast<int64_t>(e.log.size()));
+}
+
+std::string HistoryDb::EncodeSummary(const Entry& e, int64_t log_bytes) {
   std::string out;
   out.reserve(64 + e.workflow.size() + e.key.size() + e.error.size() + e.failed_step.size());
-  out.push_back(1);  // format version
+  out.push_back(2);  // format version (2: with the log's bytes at the end)
   PutStr(out, e.workflow);
   PutU64(out, static_cast<uint64_t>(e.version));
   out.push_back(static_cast<char>(e.status));
@@ -96,24 +83,27 @@ std::string HistoryDb::EncodeSummary(const Entry& e) {
   PutStr(out, e.key);
   PutStr(out, e.error);
   PutStr(out, e.failed_step);
+  PutU64(out, static_cast<uint64_t>(log_bytes));
   return out;
 }
 
 Status HistoryDb::DecodeSummary(std::string_view in, Entry& e) {
-  uint64_t version, created, finished;
-  if (in.empty() || in[0] != 1) return Error{Errc::kCorrupt, "history summary: unknown format"};
+  uint64_t version, created, finished, bytes = static_cast<uint64_t>(-1);
+  if (in.empty() || (in[0] != 1 && in[0] != 2)) return Error{Errc::kCorrupt, "history summary: unknown format"};
+  const bool with_bytes = in[0] == 2;
   in.remove_prefix(1);
   bool ok = GetStr(in, e.workflow) && GetU64(in, version) && !in.empty();
   if (ok) {
     e.status = static_cast<uint8_t>(in[0]);
     in.remove_prefix(1);
     ok = GetU64(in, created) && GetU64(in, finished) && GetStr(in, e.key) && GetStr(in, e.error) &&
-         GetStr(in, e.failed_step) && in.empty();
+         GetStr(in, e.failed_step) && (!with_bytes || GetU64(in, bytes)) && in.empty();
   }
   if (!ok) return Error{Errc::kCorrupt, "history summary: truncated"};
   e.version = static_cast<int64_t>(version);
   e.created_ms = static_cast<int64_t>(created);
   e.finished_ms = static_cast<int64_t>(finished);
+  e.log_bytes = static_cast<int64_t>(bytes);
   return {};
 }
 
@@ -122,6 +112,7 @@ Result<std::unique_ptr<HistoryDb>> HistoryDb::Open(const Options& o, bool read_o
   h->sync_ = o.sync;
   h->read_only_ = read_only;
   h->common_status_ = o.common_status;
+  h->on_bytes_ = o.on_bytes;
   h->cache_ = rocksdb::NewLRUCache(std::max<size_t>(o.block_cache_bytes, 1 << 20));
   // Memtables of every family count against one budget (and against the block cache).
   h->buffers_ = std::make_shared<rocksdb::WriteBufferManager>(o.write_buffer_bytes, h->cache_);
@@ -162,7 +153,16 @@ Result<std::unique_ptr<HistoryDb>> HistoryDb::Open(const Options& o, bool read_o
   cfo.bottommost_compression = rocksdb::kZSTD;
   cfo.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const char* name : kFamilyNames) families.emplace_back(name, cfo);
+  std::vector<std::string> existing;
+  // A secondary cannot create families: beside a daemon of an older version (no "usage" yet)
+  // it opens what is there (it never reads the totals).
+  if (read_only) rocksdb::DB::ListColumnFamilies(db, o.dir, &existing).PermitUncheckedError();
+  for (const char* name : kFamilyNames) {
+    if (read_only && std::string_view(name) == "usage" &&
+        std::find(existing.begin(), existing.end(), name) == existing.end())
+      continue;
+    families.emplace_back(name, cfo);
+  }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
   if (read_only) {
@@ -174,11 +174,24 @@ Result<std::unique_ptr<HistoryDb>> HistoryDb::Open(const Options& o, bool read_o
   }
   if (!s.ok()) return FromRocks(s, "open " + o.dir).error();
   h->db_.reset(raw);
+  if (!read_only) {
+    std::lock_guard lock(g_write_mu);
+    if (Status st = h->LoadTotals(); !st) return st.error();
+  }
   return h;
 }
 
-Status HistoryDb::DeleteRun(void* batch_ptr, const Entry& e) {
+int64_t HistoryDb::NamespaceBytes(std::string_view ns) {
+  std::lock_guard lock(g_write_mu);
+  auto it = totals_.find(ns);
+  return it == totals_.end() ? 0 : it->second;
+}
+
+Status HistoryDb::DeleteRun(void* batch_ptr, const Entry& e, Deltas& deltas) {
   auto& b = *static_cast<rocksdb::WriteBatch*>(batch_ptr);
+  auto bytes = BytesOf(e);
+  if (!bytes) return bytes.error();
+  deltas[std::string(SplitQualified(e.workflow).ns)] -= *bytes;
   rocksdb::Status s = b.Delete(cf(kSummary), e.id);
   if (s.ok()) s = b.Delete(cf(kLog), e.id);
   if (s.ok()) s = b.Delete(cf(kWorkflow), Cat(Name(e.workflow), e.id));
@@ -210,17 +223,23 @@ Result<std::optional<Entry>> HistoryDb::Summary(std::string_view id) {
 Status HistoryDb::Write(const std::vector<Entry>& runs) {
   std::lock_guard lock(g_write_mu);
   rocksdb::WriteBatch b;
+  Deltas deltas, totals;
   for (const Entry& e : runs) {
     if (e.id.size() != kIdBytes) return Error{Errc::kInvalidArgument, "history: bad run id"};
-    if (e.may_replace) {
+    // A run moved again after a crash (its move done, the journal's mark of it lost) is
+    // already here too: found through the bloom filters (no read for a new id, nearly always),
+    // it is replaced like a retried run, so the namespace's total counts it once.
+    std::string ignored;
+    if (e.may_replace || db_->KeyMayExist(rocksdb::ReadOptions(), cf(kSummary), e.id, &ignored)) {
       if (e.id < expire_floor_) expire_floor_.clear();  // an old run again: retention must see it
       auto old = Summary(e.id);
       if (!old) return old.error();
       if (*old) {
-        if (Status st = DeleteRun(&b, **old); !st) return st;
+        if (Status st = DeleteRun(&b, **old, deltas); !st) return st;
       }
     }
-    rocksdb::Status s = b.Put(cf(kSummary), e.id, EncodeSummary(e));
+    deltas[std::string(SplitQualified(e.workflow).ns)] += static_cast<int64_t>(e.log.size());
+    rocksdb::Status s = b.Put(cf(kSummary), e.id, EncodeSummary(e, static_cast<int64_t>(e.log.size())));
     if (s.ok()) s = b.Put(cf(kLog), e.id, e.log);
     if (s.ok()) s = b.Put(cf(kWorkflow), Cat(Name(e.workflow), e.id), {});
     if (s.ok() && e.status != common_status_) {
@@ -230,9 +249,12 @@ Status HistoryDb::Write(const std::vector<Entry>& runs) {
     if (s.ok() && !e.key.empty()) s = b.Put(cf(kKey), Cat(Name(e.workflow), e.key), e.id);
     if (!s.ok()) return FromRocks(s, "write");
   }
+  if (Status st = StageTotals(&b, deltas, totals); !st) return st;
   rocksdb::WriteOptions w;
   w.sync = sync_;
-  return FromRocks(db_->Write(w, &b), "write");
+  if (Status st = FromRocks(db_->Write(w, &b), "write"); !st) return st;
+  Publish(totals);
+  return {};
 }
 
 Result<std::optional<Entry>> HistoryDb::Get(std::string_view id) {
@@ -314,10 +336,14 @@ Status HistoryDb::Remove(std::string_view id) {
   if (!old) return old.error();
   if (!*old) return {};
   rocksdb::WriteBatch b;
-  if (Status st = DeleteRun(&b, **old); !st) return st;
+  Deltas deltas, totals;
+  if (Status st = DeleteRun(&b, **old, deltas); !st) return st;
+  if (Status st = StageTotals(&b, deltas, totals); !st) return st;
   rocksdb::WriteOptions w;
   w.sync = sync_;
-  return FromRocks(db_->Write(w, &b), "remove");
+  if (Status st = FromRocks(db_->Write(w, &b), "remove"); !st) return st;
+  Publish(totals);
+  return {};
 }
 
 Result<size_t> HistoryDb::Expire(int64_t cutoff_ms, size_t max) {
@@ -330,6 +356,7 @@ Result<size_t> HistoryDb::Expire(int64_t cutoff_ms, size_t max) {
   if (!expire_floor_.empty()) ro.iterate_lower_bound = &lower;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kSummary)));
   rocksdb::WriteBatch b;
+  Deltas deltas, totals;
   size_t n = 0;
   bool kept_one = false;
   std::string floor = expire_floor_;
@@ -344,15 +371,17 @@ Result<size_t> HistoryDb::Expire(int64_t cutoff_ms, size_t max) {
       kept_one = true;
       continue;
     }
-    if (Status st = DeleteRun(&b, e); !st) return st.error();
+    if (Status st = DeleteRun(&b, e, deltas); !st) return st.error();
     if (!kept_one) floor = e.id;
     ++n;
   }
   if (!it->status().ok()) return FromRocks(it->status(), "expire").error();
   if (b.Count() == 0) return size_t{0};
+  if (Status st = StageTotals(&b, deltas, totals); !st) return st.error();
   rocksdb::WriteOptions w;
   w.sync = sync_;
   if (Status st = FromRocks(db_->Write(w, &b), "expire"); !st) return st.error();
+  Publish(totals);
   expire_floor_ = floor;  // only once the deletes are in
   return n;
 }

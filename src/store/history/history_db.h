@@ -12,6 +12,11 @@
 //   status   status id              -> ""   listings by status, failed and cancelled runs only
 //   wfstatus wf_len wf status id    -> ""   the same by workflow
 //   key      wf_len wf key          -> id   idempotency keys of finished starts
+//   usage    namespace              -> i64  bytes of the logs of its runs (quota retained_history_bytes)
+//   usage    "" (empty key)         -> "1"  the totals are complete (written once, at the
+//                                           first open of a history that had none)
+// The totals change in the same WriteBatch as the runs they count (Write, Remove, Expire), so
+// they are exact after a crash, and Open reads one key per namespace instead of the history.
 // Succeeded runs are the bulk and are not in the status families: a listing of
 // succeeded runs walks summary/workflow and filters (nearly every run matches).
 // Retention and archival walk summary from the oldest id: a run cannot finish
@@ -23,6 +28,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,8 +59,12 @@ struct Entry {
   std::string error;
   std::string failed_step;
   std::string log;  // empty in listings
+  // The bytes of its log (kept in the summary, so expiry need not read logs); -1: unknown
+  // (written by an older version). Write takes log.size().
+  int64_t log_bytes = -1;
   // Write: the store may hold an older copy of this run with other indexes
-  // (a retried run written again). False skips looking for it.
+  // (a retried run written again). False looks for it only where the bloom
+  // filters say it may be (a move repeated after a crash).
   bool may_replace = true;
 };
 
@@ -67,6 +77,9 @@ struct Options {
   // The status nearly every run ends with (the engine's "succeeded"): not
   // indexed by status; listings of it filter the other families instead.
   uint8_t common_status = 3;
+  // Called with a namespace's new total of retained bytes, after the write that changed it is
+  // in (and for every namespace at Open). Under the writers' lock: must not call back in.
+  std::function<void(std::string_view ns, int64_t bytes)> on_bytes;
 };
 
 struct Query {
@@ -100,15 +113,27 @@ class HistoryDb {
   Status Scan(int64_t before_ms, const std::function<Status(const Entry&)>& fn);
   // Bytes of table files on disk, for metrics.
   uint64_t DiskBytes();
+  // The retained bytes of `ns` (its runs' logs); 0 when it has none.
+  int64_t NamespaceBytes(std::string_view ns);
 
   // The summary encoding, exposed for tests.
-  static std::string EncodeSummary(const Entry& e);
+  static std::string EncodeSummary(const Entry& e);  // log_bytes, or (unknown) log.size()
+  static std::string EncodeSummary(const Entry& e, int64_t log_bytes);
   static Status DecodeSummary(std::string_view bytes, Entry& e);
 
  private:
   HistoryDb() = default;
-  enum Family { kSummary, kLog, kWorkflow, kStatus, kWorkflowStatus, kKey, kFamilies };
-  Status DeleteRun(void* batch, const Entry& e);
+  enum Family { kSummary, kLog, kWorkflow, kStatus, kWorkflowStatus, kKey, kUsage, kFamilies };
+  // Byte changes of one batch, per namespace.
+  using Deltas = std::map<std::string, int64_t, std::less<>>;
+  Status DeleteRun(void* batch, const Entry& e, Deltas& deltas);
+  // The bytes `e` counts for: from its summary, or (older summaries) its log's size.
+  Result<int64_t> BytesOf(const Entry& e);
+  // Puts the new totals of `deltas` into `batch`; Publish makes them current once it is in.
+  Status StageTotals(void* batch, const Deltas& deltas, Deltas& totals);
+  void Publish(const Deltas& totals);
+  // Open: reads the totals, or counts them once from the runs (a history from before them).
+  Status LoadTotals();
   Result<std::optional<Entry>> Summary(std::string_view id);
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return cfs_[f]; }
 
@@ -119,6 +144,8 @@ class HistoryDb {
   bool sync_ = true;
   bool read_only_ = false;
   uint8_t common_status_ = 3;
+  std::function<void(std::string_view, int64_t)> on_bytes_;
+  Deltas totals_;  // namespace -> retained bytes (guarded by the write lock)
   std::string expire_floor_;  // retention resumes here: older summaries are gone (guarded by the write lock)
 };
 

@@ -115,6 +115,16 @@ struct SelectFinishedRuns {
   }
 };
 
+// Bytes of finished runs by workflow (runs_finished_bytes, migration 0013).
+struct SumHistoryBytes {
+  Bound Build() const {
+    Bound b;
+    b.sql = "SELECT workflow, sum(history_bytes)::bigint FROM runs WHERE finished_at IS NOT NULL "
+            "GROUP BY workflow";
+    return b;
+  }
+};
+
 // Retention (migration 0003's rf_expire): whole days first, then DEFAULT rows.
 struct ExpireFinishedRuns {
   int64_t cutoff_ms = 0;
@@ -249,6 +259,27 @@ reactor::Task<Result<std::vector<HistoryRun>>> PgHistoryStore::List(HistoryQuery
   }
   stats_.read_latency.ObserveNanos(MonoNow() - t0);
   co_return out;
+}
+
+reactor::Task<Status> PgHistoryStore::RefreshBytes() {
+  if (!bytes_sink_) co_return Status{};
+  std::vector<Bound> st;
+  st.push_back(SumHistoryBytes{}.Build());
+  auto res = co_await Exchange(pools_(), std::move(st), detail::StatementDeadline(options_));  // suspends
+  if (!res) co_return res.error();
+  const PgResult& rows = (*res)[0];
+  std::map<std::string, int64_t, std::less<>> totals;
+  for (int i = 0; i < rows.rows(); ++i) {
+    int64_t bytes = 0;
+    if (!detail::ParseInt(rows.value(i, 1), bytes))
+      co_return Error{Errc::kCorrupt, "history bytes: not a number"};
+    totals[std::string(SplitQualified(rows.value(i, 0)).ns)] += bytes;
+  }
+  for (const auto& [ns, bytes] : reported_)
+    if (!totals.contains(ns)) bytes_sink_(ns, 0);  // all of it expired
+  for (const auto& [ns, bytes] : totals) bytes_sink_(ns, bytes);
+  reported_ = std::move(totals);
+  co_return Status{};
 }
 
 reactor::Task<Status> PgHistoryStore::Remove(RunId) {

@@ -27,6 +27,7 @@
 // then the coordinator holds it in memory and does not ask history for it.
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "store/history_store.h"
@@ -58,6 +59,12 @@ class PgHistoryStore final : public HistoryStore {
   Status Export(int64_t before_ms,
                 const std::function<Status(const HistoryRun&)>& out) override;
 
+  // Retained bytes per namespace: sums runs.history_bytes of finished runs by workflow
+  // (migration 0013) and hands each namespace's total to the sink; a namespace that had bytes
+  // and has none now gets 0. On the calling shard's pool (call from one shard).
+  bool refreshes_bytes() const override { return true; }
+  reactor::Task<Status> RefreshBytes() override;
+
   // Counters are single-writer (obs::Counter): with several shards reading at
   // once an increment may be lost; they are for dashboards, not accounting.
   const HistoryStats& stats() const override { return stats_; }
@@ -66,6 +73,7 @@ class PgHistoryStore final : public HistoryStore {
   PgOptions options_;
   PoolOfShard pools_;
   HistoryStats stats_;
+  std::map<std::string, int64_t, std::less<>> reported_;  // the totals last handed to the sink
 };
 
 }  // namespace rf::store::pg

@@ -39,6 +39,7 @@ struct PgRunStore::PendingRun {
   std::string key;
   std::string input, output, error;  // JSON; empty: NULL
   int64_t created, updated, finished, deadline;
+  int64_t log_bytes = 0;  // the run's whole log as of this batch: runs.history_bytes
   // This batch's records of the run: one run_records row.
   uint32_t rec_first = 0, rec_last = 0;
   std::string rec_payload;  // one record per line
@@ -127,6 +128,7 @@ uint64_t PgRunStore::Append(const RunRow& run, const AppendedRecord& r) {
   row.updated = run.updated_ms;
   row.finished = run.finished_ms;
   row.deadline = run.deadline_ms;
+  row.log_bytes = run.log_bytes;
   row.output = run.output;
   row.error = run.error;
 
@@ -257,6 +259,7 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
       runs.updated_ms.AddInt(row.updated);
       runs.finished_ms.AddMillisOrNull(row.finished);
       runs.deadline_ms.AddMillisOrNull(row.deadline);
+      runs.history_bytes.AddInt(row.log_bytes);
     }
     qs.push_back(runs.Bind(keep));
     qs.push_back(records.Bind(keep));

@@ -122,6 +122,41 @@ TEST_CASE("limiter: bounded; idle buckets make room, then an overflow bucket is 
   CHECK(l.buckets() == 1);
 }
 
+TEST_CASE("quotas file: retained_history_bytes as an integer or with a K/M/G/T suffix, inherited") {
+  auto c = ParseConfig(R"({"default": {"retained_history_bytes": "2G"},
+                           "namespaces": {"a": {"retained_history_bytes": 4096}, "b": {"live_runs": 1},
+                                          "c": {"retained_history_bytes": "512M"},
+                                          "d": {"retained_history_bytes": "64K"},
+                                          "e": {"retained_history_bytes": "1T"},
+                                          "f": {"retained_history_bytes": 0}}})");
+  REQUIRE(c);
+  CHECK(c->any());
+  CHECK(c->For("a").retained_history_bytes == 4096);
+  CHECK(c->For("b").retained_history_bytes == int64_t{2} << 30);  // from default
+  CHECK(c->For("c").retained_history_bytes == int64_t{512} << 20);
+  CHECK(c->For("d").retained_history_bytes == 64 * 1024);
+  CHECK(c->For("e").retained_history_bytes == int64_t{1} << 40);
+  CHECK(c->For("f").retained_history_bytes == 0);  // no limit
+  CHECK(c->For("other").retained_history_bytes == int64_t{2} << 30);
+  auto only = ParseConfig(R"({"namespaces": {"x": {"retained_history_bytes": 1}}})");
+  REQUIRE(only);
+  CHECK(only->any());  // the only limit set makes the file count
+}
+
+TEST_CASE("quotas file: a bad retained_history_bytes is named by its JSON pointer") {
+  for (const char* v : {"-1", "1.5", "true", "\"\"", "\"K\"", "\"12X\"", "\"1k\"", "\"-3M\"",
+                        "\"99999999999T\"", "\"1 M\"", "2305843009213693952"}) {
+    const std::string text = std::string(R"({"namespaces": {"a": {"retained_history_bytes": )") + v + "}}}";
+    auto c = ParseConfig(text);
+    CAPTURE(text);
+    REQUIRE_FALSE(c);
+    CHECK(c.error().context.find("/namespaces/a/retained_history_bytes: must be a number of bytes") == 0);
+  }
+  auto d = ParseConfig(R"({"default": {"retained_history_bytes": "0x10"}})");
+  REQUIRE_FALSE(d);
+  CHECK(d.error().context.find("/default/retained_history_bytes") == 0);
+}
+
 }  // namespace rf::quota
 
 namespace rf::engine {
@@ -142,6 +177,22 @@ TEST_CASE("namespace usage: counts per namespace, absent is zero, bounded") {
   CHECK(u->Live("a") == 2);
   u->AddLive(std::string(64, 'x'), 1);  // longer than a namespace name: not counted
   CHECK(u->Live(std::string(64, 'x')) == 0);
+}
+
+TEST_CASE("namespace usage: history bytes are set (not added), absent is zero, zero takes no slot") {
+  auto u = std::make_unique<NamespaceUsage>();
+  u->SetHistoryBytes("a", 100);
+  u->SetHistoryBytes("a", 70);
+  u->AddLive("a", 2);
+  CHECK(u->HistoryBytes("a") == 70);
+  CHECK(u->Live("a") == 2);  // the two counts of a namespace are apart
+  CHECK(u->HistoryBytes("never") == 0);
+  u->SetHistoryBytes("empty", 0);
+  size_t seen = 0;
+  u->ForEach([&](std::string_view, int64_t) { ++seen; });
+  CHECK(seen == 1);  // "empty" took no slot
+  u->SetHistoryBytes("a", 0);
+  CHECK(u->HistoryBytes("a") == 0);
 }
 
 }  // namespace rf::engine

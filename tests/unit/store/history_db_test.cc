@@ -184,4 +184,72 @@ TEST_SUITE("store.history_db") {
     CHECK(logs == std::vector<std::string>{"log of 1", "log of 2"});
     CHECK(db->List(Query{})->size() == 3);
   }
+
+  TEST_CASE("namespace totals follow writes, rewrites, removals and retention, and survive a reopen") {
+    rf::test::TempDir dir;
+    std::vector<std::pair<std::string, int64_t>> reported;
+    Options o;
+    o.dir = dir.path() + "/h";
+    o.sync = false;
+    o.on_bytes = [&](std::string_view ns, int64_t b) { reported.emplace_back(std::string(ns), b); };
+    const int64_t log1 = static_cast<int64_t>(Run(1, "a", 3, 1000).log.size());
+    {
+      auto db = HistoryDb::Open(o);
+      REQUIRE(db.has_value());
+      CHECK(reported.empty());  // a new history: nothing to report
+      REQUIRE((*db)->Write({Run(1, "a", 3, 1010), Run(2, "team/b", 3, 1020), Run(3, "team/c", 4, 1030)}).has_value());
+      CHECK((*db)->NamespaceBytes("default") == log1);
+      CHECK((*db)->NamespaceBytes("team") == 2 * log1);
+      CHECK((*db)->NamespaceBytes("other") == 0);
+      CHECK(reported.size() == 2);
+      // The same run moved again after a crash (not marked as a replacement) counts once.
+      Entry repeat = Run(1, "a", 3, 1010);
+      repeat.may_replace = false;
+      REQUIRE((*db)->Write({repeat}).has_value());
+      CHECK((*db)->NamespaceBytes("default") == log1);
+      // A run written again (a retried run) counts once, with its new log.
+      Entry again = Run(2, "team/b", 3, 1020);
+      again.log = std::string(500, 'x');
+      REQUIRE((*db)->Write({again}).has_value());
+      CHECK((*db)->NamespaceBytes("team") == 500 + log1);
+      CHECK(reported.back() == std::make_pair(std::string("team"), 500 + log1));
+      REQUIRE((*db)->Remove(Id(3)).has_value());
+      CHECK((*db)->NamespaceBytes("team") == 500);
+      REQUIRE((*db)->Write({Run(4, "team/d", 3, 5000)}).has_value());
+    }
+    reported.clear();
+    {
+      auto db = HistoryDb::Open(o);  // read back, not counted again
+      REQUIRE(db.has_value());
+      CHECK((*db)->NamespaceBytes("default") == log1);
+      CHECK((*db)->NamespaceBytes("team") == 500 + log1);
+      CHECK(reported.size() == 2);
+      // Retention: runs 1 and 2 finished before 2000.
+      CHECK(*(*db)->Expire(2000, 100) == 2);
+      CHECK((*db)->NamespaceBytes("default") == 0);
+      CHECK((*db)->NamespaceBytes("team") == log1);
+      CHECK(reported.back().second == log1);
+      CHECK(std::find(reported.begin(), reported.end(), std::make_pair(std::string("default"), int64_t{0})) !=
+            reported.end());  // a namespace emptied is reported as 0
+    }
+    auto db = HistoryDb::Open(o);
+    REQUIRE(db.has_value());
+    CHECK((*db)->NamespaceBytes("default") == 0);
+    CHECK((*db)->NamespaceBytes("team") == log1);
+  }
+
+  TEST_CASE("a summary keeps its log's size, and one of the first format reads as unknown") {
+    Entry e = Run(7, "wf", 3, 1000);
+    Entry back;
+    REQUIRE(HistoryDb::DecodeSummary(HistoryDb::EncodeSummary(e, 1234), back).has_value());
+    CHECK(back.log_bytes == 1234);
+    // Format 1 had no size: the same bytes without the last 8 and with version 1.
+    std::string v1 = HistoryDb::EncodeSummary(e, 0);
+    v1.resize(v1.size() - 8);
+    v1[0] = 1;
+    Entry old;
+    REQUIRE(HistoryDb::DecodeSummary(v1, old).has_value());
+    CHECK(old.log_bytes == -1);
+    CHECK(old.workflow == "wf");
+  }
 }

@@ -30,24 +30,28 @@ struct CheckFence {
 
 // The runs rows a batch changed. A row is written only by a batch whose epoch
 // (its partition's lease epoch) is not older and whose last record is newer
-// than the row's.
+// than the row's. history_bytes: the run's log size when the row was written (migration 0013;
+// a finished run's row is written with its last records, so it holds the whole log).
 struct UpsertRuns {
   static constexpr std::string_view kName = "rf_runs";
   static constexpr std::string_view kSql =
       "INSERT INTO runs (run_id, partition, workflow, version, status, priority, idempotency_key, "
-      "input, output, error, created_at, updated_at, finished_at, deadline_at, epoch, last_seq) "
+      "input, output, error, created_at, updated_at, finished_at, deadline_at, epoch, last_seq, "
+      "history_bytes) "
       "SELECT r, pa, w, v, st, pr, k, i::json, o::json, e::json, to_timestamp(c / 1000.0), "
-      "to_timestamp(u / 1000.0), to_timestamp(f / 1000.0), to_timestamp(d / 1000.0), ep, l "
+      "to_timestamp(u / 1000.0), to_timestamp(f / 1000.0), to_timestamp(d / 1000.0), ep, l, hb "
       "FROM unnest($1::uuid[], $2::smallint[], $3::text[], $4::int[], $5::text[], $6::smallint[], "
       "$7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], "
-      "$14::bigint[], $15::bigint[], $16::int[]) AS x(r, pa, w, v, st, pr, k, i, o, e, c, u, f, d, ep, l) "
+      "$14::bigint[], $15::bigint[], $16::int[], $17::bigint[]) "
+      "AS x(r, pa, w, v, st, pr, k, i, o, e, c, u, f, d, ep, l, hb) "
       "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, output = excluded.output, "
       "error = excluded.error, updated_at = excluded.updated_at, finished_at = excluded.finished_at, "
-      "deadline_at = excluded.deadline_at, epoch = excluded.epoch, last_seq = excluded.last_seq "
+      "deadline_at = excluded.deadline_at, epoch = excluded.epoch, last_seq = excluded.last_seq, "
+      "history_bytes = excluded.history_bytes "
       "WHERE runs.last_seq < excluded.last_seq AND runs.epoch <= excluded.epoch";
-  static constexpr int kParams = 16;
+  static constexpr int kParams = 17;
   ArrayText run_id, partition, workflow, version, status, priority, idempotency_key, input, output,
-      error, created_ms, updated_ms, finished_ms, deadline_ms, epoch, last_seq;
+      error, created_ms, updated_ms, finished_ms, deadline_ms, epoch, last_seq, history_bytes;
   // Takes the arrays: call once. `keep` gives the stable storage Query's views need.
   template <class Keep>
   Query Bind(Keep keep) {
@@ -58,7 +62,7 @@ struct UpsertRuns {
                        keep(idempotency_key.Take()), keep(input.Take()), keep(output.Take()),
                        keep(error.Take()), keep(created_ms.Take()), keep(updated_ms.Take()),
                        keep(finished_ms.Take()), keep(deadline_ms.Take()), keep(epoch.Take()),
-                       keep(last_seq.Take())}};
+                       keep(last_seq.Take()), keep(history_bytes.Take())}};
   }
 };
 
