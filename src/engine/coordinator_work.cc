@@ -111,6 +111,10 @@ void Coordinator::PumpNow() {
 void Coordinator::Execute(const WorkItem& w) {
   Entry& e = *w.entry;
   --e.pending;
+  if (w.item != kNoItem) {
+    ExecuteItem(w);
+    return;
+  }
   const StepState& st = e.run.steps[w.step];
   const bool child_wait =  // a workflow step resumed after a restart waits for its child
       st.status == StepStatus::kWaiting && e.run.def->steps[w.step].type == StepType::kWorkflow;

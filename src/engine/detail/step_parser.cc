@@ -10,7 +10,7 @@ namespace rf::engine::detail {
 namespace {
 
 constexpr std::array<std::string_view, kStepTypes> kStepTypeNames = {
-    "noop", "transform", "delay", "http", "approval", "workflow"};
+    "noop", "transform", "delay", "http", "approval", "workflow", "map"};
 constexpr std::array<std::string_view, 6> kMethodNames = {"GET", "HEAD",  "POST",
                                                           "PUT", "PATCH", "DELETE"};
 
@@ -289,7 +289,7 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
     auto it = std::find(kStepTypeNames.begin(), kStepTypeNames.end(), *text);
     if (it == kStepTypeNames.end()) {
       checker.Add(type_ptr, "unknown step type " + Quote(*text) +
-                                " (expected noop, transform, delay, http, approval or workflow)");
+                                " (expected noop, transform, delay, http, approval, workflow or map)");
     } else {
       step.type = static_cast<StepType>(it - kStepTypeNames.begin());
       type_known = true;
@@ -318,6 +318,12 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
         // No retry, no timeout: the child run has its own (a failed child is final for the
         // step; retrying the parent run starts a new child).
         checker.UnknownKeys(v, ptr, {"id", "type", "depends_on", "when", "workflow", "version", "input"});
+        break;
+      case StepType::kMap:
+        // No retry, no timeout: items do not retry (pure ones would compute the same; workflow
+        // items have their own), and a failed map is final for the step.
+        checker.UnknownKeys(v, ptr,
+                            {"id", "type", "depends_on", "when", "items", "concurrency", "on_failure", "step"});
         break;
     }
   }
@@ -417,6 +423,9 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
       break;
     case StepType::kWorkflow:
       ParseWorkflowStep(v, ptr, step, checker, draft.refs);
+      break;
+    case StepType::kMap:
+      ParseMapStep(v, ptr, step, checker, draft.refs);
       break;
   }
   return draft;

@@ -1,0 +1,155 @@
+// Map steps: the decisions (Machine's map methods) and the helpers records and the API use.
+// The coordinator's half (running an item) is in coordinator_map.cc.
+
+#include "engine/map_step.h"
+
+#include <atomic>
+
+#include "engine/machine.h"
+#include "json/value_limits.h"
+
+namespace rf::engine {
+namespace {
+
+std::atomic<int64_t> g_max_map_items{kDefaultMaxMapItems};
+
+// Failed items listed in the API's progress object: enough to see what went wrong, bounded.
+constexpr size_t kListedFailures = 10;
+
+}  // namespace
+
+void SetMaxMapItems(int64_t n) { g_max_map_items.store(n, std::memory_order_relaxed); }
+int64_t MaxMapItems() { return g_max_map_items.load(std::memory_order_relaxed); }
+
+json::Value ResolveMapItems(const Run& run, uint32_t step) {
+  const Step& s = run.def->steps[step];
+  RunStepResults results(run);
+  json::Context ctx{&run.input, &results, run.id_text, run.def->name};
+  return s.map->items.Evaluate(ctx);
+}
+
+std::string MapChildKey(const Run& parent, const Step& s, uint32_t attempt, uint32_t item) {
+  return "map-item:" + parent.id_text + "/" + s.id + "/" + std::to_string(attempt) + "/" +
+         std::to_string(item);
+}
+
+int64_t MapItemOfChildKey(std::string_view key) {
+  if (!key.starts_with("map-item:")) return -1;
+  const size_t slash = key.rfind('/');
+  if (slash == std::string_view::npos || slash + 1 == key.size()) return -1;
+  int64_t n = 0;
+  for (char c : key.substr(slash + 1)) {
+    if (c < '0' || c > '9' || n > kMaxMapItemsLimit) return -1;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
+json::Value MapProgressJson(const MapState& m) {
+  const int64_t total = m.total();
+  json::Object o{{"total", total},
+                 {"succeeded", static_cast<int64_t>(m.succeeded)},
+                 {"failed", static_cast<int64_t>(m.failed)},
+                 {"in_flight", static_cast<int64_t>(m.in_flight)},
+                 {"pending", total - m.succeeded - m.failed - m.in_flight}};
+  if (m.failed) {
+    json::Array failures;
+    for (uint32_t i = 0; i < m.total() && failures.size() < kListedFailures; ++i) {
+      if (m.state[i] != MapState::kFailed) continue;
+      failures.push_back(json::Object{{"index", static_cast<int64_t>(i)}, {"error", m.results[i]}});
+    }
+    o.emplace_back("failures", std::move(failures));
+  }
+  return o;
+}
+
+// --- Machine: map steps --------------------------------------------------------
+
+void Machine::StartMap(uint32_t i) {
+  StepState& st = run_.steps[i];
+  const MapState& m = *st.map;
+  const size_t attempt = st.attempts.size();
+  if (!m.items.is_array()) {
+    StepFailed(i, attempt,
+               "map_items_not_array: items rendered to " +
+                   std::string(json::TypeName(m.items.type())) + ", not an array",
+               false, 0.5);
+    return;
+  }
+  if (static_cast<int64_t>(m.total()) > MaxMapItems()) {
+    StepFailed(i, attempt,
+               "map_too_many_items: items rendered to " + std::to_string(m.total()) +
+                   " items; the limit is " + std::to_string(MaxMapItems()) + " (--max-map-items)",
+               false, 0.5);
+    return;
+  }
+  MapProgress(i, false);  // within Advance: the caller's pass goes on to the dependents
+}
+
+void Machine::MapProgress(uint32_t i, bool advance) {
+  StepState& st = run_.steps[i];
+  MapState& m = *st.map;
+  const MapSpec& spec = *run_.def->steps[i].map;
+  while (m.in_flight < spec.concurrency && m.next < m.total()) {
+    const uint32_t k = m.next++;
+    if (m.state[k] != MapState::kPending) continue;
+    // Memory only: a restart finds the item pending again and runs it again.
+    m.state[k] = MapState::kInFlight;
+    ++m.in_flight;
+    effects_.items.push_back({i, k});
+  }
+  if (m.succeeded + m.failed < m.total()) return;
+  json::Array out;
+  out.reserve(m.total());
+  for (uint32_t k = 0; k < m.total(); ++k) {
+    if (!spec.collect) {
+      out.push_back(m.results[k]);
+    } else if (m.state[k] == MapState::kSucceeded) {
+      out.push_back(json::Object{{"ok", true}, {"output", m.results[k]}});
+    } else {
+      out.push_back(json::Object{{"ok", false}, {"error", m.results[k]}});
+    }
+  }
+  json::Value output(std::move(out));
+  if (Status ok = json::CheckValue(output); !ok) {
+    StepFailed(i, st.attempts.size(), "step output " + ok.error().context, false, 0.5);
+    return;
+  }
+  Record r = Make(RecordType::kStepSucceeded, i);
+  r.data = std::move(output);
+  Commit(std::move(r));
+  if (advance) Advance();
+}
+
+void Machine::MapItemSucceeded(uint32_t step, size_t attempt, uint32_t item, json::Value output) {
+  if (IsTerminal(run_.status) || step >= run_.steps.size() || !Current(step, attempt)) return;
+  const StepState& st = run_.steps[step];
+  if (!st.map || item >= st.map->total() || st.map->state[item] != MapState::kInFlight) return;
+  if (Status ok = json::CheckValue(output); !ok) {
+    MapItemFailed(step, attempt, item, "item output " + ok.error().context);
+    return;
+  }
+  Record r = Make(RecordType::kMapItemSucceeded, step);
+  r.item = item;
+  r.data = std::move(output);
+  Commit(std::move(r));
+  MapProgress(step, true);
+}
+
+void Machine::MapItemFailed(uint32_t step, size_t attempt, uint32_t item, std::string error) {
+  if (IsTerminal(run_.status) || step >= run_.steps.size() || !Current(step, attempt)) return;
+  const StepState& st = run_.steps[step];
+  if (!st.map || item >= st.map->total() || st.map->state[item] != MapState::kInFlight) return;
+  if (error.empty()) error = "failed";
+  Record r = Make(RecordType::kMapItemFailed, step);
+  r.item = item;
+  r.text = error;
+  Commit(std::move(r));
+  if (!run_.def->steps[step].map->collect) {
+    StepFailed(step, attempt, "item " + std::to_string(item) + " failed: " + error, false, 0.5);
+    return;
+  }
+  MapProgress(step, true);
+}
+
+}  // namespace rf::engine
