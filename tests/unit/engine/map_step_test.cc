@@ -138,7 +138,7 @@ TEST_SUITE("engine.map_step") {
     last.MapItemSucceeded(0, 1, 2, Value(31));
     CHECK(run.steps[0].status == StepStatus::kSucceeded);
     CHECK(run.steps[0].output == Parse("[11, 21, 31, 41]"));
-    CHECK(run.status == RunStatus::kSucceeded);
+    CHECK(last.effects().execute == std::vector<uint32_t>{1});  // the dependent starts
     size_t item_events = 0;
     for (const Event& e : events) item_events += e.type == "map.item_succeeded";
     CHECK(item_events == 4);
@@ -173,7 +173,7 @@ TEST_SUITE("engine.map_step") {
     CHECK(Items(rec.effects()) == std::vector<uint32_t>{0, 2, 3});  // item 1 is not run again
     CHECK(replay.steps[0].attempts.size() == 1);
     CHECK(more.empty());
-    for (uint32_t i : {0u, 2u, 3u}) Machine(replay, 1300, more, nullptr).MapItemSucceeded(0, 1, i, Value(i));
+    for (uint32_t i : {0u, 2u, 3u}) Machine(replay, 1300, more, nullptr).MapItemSucceeded(0, 1, i, Value(static_cast<int64_t>(i)));
     Machine(replay, 1400, more, nullptr).MapItemSucceeded(0, 1, 4, Value(4));
     CHECK(replay.steps[0].output == Parse(R"([0, "b", 2, 3, 4])"));
   }
@@ -217,8 +217,9 @@ TEST_SUITE("engine.map_step") {
       return run;
     };
     Run empty = start(R"({"list": []})");
-    CHECK(empty.status == RunStatus::kSucceeded);
+    CHECK(empty.steps[0].status == StepStatus::kSucceeded);
     CHECK(empty.steps[0].output == Parse("[]"));
+    CHECK(empty.steps[1].status == StepStatus::kRunning);  // in the same pass
     Run scalar = start(R"({"list": 5})");
     CHECK(scalar.status == RunStatus::kFailed);
     CHECK(scalar.steps[0].error.starts_with("map_items_not_array"));
