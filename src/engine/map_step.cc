@@ -42,20 +42,20 @@ int64_t MapItemOfChildKey(std::string_view key) {
   return n;
 }
 
-json::Value MapProgressJson(const MapState& m) {
+json::Value MapProgressJson(const MapState& m, bool failures) {
   const int64_t total = m.total();
   json::Object o{{"total", total},
                  {"succeeded", static_cast<int64_t>(m.succeeded)},
                  {"failed", static_cast<int64_t>(m.failed)},
                  {"in_flight", static_cast<int64_t>(m.in_flight)},
                  {"pending", total - m.succeeded - m.failed - m.in_flight}};
-  if (m.failed) {
-    json::Array failures;
-    for (uint32_t i = 0; i < m.total() && failures.size() < kListedFailures; ++i) {
+  if (failures && m.failed) {
+    json::Array list;
+    for (uint32_t i = 0; i < m.total() && list.size() < kListedFailures; ++i) {
       if (m.state[i] != MapState::kFailed) continue;
-      failures.push_back(json::Object{{"index", static_cast<int64_t>(i)}, {"error", m.results[i]}});
+      list.push_back(json::Object{{"index", static_cast<int64_t>(i)}, {"error", m.results[i]}});
     }
-    o.emplace_back("failures", std::move(failures));
+    o.emplace_back("failures", std::move(list));
   }
   return o;
 }

@@ -32,7 +32,7 @@ std::string MapChildKey(const Run& parent, const Step& s, uint32_t attempt, uint
 int64_t MapItemOfChildKey(std::string_view key);
 
 // A map step's progress for the API and events: {"total", "succeeded", "failed", "in_flight",
-// "pending"}.
-json::Value MapProgressJson(const MapState& m);
+// "pending"}, and with `failures` the first failed items (O(items): the API's, not each event's).
+json::Value MapProgressJson(const MapState& m, bool failures = true);
 
 }  // namespace rf::engine

@@ -105,13 +105,16 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events) {
       m.state[r.item] = ok ? MapState::kSucceeded : MapState::kFailed;
       m.results[r.item] = ok ? r.data : json::Value(r.text);
       ++(ok ? m.succeeded : m.failed);
-      json::Object d{{"index", static_cast<int64_t>(r.item)}};
-      if (ok) {
-        d.emplace_back("output", r.data);
-      } else {
-        d.emplace_back("error", r.text);
+      json::Object d;
+      if (events) {  // replay numbers the event but never reads it
+        d.emplace_back("index", static_cast<int64_t>(r.item));
+        if (ok) {
+          d.emplace_back("output", r.data);
+        } else {
+          d.emplace_back("error", r.text);
+        }
+        d.emplace_back("progress", MapProgressJson(m, false));
       }
-      d.emplace_back("progress", MapProgressJson(m));
       Emit(run, events, ok ? "map.item_succeeded" : "map.item_failed", r.at_ms, sid, std::move(d));
       return;
     }
