@@ -93,6 +93,9 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
       stats_->steps[static_cast<size_t>(e.run.def->steps[r.step].type)][3].Add();
     if (r.type == RecordType::kMapItemSucceeded) stats_->map_items[0].Add();
     if (r.type == RecordType::kMapItemFailed) stats_->map_items[1].Add();
+    if ((r.type == RecordType::kStepSucceeded || r.type == RecordType::kStepFailed) &&
+        r.step < e.run.def->steps.size() && e.run.def->steps[r.step].type == StepType::kMap)
+      stats_->steps[static_cast<size_t>(StepType::kMap)][r.type == RecordType::kStepFailed].Add();
     if (tracer_ && tracer_->enabled()) RecordSpans(*tracer_, e.run, r);
   }
   if (!events.empty() && store_->wants_events()) {

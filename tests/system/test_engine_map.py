@@ -74,6 +74,9 @@ def test_noop_and_transform_items_keep_their_order(launch):
     assert step(run, "m")["map"] == {"total": 25, "succeeded": 25, "failed": 0, "in_flight": 0,
                                      "pending": 0}, run
     assert items_metric(d, "succeeded") == 25
+    text = get_json(d, "/metrics").resp.body.decode()
+    assert rfclient.metric_sum(rfclient.parse_metrics(text), "rf_steps_total", type="map",
+                               outcome="succeeded") == 1
 
     must_put(d, "t", map_wf([3, "x", {"k": 1}],
                             {"type": "transform", "output": {"it": "{{input}}", "run": "{{run.id}}"}}))
