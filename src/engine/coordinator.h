@@ -335,7 +335,9 @@ class Coordinator {
   static reactor::Task<void> RunHttp(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
                                      HttpCall call, BreakerTicket ticket);
   // Errors: a {{secrets.NAME}} that cannot be read (the step then fails, not retried).
-  Result<HttpCall> RenderHttp(const Entry& e, uint32_t step, uint32_t attempt) const;
+  // `item`: a map step's http item (its request, the item as `input`).
+  Result<HttpCall> RenderHttp(const Entry& e, uint32_t step, uint32_t attempt,
+                              uint32_t item = kNoItem) const;
   // An http attempt that ended without an output (its secrets already redacted from `error`):
   // the machine records it and decides about a retry.
   void FailHttp(Entry& e, uint32_t step, uint32_t attempt, std::string error, bool retryable);
@@ -363,6 +365,8 @@ class Coordinator {
   // run inline (noop, transform) or as a child run (workflow).
   void EnqueueItem(Entry& e, const MapItemRef& ref);
   void ExecuteItem(const WorkItem& w);
+  static reactor::Task<void> RunItemHttp(Coordinator* self, Entry* e, uint32_t step,
+                                         uint32_t attempt, uint32_t item, HttpCall call);
   // A live map item (the run live, the attempt current, the item in flight), or nullptr.
   const json::Value* LiveItem(const Entry& e, uint32_t step, uint32_t attempt, uint32_t item) const;
 

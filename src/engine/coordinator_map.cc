@@ -6,12 +6,16 @@
 
 #include "engine/coordinator.h"
 #include "engine/map_step.h"
+#include "engine/secret_scope.h"
+#include "json/redact.h"
 
 namespace rf::engine {
 
 void Coordinator::EnqueueItem(Entry& e, const MapItemRef& ref) {
   auto p = static_cast<size_t>(e.run.priority);
-  queues_[p][0].push_back(WorkItem{&e, ref.step,
+  // http items wait for the shard's http limit (--http-concurrency) like http steps.
+  const bool http = e.run.def->steps[ref.step].map->item_type == StepType::kHttp;
+  queues_[p][http ? 1 : 0].push_back(WorkItem{&e, ref.step,
                                    static_cast<uint32_t>(e.run.steps[ref.step].attempts.size()),
                                    MonoNow(), ref.item});
   stats_->queue_depth[p].Add(1);
@@ -47,6 +51,21 @@ void Coordinator::ExecuteItem(const WorkItem& w) {
       });
       return;
     }
+    case StepType::kHttp: {
+      if (closing_) return;  // after the restart the item runs again
+      auto call = RenderHttp(e, w.step, w.attempt, w.item);
+      if (!call) {  // a secret it names is missing
+        Mutate(e, [&](Machine& m) {
+          m.MapItemFailed(w.step, w.attempt, w.item, call.error().ToString());
+          return 0;
+        });
+        return;
+      }
+      ++http_in_flight_;
+      ++e.pending;
+      reactor::Spawn(RunItemHttp(this, &e, w.step, w.attempt, w.item, std::move(*call)), &tasks_);
+      return;
+    }
     case StepType::kWorkflow:
       if (closing_) return;  // after the restart the item runs (or finds its child) again
       ++e.pending;
@@ -61,6 +80,41 @@ void Coordinator::ExecuteItem(const WorkItem& w) {
       return;
     }
   }
+}
+
+// One call, one attempt: a map's items do not retry (on_failure decides what a failure does).
+// Registered in the entry's in-flight calls under the map step, so the run's end aborts it.
+reactor::Task<void> Coordinator::RunItemHttp(Coordinator* self, Entry* e, uint32_t step,
+                                             uint32_t attempt, uint32_t item, HttpCall call) {
+  reactor::CancelToken cancel;
+  e->in_flight.push_back(Entry::InFlight{step, attempt, &cancel});
+  if (self->closing_) cancel.Fire();
+  const Nanos t0 = MonoNow();
+  std::vector<std::string> secrets = std::move(call.secrets);
+  HttpResult r = co_await self->http_->Call(std::move(call), &cancel);  // suspends
+  if (!secrets.empty()) {
+    json::RedactValue(r.body, secrets);
+    json::RedactText(r.error.context, secrets);
+    WipeSecrets(secrets);
+  }
+  std::erase_if(e->in_flight, [&](const Entry::InFlight& f) { return f.cancel == &cancel; });
+  --self->http_in_flight_;
+  --e->pending;
+  self->stats_->step_duration[static_cast<size_t>(StepType::kHttp)].ObserveNanos(MonoNow() - t0);
+  if (!cancel.fired() && r.error.code != Errc::kCancelled) {
+    const bool ok = r.error.code == Errc::kOk && r.status >= 200 && r.status < 300;
+    self->Mutate(*e, [&](Machine& m) {
+      if (ok) {
+        m.MapItemSucceeded(step, attempt, item,
+                           json::Object{{"status", static_cast<int64_t>(r.status)}, {"body", std::move(r.body)}});
+      } else {
+        m.MapItemFailed(step, attempt, item,
+                        r.error.code == Errc::kOk ? "HTTP " + std::to_string(r.status) : r.error.ToString());
+      }
+      return 0;
+    });
+  }
+  self->PumpNow();  // a slot is free
 }
 
 }  // namespace rf::engine

@@ -76,7 +76,7 @@ struct BreakerSpec {
 };
 
 // A map step's items (engine/map_step.h): `items` renders to an array; each item runs `item_type`
-// (noop, transform or workflow) with the item as its `input`, at most `concurrency` at once.
+// (noop, transform, http or workflow) with the item as its `input`, at most `concurrency` at once.
 // Items: at most --max-map-items (checked for a literal array when the definition is put, and
 // for the rendered array when the step starts).
 constexpr int64_t kMaxMapConcurrency = 10'000;
@@ -94,6 +94,8 @@ struct MapSpec {
   std::string workflow;                  // workflow items: the child workflow, version, input
   int64_t workflow_version = 0;
   std::optional<json::Template> input;  // absent: the item
+  std::optional<HttpRequestSpec> request;  // http items: the call (input = the item), one attempt
+  Nanos timeout = 0;                       // http items: per call (0: --http-timeout)
 };
 
 struct Step {

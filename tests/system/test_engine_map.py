@@ -9,7 +9,10 @@ Both stores (RINGFLOW_TEST_STORE=postgres for PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -96,6 +99,88 @@ def test_noop_and_transform_items_keep_their_order(launch):
     assert sorted(e["data"]["index"] for e in done) == [0, 1, 2], mine
     assert done[-1]["data"]["progress"]["succeeded"] == 3, done
     assert mine[-1]["type"] == "step.succeeded", mine
+
+
+class CountingServer:
+    """A local HTTP server that holds each call `hold` seconds and records how many calls were
+    in progress at once; a body {"fail": true} gets a 500, any other an echo of the body."""
+
+    def __init__(self, hold: float):
+        self.lock = threading.Lock()
+        self.current = 0
+        self.max_seen = 0
+        self.keys: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"null")
+                with outer.lock:
+                    outer.current += 1
+                    outer.max_seen = max(outer.max_seen, outer.current)
+                    outer.keys.append(self.headers.get("Idempotency-Key", ""))
+                time.sleep(hold)
+                with outer.lock:
+                    outer.current -= 1
+                fail = isinstance(body, dict) and body.get("fail") is True
+                out = json.dumps({"echo": body}).encode()
+                self.send_response(500 if fail else 200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/call"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def counting():
+    srv = CountingServer(hold=0.15)
+    yield srv
+    srv.close()
+
+
+def test_http_items_respect_concurrency_and_keep_their_order(launch, counting):
+    d = launch()
+    must_put(d, "m", map_wf("{{input.list}}", {"type": "http", "request": {
+        "method": "POST", "url": counting.url, "body": {"n": "{{input}}"}}}, concurrency=3))
+    run = must_start(d, "m", input={"list": list(range(12))}, wait="30s")
+    assert run["status"] == "succeeded", run
+    out = step(run, "m")["output"]
+    assert [o["body"]["echo"]["n"] for o in out] == list(range(12)), out
+    assert all(o["status"] == 200 for o in out), out
+    assert counting.max_seen == 3, counting.max_seen  # never more, and the limit was reached
+    assert sorted(counting.keys) == sorted(f"{run['id']}/m/{i}" for i in range(12)), counting.keys
+
+
+def test_a_failed_http_item_fails_fast_or_is_collected(launch, counting):
+    d = launch()
+    items = [{"n": 0}, {"n": 1, "fail": True}, {"n": 2}]
+    req = {"method": "POST", "url": counting.url, "body": "{{input}}"}
+    must_put(d, "ff", map_wf(items, {"type": "http", "request": req}))
+    run = must_start(d, "ff", wait="30s")
+    assert run["status"] == "failed", run
+    assert step(run, "m")["error"] == "item 1 failed: HTTP 500", run
+    assert step(run, "m")["map"]["succeeded"] == 1, run
+    must_put(d, "co", map_wf(items, {"type": "http", "request": req}, on_failure="collect"))
+    run = must_start(d, "co", wait="30s")
+    assert run["status"] == "succeeded", run
+    out = step(run, "m")["output"]
+    assert [o["ok"] for o in out] == [True, False, True], out
+    assert out[1]["error"] == "HTTP 500" and out[2]["output"]["body"]["echo"] == {"n": 2}, out
 
 
 def test_empty_array_succeeds_with_an_empty_output(launch):
@@ -316,6 +401,13 @@ def test_a_finished_map_reads_the_same_after_a_restart(launch):
     ({"id": "m", "type": "map", "items": [], "step": []}, "/steps/0/step"),
     ({"id": "m", "type": "map", "items": [], "step": {}}, "/steps/0/step/type"),
     ({"id": "m", "type": "map", "items": [], "step": {"type": "delay"}}, "/steps/0/step/type"),
+    ({"id": "m", "type": "map", "items": [], "step": {"type": "http"}}, "/steps/0/step/request"),
+    ({"id": "m", "type": "map", "items": [], "step": {"type": "http", "request": {"url": "ftp://x"}}},
+     "/steps/0/step/request/url"),
+    ({"id": "m", "type": "map", "items": [], "step": {"type": "http", "request": {"url": "http://x"},
+                                                      "timeout_ms": 0}}, "/steps/0/step/timeout_ms"),
+    ({"id": "m", "type": "map", "items": [], "step": {"type": "http", "request": {"url": "http://x"},
+                                                      "retry": {}}}, "/steps/0/step/retry"),
     ({"id": "m", "type": "map", "items": [], "step": {"type": "map"}}, "/steps/0/step/type"),
     ({"id": "m", "type": "map", "items": [], "step": {"type": "transform"}}, "/steps/0/step/output"),
     ({"id": "m", "type": "map", "items": [], "step": {"type": "noop", "url": "x"}}, "/steps/0/step/url"),

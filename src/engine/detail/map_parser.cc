@@ -17,7 +17,7 @@ void ParseItemStep(const json::Value& v, const std::string& ptr, MapSpec& spec, 
   const std::string type_ptr = Child(ptr, "type");
   const std::string* type = nullptr;
   if (const json::Value* t = v.Find("type"); t == nullptr) {
-    checker.Add(type_ptr, "a map's step requires 'type' (noop, transform or workflow)");
+    checker.Add(type_ptr, "a map's step requires 'type' (noop, transform, http or workflow)");
     return;
   } else if (type = checker.String(t, type_ptr, "type"); type == nullptr) {
     return;
@@ -32,6 +32,19 @@ void ParseItemStep(const json::Value& v, const std::string& ptr, MapSpec& spec, 
       spec.output = CompileTemplateAt(*output, Child(ptr, "output"), checker, refs);
     } else {
       checker.Add(Child(ptr, "output"), "a transform step requires 'output'");
+    }
+  } else if (*type == "http") {
+    // One attempt per item: a failed call fails its item (on_failure decides the rest).
+    spec.item_type = StepType::kHttp;
+    checker.UnknownKeys(v, ptr, {"type", "request", "timeout_ms"});
+    if (const json::Value* request = v.Find("request")) {
+      spec.request = ParseRequest(*request, Child(ptr, "request"), checker, refs);
+    } else {
+      checker.Add(Child(ptr, "request"), "an http step requires 'request'");
+    }
+    if (auto t = checker.Millis(v.Find("timeout_ms"), Child(ptr, "timeout_ms"), "timeout_ms",
+                                1 * kMillis, kMaxStepTimeout)) {
+      spec.timeout = *t;
     }
   } else if (*type == "workflow") {
     spec.item_type = StepType::kWorkflow;
@@ -56,7 +69,7 @@ void ParseItemStep(const json::Value& v, const std::string& ptr, MapSpec& spec, 
       spec.input = CompileTemplateAt(*input, Child(ptr, "input"), checker, refs);
     }
   } else {
-    checker.Add(type_ptr, "a map runs noop, transform or workflow steps per item, not " + Quote(*type));
+    checker.Add(type_ptr, "a map runs noop, transform, http or workflow steps per item, not " + Quote(*type));
   }
 }
 

@@ -49,6 +49,33 @@ bool IsClientManagedHeader(std::string_view name) {
   return false;
 }
 
+// A workflow step's child: whether that workflow exists is checked when the step starts
+// (workflow_not_found then), so definitions may be registered in any order.
+void ParseWorkflowStep(const json::Value& v, const std::string& ptr, Step& step, Checker& checker,
+                       std::vector<StepRef>& refs) {
+  const std::string name_ptr = Child(ptr, "workflow");
+  if (const json::Value* name = v.Find("workflow"); name == nullptr) {
+    checker.Add(name_ptr, "a workflow step requires 'workflow' (the name of the workflow to run)");
+  } else if (const std::string* text = checker.String(name, name_ptr, "workflow")) {
+    if (!IsValidWorkflowName(*text)) {
+      checker.Add(name_ptr, "workflow " + Quote(*text) +
+                                " must be 1 to 128 characters of A-Z a-z 0-9 . _ - (a workflow of "
+                                "the same namespace)");
+    } else {
+      step.workflow = *text;
+    }
+  }
+  if (auto version = checker.Integer(v.Find("version"), Child(ptr, "version"), "version", 1,
+                                     INT64_C(1) << 53)) {
+    step.workflow_version = *version;
+  }
+  if (const json::Value* input = v.Find("input")) {
+    step.input = CompileTemplateAt(*input, Child(ptr, "input"), checker, refs);
+  }
+}
+
+}  // namespace
+
 std::optional<HttpRequestSpec> ParseRequest(const json::Value& v, const std::string& ptr,
                                             Checker& checker, std::vector<StepRef>& refs) {
   if (!v.is_object()) {
@@ -166,33 +193,6 @@ std::optional<HttpRequestSpec> ParseRequest(const json::Value& v, const std::str
   if (!ok) return std::nullopt;
   return spec;
 }
-
-// A workflow step's child: whether that workflow exists is checked when the step starts
-// (workflow_not_found then), so definitions may be registered in any order.
-void ParseWorkflowStep(const json::Value& v, const std::string& ptr, Step& step, Checker& checker,
-                       std::vector<StepRef>& refs) {
-  const std::string name_ptr = Child(ptr, "workflow");
-  if (const json::Value* name = v.Find("workflow"); name == nullptr) {
-    checker.Add(name_ptr, "a workflow step requires 'workflow' (the name of the workflow to run)");
-  } else if (const std::string* text = checker.String(name, name_ptr, "workflow")) {
-    if (!IsValidWorkflowName(*text)) {
-      checker.Add(name_ptr, "workflow " + Quote(*text) +
-                                " must be 1 to 128 characters of A-Z a-z 0-9 . _ - (a workflow of "
-                                "the same namespace)");
-    } else {
-      step.workflow = *text;
-    }
-  }
-  if (auto version = checker.Integer(v.Find("version"), Child(ptr, "version"), "version", 1,
-                                     INT64_C(1) << 53)) {
-    step.workflow_version = *version;
-  }
-  if (const json::Value* input = v.Find("input")) {
-    step.input = CompileTemplateAt(*input, Child(ptr, "input"), checker, refs);
-  }
-}
-
-}  // namespace
 
 std::optional<RetryOverrides> ParseRetry(const json::Value& v, const std::string& ptr,
                                          bool allow_on_status, const RetryPolicy& base,

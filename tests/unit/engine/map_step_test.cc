@@ -81,6 +81,15 @@ TEST_SUITE("engine.map_step") {
     CHECK(m.workflow == "child");
     CHECK(m.workflow_version == 2);
     CHECK(m.input.has_value());
+
+    Compiled http = CompileDefinition("", Wf(R"({"id": "m", "type": "map", "items": "{{input.ids}}",
+        "step": {"type": "http", "timeout_ms": 250,
+                 "request": {"method": "POST", "url": "http://h/{{input}}", "body": {"id": "{{input}}"}}}})"));
+    INFO(Dump(http));
+    REQUIRE(http.def != nullptr);
+    CHECK(http.def->steps[0].map->item_type == StepType::kHttp);
+    CHECK(http.def->steps[0].map->request.has_value());
+    CHECK(http.def->steps[0].map->timeout == 250 * rf::kMillis);
   }
 
   TEST_CASE("bad map steps are reported at their field") {
@@ -98,7 +107,9 @@ TEST_SUITE("engine.map_step") {
     CHECK(HasError(c(R"({"id": "m", "type": "map", "items": []})"), "/steps/0/step", "requires 'step'"));
     CHECK(HasError(c(R"({"id": "m", "type": "map", "items": [], "step": "noop"})"), "/steps/0/step", "object"));
     CHECK(HasError(c(R"({"id": "m", "type": "map", "items": [], "step": {}})"), "/steps/0/step/type", "requires 'type'"));
-    CHECK(HasError(c(R"({"id": "m", "type": "map", "items": [], "step": {"type": "http"}})"), "/steps/0/step/type", "noop, transform or workflow"));
+    CHECK(HasError(c(R"({"id": "m", "type": "map", "items": [], "step": {"type": "delay"}})"), "/steps/0/step/type", "noop, transform, http or workflow"));
+    CHECK(HasError(c(R"({"id": "m", "type": "map", "items": [], "step": {"type": "http"}})"), "/steps/0/step/request", "requires 'request'"));
+    CHECK(HasError(c(R"({"id": "m", "type": "map", "items": [], "step": {"type": "http", "request": {"url": "x"}}})"), "/steps/0/step/request/url", "http://"));
     CHECK(HasError(c(R"({"id": "m", "type": "map", "items": [], "step": {"type": "transform"}})"), "/steps/0/step/output", "requires 'output'"));
     CHECK(HasError(c(R"({"id": "m", "type": "map", "items": [], "step": {"type": "noop", "output": 1}})"), "/steps/0/step/output", ""));
     CHECK(HasError(c(R"({"id": "m", "type": "map", "items": [], "step": {"type": "workflow"}})"), "/steps/0/step/workflow", "requires 'workflow'"));
