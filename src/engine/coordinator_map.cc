@@ -15,9 +15,9 @@ void Coordinator::EnqueueItem(Entry& e, const MapItemRef& ref) {
   auto p = static_cast<size_t>(e.run.priority);
   // http items wait for the shard's http limit (--http-concurrency) like http steps.
   const bool http = e.run.def->steps[ref.step].map->item_type == StepType::kHttp;
-  queues_[p][http ? 1 : 0].push_back(WorkItem{&e, ref.step,
-                                   static_cast<uint32_t>(e.run.steps[ref.step].attempts.size()),
-                                   MonoNow(), ref.item});
+  queues_[p][http ? 1 : 0].push_back(
+      WorkItem{&e, ref.step, static_cast<uint32_t>(e.run.steps[ref.step].attempts.size()),
+               MonoNow(), ref.item});
   stats_->queue_depth[p].Add(1);
   ++e.pending;
 }
@@ -105,11 +105,13 @@ reactor::Task<void> Coordinator::RunItemHttp(Coordinator* self, Entry* e, uint32
     const bool ok = r.error.code == Errc::kOk && r.status >= 200 && r.status < 300;
     self->Mutate(*e, [&](Machine& m) {
       if (ok) {
-        m.MapItemSucceeded(step, attempt, item,
-                           json::Object{{"status", static_cast<int64_t>(r.status)}, {"body", std::move(r.body)}});
+        m.MapItemSucceeded(
+            step, attempt, item,
+            json::Object{{"status", static_cast<int64_t>(r.status)}, {"body", std::move(r.body)}});
       } else {
-        m.MapItemFailed(step, attempt, item,
-                        r.error.code == Errc::kOk ? "HTTP " + std::to_string(r.status) : r.error.ToString());
+        m.MapItemFailed(
+            step, attempt, item,
+            r.error.code == Errc::kOk ? "HTTP " + std::to_string(r.status) : r.error.ToString());
       }
       return 0;
     });

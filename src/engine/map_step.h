@@ -1,6 +1,6 @@
 #pragma once
-// Map steps: a step that runs a noop, transform, http or workflow step per item of an array, at most
-// `concurrency` items at once, and succeeds with their outputs in item order.
+// Map steps: a step that runs a noop, transform, http or workflow step per item of an array, at
+// most `concurrency` items at once, and succeeds with their outputs in item order.
 //
 // Durability: the attempt's items are resolved from the "items" template when kStepStarted is
 // applied (live and at replay: the run's input and earlier outputs are the same), and each

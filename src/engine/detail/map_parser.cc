@@ -51,12 +51,14 @@ void ParseItemStep(const json::Value& v, const std::string& ptr, MapSpec& spec, 
     checker.UnknownKeys(v, ptr, {"type", "workflow", "version", "input"});
     const std::string name_ptr = Child(ptr, "workflow");
     if (const json::Value* name = v.Find("workflow"); name == nullptr) {
-      checker.Add(name_ptr, "a workflow step requires 'workflow' (the name of the workflow to run)");
+      checker.Add(name_ptr,
+                  "a workflow step requires 'workflow' (the name of the workflow to run)");
     } else if (const std::string* text = checker.String(name, name_ptr, "workflow")) {
       if (!IsValidWorkflowName(*text)) {
-        checker.Add(name_ptr, "workflow " + Quote(*text) +
-                                  " must be 1 to 128 characters of A-Z a-z 0-9 . _ - (a workflow of "
-                                  "the same namespace)");
+        checker.Add(name_ptr,
+                    "workflow " + Quote(*text) +
+                        " must be 1 to 128 characters of A-Z a-z 0-9 . _ - (a workflow of "
+                        "the same namespace)");
       } else {
         spec.workflow = *text;
       }
@@ -69,7 +71,8 @@ void ParseItemStep(const json::Value& v, const std::string& ptr, MapSpec& spec, 
       spec.input = CompileTemplateAt(*input, Child(ptr, "input"), checker, refs);
     }
   } else {
-    checker.Add(type_ptr, "a map runs noop, transform, http or workflow steps per item, not " + Quote(*type));
+    checker.Add(type_ptr,
+                "a map runs noop, transform, http or workflow steps per item, not " + Quote(*type));
   }
 }
 
@@ -80,9 +83,10 @@ void ParseMapStep(const json::Value& v, const std::string& ptr, Step& step, Chec
   auto spec = std::make_shared<MapSpec>();
   const std::string items_ptr = Child(ptr, "items");
   if (const json::Value* items = v.Find("items"); items == nullptr) {
-    checker.Add(items_ptr, "a map step requires 'items' (an array, or a template that renders to one)");
-  } else if (items->is_array() || (items->is_string() && items->as_string().find("{{") !=
-                                                             std::string::npos)) {
+    checker.Add(items_ptr,
+                "a map step requires 'items' (an array, or a template that renders to one)");
+  } else if (items->is_array() ||
+             (items->is_string() && items->as_string().find("{{") != std::string::npos)) {
     if (items->is_array()) spec->literal_items = static_cast<int64_t>(items->as_array().size());
     if (auto t = CompileTemplateAt(*items, items_ptr, checker, refs)) spec->items = std::move(*t);
   } else {
@@ -104,7 +108,8 @@ void ParseMapStep(const json::Value& v, const std::string& ptr, Step& step, Chec
   if (const json::Value* inner = v.Find("step")) {
     ParseItemStep(*inner, Child(ptr, "step"), *spec, checker, refs);
   } else {
-    checker.Add(Child(ptr, "step"), "a map step requires 'step' (what runs per item, e.g. {\"type\": \"noop\"})");
+    checker.Add(Child(ptr, "step"),
+                "a map step requires 'step' (what runs per item, e.g. {\"type\": \"noop\"})");
   }
   step.map = std::move(spec);
 }
