@@ -18,6 +18,7 @@
 #   NGINX_WORKERS=1      nginx worker_processes                       [1]
 #   TRACING=1            also W3 throughput on a second daemon exporting every span (sample
 #                        ratio 1) over OTLP to nginx as the sink, printed beside W3  [1]
+#   MAP_RUNS=20          runs of the map row (1,000 noop items, concurrency 100, one client) [20]
 #   SKIP_BUILD=1         do not run tools/build.sh (binaries already built)
 #   RINGFLOW_BIN, LOADGEN_BIN   binaries [build/release/src/app/ringflow,
 #                        build/release/bench/driver/rf-loadgen]
@@ -29,7 +30,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,26s/^# \{0,1\}//p' "$0"
+    sed -n '2,27s/^# \{0,1\}//p' "$0"
 }
 STORE=embedded
 case ${1:-} in
@@ -49,9 +50,10 @@ NGINX_WORKERS=${NGINX_WORKERS:-1}
 TRACING=${TRACING:-1}
 LAT_RUNS=2000
 HTTP_LAT_RUNS=1000
+MAP_RUNS=${MAP_RUNS:-20}
 
 [[ $FSYNC == always || $FSYNC == never ]] || { echo "workflows.sh: FSYNC must be always or never" >&2; exit 2; }
-for v in DURATION SHORT_DURATION CLIENTS THREADS NGINX_WORKERS; do
+for v in DURATION SHORT_DURATION CLIENTS THREADS NGINX_WORKERS MAP_RUNS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "workflows.sh: $v must be a positive integer" >&2; exit 2; }
 done
 [[ -z $SHARDS || $SHARDS =~ ^[1-9][0-9]*$ ]] || { echo "workflows.sh: bad SHARDS" >&2; exit 2; }
@@ -145,7 +147,11 @@ SUB1='{"steps":[{"id":"a","type":"noop"}]}'
 SUB2='{"steps":[{"id":"a","type":"workflow","workflow":"sub1"}]}'
 SUB3='{"steps":[{"id":"a","type":"workflow","workflow":"sub2"}]}'
 
-declare -A STEPS=([w3]=3 [f10]=10 [w3http]=3 [sub3]=3)
+# A map step over 1,000 literal items, 100 in flight, a noop per item: each item's end is one
+# durable record; one run is 1,000 items (the steps/s column of its row is items/s).
+MAP1K="{\"steps\":[{\"id\":\"m\",\"type\":\"map\",\"items\":[$(seq -s, 0 999)],\"concurrency\":100,\"step\":{\"type\":\"noop\"}}]}"
+
+declare -A STEPS=([w3]=3 [f10]=10 [w3http]=3 [sub3]=3 [map1k]=1000)
 declare -A READY=()
 SKIPPED=0
 
@@ -178,6 +184,7 @@ fi
 register f10 "$F10" || true
 register w3http "$W3HTTP" || true
 if register sub1 "$SUB1" && register sub2 "$SUB2"; then register sub3 "$SUB3" || true; fi
+register map1k "$MAP1K" || true
 
 # ------------------------------------------------------------------ runs
 declare -A R=()
@@ -187,7 +194,7 @@ declare -A LABEL=(
     [w3http_lat]="W3-http latency" [w3http_tput]="W3-http throughput" [ref]="ref: nginx GET /ok"
     [w3_auth_off]="W3 tput, auth off" [w3_auth_key]="W3 tput, API key"
     [tmp_w3_auth_off]="W3 tput, auth off" [tmp_w3_auth_key]="W3 tput, API key"
-    [w3_tput_traced]="W3 tput, tracing" [sub3_lat]="sub-wf depth 3 lat"
+    [w3_tput_traced]="W3 tput, tracing" [sub3_lat]="sub-wf depth 3 lat" [map1k]="map 1k items c100"
 )
 
 # drive ROW CLIENTS (--runs N | --duration S) [rf-loadgen args...]: one measurement into R[ROW,*].
@@ -316,6 +323,8 @@ run_wf sub3_lat sub3 1 --runs "$LAT_RUNS"
 measure_hops sub3_lat
 run_wf w3http_tput w3http "$CLIENTS" --duration "$SHORT_DURATION"
 measure_hops w3http_tput
+run_wf map1k map1k 1 --runs "$MAP_RUNS"
+measure_hops map1k
 kill -0 "$RF_PID" 2>/dev/null || echo "WARNING: ringflow is no longer running (crashed under load?)"
 
 # ------------------------------------------------------------------ authentication cost
@@ -420,6 +429,10 @@ echo "wf|req/s: workflow runs (or, for the reference, requests) completed per se
 echo "expected status (and run status succeeded); steps/s = wf/s x steps per workflow (3 or 10)."
 echo "sub-wf depth 3 lat: a workflow step running a workflow step running a noop (3 runs per"
 echo "start), start -> result at one client (p50/p99 beside W3 latency)."
+if [[ -n ${R[map1k,rps]:-} && -n ${R[w3_tput,rps]:-} ]]; then
+    awk -v m="${R[map1k,rps]}" -v w="${R[w3_tput,rps]}" 'BEGIN {
+        printf "map 1k items c100: one run at a time, %.0f items/s (steps/s column) beside W3 throughput %.0f steps/s\n", m * 1000, w * 3 }'
+fi
 echo "hop: rf_step_hop_seconds from /metrics over that scenario (n/a if the daemon has no such"
 echo "histogram). ref: the same driver against nginx, its ceiling here."
 if [[ -n $AUTH_NOTE ]]; then

@@ -32,7 +32,7 @@ target_sources() {
       echo "tests/fuzz/definition_fuzz.cc src/engine/definition.cc src/engine/dag.cc" \
         "src/engine/retry_policy.cc src/engine/breaker.cc" \
         src/engine/detail/*.cc \
-        "src/engine/record.cc src/engine/run.cc src/store/run_id.cc" \
+        "src/engine/record.cc src/engine/run.cc src/engine/map_step.cc src/store/run_id.cc" \
         "src/store/run_status.cc src/trace/trace_context.cc" \
         src/json/*.cc  # every definition parser and the whole json module: a new file must not break this target
       ;;

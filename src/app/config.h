@@ -72,6 +72,7 @@ struct Config {
   std::optional<engine::BreakerSettings> circuit_breaker;
   uint64_t breakers_max = 0;  // per shard
   uint64_t max_workflow_depth = 8;  // workflow steps' nesting (engine::EngineOptions)
+  uint64_t max_map_items = 10'000;  // items of one map step (engine::EngineOptions)
   // http steps' outbound policy; egress_allow is a validated EgressPolicy::Parse list.
   http::client::EgressMode egress_mode = http::client::EgressMode::kDenyPrivate;
   std::string egress_allow;

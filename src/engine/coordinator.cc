@@ -92,6 +92,11 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
     journal_bytes_since_snapshot_ += payload.size() + store_->record_overhead();
     if (r.type == RecordType::kStepSkipped)
       stats_->steps[static_cast<size_t>(e.run.def->steps[r.step].type)][3].Add();
+    if (r.type == RecordType::kMapItemSucceeded) stats_->map_items[0].Add();
+    if (r.type == RecordType::kMapItemFailed) stats_->map_items[1].Add();
+    if ((r.type == RecordType::kStepSucceeded || r.type == RecordType::kStepFailed) &&
+        r.step < e.run.def->steps.size() && e.run.def->steps[r.step].type == StepType::kMap)
+      stats_->steps[static_cast<size_t>(StepType::kMap)][r.type == RecordType::kStepFailed].Add();
     if (tracer_ && tracer_->enabled()) RecordSpans(*tracer_, e.run, r);
   }
   if (!events.empty() && store_->wants_events()) {
@@ -101,7 +106,9 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
   }
   const bool finished = !IsTerminal(before) && IsTerminal(e.run.status);
   const Effects& fx = m.effects();
-  if (records.empty() && fx.execute.empty() && fx.timers.empty() && fx.abort.empty()) return;
+  if (records.empty() && fx.execute.empty() && fx.timers.empty() && fx.abort.empty() &&
+      fx.items.empty())
+    return;
   if (IsTerminal(before) && !IsTerminal(e.run.status)) {  // resumed by a retry
     e.terminal_durable = false;
     CountLive(e.run, 1);
@@ -158,6 +165,7 @@ void Coordinator::Dispatch(After& a) {
   Entry& e = *a.entry;
   --e.pending;
   for (uint32_t s : a.effects.execute) Enqueue(e, s);
+  for (const MapItemRef& item : a.effects.items) EnqueueItem(e, item);
   for (const Timer& t : a.effects.timers) AddTimer(e, t);
   for (uint32_t s : a.effects.abort)
     for (Entry::InFlight& f : e.in_flight)

@@ -65,6 +65,9 @@ struct EngineOptions {
   // Nesting of workflow steps (--max-workflow-depth): a run started by a workflow step is one
   // level below its parent; a step whose child would be deeper fails (workflow_depth_exceeded).
   uint32_t max_workflow_depth = kDefaultMaxWorkflowDepth;
+  // Items of one map step (--max-map-items): a literal array above it is refused at the put, a
+  // rendered one fails the step (map_too_many_items). Process-wide (engine/map_step.h).
+  int64_t max_map_items = kDefaultMaxMapItems;
 };
 
 struct StartCommand {
@@ -254,11 +257,13 @@ class Coordinator {
     std::vector<Event> events;
     bool finished;  // this batch finished the run
   };
+  static constexpr uint32_t kNoItem = UINT32_MAX;
   struct WorkItem {
     Entry* entry;
     uint32_t step;
     uint32_t attempt;
     Nanos ready_at;
+    uint32_t item = kNoItem;  // a map step's item (coordinator_map.cc)
   };
   // What a call that passed its circuit breaker reports its outcome with.
   struct BreakerTicket {
@@ -330,7 +335,9 @@ class Coordinator {
   static reactor::Task<void> RunHttp(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
                                      HttpCall call, BreakerTicket ticket);
   // Errors: a {{secrets.NAME}} that cannot be read (the step then fails, not retried).
-  Result<HttpCall> RenderHttp(const Entry& e, uint32_t step, uint32_t attempt) const;
+  // `item`: a map step's http item (its request, the item as `input`).
+  Result<HttpCall> RenderHttp(const Entry& e, uint32_t step, uint32_t attempt,
+                              uint32_t item = kNoItem) const;
   // An http attempt that ended without an output (its secrets already redacted from `error`):
   // the machine records it and decides about a retry.
   void FailHttp(Entry& e, uint32_t step, uint32_t attempt, std::string error, bool retryable);
@@ -338,16 +345,30 @@ class Coordinator {
   // Workflow steps (coordinator_children.cc). The child run lives on its parent's partition,
   // so parent and child are always on one shard (and one instance): no message crosses shards
   // and both move together at a handover.
-  static reactor::Task<void> RunChild(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt);
+  // `item`: a map step's workflow item (kNoItem: a workflow step).
+  static reactor::Task<void> RunChild(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
+                                      uint32_t item = kNoItem);
   // A child run's end is durable: its parent's step gets the child's output or failure.
   void ChildEnded(const Entry& child);
   // A run's end is durable: its children still live are cancelled.
   void CancelChildren(const Entry& parent);
+  void CancelChild(const std::string& child);  // a live child run by id: cancelled
   // A live child whose parent is no longer live (after a restart): cancelled. True if so.
   bool CancelOrphan(Entry& child);
   void FinishFromChild(Entry& parent, uint32_t step, uint32_t attempt, std::string_view child,
-                       RunStatus status, json::Value output, std::string_view error);
-  void FailChild(Entry& parent, uint32_t step, uint32_t attempt, std::string error);
+                       RunStatus status, json::Value output, std::string_view error,
+                       uint32_t item = kNoItem);
+  void FailChild(Entry& parent, uint32_t step, uint32_t attempt, std::string error,
+                 uint32_t item = kNoItem);
+
+  // Map steps (coordinator_map.cc): an item marked in flight is queued once that is durable, and
+  // run inline (noop, transform) or as a child run (workflow).
+  void EnqueueItem(Entry& e, const MapItemRef& ref);
+  void ExecuteItem(const WorkItem& w);
+  static reactor::Task<void> RunItemHttp(Coordinator* self, Entry* e, uint32_t step,
+                                         uint32_t attempt, uint32_t item, HttpCall call);
+  // A live map item (the run live, the attempt current, the item in flight), or nullptr.
+  const json::Value* LiveItem(const Entry& e, uint32_t step, uint32_t attempt, uint32_t item) const;
 
   // Circuit breakers (coordinator_breakers.cc). A call passes its step's breaker before it
   // takes an http slot: kPass (with the ticket to report the outcome on), kFailed (the attempt

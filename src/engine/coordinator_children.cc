@@ -19,6 +19,7 @@
 
 #include "base/tenancy.h"
 #include "engine/coordinator.h"
+#include "engine/map_step.h"
 #include "json/parse.h"
 #include "obs/log.h"
 
@@ -43,7 +44,8 @@ std::string ChildKey(const Run& parent, const Step& s, uint32_t attempt) {
 
 }  // namespace
 
-reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt) {
+reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
+                                          uint32_t item) {
   Pin pin(e);
   struct Done {  // Execute counted this task in the entry's pending work
     Entry* e;
@@ -51,36 +53,52 @@ reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t 
   } done{e};
   const Run& run = e->run;
   const Step& s = run.def->steps[step];
+  const bool is_item = item != kNoItem;  // a map step's workflow item
+  const std::string& workflow = is_item ? s.map->workflow : s.workflow;
+  const int64_t version = is_item ? s.map->workflow_version : s.workflow_version;
   const std::string_view ns = SplitQualified(run.def->name).ns;
-  const std::string qualified = QualifiedName(ns, s.workflow);
+  const std::string qualified = QualifiedName(ns, workflow);
   const std::shared_ptr<const Definition>* def =
-      s.workflow_version ? self->registry_->Find(qualified, s.workflow_version)
-                         : self->registry_->Latest(qualified);
+      version ? self->registry_->Find(qualified, version) : self->registry_->Latest(qualified);
   if (!def) {
-    std::string what = "workflow_not_found: no workflow '" + s.workflow + "'";
-    if (s.workflow_version) what += " with version " + std::to_string(s.workflow_version);
-    self->FailChild(*e, step, attempt, what + " in namespace '" + std::string(ns) + "'");
+    std::string what = "workflow_not_found: no workflow '" + workflow + "'";
+    if (version) what += " with version " + std::to_string(version);
+    self->FailChild(*e, step, attempt, what + " in namespace '" + std::string(ns) + "'", item);
     co_return;
   }
   const uint32_t depth = run.parent.depth + 1;
   if (depth > self->options_.max_workflow_depth) {
     self->FailChild(*e, step, attempt,
-                    "workflow_depth_exceeded: a run of '" + s.workflow + "' here would be nested " +
+                    "workflow_depth_exceeded: a run of '" + workflow + "' here would be nested " +
                         std::to_string(depth) + " levels deep; the limit is " +
-                        std::to_string(self->options_.max_workflow_depth) + " (--max-workflow-depth)");
+                        std::to_string(self->options_.max_workflow_depth) + " (--max-workflow-depth)",
+                    item);
     co_return;
   }
   StartCommand cmd;
   cmd.def = *def;
-  if (s.input) {
-    RunStepResults results(run);
-    json::Context ctx{&run.input, &results, run.id_text, run.def->name};
-    cmd.input = s.input->Evaluate(ctx);
+  if (is_item) {
+    const json::Value* value = self->LiveItem(*e, step, attempt, item);
+    if (!value) co_return;  // ExecuteItem just checked; kept for safety
+    if (s.map->input) {
+      RunStepResults results(run);
+      json::Context ctx{value, &results, run.id_text, run.def->name};  // input: the item
+      cmd.input = s.map->input->Evaluate(ctx);
+    } else {
+      cmd.input = *value;
+    }
+    cmd.idempotency_key = MapChildKey(run, s, attempt, item);
   } else {
-    cmd.input = DefaultInput(run, s);
+    if (s.input) {
+      RunStepResults results(run);
+      json::Context ctx{&run.input, &results, run.id_text, run.def->name};
+      cmd.input = s.input->Evaluate(ctx);
+    } else {
+      cmd.input = DefaultInput(run, s);
+    }
+    cmd.idempotency_key = ChildKey(run, s, attempt);
   }
   cmd.priority = run.priority;
-  cmd.idempotency_key = ChildKey(run, s, attempt);
   cmd.partition = run.id.partition();
   cmd.trace_parent = run.trace_parent;
   cmd.parent = ParentLink{run.id, run.id_text, s.id, attempt, depth};
@@ -89,7 +107,8 @@ reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t 
   if (!started) {
     // Releasing: the next holder executes the attempt again.
     if (started.error().code == Errc::kNotHeld || self->Releasing(*e)) co_return;
-    self->FailChild(*e, step, attempt, "the child run could not be started: " + started.error().ToString());
+    self->FailChild(*e, step, attempt, "the child run could not be started: " + started.error().ToString(),
+                    item);
     co_return;
   }
   if (started->created) self->stats_->subworkflows[kStarted].Add();
@@ -99,7 +118,7 @@ reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t 
   RunStatus st = RunStatus::kPending;
   if (!id || !id->is_string() || !status || !status->is_string() ||
       !ParseRunStatus(status->as_string(), st)) {
-    self->FailChild(*e, step, attempt, "the child run could not be read");
+    self->FailChild(*e, step, attempt, "the child run could not be read", item);
     co_return;
   }
   const std::string child_id = id->as_string();
@@ -116,7 +135,16 @@ reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t 
     const json::Value* error = view->Find("error");
     const json::Value* message = error ? error->Find("message") : nullptr;
     self->FinishFromChild(*e, step, attempt, child_id, st, output ? *output : json::Value(),
-                          message && message->is_string() ? message->as_string() : std::string());
+                          message && message->is_string() ? message->as_string() : std::string(),
+                          item);
+    co_return;
+  }
+  if (is_item) {  // memory only: a restart runs the item again, which finds the child again
+    if (self->LiveItem(*e, step, attempt, item)) {
+      MapState& m = *e->run.steps[step].map;
+      if (m.children.size() != m.total()) m.children.resize(m.total());
+      m.children[item] = child_id;
+    }
     co_return;
   }
   self->Mutate(*e, [&](Machine& m) {
@@ -125,8 +153,16 @@ reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t 
   });
 }
 
-void Coordinator::FailChild(Entry& parent, uint32_t step, uint32_t attempt, std::string error) {
+void Coordinator::FailChild(Entry& parent, uint32_t step, uint32_t attempt, std::string error,
+                            uint32_t item) {
   stats_->subworkflows[kRefused].Add();
+  if (item != kNoItem) {
+    Mutate(parent, [&](Machine& m) {
+      m.MapItemFailed(step, attempt, item, std::move(error));
+      return 0;
+    });
+    return;
+  }
   Mutate(parent, [&](Machine& m) {
     m.StepFailed(step, attempt, std::move(error), false, 0.5);
     return 0;
@@ -135,9 +171,26 @@ void Coordinator::FailChild(Entry& parent, uint32_t step, uint32_t attempt, std:
 }
 
 void Coordinator::FinishFromChild(Entry& parent, uint32_t step, uint32_t attempt, std::string_view child,
-                                  RunStatus status, json::Value output, std::string_view error) {
+                                  RunStatus status, json::Value output, std::string_view error,
+                                  uint32_t item) {
   if (IsTerminal(parent.run.status) || Releasing(parent) || step >= parent.run.steps.size()) return;
   const StepState& st = parent.run.steps[step];
+  if (item != kNoItem) {
+    if (!LiveItem(parent, step, attempt, item)) return;
+    const bool ok = status == RunStatus::kSucceeded;
+    stats_->subworkflows[ok ? kSucceeded : status == RunStatus::kFailed ? kFailed : kCancelled].Add();
+    Mutate(parent, [&](Machine& m) {
+      if (ok) {
+        m.MapItemSucceeded(step, attempt, item, std::move(output));
+      } else {
+        std::string why = "child run " + std::string(child) + " " + std::string(RunStatusName(status));
+        if (!error.empty() && error != "cancelled") why += ": " + std::string(error);
+        m.MapItemFailed(step, attempt, item, std::move(why));
+      }
+      return 0;
+    });
+    return;
+  }
   const bool waiting = st.status == StepStatus::kRunning || st.status == StepStatus::kWaiting;
   if (!waiting || st.attempts.size() != attempt) return;
   const bool ok = status == RunStatus::kSucceeded;
@@ -165,6 +218,13 @@ void Coordinator::ChildEnded(const Entry& child) {
   Entry* parent = Find(link.run);
   if (!parent || parent->compact) return;  // finished already (a finished parent is compacted)
   const Step* s = parent->run.def->FindStep(link.step);
+  if (s && s->type == StepType::kMap) {
+    const int64_t item = MapItemOfChildKey(child.run.idempotency_key);
+    if (item < 0) return;
+    FinishFromChild(*parent, s->index, link.attempt, child.run.id_text, child.run.status,
+                    child.run.output, child.run.error, static_cast<uint32_t>(item));
+    return;
+  }
   if (!s || s->type != StepType::kWorkflow) return;
   FinishFromChild(*parent, s->index, link.attempt, child.run.id_text, child.run.status,
                   child.run.output, child.run.error);
@@ -173,15 +233,21 @@ void Coordinator::ChildEnded(const Entry& child) {
 void Coordinator::CancelChildren(const Entry& parent) {
   if (parent.compact) return;
   for (const Step& s : parent.run.def->steps) {
-    if (s.type != StepType::kWorkflow) continue;
-    const std::string& child = parent.run.steps[s.index].child_run;
-    if (child.empty()) continue;
-    auto id = ParseRunId(child);
-    if (!id) continue;
-    Entry* c = Find(*id);
-    if (!c || IsTerminal(c->run.status) || Releasing(*c)) continue;
-    Mutate(*c, [](Machine& m) { return m.Cancel().has_value(); });
+    if (s.type == StepType::kMap && parent.run.steps[s.index].map) {
+      for (const std::string& child : parent.run.steps[s.index].map->children) CancelChild(child);
+      continue;
+    }
+    if (s.type == StepType::kWorkflow) CancelChild(parent.run.steps[s.index].child_run);
   }
+}
+
+void Coordinator::CancelChild(const std::string& child) {
+  if (child.empty()) return;
+  auto id = ParseRunId(child);
+  if (!id) return;
+  Entry* c = Find(*id);
+  if (!c || IsTerminal(c->run.status) || Releasing(*c)) return;
+  Mutate(*c, [](Machine& m) { return m.Cancel().has_value(); });
 }
 
 bool Coordinator::CancelOrphan(Entry& child) {

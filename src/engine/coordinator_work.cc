@@ -111,6 +111,10 @@ void Coordinator::PumpNow() {
 void Coordinator::Execute(const WorkItem& w) {
   Entry& e = *w.entry;
   --e.pending;
+  if (w.item != kNoItem) {
+    ExecuteItem(w);
+    return;
+  }
   const StepState& st = e.run.steps[w.step];
   const bool child_wait =  // a workflow step resumed after a restart waits for its child
       st.status == StepStatus::kWaiting && e.run.def->steps[w.step].type == StepType::kWorkflow;
@@ -170,21 +174,26 @@ void Coordinator::RunPure(Entry& e, uint32_t step, uint32_t attempt, Nanos start
   stats_->step_duration[type].ObserveNanos(MonoNow() - started);
 }
 
-Result<HttpCall> Coordinator::RenderHttp(const Entry& e, uint32_t step, uint32_t attempt) const {
+Result<HttpCall> Coordinator::RenderHttp(const Entry& e, uint32_t step, uint32_t attempt,
+                                         uint32_t item) const {
   const Step& s = e.run.def->steps[step];
-  const HttpRequestSpec& spec = *s.request;
+  const bool is_item = item != kNoItem;
+  const HttpRequestSpec& spec = is_item ? *s.map->request : *s.request;
+  const json::Value* input = is_item ? LiveItem(e, step, attempt, item) : &e.run.input;
   RunStepResults results(e.run);
   const std::string& id = e.run.id_text;
   const std::string_view ns = SplitQualified(e.run.def->name).ns;
   SecretScope secrets(*http_, ns);
-  json::Context ctx{&e.run.input, &results, id, e.run.def->name, &secrets};
+  json::Context ctx{input, &results, id, e.run.def->name, &secrets};
   HttpCall call;
   call.ns = std::string(ns);
   call.method = HttpMethodName(spec.method);
   call.url = spec.url.EvaluateString(ctx);
   for (const HttpHeader& h : spec.headers) call.headers.emplace_back(h.name, h.value.EvaluateString(ctx));
-  if (!HasHeader(call.headers, "Idempotency-Key"))
-    call.headers.emplace_back("Idempotency-Key", id + "/" + s.id);
+  if (!HasHeader(call.headers, "Idempotency-Key")) {
+    call.headers.emplace_back("Idempotency-Key", is_item ? id + "/" + s.id + "/" + std::to_string(item)
+                                                         : id + "/" + s.id);
+  }
   if (!HasHeader(call.headers, "traceparent")) {  // a definition's own traceparent wins
     char tp[trace::kTraceparentSize];
     AttemptTraceparent(e.run, step, attempt, tracer_, tp);
@@ -197,7 +206,8 @@ Result<HttpCall> Coordinator::RenderHttp(const Entry& e, uint32_t step, uint32_t
     if (!HasHeader(call.headers, "Content-Type")) call.headers.emplace_back("Content-Type", "application/json");
   }
   call.connect_timeout = spec.connect_timeout;
-  call.timeout = s.timeout ? s.timeout : options_.http_timeout;
+  const Nanos timeout = is_item ? s.map->timeout : s.timeout;
+  call.timeout = timeout ? timeout : options_.http_timeout;
   if (secrets.error()) return *secrets.error();
   call.secrets = secrets.TakeValues();
   return call;

@@ -219,6 +219,8 @@ std::string_view StepTypeName(StepType t) {
       return "approval";
     case StepType::kWorkflow:
       return "workflow";
+    case StepType::kMap:
+      return "map";
   }
   return "unknown";
 }

@@ -47,8 +47,8 @@ struct ValidationError {
   friend bool operator==(const ValidationError&, const ValidationError&) = default;
 };
 
-enum class StepType : uint8_t { kNoop, kTransform, kDelay, kHttp, kApproval, kWorkflow };
-constexpr size_t kStepTypes = 6;
+enum class StepType : uint8_t { kNoop, kTransform, kDelay, kHttp, kApproval, kWorkflow, kMap };
+constexpr size_t kStepTypes = 7;
 std::string_view StepTypeName(StepType t);  // "noop", "transform", ...
 
 enum class HttpMethod : uint8_t { kGet, kHead, kPost, kPut, kPatch, kDelete };
@@ -73,6 +73,29 @@ struct BreakerSpec {
   // Renders to the breaker's key (cut at kMaxBreakerKeyBytes); absent: the origin of the
   // rendered URL (scheme://host:port), so each host has its own breaker.
   std::optional<json::Template> key;
+};
+
+// A map step's items (engine/map_step.h): `items` renders to an array; each item runs `item_type`
+// (noop, transform, http or workflow) with the item as its `input`, at most `concurrency` at once.
+// Items: at most --max-map-items (checked for a literal array when the definition is put, and
+// for the rendered array when the step starts).
+constexpr int64_t kMaxMapConcurrency = 10'000;
+constexpr int64_t kDefaultMaxMapItems = 10'000;
+constexpr int64_t kMaxMapItemsLimit = 1'000'000;  // the highest --max-map-items
+struct MapSpec {
+  json::Template items;
+  // `items` is a literal array of this many entries (the API checks it against --max-map-items);
+  // -1: a template, counted when the step starts.
+  int64_t literal_items = -1;
+  uint32_t concurrency = 1;
+  bool collect = false;  // on_failure "collect": every item runs, failures are in the output
+  StepType item_type = StepType::kNoop;
+  std::optional<json::Template> output;  // transform items: their output (input = the item)
+  std::string workflow;                  // workflow items: the child workflow, version, input
+  int64_t workflow_version = 0;
+  std::optional<json::Template> input;  // absent: the item
+  std::optional<HttpRequestSpec> request;  // http items: the call (input = the item), one attempt
+  Nanos timeout = 0;                       // http items: per call (0: --http-timeout)
 };
 
 struct Step {
@@ -102,6 +125,7 @@ struct Step {
   std::string workflow;
   int64_t workflow_version = 0;
   std::optional<json::Template> input;
+  std::shared_ptr<const MapSpec> map;  // map steps only
 };
 
 // A start of the workflow by an event: POST /v1/events/{event} (in the workflow's namespace)

@@ -10,6 +10,7 @@
 
 #include "base/hash_ring.h"
 #include "base/tenancy.h"
+#include "engine/map_step.h"
 #include "engine/membership.h"
 #include "obs/log.h"
 #include "reactor/offload.h"
@@ -98,6 +99,7 @@ class Engine::RefreshSink : public store::DefinitionSink {
 Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> http,
                store::StoreFactory* stores)
     : options_(std::move(options)), metrics_(shards), stores_(stores), owner_(kPartitions), owned_(shards) {
+  SetMaxMapItems(options_.max_map_items);  // before any shard runs a map step
   definitions_ = stores->MakeDefinitionLog();
   relay_ = stores->relay();
   history_ = options_.history ? stores->history() : nullptr;
@@ -443,6 +445,20 @@ reactor::Task<Result<Engine::PutOutcome>> Engine::Put(std::string name, std::str
     if (!next.created) co_return out;
     out.compiled = CompileDefinition(name, source, next.version);
     if (!out.compiled.def) co_return out;
+    // The flag may change between restarts: checked here, not by the compiler (which replays
+    // accepted definitions again).
+    for (const Step& s : out.compiled.def->steps) {
+      if (s.map && s.map->literal_items > options_.max_map_items) {
+        out.compiled.errors.push_back(
+            {"/steps/" + std::to_string(s.source_index) + "/items",
+             "items has " + std::to_string(s.map->literal_items) + " entries; the limit is " +
+                 std::to_string(options_.max_map_items) + " (--max-map-items)"});
+      }
+    }
+    if (!out.compiled.errors.empty()) {
+      out.compiled.def = nullptr;
+      co_return out;
+    }
     out.created = true;
     definitions_->Append({.kind = store::DefinitionChange::Kind::kPut,
                           .name = out.compiled.def->name,

@@ -85,6 +85,14 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
     x.SampleU("rf_subworkflow_runs_total", std::string("outcome=\"") + kChildOutcomes[o] + "\"", n);
   }
 
+  x.Family("rf_map_items_total", "counter", "Items of map steps that ended, by outcome.");
+  constexpr const char* kItemOutcomes[] = {"succeeded", "failed"};
+  for (size_t o = 0; o < 2; ++o) {
+    uint64_t n = 0;
+    for (const ShardEngineStats& s : m.shards) n += s.map_items[o].Get();
+    x.SampleU("rf_map_items_total", std::string("outcome=\"") + kItemOutcomes[o] + "\"", n);
+  }
+
   x.Family("rf_queue_depth", "gauge", "Steps waiting in the worker queues, by priority.");
   for (size_t p = 0; p < 3; ++p) {
     int64_t n = 0;

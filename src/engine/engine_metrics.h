@@ -63,6 +63,8 @@ struct ShardEngineStats {
   // children the parents saw end ended (succeeded, failed, cancelled); refused: a start the
   // step could not make (workflow_not_found, workflow_depth_exceeded, ...).
   std::array<obs::Counter, 5> subworkflows;
+  // Items of map steps whose end was recorded (rf_map_items_total{outcome}): succeeded, failed.
+  std::array<obs::Counter, 2> map_items;
   obs::Gauge flow_queued;             // runs queued behind their key's concurrency limit
   obs::Gauge flow_keys;               // concurrency keys with live or queued runs (gates)
   obs::Counter flow_dequeued;         // queued runs started as a slot freed

@@ -109,6 +109,9 @@ void Machine::StartStep(uint32_t i) {
       Commit(std::move(w));
       return;
     }
+    case StepType::kMap:
+      StartMap(i);  // applying kStepStarted resolved the items
+      return;
     default:
       effects_.execute.push_back(i);
   }
@@ -126,6 +129,7 @@ void Machine::Advance() {
       continue;
     }
     StartStep(s.index);
+    if (IsTerminal(run_.status)) return;  // a map whose items are unusable failed the run
   }
   for (const StepState& st : run_.steps)
     if (!IsDone(st.status)) return;
@@ -270,6 +274,12 @@ void Machine::Recover(bool rearm_timers) {
   if (IsTerminal(run_.status)) return;
   for (const Step& s : run_.def->steps) {
     StepState& st = run_.steps[s.index];
+    if (s.type == StepType::kMap && st.status == StepStatus::kRunning && st.map) {
+      // Finished items stay finished; the ones that were in flight run again.
+      MapProgress(s.index, false);  // the Advance below starts what its end made ready
+      if (IsTerminal(run_.status)) return;
+      continue;
+    }
     if (s.type == StepType::kWorkflow &&
         (st.status == StepStatus::kRunning || st.status == StepStatus::kWaiting)) {
       // The same attempt again: its start carries the same idempotency key, so it finds the

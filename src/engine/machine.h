@@ -37,10 +37,16 @@ struct Timer {
   int64_t due_ms = 0;
 };
 
+struct MapItemRef {
+  uint32_t step = 0;
+  uint32_t item = 0;
+};
+
 struct Effects {
   std::vector<uint32_t> execute;  // attempt recorded: run the step once the records are durable
   std::vector<Timer> timers;
   std::vector<uint32_t> abort;  // in-flight steps to stop (their results will be ignored)
+  std::vector<MapItemRef> items;  // map items marked in flight: run each once durable
 };
 
 class Machine {
@@ -64,6 +70,11 @@ class Machine {
   // A workflow step's attempt started its child run: the step waits for it (kStepWaiting with
   // the child's id). Ignored when the attempt is no longer current.
   void ChildStarted(uint32_t step, size_t attempt, std::string child_run);
+  // Results of a map item of the step's current attempt (engine/map_step.cc); stale ones (another
+  // attempt, an item not in flight, a finished run) are ignored. The map step ends when its last
+  // item does, or at the first failed item with on_failure fail_fast.
+  void MapItemSucceeded(uint32_t step, size_t attempt, uint32_t item, json::Value output);
+  void MapItemFailed(uint32_t step, size_t attempt, uint32_t item, std::string error);
   void TimerFired(const Timer& t);
   // Errors: kNotFound (no approval step of that name), kConflict (not waiting / run finished),
   // kTooLarge / kTooDeep / kInvalidArgument (a payload over the live limits).
@@ -85,6 +96,10 @@ class Machine {
   Record Make(RecordType type, uint32_t step = kNoStep) const;
   void Advance();
   void StartStep(uint32_t i);
+  void StartMap(uint32_t i);       // kStepStarted resolved the items: check them, dispatch
+  // Dispatches pending items up to the step's concurrency; records the step's end after its last
+  // item (then, if `advance`, starts what became ready).
+  void MapProgress(uint32_t i, bool advance);
   void FinishRun(RunStatus status, std::string error, uint32_t step = kNoStep);
   json::Value RunOutput() const;
   bool Ready(uint32_t i) const;

@@ -1,6 +1,7 @@
 #include "engine/record.h"
 
 #include "base/tenancy.h"
+#include "engine/map_step.h"
 #include "json/parse.h"
 #include "json/value_limits.h"
 #include "json/writer.h"
@@ -38,6 +39,18 @@ void FinishAttempt(StepState& st, int64_t at, const std::string& error) {
   }
 }
 
+// A map attempt's items, resolved from its template over the run as it is now (the same live and
+// at replay: the records before this one made it so).
+void StartMapState(Run& run, uint32_t step) {
+  auto m = std::make_shared<MapState>();
+  m->items = ResolveMapItems(run, step);
+  if (m->items.is_array()) {
+    m->state.assign(m->items.as_array().size(), MapState::kPending);
+    m->results.assign(m->items.as_array().size(), json::Value());
+  }
+  run.steps[step].map = std::move(m);
+}
+
 json::Object CreatedData(const Definition& def) {
   const ScopedName scoped = SplitQualified(def.name);
   return json::Object{{"workflow", std::string(scoped.name)},
@@ -72,9 +85,39 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events) {
       st->due_ms = 0;
       st->child_run.clear();
       st->attempts.push_back(Attempt{r.at_ms, 0, {}});
+      if (run.def->steps[r.step].type == StepType::kMap) {
+        StartMapState(run, r.step);
+        Emit(run, events, "step.started", r.at_ms, sid,
+             json::Object{{"attempt", static_cast<int64_t>(st->attempts.size())},
+                          {"items", static_cast<int64_t>(st->map->total())}});
+        break;
+      }
       Emit(run, events, "step.started", r.at_ms, sid,
            json::Object{{"attempt", static_cast<int64_t>(st->attempts.size())}});
       break;
+    case RecordType::kMapItemSucceeded:
+    case RecordType::kMapItemFailed: {
+      if (!st || !st->map || r.item >= st->map->total()) return;
+      MapState& m = *st->map;
+      const bool ok = r.type == RecordType::kMapItemSucceeded;
+      if (m.state[r.item] == MapState::kSucceeded || m.state[r.item] == MapState::kFailed) return;
+      if (m.state[r.item] == MapState::kInFlight) --m.in_flight;
+      m.state[r.item] = ok ? MapState::kSucceeded : MapState::kFailed;
+      m.results[r.item] = ok ? r.data : json::Value(r.text);
+      ++(ok ? m.succeeded : m.failed);
+      json::Object d;
+      if (events) {  // replay numbers the event but never reads it
+        d.emplace_back("index", static_cast<int64_t>(r.item));
+        if (ok) {
+          d.emplace_back("output", r.data);
+        } else {
+          d.emplace_back("error", r.text);
+        }
+        d.emplace_back("progress", MapProgressJson(m, false));
+      }
+      Emit(run, events, ok ? "map.item_succeeded" : "map.item_failed", r.at_ms, sid, std::move(d));
+      return;
+    }
     case RecordType::kStepSucceeded:
       if (!st) return;
       FinishAttempt(*st, r.at_ms, {});
@@ -180,6 +223,10 @@ void EncodeRecord(const Record& r, const Run* run, Buffer& out) {
       json::WriteString(run->def->steps[r.step].id, out);
     }
   }
+  if (r.type == RecordType::kMapItemSucceeded || r.type == RecordType::kMapItemFailed) {
+    out.Append(",\"item\":");
+    out.AppendUnsigned(r.item);
+  }
   if (r.due_ms) {
     out.Append(",\"due\":");
     out.AppendSigned(r.due_ms);
@@ -242,7 +289,7 @@ Result<Record> DecodeRecord(std::string_view bytes) {
   const json::Value* t = v->Find("t");
   const json::Value* run = v->Find("run");
   const json::Value* at = v->Find("at");
-  if (!t || !t->is_int() || t->as_int() < 1 || t->as_int() > 10) return bad("bad type");
+  if (!t || !t->is_int() || t->as_int() < 1 || t->as_int() > kLastRecordType) return bad("bad type");
   if (!run || !run->is_string() || !at || !at->is_int()) return bad("missing run or time");
   r.type = static_cast<RecordType>(t->as_int());
   auto id = ParseRunId(run->as_string());
@@ -251,6 +298,12 @@ Result<Record> DecodeRecord(std::string_view bytes) {
   r.at_ms = at->as_int();
   if (const json::Value* s = v->Find("step"); s && s->is_int()) r.step = static_cast<uint32_t>(s->as_int());
   if (const json::Value* d = v->Find("due"); d && d->is_int()) r.due_ms = d->as_int();
+  if (r.type == RecordType::kMapItemSucceeded || r.type == RecordType::kMapItemFailed) {
+    const json::Value* item = v->Find("item");
+    if (!item || !item->is_int() || item->as_int() < 0 || item->as_int() > kMaxMapItemsLimit)
+      return bad("bad map item");
+    r.item = static_cast<uint32_t>(item->as_int());
+  }
   if (const json::Value* s = v->Find("st"); s && s->is_string() && !ParseRunStatus(s->as_string(), r.status))
     return bad("bad status");
   if (const json::Value* p = v->Find("prio"); p && p->is_string() && !ParsePriority(p->as_string(), r.priority))

@@ -28,7 +28,10 @@ enum class RecordType : uint8_t {
   kRunResumed = 8,     // failed steps go back to pending; due = the new run deadline (0: none)
   kRunQueued = 9,      // right after kRunCreated: held back by the concurrency limit, text = the key
   kRunDequeued = 10,   // a slot of its key freed: the run starts (status pending, then its steps)
+  kMapItemSucceeded = 11,  // step, item, data = the item's output
+  kMapItemFailed = 12,     // step, item, text = the item's error
 };
+constexpr int kLastRecordType = 12;
 
 constexpr uint32_t kNoStep = UINT32_MAX;
 
@@ -37,6 +40,7 @@ struct Record {
   RunId run;
   int64_t at_ms = 0;
   uint32_t step = kNoStep;  // index into Definition::steps (kRunFinished: the failing step)
+  uint32_t item = 0;        // kMapItem*: the item's index in the map step's array
   int64_t due_ms = 0;
   RunStatus status = RunStatus::kPending;
   Priority priority = Priority::kDefault;

@@ -1,6 +1,7 @@
 #include "engine/run.h"
 
 #include "base/tenancy.h"
+#include "engine/map_step.h"
 #include "json/writer.h"
 
 namespace rf::engine {
@@ -122,6 +123,7 @@ void WriteRunJson(const Run& run, Buffer& out) {
     if (!st.error.empty()) s.String("error", st.error);
     if (st.due_ms) s.Int("due_ms", st.due_ms);
     if (!st.child_run.empty()) s.String("child_run_id", st.child_run);
+    if (st.map && st.attempts.size()) s.Value("map", MapProgressJson(*st.map));
     s.End();
   }
   steps.Append(']');

@@ -48,6 +48,23 @@ struct Attempt {
   std::string error;        // empty on success
 };
 
+// A map step's items in its current attempt (engine/map_step.h). Rebuilt from the records alone
+// (kStepStarted resolves the items, kMapItemSucceeded/kMapItemFailed fill results), except the
+// in-flight marks and child ids, which live in memory: after a restart the items that were in
+// flight are pending again and run again (at least once).
+struct MapState {
+  enum ItemState : uint8_t { kPending, kInFlight, kSucceeded, kFailed };
+  json::Value items;                  // the array the attempt resolved (null: not an array)
+  std::vector<uint8_t> state;         // ItemState per item
+  std::vector<json::Value> results;   // per item: its output, or its error text (failed)
+  std::vector<std::string> children;  // workflow items: the child run ids seen (cancellation)
+  uint32_t next = 0;                  // no item below it is pending
+  uint32_t in_flight = 0;
+  uint32_t succeeded = 0;
+  uint32_t failed = 0;
+  uint32_t total() const { return static_cast<uint32_t>(state.size()); }
+};
+
 struct StepState {
   StepStatus status = StepStatus::kPending;
   std::vector<Attempt> attempts;
@@ -55,6 +72,7 @@ struct StepState {
   std::string error;   // the last attempt's error
   int64_t due_ms = 0;  // retrying: next attempt; waiting: delay end or approval timeout (0: none)
   std::string child_run;  // workflow step: the current attempt's child run id (empty: none yet)
+  std::shared_ptr<MapState> map;  // map step: its current attempt's items (null: not started)
 };
 
 // A child run's link to the workflow step that started it (kRunCreated's "parent").

@@ -10,7 +10,7 @@ namespace rf::engine::detail {
 namespace {
 
 constexpr std::array<std::string_view, kStepTypes> kStepTypeNames = {
-    "noop", "transform", "delay", "http", "approval", "workflow"};
+    "noop", "transform", "delay", "http", "approval", "workflow", "map"};
 constexpr std::array<std::string_view, 6> kMethodNames = {"GET", "HEAD",  "POST",
                                                           "PUT", "PATCH", "DELETE"};
 
@@ -48,6 +48,33 @@ bool IsClientManagedHeader(std::string_view name) {
     if (EqualsIgnoreCase(name, h)) return true;
   return false;
 }
+
+// A workflow step's child: whether that workflow exists is checked when the step starts
+// (workflow_not_found then), so definitions may be registered in any order.
+void ParseWorkflowStep(const json::Value& v, const std::string& ptr, Step& step, Checker& checker,
+                       std::vector<StepRef>& refs) {
+  const std::string name_ptr = Child(ptr, "workflow");
+  if (const json::Value* name = v.Find("workflow"); name == nullptr) {
+    checker.Add(name_ptr, "a workflow step requires 'workflow' (the name of the workflow to run)");
+  } else if (const std::string* text = checker.String(name, name_ptr, "workflow")) {
+    if (!IsValidWorkflowName(*text)) {
+      checker.Add(name_ptr, "workflow " + Quote(*text) +
+                                " must be 1 to 128 characters of A-Z a-z 0-9 . _ - (a workflow of "
+                                "the same namespace)");
+    } else {
+      step.workflow = *text;
+    }
+  }
+  if (auto version = checker.Integer(v.Find("version"), Child(ptr, "version"), "version", 1,
+                                     INT64_C(1) << 53)) {
+    step.workflow_version = *version;
+  }
+  if (const json::Value* input = v.Find("input")) {
+    step.input = CompileTemplateAt(*input, Child(ptr, "input"), checker, refs);
+  }
+}
+
+}  // namespace
 
 std::optional<HttpRequestSpec> ParseRequest(const json::Value& v, const std::string& ptr,
                                             Checker& checker, std::vector<StepRef>& refs) {
@@ -167,33 +194,6 @@ std::optional<HttpRequestSpec> ParseRequest(const json::Value& v, const std::str
   return spec;
 }
 
-// A workflow step's child: whether that workflow exists is checked when the step starts
-// (workflow_not_found then), so definitions may be registered in any order.
-void ParseWorkflowStep(const json::Value& v, const std::string& ptr, Step& step, Checker& checker,
-                       std::vector<StepRef>& refs) {
-  const std::string name_ptr = Child(ptr, "workflow");
-  if (const json::Value* name = v.Find("workflow"); name == nullptr) {
-    checker.Add(name_ptr, "a workflow step requires 'workflow' (the name of the workflow to run)");
-  } else if (const std::string* text = checker.String(name, name_ptr, "workflow")) {
-    if (!IsValidWorkflowName(*text)) {
-      checker.Add(name_ptr, "workflow " + Quote(*text) +
-                                " must be 1 to 128 characters of A-Z a-z 0-9 . _ - (a workflow of "
-                                "the same namespace)");
-    } else {
-      step.workflow = *text;
-    }
-  }
-  if (auto version = checker.Integer(v.Find("version"), Child(ptr, "version"), "version", 1,
-                                     INT64_C(1) << 53)) {
-    step.workflow_version = *version;
-  }
-  if (const json::Value* input = v.Find("input")) {
-    step.input = CompileTemplateAt(*input, Child(ptr, "input"), checker, refs);
-  }
-}
-
-}  // namespace
-
 std::optional<RetryOverrides> ParseRetry(const json::Value& v, const std::string& ptr,
                                          bool allow_on_status, const RetryPolicy& base,
                                          Checker& checker) {
@@ -289,7 +289,7 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
     auto it = std::find(kStepTypeNames.begin(), kStepTypeNames.end(), *text);
     if (it == kStepTypeNames.end()) {
       checker.Add(type_ptr, "unknown step type " + Quote(*text) +
-                                " (expected noop, transform, delay, http, approval or workflow)");
+                                " (expected noop, transform, delay, http, approval, workflow or map)");
     } else {
       step.type = static_cast<StepType>(it - kStepTypeNames.begin());
       type_known = true;
@@ -318,6 +318,12 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
         // No retry, no timeout: the child run has its own (a failed child is final for the
         // step; retrying the parent run starts a new child).
         checker.UnknownKeys(v, ptr, {"id", "type", "depends_on", "when", "workflow", "version", "input"});
+        break;
+      case StepType::kMap:
+        // No retry, no timeout: items do not retry (pure ones would compute the same; workflow
+        // items have their own), and a failed map is final for the step.
+        checker.UnknownKeys(v, ptr,
+                            {"id", "type", "depends_on", "when", "items", "concurrency", "on_failure", "step"});
         break;
     }
   }
@@ -417,6 +423,9 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
       break;
     case StepType::kWorkflow:
       ParseWorkflowStep(v, ptr, step, checker, draft.refs);
+      break;
+    case StepType::kMap:
+      ParseMapStep(v, ptr, step, checker, draft.refs);
       break;
   }
   return draft;

@@ -55,6 +55,14 @@ std::optional<BreakerSpec> ParseBreaker(const json::Value& v, const std::string&
 StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t source_index,
                     const RetryPolicy& workflow_retry, Checker& checker);
 
+// An http step's "request" object at `ptr` (also a map's http items).
+std::optional<HttpRequestSpec> ParseRequest(const json::Value& v, const std::string& ptr,
+                                            Checker& checker, std::vector<StepRef>& refs);
+
+// A map step's "items", "concurrency", "on_failure" and "step" (engine/detail/map_parser.cc).
+void ParseMapStep(const json::Value& v, const std::string& ptr, Step& step, Checker& checker,
+                  std::vector<StepRef>& refs);
+
 // Template and condition compilation, reporting errors at the exact string
 // inside and collecting the steps.<id> references (engine/detail/expressions.cc).
 // {{secrets.NAME}} is an error (at the string holding it) unless `secrets` is kAllow: an http

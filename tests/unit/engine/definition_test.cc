@@ -262,7 +262,7 @@ TEST_SUITE("engine.definition") {
 
   TEST_CASE("an unknown step type is rejected and names the known ones") {
     CHECK_ONLY_ERROR(Wf(R"({"id": "a", "type": "htp"})"), "/steps/0/type",
-                     "unknown step type 'htp' (expected noop, transform, delay, http, approval or workflow)");
+                     "unknown step type 'htp' (expected noop, transform, delay, http, approval, workflow or map)");
   }
 
   TEST_CASE("a step without an id is rejected") {
