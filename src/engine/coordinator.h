@@ -334,6 +334,11 @@ class Coordinator {
   void RunPure(Entry& e, uint32_t step, uint32_t attempt, Nanos started);  // noop, transform
   static reactor::Task<void> RunHttp(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
                                      HttpCall call, BreakerTicket ticket);
+  // One call of a run's step (or map item): registered in the entry's in-flight calls (the
+  // run's end aborts it), its secrets redacted from the answer, its slot and duration counted.
+  // `cancelled`: the run ended (or the daemon closed) while it was on its way.
+  static reactor::Task<HttpResult> CallTracked(Coordinator* self, Entry* e, uint32_t step,
+                                               uint32_t attempt, HttpCall call, bool& cancelled);
   // Errors: a {{secrets.NAME}} that cannot be read (the step then fails, not retried).
   // `item`: a map step's http item (its request, the item as `input`).
   Result<HttpCall> RenderHttp(const Entry& e, uint32_t step, uint32_t attempt,

@@ -86,22 +86,9 @@ void Coordinator::ExecuteItem(const WorkItem& w) {
 // Registered in the entry's in-flight calls under the map step, so the run's end aborts it.
 reactor::Task<void> Coordinator::RunItemHttp(Coordinator* self, Entry* e, uint32_t step,
                                              uint32_t attempt, uint32_t item, HttpCall call) {
-  reactor::CancelToken cancel;
-  e->in_flight.push_back(Entry::InFlight{step, attempt, &cancel});
-  if (self->closing_) cancel.Fire();
-  const Nanos t0 = MonoNow();
-  std::vector<std::string> secrets = std::move(call.secrets);
-  HttpResult r = co_await self->http_->Call(std::move(call), &cancel);  // suspends
-  if (!secrets.empty()) {
-    json::RedactValue(r.body, secrets);
-    json::RedactText(r.error.context, secrets);
-    WipeSecrets(secrets);
-  }
-  std::erase_if(e->in_flight, [&](const Entry::InFlight& f) { return f.cancel == &cancel; });
-  --self->http_in_flight_;
-  --e->pending;
-  self->stats_->step_duration[static_cast<size_t>(StepType::kHttp)].ObserveNanos(MonoNow() - t0);
-  if (!cancel.fired() && r.error.code != Errc::kCancelled) {
+  bool cancelled = false;
+  HttpResult r = co_await CallTracked(self, e, step, attempt, std::move(call), cancelled);  // suspends
+  if (!cancelled && r.error.code != Errc::kCancelled) {
     const bool ok = r.error.code == Errc::kOk && r.status >= 200 && r.status < 300;
     self->Mutate(*e, [&](Machine& m) {
       if (ok) {

@@ -223,9 +223,8 @@ void Coordinator::FailHttp(Entry& e, uint32_t step, uint32_t attempt, std::strin
   stats_->steps[static_cast<size_t>(StepType::kHttp)][retrying ? 2 : 1].Add();
 }
 
-reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t step,
-                                         uint32_t attempt, HttpCall call,
-                                         BreakerTicket ticket) {
+reactor::Task<HttpResult> Coordinator::CallTracked(Coordinator* self, Entry* e, uint32_t step,
+                                                   uint32_t attempt, HttpCall call, bool& cancelled) {
   reactor::CancelToken cancel;
   e->in_flight.push_back(Entry::InFlight{step, attempt, &cancel});
   if (self->closing_) cancel.Fire();  // Close() fired the tokens before this task began
@@ -240,11 +239,20 @@ reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t s
   std::erase_if(e->in_flight, [&](const Entry::InFlight& f) { return f.cancel == &cancel; });
   --self->http_in_flight_;
   --e->pending;
+  self->stats_->step_duration[static_cast<size_t>(StepType::kHttp)].ObserveNanos(MonoNow() - t0);
+  cancelled = cancel.fired();
+  co_return r;
+}
+
+reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t step,
+                                         uint32_t attempt, HttpCall call,
+                                         BreakerTicket ticket) {
+  bool cancelled = false;
+  HttpResult r = co_await CallTracked(self, e, step, attempt, std::move(call), cancelled);  // suspends
   ShardEngineStats& stats = *self->stats_;
   const auto type = static_cast<size_t>(StepType::kHttp);
-  stats.step_duration[type].ObserveNanos(MonoNow() - t0);
-  self->RecordBreaker(ticket, r, cancel.fired());
-  if (!cancel.fired() && r.error.code != Errc::kCancelled) {
+  self->RecordBreaker(ticket, r, cancelled);
+  if (!cancelled && r.error.code != Errc::kCancelled) {
     const bool ok = r.error.code == Errc::kOk && r.status >= 200 && r.status < 300;
     if (ok) {
       json::Value out = json::Object{{"status", static_cast<int64_t>(r.status)}, {"body", std::move(r.body)}};
