@@ -63,18 +63,20 @@ void AuditLog::Commit(unsigned shard, store::AuditEntry entry) {
   }
 }
 
+// One loop turn's entries of this shard, sent to the writer as one batch. It does not wait for
+// the previous batch to be durable: the writer keeps the commit order across shards and waits
+// for missing sequence numbers, so an entry held back here behind a batch in flight would stall
+// every shard's entries behind it (and fill the queues: 503 under load).
 reactor::Task<void> AuditLog::Flusher(AuditLog* self, unsigned shard) {
   ShardQueue& q = *self->queues_[shard];
-  while (!q.buffer.empty()) {
-    std::vector<store::AuditEntry> batch = std::exchange(q.buffer, {});
-    const size_t n = batch.size();
-    q.in_flight += n;
-    auto op = reactor::SubmitTo(kWriterShard, &AuditLog::WriteHere, self, std::move(batch));
-    (void)co_await op;  // suspends until durable; the writer counts and logs a failure
-    q.in_flight -= n;
-    self->Recount(q);
-  }
-  q.flushing = false;
+  std::vector<store::AuditEntry> batch = std::exchange(q.buffer, {});
+  q.flushing = false;  // the next commit starts the next batch's flusher
+  const size_t n = batch.size();
+  q.in_flight += n;
+  auto op = reactor::SubmitTo(kWriterShard, &AuditLog::WriteHere, self, std::move(batch));
+  (void)co_await op;  // suspends until durable; the writer counts and logs a failure
+  q.in_flight -= n;
+  self->Recount(q);
 }
 
 reactor::Task<Status> AuditLog::WriteHere(AuditLog* self, std::vector<store::AuditEntry> entries) {

@@ -6,9 +6,9 @@
 //
 // Bounded, and closed when full rather than lossy: each shard may hold `queue` entries that are
 // reserved, buffered or on their way to the store; a request that finds no room is refused
-// (503) before it runs, so no mutation happens unrecorded. Each shard's flusher hands its
+// (503) before it runs, so no mutation happens unrecorded. Each loop turn, a shard hands its
 // buffer to the writer on shard 0 (one SubmitTo per batch, which returns once the batch is
-// durable); the writer appends what every shard sent in one store call (group commit) and, if
+// durable; a batch does not wait for the one before it); the writer appends what every shard sent in one store call (group commit) and, if
 // the store fails, retries with backoff while the queues fill and new mutations get 503. An
 // acknowledged mutation's entry is durable a few milliseconds after its answer; a crash
 // (kill -9) in between loses those entries, a clean stop flushes them. Ids follow the order in
