@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "compile_helpers.h"
 #include "engine/definition.h"
 #include "engine/machine.h"
 #include "engine/record.h"
@@ -13,33 +14,14 @@
 using namespace rf::engine;
 using rf::json::Value;
 
+using rf::engine::test::Def;
+using rf::engine::test::Dump;
+using rf::engine::test::HasError;
+
 namespace {
 
 std::string Wf(std::string_view steps) {
   return R"({"name": "w", "steps": [)" + std::string(steps) + "]}";
-}
-
-bool Contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
-
-// The pointers of the errors, and whether one at `ptr` mentions `text`.
-bool HasError(const Compiled& c, std::string_view ptr, std::string_view text) {
-  for (const ValidationError& e : c.errors)
-    if (e.pointer == ptr && Contains(e.message, text)) return true;
-  return false;
-}
-
-std::string Dump(const Compiled& c) {
-  std::string s;
-  for (const ValidationError& e : c.errors) s += "  '" + e.pointer + "': " + e.message + "\n";
-  return s;
-}
-
-std::shared_ptr<const Definition> Def(std::string_view text) {
-  Compiled c = CompileDefinition("w", text, 1);
-  if (!c.errors.empty()) FAIL("definition: " << c.errors[0].pointer << " " << c.errors[0].message);
-  return c.def;
 }
 
 }  // namespace
