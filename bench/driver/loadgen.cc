@@ -83,6 +83,8 @@ struct Options {
   std::vector<std::string> paths;  // ...its lines
   std::string method = "GET";
   std::string body;
+  std::string body_file;           // --body-file: bodies, one a line, taken in turn
+  std::vector<std::string> bodies;  // ...its lines
   std::vector<std::string> headers;
   std::vector<int> expect_status;  // empty: any 2xx
   std::string expect_body;         // substring the body must contain, if set
@@ -109,6 +111,9 @@ constexpr const char* kUsage =
                        (overrides --path)
   --method M           request method                                   [default: GET]
   --body TEXT          request body, sent as application/json unless --header sets Content-Type
+  --body-file FILE     request bodies, one a line, taken in turn (each thread from the first);
+                       with --threads 1 and --runs N every line is sent N/lines times (not with
+                       --path-file or --body)
   --header 'K: V'      extra request header (repeatable)
   --threads N          reactor shards (1..64)                           [default: 1]
   --clients C          concurrent keep-alive connections, closed loop   [default: 1]
@@ -223,6 +228,8 @@ Result<Options> ParseArgs(int argc, char** argv) {
       o.method = value;
     } else if (key == "--body") {
       o.body = value;
+    } else if (key == "--body-file") {
+      o.body_file = value;
     } else if (key == "--header") {
       o.headers.emplace_back(value);
     } else if (key == "--threads") {
@@ -303,6 +310,17 @@ Result<Options> ParseArgs(int argc, char** argv) {
     }
     if (o.paths.empty()) return bad("--path-file: no targets in '" + o.path_file + "'");
   }
+  if (!o.body_file.empty()) {
+    if (!o.path_file.empty() || !o.body.empty()) {
+      return bad("--body-file cannot be combined with --path-file or --body");
+    }
+    std::ifstream in(o.body_file);
+    if (!in) return bad("--body-file: cannot read '" + o.body_file + "'");
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) o.bodies.push_back(std::move(line));
+    }
+    if (o.bodies.empty()) return bad("--body-file: no bodies in '" + o.body_file + "'");
+  }
   if (o.method.empty() || !std::all_of(o.method.begin(), o.method.end(), IsTokenChar)) {
     return bad("--method must be an HTTP token");
   }
@@ -331,7 +349,7 @@ bool StartsWithCi(std::string_view s, std::string_view prefix) {
   return true;
 }
 
-std::string BuildRequest(const Options& o, const std::string& path) {
+std::string BuildRequest(const Options& o, const std::string& path, const std::string& body) {
   std::string r = o.method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(o.port) +
                   "\r\nUser-Agent: rf-loadgen\r\n";
   bool has_type = false;
@@ -340,12 +358,12 @@ std::string BuildRequest(const Options& o, const std::string& path) {
     r += h + "\r\n";
   }
   bool bodyless_method = o.method == "GET" || o.method == "HEAD" || o.method == "DELETE";
-  if (!o.body.empty() || !bodyless_method) {
-    if (!o.body.empty() && !has_type) r += "Content-Type: application/json\r\n";
-    r += "Content-Length: " + std::to_string(o.body.size()) + "\r\n";
+  if (!body.empty() || !bodyless_method) {
+    if (!body.empty() && !has_type) r += "Content-Type: application/json\r\n";
+    r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
   r += "\r\n";
-  r += o.body;
+  r += body;
   return r;
 }
 
@@ -438,6 +456,8 @@ struct ShardRun {
   const Options* options = nullptr;
   const std::vector<std::string>* requests = nullptr;  // one, or one per --path-file line
   std::mt19937_64 rng;
+  bool in_turn = false;  // --body-file: requests taken in order
+  size_t next = 0;
   std::vector<int> fds;    // this shard's pre-connected clients
   int64_t runs_left = -1;  // -1: unbounded (duration mode)
   Nanos stop_at = INT64_MAX;
@@ -455,9 +475,11 @@ struct ShardRun {
     ++stats.socket_errors;
     if (stats.first_socket_error.empty()) stats.first_socket_error = e.ToString();
   }
-  // The next request's bytes: the only one, or a random one of --path-file's.
+  // The next request's bytes: the only one, the next of --body-file's, or a random one of
+  // --path-file's.
   std::string_view NextRequest() {
     if (requests->size() == 1) return requests->front();
+    if (in_turn) return (*requests)[next++ % requests->size()];
     return (*requests)[std::uniform_int_distribution<size_t>(0, requests->size() - 1)(rng)];
   }
 };
@@ -718,16 +740,19 @@ int Main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<ShardRun>> runs;
   std::vector<std::string> requests;
-  if (o.paths.empty()) {
-    requests.push_back(BuildRequest(o, o.path));
+  if (!o.bodies.empty()) {
+    for (const std::string& b : o.bodies) requests.push_back(BuildRequest(o, o.path, b));
+  } else if (o.paths.empty()) {
+    requests.push_back(BuildRequest(o, o.path, o.body));
   } else {
-    for (const std::string& p : o.paths) requests.push_back(BuildRequest(o, p));
+    for (const std::string& p : o.paths) requests.push_back(BuildRequest(o, p, o.body));
   }
   std::random_device seed;
   for (int i = 0; i < o.threads; ++i) {
     auto r = std::make_unique<ShardRun>();
     r->options = &o;
     r->requests = &requests;
+    r->in_turn = !o.bodies.empty();
     r->rng.seed((uint64_t{seed()} << 32) ^ seed() ^ static_cast<uint64_t>(i));
     if (o.runs > 0) r->runs_left = 0;
     runs.push_back(std::move(r));
