@@ -62,7 +62,10 @@ for bin in "$RINGFLOW_BIN" "$FANOUT_BIN"; do
     [[ -x $bin ]] || { echo "fanout.sh: binary not found: $bin (tools/build.sh release)" >&2; exit 1; }
 done
 
-# The daemon and the driver each hold one descriptor per subscriber.
+# Over HTTP/1.1 the daemon and the driver each hold one descriptor per subscriber; over HTTP/2
+# one per 100 streams, so the HTTP/2 idle row keeps the asked count (IDLE_H2) where the others
+# are capped.
+IDLE_H2=$IDLE
 MAX_SUBS=$((IDLE > SUBS ? IDLE : SUBS))
 WANT_FDS=$((MAX_SUBS + 4096))
 NOTE=""
@@ -71,7 +74,7 @@ if (($(ulimit -Hn) < WANT_FDS)) && ! ulimit -Hn "$WANT_FDS" 2>/dev/null; then
     hard=$(ulimit -Hn)
     cap=$((hard - 1024))
     ((cap > 0)) || { echo "fanout.sh: descriptor hard limit $hard is too low" >&2; exit 1; }
-    NOTE="descriptor hard limit $hard (cannot raise it here): subscribers capped at $cap"
+    NOTE="descriptor hard limit $hard (cannot raise it here): HTTP/1.1 subscribers capped at $cap"
     ((IDLE <= cap)) || IDLE=$cap
     ((SUBS <= cap)) || SUBS=$cap
     WANT_FDS=$hard
@@ -117,10 +120,11 @@ echo "fanout.sh: $(nproc) cores, shards=$SHARDS, driver threads=$THREADS, embedd
 [[ -z $NOTE ]] || echo "fanout.sh: $NOTE"
 
 # ------------------------------------------------------------------ (a) idle subscribers
-# idle_row LABEL [DRIVER_ARGS...]: IDLE subscribers on a fresh daemon; its RSS before and with them.
+# idle_row LABEL COUNT [DRIVER_ARGS...]: COUNT subscribers on a fresh daemon; its RSS before and
+# with them.
 idle_row() {
-    local label=$1 rss0 rss1 tcp0 tcp1 live ready_line i
-    shift
+    local label=$1 count=$2 rss0 rss1 tcp0 tcp1 live ready_line i
+    shift 2
     start_daemon
     # Warm: a few subscribers in and out, so that first-use allocations are in the baseline.
     "$FANOUT_BIN" --port "$RF_PORT" --path /v1/events?workflow=fan --subscribers 100 --hold 0.5 "$@" >/dev/null
@@ -128,7 +132,7 @@ idle_row() {
     rss0=$(rss_kib "$RF_PID")
     tcp0=$(tcp_mem_pages)
     rm -f "$TMP/ready"
-    "$FANOUT_BIN" --port "$RF_PORT" --path /v1/events?workflow=fan --subscribers "$IDLE" \
+    "$FANOUT_BIN" --port "$RF_PORT" --path /v1/events?workflow=fan --subscribers "$count" \
         --threads "$THREADS" --hold 600 --ready-file "$TMP/ready" "$@" \
         >"$TMP/idle.out" 2>"$TMP/idle.err" &
     DRIVER_PID=$!
@@ -156,8 +160,8 @@ idle_row() {
     stop_pid "$RF_PID"
 }
 if [[ $SKIP_IDLE == 0 ]]; then
-    idle_row "HTTP/1.1, one connection each" --sources "$(sources_for "$IDLE")"
-    idle_row "HTTP/2, 100 streams per connection" --h2-streams 100
+    idle_row "HTTP/1.1, one connection each" "$IDLE" --sources "$(sources_for "$IDLE")"
+    idle_row "HTTP/2, 100 streams per connection" "$IDLE_H2" --h2-streams 100
 fi
 
 # ------------------------------------------------------------------ (b), (c) stream fanout
