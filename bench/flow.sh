@@ -31,18 +31,10 @@
 # by PID on exit. The daemon and the client share this machine's cores.
 set -euo pipefail
 
-usage() {
-    sed -n '2,31s/^# \{0,1\}//p' "$0"
-}
-case ${1:-} in
-    -h | --help) usage; exit 0 ;;
-    "") ;;
-    *) echo "flow.sh: unknown argument ${1} (see --help)" >&2; exit 2 ;;
-esac
-
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$REPO/bench/lib.sh"
+no_args_but_help 31 "$@"
 RUNS=${RUNS:-10000}
 KEYS=${KEYS:-100}
 LIMIT=${LIMIT:-10}
@@ -60,15 +52,9 @@ for ((k = 0; k < KEYS; k++)); do echo "{\"input\":{\"k\":\"key-$k\"}}"; done >"$
 
 # measure LABEL DEFINITION: a fresh daemon, RUNS starts, then every run read back; one table row.
 measure() {
-    local label=$1 definition=$2 port dir pid line
-    port=$(free_port)
-    dir="$TMP/$label"
-    mkdir -p "$dir"
-    "$RINGFLOW_BIN" serve --listen "127.0.0.1:$port" --shards "$SHARDS" --data-dir "$dir/data" \
-        --fsync "$FSYNC" --log-level warn >"$dir/log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    wait_ready "$pid" "$port" /health/ready "$dir/log"
+    local label=$1 definition=$2 dir=$TMP/$1 port line
+    start_embedded "$dir"
+    port=$RF_PORT
     curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/json' --data "$definition" \
         "http://127.0.0.1:$port/v1/workflows/flow"
     if ! line=$("$LOADGEN_BIN" --url "http://127.0.0.1:$port" --path /v1/workflows/flow/runs \
@@ -150,7 +136,7 @@ rate = len(runs) / max(0.001, (last - first) / 1000)
 print(f"{label:<10} {len(runs):>6} {len(per_key_last):>5} {rate:>8.0f} {min(fin):>7} {q(fin, 0.5):>7} "
       f"{max(fin):>7} {max(fin) - min(fin):>7} {max_live:>8} {q(waits, 0.5):>7} {q(waits, 0.99):>7}")
 EOF
-    stop_pid "$pid"
+    stop_pid "$RF_PID"
 }
 
 STEP="{\"id\":\"wait\",\"type\":\"delay\",\"ms\":$DELAY_MS}"

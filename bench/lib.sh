@@ -151,3 +151,30 @@ cleanup_bench() {
     fi
     if [[ -n ${TMP:-} ]]; then rm -rf "$TMP"; fi
 }
+
+# no_args_but_help LAST_HEADER_LINE "$@": for the benches configured by environment alone:
+# -h/--help prints the script's header comment (lines 2..LAST_HEADER_LINE) and exits 0; any
+# argument is refused with exit 2.
+no_args_but_help() {
+    local last=$1
+    shift
+    case ${1:-} in
+        -h | --help) sed -n "2,${last}s/^# \{0,1\}//p" "$0"; exit 0 ;;
+        "") ;;
+        *) echo "$BENCH_NAME: unknown argument ${1} (see --help)" >&2; exit 2 ;;
+    esac
+}
+
+# start_embedded DIR: a ringflow daemon on a free loopback port with its data under DIR/data
+# (--shards $SHARDS, --fsync $FSYNC, warnings only, log in DIR/log); sets RF_PID and RF_PORT
+# and waits for /health/ready.
+start_embedded() {
+    local dir=$1
+    RF_PORT=$(free_port)
+    mkdir -p "$dir"
+    "$RINGFLOW_BIN" serve --listen "127.0.0.1:$RF_PORT" --shards "$SHARDS" --data-dir "$dir/data" \
+        --fsync "$FSYNC" --log-level warn >"$dir/log" 2>&1 &
+    RF_PID=$!
+    PIDS+=("$RF_PID")
+    wait_ready "$RF_PID" "$RF_PORT" /health/ready "$dir/log"
+}

@@ -25,18 +25,10 @@
 # PID on exit. The daemon and the client share this machine's cores.
 set -euo pipefail
 
-usage() {
-    sed -n '2,26s/^# \{0,1\}//p' "$0"
-}
-case ${1:-} in
-    -h | --help) usage; exit 0 ;;
-    "") ;;
-    *) echo "schedules.sh: unknown argument ${1} (see --help)" >&2; exit 2 ;;
-esac
-
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$REPO/bench/lib.sh"
+no_args_but_help 26 "$@"
 SCHEDULES=${SCHEDULES:-10000}
 REF_SCHEDULES=${REF_SCHEDULES:-10}
 DURATION=${DURATION:-20}
@@ -52,16 +44,9 @@ prepare_bench
 
 # measure N LABEL: a fresh daemon, N schedules, DURATION seconds of fires; prints one table row.
 measure() {
-    local n=$1 label=$2 port dir pid
-    port=$(free_port)
-    dir="$TMP/$label"
-    mkdir -p "$dir"
-    "$RINGFLOW_BIN" serve --listen "127.0.0.1:$port" --shards "$SHARDS" --data-dir "$dir/data" \
-        --fsync "$FSYNC" --log-level warn >"$dir/log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    wait_ready "$pid" "$port" /health/ready "$dir/log"
-    python3 - "$port" "$n" "$DURATION" "$SAMPLE" "$CREATE_CLIENTS" "$label" <<'EOF'
+    local n=$1 label=$2
+    start_embedded "$TMP/$label"
+    python3 - "$RF_PORT" "$n" "$DURATION" "$SAMPLE" "$CREATE_CLIENTS" "$label" <<'EOF'
 import http.client, json, random, statistics, sys, threading, time
 
 port, n, duration, sample, clients, label = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
@@ -133,7 +118,7 @@ def q(p):
 rate = (f1 - f0) / (w1 - w0)
 print(f"{label:<10} {n:>9} {created:>9.1f} {rate:>10.0f} {n:>10} {q(0.5):>8} {q(0.99):>8} {len(late):>7}")
 EOF
-    stop_pid "$pid"
+    stop_pid "$RF_PID"
 }
 
 echo "schedules bench: @every 1s, noop workflow, --shards $SHARDS, --fsync $FSYNC, ${DURATION} s each"
