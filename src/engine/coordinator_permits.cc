@@ -58,7 +58,8 @@ void Coordinator::OnPermitMsg(void* p) {
   m->to->HandlePermit(m->op, m->id, m->limit, m->who);
 }
 
-void Coordinator::HandlePermit(PermitOp op, const std::string& id, int64_t limit, PermitWaiter who) {
+void Coordinator::HandlePermit(PermitOp op, const std::string& id, int64_t limit,
+                               PermitWaiter who) {
   switch (op) {
     case PermitOp::kAcquire:
       switch (permits_.Acquire(id, limit, who)) {
@@ -113,7 +114,8 @@ void Coordinator::AskPermit(const WorkItem& w, const Step& s) {
   RF_CHECK(inserted);
   stats_->permits.asking.Add(1);
   // May grant inline (home here, a permit free): the wait must be filed first.
-  SendPermit(home, PermitOp::kAcquire, it->second.id, s.permits->limit, PermitWaiter{shard_, ticket});
+  SendPermit(home, PermitOp::kAcquire, it->second.id, s.permits->limit,
+             PermitWaiter{shard_, ticket});
 }
 
 void Coordinator::PermitGranted(const std::string& id, PermitWaiter who) {
@@ -150,7 +152,8 @@ void Coordinator::PermitRefused(PermitWaiter who) {
   --e.permit_waits;
   StepState& st = e.run.steps[w.step];
   st.permit_key.clear();
-  if (IsTerminal(e.run.status) || st.status != StepStatus::kRunning || st.attempts.size() != w.attempt)
+  if (IsTerminal(e.run.status) || st.status != StepStatus::kRunning ||
+      st.attempts.size() != w.attempt)
     return;
   FailHttp(e, w.step, w.attempt,
            "concurrency_queue_full: " + std::to_string(options_.max_permit_waiters) +

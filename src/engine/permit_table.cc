@@ -184,7 +184,8 @@ std::vector<PermitTop::Row> PermitTop::Read() const {
       const Slot& s = slots_[i];
       std::array<uint64_t, kWords> words;
       for (size_t w = 0; w < kWords; ++w) words[w] = s.label[w].load(std::memory_order_relaxed);
-      const size_t size = std::min<size_t>(s.label_size.load(std::memory_order_relaxed), kLabelBytes);
+      const size_t size =
+          std::min<size_t>(s.label_size.load(std::memory_order_relaxed), kLabelBytes);
       std::string label(reinterpret_cast<const char*>(words.data()), size);
       const size_t nl = label.find('\n');
       rows[i].scope = label.substr(0, nl);

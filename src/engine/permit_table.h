@@ -86,14 +86,14 @@ class PermitTop {
 
 // One shard's part of the rf_step_permit* families (ShardEngineStats::permits).
 struct PermitStats {
-  obs::Gauge waiting;       // home: attempts queued for a permit of an id homed here
-  obs::Gauge in_use;        // home: permits held of ids homed here
-  obs::Gauge ids;           // home: ids with permits in use or waiters
-  obs::Gauge asking;        // this shard's attempts waiting for a permit (any home)
-  obs::Counter granted;     // home: permits granted
-  obs::Counter refused;     // home: requests refused, the waiters' bound reached
-  obs::Counter cancelled;   // home: waiters whose run ended (or moved) before their turn
-  PermitTop top;            // home: the busiest ids
+  obs::Gauge waiting;      // home: attempts queued for a permit of an id homed here
+  obs::Gauge in_use;       // home: permits held of ids homed here
+  obs::Gauge ids;          // home: ids with permits in use or waiters
+  obs::Gauge asking;       // this shard's attempts waiting for a permit (any home)
+  obs::Counter granted;    // home: permits granted
+  obs::Counter refused;    // home: requests refused, the waiters' bound reached
+  obs::Counter cancelled;  // home: waiters whose run ended (or moved) before their turn
+  PermitTop top;           // home: the busiest ids
 };
 
 class PermitTable {

@@ -16,7 +16,7 @@ namespace {
 
 PermitWaiter W(unsigned shard, uint64_t ticket) { return PermitWaiter{shard, ticket}; }
 
-std::string Step(std::string_view concurrency, std::string_view type = "http") {
+std::string StepDoc(std::string_view concurrency, std::string_view type = "http") {
   std::string extra = type == "http" ? R"(, "request": {"url": "http://x/"})" : "";
   return R"({"name": "w", "steps": [{"id": "a", "type": "noop"}, {"id": "b", "type": ")" +
          std::string(type) + R"(", "depends_on": ["a"])" + extra + R"(, "concurrency": )" +
@@ -24,7 +24,7 @@ std::string Step(std::string_view concurrency, std::string_view type = "http") {
 }
 
 Compiled C(std::string_view concurrency, std::string_view type = "http") {
-  return CompileDefinition("", Step(concurrency, type), 1);
+  return CompileDefinition("", StepDoc(concurrency, type), 1);
 }
 
 }  // namespace
