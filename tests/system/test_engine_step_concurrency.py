@@ -106,12 +106,12 @@ def server():
     srv.close()
 
 
-def wf(url: str, limit: int, scope: str | None = None) -> dict:
+def wf(url: str, limit: int, scope: str | None = None, attempts: int = 5) -> dict:
     c = {"key": "{{input.k}}", "limit": limit}
     if scope:
         c["scope"] = scope
     return {"steps": [{"id": "call", "type": "http", "concurrency": c,
-                       "retry": {"max_attempts": 5, "initial_ms": 50, "max_ms": 200},
+                       "retry": {"max_attempts": attempts, "initial_ms": 50, "max_ms": 200},
                        "request": {"method": "POST", "url": url,
                                    "body": {"k": "{{input.k}}", "n": "{{input.n}}"}}}]}
 
@@ -281,6 +281,25 @@ def test_kill9_with_waiting_attempts_then_restart(launch):
         assert view(d2, "sk")["keys"] == []
     finally:
         srv.close()
+
+
+def test_waiters_are_bounded_and_the_attempt_past_the_bound_fails(launch, server):
+    d = launch("--step-permit-waiters", "2")
+    must_put(d, "sk", wf(server.url, 1, attempts=1))
+    server.gate("q")
+    runs = []
+    for n in range(3):
+        runs.append(start(d, "sk", "q", n))
+        wait_until(lambda: key_view(d, "q")["waiting"] == n, 10.0, what=f"{n} waiting")
+    over = start(d, "sk", "q", 3)
+    run = wait_status(d, over, "failed")
+    assert "concurrency_queue_full" in run["steps"][0]["error"], run
+    assert metric(d, "rf_step_permit_refused_total") == 1
+    assert key_view(d, "q")["waiting"] == 2
+    server.release("q", 3)
+    for r in runs:
+        wait_status(d, r, "succeeded")
+    assert server.seen("q") == [0, 1, 2]
 
 
 BAD = [
