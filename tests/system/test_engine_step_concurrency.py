@@ -194,10 +194,12 @@ def test_limit_holds_across_shards_other_keys_proceed_fifo_and_visible(launch, s
                what="rf_step_permits_waiting for busy")
     assert metric(d, "rf_step_permits_in_use", scope="sk#call", key="busy") == 2
     assert metric(d, "rf_step_permit_asking") == 8
-    # Released one at a time: never above the limit, in the order they asked.
-    for _ in range(10):
+    # Released one at a time, each release letting exactly one more call in: never above the
+    # limit, and the calls come in the order their attempts asked.
+    for i in range(8):
         server.release("busy")
-        time.sleep(0.02)
+        wait_until(lambda: len(server.seen("busy")) == 3 + i, 10.0, what=f"call {3 + i}")
+    server.release("busy", 2)
     for r in busy:
         wait_status(d, r, "succeeded", timeout=20.0)
     assert server.max_seen["busy"] == 2, server.max_seen
@@ -208,18 +210,22 @@ def test_limit_holds_across_shards_other_keys_proceed_fifo_and_visible(launch, s
     assert metric(d, "rf_step_permit_keys") == 0
 
 
-def test_many_runs_never_exceed_the_limit_per_key(launch):
-    srv = KeyedServer(hold=0.03)
-    try:
-        d = launch()
-        must_put(d, "sk", wf(srv.url, 3))
-        ids = [start(d, "sk", f"k{i % 2}", i) for i in range(40)]
-        assert {shard_of(r) for r in ids} == set(range(SHARDS))
-        for r in ids:
-            wait_status(d, r, "succeeded", timeout=30.0)
-        assert srv.max_seen == {"k0": 3, "k1": 3}, srv.max_seen
-    finally:
-        srv.close()
+def test_many_runs_never_exceed_the_limit_per_key(launch, server):
+    d = launch()
+    must_put(d, "sk", wf(server.url, 3))
+    server.gate("k0")
+    server.gate("k1")
+    ids = [start(d, "sk", f"k{i % 2}", i) for i in range(40)]
+    assert {shard_of(r) for r in ids} == set(range(SHARDS))
+    # Both keys saturated at once: 3 calls each, the other 17 of each waiting.
+    wait_until(lambda: server.now("k0") == 3 and server.now("k1") == 3 and
+               view(d)["waiting"] == 34, 15.0, what="both keys at their limit")
+    server.release("k0", 20)
+    server.release("k1", 20)
+    for r in ids:
+        wait_status(d, r, "succeeded", timeout=30.0)
+    assert server.max_seen == {"k0": 3, "k1": 3}, server.max_seen
+    assert sorted(server.seen("k0") + server.seen("k1")) == list(range(40))
 
 
 def test_cancel_while_waiting_drops_the_place(launch, server):
