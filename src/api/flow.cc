@@ -1,7 +1,11 @@
 // GET /v1/workflows/{name}/concurrency: the keys of a workflow's "concurrency" limit that have
 // live or queued runs, read from every shard (a key lives on the one shard holding its
 // partition), busiest first. In a cluster each daemon answers for the keys it holds.
+// "steps": the same for the per-key limits of its http steps (engine/permit_table.h): each
+// (scope, key) with permits in use or attempts waiting, from the keys' home shards; a step
+// naming a shared "scope" shows every key of the scope, whichever workflow uses it.
 
+#include <algorithm>
 #include <charconv>
 
 #include "api/detail/common.h"
@@ -52,13 +56,56 @@ reactor::Task<void> Get(void* p, RequestContext& rc) {
                                    {"limit", k.limit},
                                    {"shard", static_cast<int64_t>(k.shard)}});
   }
+  // The step limits: one scope per http step with "concurrency" (shared scopes listed once).
+  std::vector<std::string> scopes;
+  json::Array step_specs;
+  for (const engine::Step& s : (*def)->steps) {
+    if (!s.permits) continue;
+    std::string scope = engine::PermitScope(qualified, s.id, s.permits->scope);
+    json::Object spec{{"step", s.id}, {"limit", s.permits->limit}, {"key", s.permits->key_source}};
+    if (!s.permits->scope.empty()) spec.emplace_back("scope", s.permits->scope);
+    step_specs.emplace_back(std::move(spec));
+    if (std::find(scopes.begin(), scopes.end(), scope) == scopes.end()) scopes.push_back(std::move(scope));
+  }
+  json::Array step_keys;
+  int64_t in_use = 0, waiting = 0;
+  bool step_more = false;
+  if (!scopes.empty()) {
+    std::vector<engine::PermitKeyView> pk = co_await ctx.engine->PermitKeys(scopes, limit + 1);  // suspends
+    step_more = pk.size() > limit;
+    for (const engine::PermitKeyView& k : pk) {
+      in_use += k.in_use;
+      waiting += k.waiting;
+      if (step_keys.size() == limit) continue;
+      // A step's own scope is "<workflow>#<step>": show the step; a named one by its name.
+      const size_t hash = k.scope.rfind('#');
+      const size_t slash = k.scope.find('/');
+      json::Object o;
+      if (hash != std::string::npos) {
+        o.emplace_back("step", k.scope.substr(hash + 1));
+      } else {
+        o.emplace_back("scope", slash == std::string::npos ? k.scope : k.scope.substr(slash + 1));
+      }
+      o.emplace_back("key", k.key);
+      o.emplace_back("in_use", k.in_use);
+      o.emplace_back("waiting", k.waiting);
+      o.emplace_back("limit", k.limit);
+      o.emplace_back("shard", static_cast<int64_t>(k.shard));
+      step_keys.emplace_back(std::move(o));
+    }
+  }
   const auto& c = (*def)->concurrency;
   json::Object out{{"workflow", name},
                    {"limit", c ? json::Value(c->limit) : json::Value(nullptr)},
                    {"keys", std::move(list)},
                    {"more", keys.size() > limit},
                    {"live", live},
-                   {"queued", queued}};
+                   {"queued", queued},
+                   {"steps", json::Object{{"limits", std::move(step_specs)},
+                                          {"keys", std::move(step_keys)},
+                                          {"more", step_more},
+                                          {"in_use", in_use},
+                                          {"waiting", waiting}}}};
   detail::ReplyJson(rc.resp, 200, json::ToString(json::Value(std::move(out))));
 }
 

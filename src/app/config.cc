@@ -63,6 +63,7 @@ constexpr Setting kSettings[] = {
      "default circuit breaker of http steps that name none, per host (scheme://host:port): a JSON object like a step's circuit_breaker without key, e.g. {\"consecutive_failures\":5,\"cool_down\":\"30s\"}; empty: none"},
     {"breakers-max", Kind::kUint, "10000", 1, 1'000'000, "circuit breakers kept per shard; the least recently used one is dropped beyond it"},
     {"max-workflow-depth", Kind::kUint, "8", 1, 64, "how deep workflow steps may nest runs (a child is one level below its parent)"},
+    {"step-permit-waiters", Kind::kUint, "100000", 1, 10'000'000, "attempts of http steps that may wait for step concurrency permits homed on one shard; past it an attempt fails, retryably (concurrency_queue_full)"},
     {"max-map-items", Kind::kUint, "10000", 1, 1000000, "items one map step may have (a literal array above it is refused with 422; a rendered one fails the step)"},
     {"egress-policy", Kind::kEgressPolicy, "deny-private", 0, 0,
      "deny-private: http steps may not connect to loopback, link-local (169.254.169.254), private, CGNAT, unique-local, multicast or other non-public addresses unless --egress-allow admits them | allow-all: no check"},
@@ -182,6 +183,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "breakers-max") c.breakers_max = *x;
       else if (key == "max-workflow-depth") c.max_workflow_depth = *x;
       else if (key == "max-map-items") c.max_map_items = *x;
+      else if (key == "step-permit-waiters") c.step_permit_waiters = *x;
       else if (key == "sse-buffer") c.sse_buffer = *x;
       else if (key == "jwt-cache") c.jwt_cache = *x;
       else if (key == "body-min-rate") c.body_min_rate = *x;

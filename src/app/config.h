@@ -71,6 +71,7 @@ struct Config {
   // The default circuit breaker of http steps (--circuit-breaker; none when empty).
   std::optional<engine::BreakerSettings> circuit_breaker;
   uint64_t breakers_max = 0;  // per shard
+  uint64_t step_permit_waiters = 0;  // per home shard
   uint64_t max_workflow_depth = 8;  // workflow steps' nesting (engine::EngineOptions)
   uint64_t max_map_items = 10'000;  // items of one map step (engine::EngineOptions)
   // http steps' outbound policy; egress_allow is a validated EgressPolicy::Parse list.

@@ -72,6 +72,7 @@ int Serve(const Config& config) {
   eo.http_timeout = config.http_timeout;
   eo.default_breaker = config.circuit_breaker;
   eo.max_breakers = config.breakers_max;
+  eo.max_permit_waiters = config.step_permit_waiters;
   eo.max_workflow_depth = static_cast<uint32_t>(config.max_workflow_depth);
   eo.max_map_items = static_cast<int64_t>(config.max_map_items);
   eo.sse_buffer = config.sse_buffer;

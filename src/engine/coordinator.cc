@@ -38,6 +38,7 @@ Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecu
       usage_(&metrics->namespaces),
       store_(std::move(store)),
       breakers_(options.max_breakers, &stats_->breakers),
+      permits_(options.max_permit_waiters),
       rng_(Mix64(static_cast<uint64_t>(MonoNow()) ^ (uint64_t{shard} << 32))) {
   timer_node_.fire = &Coordinator::OnTimer;
   timer_node_.self = this;
@@ -45,6 +46,8 @@ Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecu
   park_node_.self = this;
   flow_node_.fire = &Coordinator::OnFlowTimer;
   flow_node_.self = this;
+  permit_node_.fire = &Coordinator::OnPermitTimer;
+  permit_node_.self = this;
   releasing_.assign(kPartitions, false);
 }
 
@@ -178,6 +181,7 @@ void Coordinator::Dispatch(After& a) {
   CancelChildren(e);
   CountLive(e.run, -1);
   LeaveFlow(e);
+  CancelPermitWaits(e);
   size_t slot = e.run.status == RunStatus::kSucceeded ? 0 : e.run.status == RunStatus::kFailed ? 1 : 2;
   stats_->Workflow(e.run.def->name).finished[slot].Add();
   if (e.waiters) {

@@ -30,6 +30,7 @@
 #include "engine/executor.h"
 #include "engine/flow_control.h"
 #include "engine/machine.h"
+#include "engine/permit_table.h"
 #include "engine/registry.h"
 #include "fanout/subscriber.h"
 #include "reactor/cancel_token.h"
@@ -68,6 +69,9 @@ struct EngineOptions {
   // Items of one map step (--max-map-items): a literal array above it is refused at the put, a
   // rendered one fails the step (map_too_many_items). Process-wide (engine/map_step.h).
   int64_t max_map_items = kDefaultMaxMapItems;
+  // Waiters for step-level concurrency permits one home shard holds (--step-permit-waiters);
+  // a request past it fails its attempt, retryably (engine/permit_table.h).
+  size_t max_permit_waiters = kDefaultMaxPermitWaiters;
 };
 
 struct StartCommand {
@@ -199,6 +203,13 @@ class Coordinator {
   // This shard's concurrency keys of `workflow` (qualified; empty: every workflow) with live or
   // queued runs, at most `max`, busiest first (GET /v1/workflows/{name}/concurrency); shard thread.
   std::vector<FlowKeyView> FlowKeys(const std::string& workflow, size_t max) const;
+  // The step concurrency ids homed on this shard whose scope is one of `scopes` (all when
+  // empty), at most `max`, busiest first; shard thread.
+  std::vector<PermitKeyView> PermitKeys(const std::vector<std::string>& scopes, size_t max) const {
+    return permits_.Views(scopes, max, shard_);
+  }
+  // Every shard's coordinator, by shard (before Open): where step permits are asked for.
+  void SetPeers(std::vector<Coordinator*> peers) { peers_ = std::move(peers); }
   // Null until Open() succeeded.
 
  private:
@@ -225,6 +236,7 @@ class Coordinator {
     // (started) or waits in its queue.
     std::string gate;
     bool gate_live = false;
+    uint32_t permit_waits = 0;  // its attempts waiting for a step permit (coordinator_permits.cc)
     Waiter* waiters = nullptr;
     struct Sub {
       std::shared_ptr<fanout::Subscriber> to;
@@ -264,6 +276,7 @@ class Coordinator {
     uint32_t attempt;
     Nanos ready_at;
     uint32_t item = kNoItem;  // a map step's item (coordinator_map.cc)
+    uint64_t permit = 0;      // the ticket of the step permit it holds (0: none)
   };
   // What a call that passed its circuit breaker reports its outcome with.
   struct BreakerTicket {
@@ -333,7 +346,7 @@ class Coordinator {
   void Execute(const WorkItem& w);
   void RunPure(Entry& e, uint32_t step, uint32_t attempt, Nanos started);  // noop, transform
   static reactor::Task<void> RunHttp(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
-                                     HttpCall call, BreakerTicket ticket);
+                                     HttpCall call, BreakerTicket ticket, uint64_t permit);
   // One call of a run's step (or map item): registered in the entry's in-flight calls (the
   // run's end aborts it), its secrets redacted from the answer, its slot and duration counted.
   // `cancelled`: the run ended (or the daemon closed) while it was on its way.
@@ -388,6 +401,34 @@ class Coordinator {
   void ArmParkTimer();
   static void OnParkTimer(reactor::Shard::TimerNode* n);
   void DropParkedOfReleasing();
+
+  // Step-level concurrency limits (coordinator_permits.cc). An http step with "concurrency"
+  // asks the home shard of its (scope, key) for a permit before its call (AskPermit: the work
+  // item waits in permit_waits_, counted in its entry's `pending`); once granted it is queued
+  // again holding the permit (WorkItem::permit) and releases it when the attempt ends, however
+  // it ends. A run that ends (or moves) while waiting drops its place (CancelPermitWaits).
+  struct PermitMsg;
+  enum class PermitOp : uint8_t { kAcquire, kRelease, kCancel, kGranted, kRefused };
+  struct PermitWait {
+    WorkItem w;
+    std::string id;
+    unsigned home;
+  };
+  struct HeldPermit {
+    std::string id;
+    unsigned home;
+  };
+  void AskPermit(const WorkItem& w, const Step& s);
+  void ReleasePermit(uint64_t ticket);  // 0: none held
+  void CancelPermitWaits(Entry& e);
+  void DropPermitWaitsOfReleasing();
+  void SendPermit(unsigned to, PermitOp op, const std::string& id, int64_t limit, PermitWaiter who);
+  static void OnPermitMsg(void* p);
+  void HandlePermit(PermitOp op, const std::string& id, int64_t limit, PermitWaiter who);
+  void PermitGranted(const std::string& id, PermitWaiter who);
+  void PermitRefused(PermitWaiter who);
+  void PermitsChanged();  // the home table changed: gauges now, the busiest ids within a second
+  static void OnPermitTimer(reactor::Shard::TimerNode* n);
 
   // Flow control per key (coordinator_flow.cc). A gate: the live runs of one (workflow, key)
   // and the queued ones in creation order. Gates live only on the shard holding the key's
@@ -550,6 +591,13 @@ class Coordinator {
   bool pump_scheduled_ = false;
 
   BreakerTable breakers_;
+  std::vector<Coordinator*> peers_;  // every shard's coordinator (SetPeers); empty: this one only
+  PermitTable permits_;              // the step permits homed here
+  std::unordered_map<uint64_t, PermitWait> permit_waits_;  // ticket -> this shard's waiting attempt
+  std::unordered_map<uint64_t, HeldPermit> permits_held_;  // ticket -> a permit this shard holds
+  uint64_t next_ticket_ = 0;
+  std::vector<PermitWaiter> granted_scratch_;
+  bool permit_top_due_ = false;  // permit_node_ is armed to publish the busiest ids
   std::unordered_map<std::string, FlowGate> gates_;
   std::vector<Entry*> loaded_queued_;  // LoadFlow -> SettleFlow
   std::multimap<Nanos, std::string> flow_wakeups_;  // monotonic time -> gate (rate_limit)
@@ -569,6 +617,7 @@ class Coordinator {
   TimerNode bytes_node_;
   TimerNode park_node_;
   TimerNode flow_node_;
+  TimerNode permit_node_;
   std::vector<bool> held_;             // [partition]: this shard has its runs
   std::vector<uint32_t> held_list_;    // the same, for starts to pick from
   std::vector<bool> releasing_;        // [partition]: being handed over (Release)

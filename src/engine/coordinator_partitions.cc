@@ -73,10 +73,12 @@ reactor::Task<void> Coordinator::Rebalance(std::vector<uint32_t> wanted) {
 
 void Coordinator::DropQueuedOfReleasing() {
   DropParkedOfReleasing();
+  DropPermitWaitsOfReleasing();
   for (size_t p = 0; p < 3; ++p) {
     for (auto& q : queues_[p]) {
       std::erase_if(q, [&](const WorkItem& w) {
         if (!Releasing(*w.entry)) return false;
+        ReleasePermit(w.permit);
         --w.entry->pending;
         stats_->queue_depth[p].Add(-1);
         return true;

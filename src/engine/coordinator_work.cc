@@ -119,9 +119,12 @@ void Coordinator::Execute(const WorkItem& w) {
   const bool child_wait =  // a workflow step resumed after a restart waits for its child
       st.status == StepStatus::kWaiting && e.run.def->steps[w.step].type == StepType::kWorkflow;
   if (IsTerminal(e.run.status) || (st.status != StepStatus::kRunning && !child_wait) ||
-      st.attempts.size() != w.attempt)
-    return;  // superseded while queued (cancelled, timed out)
-  if (Releasing(e)) return;  // handed over: the next holder retries it as interrupted
+      st.attempts.size() != w.attempt || Releasing(e)) {
+    // Superseded while queued (cancelled, timed out), or handed over: the next holder retries
+    // it as interrupted. A step permit it was granted goes to the next waiter.
+    ReleasePermit(w.permit);
+    return;
+  }
   const Nanos now = MonoNow();
   stats_->hop.ObserveNanos(now - w.ready_at);
   const Step& s = e.run.def->steps[w.step];
@@ -132,17 +135,28 @@ void Coordinator::Execute(const WorkItem& w) {
       return;
     case StepType::kHttp: {
       if (closing_) return;  // its start is durable: after the restart it is retried as interrupted
+      if (s.permits && w.permit == 0) {  // its key's permit first (coordinator_permits.cc)
+        AskPermit(w, s);
+        return;
+      }
       auto call = RenderHttp(e, w.step, w.attempt);
       if (!call) {  // a secret it names is missing: retrying cannot bring it
+        ReleasePermit(w.permit);
         FailHttp(e, w.step, w.attempt, call.error().ToString(), false);
         return;
       }
       BreakerTicket ticket;
-      if (PassBreaker(w, s, call->url, ticket) != Gate::kPass) return;
+      WorkItem unheld = w;  // a step delayed by its breaker asks for a permit again when it wakes
+      unheld.permit = 0;
+      if (PassBreaker(unheld, s, call->url, ticket) != Gate::kPass) {
+        ReleasePermit(w.permit);
+        return;
+      }
       ++http_in_flight_;
       ++e.pending;
-      reactor::Spawn(RunHttp(this, &e, w.step, w.attempt, std::move(*call), std::move(ticket)),
-                     &tasks_);
+      reactor::Spawn(
+          RunHttp(this, &e, w.step, w.attempt, std::move(*call), std::move(ticket), w.permit),
+          &tasks_);
       return;
     }
     case StepType::kWorkflow:
@@ -246,9 +260,10 @@ reactor::Task<HttpResult> Coordinator::CallTracked(Coordinator* self, Entry* e, 
 
 reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t step,
                                          uint32_t attempt, HttpCall call,
-                                         BreakerTicket ticket) {
+                                         BreakerTicket ticket, uint64_t permit) {
   bool cancelled = false;
   HttpResult r = co_await CallTracked(self, e, step, attempt, std::move(call), cancelled);  // suspends
+  self->ReleasePermit(permit);  // the call is over, whatever its outcome
   ShardEngineStats& stats = *self->stats_;
   const auto type = static_cast<size_t>(StepType::kHttp);
   self->RecordBreaker(ticket, r, cancelled);

@@ -98,6 +98,16 @@ struct MapSpec {
   Nanos timeout = 0;                       // http items: per call (0: --http-timeout)
 };
 
+// An http step's "concurrency": at most `limit` attempts at once per rendered `key` (cut at
+// kMaxFlowKeyBytes), in the step's own scope or in the namespace's scope named `scope`, shared by
+// every step naming it (engine/permit_table.h, coordinator_permits.cc).
+struct StepConcurrencySpec {
+  json::Template key;  // over input, run and the step's dependencies; rendered at each attempt
+  std::string key_source;
+  int64_t limit = 1;   // 1 .. kMaxStepConcurrencyLimit (engine/permit_table.h)
+  std::string scope;   // [A-Za-z0-9._-]{1,128}; empty: the step's own (workflow, step id)
+};
+
 struct Step {
   std::string id;
   StepType type = StepType::kNoop;
@@ -119,6 +129,7 @@ struct Step {
   // step said "circuit_breaker": false (breaker_off).
   std::optional<BreakerSpec> breaker;
   bool breaker_off = false;
+  std::optional<StepConcurrencySpec> permits;  // http: the step's per-key concurrency limit
   // workflow: a run of `workflow` (a plain name, in the parent's namespace), version
   // `workflow_version` (0: the latest when the step starts), with `input` rendered (absent: the
   // step's input, as a noop would output it).

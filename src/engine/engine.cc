@@ -128,6 +128,9 @@ Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> 
     }
   }
   if (history_ && !coordinators_.empty()) coordinators_[0]->RunHistoryRetention();
+  std::vector<Coordinator*> peers;
+  for (auto& c : coordinators_) peers.push_back(c.get());
+  for (auto& c : coordinators_) c->SetPeers(peers);
 }
 
 Engine::~Engine() = default;
@@ -386,6 +389,33 @@ reactor::Task<std::vector<FlowKeyView>> Engine::FlowKeys(std::string workflow, s
   }
   std::sort(all.begin(), all.end(), [](const FlowKeyView& a, const FlowKeyView& b) {
     return a.queued != b.queued ? a.queued > b.queued : a.live != b.live ? a.live > b.live : a.key < b.key;
+  });
+  if (all.size() > max) all.resize(max);
+  co_return all;
+}
+
+namespace {
+
+struct PermitQuery {
+  const Coordinator* c;
+  std::vector<std::string> scopes;
+  size_t max;
+};
+std::vector<PermitKeyView> PermitKeysOn(PermitQuery q) { return q.c->PermitKeys(q.scopes, q.max); }
+
+}  // namespace
+
+reactor::Task<std::vector<PermitKeyView>> Engine::PermitKeys(std::vector<std::string> scopes, size_t max) {
+  std::vector<PermitKeyView> all;
+  for (unsigned i = 0; i < coordinators_.size(); ++i) {
+    auto op = reactor::SubmitTo(i, &PermitKeysOn, PermitQuery{coordinators_[i].get(), scopes, max});
+    std::vector<PermitKeyView> part = co_await op;  // suspends
+    for (PermitKeyView& v : part) all.push_back(std::move(v));
+  }
+  std::sort(all.begin(), all.end(), [](const PermitKeyView& a, const PermitKeyView& b) {
+    if (a.waiting != b.waiting) return a.waiting > b.waiting;
+    if (a.in_use != b.in_use) return a.in_use > b.in_use;
+    return a.scope != b.scope ? a.scope < b.scope : a.key < b.key;
   });
   if (all.size() > max) all.resize(max);
   co_return all;

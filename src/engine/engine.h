@@ -78,6 +78,9 @@ class Engine {
   uint32_t PartitionForStart(const Definition& def, const json::Value& input, std::string_view key);
   // Concurrency keys with live or queued runs (every shard's, at most `max` each), busiest first.
   reactor::Task<std::vector<FlowKeyView>> FlowKeys(std::string workflow, size_t max);
+  // Step concurrency keys (engine/permit_table.h) of `scopes` with permits in use or waiters,
+  // from every home shard (at most `max` each), busiest first. Any shard; suspends.
+  reactor::Task<std::vector<PermitKeyView>> PermitKeys(std::vector<std::string> scopes, size_t max);
   // The advertised address (host:port) of the other instance that holds `partition`, asked of
   // the partition's owner shard's store. Any shard; suspends. Errors: kNotFound (no other
   // instance holds it), the store's.

@@ -165,6 +165,64 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
             "Times a start waited because finished runs queued for history were at their bound.",
             [](const ShardEngineStats& s) { return s.history_backpressure.Get(); });
   RenderBreakerMetrics(m, x);
+  RenderPermitMetrics(m, x);
+}
+
+void RenderPermitMetrics(const EngineMetrics& m, obs::TextExposition& x) {
+  // Each id lives on one home shard, so the shards' busiest lists are disjoint: merge them, keep
+  // the kTop busiest, and sum the rest (from the shards' totals) into scope="other": the label set
+  // stays bounded however many keys there are.
+  constexpr size_t kTop = PermitTop::kSlots;
+  std::vector<PermitTop::Row> rows;
+  int64_t waiting = 0, in_use = 0;
+  for (const ShardEngineStats& s : m.shards) {
+    for (PermitTop::Row& r : s.permits.top.Read()) rows.push_back(std::move(r));
+    waiting += s.permits.waiting.Get();
+    in_use += s.permits.in_use.Get();
+  }
+  std::sort(rows.begin(), rows.end(), [](const PermitTop::Row& a, const PermitTop::Row& b) {
+    if (a.waiting != b.waiting) return a.waiting > b.waiting;
+    if (a.in_use != b.in_use) return a.in_use > b.in_use;
+    return a.scope != b.scope ? a.scope < b.scope : a.key < b.key;
+  });
+  if (rows.size() > kTop) rows.resize(kTop);
+  auto family = [&](const char* name, const char* help, int64_t total, auto get) {
+    x.Family(name, "gauge", help);
+    int64_t listed = 0;
+    for (const PermitTop::Row& r : rows) {
+      listed += get(r);
+      x.Sample(name, "scope=\"" + obs::LabelValue(r.scope) + "\",key=\"" + obs::LabelValue(r.key) + "\"",
+               static_cast<double>(get(r)));
+    }
+    // The busiest lists are up to a second old; the totals are current.
+    x.Sample(name, "scope=\"other\",key=\"other\"", static_cast<double>(std::max<int64_t>(total - listed, 0)));
+  };
+  family("rf_step_permits_waiting",
+         "Attempts of http steps waiting for a concurrency permit: the 10 busiest (scope, key), then "
+         "the rest as other (every key: GET /v1/workflows/{name}/concurrency).",
+         waiting, [](const PermitTop::Row& r) { return r.waiting; });
+  family("rf_step_permits_in_use", "Concurrency permits of http steps in use, as rf_step_permits_waiting.",
+         in_use, [](const PermitTop::Row& r) { return r.in_use; });
+  auto sum = [&](const char* name, const char* type, const char* help, auto get) {
+    x.Family(name, type, help);
+    double n = 0;
+    for (const ShardEngineStats& s : m.shards) n += static_cast<double>(get(s.permits));
+    x.Sample(name, "", n);
+  };
+  sum("rf_step_permit_keys", "gauge", "Step concurrency (scope, key)s with permits in use or waiters.",
+      [](const PermitStats& p) { return p.ids.Get(); });
+  sum("rf_step_permit_asking", "gauge",
+      "Attempts of this instance waiting for a permit (as rf_step_permits_waiting, counted where they run).",
+      [](const PermitStats& p) { return p.asking.Get(); });
+  sum("rf_step_permit_granted_total", "counter", "Step concurrency permits granted.",
+      [](const PermitStats& p) { return p.granted.Get(); });
+  sum("rf_step_permit_refused_total", "counter",
+      "Permit requests refused because --step-permit-waiters attempts already waited on the key's "
+      "home shard (the attempt failed, retryably).",
+      [](const PermitStats& p) { return p.refused.Get(); });
+  sum("rf_step_permit_cancelled_total", "counter",
+      "Waiting attempts that left the queue before their turn (their run ended or moved).",
+      [](const PermitStats& p) { return p.cancelled.Get(); });
 }
 
 void RenderBreakerMetrics(const EngineMetrics& m, obs::TextExposition& x) {

@@ -15,6 +15,7 @@
 #include "engine/breaker_table.h"
 #include "engine/definition.h"
 #include "engine/namespace_usage.h"
+#include "engine/permit_table.h"
 #include "obs/metrics.h"
 #include "store/history_store.h"
 
@@ -68,6 +69,7 @@ struct ShardEngineStats {
   obs::Gauge flow_queued;             // runs queued behind their key's concurrency limit
   obs::Gauge flow_keys;               // concurrency keys with live or queued runs (gates)
   obs::Counter flow_dequeued;         // queued runs started as a slot freed
+  PermitStats permits;                // step-level concurrency limits (engine/permit_table.h)
 
   ~ShardEngineStats();
 
@@ -87,6 +89,9 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out);
 
 // The rf_breaker_* families (part of RenderEngineMetrics).
 void RenderBreakerMetrics(const EngineMetrics& m, obs::TextExposition& x);
+
+// The rf_step_permit* families (part of RenderEngineMetrics).
+void RenderPermitMetrics(const EngineMetrics& m, obs::TextExposition& x);
 
 // Appends the history store's own families (nothing when `h` is null).
 void RenderHistoryMetrics(const store::HistoryStats* h, std::string& out);

@@ -107,7 +107,17 @@ void WriteRunJson(const Run& run, Buffer& out) {
     ObjectWriter s(steps);
     s.String("id", def.id);
     s.String("type", StepTypeName(def.type));
-    s.String("status", StepStatusName(st.status));
+    const bool permit_wait = !st.permit_key.empty() && st.status == StepStatus::kRunning;
+    s.String("status", permit_wait ? StepStatusName(StepStatus::kWaiting) : StepStatusName(st.status));
+    if (permit_wait && def.permits) {
+      Buffer& w = s.Key("waiting_for");
+      ObjectWriter wf(w);
+      wf.String("reason", "concurrency_limit");
+      wf.String("key", st.permit_key);
+      if (!def.permits->scope.empty()) wf.String("scope", def.permits->scope);
+      wf.Int("limit", def.permits->limit);
+      wf.End();
+    }
     Buffer& attempts = s.Key("attempts");
     attempts.Append('[');
     for (size_t i = 0; i < st.attempts.size(); ++i) {

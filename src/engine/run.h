@@ -73,6 +73,9 @@ struct StepState {
   int64_t due_ms = 0;  // retrying: next attempt; waiting: delay end or approval timeout (0: none)
   std::string child_run;  // workflow step: the current attempt's child run id (empty: none yet)
   std::shared_ptr<MapState> map;  // map step: its current attempt's items (null: not started)
+  // http step with "concurrency": the rendered key its attempt waits for a permit of (memory
+  // only; the API shows the step "waiting"). Empty: not waiting.
+  std::string permit_key;
 };
 
 // A child run's link to the workflow step that started it (kRunCreated's "parent").

@@ -1,8 +1,10 @@
 // "concurrency": {"key": "{{input.customer}}", "limit": 5} and
-// "rate_limit": {"key": "{{input.customer}}", "per_second": 10, "burst": 20} on a workflow.
+// "rate_limit": {"key": "{{input.customer}}", "per_second": 10, "burst": 20} on a workflow, and
+// "concurrency": {"key": ..., "limit": 5, "scope": "payments-api"} on an http step.
 
 #include "engine/detail/checker.h"
 #include "engine/detail/step_parser.h"
+#include "engine/permit_table.h"
 
 namespace rf::engine::detail {
 namespace {
@@ -104,6 +106,52 @@ std::optional<DebounceSpec> ParseDebounce(const json::Value& v, Checker& checker
     spec.ms = *n;
   } else {
     ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return spec;
+}
+
+std::optional<StepConcurrencySpec> ParseStepConcurrency(const json::Value& v, const std::string& ptr,
+                                                        Checker& checker, std::vector<StepRef>& refs) {
+  if (!v.is_object()) {
+    checker.Add(ptr, "concurrency must be an object {\"key\", \"limit\", \"scope\"?}");
+    return std::nullopt;
+  }
+  checker.UnknownKeys(v, ptr, {"key", "limit", "scope"});
+  StepConcurrencySpec spec;
+  bool ok = true;
+  const std::string key_ptr = Child(ptr, "key");
+  if (const json::Value* key = v.Find("key"); key == nullptr) {
+    checker.Add(key_ptr, "concurrency requires 'key', e.g. \"{{input.customer}}\" (a constant "
+                         "string limits every call of the step together)");
+    ok = false;
+  } else if (!key->is_string() || key->as_string().empty()) {
+    checker.Add(key_ptr, "key must be a non-empty string template, e.g. \"{{input.customer}}\"");
+    ok = false;
+  } else if (auto t = CompileTemplateAt(*key, key_ptr, checker, refs)) {
+    spec.key = std::move(*t);
+    spec.key_source = key->as_string();
+  } else {
+    ok = false;
+  }
+  const std::string limit_ptr = Child(ptr, "limit");
+  if (const json::Value* limit = v.Find("limit"); limit == nullptr) {
+    checker.Add(limit_ptr, "concurrency requires 'limit', the calls allowed at once per key");
+    ok = false;
+  } else if (auto n = checker.Integer(limit, limit_ptr, "limit", 1, kMaxStepConcurrencyLimit)) {
+    spec.limit = *n;
+  } else {
+    ok = false;
+  }
+  if (const json::Value* scope = v.Find("scope")) {
+    const std::string scope_ptr = Child(ptr, "scope");
+    if (!scope->is_string() || !IsValidWorkflowName(scope->as_string())) {
+      checker.Add(scope_ptr, "scope must be 1 to 128 characters of A-Z a-z 0-9 . _ - (steps of the "
+                             "namespace naming the same scope share its limits)");
+      ok = false;
+    } else {
+      spec.scope = scope->as_string();
+    }
   }
   if (!ok) return std::nullopt;
   return spec;

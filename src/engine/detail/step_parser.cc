@@ -300,24 +300,27 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
     switch (step.type) {
       case StepType::kNoop:
       case StepType::kApproval:
-        checker.UnknownKeys(v, ptr, {"id", "type", "depends_on", "when", "retry", "timeout_ms"});
+        checker.UnknownKeys(v, ptr, {"id", "type", "depends_on", "when", "retry", "timeout_ms", "concurrency"});
         break;
       case StepType::kTransform:
         checker.UnknownKeys(v, ptr,
-                            {"id", "type", "depends_on", "when", "retry", "timeout_ms", "output"});
+                            {"id", "type", "depends_on", "when", "retry", "timeout_ms", "output",
+                             "concurrency"});
         break;
       case StepType::kDelay:
         checker.UnknownKeys(v, ptr,
-                            {"id", "type", "depends_on", "when", "retry", "timeout_ms", "ms"});
+                            {"id", "type", "depends_on", "when", "retry", "timeout_ms", "ms",
+                             "concurrency"});
         break;
       case StepType::kHttp:
         checker.UnknownKeys(v, ptr, {"id", "type", "depends_on", "when", "retry", "timeout_ms",
-                                     "request", "circuit_breaker"});
+                                     "request", "circuit_breaker", "concurrency"});
         break;
       case StepType::kWorkflow:
         // No retry, no timeout: the child run has its own (a failed child is final for the
         // step; retrying the parent run starts a new child).
-        checker.UnknownKeys(v, ptr, {"id", "type", "depends_on", "when", "workflow", "version", "input"});
+        checker.UnknownKeys(v, ptr, {"id", "type", "depends_on", "when", "workflow", "version", "input",
+                                     "concurrency"});
         break;
       case StepType::kMap:
         // No retry, no timeout: items do not retry (pure ones would compute the same; workflow
@@ -326,6 +329,12 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
                             {"id", "type", "depends_on", "when", "items", "concurrency", "on_failure", "step"});
         break;
     }
+    // A map's "concurrency" is its own (items in flight); elsewhere only http steps take a
+    // per-key limit, and saying so beats "unknown key".
+    if (step.type != StepType::kHttp && step.type != StepType::kMap && v.Find("concurrency"))
+      checker.Add(Child(ptr, "concurrency"),
+                  "a per-key concurrency limit applies to http steps only (workflows take a "
+                  "top-level \"concurrency\" for their runs)");
   }
 
   if (const json::Value* deps = v.Find("depends_on")) {
@@ -420,6 +429,8 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
                                       draft.refs);
         }
       }
+      if (const json::Value* c = v.Find("concurrency"))
+        step.permits = ParseStepConcurrency(*c, Child(ptr, "concurrency"), checker, draft.refs);
       break;
     case StepType::kWorkflow:
       ParseWorkflowStep(v, ptr, step, checker, draft.refs);

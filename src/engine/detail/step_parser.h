@@ -78,5 +78,8 @@ std::optional<json::Condition> CompileConditionAt(const std::string& text, const
 std::optional<ConcurrencySpec> ParseConcurrency(const json::Value& v, Checker& checker);
 std::optional<RateLimitSpec> ParseRateLimit(const json::Value& v, Checker& checker);
 std::optional<DebounceSpec> ParseDebounce(const json::Value& v, Checker& checker);
+// An http step's "concurrency" at `ptr` (its key template's step references go to `refs`).
+std::optional<StepConcurrencySpec> ParseStepConcurrency(const json::Value& v, const std::string& ptr,
+                                                        Checker& checker, std::vector<StepRef>& refs);
 
 }  // namespace rf::engine::detail
