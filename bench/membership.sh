@@ -22,7 +22,7 @@ trap 'rm -f "$out"' EXIT
 echo "machine: $(nproc) cores, kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "trials per case: $TRIALS (2 daemons, 2 shards each, PostgreSQL lease 4 s, Redis entry TTL 2 s)"
 RF_MEASURE_TRIALS="$TRIALS" RF_MEASURE_OUT="$out" RINGFLOW_BIN="$bin" RINGFLOW_TEST_STORE=postgres \
-  RINGFLOW_REQUIRE_PG=1 python3 -m pytest tests/system/measure_membership.py -q -p no:cacheprovider \
+  RINGFLOW_REQUIRE_PG=1 "${PYTHON:-/usr/bin/python3}" -m pytest tests/system/measure_membership.py -q -p no:cacheprovider \
   >/dev/null
 echo "case   membership  time from the signal to the survivor holding 256 partitions"
 cat "$out"
