@@ -130,7 +130,7 @@ int Serve(const Config& config) {
       d.forward_stats.push_back(std::make_unique<api::ForwardStats>());
     }
   }
-  d.state.more_metrics = [&d, b = stores.bus.get()](std::string& out) {
+  d.state.more_metrics = [&d, b = stores.bus.get(), m = stores.members.get()](std::string& out) {
     std::vector<const http::client::ClientStats*> parts;
     for (const auto& st : d.client_stats) parts.push_back(st.get());
     http::client::RenderClientMetrics(parts, out);
@@ -138,9 +138,11 @@ int Serve(const Config& config) {
     for (const auto& st : d.forward_stats) fwd.push_back(st.get());
     if (!fwd.empty()) api::RenderForwardMetrics(fwd, out);
     if (b) b->RenderMetrics(out);
+    if (m) m->RenderMetrics(out);
   };
   engine::Engine engine(config.shards, eo, http_steps, stores.factory.get());
   if (stores.bus) engine.SetEventBus(stores.bus.get());
+  if (stores.members) engine.SetMemberDirectory(stores.members.get());
   // Without a shared database there is no authority: this daemon leads every job, unfenced.
   store::Leadership leadership({.holder = stores.holder, .ttl = config.leader_ttl, .renew = config.leader_renew},
                                stores.authority.get(), stores.arbiter.get());
@@ -155,12 +157,13 @@ int Serve(const Config& config) {
         store::redis::RenderRedisMetrics({rs}, out);
     };
   }
-  d.state.degraded = [&leadership, b = stores.bus.get()]() {
+  d.state.degraded = [&leadership, b = stores.bus.get(), m = stores.members.get()]() {
     std::vector<api::ServiceState::Degraded> out;
     const bool election_down = leadership.arbiter_configured() && !leadership.arbiter_up();
-    if ((b && !b->up()) || election_down)
+    if ((b && !b->up()) || election_down || (m && !m->up()))
       out.push_back({"redis", "event streams of runs held by other daemons pause (local ones go on); "
-                              "leader election of singleton jobs runs on PostgreSQL alone"});
+                              "leader election of singleton jobs runs on PostgreSQL alone; "
+                              "cluster membership comes from PostgreSQL beats alone"});
     return out;
   };
   Tracing tracing(config, config.shards, d.http_tls.get());

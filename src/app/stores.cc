@@ -9,6 +9,7 @@
 #include "store/postgres/pg_leader.h"
 #include "store/postgres/pg_store.h"
 #include "store/redis/redis_event_bus.h"
+#include "store/redis/redis_members.h"
 #include "store/redis/redis_url.h"
 
 namespace rf::app {
@@ -61,6 +62,9 @@ int OpenStores(const Config& config, Stores& out) {
         RF_LOG(kInfo, "redis over TLS", {"redis", url->Endpoint()}, {"ca_file", out.redis_tls->ca_file()});
       }
       out.bus = std::make_unique<store::redis::RedisEventBus>(*url, po.instance, conn);
+      out.members = std::make_unique<store::redis::RedisMemberDirectory>(
+          store::redis::RedisMembersOptions{.url = *url, .conn = conn, .instance = po.instance,
+                                            .advertise = po.advertise});
       out.arbiter = std::make_unique<store::redis::RedisLeaderElection>(*url, po.instance, config.leader_renew, conn);
     }
     out.authority = std::make_unique<store::pg::PgLeaderElection>(po, config.leader_renew);

@@ -9,6 +9,7 @@
 
 #include "app/config.h"
 #include "store/leader_election.h"
+#include "store/member_directory.h"
 #include "store/redis/redis_leader.h"
 #include "store/store.h"
 #include "tls/tls_client.h"
@@ -19,6 +20,8 @@ struct Stores {
   std::unique_ptr<store::StoreFactory> factory;
   std::unique_ptr<tls::TlsClientContext> redis_tls;  // rediss://: outlives the bus
   std::unique_ptr<store::EventBus> bus;  // --redis-url with --store postgres: events across instances
+  // --redis-url with --store postgres: membership heartbeats with a TTL (redis_members.h).
+  std::unique_ptr<store::MemberDirectory> members;
   // Leader election of the singleton jobs: the lease rows in PostgreSQL, contended in Redis first
   // when there is one (store/leadership.h). Both null on the embedded store.
   std::unique_ptr<store::LeaderElection> authority;

@@ -225,6 +225,8 @@ reactor::Task<Status> Engine::Open() {
   // Until the members are read, each shard wants every partition the ring of shards gives it.
   wanted_ = owned_;
   if (definitions_->shared() || moves_) reactor::Spawn(Maintain(this), &maintain_);
+  // The beat row is written (the stores are open): peers may see the entry now.
+  if (directory_ && moves_) directory_->Start();
   ready_.store(true, std::memory_order_release);
   co_return Status{};
 }
@@ -232,8 +234,15 @@ reactor::Task<Status> Engine::Open() {
 reactor::Task<void> Engine::Maintain(Engine* self) {
   Nanos logged = 0;
   while (!self->stopping_) {
-    // A second between rounds, in steps, so that Close does not wait for it.
-    for (int i = 0; i < 10 && !self->stopping_; ++i) co_await reactor::Sleep(100 * kMillis);  // suspends
+    // A second between rounds, in steps, so that Close does not wait for it; a change in the
+    // directory's view ends the wait, and for a while after one, rounds come every 250 ms: a
+    // member that vanished from Redis still holds its leases until they expire, and the sooner
+    // a round runs after that, the sooner its partitions move.
+    const Nanos round_end = MonoNow() + (MonoNow() < self->fast_until_ ? 250 * kMillis : kSeconds);
+    while (!self->stopping_ && MonoNow() < round_end) {
+      co_await reactor::Sleep(std::min<Nanos>(50 * kMillis, round_end - MonoNow()));  // suspends
+      if (self->directory_ && self->directory_->changes() != self->directory_seen_) break;
+    }
     if (self->stopping_) break;
     if (self->definitions_->shared()) {
       RefreshSink sink(self->master_);
@@ -250,6 +259,10 @@ reactor::Task<void> Engine::Maintain(Engine* self) {
 }
 
 namespace {
+// After the directory's view changed, rounds come every 250 ms for this long: the PostgreSQL
+// lease (4 s) plus a round, so a dead member's partitions are claimed soon after its leases
+// expire, without polling the database faster the rest of the time.
+constexpr Nanos kFastRounds = 5 * kSeconds;
 reactor::Task<Result<std::vector<store::Member>>> MembersOn(Coordinator* c) { return c->Members(); }
 reactor::Task<void> RebalanceOn(Coordinator* c, std::vector<uint32_t> wanted) {
   return c->Rebalance(std::move(wanted));
@@ -269,6 +282,16 @@ std::vector<uint32_t> Engine::HeldPartitions() const {
 reactor::Task<void> Engine::Rebalance() {
   auto op = reactor::SubmitTo(0, &MembersOn, coordinators_[0].get());
   auto members = co_await op;  // suspends
+  if (directory_ && moves_) {
+    if (directory_->changes() != directory_seen_) {
+      directory_seen_ = directory_->changes();
+      fast_until_ = MonoNow() + kFastRounds;
+    }
+    if (members) {
+      const auto fast = directory_->Live();
+      *members = LiveMembers(std::move(*members), fast ? &*fast : nullptr);
+    }
+  }
   if (!members) {
     // The database is away: keep what each shard wants (its takeovers fail until it is back).
     if (MonoNow() - members_logged_ > 10 * kSeconds) {
@@ -306,6 +329,9 @@ reactor::Task<void> Engine::Close() {
     auto op = reactor::SubmitTo(i, [](Coordinator* c) { return c->Close(); }, coordinators_[i].get());
     co_await op;  // suspends
   }
+  // The leases are ended and the beat row deleted: the peers that see the entry go take the
+  // partitions at once.
+  if (directory_) co_await directory_->Leave();  // suspends
   Status st = co_await definitions_->Close();  // suspends
   if (!st) RF_LOG(kError, "definitions log close failed", {"error", st.error().ToString()});
   if (history_) co_await reactor::Offload([this] { history_->Close(); });  // suspends

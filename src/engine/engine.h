@@ -17,6 +17,7 @@
 #include "engine/engine_metrics.h"
 #include "engine/registry.h"
 #include "reactor/task.h"
+#include "store/member_directory.h"
 #include "store/store.h"
 
 namespace rf::engine {
@@ -89,6 +90,11 @@ class Engine {
   // to the other instances through `bus`, and theirs comes here, so an event stream of a run
   // held elsewhere is served here too. Must outlive the engine's Close.
   void SetEventBus(store::EventBus* bus) { bus_ = bus; }
+  // Before Open, with a store that moves partitions: the ring is built over the members that
+  // also have a live entry in `dir` (engine/membership.h, LiveMembers), and a change there
+  // starts a rebalance at once. Started once the engine is open; its entry is deleted after
+  // Close handed the partitions over. Must outlive the engine's Close.
+  void SetMemberDirectory(store::MemberDirectory* dir) { directory_ = dir; }
   // Before Open: the cluster's singleton jobs (history retention) run only while this daemon
   // leads them (store/leadership.h). Not set: always (one daemon). Must outlive the engine.
   void SetLeadership(store::Leadership* leader) {
@@ -124,6 +130,9 @@ class Engine {
   reactor::Task<void> Rebalance();
   bool moves_ = false;                              // the store moves partitions between instances
   std::vector<store::Member> members_;              // as last read (shard 0)
+  store::MemberDirectory* directory_ = nullptr;     // Redis heartbeats (SetMemberDirectory)
+  uint64_t directory_seen_ = 0;                     // its changes() at the last round
+  Nanos fast_until_ = 0;                            // rounds every 250 ms until then
   std::vector<std::vector<uint32_t>> wanted_;       // [shard] -> partitions this instance should hold
   Nanos members_logged_ = 0;
   reactor::TaskGroup maintain_;

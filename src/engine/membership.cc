@@ -35,4 +35,13 @@ std::vector<bool> PartitionsOfSelf(const std::vector<store::Member>& members) {
   return mine;
 }
 
+std::vector<store::Member> LiveMembers(std::vector<store::Member> beats,
+                                       const std::vector<std::string>* fast) {
+  if (fast == nullptr) return beats;
+  std::erase_if(beats, [fast](const store::Member& m) {
+    return !m.self && !std::binary_search(fast->begin(), fast->end(), m.id);
+  });
+  return beats;
+}
+
 }  // namespace rf::engine

@@ -8,6 +8,7 @@
 // gives (Engine::OwnerOf): only the instance level moves.
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "store/store.h"
@@ -18,5 +19,14 @@ namespace rf::engine {
 // `self` member (its beat is not written yet) every partition is false; so for
 // a standby while a member without --standby is alive.
 std::vector<bool> PartitionsOfSelf(const std::vector<store::Member>& members);
+
+// The members the ring is built over: those of the database's beats (`beats`: PostgreSQL, the
+// source of truth, Members()) that also have a live entry in the directory's view (`fast`:
+// Redis heartbeats, sorted ids), this instance always included. Without a view (no directory,
+// or it cannot be trusted now: Redis away) the beats alone. So a member that left or died
+// drops off the ring as soon as its Redis entry is gone, and one joins only once both know it;
+// the partitions themselves still move only through the database's leases.
+std::vector<store::Member> LiveMembers(std::vector<store::Member> beats,
+                                       const std::vector<std::string>* fast);
 
 }  // namespace rf::engine

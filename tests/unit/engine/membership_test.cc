@@ -91,4 +91,24 @@ TEST_CASE("membership: the answer does not depend on anything but the list") {
   CHECK(PartitionsOfSelf(m) == PartitionsOfSelf(m));
 }
 
+TEST_CASE("membership: with a Redis view, a member must be in both; without one, the beats alone") {
+  const std::vector<Member> beats{{"a", 1, true}, {"b", 1}, {"c", 1}};
+  // No view (no Redis, or it cannot be trusted now): PostgreSQL's beats as they are.
+  CHECK(LiveMembers(beats, nullptr) == beats);
+  // c's entry expired or was deleted: it is off the ring, though its beat row is still fresh.
+  const std::vector<std::string> view{"a", "b"};
+  CHECK(LiveMembers(beats, &view) == std::vector<Member>{{"a", 1, true}, {"b", 1}});
+  // An entry without a beat row (not joined yet, or its row deleted at a clean stop) adds nobody.
+  const std::vector<std::string> more{"a", "b", "c", "d"};
+  CHECK(LiveMembers(beats, &more) == beats);
+  // This instance counts even when its own entry is missing (its beat failed): it knows it lives.
+  const std::vector<std::string> without_self{"b", "c"};
+  CHECK(LiveMembers(beats, &without_self) == beats);
+  // So removing c from the view moves only c's partitions: a and b keep theirs.
+  std::vector<Member> two = LiveMembers(beats, &view), three = beats;
+  const std::vector<bool> mine2 = PartitionsOfSelf(two), mine3 = PartitionsOfSelf(three);
+  for (uint32_t p = 0; p < kPartitions; ++p)
+    if (mine3[p]) CHECK(mine2[p]);
+}
+
 }  // namespace rf::engine
