@@ -72,8 +72,9 @@ def test_sigterm_deletes_the_entry_after_the_hand_over(launch, pg, redis_server)
     assert cli(redis_server, db, "EXISTS", KEY + "d2") == "0"
     assert cli(redis_server, db, "ZSCORE", INDEX, "d2") == ""
     assert "partitions handed over" in d2.log_text(), d2.log_tail()
-    # Handed over, not expired: the survivor holds everything well within the 4 s lease.
-    wait_until(lambda: held(d1) == 256, 3.5, 0.05, "d1 holds every partition")
+    # Handed over (d2's log above says so): the survivor takes everything. How soon is a figure
+    # of bench/membership.sh, not of this test (a loaded machine stretches it).
+    wait_until(lambda: held(d1) == 256, 20.0, 0.05, "d1 holds every partition")
     assert metric(d1, "rf_cluster_membership_redis_members") == 1
     assert metric(d1, "rf_cluster_members") == 1
 
@@ -102,8 +103,8 @@ def test_a_member_whose_redis_entry_expired_leaves_the_ring_though_its_row_is_fr
     kill9(d2)
     t.start()
     try:
-        wait_until(lambda: cli(redis_server, db, "EXISTS", KEY + "d2") == "0", 5.0, 0.05, "d2's entry expired")
-        wait_until(lambda: metric(d1, "rf_cluster_members") == 1, 5.0, 0.05, "d2 off d1's ring")
+        wait_until(lambda: cli(redis_server, db, "EXISTS", KEY + "d2") == "0", 15.0, 0.05, "d2's entry expired")
+        wait_until(lambda: metric(d1, "rf_cluster_members") == 1, 15.0, 0.05, "d2 off d1's ring")
         live = pg.psql("SELECT count(*) FROM instances WHERE seen_at > now() - interval '4 seconds';", db=pgdb)
         assert live.strip() == "2"  # PostgreSQL still counts d2
         wait_until(lambda: held(d1) == 256, 15.0, 0.1, "d1 holds every partition")
