@@ -99,10 +99,10 @@ reactor::Task<void> Quotas::Fetch(Quotas* self, unsigned shard, quota::Kind kind
   const Nanos now = MonoNow();
   // A reload or a sweep may have dropped the bucket meanwhile: the answer is then not needed.
   auto it = p.shared.find(ns);
-  quota::SharedBucket* b = it == p.shared.end()
-                               ? nullptr
-                               : (kind == quota::Kind::kRequests ? &it->second.requests
-                                                                 : &it->second.starts);
+  quota::SharedBucket* b =
+      it == p.shared.end()
+          ? nullptr
+          : (kind == quota::Kind::kRequests ? &it->second.requests : &it->second.starts);
   if (!r) {
     p.batch_errors.Add();
     p.probe_at = now + kProbeEvery;
@@ -111,7 +111,8 @@ reactor::Task<void> Quotas::Fetch(Quotas* self, unsigned shard, quota::Kind kind
       p.redis_down = true;
       p.up.Set(0);
       if (shard == 0)
-        RF_LOG(kWarn, "quotas: Redis does not answer; each instance enforces its split of the limits",
+        RF_LOG(kWarn,
+               "quotas: Redis does not answer; each instance enforces its split of the limits",
                {"error", r.error().ToString()});
     }
     co_return;
@@ -179,28 +180,35 @@ void Quotas::RenderSharingMetrics(std::string& out) const {
     ex_errors += p->exchange_errors.Get();
     up += p->up.Get();
   }
-  out += "# HELP rf_quota_redis_batches_total Batches of tokens asked of the cluster's buckets in "
-         "Redis, by outcome (empty: the cluster is at its rate).\n"
-         "# TYPE rf_quota_redis_batches_total counter\n";
+  out +=
+      "# HELP rf_quota_redis_batches_total Batches of tokens asked of the cluster's buckets in "
+      "Redis, by outcome (empty: the cluster is at its rate).\n"
+      "# TYPE rf_quota_redis_batches_total counter\n";
   out += "rf_quota_redis_batches_total{outcome=\"granted\"} " + std::to_string(granted) + "\n";
   out += "rf_quota_redis_batches_total{outcome=\"empty\"} " + std::to_string(empty) + "\n";
   out += "rf_quota_redis_batches_total{outcome=\"error\"} " + std::to_string(errors) + "\n";
-  out += "# HELP rf_quota_redis_tokens_total Tokens the cluster's buckets granted this instance.\n"
-         "# TYPE rf_quota_redis_tokens_total counter\nrf_quota_redis_tokens_total " +
-         std::to_string(tokens) + "\n";
-  out += "# HELP rf_quota_redis_fallback_total Quota decisions made by this instance's split of "
-         "the limits instead of the cluster's (unavailable: Redis failed or live counts are stale; "
-         "cold: a bucket's first request or too many namespaces).\n"
-         "# TYPE rf_quota_redis_fallback_total counter\n";
-  out += "rf_quota_redis_fallback_total{reason=\"unavailable\"} " + std::to_string(unavailable) + "\n";
+  out +=
+      "# HELP rf_quota_redis_tokens_total Tokens the cluster's buckets granted this instance.\n"
+      "# TYPE rf_quota_redis_tokens_total counter\nrf_quota_redis_tokens_total " +
+      std::to_string(tokens) + "\n";
+  out +=
+      "# HELP rf_quota_redis_fallback_total Quota decisions made by this instance's split of "
+      "the limits instead of the cluster's (unavailable: Redis failed or live counts are stale; "
+      "cold: a bucket's first request or too many namespaces).\n"
+      "# TYPE rf_quota_redis_fallback_total counter\n";
+  out +=
+      "rf_quota_redis_fallback_total{reason=\"unavailable\"} " + std::to_string(unavailable) + "\n";
   out += "rf_quota_redis_fallback_total{reason=\"cold\"} " + std::to_string(cold) + "\n";
-  out += "# HELP rf_quota_redis_live_exchanges_total Live-run counts published to and read from "
-         "Redis, by outcome.\n# TYPE rf_quota_redis_live_exchanges_total counter\n";
+  out +=
+      "# HELP rf_quota_redis_live_exchanges_total Live-run counts published to and read from "
+      "Redis, by outcome.\n# TYPE rf_quota_redis_live_exchanges_total counter\n";
   out += "rf_quota_redis_live_exchanges_total{outcome=\"ok\"} " + std::to_string(ex) + "\n";
-  out += "rf_quota_redis_live_exchanges_total{outcome=\"error\"} " + std::to_string(ex_errors) + "\n";
-  out += "# HELP rf_quota_redis_up Shards whose quotas are shared through Redis now (the others "
-         "use this instance's split).\n# TYPE rf_quota_redis_up gauge\nrf_quota_redis_up " +
-         std::to_string(up) + "\n";
+  out +=
+      "rf_quota_redis_live_exchanges_total{outcome=\"error\"} " + std::to_string(ex_errors) + "\n";
+  out +=
+      "# HELP rf_quota_redis_up Shards whose quotas are shared through Redis now (the others "
+      "use this instance's split).\n# TYPE rf_quota_redis_up gauge\nrf_quota_redis_up " +
+      std::to_string(up) + "\n";
 }
 
 }  // namespace rf::api

@@ -74,8 +74,8 @@ class Quotas {
   struct Part;
   // The cluster's word on one request: admit, refuse, or kFallback (the instance's split).
   quota::SharedBucket::Decision TakeShared(quota::Kind kind, Part& p, unsigned shard,
-                                           std::string_view ns, const quota::Limits& l,
-                                           double rate, Nanos now, Nanos& wait);
+                                           std::string_view ns, const quota::Limits& l, double rate,
+                                           Nanos now, Nanos& wait);
   static reactor::Task<void> Fetch(Quotas* self, unsigned shard, quota::Kind kind, std::string ns,
                                    double rate, double capacity, int64_t want);
   static reactor::Task<void> ExchangeLoop(Quotas* self, unsigned shard);
@@ -100,7 +100,7 @@ class Quotas {
     bool redis_down = false;  // the last batch or exchange failed
     Nanos probe_at = 0;       // while down: the next batch request goes no earlier
     std::map<std::string, int64_t, std::less<>> others;  // other instances' live runs
-    Nanos others_at = -1;     // when `others` arrived (-1: never)
+    Nanos others_at = -1;                                // when `others` arrived (-1: never)
     bool closing = false;
     reactor::Nap* nap = nullptr;  // the exchange loop's pause
     reactor::TaskGroup tasks;     // fetches and the exchange loop

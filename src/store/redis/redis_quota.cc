@@ -95,7 +95,8 @@ Result<QuotaShare::Counts> ParseLiveReply(const RedisReply& reply) {
   for (size_t i = 0; i < reply.elements.size(); i += 2) {
     const RedisReply& ns = reply.elements[i];
     const RedisReply& n = reply.elements[i + 1];
-    if (ns.type != RedisReply::Type::kString || n.type != RedisReply::Type::kInteger || n.integer < 0)
+    if (ns.type != RedisReply::Type::kString || n.type != RedisReply::Type::kInteger ||
+        n.integer < 0)
       return Error{Errc::kInternal, "redis quota: unexpected reply " + reply.Describe()};
     out.emplace_back(ns.str, n.integer);
   }

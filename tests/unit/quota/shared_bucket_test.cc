@@ -5,13 +5,15 @@
 namespace rf::quota {
 
 TEST_SUITE("quota.shared_bucket") {
-  TEST_CASE("a batch is about a tenth of a second of the rate per shard of the cluster, >= 1, <= capacity") {
-    CHECK(BatchSize(1000, 1000, 4) == 25);    // 1000/s over 4 shards: 100 per 0.1 s, 25 each
+  TEST_CASE(
+      "a batch is about a tenth of a second of the rate per shard of the cluster, >= 1, <= "
+      "capacity") {
+    CHECK(BatchSize(1000, 1000, 4) == 25);  // 1000/s over 4 shards: 100 per 0.1 s, 25 each
     CHECK(BatchSize(1000, 1000, 1) == 100);
-    CHECK(BatchSize(20, 20, 4) == 1);         // 0.5 rounds down, but a batch holds one at least
+    CHECK(BatchSize(20, 20, 4) == 1);  // 0.5 rounds down, but a batch holds one at least
     CHECK(BatchSize(0.5, 1, 1) == 1);
-    CHECK(BatchSize(10000, 50, 1) == 50);     // never more than the bucket can hold
-    CHECK(BatchSize(1000, 1000, 0) == 100);   // no member count yet: one way
+    CHECK(BatchSize(10000, 50, 1) == 50);    // never more than the bucket can hold
+    CHECK(BatchSize(1000, 1000, 0) == 100);  // no member count yet: one way
     CHECK(BatchSize(0, 1, 1) == 1);
   }
 
@@ -25,7 +27,8 @@ TEST_SUITE("quota.shared_bucket") {
     CHECK(b.in_flight());
   }
 
-  TEST_CASE("granted tokens are spent locally, the next batch is asked for at half, refused meanwhile") {
+  TEST_CASE(
+      "granted tokens are spent locally, the next batch is asked for at half, refused meanwhile") {
     SharedBucket b;
     b.Fetching();
     b.Granted(4, 0, 100);

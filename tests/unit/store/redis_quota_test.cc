@@ -39,11 +39,12 @@ Task<void> BatchesBody(std::string url) {
   CHECK(c->wait <= 2 * kSeconds);
   RedisClient raw({.url = *ParseRedisUrl(url)});
   raw.Start();
-  auto flushed = co_await raw.Command(Deadline::After(5 * kSeconds), "SCRIPT", "FLUSH");  // suspends
+  auto flushed =
+      co_await raw.Command(Deadline::After(5 * kSeconds), "SCRIPT", "FLUSH");  // suspends
   CHECK(flushed.has_value());
-  co_await raw.Close();  // suspends
+  co_await raw.Close();                             // suspends
   co_await reactor::Sleep(c->wait + 10 * kMillis);  // suspends
-  auto d = co_await q.TakeBatch(key, 0.5, 3, 2);  // suspends; NOSCRIPT, loaded again
+  auto d = co_await q.TakeBatch(key, 0.5, 3, 2);    // suspends; NOSCRIPT, loaded again
   CO_REQUIRE_MESSAGE(d.has_value(), d.error().ToString());
   CHECK(d->granted == 1);
   co_await q.Close();  // suspends
@@ -93,7 +94,8 @@ TEST_SUITE("store.redis_quota") {
   TEST_CASE("a rate reply of another shape is an error, not a grant") {
     CHECK_FALSE(ParseBatchReply(RedisReply::Integer(3)));
     CHECK_FALSE(ParseBatchReply(RedisReply::Array({RedisReply::Integer(3)})));
-    CHECK_FALSE(ParseBatchReply(RedisReply::Array({RedisReply::String("3"), RedisReply::Integer(0)})));
+    CHECK_FALSE(
+        ParseBatchReply(RedisReply::Array({RedisReply::String("3"), RedisReply::Integer(0)})));
     CHECK_FALSE(ParseBatchReply(Ints(-1, 0)));
     CHECK_FALSE(ParseBatchReply(Ints(1, -5)));
     CHECK_FALSE(ParseBatchReply(RedisReply::Nil()));
@@ -103,8 +105,9 @@ TEST_SUITE("store.redis_quota") {
   }
 
   TEST_CASE("the live script's reply: the other instances' runs per namespace") {
-    auto c = ParseLiveReply(RedisReply::Array({RedisReply::String("team-a"), RedisReply::Integer(4),
-                                               RedisReply::String("default"), RedisReply::Integer(1)}));
+    auto c =
+        ParseLiveReply(RedisReply::Array({RedisReply::String("team-a"), RedisReply::Integer(4),
+                                          RedisReply::String("default"), RedisReply::Integer(1)}));
     REQUIRE(c);
     REQUIRE(c->size() == 2);
     CHECK((*c)[0] == std::pair<std::string, int64_t>{"team-a", 4});
@@ -130,9 +133,12 @@ TEST_SUITE("store.redis_quota") {
 
   TEST_CASE("a live reply of another shape is an error") {
     CHECK_FALSE(ParseLiveReply(RedisReply::Array({RedisReply::String("team-a")})));
-    CHECK_FALSE(ParseLiveReply(RedisReply::Array({RedisReply::Integer(1), RedisReply::Integer(4)})));
-    CHECK_FALSE(ParseLiveReply(RedisReply::Array({RedisReply::String("a"), RedisReply::String("4")})));
-    CHECK_FALSE(ParseLiveReply(RedisReply::Array({RedisReply::String("a"), RedisReply::Integer(-1)})));
+    CHECK_FALSE(
+        ParseLiveReply(RedisReply::Array({RedisReply::Integer(1), RedisReply::Integer(4)})));
+    CHECK_FALSE(
+        ParseLiveReply(RedisReply::Array({RedisReply::String("a"), RedisReply::String("4")})));
+    CHECK_FALSE(
+        ParseLiveReply(RedisReply::Array({RedisReply::String("a"), RedisReply::Integer(-1)})));
     CHECK_FALSE(ParseLiveReply(RedisReply::Integer(0)));
   }
 }
