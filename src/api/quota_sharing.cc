@@ -77,6 +77,7 @@ quota::SharedBucket::Decision Quotas::TakeShared(quota::Kind kind, Part& p, unsi
       return Decision::kFallback;
     }
     it = p.shared.emplace(key, SharedPair{}).first;
+    p.shared_buckets.Set(static_cast<int64_t>(p.shared.size()));
   }
   quota::SharedBucket& b = kind == quota::Kind::kRequests ? it->second.requests : it->second.starts;
   const Decision d = b.Take(now, wait);
@@ -168,7 +169,7 @@ int64_t Quotas::SharedLiveLimit(unsigned shard, std::string_view ns, int64_t lim
 void Quotas::RenderSharingMetrics(std::string& out) const {
   uint64_t granted = 0, empty = 0, errors = 0, tokens = 0, unavailable = 0, cold = 0, ex = 0,
            ex_errors = 0;
-  int64_t up = 0;
+  int64_t up = 0, buckets = 0;
   for (const auto& p : shards_) {
     granted += p->batches_granted.Get();
     empty += p->batches_empty.Get();
@@ -179,6 +180,7 @@ void Quotas::RenderSharingMetrics(std::string& out) const {
     ex += p->exchanges.Get();
     ex_errors += p->exchange_errors.Get();
     up += p->up.Get();
+    buckets += p->shared_buckets.Get();
   }
   out +=
       "# HELP rf_quota_redis_batches_total Batches of tokens asked of the cluster's buckets in "
@@ -205,6 +207,11 @@ void Quotas::RenderSharingMetrics(std::string& out) const {
   out += "rf_quota_redis_live_exchanges_total{outcome=\"ok\"} " + std::to_string(ex) + "\n";
   out +=
       "rf_quota_redis_live_exchanges_total{outcome=\"error\"} " + std::to_string(ex_errors) + "\n";
+  out +=
+      "# HELP rf_quota_redis_buckets Shared rates a shard keeps batches of (every shard; at most "
+      "4096 a shard, idle ones dropped first).\n# TYPE rf_quota_redis_buckets gauge\n"
+      "rf_quota_redis_buckets " +
+      std::to_string(buckets) + "\n";
   out +=
       "# HELP rf_quota_redis_up Shards whose quotas are shared through Redis now (the others "
       "use this instance's split).\n# TYPE rf_quota_redis_up gauge\nrf_quota_redis_up " +

@@ -21,6 +21,7 @@ void Quotas::SetConfig(unsigned shard, std::shared_ptr<const quota::Config> conf
   if (shard == 0) std::atomic_store(&rendered_, config);
   shards_[shard]->limiter.SetConfig(std::move(config));
   shards_[shard]->shared.clear();  // the batches in hand were taken under the old limits
+  shards_[shard]->shared_buckets.Set(0);
 }
 
 double Quotas::Instances() const {

@@ -106,7 +106,7 @@ class Quotas {
     reactor::TaskGroup tasks;     // fetches and the exchange loop
     obs::Counter batches_granted, batches_empty, batch_errors, tokens_granted;
     obs::Counter fallback_unavailable, fallback_cold, exchanges, exchange_errors;
-    obs::Gauge up;
+    obs::Gauge up, shared_buckets;
   };
   std::vector<std::unique_ptr<Part>> shards_;
   std::vector<store::QuotaShare*> shares_;

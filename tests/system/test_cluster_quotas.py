@@ -123,6 +123,7 @@ def test_one_daemon_alone_gets_the_whole_rate_and_both_together_no_more(launch, 
     assert admitted <= RATE * elapsed + CAPACITY + 2 * SHARDS, (admitted, elapsed)
     assert metric(d1, "rf_quota_redis_batches_total", outcome="granted") > 0
     assert metric(d1, "rf_quota_redis_batches_total", outcome="empty") > 0
+    assert metric(d1, "rf_quota_redis_buckets") >= 1
 
     # (b) Both daemons asked at once: together no more than the rate (+ burst).
     admitted, refused, elapsed, other = hammer([d1, d2], both, 4.0)
