@@ -20,6 +20,8 @@ Quotas::Quotas(size_t shards, std::shared_ptr<const quota::Config> config, const
 void Quotas::SetConfig(unsigned shard, std::shared_ptr<const quota::Config> config) {
   if (shard == 0) std::atomic_store(&rendered_, config);
   shards_[shard]->limiter.SetConfig(std::move(config));
+  shards_[shard]->shared.clear();  // the batches in hand were taken under the old limits
+  shards_[shard]->shared_buckets.Set(0);
 }
 
 double Quotas::Instances() const {
@@ -29,9 +31,25 @@ double Quotas::Instances() const {
 
 bool Quotas::Take(quota::Kind kind, unsigned shard, std::string_view ns, Nanos& wait) {
   Part& p = *shards_[shard];
-  if (!p.limiter.config()) return true;
+  const quota::Config* c = p.limiter.config();
+  if (!c) return true;
+  const Nanos now = MonoNow();
+  if (p.share) {
+    const quota::Limits& l = c->For(ns);
+    const double rate = kind == quota::Kind::kRequests ? l.requests_per_second : l.starts_per_second;
+    if (rate <= 0) return true;
+    switch (TakeShared(kind, p, shard, ns, l, rate, now, wait)) {
+      case quota::SharedBucket::Decision::kAdmit:
+        return true;
+      case quota::SharedBucket::Decision::kRefuse:
+        (kind == quota::Kind::kRequests ? p.requests_rejected : p.starts_rejected).Add();
+        return false;
+      case quota::SharedBucket::Decision::kFallback:
+        break;  // this instance's split decides, as without Redis
+    }
+  }
   p.limiter.SetShare(static_cast<double>(shards_.size()) * Instances());
-  const bool ok = p.limiter.Admit(kind, ns, MonoNow(), wait);
+  const bool ok = p.limiter.Admit(kind, ns, now, wait);
   p.buckets.Set(static_cast<int64_t>(p.limiter.buckets()));
   if (ok) return true;
   (kind == quota::Kind::kRequests ? p.requests_rejected : p.starts_rejected).Add();
@@ -86,11 +104,12 @@ bool Quotas::AdmitStart(unsigned shard, std::string_view ns, http::Response& res
   return Admit(quota::Kind::kStarts, shard, ns, resp);
 }
 
-int64_t Quotas::LiveLimit(unsigned shard, std::string_view ns) const {
+int64_t Quotas::LiveLimit(unsigned shard, std::string_view ns) {
   const quota::Config* c = shards_[shard]->limiter.config();
   if (!c) return 0;
   const int64_t limit = c->For(ns).live_runs;
   if (limit <= 0) return 0;
+  if (const int64_t shared = SharedLiveLimit(shard, ns, limit); shared != 0) return shared;
   return static_cast<int64_t>(std::ceil(static_cast<double>(limit) / Instances()));
 }
 
@@ -110,6 +129,7 @@ void Quotas::RenderMetrics(const engine::NamespaceUsage& usage, std::string& out
   out += "rf_quota_rejected_total{limit=\"starts_per_second\"} " + std::to_string(starts) + "\n";
   out += "rf_quota_rejected_total{limit=\"live_runs\"} " + std::to_string(live) + "\n";
   out += "rf_quota_rejected_total{limit=\"retained_history_bytes\"} " + std::to_string(history) + "\n";
+  if (sharing()) RenderSharingMetrics(out);
   out += "# HELP rf_quota_buckets Token buckets held (namespaces seen lately, every shard; at most "
          "4096 a shard).\n# TYPE rf_quota_buckets gauge\nrf_quota_buckets " +
          std::to_string(buckets) + "\n";

@@ -58,6 +58,7 @@ reactor::Task<void> Drain(Daemon* d) {
   if (d->security) co_await d->security->Close();  // suspends; no request is served any more
   if (d->keys) co_await d->keys->Close();  // suspends
   if (d->bulk) co_await d->bulk->Close();  // suspends
+  if (d->quotas) co_await d->quotas->Close();  // suspends; no request is served any more
   if (d->schedules) co_await d->schedules->Close();  // suspends
   co_await d->engine->Close();  // suspends
   co_await d->tracing->Stop(d->reactor->size());  // suspends; the engine records no more spans

@@ -220,6 +220,12 @@ int Serve(const Config& config) {
     d.quotas = std::make_unique<api::Quotas>(
         config.shards, std::make_shared<const quota::Config>(std::move(*parsed)), &engine.metrics().members,
         &engine.metrics().namespaces, history_retry);
+    if (!stores.quota_shares.empty()) {
+      std::vector<store::QuotaShare*> shares;
+      for (const auto& s : stores.quota_shares) shares.push_back(s.get());
+      d.quotas->EnableSharing(std::move(shares));
+      RF_LOG(kInfo, "quotas shared by the cluster through Redis (--redis-url)");
+    }
     gate.EnableQuotas(d.quotas.get());
     auto previous = d.state.more_metrics;
     d.state.more_metrics = [&d, previous](std::string& out) {
@@ -361,6 +367,7 @@ int Serve(const Config& config) {
     server.Start(shard);
     if (internal) internal->Start(shard);
     tracing.StartShard(shard.id());
+    if (d.quotas) d.quotas->StartShard(shard.id());
     if (shard.id() == 0) {
       reactor::Spawn(WatchSignals(&d));
       reactor::Spawn(slo.Sample(&d.slo_stop), &d.slo_sampler);

@@ -10,6 +10,7 @@
 #include "store/postgres/pg_store.h"
 #include "store/redis/redis_event_bus.h"
 #include "store/redis/redis_members.h"
+#include "store/redis/redis_quota.h"
 #include "store/redis/redis_url.h"
 
 namespace rf::app {
@@ -66,6 +67,12 @@ int OpenStores(const Config& config, Stores& out) {
           store::redis::RedisMembersOptions{.url = *url, .conn = conn, .instance = po.instance,
                                             .advertise = po.advertise});
       out.arbiter = std::make_unique<store::redis::RedisLeaderElection>(*url, po.instance, config.leader_renew, conn);
+      // A quota decision never waits for Redis; a batch slower than this falls back to the split.
+      constexpr Nanos kQuotaRedisTimeout = 500 * kMillis;
+      if (!config.quotas_file.empty())
+        for (unsigned i = 0; i < config.shards; ++i)
+          out.quota_shares.push_back(
+              std::make_unique<store::redis::RedisQuotaShare>(*url, po.instance, kQuotaRedisTimeout, conn));
     }
     out.authority = std::make_unique<store::pg::PgLeaderElection>(po, config.leader_renew);
     out.holder = po.instance;

@@ -6,10 +6,12 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "app/config.h"
 #include "store/leader_election.h"
 #include "store/member_directory.h"
+#include "store/quota_share.h"
 #include "store/redis/redis_leader.h"
 #include "store/store.h"
 #include "tls/tls_client.h"
@@ -27,6 +29,9 @@ struct Stores {
   std::unique_ptr<store::LeaderElection> authority;
   std::unique_ptr<store::redis::RedisLeaderElection> arbiter;
   std::string holder;  // this daemon's name in the leases
+  // --redis-url: the quotas' buckets and live counts shared by the cluster, one per shard (a
+  // connection each); empty without Redis (each instance enforces its split).
+  std::vector<std::unique_ptr<store::QuotaShare>> quota_shares;
 };
 
 // 0 with `out` filled, or the exit code after logging why the stores cannot be used.

@@ -326,11 +326,14 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
   if (!e) {
     // The partition may have been handed over while this start waited above.
     if (Status held = CheckHeld(cmd.partition); !held) co_return held.error();
-    if (cmd.live_limit > 0) {
+    if (cmd.live_limit != 0) {
       const std::string_view ns = SplitQualified(cmd.def->name).ns;
       if (const int64_t live = usage_->Live(ns); live >= cmd.live_limit)
-        co_return Error{Errc::kLimited, "namespace '" + std::string(ns) + "' has " + std::to_string(live) +
-                                            " live runs, its quota; retry when some have ended"};
+        co_return Error{Errc::kLimited,
+                        "namespace '" + std::string(ns) + "' has " + std::to_string(live) +
+                            (cmd.live_limit < 0 ? " live runs here and its quota's worth on the cluster's other instances"
+                                                : " live runs, its quota") +
+                            "; retry when some have ended"};
     }
     RunId id = NewRunId(cmd.partition, NowMs());
     auto owned = std::make_unique<Entry>();

@@ -81,7 +81,9 @@ struct StartCommand {
   std::string idempotency_key;
   uint32_t partition = 0;
   Nanos wait = 0;  // > 0: answer when terminal or after this long
-  int64_t live_limit = 0;  // > 0: kLimited when the namespace has this many live runs already
+  // > 0: kLimited when the namespace has this many live runs already (here); < 0: kLimited
+  // (the cluster's other instances hold its quota); 0: no limit.
+  int64_t live_limit = 0;
   trace::TraceParent trace_parent;  // the start's valid `traceparent`, joined by the run's trace
   ParentLink parent;  // a child run of a workflow step (coordinator_children.cc)
 };

@@ -2,7 +2,8 @@
 // Limiter: one shard's token buckets, per namespace and kind, under the current quota Config.
 // Shard-local (no sharing, no locks): each shard enforces rate / (shards x instances), so an
 // instance as a whole admits its configured rate when connections spread over its shards
-// (SO_REUSEPORT does that), and a cluster of N instances about N times less each. Bounded: at
+// (SO_REUSEPORT does that), and a cluster of N instances about N times less each. With
+// --redis-url the cluster shares its rates (shared_bucket.h) and this is the fallback. Bounded: at
 // most kMaxNamespaces buckets a shard; when full, buckets that are full again (idle) go first,
 // and a namespace beyond that is limited in one shared overflow bucket.
 

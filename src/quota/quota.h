@@ -4,7 +4,8 @@
 //    "namespaces": {"team-a": {"requests_per_second": 50, "burst": 100, "live_runs": 200}}}
 // A namespace listed under "namespaces" takes its own limits, a field it leaves out comes from
 // "default"; an absent limit (or 0) is no limit. Rates are per second over the whole instance
-// (each shard enforces its even part, Limiter); "burst" is how far above the rate a moment may
+// (each shard enforces its even part, Limiter), or over the cluster with --redis-url
+// (SharedBucket); "burst" is how far above the rate a moment may
 // go (default: one second's worth), for both rates. "retained_history_bytes" caps the
 // finished-run history a namespace keeps (an integer, or a string with a K/M/G/T suffix:
 // "512M"). A namespace may also name "egress_allow":
