@@ -263,6 +263,9 @@ namespace {
 // lease (4 s) plus a round, so a dead member's partitions are claimed soon after its leases
 // expire, without polling the database faster the rest of the time.
 constexpr Nanos kFastRounds = 5 * kSeconds;
+// After the members could not be read: twice PostgreSQL's 4 s lease, so every live member has
+// reconnected and beaten before anyone counts it gone (KeepThroughOutage).
+constexpr Nanos kOutageGrace = 8 * kSeconds;
 reactor::Task<Result<std::vector<store::Member>>> MembersOn(Coordinator* c) { return c->Members(); }
 reactor::Task<void> RebalanceOn(Coordinator* c, std::vector<uint32_t> wanted) {
   return c->Rebalance(std::move(wanted));
@@ -282,6 +285,11 @@ std::vector<uint32_t> Engine::HeldPartitions() const {
 reactor::Task<void> Engine::Rebalance() {
   auto op = reactor::SubmitTo(0, &MembersOn, coordinators_[0].get());
   auto members = co_await op;  // suspends
+  if (!members) {
+    members_failed_at_ = MonoNow();
+  } else if (members_failed_at_ != 0 && MonoNow() - members_failed_at_ < kOutageGrace) {
+    *members = KeepThroughOutage(std::move(*members), members_);
+  }
   if (directory_ && moves_) {
     if (directory_->changes() != directory_seen_) {
       directory_seen_ = directory_->changes();

@@ -135,6 +135,7 @@ class Engine {
   Nanos fast_until_ = 0;                            // rounds every 250 ms until then
   std::vector<std::vector<uint32_t>> wanted_;       // [shard] -> partitions this instance should hold
   Nanos members_logged_ = 0;
+  Nanos members_failed_at_ = 0;  // the last round whose members read failed (0: none yet)
   reactor::TaskGroup maintain_;
   bool stopping_ = false;  // shard 0
   static reactor::Task<Status> OpenShard(Engine* self, unsigned shard,

@@ -44,4 +44,20 @@ std::vector<store::Member> LiveMembers(std::vector<store::Member> beats,
   return beats;
 }
 
+std::vector<store::Member> KeepThroughOutage(std::vector<store::Member> beats,
+                                             const std::vector<store::Member>& before) {
+  const size_t read = beats.size();
+  for (const store::Member& m : before) {
+    auto same = [&m](const store::Member& b) { return b.id == m.id; };
+    if (std::none_of(beats.begin(), beats.begin() + static_cast<long>(read), same)) {
+      store::Member kept = m;
+      kept.self = false;  // this instance is in `beats` once its beat is written
+      beats.push_back(std::move(kept));
+    }
+  }
+  std::sort(beats.begin(), beats.end(),
+            [](const store::Member& a, const store::Member& b) { return a.id < b.id; });
+  return beats;
+}
+
 }  // namespace rf::engine

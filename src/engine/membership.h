@@ -20,6 +20,15 @@ namespace rf::engine {
 // a standby while a member without --standby is alive.
 std::vector<bool> PartitionsOfSelf(const std::vector<store::Member>& members);
 
+// Right after the database was away, every member's beat is as stale as the outage was long:
+// the first to reconnect would read the others as gone and take their (expired) leases, and
+// they would stop (fenced) on their next commit. So for a grace time after a failed read the
+// members of the last good read stay (`before`, sorted by id) beside those read now (`beats`,
+// sorted by id); a member that really died meanwhile leaves once the grace is over. Sorted by
+// id, each id once (the entry read now wins).
+std::vector<store::Member> KeepThroughOutage(std::vector<store::Member> beats,
+                                             const std::vector<store::Member>& before);
+
 // The members the ring is built over: those of the database's beats (`beats`: PostgreSQL, the
 // source of truth, Members()) that also have a live entry in the directory's view (`fast`:
 // Redis heartbeats, sorted ids), this instance always included. Without a view (no directory,

@@ -171,8 +171,13 @@ def test_postgres_restarted_under_load_with_three_daemons(launch, pg, redis_serv
     with Load(ds) as load:
         wait_until(lambda: load.count() >= 60, 30.0, 0.1, "runs before the restart")
         pg.restart()
-        wait_until(lambda: all(rfclient.get(d.port, "/health/ready", timeout=2.0).status == 200
-                               for d in ds), 30.0, 0.2, "every daemon ready again")
+
+        def all_ready():
+            dead = [d.log_tail(60) for d in ds if not d.alive()]
+            assert not dead, f"a daemon exited after the PostgreSQL restart: {dead}"
+            return all(rfclient.get(d.port, "/health/ready", timeout=2.0).status == 200 for d in ds)
+
+        wait_until(all_ready, 30.0, 0.2, "every daemon ready again")
         after = load.count()
         wait_until(lambda: load.count() >= after + 60, 30.0, 0.1, "starts answered 201 after the restart")
     assert all(d.alive() for d in ds), [d.log_tail() for d in ds if not d.alive()]

@@ -111,4 +111,20 @@ TEST_CASE("membership: with a Redis view, a member must be in both; without one,
     if (mine3[p]) CHECK(mine2[p]);
 }
 
+TEST_CASE("membership: right after an outage the members read before stay beside those read now") {
+  // Only a (this instance) has beaten since the database came back: b and c look gone.
+  const std::vector<Member> before{{"a", 1, true}, {"b", 2}, {"c", 1}};
+  const std::vector<Member> now{{"a", 1, true}};
+  const std::vector<Member> kept = KeepThroughOutage(now, before);
+  CHECK(kept == before);
+  // So a wants no partition of b's or c's: its share is the one it had.
+  CHECK(PartitionsOfSelf(kept) == PartitionsOfSelf(before));
+  // A member read now wins over its old entry (its shards changed), a new one joins, sorted by id.
+  const std::vector<Member> changed{{"a", 1, true}, {"b", 4}, {"d", 1}};
+  CHECK(KeepThroughOutage(changed, before) ==
+        std::vector<Member>{{"a", 1, true}, {"b", 4}, {"c", 1}, {"d", 1}});
+  // This instance is kept as a plain member when its own beat is not written yet.
+  CHECK(KeepThroughOutage({}, before) == std::vector<Member>{{"a", 1}, {"b", 2}, {"c", 1}});
+}
+
 }  // namespace rf::engine
