@@ -25,12 +25,16 @@
 # rf-loadgen per daemon, W3_DURATION seconds each, run together), summed. Everything
 # shares this machine's cores, so this shows what the cluster machinery costs, not scaling.
 #
+# REDIS=1: a private Redis (tools/redis.sh) beside the database, every daemon with --redis-url
+# (membership heartbeats, shared quotas, the event bus). PARTS picks what runs, a comma list of
+# failover, latency, w3 (default all three).
+#
 #   bench/cluster.sh            # ROUNDS=5 LIVE_RUNS=200 DELAY_MS=2000 CLIENTS=120 W3_DURATION=15
-#   SKIP_BUILD=1 bench/cluster.sh
+#   SKIP_BUILD=1 REDIS=1 PARTS=w3 bench/cluster.sh
 set -euo pipefail
 
 case ${1:-} in
-    -h | --help) sed -n '2,29s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,33s/^# \{0,1\}//p' "$0"; exit 0 ;;
     "") ;;
     *) echo "cluster.sh: unknown argument ${1} (see --help)" >&2; exit 2 ;;
 esac
@@ -41,6 +45,12 @@ SHARDS=${SHARDS:-2}
 LATENCY_RUNS=${LATENCY_RUNS:-500}
 CLIENTS=${CLIENTS:-120}
 W3_DURATION=${W3_DURATION:-15}
+REDIS=${REDIS:-0}
+PARTS=${PARTS:-failover,latency,w3}
+[[ $REDIS == 0 || $REDIS == 1 ]] || { echo "cluster.sh: REDIS must be 0 or 1" >&2; exit 2; }
+[[ ,$PARTS, =~ ^(,(failover|latency|w3))+,$ ]] ||
+    { echo "cluster.sh: PARTS is a comma list of failover, latency, w3 (got '$PARTS')" >&2; exit 2; }
+part() { [[ ,$PARTS, == *,$1,* ]]; }
 for v in ROUNDS LIVE_RUNS DELAY_MS SHARDS LATENCY_RUNS CLIENTS W3_DURATION; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "cluster.sh: $v must be a positive integer" >&2; exit 2; }
 done
@@ -63,6 +73,12 @@ PG_DIR="$TMP/pg"
 mkdir -p "$PG_DIR"
 chmod 755 "$TMP"  # the cluster runs as the postgres user (tools/pg.sh): it must reach PG_DIR
 PG_URL=$(env -u PG_FAST "$REPO/tools/pg.sh" start "$PG_DIR")
+REDIS_ARGS=()
+if [[ $REDIS == 1 ]]; then
+    REDIS_DIR="$TMP/redis"
+    mkdir -p "$REDIS_DIR"
+    REDIS_ARGS=(--redis-url "$("$REPO/tools/redis.sh" start "$REDIS_DIR")")
+fi
 "$RINGFLOW_BIN" migrate up --database-url "$PG_URL" >/dev/null
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -73,7 +89,7 @@ start_rf() {
     shift
     port=$(free_port)
     "$RINGFLOW_BIN" serve --listen "127.0.0.1:$port" --data-dir "$TMP/data-$name" --shards "$SHARDS" \
-        --store postgres --database-url "$PG_URL" --log-level info --access-log false "$@" \
+        --store postgres --database-url "$PG_URL" --log-level info --access-log false "${REDIS_ARGS[@]}" "$@" \
         2>>"$TMP/ringflow-$name.log" &
     pid=$!
     PIDS+=("$pid")
@@ -123,12 +139,14 @@ echo "== ringflow cluster bench =="
 echo "date    : $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "machine : nproc=$(nproc) kernel=$(uname -r) mem=$(awk '/^MemTotal/ {printf "%.1fGiB", $2 / 1048576}' /proc/meminfo)"
 echo "ringflow: $("$RINGFLOW_BIN" version 2>/dev/null | head -n 1) shards=$SHARDS per daemon, up to 3 daemons on one database"
-echo "store   : postgres $(psql -d "$PG_URL" -Atc 'SHOW server_version'), same machine"
+echo "store   : postgres $(psql -d "$PG_URL" -Atc 'SHOW server_version'), same machine$([[ $REDIS == 1 ]] && echo ", redis $(redis-server --version | awk '{sub("v=", "", $3); print $3}')")"
+echo "parts   : $PARTS"
 echo "rounds  : $ROUNDS, $LIVE_RUNS runs started before each kill (delay ${DELAY_MS} ms, then noop)"
 echo
 
 takeovers=() firsts=() alls=() moved_runs=()
 for round in $(seq 1 "$ROUNDS"); do
+    part failover || break
     vp=PORT_$victim sp=PORT_$survivor vpid=PID_$victim
     hport=${!vp} sport=${!sp}
     base=$(noops "$sport")
@@ -182,8 +200,10 @@ latency() {  # PORT -> "p50 p99" in ms of LATENCY_RUNS sequential starts that wa
         { echo "cluster.sh: a start through port $port was not answered 201" >&2; exit 1; }
     sort -n "$TMP/lat" | awk '{v[NR] = $1} END {printf "%.2f %.2f", v[int(NR * 0.5 + 0.5)], v[int(NR * 0.99 + 0.5)]}'
 }
-read -r lp50 lp99 <<<"$(latency "$PORT_a")"
-read -r fp50 fp99 <<<"$(latency "$PORT_c")"
+if part latency; then
+    read -r lp50 lp99 <<<"$(latency "$PORT_a")"
+    read -r fp50 fp99 <<<"$(latency "$PORT_c")"
+fi
 
 # W3 with 1, 2, 3 daemons: b and c stop, then b and c (no longer a standby) join again.
 curl -sf -X PUT "http://127.0.0.1:$PORT_a/v1/workflows/w3" -H 'content-type: application/json' \
@@ -206,37 +226,45 @@ w3() {  # PORT... -> "runs/s p99_ms errors" summed (p99: the worst daemon's)
         END {printf "%.0f %.2f %d", r, p, e}'
     rm -f "$TMP"/w3-*.out
 }
-sleep 1
-read -r w1 w1p w1e <<<"$(w3 "$PORT_a")"
-start_rf b
-wait_shared "$PORT_a" "$PORT_b"
-read -r w2 w2p w2e <<<"$(w3 "$PORT_a" "$PORT_b")"
-start_rf c
-wait_shared "$PORT_a" "$PORT_b" "$PORT_c"
-read -r w3r w3p w3e <<<"$(w3 "$PORT_a" "$PORT_b" "$PORT_c")"
+if part w3; then
+    sleep 1
+    read -r w1 w1p w1e <<<"$(w3 "$PORT_a")"
+    start_rf b
+    wait_shared "$PORT_a" "$PORT_b"
+    read -r w2 w2p w2e <<<"$(w3 "$PORT_a" "$PORT_b")"
+    start_rf c
+    wait_shared "$PORT_a" "$PORT_b" "$PORT_c"
+    read -r w3r w3p w3e <<<"$(w3 "$PORT_a" "$PORT_b" "$PORT_c")"
+fi
 
 stats() {  # values -> "p50 max"
     printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {printf "%d %d", v[int((NR + 1) / 2)], v[NR]}'
 }
-read -r tp tm <<<"$(stats "${takeovers[@]}")"
-read -r fp fm <<<"$(stats "${firsts[@]}")"
-read -r ap am <<<"$(stats "${alls[@]}")"
 
 # Reference: one-row SELECTs through pgbench, 4 clients, 10 s, on the same cluster.
 pgbench -i -q "$PG_URL" >/dev/null 2>&1
 ref=$(pgbench -n -S -c 4 -j 2 -T 10 "$PG_URL" 2>/dev/null | awk '/^tps/ {printf "%.0f", $3; exit}')
 
+if part failover; then
+    read -r tp tm <<<"$(stats "${takeovers[@]}")"
+    read -r fp fm <<<"$(stats "${firsts[@]}")"
+    read -r ap am <<<"$(stats "${alls[@]}")"
+    echo
+    printf '%-44s %10s %10s\n' "failover (kill -9 -> on the survivor)" "p50 ms" "max ms"
+    printf '%-44s %10d %10d\n' "holds every partition" "$tp" "$tm"
+    printf '%-44s %10d %10d   (target <= 5000)\n' "first step of a moved run completed" "$fp" "$fm"
+    printf '%-44s %10d %10d\n' "all moved runs completed" "$ap" "$am"
+    echo "runs moved per round (of $LIVE_RUNS started just before the kill): ${moved_runs[*]}"
+fi
 echo
-printf '%-44s %10s %10s\n' "failover (kill -9 -> on the survivor)" "p50 ms" "max ms"
-printf '%-44s %10d %10d\n' "holds every partition" "$tp" "$tm"
-printf '%-44s %10d %10d   (target <= 5000)\n' "first step of a moved run completed" "$fp" "$fm"
-printf '%-44s %10d %10d\n' "all moved runs completed" "$ap" "$am"
-echo "runs moved per round (of $LIVE_RUNS started just before the kill): ${moved_runs[*]}"
 echo "reference: pgbench -S (one-row SELECT), 4 clients: ${ref:-?} tps"
-echo
-printf '%-44s %10s %10s\n' "start ?wait=5s, one client, $LATENCY_RUNS runs" "p50 ms" "p99 ms"
-printf '%-44s %10s %10s\n' "to a daemon (local partition)" "$lp50" "$lp99"
-printf '%-44s %10s %10s\n' "to a standby (forwarded to the holder)" "$fp50" "$fp99"
+if part latency; then
+    echo
+    printf '%-44s %10s %10s\n' "start ?wait=5s, one client, $LATENCY_RUNS runs" "p50 ms" "p99 ms"
+    printf '%-44s %10s %10s\n' "to a daemon (local partition)" "$lp50" "$lp99"
+    printf '%-44s %10s %10s\n' "to a standby (forwarded to the holder)" "$fp50" "$fp99"
+fi
+part w3 || exit 0
 echo
 printf '%-44s %10s %10s %8s %8s\n' "W3 ($CLIENTS clients, ${W3_DURATION}s, ?wait=30s)" "runs/s" "p99 ms" "errors" "vs 1"
 printf '%-44s %10s %10s %8s %8s\n' "1 daemon" "$w1" "$w1p" "$w1e" "1.00"

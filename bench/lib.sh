@@ -39,6 +39,7 @@ stop_started() {
 # still there after 10 s; reaps it and drops it from PIDS.
 stop_pid() {
     local pid=$1 sig=${2:-TERM} i
+    disown "$pid" 2>/dev/null || true  # no "Killed" job notice in the bench's output
     kill -"$sig" "$pid" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do
         kill -0 "$pid" 2>/dev/null || break
@@ -143,11 +144,14 @@ prepare_bench() {
 }
 
 # cleanup_bench: the EXIT trap of both bench scripts: stops what they started (and the
-# private PostgreSQL in PG_DIR, if any) and removes TMP.
+# private PostgreSQL in PG_DIR and Redis in REDIS_DIR, if any) and removes TMP.
 cleanup_bench() {
     stop_started
     if [[ -n ${PG_DIR:-} ]]; then
         "$REPO/tools/pg.sh" stop "$PG_DIR" >/dev/null 2>&1 || true
+    fi
+    if [[ -n ${REDIS_DIR:-} ]]; then
+        "$REPO/tools/redis.sh" stop "$REDIS_DIR" >/dev/null 2>&1 || true
     fi
     if [[ -n ${TMP:-} ]]; then rm -rf "$TMP"; fi
 }
