@@ -24,6 +24,9 @@
 # runs with ?wait=30s from rf-loadgen, CLIENTS connections split over the daemons (one
 # rf-loadgen per daemon, W3_DURATION seconds each, run together), summed. Everything
 # shares this machine's cores, so this shows what the cluster machinery costs, not scaling.
+# Reference rows: one daemon with 2x and 3x SHARDS shards and the same clients. Each shard
+# commits its own batches, so N daemons also mean N times the commits of smaller batches; the
+# N-daemon row beside the one-daemon row with as many shards is what the cluster itself costs.
 #
 # REDIS=1: a private Redis (tools/redis.sh) beside the database, every daemon with --redis-url
 # (membership heartbeats, shared quotas, the event bus). PARTS picks what runs, a comma list of
@@ -34,7 +37,7 @@
 set -euo pipefail
 
 case ${1:-} in
-    -h | --help) sed -n '2,33s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,36s/^# \{0,1\}//p' "$0"; exit 0 ;;
     "") ;;
     *) echo "cluster.sh: unknown argument ${1} (see --help)" >&2; exit 2 ;;
 esac
@@ -84,11 +87,12 @@ fi
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # start_rf NAME [FLAGS...]: daemon NAME on its own port and data dir; sets PORT_<NAME>, PID_<NAME>.
+# RF_SHARDS=N before it: N shards instead of SHARDS.
 start_rf() {
     local name=$1 port pid
     shift
     port=$(free_port)
-    "$RINGFLOW_BIN" serve --listen "127.0.0.1:$port" --data-dir "$TMP/data-$name" --shards "$SHARDS" \
+    "$RINGFLOW_BIN" serve --listen "127.0.0.1:$port" --data-dir "$TMP/data-$name" --shards "${RF_SHARDS:-$SHARDS}" \
         --store postgres --database-url "$PG_URL" --log-level info --access-log false "${REDIS_ARGS[@]}" "$@" \
         2>>"$TMP/ringflow-$name.log" &
     pid=$!
@@ -124,7 +128,7 @@ wait_shared() {
     exit 1
 }
 
-PORT_a='' PORT_b='' PORT_c='' PID_b='' PID_c=''  # set by start_rf
+PORT_a='' PORT_b='' PORT_c='' PID_a='' PID_b='' PID_c=''  # set by start_rf
 start_rf a
 start_rf b
 start_rf c --standby true
@@ -235,6 +239,20 @@ if part w3; then
     start_rf c
     wait_shared "$PORT_a" "$PORT_b" "$PORT_c"
     read -r w3r w3p w3e <<<"$(w3 "$PORT_a" "$PORT_b" "$PORT_c")"
+    # Reference: the same shards in one daemon. More daemons on these 2 cores also means more
+    # shards, each committing its own (smaller) batches: one daemon with 2x and 3x the shards
+    # (same clients) shows what that costs, so the rest is what the cluster machinery costs.
+    PORT_s2='' PORT_s3='' PID_s2=''  # set by start_rf
+    stop_pid "$PID_a"
+    stop_pid "$PID_b"
+    stop_pid "$PID_c"
+    RF_SHARDS=$((SHARDS * 2)) start_rf s2
+    wait_shared "$PORT_s2"
+    read -r r2 r2p r2e <<<"$(w3 "$PORT_s2")"
+    stop_pid "$PID_s2"
+    RF_SHARDS=$((SHARDS * 3)) start_rf s3
+    wait_shared "$PORT_s3"
+    read -r r3 r3p r3e <<<"$(w3 "$PORT_s3")"
 fi
 
 stats() {  # values -> "p50 max"
@@ -268,5 +286,10 @@ part w3 || exit 0
 echo
 printf '%-44s %10s %10s %8s %8s\n' "W3 ($CLIENTS clients, ${W3_DURATION}s, ?wait=30s)" "runs/s" "p99 ms" "errors" "vs 1"
 printf '%-44s %10s %10s %8s %8s\n' "1 daemon" "$w1" "$w1p" "$w1e" "1.00"
-printf '%-44s %10s %10s %8s %8s\n' "2 daemons" "$w2" "$w2p" "$w2e" "$(awk -v a="$w2" -v b="$w1" 'BEGIN {printf "%.2f", a / b}')"
-printf '%-44s %10s %10s %8s %8s   (target: no drop from 1 to 3)\n' "3 daemons" "$w3r" "$w3p" "$w3e" "$(awk -v a="$w3r" -v b="$w1" 'BEGIN {printf "%.2f", a / b}')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+printf '%-44s %10s %10s %8s %8s\n' "2 daemons" "$w2" "$w2p" "$w2e" "$(ratio "$w2" "$w1")"
+printf '%-44s %10s %10s %8s %8s   (target: no drop from 1 to 3)\n' "3 daemons" "$w3r" "$w3p" "$w3e" "$(ratio "$w3r" "$w1")"
+printf '%-44s %10s %10s %8s %8s   (2 daemons: x%s of it)\n' "1 daemon, $((SHARDS * 2)) shards (reference)" "$r2" "$r2p" "$r2e" \
+    "$(ratio "$r2" "$w1")" "$(ratio "$w2" "$r2")"
+printf '%-44s %10s %10s %8s %8s   (3 daemons: x%s of it)\n' "1 daemon, $((SHARDS * 3)) shards (reference)" "$r3" "$r3p" "$r3e" \
+    "$(ratio "$r3" "$w1")" "$(ratio "$w3r" "$r3")"
