@@ -48,6 +48,8 @@ Coordinator::Coordinator(unsigned shard, const EngineOptions& options, HttpExecu
   flow_node_.self = this;
   permit_node_.fire = &Coordinator::OnPermitTimer;
   permit_node_.self = this;
+  item_retry_node_.fire = &Coordinator::OnItemRetryTimer;
+  item_retry_node_.self = this;
   releasing_.assign(kPartitions, false);
 }
 

@@ -278,6 +278,7 @@ class Coordinator {
     uint32_t attempt;
     Nanos ready_at;
     uint32_t item = kNoItem;  // a map step's item (coordinator_map.cc)
+    uint32_t item_try = 1;    // an http item's call: 1 the first, memory only
     uint64_t permit = 0;      // the ticket of the step permit it holds (0: none)
   };
   // What a call that passed its circuit breaker reports its outcome with.
@@ -386,7 +387,14 @@ class Coordinator {
   void EnqueueItem(Entry& e, const MapItemRef& ref);
   void ExecuteItem(const WorkItem& w);
   static reactor::Task<void> RunItemHttp(Coordinator* self, Entry* e, uint32_t step,
-                                         uint32_t attempt, uint32_t item, HttpCall call);
+                                         uint32_t attempt, uint32_t item, uint32_t item_try,
+                                         HttpCall call);
+  // An http item whose call failed and may be tried again: queued again at `wake_at` if its run
+  // is still here and the item still in flight. Not pinned: a run that ends or moves meanwhile
+  // drops it (the next holder runs in-flight items again).
+  void RetryItemLater(const Entry& e, uint32_t step, uint32_t attempt, uint32_t item,
+                      uint32_t next_try, Nanos wake_at);
+  static void OnItemRetryTimer(reactor::Shard::TimerNode* n);
   // A live map item (the run live, the attempt current, the item in flight), or nullptr.
   const json::Value* LiveItem(const Entry& e, uint32_t step, uint32_t attempt, uint32_t item) const;
 
@@ -605,6 +613,12 @@ class Coordinator {
   std::multimap<Nanos, std::string> flow_wakeups_;  // monotonic time -> gate (rate_limit)
   std::unordered_map<std::string, std::vector<WorkItem>> parked_;  // breaker id -> waiting steps
   std::multimap<Nanos, std::string> park_wakeups_;  // monotonic time -> breaker id
+  struct ItemRetry {
+    RunId run;
+    uint32_t step, attempt, item, item_try;
+  };
+  // Bounded by the http items in flight (each map's concurrency): one entry per waiting item.
+  std::multimap<Nanos, ItemRetry> item_retries_;  // monotonic time -> http item to call again
 
   struct TimerRef {
     RunId run;
@@ -620,6 +634,7 @@ class Coordinator {
   TimerNode park_node_;
   TimerNode flow_node_;
   TimerNode permit_node_;
+  TimerNode item_retry_node_;
   std::vector<bool> held_;             // [partition]: this shard has its runs
   std::vector<uint32_t> held_list_;    // the same, for starts to pick from
   std::vector<bool> releasing_;        // [partition]: being handed over (Release)

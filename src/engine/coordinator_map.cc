@@ -63,7 +63,8 @@ void Coordinator::ExecuteItem(const WorkItem& w) {
       }
       ++http_in_flight_;
       ++e.pending;
-      reactor::Spawn(RunItemHttp(this, &e, w.step, w.attempt, w.item, std::move(*call)), &tasks_);
+      reactor::Spawn(RunItemHttp(this, &e, w.step, w.attempt, w.item, w.item_try, std::move(*call)),
+                     &tasks_);
       return;
     }
     case StepType::kWorkflow:
@@ -82,14 +83,29 @@ void Coordinator::ExecuteItem(const WorkItem& w) {
   }
 }
 
-// One call, one attempt: a map's items do not retry (on_failure decides what a failure does).
-// Registered in the entry's in-flight calls under the map step, so the run's end aborts it.
+// One call of an item, registered in the entry's in-flight calls under the map step, so the
+// run's end aborts it. A failure the item's "retry" allows another try for (as an http step's:
+// 5xx, on_status, transport errors) waits its backoff and queues the item again; otherwise it
+// fails the item (on_failure decides what that does to the step).
 reactor::Task<void> Coordinator::RunItemHttp(Coordinator* self, Entry* e, uint32_t step,
-                                             uint32_t attempt, uint32_t item, HttpCall call) {
+                                             uint32_t attempt, uint32_t item, uint32_t item_try,
+                                             HttpCall call) {
   bool cancelled = false;
   HttpResult r = co_await CallTracked(self, e, step, attempt, std::move(call), cancelled);  // suspends
   if (!cancelled && r.error.code != Errc::kCancelled) {
     const bool ok = r.error.code == Errc::kOk && r.status >= 200 && r.status < 300;
+    const std::optional<RetryPolicy>& retry = e->run.def->steps[step].map->retry;
+    const bool retryable =
+        !ok && (r.error.code == Errc::kOk
+                    ? r.status >= 500 || (retry && retry->RetriesStatus(r.status))
+                    : r.error.code != Errc::kInvalidArgument && r.error.code != Errc::kEgressDenied);
+    if (retryable && retry && retry->ShouldRetry(static_cast<int>(item_try)) &&
+        self->LiveItem(*e, step, attempt, item) && !self->Releasing(*e)) {
+      self->RetryItemLater(*e, step, attempt, item, item_try + 1,
+                           MonoNow() + retry->Backoff(static_cast<int>(item_try), self->NextUnit()));
+      self->PumpNow();  // its http slot is free while it waits
+      co_return;
+    }
     self->Mutate(*e, [&](Machine& m) {
       if (ok) {
         m.MapItemSucceeded(
@@ -104,6 +120,37 @@ reactor::Task<void> Coordinator::RunItemHttp(Coordinator* self, Entry* e, uint32
     });
   }
   self->PumpNow();  // a slot is free
+}
+
+void Coordinator::RetryItemLater(const Entry& e, uint32_t step, uint32_t attempt, uint32_t item,
+                                 uint32_t next_try, Nanos wake_at) {
+  stats_->map_item_retries.Add();
+  stats_->map_items_retrying.Add(1);
+  item_retries_.emplace(wake_at, ItemRetry{e.run.id, step, attempt, item, next_try});
+  if (item_retries_.begin()->first == wake_at)
+    reactor::Shard::Current().Arm(&item_retry_node_, wake_at);
+}
+
+void Coordinator::OnItemRetryTimer(reactor::Shard::TimerNode* n) {
+  Coordinator* self = static_cast<TimerNode*>(n)->self;
+  if (self->closing_) return;  // after the restart the in-flight items run again
+  const Nanos now = MonoNow();
+  bool queued = false;
+  while (!self->item_retries_.empty() && self->item_retries_.begin()->first <= now) {
+    const ItemRetry r = self->item_retries_.begin()->second;
+    self->item_retries_.erase(self->item_retries_.begin());
+    self->stats_->map_items_retrying.Add(-1);
+    Entry* e = self->Find(r.run);
+    if (!e || !self->LiveItem(*e, r.step, r.attempt, r.item) || self->Releasing(*e)) continue;
+    const auto p = static_cast<size_t>(e->run.priority);
+    self->queues_[p][1].push_back(WorkItem{e, r.step, r.attempt, now, r.item, r.item_try});
+    self->stats_->queue_depth[p].Add(1);
+    ++e->pending;
+    queued = true;
+  }
+  if (!self->item_retries_.empty())
+    reactor::Shard::Current().Arm(&self->item_retry_node_, self->item_retries_.begin()->first);
+  if (queued) self->SchedulePump();
 }
 
 }  // namespace rf::engine

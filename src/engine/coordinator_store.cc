@@ -249,6 +249,7 @@ reactor::Task<void> Coordinator::Close() {
   reactor::Shard::Current().Disarm(&retention_node_);
   if (bytes_node_.fire) reactor::Shard::Current().Disarm(&bytes_node_);
   reactor::Shard::Current().Disarm(&park_node_);
+  reactor::Shard::Current().Disarm(&item_retry_node_);
   if (permit_top_due_) reactor::Shard::Current().Disarm(&permit_node_);
   permit_top_due_ = true;  // no more publishing
   for (auto& [id, e] : runs_)

@@ -94,8 +94,11 @@ struct MapSpec {
   std::string workflow;                  // workflow items: the child workflow, version, input
   int64_t workflow_version = 0;
   std::optional<json::Template> input;  // absent: the item
-  std::optional<HttpRequestSpec> request;  // http items: the call (input = the item), one attempt
+  std::optional<HttpRequestSpec> request;  // http items: the call (input = the item)
   Nanos timeout = 0;                       // http items: per call (0: --http-timeout)
+  // http items: the item's "retry" over the workflow's (built-in <- workflow <- item); absent:
+  // one call per item. Tries are counted in memory (a restart starts an item's count again).
+  std::optional<RetryPolicy> retry;
 };
 
 // An http step's "concurrency": at most `limit` attempts at once per rendered `key` (cut at

@@ -109,6 +109,11 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
             [](const ShardEngineStats& s) { return s.runs_active.Get(); });
   sum_gauge("rf_runs_retained", "gauge", "Runs held in memory (active, finished runs not yet in history, cached).",
             [](const ShardEngineStats& s) { return s.runs_retained.Get(); });
+  sum_gauge("rf_map_item_retries_total", "counter",
+            "Calls of map steps' http items made again after a retryable failure (the item's retry).",
+            [](const ShardEngineStats& s) { return s.map_item_retries.Get(); });
+  sum_gauge("rf_map_items_retrying", "gauge", "Http items of map steps waiting for their next call.",
+            [](const ShardEngineStats& s) { return s.map_items_retrying.Get(); });
   sum_gauge("rf_flow_queued_runs", "gauge",
             "Runs queued behind their key's concurrency limit (per key: GET /v1/workflows/{name}/concurrency).",
             [](const ShardEngineStats& s) { return s.flow_queued.Get(); });

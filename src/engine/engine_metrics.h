@@ -66,6 +66,8 @@ struct ShardEngineStats {
   std::array<obs::Counter, 5> subworkflows;
   // Items of map steps whose end was recorded (rf_map_items_total{outcome}): succeeded, failed.
   std::array<obs::Counter, 2> map_items;
+  obs::Counter map_item_retries;   // http item calls made again after a retryable failure
+  obs::Gauge map_items_retrying;   // http items waiting for their next call
   obs::Gauge flow_queued;             // runs queued behind their key's concurrency limit
   obs::Gauge flow_keys;               // concurrency keys with live or queued runs (gates)
   obs::Counter flow_dequeued;         // queued runs started as a slot freed

@@ -46,9 +46,13 @@ def live_children(d, workflow="held") -> list[dict]:
     return [r for r in runs_of(d, workflow) if r["status"] in ("pending", "running", "waiting")]
 
 
-def items_metric(d, outcome) -> float:
+def metric_value(d, name, **labels) -> float:
     text = get_json(d, "/metrics").resp.body.decode()
-    return rfclient.metric_sum(rfclient.parse_metrics(text), "rf_map_items_total", outcome=outcome)
+    return rfclient.metric_sum(rfclient.parse_metrics(text), name, **labels)
+
+
+def items_metric(d, outcome) -> float:
+    return metric_value(d, "rf_map_items_total", outcome=outcome)
 
 
 def progress(d, run_id) -> dict:
@@ -103,9 +107,10 @@ def test_noop_and_transform_items_keep_their_order(launch):
 
 class CountingServer:
     """A local HTTP server that holds each call `hold` seconds and records how many calls were
-    in progress at once; a body {"fail": true} gets a 500, any other an echo of the body."""
+    in progress at once; a body {"fail": true} gets a 500, {"status": N} the first `flaky` calls of
+    each Idempotency-Key N, any other an echo of the body."""
 
-    def __init__(self, hold: float):
+    def __init__(self, hold: float, flaky: int = 0):
         self.lock = threading.Lock()
         self.current = 0
         self.max_seen = 0
@@ -120,16 +125,22 @@ class CountingServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"null")
+                key = self.headers.get("Idempotency-Key", "")
                 with outer.lock:
                     outer.current += 1
                     outer.max_seen = max(outer.max_seen, outer.current)
-                    outer.keys.append(self.headers.get("Idempotency-Key", ""))
+                    outer.keys.append(key)
+                    tries = outer.keys.count(key)
                 time.sleep(hold)
                 with outer.lock:
                     outer.current -= 1
-                fail = isinstance(body, dict) and body.get("fail") is True
-                out = json.dumps({"echo": body}).encode()
-                self.send_response(500 if fail else 200)
+                status = 200
+                if isinstance(body, dict) and body.get("fail") is True:
+                    status = 500
+                elif isinstance(body, dict) and isinstance(body.get("status"), int) and tries <= flaky:
+                    status = body["status"]
+                out = json.dumps({"echo": body, "tries": tries}).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
@@ -181,6 +192,51 @@ def test_a_failed_http_item_fails_fast_or_is_collected(launch, counting):
     out = step(run, "m")["output"]
     assert [o["ok"] for o in out] == [True, False, True], out
     assert out[1]["error"] == "HTTP 500" and out[2]["output"]["body"]["echo"] == {"n": 2}, out
+
+
+@pytest.fixture
+def flaky():
+    srv = CountingServer(hold=0.0, flaky=2)  # the first two calls of each item fail
+    yield srv
+    srv.close()
+
+
+def test_http_items_retry_by_their_own_policy(launch, flaky):
+    d = launch()
+    retry = {"max_attempts": 3, "initial_ms": 20, "max_ms": 50}
+    req = {"method": "POST", "url": flaky.url, "body": "{{input}}"}
+    items = [{"n": 0, "status": 503}, {"n": 1}, {"n": 2, "status": 503}]
+    must_put(d, "r", map_wf(items, {"type": "http", "request": req, "retry": retry}, concurrency=3))
+    run = must_start(d, "r", wait="30s")
+    assert run["status"] == "succeeded", run
+    out = step(run, "m")["output"]
+    assert [o["body"]["tries"] for o in out] == [3, 1, 3], out  # 503, 503, then 200
+    assert [o["body"]["echo"]["n"] for o in out] == [0, 1, 2], out
+    # Each try of an item carries the item's one Idempotency-Key.
+    assert sorted(flaky.keys) == sorted([f"{run['id']}/m/0"] * 3 + [f"{run['id']}/m/1"] +
+                                        [f"{run['id']}/m/2"] * 3), flaky.keys
+    assert metric_value(d, "rf_map_item_retries_total") >= 4
+    assert metric_value(d, "rf_map_items_retrying") == 0
+
+    # Two tries are not enough for an item whose first two calls fail: the item fails.
+    must_put(d, "short", map_wf([{"n": 5, "status": 502}], {"type": "http", "request": req,
+                                                            "retry": dict(retry, max_attempts=2)}))
+    run = must_start(d, "short", wait="30s")
+    assert run["status"] == "failed", run
+    assert step(run, "m")["error"] == "item 0 failed: HTTP 502", run
+
+    # A 4xx is final unless on_status names it; without "retry" an item has one call.
+    must_put(d, "four", map_wf([{"n": 6, "status": 429}, {"n": 7, "status": 409}],
+                               {"type": "http", "request": req,
+                                "retry": dict(retry, on_status=[429])}, on_failure="collect"))
+    run = must_start(d, "four", wait="30s")
+    out = step(run, "m")["output"]
+    assert out[0]["ok"] is True and out[0]["output"]["body"]["tries"] == 3, out
+    assert out[1] == {"ok": False, "error": "HTTP 409"}, out
+    must_put(d, "once", map_wf([{"n": 8, "status": 503}], {"type": "http", "request": req}))
+    run = must_start(d, "once", wait="30s")
+    assert step(run, "m")["error"] == "item 0 failed: HTTP 503", run
+    assert sum(1 for k in flaky.keys if k == f"{run['id']}/m/0") == 1, flaky.keys
 
 
 def test_empty_array_succeeds_with_an_empty_output(launch):
@@ -407,7 +463,12 @@ def test_a_finished_map_reads_the_same_after_a_restart(launch):
     ({"id": "m", "type": "map", "items": [], "step": {"type": "http", "request": {"url": "http://x"},
                                                       "timeout_ms": 0}}, "/steps/0/step/timeout_ms"),
     ({"id": "m", "type": "map", "items": [], "step": {"type": "http", "request": {"url": "http://x"},
-                                                      "retry": {}}}, "/steps/0/step/retry"),
+                                                      "retry": []}}, "/steps/0/step/retry"),
+    ({"id": "m", "type": "map", "items": [], "step": {"type": "http", "request": {"url": "http://x"},
+                                                      "retry": {"max_attempts": 0}}}, "/steps/0/step/retry/max_attempts"),
+    ({"id": "m", "type": "map", "items": [], "step": {"type": "http", "request": {"url": "http://x"},
+                                                      "retry": {"on_status": [503]}}}, "/steps/0/step/retry/on_status/0"),
+    ({"id": "m", "type": "map", "items": [], "step": {"type": "noop", "retry": {}}}, "/steps/0/step/retry"),
     ({"id": "m", "type": "map", "items": [], "step": {"type": "map"}}, "/steps/0/step/type"),
     ({"id": "m", "type": "map", "items": [], "step": {"type": "transform"}}, "/steps/0/step/output"),
     ({"id": "m", "type": "map", "items": [], "step": {"type": "noop", "url": "x"}}, "/steps/0/step/url"),

@@ -9,7 +9,7 @@ namespace rf::engine::detail {
 namespace {
 
 void ParseItemStep(const json::Value& v, const std::string& ptr, MapSpec& spec, Checker& checker,
-                   std::vector<StepRef>& refs) {
+                   std::vector<StepRef>& refs, const RetryPolicy& workflow_retry) {
   if (!v.is_object()) {
     checker.Add(ptr, "step must be an object such as {\"type\": \"noop\"}");
     return;
@@ -34,9 +34,10 @@ void ParseItemStep(const json::Value& v, const std::string& ptr, MapSpec& spec, 
       checker.Add(Child(ptr, "output"), "a transform step requires 'output'");
     }
   } else if (*type == "http") {
-    // One attempt per item: a failed call fails its item (on_failure decides the rest).
+    // Without "retry" one call per item: a failed call fails its item (on_failure decides the
+    // rest).
     spec.item_type = StepType::kHttp;
-    checker.UnknownKeys(v, ptr, {"type", "request", "timeout_ms"});
+    checker.UnknownKeys(v, ptr, {"type", "request", "timeout_ms", "retry"});
     if (const json::Value* request = v.Find("request")) {
       spec.request = ParseRequest(*request, Child(ptr, "request"), checker, refs);
     } else {
@@ -45,6 +46,10 @@ void ParseItemStep(const json::Value& v, const std::string& ptr, MapSpec& spec, 
     if (auto t = checker.Millis(v.Find("timeout_ms"), Child(ptr, "timeout_ms"), "timeout_ms",
                                 1 * kMillis, kMaxStepTimeout)) {
       spec.timeout = *t;
+    }
+    if (const json::Value* retry = v.Find("retry")) {
+      if (auto o = ParseRetry(*retry, Child(ptr, "retry"), true, workflow_retry, checker))
+        spec.retry = workflow_retry.With(*o);
     }
   } else if (*type == "workflow") {
     spec.item_type = StepType::kWorkflow;
@@ -79,7 +84,7 @@ void ParseItemStep(const json::Value& v, const std::string& ptr, MapSpec& spec, 
 }  // namespace
 
 void ParseMapStep(const json::Value& v, const std::string& ptr, Step& step, Checker& checker,
-                  std::vector<StepRef>& refs) {
+                  std::vector<StepRef>& refs, const RetryPolicy& workflow_retry) {
   auto spec = std::make_shared<MapSpec>();
   const std::string items_ptr = Child(ptr, "items");
   if (const json::Value* items = v.Find("items"); items == nullptr) {
@@ -106,7 +111,7 @@ void ParseMapStep(const json::Value& v, const std::string& ptr, Step& step, Chec
     }
   }
   if (const json::Value* inner = v.Find("step")) {
-    ParseItemStep(*inner, Child(ptr, "step"), *spec, checker, refs);
+    ParseItemStep(*inner, Child(ptr, "step"), *spec, checker, refs, workflow_retry);
   } else {
     checker.Add(Child(ptr, "step"),
                 "a map step requires 'step' (what runs per item, e.g. {\"type\": \"noop\"})");

@@ -323,8 +323,9 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
                                      "concurrency"});
         break;
       case StepType::kMap:
-        // No retry, no timeout: items do not retry (pure ones would compute the same; workflow
-        // items have their own), and a failed map is final for the step.
+        // No retry, no timeout on the map: a failed map is final for the step. Only http items
+        // retry (their own "retry"): pure ones would compute the same, workflow items have their
+        // own.
         checker.UnknownKeys(v, ptr,
                             {"id", "type", "depends_on", "when", "items", "concurrency", "on_failure", "step"});
         break;
@@ -436,7 +437,7 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
       ParseWorkflowStep(v, ptr, step, checker, draft.refs);
       break;
     case StepType::kMap:
-      ParseMapStep(v, ptr, step, checker, draft.refs);
+      ParseMapStep(v, ptr, step, checker, draft.refs, workflow_retry);
       break;
   }
   return draft;

@@ -59,9 +59,10 @@ StepDraft ParseStep(const json::Value& v, const std::string& ptr, uint32_t sourc
 std::optional<HttpRequestSpec> ParseRequest(const json::Value& v, const std::string& ptr,
                                             Checker& checker, std::vector<StepRef>& refs);
 
-// A map step's "items", "concurrency", "on_failure" and "step" (engine/detail/map_parser.cc).
+// A map step's "items", "concurrency", "on_failure" and "step" (engine/detail/map_parser.cc);
+// an http item's "retry" layers over `workflow_retry`.
 void ParseMapStep(const json::Value& v, const std::string& ptr, Step& step, Checker& checker,
-                  std::vector<StepRef>& refs);
+                  std::vector<StepRef>& refs, const RetryPolicy& workflow_retry);
 
 // Template and condition compilation, reporting errors at the exact string
 // inside and collecting the steps.<id> references (engine/detail/expressions.cc).
