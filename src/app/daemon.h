@@ -49,6 +49,10 @@ struct Daemon {
   // Each shard's http step client: destroyed on its shard (its pool's timers live there).
   std::vector<std::unique_ptr<steps::ClientHttpExecutor>> executors;
   int signal_fd = -1;
+  // The signal watcher (shard 0) and its read in flight: Drain cancels the read and waits for the
+  // watcher to end, so its frame is freed before the reactor stops.
+  reactor::Completion* signal_read = nullptr;
+  reactor::TaskGroup signal_watcher;
   std::atomic<int> exit_code{0};
   std::atomic<unsigned> started{0};
   Notifier notifier;

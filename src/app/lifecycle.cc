@@ -69,6 +69,14 @@ reactor::Task<void> Drain(Daemon* d) {
     }, d, i);
     co_await op;  // suspends
   }
+  for (unsigned i = 0; i < d->reactor->size(); ++i) {
+    co_await reactor::SubmitTo(i, [](Daemon* dd) -> reactor::Task<void> {
+      co_await dd->server->StopSweep(reactor::Shard::Current());  // suspends
+      if (dd->internal) co_await dd->internal->StopSweep(reactor::Shard::Current());  // suspends
+    }, d);  // suspends
+  }
+  if (d->signal_read) reactor::Shard::Current().Cancel(d->signal_read);
+  co_await d->signal_watcher.Wait();  // suspends
   RF_LOG(kInfo, "stopped");
   d->reactor->Stop();
 }

@@ -103,8 +103,10 @@ reactor::Task<void> WatchSignals(Daemon* d) {
   int seen = 0;
   while (true) {
     reactor::ReadOp op(d->signal_fd, {reinterpret_cast<char*>(&info), sizeof info});
+    d->signal_read = &op;
     auto n = co_await op;  // suspends
-    if (!n || *n != sizeof info) co_return;
+    d->signal_read = nullptr;
+    if (!n || *n != sizeof info) co_return;  // cancelled by Drain, or the fd failed
     if (info.ssi_signo == SIGHUP) {
       reactor::Spawn(ReloadJwks(d));
       reactor::Spawn(ReloadTls(d));

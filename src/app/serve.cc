@@ -369,7 +369,7 @@ int Serve(const Config& config) {
     tracing.StartShard(shard.id());
     if (d.quotas) d.quotas->StartShard(shard.id());
     if (shard.id() == 0) {
-      reactor::Spawn(WatchSignals(&d));
+      reactor::Spawn(WatchSignals(&d), &d.signal_watcher);
       reactor::Spawn(slo.Sample(&d.slo_stop), &d.slo_sampler);
       reactor::Spawn(OpenEngine(&d, config.listen_host + ":" + std::to_string(server.port())));
     }

@@ -93,6 +93,10 @@ void Server::Start(reactor::Shard& shard) { shards_[shard.id()]->Start(shard); }
 
 void Server::BeginDrain(reactor::Shard& shard) { shards_[shard.id()]->BeginDrain(shard); }
 
+reactor::Task<void> Server::StopSweep(reactor::Shard& shard) {
+  co_await shards_[shard.id()]->StopSweep();  // suspends
+}
+
 int64_t Server::open_connections() const { return connections_.load(std::memory_order_relaxed); }
 
 const HttpStats& Server::stats(unsigned shard) const { return shards_[shard]->stats(); }

@@ -113,6 +113,9 @@ class Server {
   // On the shard's own thread.
   void Start(reactor::Shard& shard);
   void BeginDrain(reactor::Shard& shard);  // stop accepting, close idle connections
+  // After the drain, on each shard: ends the shard's connection sweeper (a frame left sleeping
+  // when the reactor stops is reported as a leak by ASan builds).
+  reactor::Task<void> StopSweep(reactor::Shard& shard);
 
   // Any thread.
   int serving_shards() const { return serving_.load(std::memory_order_acquire); }

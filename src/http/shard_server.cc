@@ -22,7 +22,7 @@ void ShardServer::Start(Shard& shard) {
   accept_op_.on_complete = &ShardServer::OnAccept;
   accepting_ = true;
   ArmAccept();
-  reactor::Spawn(Sweep(this));
+  reactor::Spawn(Sweep(this), &sweeper_);
   server_.serving_.fetch_add(1, std::memory_order_acq_rel);
 }
 
@@ -139,12 +139,18 @@ void ShardServer::BeginDrain(Shard& shard) {
   }
 }
 
+reactor::Task<void> ShardServer::StopSweep() {
+  sweep_stop_ = true;
+  if (sweep_nap_) sweep_nap_->Wake();
+  co_await sweeper_.Wait();  // suspends
+}
+
 reactor::Task<void> ShardServer::Sweep(ShardServer* self) {
   const ServerOptions& o = self->server_.options_;
   Nanos interval = std::clamp<Nanos>(
       std::min({o.header_timeout, o.idle_timeout, o.body_timeout}) / 5, 10 * kMillis, kSeconds);
-  while (!self->shard_->stopping()) {
-    co_await reactor::Sleep(self->draining_ ? 20 * kMillis : interval);  // suspends
+  while (!self->shard_->stopping() && !self->sweep_stop_) {
+    co_await reactor::Nap(&self->sweep_nap_, self->draining_ ? 20 * kMillis : interval);  // suspends
     Nanos now = MonoNow();
     for (Connection* c = self->head_; c; c = c->next) {
       if (c->h2) {

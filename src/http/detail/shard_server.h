@@ -9,6 +9,7 @@
 #include "http/server.h"
 #include "tls/tls_session.h"
 #include "reactor/io.h"
+#include "reactor/nap.h"
 
 namespace rf::http {
 
@@ -54,6 +55,9 @@ class ShardServer {
 
   void Start(reactor::Shard& shard);
   void BeginDrain(reactor::Shard& shard);
+  // Ends the sweeper once the connections are gone (after the drain), so its frame is freed
+  // before the reactor stops.
+  reactor::Task<void> StopSweep();
   HttpStats& stats() { return stats_; }
   const HttpStats& stats() const { return stats_; }
 
@@ -109,6 +113,9 @@ class ShardServer {
   AcceptOp accept_op_{};
   bool accepting_ = false;
   bool draining_ = false;
+  bool sweep_stop_ = false;
+  reactor::Nap* sweep_nap_ = nullptr;  // the sweeper's pause, cut short by StopSweep
+  reactor::TaskGroup sweeper_;
   bool accept_backoff_ = false;  // accept failed (EMFILE...): re-armed after a pause
   uint64_t accept_errors_ = 0;
   Nanos accept_error_logged_ = 0;
