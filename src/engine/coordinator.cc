@@ -438,6 +438,18 @@ reactor::Task<Result<RunView>> Coordinator::Command(RunId id, int kind, std::str
   if (Status held = CheckHeld(id.partition()); !held) co_return held.error();
   auto loaded = co_await Load(id);  // suspends
   if (!loaded) co_return loaded.error();
+  // A failed run whose move into history is queued or under way: let it land first, so the
+  // retry below removes history's failed copy. Written after the retry, that copy would stay
+  // in dead-letter listings until the run is moved again.
+  const Nanos give_up = MonoNow() + kMoveWaitLimit;
+  while (kind == 2 && history_ && moving_ && !(*loaded)->moved && (*loaded)->terminal_durable &&
+         (*loaded)->run.status == RunStatus::kFailed) {
+    if (MonoNow() >= give_up) co_return Error{Errc::kUnavailable, "the history store is behind; retry"};
+    co_await MoveProgress(*this);  // suspends
+    if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};
+    loaded = co_await Load(id);  // suspends: the landed move may have evicted it from the cache
+    if (!loaded) co_return loaded.error();
+  }
   Entry* e = *loaded;
   if (Status in = CheckNamespace(e->run, id, ns); !in) co_return in.error();
   if (failed_ || closing_) co_return Error{Errc::kUnavailable, "the engine is shutting down"};

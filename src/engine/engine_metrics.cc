@@ -279,7 +279,7 @@ void RenderHistoryMetrics(const store::HistoryStats* h, std::string& out) {
       static_cast<double>(h->runs_written.Get()));
   one("rf_history_write_batches_total", "counter", "Write batches (one durable write each).",
       static_cast<double>(h->write_batches.Get()));
-  one("rf_history_reads_total", "counter", "History lookups and listings.",
+  one("rf_history_reads_total", "counter", "History lookups and listings run by the helpers (not the inline hits).",
       static_cast<double>(h->reads.Get()));
   one("rf_history_rejected_total", "counter", "Calls refused because the helper queue was full.",
       static_cast<double>(h->rejected.Get()));
@@ -287,6 +287,15 @@ void RenderHistoryMetrics(const store::HistoryStats* h, std::string& out) {
       static_cast<double>(h->runs_expired.Get()));
   one("rf_history_queue_depth", "gauge", "History jobs waiting for a helper thread.",
       static_cast<double>(h->queued.Get()));
+  uint64_t hit = 0, fallback = 0;
+  for (const auto& slot : h->inline_reads) {
+    hit += slot.hit.Get();
+    fallback += slot.fallback.Get();
+  }
+  x.Family("rf_history_inline_reads_total", "counter",
+           "Reads tried on the shard from memory first: answered there (hit) or handed to the helpers (fallback).");
+  x.SampleU("rf_history_inline_reads_total", "outcome=\"hit\"", hit);
+  x.SampleU("rf_history_inline_reads_total", "outcome=\"fallback\"", fallback);
   const obs::Histogram* r[] = {&h->read_latency};
   x.Family("rf_history_read_seconds", "histogram", "One history read, queued to answered.");
   x.HistogramSum("rf_history_read_seconds", "", r);

@@ -14,6 +14,7 @@
 // Errors: kUnavailable when the store cannot take more work now (its queue is
 // full) or cannot be reached; kCorrupt when what it holds cannot be read.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -65,6 +66,15 @@ struct HistoryStats {
   obs::Gauge queued;            // jobs waiting for a helper
   obs::Histogram read_latency;  // one Get/FindKey/List, queued to answered
   obs::Histogram write_latency; // one Put batch, queued to durable
+  // Reads tried on the calling shard from memory first (embedded: RocksDB's memtables and block
+  // cache): answered there (hit) or handed to the helpers (fallback). A slot per shard (id modulo
+  // kInlineSlots), each with one writer and its own cache line; /metrics sums them.
+  struct alignas(64) InlineReads {
+    obs::Counter hit;
+    obs::Counter fallback;
+  };
+  static constexpr size_t kInlineSlots = 64;
+  std::array<InlineReads, kInlineSlots> inline_reads;
 };
 
 class HistoryStore {

@@ -122,13 +122,25 @@ reactor::Task<Status> EmbeddedHistoryStore::Put(std::vector<HistoryRun> runs) {
   });
 }
 
+template <class R>
+bool EmbeddedHistoryStore::Inline(const R& r) {
+  const bool hit = r || r.error().code != kNotInMemory;
+  auto* shard = reactor::Shard::CurrentOrNull();
+  auto& slot = stats_.inline_reads[(shard ? shard->id() : 0) % HistoryStats::kInlineSlots];
+  (hit ? slot.hit : slot.fallback).Add();
+  return hit;
+}
+
 reactor::Task<Result<std::optional<HistoryRun>>> EmbeddedHistoryStore::Get(RunId id) {
-  const Nanos t0 = MonoNow();
-  auto r = co_await pool_->Run(Lane::kLookup, [this, &id, t0] {  // suspends
-    auto e = db_->Get(IdBytes(id));
-    Account(true, t0, 0);
-    return e;
-  });
+  auto r = db_->Get(IdBytes(id), Tier::kMemory);
+  if (!Inline(r)) {
+    const Nanos t0 = MonoNow();
+    r = co_await pool_->Run(Lane::kLookup, [this, &id, t0] {  // suspends
+      auto e = db_->Get(IdBytes(id));
+      Account(true, t0, 0);
+      return e;
+    });
+  }
   if (!r) co_return r.error();
   if (!*r) co_return std::optional<HistoryRun>();
   co_return std::optional<HistoryRun>(FromEntry(std::move(**r)));
@@ -136,12 +148,15 @@ reactor::Task<Result<std::optional<HistoryRun>>> EmbeddedHistoryStore::Get(RunId
 
 reactor::Task<Result<std::optional<RunId>>> EmbeddedHistoryStore::FindKey(std::string workflow,
                                                                           std::string key) {
-  const Nanos t0 = MonoNow();
-  auto r = co_await pool_->Run(Lane::kLookup, [&, t0] {  // suspends
-    auto e = db_->FindKey(workflow, key);
-    Account(true, t0, 0);
-    return e;
-  });
+  auto r = db_->FindKey(workflow, key, Tier::kMemory);
+  if (!Inline(r)) {
+    const Nanos t0 = MonoNow();
+    r = co_await pool_->Run(Lane::kLookup, [&, t0] {  // suspends
+      auto e = db_->FindKey(workflow, key);
+      Account(true, t0, 0);
+      return e;
+    });
+  }
   if (!r) co_return r.error();
   if (!*r || (*r)->size() != 16) co_return std::optional<RunId>();
   co_return std::optional<RunId>(IdFrom(**r));
@@ -154,12 +169,15 @@ reactor::Task<Result<std::vector<HistoryRun>>> EmbeddedHistoryStore::List(Histor
   if (q.status) dq.status = static_cast<uint8_t>(*q.status);
   if (q.before) dq.before = IdBytes(*q.before);
   dq.limit = q.limit + 1;
-  const Nanos t0 = MonoNow();
-  auto r = co_await pool_->Run(Lane::kLookup, [&, t0] {  // suspends
-    auto e = db_->List(dq);
-    Account(true, t0, 0);
-    return e;
-  });
+  auto r = db_->List(dq, Tier::kMemory);
+  if (!Inline(r)) {
+    const Nanos t0 = MonoNow();
+    r = co_await pool_->Run(Lane::kLookup, [&, t0] {  // suspends
+      auto e = db_->List(dq);
+      Account(true, t0, 0);
+      return e;
+    });
+  }
   if (!r) co_return r.error();
   std::vector<HistoryRun> out;
   out.reserve(r->size());

@@ -50,6 +50,12 @@ std::string Cat(std::string a, std::string_view b) {
   return a;
 }
 
+rocksdb::ReadOptions ReadAt(Tier tier) {
+  rocksdb::ReadOptions ro;
+  if (tier == Tier::kMemory) ro.read_tier = rocksdb::kBlockCacheTier;  // Incomplete instead of a file read
+  return ro;
+}
+
 std::string StatusPrefix(uint8_t status) { return std::string(1, static_cast<char>(status)); }
 
 std::string WfStatusPrefix(std::string_view wf, uint8_t status) {
@@ -209,9 +215,9 @@ Status HistoryDb::DeleteRun(void* batch_ptr, const Entry& e, Deltas& deltas) {
   return FromRocks(s, "delete");
 }
 
-Result<std::optional<Entry>> HistoryDb::Summary(std::string_view id) {
+Result<std::optional<Entry>> HistoryDb::Summary(std::string_view id, Tier tier) {
   std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kSummary), id, &v);
+  rocksdb::Status s = db_->Get(ReadAt(tier), cf(kSummary), id, &v);
   if (s.IsNotFound()) return std::optional<Entry>();
   if (!s.ok()) return FromRocks(s, "read").error();
   Entry e;
@@ -257,24 +263,25 @@ Status HistoryDb::Write(const std::vector<Entry>& runs) {
   return {};
 }
 
-Result<std::optional<Entry>> HistoryDb::Get(std::string_view id) {
-  auto e = Summary(id);
+Result<std::optional<Entry>> HistoryDb::Get(std::string_view id, Tier tier) {
+  auto e = Summary(id, tier);
   if (!e || !*e) return e;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kLog), id, &(*e)->log);
+  rocksdb::Status s = db_->Get(ReadAt(tier), cf(kLog), id, &(*e)->log);
   if (s.IsNotFound()) return Error{Errc::kCorrupt, "history: a run without its log"};
   if (!s.ok()) return FromRocks(s, "read").error();
   return e;
 }
 
-Result<std::optional<std::string>> HistoryDb::FindKey(std::string_view workflow, std::string_view key) {
+Result<std::optional<std::string>> HistoryDb::FindKey(std::string_view workflow, std::string_view key,
+                                                      Tier tier) {
   std::string id;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kKey), Cat(Name(workflow), key), &id);
+  rocksdb::Status s = db_->Get(ReadAt(tier), cf(kKey), Cat(Name(workflow), key), &id);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return FromRocks(s, "read").error();
   return std::optional<std::string>(std::move(id));
 }
 
-Result<std::vector<Entry>> HistoryDb::List(const Query& q) {
+Result<std::vector<Entry>> HistoryDb::List(const Query& q, Tier tier) {
   // Pick the family whose keys are exactly the matches, or (succeeded runs,
   // not indexed by status) the narrowest one to filter.
   Family family = kSummary;
@@ -298,7 +305,8 @@ Result<std::vector<Entry>> HistoryDb::List(const Query& q) {
   } else {
     start.append(q.before);
   }
-  rocksdb::ReadOptions ro;
+  // Tier::kMemory: an iterator that reaches a block not in the cache stops with Incomplete.
+  rocksdb::ReadOptions ro = ReadAt(tier);
   rocksdb::Slice lower(prefix);
   if (!prefix.empty()) ro.iterate_lower_bound = &lower;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(family)));
@@ -306,7 +314,12 @@ Result<std::vector<Entry>> HistoryDb::List(const Query& q) {
   it->SeekForPrev(start);
   // SeekForPrev lands on `before` itself when it exists: the cursor is exclusive.
   if (it->Valid() && !q.before.empty() && it->key() == rocksdb::Slice(start)) it->Prev();
+  // In memory the walk still costs the caller's shard time: a filter that skips most keys (a
+  // namespace with few runs) goes to the helpers after a bounded number of keys.
+  const size_t budget = tier == Tier::kMemory ? q.limit * 4 + 256 : SIZE_MAX;
+  size_t walked = 0;
   for (; it->Valid() && out.size() < q.limit; it->Prev()) {
+    if (++walked > budget) return Error{kNotInMemory, "history list: a long walk, for the helpers"};
     rocksdb::Slice k = it->key();
     if (!k.starts_with(prefix) || k.size() != prefix.size() + kIdBytes) break;
     std::string_view id(k.data() + prefix.size(), kIdBytes);
@@ -316,7 +329,7 @@ Result<std::vector<Entry>> HistoryDb::List(const Query& q) {
       if (Status st = DecodeSummary(std::string_view(it->value().data(), it->value().size()), e); !st)
         return st.error();
     } else {
-      auto s = Summary(id);
+      auto s = Summary(id, tier);
       if (!s) return s.error();
       if (!*s) continue;  // an index key whose run went meanwhile
       e = std::move(**s);

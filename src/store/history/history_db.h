@@ -22,9 +22,12 @@
 // Retention and archival walk summary from the oldest id: a run cannot finish
 // before it was created.
 //
-// Thread-safe; every call blocks (disk I/O). Callers on a shard go through
-// HistoryPool. Writes are atomic per call; `sync` makes them durable before
-// returning.
+// Thread-safe; every call may block (disk I/O), and callers on a shard go
+// through HistoryPool, except reads with Tier::kMemory: those look only at
+// RocksDB's memtables and block cache (read_tier = kBlockCacheTier, never a
+// file read) and answer kRetryLater (kNotInMemory) when they would need the
+// disk, so a shard may try them inline and fall back to the pool. Writes are
+// atomic per call; `sync` makes them durable before returning.
 
 #include <cstdint>
 #include <functional>
@@ -82,6 +85,11 @@ struct Options {
   std::function<void(std::string_view ns, int64_t bytes)> on_bytes;
 };
 
+// Where a read may look: anywhere (may block on disk) or in memory only (never blocks on I/O).
+enum class Tier { kAny, kMemory };
+// The code of a Tier::kMemory read that needed the disk (nothing else in HistoryDb answers it).
+constexpr Errc kNotInMemory = Errc::kRetryLater;
+
 struct Query {
   std::string workflow;           // empty: any
   std::optional<std::string> ns;  // only runs of workflows of this namespace; none: any
@@ -102,10 +110,11 @@ class HistoryDb {
 
   // Stores `runs` (a run written again replaces its earlier copy and indexes).
   Status Write(const std::vector<Entry>& runs);
-  Result<std::optional<Entry>> Get(std::string_view id);
-  Result<std::optional<std::string>> FindKey(std::string_view workflow, std::string_view key);
+  Result<std::optional<Entry>> Get(std::string_view id, Tier tier = Tier::kAny);
+  Result<std::optional<std::string>> FindKey(std::string_view workflow, std::string_view key,
+                                             Tier tier = Tier::kAny);
   // Summaries, newest id first, at most q.limit.
-  Result<std::vector<Entry>> List(const Query& q);
+  Result<std::vector<Entry>> List(const Query& q, Tier tier = Tier::kAny);
   Status Remove(std::string_view id);
   // Removes up to `max` runs that finished before `cutoff_ms`, oldest first.
   Result<size_t> Expire(int64_t cutoff_ms, size_t max);
@@ -134,7 +143,7 @@ class HistoryDb {
   void Publish(const Deltas& totals);
   // Open: reads the totals, or counts them once from the runs (a history from before them).
   Status LoadTotals();
-  Result<std::optional<Entry>> Summary(std::string_view id);
+  Result<std::optional<Entry>> Summary(std::string_view id, Tier tier = Tier::kAny);
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return cfs_[f]; }
 
   std::unique_ptr<rocksdb::DB> db_;

@@ -30,8 +30,11 @@ inline bool GetU64(std::string_view& in, uint64_t& v) {
 
 inline Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return {};
-  Errc code = s.IsCorruption() ? Errc::kCorrupt : s.IsBusy() || s.IsTryAgain() ? Errc::kUnavailable
-                                                                               : Errc::kIo;
+  // Incomplete: a read with read_tier = kBlockCacheTier needed the disk (Tier::kMemory).
+  Errc code = s.IsCorruption()                  ? Errc::kCorrupt
+              : s.IsIncomplete()                ? Errc::kRetryLater
+              : s.IsBusy() || s.IsTryAgain()    ? Errc::kUnavailable
+                                                : Errc::kIo;
   return Error{code, "history " + std::string(what) + ": " + s.ToString()};
 }
 

@@ -10,6 +10,7 @@ using rf::store::history::Entry;
 using rf::store::history::HistoryDb;
 using rf::store::history::Options;
 using rf::store::history::Query;
+using rf::store::history::Tier;
 
 namespace {
 
@@ -251,5 +252,71 @@ TEST_SUITE("store.history_db") {
     REQUIRE(HistoryDb::DecodeSummary(v1, old).has_value());
     CHECK(old.log_bytes == -1);
     CHECK(old.workflow == "wf");
+  }
+
+  TEST_CASE("a memory-only read of a run on disk only says so; a full read caches it for the next") {
+    rf::test::TempDir dir;
+    {
+      auto db = OpenIn(dir);
+      std::vector<Entry> runs;
+      for (int i = 1; i <= 20; ++i) runs.push_back(Run(i, "a", i == 7 ? 4 : 3, 1000 + i, "k" + std::to_string(i)));
+      REQUIRE(db->Write(runs).has_value());
+    }
+    // Reopened: the runs are in table files, the new block cache holds none of their data.
+    auto db = OpenIn(dir);
+    auto miss = db->Get(Id(5), Tier::kMemory);
+    REQUIRE_FALSE(miss.has_value());
+    CHECK(miss.error().code == rf::store::history::kNotInMemory);
+    auto full = db->Get(Id(5));
+    REQUIRE(full.has_value());
+    REQUIRE(full->has_value());
+    CHECK((*full)->log == "log of 5");
+    auto hit = db->Get(Id(5), Tier::kMemory);  // the blocks the full read brought in
+    REQUIRE(hit.has_value());
+    REQUIRE(hit->has_value());
+    CHECK((*hit)->log == "log of 5");
+    CHECK((*hit)->workflow == "a");
+
+    Query q;
+    q.workflow = "a";
+    q.limit = 5;
+    auto walked = db->List(q);
+    REQUIRE(walked.has_value());
+    auto again = db->List(q, Tier::kMemory);
+    REQUIRE(again.has_value());
+    CHECK(Ids(*again) == Ids(*walked));
+    CHECK(Ids(*again) == std::vector<int>{20, 19, 18, 17, 16});
+
+    auto key = db->FindKey("a", "k9");
+    REQUIRE(key.has_value());
+    REQUIRE(key->has_value());
+    CHECK(**key == Id(9));
+    auto key_hit = db->FindKey("a", "k9", Tier::kMemory);
+    REQUIRE(key_hit.has_value());
+    CHECK(*key_hit == *key);
+
+    // A run written now is in the memtable: found in memory without any read before.
+    REQUIRE(db->Write({Run(40, "b", 3, 2000)}).has_value());
+    auto fresh = db->Get(Id(40), Tier::kMemory);
+    REQUIRE(fresh.has_value());
+    REQUIRE(fresh->has_value());
+    CHECK((*fresh)->log == "log of 40");
+  }
+
+  TEST_CASE("a memory-only listing that would walk far gives the walk to a full read") {
+    rf::test::TempDir dir;
+    auto db = OpenIn(dir);
+    std::vector<Entry> runs;
+    for (int i = 1; i <= 400; ++i) runs.push_back(Run(i, "other/w", 3, 1000 + i));
+    REQUIRE(db->Write(runs).has_value());
+    Query q;
+    q.ns = "nobody";  // no run matches: the whole history would be walked
+    q.limit = 10;
+    auto inline_list = db->List(q, Tier::kMemory);  // everything is in the memtable, yet bounded
+    REQUIRE_FALSE(inline_list.has_value());
+    CHECK(inline_list.error().code == rf::store::history::kNotInMemory);
+    auto full = db->List(q);
+    REQUIRE(full.has_value());
+    CHECK(full->empty());
   }
 }
