@@ -6,9 +6,10 @@
 // other shards reach it with SubmitTo (Schedulers::OwnerOf).
 //
 // A fire at time T starts a run through Coordinator::Start with the Idempotency-Key
-// "schedule:<ns>/<name>@<T in Unix seconds>" on the schedule's own partition (so it never
-// leaves the shard, and a fire repeated after a crash, or by a daemon that took the partition
-// over, meets the run it started instead of starting another). The namespace's quotas apply
+// "schedule:<ns>/<name>@<T in Unix seconds>" on the schedule's own partition, or for a workflow
+// with a concurrency key on the key's partition (engine/flow_control.h; maybe another shard's or
+// daemon's), so a fire repeated after a crash, or by a daemon that took the partition over,
+// meets the run it started instead of starting another. The namespace's quotas apply
 // (starts per second, live runs) through the StartGate. The cursor (the last fire dealt with)
 // is made durable after the start: a crash in between repeats the fire, which the key absorbs.
 //
@@ -43,10 +44,26 @@ struct SchedulerOptions {
   size_t max_per_shard = 100'000;
 };
 
-// The API's quota checks, for starts the scheduler makes (api/quotas.h). Any may be empty.
+// A request about a run that another instance holds, sent to that instance through the API's
+// forwarding (api/forward.h): a fire's start on the partition of its concurrency key, and the
+// overlap policy's look at (or cancel of) the previous run.
+struct RunRequest {
+  uint32_t partition = 0;
+  std::string method;  // "GET" or "POST"
+  std::string path;    // "/v1/namespaces/<ns>/..." ("/v1/..." in the default namespace)
+  std::string body;    // JSON, or empty
+  std::string idempotency_key;
+};
+// The holder's answer as a RunView (201: created), or its error: kNotFound, kConflict,
+// kLimited, kUnavailable (no holder, unreachable, 503), kInternal (anything else).
+using Forwarder = std::function<reactor::Task<Result<engine::RunView>>(RunRequest)>;
+
+// The API's quota checks, for starts the scheduler makes (api/quotas.h), and its forwarding.
+// Any may be empty (no forwarder: a run another instance holds is unavailable, retried).
 struct StartGate {
   std::function<bool(unsigned shard, std::string_view ns)> admit;          // starts per second
   std::function<int64_t(unsigned shard, std::string_view ns)> live_limit;  // live runs (0: none)
+  Forwarder forward;
 };
 
 enum class Outcome : uint8_t {
@@ -117,6 +134,12 @@ class Scheduler {
   static reactor::Task<void> Loop(Scheduler* self);
   reactor::Task<void> Tick();
   reactor::Task<void> Process(std::string name);
+  // Where a run of the fire lives (scheduler_route.cc): the owner shard of its partition, or
+  // the instance holding it. `ns` the schedule's namespace; `plain` the workflow's plain name.
+  reactor::Task<Result<engine::RunView>> StartRun(engine::StartCommand cmd, std::string ns,
+                                                  std::string plain, bool latest);
+  reactor::Task<Result<engine::RunView>> GetRun(engine::RunId id, std::string ns);
+  reactor::Task<Result<engine::RunView>> CancelRun(engine::RunId id, std::string ns);
   reactor::Task<void> Flush();
   reactor::Task<void> Reload();
   reactor::Task<int64_t> ReadClock();
@@ -157,7 +180,13 @@ class Schedulers {
              size_t shards);
   ~Schedulers();
   // Quota checks for scheduled starts; before Open.
-  void SetStartGate(StartGate gate) { gate_ = std::move(gate); }
+  void SetStartGate(StartGate gate) {
+    Forwarder keep = std::move(gate_.forward);
+    gate_ = std::move(gate);
+    if (!gate_.forward) gate_.forward = std::move(keep);
+  }
+  // Requests for runs another instance holds (fires of a key it holds, overlap looks); before Open.
+  void SetForwarder(Forwarder f) { gate_.forward = std::move(f); }
   // Whether the store keeps schedules (else the API answers 503).
   bool available() const { return available_; }
   Scheduler& On(unsigned shard) { return *shards_[shard]; }
