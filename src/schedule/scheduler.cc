@@ -43,13 +43,14 @@ std::string_view OutcomeName(Outcome o) {
 
 Scheduler::Scheduler(unsigned shard, const SchedulerOptions& options, engine::Engine* engine,
                      std::unique_ptr<store::ScheduleStore> store, const StartGate* gate,
-                     SchedulerStats* stats)
+                     SchedulerStats* stats, const Forwarder* forward)
     : shard_(shard),
       options_(options),
       engine_(engine),
       store_(std::move(store)),
       gate_(gate),
-      stats_(stats) {}
+      stats_(stats),
+      forward_(forward) {}
 
 Scheduler::~Scheduler() = default;
 

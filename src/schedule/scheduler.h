@@ -58,12 +58,11 @@ struct RunRequest {
 // kLimited, kUnavailable (no holder, unreachable, 503), kInternal (anything else).
 using Forwarder = std::function<reactor::Task<Result<engine::RunView>>(RunRequest)>;
 
-// The API's quota checks, for starts the scheduler makes (api/quotas.h), and its forwarding.
-// Any may be empty (no forwarder: a run another instance holds is unavailable, retried).
+// The API's quota checks, for starts the scheduler makes (api/quotas.h).
+// Any may be empty.
 struct StartGate {
   std::function<bool(unsigned shard, std::string_view ns)> admit;          // starts per second
   std::function<int64_t(unsigned shard, std::string_view ns)> live_limit;  // live runs (0: none)
-  Forwarder forward;
 };
 
 enum class Outcome : uint8_t {
@@ -99,7 +98,7 @@ class Scheduler {
  public:
   Scheduler(unsigned shard, const SchedulerOptions& options, engine::Engine* engine,
             std::unique_ptr<store::ScheduleStore> store, const StartGate* gate,
-            SchedulerStats* stats);
+            SchedulerStats* stats, const Forwarder* forward = nullptr);
   ~Scheduler();
 
   // On its shard, after the engine opened: loads its schedules and starts firing. Errors: the
@@ -161,6 +160,7 @@ class Scheduler {
   std::unique_ptr<store::ScheduleStore> store_;
   const StartGate* gate_;
   SchedulerStats* stats_;
+  const Forwarder* forward_;
   std::map<std::string, Entry> entries_;
   std::set<std::pair<int64_t, std::string>> wake_;
   std::map<std::string, store::ScheduleFire> unsaved_;  // fires whose cursor is not yet durable
@@ -180,13 +180,10 @@ class Schedulers {
              size_t shards);
   ~Schedulers();
   // Quota checks for scheduled starts; before Open.
-  void SetStartGate(StartGate gate) {
-    Forwarder keep = std::move(gate_.forward);
-    gate_ = std::move(gate);
-    if (!gate_.forward) gate_.forward = std::move(keep);
-  }
-  // Requests for runs another instance holds (fires of a key it holds, overlap looks); before Open.
-  void SetForwarder(Forwarder f) { gate_.forward = std::move(f); }
+  void SetStartGate(StartGate gate) { gate_ = std::move(gate); }
+  // Requests for runs another instance holds (fires of a key it holds, overlap looks); before
+  // Open. Not set: such a run is unavailable, and the fire is tried again.
+  void SetForwarder(Forwarder f) { forward_ = std::move(f); }
   // Whether the store keeps schedules (else the API answers 503).
   bool available() const { return available_; }
   Scheduler& On(unsigned shard) { return *shards_[shard]; }
@@ -205,6 +202,7 @@ class Schedulers {
   engine::Engine* engine_;
   SchedulerOptions options_;
   StartGate gate_;
+  Forwarder forward_;
   bool available_ = false;
   std::atomic<bool> open_{false};
   std::vector<std::unique_ptr<SchedulerStats>> stats_;

@@ -2,7 +2,7 @@
 // rate_limit, debounce) is created on the partition of (workflow, key value), as an API start of
 // the same input would be, so the run is counted, queued and released with the key's API runs.
 // That partition may be owned by another shard of this daemon (reached with SubmitTo) or held by
-// another daemon (reached through the API's forwarding, StartGate::forward). The previous run of
+// another daemon (reached through the API's forwarding, Schedulers::SetForwarder). The previous run of
 // the overlap policy is looked at, and cancelled, where it lives in the same way.
 
 #include "base/tenancy.h"
@@ -46,7 +46,7 @@ reactor::Task<Result<engine::RunView>> Scheduler::StartRun(engine::StartCommand 
     auto op = reactor::SubmitTo(owner, &StartOn, std::move(cmd));
     r = co_await op;  // suspends
   }
-  if (r || r.error().code != Errc::kNotHeld || !gate_ || !gate_->forward) co_return r;
+  if (r || r.error().code != Errc::kNotHeld || !forward_ || !*forward_) co_return r;
   // The API's start takes the latest version: a fire of a pinned older one cannot be sent.
   if (!latest)
     co_return Error{Errc::kUnavailable,
@@ -58,7 +58,7 @@ reactor::Task<Result<engine::RunView>> Scheduler::StartRun(engine::StartCommand 
   req.path = Prefix(ns) + "/workflows/" + plain + "/runs";
   req.body = json::ToString(json::Value(json::Object{{"input", std::move(input)}}));
   req.idempotency_key = std::move(key);
-  co_return co_await gate_->forward(std::move(req));  // suspends
+  co_return co_await (*forward_)(std::move(req));  // suspends
 }
 
 reactor::Task<Result<engine::RunView>> Scheduler::GetRun(engine::RunId id, std::string ns) {
@@ -70,12 +70,12 @@ reactor::Task<Result<engine::RunView>> Scheduler::GetRun(engine::RunId id, std::
     auto op = reactor::SubmitTo(owner, &GetOn, id, ns);
     r = co_await op;  // suspends
   }
-  if (r || r.error().code != Errc::kNotHeld || !gate_ || !gate_->forward) co_return r;
+  if (r || r.error().code != Errc::kNotHeld || !forward_ || !*forward_) co_return r;
   RunRequest req;
   req.partition = id.partition();
   req.method = "GET";
   req.path = Prefix(ns) + "/runs/" + id.ToString();
-  co_return co_await gate_->forward(std::move(req));  // suspends
+  co_return co_await (*forward_)(std::move(req));  // suspends
 }
 
 reactor::Task<Result<engine::RunView>> Scheduler::CancelRun(engine::RunId id, std::string ns) {
@@ -87,12 +87,12 @@ reactor::Task<Result<engine::RunView>> Scheduler::CancelRun(engine::RunId id, st
     auto op = reactor::SubmitTo(owner, &CancelOn, id, ns);
     r = co_await op;  // suspends
   }
-  if (r || r.error().code != Errc::kNotHeld || !gate_ || !gate_->forward) co_return r;
+  if (r || r.error().code != Errc::kNotHeld || !forward_ || !*forward_) co_return r;
   RunRequest req;
   req.partition = id.partition();
   req.method = "POST";
   req.path = Prefix(ns) + "/runs/" + id.ToString() + "/cancel";
-  co_return co_await gate_->forward(std::move(req));  // suspends
+  co_return co_await (*forward_)(std::move(req));  // suspends
 }
 
 }  // namespace rf::schedule

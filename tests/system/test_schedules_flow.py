@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+import rfclient
 from engine_client import call, get_json, get_run, kill9, must_put, relaunch, signal_run, wait_status, wait_until
 from test_schedules import T0, clocked, fires, get, put, runs_of  # noqa: F401 (clocked: a fixture)
 
@@ -165,3 +166,52 @@ def test_overlap_queue_waits_for_the_queued_run(clocked):
     wait_until(lambda: get(d, "s0")[1]["last_run"] != fired[k], 10, what="the queued fire")
     second = get(d, "s0")[1]["last_run"]
     wait_status(d, second, {"waiting"})  # the key is free now
+
+
+# --------------------------------------------------------------------------
+# Two daemons on one PostgreSQL database, sharing the partitions: a fire whose key's partition the
+# other daemon holds is forwarded to it (as the API's start is)
+# --------------------------------------------------------------------------
+
+
+def test_in_a_cluster_a_fire_goes_to_the_daemon_holding_its_key(launch, pg, tmp_path):
+    from test_pg_spread import shared_by
+    from test_pg_store import fresh_db, launch_pg
+    from test_schedules import Clock
+
+    _, url = fresh_db(pg)
+    clock = Clock(tmp_path / "clock", T0)
+    d1 = launch_pg(launch, url, "--migrate", "true", "--test-clock-file", clock.path)
+    d2 = launch_pg(launch, url, "--test-clock-file", clock.path)
+    wait_until(lambda: shared_by(d1, d2), 20.0, 0.1, "d1 and d2 share the partitions")
+    must_put(d1, "fc", FC)
+    wait_until(lambda: get_json(d2, "/v1/workflows/fc")[0] == 200, 10, 0.1, "d2 knows the workflow")
+    api = _api_runs(d1)  # each started by (or forwarded to) its key's holder
+    _schedules(d1, "allow")
+    for i in range(len(KEYS)):
+        wait_until(lambda: get(d1, f"s{i}")[0] == 200 and get(d2, f"s{i}")[0] == 200, 10, 0.1,
+                   "both daemons load the schedules")
+    before = rfclient_forwarded(d1) + rfclient_forwarded(d2)
+    clock.advance(60_000)
+
+    def last_run(i):
+        a, b = get(d1, f"s{i}")[1]["last_run"], get(d2, f"s{i}")[1]["last_run"]
+        return a or b
+
+    wait_until(lambda: all(last_run(i) for i in range(len(KEYS))), 15, 0.1, "every schedule fired")
+    fired = {k: last_run(i) for i, k in enumerate(KEYS)}
+    assert rfclient_forwarded(d1) + rfclient_forwarded(d2) > before  # some fires crossed daemons
+    # Queued behind the key's API run on the daemon holding the key, whichever daemon fired.
+    wait_until(lambda: all(_status(d1, fired[k]) == "queued" for k in KEYS), 10,
+               what="every fired run queued")
+    for k in KEYS:
+        _approve(d1, api[k])
+    for k in KEYS:
+        wait_status(d1, fired[k], {"waiting"})
+        _approve(d1, fired[k])
+        wait_status(d1, fired[k], {"succeeded"})
+    assert len(runs_of(d1, "fc")) == 2 * len(KEYS)
+
+
+def rfclient_forwarded(d) -> float:
+    return rfclient.metric_sum(rfclient.scrape(d.port), "rf_forward_requests_total", outcome="ok")
