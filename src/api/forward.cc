@@ -6,6 +6,8 @@
 #include <string>
 
 #include "http/syntax.h"
+#include "json/parse.h"
+#include "store/run_status.h"
 #include "reactor/shard.h"
 
 namespace rf::api {
@@ -108,6 +110,40 @@ reactor::Task<void> Forward(const detail::ApiContext& ctx, http::RequestContext&
   resp.body.Append(got->body);
   for (std::string_view name : {std::string_view("Retry-After"), std::string_view("Location")}) {
     if (std::string_view v = got->Header(name); !v.empty()) resp.AddHeader(name, v);
+  }
+}
+
+reactor::Task<Result<engine::RunView>> ForwardRunRequest(const detail::ApiContext* ctx,
+                                                         schedule::RunRequest r) {
+  http::client::Request req;
+  req.method = std::move(r.method);
+  req.url = std::move(r.path);
+  if (!r.body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+  if (!r.idempotency_key.empty()) req.headers.emplace_back("Idempotency-Key", r.idempotency_key);
+  req.body = std::move(r.body);
+  auto got = co_await SendToHolder(*ctx, r.partition, std::move(req));  // suspends
+  if (!got) co_return got.error();
+  const int status = got->status;
+  if (status == 200 || status == 201 || status == 202) {
+    engine::RunView view;
+    view.json = std::string(got->body);
+    view.created = status == 201;
+    if (auto v = json::Parse(view.json)) {
+      store::RunStatus st{};
+      const json::Value* s = v->Find("status");
+      view.terminal = s && s->is_string() && store::ParseRunStatus(s->as_string(), st) && store::IsTerminal(st);
+    }
+    co_return view;
+  }
+  std::string what = "the holder answered " + std::to_string(status) + ": " + std::string(got->body).substr(0, 200);
+  switch (status) {
+    case 404: co_return Error{Errc::kNotFound, std::move(what)};
+    case 409: co_return Error{Errc::kConflict, std::move(what)};
+    case 429: co_return Error{Errc::kLimited, std::move(what)};
+    case 502:
+    case 503:
+    case 504: co_return Error{Errc::kUnavailable, std::move(what)};
+    default: co_return Error{Errc::kInternal, std::move(what)};
   }
 }
 

@@ -18,6 +18,7 @@
 #include "api/detail/common.h"
 #include "http/client/client.h"
 #include "obs/metrics.h"
+#include "schedule/scheduler.h"
 
 namespace rf::api {
 
@@ -47,5 +48,11 @@ reactor::Task<Result<http::client::Response>> SendToHolder(const detail::ApiCont
 // the deadline. Suspends.
 reactor::Task<void> Forward(const detail::ApiContext& ctx, http::RequestContext& rc, uint32_t partition,
                             Error refused, Nanos wait = 0);
+
+// The schedulers' forwarder (schedule::Forwarder): sends `req` to the holder of its partition
+// with SendToHolder and reads the answer as a run. No Authorization goes with it (a fire has no
+// caller): a holder that requires one answers 401, which is kInternal here. Suspends.
+reactor::Task<Result<engine::RunView>> ForwardRunRequest(const detail::ApiContext* ctx,
+                                                         schedule::RunRequest req);
 
 }  // namespace rf::api

@@ -4,6 +4,7 @@
 
 #include "api/bulk.h"
 #include "api/detail/common.h"
+#include "api/forward.h"
 #include "api/service.h"
 
 namespace rf::api {
@@ -48,7 +49,13 @@ class V1Api {
     bulk->Bind(&ctx_);
   }
   // /v1/schedules answers 503 until this is called; `schedules` outlives the server.
-  void EnableSchedules(schedule::Schedulers* schedules) { ctx_.schedules = schedules; }
+  // Its fires and overlap looks of runs another instance holds go through this API's
+  // forwarding (api/forward.h ForwardRunRequest).
+  void EnableSchedules(schedule::Schedulers* schedules) {
+    ctx_.schedules = schedules;
+    const detail::ApiContext* ctx = &ctx_;
+    schedules->SetForwarder([ctx](schedule::RunRequest req) { return ForwardRunRequest(ctx, std::move(req)); });
+  }
   void AddRoutes(Routes& routes) {
     AddWorkflowRoutes(routes, &ctx_);
     AddFlowRoutes(routes, &ctx_);

@@ -43,13 +43,14 @@ std::string_view OutcomeName(Outcome o) {
 
 Scheduler::Scheduler(unsigned shard, const SchedulerOptions& options, engine::Engine* engine,
                      std::unique_ptr<store::ScheduleStore> store, const StartGate* gate,
-                     SchedulerStats* stats)
+                     SchedulerStats* stats, const Forwarder* forward)
     : shard_(shard),
       options_(options),
       engine_(engine),
       store_(std::move(store)),
       gate_(gate),
-      stats_(stats) {}
+      stats_(stats),
+      forward_(forward) {}
 
 Scheduler::~Scheduler() = default;
 
@@ -301,7 +302,9 @@ reactor::Task<void> Scheduler::Process(std::string name) {
   auto previous = e.row.last_run.empty() ? Result<engine::RunId>(Error{Errc::kNotFound, ""})
                                          : engine::ParseRunId(e.row.last_run);
   if (previous && e.spec.overlap != Overlap::kAllow) {
-    auto run = co_await coord.Get(*previous, ns);  // suspends
+    // Where it lives (another shard or daemon when the workflow has a concurrency key). A run
+    // queued behind its key is not finished: it counts as the live run.
+    auto run = co_await GetRun(*previous, ns);  // suspends
     if (stopping_ || !entries_.contains(name)) co_return;
     if (run && !run->terminal) {
       switch (e.spec.overlap) {
@@ -316,7 +319,7 @@ reactor::Task<void> Scheduler::Process(std::string name) {
           Reschedule(e, retry_at);
           co_return;
         case Overlap::kCancelPrevious: {
-          auto c = co_await coord.Cancel(*previous, ns);  // suspends
+          auto c = co_await CancelRun(*previous, ns);  // suspends
           if (stopping_ || !entries_.contains(name)) co_return;
           if (c) Count(Outcome::kCancelledPrevious);
           break;
@@ -349,9 +352,17 @@ reactor::Task<void> Scheduler::Process(std::string name) {
   cmd.input = e.spec.input;
   cmd.idempotency_key = "schedule:" + std::string(ns) + "/" +
                         std::string(SplitQualified(name).name) + "@" + std::to_string(fire / 1000);
-  cmd.partition = e.row.partition;
+  // A workflow with a concurrency key: where an API start of the same input goes, so the run is
+  // counted with the key's other runs (the fire's key is the same wherever it goes, and the key
+  // value is the spec's input's, so a repeat of the fire goes there too).
+  cmd.partition = (*def)->flow_controlled()
+                      ? engine_->PartitionForStart(**def, cmd.input, cmd.idempotency_key)
+                      : e.row.partition;
   if (gate_ && gate_->live_limit) cmd.live_limit = gate_->live_limit(shard_, ns);
-  auto r = co_await coord.Start(std::move(cmd));  // suspends
+  const auto* latest = reg.Latest(workflow);
+  const bool is_latest = latest && (*latest)->version == (*def)->version;
+  auto r = co_await StartRun(std::move(cmd), ns, std::string(SplitQualified(workflow).name),
+                             is_latest);  // suspends
   if (stopping_ || !entries_.contains(name)) co_return;
   if (!r) {
     switch (r.error().code) {

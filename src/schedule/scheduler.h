@@ -6,9 +6,10 @@
 // other shards reach it with SubmitTo (Schedulers::OwnerOf).
 //
 // A fire at time T starts a run through Coordinator::Start with the Idempotency-Key
-// "schedule:<ns>/<name>@<T in Unix seconds>" on the schedule's own partition (so it never
-// leaves the shard, and a fire repeated after a crash, or by a daemon that took the partition
-// over, meets the run it started instead of starting another). The namespace's quotas apply
+// "schedule:<ns>/<name>@<T in Unix seconds>" on the schedule's own partition, or for a workflow
+// with a concurrency key on the key's partition (engine/flow_control.h; maybe another shard's or
+// daemon's), so a fire repeated after a crash, or by a daemon that took the partition over,
+// meets the run it started instead of starting another. The namespace's quotas apply
 // (starts per second, live runs) through the StartGate. The cursor (the last fire dealt with)
 // is made durable after the start: a crash in between repeats the fire, which the key absorbs.
 //
@@ -43,7 +44,22 @@ struct SchedulerOptions {
   size_t max_per_shard = 100'000;
 };
 
-// The API's quota checks, for starts the scheduler makes (api/quotas.h). Any may be empty.
+// A request about a run that another instance holds, sent to that instance through the API's
+// forwarding (api/forward.h): a fire's start on the partition of its concurrency key, and the
+// overlap policy's look at (or cancel of) the previous run.
+struct RunRequest {
+  uint32_t partition = 0;
+  std::string method;  // "GET" or "POST"
+  std::string path;    // "/v1/namespaces/<ns>/..." ("/v1/..." in the default namespace)
+  std::string body;    // JSON, or empty
+  std::string idempotency_key;
+};
+// The holder's answer as a RunView (201: created), or its error: kNotFound, kConflict,
+// kLimited, kUnavailable (no holder, unreachable, 503), kInternal (anything else).
+using Forwarder = std::function<reactor::Task<Result<engine::RunView>>(RunRequest)>;
+
+// The API's quota checks, for starts the scheduler makes (api/quotas.h).
+// Any may be empty.
 struct StartGate {
   std::function<bool(unsigned shard, std::string_view ns)> admit;          // starts per second
   std::function<int64_t(unsigned shard, std::string_view ns)> live_limit;  // live runs (0: none)
@@ -82,7 +98,7 @@ class Scheduler {
  public:
   Scheduler(unsigned shard, const SchedulerOptions& options, engine::Engine* engine,
             std::unique_ptr<store::ScheduleStore> store, const StartGate* gate,
-            SchedulerStats* stats);
+            SchedulerStats* stats, const Forwarder* forward = nullptr);
   ~Scheduler();
 
   // On its shard, after the engine opened: loads its schedules and starts firing. Errors: the
@@ -117,6 +133,12 @@ class Scheduler {
   static reactor::Task<void> Loop(Scheduler* self);
   reactor::Task<void> Tick();
   reactor::Task<void> Process(std::string name);
+  // Where a run of the fire lives (scheduler_route.cc): the owner shard of its partition, or
+  // the instance holding it. `ns` the schedule's namespace; `plain` the workflow's plain name.
+  reactor::Task<Result<engine::RunView>> StartRun(engine::StartCommand cmd, std::string ns,
+                                                  std::string plain, bool latest);
+  reactor::Task<Result<engine::RunView>> GetRun(engine::RunId id, std::string ns);
+  reactor::Task<Result<engine::RunView>> CancelRun(engine::RunId id, std::string ns);
   reactor::Task<void> Flush();
   reactor::Task<void> Reload();
   reactor::Task<int64_t> ReadClock();
@@ -138,6 +160,7 @@ class Scheduler {
   std::unique_ptr<store::ScheduleStore> store_;
   const StartGate* gate_;
   SchedulerStats* stats_;
+  const Forwarder* forward_;
   std::map<std::string, Entry> entries_;
   std::set<std::pair<int64_t, std::string>> wake_;
   std::map<std::string, store::ScheduleFire> unsaved_;  // fires whose cursor is not yet durable
@@ -158,6 +181,9 @@ class Schedulers {
   ~Schedulers();
   // Quota checks for scheduled starts; before Open.
   void SetStartGate(StartGate gate) { gate_ = std::move(gate); }
+  // Requests for runs another instance holds (fires of a key it holds, overlap looks); before
+  // Open. Not set: such a run is unavailable, and the fire is tried again.
+  void SetForwarder(Forwarder f) { forward_ = std::move(f); }
   // Whether the store keeps schedules (else the API answers 503).
   bool available() const { return available_; }
   Scheduler& On(unsigned shard) { return *shards_[shard]; }
@@ -176,6 +202,7 @@ class Schedulers {
   engine::Engine* engine_;
   SchedulerOptions options_;
   StartGate gate_;
+  Forwarder forward_;
   bool available_ = false;
   std::atomic<bool> open_{false};
   std::vector<std::unique_ptr<SchedulerStats>> stats_;

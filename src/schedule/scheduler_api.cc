@@ -181,7 +181,7 @@ Schedulers::Schedulers(engine::Engine* engine, SchedulerOptions options,
     if (!store) return;
     stats_.push_back(std::make_unique<SchedulerStats>());
     shards_.push_back(std::make_unique<Scheduler>(i, options_, engine_, std::move(store), &gate_,
-                                                  stats_.back().get()));
+                                                  stats_.back().get(), &forward_));
   }
   available_ = shards_.size() == shards;
 }

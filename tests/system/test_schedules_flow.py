@@ -1,0 +1,217 @@
+"""Schedule fires of a workflow with a concurrency key (issue 14): a fire's run is created where an
+API start of the same input goes, the partition of (workflow, key value), so it is counted, queued
+and released with the key's API runs, also when that partition is on another shard than the
+schedule's. Daemons run with --shards 2 (the launcher's default) and --test-clock-file.
+
+Which shard a schedule or a key lands on is a hash: each test uses several (schedule, key) pairs,
+so some cross shards (checked against the binary before this change: the fires of the crossing
+pairs were started at once, over the limit). Both stores (RINGFLOW_TEST_STORE=postgres)."""
+
+from __future__ import annotations
+
+import time
+
+import rfclient
+from engine_client import call, get_json, get_run, kill9, must_put, relaunch, signal_run, wait_status, wait_until
+from test_schedules import T0, clocked, fires, get, put, runs_of  # noqa: F401 (clocked: a fixture)
+
+# Limit 1 per customer; a run stays live until its approval step is signalled.
+FC = {"concurrency": {"key": "{{input.customer}}", "limit": 1},
+      "steps": [{"id": "ok", "type": "approval", "timeout_ms": 3600000}]}
+KEYS = [f"cust-{i}" for i in range(6)]
+
+
+def _api_runs(d) -> dict[str, str]:
+    """One API run per key, live (waiting for its approval): key -> run id."""
+    out = {}
+    for k in KEYS:
+        st, doc = call(d, "POST", "/v1/workflows/fc/runs", {"input": {"customer": k}})
+        assert st == 201, (st, doc)
+        out[k] = doc["id"]
+    for rid in out.values():
+        wait_status(d, rid, {"waiting"})
+    return out
+
+
+def _schedules(d, overlap: str) -> None:
+    for i, k in enumerate(KEYS):
+        body = {"workflow": "fc", "cron": "@every 60s", "input": {"customer": k}, "overlap": overlap}
+        st, doc = put(d, f"s{i}", body)
+        assert st == 201, (st, doc)
+
+
+def _fired(d, exclude=()) -> dict[str, str]:
+    """key -> the run each schedule's latest fire made (its last_run), once every schedule has one
+    other than those in `exclude`."""
+    def last_runs():
+        return {k: get(d, f"s{i}")[1]["last_run"] for i, k in enumerate(KEYS)}
+
+    wait_until(lambda: all(r and r not in exclude for r in last_runs().values()), 10,
+               what="every schedule's fire")
+    return last_runs()
+
+
+def _status(d, rid: str) -> str:
+    st, doc = get_run(d, rid)
+    assert st == 200, (st, doc)
+    return doc["status"]
+
+
+def _view(d) -> dict[str, list[dict]]:
+    st, doc = get_json(d, "/v1/workflows/fc/concurrency")
+    assert st == 200, doc
+    out: dict[str, list[dict]] = {}
+    for k in doc["keys"]:
+        out.setdefault(k["key"], []).append(k)
+    return out
+
+
+def _approve(d, rid: str) -> None:
+    st, doc = signal_run(d, rid, "ok", {})
+    assert st == 200, (st, doc)
+
+
+def _setup(clocked, overlap="allow"):
+    d, clock, start = clocked
+    must_put(d, "fc", FC)
+    api = _api_runs(d)
+    _schedules(d, overlap)
+    clock.advance(60_000)
+    fired = _fired(d)
+    return d, clock, start, api, fired
+
+
+def test_a_fire_is_queued_behind_the_api_runs_of_its_key_and_starts_when_they_end(clocked):
+    d, clock, _, api, fired = _setup(clocked)
+    # Every fire waits behind its key's API run, wherever the schedule lives.
+    wait_until(lambda: all(_status(d, fired[k]) == "queued" for k in KEYS), 10,
+               what="every fired run queued")
+    view = _view(d)
+    for k in KEYS:
+        assert len(view[k]) == 1, view[k]  # counted in one place, with the API's run
+        assert view[k][0]["live"] == 1 and view[k][0]["queued"] == 1, view[k]
+    st, run = get_run(d, fired[KEYS[0]])
+    assert run["idempotency_key"] == f"schedule:default/s0@{(T0 + 60_000) // 1000}"
+    for k in KEYS:
+        _approve(d, api[k])
+    for k in KEYS:
+        wait_status(d, api[k], {"succeeded"})
+        wait_status(d, fired[k], {"waiting"})  # dequeued: its step started
+    for k in KEYS:
+        _approve(d, fired[k])
+        wait_status(d, fired[k], {"succeeded"})
+    assert fires(d, "started") == len(KEYS)
+
+
+def test_a_queued_fired_run_survives_kill9_and_is_not_fired_again(clocked, launch):
+    d, clock, _, api, fired = _setup(clocked)
+    wait_until(lambda: all(_status(d, fired[k]) == "queued" for k in KEYS), 10,
+               what="every fired run queued")
+    time.sleep(0.5)  # the cursors' write is batched per loop turn
+    kill9(d)
+    d2 = relaunch(launch, d, "--test-clock-file", clock.path)
+    time.sleep(0.6)  # the scheduler looks at the clock again
+    assert len(runs_of(d2, "fc")) == 2 * len(KEYS)  # no fire doubled
+    for k in KEYS:
+        assert _status(d2, fired[k]) == "queued"
+        assert _status(d2, api[k]) == "waiting"
+    for k in KEYS:
+        _approve(d2, api[k])
+    for k in KEYS:
+        wait_status(d2, fired[k], {"waiting"})
+        _approve(d2, fired[k])
+        wait_status(d2, fired[k], {"succeeded"})
+
+
+def test_overlap_skip_counts_a_queued_run_as_live(clocked):
+    d, clock, _, api, fired = _setup(clocked, "skip")
+    wait_until(lambda: all(_status(d, fired[k]) == "queued" for k in KEYS), 10,
+               what="every fired run queued")
+    clock.advance(60_000)
+    wait_until(lambda: fires(d, "skipped") >= len(KEYS), 10, what="the second fires skipped")
+    assert len(runs_of(d, "fc")) == 2 * len(KEYS)
+    for i, k in enumerate(KEYS):
+        s = get(d, f"s{i}")[1]
+        assert s["last_run"] == fired[k] and s["last_fire"]["at_ms"] == T0 + 120_000
+
+
+def test_overlap_cancel_previous_cancels_the_queued_run_on_its_shard(clocked):
+    d, clock, _, api, fired = _setup(clocked, "cancel_previous")
+    wait_until(lambda: all(_status(d, fired[k]) == "queued" for k in KEYS), 10,
+               what="every fired run queued")
+    clock.advance(60_000)
+    second = _fired(d, exclude=set(fired.values()))
+    for k in KEYS:
+        wait_status(d, fired[k], {"cancelled"})
+        wait_status(d, second[k], {"queued"})  # behind the API run still
+    assert fires(d, "cancelled_previous") == len(KEYS)
+    for k in KEYS:
+        _approve(d, api[k])
+    for k in KEYS:
+        wait_status(d, second[k], {"waiting"})
+
+
+def test_overlap_queue_waits_for_the_queued_run(clocked):
+    d, clock, _, api, fired = _setup(clocked, "queue")
+    wait_until(lambda: all(_status(d, fired[k]) == "queued" for k in KEYS), 10,
+               what="every fired run queued")
+    clock.advance(60_000)
+    wait_until(lambda: fires(d, "queued") >= len(KEYS), 10, what="the second fires wait")
+    assert len(runs_of(d, "fc")) == 2 * len(KEYS)
+    k = KEYS[0]
+    _approve(d, api[k])
+    wait_status(d, fired[k], {"waiting"})
+    _approve(d, fired[k])
+    wait_status(d, fired[k], {"succeeded"})
+    wait_until(lambda: get(d, "s0")[1]["last_run"] != fired[k], 10, what="the queued fire")
+    second = get(d, "s0")[1]["last_run"]
+    wait_status(d, second, {"waiting"})  # the key is free now
+
+
+# --------------------------------------------------------------------------
+# Two daemons on one PostgreSQL database, sharing the partitions: a fire whose key's partition the
+# other daemon holds is forwarded to it (as the API's start is)
+# --------------------------------------------------------------------------
+
+
+def test_in_a_cluster_a_fire_goes_to_the_daemon_holding_its_key(launch, pg, tmp_path):
+    from test_pg_spread import shared_by
+    from test_pg_store import fresh_db, launch_pg
+    from test_schedules import Clock
+
+    _, url = fresh_db(pg)
+    clock = Clock(tmp_path / "clock", T0)
+    d1 = launch_pg(launch, url, "--migrate", "true", "--test-clock-file", clock.path)
+    d2 = launch_pg(launch, url, "--test-clock-file", clock.path)
+    wait_until(lambda: shared_by(d1, d2), 20.0, 0.1, "d1 and d2 share the partitions")
+    must_put(d1, "fc", FC)
+    wait_until(lambda: get_json(d2, "/v1/workflows/fc")[0] == 200, 10, 0.1, "d2 knows the workflow")
+    api = _api_runs(d1)  # each started by (or forwarded to) its key's holder
+    _schedules(d1, "allow")
+    for i in range(len(KEYS)):
+        wait_until(lambda: get(d1, f"s{i}")[0] == 200 and get(d2, f"s{i}")[0] == 200, 10, 0.1,
+                   "both daemons load the schedules")
+    before = rfclient_forwarded(d1) + rfclient_forwarded(d2)
+    clock.advance(60_000)
+
+    def last_run(i):
+        a, b = get(d1, f"s{i}")[1]["last_run"], get(d2, f"s{i}")[1]["last_run"]
+        return a or b
+
+    wait_until(lambda: all(last_run(i) for i in range(len(KEYS))), 15, 0.1, "every schedule fired")
+    fired = {k: last_run(i) for i, k in enumerate(KEYS)}
+    assert rfclient_forwarded(d1) + rfclient_forwarded(d2) > before  # some fires crossed daemons
+    # Queued behind the key's API run on the daemon holding the key, whichever daemon fired.
+    wait_until(lambda: all(_status(d1, fired[k]) == "queued" for k in KEYS), 10,
+               what="every fired run queued")
+    for k in KEYS:
+        _approve(d1, api[k])
+    for k in KEYS:
+        wait_status(d1, fired[k], {"waiting"})
+        _approve(d1, fired[k])
+        wait_status(d1, fired[k], {"succeeded"})
+    assert len(runs_of(d1, "fc")) == 2 * len(KEYS)
+
+
+def rfclient_forwarded(d) -> float:
+    return rfclient.metric_sum(rfclient.scrape(d.port), "rf_forward_requests_total", outcome="ok")
