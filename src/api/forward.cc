@@ -137,6 +137,8 @@ reactor::Task<Result<engine::RunView>> ForwardRunRequest(const detail::ApiContex
   }
   std::string what = "the holder answered " + std::to_string(status) + ": " + std::string(got->body).substr(0, 200);
   switch (status) {
+    case 401:  // a fire carries no credential: the scheduler starts it on its own partition
+    case 403: co_return Error{Errc::kNotHeld, std::move(what)};
     case 404: co_return Error{Errc::kNotFound, std::move(what)};
     case 409: co_return Error{Errc::kConflict, std::move(what)};
     case 429: co_return Error{Errc::kLimited, std::move(what)};

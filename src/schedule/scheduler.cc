@@ -362,7 +362,7 @@ reactor::Task<void> Scheduler::Process(std::string name) {
   const auto* latest = reg.Latest(workflow);
   const bool is_latest = latest && (*latest)->version == (*def)->version;
   auto r = co_await StartRun(std::move(cmd), ns, std::string(SplitQualified(workflow).name),
-                             is_latest);  // suspends
+                             is_latest, e.row.partition);  // suspends
   if (stopping_ || !entries_.contains(name)) co_return;
   if (!r) {
     switch (r.error().code) {

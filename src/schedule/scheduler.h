@@ -134,9 +134,11 @@ class Scheduler {
   reactor::Task<void> Tick();
   reactor::Task<void> Process(std::string name);
   // Where a run of the fire lives (scheduler_route.cc): the owner shard of its partition, or
-  // the instance holding it. `ns` the schedule's namespace; `plain` the workflow's plain name.
+  // the instance holding it. `ns` the schedule's namespace; `plain` the workflow's plain name;
+  // `home` the schedule's own partition (where a fire goes when the key's cannot be reached).
   reactor::Task<Result<engine::RunView>> StartRun(engine::StartCommand cmd, std::string ns,
-                                                  std::string plain, bool latest);
+                                                  std::string plain, bool latest, uint32_t home);
+  reactor::Task<Result<engine::RunView>> StartHere(engine::StartCommand cmd);
   reactor::Task<Result<engine::RunView>> GetRun(engine::RunId id, std::string ns);
   reactor::Task<Result<engine::RunView>> CancelRun(engine::RunId id, std::string ns);
   reactor::Task<void> Flush();

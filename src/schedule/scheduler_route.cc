@@ -32,33 +32,45 @@ std::string Prefix(std::string_view ns) {
 
 }  // namespace
 
+reactor::Task<Result<engine::RunView>> Scheduler::StartHere(engine::StartCommand cmd) {
+  const unsigned owner = engine_->OwnerOf(cmd.partition);
+  if (owner == shard_) co_return co_await engine::Coordinator::Local().Start(std::move(cmd));  // suspends
+  auto op = reactor::SubmitTo(owner, &StartOn, std::move(cmd));
+  co_return co_await op;  // suspends
+}
+
 reactor::Task<Result<engine::RunView>> Scheduler::StartRun(engine::StartCommand cmd, std::string ns,
-                                                           std::string plain, bool latest) {
+                                                           std::string plain, bool latest,
+                                                           uint32_t home) {
   const uint32_t partition = cmd.partition;
-  const unsigned owner = engine_->OwnerOf(partition);
-  // Copied before the command moves: what a forward needs.
-  json::Value input = cmd.input;
-  std::string key = cmd.idempotency_key;
-  Result<engine::RunView> r = Error{Errc::kInternal, ""};
-  if (owner == shard_) {
-    r = co_await engine::Coordinator::Local().Start(std::move(cmd));  // suspends
-  } else {
-    auto op = reactor::SubmitTo(owner, &StartOn, std::move(cmd));
-    r = co_await op;  // suspends
+  // A fire sent to its key's partition keeps a copy for the schedule's own partition: when the
+  // key's holder cannot take it, the fire still runs there (counted apart from the key's runs,
+  // as before the routing) rather than being lost.
+  std::optional<engine::StartCommand> fallback;
+  if (partition != home) {
+    fallback.emplace(cmd);
+    fallback->partition = home;
   }
-  if (r || r.error().code != Errc::kNotHeld || !forward_ || !*forward_) co_return r;
+  json::Value input = cmd.input;  // copied before the command moves: what a forward needs
+  std::string key = cmd.idempotency_key;
+  Result<engine::RunView> r = co_await StartHere(std::move(cmd));  // suspends
+  if (r || r.error().code != Errc::kNotHeld) co_return r;
   // The API's start takes the latest version: a fire of a pinned older one cannot be sent.
-  if (!latest)
-    co_return Error{Errc::kUnavailable,
-                    "the key's partition is held by another instance, and a pinned version that is "
-                    "not the latest is not started there"};
+  if (!latest || !forward_ || !*forward_) {
+    if (fallback) co_return co_await StartHere(std::move(*fallback));  // suspends
+    co_return r;
+  }
   RunRequest req;
   req.partition = partition;
   req.method = "POST";
   req.path = Prefix(ns) + "/workflows/" + plain + "/runs";
   req.body = json::ToString(json::Value(json::Object{{"input", std::move(input)}}));
   req.idempotency_key = std::move(key);
-  co_return co_await (*forward_)(std::move(req));  // suspends
+  auto sent = co_await (*forward_)(std::move(req));  // suspends
+  // kNotHeld from a forward: the holder refused the fire (no credential with --auth on).
+  if (!sent && sent.error().code == Errc::kNotHeld && fallback)
+    co_return co_await StartHere(std::move(*fallback));  // suspends
+  co_return sent;
 }
 
 reactor::Task<Result<engine::RunView>> Scheduler::GetRun(engine::RunId id, std::string ns) {
