@@ -215,3 +215,46 @@ def test_in_a_cluster_a_fire_goes_to_the_daemon_holding_its_key(launch, pg, tmp_
 
 def rfclient_forwarded(d) -> float:
     return rfclient.metric_sum(rfclient.scrape(d.port), "rf_forward_requests_total", outcome="ok")
+
+
+def test_in_a_cluster_a_pinned_older_version_fires_on_the_schedules_own_partition(launch, pg, tmp_path):
+    """The API starts only a workflow's latest version, so a fire pinned to an older one is not
+    forwarded to the daemon holding its key: it starts on the schedule's own partition (counted
+    apart from the key's runs) rather than waiting forever for that partition to come here."""
+    from test_pg_spread import shared_by
+    from test_pg_store import fresh_db, launch_pg
+    from test_schedules import Clock
+
+    _, url = fresh_db(pg)
+    clock = Clock(tmp_path / "clock", T0)
+    d1 = launch_pg(launch, url, "--migrate", "true", "--test-clock-file", clock.path)
+    d2 = launch_pg(launch, url, "--test-clock-file", clock.path)
+    wait_until(lambda: shared_by(d1, d2), 20.0, 0.1, "d1 and d2 share the partitions")
+    must_put(d1, "fc", FC)
+    must_put(d1, "fc", dict(FC, steps=[{"id": "ok", "type": "approval", "timeout_ms": 3500000}]))
+    wait_until(lambda: get_json(d2, "/v1/workflows/fc")[0] == 200, 10, 0.1, "d2 knows the workflow")
+    api = _api_runs(d1)  # version 2, live: each key's one slot taken
+    for i, k in enumerate(KEYS):
+        body = {"workflow": "fc", "version": 1, "cron": "@every 60s", "input": {"customer": k}}
+        st, doc = put(d1, f"s{i}", body)
+        assert st == 201, (st, doc)
+    for i in range(len(KEYS)):
+        wait_until(lambda: get(d1, f"s{i}")[0] == 200 and get(d2, f"s{i}")[0] == 200, 10, 0.1,
+                   "both daemons load the schedules")
+    clock.advance(60_000)
+
+    def last_run(i):
+        a, b = get(d1, f"s{i}")[1]["last_run"], get(d2, f"s{i}")[1]["last_run"]
+        return a or b
+
+    # Before the fallback, the fires whose key was held by the other daemon never started.
+    wait_until(lambda: all(last_run(i) for i in range(len(KEYS))), 15, 0.1, "every schedule fired")
+    statuses = set()
+    for i, k in enumerate(KEYS):
+        rid = last_run(i)
+        st, doc = get_run(d1, rid)
+        assert st == 200 and doc["version"] == 1, (st, doc)
+        assert doc["status"] in ("queued", "waiting"), doc
+        statuses.add(doc["status"])
+        assert rid != api[k]
+    assert "waiting" in statuses, statuses  # some fell back to a partition apart from their key's
