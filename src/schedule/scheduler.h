@@ -141,6 +141,8 @@ class Scheduler {
   reactor::Task<Result<engine::RunView>> StartHere(engine::StartCommand cmd);
   reactor::Task<Result<engine::RunView>> GetRun(engine::RunId id, std::string ns);
   reactor::Task<Result<engine::RunView>> CancelRun(engine::RunId id, std::string ns);
+  // GetRun and CancelRun: on the owner shard, or forwarded to the instance holding the run.
+  reactor::Task<Result<engine::RunView>> OnRun(engine::RunId id, std::string ns, bool cancel);
   reactor::Task<void> Flush();
   reactor::Task<void> Reload();
   reactor::Task<int64_t> ReadClock();

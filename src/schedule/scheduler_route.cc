@@ -74,36 +74,32 @@ reactor::Task<Result<engine::RunView>> Scheduler::StartRun(engine::StartCommand 
 }
 
 reactor::Task<Result<engine::RunView>> Scheduler::GetRun(engine::RunId id, std::string ns) {
-  const unsigned owner = engine_->OwnerOf(id);
-  Result<engine::RunView> r = Error{Errc::kInternal, ""};
-  if (owner == shard_) {
-    r = co_await engine::Coordinator::Local().Get(id, ns);  // suspends
-  } else {
-    auto op = reactor::SubmitTo(owner, &GetOn, id, ns);
-    r = co_await op;  // suspends
-  }
-  if (r || r.error().code != Errc::kNotHeld || !forward_ || !*forward_) co_return r;
-  RunRequest req;
-  req.partition = id.partition();
-  req.method = "GET";
-  req.path = Prefix(ns) + "/runs/" + id.ToString();
-  co_return co_await (*forward_)(std::move(req));  // suspends
+  return OnRun(id, std::move(ns), false);
 }
 
 reactor::Task<Result<engine::RunView>> Scheduler::CancelRun(engine::RunId id, std::string ns) {
+  return OnRun(id, std::move(ns), true);
+}
+
+reactor::Task<Result<engine::RunView>> Scheduler::OnRun(engine::RunId id, std::string ns, bool cancel) {
   const unsigned owner = engine_->OwnerOf(id);
   Result<engine::RunView> r = Error{Errc::kInternal, ""};
   if (owner == shard_) {
-    r = co_await engine::Coordinator::Local().Cancel(id, ns);  // suspends
+    // Not `cancel ? co_await ... : co_await ...`: GCC 12 miscompiles co_await in a conditional.
+    if (cancel) {
+      r = co_await engine::Coordinator::Local().Cancel(id, ns);  // suspends
+    } else {
+      r = co_await engine::Coordinator::Local().Get(id, ns);  // suspends
+    }
   } else {
-    auto op = reactor::SubmitTo(owner, &CancelOn, id, ns);
+    auto op = reactor::SubmitTo(owner, cancel ? &CancelOn : &GetOn, id, ns);
     r = co_await op;  // suspends
   }
   if (r || r.error().code != Errc::kNotHeld || !forward_ || !*forward_) co_return r;
   RunRequest req;
   req.partition = id.partition();
-  req.method = "POST";
-  req.path = Prefix(ns) + "/runs/" + id.ToString() + "/cancel";
+  req.method = cancel ? "POST" : "GET";
+  req.path = Prefix(ns) + "/runs/" + id.ToString() + (cancel ? "/cancel" : "");
   co_return co_await (*forward_)(std::move(req));  // suspends
 }
 

@@ -71,6 +71,11 @@ def _approve(d, rid: str) -> None:
     assert st == 200, (st, doc)
 
 
+def _all_queued(d, fired: dict[str, str]) -> None:
+    wait_until(lambda: all(_status(d, fired[k]) == "queued" for k in KEYS), 10,
+               what="every fired run queued")
+
+
 def _setup(clocked, overlap="allow"):
     d, clock, start = clocked
     must_put(d, "fc", FC)
@@ -84,8 +89,7 @@ def _setup(clocked, overlap="allow"):
 def test_a_fire_is_queued_behind_the_api_runs_of_its_key_and_starts_when_they_end(clocked):
     d, clock, _, api, fired = _setup(clocked)
     # Every fire waits behind its key's API run, wherever the schedule lives.
-    wait_until(lambda: all(_status(d, fired[k]) == "queued" for k in KEYS), 10,
-               what="every fired run queued")
+    _all_queued(d, fired)
     view = _view(d)
     for k in KEYS:
         assert len(view[k]) == 1, view[k]  # counted in one place, with the API's run
@@ -105,8 +109,7 @@ def test_a_fire_is_queued_behind_the_api_runs_of_its_key_and_starts_when_they_en
 
 def test_a_queued_fired_run_survives_kill9_and_is_not_fired_again(clocked, launch):
     d, clock, _, api, fired = _setup(clocked)
-    wait_until(lambda: all(_status(d, fired[k]) == "queued" for k in KEYS), 10,
-               what="every fired run queued")
+    _all_queued(d, fired)
     time.sleep(0.5)  # the cursors' write is batched per loop turn
     kill9(d)
     d2 = relaunch(launch, d, "--test-clock-file", clock.path)
@@ -125,8 +128,7 @@ def test_a_queued_fired_run_survives_kill9_and_is_not_fired_again(clocked, launc
 
 def test_overlap_skip_counts_a_queued_run_as_live(clocked):
     d, clock, _, api, fired = _setup(clocked, "skip")
-    wait_until(lambda: all(_status(d, fired[k]) == "queued" for k in KEYS), 10,
-               what="every fired run queued")
+    _all_queued(d, fired)
     clock.advance(60_000)
     wait_until(lambda: fires(d, "skipped") >= len(KEYS), 10, what="the second fires skipped")
     assert len(runs_of(d, "fc")) == 2 * len(KEYS)
@@ -137,8 +139,7 @@ def test_overlap_skip_counts_a_queued_run_as_live(clocked):
 
 def test_overlap_cancel_previous_cancels_the_queued_run_on_its_shard(clocked):
     d, clock, _, api, fired = _setup(clocked, "cancel_previous")
-    wait_until(lambda: all(_status(d, fired[k]) == "queued" for k in KEYS), 10,
-               what="every fired run queued")
+    _all_queued(d, fired)
     clock.advance(60_000)
     second = _fired(d, exclude=set(fired.values()))
     for k in KEYS:
@@ -153,8 +154,7 @@ def test_overlap_cancel_previous_cancels_the_queued_run_on_its_shard(clocked):
 
 def test_overlap_queue_waits_for_the_queued_run(clocked):
     d, clock, _, api, fired = _setup(clocked, "queue")
-    wait_until(lambda: all(_status(d, fired[k]) == "queued" for k in KEYS), 10,
-               what="every fired run queued")
+    _all_queued(d, fired)
     clock.advance(60_000)
     wait_until(lambda: fires(d, "queued") >= len(KEYS), 10, what="the second fires wait")
     assert len(runs_of(d, "fc")) == 2 * len(KEYS)
@@ -174,7 +174,9 @@ def test_overlap_queue_waits_for_the_queued_run(clocked):
 # --------------------------------------------------------------------------
 
 
-def test_in_a_cluster_a_fire_goes_to_the_daemon_holding_its_key(launch, pg, tmp_path):
+def _cluster(launch, pg, tmp_path, versions):
+    """Two daemons on one fresh database sharing the partitions, both on one test clock, with the
+    workflow fc put in each of `versions` (definitions) in turn: (d1, d2, clock)."""
     from test_pg_spread import shared_by
     from test_pg_store import fresh_db, launch_pg
     from test_schedules import Clock
@@ -184,22 +186,32 @@ def test_in_a_cluster_a_fire_goes_to_the_daemon_holding_its_key(launch, pg, tmp_
     d1 = launch_pg(launch, url, "--migrate", "true", "--test-clock-file", clock.path)
     d2 = launch_pg(launch, url, "--test-clock-file", clock.path)
     wait_until(lambda: shared_by(d1, d2), 20.0, 0.1, "d1 and d2 share the partitions")
-    must_put(d1, "fc", FC)
+    for v in versions:
+        must_put(d1, "fc", v)
     wait_until(lambda: get_json(d2, "/v1/workflows/fc")[0] == 200, 10, 0.1, "d2 knows the workflow")
-    api = _api_runs(d1)  # each started by (or forwarded to) its key's holder
-    _schedules(d1, "allow")
+    return d1, d2, clock
+
+
+def _both_loaded(d1, d2) -> None:
     for i in range(len(KEYS)):
         wait_until(lambda: get(d1, f"s{i}")[0] == 200 and get(d2, f"s{i}")[0] == 200, 10, 0.1,
                    "both daemons load the schedules")
+
+
+def _last_run(d1, d2, i: int) -> str:
+    return get(d1, f"s{i}")[1]["last_run"] or get(d2, f"s{i}")[1]["last_run"]
+
+
+def test_in_a_cluster_a_fire_goes_to_the_daemon_holding_its_key(launch, pg, tmp_path):
+    d1, d2, clock = _cluster(launch, pg, tmp_path, [FC])
+    api = _api_runs(d1)  # each started by (or forwarded to) its key's holder
+    _schedules(d1, "allow")
+    _both_loaded(d1, d2)
     before = rfclient_forwarded(d1) + rfclient_forwarded(d2)
     clock.advance(60_000)
-
-    def last_run(i):
-        a, b = get(d1, f"s{i}")[1]["last_run"], get(d2, f"s{i}")[1]["last_run"]
-        return a or b
-
-    wait_until(lambda: all(last_run(i) for i in range(len(KEYS))), 15, 0.1, "every schedule fired")
-    fired = {k: last_run(i) for i, k in enumerate(KEYS)}
+    wait_until(lambda: all(_last_run(d1, d2, i) for i in range(len(KEYS))), 15, 0.1,
+               "every schedule fired")
+    fired = {k: _last_run(d1, d2, i) for i, k in enumerate(KEYS)}
     assert rfclient_forwarded(d1) + rfclient_forwarded(d2) > before  # some fires crossed daemons
     # Queued behind the key's API run on the daemon holding the key, whichever daemon fired.
     wait_until(lambda: all(_status(d1, fired[k]) == "queued" for k in KEYS), 10,
@@ -221,37 +233,21 @@ def test_in_a_cluster_a_pinned_older_version_fires_on_the_schedules_own_partitio
     """The API starts only a workflow's latest version, so a fire pinned to an older one is not
     forwarded to the daemon holding its key: it starts on the schedule's own partition (counted
     apart from the key's runs) rather than waiting forever for that partition to come here."""
-    from test_pg_spread import shared_by
-    from test_pg_store import fresh_db, launch_pg
-    from test_schedules import Clock
-
-    _, url = fresh_db(pg)
-    clock = Clock(tmp_path / "clock", T0)
-    d1 = launch_pg(launch, url, "--migrate", "true", "--test-clock-file", clock.path)
-    d2 = launch_pg(launch, url, "--test-clock-file", clock.path)
-    wait_until(lambda: shared_by(d1, d2), 20.0, 0.1, "d1 and d2 share the partitions")
-    must_put(d1, "fc", FC)
-    must_put(d1, "fc", dict(FC, steps=[{"id": "ok", "type": "approval", "timeout_ms": 3500000}]))
-    wait_until(lambda: get_json(d2, "/v1/workflows/fc")[0] == 200, 10, 0.1, "d2 knows the workflow")
+    v2 = dict(FC, steps=[{"id": "ok", "type": "approval", "timeout_ms": 3500000}])
+    d1, d2, clock = _cluster(launch, pg, tmp_path, [FC, v2])
     api = _api_runs(d1)  # version 2, live: each key's one slot taken
     for i, k in enumerate(KEYS):
         body = {"workflow": "fc", "version": 1, "cron": "@every 60s", "input": {"customer": k}}
         st, doc = put(d1, f"s{i}", body)
         assert st == 201, (st, doc)
-    for i in range(len(KEYS)):
-        wait_until(lambda: get(d1, f"s{i}")[0] == 200 and get(d2, f"s{i}")[0] == 200, 10, 0.1,
-                   "both daemons load the schedules")
+    _both_loaded(d1, d2)
     clock.advance(60_000)
-
-    def last_run(i):
-        a, b = get(d1, f"s{i}")[1]["last_run"], get(d2, f"s{i}")[1]["last_run"]
-        return a or b
-
     # Before the fallback, the fires whose key was held by the other daemon never started.
-    wait_until(lambda: all(last_run(i) for i in range(len(KEYS))), 15, 0.1, "every schedule fired")
+    wait_until(lambda: all(_last_run(d1, d2, i) for i in range(len(KEYS))), 15, 0.1,
+               "every schedule fired")
     statuses = set()
     for i, k in enumerate(KEYS):
-        rid = last_run(i)
+        rid = _last_run(d1, d2, i)
         st, doc = get_run(d1, rid)
         assert st == 200 and doc["version"] == 1, (st, doc)
         assert doc["status"] in ("queued", "waiting"), doc
