@@ -2,7 +2,6 @@
 
 #include <doctest/doctest.h>
 
-#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -707,21 +706,17 @@ TEST_SUITE("engine.definition") {
     CHECK(d.terminals == std::vector<uint32_t>{3, 4});
   }
 
-  TEST_CASE("a 1,000-step chain compiles quickly in either declaration order" *
-            doctest::timeout(5)) {
+  // The timeout guards against an exponential walk (it would not end); speed is the benches'.
+  TEST_CASE("a 1,000-step chain compiles in either declaration order" * doctest::timeout(30)) {
     for (bool reversed : {false, true}) {
       CAPTURE(reversed);
-      const auto start = std::chrono::steady_clock::now();
       Compiled c = CompileDefinition("", Chain(1000, reversed));
-      const auto took = std::chrono::steady_clock::now() - start;
       INFO(Dump(c.errors));
       REQUIRE(c.def != nullptr);
       CHECK(c.def->steps.size() == 1000);
       CHECK(c.def->steps.front().id == "s0");
       CHECK(c.def->steps.back().id == "s999");
       CHECK(c.def->steps[500].dependencies == std::vector<uint32_t>{499});
-      // Generous for sanitizer builds; an optimised build takes ~1 ms.
-      CHECK(took < std::chrono::milliseconds(500));
     }
   }
 
