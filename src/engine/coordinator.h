@@ -386,6 +386,10 @@ class Coordinator {
   // run inline (noop, transform) or as a child run (workflow).
   void EnqueueItem(Entry& e, const MapItemRef& ref);
   void ExecuteItem(const WorkItem& w);
+  // Whether an http call that did not succeed may be tried again under `policy` (http steps and
+  // map items alike): 5xx, the 4xx its on_status names, transport errors other than a bad URL or
+  // an egress denial.
+  static bool RetryableHttp(const HttpResult& r, const RetryPolicy& policy);
   static reactor::Task<void> RunItemHttp(Coordinator* self, Entry* e, uint32_t step,
                                          uint32_t attempt, uint32_t item, uint32_t item_try,
                                          HttpCall call);

@@ -95,11 +95,7 @@ reactor::Task<void> Coordinator::RunItemHttp(Coordinator* self, Entry* e, uint32
   if (!cancelled && r.error.code != Errc::kCancelled) {
     const bool ok = r.error.code == Errc::kOk && r.status >= 200 && r.status < 300;
     const std::optional<RetryPolicy>& retry = e->run.def->steps[step].map->retry;
-    const bool retryable =
-        !ok && (r.error.code == Errc::kOk
-                    ? r.status >= 500 || (retry && retry->RetriesStatus(r.status))
-                    : r.error.code != Errc::kInvalidArgument && r.error.code != Errc::kEgressDenied);
-    if (retryable && retry && retry->ShouldRetry(static_cast<int>(item_try)) &&
+    if (!ok && retry && RetryableHttp(r, *retry) && retry->ShouldRetry(static_cast<int>(item_try)) &&
         self->LiveItem(*e, step, attempt, item) && !self->Releasing(*e)) {
       self->RetryItemLater(*e, step, attempt, item, item_try + 1,
                            MonoNow() + retry->Backoff(static_cast<int>(item_try), self->NextUnit()));

@@ -258,6 +258,13 @@ reactor::Task<HttpResult> Coordinator::CallTracked(Coordinator* self, Entry* e, 
   co_return r;
 }
 
+bool Coordinator::RetryableHttp(const HttpResult& r, const RetryPolicy& policy) {
+  if (r.error.code == Errc::kOk) return r.status >= 500 || policy.RetriesStatus(r.status);
+  // A URL that renders wrong stays wrong; an address the egress policy denies stays denied
+  // until the operator changes the policy, which a retry cannot wait for.
+  return r.error.code != Errc::kInvalidArgument && r.error.code != Errc::kEgressDenied;
+}
+
 reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t step,
                                          uint32_t attempt, HttpCall call,
                                          BreakerTicket ticket, uint64_t permit) {
@@ -277,14 +284,10 @@ reactor::Task<void> Coordinator::RunHttp(Coordinator* self, Entry* e, uint32_t s
         return 0;
       });
       stats.steps[type][Outcome(e->run.steps[step].status)].Add();
-    } else if (r.error.code == Errc::kOk) {
-      self->FailHttp(*e, step, attempt, "HTTP " + std::to_string(r.status),
-                     r.status >= 500 || e->run.def->steps[step].retry.RetriesStatus(r.status));
     } else {
-      // A URL that renders wrong stays wrong; an address the egress policy denies stays denied
-      // until the operator changes the policy, which a retry cannot wait for.
-      self->FailHttp(*e, step, attempt, r.error.ToString(),
-                     r.error.code != Errc::kInvalidArgument && r.error.code != Errc::kEgressDenied);
+      self->FailHttp(*e, step, attempt,
+                     r.error.code == Errc::kOk ? "HTTP " + std::to_string(r.status) : r.error.ToString(),
+                     RetryableHttp(r, e->run.def->steps[step].retry));
     }
   }
   self->PumpNow();  // a slot is free
