@@ -76,6 +76,7 @@ struct Options {
   bool sync = true;                        // fsync the WAL with every write
   size_t block_cache_bytes = 32 << 20;     // decompressed blocks of recent reads
   size_t write_buffer_bytes = 32 << 20;    // every column family's memtables together (and the WAL's bound)
+  int max_open_files = 512;                // table files kept open (RocksDB keeps 10 of them for itself)
   std::string secondary_dir;               // read_only: where the secondary keeps its own files
   // The status nearly every run ends with (the engine's "succeeded"): not
   // indexed by status; listings of it filter the other families instead.

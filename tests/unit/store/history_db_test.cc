@@ -303,6 +303,58 @@ TEST_SUITE("store.history_db") {
     CHECK((*fresh)->log == "log of 40");
   }
 
+  TEST_CASE("a memory-only read of a table that is not open says so instead of answering empty") {
+    // More table files than the table cache holds: RocksDB 7.8 answered a kBlockCacheTier Get of
+    // a table it had not opened with OK and an empty value (a run with an empty log crashed the
+    // daemon after a restart of a large history).
+    rf::test::TempDir dir;
+    Options o;
+    o.dir = dir.path() + "/h";
+    o.sync = false;
+    o.max_open_files = 20;  // RocksDB's minimum: 10 tables open at most
+    constexpr int kRuns = 40;
+    for (int i = 1; i <= kRuns; ++i) {  // each open flushes the last one's write: a table per run
+      auto db = HistoryDb::Open(o);
+      REQUIRE(db.has_value());
+      REQUIRE((*db)->Write({Run(i, "a", i % 5 == 0 ? 4 : 3, 1000 + i, "k" + std::to_string(i))}).has_value());
+    }
+    auto opened = HistoryDb::Open(o);
+    REQUIRE(opened.has_value());
+    auto& db = *opened;
+    int misses = 0;
+    for (int round = 0; round < 2; ++round) {  // the second round after full reads opened tables
+      for (int i = 1; i <= kRuns; ++i) {
+        CAPTURE(i);
+        auto r = db->Get(Id(i), Tier::kMemory);
+        if (!r) {
+          CHECK(r.error().code == rf::store::history::kNotInMemory);
+          ++misses;
+          REQUIRE(db->Get(Id(i)).has_value());
+          continue;
+        }
+        REQUIRE(r->has_value());
+        CHECK((*r)->log == "log of " + std::to_string(i));
+        auto k = db->FindKey("a", "k" + std::to_string(i), Tier::kMemory);
+        if (k) {
+          REQUIRE(k->has_value());
+          CHECK(**k == Id(i));
+        } else {
+          CHECK(k.error().code == rf::store::history::kNotInMemory);
+        }
+      }
+    }
+    CHECK(misses > 0);
+    Query q;
+    q.workflow = "a";
+    q.limit = kRuns;
+    auto listed = db->List(q, Tier::kMemory);
+    if (listed) {
+      CHECK(listed->size() == static_cast<size_t>(kRuns));
+    } else {
+      CHECK(listed.error().code == rf::store::history::kNotInMemory);
+    }
+  }
+
   TEST_CASE("a memory-only listing that would walk far gives the walk to a full read") {
     rf::test::TempDir dir;
     auto db = OpenIn(dir);
