@@ -169,12 +169,16 @@ struct ClaimPartitions {
 };
 
 // Open and takeover: the records of the live runs of `partitions` (runs_live_by_partition);
-// finished runs are read through PgHistoryStore when asked for.
+// finished runs are read through PgHistoryStore when asked for. Each live run's records by
+// its primary key (the LATERAL subquery with ORDER BY is not flattened): written as a plain
+// join, the planner hashed the whole run_records table (a sequential scan of every retained
+// run's records: 1M retained runs cost the restart a second).
 struct SelectLiveRecords {
   static constexpr std::string_view kSql =
-      "SELECT r.payload FROM runs u JOIN run_records r ON r.run_id = u.run_id "
+      "SELECT r.payload FROM runs u CROSS JOIN LATERAL (SELECT x.payload, x.seq FROM run_records x "
+      "WHERE x.run_id = u.run_id ORDER BY x.seq) r "
       "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('queued', 'pending', "
-      "'running', 'waiting') ORDER BY r.run_id, r.seq";
+      "'running', 'waiting') ORDER BY u.run_id, r.seq";
   std::string_view partitions;
   Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions}}; }
 };
