@@ -219,7 +219,8 @@ Result<Run> Coordinator::Rebuild(const Entry& e) const {
   if (!st) return st.error();
   // Every step is indexed by the definition's: a log without the run's creation (empty, or cut
   // at its head) cannot be rendered, and answering that beats reading past the steps.
-  if (r.steps.size() != r.def->steps.size()) return Error{Errc::kCorrupt, "the run's log has no creation record"};
+  if (r.steps.size() != r.def->steps.size())
+    return Error{Errc::kCorrupt, "the run's log has no creation record"};
   return r;
 }
 

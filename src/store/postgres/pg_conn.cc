@@ -309,13 +309,12 @@ Task<Result<std::unique_ptr<PgConn>>> PgConn::Connect(std::string url, Deadline 
   // is high, which for ringflow means stale statistics (a table just filled): recovery's read
   // of the live runs paid 266 ms of LLVM compilation for 120 ms of work.
   std::vector<Item> settings;
-  settings.push_back(Item{.kind = Item::Kind::kSql, .text = "SET jit = off", .name = {}, .nparams = 0, .params = {}});
-  if (conn->server_version_ >= 140000)
-    settings.push_back(Item{.kind = Item::Kind::kSql,
-                            .text = "SET client_connection_check_interval = 1000",
-                            .name = {},
-                            .nparams = 0,
-                            .params = {}});
+  auto set = [&](const char* sql) {
+    settings.push_back(
+        Item{.kind = Item::Kind::kSql, .text = sql, .name = {}, .nparams = 0, .params = {}});
+  };
+  set("SET jit = off");
+  if (conn->server_version_ >= 140000) set("SET client_connection_check_interval = 1000");
   Result<std::vector<PgResult>> r = co_await conn->Run(settings, deadline, cancel);  // suspends
   if (!r) co_return r.error();
   if (Status st = FirstError(*r); !st) co_return st.error();
