@@ -210,9 +210,16 @@ class Coordinator {
   std::vector<PermitKeyView> PermitKeys(const std::vector<std::string>& scopes, size_t max) const {
     return permits_.Views(scopes, max, shard_);
   }
-  // Every shard's coordinator, by shard (before Open): where step permits are asked for.
-  void SetPeers(std::vector<Coordinator*> peers) { peers_ = std::move(peers); }
-  // Null until Open() succeeded.
+  // Every shard's coordinator, by shard, and the shard owning each partition (before Open; both
+  // outlive the coordinator): where step permits are asked for, and where a child run on another
+  // shard's partition is started, told of its parent's end and checked for an orphan.
+  void SetPeers(std::vector<Coordinator*> peers, const std::vector<unsigned>* owner) {
+    peers_ = std::move(peers);
+    owner_ = owner;
+  }
+  // After every shard's Open: the live child runs recovered here whose parent lives on another
+  // shard are cancelled if that parent is not live (CancelOrphan asked only this shard). Suspends.
+  reactor::Task<void> CheckRemoteOrphans();
 
  private:
   struct Waiter;
@@ -363,19 +370,35 @@ class Coordinator {
   // the machine records it and decides about a retry.
   void FailHttp(Entry& e, uint32_t step, uint32_t attempt, std::string error, bool retryable);
 
-  // Workflow steps (coordinator_children.cc). The child run lives on its parent's partition,
-  // so parent and child are always on one shard (and one instance): no message crosses shards
-  // and both move together at a handover.
+  // Workflow steps (coordinator_children.cc). A child run lives on its parent's partition,
+  // except a child of a flow-controlled workflow with the embedded store: it lives on its key's
+  // partition (ChildPartition), maybe another shard's, which its start, its end and its
+  // cancellation reach by message.
   // `item`: a map step's workflow item (kNoItem: a workflow step).
   static reactor::Task<void> RunChild(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
                                       uint32_t item = kNoItem);
-  // A child run's end is durable: its parent's step gets the child's output or failure.
+  uint32_t ChildPartition(const Run& parent, uint32_t step, uint32_t item, const Definition& def,
+                          const json::Value& input) const;
+  unsigned ShardOf(uint32_t partition) const {
+    return owner_ && partition < owner_->size() ? (*owner_)[partition] : shard_;
+  }
+  // On the child's shard: Start once that shard is open.
+  static reactor::Task<Result<RunView>> StartChildHere(Coordinator* self, StartCommand cmd);
+  // A child run's end is durable: its parent's step gets the child's output or failure, on the
+  // parent's shard.
   void ChildEnded(const Entry& child);
+  struct ChildEnd;
+  void TakeChildEnd(const ChildEnd& end);
+  static void OnChildEndMsg(void* p);
   // A run's end is durable: its children still live are cancelled.
   void CancelChildren(const Entry& parent);
-  void CancelChild(const std::string& child);  // a live child run by id: cancelled
-  // A live child whose parent is no longer live (after a restart): cancelled. True if so.
+  void CancelChild(const std::string& child);  // a live child run by id: cancelled, on its shard
+  void CancelChildHere(const RunId& child);
+  static void OnCancelChildMsg(void* p);
+  // A live child whose parent is no longer live (after a restart): cancelled. True if so. A
+  // parent on another shard is asked after every shard opened (CheckRemoteOrphans).
   bool CancelOrphan(Entry& child);
+  static std::vector<char> LiveRuns(Coordinator* self, std::vector<RunId> ids);
   void FinishFromChild(Entry& parent, uint32_t step, uint32_t attempt, std::string_view child,
                        RunStatus status, json::Value output, std::string_view error,
                        uint32_t item = kNoItem);
@@ -606,6 +629,9 @@ class Coordinator {
 
   BreakerTable breakers_;
   std::vector<Coordinator*> peers_;  // every shard's coordinator (SetPeers); empty: this one only
+  const std::vector<unsigned>* owner_ = nullptr;  // [partition] -> shard (SetPeers); null: this one
+  bool opened_ = false;  // Open finished: a child started here from another shard may be created
+  std::vector<RunId> remote_orphan_checks_;  // live children whose parent is on another shard
   PermitTable permits_;              // the step permits homed here
   std::unordered_map<uint64_t, PermitWait> permit_waits_;  // ticket -> this shard's waiting attempt
   std::unordered_map<uint64_t, HeldPermit> permits_held_;  // ticket -> a permit this shard holds

@@ -1,13 +1,18 @@
 // Workflow steps: a step that runs another workflow as a child run and takes its result.
 //
-// The child is created on its parent's partition, so it lives on the same shard (and, in a
-// cluster, the same instance) as its parent: the start, the notice of its end and the
-// cancellation are plain calls on this shard, and a handover moves both together.
+// Where the child lives: on its parent's partition, so parent and child are on one shard (and,
+// in a cluster, one instance) and a handover moves both together. A child of a flow-controlled
+// workflow (concurrency, rate_limit, debounce) is counted under its key like any other run of
+// that key, so with the embedded store it lives on the key's partition (ChildPartition), as an
+// API start of the same input would: maybe another shard's. Its start (SubmitTo), the notice of
+// its end and its cancellation (messages) then cross shards. With a store that moves partitions
+// between instances the key's partition may be another daemon's, which no message reaches: there
+// the child stays on its parent's partition and is counted on that shard's gate of the key.
 //
 // Durability, kill -9 at any point:
 // - The child's start carries the idempotency key "workflow-step:<parent>/<step>/<attempt>",
-//   so repeating it finds the child created before (in memory or in history) instead of
-//   starting a second one.
+//   so repeating it (on the same partition: the key's, or the one the step's child id names)
+//   finds the child created before (in memory or in history) instead of starting a second one.
 // - The step records kStepWaiting with the child's id once the child's creation is durable.
 //   After a restart Machine::Recover executes a running or waiting workflow step again as the
 //   same attempt: the repeated start finds the child, and if it ended while the parent was not
@@ -15,13 +20,14 @@
 // - A child's end reaches its parent when the end is durable (Dispatch -> ChildEnded). A
 //   parent's end cancels its live children the same way (CancelChildren); a restart between
 //   the two finds the orphan (its parent gone from memory, so finished, or finished) and
-//   cancels it (CancelOrphan).
+//   cancels it (CancelOrphan; a parent on another shard is asked once every shard is open).
 
 #include "base/tenancy.h"
 #include "engine/coordinator.h"
 #include "engine/map_step.h"
 #include "json/parse.h"
 #include "obs/log.h"
+#include "reactor/submit_to.h"
 
 namespace rf::engine {
 namespace {
@@ -99,10 +105,18 @@ reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t 
     cmd.idempotency_key = ChildKey(run, s, attempt);
   }
   cmd.priority = run.priority;
-  cmd.partition = run.id.partition();
+  cmd.partition = self->ChildPartition(run, step, item, **def, cmd.input);
   cmd.trace_parent = run.trace_parent;
   cmd.parent = ParentLink{run.id, run.id_text, s.id, attempt, depth};
-  auto started = co_await self->Start(std::move(cmd));  // suspends
+  const unsigned home = self->ShardOf(cmd.partition);
+  Result<RunView> started = Error{Errc::kInternal, "not started"};
+  // Not `?:` around co_await: GCC 12 miscompiles co_await in a conditional.
+  if (home == self->shard_ || home >= self->peers_.size()) {
+    started = co_await self->Start(std::move(cmd));  // suspends
+  } else {
+    auto op = reactor::SubmitTo(home, &Coordinator::StartChildHere, self->peers_[home], std::move(cmd));
+    started = co_await op;  // suspends
+  }
   if (self->failed_ || self->closing_) co_return;  // the restart executes the attempt again
   if (!started) {
     // Releasing: the next holder executes the attempt again.
@@ -123,11 +137,7 @@ reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t 
   }
   const std::string child_id = id->as_string();
   if (IsTerminal(e->run.status)) {
-    // The parent ended while the child was being created: the child goes with it.
-    if (auto cid = ParseRunId(child_id)) {
-      if (Entry* c = self->Find(*cid); c && !IsTerminal(c->run.status) && !self->Releasing(*c))
-        self->Mutate(*c, [](Machine& m) { return m.Cancel().has_value(); });
-    }
+    self->CancelChild(child_id);  // the parent ended while the child was being created
     co_return;
   }
   if (started->terminal) {  // it ended before this attempt listened (a restart)
@@ -212,22 +222,74 @@ void Coordinator::FinishFromChild(Entry& parent, uint32_t step, uint32_t attempt
   stats_->steps[static_cast<size_t>(StepType::kWorkflow)][outcome].Add();
 }
 
+uint32_t Coordinator::ChildPartition(const Run& parent, uint32_t step, uint32_t item,
+                                     const Definition& def, const json::Value& input) const {
+  if (store_->moves_partitions() || !def.flow_controlled()) return parent.id.partition();
+  // A repeat of an attempt whose child is named goes where that child is, even if a newer
+  // version of the child's workflow would compute another key.
+  const std::string& named = parent.steps[step].child_run;
+  if (item == kNoItem && !named.empty()) {
+    if (auto id = ParseRunId(named)) return id->partition();
+  }
+  return FlowPartition(def.name, FlowKey(def, input));
+}
+
+reactor::Task<Result<RunView>> Coordinator::StartChildHere(Coordinator* self, StartCommand cmd) {
+  // The parent's shard may resume its runs before this shard has replayed its journal.
+  while (!self->opened_ && !self->failed_ && !self->closing_) co_await reactor::Sleep(10 * kMillis);  // suspends
+  // kNotHeld: the parent's attempt is left as it is and executed again after the restart.
+  if (self->failed_ || self->closing_)
+    co_return Error{Errc::kNotHeld, "shard " + std::to_string(self->shard_) + " is closing"};
+  co_return co_await self->Start(std::move(cmd));  // suspends
+}
+
+// A child's end, sent to its parent's shard (Shard::Post) when that is another one.
+struct Coordinator::ChildEnd {
+  Coordinator* to;
+  RunId parent;
+  std::string step;
+  uint32_t attempt;
+  int64_t item;  // a map step's workflow item, from the child's key; -1: a workflow step
+  std::string child;
+  RunStatus status;
+  json::Value output;
+  std::string error;
+};
+
 void Coordinator::ChildEnded(const Entry& child) {
   const ParentLink& link = child.run.parent;
   if (!link.valid()) return;
-  Entry* parent = Find(link.run);
+  const unsigned home = ShardOf(link.run.partition());
+  const bool here = home == shard_ || home >= peers_.size();
+  auto end = std::make_unique<ChildEnd>(ChildEnd{here ? this : peers_[home], link.run, link.step, link.attempt,
+                                                 MapItemOfChildKey(child.run.idempotency_key),
+                                                 child.run.id_text, child.run.status, child.run.output,
+                                                 child.run.error});
+  if (here) {
+    TakeChildEnd(*end);
+    return;
+  }
+  reactor::Shard::Current().Post(home, reactor::Message{&Coordinator::OnChildEndMsg, end.release()});
+}
+
+void Coordinator::OnChildEndMsg(void* p) {
+  std::unique_ptr<ChildEnd> end(static_cast<ChildEnd*>(p));
+  // A closing shard's parent hears of the end after the restart (the repeated start finds it).
+  if (!end->to->closing_ && !end->to->failed_) end->to->TakeChildEnd(*end);
+}
+
+void Coordinator::TakeChildEnd(const ChildEnd& end) {
+  Entry* parent = Find(end.parent);
   if (!parent || parent->compact) return;  // finished already (a finished parent is compacted)
-  const Step* s = parent->run.def->FindStep(link.step);
+  const Step* s = parent->run.def->FindStep(end.step);
   if (s && s->type == StepType::kMap) {
-    const int64_t item = MapItemOfChildKey(child.run.idempotency_key);
-    if (item < 0) return;
-    FinishFromChild(*parent, s->index, link.attempt, child.run.id_text, child.run.status,
-                    child.run.output, child.run.error, static_cast<uint32_t>(item));
+    if (end.item < 0) return;
+    FinishFromChild(*parent, s->index, end.attempt, end.child, end.status, end.output, end.error,
+                    static_cast<uint32_t>(end.item));
     return;
   }
   if (!s || s->type != StepType::kWorkflow) return;
-  FinishFromChild(*parent, s->index, link.attempt, child.run.id_text, child.run.status,
-                  child.run.output, child.run.error);
+  FinishFromChild(*parent, s->index, end.attempt, end.child, end.status, end.output, end.error);
 }
 
 void Coordinator::CancelChildren(const Entry& parent) {
@@ -241,11 +303,36 @@ void Coordinator::CancelChildren(const Entry& parent) {
   }
 }
 
+namespace {
+
+struct CancelChildMsg {
+  Coordinator* to;
+  RunId child;
+};
+
+}  // namespace
+
 void Coordinator::CancelChild(const std::string& child) {
   if (child.empty()) return;
   auto id = ParseRunId(child);
   if (!id) return;
-  Entry* c = Find(*id);
+  const unsigned home = ShardOf(id->partition());
+  if (home == shard_ || home >= peers_.size()) {
+    CancelChildHere(*id);
+    return;
+  }
+  reactor::Shard::Current().Post(
+      home, reactor::Message{&Coordinator::OnCancelChildMsg, new CancelChildMsg{peers_[home], *id}});
+}
+
+void Coordinator::OnCancelChildMsg(void* p) {
+  std::unique_ptr<CancelChildMsg> m(static_cast<CancelChildMsg*>(p));
+  // A closing shard's child is found an orphan after the restart.
+  if (!m->to->closing_ && !m->to->failed_) m->to->CancelChildHere(m->child);
+}
+
+void Coordinator::CancelChildHere(const RunId& child) {
+  Entry* c = Find(child);
   if (!c || IsTerminal(c->run.status) || Releasing(*c)) return;
   Mutate(*c, [](Machine& m) { return m.Cancel().has_value(); });
 }
@@ -253,13 +340,52 @@ void Coordinator::CancelChild(const std::string& child) {
 bool Coordinator::CancelOrphan(Entry& child) {
   const ParentLink& link = child.run.parent;
   if (!link.valid() || IsTerminal(child.run.status)) return false;
-  // Parent and child share a partition, so a live parent is in memory now (its replay came
-  // with the child's): one that is not, or not live, ended before the child was cancelled.
+  if (ShardOf(link.run.partition()) != shard_) {
+    remote_orphan_checks_.push_back(child.run.id);
+    return false;
+  }
+  // Parent and child share a shard, so a live parent is in memory now (its replay came with
+  // the child's): one that is not, or not live, ended before the child was cancelled.
   if (Entry* parent = Find(link.run); parent && !IsTerminal(parent->run.status)) return false;
   RF_LOG(kInfo, "cancelling a child run whose parent ended", {"run", child.run.id_text},
          {"parent", link.run_text});
   Mutate(child, [](Machine& m) { return m.Cancel().has_value(); });
   return true;
+}
+
+std::vector<char> Coordinator::LiveRuns(Coordinator* self, std::vector<RunId> ids) {
+  std::vector<char> live(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const Entry* e = self->Find(ids[i]);
+    live[i] = e && !IsTerminal(e->run.status);
+  }
+  return live;
+}
+
+reactor::Task<void> Coordinator::CheckRemoteOrphans() {
+  std::vector<RunId> checks = std::move(remote_orphan_checks_);
+  remote_orphan_checks_.clear();
+  std::vector<std::vector<RunId>> children(peers_.size()), parents(peers_.size());
+  for (const RunId& id : checks) {
+    const Entry* e = Find(id);
+    if (!e || IsTerminal(e->run.status)) continue;
+    const unsigned home = ShardOf(e->run.parent.run.partition());
+    if (home >= peers_.size()) continue;
+    children[home].push_back(id);
+    parents[home].push_back(e->run.parent.run);
+  }
+  for (unsigned home = 0; home < peers_.size(); ++home) {
+    if (children[home].empty()) continue;
+    auto op = reactor::SubmitTo(home, &Coordinator::LiveRuns, peers_[home], std::move(parents[home]));
+    const std::vector<char> live = co_await op;  // suspends
+    for (size_t i = 0; i < live.size(); ++i) {
+      Entry* e = Find(children[home][i]);
+      if (live[i] || !e || IsTerminal(e->run.status) || failed_ || closing_) continue;
+      RF_LOG(kInfo, "cancelling a child run whose parent ended", {"run", e->run.id_text},
+             {"parent", e->run.parent.run_text});
+      Mutate(*e, [](Machine& m) { return m.Cancel().has_value(); });
+    }
+  }
 }
 
 }  // namespace rf::engine

@@ -202,6 +202,7 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
     MaybeRefreshBytes();
     reactor::Shard::Current().Arm(&bytes_node_, MonoNow() + kBytesRefresh);
   }
+  opened_ = true;
   co_return Status{};
 }
 

@@ -130,7 +130,7 @@ Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> 
   if (history_ && !coordinators_.empty()) coordinators_[0]->RunHistoryRetention();
   std::vector<Coordinator*> peers;
   for (auto& c : coordinators_) peers.push_back(c.get());
-  for (auto& c : coordinators_) c->SetPeers(peers);
+  for (auto& c : coordinators_) c->SetPeers(peers, &owner_);
 }
 
 Engine::~Engine() = default;
@@ -205,6 +205,12 @@ reactor::Task<Status> Engine::Open() {
   for (unsigned i = 0; i < coordinators_.size(); ++i) {
     const Status& st = opened_shards[i];
     if (!st) co_return Error{st.error().code, "shard " + std::to_string(i) + ": " + st.error().ToString()};
+  }
+  // A child run on another shard than its parent is an orphan only if that shard, now open too,
+  // does not hold its parent live.
+  for (unsigned i = 0; i < coordinators_.size(); ++i) {
+    auto op = reactor::SubmitTo(i, [](Coordinator* c) { return c->CheckRemoteOrphans(); }, coordinators_[i].get());
+    co_await op;  // suspends
   }
   if (relay_) {
     Status st = co_await relay_->Open([this](std::vector<store::OutboxRow>& rows) {

@@ -222,6 +222,11 @@ def start(d, name: str, input=_UNSET, key: str | None = None, wait=None,
     return call(d, "POST", path, body, headers, timeout=t)
 
 
+def partition_of(run_id: str) -> int:
+    """The partition a run id names (store/run_id.h: the id's byte 7)."""
+    return int(run_id.replace("-", "")[14:16], 16)
+
+
 def get_run(d, run_id: str) -> ApiReply:
     return get_json(d, f"/v1/runs/{run_id}")
 
