@@ -51,7 +51,8 @@ reactor::Task<void> Forward(const detail::ApiContext& ctx, http::RequestContext&
 
 // The schedulers' forwarder (schedule::Forwarder): sends `req` to the holder of its partition
 // with SendToHolder and reads the answer as a run. No Authorization goes with it (a fire has no
-// caller): a holder that requires one answers 401, which is kInternal here. Suspends.
+// caller): a holder that requires one answers 401, which is kNotHeld here, so the scheduler
+// starts the fire on the schedule's own partition instead (scheduler_route.cc). Suspends.
 reactor::Task<Result<engine::RunView>> ForwardRunRequest(const detail::ApiContext* ctx,
                                                          schedule::RunRequest req);
 

@@ -18,7 +18,9 @@ from test_schedules import T0, clocked, fires, get, put, runs_of  # noqa: F401 (
 # Limit 1 per customer; a run stays live until its approval step is signalled.
 FC = {"concurrency": {"key": "{{input.customer}}", "limit": 1},
       "steps": [{"id": "ok", "type": "approval", "timeout_ms": 3600000}]}
-KEYS = [f"cust-{i}" for i in range(6)]
+# 12: in a cluster a (schedule, key) pair crosses daemons about half the time (which half of the
+# partitions each holds depends on the instance ids), and the cluster tests need some that do.
+KEYS = [f"cust-{i}" for i in range(12)]
 
 
 def _api_runs(d) -> dict[str, str]:
@@ -174,21 +176,27 @@ def test_overlap_queue_waits_for_the_queued_run(clocked):
 # --------------------------------------------------------------------------
 
 
-def _cluster(launch, pg, tmp_path, versions):
+def _cluster(launch, pg, tmp_path, versions, admin_key=None):
     """Two daemons on one fresh database sharing the partitions, both on one test clock, with the
-    workflow fc put in each of `versions` (definitions) in turn: (d1, d2, clock)."""
+    workflow fc put in each of `versions` (definitions) in turn: (d1, d2, clock). `admin_key`:
+    both run with --auth on and it as their bootstrap admin key."""
     from test_pg_spread import shared_by
     from test_pg_store import fresh_db, launch_pg
     from test_schedules import Clock
 
     _, url = fresh_db(pg)
     clock = Clock(tmp_path / "clock", T0)
-    d1 = launch_pg(launch, url, "--migrate", "true", "--test-clock-file", clock.path)
-    d2 = launch_pg(launch, url, "--test-clock-file", clock.path)
+    auth = ("--auth", "on") if admin_key else ()
+    env = {"RINGFLOW_ADMIN_KEY": admin_key} if admin_key else None
+    d1 = launch_pg(launch, url, "--migrate", "true", "--test-clock-file", clock.path, *auth, env=env)
+    d2 = launch_pg(launch, url, "--test-clock-file", clock.path, *auth, env=env)
     wait_until(lambda: shared_by(d1, d2), 20.0, 0.1, "d1 and d2 share the partitions")
+    headers = {"Authorization": f"Bearer {admin_key}"} if admin_key else None
     for v in versions:
-        must_put(d1, "fc", v)
-    wait_until(lambda: get_json(d2, "/v1/workflows/fc")[0] == 200, 10, 0.1, "d2 knows the workflow")
+        st, doc = call(d1, "PUT", "/v1/workflows/fc", v, headers=headers)
+        assert st == 201, (st, doc)
+    wait_until(lambda: call(d2, "GET", "/v1/workflows/fc", headers=headers)[0] == 200, 10, 0.1,
+               "d2 knows the workflow")
     return d1, d2, clock
 
 
@@ -254,3 +262,126 @@ def test_in_a_cluster_a_pinned_older_version_fires_on_the_schedules_own_partitio
         statuses.add(doc["status"])
         assert rid != api[k]
     assert "waiting" in statuses, statuses  # some fell back to a partition apart from their key's
+
+
+# --------------------------------------------------------------------------
+# The same cluster with --auth on. A fire has no caller, so its forward carries no credential
+# (forward.h, ForwardRunRequest; no flag adds one, and --internal-listen's port checks
+# credentials too): the key's holder answers 401 and the fire runs on the schedule's own partition
+# (scheduler_route.cc, the fallback). With auth off the forward is taken: the test above.
+# --------------------------------------------------------------------------
+
+
+def _as_admin(d, method: str, path: str, body=None):
+    from test_auth import ADMIN, api
+
+    resp, doc = api(d, method, path, ADMIN, body)
+    return resp.status, doc
+
+
+def _refusals(d) -> float:
+    """Requests this daemon refused for want of a credential (401, no Authorization)."""
+    return rfclient.metric_sum(rfclient.scrape(d.port), "rf_auth_failures_total", reason="missing")
+
+
+def _keys_held(d) -> dict[str, dict]:
+    """The concurrency keys of fc on the partitions `d` holds (it answers only for those):
+    key -> {"live", "queued"}, summed over its shards."""
+    st, doc = _as_admin(d, "GET", "/v1/workflows/fc/concurrency")
+    assert st == 200, (st, doc)
+    out: dict[str, dict] = {}
+    for k in doc["keys"]:
+        c = out.setdefault(k["key"], {"live": 0, "queued": 0})
+        c["live"] += k["live"]
+        c["queued"] += k["queued"]
+    return out
+
+
+def test_in_a_cluster_with_auth_a_refused_forward_fires_once_on_the_schedules_own_partition(
+        launch, pg, tmp_path):
+    """A fire whose key's partition the other daemon holds is forwarded without a credential; that
+    daemon refuses it (401) and the fire starts once, on the schedule's own partition: not queued
+    behind the key's API run (counted apart from it, on the schedule's daemon), not lost (without
+    the fallback it is retried every second, `unavailable`, and never starts), not doubled."""
+    from test_auth import ADMIN
+
+    d1, d2, clock = _cluster(launch, pg, tmp_path, [FC], admin_key=ADMIN)
+    keys = KEYS  # some pairs cross daemons (3 to 7 of 12 did in 11 runs; of 6, none in 1 run of 5)
+    ds = (d1, d2)
+    assert call(d1, "GET", "/v1/workflows/fc").status == 401  # the daemons do check credentials
+    api = {}
+    for k in keys:  # each started by (or forwarded, with the caller's credential, to) its key's holder
+        st, doc = _as_admin(d1, "POST", "/v1/workflows/fc/runs", {"input": {"customer": k}})
+        assert st == 201, (st, doc)
+        api[k] = doc["id"]
+
+    def status(rid: str) -> str:
+        st, doc = _as_admin(d1, "GET", f"/v1/runs/{rid}")
+        assert st == 200, (st, doc)
+        return doc["status"]
+
+    wait_until(lambda: all(status(r) == "waiting" for r in api.values()), 10, 0.1, "the API runs live")
+    holder = {}  # key -> the daemon holding its partition
+    for d in ds:
+        for k in _keys_held(d):
+            holder[k] = d
+    assert set(holder) == set(keys), holder
+    for i, k in enumerate(keys):
+        body = {"workflow": "fc", "cron": "@every 60s", "input": {"customer": k}, "overlap": "allow"}
+        st, doc = _as_admin(d1, "PUT", f"/v1/schedules/s{i}", body)
+        assert st == 201, (st, doc)
+    for i in range(len(keys)):
+        wait_until(lambda: all(_as_admin(d, "GET", f"/v1/schedules/s{i}")[0] == 200 for d in ds), 10, 0.1,
+                   "both daemons load the schedules")
+    refused0 = {d.port: _refusals(d) for d in ds}
+    started0 = sum(fires(d, "started") for d in ds)
+
+    clock.advance(60_000)
+
+    def last_run(i: int) -> str | None:
+        return next((r for r in (_as_admin(d, "GET", f"/v1/schedules/s{i}")[1]["last_run"] for d in ds) if r),
+                    None)
+
+    wait_until(lambda: all(last_run(i) for i in range(len(keys))), 15, 0.1, "every schedule fired")
+    fired = {k: last_run(i) for i, k in enumerate(keys)}
+    for i, k in enumerate(keys):
+        st, run = _as_admin(d1, "GET", f"/v1/runs/{fired[k]}")
+        assert st == 200, (st, run)
+        assert fired[k] != api[k] and run["input"] == {"customer": k}, run
+        assert run["idempotency_key"] == f"schedule:default/s{i}@{(T0 + 60_000) // 1000}", run
+    # A fire on its key's partition waits behind the key's API run; one that fell back does not.
+    wait_until(lambda: all(status(fired[k]) in ("queued", "waiting") for k in keys), 10, 0.1,
+               "every fired run settled")
+    fell_back = [k for k in keys if status(fired[k]) == "waiting"]
+    assert fell_back, "no fire fell back to its schedule's partition"  # some pair crosses daemons
+    for k in fell_back:  # counted on the other daemon, the one the schedule lives on
+        other = d2 if holder[k] is d1 else d1
+        assert _keys_held(other).get(k) == {"live": 1, "queued": 0}, (k, _keys_held(other))
+        assert _keys_held(holder[k])[k] == {"live": 1, "queued": 0}, (k, _keys_held(holder[k]))
+    for k in set(keys) - set(fell_back):
+        assert _keys_held(holder[k])[k] == {"live": 1, "queued": 1}, (k, _keys_held(holder[k]))
+    # The key's holder refused each fire that fell back, once; each fire started once.
+    for d in ds:
+        assert _refusals(d) - refused0[d.port] == sum(holder[k] is d for k in fell_back), d.port
+    assert sum(fires(d, "started") for d in ds) - started0 == len(keys)
+    time.sleep(1.2)  # a fire retried (a second later) would show by now
+    live = {d.port: [r["id"] for r in _as_admin(d, "GET", "/v1/runs?workflow=fc&limit=1000")[1]["runs"]]
+            for d in ds}  # each daemon lists the live runs of the partitions it holds
+    assert sorted(live[d1.port] + live[d2.port]) == sorted([*api.values(), *fired.values()]), live
+    for k in keys:
+        where = holder[k] if k not in fell_back else (d2 if holder[k] is d1 else d1)
+        assert fired[k] in live[where.port], (k, live)
+    assert sum(fires(d, "started") for d in ds) - started0 == len(keys)
+    # And they finish: the fallen-back fires by themselves, the others once the API runs end.
+    for k in fell_back:
+        assert _as_admin(d1, "POST", f"/v1/runs/{fired[k]}/signals/ok", {})[0] == 200
+    for k in keys:
+        assert _as_admin(d1, "POST", f"/v1/runs/{api[k]}/signals/ok", {})[0] == 200
+    wait_until(lambda: all(k in fell_back or status(fired[k]) == "waiting" for k in keys), 10, 0.1,
+               "the queued fires start")
+    for k in set(keys) - set(fell_back):
+        assert _as_admin(d1, "POST", f"/v1/runs/{fired[k]}/signals/ok", {})[0] == 200
+    wait_until(lambda: all(status(r) == "succeeded" for r in [*api.values(), *fired.values()]), 10, 0.1,
+               "every run succeeded")
+    st, doc = _as_admin(d1, "GET", "/v1/runs?workflow=fc&limit=1000")  # finished: from the shared history
+    assert st == 200 and len(doc["runs"]) == 2 * len(keys), (st, doc)
