@@ -27,6 +27,10 @@ bool Failed(Daemon* d, const Status& st, const char* what) {
   return true;
 }
 
+reactor::Task<void> OpenKeysInto(Daemon* d, Status* out) {
+  *out = co_await d->keys->Open();  // suspends
+}
+
 }  // namespace
 
 int64_t OpenConnections(const Daemon* d) {
@@ -85,11 +89,18 @@ reactor::Task<void> OpenEngine(Daemon* d, std::string where) {
   // Opening talks to every shard: wait until all of them run their loops.
   while (d->started.load() < d->config.shards) co_await reactor::Sleep(kMillis);  // suspends
   Nanos t0 = MonoNow();
-  Status st = co_await d->keys->Open();  // suspends
-  if (Failed(d, st, "cannot load the API keys; not starting")) co_return;
-  st = co_await d->security->Open();  // suspends
-  if (Failed(d, st, "cannot load the secrets or open the audit log; not starting")) co_return;
-  st = co_await d->engine->Open();  // suspends
+  // The API keys load beside the secrets and the engine (only requests need them, and none is
+  // served before the schedules below are open); the engine waits for the secrets, which the
+  // steps of the runs it resumes may name.
+  Status keys;
+  reactor::TaskGroup keys_loading;
+  reactor::Spawn(OpenKeysInto(d, &keys), &keys_loading);
+  Status secured = co_await d->security->Open();  // suspends
+  Status st = Error{Errc::kUnavailable, "not opened"};
+  if (secured) st = co_await d->engine->Open();  // suspends
+  co_await keys_loading.Wait();  // suspends
+  if (Failed(d, keys, "cannot load the API keys; not starting")) co_return;
+  if (Failed(d, secured, "cannot load the secrets or open the audit log; not starting")) co_return;
   if (Failed(d, st, "cannot open the store; not starting")) co_return;
   if (d->schedules) {
     st = co_await d->schedules->Open();  // suspends

@@ -10,6 +10,8 @@
 #endif
 
 #include <algorithm>
+#include <optional>
+#include <thread>
 
 #include "api/auth_gate.h"
 #include "api/openapi.h"
@@ -60,8 +62,14 @@ int Serve(const Config& config) {
            {"error", st.error().ToString()});
     return 1;
   }
+  // https for http steps: the CA bundle is read (tens of ms, blocking) on a thread of its own
+  // while the stores open, before the shards run.
+  std::optional<Result<std::unique_ptr<tls::TlsClientContext>>> http_tls;
+  std::thread ca_reader([&] { http_tls = tls::TlsClientContext::Load(config.http_ca_file); });
   Stores stores;
-  if (int rc = OpenStores(config, stores); rc != 0) return rc;
+  const int opened = OpenStores(config, stores);
+  ca_reader.join();
+  if (opened != 0) return opened;
   engine::EngineOptions eo;
   eo.data_dir = config.data_dir;
   eo.fsync = config.fsync;
@@ -86,8 +94,7 @@ int Serve(const Config& config) {
   } else {
     RF_LOG(kInfo, "egress policy", {"policy", d.egress.Describe()});
   }
-  // https for http steps: the CAs are read once, here, before the shards run (blocking).
-  if (auto t = tls::TlsClientContext::Load(config.http_ca_file); t) {
+  if (auto& t = *http_tls; t) {
     d.http_tls = std::move(*t);
     RF_LOG(kInfo, "https for http steps", {"ca_file", d.http_tls->ca_file()});
   } else if (!config.http_ca_file.empty()) {

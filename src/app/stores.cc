@@ -18,15 +18,19 @@ namespace rf::app {
 int OpenStores(const Config& config, Stores& out) {
   if (config.store == Store::kPostgres) {
     // Blocking checks before any shard runs: the schema must be the one this binary knows.
+    Status schema;
     if (config.migrate) {
       auto m = store::pg::MigrateUp(config.database_url);
       if (!m) {
         RF_LOG(kError, "schema migration failed", {"error", m.error().ToString()});
         return 1;
       }
+      schema = store::pg::CheckSchema(*m);  // the state after migrating: no second connection
+    } else {
+      schema = store::pg::CheckSchema(config.database_url);
     }
-    if (auto st = store::pg::CheckSchema(config.database_url); !st) {
-      RF_LOG(kError, "cannot use the database", {"error", st.error().context});
+    if (!schema) {
+      RF_LOG(kError, "cannot use the database", {"error", schema.error().context});
       return 1;
     }
     store::pg::PgOptions po;

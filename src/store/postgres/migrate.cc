@@ -106,14 +106,18 @@ Result<SchemaState> MigrateUp(const std::string& url) {
 Status CheckSchema(const std::string& url) {
   auto s = ReadSchema(url);
   if (!s) return s.error();
-  if (s->applied == s->known) return {};
-  if (s->applied < s->known) {
-    return Error{Errc::kConflict, "the database schema is at version " + std::to_string(s->applied) +
-                                      ", this ringflow needs " + std::to_string(s->known) +
+  return CheckSchema(*s);
+}
+
+Status CheckSchema(const SchemaState& s) {
+  if (s.applied == s.known) return {};
+  if (s.applied < s.known) {
+    return Error{Errc::kConflict, "the database schema is at version " + std::to_string(s.applied) +
+                                      ", this ringflow needs " + std::to_string(s.known) +
                                       ": run `ringflow migrate up` (or start with --migrate)"};
   }
-  return Error{Errc::kConflict, "the database schema is at version " + std::to_string(s->applied) +
-                                    ", newer than this ringflow knows (" + std::to_string(s->known) +
+  return Error{Errc::kConflict, "the database schema is at version " + std::to_string(s.applied) +
+                                    ", newer than this ringflow knows (" + std::to_string(s.known) +
                                     "): upgrade ringflow"};
 }
 

@@ -37,5 +37,7 @@ Result<SchemaState> MigrateUp(const std::string& url);
 // For `serve`: ok when the schema is exactly what this binary knows; otherwise
 // an error that says what to run (kConflict).
 Status CheckSchema(const std::string& url);
+// The same for a state already read (MigrateUp's answer: no second connection).
+Status CheckSchema(const SchemaState& s);
 
 }  // namespace rf::store::pg

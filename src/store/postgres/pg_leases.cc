@@ -71,6 +71,7 @@ reactor::Task<Result<std::vector<uint32_t>>> PgRunStore::ClaimAndLoad(std::vecto
                                                                        RecordSink& sink) {
   std::vector<uint32_t> taken;
   if (wanted.empty()) co_return taken;
+  const Nanos began = MonoNow();  // the phases go to the log: restart time is watched
   auto conn = co_await pool_->Acquire(Deadline::After(30 * kSeconds));  // suspends
   if (!conn) co_return Error{conn.error().code, "PostgreSQL: " + conn.error().context};
   PgLease lease(pool_.get(), *conn);
@@ -92,12 +93,14 @@ reactor::Task<Result<std::vector<uint32_t>>> PgRunStore::ClaimAndLoad(std::vecto
   }
   if (taken.empty()) co_return taken;
   // Read after the claim: a former holder's late commits fail its fence from here on.
+  const Nanos claimed_at = MonoNow();
   const std::string parts = PartitionArray(taken);
   Query qs[] = {detail::SelectLiveRecords{.partitions = parts}.Bind(),
                 detail::SelectLiveTimers{.partitions = parts}.Bind()};
   auto res = co_await lease->Pipeline(qs, Deadline::After(120 * kSeconds));  // suspends
   if (!res) co_return Error{res.error().code, "PostgreSQL: " + res.error().context};
   if (Status st = FirstError(*res); !st) co_return st.error();
+  const Nanos read_at = MonoNow();
   const PgResult& rows = (*res)[0];
   size_t replayed = 0;
   for (int i = 0; i < rows.rows(); ++i) {
@@ -122,7 +125,9 @@ reactor::Task<Result<std::vector<uint32_t>>> PgRunStore::ClaimAndLoad(std::vecto
   }
   for (uint32_t p : taken) leases_[p].ready = true;
   RF_LOG(kInfo, "partitions taken (postgres)", {"shard", shard_}, {"partitions", taken.size()},
-         {"wanted", wanted.size()}, {"records_replayed", replayed}, {"timers", due.rows()});
+         {"wanted", wanted.size()}, {"records_replayed", replayed}, {"timers", due.rows()},
+         {"claim_ms", (claimed_at - began) / kMillis}, {"read_ms", (read_at - claimed_at) / kMillis},
+         {"replay_ms", (MonoNow() - read_at) / kMillis});
   co_return taken;
 }
 

@@ -72,7 +72,10 @@ void PgPool::Start() {
   RF_CHECK(!started_);
   started_ = true;
   shard_ = &Shard::Current();
-  for (size_t i = 0; i < slots_.size(); ++i) Reconnect(i);
+  // One connection first, the others once it is up: at a start every pool of every shard opens
+  // at once, and the database (and this host) set up the first connections of all of them
+  // sooner than all connections of each; a restart waits for the first ones.
+  Reconnect(0);
   ArmCheck();
 }
 
@@ -142,6 +145,10 @@ void PgPool::Install(size_t slot, std::unique_ptr<PgConn> conn) {
     RF_LOG(kInfo, "postgres connection restored");
   }
   Hand(slot);
+  if (!all_started_) {
+    all_started_ = true;
+    for (size_t i = 1; i < slots_.size(); ++i) Reconnect(i);
+  }
 }
 
 void PgPool::Hand(size_t slot) {

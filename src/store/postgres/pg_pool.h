@@ -126,6 +126,7 @@ class PgPool {
   size_t connecting_ = 0;
   size_t leased_ = 0;
   bool started_ = false;
+  bool all_started_ = false;  // every slot has connected once or is connecting (Start, Install)
   bool closing_ = false;
   bool reported_down_ = false;  // "unavailable" logged; "restored" is logged once it is back
   std::string last_error_;
