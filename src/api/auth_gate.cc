@@ -1,5 +1,6 @@
 #include "api/auth_gate.h"
 
+#include "auth/peer_signature.h"
 #include "base/clock.h"
 
 namespace rf::api {
@@ -28,6 +29,17 @@ bool AuthGate::Admit(unsigned shard, const http::Request& req, const http::Endpo
   if (!options_.enabled) return AdmitQuota(shard, access, params, resp);
   auth::Authenticator& a = *shards_[shard];
   Scratch& s = scratch_[shard];
+  if (std::string_view peer = req.Header(auth::kPeerHeader); !peer.empty() && !options_.peer_secret.empty()) {
+    const auth::PeerRequest signed_part{req.method_str, req.target, req.Header("Idempotency-Key"), req.body};
+    if (!auth::VerifyPeerRequest(options_.peer_secret, peer, WallNow() / kSeconds, signed_part, s.message)) {
+      a.CountBadPeer();
+      resp.Error(401, "unauthenticated", s.message);
+      resp.AddHeader("WWW-Authenticate", "Bearer realm=\"ringflow\", error=\"invalid_token\"");
+      return false;
+    }
+    s.principal = auth::Principal{.subject = "peer", .ns = "*", .role = auth::Role::kOperator};
+    return Authorized(shard, access, params, who, resp);
+  }
   auth::AuthFailure why;
   if (!a.Authenticate(req.Header("Authorization"), WallNow() / 1'000'000, s.principal, why, s.message)) {
     resp.Error(401, "unauthenticated", s.message);
@@ -36,6 +48,13 @@ bool AuthGate::Admit(unsigned shard, const http::Request& req, const http::Endpo
                                            : "Bearer realm=\"ringflow\", error=\"invalid_token\"");
     return false;
   }
+  return Authorized(shard, access, params, who, resp);
+}
+
+bool AuthGate::Authorized(unsigned shard, auth::Access access, const http::Params& params,
+                          http::Identity& who, http::Response& resp) {
+  auth::Authenticator& a = *shards_[shard];
+  const Scratch& s = scratch_[shard];
   who.authenticated = true;
   who.subject.assign(s.principal.subject);
   who.ns.assign(s.principal.ns);

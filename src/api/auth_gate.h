@@ -22,6 +22,10 @@ namespace rf::api {
 struct AuthGateOptions {
   bool enabled = false;
   bool metrics_auth = false;
+  // The cluster's secret: a request that another daemon sharing the database signed with it
+  // (auth/peer_signature.h) is admitted as the principal "peer" (every namespace, the operator
+  // role: read, start, cancel). Empty: such a signature is not looked at.
+  std::string peer_secret;
 };
 
 class AuthGate final : public http::Admission {
@@ -36,6 +40,9 @@ class AuthGate final : public http::Admission {
              const http::Params& params, http::Identity& who, http::Response& resp) override;
 
  private:
+  // The principal in the shard's scratch may do `access` here (else 403), then the quotas.
+  bool Authorized(unsigned shard, auth::Access access, const http::Params& params,
+                  http::Identity& who, http::Response& resp);
   bool AdmitQuota(unsigned shard, auth::Access access, const http::Params& params,
                   http::Response& resp);
   AuthGateOptions options_;

@@ -5,6 +5,8 @@
 #include <array>
 #include <string>
 
+#include "auth/peer_signature.h"
+#include "base/clock.h"
 #include "http/syntax.h"
 #include "json/parse.h"
 #include "store/run_status.h"
@@ -118,8 +120,14 @@ reactor::Task<Result<engine::RunView>> ForwardRunRequest(const detail::ApiContex
   http::client::Request req;
   req.method = std::move(r.method);
   req.url = std::move(r.path);
-  if (!r.body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+  // Also a POST without a body (a cancellation): the API refuses one without it (415).
+  if (!r.body.empty() || req.method == "POST") req.headers.emplace_back("Content-Type", "application/json");
   if (!r.idempotency_key.empty()) req.headers.emplace_back("Idempotency-Key", r.idempotency_key);
+  if (!ctx->peer_secret.empty()) {
+    const auth::PeerRequest signed_part{req.method, req.url, r.idempotency_key, r.body};
+    req.headers.emplace_back(std::string(auth::kPeerHeader),
+                             auth::SignPeerRequest(ctx->peer_secret, WallNow() / kSeconds, signed_part));
+  }
   req.body = std::move(r.body);
   auto got = co_await SendToHolder(*ctx, r.partition, std::move(req));  // suspends
   if (!got) co_return got.error();
@@ -137,7 +145,7 @@ reactor::Task<Result<engine::RunView>> ForwardRunRequest(const detail::ApiContex
   }
   std::string what = "the holder answered " + std::to_string(status) + ": " + std::string(got->body).substr(0, 200);
   switch (status) {
-    case 401:  // a fire carries no credential: the scheduler starts it on its own partition
+    case 401:  // not signed, or a holder that checks no signature: the fire runs on its own partition
     case 403: co_return Error{Errc::kNotHeld, std::move(what)};
     case 404: co_return Error{Errc::kNotFound, std::move(what)};
     case 409: co_return Error{Errc::kConflict, std::move(what)};

@@ -29,11 +29,14 @@ class V1Api {
   // clients[shard], counted in stats[shard]; both by shard, used only on their shard, and
   // outliving the server. Call before serving.
   // `tls`: peers serve https (this daemon has --tls-cert), so forwarded requests use it.
+  // `peer_secret`: the cluster's secret, which the schedulers' requests are signed with.
   void EnableForwarding(std::vector<http::client::Client*> clients,
-                        std::vector<ForwardStats*> stats, bool tls = false) {
+                        std::vector<ForwardStats*> stats, bool tls = false,
+                        std::string peer_secret = {}) {
     ctx_.forward_clients = std::move(clients);
     ctx_.forward_stats = std::move(stats);
     ctx_.forward_tls = tls;
+    ctx_.peer_secret = std::move(peer_secret);
   }
   // /v1/keys answers 503 until this is called. `keys` outlives the server.
   void EnableKeys(auth::KeyService* keys) { ctx_.keys = keys; }

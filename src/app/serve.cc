@@ -200,7 +200,9 @@ int Serve(const Config& config) {
     d.executors[i]->SetSecrets(
         [vault](std::string_view ns, std::string_view name) { return vault->Reveal(ns, name); });
   }
-  api::AuthGate gate({.enabled = config.auth, .metrics_auth = config.metrics_auth}, auth_shards);
+  api::AuthGate gate({.enabled = config.auth, .metrics_auth = config.metrics_auth,
+                      .peer_secret = stores.cluster_secret},
+                     auth_shards);
   if (!config.quotas_file.empty()) {
     auto text = ReadSmallFile(config.quotas_file);
     auto parsed = text ? quota::ParseConfig(*text) : Result<quota::Config>(text.error());
@@ -290,7 +292,7 @@ int Serve(const Config& config) {
       clients.push_back(d.forward_clients[i].get());
       stats.push_back(d.forward_stats[i].get());
     }
-    v1.EnableForwarding(std::move(clients), std::move(stats), d.peer_tls != nullptr);
+    v1.EnableForwarding(std::move(clients), std::move(stats), d.peer_tls != nullptr, stores.cluster_secret);
   }
   api::AddAllRoutes(routes, &d.state, v1);
 

@@ -18,21 +18,26 @@ namespace rf::app {
 int OpenStores(const Config& config, Stores& out) {
   if (config.store == Store::kPostgres) {
     // Blocking checks before any shard runs: the schema must be the one this binary knows.
-    Status schema;
+    Result<store::pg::SchemaState> state = Error{Errc::kInternal, "not read"};
     if (config.migrate) {
-      auto m = store::pg::MigrateUp(config.database_url);
-      if (!m) {
-        RF_LOG(kError, "schema migration failed", {"error", m.error().ToString()});
+      state = store::pg::MigrateUp(config.database_url);  // the state after migrating
+      if (!state) {
+        RF_LOG(kError, "schema migration failed", {"error", state.error().ToString()});
         return 1;
       }
-      schema = store::pg::CheckSchema(*m);  // the state after migrating: no second connection
     } else {
-      schema = store::pg::CheckSchema(config.database_url);
+      state = store::pg::ReadSchema(config.database_url);
     }
+    const Status schema = state ? store::pg::CheckSchema(*state) : Status(state.error());
     if (!schema) {
       RF_LOG(kError, "cannot use the database", {"error", schema.error().context});
       return 1;
     }
+    out.cluster_secret = std::move(state->cluster_secret);
+    if (out.cluster_secret.empty())
+      RF_LOG(kWarn, "the database has no cluster secret (table cluster_secret is empty): requests "
+                    "between daemons are not signed, so with --auth on a schedule's fire runs on "
+                    "its schedule's partition, apart from its key's runs");
     store::pg::PgOptions po;
     po.url = config.database_url;
     po.pool = config.pg_pool;

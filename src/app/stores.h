@@ -32,6 +32,9 @@ struct Stores {
   // --redis-url: the quotas' buckets and live counts shared by the cluster, one per shard (a
   // connection each); empty without Redis (each instance enforces its split).
   std::vector<std::unique_ptr<store::QuotaShare>> quota_shares;
+  // PostgreSQL: the cluster's secret (migration 0014), what requests between daemons are signed
+  // with (auth/peer_signature.h); empty on the embedded store.
+  std::string cluster_secret;
 };
 
 // 0 with `out` filled, or the exit code after logging why the stores cannot be used.

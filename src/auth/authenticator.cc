@@ -12,6 +12,7 @@ std::string_view AuthFailureName(AuthFailure f) {
     case AuthFailure::kKeyExpired: return "key_expired";
     case AuthFailure::kJwt: return "jwt";
     case AuthFailure::kForbidden: return "forbidden";
+    case AuthFailure::kPeer: return "bad_peer_signature";
   }
   return "?";
 }
@@ -129,7 +130,7 @@ void RenderAuthMetrics(const std::vector<const Authenticator*>& shards, std::str
   };
   x.Family("rf_auth_failures_total", "counter",
            "requests refused by authentication (401) or authorisation (403, reason forbidden), by reason");
-  for (size_t i = 0; i < 6; ++i) {
+  for (size_t i = 0; i < kAuthFailureCount; ++i) {
     if (static_cast<AuthFailure>(i) == AuthFailure::kJwt) continue;  // counted by JWT reason below
     const std::string label = "reason=\"" + std::string(AuthFailureName(static_cast<AuthFailure>(i))) + "\"";
     x.SampleU("rf_auth_failures_total", label, sum([i](const AuthStats& s) { return s.failures[i].Get(); }));

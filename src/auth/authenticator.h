@@ -28,7 +28,9 @@ enum class AuthFailure : uint8_t {
   kKeyExpired,
   kJwt,          // see JwtFailure (counted under its own names)
   kForbidden,    // authenticated, but the role or namespace does not allow it (403)
+  kPeer,         // an X-Ringflow-Peer signature that does not hold (auth/peer_signature.h)
 };
+inline constexpr size_t kAuthFailureCount = 7;
 
 struct Principal {
   std::string subject;  // "key:<id>" or "jwt:<sub>"
@@ -38,7 +40,7 @@ struct Principal {
 
 // Per-shard counters; the shard writes, /metrics reads anywhere.
 struct AuthStats {
-  std::array<obs::Counter, 6> failures;     // by AuthFailure
+  std::array<obs::Counter, kAuthFailureCount> failures;  // by AuthFailure
   std::array<obs::Counter, 9> jwt_failures;  // by JwtFailure
   obs::Counter jwt_cache_hits;
   obs::Counter jwt_cache_misses;
@@ -67,6 +69,7 @@ class Authenticator {
                     AuthFailure& why, std::string& message);
 
   void CountForbidden() { stats_.failures[static_cast<size_t>(AuthFailure::kForbidden)].Add(); }
+  void CountBadPeer() { stats_.failures[static_cast<size_t>(AuthFailure::kPeer)].Add(); }
   const AuthStats& stats() const { return stats_; }
   size_t key_count() const { return static_cast<size_t>(stats_.keys.Get()); }  // any thread
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 import rfclient
 from engine_client import call, get_json, get_run, kill9, must_put, relaunch, signal_run, wait_status, wait_until
 from test_schedules import T0, clocked, fires, get, put, runs_of  # noqa: F401 (clocked: a fixture)
@@ -176,19 +178,22 @@ def test_overlap_queue_waits_for_the_queued_run(clocked):
 # --------------------------------------------------------------------------
 
 
-def _cluster(launch, pg, tmp_path, versions, admin_key=None):
+def _cluster(launch, pg, tmp_path, versions, admin_key=None, d2_secret=True):
     """Two daemons on one fresh database sharing the partitions, both on one test clock, with the
     workflow fc put in each of `versions` (definitions) in turn: (d1, d2, clock). `admin_key`:
-    both run with --auth on and it as their bootstrap admin key."""
+    both run with --auth on and it as their bootstrap admin key. Not `d2_secret`: the cluster's
+    secret is deleted after d1 read it, so d2 has none (as a daemon of an older version)."""
     from test_pg_spread import shared_by
     from test_pg_store import fresh_db, launch_pg
     from test_schedules import Clock
 
-    _, url = fresh_db(pg)
+    db, url = fresh_db(pg)
     clock = Clock(tmp_path / "clock", T0)
     auth = ("--auth", "on") if admin_key else ()
     env = {"RINGFLOW_ADMIN_KEY": admin_key} if admin_key else None
     d1 = launch_pg(launch, url, "--migrate", "true", "--test-clock-file", clock.path, *auth, env=env)
+    if not d2_secret:
+        pg.psql("DELETE FROM cluster_secret;", db=db)
     d2 = launch_pg(launch, url, "--test-clock-file", clock.path, *auth, env=env)
     wait_until(lambda: shared_by(d1, d2), 20.0, 0.1, "d1 and d2 share the partitions")
     headers = {"Authorization": f"Bearer {admin_key}"} if admin_key else None
@@ -233,6 +238,33 @@ def test_in_a_cluster_a_fire_goes_to_the_daemon_holding_its_key(launch, pg, tmp_
     assert len(runs_of(d1, "fc")) == 2 * len(KEYS)
 
 
+def test_in_a_cluster_cancel_previous_cancels_the_previous_fire_where_it_lives(launch, pg, tmp_path):
+    """The previous fire's run lives where its key's partition is, maybe on the other daemon: the
+    schedule's daemon looks at it and cancels it there (through the forwarding when it is)."""
+    d1, d2, clock = _cluster(launch, pg, tmp_path, [FC])
+    api = _api_runs(d1)
+    _schedules(d1, "cancel_previous")
+    _both_loaded(d1, d2)
+    clock.advance(60_000)
+    wait_until(lambda: all(_last_run(d1, d2, i) for i in range(len(KEYS))), 15, 0.1, "every schedule fired")
+    first = {k: _last_run(d1, d2, i) for i, k in enumerate(KEYS)}
+    wait_until(lambda: all(_status(d1, first[k]) == "queued" for k in KEYS), 10, what="every first fire queued")
+    before = rfclient_forwarded(d1) + rfclient_forwarded(d2)
+    clock.advance(60_000)
+    wait_until(lambda: all(_last_run(d1, d2, i) not in (None, first[k]) for i, k in enumerate(KEYS)), 15, 0.1,
+               "every schedule fired again")
+    second = {k: _last_run(d1, d2, i) for i, k in enumerate(KEYS)}
+    for k in KEYS:
+        wait_status(d1, first[k], {"cancelled"})
+        wait_status(d1, second[k], {"queued"})  # behind the API run still
+    assert rfclient_forwarded(d1) + rfclient_forwarded(d2) > before  # some crossed daemons
+    assert sum(fires(d, "cancelled_previous") for d in (d1, d2)) == len(KEYS)
+    for k in KEYS:
+        _approve(d1, api[k])
+    for k in KEYS:
+        wait_status(d1, second[k], {"waiting"})
+
+
 def rfclient_forwarded(d) -> float:
     return rfclient.metric_sum(rfclient.scrape(d.port), "rf_forward_requests_total", outcome="ok")
 
@@ -265,10 +297,11 @@ def test_in_a_cluster_a_pinned_older_version_fires_on_the_schedules_own_partitio
 
 
 # --------------------------------------------------------------------------
-# The same cluster with --auth on. A fire has no caller, so its forward carries no credential
-# (forward.h, ForwardRunRequest; no flag adds one, and --internal-listen's port checks
-# credentials too): the key's holder answers 401 and the fire runs on the schedule's own partition
-# (scheduler_route.cc, the fallback). With auth off the forward is taken: the test above.
+# The same cluster with --auth on. A fire has no caller, so its forward carries no credential: it
+# is signed with the cluster's secret instead (auth/peer_signature.h, migration 0014), which the
+# key's holder checks. A holder that cannot check it (no secret: a daemon of an older version)
+# answers 401, and the fire runs on the schedule's own partition (scheduler_route.cc, the
+# fallback), counted apart from the key's runs.
 # --------------------------------------------------------------------------
 
 
@@ -297,15 +330,18 @@ def _keys_held(d) -> dict[str, dict]:
     return out
 
 
-def test_in_a_cluster_with_auth_a_refused_forward_fires_once_on_the_schedules_own_partition(
-        launch, pg, tmp_path):
-    """A fire whose key's partition the other daemon holds is forwarded without a credential; that
-    daemon refuses it (401) and the fire starts once, on the schedule's own partition: not queued
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "holder_without_secret"])
+def test_in_a_cluster_with_auth_a_fire_goes_to_its_keys_holder_signed_or_else_once_to_its_own(
+        launch, pg, tmp_path, signed):
+    """signed: a fire whose key's partition the other daemon holds is forwarded signed with the
+    cluster's secret, and the holder takes it: queued behind the key's API run like any fire.
+    holder_without_secret: d2 has no secret (an older daemon), so the forwards between d1 and d2
+    are refused (401) and each such fire starts once, on the schedule's own partition: not queued
     behind the key's API run (counted apart from it, on the schedule's daemon), not lost (without
     the fallback it is retried every second, `unavailable`, and never starts), not doubled."""
     from test_auth import ADMIN
 
-    d1, d2, clock = _cluster(launch, pg, tmp_path, [FC], admin_key=ADMIN)
+    d1, d2, clock = _cluster(launch, pg, tmp_path, [FC], admin_key=ADMIN, d2_secret=signed)
     keys = KEYS  # some pairs cross daemons (3 to 7 of 12 did in 11 runs; of 6, none in 1 run of 5)
     ds = (d1, d2)
     assert call(d1, "GET", "/v1/workflows/fc").status == 401  # the daemons do check credentials
@@ -335,6 +371,7 @@ def test_in_a_cluster_with_auth_a_refused_forward_fires_once_on_the_schedules_ow
                    "both daemons load the schedules")
     refused0 = {d.port: _refusals(d) for d in ds}
     started0 = sum(fires(d, "started") for d in ds)
+    forwarded0 = sum(rfclient_forwarded(d) for d in ds)
 
     clock.advance(60_000)
 
@@ -353,7 +390,11 @@ def test_in_a_cluster_with_auth_a_refused_forward_fires_once_on_the_schedules_ow
     wait_until(lambda: all(status(fired[k]) in ("queued", "waiting") for k in keys), 10, 0.1,
                "every fired run settled")
     fell_back = [k for k in keys if status(fired[k]) == "waiting"]
-    assert fell_back, "no fire fell back to its schedule's partition"  # some pair crosses daemons
+    if signed:  # every fire where its key's API runs are, some of them sent across (signed)
+        assert not fell_back, fell_back
+        assert sum(rfclient_forwarded(d) for d in ds) > forwarded0
+    else:
+        assert fell_back, "no fire fell back to its schedule's partition"  # some pair crosses daemons
     for k in fell_back:  # counted on the other daemon, the one the schedule lives on
         other = d2 if holder[k] is d1 else d1
         assert _keys_held(other).get(k) == {"live": 1, "queued": 0}, (k, _keys_held(other))

@@ -41,6 +41,9 @@ struct ApiContext {
   std::vector<http::client::Client*> forward_clients;
   std::vector<ForwardStats*> forward_stats;
   bool forward_tls = false;  // peers are reached over https
+  // What this daemon signs the requests it sends on nobody's behalf with (a schedule's fire:
+  // auth/peer_signature.h); empty: unsigned (a holder with --auth on refuses them).
+  std::string peer_secret;
   // /v1/keys (auth/key_service.h); null: those routes answer 503.
   auth::KeyService* keys = nullptr;
   // Quotas per namespace (api/quotas.h); null: none.

@@ -64,6 +64,11 @@ Result<SchemaState> Read(PGconn* c) {
     if (std::find(applied.begin(), applied.end(), m.version) == applied.end())
       s.lines.push_back(std::to_string(m.version) + " " + m.name + "  pending");
   }
+  if (std::find(applied.begin(), applied.end(), kClusterSecretVersion) != applied.end()) {
+    Res secret(PQexec(c, "SELECT secret FROM cluster_secret"));
+    if (PQresultStatus(secret.get()) != PGRES_TUPLES_OK) return Error{Errc::kIo, Message(c)};
+    if (PQntuples(secret.get()) == 1) s.cluster_secret = PQgetvalue(secret.get(), 0, 0);
+  }
   return s;
 }
 

@@ -20,10 +20,16 @@ struct Migration {
 // Every migration this binary knows, ascending.
 const std::vector<Migration>& Migrations();
 
+// The migration that made cluster_secret.
+inline constexpr int kClusterSecretVersion = 14;
+
 struct SchemaState {
   int applied = 0;        // the highest applied version (0: none)
   int known = 0;          // the highest this binary knows
   std::vector<std::string> lines;  // "0001 init  applied 2026-..." / "... pending"
+  // What the daemons sharing the database sign their requests to each other with
+  // (auth/peer_signature.h); empty before migration 0014 or if its row was deleted.
+  std::string cluster_secret;
 };
 
 // Reads the state. Errors: kUnavailable (cannot connect), kIo (a query failed).
