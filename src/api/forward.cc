@@ -116,13 +116,14 @@ reactor::Task<void> Forward(const detail::ApiContext& ctx, http::RequestContext&
 }
 
 reactor::Task<Result<engine::RunView>> ForwardRunRequest(const detail::ApiContext* ctx,
-                                                         schedule::RunRequest r) {
+                                                         engine::RemoteRequest r) {
   http::client::Request req;
   req.method = std::move(r.method);
   req.url = std::move(r.path);
   // Also a POST without a body (a cancellation): the API refuses one without it (415).
   if (!r.body.empty() || req.method == "POST") req.headers.emplace_back("Content-Type", "application/json");
   if (!r.idempotency_key.empty()) req.headers.emplace_back("Idempotency-Key", r.idempotency_key);
+  if (!r.parent.empty()) req.headers.emplace_back(std::string(kParentHeader), r.parent);
   if (!ctx->peer_secret.empty()) {
     const auth::PeerRequest signed_part{req.method, req.url, r.idempotency_key, r.body};
     req.headers.emplace_back(std::string(auth::kPeerHeader),

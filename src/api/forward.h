@@ -23,6 +23,9 @@
 namespace rf::api {
 
 inline constexpr std::string_view kForwardedHeader = "X-Ringflow-Forwarded";
+// A child run's start sent to the daemon holding its key's partition: its parent's link
+// (engine::ParentHeader). Taken only from a signed peer, or with --auth off.
+inline constexpr std::string_view kParentHeader = "X-Ringflow-Parent";
 
 // One shard's forwarding counters (written only on that shard).
 struct ForwardStats {
@@ -54,6 +57,6 @@ reactor::Task<void> Forward(const detail::ApiContext& ctx, http::RequestContext&
 // caller): a holder that requires one answers 401, which is kNotHeld here, so the scheduler
 // starts the fire on the schedule's own partition instead (scheduler_route.cc). Suspends.
 reactor::Task<Result<engine::RunView>> ForwardRunRequest(const detail::ApiContext* ctx,
-                                                         schedule::RunRequest req);
+                                                         engine::RemoteRequest req);
 
 }  // namespace rf::api

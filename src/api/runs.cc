@@ -92,12 +92,42 @@ reactor::Task<void> StartRun(void* p, RequestContext& rc) {
                         "/priority");
           co_return;
         }
+      } else if (k == "version") {
+        // A version other than the latest (a workflow step that pins one; by default the latest).
+        const auto* pinned = v.is_int() && v.as_int() > 0
+                                 ? Coordinator::Local().registry().Find(qualified, v.as_int())
+                                 : nullptr;
+        if (!v.is_int() || v.as_int() <= 0) {
+          rc.resp.Error(400, "invalid_argument", "version must be a positive integer", "/version");
+          co_return;
+        }
+        if (!pinned) {
+          rc.resp.Error(404, "workflow_not_found", "workflow '" + std::string(name) + "' has no version " +
+                                                       std::to_string(v.as_int()));
+          co_return;
+        }
+        cmd.def = *pinned;
       } else {
-        rc.resp.Error(400, "invalid_argument", "unknown field '" + k + "' (expected input, priority)",
+        rc.resp.Error(400, "invalid_argument", "unknown field '" + k + "' (expected input, priority, version)",
                       "/" + k);
         co_return;
       }
     }
+  }
+  if (std::string_view link = rc.req.Header(kParentHeader); !link.empty()) {
+    // A child run another daemon starts here, on its key's partition: only a daemon of the
+    // cluster may name a parent (a signed peer; anyone when authentication is off).
+    if (rc.who && rc.who->authenticated && rc.who->subject != "peer") {
+      rc.resp.Error(403, "forbidden", std::string(kParentHeader) + " is for the daemons of the cluster");
+      co_return;
+    }
+    auto parent = engine::ParseParentHeader(link);
+    if (!parent) {
+      rc.resp.Error(400, "invalid_argument", std::string(kParentHeader) +
+                                                 " must be <run id>;<attempt>;<depth>;<step id>");
+      co_return;
+    }
+    cmd.parent = std::move(*parent);
   }
   std::string_view key = rc.req.Header("Idempotency-Key");
   if (!detail::CheckIdempotencyKey(key, rc.resp)) co_return;

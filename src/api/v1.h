@@ -30,6 +30,7 @@ class V1Api {
   // outliving the server. Call before serving.
   // `tls`: peers serve https (this daemon has --tls-cert), so forwarded requests use it.
   // `peer_secret`: the cluster's secret, which the schedulers' requests are signed with.
+  // The engine's child runs on other daemons go through it too (Engine::SetRemoteRuns).
   void EnableForwarding(std::vector<http::client::Client*> clients,
                         std::vector<ForwardStats*> stats, bool tls = false,
                         std::string peer_secret = {}) {
@@ -37,6 +38,8 @@ class V1Api {
     ctx_.forward_stats = std::move(stats);
     ctx_.forward_tls = tls;
     ctx_.peer_secret = std::move(peer_secret);
+    const detail::ApiContext* ctx = &ctx_;
+    ctx_.engine->SetRemoteRuns([ctx](engine::RemoteRequest req) { return ForwardRunRequest(ctx, std::move(req)); });
   }
   // /v1/keys answers 503 until this is called. `keys` outlives the server.
   void EnableKeys(auth::KeyService* keys) { ctx_.keys = keys; }

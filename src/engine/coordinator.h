@@ -15,6 +15,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -94,6 +95,25 @@ struct RunView {
   bool created = false;  // Start: this call created it
   bool terminal = false;
 };
+
+// A request about a run of a partition another daemon of the cluster holds, sent to that
+// daemon as an API request (api/forward.h ForwardRunRequest, signed: auth/peer_signature.h).
+struct RemoteRequest {
+  uint32_t partition = 0;
+  std::string method;  // "GET" or "POST"
+  std::string path;    // "/v1/namespaces/<ns>/..." ("/v1/..." in the default namespace)
+  std::string body;    // JSON, or empty
+  std::string idempotency_key;
+  std::string parent;  // a child run's start: its link (ParentHeader), sent as X-Ringflow-Parent
+};
+// The holder's answer as a RunView (201: created), or its error: kNotFound, kConflict,
+// kLimited, kUnavailable (no holder, unreachable, 503), kNotHeld (refused: 401, 403), kInternal.
+using RemoteRuns = std::function<reactor::Task<Result<RunView>>(RemoteRequest)>;
+
+// X-Ringflow-Parent: "<run id>;<attempt>;<depth>;<step id>", a child run's ParentLink as the
+// start of a child on another daemon carries it. Parse: nullopt unless exactly that.
+std::string ParentHeader(const ParentLink& p);
+std::optional<ParentLink> ParseParentHeader(std::string_view text);
 
 struct RunQuery {
   std::string workflow;  // empty: any (qualified: base/tenancy.h)
@@ -217,6 +237,8 @@ class Coordinator {
     peers_ = std::move(peers);
     owner_ = owner;
   }
+  // Where requests about runs another daemon holds go (Engine::SetRemoteRuns); outlives this.
+  void SetRemoteRuns(const RemoteRuns* remote) { remote_ = remote; }
   // After every shard's Open: the live child runs recovered here whose parent lives on another
   // shard are cancelled if that parent is not live (CancelOrphan asked only this shard). Suspends.
   reactor::Task<void> CheckRemoteOrphans();
@@ -371,9 +393,9 @@ class Coordinator {
   void FailHttp(Entry& e, uint32_t step, uint32_t attempt, std::string error, bool retryable);
 
   // Workflow steps (coordinator_children.cc). A child run lives on its parent's partition,
-  // except a child of a flow-controlled workflow with the embedded store: it lives on its key's
-  // partition (ChildPartition), maybe another shard's, which its start, its end and its
-  // cancellation reach by message.
+  // except a child of a flow-controlled workflow: it lives on its key's partition
+  // (ChildPartition), maybe another shard's, which its start, its end and its cancellation reach
+  // by message, or another daemon's, reached through the API (coordinator_remote_children.cc).
   // `item`: a map step's workflow item (kNoItem: a workflow step).
   static reactor::Task<void> RunChild(Coordinator* self, Entry* e, uint32_t step, uint32_t attempt,
                                       uint32_t item = kNoItem);
@@ -384,6 +406,22 @@ class Coordinator {
   }
   // On the child's shard: Start once that shard is open.
   static reactor::Task<Result<RunView>> StartChildHere(Coordinator* self, StartCommand cmd);
+  // A child's start on its partition's shard, or on the daemon holding it
+  // (coordinator_remote_children.cc). `version`: the step's pinned one (0: the latest).
+  static reactor::Task<Result<RunView>> StartChild(Coordinator* self, Entry* e, uint32_t step,
+                                                   uint32_t attempt, uint32_t item, StartCommand cmd,
+                                                   int64_t version, std::string workflow);
+  // Whether the parent still waits for this attempt's (or item's) child.
+  bool ChildAttemptLive(const Entry& e, uint32_t step, uint32_t attempt, uint32_t item) const;
+  // A child on another daemon: looked at until it ends (or the attempt no longer waits).
+  static reactor::Task<void> WatchChild(Coordinator* self, RunId parent, uint32_t step, uint32_t attempt,
+                                        uint32_t item, std::string child);
+  // A run from its shard here, or from the daemon holding it. Suspends.
+  reactor::Task<Result<RunView>> LookAtRun(RunId id, std::string ns);
+  // The step (or item) takes the end of the child `json` (a RunView's) shows, if it ended.
+  void FinishFromView(Entry& parent, uint32_t step, uint32_t attempt, const std::string& child,
+                      std::string_view json, uint32_t item);
+  static reactor::Task<void> RemoteCancel(Coordinator* self, RunId child, std::string ns);
   // A child run's end is durable: its parent's step gets the child's output or failure, on the
   // parent's shard.
   void ChildEnded(const Entry& child);
@@ -392,8 +430,9 @@ class Coordinator {
   static void OnChildEndMsg(void* p);
   // A run's end is durable: its children still live are cancelled.
   void CancelChildren(const Entry& parent);
-  void CancelChild(const std::string& child);  // a live child run by id: cancelled, on its shard
-  void CancelChildHere(const RunId& child);
+  // A live child run by id: cancelled, on its shard (or its daemon). `ns`: its namespace.
+  void CancelChild(const std::string& child, std::string_view ns);
+  void CancelChildHere(const RunId& child, std::string_view ns);
   static void OnCancelChildMsg(void* p);
   // A live child whose parent is no longer live (after a restart): cancelled. True if so. A
   // parent on another shard is asked after every shard opened (CheckRemoteOrphans).
@@ -630,6 +669,7 @@ class Coordinator {
   BreakerTable breakers_;
   std::vector<Coordinator*> peers_;  // every shard's coordinator (SetPeers); empty: this one only
   const std::vector<unsigned>* owner_ = nullptr;  // [partition] -> shard (SetPeers); null: this one
+  const RemoteRuns* remote_ = nullptr;  // SetRemoteRuns; null or empty: no other daemon is reached
   bool opened_ = false;  // Open finished: a child started here from another shard may be created
   std::vector<RunId> remote_orphan_checks_;  // live children whose parent is on another shard
   PermitTable permits_;              // the step permits homed here

@@ -3,11 +3,12 @@
 // Where the child lives: on its parent's partition, so parent and child are on one shard (and,
 // in a cluster, one instance) and a handover moves both together. A child of a flow-controlled
 // workflow (concurrency, rate_limit, debounce) is counted under its key like any other run of
-// that key, so with the embedded store it lives on the key's partition (ChildPartition), as an
-// API start of the same input would: maybe another shard's. Its start (SubmitTo), the notice of
-// its end and its cancellation (messages) then cross shards. With a store that moves partitions
-// between instances the key's partition may be another daemon's, which no message reaches: there
-// the child stays on its parent's partition and is counted on that shard's gate of the key.
+// that key, so it lives on the key's partition (ChildPartition), as an API start of the same
+// input would: maybe another shard's. Its start (SubmitTo), the notice of its end and its
+// cancellation (messages) then cross shards. With a store that moves partitions between
+// instances the key's partition may be another daemon's, which no message reaches: the start,
+// the looks at the child and its cancellation go there through the API
+// (coordinator_remote_children.cc).
 //
 // Durability, kill -9 at any point:
 // - The child's start carries the idempotency key "workflow-step:<parent>/<step>/<attempt>",
@@ -108,15 +109,11 @@ reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t 
   cmd.partition = self->ChildPartition(run, step, item, **def, cmd.input);
   cmd.trace_parent = run.trace_parent;
   cmd.parent = ParentLink{run.id, run.id_text, s.id, attempt, depth};
-  const unsigned home = self->ShardOf(cmd.partition);
-  Result<RunView> started = Error{Errc::kInternal, "not started"};
-  // Not `?:` around co_await: GCC 12 miscompiles co_await in a conditional.
-  if (home == self->shard_ || home >= self->peers_.size()) {
-    started = co_await self->Start(std::move(cmd));  // suspends
-  } else {
-    auto op = reactor::SubmitTo(home, &Coordinator::StartChildHere, self->peers_[home], std::move(cmd));
-    started = co_await op;  // suspends
-  }
+  // Watched (coordinator_remote_children.cc) where its end may not be told: another partition,
+  // with a store whose partitions move between daemons.
+  const bool watch = self->store_->moves_partitions() && cmd.partition != run.id.partition();
+  Result<RunView> started =
+      co_await StartChild(self, e, step, attempt, item, std::move(cmd), version, workflow);  // suspends
   if (self->failed_ || self->closing_) co_return;  // the restart executes the attempt again
   if (!started) {
     // Releasing: the next holder executes the attempt again.
@@ -137,7 +134,7 @@ reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t 
   }
   const std::string child_id = id->as_string();
   if (IsTerminal(e->run.status)) {
-    self->CancelChild(child_id);  // the parent ended while the child was being created
+    self->CancelChild(child_id, ns);  // the parent ended while the child was being created
     co_return;
   }
   if (started->terminal) {  // it ended before this attempt listened (a restart)
@@ -155,12 +152,13 @@ reactor::Task<void> Coordinator::RunChild(Coordinator* self, Entry* e, uint32_t 
       if (m.children.size() != m.total()) m.children.resize(m.total());
       m.children[item] = child_id;
     }
-    co_return;
+  } else {
+    self->Mutate(*e, [&](Machine& m) {
+      m.ChildStarted(step, attempt, child_id);
+      return 0;
+    });
   }
-  self->Mutate(*e, [&](Machine& m) {
-    m.ChildStarted(step, attempt, child_id);
-    return 0;
-  });
+  if (watch) reactor::Spawn(WatchChild(self, run.id, step, attempt, item, child_id), &self->tasks_);
 }
 
 void Coordinator::FailChild(Entry& parent, uint32_t step, uint32_t attempt, std::string error,
@@ -224,7 +222,10 @@ void Coordinator::FinishFromChild(Entry& parent, uint32_t step, uint32_t attempt
 
 uint32_t Coordinator::ChildPartition(const Run& parent, uint32_t step, uint32_t item,
                                      const Definition& def, const json::Value& input) const {
-  if (store_->moves_partitions() || !def.flow_controlled()) return parent.id.partition();
+  if (!def.flow_controlled()) return parent.id.partition();
+  // A store that moves partitions: the key's partition may be another daemon's, reached only
+  // through the API (RemoteRuns); without that, the child stays with its parent.
+  if (store_->moves_partitions() && !(remote_ && *remote_)) return parent.id.partition();
   // A repeat of an attempt whose child is named goes where that child is, even if a newer
   // version of the child's workflow would compute another key.
   const std::string& named = parent.steps[step].child_run;
@@ -294,12 +295,13 @@ void Coordinator::TakeChildEnd(const ChildEnd& end) {
 
 void Coordinator::CancelChildren(const Entry& parent) {
   if (parent.compact) return;
+  const std::string_view ns = SplitQualified(parent.run.def->name).ns;
   for (const Step& s : parent.run.def->steps) {
     if (s.type == StepType::kMap && parent.run.steps[s.index].map) {
-      for (const std::string& child : parent.run.steps[s.index].map->children) CancelChild(child);
+      for (const std::string& child : parent.run.steps[s.index].map->children) CancelChild(child, ns);
       continue;
     }
-    if (s.type == StepType::kWorkflow) CancelChild(parent.run.steps[s.index].child_run);
+    if (s.type == StepType::kWorkflow) CancelChild(parent.run.steps[s.index].child_run, ns);
   }
 }
 
@@ -308,30 +310,36 @@ namespace {
 struct CancelChildMsg {
   Coordinator* to;
   RunId child;
+  std::string ns;
 };
 
 }  // namespace
 
-void Coordinator::CancelChild(const std::string& child) {
+void Coordinator::CancelChild(const std::string& child, std::string_view ns) {
   if (child.empty()) return;
   auto id = ParseRunId(child);
   if (!id) return;
   const unsigned home = ShardOf(id->partition());
   if (home == shard_ || home >= peers_.size()) {
-    CancelChildHere(*id);
+    CancelChildHere(*id, ns);
     return;
   }
-  reactor::Shard::Current().Post(
-      home, reactor::Message{&Coordinator::OnCancelChildMsg, new CancelChildMsg{peers_[home], *id}});
+  reactor::Shard::Current().Post(home, reactor::Message{&Coordinator::OnCancelChildMsg,
+                                                        new CancelChildMsg{peers_[home], *id, std::string(ns)}});
 }
 
 void Coordinator::OnCancelChildMsg(void* p) {
   std::unique_ptr<CancelChildMsg> m(static_cast<CancelChildMsg*>(p));
   // A closing shard's child is found an orphan after the restart.
-  if (!m->to->closing_ && !m->to->failed_) m->to->CancelChildHere(m->child);
+  if (!m->to->closing_ && !m->to->failed_) m->to->CancelChildHere(m->child, m->ns);
 }
 
-void Coordinator::CancelChildHere(const RunId& child) {
+void Coordinator::CancelChildHere(const RunId& child, std::string_view ns) {
+  if (store_->moves_partitions() && !Holds(child.partition())) {
+    // Another daemon's (a child on its key's partition there): cancelled through the API.
+    if (remote_ && *remote_) reactor::Spawn(RemoteCancel(this, child, std::string(ns)), &tasks_);
+    return;
+  }
   Entry* c = Find(child);
   if (!c || IsTerminal(c->run.status) || Releasing(*c)) return;
   Mutate(*c, [](Machine& m) { return m.Cancel().has_value(); });
@@ -345,7 +353,9 @@ bool Coordinator::CancelOrphan(Entry& child) {
     return false;
   }
   // Parent and child share a shard, so a live parent is in memory now (its replay came with
-  // the child's): one that is not, or not live, ended before the child was cancelled.
+  // the child's): one that is not, or not live, ended before the child was cancelled. A
+  // parent's partition that another daemon holds says nothing: that daemon has the parent.
+  if (store_->moves_partitions() && !Holds(link.run.partition())) return false;
   if (Entry* parent = Find(link.run); parent && !IsTerminal(parent->run.status)) return false;
   RF_LOG(kInfo, "cancelling a child run whose parent ended", {"run", child.run.id_text},
          {"parent", link.run_text});
@@ -357,7 +367,9 @@ std::vector<char> Coordinator::LiveRuns(Coordinator* self, std::vector<RunId> id
   std::vector<char> live(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     const Entry* e = self->Find(ids[i]);
-    live[i] = e && !IsTerminal(e->run.status);
+    // Not held here (another daemon's): not known to have ended.
+    live[i] = (self->store_->moves_partitions() && !self->Holds(ids[i].partition())) ||
+              (e && !IsTerminal(e->run.status));
   }
   return live;
 }

@@ -377,11 +377,12 @@ reactor::Task<void> Coordinator::TakeOver(std::vector<uint32_t> wanted) {
     if (Status st = sink.Finish(); !st)
       RF_LOG(kError, "partition takeover: runs not replayed", {"error", st.error().ToString()});
     size_t resumed = 0;
+    SetHeld(store_->held());  // before resuming: the orphan check asks what is held
     for (const RunId& id : sink.replayed())
       if (Entry* e = Find(id)) ResumeLoaded(*e, resumed);
     SettleFlow();
     ArmLoadedTimers();
-    SetHeld(store_->held());
+    if (!remote_orphan_checks_.empty()) reactor::Spawn(CheckRemoteOrphans(), &tasks_);
     stats_->partitions_taken.Add(taken->size());
     RF_LOG(kInfo, "partitions taken over", {"partitions", taken->size()}, {"runs", sink.replayed().size()},
            {"resumed", resumed}, {"held", held_list_.size()});

@@ -101,6 +101,14 @@ class Engine {
     if (history_ && !coordinators_.empty()) coordinators_[0]->RunHistoryRetention(leader);
   }
 
+  // Before Open, with a store that moves partitions: how a shard reaches a run another daemon
+  // holds (a child run on its key's partition there: coordinator_children.cc). Called on the
+  // calling shard. Not set: such a child runs on its parent's partition.
+  void SetRemoteRuns(RemoteRuns remote) {
+    remote_ = std::move(remote);
+    for (auto& c : coordinators_) c->SetRemoteRuns(&remote_);
+  }
+
   // Before Open: shard i records its runs' spans into tracers[i] (each must outlive the engine).
   void SetTracers(const std::vector<trace::Tracer*>& tracers) {
     for (size_t i = 0; i < tracers.size() && i < coordinators_.size(); ++i)
@@ -147,6 +155,7 @@ class Engine {
   EngineMetrics metrics_;
   store::StoreFactory* stores_;
   std::vector<std::unique_ptr<Coordinator>> coordinators_;
+  RemoteRuns remote_;  // SetRemoteRuns
   std::vector<unsigned> owner_;                  // [partition] -> shard
   std::vector<std::vector<uint32_t>> owned_;     // [shard] -> its partitions
   std::atomic<bool> ready_{false};

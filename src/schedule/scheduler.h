@@ -46,17 +46,10 @@ struct SchedulerOptions {
 
 // A request about a run that another instance holds, sent to that instance through the API's
 // forwarding (api/forward.h): a fire's start on the partition of its concurrency key, and the
-// overlap policy's look at (or cancel of) the previous run.
-struct RunRequest {
-  uint32_t partition = 0;
-  std::string method;  // "GET" or "POST"
-  std::string path;    // "/v1/namespaces/<ns>/..." ("/v1/..." in the default namespace)
-  std::string body;    // JSON, or empty
-  std::string idempotency_key;
-};
-// The holder's answer as a RunView (201: created), or its error: kNotFound, kConflict,
-// kLimited, kUnavailable (no holder, unreachable, 503), kInternal (anything else).
-using Forwarder = std::function<reactor::Task<Result<engine::RunView>>(RunRequest)>;
+// overlap policy's look at (or cancel of) the previous run. The engine's type: its child runs
+// on another daemon go the same way.
+using RunRequest = engine::RemoteRequest;
+using Forwarder = engine::RemoteRuns;
 
 // The API's quota checks, for starts the scheduler makes (api/quotas.h).
 // Any may be empty.

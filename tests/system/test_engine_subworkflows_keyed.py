@@ -3,20 +3,16 @@ starting a run of a workflow with a concurrency key creates it on the key's part
 API start of the same input, so it waits behind the key's other runs whichever shard its parent
 is on, and its end, its cancellation and the orphan check after a kill -9 cross shards.
 
-Embedded store only: with a store that moves partitions between daemons a keyed child stays on
-its parent's partition (src/engine/coordinator_children.cc says why)."""
+One daemon on either store (RINGFLOW_TEST_STORE=postgres); test_cluster_keyed_children.py has
+the same across daemons on PostgreSQL."""
 
 from __future__ import annotations
 
-import pytest
 
-from conftest import store_under_test
 from engine_client import (call, cancel, get_json, get_run, kill9, must_put, must_start,
                            partition_of, relaunch, signal_run, step, wait_status, wait_step_status,
                            wait_until)
 
-pytestmark = pytest.mark.skipif(store_under_test() != "embedded",
-                                reason="a store that moves partitions keeps keyed children with their parent")
 
 KEYED = {"concurrency": {"key": "{{input.customer}}", "limit": 1},
          "steps": [{"id": "ok", "type": "approval"}],
