@@ -53,18 +53,20 @@ reactor::Task<Result<engine::RunView>> Scheduler::StartRun(engine::StartCommand 
   }
   json::Value input = cmd.input;  // copied before the command moves: what a forward needs
   std::string key = cmd.idempotency_key;
+  const int64_t pinned = latest ? 0 : cmd.def->version;  // the API starts the latest unless told
   Result<engine::RunView> r = co_await StartHere(std::move(cmd));  // suspends
   if (r || r.error().code != Errc::kNotHeld) co_return r;
-  // The API's start takes the latest version: a fire of a pinned older one cannot be sent.
-  if (!latest || !forward_ || !*forward_) {
+  if (!forward_ || !*forward_) {
     if (fallback) co_return co_await StartHere(std::move(*fallback));  // suspends
     co_return r;
   }
+  json::Object body{{"input", std::move(input)}};
+  if (pinned) body.emplace_back("version", pinned);
   RunRequest req;
   req.partition = partition;
   req.method = "POST";
   req.path = Prefix(ns) + "/workflows/" + plain + "/runs";
-  req.body = json::ToString(json::Value(json::Object{{"input", std::move(input)}}));
+  req.body = json::ToString(json::Value(std::move(body)));
   req.idempotency_key = std::move(key);
   auto sent = co_await (*forward_)(std::move(req));  // suspends
   // kNotHeld from a forward: the holder refused the fire (no credential with --auth on).
