@@ -334,6 +334,11 @@ rss_end_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$RF_PID/status" 2>/dev/null || tr
 echo "$(date +%s.%N) ${rss_end_kb:-0}" >>"$TMP/rss.txt"
 stop_pid "$SAMPLER_PID"
 FINISHED_AT_END=$(finished_retained)
+# The starts' answers by status as the daemon counted them (the driver counts only errors).
+START_ANSWERS=$(curl -s --max-time 10 "$RF/metrics" 2>/dev/null |
+    awk '/^rf_http_requests_total\{route="\/v1\/workflows\/\{name\}\/runs",status="/ {
+             match($0, /status="[0-9]+"/); s = substr($0, RSTART + 8, RLENGTH - 9); n[s] += $NF }
+         END { for (s in n) printf "%s%s=%d", (k++ ? " " : ""), s, n[s] }' || true)
 if [[ $STORE == postgres ]]; then
     DISK_BYTES=$(psql -d "$PG_URL" -Atc 'SELECT pg_database_size(current_database())' || true)
     DISK_WHAT="pg_database_size; the cluster's dir: $(du -sm "$PG_DIR/data" 2>/dev/null | awk '{print $1}') MiB"
@@ -470,6 +475,7 @@ row "short run: W3 throughput, fresh, ${SHORT_DURATION}s" "$(int "$short_rps") r
 row "load: W3 throughput over the load" "$(int "$load_rps") runs/s" "short run: $(int "$short_rps")/s" "$pct"
 row "load: W3 p50 / p99 / max ms" "$(v load p50_ms) / $(v load p99_ms) / $(v load max_ms)" "-" "-"
 row "load: runs (ok / errors) in $(v load seconds)s" "$(v load requests) / $(v load errors)" "-" "-"
+row "load: starts by status (daemon's count)" "${START_ANSWERS:-n/a}" "-" "-"
 row "load: finished runs retained at the end" "$FINISHED_AT_END" "$RUNS" "$( ((FINISHED_AT_END >= RUNS)) && echo ok || echo short)"
 row "load: RSS at the end" "$RSS_END MiB" "<= 256 MiB" "$(le "$RSS_END" 256)"
 row "load: RSS max ($RSS_SAMPLES samples)" "$RSS_MAX MiB" "<= 256 MiB" "$(le "$RSS_MAX" 256)"
