@@ -10,6 +10,7 @@
 // nothing: the holder is looked up for every request, and a parent taken over by another daemon
 // executes its waiting step again there, which finds the child again.
 
+#include <algorithm>
 #include <charconv>
 
 #include "base/tenancy.h"
@@ -24,6 +25,7 @@ namespace {
 
 constexpr Nanos kFirstLook = 1 * kSeconds;  // a short child's end is seen about this soon
 constexpr Nanos kLookEvery = 5 * kSeconds;  // and a long one's within this
+constexpr Nanos kPauseStep = 100 * kMillis;  // Close waits for these tasks at most this long
 
 std::string ApiPrefix(std::string_view ns) {
   if (ns == kDefaultNamespace) return "/v1";
@@ -108,7 +110,8 @@ reactor::Task<Result<RunView>> Coordinator::StartChild(Coordinator* self, Entry*
     if (started || started.error().code != Errc::kUnavailable) co_return started;
     if (self->failed_ || self->closing_ || !self->ChildAttemptLive(*e, step, attempt, item))
       co_return Error{Errc::kNotHeld, "the attempt is over"};
-    co_await reactor::Sleep(kFirstLook);  // suspends
+    for (const Nanos until = MonoNow() + kFirstLook; MonoNow() < until && !self->closing_;)
+      co_await reactor::Sleep(std::min(kPauseStep, until - MonoNow()));  // suspends
     if (self->failed_ || self->closing_ || !self->ChildAttemptLive(*e, step, attempt, item))
       co_return Error{Errc::kNotHeld, "the attempt is over"};
   }
@@ -141,7 +144,8 @@ reactor::Task<void> Coordinator::WatchChild(Coordinator* self, RunId parent, uin
   if (!child_id) co_return;
   Nanos pause = kFirstLook;
   while (true) {
-    co_await reactor::Sleep(pause);  // suspends
+    for (const Nanos until = MonoNow() + pause; MonoNow() < until && !self->closing_;)
+      co_await reactor::Sleep(std::min(kPauseStep, until - MonoNow()));  // suspends
     pause = kLookEvery;
     if (self->failed_ || self->closing_) co_return;
     const Entry* e = self->Find(parent);
