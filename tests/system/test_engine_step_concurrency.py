@@ -136,8 +136,12 @@ def shard_of(run_id: str, shards: int = SHARDS) -> int:
     return points[0][1]
 
 
-def start(d, name: str, k: str, n: int) -> str:
-    st, doc = call(d, "POST", f"/v1/workflows/{name}/runs", {"input": {"k": k, "n": n}})
+def start(d, name: str, k: str, n: int, key: str | None = None) -> str:
+    """`key`: an Idempotency-Key, which puts the run on the partition of (workflow, key): a
+    shard fixed by the key, where a start without one goes to the shard that took the
+    connection (the kernel's choice, which may well be one shard ten times in a row)."""
+    headers = {"Idempotency-Key": key} if key else None
+    st, doc = call(d, "POST", f"/v1/workflows/{name}/runs", {"input": {"k": k, "n": n}}, headers=headers)
     assert st == 201, (st, doc)
     return doc["id"]
 
@@ -170,7 +174,7 @@ def test_limit_holds_across_shards_other_keys_proceed_fifo_and_visible(launch, s
     server.gate("busy")
     busy = []
     for n in range(10):
-        busy.append(start(d, "sk", "busy", n))
+        busy.append(start(d, "sk", "busy", n, key=f"busy-{n}"))
         # Each attempt has asked before the next starts, so the queue order is the start order.
         want = max(0, n + 1 - 2)
         wait_until(lambda: key_view(d, "busy")["waiting"] == want, 10.0, what=f"{want} waiting")
