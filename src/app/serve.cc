@@ -154,6 +154,11 @@ int Serve(const Config& config) {
   store::Leadership leadership({.holder = stores.holder, .ttl = config.leader_ttl, .renew = config.leader_renew},
                                stores.authority.get(), stores.arbiter.get());
   engine.SetLeadership(&leadership);
+  if (!stores.permit_shares.empty()) {
+    std::vector<store::PermitShare*> shares;
+    for (const auto& s : stores.permit_shares) shares.push_back(s.get());
+    engine.SetPermitShares(shares);
+  }
   d.leadership = &leadership;
   {
     auto previous = d.state.more_metrics;

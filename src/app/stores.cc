@@ -10,6 +10,7 @@
 #include "store/postgres/pg_store.h"
 #include "store/redis/redis_event_bus.h"
 #include "store/redis/redis_members.h"
+#include "store/redis/redis_permits.h"
 #include "store/redis/redis_quota.h"
 #include "store/redis/redis_url.h"
 
@@ -82,6 +83,11 @@ int OpenStores(const Config& config, Stores& out) {
         for (unsigned i = 0; i < config.shards; ++i)
           out.quota_shares.push_back(
               std::make_unique<store::redis::RedisQuotaShare>(*url, po.instance, kQuotaRedisTimeout, conn));
+      // A waiting step asks again soon; a slow answer falls back to the split sooner than that.
+      constexpr Nanos kPermitRedisTimeout = kSeconds;
+      for (unsigned i = 0; i < config.shards; ++i)
+        out.permit_shares.push_back(
+            std::make_unique<store::redis::RedisPermitShare>(*url, po.instance, i, kPermitRedisTimeout, conn));
     }
     out.authority = std::make_unique<store::pg::PgLeaderElection>(po, config.leader_renew);
     out.holder = po.instance;

@@ -11,6 +11,7 @@
 #include "app/config.h"
 #include "store/leader_election.h"
 #include "store/member_directory.h"
+#include "store/permit_share.h"
 #include "store/quota_share.h"
 #include "store/redis/redis_leader.h"
 #include "store/store.h"
@@ -32,6 +33,7 @@ struct Stores {
   // --redis-url: the quotas' buckets and live counts shared by the cluster, one per shard (a
   // connection each); empty without Redis (each instance enforces its split).
   std::vector<std::unique_ptr<store::QuotaShare>> quota_shares;
+  std::vector<std::unique_ptr<store::PermitShare>> permit_shares;  // per shard (--redis-url)
   // PostgreSQL: the cluster's secret (migration 0014), what requests between daemons are signed
   // with (auth/peer_signature.h); empty on the embedded store.
   std::string cluster_secret;

@@ -40,6 +40,7 @@
 #include "reactor/task.h"
 #include "store/history_store.h"
 #include "store/leadership.h"
+#include "store/permit_share.h"
 #include "store/store.h"
 #include "trace/tracer.h"
 
@@ -152,6 +153,10 @@ class Coordinator {
     peers_ = std::move(peers);
     owner_ = owner;
   }
+  // Before Open: step concurrency permits homed here are leases of the cluster's (null: this
+  // instance's alone); `members` (live instances) splits a limit while Redis is away. Both
+  // outlive the coordinator. Open starts the share, Close closes it.
+  void SetPermitShare(store::PermitShare* share, const obs::Gauge* members);
   // Where requests about runs another daemon holds go (Engine::SetRemoteRuns); outlives this.
   void SetRemoteRuns(const RemoteRuns* remote) { remote_ = remote; }
   // After every shard's Open: the live child runs recovered here whose parent lives on another
@@ -418,6 +423,29 @@ class Coordinator {
   void HandlePermit(PermitOp op, const std::string& id, int64_t limit, PermitWaiter who);
   void PermitGranted(const std::string& id, PermitWaiter who);
   void PermitRefused(PermitWaiter who);
+  // The cluster's side of the permits homed here (coordinator_permit_share.cc).
+  struct SharedId {
+    std::vector<std::string> leases;  // the cluster's, one per permit in use
+    std::vector<std::string> loose;   // permits in use granted while Redis was away (not in it)
+    bool asking = false;              // an AskLease in flight
+    bool in_line = false;             // told to wait: this holder stands in the id's line
+    Nanos retry_at = 0;               // a poll is due (share_polls_)
+  };
+  void StartPermitShare();
+  void ClosePermitShare();
+  void AskShare(const std::string& id, bool from_poll);
+  static reactor::Task<void> AskLease(Coordinator* self, std::string id, std::string give_back);
+  static reactor::Task<void> GiveBack(Coordinator* self, std::string id, std::string lease,
+                                      bool leave_line);
+  static reactor::Task<void> RenewLeases(Coordinator* self, std::string id,
+                                         std::vector<std::string> leases, bool loose);
+  static reactor::Task<Status> RegisterLoose(Coordinator* self, std::string id);
+  void Registered(const std::string& id, const std::vector<std::string>& names);
+  void PermitReleasedShared(const std::string& id);
+  void MaybeForget(std::unordered_map<std::string, SharedId>::iterator it);
+  void ArmSharePoll();
+  static void OnSharePollTimer(reactor::Shard::TimerNode* n);
+  static void OnShareRenewTimer(reactor::Shard::TimerNode* n);
   void PermitsChanged();  // the home table changed: gauges now, the busiest ids within a second
   static void OnPermitTimer(reactor::Shard::TimerNode* n);
 
@@ -593,6 +621,14 @@ class Coordinator {
   uint64_t next_ticket_ = 0;
   std::vector<PermitWaiter> granted_scratch_;
   bool permit_top_due_ = false;  // permit_node_ is armed to publish the busiest ids
+  store::PermitShare* share_ = nullptr;  // SetPermitShare; null: permits are this instance's
+  const obs::Gauge* members_ = nullptr;
+  std::unordered_map<std::string, SharedId> shared_;  // ids with leases, asks or a place in line
+  std::multimap<Nanos, std::string> share_polls_;     // monotonic time -> id to ask again
+  uint64_t next_lease_ = 0;
+  bool share_down_ = false;  // the last ask failed (logged once per outage)
+  bool share_poll_armed_ = false, share_renew_armed_ = false;
+  Nanos share_poll_at_ = 0;
   std::unordered_map<std::string, FlowGate> gates_;
   std::vector<Entry*> loaded_queued_;  // LoadFlow -> SettleFlow
   std::multimap<Nanos, std::string> flow_wakeups_;  // monotonic time -> gate (rate_limit)
@@ -619,6 +655,8 @@ class Coordinator {
   TimerNode park_node_;
   TimerNode flow_node_;
   TimerNode permit_node_;
+  TimerNode share_poll_node_;
+  TimerNode share_renew_node_;
   TimerNode item_retry_node_;
   std::vector<bool> held_;             // [partition]: this shard has its runs
   std::vector<uint32_t> held_list_;    // the same, for starts to pick from

@@ -68,6 +68,7 @@ void Coordinator::HandlePermit(PermitOp op, const std::string& id, int64_t limit
           SendPermit(who.shard, PermitOp::kGranted, id, 0, who);
           break;
         case PermitTable::Outcome::kQueued:
+          if (share_ != nullptr) AskShare(id, false);
           break;
         case PermitTable::Outcome::kFull:
           stats_->permits.refused.Add();
@@ -80,6 +81,7 @@ void Coordinator::HandlePermit(PermitOp op, const std::string& id, int64_t limit
       std::vector<PermitWaiter> granted = std::move(granted_scratch_);
       granted.clear();
       permits_.Release(id, granted);
+      if (share_ != nullptr) PermitReleasedShared(id);
       stats_->permits.granted.Add(granted.size());
       for (const PermitWaiter& g : granted) SendPermit(g.shard, PermitOp::kGranted, id, 0, g);
       granted_scratch_ = std::move(granted);
@@ -88,6 +90,7 @@ void Coordinator::HandlePermit(PermitOp op, const std::string& id, int64_t limit
     }
     case PermitOp::kCancel:
       if (permits_.Cancel(id, who)) stats_->permits.cancelled.Add();
+      if (share_ != nullptr) AskShare(id, false);
       PermitsChanged();
       return;
     case PermitOp::kGranted:

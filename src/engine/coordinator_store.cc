@@ -179,6 +179,7 @@ Status Coordinator::LoadSnapshot(std::string_view bytes) {
 reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry) {
   SetLocal(this);
   registry_ = std::move(registry);
+  StartPermitShare();  // before recovery: resumed attempts may ask for permits
   ReplayInto sink(*this);
   Status opened = co_await store_->Open(sink);  // suspends
   if (!opened) co_return opened;
@@ -253,9 +254,11 @@ reactor::Task<void> Coordinator::Close() {
   reactor::Shard::Current().Disarm(&item_retry_node_);
   if (permit_top_due_) reactor::Shard::Current().Disarm(&permit_node_);
   permit_top_due_ = true;  // no more publishing
+  ClosePermitShare();
   for (auto& [id, e] : runs_)
     for (Entry::InFlight& f : e->in_flight) f.cancel->Fire();
   co_await tasks_.Wait();  // suspends
+  if (share_ != nullptr) co_await share_->Close();  // suspends
   Status st = co_await store_->Close();  // suspends
   if (!st) RF_LOG(kError, "store close failed", {"error", st.error().ToString()});
 }

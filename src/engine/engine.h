@@ -109,6 +109,14 @@ class Engine {
     for (auto& c : coordinators_) c->SetRemoteRuns(&remote_);
   }
 
+  // Before Open, in a cluster with Redis: shard i's step concurrency permits are leases of the
+  // cluster's through shares[i] (coordinator_permit_share.cc), so a step's limit holds for every
+  // daemon together. Each must outlive the engine; Open starts them, Close closes them.
+  void SetPermitShares(const std::vector<store::PermitShare*>& shares) {
+    for (size_t i = 0; i < shares.size() && i < coordinators_.size(); ++i)
+      coordinators_[i]->SetPermitShare(shares[i], &metrics_.members);
+  }
+
   // Before Open: shard i records its runs' spans into tracers[i] (each must outlive the engine).
   void SetTracers(const std::vector<trace::Tracer*>& tracers) {
     for (size_t i = 0; i < tracers.size() && i < coordinators_.size(); ++i)

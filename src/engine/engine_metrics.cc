@@ -228,6 +228,23 @@ void RenderPermitMetrics(const EngineMetrics& m, obs::TextExposition& x) {
   sum("rf_step_permit_cancelled_total", "counter",
       "Waiting attempts that left the queue before their turn (their run ended or moved).",
       [](const PermitStats& p) { return p.cancelled.Get(); });
+  sum("rf_step_permit_leases", "gauge",
+      "Permits in use here that are leases of the cluster's (--redis-url: a limit holds for every "
+      "daemon together).",
+      [](const PermitStats& p) { return p.leases.Get(); });
+  sum("rf_step_permit_lease_asks_total", "counter", "Asks to Redis for a permit's lease.",
+      [](const PermitStats& p) { return p.lease_asks.Get(); });
+  sum("rf_step_permit_lease_waits_total", "counter",
+      "Lease asks answered 'wait': the key's limit is in use over the cluster, or another daemon is "
+      "ahead in its line (asked again every 20 ms).",
+      [](const PermitStats& p) { return p.lease_waits.Get(); });
+  sum("rf_step_permit_lease_errors_total", "counter",
+      "Lease asks, renewals and returns that failed (Redis away or slower than 1 s).",
+      [](const PermitStats& p) { return p.lease_errors.Get(); });
+  sum("rf_step_permit_fallback_total", "counter",
+      "Permits granted without a lease while Redis was away, within this daemon's split of the "
+      "limit (limit / live members, at least 1).",
+      [](const PermitStats& p) { return p.fallback.Get(); });
 }
 
 void RenderBreakerMetrics(const EngineMetrics& m, obs::TextExposition& x) {

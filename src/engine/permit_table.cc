@@ -40,7 +40,7 @@ unsigned PermitHome(std::string_view id, size_t shards) {
 PermitTable::Outcome PermitTable::Acquire(const std::string& id, int64_t limit, PermitWaiter w) {
   auto it = ids_.find(id);
   if (it == ids_.end()) {
-    if (limit > 0) {  // a new id always has a free permit: no lookup of the bound needed
+    if (limit > 0 && !gated_) {  // a new id always has a free permit: no lookup of the bound needed
       Id& n = ids_[id];
       n.limit = limit;
       n.in_use = 1;
@@ -51,7 +51,7 @@ PermitTable::Outcome PermitTable::Acquire(const std::string& id, int64_t limit, 
   }
   Id& n = it->second;
   n.limit = std::max<int64_t>(limit, 1);
-  if (n.queue.empty() && n.in_use < n.limit) {
+  if (n.queue.empty() && Free(n)) {
     ++n.in_use;
     ++in_use_;
     return Outcome::kGranted;
@@ -66,7 +66,7 @@ PermitTable::Outcome PermitTable::Acquire(const std::string& id, int64_t limit, 
 }
 
 void PermitTable::GrantWhileFree(Id& n, std::vector<PermitWaiter>& granted) {
-  while (!n.queue.empty() && n.in_use < n.limit) {
+  while (!n.queue.empty() && Free(n)) {
     granted.push_back(n.queue.front());
     n.queue.pop_front();
     --waiting_;
@@ -83,8 +83,38 @@ void PermitTable::Release(const std::string& id, std::vector<PermitWaiter>& gran
     --n.in_use;
     --in_use_;
   }
+  if (gated_) {
+    n.allowance = std::max<int64_t>(n.allowance - 1, 0);  // its lease goes back to the cluster
+  }
   GrantWhileFree(n, granted);
   MaybeDrop(it);
+}
+
+bool PermitTable::Allow(const std::string& id, std::vector<PermitWaiter>& granted) {
+  auto it = ids_.find(id);
+  if (it == ids_.end()) return false;
+  Id& n = it->second;
+  if (n.queue.empty() || n.in_use >= n.limit) return false;
+  ++n.allowance;
+  GrantWhileFree(n, granted);
+  return true;
+}
+
+bool PermitTable::Wants(const std::string& id) const {
+  auto it = ids_.find(id);
+  if (it == ids_.end()) return false;
+  const Id& n = it->second;
+  return !n.queue.empty() && n.in_use < n.limit && n.in_use >= n.allowance;
+}
+
+int64_t PermitTable::InUse(const std::string& id) const {
+  auto it = ids_.find(id);
+  return it == ids_.end() ? 0 : it->second.in_use;
+}
+
+int64_t PermitTable::Limit(const std::string& id) const {
+  auto it = ids_.find(id);
+  return it == ids_.end() ? 1 : it->second.limit;
 }
 
 bool PermitTable::Cancel(const std::string& id, PermitWaiter w) {

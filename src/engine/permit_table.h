@@ -11,6 +11,11 @@
 // bounded (`max_waiting`): a request past it is refused (kFull) and not queued. An id with no
 // permit in use and no waiter is dropped, so the table holds at most as many ids as permits in
 // use plus waiters. Nothing is durable: after a restart attempts ask again.
+//
+// Gated (a cluster sharing its permits, store/permit_share.h): a permit is granted only within
+// the id's `allowance`, the leases the cluster gave this home (Allow), and each release gives its
+// lease back (the allowance shrinks with it), so the home asks the cluster again for its next
+// waiter and the daemons take turns. Wants tells the home when to ask.
 
 #include <array>
 #include <atomic>
@@ -93,6 +98,12 @@ struct PermitStats {
   obs::Counter granted;    // home: permits granted
   obs::Counter refused;    // home: requests refused, the waiters' bound reached
   obs::Counter cancelled;  // home: waiters whose run ended (or moved) before their turn
+  // A cluster sharing permits (coordinator_permit_share.cc), all home:
+  obs::Gauge leases;           // leases of the cluster held
+  obs::Counter lease_asks;     // asks for a lease (each one Redis round trip)
+  obs::Counter lease_waits;    // asks answered "wait in line"
+  obs::Counter lease_errors;   // asks that failed (Redis away or slow)
+  obs::Counter fallback;       // permits granted without a lease, Redis away (the instance's split)
   PermitTop top;           // home: the busiest ids
 };
 
@@ -118,6 +129,17 @@ class PermitTable {
   // Every waiter of shard `shard` leaves (that shard stops asking, e.g. it closes). Counted.
   size_t CancelShard(unsigned shard);
 
+  // Gated mode (before any Acquire).
+  void SetGated(bool gated) { gated_ = gated; }
+  bool gated() const { return gated_; }
+  // Gated: one more lease for `id`; the waiters it lets through are appended to `granted`. False
+  // (nothing changes) when no waiter of `id` could use it: give the lease back.
+  bool Allow(const std::string& id, std::vector<PermitWaiter>& granted);
+  // Gated: `id` has a waiter that a lease would let through.
+  bool Wants(const std::string& id) const;
+  int64_t InUse(const std::string& id) const;
+  int64_t Limit(const std::string& id) const;  // 1 for an id not held
+
   size_t waiting() const { return waiting_; }
   int64_t in_use() const { return in_use_; }
   size_t ids() const { return ids_.size(); }
@@ -131,11 +153,15 @@ class PermitTable {
   struct Id {
     int64_t in_use = 0;
     int64_t limit = 1;
+    int64_t allowance = 0;  // gated: leases held (in_use at most this)
     std::deque<PermitWaiter> queue;
   };
   void GrantWhileFree(Id& id, std::vector<PermitWaiter>& granted);
   void MaybeDrop(std::unordered_map<std::string, Id>::iterator it);
 
+  bool Free(const Id& n) const { return n.in_use < n.limit && (!gated_ || n.in_use < n.allowance); }
+
+  bool gated_ = false;
   size_t max_waiting_;
   size_t waiting_ = 0;
   int64_t in_use_ = 0;

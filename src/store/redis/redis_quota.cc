@@ -1,7 +1,6 @@
 #include "store/redis/redis_quota.h"
 
 #include <cstdio>
-#include <span>
 
 namespace rf::store::redis {
 namespace {
@@ -68,6 +67,7 @@ return out
 )lua";
 
 constexpr std::string_view kLiveKey = "ringflow:quota:live";
+constexpr std::string_view kWho = "redis quota";
 
 std::string Number(double v) {
   char buf[64];
@@ -125,39 +125,11 @@ void RedisQuotaShare::Start() {
   client_->Start();
 }
 
-reactor::Task<Result<RedisReply>> RedisQuotaShare::Eval(RedisQuotaShare* self, Script* script,
-                                                        std::vector<std::string> args) {
-  if (!self->client_) co_return Error{Errc::kUnavailable, "redis quota: not started"};
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    if (script->sha.empty()) {
-      auto loaded = co_await self->client_->Command(Deadline::After(self->timeout_), "SCRIPT",
-                                                    "LOAD", script->text);  // suspends
-      if (!loaded) co_return loaded.error();
-      if (loaded->type != RedisReply::Type::kString)
-        co_return Error{Errc::kInternal, "redis quota: SCRIPT LOAD answered " + loaded->Describe()};
-      script->sha = loaded->str;
-    }
-    std::vector<std::string_view> argv;
-    argv.reserve(args.size() + 2);
-    argv.push_back("EVALSHA");
-    argv.push_back(script->sha);
-    for (const std::string& a : args) argv.push_back(a);
-    auto r = co_await self->client_->Command(std::span<const std::string_view>(argv),
-                                             Deadline::After(self->timeout_));  // suspends
-    if (!r && r.error().code == Errc::kNotFound) {
-      script->sha.clear();  // NOSCRIPT: the server restarted (or flushed its scripts)
-      continue;
-    }
-    co_return r;
-  }
-  co_return Error{Errc::kInternal, "redis quota: the server does not keep the script"};
-}
-
 reactor::Task<Result<QuotaShare::Batch>> RedisQuotaShare::TakeBatch(std::string key, double rate,
                                                                     double capacity, int64_t want) {
   std::vector<std::string> args{"1", "ringflow:quota:rate:" + key, Number(rate), Number(capacity),
                                 std::to_string(want)};
-  auto r = co_await Eval(this, &rate_, std::move(args));  // suspends
+  auto r = co_await EvalScript(client_.get(), &rate_, timeout_, std::move(args), kWho);  // suspends
   if (!r) co_return r.error();
   co_return ParseBatchReply(*r);
 }
@@ -174,7 +146,7 @@ reactor::Task<Result<QuotaShare::Counts>> RedisQuotaShare::ExchangeLive(Counts m
     args.push_back(std::move(ns));
     args.push_back(std::to_string(n));
   }
-  auto r = co_await Eval(this, &live_, std::move(args));  // suspends
+  auto r = co_await EvalScript(client_.get(), &live_, timeout_, std::move(args), kWho);  // suspends
   if (!r) co_return r.error();
   co_return ParseLiveReply(*r);
 }

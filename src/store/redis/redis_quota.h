@@ -18,6 +18,7 @@
 
 #include "store/quota_share.h"
 #include "store/redis/redis_client.h"
+#include "store/redis/redis_script.h"
 
 namespace rf::store::redis {
 
@@ -40,20 +41,12 @@ class RedisQuotaShare final : public QuotaShare {
   reactor::Task<void> Close() override;
 
  private:
-  struct Script {
-    std::string_view text;
-    std::string sha;  // as SCRIPT LOAD answered on this connection ("" : load first)
-  };
-  // EVALSHA of `script` with `args` (numkeys, keys..., argv...), loading it when needed.
-  static reactor::Task<Result<RedisReply>> Eval(RedisQuotaShare* self, Script* script,
-                                                std::vector<std::string> args);
-
   RedisUrl url_;
   std::string instance_;
   Nanos timeout_;
   RedisConn::Options conn_;
   std::unique_ptr<RedisClient> client_;
-  Script rate_, live_;
+  RedisScript rate_, live_;
 };
 
 }  // namespace rf::store::redis

@@ -110,6 +110,50 @@ TEST_CASE("a raised limit lets waiters through at the next release; a request be
   CHECK(t.in_use() == 3);
 }
 
+TEST_CASE("gated: permits only within the cluster's leases, each release gives its lease back") {
+  PermitTable t;
+  t.SetGated(true);
+  std::vector<PermitWaiter> granted;
+  CHECK_FALSE(t.Wants("s\nk"));
+  CHECK(t.Acquire("s\nk", 2, W(0, 1)) == PermitTable::Outcome::kQueued);  // no lease yet
+  CHECK(t.Acquire("s\nk", 2, W(1, 2)) == PermitTable::Outcome::kQueued);
+  CHECK(t.Acquire("s\nk", 2, W(0, 3)) == PermitTable::Outcome::kQueued);
+  CHECK(t.Wants("s\nk"));
+  CHECK(t.Limit("s\nk") == 2);
+  REQUIRE(t.Allow("s\nk", granted));
+  REQUIRE(granted.size() == 1);
+  CHECK(granted[0] == W(0, 1));
+  CHECK(t.Wants("s\nk"));  // one more would fit the limit
+  granted.clear();
+  REQUIRE(t.Allow("s\nk", granted));
+  CHECK(granted == std::vector<PermitWaiter>{W(1, 2)});
+  CHECK(t.InUse("s\nk") == 2);
+  CHECK_FALSE(t.Wants("s\nk"));  // at the limit: no more asks
+  granted.clear();
+  CHECK_FALSE(t.Allow("s\nk", granted));  // a lease beyond the limit is not taken
+  // A release gives its lease back: the waiter is not let through until the cluster says so.
+  t.Release("s\nk", granted);
+  CHECK(granted.empty());
+  CHECK(t.InUse("s\nk") == 1);
+  CHECK(t.Wants("s\nk"));
+  REQUIRE(t.Allow("s\nk", granted));
+  CHECK(granted == std::vector<PermitWaiter>{W(0, 3)});
+  // No waiter left: a lease that comes now is not used (the home gives it back).
+  granted.clear();
+  t.Release("s\nk", granted);
+  CHECK_FALSE(t.Wants("s\nk"));
+  CHECK_FALSE(t.Allow("s\nk", granted));
+  t.Release("s\nk", granted);
+  CHECK(t.ids() == 0);
+  CHECK(t.in_use() == 0);
+  // A waiter that leaves before its lease came: the id is dropped, a late lease is not taken.
+  CHECK(t.Acquire("s\nj", 1, W(0, 4)) == PermitTable::Outcome::kQueued);
+  CHECK(t.Cancel("s\nj", W(0, 4)));
+  CHECK(t.ids() == 0);
+  CHECK_FALSE(t.Allow("s\nj", granted));
+  CHECK(granted.empty());
+}
+
 TEST_CASE("views: filtered by scope, busiest first, bounded") {
   PermitTable t;
   for (uint64_t i = 0; i < 4; ++i) (void)t.Acquire("s\nbusy", 1, W(0, i + 1));
