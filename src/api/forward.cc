@@ -124,6 +124,7 @@ reactor::Task<Result<engine::RunView>> ForwardRunRequest(const detail::ApiContex
   if (!r.body.empty() || req.method == "POST") req.headers.emplace_back("Content-Type", "application/json");
   if (!r.idempotency_key.empty()) req.headers.emplace_back("Idempotency-Key", r.idempotency_key);
   if (!r.parent.empty()) req.headers.emplace_back(std::string(kParentHeader), r.parent);
+  if (!r.traceparent.empty()) req.headers.emplace_back("traceparent", r.traceparent);
   if (!ctx->peer_secret.empty()) {
     const auth::PeerRequest signed_part{req.method, req.url, r.idempotency_key, r.body};
     req.headers.emplace_back(std::string(auth::kPeerHeader),

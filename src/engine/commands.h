@@ -82,6 +82,7 @@ struct RemoteRequest {
   std::string body;    // JSON, or empty
   std::string idempotency_key;
   std::string parent;  // a child run's start: its link (ParentHeader), sent as X-Ringflow-Parent
+  std::string traceparent;  // a child run's start: the trace it joins (its parent's), or empty
 };
 // The holder's answer as a RunView (201: created), or its error: kNotFound, kConflict,
 // kLimited, kUnavailable (no holder, unreachable, 503), kNotHeld (refused: 401, 403), kInternal.

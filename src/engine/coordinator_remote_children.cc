@@ -83,7 +83,10 @@ reactor::Task<Result<RunView>> Coordinator::StartChild(Coordinator* self, Entry*
                            .path = ApiPrefix(SplitQualified(cmd.def->name).ns) + "/workflows/" + workflow + "/runs",
                            .body = json::ToString(json::Value(std::move(body))),
                            .idempotency_key = cmd.idempotency_key,
-                           .parent = ParentHeader(cmd.parent)};
+                           .parent = ParentHeader(cmd.parent),
+                           .traceparent = {}};
+    // As a child started here: it joins the trace its parent joined.
+    if (cmd.trace_parent.valid()) remote->traceparent = trace::FormatTraceparent(cmd.trace_parent);
   }
   const unsigned home = self->ShardOf(cmd.partition);
   Result<RunView> started = Error{Errc::kInternal, "not started"};
@@ -132,7 +135,8 @@ reactor::Task<Result<RunView>> Coordinator::LookAtRun(RunId id, std::string ns) 
                      .path = ApiPrefix(ns) + "/runs/" + id.ToString(),
                      .body = {},
                      .idempotency_key = {},
-                     .parent = {}};
+                     .parent = {},
+                     .traceparent = {}};
   reactor::Task<Result<RunView>> sent = (*remote_)(std::move(look));
   r = co_await sent;  // suspends
   co_return r;
@@ -180,7 +184,8 @@ reactor::Task<void> Coordinator::RemoteCancel(Coordinator* self, RunId child, st
                        .path = ApiPrefix(ns) + "/runs/" + child.ToString() + "/cancel",
                        .body = {},
                        .idempotency_key = {},
-                       .parent = {}};
+                       .parent = {},
+                       .traceparent = {}};
   reactor::Task<Result<RunView>> sent = (*self->remote_)(std::move(cancel));
   Result<RunView> r = co_await sent;  // suspends
   // 409: it had ended. Otherwise it ends by itself; its parent has ended already.
