@@ -185,7 +185,10 @@ void Coordinator::PermitReleasedShared(const std::string& id) {
     AskShare(id, false);
     return;
   }
-  if (s.leases.empty()) return;
+  if (s.leases.empty()) {  // none to give back (Close gave them all back already)
+    MaybeForget(it);
+    return;
+  }
   std::string lease = std::move(s.leases.back());
   s.leases.pop_back();
   stats_->permits.leases.Add(-1);
