@@ -31,8 +31,6 @@ class PermitShare {
   // How long a lease lasts after its last renewal (the caller renews every lease_ttl / 4), and
   // how long a holder that stopped asking keeps its place in a line.
   virtual Nanos lease_ttl() const = 0;
-  // The name of this shard in the lines and leases ("<instance>/<shard>").
-  virtual const std::string& holder() const = 0;
   // A lease `lease` (unique among this holder's) of `id`, whose limit is `limit`: true when
   // fewer than `limit` leases are held over the cluster and no holder ahead in the line is
   // passed; false leaves (or keeps) this holder in the line. `give_back`, if not empty, is a

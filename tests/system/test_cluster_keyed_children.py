@@ -150,52 +150,16 @@ def test_kill9_of_the_parents_daemon_finds_the_same_child_again(cluster, launch)
     assert st == 200 and len(doc["runs"]) == len(CUSTOMERS) + len(children), doc
 
 
-class _TraceServer:
-    """Records the traceparent header of each call by the body's "customer"."""
-
-    def __init__(self):
-        import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.seen: dict[str, list] = {}
-        lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
-                with lock:
-                    outer.seen.setdefault(str(body.get("customer")), []).append(self.headers.get("traceparent"))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/t"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_child_on_the_other_daemon_joins_its_parents_trace(cluster):
+    from test_engine_step_concurrency import KeyedServer
+
     d1, d2, _ = cluster
-    srv = _TraceServer()
+    srv = KeyedServer(hold=0)
     try:
         must_put(d1, "kt", {"concurrency": {"key": "{{input.customer}}", "limit": 5},
                             "steps": [{"id": "tell", "type": "http",
                                        "request": {"method": "POST", "url": srv.url,
-                                                   "body": {"customer": "{{input.customer}}"}}}]})
+                                                   "body": {"k": "{{input.customer}}"}}}]})
         must_put(d1, "pt", {"steps": [{"id": "call", "type": "workflow", "workflow": "kt",
                                        "input": {"customer": "{{input.customer}}"}}]})
         wait_until(lambda: all(get_json(d2, f"/v1/workflows/{w}")[0] == 200 for w in ("kt", "pt")), 10, 0.1,
@@ -214,7 +178,7 @@ def test_a_child_on_the_other_daemon_joins_its_parents_trace(cluster):
         # Children on both daemons: their runs are listed where their partitions are held.
         assert _live(d1, "kt") and _live(d2, "kt")
         for customer, trace in traces.items():
-            sent = srv.seen.get(customer)
+            sent = srv.traceparents.get(customer)
             assert sent and sent[0] and sent[0].split("-")[1] == trace, (customer, trace, sent)
     finally:
         srv.close()

@@ -31,8 +31,8 @@ SHARDS = 2
 
 
 class KeyedServer:
-    """Counts calls in progress per key ("k" of the JSON body), the most seen at once and the
-    order ("n") in which the calls of a key arrived. Calls of a gated key wait for release();
+    """Counts calls in progress per key ("k" of the JSON body), the most seen at once, the
+    order ("n") in which the calls of a key arrived and the traceparent header each carried. Calls of a gated key wait for release();
     the others are held `hold` seconds."""
 
     def __init__(self, hold: float = 0.05):
@@ -40,6 +40,7 @@ class KeyedServer:
         self.current: dict[str, int] = {}
         self.max_seen: dict[str, int] = {}
         self.order: dict[str, list] = {}
+        self.traceparents: dict[str, list] = {}
         self.gates: dict[str, threading.Semaphore] = {}
         self.hold = hold
         outer = self
@@ -57,6 +58,7 @@ class KeyedServer:
                     outer.current[k] = outer.current.get(k, 0) + 1
                     outer.max_seen[k] = max(outer.max_seen.get(k, 0), outer.current[k])
                     outer.order.setdefault(k, []).append(body.get("n"))
+                    outer.traceparents.setdefault(k, []).append(self.headers.get("traceparent"))
                     gate = outer.gates.get(k)
                 if gate is not None:
                     gate.acquire(timeout=30)

@@ -30,7 +30,6 @@ class RedisPermitShare final : public PermitShare {
   ~RedisPermitShare() override;
 
   void Start() override;
-  const std::string& holder() const override { return holder_; }
   Nanos lease_ttl() const override { return lease_ttl_; }
   reactor::Task<Result<bool>> Acquire(std::string id, int64_t limit, std::string lease,
                                       std::string give_back) override;
