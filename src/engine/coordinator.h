@@ -571,6 +571,7 @@ class Coordinator {
   store::HistoryStore* history_ = nullptr;
   std::deque<std::pair<RunId, uint32_t>> to_move_;  // finished runs (and their record count) to move
   std::vector<std::coroutine_handle<>> move_waiters_;  // starts held back while to_move_ is full
+  Nanos last_move_write_ = 0;  // when the mover last began a history write (it paces them)
   class MoveProgress;
   bool moving_ = false;
   bool history_retention_ = false;

@@ -16,6 +16,10 @@ namespace rf::engine {
 namespace {
 
 constexpr size_t kMoveBatch = 2048;          // runs per history write
+// A shard writes to history at most this often, unless a whole batch waits: every write is a
+// durable (fsynced) RocksDB write, and writing as soon as the previous one was done made
+// batches of ~50 runs at full load, about 280 fsyncs a second beside the journal's.
+constexpr Nanos kMoveEvery = 25 * kMillis;
 }  // namespace
 
 // Finished runs waiting for their move, per shard: new starts wait above this
@@ -61,11 +65,16 @@ void Coordinator::QueueMove(Entry& e) {
 }
 
 reactor::Task<void> Coordinator::Mover(Coordinator* self) {
-  // One writer per shard: everything queued while a write is under way goes
-  // into the next one, so batches grow with the load.
+  // One writer per shard, paced: everything queued while a write is under way
+  // or during the pause after it goes into the next one.
   std::vector<std::pair<RunId, uint32_t>> ids;
   Nanos backoff = 10 * kMillis;
   while (!self->to_move_.empty() && !self->closing_) {
+    if (self->to_move_.size() < kMoveBatch) {
+      co_await reactor::Sleep::Until(self->last_move_write_ + kMoveEvery);  // suspends
+      if (self->closing_) break;
+    }
+    self->last_move_write_ = MonoNow();
     const size_t n = std::min(self->to_move_.size(), kMoveBatch);
     ids.assign(self->to_move_.begin(), self->to_move_.begin() + static_cast<ptrdiff_t>(n));
     self->to_move_.erase(self->to_move_.begin(), self->to_move_.begin() + static_cast<ptrdiff_t>(n));

@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include "reactor/reactor.h"
+
 namespace rf::reactor {
 namespace {
 
@@ -28,6 +30,7 @@ struct Pool {
   }
 
   void Work() {
+    UnpinHelperThread();
     while (true) {
       std::function<void()> job;
       {

@@ -5,12 +5,24 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <mutex>
 
 #include "base/check.h"
 #include "obs/log.h"
 
 namespace rf::reactor {
+namespace {
+
+// Read during static initialisation, on the main thread, before any shard pins itself.
+const cpu_set_t g_process_cpus = [] {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) CPU_ZERO(&set);
+  return set;
+}();
+
+}  // namespace
 
 Reactor::Reactor(ReactorOptions options) : pin_(options.pin) {
   size_t n = options.cpus.size();
@@ -54,6 +66,12 @@ std::vector<int> AllowedCpus() {
     if (CPU_ISSET(c, &set)) cpus.push_back(c);
   if (cpus.empty()) cpus.push_back(0);
   return cpus;
+}
+
+void UnpinHelperThread() {
+  if (CPU_COUNT(&g_process_cpus) == 0) return;
+  const int rc = pthread_setaffinity_np(pthread_self(), sizeof g_process_cpus, &g_process_cpus);
+  if (rc != 0) RF_LOG(kWarn, "cannot unpin a helper thread", {"error", strerror(rc)});
 }
 
 Result<std::vector<int>> ParseCpuList(std::string_view s) {

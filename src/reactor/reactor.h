@@ -44,6 +44,11 @@ class Reactor {
 
 // CPUs this process may run on (its affinity mask), ascending.
 std::vector<int> AllowedCpus();
+// Gives the calling thread every CPU the process was allowed at start. A thread inherits its
+// creator's affinity, and helpers (offload, history, the libraries' own threads they start) are
+// created lazily from whichever shard first needs them: pinned to that one CPU they queued
+// behind it, and behind each other. Every helper thread calls this first.
+void UnpinHelperThread();
 // Parses "0-3,6,8-9" into a sorted list; an error names the bad part.
 Result<std::vector<int>> ParseCpuList(std::string_view s);
 

@@ -139,7 +139,11 @@ Result<std::unique_ptr<HistoryDb>> HistoryDb::Open(const Options& o, bool read_o
   rocksdb::DBOptions db;
   db.create_if_missing = !read_only;
   db.create_missing_column_families = !read_only;
-  db.max_background_jobs = 2;
+  // One flush and three compactions: universal compaction runs a merge of newer sorted runs
+  // beside a long one of the oldest. With one compaction thread a 40 s merge of the log family
+  // (10M runs) let 64 flushed tables pile up and RocksDB stopped writes; the history writer
+  // fell behind and starts were held back for up to 7 s.
+  db.max_background_jobs = 4;
   db.max_open_files = o.max_open_files;
   // Restart time: do not read every table's properties (or size) at open.
   db.skip_stats_update_on_db_open = true;

@@ -1,5 +1,7 @@
 #include "store/history/history_pool.h"
 
+#include "reactor/reactor.h"
+
 namespace rf::store::history {
 
 HistoryPool::HistoryPool(size_t lookup_threads, size_t bulk_threads, size_t lookup_capacity,
@@ -35,6 +37,7 @@ bool HistoryPool::Submit(Lane lane, std::function<void()> job) {
 }
 
 void HistoryPool::Work(size_t lane) {
+  reactor::UnpinHelperThread();
   while (true) {
     std::function<void()> job;
     {
