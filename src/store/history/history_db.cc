@@ -139,11 +139,12 @@ Result<std::unique_ptr<HistoryDb>> HistoryDb::Open(const Options& o, bool read_o
   rocksdb::DBOptions db;
   db.create_if_missing = !read_only;
   db.create_missing_column_families = !read_only;
-  // One flush and three compactions: universal compaction runs a merge of newer sorted runs
+  // One flush and two compactions: universal compaction runs a merge of newer sorted runs
   // beside a long one of the oldest. With one compaction thread a 40 s merge of the log family
   // (10M runs) let 64 flushed tables pile up and RocksDB stopped writes; the history writer
-  // fell behind and starts were held back for up to 7 s.
-  db.max_background_jobs = 4;
+  // fell behind and starts were held back for up to 7 s. Three compactions took more CPU from
+  // the shards (bench/history.sh: 14,598 runs/s over the load against 16,123 with two).
+  db.max_background_jobs = 3;
   db.max_open_files = o.max_open_files;
   // Restart time: do not read every table's properties (or size) at open.
   db.skip_stats_update_on_db_open = true;
