@@ -65,17 +65,7 @@ RINGFLOW_BIN=${RINGFLOW_BIN:-$REPO/build/release/src/app/ringflow}
 LOADGEN_BIN=${LOADGEN_BIN:-$REPO/build/release/bench/driver/rf-loadgen}
 prepare_bench
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/rf-clusterbench.XXXXXX")
-mkdir -p "$TMP/bin"
-cp "$RINGFLOW_BIN" "$TMP/bin/ringflow"
-RINGFLOW_BIN=$TMP/bin/ringflow
-trap cleanup_bench EXIT
-trap 'exit 130' INT TERM
-
-PG_DIR="$TMP/pg"
-mkdir -p "$PG_DIR"
-chmod 755 "$TMP"  # the cluster runs as the postgres user (tools/pg.sh): it must reach PG_DIR
-PG_URL=$(env -u PG_FAST "$REPO/tools/pg.sh" start "$PG_DIR")
+start_bench_with_pg clusterbench
 REDIS_ARGS=()
 if [[ $REDIS == 1 ]]; then
     REDIS_DIR="$TMP/redis"

@@ -156,6 +156,22 @@ cleanup_bench() {
     if [[ -n ${TMP:-} ]]; then rm -rf "$TMP"; fi
 }
 
+# start_bench_with_pg NAME: for the benches on a private PostgreSQL: TMP (a temporary dir,
+# removed on exit by cleanup_bench) with a copy of RINGFLOW_BIN that RINGFLOW_BIN then names, and
+# a private PostgreSQL (tools/pg.sh, durability on) in PG_DIR, reached at PG_URL.
+start_bench_with_pg() {
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/rf-$1.XXXXXX")
+    mkdir -p "$TMP/bin"
+    cp "$RINGFLOW_BIN" "$TMP/bin/ringflow"
+    RINGFLOW_BIN=$TMP/bin/ringflow
+    trap cleanup_bench EXIT
+    trap 'exit 130' INT TERM
+    PG_DIR="$TMP/pg"
+    mkdir -p "$PG_DIR"
+    chmod 755 "$TMP"  # the cluster runs as the postgres user (tools/pg.sh): it must reach PG_DIR
+    PG_URL=$(env -u PG_FAST "$REPO/tools/pg.sh" start "$PG_DIR")
+}
+
 # no_args_but_help LAST_HEADER_LINE "$@": for the benches configured by environment alone:
 # -h/--help prints the script's header comment (lines 2..LAST_HEADER_LINE) and exits 0; any
 # argument is refused with exit 2.
