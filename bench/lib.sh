@@ -169,6 +169,7 @@ start_bench_with_pg() {
     PG_DIR="$TMP/pg"
     mkdir -p "$PG_DIR"
     chmod 755 "$TMP"  # the cluster runs as the postgres user (tools/pg.sh): it must reach PG_DIR
+    # shellcheck disable=SC2034  # read by the bench that calls this
     PG_URL=$(env -u PG_FAST "$REPO/tools/pg.sh" start "$PG_DIR")
 }
 

@@ -272,18 +272,25 @@ def test_ack_flood_from_a_peer_that_does_not_read(launch, kind):
     batch = one * 20000
     s.sendall(PREFACE + frame(SETTINGS, 0, 0))
     cut = False
-    for _ in range(200):  # never reading the acks
+    how = "all sent"
+    for k in range(200):  # never reading the acks
         try:
             s.sendall(batch)
-        except OSError:
+        except OSError as e:
             cut = True
+            how = f"{e!r} after {k} batches"
             break
     if not cut:  # everything went out: the server must close on its own anyway
         frames, closed = read_frames(s, 15)
         cut = closed
     s.close()
     assert cut, "the server kept a flooding peer's connection"
-    assert metric_sum(scrape(d.port), "rf_http2_floods_total") >= before + 1
+    # Seen once in CI: cut, yet no flood counted (not reproduced in 160 runs under CPU load).
+    # What the server counted instead says which path closed the connection.
+    after = scrape(d.port)
+    assert metric_sum(after, "rf_http2_floods_total") >= before + 1, (
+        how, [m for m in after if m[0].startswith(("rf_http2_", "rf_http_timeouts", "rf_http_conn"))],
+        d.log_tail())
     assert_serves(d.port)
 
 
