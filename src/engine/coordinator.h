@@ -65,8 +65,15 @@ class Coordinator {
     history_ = h;
     cache_limit_ = cache_bytes;
   }
-  // On its shard: opens the journal, replays it, and recovers unfinished runs.
+  // On its shard: opens the journal, replays it, and recovers unfinished runs (Replay, then
+  // Recover).
   reactor::Task<Status> Open(std::shared_ptr<const Registry> registry);
+  // On its shard: opens the journal and replays it. Needs no history store: the engine opens
+  // that meanwhile.
+  reactor::Task<Status> Replay(std::shared_ptr<const Registry> registry);
+  // On its shard, after Replay and once the history store is open: resumes unfinished runs,
+  // queues finished ones for their move, arms the timers.
+  void Recover();
   reactor::Task<void> Close();
   void SetRegistry(std::shared_ptr<const Registry> r) { registry_ = std::move(r); }
   const Registry& registry() const { return *registry_; }

@@ -177,13 +177,23 @@ Status Coordinator::LoadSnapshot(std::string_view bytes) {
 }
 
 reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry) {
+  Status replayed = co_await Replay(std::move(registry));  // suspends
+  if (!replayed) co_return replayed;
+  Recover();
+  co_return Status{};
+}
+
+reactor::Task<Status> Coordinator::Replay(std::shared_ptr<const Registry> registry) {
   SetLocal(this);
   registry_ = std::move(registry);
   StartPermitShare();  // before recovery: resumed attempts may ask for permits
   ReplayInto sink(*this);
   Status opened = co_await store_->Open(sink);  // suspends
   if (!opened) co_return opened;
-  if (Status st = sink.Finish(); !st) co_return st;
+  co_return sink.Finish();
+}
+
+void Coordinator::Recover() {
   SetHeld(store_->held());
   size_t recovered = 0;
   for (auto& [id, e] : runs_) ResumeLoaded(*e, recovered);
@@ -204,7 +214,6 @@ reactor::Task<Status> Coordinator::Open(std::shared_ptr<const Registry> registry
     reactor::Shard::Current().Arm(&bytes_node_, MonoNow() + kBytesRefresh);
   }
   opened_ = true;
-  co_return Status{};
 }
 
 void Coordinator::ResumeLoaded(Entry& e, size_t& resumed) {

@@ -175,7 +175,7 @@ uint32_t Engine::PartitionForStart(const Definition& def, const json::Value& inp
 
 reactor::Task<Status> Engine::OpenShard(Engine* self, unsigned shard,
                                         std::shared_ptr<const Registry> reg) {
-  return self->coordinators_[shard]->Open(std::move(reg));
+  return self->coordinators_[shard]->Replay(std::move(reg));
 }
 
 reactor::Task<void> Engine::OpenShardInto(Engine* self, unsigned shard,
@@ -184,27 +184,49 @@ reactor::Task<void> Engine::OpenShardInto(Engine* self, unsigned shard,
   *out = co_await op;  // suspends
 }
 
+reactor::Task<void> Engine::OpenHistoryInto(Engine* self, Status* out) {
+  *out = co_await reactor::Offload([self] { return self->history_->Open(); });  // suspends
+}
+
+reactor::Task<void> Engine::RecoverShard(Engine* self, unsigned shard) {
+  Coordinator* c = self->coordinators_[shard].get();
+  auto op = reactor::SubmitTo(shard, [](Coordinator* on) { on->Recover(); }, c);
+  co_await op;  // suspends
+}
+
 reactor::Task<Status> Engine::Open() {
-  if (history_) {
-    Status st = co_await reactor::Offload([this] { return history_->Open(); });  // suspends
-    if (!st) co_return Error{st.error().code, "history: " + st.error().ToString()};
-  }
+  // The history store opens on a helper while the shards replay their journals (a replay needs
+  // no history store): right after a load, RocksDB's open (its WAL back into memtables) takes
+  // about as long as the replays.
+  Status history_opened;
+  reactor::TaskGroup history_open;
+  if (history_) reactor::Spawn(OpenHistoryInto(this, &history_opened), &history_open);
   DefinitionsSink sink(master_);
   Status opened = co_await definitions_->Open(sink);  // suspends
-  if (!opened) co_return Error{opened.error().code, "definitions: " + opened.error().ToString()};
-  auto copy = std::make_shared<Registry>(master_);
-  copy->IndexTriggers();
-  std::shared_ptr<const Registry> reg = std::move(copy);
   // The shards replay their journals at the same time: start-up takes as long
   // as the slowest shard, not the sum.
-  std::vector<Status> opened_shards(coordinators_.size());
-  reactor::TaskGroup group;
-  for (unsigned i = 0; i < coordinators_.size(); ++i)
-    reactor::Spawn(OpenShardInto(this, i, reg, &opened_shards[i]), &group);
-  co_await group.Wait();  // suspends
+  std::vector<Status> replayed(coordinators_.size());
+  if (opened) {
+    auto copy = std::make_shared<Registry>(master_);
+    copy->IndexTriggers();
+    std::shared_ptr<const Registry> reg = std::move(copy);
+    reactor::TaskGroup group;
+    for (unsigned i = 0; i < coordinators_.size(); ++i)
+      reactor::Spawn(OpenShardInto(this, i, reg, &replayed[i]), &group);
+    co_await group.Wait();  // suspends
+  }
+  co_await history_open.Wait();  // suspends
+  if (!history_opened)
+    co_return Error{history_opened.error().code, "history: " + history_opened.error().ToString()};
+  if (!opened) co_return Error{opened.error().code, "definitions: " + opened.error().ToString()};
   for (unsigned i = 0; i < coordinators_.size(); ++i) {
-    const Status& st = opened_shards[i];
+    const Status& st = replayed[i];
     if (!st) co_return Error{st.error().code, "shard " + std::to_string(i) + ": " + st.error().ToString()};
+  }
+  {
+    reactor::TaskGroup group;
+    for (unsigned i = 0; i < coordinators_.size(); ++i) reactor::Spawn(RecoverShard(this, i), &group);
+    co_await group.Wait();  // suspends
   }
   // A child run on another shard than its parent is an orphan only if that shard, now open too,
   // does not hold its parent live.

@@ -154,6 +154,8 @@ class Engine {
   Nanos members_failed_at_ = 0;  // the last round whose members read failed (0: none yet)
   reactor::TaskGroup maintain_;
   bool stopping_ = false;  // shard 0
+  static reactor::Task<void> OpenHistoryInto(Engine* self, Status* out);
+  static reactor::Task<void> RecoverShard(Engine* self, unsigned shard);
   static reactor::Task<Status> OpenShard(Engine* self, unsigned shard,
                                          std::shared_ptr<const Registry> reg);
   static reactor::Task<void> OpenShardInto(Engine* self, unsigned shard,
