@@ -57,23 +57,17 @@ class Coordinator {
   // The coordinator of the calling shard (after Open).
   static Coordinator& Local();
 
-  // Where finished runs go once their end is durable (before Open; must
-  // outlive the coordinator). Without one, finished runs stay in memory until
-  // retention removes them (unit tests).
+  // Where finished runs go once their end is durable (before Open; outlives the coordinator).
+  // Without one, finished runs stay in memory until retention removes them (unit tests).
   // `cache_bytes`: this shard's part of --history-cache.
   void SetHistory(store::HistoryStore* h, size_t cache_bytes) {
     history_ = h;
     cache_limit_ = cache_bytes;
   }
-  // On its shard: opens the journal, replays it, and recovers unfinished runs (Replay, then
-  // Recover).
+  // On its shard: Replay, then Recover (the engine opens the history store between the two).
   reactor::Task<Status> Open(std::shared_ptr<const Registry> registry);
-  // On its shard: opens the journal and replays it. Needs no history store: the engine opens
-  // that meanwhile.
-  reactor::Task<Status> Replay(std::shared_ptr<const Registry> registry);
-  // On its shard, after Replay and once the history store is open: resumes unfinished runs,
-  // queues finished ones for their move, arms the timers.
-  void Recover();
+  reactor::Task<Status> Replay(std::shared_ptr<const Registry> registry);  // opens the journal
+  void Recover();  // resumes live runs, queues finished ones' moves, arms timers
   reactor::Task<void> Close();
   void SetRegistry(std::shared_ptr<const Registry> r) { registry_ = std::move(r); }
   const Registry& registry() const { return *registry_; }

@@ -173,14 +173,12 @@ uint32_t Engine::PartitionForStart(const Definition& def, const json::Value& inp
   return PartitionForStart(def.name, key);
 }
 
-reactor::Task<Status> Engine::OpenShard(Engine* self, unsigned shard,
-                                        std::shared_ptr<const Registry> reg) {
-  return self->coordinators_[shard]->Replay(std::move(reg));
-}
-
-reactor::Task<void> Engine::OpenShardInto(Engine* self, unsigned shard,
-                                          std::shared_ptr<const Registry> reg, Status* out) {
-  auto op = reactor::SubmitTo(shard, &Engine::OpenShard, self, shard, std::move(reg));
+reactor::Task<void> Engine::ReplayShardInto(Engine* self, unsigned shard,
+                                            std::shared_ptr<const Registry> reg, Status* out) {
+  Coordinator* c = self->coordinators_[shard].get();
+  auto op = reactor::SubmitTo(
+      shard, [](Coordinator* on, std::shared_ptr<const Registry> r) { return on->Replay(std::move(r)); },
+      c, std::move(reg));
   *out = co_await op;  // suspends
 }
 
@@ -212,7 +210,7 @@ reactor::Task<Status> Engine::Open() {
     std::shared_ptr<const Registry> reg = std::move(copy);
     reactor::TaskGroup group;
     for (unsigned i = 0; i < coordinators_.size(); ++i)
-      reactor::Spawn(OpenShardInto(this, i, reg, &replayed[i]), &group);
+      reactor::Spawn(ReplayShardInto(this, i, reg, &replayed[i]), &group);
     co_await group.Wait();  // suspends
   }
   co_await history_open.Wait();  // suspends

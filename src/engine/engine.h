@@ -156,10 +156,8 @@ class Engine {
   bool stopping_ = false;  // shard 0
   static reactor::Task<void> OpenHistoryInto(Engine* self, Status* out);
   static reactor::Task<void> RecoverShard(Engine* self, unsigned shard);
-  static reactor::Task<Status> OpenShard(Engine* self, unsigned shard,
-                                         std::shared_ptr<const Registry> reg);
-  static reactor::Task<void> OpenShardInto(Engine* self, unsigned shard,
-                                           std::shared_ptr<const Registry> reg, Status* out);
+  static reactor::Task<void> ReplayShardInto(Engine* self, unsigned shard,
+                                             std::shared_ptr<const Registry> reg, Status* out);
 
   EngineOptions options_;
   EngineMetrics metrics_;
