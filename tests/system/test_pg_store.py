@@ -158,6 +158,8 @@ def test_timers_come_back_from_the_timeouts_table(launch, pg):
     row = pg.psql(f"SELECT step_index, (extract(epoch FROM expire_at) * 1000)::bigint, completed "
                   f"FROM timeouts WHERE run_id = '{rid}';", db=db).strip()
     assert row == f"0|{due}|f", row
+    part = pg.psql(f"SELECT partition FROM runs WHERE run_id = '{rid}';", db=db).strip()
+    assert pg.psql("SELECT run_id, partition FROM live_runs;", db=db).split() == [f"{rid}|{part}"]
     term(d1)
     d2 = relaunch(launch, d1, "--store", "postgres", "--database-url", url)
     assert any(r.get("msg") == "durable timers loaded" and r.get("timers") == 1
@@ -170,6 +172,78 @@ def test_timers_come_back_from_the_timeouts_table(launch, pg):
     assert due <= done["finished_ms"] <= due + 1500, (due, done)
     # Completed in the transaction of the transition it caused.
     assert pg.psql(f"SELECT completed FROM timeouts WHERE run_id = '{rid}';", db=db).strip() == "t"
+    assert pg.psql("SELECT count(*) FROM live_runs;", db=db).strip() == "0"  # finished: gone
+
+
+def test_migration_15_lists_the_live_runs_and_its_triggers_keep_the_list(rf_bin, pg):
+    """A database at schema 14 is migrated to 15: live_runs gets the runs that are not
+    finished, and from then on the triggers on runs keep it, whoever writes: an insert, an
+    upsert's update and a delete through runs, in one statement each as the group commit
+    does."""
+    db, url = fresh_db(pg)
+    older = [f for f in _FILES if int(f.name[:4]) <= 14]
+    rows = ", ".join(f"({int(f.name[:4])}, '{f.name[5:-4]}')" for f in older)
+    pg.psql("BEGIN;\n" + "\n".join(f.read_text() for f in older) + "\n"
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now());\n"
+            f"INSERT INTO schema_migrations (version, name) VALUES {rows};\nCOMMIT;", db=db)
+    h = f"{now_ms():012x}"
+    ids = {s: f"{h[:8]}-{h[8:]}-7{i:03x}-8452-e560b2834d{i:02x}" for i, s in enumerate(
+        ("queued", "pending", "running", "waiting", "succeeded", "failed", "cancelled"))}
+
+    def row(rid: str, status: str) -> str:
+        done = "now()" if status in ("succeeded", "failed", "cancelled") else "NULL"
+        return (f"('{rid}', get_byte(uuid_send('{rid}'::uuid), 7), 'w', 1, '{status}', now(), "
+                f"now(), {done}, 1)")
+
+    pg.psql("INSERT INTO runs (run_id, partition, workflow, version, status, created_at, "
+            "updated_at, finished_at, epoch) VALUES " +
+            ", ".join(row(rid, s) for s, rid in ids.items()) + ";", db=db)
+    up = ringflow(rf_bin, "migrate", "up", "--database-url", url)
+    assert up.returncode == 0 and f"schema version {KNOWN} of {KNOWN}" in up.stdout, up
+
+    def live() -> list[str]:
+        return sorted(pg.psql("SELECT run_id FROM live_runs;", db=db).split())
+
+    assert live() == sorted(ids[s] for s in ("queued", "pending", "running", "waiting")), live()
+    part = pg.psql(f"SELECT partition FROM live_runs WHERE run_id = '{ids['queued']}';",
+                   db=db).strip()
+    assert part == str(int(ids["queued"][16:18], 16)), part  # byte 7 of the id
+    # The upsert of the group commit: one run finishes, a finished one is retried, a new one.
+    h2 = f"{now_ms() + 1:012x}"
+    new = f"{h2[:8]}-{h2[8:]}-7100-8452-e560b2834dff"
+    pg.psql("INSERT INTO runs (run_id, partition, workflow, version, status, created_at, "
+            "updated_at, finished_at, epoch) VALUES " +
+            ", ".join([row(ids["waiting"], "succeeded"), row(ids["failed"], "pending"),
+                       row(new, "pending")]) +
+            " ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
+            "finished_at = excluded.finished_at;", db=db)
+    assert live() == sorted([ids["queued"], ids["pending"], ids["running"], ids["failed"], new])
+    pg.psql(f"UPDATE runs SET status = 'running' WHERE run_id = '{ids['pending']}';", db=db)
+    pg.psql(f"DELETE FROM runs WHERE run_id IN ('{ids['queued']}', '{ids['succeeded']}');", db=db)
+    assert live() == sorted([ids["pending"], ids["running"], ids["failed"], new]), live()
+    # The daemon's sessions list runs themselves (detail::UpsertRuns): the triggers skip them.
+    h3 = f"{now_ms() + 2:012x}"
+    own = f"{h3[:8]}-{h3[8:]}-7100-8452-e560b2834dfe"
+    pg.psql("SET rf.live_runs_kept = on; INSERT INTO runs (run_id, partition, workflow, version, "
+            "status, created_at, updated_at, finished_at, epoch) VALUES " + row(own, "pending") +
+            "; DELETE FROM runs WHERE run_id = '" + ids["running"] + "';", db=db)
+    assert live() == sorted([ids["pending"], ids["running"], ids["failed"], new]), live()
+    # Rows of days without partitions wait in DEFAULT, and move when their day's partitions
+    # are made (a delete, then an insert): in any session, a live run stays listed.
+    for days, session in ((6, ""), (9, "SET rf.live_runs_kept = on; ")):
+        at = now_ms() + days * 86_400_000
+        ha = f"{at:012x}"
+        later = f"{ha[:8]}-{ha[8:]}-7100-8452-e560b2834d{days:02x}"
+        pg.psql("INSERT INTO runs (run_id, partition, workflow, version, status, created_at, "
+                "updated_at, finished_at, epoch) VALUES " + row(later, "waiting") + ";", db=db)
+        day = time.strftime("%Y-%m-%d", time.gmtime(at / 1000))
+        assert pg.psql(f"SELECT tableoid::regclass FROM runs WHERE run_id = '{later}';",
+                       db=db).strip() == "runs_default"
+        pg.psql(f"{session}SELECT rf_ensure_partitions('{day}', '{day}');", db=db)
+        assert pg.psql(f"SELECT tableoid::regclass FROM runs WHERE run_id = '{later}';",
+                       db=db).strip() == "runs_p" + day.replace("-", "")
+        assert later in live(), (session, live())
 
 
 def test_pool_and_commit_metrics(launch, pg):
@@ -312,9 +386,10 @@ def test_migration_3_partitions_history_by_day(rf_bin, pg, launch):
     steps = pg.psql(f"SELECT step_id, status, attempts FROM steps WHERE run_id = '{rid}';",
                     db=db).split()
     assert steps == ["a|succeeded|1"], steps
-    for index in ("runs_finished_by_workflow", "runs_finished_by_status", "runs_idempotency_key",
-                  "runs_live_by_partition"):
+    for index in ("runs_finished_by_workflow", "runs_finished_by_status", "runs_idempotency_key"):
         assert pg.psql(f"SELECT to_regclass('{index}') IS NOT NULL;", db=db).strip() == "t", index
+    assert pg.psql("SELECT to_regclass('runs_live_by_partition') IS NULL;", db=db).strip() == "t"
+    assert pg.psql("SELECT count(*) FROM live_runs;", db=db).strip() == "0"  # it finished
 
     # The daemon makes the partitions of today .. today + 2 that are missing.
     ahead = pg.psql("SELECT to_char((now() AT TIME ZONE 'UTC')::date + 2, 'YYYYMMDD');",

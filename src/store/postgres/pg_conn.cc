@@ -314,6 +314,9 @@ Task<Result<std::unique_ptr<PgConn>>> PgConn::Connect(std::string url, Deadline 
         Item{.kind = Item::Kind::kSql, .text = sql, .name = {}, .nparams = 0, .params = {}});
   };
   set("SET jit = off");
+  // The daemon lists live runs itself (detail::UpsertRuns): the triggers that do it for other
+  // writers (migration 0015) skip its rows.
+  set("SET rf.live_runs_kept = on");
   if (conn->server_version_ >= 140000) set("SET client_connection_check_interval = 1000");
   Result<std::vector<PgResult>> r = co_await conn->Run(settings, deadline, cancel);  // suspends
   if (!r) co_return r.error();

@@ -32,10 +32,13 @@ struct CheckFence {
 // (its partition's lease epoch) is not older and whose last record is newer
 // than the row's. history_bytes: the run's log size when the row was written (migration 0013;
 // a finished run's row is written with its last records, so it holds the whole log).
+// live_runs (migration 0015) follows the rows written: a live one is listed (once), a
+// finished one leaves. The connection's rf.live_runs_kept = on keeps the triggers that do the
+// same for other writers from firing (PgConn::Connect).
 struct UpsertRuns {
   static constexpr std::string_view kName = "rf_runs";
   static constexpr std::string_view kSql =
-      "INSERT INTO runs (run_id, partition, workflow, version, status, priority, idempotency_key, "
+      "WITH up AS (INSERT INTO runs (run_id, partition, workflow, version, status, priority, idempotency_key, "
       "input, output, error, created_at, updated_at, finished_at, deadline_at, epoch, last_seq, "
       "history_bytes) "
       "SELECT r, pa, w, v, st, pr, k, i::json, o::json, e::json, to_timestamp(c / 1000.0), "
@@ -48,7 +51,11 @@ struct UpsertRuns {
       "error = excluded.error, updated_at = excluded.updated_at, finished_at = excluded.finished_at, "
       "deadline_at = excluded.deadline_at, epoch = excluded.epoch, last_seq = excluded.last_seq, "
       "history_bytes = excluded.history_bytes "
-      "WHERE runs.last_seq < excluded.last_seq AND runs.epoch <= excluded.epoch";
+      "WHERE runs.last_seq < excluded.last_seq AND runs.epoch <= excluded.epoch "
+      "RETURNING run_id, partition, status IN ('queued', 'pending', 'running', 'waiting') AS live), "
+      "gone AS (DELETE FROM live_runs l USING up WHERE l.run_id = up.run_id AND NOT up.live) "
+      "INSERT INTO live_runs (run_id, partition) SELECT run_id, partition FROM up WHERE live "
+      "ON CONFLICT (run_id) DO NOTHING";
   static constexpr int kParams = 17;
   ArrayText run_id, partition, workflow, version, status, priority, idempotency_key, input, output,
       error, created_ms, updated_ms, finished_ms, deadline_ms, epoch, last_seq, history_bytes;
@@ -168,28 +175,26 @@ struct ClaimPartitions {
   }
 };
 
-// Open and takeover: the records of the live runs of `partitions` (runs_live_by_partition);
+// Open and takeover: the records of the live runs of `partitions` (live_runs, migration 0015);
 // finished runs are read through PgHistoryStore when asked for. Each live run's records by
 // its primary key (the LATERAL subquery with ORDER BY is not flattened): written as a plain
 // join, the planner hashed the whole run_records table (a sequential scan of every retained
 // run's records: 1M retained runs cost the restart a second).
 struct SelectLiveRecords {
   static constexpr std::string_view kSql =
-      "SELECT r.payload FROM runs u CROSS JOIN LATERAL (SELECT x.payload, x.seq FROM run_records x "
+      "SELECT r.payload FROM live_runs u CROSS JOIN LATERAL (SELECT x.payload, x.seq FROM run_records x "
       "WHERE x.run_id = u.run_id ORDER BY x.seq) r "
-      "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('queued', 'pending', "
-      "'running', 'waiting') ORDER BY u.run_id, r.seq";
+      "WHERE u.partition = ANY($1::smallint[]) ORDER BY u.run_id, r.seq";
   std::string_view partitions;
   Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions}}; }
 };
 
-// Open and takeover: the pending timers of the live runs (runs_live_by_partition, then the timeouts key).
+// Open and takeover: the pending timers of the live runs (live_runs, then the timeouts key).
 struct SelectLiveTimers {
   static constexpr std::string_view kSql =
       "SELECT t.run_id, t.step_index, (extract(epoch FROM t.expire_at) * 1000)::bigint "
-      "FROM runs u JOIN timeouts t ON t.run_id = u.run_id "
-      "WHERE u.partition = ANY($1::smallint[]) AND u.status IN ('queued', 'pending', 'running', "
-      "'waiting') AND NOT t.completed";
+      "FROM live_runs u JOIN timeouts t ON t.run_id = u.run_id "
+      "WHERE u.partition = ANY($1::smallint[]) AND NOT t.completed";
   std::string_view partitions;
   Query Bind() const { return {.stmt_name_or_sql = kSql, .prepared = false, .params = {partitions}}; }
 };
