@@ -128,8 +128,8 @@ fi
 # start_daemon DATA_DIR DATABASE_URL: ringflow on RF_PORT (log appended to $TMP/ringflow.log);
 # sets RF_PID and RF_EXEC_NS (the clock just before the exec). Does not wait for readiness.
 start_daemon() {
-    local dir=$1 url=$2 args
-    args=(serve --listen "127.0.0.1:$RF_PORT" --data-dir "$dir" --log-level warn --access-log false
+    local dir=$1 url=$2 level=${3:-warn} args
+    args=(serve --listen "127.0.0.1:$RF_PORT" --data-dir "$dir" --log-level "$level" --access-log false
         --fsync "$FSYNC" --shards "$SHARDS" "${HISTORY_ARGS[@]}" "${RF_EGRESS_ARGS[@]}")
     [[ $STORE == postgres ]] && args+=(--store postgres --database-url "$url" --migrate true)
     mkdir -p "$dir"
@@ -395,7 +395,8 @@ exec 3>&2 2>/dev/null  # bash's "Killed" notice for its job is no news here
 stop_pid "$RF_PID" KILL
 :
 exec 2>&3 3>&-
-start_daemon "$TMP/data" "$PG_URL"
+RESTART_LOG_FROM=$(($(wc -l <"$TMP/ringflow.log") + 1))
+start_daemon "$TMP/data" "$PG_URL" info  # the phases of the start, for the table's footnote
 RESTART_MS=""
 deadline=$((RF_EXEC_NS + RESTART_TIMEOUT * 1000000000))
 while :; do
@@ -432,6 +433,20 @@ if [[ -n $RESTART_MS ]]; then
         echo "history.sh: after the restart, GETs of sampled old runs answered:$OLD_BAD" >&2
         SKIPPED=$((SKIPPED + 1))
     fi
+    # Where the start's time went: the daemon's info lines, in ms after exec.
+    PHASES=$(tail -n "+$RESTART_LOG_FROM" "$TMP/ringflow.log" |
+        awk -v exec_s="$(awk -v ns="$RF_EXEC_NS" 'BEGIN { printf "%.6f", (ns / 1e9) % 86400 }')" \
+            -v limit="$RESTART_MS" '
+            /"level":"info"/ && match($0, /"ts":"[0-9-]+T[0-9:.]+Z"/) && match($0, /"msg":"[^"]*"/) {
+                if ($0 ~ /"partitions":0,/) next  # a shard that took nothing
+                split(substr($0, index($0, "T") + 1, 15), t, ":")
+                ms = ((t[1] * 3600 + t[2] * 60 + t[3]) - exec_s) * 1000
+                if (ms > limit + 50) exit
+                m = $0; sub(/.*"msg":"/, "", m); sub(/".*/, "", m)
+                extra = ""
+                if (m ~ /^partitions taken/) { x = $0; sub(/.*"claim_ms"/, "claim_ms", x); sub(/}.*/, "", x); gsub(/"/, "", x); extra = " (" x ")" }
+                printf "%s+%.0f %s%s", (n++ ? "; " : ""), ms, m, extra
+            }')
     AFTER="after the restart: rf_runs_active=$(metric rf_runs_active), a live run is ${live_status:-?}, GET of $((OLD_OK + $(wc -w <<<"$OLD_BAD"))) sampled old runs (oldest first, every 1000th): $OLD_OK answered 200"
 fi
 
@@ -500,6 +515,7 @@ echo "the load, nothing else running; loaded: during 'W3 with the readers'. RSS:
 echo "daemon every ${RSS_INTERVAL}s during the load; +-% = (max-min)/(max+min) over its last half."
 echo "restart: runs retained = started - removed by retention, read from /metrics before the kill."
 [[ -n $AFTER ]] && echo "$AFTER"
+[[ -n ${PHASES:-} ]] && echo "restart phases (ms after exec, the daemon's info log): $PHASES"
 if [[ $SKIPPED -gt 0 ]]; then
     echo
     echo "history.sh: $SKIPPED measurement(s) failed (see messages above)" >&2

@@ -62,6 +62,7 @@ reactor::Task<void> ReloadQuotas(Daemon* d) {
     co_return;
   }
   const size_t named = parsed->namespaces.size();
+  d->engine->WantHistoryBytes(parsed->caps_history());
   auto snapshot = std::make_shared<const quota::Config>(std::move(*parsed));
   for (unsigned i = 0; i < d->reactor->size(); ++i) {
     auto table = d->ns_egress->Build(*snapshot);  // one per shard: no reference count is shared

@@ -231,6 +231,7 @@ int Serve(const Config& config) {
            {"namespaces", parsed->namespaces.size()}, {"egress_allowlists", d.ns_egress->size(0)});
     // A start refused for its retained history may retry about when retention looks again.
     const Nanos history_retry = std::clamp<Nanos>(config.retention / 4, kSeconds, 60 * kSeconds);
+    engine.WantHistoryBytes(parsed->caps_history());
     d.quotas = std::make_unique<api::Quotas>(
         config.shards, std::make_shared<const quota::Config>(std::move(*parsed)), &engine.metrics().members,
         &engine.metrics().namespaces, history_retry);

@@ -502,9 +502,9 @@ class Coordinator {
   // Starts a retention pass of the history store unless one is under way or another daemon leads it.
   void MaybeExpireHistory();
   // Shard 0 with a history store whose byte totals are read, not pushed (PostgreSQL): reads
-  // them every kBytesRefresh, or 10 times as long as the last read took (so the sum over a
-  // large history costs the database at most a tenth of a backend), and after each retention
-  // pass (the retained-history quota).
+  // them every kBytesRefresh or 10 times as long as the last read took (at most a tenth of a
+  // backend), after each retention pass, and at start at once only if a quota wants them
+  // (NamespaceUsage::history_bytes_wanted; else the sum would compete with the start).
   static constexpr Nanos kBytesRefresh = 2 * kSeconds;
   static void OnBytesTimer(reactor::Shard::TimerNode* n);
   static reactor::Task<void> RefreshHistoryBytes(Coordinator* self);

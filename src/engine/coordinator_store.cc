@@ -210,7 +210,7 @@ void Coordinator::Recover() {
   if (history_retention_ && history_->refreshes_bytes()) {
     bytes_node_.fire = &Coordinator::OnBytesTimer;
     bytes_node_.self = this;
-    MaybeRefreshBytes();
+    if (usage_->history_bytes_wanted()) MaybeRefreshBytes();
     reactor::Shard::Current().Arm(&bytes_node_, MonoNow() + kBytesRefresh);
   }
   opened_ = true;

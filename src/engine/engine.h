@@ -39,6 +39,9 @@ class Engine {
   const EngineMetrics& metrics() const { return metrics_; }
   size_t shards() const { return coordinators_.size(); }
   bool ready() const { return ready_.load(std::memory_order_acquire); }
+  // A quota reads the retained history bytes (the quotas file sets retained_history_bytes
+  // somewhere; NamespaceUsage::WantHistoryBytes). Any thread, before Open and at reloads.
+  void WantHistoryBytes(bool wanted) { metrics_.namespaces.WantHistoryBytes(wanted); }
   // Every shard's store can commit (PostgreSQL reachable). Any thread.
   bool stores_healthy() const {
     for (const auto& c : coordinators_)

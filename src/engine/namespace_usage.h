@@ -26,6 +26,12 @@ class NamespaceUsage {
   // (store::HistoryStore::SetBytesSink; any thread). The quota retained_history_bytes.
   void SetHistoryBytes(std::string_view ns, int64_t bytes);
   int64_t HistoryBytes(std::string_view ns) const;
+  // Whether a quota reads the history bytes (retained_history_bytes is set somewhere; any
+  // thread): the first sum after a start is read at once, otherwise with the later ones (a
+  // sum over a large PostgreSQL history costs the database a few hundred ms, better spent
+  // on the start itself when only /metrics would see it).
+  void WantHistoryBytes(bool wanted) { history_wanted_.store(wanted, std::memory_order_relaxed); }
+  bool history_bytes_wanted() const { return history_wanted_.load(std::memory_order_relaxed); }
   // Namespaces that found no slot (counting for them is off).
   uint64_t overflowed() const { return overflowed_.load(std::memory_order_relaxed); }
   // Calls out(ns, live) for every namespace counted so far (any thread; a snapshot).
@@ -50,6 +56,7 @@ class NamespaceUsage {
 
   mutable std::array<Slot, kSlots> slots_{};
   mutable std::atomic<uint64_t> overflowed_{0};
+  std::atomic<bool> history_wanted_{false};
 };
 
 }  // namespace rf::engine

@@ -105,6 +105,12 @@ bool Config::any() const {
                                       [&](const auto& kv) { return set(kv.second); });
 }
 
+bool Config::caps_history() const {
+  return defaults.retained_history_bytes > 0 ||
+         std::any_of(namespaces.begin(), namespaces.end(),
+                     [](const auto& kv) { return kv.second.retained_history_bytes > 0; });
+}
+
 Result<Config> ParseConfig(std::string_view text) {
   auto doc = json::Parse(text, {.max_bytes = 1 << 20, .max_depth = 8});
   if (!doc) return Error{Errc::kInvalidArgument, "not JSON: " + doc.error().ToString()};

@@ -43,6 +43,7 @@ struct Config {
     return it == namespaces.end() ? defaults : it->second;
   }
   bool any() const;  // some limit is set somewhere
+  bool caps_history() const;  // retained_history_bytes is set somewhere
 };
 
 // Parses and checks a quotas file; kInvalidArgument naming the field (a JSON pointer) otherwise.

@@ -141,6 +141,12 @@ TEST_CASE("quotas file: retained_history_bytes as an integer or with a K/M/G/T s
   auto only = ParseConfig(R"({"namespaces": {"x": {"retained_history_bytes": 1}}})");
   REQUIRE(only);
   CHECK(only->any());  // the only limit set makes the file count
+  CHECK(c->caps_history());
+  CHECK(only->caps_history());
+  auto live = ParseConfig(R"({"default": {"live_runs": 5}, "namespaces": {"x": {"retained_history_bytes": 0}}})");
+  REQUIRE(live);
+  CHECK(live->any());
+  CHECK_FALSE(live->caps_history());  // 0 is no limit
 }
 
 TEST_CASE("quotas file: a bad retained_history_bytes is named by its JSON pointer") {
