@@ -94,21 +94,24 @@ Status ParseLimits(const json::Value& v, const std::string& at, Limits& out, boo
   return {};
 }
 
+// Whether `set` holds for the defaults or for any namespace's limits.
+template <class Set>
+bool Anywhere(const Config& c, Set set) {
+  return set(c.defaults) ||
+         std::any_of(c.namespaces.begin(), c.namespaces.end(), [&](const auto& kv) { return set(kv.second); });
+}
+
 }  // namespace
 
 bool Config::any() const {
-  auto set = [](const Limits& l) {
+  return Anywhere(*this, [](const Limits& l) {
     return l.requests_per_second > 0 || l.starts_per_second > 0 || l.live_runs > 0 ||
            l.retained_history_bytes > 0;
-  };
-  return set(defaults) || std::any_of(namespaces.begin(), namespaces.end(),
-                                      [&](const auto& kv) { return set(kv.second); });
+  });
 }
 
 bool Config::caps_history() const {
-  return defaults.retained_history_bytes > 0 ||
-         std::any_of(namespaces.begin(), namespaces.end(),
-                     [](const auto& kv) { return kv.second.retained_history_bytes > 0; });
+  return Anywhere(*this, [](const Limits& l) { return l.retained_history_bytes > 0; });
 }
 
 Result<Config> ParseConfig(std::string_view text) {
