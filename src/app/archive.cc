@@ -71,7 +71,7 @@ Result<std::unique_ptr<store::HistoryStore>> OpenHistory(const Config& config, S
     o.url = config.database_url;
     // Export opens its own connection; the shards' pools are not needed.
     return std::unique_ptr<store::HistoryStore>(
-        std::make_unique<store::pg::PgHistoryStore>(o, [] { return nullptr; }));
+        std::make_unique<store::pg::PgHistoryStore>(o, [] { return store::pg::PgHistoryStore::ShardPools{}; }));
   }
   const std::string dir = config.data_dir + "/history";
   if (!std::filesystem::exists(dir + "/CURRENT"))

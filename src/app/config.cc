@@ -72,7 +72,8 @@ constexpr Setting kSettings[] = {
     {"sse-buffer", Kind::kSize, "1MiB", 4096, 1ull << 30, "unsent event bytes before a stream that does not read is cut off"},
     {"store", Kind::kStore, "embedded", 0, 0, "embedded (journal in --data-dir) | postgres (--database-url)"},
     {"database-url", Kind::kString, "", 0, 0, "libpq URI of PostgreSQL for --store postgres (also DATABASE_URL)"},
-    {"pg-pool", Kind::kUint, "4", 1, 64, "PostgreSQL connections per shard"},
+    {"pg-pool", Kind::kUint, "4", 1, 64, "PostgreSQL connections per shard for its group commits"},
+    {"pg-read-pool", Kind::kUint, "2", 1, 64, "PostgreSQL connections per shard for reads of finished runs and SSE history (apart from the commits, so a read never waits behind them)"},
     {"instance-id", Kind::kString, "", 0, 0, "this daemon's name in the partition leases of a shared database (default: hostname:absolute data dir); keep it across restarts"},
     {"advertise", Kind::kString, "", 0, 0, "host:port other daemons on the shared database forward API requests to (default: --internal-listen, else --listen, or hostname:port when it listens on 0.0.0.0 or [::])"},
     {"internal-listen", Kind::kAddr, "", 0, 0, "with --tls-cert: a second address:port for the requests other daemons forward, HTTPS with client certificates verified against --internal-client-ca; empty: none (peers use --listen)"},
@@ -180,6 +181,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "history-cache") c.history_cache = *x;
       else if (key == "http-concurrency") c.http_concurrency = *x;
       else if (key == "pg-pool") c.pg_pool = *x;
+      else if (key == "pg-read-pool") c.pg_read_pool = *x;
       else if (key == "breakers-max") c.breakers_max = *x;
       else if (key == "max-workflow-depth") c.max_workflow_depth = *x;
       else if (key == "max-map-items") c.max_map_items = *x;

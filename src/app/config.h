@@ -50,6 +50,7 @@ struct Config {
   std::string advertise;
   bool advertise_given = false;
   uint64_t pg_pool = 0;
+  uint64_t pg_read_pool = 0;
   std::string redis_url;  // validated by store::redis::ParseRedisUrl; "" = no Redis
   // --internal-listen (empty: none): HTTPS for forwarded requests, client certificates verified
   // against internal_client_ca.

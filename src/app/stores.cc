@@ -42,6 +42,7 @@ int OpenStores(const Config& config, Stores& out) {
     store::pg::PgOptions po;
     po.url = config.database_url;
     po.pool = config.pg_pool;
+    po.read_pool = config.pg_read_pool;
     po.instance = config.instance_id.empty() ? DefaultInstanceId(config.data_dir) : config.instance_id;
     po.advertise = config.advertise;  // empty (not advertised) for a default with --listen port 0
     po.shards = config.shards;

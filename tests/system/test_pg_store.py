@@ -248,12 +248,14 @@ def test_migration_15_lists_the_live_runs_and_its_triggers_keep_the_list(rf_bin,
 
 def test_pool_and_commit_metrics(launch, pg):
     _, url = fresh_db(pg)
-    d = launch_pg(launch, url, "--migrate", "true", "--pg-pool", "3")
+    d = launch_pg(launch, url, "--migrate", "true", "--pg-pool", "3", "--pg-read-pool", "1")
     must_put(d, "one", {"steps": [{"id": "a", "type": "noop"}]})
     # Each start is a new connection, and the kernel spreads connections over both shards:
     # 40 of them reach both (all on one shard: 2^-39).
     for _ in range(40):
         assert start(d, "one", wait="5s").status == 201  # created and finished within the wait
+    # Listings read finished runs from the database, on the shard's read pool (not the commits').
+    assert rfclient.get(d.port, "/v1/runs?workflow=one&limit=5").status == 200
     text = rfclient.get(d.port, "/metrics").body.decode()
     values = {}
     for line in text.splitlines():
@@ -261,6 +263,9 @@ def test_pool_and_commit_metrics(launch, pg):
             name, value = line.rsplit(" ", 1)
             values[name] = float(value)
     assert values["rf_store_connections_up"] == 6, values.get("rf_store_connections_up")  # 2 shards x 3
+    assert values["rf_store_read_connections_up"] == 2, values.get("rf_store_read_connections_up")
+    assert values["rf_store_read_pool_acquired_total"] >= 1
+    assert values["rf_store_read_pool_connect_failures_total"] == 0
     assert values["rf_store_pool_connects_total"] >= 6
     assert values["rf_store_pool_acquired_total"] >= 5
     assert values["rf_store_pool_connect_failures_total"] == 0

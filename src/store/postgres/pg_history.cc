@@ -7,31 +7,16 @@
 
 #include "base/tenancy.h"
 #include "store/postgres/detail/pg_setup.h"
+#include "store/postgres/detail/run_statements.h"
 #include "store/postgres/detail/text.h"
 #include "store/run_log.h"
 
 namespace rf::store::pg {
 
-
 namespace {
 
-// Rows of history queries start with these columns, in this order (see Column).
-constexpr std::string_view kSummaryColumns =
-    "run_id, workflow, version, status, round(extract(epoch FROM created_at) * 1000)::bigint, "
-    "round(extract(epoch FROM finished_at) * 1000)::bigint, idempotency_key, "
-    "error->>'message', error->>'step'";
-enum Column : int {
-  kRunId,
-  kWorkflow,
-  kVersion,
-  kStatus,
-  kCreatedMs,
-  kFinishedMs,
-  kIdempotencyKey,
-  kError,
-  kFailedStep,
-  kSummaryEnd,  // the column after the summary
-};
+using detail::kSummaryColumns;
+using enum detail::SummaryColumn;
 
 // One statement's text and its parameters, built together: each Param() adds a
 // value and returns the "$n::type" that names it in the text.
@@ -50,42 +35,6 @@ class Bound {
 
  private:
   std::vector<std::string> values_;
-};
-
-// A finished run's runs row (none while it is live).
-struct SelectFinishedRun {
-  RunId run_id;
-  Bound Build() const {
-    Bound b;
-    b.sql = "SELECT " + std::string(kSummaryColumns) +
-            " FROM runs WHERE run_id = " + b.Param(run_id.ToString(), "uuid") +
-            " AND finished_at IS NOT NULL";
-    return b;
-  }
-};
-
-// A run's records, one row per commit, in order (lines of EncodeRecord's text).
-struct SelectRunRecords {
-  RunId run_id;
-  Bound Build() const {
-    Bound b;
-    b.sql = "SELECT payload FROM run_records WHERE run_id = " + b.Param(run_id.ToString(), "uuid") +
-            " ORDER BY seq";
-    return b;
-  }
-};
-
-// The finished run started with an idempotency key (runs_idempotency_key).
-struct SelectFinishedRunByKey {
-  std::string workflow;
-  std::string idempotency_key;
-  Bound Build() const {
-    Bound b;
-    b.sql = "SELECT run_id FROM runs WHERE workflow = " + b.Param(workflow, "text") +
-            " AND idempotency_key = " + b.Param(idempotency_key, "text") +
-            " AND finished_at IS NOT NULL ORDER BY run_id DESC LIMIT 1";
-    return b;
-  }
 };
 
 // A page of finished runs, newest first. Only the filters that are set appear in
@@ -178,17 +127,15 @@ void AppendLines(std::string& log, std::string_view lines) {
 
 constexpr Nanos kExpireTimeout = 120 * kSeconds;  // a day's partition is scanned once
 
-// Runs `statements` as one pipeline on the calling shard's pool. suspends.
-reactor::Task<Result<std::vector<PgResult>>> Exchange(PgPool* pool,
-                                                      std::vector<Bound> statements,
+// Runs `qs` as one pipeline on `pool` (the calling shard's). The caller keeps what the
+// queries' views point to. suspends.
+reactor::Task<Result<std::vector<PgResult>>> Exchange(PgPool* pool, std::vector<Query> qs,
                                                       Deadline deadline) {
   if (pool == nullptr)
     co_return Error{Errc::kUnavailable, "postgres history: this shard's store is not open"};
   auto conn = co_await pool->Acquire(deadline);  // suspends
   if (!conn) co_return conn.error();
   PgLease lease(pool, *conn);
-  std::vector<Query> qs;
-  for (const Bound& b : statements) qs.push_back(b.AsQuery());
   auto res = co_await lease->Pipeline(qs, deadline);  // suspends
   if (!res) co_return res.error();
   if (Status st = FirstError(*res); !st) co_return st.error();
@@ -203,10 +150,10 @@ reactor::Task<Status> PgHistoryStore::Put(std::vector<HistoryRun>) {
 
 reactor::Task<Result<std::optional<HistoryRun>>> PgHistoryStore::Get(RunId id) {
   const Nanos t0 = MonoNow();
-  std::vector<Bound> st;
-  st.push_back(SelectFinishedRun{.run_id = id}.Build());
-  st.push_back(SelectRunRecords{.run_id = id}.Build());
-  auto res = co_await Exchange(pools_(), std::move(st), detail::StatementDeadline(options_));
+  const detail::SelectFinishedRun run_row{.run_id = id.ToString()};
+  const detail::SelectRunRecords records_of{.run_id = run_row.run_id};
+  std::vector<Query> qs = {run_row.Bind(), records_of.Bind()};
+  auto res = co_await Exchange(pools_().reads, std::move(qs), detail::StatementDeadline(options_));
   stats_.reads.Add();
   if (!res) co_return res.error();
   const PgResult& row = (*res)[0];
@@ -222,11 +169,10 @@ reactor::Task<Result<std::optional<HistoryRun>>> PgHistoryStore::Get(RunId id) {
 reactor::Task<Result<std::optional<RunId>>> PgHistoryStore::FindKey(std::string workflow,
                                                                     std::string key) {
   const Nanos t0 = MonoNow();
-  std::vector<Bound> st;
-  st.push_back(
-      SelectFinishedRunByKey{.workflow = std::move(workflow), .idempotency_key = std::move(key)}
-          .Build());
-  auto res = co_await Exchange(pools_(), std::move(st), detail::StatementDeadline(options_));
+  const detail::SelectFinishedRunByKey by_key{.workflow = std::move(workflow),
+                                              .idempotency_key = std::move(key)};
+  std::vector<Query> qs = {by_key.Bind()};
+  auto res = co_await Exchange(pools_().reads, std::move(qs), detail::StatementDeadline(options_));
   stats_.reads.Add();
   if (!res) co_return res.error();
   const PgResult& row = (*res)[0];
@@ -239,14 +185,14 @@ reactor::Task<Result<std::optional<RunId>>> PgHistoryStore::FindKey(std::string 
 
 reactor::Task<Result<std::vector<HistoryRun>>> PgHistoryStore::List(HistoryQuery q) {
   const Nanos t0 = MonoNow();
-  std::vector<Bound> st;
-  st.push_back(SelectFinishedRuns{.workflow = std::move(q.workflow),
-                                  .ns = std::move(q.ns),
-                                  .status = q.status,
-                                  .before = q.before,
-                                  .limit = q.limit + 1}
-                   .Build());
-  auto res = co_await Exchange(pools_(), std::move(st), detail::StatementDeadline(options_));
+  const Bound page = SelectFinishedRuns{.workflow = std::move(q.workflow),
+                                        .ns = std::move(q.ns),
+                                        .status = q.status,
+                                        .before = q.before,
+                                        .limit = q.limit + 1}
+                        .Build();
+  std::vector<Query> qs = {page.AsQuery()};
+  auto res = co_await Exchange(pools_().reads, std::move(qs), detail::StatementDeadline(options_));
   stats_.reads.Add();
   if (!res) co_return res.error();
   const PgResult& rows = (*res)[0];
@@ -263,9 +209,10 @@ reactor::Task<Result<std::vector<HistoryRun>>> PgHistoryStore::List(HistoryQuery
 
 reactor::Task<Status> PgHistoryStore::RefreshBytes() {
   if (!bytes_sink_) co_return Status{};
-  std::vector<Bound> st;
-  st.push_back(SumHistoryBytes{}.Build());
-  auto res = co_await Exchange(pools_(), std::move(st), detail::StatementDeadline(options_));  // suspends
+  const Bound sum = SumHistoryBytes{}.Build();
+  std::vector<Query> qs = {sum.AsQuery()};
+  // On the commit pool: a sum over every finished run would hold a read connection for long.
+  auto res = co_await Exchange(pools_().writes, std::move(qs), detail::StatementDeadline(options_));  // suspends
   if (!res) co_return res.error();
   const PgResult& rows = (*res)[0];
   std::map<std::string, int64_t, std::less<>> totals;
@@ -289,10 +236,10 @@ reactor::Task<Status> PgHistoryStore::Remove(RunId) {
 reactor::Task<Result<size_t>> PgHistoryStore::Expire(int64_t cutoff_ms, size_t max, int64_t term) {
   // One pipeline, one implicit transaction: the fence aborts the drop when this daemon is not
   // the retention's leader at `term` any more (migration 0011).
-  std::vector<Bound> st;
-  st.push_back(LeaderFence{.job = std::string(kJobHistoryRetention), .term = term}.Build());
-  st.push_back(ExpireFinishedRuns{.cutoff_ms = cutoff_ms, .max_runs = max}.Build());
-  auto res = co_await Exchange(pools_(), std::move(st), Deadline::After(kExpireTimeout));
+  const Bound fence = LeaderFence{.job = std::string(kJobHistoryRetention), .term = term}.Build();
+  const Bound expire = ExpireFinishedRuns{.cutoff_ms = cutoff_ms, .max_runs = max}.Build();
+  std::vector<Query> qs = {fence.AsQuery(), expire.AsQuery()};
+  auto res = co_await Exchange(pools_().writes, std::move(qs), Deadline::After(kExpireTimeout));
   if (!res) co_return res.error();
   size_t removed = 0;
   if ((*res)[1].rows() != 1 || !detail::ParseInt((*res)[1].value(0, 0), removed))
@@ -300,6 +247,8 @@ reactor::Task<Result<size_t>> PgHistoryStore::Expire(int64_t cutoff_ms, size_t m
   stats_.runs_expired.Add(removed);
   co_return removed;
 }
+
+const std::vector<Statement>& PgHistoryStore::ReadStatements() { return detail::ReadStatements(); }
 
 Status PgHistoryStore::Export(int64_t before_ms,
                               const std::function<Status(const HistoryRun&)>& out) {

@@ -9,9 +9,12 @@
 // rf_expire (drops whole day partitions, see migrations/0003_history.sql).
 //
 // Threads. One instance per process. Get, FindKey, List and Expire run on any
-// shard thread, with that shard's connection pool (the shard's PgRunStore's,
+// shard thread, with that shard's connection pools (the shard's PgRunStore's,
 // found through `pools`), bounded by the statement deadline; they suspend and
-// never block. They fail with kUnavailable when the calling shard's store is
+// never block. Get, FindKey and List use the shard's read pool (--pg-read-pool,
+// with ReadStatements prepared), so a read never queues behind the shard's group
+// commits; Expire and RefreshBytes, which hold a connection for long, use the
+// commit pool. They fail with kUnavailable when the calling shard's store is
 // not open. Export is blocking (its own libpq connection): call it only where
 // no shard runs, or from a helper thread (`archive`, reactor::Offload).
 //
@@ -39,11 +42,18 @@ namespace rf::store::pg {
 
 class PgHistoryStore final : public HistoryStore {
  public:
-  // The calling shard's pool, or null when that shard has none (yet).
-  using PoolOfShard = std::function<PgPool*()>;
+  // The calling shard's pools; null where that shard has none (yet).
+  struct ShardPools {
+    PgPool* reads = nullptr;   // prepares ReadStatements()
+    PgPool* writes = nullptr;  // the group commits'
+  };
+  using PoolsOfShard = std::function<ShardPools()>;
 
-  PgHistoryStore(PgOptions options, PoolOfShard pools)
+  PgHistoryStore(PgOptions options, PoolsOfShard pools)
       : options_(std::move(options)), pools_(std::move(pools)) {}
+
+  // What a read pool prepares on each connection (Get, FindKey; SSE history).
+  static const std::vector<Statement>& ReadStatements();
 
   Status Open() override { return {}; }
   void Close() override {}
@@ -71,7 +81,7 @@ class PgHistoryStore final : public HistoryStore {
 
  private:
   PgOptions options_;
-  PoolOfShard pools_;
+  PoolsOfShard pools_;
   HistoryStats stats_;
   std::map<std::string, int64_t, std::less<>> reported_;  // the totals last handed to the sink
 };

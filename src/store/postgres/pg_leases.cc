@@ -58,6 +58,9 @@ reactor::Task<Status> PgRunStore::Open(RecordSink& sink) {
   auto taken = co_await ClaimAndLoad(partitions_, sink);  // suspends
   if (!taken) co_return taken.error();
   stats_.pool = &pool_->stats();
+  // After the claim: its connections would compete with the start for the database.
+  read_pool_ = detail::MakePool(options_, options_.read_pool, detail::ReadStatements());
+  stats_.read_pool = &read_pool_->stats();
   reactor::Spawn(Committer(this));
   if (!partitions_.empty() || shard_ == 0) {  // shard 0 beats the instance's row
     heartbeat_.self = this;

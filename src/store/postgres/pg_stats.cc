@@ -21,22 +21,36 @@ void RenderStoreMetrics(const std::vector<const StoreStats*>& parts, std::string
       [](const StoreStats& s) { return s.in_flight.Get(); });
   sum("rf_store_connections_up", "gauge", "Database connections up.",
       [](const StoreStats& s) { return s.connections_up.Get(); });
-  auto pool = [&](const char* name, const char* help, auto get) {
-    sum(name, "counter", help, [&](const StoreStats& s) { return s.pool ? get(*s.pool) : 0; });
+  sum("rf_store_read_connections_up", "gauge", "Database connections up for reads (--pg-read-pool).",
+      [](const StoreStats& s) { return s.read_connections_up.Get(); });
+  // The commit pools' families and the read pools' (--pg-read-pool), named in full: the
+  // dashboards' check looks for each name in src/.
+  auto pool = [&](const char* commit_name, const char* read_name, const char* help, auto get) {
+    sum(commit_name, "counter", help, [&](const StoreStats& s) { return s.pool ? get(*s.pool) : 0; });
+    const std::string read_help = std::string(help) + " Read pools.";
+    sum(read_name, "counter", read_help.c_str(),
+        [&](const StoreStats& s) { return s.read_pool ? get(*s.read_pool) : 0; });
   };
-  pool("rf_store_pool_acquired_total", "Connections handed out by the shards' pools.",
+  pool("rf_store_pool_acquired_total", "rf_store_read_pool_acquired_total",
+       "Connections handed out by the shards' pools.",
        [](const obs::PoolStats& p) { return p.acquired.Get(); });
-  pool("rf_store_pool_waits_total", "Acquires that waited for a free connection.",
+  pool("rf_store_pool_waits_total", "rf_store_read_pool_waits_total",
+       "Acquires that waited for a free connection.",
        [](const obs::PoolStats& p) { return p.waited.Get(); });
-  pool("rf_store_pool_wait_timeouts_total", "Acquires that reached their deadline waiting.",
+  pool("rf_store_pool_wait_timeouts_total", "rf_store_read_pool_wait_timeouts_total",
+       "Acquires that reached their deadline waiting.",
        [](const obs::PoolStats& p) { return p.wait_timeouts.Get(); });
-  pool("rf_store_pool_rejected_total", "Acquires refused because the wait queue was full.",
+  pool("rf_store_pool_rejected_total", "rf_store_read_pool_rejected_total",
+       "Acquires refused because the wait queue was full.",
        [](const obs::PoolStats& p) { return p.rejected.Get(); });
-  pool("rf_store_pool_connects_total", "Connections made (first ones and replacements).",
+  pool("rf_store_pool_connects_total", "rf_store_read_pool_connects_total",
+       "Connections made (first ones and replacements).",
        [](const obs::PoolStats& p) { return p.connects.Get(); });
-  pool("rf_store_pool_connect_failures_total", "Connection attempts that failed.",
+  pool("rf_store_pool_connect_failures_total", "rf_store_read_pool_connect_failures_total",
+       "Connection attempts that failed.",
        [](const obs::PoolStats& p) { return p.connect_failures.Get(); });
-  pool("rf_store_pool_dropped_total", "Broken connections discarded.",
+  pool("rf_store_pool_dropped_total", "rf_store_read_pool_dropped_total",
+       "Broken connections discarded.",
        [](const obs::PoolStats& p) { return p.dropped.Get(); });
   x.Family("rf_store_commit_seconds", "histogram", "One group commit: connection acquired to COMMIT answered.");
   std::vector<const obs::Histogram*> lat;

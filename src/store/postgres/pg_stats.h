@@ -17,8 +17,10 @@ struct StoreStats {
   obs::CountHistogram batch_records;    // records per transaction
   obs::Histogram commit_latency;        // one transaction, acquire to COMMIT's answer
   obs::Gauge in_flight;                 // transactions under way
-  obs::Gauge connections_up;            // the shard's pool
+  obs::Gauge connections_up;            // the shard's commit pool
+  obs::Gauge read_connections_up;       // the shard's read pool
   const obs::PoolStats* pool = nullptr;  // set once the store opened
+  const obs::PoolStats* read_pool = nullptr;
 };
 
 // Appends rf_store_* families summed over shards (nothing when `parts` is empty).

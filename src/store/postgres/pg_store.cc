@@ -340,6 +340,7 @@ reactor::Task<void> PgRunStore::CommitOne(PgRunStore* self, std::unique_ptr<Batc
     const Nanos t0 = MonoNow();
     Status st = co_await self->CommitBatch(*b);  // suspends
     self->stats_.connections_up.Set(static_cast<int64_t>(self->pool_->up()));
+    self->stats_.read_connections_up.Set(static_cast<int64_t>(self->read_pool_->up()));
     if (st) {
       self->stats_.commit_latency.ObserveNanos(MonoNow() - t0);
       self->stats_.commits.Add();
@@ -404,14 +405,16 @@ reactor::Task<Status> PgRunStore::Close() {
     co_await ReleaseLeases(std::move(all));  // suspends
     co_await pool_->Close();   // suspends
   }
+  if (read_pool_) co_await read_pool_->Close();  // suspends
   co_return Status{};
 }
 
 reactor::Task<Result<std::vector<OutboxRow>>> PgRunStore::History(const RunId& run,
                                                                           uint64_t after_seq) {
-  auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
+  if (!read_pool_) co_return Error{Errc::kUnavailable, "the store is not open"};
+  auto conn = co_await read_pool_->Acquire(detail::StatementDeadline(options_));  // suspends
   if (!conn) co_return conn.error();
-  PgLease lease(pool_.get(), *conn);
+  PgLease lease(read_pool_.get(), *conn);
   const detail::SelectEventHistory history{.run_id = run.ToString(), .after_seq = std::to_string(after_seq)};
   Query q[] = {history.Bind()};
   auto res = co_await lease->Pipeline(q, detail::StatementDeadline(options_));  // suspends
@@ -449,10 +452,10 @@ HistoryStore* PgStoreFactory::history() {
   if (!history_) {
     // Each call runs on a shard thread and reads only that shard's entry (set
     // before the shards started, its pool set by that shard's Open).
-    history_ = std::make_unique<PgHistoryStore>(options_, [this]() -> PgPool* {
+    history_ = std::make_unique<PgHistoryStore>(options_, [this]() -> PgHistoryStore::ShardPools {
       const unsigned shard = reactor::Shard::Current().id();
-      return shard < run_stores_.size() && run_stores_[shard] ? run_stores_[shard]->pool()
-                                                              : nullptr;
+      if (shard >= run_stores_.size() || run_stores_[shard] == nullptr) return {};
+      return {.reads = run_stores_[shard]->read_pool(), .writes = run_stores_[shard]->pool()};
     });
   }
   return history_.get();

@@ -40,7 +40,8 @@ namespace rf::store::pg {
 
 struct PgOptions {
   std::string url;
-  size_t pool = 4;                     // connections per shard
+  size_t pool = 4;                     // connections per shard for its group commits
+  size_t read_pool = 2;                // connections per shard for reads (history, SSE history)
   std::string instance;                // this instance's id in partition_leases (stable across restarts)
   std::string advertise;               // host:port peers forward requests to (instances table); empty: none
   unsigned shards = 1;                 // this instance's shards: its weight on the ring of members
@@ -79,8 +80,10 @@ class PgRunStore final : public RunStore {
   reactor::Task<Status> Close() override;
   const StoreStats& stats() const { return stats_; }
   // This shard's connections (null until Open), shared with PgHistoryStore's calls
-  // made on this shard. Shard-local.
+  // made on this shard: pool() commits, read_pool() serves reads (with
+  // PgHistoryStore::ReadStatements prepared). Shard-local.
   PgPool* pool() const { return pool_.get(); }
+  PgPool* read_pool() const { return read_pool_.get(); }
 
  private:
   struct PendingRun;
@@ -119,6 +122,7 @@ class PgRunStore final : public RunStore {
   std::vector<uint32_t> partitions_;  // wanted: what the ring gives this shard
   PgEventRelay* relay_;
   std::unique_ptr<PgPool> pool_;
+  std::unique_ptr<PgPool> read_pool_;
   struct Lease {
     int64_t epoch = 0;
     bool ready = false;  // its live runs are loaded: the coordinator has them

@@ -137,7 +137,7 @@ struct FenceCase {
 Task<void> FenceBody(FenceCase* c) {
   pg::PgPool pool({.url = c->url, .size = 1});
   pool.Start();
-  pg::PgHistoryStore history(Options(c->url, "a"), [&pool] { return &pool; });
+  pg::PgHistoryStore history(Options(c->url, "a"), [&pool] { return pg::PgHistoryStore::ShardPools{.writes = &pool}; });
   c->expired = co_await history.Expire(WallNow() / kMillis, 1000, c->term);  // suspends
   co_await pool.Close();  // suspends
   pg::PgAuditStore audit(c->url);

@@ -122,18 +122,18 @@ HistoryQuery Query(std::string workflow, std::optional<RunStatus> status,
   return q;
 }
 
-// A history store on a one-shard reactor with a pool of its own.
+// A history store on a one-shard reactor with a pool of its own (for reads and writes alike).
 struct Fixture {
   std::string url;
   store::pg::PgPool* pool = nullptr;
-  PgHistoryStore store{Options(url), [this] { return pool; }};
+  PgHistoryStore store{Options(url), [this] { return PgHistoryStore::ShardPools{pool, pool}; }};
   explicit Fixture(std::string u) : url(std::move(u)) {}
 };
 
 using Body = Task<void> (*)(Fixture*);
 
 Task<void> WithPool(Fixture* f, Body body) {
-  store::pg::PgPool pool({.url = f->url, .size = 2});
+  store::pg::PgPool pool({.url = f->url, .size = 2, .statements = PgHistoryStore::ReadStatements()});
   pool.Start();
   f->pool = &pool;
   co_await body(f);  // suspends
@@ -528,7 +528,7 @@ TEST_CASE("Export hands out the runs finished before a time, oldest first, with 
   db.Exec("SELECT rf_test_run('" + ids[1] + "', 'w', 'cancelled', now() - interval '2 hours' + interval '30 minutes')");
   db.Exec("SELECT rf_test_run('" + ids[2] + "', 'w', 'failed', now() - interval '3 hours')");
   db.Exec("SELECT rf_test_run('" + ids[3] + "', 'w', 'succeeded', now())");
-  PgHistoryStore store(Options(url), [] { return nullptr; });
+  PgHistoryStore store(Options(url), [] { return PgHistoryStore::ShardPools{}; });
   std::vector<HistoryRun> got;
   Status st = store.Export(WallNow() / kMillis - 10 * 60 * 1000, [&](const HistoryRun& r) {
     got.push_back(r);

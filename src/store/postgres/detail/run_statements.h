@@ -137,6 +137,62 @@ struct SelectEventHistory {
   Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {run_id, after_seq}}; }
 };
 
+// Reads of finished runs (PgHistoryStore), prepared on each shard's read pool. Rows of
+// SelectFinishedRun start with kSummaryColumns, in the order of SummaryColumn.
+constexpr std::string_view kSummaryColumns =
+    "run_id, workflow, version, status, round(extract(epoch FROM created_at) * 1000)::bigint, "
+    "round(extract(epoch FROM finished_at) * 1000)::bigint, idempotency_key, "
+    "error->>'message', error->>'step'";
+enum SummaryColumn : int {
+  kRunId,
+  kWorkflow,
+  kVersion,
+  kStatus,
+  kCreatedMs,
+  kFinishedMs,
+  kIdempotencyKey,
+  kError,
+  kFailedStep,
+  kSummaryEnd,  // the column after the summary
+};
+
+// A finished run's runs row (none while it is live).
+struct SelectFinishedRun {
+  static constexpr std::string_view kName = "rf_finished_run";
+  static constexpr std::string_view kSql =
+      "SELECT run_id, workflow, version, status, round(extract(epoch FROM created_at) * 1000)::bigint, "
+      "round(extract(epoch FROM finished_at) * 1000)::bigint, idempotency_key, "
+      "error->>'message', error->>'step' FROM runs WHERE run_id = $1::uuid AND finished_at IS NOT NULL";
+  static constexpr int kParams = 1;
+  std::string run_id;
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {run_id}}; }
+};
+static_assert(SelectFinishedRun::kSql.substr(7, kSummaryColumns.size()) == kSummaryColumns);
+
+// A run's records, one row per commit, in order (lines of EncodeRecord's text).
+struct SelectRunRecords {
+  static constexpr std::string_view kName = "rf_run_records";
+  static constexpr std::string_view kSql =
+      "SELECT payload FROM run_records WHERE run_id = $1::uuid ORDER BY seq";
+  static constexpr int kParams = 1;
+  std::string run_id;
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {run_id}}; }
+};
+
+// The finished run started with an idempotency key (runs_idempotency_key).
+struct SelectFinishedRunByKey {
+  static constexpr std::string_view kName = "rf_finished_by_key";
+  static constexpr std::string_view kSql =
+      "SELECT run_id FROM runs WHERE workflow = $1::text AND idempotency_key = $2::text "
+      "AND finished_at IS NOT NULL ORDER BY run_id DESC LIMIT 1";
+  static constexpr int kParams = 2;
+  std::string workflow;
+  std::string idempotency_key;
+  Query Bind() const {
+    return {.stmt_name_or_sql = kName, .prepared = true, .params = {workflow, idempotency_key}};
+  }
+};
+
 // Retention of runs kept in memory (no history store): their rows go.
 struct ForgetRecords {
   static constexpr std::string_view kName = "rf_forget_records";
@@ -293,6 +349,15 @@ inline const std::vector<Statement>& RunStoreStatements() {
       Prepare<ForgetRecords>(),  Prepare<ForgetRuns>(),
       Prepare<ForgetTimeouts>(), Prepare<UpsertInstance>(),
       Prepare<SelectHolder>(), Prepare<SelectMembers>(),
+  };
+  return kAll;
+}
+
+// The prepared statements of a shard's read pool (history reads and SSE history).
+inline const std::vector<Statement>& ReadStatements() {
+  static const std::vector<Statement> kAll = {
+      Prepare<SelectFinishedRun>(), Prepare<SelectRunRecords>(),
+      Prepare<SelectFinishedRunByKey>(), Prepare<SelectEventHistory>(),
   };
   return kAll;
 }
