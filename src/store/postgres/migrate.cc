@@ -92,8 +92,10 @@ Result<SchemaState> MigrateUp(const std::string& url) {
                                       ", newer than this ringflow knows (" + std::to_string(state->known) +
                                       "): upgrade ringflow"};
   }
+  bool applied_any = false;
   for (const Migration& m : Migrations()) {
     if (m.version <= state->applied) continue;
+    applied_any = true;
     if (auto st = Exec(conn, "BEGIN"); !st) return st.error();
     if (auto st = Exec(conn, m.sql); !st) {
       (void)Exec(conn, "ROLLBACK");  // the migration error is the one to report
@@ -105,6 +107,7 @@ Result<SchemaState> MigrateUp(const std::string& url) {
     if (auto st = Exec(conn, rec.c_str()); !st) return st.error();
     if (auto st = Exec(conn, "COMMIT"); !st) return st.error();
   }
+  if (!applied_any) return state;  // `serve --migrate true` on an up-to-date schema: read once
   return Read(conn);
 }
 
