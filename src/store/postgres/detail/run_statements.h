@@ -340,13 +340,13 @@ struct SelectHolder {
   Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {partition, me}}; }
 };
 
-// Every prepared statement of the run store, for its pool.
+// The prepared statements of the run store's commit pool (reads: ReadStatements).
 inline const std::vector<Statement>& RunStoreStatements() {
   static const std::vector<Statement> kAll = {
       Prepare<CheckFence>(),     Prepare<InsertRunRecords>(),
       Prepare<UpsertRuns>(),     Prepare<InsertOutbox>(),
-      Prepare<UpsertTimeouts>(), Prepare<SelectEventHistory>(),
-      Prepare<ForgetRecords>(),  Prepare<ForgetRuns>(),
+      Prepare<UpsertTimeouts>(), Prepare<ForgetRecords>(),
+      Prepare<ForgetRuns>(),
       Prepare<ForgetTimeouts>(), Prepare<UpsertInstance>(),
       Prepare<SelectHolder>(), Prepare<SelectMembers>(),
   };
