@@ -52,7 +52,7 @@ def test_help(rf_bin):
     ("drain-timeout", "-1s"), ("max-pipeline", "many"), ("log-level", "loud"),
     ("body-timeout", "1.5s"), ("body-timeout", "0"), ("body-min-rate", "fast"),
     ("access-log", "maybe"), ("listen", "not-an-address"), ("listen", "127.0.0.1:99999"),
-    ("cpus", "banana"),
+    ("cpus", "banana"), ("pg-read-pool", "0"), ("pg-read-pool", "65"), ("pg-read-pool", "two"),
 ])
 @pytest.mark.parametrize("form", ["flag=", "flag space", "env"])
 def test_invalid_value_exits_2_naming_key(rf_bin, tmp_path, key, value, form):
