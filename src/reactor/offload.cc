@@ -31,6 +31,7 @@ struct Pool {
 
   void Work() {
     UnpinHelperThread();
+    NameThread("rf-offload");
     while (true) {
       std::function<void()> job;
       {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 
@@ -72,6 +73,13 @@ void UnpinHelperThread() {
   if (CPU_COUNT(&g_process_cpus) == 0) return;
   const int rc = pthread_setaffinity_np(pthread_self(), sizeof g_process_cpus, &g_process_cpus);
   if (rc != 0) RF_LOG(kWarn, "cannot unpin a helper thread", {"error", strerror(rc)});
+}
+
+void NameThread(const char* name) {
+  // Longer names are refused (ERANGE), not cut: cut them here.
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%s", name);
+  pthread_setname_np(pthread_self(), buf);
 }
 
 Result<std::vector<int>> ParseCpuList(std::string_view s) {

@@ -49,6 +49,9 @@ std::vector<int> AllowedCpus();
 // created lazily from whichever shard first needs them: pinned to that one CPU they queued
 // behind it, and behind each other. Every helper thread calls this first.
 void UnpinHelperThread();
+// Names the calling thread as `top -H`, `ps -L` and perf show it (the kernel keeps 15 bytes):
+// "rf-shard-0", "rf-offload", "rf-hist-lookup", "rf-hist-bulk". RocksDB names its own.
+void NameThread(const char* name);
 // Parses "0-3,6,8-9" into a sorted list; an error names the bad part.
 Result<std::vector<int>> ParseCpuList(std::string_view s);
 

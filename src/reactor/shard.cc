@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
 
 #include "base/check.h"
 #include "obs/log.h"
@@ -48,6 +49,7 @@ Shard* Shard::CurrentOrNull() { return t_current; }
 Status Shard::Init() {
   t_current = this;
   obs::SetThreadShard(static_cast<int>(id_));
+  NameThread(("rf-shard-" + std::to_string(id_)).c_str());
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu_, &set);

@@ -38,6 +38,7 @@ bool HistoryPool::Submit(Lane lane, std::function<void()> job) {
 
 void HistoryPool::Work(size_t lane) {
   reactor::UnpinHelperThread();
+  reactor::NameThread(lane == 0 ? "rf-hist-lookup" : "rf-hist-bulk");
   while (true) {
     std::function<void()> job;
     {
