@@ -55,7 +55,7 @@ constexpr Setting kSettings[] = {
     {"fsync", Kind::kFsync, "always", 0, 0,
      "always: fdatasync each commit (a 201 survives power loss) | never: page cache only (survives a crash of ringflow, not of the machine)"},
     {"retention", Kind::kDuration, "168h", 1000, 3'650ull * 86'400'000, "terminal runs are removed this long after they finished"},
-    {"history-cache", Kind::kSize, "64MiB", 0, 1ull << 40, "memory for finished runs (embedded: half caches runs, half RocksDB blocks); the rest of history stays on disk"},
+    {"history-cache", Kind::kSize, "64MiB", 0, 1ull << 40, "memory for finished runs (embedded: half caches runs, half RocksDB blocks, beside RocksDB's 32 MiB of memtables); the rest of history stays on disk"},
     {"snapshot-bytes", Kind::kSize, "8MiB", 1 << 20, 1ull << 40, "journal growth per shard that triggers a snapshot (at least the last snapshot's size)"},
     {"http-concurrency", Kind::kUint, "1024", 1, 1'000'000, "http steps in flight per shard; more wait in the queue"},
     {"http-timeout", Kind::kDuration, "60s", 1, 86'400'000, "http step attempt timeout when the step sets no timeout_ms"},
