@@ -246,9 +246,18 @@ def test_migration_15_lists_the_live_runs_and_its_triggers_keep_the_list(rf_bin,
         assert later in live(), (session, live())
 
 
+def metric_values(d):
+    return {name: value for name, labels, value in rfclient.scrape(d.port) if not labels}
+
+
 def test_pool_and_commit_metrics(launch, pg):
     _, url = fresh_db(pg)
     d = launch_pg(launch, url, "--migrate", "true", "--pg-pool", "3", "--pg-read-pool", "1")
+    # Before any run was committed the gauges already count the pools' connections (they were
+    # set only after a run's commit, and read 0 on a daemon that had none yet).
+    gauges = metric_values(d)
+    assert gauges["rf_store_connections_up"] == 6, gauges.get("rf_store_connections_up")
+    assert gauges["rf_store_read_connections_up"] == 2, gauges.get("rf_store_read_connections_up")
     must_put(d, "one", {"steps": [{"id": "a", "type": "noop"}]})
     # Each start is a new connection, and the kernel spreads connections over both shards:
     # 40 of them reach both (all on one shard: 2^-39).
@@ -256,12 +265,7 @@ def test_pool_and_commit_metrics(launch, pg):
         assert start(d, "one", wait="5s").status == 201  # created and finished within the wait
     # Listings read finished runs from the database, on the shard's read pool (not the commits').
     assert rfclient.get(d.port, "/v1/runs?workflow=one&limit=5").status == 200
-    text = rfclient.get(d.port, "/metrics").body.decode()
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#") and " " in line:
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
+    values = metric_values(d)
     assert values["rf_store_connections_up"] == 6, values.get("rf_store_connections_up")  # 2 shards x 3
     assert values["rf_store_read_connections_up"] == 2, values.get("rf_store_read_connections_up")
     assert values["rf_store_read_pool_acquired_total"] >= 1

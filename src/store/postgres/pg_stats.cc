@@ -20,9 +20,9 @@ void RenderStoreMetrics(const std::vector<const StoreStats*>& parts, std::string
   sum("rf_store_commits_in_flight", "gauge", "Transactions under way.",
       [](const StoreStats& s) { return s.in_flight.Get(); });
   sum("rf_store_connections_up", "gauge", "Database connections up.",
-      [](const StoreStats& s) { return s.connections_up.Get(); });
+      [](const StoreStats& s) { return s.pool ? s.pool->up.Get() : 0; });
   sum("rf_store_read_connections_up", "gauge", "Database connections up for reads (--pg-read-pool).",
-      [](const StoreStats& s) { return s.read_connections_up.Get(); });
+      [](const StoreStats& s) { return s.read_pool ? s.read_pool->up.Get() : 0; });
   // The commit pools' families and the read pools' (--pg-read-pool), named in full: the
   // dashboards' check looks for each name in src/.
   auto pool = [&](const char* commit_name, const char* read_name, const char* help, auto get) {

@@ -17,9 +17,9 @@ struct StoreStats {
   obs::CountHistogram batch_records;    // records per transaction
   obs::Histogram commit_latency;        // one transaction, acquire to COMMIT's answer
   obs::Gauge in_flight;                 // transactions under way
-  obs::Gauge connections_up;            // the shard's commit pool
-  obs::Gauge read_connections_up;       // the shard's read pool
-  const obs::PoolStats* pool = nullptr;  // set once the store opened
+  // Set once the store opened; their `up` gauges are the connections up, kept by the pools
+  // as connections come and go (a gauge set at each commit went stale while nothing committed).
+  const obs::PoolStats* pool = nullptr;
   const obs::PoolStats* read_pool = nullptr;
 };
 

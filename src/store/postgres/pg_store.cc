@@ -339,8 +339,6 @@ reactor::Task<void> PgRunStore::CommitOne(PgRunStore* self, std::unique_ptr<Batc
   while (true) {
     const Nanos t0 = MonoNow();
     Status st = co_await self->CommitBatch(*b);  // suspends
-    self->stats_.connections_up.Set(static_cast<int64_t>(self->pool_->up()));
-    self->stats_.read_connections_up.Set(static_cast<int64_t>(self->read_pool_->up()));
     if (st) {
       self->stats_.commit_latency.ObserveNanos(MonoNow() - t0);
       self->stats_.commits.Add();
