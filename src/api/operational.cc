@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <span>
 
 #include "api/service.h"
 #include "base/check.h"
@@ -117,6 +118,13 @@ void Metrics(void* ctx, RequestContext& rc) {
             [](ShardStats& st) { return st.completions.Get(); });
   per_shard("rf_reactor_mailbox_depth", "gauge", "Cross-shard messages waiting for the shard.",
             [](ShardStats& st) { return st.mailbox_depth.Get(); });
+  x.Family("rf_reactor_turn_seconds", "histogram",
+           "One event loop turn's work per shard (the ring's answer to the next wait): how long "
+           "a request that arrives meanwhile waits to be read.");
+  for (size_t i = 0; i < s->shards; ++i) {
+    const obs::Histogram* turn = &s->reactor->shard(static_cast<unsigned>(i)).stats().turn;
+    x.HistogramSum("rf_reactor_turn_seconds", "shard=\"" + std::to_string(i) + "\"", std::span(&turn, 1));
+  }
   per_shard("rf_reactor_mailbox_full_total", "counter",
             "Cross-shard sends that found the destination mailbox full and were held back.",
             [](ShardStats& st) { return st.mailbox_full.Get(); });

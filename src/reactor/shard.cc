@@ -239,6 +239,7 @@ void Shard::Reap(io_uring_cqe* cqe) {
 }
 
 void Shard::Loop() {
+  Nanos woke = MonoNow();
   while (true) {
     stats_.loop_iterations.Add();
     FireTimers(MonoNow());
@@ -247,6 +248,7 @@ void Shard::Loop() {
     RunReady();
     if (stop_.load(std::memory_order_relaxed) && ready_.empty()) break;
 
+    stats_.turn.ObserveNanos(MonoNow() - woke);
     int rc;
     if (!ready_.empty()) {
       rc = io_uring_submit_and_get_events(&ring_);
@@ -263,6 +265,7 @@ void Shard::Loop() {
       io_uring_cqe* cqe = nullptr;
       rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
     }
+    woke = MonoNow();
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
       RF_LOG(kError, "io_uring_enter failed", {"error", strerror(-rc)});
     }

@@ -37,6 +37,9 @@ struct ShardStats {
   obs::Counter completions;
   obs::Counter mailbox_full;  // pushes that found the destination mailbox full
   obs::Gauge mailbox_depth;   // messages waiting for this shard, sampled per loop
+  // One turn's work: from the ring's answer to the next submit-and-wait. A request that arrives
+  // meanwhile is not read before the turn ends, so this bounds what the shard adds to a reply.
+  obs::Histogram turn;
 };
 
 struct RingFeatures {

@@ -68,6 +68,14 @@ def test_metric_families_present(server):
                 "rf_reactor_mailbox_depth"):
         shards = {lab.get("shard") for n, lab, _ in samples if n == fam}
         assert shards == {"0", "1"}, f"{fam} shard labels {shards} with --shards 2"
+    # A turn's work per shard: every shard has turned by now, and each turn is counted once.
+    assert _type_of(text, "rf_reactor_turn_seconds") == "histogram"
+    for shard in ("0", "1"):
+        inf = metric_sum(samples, "rf_reactor_turn_seconds_bucket", shard=shard, le="+Inf")
+        count = metric_sum(samples, "rf_reactor_turn_seconds_count", shard=shard)
+        turns = metric_sum(samples, "rf_reactor_loop_iterations_total", shard=shard)
+        assert 0 < inf == count <= turns, (shard, inf, count, turns)
+        assert metric_sum(samples, "rf_reactor_turn_seconds_sum", shard=shard) > 0
     labelled = [lab for n, lab, _ in samples if n == "rf_http_requests_total"]
     assert labelled and all({"route", "status"} <= lab.keys() for lab in labelled), labelled
 
