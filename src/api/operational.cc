@@ -102,13 +102,15 @@ void Metrics(void* ctx, RequestContext& rc) {
   http::RenderHttpMetrics(parts, s->server->route_names(), out, internal);
 
   obs::TextExposition x(out);
+  auto labels_of = [&](const reactor::Shard& sh, size_t i) {
+    return "shard=\"" + std::to_string(i) + "\",cpu=\"" + std::to_string(sh.cpu()) +
+           "\",numa_node=\"" + std::to_string(sh.numa_node()) + "\"";
+  };
   auto per_shard = [&](const char* name, const char* type, const char* help, auto get) {
     x.Family(name, type, help);
     for (size_t i = 0; i < s->shards; ++i) {
       reactor::Shard& sh = s->reactor->shard(static_cast<unsigned>(i));
-      std::string labels = "shard=\"" + std::to_string(i) + "\",cpu=\"" + std::to_string(sh.cpu()) +
-                           "\",numa_node=\"" + std::to_string(sh.numa_node()) + "\"";
-      x.Sample(name, labels, static_cast<double>(get(sh.stats())));
+      x.Sample(name, labels_of(sh, i), static_cast<double>(get(sh.stats())));
     }
   };
   using reactor::ShardStats;
@@ -122,8 +124,9 @@ void Metrics(void* ctx, RequestContext& rc) {
            "One event loop turn's work per shard (the ring's answer to the next wait): how long "
            "a request that arrives meanwhile waits to be read.");
   for (size_t i = 0; i < s->shards; ++i) {
-    const obs::Histogram* turn = &s->reactor->shard(static_cast<unsigned>(i)).stats().turn;
-    x.HistogramSum("rf_reactor_turn_seconds", "shard=\"" + std::to_string(i) + "\"", std::span(&turn, 1));
+    reactor::Shard& sh = s->reactor->shard(static_cast<unsigned>(i));
+    const obs::Histogram* turn = &sh.stats().turn;
+    x.HistogramSum("rf_reactor_turn_seconds", labels_of(sh, i), std::span(&turn, 1));
   }
   per_shard("rf_reactor_mailbox_full_total", "counter",
             "Cross-shard sends that found the destination mailbox full and were held back.",
