@@ -1,7 +1,6 @@
 #include "store/postgres/pg_pool.h"
 
 #include <algorithm>
-#include <optional>
 #include <utility>
 
 #include "base/check.h"
@@ -12,44 +11,7 @@ namespace rf::store::pg {
 using reactor::Shard;
 using reactor::Task;
 
-// An Acquire waiting for a connection; lives in its frame. Exactly one Grant resumes it (a
-// release, a new connection, a failure, its deadline); Grant unlinks it first.
-struct PgPool::Waiter {
-  struct Timer : Shard::TimerNode {
-    Waiter* self = nullptr;
-  };
-
-  Waiter(PgPool* p, Deadline d) : pool(p), deadline(d) {
-    timer.self = this;
-    timer.fire = [](Shard::TimerNode* n) {
-      Waiter* w = static_cast<Timer*>(n)->self;
-      w->pool->stats_.wait_timeouts.Add();
-      w->pool->Grant(w, Error{Errc::kTimeout, "postgres pool: no connection free by the deadline"});
-    };
-  }
-  ~Waiter() { Shard::Current().Disarm(&timer); }
-  Waiter(const Waiter&) = delete;
-  Waiter& operator=(const Waiter&) = delete;
-
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) {
-    handle = h;
-    prev = pool->tail_;
-    (pool->tail_ != nullptr ? pool->tail_->next : pool->head_) = this;
-    pool->tail_ = this;
-    ++pool->waiting_;
-    if (!deadline.never()) Shard::Current().Arm(&timer, deadline.at());
-  }
-  Result<PgConn*> await_resume() { return std::move(*result); }
-
-  PgPool* pool;
-  Deadline deadline;
-  Waiter* prev = nullptr;
-  Waiter* next = nullptr;
-  std::coroutine_handle<> handle;
-  Timer timer;
-  std::optional<Result<PgConn*>> result;
-};
+constexpr const char* kNoneFree = "postgres pool: no connection free by the deadline";
 
 PgPool::PgPool(Options options) : options_(std::move(options)) {
   RF_CHECK(options_.size > 0);
@@ -62,7 +24,7 @@ PgPool::PgPool(Options options) : options_(std::move(options)) {
 
 PgPool::~PgPool() {
   // Something would still point at the pool: Close() must have finished.
-  RF_CHECK(group_.active() == 0 && leased_ == 0 && head_ == nullptr);
+  RF_CHECK(group_.active() == 0 && leased_ == 0 && waiters_.empty());
   if (shard_ != nullptr) shard_->Disarm(&check_);
 }
 
@@ -114,7 +76,7 @@ Task<void> PgPool::Maintain(PgPool* pool, size_t slot) {
         pool->reported_down_ = true;
         RF_LOG(kWarn, "postgres unavailable", {"error", pool->last_error_});
       }
-      pool->FailWaiters(Error{Errc::kUnavailable, "postgres unavailable: " + pool->last_error_});
+      pool->waiters_.WakeAll(Error{Errc::kUnavailable, "postgres unavailable: " + pool->last_error_});
     }
     // +-20% jitter so that the slots (and shards) do not retry in lockstep.
     pool->rng_ ^= pool->rng_ << 13;
@@ -153,11 +115,11 @@ void PgPool::Install(size_t slot, std::unique_ptr<PgConn> conn) {
 
 void PgPool::Hand(size_t slot) {
   Slot& s = slots_[slot];
-  if (head_ != nullptr) {
+  if (!waiters_.empty()) {
     s.state = SlotState::kLeased;
     ++leased_;
     stats_.acquired.Add();
-    Grant(head_, s.conn.get());
+    waiters_.WakeFront(s.conn.get());
     return;
   }
   s.state = SlotState::kIdle;
@@ -200,16 +162,18 @@ Task<Result<PgConn*>> PgPool::Acquire(Deadline deadline) {
   if (up_ == 0 && connecting_ == 0) {
     co_return Error{Errc::kUnavailable, "postgres unavailable: " + last_error_};
   }
-  if (waiting_ >= options_.max_waiters) {
+  if (waiters_.size() >= options_.max_waiters) {
     stats_.rejected.Add();
     co_return Error{Errc::kRetryLater, "postgres pool: too many callers waiting"};
   }
   if (deadline.Expired()) {
-    co_return Error{Errc::kTimeout, "postgres pool: no connection free by the deadline"};
+    co_return Error{Errc::kTimeout, kNoneFree};
   }
   stats_.waited.Add();
-  Waiter wait(this, deadline);
+  reactor::WaitList<Result<PgConn*>>::Waiter wait(
+      waiters_, deadline, Error{Errc::kTimeout, kNoneFree});
   Result<PgConn*> r = co_await wait;  // suspends
+  if (!r && r.error().code == Errc::kTimeout) stats_.wait_timeouts.Add();
   co_return r;
 }
 
@@ -234,20 +198,6 @@ void PgPool::Release(PgConn* conn) {
   if (closing_ && leased_ == 0 && close_waiter_) {
     Shard::Current().Schedule(std::exchange(close_waiter_, {}));
   }
-}
-
-void PgPool::Grant(Waiter* w, Result<PgConn*> r) {
-  (w->prev != nullptr ? w->prev->next : head_) = w->next;
-  (w->next != nullptr ? w->next->prev : tail_) = w->prev;
-  w->prev = w->next = nullptr;
-  --waiting_;
-  Shard::Current().Disarm(&w->timer);
-  w->result.emplace(std::move(r));
-  Shard::Current().Schedule(w->handle);
-}
-
-void PgPool::FailWaiters(const Error& e) {
-  while (head_ != nullptr) Grant(head_, e);
 }
 
 void PgPool::ArmCheck() {
@@ -278,7 +228,7 @@ Task<void> PgPool::Close() {
   for (Slot& s : slots_) {
     if (s.nap != nullptr) s.nap->Wake();
   }
-  FailWaiters(Error{Errc::kUnavailable, "postgres pool is closed"});
+  waiters_.WakeAll(Error{Errc::kUnavailable, "postgres pool is closed"});
   auto tasks_done = group_.Wait();
   co_await tasks_done;  // suspends: the Maintain tasks end
   if (leased_ > 0) {

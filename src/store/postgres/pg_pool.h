@@ -45,6 +45,7 @@
 #include "reactor/nap.h"
 #include "reactor/shard.h"
 #include "reactor/task.h"
+#include "reactor/wait_list.h"
 #include "store/postgres/pg_conn.h"
 
 namespace rf::store::pg {
@@ -87,7 +88,7 @@ class PgPool {
   size_t size() const { return slots_.size(); }
   size_t up() const { return up_; }
   size_t idle() const { return idle_.size(); }
-  size_t waiting() const { return waiting_; }
+  size_t waiting() const { return waiters_.size(); }
   // Why the last connection attempt failed or the last connection broke ("" if none did).
   const std::string& last_error() const { return last_error_; }
   PgPoolStats& stats() { return stats_; }
@@ -99,7 +100,6 @@ class PgPool {
     SlotState state = SlotState::kDown;
     reactor::Nap* nap = nullptr;  // set while backing off: Close cuts it short
   };
-  struct Waiter;
   struct CheckTimer : reactor::Shard::TimerNode {
     PgPool* self = nullptr;
   };
@@ -109,8 +109,6 @@ class PgPool {
   void Install(size_t slot, std::unique_ptr<PgConn> conn);
   void Hand(size_t slot);  // to the first waiter, else idle
   void Drop(size_t slot, const char* why);
-  void Grant(Waiter* w, Result<PgConn*> r);
-  void FailWaiters(const Error& e);
   void ArmCheck();
   static void OnCheck(reactor::Shard::TimerNode* node);
   void AssertShard() const;
@@ -119,9 +117,7 @@ class PgPool {
   reactor::Shard* shard_ = nullptr;
   std::vector<Slot> slots_;
   std::vector<size_t> idle_;  // slot numbers, most recently used last
-  Waiter* head_ = nullptr;    // FIFO of waiting Acquire calls
-  Waiter* tail_ = nullptr;
-  size_t waiting_ = 0;
+  reactor::WaitList<Result<PgConn*>> waiters_;  // Acquire calls waiting for a connection
   size_t up_ = 0;
   size_t connecting_ = 0;
   size_t leased_ = 0;

@@ -11,61 +11,13 @@ namespace rf::store::redis {
 using reactor::Shard;
 using reactor::Task;
 
-// A command waiting for the connection attempt in progress; lives in its frame. Exactly one of
-// the attempt's outcome (WakeWaiters), its deadline and Close resumes it; Wake unlinks it first.
-struct RedisClient::Waiter {
-  struct Timer : Shard::TimerNode {
-    Waiter* self = nullptr;
-  };
-
-  Waiter(RedisClient* c, Deadline d) : client(c), deadline(d) {
-    timer.self = this;
-    timer.fire = [](Shard::TimerNode* n) {
-      static_cast<Timer*>(n)->self->Wake(
-          Error{Errc::kTimeout, "no connection to redis by the deadline"});
-    };
-  }
-  ~Waiter() { Shard::Current().Disarm(&timer); }
-  Waiter(const Waiter&) = delete;
-  Waiter& operator=(const Waiter&) = delete;
-
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) {
-    handle = h;
-    next = client->head_;
-    if (next != nullptr) next->prev = this;
-    client->head_ = this;
-    ++client->waiting_;
-    if (!deadline.never()) Shard::Current().Arm(&timer, deadline.at());
-  }
-  Status await_resume() { return outcome; }
-
-  void Wake(Status s) {
-    (prev != nullptr ? prev->next : client->head_) = next;
-    if (next != nullptr) next->prev = prev;
-    prev = next = nullptr;
-    --client->waiting_;
-    Shard::Current().Disarm(&timer);
-    outcome = std::move(s);
-    Shard::Current().Schedule(handle);
-  }
-
-  RedisClient* client;
-  Deadline deadline;
-  Waiter* prev = nullptr;
-  Waiter* next = nullptr;
-  std::coroutine_handle<> handle;
-  Timer timer;
-  Status outcome;
-};
-
 RedisClient::RedisClient(Options options) : options_(std::move(options)) {
   RF_CHECK(options_.backoff_min > 0 && options_.backoff_min <= options_.backoff_max);
 }
 
 RedisClient::~RedisClient() {
   // Something would still point at the client: Close() must have finished.
-  RF_CHECK(group_.active() == 0 && head_ == nullptr && conn_ == nullptr);
+  RF_CHECK(group_.active() == 0 && waiters_.empty() && conn_ == nullptr);
 }
 
 void RedisClient::AssertShard() const { RF_CHECK(shard_ == &Shard::Current()); }
@@ -103,7 +55,7 @@ Task<void> RedisClient::Maintain(RedisClient* client) {
       }
       backoff = opt.backoff_min;
       client->conn_ = std::move(*conn);
-      client->WakeWaiters(Status{});
+      client->waiters_.WakeAll(Status{});
       co_await client->conn_->WaitBroken();  // suspends while the connection is up
       client->last_error_ = client->conn_->error();
       client->stats_.connected.Set(0);
@@ -125,7 +77,7 @@ Task<void> RedisClient::Maintain(RedisClient* client) {
       client->reported_down_ = true;
       RF_LOG(kWarn, "redis unavailable", {"error", client->last_error_});
     }
-    client->WakeWaiters(Error{Errc::kUnavailable, "redis unavailable: " + client->last_error_});
+    client->waiters_.WakeAll(Error{Errc::kUnavailable, "redis unavailable: " + client->last_error_});
     client->rng_ ^= client->rng_ << 13;
     client->rng_ ^= client->rng_ >> 7;
     client->rng_ ^= client->rng_ << 17;
@@ -137,10 +89,6 @@ Task<void> RedisClient::Maintain(RedisClient* client) {
     backoff = std::min(backoff * 2, opt.backoff_max);
   }
   client->connecting_ = false;
-}
-
-void RedisClient::WakeWaiters(const Status& outcome) {
-  while (head_ != nullptr) head_->Wake(outcome);
 }
 
 Task<Result<RedisReply>> RedisClient::Command(std::span<const std::string_view> argv,
@@ -170,12 +118,13 @@ Task<Result<RedisReply>> RedisClient::Run(RedisClient* client, std::string frame
       co_return Error{Errc::kUnavailable,
                       "redis " + name + ": redis unavailable: " + client->last_error_};
     }
-    if (client->waiting_ >= client->options_.max_waiters) {
+    if (client->waiters_.size() >= client->options_.max_waiters) {
       client->stats_.rejected.Add();
       co_return Error{Errc::kRetryLater,
                       "redis " + name + ": too many commands waiting for a connection"};
     }
-    Waiter wait(client, deadline);
+    reactor::WaitList<Status>::Waiter wait(client->waiters_, deadline,
+                                           Error{Errc::kTimeout, "no connection to redis by the deadline"});
     Status up = co_await wait;  // suspends until the attempt in progress ends
     if (!up) {
       (up.error().code == Errc::kTimeout ? client->stats_.timeouts : client->stats_.unavailable)
@@ -199,7 +148,7 @@ Task<void> RedisClient::Close() {
   closing_ = true;
   cancel_.Fire();  // an attempt in flight ends with kCancelled
   if (nap_ != nullptr) nap_->Wake();
-  WakeWaiters(Error{Errc::kUnavailable, "the client is closed"});
+  waiters_.WakeAll(Error{Errc::kUnavailable, "the client is closed"});
   if (conn_ != nullptr) conn_->Fail("client closed");  // Maintain wakes and closes it
   auto done = group_.Wait();
   co_await done;  // suspends until Maintain has ended

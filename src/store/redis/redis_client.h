@@ -31,6 +31,7 @@
 #include "reactor/nap.h"
 #include "reactor/shard.h"
 #include "reactor/task.h"
+#include "reactor/wait_list.h"
 #include "store/redis/redis_conn.h"
 #include "store/redis/redis_reply.h"
 #include "store/redis/redis_stats.h"
@@ -82,12 +83,9 @@ class RedisClient {
   const RedisStats& stats() const { return stats_; }
 
  private:
-  struct Waiter;
-
   static reactor::Task<void> Maintain(RedisClient* client);
   static reactor::Task<Result<RedisReply>> Run(RedisClient* client, std::string frame,
                                                std::string name, Deadline deadline);
-  void WakeWaiters(const Status& outcome);
   void AssertShard() const;
 
   Options options_;
@@ -99,8 +97,7 @@ class RedisClient {
   bool reported_down_ = false;  // "unavailable" logged; "restored" is logged once it is back
   std::string last_error_;
   uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
-  Waiter* head_ = nullptr;  // commands waiting for the attempt in progress
-  size_t waiting_ = 0;
+  reactor::WaitList<Status> waiters_;  // commands waiting for the attempt in progress
   reactor::Nap* nap_ = nullptr;           // set while backing off: Close cuts it short
   reactor::TaskGroup group_;     // Maintain
   reactor::CancelToken cancel_;  // fired by Close: an attempt in flight ends
