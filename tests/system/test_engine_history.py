@@ -119,15 +119,20 @@ def test_finished_runs_are_served_from_history_across_a_crash(launch, flaky):
         # RocksDB replays its WAL into memtables, so these may all be found there.
         inline = _inline_reads(d)
         assert inline.get("hit", 0) + inline.get("fallback", 0) >= len(runs), inline
-    # A clean stop flushes RocksDB's memtables: after it the block cache is cold and the first
-    # reads go to the table files through the helpers.
+    # A clean stop flushes RocksDB's memtables: after it the block cache is cold. The table
+    # files were written a moment ago and sit in the page cache, which the shards read without
+    # waiting (RWF_NOWAIT); where the file system cannot, the first reads go to the helpers.
     term(d)
     d = relaunch(launch, d, "--history-cache", "0", "--shards", "2")
     _check_served(d, runs, bad_id)
     if store_under_test() == "embedded":
         inline = _inline_reads(d)
-        assert inline.get("fallback", 0) > 0, inline
         assert inline.get("hit", 0) + inline.get("fallback", 0) >= len(runs), inline
+        if '"inline_reads":"memory and page cache"' in d.log_text():
+            assert inline.get("hit", 0) > inline.get("fallback", 0), inline
+        else:
+            assert '"inline_reads":"memory only"' in d.log_text()
+            assert inline.get("fallback", 0) > 0, inline
 
     # A retry brings the failed run back from history; the upstream recovered.
     flaky.script("/bad", [200])

@@ -62,6 +62,7 @@ Status EmbeddedHistoryStore::Open() {
   o.dir = options_.dir;
   o.sync = options_.fsync;
   o.block_cache_bytes = options_.block_cache_bytes;
+  o.inline_page_cache = options_.inline_page_cache;
   o.on_bytes = bytes_sink_;
   const Nanos t0 = MonoNow();
   auto db = HistoryDb::Open(o);
@@ -73,7 +74,8 @@ Status EmbeddedHistoryStore::Open() {
   pool_ = std::make_unique<HistoryPool>(2, 1, 4096, 256);
   // open_ms includes reading the namespaces' retained bytes (one key each): restart time.
   RF_LOG(kInfo, "history store opened", {"dir", o.dir}, {"table_bytes", db_->DiskBytes()},
-         {"open_ms", (MonoNow() - t0) / kMillis});
+         {"open_ms", (MonoNow() - t0) / kMillis},
+         {"inline_reads", db_->reads_page_cache() ? "memory and page cache" : "memory only"});
   return {};
 }
 

@@ -3,9 +3,10 @@
 // (store/history/history_db.h), its blocking calls on a small helper pool
 // whose lookup lane goes ahead of bulk moves and retention. Reads (Get,
 // FindKey, List) first try memory on the calling shard (HistoryDb's
-// Tier::kMemory: memtables and block cache, no file read) and go to the pool
-// only when that needs the disk: a hit costs no thread hop and no extra loop
-// turn of the shard, which under load is most of a read's latency.
+// Tier::kMemory: memtables, block cache and page cache, never waiting for the
+// disk) and go to the pool only when that needs the disk: a hit costs no
+// thread hop and no extra loop turn of the shard, which under load is most of
+// a read's latency.
 
 #include <memory>
 #include <mutex>
@@ -21,6 +22,7 @@ struct EmbeddedHistoryOptions {
   std::string dir;
   bool fsync = true;
   size_t block_cache_bytes = 32 << 20;
+  bool inline_page_cache = true;  // HistoryDb's Options::inline_page_cache
 };
 
 class EmbeddedHistoryStore final : public HistoryStore {

@@ -2,6 +2,8 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -13,6 +15,7 @@
 #include <mutex>
 
 #include "base/tenancy.h"
+#include "store/history/nowait_fs.h"
 #include "store/history/rocks_util.h"
 
 namespace rf::store::history {
@@ -50,9 +53,11 @@ std::string Cat(std::string a, std::string_view b) {
   return a;
 }
 
-rocksdb::ReadOptions ReadAt(Tier tier) {
+// Tier::kMemory reads the page cache (NoWaitScope) where it can, else stops at the block cache:
+// either way a read that needs the disk ends with Incomplete.
+rocksdb::ReadOptions ReadAt(Tier tier, bool page_cache) {
   rocksdb::ReadOptions ro;
-  if (tier == Tier::kMemory) ro.read_tier = rocksdb::kBlockCacheTier;  // Incomplete instead of a file read
+  if (tier == Tier::kMemory && !page_cache) ro.read_tier = rocksdb::kBlockCacheTier;
   return ro;
 }
 
@@ -63,8 +68,9 @@ rocksdb::ReadOptions ReadAt(Tier tier) {
 // log (the daemon crashed rendering the run) or a summary that did not decode (500). Such an
 // answer is taken for what it is, a read that needed the disk.
 rocksdb::Status PointRead(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, Tier tier,
-                          std::string_view key, std::string* out) {
-  rocksdb::Status s = db->Get(ReadAt(tier), family, key, out);
+                          bool page_cache, std::string_view key, std::string* out) {
+  NoWaitScope scope(tier == Tier::kMemory && page_cache);
+  rocksdb::Status s = db->Get(ReadAt(tier, page_cache), family, key, out);
   if (tier == Tier::kMemory && s.ok() && out->empty())
     return rocksdb::Status::Incomplete("table not open (read from memory only)");
   return s;
@@ -144,7 +150,10 @@ Result<std::unique_ptr<HistoryDb>> HistoryDb::Open(const Options& o, bool read_o
   // pool read).
   h->cache_ = rocksdb::NewLRUCache(std::max<size_t>(o.block_cache_bytes, 1 << 20) + o.write_buffer_bytes);
   h->buffers_ = std::make_shared<rocksdb::WriteBufferManager>(o.write_buffer_bytes, h->cache_);
+  h->fs_ = NewNoWaitFileSystem();
+  h->env_ = rocksdb::NewCompositeEnv(h->fs_);
   rocksdb::DBOptions db;
+  db.env = h->env_.get();
   db.create_if_missing = !read_only;
   db.create_missing_column_families = !read_only;
   // One flush and two compactions: universal compaction runs a merge of newer sorted runs
@@ -217,6 +226,8 @@ Result<std::unique_ptr<HistoryDb>> HistoryDb::Open(const Options& o, bool read_o
   }
   if (!s.ok()) return FromRocks(s, "open " + o.dir).error();
   h->db_.reset(raw);
+  // CURRENT: a file every RocksDB directory has, read here to ask the file system.
+  h->nowait_ = o.inline_page_cache && !read_only && NoWaitReadsWork(o.dir + "/CURRENT");
   if (!read_only) {
     std::lock_guard lock(g_write_mu);
     if (Status st = h->LoadTotals(); !st) return st.error();
@@ -254,7 +265,7 @@ Status HistoryDb::DeleteRun(void* batch_ptr, const Entry& e, Deltas& deltas) {
 
 Result<std::optional<Entry>> HistoryDb::Summary(std::string_view id, Tier tier) {
   std::string v;
-  rocksdb::Status s = PointRead(db_.get(), cf(kSummary), tier, id, &v);
+  rocksdb::Status s = PointRead(db_.get(), cf(kSummary), tier, nowait_, id, &v);
   if (s.IsNotFound()) return std::optional<Entry>();
   if (!s.ok()) return FromRocks(s, "read").error();
   Entry e;
@@ -303,7 +314,7 @@ Status HistoryDb::Write(const std::vector<Entry>& runs) {
 Result<std::optional<Entry>> HistoryDb::Get(std::string_view id, Tier tier) {
   auto e = Summary(id, tier);
   if (!e || !*e) return e;
-  rocksdb::Status s = PointRead(db_.get(), cf(kLog), tier, id, &(*e)->log);
+  rocksdb::Status s = PointRead(db_.get(), cf(kLog), tier, nowait_, id, &(*e)->log);
   if (s.IsNotFound()) return Error{Errc::kCorrupt, "history: a run without its log"};
   if (!s.ok()) return FromRocks(s, "read").error();
   return e;
@@ -312,7 +323,7 @@ Result<std::optional<Entry>> HistoryDb::Get(std::string_view id, Tier tier) {
 Result<std::optional<std::string>> HistoryDb::FindKey(std::string_view workflow, std::string_view key,
                                                       Tier tier) {
   std::string id;
-  rocksdb::Status s = PointRead(db_.get(), cf(kKey), tier, Cat(Name(workflow), key), &id);
+  rocksdb::Status s = PointRead(db_.get(), cf(kKey), tier, nowait_, Cat(Name(workflow), key), &id);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return FromRocks(s, "read").error();
   return std::optional<std::string>(std::move(id));
@@ -342,8 +353,9 @@ Result<std::vector<Entry>> HistoryDb::List(const Query& q, Tier tier) {
   } else {
     start.append(q.before);
   }
-  // Tier::kMemory: an iterator that reaches a block not in the cache stops with Incomplete.
-  rocksdb::ReadOptions ro = ReadAt(tier);
+  // Tier::kMemory: an iterator that reaches a block not in the caches stops with Incomplete.
+  NoWaitScope scope(tier == Tier::kMemory && nowait_);
+  rocksdb::ReadOptions ro = ReadAt(tier, nowait_);
   rocksdb::Slice lower(prefix);
   if (!prefix.empty()) ro.iterate_lower_bound = &lower;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(family)));

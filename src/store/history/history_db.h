@@ -23,11 +23,13 @@
 // before it was created.
 //
 // Thread-safe; every call may block (disk I/O), and callers on a shard go
-// through HistoryPool, except reads with Tier::kMemory: those look only at
-// RocksDB's memtables and block cache (read_tier = kBlockCacheTier, never a
-// file read) and answer kRetryLater (kNotInMemory) when they would need the
-// disk, so a shard may try them inline and fall back to the pool. Writes are
-// atomic per call; `sync` makes them durable before returning.
+// through HistoryPool, except reads with Tier::kMemory: those never wait for
+// the disk. They look at RocksDB's memtables, its block cache and the page
+// cache (table reads with RWF_NOWAIT, store/history/nowait_fs.h; where the
+// file system cannot, the block cache only: read_tier = kBlockCacheTier), and
+// answer kRetryLater (kNotInMemory) when they would need the disk, so a shard
+// may try them inline and fall back to the pool. Writes are atomic per call;
+// `sync` makes them durable before returning.
 
 #include <cstdint>
 #include <functional>
@@ -45,6 +47,8 @@ class DB;
 class Cache;
 class ColumnFamilyHandle;
 class WriteBufferManager;
+class FileSystem;
+class Env;
 }  // namespace rocksdb
 
 namespace rf::store::history {
@@ -78,6 +82,7 @@ struct Options {
   size_t write_buffer_bytes = 32 << 20;    // every column family's memtables together (and the WAL's bound)
   int max_open_files = 512;                // table files kept open (RocksDB keeps 10 of them for itself)
   std::string secondary_dir;               // read_only: where the secondary keeps its own files
+  bool inline_page_cache = true;           // Tier::kMemory reads the page cache too (where it can)
   // The status nearly every run ends with (the engine's "succeeded"): not
   // indexed by status; listings of it filter the other families instead.
   uint8_t common_status = 3;
@@ -86,7 +91,8 @@ struct Options {
   std::function<void(std::string_view ns, int64_t bytes)> on_bytes;
 };
 
-// Where a read may look: anywhere (may block on disk) or in memory only (never blocks on I/O).
+// Where a read may look: anywhere (may block on disk) or in memory only (the caches; never
+// waits for I/O).
 enum class Tier { kAny, kMemory };
 // The code of a Tier::kMemory read that needed the disk (nothing else in HistoryDb answers it).
 constexpr Errc kNotInMemory = Errc::kRetryLater;
@@ -126,6 +132,10 @@ class HistoryDb {
   // The retained bytes of `ns` (its runs' logs); 0 when it has none.
   int64_t NamespaceBytes(std::string_view ns);
 
+  // Whether Tier::kMemory reads include the page cache (Options::inline_page_cache, and the
+  // file system answers RWF_NOWAIT reads).
+  bool reads_page_cache() const { return nowait_; }
+
   // The summary encoding, exposed for tests.
   static std::string EncodeSummary(const Entry& e);  // log_bytes, or (unknown) log.size()
   static std::string EncodeSummary(const Entry& e, int64_t log_bytes);
@@ -147,12 +157,16 @@ class HistoryDb {
   Result<std::optional<Entry>> Summary(std::string_view id, Tier tier = Tier::kAny);
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return cfs_[f]; }
 
+  // Before db_: RocksDB uses the environment until it is closed.
+  std::shared_ptr<rocksdb::FileSystem> fs_;
+  std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;  // [Family], owned by db_
   std::shared_ptr<rocksdb::Cache> cache_;
   std::shared_ptr<rocksdb::WriteBufferManager> buffers_;
   bool sync_ = true;
   bool read_only_ = false;
+  bool nowait_ = false;
   uint8_t common_status_ = 3;
   std::function<void(std::string_view, int64_t)> on_bytes_;
   Deltas totals_;  // namespace -> retained bytes (guarded by the write lock)

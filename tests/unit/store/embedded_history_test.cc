@@ -47,9 +47,10 @@ std::pair<uint64_t, uint64_t> InlineCounts(const HistoryStats& s) {
   return {hit, fallback};
 }
 
-std::unique_ptr<EmbeddedHistoryStore> OpenStore(const rf::test::TempDir& dir) {
+std::unique_ptr<EmbeddedHistoryStore> OpenStore(const rf::test::TempDir& dir, bool page_cache = true) {
   // A fresh cache at every open: after a reopen none of the runs' data blocks is in it.
-  auto h = std::make_unique<EmbeddedHistoryStore>(EmbeddedHistoryOptions{dir.path() + "/h", false, 8 << 20});
+  auto h = std::make_unique<EmbeddedHistoryStore>(
+      EmbeddedHistoryOptions{dir.path() + "/h", false, 8 << 20, page_cache});
   REQUIRE(h->Open().has_value());
   return h;
 }
@@ -59,9 +60,11 @@ std::unique_ptr<EmbeddedHistoryStore> OpenStore(const rf::test::TempDir& dir) {
 TEST_SUITE("store.embedded_history") {
   TEST_CASE("a read that misses memory falls back to the helpers and still returns the run; the next hits" *
             doctest::timeout(60)) {
+    // Inline reads from the block cache only, as where the file system has no RWF_NOWAIT: after
+    // a restart the first read of a block needs the disk.
     rf::test::TempDir dir;
     {
-      auto h = OpenStore(dir);
+      auto h = OpenStore(dir, false);
       rf::test::RunOnReactor(1, [&](Reactor&) -> Task<void> {
         std::vector<HistoryRun> runs;
         for (int i = 1; i <= 50; ++i) runs.push_back(Finished(i));
@@ -71,7 +74,7 @@ TEST_SUITE("store.embedded_history") {
       h->Close();
     }
     // After a restart every run reads back, the first read of each from disk.
-    auto h = OpenStore(dir);
+    auto h = OpenStore(dir, false);
     rf::test::RunOnReactor(1, [&](Reactor&) -> Task<void> {
       for (int i = 1; i <= 50; ++i) {
         auto got = co_await h->Get(Id(i));
@@ -110,6 +113,41 @@ TEST_SUITE("store.embedded_history") {
       REQUIRE(listed->size() == 4);  // the store answers up to limit + 1 (the engine pages with it)
       CHECK((*listed)[0].id == Id(50));
     });
+    h->Close();
+  }
+
+  TEST_CASE("after a restart, runs whose tables are in the page cache read inline on the shard" *
+            doctest::timeout(60)) {
+    rf::test::TempDir dir;
+    {
+      auto h = OpenStore(dir);
+      rf::test::RunOnReactor(1, [&](Reactor&) -> Task<void> {
+        std::vector<HistoryRun> runs;
+        for (int i = 1; i <= 50; ++i) runs.push_back(Finished(i));
+        auto put = co_await h->Put(std::move(runs));
+        CHECK(put.has_value());
+      });
+      h->Close();
+    }
+    auto h = OpenStore(dir);
+    rf::test::RunOnReactor(1, [&](Reactor&) -> Task<void> {
+      for (int i = 1; i <= 50; ++i) {
+        auto got = co_await h->Get(Id(i));
+        REQUIRE(got.has_value());
+        REQUIRE(got->has_value());
+        CHECK((*got)->log == Finished(i).log);
+      }
+      HistoryQuery failed;
+      failed.status = RunStatus::kFailed;
+      failed.limit = 10;
+      auto dead = co_await h->List(failed);
+      REQUIRE(dead.has_value());
+      CHECK(dead->size() == 5);
+    });
+    auto [hit, fallback] = InlineCounts(h->stats());
+    MESSAGE("inline hits " << hit << ", fallbacks " << fallback);
+    CHECK(hit == 51);  // 50 GETs and a listing; the tables were opened with the store
+    CHECK(fallback == 0);
     h->Close();
   }
 }

@@ -2,7 +2,12 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 
 #include "test_support.h"
 
@@ -38,10 +43,11 @@ Entry Run(int n, std::string wf, uint8_t status, int64_t finished_ms, std::strin
   return e;
 }
 
-std::unique_ptr<HistoryDb> OpenIn(const rf::test::TempDir& dir) {
+std::unique_ptr<HistoryDb> OpenIn(const rf::test::TempDir& dir, bool page_cache = true) {
   Options o;
   o.dir = dir.path() + "/h";
   o.sync = false;
+  o.inline_page_cache = page_cache;
   auto db = HistoryDb::Open(o);
   REQUIRE(db.has_value());
   return std::move(*db);
@@ -51,6 +57,37 @@ std::vector<int> Ids(const std::vector<Entry>& es) {
   std::vector<int> out;
   for (const Entry& e : es) out.push_back(static_cast<uint8_t>(e.id[4]) << 8 | static_cast<uint8_t>(e.id[5]));
   return out;
+}
+
+// Bytes LZ4 cannot shrink: a log this long fills a table block of its own.
+std::string Incompressible(size_t n, uint32_t seed) {
+  std::string out(n, '\0');
+  for (char& c : out) {
+    seed = seed * 1664525u + 1013904223u;
+    c = static_cast<char>('!' + (seed >> 24) % 90);
+  }
+  return out;
+}
+
+// Drops the table files of `dir` from the page cache; false when the kernel kept a page.
+bool DropPageCache(const std::string& dir) {
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    if (f.path().extension() != ".sst") continue;
+    int fd = ::open(f.path().c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    ::fdatasync(fd);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    const size_t size = std::filesystem::file_size(f.path());
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    REQUIRE(map != MAP_FAILED);
+    std::vector<unsigned char> resident((size + 4095) / 4096);
+    const bool looked = ::mincore(map, size, resident.data()) == 0;
+    ::munmap(map, size);
+    ::close(fd);
+    if (!looked || std::any_of(resident.begin(), resident.end(), [](unsigned char p) { return p & 1; }))
+      return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -254,16 +291,18 @@ TEST_SUITE("store.history_db") {
     CHECK(old.workflow == "wf");
   }
 
-  TEST_CASE("a memory-only read of a run on disk only says so; a full read caches it for the next") {
+  TEST_CASE("a block-cache-only read of a run on disk only says so; a full read caches it for the next") {
+    // The tier where the file system cannot read without waiting (no RWF_NOWAIT).
     rf::test::TempDir dir;
     {
-      auto db = OpenIn(dir);
+      auto db = OpenIn(dir, false);
       std::vector<Entry> runs;
       for (int i = 1; i <= 20; ++i) runs.push_back(Run(i, "a", i == 7 ? 4 : 3, 1000 + i, "k" + std::to_string(i)));
       REQUIRE(db->Write(runs).has_value());
     }
     // Reopened: the runs are in table files, the new block cache holds none of their data.
-    auto db = OpenIn(dir);
+    auto db = OpenIn(dir, false);
+    CHECK_FALSE(db->reads_page_cache());
     auto miss = db->Get(Id(5), Tier::kMemory);
     REQUIRE_FALSE(miss.has_value());
     CHECK(miss.error().code == rf::store::history::kNotInMemory);
@@ -370,5 +409,54 @@ TEST_SUITE("store.history_db") {
     auto full = db->List(q);
     REQUIRE(full.has_value());
     CHECK(full->empty());
+  }
+  TEST_CASE("an inline read answers from the page cache and says so when it needs the disk") {
+    rf::test::TempDir dir;
+    {
+      auto db = OpenIn(dir);
+      std::vector<Entry> runs;
+      for (int i = 1; i <= 20; ++i) {
+        runs.push_back(Run(i, "a", 3, 1000 + i, "k" + std::to_string(i)));
+        runs.back().log = Incompressible(6000, static_cast<uint32_t>(i));
+      }
+      REQUIRE(db->Write(runs).has_value());
+    }
+    auto db = OpenIn(dir);  // a new block cache: none of the logs' blocks are in it
+    if (!db->reads_page_cache()) {
+      MESSAGE("skipped: the file system under the test's directory does not answer RWF_NOWAIT");
+      return;
+    }
+    // Written a moment ago: the tables' pages are in the page cache, read without a helper.
+    auto cached = db->Get(Id(5), Tier::kMemory);
+    REQUIRE(cached.has_value());
+    REQUIRE(cached->has_value());
+    CHECK((*cached)->log == Incompressible(6000, 5));
+    auto key = db->FindKey("a", "k6", Tier::kMemory);
+    REQUIRE(key.has_value());
+    REQUIRE(key->has_value());
+    CHECK(**key == Id(6));
+
+    if (!DropPageCache(dir.path() + "/h")) {
+      MESSAGE("skipped the rest: the kernel kept table pages in the page cache");
+      return;
+    }
+    // In neither cache: the inline read says it needs the disk instead of waiting for it.
+    auto miss = db->Get(Id(12), Tier::kMemory);
+    REQUIRE_FALSE(miss.has_value());
+    CHECK(miss.error().code == rf::store::history::kNotInMemory);
+    auto full = db->Get(Id(12));
+    REQUIRE(full.has_value());
+    REQUIRE(full->has_value());
+    CHECK((*full)->log == Incompressible(6000, 12));
+    auto again = db->Get(Id(12), Tier::kMemory);  // the pages and blocks the full read brought in
+    REQUIRE(again.has_value());
+    REQUIRE(again->has_value());
+    CHECK((*again)->log == (*full)->log);
+    // Reads outside a scope are untouched: a helper's read of a dropped page still waits for it.
+    DropPageCache(dir.path() + "/h");
+    auto helper = db->Get(Id(17));
+    REQUIRE(helper.has_value());
+    REQUIRE(helper->has_value());
+    CHECK((*helper)->log == Incompressible(6000, 17));
   }
 }
