@@ -55,6 +55,18 @@ std::unique_ptr<EmbeddedHistoryStore> OpenStore(const rf::test::TempDir& dir, bo
   return h;
 }
 
+// Writes runs 1..n through a store opened for it, then closes it: the next open starts cold.
+void WriteFinished(const rf::test::TempDir& dir, int n, bool page_cache) {
+  auto h = OpenStore(dir, page_cache);
+  rf::test::RunOnReactor(1, [&](Reactor&) -> Task<void> {
+    std::vector<HistoryRun> runs;
+    for (int i = 1; i <= n; ++i) runs.push_back(Finished(i));
+    auto put = co_await h->Put(std::move(runs));
+    CHECK(put.has_value());
+  });
+  h->Close();
+}
+
 }  // namespace
 
 TEST_SUITE("store.embedded_history") {
@@ -63,16 +75,7 @@ TEST_SUITE("store.embedded_history") {
     // Inline reads from the block cache only, as where the file system has no RWF_NOWAIT: after
     // a restart the first read of a block needs the disk.
     rf::test::TempDir dir;
-    {
-      auto h = OpenStore(dir, false);
-      rf::test::RunOnReactor(1, [&](Reactor&) -> Task<void> {
-        std::vector<HistoryRun> runs;
-        for (int i = 1; i <= 50; ++i) runs.push_back(Finished(i));
-        auto put = co_await h->Put(std::move(runs));
-        CHECK(put.has_value());
-      });
-      h->Close();
-    }
+    WriteFinished(dir, 50, false);
     // After a restart every run reads back, the first read of each from disk.
     auto h = OpenStore(dir, false);
     rf::test::RunOnReactor(1, [&](Reactor&) -> Task<void> {
@@ -119,16 +122,7 @@ TEST_SUITE("store.embedded_history") {
   TEST_CASE("after a restart, runs whose tables are in the page cache read inline on the shard" *
             doctest::timeout(60)) {
     rf::test::TempDir dir;
-    {
-      auto h = OpenStore(dir);
-      rf::test::RunOnReactor(1, [&](Reactor&) -> Task<void> {
-        std::vector<HistoryRun> runs;
-        for (int i = 1; i <= 50; ++i) runs.push_back(Finished(i));
-        auto put = co_await h->Put(std::move(runs));
-        CHECK(put.has_value());
-      });
-      h->Close();
-    }
+    WriteFinished(dir, 50, true);
     auto h = OpenStore(dir);
     rf::test::RunOnReactor(1, [&](Reactor&) -> Task<void> {
       for (int i = 1; i <= 50; ++i) {
