@@ -136,7 +136,9 @@ Engine::Engine(size_t shards, EngineOptions options, std::vector<HttpExecutor*> 
 Engine::~Engine() = default;
 
 void Engine::RenderStoreMetrics(std::string& out) const {
-  if (ready()) stores_->RenderMetrics(out);  // the acquire pairs with Open's release: the stores are open
+  if (!ready()) return;  // the acquire pairs with Open's release: the stores are open
+  stores_->RenderMetrics(out);
+  if (history_) history_->RenderMetrics(out);
 }
 
 namespace {

@@ -113,6 +113,8 @@ class HistoryStore {
   virtual Status Export(int64_t before_ms, const std::function<Status(const HistoryRun&)>& out) = 0;
 
   virtual const HistoryStats& stats() const = 0;
+  // Appends the store's own metric families (embedded: what RocksDB holds in memory). Any thread.
+  virtual void RenderMetrics(std::string&) const {}
 
   // Retained bytes per namespace (the quota retained_history_bytes): the bytes of the logs of
   // the finished runs it keeps (store/run_log.h: [u32 len][record] each). `sink(ns, bytes)` gets

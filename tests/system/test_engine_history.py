@@ -110,6 +110,12 @@ def test_finished_runs_are_served_from_history_across_a_crash(launch, flaky):
     assert _metric(d, "rf_runs_retained") < N // 2
     _check_served(d, runs, bad_id)
     assert _metric(d, "rf_history_loads_total") > 0
+    if store_under_test() == "embedded":
+        # What RocksDB holds in memory: the runs just written are in its memtables, and the
+        # block cache's bound is its share of --history-cache (none: 1 MiB) plus the memtables'.
+        assert _metric(d, 'rf_history_memory_bytes{part="memtables"}') > 0
+        assert _metric(d, 'rf_history_memory_bytes{part="cache_capacity"}') == 33 << 20
+        assert _metric(d, 'rf_history_background_jobs{job="compaction"}') >= 0
 
     kill9(d)
     d = relaunch(launch, d, "--history-cache", "0", "--shards", "2")

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "obs/log.h"
+#include "obs/metrics.h"
 
 namespace rf::store::history {
 namespace {
@@ -51,6 +52,16 @@ HistoryRun FromEntry(Entry e) {
   return r;
 }
 
+namespace {
+
+Result<std::optional<HistoryRun>> FromLookup(Result<std::optional<Entry>> r) {
+  if (!r) return r.error();
+  if (!*r) return std::optional<HistoryRun>();
+  return std::optional<HistoryRun>(FromEntry(std::move(**r)));
+}
+
+}  // namespace
+
 EmbeddedHistoryStore::EmbeddedHistoryStore(EmbeddedHistoryOptions options)
     : options_(std::move(options)) {}
 
@@ -90,6 +101,23 @@ Result<std::unique_ptr<EmbeddedHistoryStore>> EmbeddedHistoryStore::OpenSecondar
   auto h = std::make_unique<EmbeddedHistoryStore>(EmbeddedHistoryOptions{dir, false, 8 << 20});
   h->db_ = std::move(*db);
   return h;
+}
+
+void EmbeddedHistoryStore::RenderMetrics(std::string& out) const {
+  if (!db_) return;
+  HistoryDb::Memory m = db_->MemoryUse();
+  obs::TextExposition x(out);
+  x.Family("rf_history_memory_bytes", "gauge",
+           "What the history store holds in memory: its memtables (charged to the block cache), the "
+           "block cache's use with that charge, its capacity (the bound of both), and open tables' "
+           "memory outside the cache.");
+  x.SampleU("rf_history_memory_bytes", "part=\"memtables\"", m.memtables);
+  x.SampleU("rf_history_memory_bytes", "part=\"cache\"", m.cache);
+  x.SampleU("rf_history_memory_bytes", "part=\"cache_capacity\"", m.cache_capacity);
+  x.SampleU("rf_history_memory_bytes", "part=\"table_readers\"", m.table_readers);
+  x.Family("rf_history_background_jobs", "gauge", "The history store's flushes and compactions running now.");
+  x.SampleU("rf_history_background_jobs", "job=\"flush\"", m.flushes);
+  x.SampleU("rf_history_background_jobs", "job=\"compaction\"", m.compactions);
 }
 
 void EmbeddedHistoryStore::Close() {
@@ -143,9 +171,7 @@ reactor::Task<Result<std::optional<HistoryRun>>> EmbeddedHistoryStore::Get(RunId
       return e;
     });
   }
-  if (!r) co_return r.error();
-  if (!*r) co_return std::optional<HistoryRun>();
-  co_return std::optional<HistoryRun>(FromEntry(std::move(**r)));
+  co_return FromLookup(std::move(r));
 }
 
 reactor::Task<Result<std::optional<RunId>>> EmbeddedHistoryStore::FindKey(std::string workflow,

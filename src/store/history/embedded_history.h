@@ -40,6 +40,7 @@ class EmbeddedHistoryStore final : public HistoryStore {
   reactor::Task<Result<size_t>> Expire(int64_t cutoff_ms, size_t max, int64_t term) override;
   Status Export(int64_t before_ms, const std::function<Status(const HistoryRun&)>& out) override;
   const HistoryStats& stats() const override { return stats_; }
+  void RenderMetrics(std::string& out) const override;
 
   // Opens an existing history read-only beside a running daemon (archive).
   static Result<std::unique_ptr<EmbeddedHistoryStore>> OpenSecondary(const std::string& dir,

@@ -476,4 +476,23 @@ uint64_t HistoryDb::DiskBytes() {
   return total;
 }
 
+HistoryDb::Memory HistoryDb::MemoryUse() {
+  Memory m;
+  auto sum = [&](const char* property) {
+    uint64_t total = 0;
+    for (auto* h : cfs_) {
+      uint64_t v = 0;
+      if (db_->GetIntProperty(h, property, &v)) total += v;
+    }
+    return total;
+  };
+  m.memtables = sum("rocksdb.size-all-mem-tables");
+  m.table_readers = sum("rocksdb.estimate-table-readers-mem");
+  db_->GetIntProperty("rocksdb.num-running-compactions", &m.compactions);
+  db_->GetIntProperty("rocksdb.num-running-flushes", &m.flushes);
+  m.cache = cache_->GetUsage();
+  m.cache_capacity = cache_->GetCapacity();
+  return m;
+}
+
 }  // namespace rf::store::history

@@ -129,6 +129,16 @@ class HistoryDb {
   Status Scan(int64_t before_ms, const std::function<Status(const Entry&)>& fn);
   // Bytes of table files on disk, for metrics.
   uint64_t DiskBytes();
+  // What the history holds in memory, for metrics (RocksDB's properties; no I/O, any thread).
+  struct Memory {
+    uint64_t memtables = 0;      // every family's, flushing ones included (charged to the cache)
+    uint64_t cache = 0;          // the block cache's use, the memtables' charge included
+    uint64_t cache_capacity = 0;
+    uint64_t table_readers = 0;  // open tables' memory outside the cache
+    uint64_t compactions = 0;    // running now
+    uint64_t flushes = 0;        // running now
+  };
+  Memory MemoryUse();
   // The retained bytes of `ns` (its runs' logs); 0 when it has none.
   int64_t NamespaceBytes(std::string_view ns);
 
