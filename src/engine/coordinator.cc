@@ -207,22 +207,7 @@ void Coordinator::Compact(Entry& e) {
   e.compact = true;
 }
 
-Result<Run> Coordinator::Rebuild(const Entry& e) const {
-  Run r;
-  r.def = e.run.def;
-  Status st = store::ForEachLogRecord(e.log, [&](std::string_view payload) -> Status {
-    auto rec = DecodeRecord(payload);
-    if (!rec) return rec.error();
-    Apply(r, *rec, nullptr);
-    return {};
-  });
-  if (!st) return st.error();
-  // Every step is indexed by the definition's: a log without the run's creation (empty, or cut
-  // at its head) cannot be rendered, and answering that beats reading past the steps.
-  if (r.steps.size() != r.def->steps.size())
-    return Error{Errc::kCorrupt, "the run's log has no creation record"};
-  return r;
-}
+Result<Run> Coordinator::Rebuild(const Entry& e) const { return RebuildRun(e.run.def, e.log); }
 
 Status Coordinator::Expand(Entry& e) {
   if (e.quarantined_at) return Error{Errc::kConflict, "the run is " + e.run.error};

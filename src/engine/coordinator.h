@@ -57,9 +57,8 @@ class Coordinator {
   // The coordinator of the calling shard (after Open).
   static Coordinator& Local();
 
-  // Where finished runs go once their end is durable (before Open; outlives the coordinator).
-  // Without one, finished runs stay in memory until retention removes them (unit tests).
-  // `cache_bytes`: this shard's part of --history-cache.
+  // Where finished runs go once their end is durable (before Open; outlives the coordinator);
+  // without one they stay until retention (unit tests). `cache_bytes`: ours of --history-cache.
   void SetHistory(store::HistoryStore* h, size_t cache_bytes) {
     history_ = h;
     cache_limit_ = cache_bytes;
@@ -98,6 +97,7 @@ class Coordinator {
   // Runs not in memory are read from the history store. Suspends. `ns`: the namespace the
   // caller acts in; a run of another one is kNotFound, as if it did not exist ("": any).
   reactor::Task<Result<RunView>> Get(RunId id, std::string ns = {});
+  bool InMemory(const RunId& id) const { return runs_.contains(id); }  // live, or cached
   reactor::Task<Result<RunView>> Cancel(RunId id, std::string ns = {});
   reactor::Task<Result<RunView>> Signal(RunId id, std::string name, json::Value payload,
                                         std::string ns = {});

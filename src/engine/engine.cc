@@ -12,6 +12,7 @@
 #include "base/tenancy.h"
 #include "engine/map_step.h"
 #include "engine/membership.h"
+#include "engine/record.h"
 #include "obs/log.h"
 #include "reactor/offload.h"
 #include "reactor/submit_to.h"
@@ -371,6 +372,23 @@ reactor::Task<void> Engine::Close() {
   Status st = co_await definitions_->Close();  // suspends
   if (!st) RF_LOG(kError, "definitions log close failed", {"error", st.error().ToString()});
   if (history_) co_await reactor::Offload([this] { history_->Close(); });  // suspends
+}
+
+std::optional<Result<RunView>> Engine::GetFinishedNow(const RunId& id, std::string_view ns) const {
+  if (!ready() || !history_) return std::nullopt;
+  // The owner's memory comes first: a live run, or a finished one it has not moved yet.
+  if (OwnerOf(id) == reactor::Shard::Current().id() && Coordinator::Local().InMemory(id)) return std::nullopt;
+  auto h = history_->GetNow(id);
+  if (!h || !*h || (*h)->status != RunStatus::kSucceeded) return std::nullopt;
+  const store::HistoryRun& hr = **h;
+  // A run of another namespace does not exist for the caller: the owner's answer.
+  if (!ns.empty() && !InNamespace(hr.workflow, ns))
+    return Result<RunView>(Error{Errc::kNotFound, "no run with id " + id.ToString()});
+  const auto* def = Coordinator::Local().registry().Find(hr.workflow, hr.version);
+  if (!def) return std::nullopt;  // the owner says why
+  auto run = RebuildRun(*def, hr.log);
+  if (!run) return std::nullopt;
+  return Result<RunView>(RunView{RunJson(*run), false, true});
 }
 
 namespace {

@@ -9,7 +9,9 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/hash_ring.h"
@@ -61,6 +63,13 @@ class Engine {
   const store::HistoryStats* history_stats() const {
     return ready() && history_ ? &history_->stats() : nullptr;
   }
+
+  // GET of a finished run on the calling shard, without a hop to its owner: a succeeded run
+  // that history answers from memory (HistoryStore::GetNow). nullopt: ask the owner (on the
+  // owner's shard: the run is in its memory; or history has it only on disk, or not at all, or
+  // it did not succeed: a failed or cancelled run may be retried, which only its owner sees).
+  // Any shard; never suspends.
+  std::optional<Result<RunView>> GetFinishedNow(const RunId& id, std::string_view ns) const;
 
   // A listing across every shard's memory and the history store, newest
   // first. Any shard; suspends. Errors: the history store's.

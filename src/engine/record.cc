@@ -5,6 +5,7 @@
 #include "json/parse.h"
 #include "json/value_limits.h"
 #include "json/writer.h"
+#include "store/run_log.h"
 
 namespace rf::engine {
 
@@ -359,6 +360,23 @@ json::Value EventToJson(const Event& e, const RunId& run) {
   if (!e.step.empty()) o.emplace_back("step", e.step);
   if (!e.data.is_null()) o.emplace_back("data", e.data);
   return o;
+}
+
+Result<Run> RebuildRun(std::shared_ptr<const Definition> def, std::string_view log) {
+  Run r;
+  r.def = std::move(def);
+  Status st = store::ForEachLogRecord(log, [&](std::string_view payload) -> Status {
+    auto rec = DecodeRecord(payload);
+    if (!rec) return rec.error();
+    Apply(r, *rec, nullptr);
+    return {};
+  });
+  if (!st) return st.error();
+  // Every step is indexed by the definition's: a log without the run's creation (empty, or cut
+  // at its head) cannot be rendered, and answering that beats reading past the steps.
+  if (r.steps.size() != r.def->steps.size())
+    return Error{Errc::kCorrupt, "the run's log has no creation record"};
+  return r;
 }
 
 }  // namespace rf::engine

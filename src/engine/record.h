@@ -4,8 +4,10 @@
 // live and when replaying, and it reports the events the change produced.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/buffer.h"
@@ -63,6 +65,10 @@ struct Event {
 // Applies `r` to `run` (kRunCreated: `run` must be freshly initialised with its
 // definition) and appends the events it produced, numbered from run.event_seq.
 void Apply(Run& run, const Record& r, std::vector<Event>* events);
+
+// A run from its log (store/run_log.h framing), every record applied in order. Errors:
+// DecodeRecord's, or kCorrupt when the log has no creation record (its steps cannot be indexed).
+Result<Run> RebuildRun(std::shared_ptr<const Definition> def, std::string_view log);
 
 // Encoding for the journal: compact JSON (readable with standard tools). A record's data and text
 // within the live limits (json/value_limits.h, which Machine keeps) encode to at most

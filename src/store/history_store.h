@@ -95,6 +95,11 @@ class HistoryStore {
   virtual reactor::Task<Status> Put(std::vector<HistoryRun> runs) = 0;
   // The run with its log; nullopt when history does not have it.
   virtual reactor::Task<Result<std::optional<HistoryRun>>> Get(RunId id) = 0;
+  // Get, answered at once on the calling thread or not at all: kRetryLater when the store would
+  // have to wait (embedded: for the disk; PostgreSQL: always). Never suspends, never blocks.
+  virtual Result<std::optional<HistoryRun>> GetNow(RunId) {
+    return Error{Errc::kRetryLater, "history cannot answer without waiting"};
+  }
   // The finished run that was started with (workflow, key), if any.
   virtual reactor::Task<Result<std::optional<RunId>>> FindKey(std::string workflow,
                                                               std::string key) = 0;

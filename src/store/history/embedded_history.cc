@@ -174,6 +174,12 @@ reactor::Task<Result<std::optional<HistoryRun>>> EmbeddedHistoryStore::Get(RunId
   co_return FromLookup(std::move(r));
 }
 
+Result<std::optional<HistoryRun>> EmbeddedHistoryStore::GetNow(RunId id) {
+  auto r = db_->Get(IdBytes(id), Tier::kMemory);
+  Inline(r);
+  return FromLookup(std::move(r));
+}
+
 reactor::Task<Result<std::optional<RunId>>> EmbeddedHistoryStore::FindKey(std::string workflow,
                                                                           std::string key) {
   auto r = db_->FindKey(workflow, key, Tier::kMemory);

@@ -1650,6 +1650,37 @@ Task<bool> WaitEvicted(Engine* e, size_t live) {
   co_return false;
 }
 
+std::optional<Result<RunView>> FinishedNowOn(Engine* e, RunId id, std::string ns) {
+  return e->GetFinishedNow(id, ns);
+}
+
+// GET on any shard without the owner (Engine::GetFinishedNow): every succeeded run, on every
+// shard, reads back what its finish answered; a run of another namespace is not found; a failed
+// run (it may be retried) is left to its owner.
+Task<void> CheckFinishedNow(Engine* e) {
+  for (size_t i = 0; i < g->ids.size(); ++i) {
+    CAPTURE(i);
+    const RunId id = *rf::engine::ParseRunId(g->ids[i]);
+    for (unsigned s = 0; s < e->shards(); ++s) {
+      CAPTURE(s);
+      auto now = co_await SubmitTo(s, &FinishedNowOn, e, id, std::string());
+      CO_REQUIRE(now.has_value());  // just written: in RocksDB's memtables
+      CO_REQUIRE(now->has_value());
+      CHECK(J((*now)->json) == J(g->jsons[i]));
+      auto other = co_await SubmitTo(s, &FinishedNowOn, e, id, std::string("other"));
+      CO_REQUIRE(other.has_value());
+      CO_REQUIRE(!other->has_value());
+      CHECK(other->error().code == Errc::kNotFound);
+      auto same = co_await SubmitTo(s, &FinishedNowOn, e, id, std::string("default"));
+      CHECK((same.has_value() && same->has_value()));
+    }
+  }
+  for (unsigned s = 0; s < e->shards(); ++s) {
+    auto failed = co_await SubmitTo(s, &FinishedNowOn, e, *rf::engine::ParseRunId(g->key), std::string());
+    CHECK_FALSE(failed.has_value());
+  }
+}
+
 Task<void> HistoryBefore(Engine* e) {
   ScriptedHttp& http = g->http0();
   http.script = {Reply(500), Reply(500), Reply(500)};
@@ -1668,6 +1699,7 @@ Task<void> HistoryBefore(Engine* e) {
   const bool evicted = co_await WaitEvicted(e, 0);
   INFO("finished runs still in memory with a zero cache");
   CO_REQUIRE(evicted);
+  co_await CheckFinishedNow(e);
 
   // GET: every run reads back unchanged from history.
   for (size_t i = 0; i < g->ids.size(); ++i) {
