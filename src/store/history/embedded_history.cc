@@ -162,15 +162,14 @@ bool EmbeddedHistoryStore::Inline(const R& r) {
 }
 
 reactor::Task<Result<std::optional<HistoryRun>>> EmbeddedHistoryStore::Get(RunId id) {
-  auto r = db_->Get(IdBytes(id), Tier::kMemory);
-  if (!Inline(r)) {
-    const Nanos t0 = MonoNow();
-    r = co_await pool_->Run(Lane::kLookup, [this, &id, t0] {  // suspends
-      auto e = db_->Get(IdBytes(id));
-      Account(true, t0, 0);
-      return e;
-    });
-  }
+  auto now = GetNow(id);
+  if (now || now.error().code != kNotInMemory) co_return now;
+  const Nanos t0 = MonoNow();
+  auto r = co_await pool_->Run(Lane::kLookup, [this, &id, t0] {  // suspends
+    auto e = db_->Get(IdBytes(id));
+    Account(true, t0, 0);
+    return e;
+  });
   co_return FromLookup(std::move(r));
 }
 
