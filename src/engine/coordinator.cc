@@ -110,6 +110,7 @@ void Coordinator::Persist(Entry& e, std::vector<Record>& records, Machine& m,
       store_->AppendEvent(row, ev.seq, ev.at_ms, json::ToString(EventToJsonInRun(ev)));
   }
   const bool finished = !IsTerminal(before) && IsTerminal(e.run.status);
+  WatchFailed(e);
   const Effects& fx = m.effects();
   if (records.empty() && fx.execute.empty() && fx.timers.empty() && fx.abort.empty() &&
       fx.items.empty())

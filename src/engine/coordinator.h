@@ -1,15 +1,13 @@
 #pragma once
-// Coordinator: one per shard, the owner of the runs whose partitions the
-// ring gives this shard. It holds their live state, turns commands and step
-// results into Records (through Machine), appends them to the shard's
-// journal, and acts on their effects only once they are durable: a step
-// starts after the records that made it ready are on disk, a caller hears
-// "created" after the creation is. Everything here runs on the shard's thread.
+// Coordinator: one per shard, the owner of the runs whose partitions the ring gives this shard.
+// It holds their live state, turns commands and step results into Records (through Machine),
+// appends them to the shard's journal, and acts on their effects only once they are durable: a
+// step starts after the records that made it ready are on disk, a caller hears "created" after
+// the creation is. Everything here runs on the shard's thread.
 //
-// One commit per loop turn: every mutation of a turn is appended to the
-// journal at once and one flusher coroutine per turn awaits its durability,
-// then dispatches the turn's effects (steps into the worker queues, timers,
-// aborts, ?wait callers, SSE subscribers).
+// One commit per loop turn: every mutation of a turn is appended to the journal at once and one
+// flusher coroutine per turn awaits its durability, then dispatches the turn's effects (steps
+// into the worker queues, timers, aborts, ?wait callers, SSE subscribers).
 
 #include <atomic>
 #include <coroutine>
@@ -87,24 +85,26 @@ class Coordinator {
   std::optional<uint32_t> PickPartition();
   // Whether this shard holds `partition` now (its runs start here). Shard thread.
   bool Holds(uint32_t partition) const { return partition < held_.size() && held_[partition]; }
-  // With a store whose partitions move between instances (the engine calls these
-  // every second, after it refreshed the definitions; coordinator_partitions.cc):
-  // the live instances sharing the store, and the partitions of this shard this
-  // instance should hold now: it hands the others over and takes over what it
-  // can of these (free, or their holder died). Suspend.
+  // With a store whose partitions move between instances (the engine calls these every second,
+  // after it refreshed the definitions; coordinator_partitions.cc): the live instances sharing the
+  // store, and the partitions of this shard this instance should hold now: it hands the others over
+  // and takes over what it can of these (free, or their holder died). Suspend.
   reactor::Task<Result<std::vector<store::Member>>> Members();
   reactor::Task<void> Rebalance(std::vector<uint32_t> wanted);
-  // Runs not in memory are read from the history store. Suspends. `ns`: the namespace the
-  // caller acts in; a run of another one is kNotFound, as if it did not exist ("": any).
+  // Runs not in memory are read from the history store. Suspends. `ns`: the namespace the caller
+  // acts in; a run of another one is kNotFound, as if it did not exist ("": any).
   reactor::Task<Result<RunView>> Get(RunId id, std::string ns = {});
   bool InMemory(const RunId& id) const { return runs_.contains(id); }  // live, or cached
   reactor::Task<Result<RunView>> Cancel(RunId id, std::string ns = {});
   reactor::Task<Result<RunView>> Signal(RunId id, std::string name, json::Value payload,
                                         std::string ns = {});
   reactor::Task<Result<RunView>> Retry(RunId id, std::string ns = {});
-  // The runs held in memory that the history store does not have (yet): live
-  // runs and finished ones not moved. Engine::List merges history in.
+  // The runs held in memory that history does not have (yet): live runs and finished ones not
+  // moved. Engine::List merges history in.
   RunPage List(const RunQuery& q) const;
+  // Of those, the ones a listing of failed runs must ask this shard about (failed, or back from
+  // history by a retry); any thread reads it: while 0, history alone answers (WatchFailed).
+  int64_t FailedListed() const { return failed_listed_.load(std::memory_order_acquire); }
   // One run of a listing as JSON (dead_letter: with its error and failed step).
   static std::string SummaryJson(const RunId& id, std::string_view workflow, int64_t version,
                                  RunStatus status, int64_t created_ms, int64_t finished_ms,
@@ -176,6 +176,7 @@ class Coordinator {
     bool compact = false;  // finished: only the summary fields of `run` are kept (see Compact)
     bool moved = false;    // the history store has it: cached, may leave memory
     bool restored = false; // came back from history by a retry: history may hold an older copy
+    bool failed_listed = false;  // counted in failed_listed_
     Entry* lru_prev = nullptr;  // the cache's LRU list, oldest first (moved entries only)
     Entry* lru_next = nullptr;
     size_t cached_bytes = 0;
@@ -278,10 +279,9 @@ class Coordinator {
                          std::vector<Frame>& out);
   Status SubscribeFromLog(Entry& e, uint64_t after_seq, std::shared_ptr<fanout::Subscriber> s);
   void Publish(Entry& e, const std::vector<Event>& events, bool finished);
-  // Hands `frames` (one run's, in order) to its subscribers, each in event
-  // order without gaps; drops the subscribers that ended. `finished`: the run's
-  // end is durable (embedded store); a relaying store ends a subscriber at the
-  // terminal event instead.
+  // Hands `frames` (one run's, in order) to its subscribers, each in event order without gaps;
+  // drops the subscribers that ended. `finished`: the run's end is durable (embedded store); a
+  // relaying store ends a subscriber at the terminal event instead.
   void Offer(Entry& e, const std::vector<Frame>& frames, bool finished);
   void OfferTo(std::vector<Entry::Sub>& subs, const std::vector<Frame>& frames, bool finished);
   // Sends `sub` what it holds without a gap. True: the stream ended.
@@ -385,11 +385,10 @@ class Coordinator {
   // A live map item (the run live, the attempt current, the item in flight), or nullptr.
   const json::Value* LiveItem(const Entry& e, uint32_t step, uint32_t attempt, uint32_t item) const;
 
-  // Circuit breakers (coordinator_breakers.cc). A call passes its step's breaker before it
-  // takes an http slot: kPass (with the ticket to report the outcome on), kFailed (the attempt
-  // failed: "circuit open for <key>") or kParked (when_open delay: the item waits in parked_,
-  // still counted in its entry's `pending`, and is queued again when the breaker may let it
-  // through).
+  // Circuit breakers (coordinator_breakers.cc). A call passes its step's breaker before it takes an
+  // http slot: kPass (with the ticket to report the outcome on), kFailed (the attempt failed:
+  // "circuit open for <key>") or kParked (when_open delay: the item waits in parked_, still counted
+  // in its entry's `pending`, and is queued again when the breaker may let it through).
   Gate PassBreaker(const WorkItem& w, const Step& s, const std::string& url, BreakerTicket& ticket);
   std::string BreakerKey(const Entry& e, const Step& s, const std::string& url) const;
   void RecordBreaker(const BreakerTicket& t, const HttpResult& r, bool cancelled);
@@ -493,8 +492,7 @@ class Coordinator {
   void RearmTimer();
   static void OnTimer(reactor::Shard::TimerNode* n);
 
-  // Moving finished runs into history and the cache of moved ones
-  // (coordinator_history.cc).
+  // Moving finished runs into history and the cache of moved ones (coordinator_history.cc).
   void QueueMove(Entry& e);
   void WakeMoveWaiters();
   static reactor::Task<void> Mover(Coordinator* self);
@@ -548,7 +546,6 @@ class Coordinator {
                   std::string_view workflow = {}, int64_t version = 0);
   static Record QuarantineRecord(const Entry& e);  // the in-memory end of a quarantined run
   void ForgetMoved(const RunId& id);  // replay: history has it
-
   static const size_t kMaxPendingMoves;
   static const Nanos kMoveWaitLimit;
 
@@ -568,6 +565,9 @@ class Coordinator {
 
   std::map<RunId, std::unique_ptr<Entry>> runs_;  // ordered: ids are time-ordered
   std::set<RunId> listed_;  // runs history does not have: live, and finished not yet moved
+  std::atomic<int64_t> failed_listed_{0};  // entries of listed_ with failed_listed (FailedListed)
+  void WatchFailed(Entry& e);  // after e's status or `restored` changed
+  void Unlist(Entry& e);       // e leaves listed_
 
   store::HistoryStore* history_ = nullptr;
   std::deque<std::pair<RunId, uint32_t>> to_move_;  // finished runs (and their record count) to move

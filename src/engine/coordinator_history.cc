@@ -127,9 +127,25 @@ void Coordinator::WakeMoveWaiters() {
 
 void Coordinator::CacheInsert(Entry& e) {
   e.moved = true;
-  listed_.erase(e.run.id);
+  Unlist(e);
   LruPush(e);
   EvictCache();
+}
+
+// A failed run stays counted until it leaves listed_, which it does only once history holds it
+// durably: another shard that reads 0 (acquire, after this shard's release) and then reads
+// history finds every failed run of this shard there. A retried one stays counted while it runs.
+void Coordinator::WatchFailed(Entry& e) {
+  if (e.failed_listed || (e.run.status != RunStatus::kFailed && !e.restored)) return;
+  e.failed_listed = true;
+  failed_listed_.fetch_add(1, std::memory_order_release);
+}
+
+void Coordinator::Unlist(Entry& e) {
+  listed_.erase(e.run.id);
+  if (!e.failed_listed) return;
+  e.failed_listed = false;
+  failed_listed_.fetch_sub(1, std::memory_order_release);
 }
 
 void Coordinator::LruPush(Entry& e) {
@@ -205,7 +221,7 @@ std::map<RunId, std::unique_ptr<Coordinator::Entry>>::iterator Coordinator::Drop
       idempotency_.erase(k);
   }
   for (Entry::Sub& sub : e.subscribers) fanout::Subscriber::Publish(sub.to, std::vector<fanout::Chunk>{}, true);
-  listed_.erase(it->first);
+  Unlist(e);
   stats_->runs_retained.Add(-1);
   return runs_.erase(it);
 }
@@ -265,6 +281,7 @@ Status Coordinator::Restore(Entry& e) {
   e.moved = false;
   e.restored = true;
   listed_.insert(e.run.id);
+  WatchFailed(e);
   if (!history_->fed_by_commits()) {
     // The journal forgot this run when history took it: write its records
     // again, so a replay rebuilds the whole run before what follows.

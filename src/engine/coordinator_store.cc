@@ -72,7 +72,7 @@ void Coordinator::ForgetMoved(const RunId& id) {
     auto k = idempotency_.find(std::string(e.run.def->name) + '\n' + e.run.idempotency_key);
     if (k != idempotency_.end() && k->second == &e) idempotency_.erase(k);
   }
-  listed_.erase(id);
+  Unlist(e);
   runs_.erase(it);
 }
 
@@ -126,6 +126,7 @@ Status Coordinator::ReplayRecord(std::string_view payload) {
     return {};
   }
   Apply(e->run, *r, nullptr);
+  WatchFailed(*e);
   store::AppendToLog(e->log, payload);
   ++e->records;
   return {};
@@ -149,6 +150,7 @@ void Coordinator::Quarantine(const RunId& id, Entry* e, std::string_view payload
   e->quarantined_at = ++e->records;
   e->run.error = "quarantined: " + reason;
   Apply(e->run, QuarantineRecord(*e), nullptr);
+  WatchFailed(*e);
   stats_->runs_quarantined.Add();
   RF_LOG(kError, "run quarantined: it reads as failed and is listed in /v1/dead-letter",
          {"run", e->run.id_text}, {"workflow", e->run.def->name}, {"error", e->run.error});

@@ -1681,6 +1681,29 @@ Task<void> CheckFinishedNow(Engine* e) {
   }
 }
 
+Task<std::vector<std::string>> DeadIdsOn(Engine* e) {
+  RunQuery q;
+  q.dead_letter = true;
+  std::vector<std::string> ids;
+  for (const Value& v : co_await List(e, &q)) ids.push_back(Str(v, "/id"));
+  co_return ids;
+}
+
+int64_t FailedListedOn() { return Coordinator::Local().FailedListed(); }
+
+// Dead-letter read on every shard (Engine::List does not ask a shard whose FailedListed is 0):
+// lists exactly `want`; `counted`: the shards' FailedListed summed (-1: not checked).
+Task<void> CheckDeadEverywhere(Engine* e, std::vector<std::string> want, int64_t counted) {
+  int64_t sum = 0;
+  for (unsigned s = 0; s < e->shards(); ++s) {
+    CAPTURE(s);
+    std::vector<std::string> ids = co_await SubmitTo(s, &DeadIdsOn, e);
+    CHECK(ids == want);
+    sum += co_await SubmitTo(s, &FailedListedOn);
+  }
+  if (counted >= 0) CHECK(sum == counted);
+}
+
 Task<void> HistoryBefore(Engine* e) {
   ScriptedHttp& http = g->http0();
   http.script = {Reply(500), Reply(500), Reply(500)};
@@ -1696,10 +1719,13 @@ Task<void> HistoryBefore(Engine* e) {
   Value failed = co_await MustStart(e, "h", J("{}"), kWait, "", 0);
   CO_REQUIRE(Str(failed, "/status") == "failed");
   g->key = Str(failed, "/id");
+  const std::vector<std::string> only_failed(1, g->key);
+  co_await CheckDeadEverywhere(e, only_failed, -1);  // in memory or moved already: listed either way
   const bool evicted = co_await WaitEvicted(e, 0);
   INFO("finished runs still in memory with a zero cache");
   CO_REQUIRE(evicted);
   co_await CheckFinishedNow(e);
+  co_await CheckDeadEverywhere(e, only_failed, 0);  // history alone answers
 
   // GET: every run reads back unchanged from history.
   for (size_t i = 0; i < g->ids.size(); ++i) {
@@ -1743,9 +1769,15 @@ Task<void> HistoryBefore(Engine* e) {
   std::string text = co_await Collect(sub, 8, true);
   CHECK(sub->ended());
   CHECK(Frames(text).size() == 8);  // created, 3 x (started, succeeded), succeeded
-  // A retry brings the failed run back from history and finishes it.
+  // A retry brings the failed run back from history and finishes it. While it runs, history
+  // still holds it as failed: no shard lists it in dead-letter.
+  http.block = true;
+  http.block_limit = 300 * kMillis;
   auto retried = co_await Retry(e, *rf::engine::ParseRunId(g->key));
   CO_REQUIRE(retried.has_value());
+  CHECK(Str(J(retried->json), "/status") != "failed");
+  co_await CheckDeadEverywhere(e, std::vector<std::string>(), 1);
+  http.block = false;
   Value done = co_await WaitStatus(e, *rf::engine::ParseRunId(g->key), "succeeded");
   CHECK(Size(StepOf(done, "call"), "/attempts") == 4);
   g->jsons.push_back(S(done));
