@@ -18,6 +18,8 @@
 #   SHORT_DURATION=20    seconds of the short run (fresh data dir, the reference)     [20]
 #   READ_DURATION=10     seconds of each read scenario, W3 with/without readers, nginx [10]
 #   READ_ROUNDS=2        rounds of "W3 alone, then W3 with the readers", alternating   [2]
+#   READ_RATE=200        requests per second of each reader, paced (rf-loadgen --rate;
+#                        latency from each request's scheduled time); 0: closed loop  [200]
 #   FAILED_RUNS=1000     failing runs (an http step answered 400) started before the load, so
 #                        that dead-letter has entries older than every W3 run          [1000]
 #   LIVE_RUNS=10000      delay runs (LIVE_DELAY_MS) live at the kill -9               [10000]
@@ -59,6 +61,7 @@ CLIENTS=${CLIENTS:-200}
 SHORT_DURATION=${SHORT_DURATION:-20}
 READ_DURATION=${READ_DURATION:-10}
 READ_ROUNDS=${READ_ROUNDS:-2}
+READ_RATE=${READ_RATE:-200}
 FAILED_RUNS=${FAILED_RUNS:-1000}
 LIVE_RUNS=${LIVE_RUNS:-10000}
 LIVE_DELAY_MS=${LIVE_DELAY_MS:-600000}
@@ -78,6 +81,7 @@ for v in RUNS CLIENTS SHORT_DURATION READ_DURATION FAILED_RUNS LIVE_RUNS LIVE_DE
     RSS_INTERVAL MAX_LOAD RESTART_TIMEOUT SHARDS THREADS NGINX_WORKERS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "history.sh: $v must be a positive integer" >&2; exit 2; }
 done
+[[ $READ_RATE =~ ^(0|[1-9][0-9]*)$ ]] || { echo "history.sh: READ_RATE must be 0 or a positive integer" >&2; exit 2; }
 ((MAX_LOAD <= 86400)) || { echo "history.sh: MAX_LOAD is at most 86400 (rf-loadgen's bound)" >&2; exit 2; }
 [[ $HISTORY_CACHE =~ ^[0-9A-Za-z]+$ ]] || { echo "history.sh: bad HISTORY_CACHE" >&2; exit 2; }
 
@@ -161,7 +165,7 @@ else
 fi
 echo "nginx   : $(nginx -v 2>&1 | sed 's/^nginx version: //') workers=$NGINX_WORKERS"
 echo "driver  : rf-loadgen threads=$THREADS, closed loop, keep-alive; latency = send -> full response"
-echo "settings: runs=$RUNS clients=$CLIENTS short=${SHORT_DURATION}s reads=${READ_DURATION}s failed_runs=$FAILED_RUNS live_runs=$LIVE_RUNS (delay ${LIVE_DELAY_MS}ms) id_sample=$ID_SAMPLE rss_every=${RSS_INTERVAL}s"
+echo "settings: runs=$RUNS clients=$CLIENTS short=${SHORT_DURATION}s reads=${READ_DURATION}s read_rate=${READ_RATE}/s failed_runs=$FAILED_RUNS live_runs=$LIVE_RUNS (delay ${LIVE_DELAY_MS}ms) id_sample=$ID_SAMPLE rss_every=${RSS_INTERVAL}s"
 echo "          (driver, daemon and nginx share the cores)"
 
 # ------------------------------------------------------------------ workflows and helpers
@@ -270,7 +274,10 @@ w3() {
         --timeout "$WAIT_TIMEOUT" "$@"
 }
 
-# Readers: one closed-loop client each (their latency, not their throughput, is measured).
+# Readers: one client each, paced at READ_RATE (their latency, not their throughput, is
+# measured). Closed-loop readers send as fast as the daemon answers: a faster read path then
+# showed as a heavier read load on W3 ("W3 with the readers"), and a reader's p99 was the
+# latency of its own back-to-back stream.
 # reader_args KIND: rf-loadgen arguments of the get / list / dead reader.
 reader_args() {
     case $1 in
@@ -284,6 +291,7 @@ reader_args() {
 start_reader() {
     local row=$1 kind=$2 args
     read -r -a args <<<"$(reader_args "$kind")"
+    ((READ_RATE > 0)) && args+=(--rate "$READ_RATE")
     "$LOADGEN_BIN" --url "$RF" --clients 1 --duration "$READ_DURATION" "${args[@]}" \
         >"$TMP/$row.out" 2>"$TMP/$row.err" &
     READER_PID=$!
@@ -537,7 +545,13 @@ row "restart: runs retained at kill -9 (live)" "${RETAINED_AT_KILL:-n/a} (${LIVE
 row "restart: exec -> first 200 /health/ready" "${RESTART_MS:-n/a}${RESTART_MS:+ ms}" "<= 1000 ms" "$(le "${RESTART_MS:-n/a}" 1000)"
 row "ref: nginx GET /ok, $CLIENTS clients" "$(int "$(v ref rps)") req/s (p99 $(v ref p99_ms) ms)" "-" "-"
 echo
-echo "reads: one closed-loop client each; GET /v1/runs/{id} picks at random among $IDS run ids"
+if ((READ_RATE > 0)); then
+    echo "reads: one client each, $READ_RATE requests/s paced (latency from each request's scheduled"
+    echo "time; a late answer delays the next send and counts against it); GET /v1/runs/{id} picks at"
+    echo "random among $IDS run ids"
+else
+    echo "reads: one closed-loop client each; GET /v1/runs/{id} picks at random among $IDS run ids"
+fi
 echo "sampled evenly over the load (every ${every}th); dead-letter?limit=10 answered $DEAD_COUNT runs (of"
 echo "the $FAILED_RUNS failing runs started before the load, older than every W3 run). idle: after"
 echo "the load, nothing else running; loaded: during 'W3 with the readers'. $READ_ROUNDS rounds of"

@@ -17,6 +17,13 @@
 // JSON pointer of every --save-every-th successful response to a file (e.g. the ids of the runs
 // a load created, to read old runs back later).
 //
+// --rate R turns the closed loop into a paced one: each client sends its requests on a fixed
+// schedule (R per second over all clients) and a request's latency starts at its scheduled
+// time, not at the send, so a stalled server shows as latency of every request it held up
+// (no coordinated omission). A client whose previous response came late sends at once. The
+// readers of bench/history.sh use it: a closed-loop reader sends as fast as the daemon
+// answers, so a faster read path would be measured as a heavier read load.
+//
 // Output, one line on stdout:
 //   requests=N errors=N seconds=S rps=R p50_ms=X p95_ms=X p99_ms=X max_ms=X mean_ms=X
 //   status_errors=N body_errors=N socket_errors=N timeouts=N reconnects=N
@@ -100,6 +107,7 @@ struct Options {
   int64_t runs = 0;    // 0: none
   Nanos timeout = 60 * kSeconds;
   bool pin = false;
+  int64_t rate = 0;  // --rate: requests per second over all clients, paced; 0: closed loop
 };
 
 constexpr const char* kUsage =
@@ -117,6 +125,8 @@ constexpr const char* kUsage =
   --header 'K: V'      extra request header (repeatable)
   --threads N          reactor shards (1..64)                           [default: 1]
   --clients C          concurrent keep-alive connections, closed loop   [default: 1]
+  --rate R             paced instead: R requests per second over all clients, each client
+                       on a fixed schedule; latency from the scheduled time [default: off]
   --duration D         stop after D (e.g. 500ms, 20s, 2m; bare number = seconds)
   --runs N             stop after N requests in total (attempts, failed ones included)
   --timeout D          per-request bound; a slower request is an error  [default: 60s]
@@ -279,6 +289,10 @@ Result<Options> ParseArgs(int argc, char** argv) {
       }
       o.save_pointer = value.substr(0, eq);
       o.save_file = value.substr(eq + 1);
+    } else if (key == "--rate") {
+      auto v = ParseInt(value, 1, 10'000'000, "--rate");
+      if (!v) return v.error();
+      o.rate = *v;
     } else if (key == "--save-every") {
       auto v = ParseInt(value, 1, int64_t{1} << 40, "--save-every");
       if (!v) return v.error();
@@ -590,8 +604,19 @@ Task<void> RunClient(ShardRun* run, int fd) {
   std::unique_ptr<char[]> buf(new char[kRecvBuffer]);
   http::client::ResponseParser parser;
   __kernel_timespec ts{};
+  // --rate: this client's share of the schedule, its first send at a random phase of it.
+  const Nanos interval = o.rate > 0 ? kSeconds * o.clients / o.rate : 0;
+  Nanos scheduled = 0;
+  if (interval > 0) scheduled = MonoNow() + std::uniform_int_distribution<Nanos>(0, interval - 1)(run->rng);
 
-  while (run->TakeTicket()) {
+  while (true) {
+    bool on_time = true;  // paced: not held back by the previous response
+    if (interval > 0) {
+      if (scheduled > run->stop_at) break;
+      if (MonoNow() < scheduled) co_await reactor::Sleep::Until(scheduled);  // suspends
+      else on_time = false;
+    }
+    if (!run->TakeTicket()) break;
     const Nanos t0 = MonoNow();
     const Nanos deadline = std::min(t0 + o.timeout, run->stop_at);
     Outcome outcome = Outcome::kOk;
@@ -622,7 +647,10 @@ Task<void> RunClient(ShardRun* run, int fd) {
     }
 
     // Latency starts at the send: a reconnect (after the server closed) is not part of it.
-    const Nanos sent_at = MonoNow();
+    // Paced, a request the previous response held back starts at its scheduled time (how late
+    // this client's own timer woke it is not the server's).
+    const Nanos sent_at = on_time ? MonoNow() : scheduled;
+    scheduled += interval;
     std::string_view out = run->NextRequest();
     while (outcome == Outcome::kOk && !out.empty()) {
       reactor::SendOp op(fd, out);
