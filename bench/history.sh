@@ -20,6 +20,7 @@
 #   READ_ROUNDS=2        rounds of "W3 alone, then W3 with the readers", alternating   [2]
 #   READ_RATE=200        requests per second of each reader, paced (rf-loadgen --rate;
 #                        latency from each request's scheduled time); 0: closed loop  [200]
+#   READ_CLIENTS=4       connections of each reader (paced: the rate is shared)      [4]
 #   FAILED_RUNS=1000     failing runs (an http step answered 400) started before the load, so
 #                        that dead-letter has entries older than every W3 run          [1000]
 #   LIVE_RUNS=10000      delay runs (LIVE_DELAY_MS) live at the kill -9               [10000]
@@ -62,6 +63,7 @@ SHORT_DURATION=${SHORT_DURATION:-20}
 READ_DURATION=${READ_DURATION:-10}
 READ_ROUNDS=${READ_ROUNDS:-2}
 READ_RATE=${READ_RATE:-200}
+READ_CLIENTS=${READ_CLIENTS:-4}
 FAILED_RUNS=${FAILED_RUNS:-1000}
 LIVE_RUNS=${LIVE_RUNS:-10000}
 LIVE_DELAY_MS=${LIVE_DELAY_MS:-600000}
@@ -77,7 +79,7 @@ NGINX_WORKERS=${NGINX_WORKERS:-1}
 WAIT_TIMEOUT=35s  # rf-loadgen's per-request bound for ?wait=30s starts
 
 [[ $FSYNC == always || $FSYNC == never ]] || { echo "history.sh: FSYNC must be always or never" >&2; exit 2; }
-for v in RUNS CLIENTS SHORT_DURATION READ_DURATION FAILED_RUNS LIVE_RUNS LIVE_DELAY_MS ID_SAMPLE \
+for v in RUNS CLIENTS SHORT_DURATION READ_DURATION READ_CLIENTS FAILED_RUNS LIVE_RUNS LIVE_DELAY_MS ID_SAMPLE \
     RSS_INTERVAL MAX_LOAD RESTART_TIMEOUT SHARDS THREADS NGINX_WORKERS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "history.sh: $v must be a positive integer" >&2; exit 2; }
 done
@@ -165,7 +167,7 @@ else
 fi
 echo "nginx   : $(nginx -v 2>&1 | sed 's/^nginx version: //') workers=$NGINX_WORKERS"
 echo "driver  : rf-loadgen threads=$THREADS, closed loop, keep-alive; latency = send -> full response"
-echo "settings: runs=$RUNS clients=$CLIENTS short=${SHORT_DURATION}s reads=${READ_DURATION}s read_rate=${READ_RATE}/s failed_runs=$FAILED_RUNS live_runs=$LIVE_RUNS (delay ${LIVE_DELAY_MS}ms) id_sample=$ID_SAMPLE rss_every=${RSS_INTERVAL}s"
+echo "settings: runs=$RUNS clients=$CLIENTS short=${SHORT_DURATION}s reads=${READ_DURATION}s read_rate=${READ_RATE}/s read_clients=$READ_CLIENTS failed_runs=$FAILED_RUNS live_runs=$LIVE_RUNS (delay ${LIVE_DELAY_MS}ms) id_sample=$ID_SAMPLE rss_every=${RSS_INTERVAL}s"
 echo "          (driver, daemon and nginx share the cores)"
 
 # ------------------------------------------------------------------ workflows and helpers
@@ -274,10 +276,11 @@ w3() {
         --timeout "$WAIT_TIMEOUT" "$@"
 }
 
-# Readers: one client each, paced at READ_RATE (their latency, not their throughput, is
-# measured). Closed-loop readers send as fast as the daemon answers: a faster read path then
-# showed as a heavier read load on W3 ("W3 with the readers"), and a reader's p99 was the
-# latency of its own back-to-back stream.
+# Readers: READ_CLIENTS connections each, paced at READ_RATE over them (their latency, not
+# their throughput, is measured). Closed-loop readers send as fast as the daemon answers: a
+# faster read path then showed as a heavier read load on W3 ("W3 with the readers"), and a
+# reader's p99 was the latency of its own back-to-back stream. One paced connection queues in
+# the client as soon as one answer takes longer than the interval.
 # reader_args KIND: rf-loadgen arguments of the get / list / dead reader.
 reader_args() {
     case $1 in
@@ -292,7 +295,7 @@ start_reader() {
     local row=$1 kind=$2 args
     read -r -a args <<<"$(reader_args "$kind")"
     ((READ_RATE > 0)) && args+=(--rate "$READ_RATE")
-    "$LOADGEN_BIN" --url "$RF" --clients 1 --duration "$READ_DURATION" "${args[@]}" \
+    "$LOADGEN_BIN" --url "$RF" --clients "$READ_CLIENTS" --duration "$READ_DURATION" "${args[@]}" \
         >"$TMP/$row.out" 2>"$TMP/$row.err" &
     READER_PID=$!
     PIDS+=("$READER_PID")
@@ -392,7 +395,7 @@ IDS=$(wc -l <"$TMP/paths.txt")
 DEAD_COUNT=$(curl -s --max-time 10 "$RF$DEAD_PATH" | jq '.runs | length' 2>/dev/null || echo '?')
 if [[ $IDS -gt 0 ]]; then
     sleep 5  # idle: let the load's tail (flushes) settle
-    echo "== reads, idle: ${READ_DURATION}s each, 1 client, $IDS sampled run ids" >&2
+    echo "== reads, idle: ${READ_DURATION}s each, $READ_CLIENTS connections, $IDS sampled run ids" >&2
     for kind in get list dead; do
         start_reader "idle_$kind" "$kind"
         finish_reader "idle_$kind" "$READER_PID" "idle read: $kind"
@@ -546,11 +549,11 @@ row "restart: exec -> first 200 /health/ready" "${RESTART_MS:-n/a}${RESTART_MS:+
 row "ref: nginx GET /ok, $CLIENTS clients" "$(int "$(v ref rps)") req/s (p99 $(v ref p99_ms) ms)" "-" "-"
 echo
 if ((READ_RATE > 0)); then
-    echo "reads: one client each, $READ_RATE requests/s paced (latency from each request's scheduled"
-    echo "time; a late answer delays the next send and counts against it); GET /v1/runs/{id} picks at"
+    echo "reads: $READ_CLIENTS connections each, $READ_RATE requests/s over them, paced (latency from"
+    echo "a request's scheduled time when a late answer held it back); GET /v1/runs/{id} picks at"
     echo "random among $IDS run ids"
 else
-    echo "reads: one closed-loop client each; GET /v1/runs/{id} picks at random among $IDS run ids"
+    echo "reads: $READ_CLIENTS closed-loop connections each; GET /v1/runs/{id} picks at random among $IDS run ids"
 fi
 echo "sampled evenly over the load (every ${every}th); dead-letter?limit=10 answered $DEAD_COUNT runs (of"
 echo "the $FAILED_RUNS failing runs started before the load, older than every W3 run). idle: after"
