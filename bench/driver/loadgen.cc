@@ -18,11 +18,12 @@
 // a load created, to read old runs back later).
 //
 // --rate R turns the closed loop into a paced one: each client sends its requests on a fixed
-// schedule (R per second over all clients) and a request's latency starts at its scheduled
-// time, not at the send, so a stalled server shows as latency of every request it held up
-// (no coordinated omission). A client whose previous response came late sends at once. The
-// readers of bench/history.sh use it: a closed-loop reader sends as fast as the daemon
-// answers, so a faster read path would be measured as a heavier read load.
+// schedule (R per second over all clients). A client whose previous response came late sends
+// at once, and that request's latency starts at its scheduled time, not at the send, so a
+// stalled server shows as latency of every request it held up (no coordinated omission); a
+// client's own late timer does not count. The readers of bench/history.sh use it: a
+// closed-loop reader sends as fast as the daemon answers, so a faster read path would be
+// measured as a heavier read load.
 //
 // Output, one line on stdout:
 //   requests=N errors=N seconds=S rps=R p50_ms=X p95_ms=X p99_ms=X max_ms=X mean_ms=X
@@ -126,7 +127,8 @@ constexpr const char* kUsage =
   --threads N          reactor shards (1..64)                           [default: 1]
   --clients C          concurrent keep-alive connections, closed loop   [default: 1]
   --rate R             paced instead: R requests per second over all clients, each client
-                       on a fixed schedule; latency from the scheduled time [default: off]
+                       on a fixed schedule (latency from the scheduled time when a late
+                       response held a request back)                  [default: off]
   --duration D         stop after D (e.g. 500ms, 20s, 2m; bare number = seconds)
   --runs N             stop after N requests in total (attempts, failed ones included)
   --timeout D          per-request bound; a slower request is an error  [default: 60s]
@@ -607,7 +609,8 @@ Task<void> RunClient(ShardRun* run, int fd) {
   // --rate: this client's share of the schedule, its first send at a random phase of it.
   const Nanos interval = o.rate > 0 ? kSeconds * o.clients / o.rate : 0;
   Nanos scheduled = 0;
-  if (interval > 0) scheduled = MonoNow() + std::uniform_int_distribution<Nanos>(0, interval - 1)(run->rng);
+  if (interval > 0)
+    scheduled = MonoNow() + std::uniform_int_distribution<Nanos>(0, interval - 1)(run->rng);
 
   while (true) {
     bool on_time = true;  // paced: not held back by the previous response

@@ -1720,7 +1720,7 @@ Task<void> HistoryBefore(Engine* e) {
   CO_REQUIRE(Str(failed, "/status") == "failed");
   g->key = Str(failed, "/id");
   const std::vector<std::string> only_failed(1, g->key);
-  co_await CheckDeadEverywhere(e, only_failed, -1);  // in memory or moved already: listed either way
+  co_await CheckDeadEverywhere(e, only_failed, -1);  // in memory or moved: listed either way
   const bool evicted = co_await WaitEvicted(e, 0);
   INFO("finished runs still in memory with a zero cache");
   CO_REQUIRE(evicted);
