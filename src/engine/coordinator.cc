@@ -339,6 +339,7 @@ reactor::Task<Result<RunView>> Coordinator::Start(StartCommand cmd) {
       queued = cmd.def->debounce || !AdmitFlow(*e);  // a debounced start waits out its quiet time
     }
     e->log.reserve(256 + 256 * cmd.def->steps.size());  // one allocation for a typical run's records
+    e->fresh = true;
     runs_.emplace(id, std::move(owned));
     listed_.insert(id);
     std::vector<Record> records;

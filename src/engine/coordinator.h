@@ -176,6 +176,7 @@ class Coordinator {
     bool compact = false;  // finished: only the summary fields of `run` are kept (see Compact)
     bool moved = false;    // the history store has it: cached, may leave memory
     bool restored = false; // came back from history by a retry: history may hold an older copy
+    bool fresh = false;    // started by this process (not replayed): history cannot hold it
     bool failed_listed = false;  // counted in failed_listed_
     Entry* lru_prev = nullptr;  // the cache's LRU list, oldest first (moved entries only)
     Entry* lru_next = nullptr;
@@ -518,8 +519,7 @@ class Coordinator {
   // Drops the run from memory (retention, eviction); returns the next entry.
   std::map<RunId, std::unique_ptr<Entry>>::iterator Drop(std::map<RunId, std::unique_ptr<Entry>>::iterator it);
 
-  // Partitions (coordinator_partitions.cc). A shard serves the runs of the
-  // partitions its store holds, less those it is handing over.
+  // Partitions (coordinator_partitions.cc): a shard serves those its store holds, less handed-over.
   Status CheckHeld(uint32_t partition) const;
   void SetHeld(const std::vector<uint32_t>& partitions);
   bool Releasing(const Entry& e) const;  // its partition is being handed over

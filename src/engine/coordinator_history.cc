@@ -85,6 +85,7 @@ reactor::Task<void> Coordinator::Mover(Coordinator* self) {
       if (e && !e->moved && e->terminal_durable && e->records == records) {
         batch.push_back(HistoryOf(e->run, e->log));
         batch.back().may_replace = e->restored;
+        batch.back().is_new = e->fresh && !e->restored;
       }
     }
     Status st;

@@ -45,6 +45,8 @@ struct HistoryRun {
   std::string log;              // empty in listings
   // Put: history may hold an older copy with other indexes (a retried run).
   bool may_replace = false;
+  // Put: history cannot hold it (a run this process created and never moved): no look at all.
+  bool is_new = false;
 };
 
 // A listing of history: newest run id first, ids strictly below `before`.

@@ -33,6 +33,7 @@ Entry ToEntry(HistoryRun r) {
   e.failed_step = std::move(r.failed_step);
   e.log = std::move(r.log);
   e.may_replace = r.may_replace;
+  e.is_new = r.is_new;
   return e;
 }
 

@@ -73,6 +73,8 @@ struct Entry {
   // (a retried run written again). False looks for it only where the bloom
   // filters say it may be (a move repeated after a crash).
   bool may_replace = true;
+  // Write: the caller knows the store cannot hold it (overrides may_replace): nothing is read.
+  bool is_new = false;
 };
 
 struct Options {

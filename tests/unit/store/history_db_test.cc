@@ -245,6 +245,18 @@ TEST_SUITE("store.history_db") {
       repeat.may_replace = false;
       REQUIRE((*db)->Write({repeat}).has_value());
       CHECK((*db)->NamespaceBytes("default") == log1);
+      // A run the caller knows is new is written without a look for an older copy.
+      Entry fresh = Run(5, "team/e", 3, 1040);
+      fresh.is_new = true;
+      fresh.may_replace = true;  // is_new wins: nothing is read
+      REQUIRE((*db)->Write({fresh}).has_value());
+      CHECK((*db)->NamespaceBytes("team") == 3 * log1);
+      auto got = (*db)->Get(Id(5));
+      REQUIRE(got.has_value());
+      REQUIRE(got->has_value());
+      CHECK((*got)->workflow == "team/e");
+      REQUIRE((*db)->Remove(Id(5)).has_value());
+      CHECK((*db)->NamespaceBytes("team") == 2 * log1);
       // A run written again (a retried run) counts once, with its new log.
       Entry again = Run(2, "team/b", 3, 1020);
       again.log = std::string(500, 'x');
