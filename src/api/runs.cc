@@ -160,7 +160,8 @@ reactor::Task<void> GetRun(void* p, RequestContext& rc) {
   // Most GETs of old runs end here, on the shard that read the request. Under W3 at 200 clients
   // the hop to the owner and back (two more turns of busy shards) was most of their latency:
   // p50/p99 0.7/9 ms with it, 0.2/4 ms without (1M runs, GET and dead-letter readers).
-  if (auto now = ctx.engine->GetFinishedNow(*id, detail::Namespace(rc))) {
+  auto now = co_await ctx.engine->GetFinished(*id, std::string(detail::Namespace(rc)));  // suspends
+  if (now) {
     if (!*now) {
       detail::ReplyError(rc.resp, now->error(), "run_not_found");
     } else {

@@ -102,6 +102,10 @@ class HistoryStore {
   virtual Result<std::optional<HistoryRun>> GetNow(RunId) {
     return Error{Errc::kRetryLater, "history cannot answer without waiting"};
   }
+  // True when Get reads only this machine (embedded: memory or the local disk), so any shard
+  // may read a finished run itself rather than ask the run's owner; false when Get is a query
+  // to a server (PostgreSQL), which a GET of a live run would then pay for nothing.
+  virtual bool reads_locally() const { return false; }
   // The finished run that was started with (workflow, key), if any.
   virtual reactor::Task<Result<std::optional<RunId>>> FindKey(std::string workflow,
                                                               std::string key) = 0;

@@ -35,6 +35,7 @@ class EmbeddedHistoryStore final : public HistoryStore {
   reactor::Task<Status> Put(std::vector<HistoryRun> runs) override;
   reactor::Task<Result<std::optional<HistoryRun>>> Get(RunId id) override;
   Result<std::optional<HistoryRun>> GetNow(RunId id) override;
+  bool reads_locally() const override { return true; }
   reactor::Task<Result<std::optional<RunId>>> FindKey(std::string workflow, std::string key) override;
   reactor::Task<Result<std::vector<HistoryRun>>> List(HistoryQuery q) override;
   reactor::Task<Status> Remove(RunId id) override;

@@ -252,6 +252,7 @@ struct Ctx {
   Body body = nullptr;
   std::string open_error;
   Nanos close_took = 0;
+  bool inline_page_cache = true;  // false: a read on a shard stops at RocksDB's block cache
 
   // What a phase hands to the next.
   std::vector<std::string> ids;
@@ -282,7 +283,8 @@ void Phase(Ctx& c, Body body) {
   c.stores = std::make_unique<rf::store::embedded::EmbeddedStoreFactory>(
       c.options.data_dir, c.options.fsync,
       std::make_unique<rf::store::history::EmbeddedHistoryStore>(rf::store::history::EmbeddedHistoryOptions{
-          c.options.data_dir + "/history", c.options.fsync, c.options.history_cache / 2}));
+          c.options.data_dir + "/history", c.options.fsync, c.options.history_cache / 2,
+          c.inline_page_cache}));
   c.engine = std::make_unique<Engine>(c.shards, c.options, http, c.stores.get());
   c.body = body;
   c.open_error.clear();
@@ -1650,33 +1652,33 @@ Task<bool> WaitEvicted(Engine* e, size_t live) {
   co_return false;
 }
 
-std::optional<Result<RunView>> FinishedNowOn(Engine* e, RunId id, std::string ns) {
-  return e->GetFinishedNow(id, ns);
+Task<std::optional<Result<RunView>>> FinishedOn(Engine* e, RunId id, std::string ns) {
+  return e->GetFinished(id, std::move(ns));
 }
 
-// GET on any shard without the owner (Engine::GetFinishedNow): every succeeded run, on every
+// GET on any shard without the owner (Engine::GetFinished): every succeeded run, on every
 // shard, reads back what its finish answered; a run of another namespace is not found; a failed
 // run (it may be retried) is left to its owner.
-Task<void> CheckFinishedNow(Engine* e) {
+Task<void> CheckFinished(Engine* e) {
   for (size_t i = 0; i < g->ids.size(); ++i) {
     CAPTURE(i);
     const RunId id = *rf::engine::ParseRunId(g->ids[i]);
     for (unsigned s = 0; s < e->shards(); ++s) {
       CAPTURE(s);
-      auto now = co_await SubmitTo(s, &FinishedNowOn, e, id, std::string());
+      auto now = co_await SubmitTo(s, &FinishedOn, e, id, std::string());
       CO_REQUIRE(now.has_value());  // just written: in RocksDB's memtables
       CO_REQUIRE(now->has_value());
       CHECK(J((*now)->json) == J(g->jsons[i]));
-      auto other = co_await SubmitTo(s, &FinishedNowOn, e, id, std::string("other"));
+      auto other = co_await SubmitTo(s, &FinishedOn, e, id, std::string("other"));
       CO_REQUIRE(other.has_value());
       CO_REQUIRE(!other->has_value());
       CHECK(other->error().code == Errc::kNotFound);
-      auto same = co_await SubmitTo(s, &FinishedNowOn, e, id, std::string("default"));
+      auto same = co_await SubmitTo(s, &FinishedOn, e, id, std::string("default"));
       CHECK((same.has_value() && same->has_value()));
     }
   }
   for (unsigned s = 0; s < e->shards(); ++s) {
-    auto failed = co_await SubmitTo(s, &FinishedNowOn, e, *rf::engine::ParseRunId(g->key), std::string());
+    auto failed = co_await SubmitTo(s, &FinishedOn, e, *rf::engine::ParseRunId(g->key), std::string());
     CHECK_FALSE(failed.has_value());
   }
 }
@@ -1724,7 +1726,7 @@ Task<void> HistoryBefore(Engine* e) {
   const bool evicted = co_await WaitEvicted(e, 0);
   INFO("finished runs still in memory with a zero cache");
   CO_REQUIRE(evicted);
-  co_await CheckFinishedNow(e);
+  co_await CheckFinished(e);
   co_await CheckDeadEverywhere(e, only_failed, 0);  // history alone answers
 
   // GET: every run reads back unchanged from history.
@@ -1787,7 +1789,28 @@ Task<void> HistoryBefore(Engine* e) {
   CHECK(dl.empty());
 }
 
+int64_t InlineFallbacks(Engine* e) {
+  int64_t n = 0;
+  for (const auto& slot : e->history_stats()->inline_reads) n += slot.fallback.Get();
+  return n;
+}
+
 Task<void> HistoryAfter(Engine* e) {
+  // Opened again with reads on the shards stopping at the (empty) block cache: a shard that is
+  // not the owner reads a succeeded run from the disk itself, through the helpers.
+  const int64_t fallbacks = InlineFallbacks(e);
+  for (size_t i = 0; i < g->ids.size(); ++i) {
+    CAPTURE(i);
+    const RunId id = *rf::engine::ParseRunId(g->ids[i]);
+    for (unsigned s = 0; s < e->shards(); ++s) {
+      if (s == e->OwnerOf(id)) continue;
+      auto away = co_await SubmitTo(s, &FinishedOn, e, id, std::string());
+      CO_REQUIRE(away.has_value());
+      CO_REQUIRE(away->has_value());
+      CHECK(J((*away)->json) == J(g->jsons[i]));
+    }
+  }
+  if (e->shards() > 1) CHECK(InlineFallbacks(e) > fallbacks);
   for (size_t i = 0; i < g->ids.size(); ++i) {
     CAPTURE(i);
     Result<Value> v = co_await Get(e, *rf::engine::ParseRunId(g->ids[i]));
@@ -1816,6 +1839,7 @@ TEST_SUITE("engine.history") {
       c.options.history_cache = 0;  // every run leaves memory once history has it
       Phase(c, &HistoryBefore);
       REQUIRE(c.ids.size() == kHistoryRuns);
+      c.inline_page_cache = false;
       Phase(c, &HistoryAfter);
     }
   }
