@@ -407,12 +407,12 @@ reactor::Task<Result<RunPage>> Engine::List(RunQuery q) {
   // is kept once; read the other way round, it could show up in neither.
   // Failed runs only (dead-letter): a shard whose memory holds none that history lacks or has
   // older is not asked. Under load that round trip to a busy shard was most of the answer's
-  // time, and failed runs are few.
+  // time, and failed runs are few. Nor is this shard's memory scanned then: under W3 that walk
+  // over every live run found nothing, 200 times a second.
   const bool failed_only = q.dead_letter || (!q.any_status && q.status == RunStatus::kFailed);
-  const unsigned here = reactor::Shard::Current().id();
   RunPage all;
   for (unsigned i = 0; i < coordinators_.size(); ++i) {
-    if (failed_only && i != here && coordinators_[i]->FailedListed() == 0) continue;
+    if (failed_only && coordinators_[i]->FailedListed() == 0) continue;
     auto op = reactor::SubmitTo(i, &ListOn, coordinators_[i].get(), q);
     RunPage page = co_await op;  // suspends
     all.more = all.more || page.more;
