@@ -99,40 +99,16 @@ start_ringflow_tls() { # shards port -> sets RF_TLS_PID
 # with ALPN), reuseport, WORKERS workers; sets NG_H2_PID.
 start_nginx_h2() {
     local dir=$1 port=$2 workers=$3 mode=$4 listen ssl=""
-    mkdir -p "$dir"
     if [[ $mode == tls ]]; then
         listen="ssl http2 reuseport"
         ssl="ssl_certificate $TMP/cert.pem; ssl_certificate_key $TMP/key.pem; ssl_protocols TLSv1.2 TLSv1.3;"
     else
         listen="http2 reuseport"
     fi
-    cat >"$dir/nginx.conf" <<NGINX
-worker_processes $workers;
-daemon off;
-master_process on;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    keepalive_timeout 300s;
-    http2_max_concurrent_streams 100;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    server {
-        listen 127.0.0.1:$port $listen;
-        $ssl
-        location / { return 200 "ok\n"; }
-    }
-}
-NGINX
-    nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" 2>"$dir/stderr.log" &
-    NG_H2_PID=$!
-    PIDS+=("$NG_H2_PID")
+    write_nginx_conf "$dir" "$port" "$workers" "$listen" "http2_max_concurrent_streams 100;" \
+        "$ssl location / { return 200 \"ok\\n\"; }"
+    launch_nginx "$dir"
+    NG_H2_PID=$NGINX_PID
     if [[ $mode == tls ]]; then
         wait_url "$NG_H2_PID" "https://127.0.0.1:$port/"
     else

@@ -92,11 +92,11 @@ wait_ready() {
     exit 1
 }
 
-# start_nginx DIR PORT WORKERS READY_PATH DIRECTIVES: nginx on 127.0.0.1:PORT under DIR, with
-# DIRECTIVES (locations, default_type...) inside its server block; sets NG_PID, waits
-# until READY_PATH answers 200.
-start_nginx() {
-    local dir=$1 port=$2 workers=$3 ready=$4 directives=$5
+# write_nginx_conf DIR PORT WORKERS LISTEN HTTP SERVER: DIR/nginx.conf for nginx on
+# 127.0.0.1:PORT with WORKERS workers; LISTEN: more parameters of its listen directive (e.g.
+# "http2 reuseport"); HTTP, SERVER: directives inside its http and server blocks.
+write_nginx_conf() {
+    local dir=$1 port=$2 workers=$3 listen=$4 http=$5 server=$6
     mkdir -p "$dir"
     cat >"$dir/nginx.conf" <<EOF
 worker_processes $workers;
@@ -109,20 +109,37 @@ http {
     access_log off;
     keepalive_requests 10000000;
     keepalive_timeout 300s;
+    $http
     client_body_temp_path $dir/body;
     proxy_temp_path $dir/proxy;
     fastcgi_temp_path $dir/fastcgi;
     uwsgi_temp_path $dir/uwsgi;
     scgi_temp_path $dir/scgi;
     server {
-        listen 127.0.0.1:$port;
-        $directives
+        listen 127.0.0.1:$port $listen;
+        $server
     }
 }
 EOF
+}
+
+# launch_nginx DIR: starts nginx on DIR/nginx.conf in the background; sets NGINX_PID and adds
+# it to PIDS (stopped on exit).
+launch_nginx() {
+    local dir=$1
     nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" 2>"$dir/stderr.log" &
-    NG_PID=$!
-    PIDS+=("$NG_PID")
+    NGINX_PID=$!
+    PIDS+=("$NGINX_PID")
+}
+
+# start_nginx DIR PORT WORKERS READY_PATH DIRECTIVES: nginx on 127.0.0.1:PORT under DIR, with
+# DIRECTIVES (locations, default_type...) inside its server block; sets NG_PID, waits
+# until READY_PATH answers 200.
+start_nginx() {
+    local dir=$1 port=$2 workers=$3 ready=$4 directives=$5
+    write_nginx_conf "$dir" "$port" "$workers" "" "" "$directives"
+    launch_nginx "$dir"
+    NG_PID=$NGINX_PID
     wait_ready "$NG_PID" "$port" "$ready" "$dir/error.log"
 }
 
