@@ -84,8 +84,8 @@ reactor::Task<void> Coordinator::Mover(Coordinator* self) {
       Entry* e = self->Find(id);
       if (e && !e->moved && e->terminal_durable && e->records == records) {
         batch.push_back(HistoryOf(e->run, e->log));
-        batch.back().may_replace = e->restored;
-        batch.back().is_new = e->fresh && !e->restored;
+        using Prior = store::HistoryRun::Prior;
+        batch.back().prior = e->restored ? Prior::kOlder : e->fresh ? Prior::kNone : Prior::kMaybe;
       }
     }
     Status st;

@@ -43,10 +43,12 @@ struct HistoryRun {
   std::string error;            // failed runs: the run's error
   std::string failed_step;      // failed runs: the step whose failure failed it
   std::string log;              // empty in listings
-  // Put: history may hold an older copy with other indexes (a retried run).
-  bool may_replace = false;
-  // Put: history cannot hold it (a run this process created and never moved): no look at all.
-  bool is_new = false;
+  // Put: what history may hold of this run already. kNone: nothing (a run this process created
+  // and never moved): no look at all. kMaybe: a copy, if its move was done before a crash that
+  // lost the journal's mark of it: looked for in the bloom filters. kOlder: an older copy with
+  // other indexes (a retried run): read and replaced.
+  enum class Prior : uint8_t { kNone, kMaybe, kOlder };
+  Prior prior = Prior::kMaybe;
 };
 
 // A listing of history: newest run id first, ids strictly below `before`.

@@ -20,6 +20,11 @@ RunId IdFrom(std::string_view b) {
 
 }  // namespace
 
+// The two Prior enums name the same three cases: HistoryDb does not depend on the store interface.
+static_assert(static_cast<int>(Entry::Prior::kNone) == static_cast<int>(HistoryRun::Prior::kNone) &&
+              static_cast<int>(Entry::Prior::kMaybe) == static_cast<int>(HistoryRun::Prior::kMaybe) &&
+              static_cast<int>(Entry::Prior::kOlder) == static_cast<int>(HistoryRun::Prior::kOlder));
+
 Entry ToEntry(HistoryRun r) {
   Entry e;
   e.id = IdBytes(r.id);
@@ -32,8 +37,7 @@ Entry ToEntry(HistoryRun r) {
   e.error = std::move(r.error);
   e.failed_step = std::move(r.failed_step);
   e.log = std::move(r.log);
-  e.may_replace = r.may_replace;
-  e.is_new = r.is_new;
+  e.prior = static_cast<Entry::Prior>(r.prior);
   return e;
 }
 

@@ -294,8 +294,9 @@ Status HistoryDb::Write(const std::vector<Entry>& runs) {
     // it is replaced like a retried run, so the namespace's total counts it once. A run the
     // caller knows is new skips the look: ~30 % of the bulk helper's CPU in a W3 run (perf).
     std::string ignored;
-    if (!e.is_new &&
-        (e.may_replace || db_->KeyMayExist(rocksdb::ReadOptions(), cf(kSummary), e.id, &ignored))) {
+    if (e.prior == Entry::Prior::kOlder ||
+        (e.prior == Entry::Prior::kMaybe &&
+         db_->KeyMayExist(rocksdb::ReadOptions(), cf(kSummary), e.id, &ignored))) {
       if (e.id < expire_floor_) expire_floor_.clear();  // an old run again: retention must see it
       auto old = Summary(e.id);
       if (!old) return old.error();

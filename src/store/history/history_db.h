@@ -69,12 +69,11 @@ struct Entry {
   // The bytes of its log (kept in the summary, so expiry need not read logs); -1: unknown
   // (written by an older version). Write takes log.size().
   int64_t log_bytes = -1;
-  // Write: the store may hold an older copy of this run with other indexes
-  // (a retried run written again). False looks for it only where the bloom
-  // filters say it may be (a move repeated after a crash).
-  bool may_replace = true;
-  // Write: the caller knows the store cannot hold it (overrides may_replace): nothing is read.
-  bool is_new = false;
+  // Write: what the store may hold of this run already (the values of HistoryRun::Prior).
+  // kNone: nothing, nothing is read; kMaybe: looked for where the bloom filters say it may be (a
+  // move repeated after a crash); kOlder: read and replaced (a retried run written again).
+  enum class Prior : uint8_t { kNone, kMaybe, kOlder };
+  Prior prior = Prior::kOlder;
 };
 
 struct Options {

@@ -242,13 +242,12 @@ TEST_SUITE("store.history_db") {
       CHECK(reported.size() == 2);
       // The same run moved again after a crash (not marked as a replacement) counts once.
       Entry repeat = Run(1, "a", 3, 1010);
-      repeat.may_replace = false;
+      repeat.prior = Entry::Prior::kMaybe;
       REQUIRE((*db)->Write({repeat}).has_value());
       CHECK((*db)->NamespaceBytes("default") == log1);
       // A run the caller knows is new is written without a look for an older copy.
       Entry fresh = Run(5, "team/e", 3, 1040);
-      fresh.is_new = true;
-      fresh.may_replace = true;  // is_new wins: nothing is read
+      fresh.prior = Entry::Prior::kNone;
       REQUIRE((*db)->Write({fresh}).has_value());
       CHECK((*db)->NamespaceBytes("team") == 3 * log1);
       auto got = (*db)->Get(Id(5));
