@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rfclient  # noqa: E402
 from engine_fixtures import flaky  # noqa: E402,F401  (engine /v1 tests)
 from pg_fixtures import pg  # noqa: E402,F401  (PostgreSQL store tests)
-from redis_fixtures import redis_server  # noqa: E402,F401  (Redis: doctor, config)
+from redis_fixtures import own_redis, redis_server  # noqa: E402,F401  (Redis: doctor, config, outages)
 
 _counter = itertools.count()
 

@@ -3,6 +3,7 @@
 * ``redis_server`` (session): a redis-server started by ``tools/redis.sh start`` on 127.0.0.1
   (a free port) in a fresh directory under /tmp, stopped by PID (``tools/redis.sh stop``) and
   its directory removed at the end of the session. It yields a :class:`RedisServer`.
+* ``own_redis`` (one test): the same, for a test that stops and starts its Redis (outages).
 
 tools/setup.sh installs redis-server; without it the tests that use the fixture fail and say
 so (they do not skip: CI must run them).
@@ -59,13 +60,13 @@ class RedisServer:
         return p.stdout.strip()
 
 
-@pytest.fixture(scope="session")
-def redis_server():
-    """The session's private Redis server (RedisServer)."""
+def _private_redis(prefix: str):
+    """Starts a RedisServer in a fresh directory under /tmp, yields it, then stops it (by PID)
+    and removes the directory, even if the test stopped it already."""
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server not found: run tools/setup.sh (it installs redis-server)",
                     pytrace=False)
-    server = RedisServer(Path(tempfile.mkdtemp(prefix="rf-redis-")))
+    server = RedisServer(Path(tempfile.mkdtemp(prefix=prefix)))
     try:
         server.start()
     except AssertionError as e:
@@ -74,5 +75,19 @@ def redis_server():
     try:
         yield server
     finally:
-        server.stop()
-        shutil.rmtree(server.dir, ignore_errors=True)
+        try:
+            server.stop()
+        finally:
+            shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """The session's private Redis server (RedisServer)."""
+    yield from _private_redis("rf-redis-")
+
+
+@pytest.fixture
+def own_redis():
+    """A Redis server of the calling test alone, which it may stop and start again."""
+    yield from _private_redis("rf-redis-own-")

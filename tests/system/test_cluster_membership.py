@@ -15,7 +15,6 @@ import threading
 
 import rfclient
 from engine_client import kill9, term, wait_until
-from test_cluster_outages import own_redis  # noqa: F401 (a fixture)
 from test_leader_election import cluster, ident
 from test_pg_spread import held, shared_by
 

@@ -9,18 +9,12 @@ holds every acknowledged transition); singleton jobs keep exactly one leader thr
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
-from pathlib import Path
-
-import pytest
 
 import rfclient
 from engine_client import data_dir, get_run, kill9, must_put, request, start, step, wait_until
-from redis_fixtures import RedisServer
 from test_leader_election import JOBS, cluster, leaders
 from test_pg_spread import held, shared_by
 
@@ -117,21 +111,6 @@ class Load:
                 assert st == 503 or run["status"] in ("pending", "running", "waiting"), (key, run)
                 assert time.monotonic() < deadline, f"{rid} not finished: {run}"
                 time.sleep(0.1)
-
-
-@pytest.fixture
-def own_redis():
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server not found: run tools/setup.sh", pytrace=False)
-    server = RedisServer(Path(tempfile.mkdtemp(prefix="rf-redis-outage-")))
-    server.start()
-    try:
-        yield server
-    finally:
-        try:
-            server.stop()
-        finally:
-            shutil.rmtree(server.dir, ignore_errors=True)
 
 
 def one_leader_each(ds) -> bool:

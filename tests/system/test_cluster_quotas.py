@@ -16,7 +16,6 @@ import time
 
 import rfclient
 from engine_client import assert_error, call, wait_until
-from test_leader_election import own_redis  # noqa: F401 (a fixture)
 from test_pg_store import fresh_db, launch_pg
 
 QUICK = {"steps": [{"id": "only", "type": "noop"}]}

@@ -17,7 +17,6 @@ import time
 import rfclient
 from engine_client import call, kill9, wait_status, wait_until
 from test_engine_step_concurrency import KeyedServer, wf
-from test_leader_election import own_redis  # noqa: F401 (a fixture)
 from test_pg_store import fresh_db, launch_pg
 
 SHARDS = 2

@@ -11,18 +11,14 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import shutil
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 import rfclient
 from engine_client import kill9, term, wait_until
 from pg_fixtures import PgError
-from redis_fixtures import RedisServer
 from test_pg_store import fresh_db, launch_pg
 
 JOBS = ("history-retention", "audit-retention")
@@ -159,22 +155,6 @@ def test_a_frozen_leader_is_deposed_and_steps_down_when_it_wakes(launch, pg, red
         time.sleep(0.1)
     assert lease_row(pg, url, job) == (ident(other), new_term)
     assert old.alive() and other.alive()
-
-
-@pytest.fixture
-def own_redis():
-    """A Redis server of this test's own: it is stopped and started again."""
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server not found: run tools/setup.sh", pytrace=False)
-    server = RedisServer(Path(tempfile.mkdtemp(prefix="rf-redis-leader-")))
-    server.start()
-    try:
-        yield server
-    finally:
-        try:
-            server.stop()
-        finally:
-            shutil.rmtree(server.dir, ignore_errors=True)
 
 
 def degraded(d) -> list:
