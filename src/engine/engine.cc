@@ -379,20 +379,30 @@ reactor::Task<std::optional<Result<RunView>>> Engine::GetFinished(RunId id, std:
   // The owner's memory comes first: a live run, or a finished one it has not moved yet.
   const bool owner = OwnerOf(id) == reactor::Shard::Current().id();
   if (owner && Coordinator::Local().InMemory(id)) co_return std::nullopt;
-  auto h = history_->GetNow(id);
+  // The log alone: its creation record names the workflow and version, and a read of the
+  // summary beside it was a second disk read for a GET of an old run.
+  auto log = history_->LogNow(id);
   // Under load the hop to a busy owner and back was most of the time of a GET that reads the
   // disk; the owner reads history through the same pool.
-  if (!h && h.error().code == Errc::kRetryLater && !owner && history_->reads_locally())
-    h = co_await history_->Get(id);  // suspends
-  if (!h || !*h || (*h)->status != RunStatus::kSucceeded) co_return std::nullopt;
-  const store::HistoryRun& hr = **h;
-  // A run of another namespace does not exist for the caller: the owner's answer.
-  if (!ns.empty() && !InNamespace(hr.workflow, ns))
+  if (!log && log.error().code == Errc::kRetryLater && !owner && history_->reads_locally())
+    log = co_await history_->LogAfterMiss(id);  // suspends
+  if (!log || !*log) co_return std::nullopt;
+  bool other_namespace = false;
+  const Registry& registry = Coordinator::Local().registry();
+  auto run = RebuildRun(**log, [&](const Record& created) -> Result<std::shared_ptr<const Definition>> {
+    // A run of another namespace does not exist for the caller: the owner's answer.
+    if (!ns.empty() && !InNamespace(created.workflow, ns)) {
+      other_namespace = true;
+      return Error{Errc::kNotFound, "another namespace"};
+    }
+    const auto* def = registry.Find(created.workflow, created.version);
+    if (!def) return Error{Errc::kNotFound, "no definition"};  // the owner says why
+    return *def;
+  });
+  if (other_namespace)
     co_return Result<RunView>(Error{Errc::kNotFound, "no run with id " + id.ToString()});
-  const auto* def = Coordinator::Local().registry().Find(hr.workflow, hr.version);
-  if (!def) co_return std::nullopt;  // the owner says why
-  auto run = RebuildRun(*def, hr.log);
-  if (!run) co_return std::nullopt;
+  // Failed and cancelled runs go to the owner: a retry may revive them.
+  if (!run || run->status != RunStatus::kSucceeded) co_return std::nullopt;
   co_return Result<RunView>(RunView{RunJson(*run), false, true});
 }
 

@@ -362,21 +362,45 @@ json::Value EventToJson(const Event& e, const RunId& run) {
   return o;
 }
 
-Result<Run> RebuildRun(std::shared_ptr<const Definition> def, std::string_view log) {
+namespace {
+
+// def_of(first record): the run's definition; called once, before anything is applied.
+template <class DefOf>
+Result<Run> Rebuild(std::string_view log, DefOf&& def_of) {
   Run r;
-  r.def = std::move(def);
+  bool first = true;
   Status st = store::ForEachLogRecord(log, [&](std::string_view payload) -> Status {
     auto rec = DecodeRecord(payload);
     if (!rec) return rec.error();
+    if (first) {
+      first = false;
+      auto def = def_of(*rec);
+      if (!def) return def.error();
+      r.def = std::move(*def);
+    }
     Apply(r, *rec, nullptr);
     return {};
   });
   if (!st) return st.error();
   // Every step is indexed by the definition's: a log without the run's creation (empty, or cut
   // at its head) cannot be rendered, and answering that beats reading past the steps.
-  if (r.steps.size() != r.def->steps.size())
+  if (!r.def || r.steps.size() != r.def->steps.size())
     return Error{Errc::kCorrupt, "the run's log has no creation record"};
   return r;
+}
+
+}  // namespace
+
+Result<Run> RebuildRun(std::shared_ptr<const Definition> def, std::string_view log) {
+  return Rebuild(log, [&](const Record&) -> Result<std::shared_ptr<const Definition>> { return def; });
+}
+
+Result<Run> RebuildRun(std::string_view log, const DefinitionOf& def_of) {
+  return Rebuild(log, [&](const Record& first) -> Result<std::shared_ptr<const Definition>> {
+    if (first.type != RecordType::kRunCreated)
+      return Error{Errc::kCorrupt, "the run's log has no creation record"};
+    return def_of(first);
+  });
 }
 
 }  // namespace rf::engine

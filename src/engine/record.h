@@ -4,6 +4,7 @@
 // live and when replaying, and it reports the events the change produced.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,11 @@ void Apply(Run& run, const Record& r, std::vector<Event>* events);
 // A run from its log (store/run_log.h framing), every record applied in order. Errors:
 // DecodeRecord's, or kCorrupt when the log has no creation record (its steps cannot be indexed).
 Result<Run> RebuildRun(std::shared_ptr<const Definition> def, std::string_view log);
+// The same for a caller that knows only the log: `def_of` is given the log's first record (its
+// creation, naming the workflow and version) and answers the definition, or an error that
+// RebuildRun returns.
+using DefinitionOf = std::function<Result<std::shared_ptr<const Definition>>(const Record& first)>;
+Result<Run> RebuildRun(std::string_view log, const DefinitionOf& def_of);
 
 // Encoding for the journal: compact JSON (readable with standard tools). A record's data and text
 // within the live limits (json/value_limits.h, which Machine keeps) encode to at most

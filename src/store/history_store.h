@@ -104,6 +104,15 @@ class HistoryStore {
   virtual Result<std::optional<HistoryRun>> GetNow(RunId) {
     return Error{Errc::kRetryLater, "history cannot answer without waiting"};
   }
+  // The run's log alone, for a reader that rebuilds the run from it (its creation record names
+  // the workflow and version): one read where Get makes two, the summary's and the log's, so a
+  // GET of an old run that needs the disk waits for one. LogNow answers at once or kRetryLater,
+  // as GetNow; LogAfterMiss then reads what LogNow could not, without looking in memory again.
+  // The defaults never answer at once and read through Get.
+  virtual Result<std::optional<std::string>> LogNow(RunId) {
+    return Error{Errc::kRetryLater, "history cannot answer without waiting"};
+  }
+  virtual reactor::Task<Result<std::optional<std::string>>> LogAfterMiss(RunId id);
   // True when Get reads only this machine (embedded: memory or the local disk), so any shard
   // may read a finished run itself rather than ask the run's owner; false when Get is a query
   // to a server (PostgreSQL), which a GET of a live run would then pay for nothing.

@@ -1,6 +1,15 @@
 #include "store/store.h"
 
+#include "store/history_store.h"
+
 namespace rf::store {
+
+reactor::Task<Result<std::optional<std::string>>> HistoryStore::LogAfterMiss(RunId id) {
+  auto run = co_await Get(id);  // suspends
+  if (!run) co_return run.error();
+  if (!*run) co_return std::optional<std::string>();
+  co_return std::optional<std::string>(std::move((*run)->log));
+}
 
 reactor::Task<Status> RunStore::WriteSnapshot(uint64_t, std::string) {
   co_return Error{Errc::kInvalidArgument, "this store takes no snapshots"};

@@ -184,6 +184,22 @@ Result<std::optional<HistoryRun>> EmbeddedHistoryStore::GetNow(RunId id) {
   return FromLookup(std::move(r));
 }
 
+Result<std::optional<std::string>> EmbeddedHistoryStore::LogNow(RunId id) {
+  auto r = db_->Log(IdBytes(id), Tier::kMemory);
+  Inline(r);
+  return r;
+}
+
+reactor::Task<Result<std::optional<std::string>>> EmbeddedHistoryStore::LogAfterMiss(RunId id) {
+  const Nanos t0 = MonoNow();
+  auto r = co_await pool_->Run(Lane::kLookup, [this, &id, t0] {  // suspends
+    auto log = db_->Log(IdBytes(id));
+    Account(true, t0, 0);
+    return log;
+  });
+  co_return r;
+}
+
 reactor::Task<Result<std::optional<RunId>>> EmbeddedHistoryStore::FindKey(std::string workflow,
                                                                           std::string key) {
   auto r = db_->FindKey(workflow, key, Tier::kMemory);

@@ -35,6 +35,8 @@ class EmbeddedHistoryStore final : public HistoryStore {
   reactor::Task<Status> Put(std::vector<HistoryRun> runs) override;
   reactor::Task<Result<std::optional<HistoryRun>>> Get(RunId id) override;
   Result<std::optional<HistoryRun>> GetNow(RunId id) override;
+  Result<std::optional<std::string>> LogNow(RunId id) override;
+  reactor::Task<Result<std::optional<std::string>>> LogAfterMiss(RunId id) override;
   bool reads_locally() const override { return true; }
   reactor::Task<Result<std::optional<RunId>>> FindKey(std::string workflow, std::string key) override;
   reactor::Task<Result<std::vector<HistoryRun>>> List(HistoryQuery q) override;

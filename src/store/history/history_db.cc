@@ -326,10 +326,19 @@ Status HistoryDb::Write(const std::vector<Entry>& runs) {
 Result<std::optional<Entry>> HistoryDb::Get(std::string_view id, Tier tier) {
   auto e = Summary(id, tier);
   if (!e || !*e) return e;
-  rocksdb::Status s = PointRead(db_.get(), cf(kLog), tier, nowait_, id, &(*e)->log);
-  if (s.IsNotFound()) return Error{Errc::kCorrupt, "history: a run without its log"};
-  if (!s.ok()) return FromRocks(s, "read").error();
+  auto log = Log(id, tier);
+  if (!log) return log.error();
+  if (!*log) return Error{Errc::kCorrupt, "history: a run without its log"};
+  (*e)->log = std::move(**log);
   return e;
+}
+
+Result<std::optional<std::string>> HistoryDb::Log(std::string_view id, Tier tier) {
+  std::string log;
+  rocksdb::Status s = PointRead(db_.get(), cf(kLog), tier, nowait_, id, &log);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "read").error();
+  return std::optional<std::string>(std::move(log));
 }
 
 Result<std::optional<std::string>> HistoryDb::FindKey(std::string_view workflow, std::string_view key,

@@ -119,6 +119,8 @@ class HistoryDb {
   // Stores `runs` (a run written again replaces its earlier copy and indexes).
   Status Write(const std::vector<Entry>& runs);
   Result<std::optional<Entry>> Get(std::string_view id, Tier tier = Tier::kAny);
+  // The run's log alone (no summary: one read instead of two).
+  Result<std::optional<std::string>> Log(std::string_view id, Tier tier = Tier::kAny);
   Result<std::optional<std::string>> FindKey(std::string_view workflow, std::string_view key,
                                              Tier tier = Tier::kAny);
   // Summaries, newest id first, at most q.limit.

@@ -4,10 +4,12 @@
 
 #include <string>
 
+#include "compile_helpers.h"
 #include "json/parse.h"
 #include "json/value_limits.h"
 #include "json/writer.h"
 #include "store/embedded/format.h"
+#include "store/run_log.h"
 
 using namespace rf::engine;
 using rf::Errc;
@@ -31,6 +33,17 @@ Record WithData(Value data, std::string text = {}) {
   r.step = 0;
   r.text = std::move(text);
   r.data = std::move(data);
+  return r;
+}
+
+// A run's creation record: workflow `wf`, version 1.
+Record Created(std::string wf) {
+  Record r;
+  r.type = RecordType::kRunCreated;
+  r.run = NewRunId(5, 1'700'000'000'000);
+  r.at_ms = 1'700'000'000'000;
+  r.workflow = std::move(wf);
+  r.version = 1;
   return r;
 }
 
@@ -111,12 +124,7 @@ TEST_SUITE("engine.record") {
 
 TEST_SUITE("engine.record") {
   TEST_CASE("a creation record keeps the caller's traceparent across encode and decode") {
-    Record r;
-    r.type = RecordType::kRunCreated;
-    r.run = NewRunId(5, 1'700'000'000'000);
-    r.at_ms = 1'700'000'000'000;
-    r.workflow = "wf";
-    r.version = 1;
+    Record r = Created("wf");
     auto tp = rf::trace::ParseTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
     REQUIRE(tp.has_value());
     r.trace_parent = *tp;
@@ -140,5 +148,53 @@ TEST_SUITE("engine.record") {
     auto back = DecodeRecord(bytes);
     REQUIRE(back.has_value());
     CHECK_FALSE(back->trace_parent.valid());
+  }
+
+  TEST_CASE("a run rebuilt from its log alone takes its definition from the creation record") {
+    auto def = rf::engine::test::Def(
+        R"({"steps":[{"id":"a","type":"noop"},{"id":"b","type":"noop","depends_on":["a"]}]})");
+    Record created = Created("w");
+    created.data = Value(Object{{"n", Value(1)}});
+    std::string log;
+    rf::store::AppendToLog(log, EncodeRecord(created, nullptr));
+
+    int calls = 0;
+    auto run = RebuildRun(log, [&](const Record& first) -> rf::Result<std::shared_ptr<const Definition>> {
+      ++calls;
+      CHECK(first.workflow == "w");
+      CHECK(first.version == 1);
+      return def;
+    });
+    REQUIRE_MESSAGE(run.has_value(), run.error().ToString());
+    CHECK(calls == 1);
+    CHECK(run->steps.size() == 2);
+    auto given = RebuildRun(def, log);
+    REQUIRE(given.has_value());
+    CHECK(given->status == run->status);
+    CHECK(given->steps.size() == run->steps.size());
+
+    // The caller's refusal is the answer.
+    auto refused = RebuildRun(log, [](const Record&) -> rf::Result<std::shared_ptr<const Definition>> {
+      return rf::Error{Errc::kNotFound, "no such version"};
+    });
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().code == Errc::kNotFound);
+
+    // A log that does not start with the run's creation, or is empty, is corrupt, and no
+    // definition is asked for.
+    std::string headless;
+    rf::store::AppendToLog(headless, EncodeRecord(WithData(Value(1)), nullptr));
+    calls = 0;
+    auto never = [&](const Record&) -> rf::Result<std::shared_ptr<const Definition>> {
+      ++calls;
+      return def;
+    };
+    auto cut = RebuildRun(headless, never);
+    REQUIRE_FALSE(cut.has_value());
+    CHECK(cut.error().code == Errc::kCorrupt);
+    auto empty = RebuildRun(std::string_view(), never);
+    REQUIRE_FALSE(empty.has_value());
+    CHECK(empty.error().code == Errc::kCorrupt);
+    CHECK(calls == 0);
   }
 }

@@ -144,4 +144,35 @@ TEST_SUITE("store.embedded_history") {
     CHECK(fallback == 0);
     h->Close();
   }
+
+  TEST_CASE("a run's log alone: LogNow, then LogAfterMiss without trying memory again" *
+            doctest::timeout(60)) {
+    rf::test::TempDir dir;
+    WriteFinished(dir, 20, false);
+    auto h = OpenStore(dir, false);  // block cache only, and cold
+    rf::test::RunOnReactor(1, [&](Reactor&) -> Task<void> {
+      auto now = h->LogNow(Id(7));
+      REQUIRE_FALSE(now.has_value());
+      CHECK(now.error().code == rf::Errc::kRetryLater);
+      const auto before = InlineCounts(h->stats());
+      CHECK(before.second == 1);
+      auto read = co_await h->LogAfterMiss(Id(7));
+      REQUIRE(read.has_value());
+      REQUIRE(read->has_value());
+      CHECK(**read == Finished(7).log);
+      // No second inline attempt: the counts are LogNow's alone.
+      CHECK(InlineCounts(h->stats()) == before);
+      auto unknown = co_await h->LogAfterMiss(Id(999));
+      REQUIRE(unknown.has_value());
+      CHECK_FALSE(unknown->has_value());
+      CHECK(InlineCounts(h->stats()) == before);
+      // Its block is cached now: the next LogNow answers at once, a hit.
+      auto again = h->LogNow(Id(7));
+      REQUIRE(again.has_value());
+      REQUIRE(again->has_value());
+      CHECK(**again == Finished(7).log);
+      CHECK(InlineCounts(h->stats()).first == before.first + 1);
+    });
+    h->Close();
+  }
 }

@@ -173,6 +173,12 @@ Task<void> GetBody(Fixture* f) {
   CHECK(run.idempotency_key == "k1");
   CHECK(run.error.empty());
   CHECK(run.log == ExpectedLog(c.done));  // records in seq order, framed
+  // The log alone: never at once from a server, then through Get.
+  auto log_now = f->store.LogNow(Id(c.done));
+  CHECK_FALSE(log_now.has_value());
+  auto log = co_await f->store.LogAfterMiss(Id(c.done));  // suspends
+  CO_REQUIRE((log.has_value() && log->has_value()));
+  CHECK(**log == ExpectedLog(c.done));
 
   auto failed = co_await f->store.Get(Id(c.failed));  // suspends
   CO_REQUIRE((failed.has_value() && failed->has_value()));
@@ -183,6 +189,9 @@ Task<void> GetBody(Fixture* f) {
   auto live = co_await f->store.Get(Id(c.live));  // suspends: a live run is not history
   CO_REQUIRE(live.has_value());
   CHECK_FALSE(live->has_value());
+  auto live_log = co_await f->store.LogAfterMiss(Id(c.live));  // suspends
+  CO_REQUIRE(live_log.has_value());
+  CHECK_FALSE(live_log->has_value());
   auto unknown = co_await f->store.Get(Id("018bd021-adb0-7000-8452-e560b2834d0f"));
   CO_REQUIRE(unknown.has_value());
   CHECK_FALSE(unknown->has_value());
@@ -196,7 +205,7 @@ Task<void> GetBody(Fixture* f) {
   auto other_wf = co_await f->store.FindKey("other", "k1");  // suspends
   CO_REQUIRE(other_wf.has_value());
   CHECK_FALSE(other_wf->has_value());
-  CHECK(f->store.stats().reads.Get() == 7);
+  CHECK(f->store.stats().reads.Get() == 9);  // 4 Gets, 2 logs alone (through Get), 3 keys
 }
 
 // ---- List -----------------------------------------------------------------------------------
