@@ -3,9 +3,10 @@
 # RUNS finished runs are retained and measures, in one run of this script: W3 throughput over
 # the whole load beside the short-run figure (20 s on a fresh data dir, measured first), W3
 # latency over the load, the daemon's RSS during the load (end, max, spread over the last half),
-# disk use; reads of old runs, listings and dead-letter, idle and under W3 load, and W3's p99
-# with and without those readers; restart time (kill -9 with LIVE_RUNS live delay runs, exec ->
-# first 200 from /health/ready); nginx GET /ok with the same driver as the reference.
+# disk use; reads of old runs, listings and dead-letter, idle and under W3 load, beside nginx GET
+# /ok read the same way (the floor), and W3's p99 with and without those readers; restart time
+# (kill -9 with LIVE_RUNS live delay runs, exec -> first 200 from /health/ready); nginx GET /ok
+# with the same driver as the reference.
 #
 #   bench/history.sh                    # embedded store, fsync on, 2 shards, 10,000,000 runs
 #   bench/history.sh --store=postgres   # private PostgreSQL (tools/pg.sh, durability on), 1,000,000
@@ -47,7 +48,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,41s/^# \{0,1\}//p' "$0"
+    sed -n '2,42s/^# \{0,1\}//p' "$0"
 }
 STORE=embedded
 case ${1:-} in
@@ -281,21 +282,26 @@ w3() {
 # faster read path then showed as a heavier read load on W3 ("W3 with the readers"), and a
 # reader's p99 was the latency of its own back-to-back stream. One paced connection queues in
 # the client as soon as one answer takes longer than the interval.
-# reader_args KIND: rf-loadgen arguments of the get / list / dead reader.
+# The floor: nginx GET /ok, read by the same kind of reader beside them. On machines where the
+# load, its driver and the readers share the cores, no server answers faster than its process is
+# scheduled, and this shows how fast that is.
+# reader_args KIND: rf-loadgen arguments of the get / list / dead / ngx reader.
 reader_args() {
     case $1 in
-        get) echo "--path-file $TMP/paths.txt --expect-status 200" ;;
-        list) echo "--path $LIST_PATH --expect-status 200" ;;
-        dead) echo "--path $DEAD_PATH --expect-status 200" ;;
+        get) echo "--url $RF --path-file $TMP/paths.txt --expect-status 200" ;;
+        list) echo "--url $RF --path $LIST_PATH --expect-status 200" ;;
+        dead) echo "--url $RF --path $DEAD_PATH --expect-status 200" ;;
+        ngx) echo "--url http://127.0.0.1:$NG_PORT --path /ok --expect-status 200" ;;
     esac
 }
+READERS=(get list dead ngx)
 
 # start_reader ROW KIND: a reader in the background for READ_DURATION; sets READER_PID.
 start_reader() {
     local row=$1 kind=$2 args
     read -r -a args <<<"$(reader_args "$kind")"
     ((READ_RATE > 0)) && args+=(--rate "$READ_RATE")
-    "$LOADGEN_BIN" --url "$RF" --clients "$READ_CLIENTS" --duration "$READ_DURATION" "${args[@]}" \
+    "$LOADGEN_BIN" --clients "$READ_CLIENTS" --duration "$READ_DURATION" "${args[@]}" \
         >"$TMP/$row.out" 2>"$TMP/$row.err" &
     READER_PID=$!
     PIDS+=("$READER_PID")
@@ -396,29 +402,29 @@ DEAD_COUNT=$(curl -s --max-time 10 "$RF$DEAD_PATH" | jq '.runs | length' 2>/dev/
 if [[ $IDS -gt 0 ]]; then
     sleep 5  # idle: let the load's tail (flushes) settle
     echo "== reads, idle: ${READ_DURATION}s each, $READ_CLIENTS connections, $IDS sampled run ids" >&2
-    for kind in get list dead; do
+    for kind in "${READERS[@]}"; do
         start_reader "idle_$kind" "$kind"
         finish_reader "idle_$kind" "$READER_PID" "idle read: $kind"
     done
     # Alternating rounds: the machine's speed drifts within minutes, and one "alone" run
     # followed by one "with readers" run compared the drift as much as the readers.
-    echo "== $READ_ROUNDS rounds of W3 alone, then W3 with the three readers: $CLIENTS clients, ${READ_DURATION}s each" >&2
+    echo "== $READ_ROUNDS rounds of W3 alone, then W3 with the four readers: $CLIENTS clients, ${READ_DURATION}s each" >&2
     declare -A RPID=()
     for ((round = 1; round <= READ_ROUNDS; round++)); do
         w3 "w3_alone_$round" "W3 alone (round $round)" --duration "$READ_DURATION"
-        for kind in get list dead; do
+        for kind in "${READERS[@]}"; do
             start_reader "busy_${kind}_$round" "$kind"
             RPID[$kind]=$READER_PID
         done
         w3 "w3_readers_$round" "W3 with readers (round $round)" --duration "$READ_DURATION"
-        for kind in get list dead; do
+        for kind in "${READERS[@]}"; do
             finish_reader "busy_${kind}_$round" "${RPID[$kind]}" "loaded read: $kind (round $round)"
         done
     done
     # The table shows W3 by the mean of its rounds' figures, the reads by their worst round.
     rounds_into w3_alone mean p99_ms rps
     rounds_into w3_readers mean p99_ms rps
-    for kind in get list dead; do rounds_into "busy_$kind" max p99_ms p50_ms; done
+    for kind in "${READERS[@]}"; do rounds_into "busy_$kind" max p99_ms p50_ms; done
 else
     echo "history.sh: the load saved no run ids: reads not measured" >&2
     SKIPPED=$((SKIPPED + 1))
@@ -539,9 +545,11 @@ row "load: disk use at the end" "$disk" "-" "-"
 row "idle: GET /v1/runs/{id} p50 / p99 ms" "$(v idle_get p50_ms) / $(v idle_get p99_ms)" "p99 <= 2 ms" "$(le "$(v idle_get p99_ms)" 2)"
 row "idle: GET $LIST_PATH p99" "$(v idle_list p99_ms) ms" "<= 10 ms" "$(le "$(v idle_list p99_ms)" 10)"
 row "idle: GET $DEAD_PATH p99" "$(v idle_dead p99_ms) ms" "<= 10 ms" "$(le "$(v idle_dead p99_ms)" 10)"
+row "idle: floor, nginx GET /ok p50 / p99 ms" "$(v idle_ngx p50_ms) / $(v idle_ngx p99_ms)" "reference" "-"
 row "loaded: GET /v1/runs/{id} p50 / p99 ms" "$(v busy_get p50_ms) / $(v busy_get p99_ms) ($(v busy_get p99_ms,rounds))" "p99 <= 2 ms" "$(le "$(v busy_get p99_ms)" 2)"
 row "loaded: GET $LIST_PATH p99" "$(v busy_list p99_ms) ms ($(v busy_list p99_ms,rounds))" "<= 10 ms" "$(le "$(v busy_list p99_ms)" 10)"
 row "loaded: GET $DEAD_PATH p99" "$(v busy_dead p99_ms) ms ($(v busy_dead p99_ms,rounds))" "<= 10 ms" "$(le "$(v busy_dead p99_ms)" 10)"
+row "loaded: floor, nginx GET /ok p50 / p99 ms" "$(v busy_ngx p50_ms) / $(v busy_ngx p99_ms) ($(v busy_ngx p99_ms,rounds))" "reference" "-"
 row "W3 p99, $CLIENTS clients, alone" "$(v w3_alone p99_ms) ms ($(v w3_alone p99_ms,rounds)), $(int "$(v w3_alone rps)")/s" "-" "-"
 row "W3 p99, $CLIENTS clients, with the readers" "$(v w3_readers p99_ms) ms ($(v w3_readers p99_ms,rounds)), $(int "$(v w3_readers rps)")/s" "beside alone" "$w3_delta"
 row "restart: runs retained at kill -9 (live)" "${RETAINED_AT_KILL:-n/a} (${LIVE_AT_KILL:-n/a} live)" "$LIVE_RUNS live" "-"
@@ -560,7 +568,8 @@ echo "the $FAILED_RUNS failing runs started before the load, older than every W3
 echo "the load, nothing else running; loaded: during 'W3 with the readers'. $READ_ROUNDS rounds of"
 echo "W3 alone, then W3 with the readers, alternate; reads show their worst round, W3 the mean of"
 echo "its rounds (each round's figure in brackets). RSS: VmRSS of the daemon every ${RSS_INTERVAL}s"
-echo "during the load; +-% = (max-min)/(max+min) over its last half."
+echo "during the load; +-% = (max-min)/(max+min) over its last half. floor: nginx GET /ok read the"
+echo "same way at the same time (a fourth reader under W3): what any server answers in then."
 echo "restart: runs retained = started - removed by retention, read from /metrics before the kill."
 [[ -n $AFTER ]] && echo "$AFTER"
 [[ -n ${PHASES:-} ]] && echo "restart phases (ms after exec, the daemon's info log): $PHASES"
