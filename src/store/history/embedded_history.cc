@@ -157,6 +157,15 @@ reactor::Task<Status> EmbeddedHistoryStore::Put(std::vector<HistoryRun> runs) {
   });
 }
 
+template <class F>
+auto EmbeddedHistoryStore::Lookup(F fn) {
+  return pool_->Run(Lane::kLookup, [this, fn = std::move(fn), t0 = MonoNow()] {
+    auto r = fn();
+    Account(true, t0, 0);
+    return r;
+  });
+}
+
 template <class R>
 bool EmbeddedHistoryStore::Inline(const R& r) {
   const bool hit = r || r.error().code != kNotInMemory;
@@ -169,12 +178,7 @@ bool EmbeddedHistoryStore::Inline(const R& r) {
 reactor::Task<Result<std::optional<HistoryRun>>> EmbeddedHistoryStore::Get(RunId id) {
   auto now = GetNow(id);
   if (now || now.error().code != kNotInMemory) co_return now;
-  const Nanos t0 = MonoNow();
-  auto r = co_await pool_->Run(Lane::kLookup, [this, &id, t0] {  // suspends
-    auto e = db_->Get(IdBytes(id));
-    Account(true, t0, 0);
-    return e;
-  });
+  auto r = co_await Lookup([this, &id] { return db_->Get(IdBytes(id)); });  // suspends
   co_return FromLookup(std::move(r));
 }
 
@@ -191,25 +195,14 @@ Result<std::optional<std::string>> EmbeddedHistoryStore::LogNow(RunId id) {
 }
 
 reactor::Task<Result<std::optional<std::string>>> EmbeddedHistoryStore::LogAfterMiss(RunId id) {
-  const Nanos t0 = MonoNow();
-  auto r = co_await pool_->Run(Lane::kLookup, [this, &id, t0] {  // suspends
-    auto log = db_->Log(IdBytes(id));
-    Account(true, t0, 0);
-    return log;
-  });
-  co_return r;
+  co_return co_await Lookup([this, &id] { return db_->Log(IdBytes(id)); });  // suspends
 }
 
 reactor::Task<Result<std::optional<RunId>>> EmbeddedHistoryStore::FindKey(std::string workflow,
                                                                           std::string key) {
   auto r = db_->FindKey(workflow, key, Tier::kMemory);
   if (!Inline(r)) {
-    const Nanos t0 = MonoNow();
-    r = co_await pool_->Run(Lane::kLookup, [&, t0] {  // suspends
-      auto e = db_->FindKey(workflow, key);
-      Account(true, t0, 0);
-      return e;
-    });
+    r = co_await Lookup([&] { return db_->FindKey(workflow, key); });  // suspends
   }
   if (!r) co_return r.error();
   if (!*r || (*r)->size() != 16) co_return std::optional<RunId>();
@@ -225,12 +218,7 @@ reactor::Task<Result<std::vector<HistoryRun>>> EmbeddedHistoryStore::List(Histor
   dq.limit = q.limit + 1;
   auto r = db_->List(dq, Tier::kMemory);
   if (!Inline(r)) {
-    const Nanos t0 = MonoNow();
-    r = co_await pool_->Run(Lane::kLookup, [&, t0] {  // suspends
-      auto e = db_->List(dq);
-      Account(true, t0, 0);
-      return e;
-    });
+    r = co_await Lookup([&] { return db_->List(dq); });  // suspends
   }
   if (!r) co_return r.error();
   std::vector<HistoryRun> out;

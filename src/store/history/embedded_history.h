@@ -54,6 +54,9 @@ class EmbeddedHistoryStore final : public HistoryStore {
   // Runs on a helper: counts and times one call. Helpers are the only writers
   // of stats_, serialised by stats_mu_ (no shard thread ever takes it).
   void Account(bool read, Nanos queued_at, size_t written);
+  // An awaitable that runs fn on the helpers' lookup lane and accounts it as a read.
+  template <class F>
+  auto Lookup(F fn);
   // Counts an inline read on the calling shard's slot: a hit unless it needed the disk.
   template <class R>
   bool Inline(const R& r);
