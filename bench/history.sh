@@ -295,10 +295,57 @@ reader_args() {
     esac
 }
 READERS=(get list dead ngx)
+# On PostgreSQL one more reader, pgbench, sends the statements of a GET of a finished run (one
+# pipeline, as the daemon's read pool does: SelectFinishedRun and SelectRunRecords in
+# src/store/postgres/detail/run_statements.h) for the same sampled ids, paced the same way:
+# what the database alone answers in (plus one indexed lookup of the id in a small table),
+# idle and under W3. It reads on its own (after the idle
+# readers; under W3 in one more W3 run), so it adds no load to the daemon's readers' rounds.
+
+# pg_get_setup: the sampled ids in a table the pgget reader picks from, and its script.
+pg_get_setup() {
+    psql -d "$PG_URL" -q -v ON_ERROR_STOP=1 \
+        -c 'CREATE UNLOGGED TABLE rf_bench_ids (i bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id uuid NOT NULL)' \
+        -c "\\copy rf_bench_ids (id) FROM '$TMP/ids.txt'" -c 'ANALYZE rf_bench_ids' || return 1
+    cat >"$TMP/pg_get.sql" <<SQL
+\\set i random(1, $IDS)
+SELECT id AS rid FROM rf_bench_ids WHERE i = :i \\gset
+\\startpipeline
+SELECT run_id, workflow, version, status, round(extract(epoch FROM created_at) * 1000)::bigint, round(extract(epoch FROM finished_at) * 1000)::bigint, idempotency_key, error->>'message', error->>'step' FROM runs WHERE run_id = :rid::uuid AND finished_at IS NOT NULL;
+SELECT payload FROM run_records WHERE run_id = :rid::uuid ORDER BY seq;
+\\endpipeline
+SQL
+}
+
+# pg_reader ROW: pgbench for READ_DURATION; prints one line in rf-loadgen's form. pgbench's
+# per-transaction log counts a paced transaction's latency from its scheduled start, as
+# rf-loadgen --rate does.
+pg_reader() {
+    local row=$1 dir="$TMP/$1.pgbench" rate=()
+    ((READ_RATE > 0)) && rate=(-R "$READ_RATE")
+    mkdir -p "$dir"
+    pgbench -n -M prepared -f "$TMP/pg_get.sql" -c "$READ_CLIENTS" -j 1 -T "$READ_DURATION" \
+        "${rate[@]}" -l --log-prefix="$dir/tx" "$PG_URL" >"$dir/summary" || return 1
+    cat "$dir"/tx.* | awk '{ print $3 / 1000 }' | sort -n | awk -v secs="$READ_DURATION" \
+        -v failed="$(awk -F'[: ]+' '/number of failed transactions/ { print $5 }' "$dir/summary")" '
+        { l[NR] = $1; s += $1 }
+        function q(p) { i = int(NR * p + 0.999999); return l[i < 1 ? 1 : i] }
+        END {
+            if (NR == 0) exit 1
+            printf "requests=%d errors=%d seconds=%s rps=%.1f p50_ms=%.3f p95_ms=%.3f p99_ms=%.3f max_ms=%.3f mean_ms=%.3f\n",
+                NR, failed + 0, secs, NR / secs, q(0.5), q(0.95), q(0.99), l[NR], s / NR
+        }'
+}
 
 # start_reader ROW KIND: a reader in the background for READ_DURATION; sets READER_PID.
 start_reader() {
     local row=$1 kind=$2 args
+    if [[ $kind == pgget ]]; then
+        pg_reader "$row" >"$TMP/$row.out" 2>"$TMP/$row.err" &
+        READER_PID=$!
+        PIDS+=("$READER_PID")
+        return
+    fi
     read -r -a args <<<"$(reader_args "$kind")"
     ((READ_RATE > 0)) && args+=(--rate "$READ_RATE")
     "$LOADGEN_BIN" --clients "$READ_CLIENTS" --duration "$READ_DURATION" "${args[@]}" \
@@ -401,11 +448,19 @@ IDS=$(wc -l <"$TMP/paths.txt")
 DEAD_COUNT=$(curl -s --max-time 10 "$RF$DEAD_PATH" | jq '.runs | length' 2>/dev/null || echo '?')
 if [[ $IDS -gt 0 ]]; then
     sleep 5  # idle: let the load's tail (flushes) settle
+    PG_FLOOR=0
+    if [[ $STORE == postgres ]]; then
+        pg_get_setup && PG_FLOOR=1 || echo "history.sh: the pgbench reader's ids table failed: no database floor" >&2
+    fi
     echo "== reads, idle: ${READ_DURATION}s each, $READ_CLIENTS connections, $IDS sampled run ids" >&2
     for kind in "${READERS[@]}"; do
         start_reader "idle_$kind" "$kind"
         finish_reader "idle_$kind" "$READER_PID" "idle read: $kind"
     done
+    if ((PG_FLOOR)); then
+        start_reader idle_pgget pgget
+        finish_reader idle_pgget "$READER_PID" "idle read: pgbench"
+    fi
     # Alternating rounds: the machine's speed drifts within minutes, and one "alone" run
     # followed by one "with readers" run compared the drift as much as the readers.
     echo "== $READ_ROUNDS rounds of W3 alone, then W3 with the four readers: $CLIENTS clients, ${READ_DURATION}s each" >&2
@@ -421,6 +476,11 @@ if [[ $IDS -gt 0 ]]; then
             finish_reader "busy_${kind}_$round" "${RPID[$kind]}" "loaded read: $kind (round $round)"
         done
     done
+    if ((PG_FLOOR)); then
+        start_reader busy_pgget pgget
+        w3 w3_pgget "W3 with pgbench reading" --duration "$READ_DURATION"
+        finish_reader busy_pgget "$READER_PID" "loaded read: pgbench"
+    fi
     # The table shows W3 by the mean of its rounds' figures, the reads by their worst round.
     rounds_into w3_alone mean p99_ms rps
     rounds_into w3_readers mean p99_ms rps
@@ -546,10 +606,14 @@ row "idle: GET /v1/runs/{id} p50 / p99 ms" "$(v idle_get p50_ms) / $(v idle_get 
 row "idle: GET $LIST_PATH p99" "$(v idle_list p99_ms) ms" "<= 10 ms" "$(le "$(v idle_list p99_ms)" 10)"
 row "idle: GET $DEAD_PATH p99" "$(v idle_dead p99_ms) ms" "<= 10 ms" "$(le "$(v idle_dead p99_ms)" 10)"
 row "idle: floor, nginx GET /ok p50 / p99 ms" "$(v idle_ngx p50_ms) / $(v idle_ngx p99_ms)" "reference" "-"
+[[ $STORE == postgres ]] &&
+    row "idle: floor, pgbench of a GET's SQL p50 / p99" "$(v idle_pgget p50_ms) / $(v idle_pgget p99_ms)" "reference" "-"
 row "loaded: GET /v1/runs/{id} p50 / p99 ms" "$(v busy_get p50_ms) / $(v busy_get p99_ms) ($(v busy_get p99_ms,rounds))" "p99 <= 2 ms" "$(le "$(v busy_get p99_ms)" 2)"
 row "loaded: GET $LIST_PATH p99" "$(v busy_list p99_ms) ms ($(v busy_list p99_ms,rounds))" "<= 10 ms" "$(le "$(v busy_list p99_ms)" 10)"
 row "loaded: GET $DEAD_PATH p99" "$(v busy_dead p99_ms) ms ($(v busy_dead p99_ms,rounds))" "<= 10 ms" "$(le "$(v busy_dead p99_ms)" 10)"
 row "loaded: floor, nginx GET /ok p50 / p99 ms" "$(v busy_ngx p50_ms) / $(v busy_ngx p99_ms) ($(v busy_ngx p99_ms,rounds))" "reference" "-"
+[[ $STORE == postgres ]] &&
+    row "loaded: floor, pgbench of a GET's SQL p50 / p99" "$(v busy_pgget p50_ms) / $(v busy_pgget p99_ms) (W3 $(int "$(v w3_pgget rps)")/s)" "reference" "-"
 row "W3 p99, $CLIENTS clients, alone" "$(v w3_alone p99_ms) ms ($(v w3_alone p99_ms,rounds)), $(int "$(v w3_alone rps)")/s" "-" "-"
 row "W3 p99, $CLIENTS clients, with the readers" "$(v w3_readers p99_ms) ms ($(v w3_readers p99_ms,rounds)), $(int "$(v w3_readers rps)")/s" "beside alone" "$w3_delta"
 row "restart: runs retained at kill -9 (live)" "${RETAINED_AT_KILL:-n/a} (${LIVE_AT_KILL:-n/a} live)" "$LIVE_RUNS live" "-"
@@ -570,6 +634,8 @@ echo "W3 alone, then W3 with the readers, alternate; reads show their worst roun
 echo "its rounds (each round's figure in brackets). RSS: VmRSS of the daemon every ${RSS_INTERVAL}s"
 echo "during the load; +-% = (max-min)/(max+min) over its last half. floor: nginx GET /ok read the"
 echo "same way at the same time (a fourth reader under W3): what any server answers in then."
+[[ $STORE == postgres ]] && echo "pgbench floor: the SQL of a GET of a finished run (one pipeline) for the same ids, paced the
+same way, on its own (idle; under W3 in one more W3 run): what the database alone answers in."
 echo "restart: runs retained = started - removed by retention, read from /metrics before the kill."
 [[ -n $AFTER ]] && echo "$AFTER"
 [[ -n ${PHASES:-} ]] && echo "restart phases (ms after exec, the daemon's info log): $PHASES"
