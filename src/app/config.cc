@@ -56,6 +56,7 @@ constexpr Setting kSettings[] = {
      "always: fdatasync each commit (a 201 survives power loss) | never: page cache only (survives a crash of ringflow, not of the machine)"},
     {"retention", Kind::kDuration, "168h", 1000, 3'650ull * 86'400'000, "terminal runs are removed this long after they finished"},
     {"history-cache", Kind::kSize, "64MiB", 0, 1ull << 40, "memory for finished runs (embedded: half caches runs, half RocksDB blocks, beside RocksDB's 32 MiB of memtables); the rest of history stays on disk"},
+    {"history-read-age", Kind::kDuration, "60s", 0, 86'400'000, "with PostgreSQL: a GET of a run at least this old on a shard that does not own it reads the database itself instead of asking the owner shard (0: every GET; a GET of a live run then costs one query more)"},
     {"snapshot-bytes", Kind::kSize, "8MiB", 1 << 20, 1ull << 40, "journal growth per shard that triggers a snapshot (at least the last snapshot's size)"},
     {"http-concurrency", Kind::kUint, "1024", 1, 1'000'000, "http steps in flight per shard; more wait in the queue"},
     {"http-timeout", Kind::kDuration, "60s", 1, 86'400'000, "http step attempt timeout when the step sets no timeout_ms"},
@@ -204,6 +205,7 @@ Status Apply(Config& c, const Setting& s, std::string_view v) {
       else if (key == "body-timeout") c.body_timeout = *d;
       else if (key == "drain-timeout") c.drain_timeout = *d;
       else if (key == "retention") c.retention = *d;
+      else if (key == "history-read-age") c.history_read_age = *d;
       else if (key == "http-timeout") c.http_timeout = *d;
       else if (key == "before") c.archive_before = *d;
       else if (key == "audit-retention") c.audit_retention = *d;

@@ -67,6 +67,7 @@ struct Config {
   Nanos retention = 0;
   uint64_t snapshot_bytes = 0;
   uint64_t history_cache = 0;
+  Nanos history_read_age = 0;
   uint64_t http_concurrency = 0;
   Nanos http_timeout = 0;
   // The default circuit breaker of http steps (--circuit-breaker; none when empty).

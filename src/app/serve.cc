@@ -76,6 +76,7 @@ int Serve(const Config& config) {
   eo.retention = config.retention;
   eo.snapshot_bytes = config.snapshot_bytes;
   eo.history_cache = config.history_cache;
+  eo.history_read_age = config.history_read_age;
   eo.http_concurrency = config.http_concurrency;
   eo.http_timeout = config.http_timeout;
   eo.default_breaker = config.circuit_breaker;

@@ -374,7 +374,7 @@ reactor::Task<void> Engine::Close() {
   if (history_) co_await reactor::Offload([this] { history_->Close(); });  // suspends
 }
 
-reactor::Task<std::optional<Result<RunView>>> Engine::GetFinished(RunId id, std::string ns) const {
+reactor::Task<std::optional<Result<RunView>>> Engine::GetFinished(RunId id, std::string ns) {
   if (!ready() || !history_) co_return std::nullopt;
   // The owner's memory comes first: a live run, or a finished one it has not moved yet.
   const bool owner = OwnerOf(id) == reactor::Shard::Current().id();
@@ -383,8 +383,12 @@ reactor::Task<std::optional<Result<RunView>>> Engine::GetFinished(RunId id, std:
   // summary beside it was a second disk read for a GET of an old run.
   auto log = history_->LogNow(id);
   // Under load the hop to a busy owner and back was most of the time of a GET that reads the
-  // disk; the owner reads history through the same pool.
-  if (!log && log.error().code == Errc::kRetryLater && !owner && history_->reads_locally())
+  // disk; the owner reads history through the same pool. A history on a server (PostgreSQL) is
+  // asked here only for a run old enough to be finished most likely: for a live run the query
+  // is paid for nothing, and GETs of live runs are mostly of young ones (clients polling).
+  const bool ask_here = history_->reads_locally() ||
+                        id.unix_ms() <= (WallNow() - options_.history_read_age) / kMillis;
+  if (!log && log.error().code == Errc::kRetryLater && !owner && ask_here)
     log = co_await history_->LogAfterMiss(id);  // suspends
   if (!log || !*log) co_return std::nullopt;
   bool other_namespace = false;
@@ -403,6 +407,7 @@ reactor::Task<std::optional<Result<RunView>>> Engine::GetFinished(RunId id, std:
     co_return Result<RunView>(Error{Errc::kNotFound, "no run with id " + id.ToString()});
   // Failed and cancelled runs go to the owner: a retry may revive them.
   if (!run || run->status != RunStatus::kSucceeded) co_return std::nullopt;
+  metrics_.shards[reactor::Shard::Current().id()].history_gets_here.Add();
   co_return Result<RunView>(RunView{RunJson(*run), false, true});
 }
 

@@ -66,12 +66,13 @@ class Engine {
 
   // GET of a finished run on the calling shard, without a hop to its owner: a succeeded run
   // that history answers from memory (HistoryStore::GetNow) or, on a shard that is not the
-  // owner and a store that reads locally (embedded), from the disk through the helper pool.
+  // owner, from the disk through the helper pool (embedded) or from the database for a run older
+  // than --history-read-age (PostgreSQL: for a live run that query is paid for nothing).
   // nullopt: ask the owner (on the owner's shard: the run is in its memory, or history has it
   // only on disk, which the owner loads into its cache; or history has it not at all; or it did
   // not succeed: a failed or cancelled run may be retried, which only its owner sees).
   // Any shard; suspends only for that disk read.
-  reactor::Task<std::optional<Result<RunView>>> GetFinished(RunId id, std::string ns) const;
+  reactor::Task<std::optional<Result<RunView>>> GetFinished(RunId id, std::string ns);
 
   // A listing across every shard's memory and the history store, newest
   // first. Any shard; suspends. Errors: the history store's.

@@ -54,6 +54,7 @@ struct ShardEngineStats {
   obs::Counter history_moved;       // runs moved into history
   obs::Counter history_evicted;     // cached runs dropped from memory
   obs::Counter history_loads;       // runs read back from history (GET, retry, SSE, keys)
+  obs::Counter history_gets_here;   // GETs answered by Engine::GetFinished, without the owner
   obs::Counter history_move_failures;
   obs::Counter history_backpressure;  // starts that waited for moves to catch up
   obs::Gauge partitions_held;         // partitions whose runs this shard serves

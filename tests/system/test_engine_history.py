@@ -153,6 +153,49 @@ def test_finished_runs_are_served_from_history_across_a_crash(launch, flaky):
     assert st == 200 and got == done
 
 
+def _evicted(d):
+    wait_until(lambda: _metric(d, "rf_history_evicted_total") >= N // 2, 10.0,
+               what="finished runs evicted from memory")
+
+
+def test_any_shard_reads_history_for_a_get_with_history_read_age_0(launch, flaky):
+    """A GET lands on any shard (SO_REUSEPORT, a fresh connection each): on one that does not own
+    the run it reads a succeeded run from history itself, on PostgreSQL too with
+    --history-read-age 0. Failed and live runs still answer as their owner says."""
+    d = launch("--history-cache", "0", "--shards", "2", "--history-read-age", "0s")
+    runs, bad_id = _fill(d, flaky)
+    _evicted(d)
+    _check_served(d, runs, bad_id)
+    # 151 GETs on two shards: about half reach a shard that is not the run's owner.
+    assert _metric(d, "rf_history_gets_here_total") > 0
+    must_put(d, "slow", {"steps": [{"id": "pause", "type": "delay", "ms": 600000}]})
+    live = wait_status(d, must_start(d, "slow", input={})["id"], "waiting")
+    for _ in range(20):
+        st, got = get_run(d, live["id"])
+        assert st == 200 and got == live, (st, got)
+    kill9(d)
+    d = relaunch(launch, d, "--history-cache", "0", "--shards", "2", "--history-read-age", "0s")
+    for rid, doc in {**runs, live["id"]: live}.items():
+        st, got = get_run(d, rid)
+        assert st == 200 and got == doc, (rid, st, got)
+    assert _metric(d, "rf_history_gets_here_total") > 0
+
+
+def test_young_runs_are_read_by_their_owner_on_postgres(launch, flaky):
+    """With the default --history-read-age (60s) a GET of a run younger than that asks the run's
+    owner on PostgreSQL (a query on another shard would be wasted on a live run); the embedded
+    store reads its own disk on any shard."""
+    d = launch("--history-cache", "0", "--shards", "2")
+    runs, bad_id = _fill(d, flaky)
+    _evicted(d)
+    _check_served(d, runs, bad_id)
+    here = _metric(d, "rf_history_gets_here_total")
+    if store_under_test() == "postgres":
+        assert here == 0
+    else:
+        assert here > 0
+
+
 def test_retention_removes_history_and_archive_exports_it_first(launch, rf_bin, tmp_path, flaky):
     d = launch("--history-cache", "0", "--retention", "2s")
     must_put(d, "old", chain("a"))

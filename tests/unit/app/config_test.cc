@@ -37,6 +37,20 @@ TEST_CASE("duration settings use the one grammar: a bare number is seconds") {
   CHECK(bad.error().context.find("idle-timeout") != std::string::npos);
 }
 
+TEST_CASE("--history-read-age is a duration from 0 to a day, 60s by default") {
+  auto c = Load({});
+  REQUIRE(c.has_value());
+  CHECK(c->history_read_age == 60 * rf::kSeconds);
+  auto zero = Load({"--history-read-age", "0"});
+  REQUIRE(zero.has_value());
+  CHECK(zero->history_read_age == 0);
+  for (const char* bad : {"soon", "-1s", "25h"}) {
+    auto r = Load({"--history-read-age", bad});
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().context.find("history-read-age") != std::string::npos);
+  }
+}
+
 TEST_CASE("flags beat env which beats defaults, and the source is recorded") {
   auto c = Load({"--max-body=2MiB"}, {"RINGFLOW_MAX_BODY=4MiB", "RINGFLOW_LISTEN=127.0.0.1:9999"});
   REQUIRE(c.has_value());
