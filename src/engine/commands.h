@@ -34,7 +34,8 @@ struct EngineOptions {
   size_t sse_buffer = 1 << 20;              // unsent bytes before a subscriber is cut off
   size_t history_cache = 64 << 20;          // finished runs kept in memory, all shards together
   // A GET of a run at least this old, on a shard that is not its owner, reads a history on a
-  // server (PostgreSQL) itself instead of asking the owner (--history-read-age; Engine::GetFinished).
+  // server (PostgreSQL) itself instead of asking the owner (--history-read-age;
+  // Engine::GetFinished).
   Nanos history_read_age = 60 * kSeconds;
   // false: finished runs stay in memory and in the journal until retention, as
   // if they had not been moved yet (tests of the journal alone; the daemon

@@ -153,7 +153,8 @@ void RenderEngineMetrics(const EngineMetrics& m, std::string& out) {
   sum_gauge("rf_history_loads_total", "counter", "Finished runs read back from history.",
             [](const ShardEngineStats& s) { return s.history_loads.Get(); });
   sum_gauge("rf_history_gets_here_total", "counter",
-            "GETs of succeeded runs answered from history on the shard that read them, without a hop to the owner.",
+            "GETs of succeeded runs answered from history on the shard that read them, "
+            "without a hop to the owner.",
             [](const ShardEngineStats& s) { return s.history_gets_here.Get(); });
   sum_gauge("rf_history_move_failures_total", "counter", "Moves into history that failed (retried).",
             [](const ShardEngineStats& s) { return s.history_move_failures.Get(); });
