@@ -334,8 +334,8 @@ void Coordinator::OnBytesTimer(reactor::Shard::TimerNode* n) {
   Coordinator* self = static_cast<TimerNode*>(n)->self;
   if (self->closing_) return;
   self->MaybeRefreshBytes();
-  reactor::Shard::Current().Arm(&self->bytes_node_,
-                                MonoNow() + std::max(kBytesRefresh, 10 * self->bytes_took_));
+  const Nanos every = self->usage_->history_bytes_wanted() ? kBytesRefresh : kBytesRefreshGauge;
+  reactor::Shard::Current().Arm(&self->bytes_node_, MonoNow() + std::max(every, 10 * self->bytes_took_));
 }
 
 void Coordinator::MaybeRefreshBytes() {
