@@ -145,6 +145,41 @@ def test_three_daemons_spread_the_partitions_and_serve_each_others_runs(launch, 
             assert wait_terminal(d2, rid, 20.0)["status"] == "succeeded"
 
 
+def fake_run_in(partition: int) -> str:
+    """A run id whose partition (byte 7) is `partition`; no such run exists."""
+    return f"018bd021-adb0-70{partition:02x}-8452-e560b2834d0f"
+
+
+def test_outbox_lines_of_a_partition_held_elsewhere_go_back_to_its_holder(launch, pg):
+    """A group commit writes one outbox row naming its partitions (migration 0016). The relay
+    that takes it (it holds one of them) hands on the lines of the partitions it holds and writes
+    the others back, one row per partition, which only their holder's relay takes: what happens
+    to a commit whose partitions moved before its relay ran."""
+    db, url = fresh_db(pg)
+    d1 = launch_pg(launch, url, "--migrate", "true")
+    d2 = launch_pg(launch, url)
+    wait_until(lambda: shared_by(d1, d2), 15.0, 0.1, "d1 and d2 share the partitions")
+    owner = dict(line.split("|") for line in
+                 pg.psql("SELECT partition, owner FROM partition_leases;", db=db).split())
+    assert len(set(owner.values())) == 2, owner
+    here = min(int(p) for p, o in owner.items() if o == owner["0"])
+    there = min(int(p) for p, o in owner.items() if o != owner["0"])
+    # E'' text: \t and \n are PostgreSQL's escapes here.
+    lines = "\\n".join([f"{fake_run_in(here)}\\t1\\t1\\tw", f"{fake_run_in(there)}\\t1\\t2\\tw",
+                        f"{fake_run_in(here)}\\t2\\t2\\tw"])
+    pg.psql(f"INSERT INTO outbox (parts, data) VALUES ('{{{here}}}', E'{lines}');", db=db)
+    # The holder of `here` takes the row and writes the other partition's line back; the
+    # holder of `there` takes that one (no relay takes a row of a partition it does not hold).
+    wait_until(lambda: pg.psql("SELECT count(*) FROM outbox;", db=db).strip() == "0", 10.0, 0.1,
+               "both relays to take their lines")
+    logs = [d.log_text() for d in (d1, d2)]
+    assert sum("held elsewhere written back" in t for t in logs) == 1, [d.log_tail() for d in (d1, d2)]
+    assert sum(metric(d, "rf_outbox_written_back_total") for d in (d1, d2)) == 1
+    assert sum(metric(d, "rf_outbox_rows_total") for d in (d1, d2)) >= 2
+    for d in (d1, d2):
+        assert "unreadable outbox row" not in d.log_text(), d.log_tail()
+
+
 def test_event_streams_on_the_holder_see_every_event_while_two_daemons_relay(launch, pg):
     """Each daemon's outbox relay drains the events of the partitions it holds, so a run's
     stream on its holder gets every event even though another daemon relays too."""

@@ -1,5 +1,6 @@
 #include "store/postgres/pg_relay.h"
 
+#include <algorithm>
 #include <charconv>
 #include <string>
 #include <vector>
@@ -14,17 +15,32 @@ namespace rf::store::pg {
 
 namespace {
 
-// The oldest outbox rows of the partitions this instance holds (and rows from before
-// migration 0006, which name none), locked so that another relay skips them.
+// The oldest outbox rows this instance relays, locked so that another relay skips them: rows
+// naming a partition it holds (`parts`, one row per group commit, migration 0016; `partition`,
+// one row per partition and commit, 0006) and rows from before 0006, which name none. The third
+// column says whether the row may name runs held elsewhere (Drain writes those back).
 struct TakeOutbox {
   static constexpr std::string_view kName = "rf_relay_take";
   static constexpr std::string_view kSql =
-      "SELECT id, data FROM outbox WHERE partition IS NULL OR partition = ANY($2::smallint[]) "
+      "SELECT id, data, parts IS NOT NULL FROM outbox WHERE partition = ANY($2::smallint[]) OR "
+      "(partition IS NULL AND (parts IS NULL OR parts && $2::smallint[])) "
       "ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED";
   static constexpr int kParams = 2;
   std::string limit;
   std::string partitions;  // array
   Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {limit, partitions}}; }
+};
+
+// The lines of a taken row whose runs are held elsewhere, one row per partition (0006's form),
+// for their holders' relays; in the transaction that deletes the row.
+struct WriteBackOutbox {
+  static constexpr std::string_view kName = "rf_relay_back";
+  static constexpr std::string_view kSql =
+      "INSERT INTO outbox (partition, data) SELECT p, d FROM unnest($1::smallint[], $2::text[]) AS t(p, d)";
+  static constexpr int kParams = 2;
+  std::string partitions;  // array
+  std::string data;        // array: each partition's lines
+  Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {partitions, data}}; }
 };
 
 struct DeleteOutbox {
@@ -53,6 +69,7 @@ struct SelectOutboxEvents {
 
 const std::vector<Statement>& RelayStatements() {
   static const std::vector<Statement> kAll = {detail::Prepare<TakeOutbox>(), detail::Prepare<DeleteOutbox>(),
+                                              detail::Prepare<WriteBackOutbox>(),
                                               detail::Prepare<SelectOutboxEvents>()};
   return kAll;
 }
@@ -95,6 +112,23 @@ void AppendOutboxLine(std::string& out, std::string_view run, uint64_t first, ui
   out += '\t';
   out += workflow;
   out += '\n';
+}
+
+void SplitHeld(std::vector<OutboxRow>& rows, size_t from, const std::vector<bool>& held,
+               std::vector<std::pair<uint32_t, std::string>>& elsewhere) {
+  size_t kept = from;
+  for (size_t i = from; i < rows.size(); ++i) {
+    const uint32_t p = rows[i].run.partition();
+    if (p < held.size() && held[p]) {
+      if (kept != i) rows[kept] = std::move(rows[i]);
+      ++kept;
+      continue;
+    }
+    auto to = std::find_if(elsewhere.begin(), elsewhere.end(), [&](const auto& e) { return e.first == p; });
+    if (to == elsewhere.end()) to = elsewhere.insert(elsewhere.end(), {p, std::string()});
+    AppendOutboxLine(to->second, rows[i].run.ToString(), rows[i].first_seq, rows[i].last_seq, rows[i].workflow);
+  }
+  rows.resize(kept);
 }
 
 // The loop's wait: resumed by a nudge, the poll timer or Close.
@@ -148,14 +182,20 @@ reactor::Task<void> PgEventRelay::Loop(PgEventRelay* self) {
     if (self->closing_) break;
     // Drain until a batch comes back short: the nudges that arrive meanwhile
     // are covered by the next SELECT.
+    bool behind = false;
     while (!self->closing_) {
       // Under load, drains a few milliseconds apart take bigger batches: fewer
       // transactions for the database, at most that much later on the streams.
-      if (const Nanos next = self->last_drain_ + kMinSpacing; next > MonoNow())
+      if (const Nanos next = self->last_drain_ + kMinSpacing; !behind && next > MonoNow())
         co_await reactor::Sleep::Until(next);  // suspends
       self->last_drain_ = MonoNow();
       self->nudged_.store(false, std::memory_order_release);
       int rows = co_await self->Drain();  // suspends
+      if (rows >= 0) {
+        self->stats_.drains.Add();
+        self->stats_.rows.Add(static_cast<uint64_t>(rows));
+        if (rows >= kBatchRows) self->stats_.full_drains.Add();
+      }
       if (rows < 0) {
         co_await reactor::Sleep(backoff);  // suspends: the database is away
         backoff = std::min<Nanos>(backoff * 2, 2 * kSeconds);
@@ -164,6 +204,7 @@ reactor::Task<void> PgEventRelay::Loop(PgEventRelay* self) {
       }
       backoff = 50 * kMillis;
       if (rows < kBatchRows) break;
+      behind = true;
     }
   }
 }
@@ -172,8 +213,9 @@ reactor::Task<int> PgEventRelay::Drain() {
   auto conn = co_await pool_->Acquire(detail::StatementDeadline(options_));  // suspends
   if (!conn) co_return -1;
   PgLease lease(pool_.get(), *conn);
+  const std::vector<uint32_t> held_now = held_();
   detail::ArrayText held;
-  for (uint32_t p : held_()) held.AddInt(p);
+  for (uint32_t p : held_now) held.AddInt(p);
   const TakeOutbox take_rows{.limit = std::to_string(kBatchRows), .partitions = held.Take()};
   Query take[] = {{.stmt_name_or_sql = "BEGIN", .prepared = false, .params = {}},
                   {.stmt_name_or_sql = "SET LOCAL synchronous_commit TO off", .prepared = false, .params = {}},
@@ -181,13 +223,27 @@ reactor::Task<int> PgEventRelay::Drain() {
   auto res = co_await lease->Pipeline(take, detail::StatementDeadline(options_));  // suspends
   if (!res || !FirstError(*res)) co_return -1;  // Pipeline rolled a failed BEGIN back
   const PgResult& got = (*res)[2];
+  std::vector<bool> held_here;
+  for (uint32_t p : held_now) {
+    if (p >= held_here.size()) held_here.resize(p + 1);
+    held_here[p] = true;
+  }
   std::vector<OutboxRow> rows;
+  std::vector<std::pair<uint32_t, std::string>> elsewhere;  // partition -> lines for its holder
+  size_t split = 0;                                          // lines in `elsewhere`
   detail::ArrayText ids;
   for (int i = 0; i < got.rows(); ++i) {
     ids.Add(got.value(i, 0));
+    const size_t before = rows.size();
     // A line this build cannot read is skipped, not retaken forever.
     if (!ParseOutbox(got.value(i, 1), rows))
       RF_LOG(kWarn, "postgres: unreadable outbox row skipped", {"id", std::string(got.value(i, 0))});
+    // A commit's partitions were its instance's; some may have moved since.
+    if (got.value(i, 2) == "t") {
+      const size_t parsed = rows.size();
+      SplitHeld(rows, before, held_here, elsewhere);
+      split += parsed - rows.size();
+    }
   }
   // The events themselves are read only when someone listens. They were committed with
   // the outbox row that names them, so they are visible whenever it is.
@@ -210,8 +266,18 @@ reactor::Task<int> PgEventRelay::Drain() {
   }
   if (!rows.empty()) deliver_(rows);
   const DeleteOutbox remove{.ids = ids.Take()};
-  Query done[] = {remove.Bind(),
-                  {.stmt_name_or_sql = "COMMIT", .prepared = false, .params = {}}};
+  std::vector<Query> done = {remove.Bind()};
+  WriteBackOutbox back;
+  if (!elsewhere.empty()) {
+    detail::ArrayText parts, data;
+    for (const auto& [p, lines] : elsewhere) {
+      parts.AddInt(p);
+      data.Add(lines);
+    }
+    back = {.partitions = parts.Take(), .data = data.Take()};
+    done.push_back(back.Bind());
+  }
+  done.push_back({.stmt_name_or_sql = "COMMIT", .prepared = false, .params = {}});
   auto deleted = co_await lease->Pipeline(done, detail::StatementDeadline(options_));  // suspends
   if (!deleted || !FirstError(*deleted)) {
     // Delivered but still in the outbox: the rows come again, and receivers drop them by number.
@@ -219,7 +285,28 @@ reactor::Task<int> PgEventRelay::Drain() {
            {"rows", got.rows()});
     co_return -1;
   }
+  if (split) {
+    stats_.written_back.Add(split);
+    RF_LOG(kInfo, "postgres: outbox lines of partitions held elsewhere written back for their holders",
+           {"partitions", elsewhere.size()}, {"lines", split});
+  }
   co_return got.rows();
+}
+
+void PgEventRelay::RenderMetrics(std::string& out) const {
+  obs::TextExposition x(out);
+  auto one = [&](const char* name, const char* help, const obs::Counter& c) {
+    x.Family(name, "counter", help);
+    x.Sample(name, "", static_cast<double>(c.Get()));
+  };
+  one("rf_outbox_drains_total", "Outbox relay transactions (PostgreSQL).", stats_.drains);
+  one("rf_outbox_full_drains_total",
+      "Outbox relay transactions that took a full batch: rows were waiting (the relay was behind).",
+      stats_.full_drains);
+  one("rf_outbox_rows_total", "Outbox rows the relay took (one per group commit).", stats_.rows);
+  one("rf_outbox_written_back_total",
+      "Outbox lines of partitions held by another instance, written back for their holders.",
+      stats_.written_back);
 }
 
 reactor::Task<void> PgEventRelay::Close() {

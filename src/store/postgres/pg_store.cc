@@ -221,7 +221,8 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
   if (b.records) {
     detail::UpsertRuns runs;
     detail::InsertRunRecords records;
-    std::vector<std::pair<uint32_t, std::string>> outbox;  // partition -> its events' lines
+    std::vector<uint32_t> outbox_parts;  // the partitions of the runs in `outbox`, each once
+    std::string outbox;                  // a line per run with events
     for (const auto& row : b.runs) {
       // Events come only from records, appended in the same turn: never a row without them.
       RF_CHECK(row.rec_first != 0);
@@ -234,9 +235,9 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
         records.first_event.AddInt(row.ev_first);
         records.last_event.AddInt(row.ev_last);
         records.events.Add(row.ev_data + "]");
-        auto part = std::find_if(outbox.begin(), outbox.end(), [&](const auto& o) { return o.first == row.partition; });
-        if (part == outbox.end()) part = outbox.insert(outbox.end(), {row.partition, std::string()});
-        AppendOutboxLine(part->second, row.id_text, row.ev_first, row.ev_last, row.workflow);
+        if (std::find(outbox_parts.begin(), outbox_parts.end(), row.partition) == outbox_parts.end())
+          outbox_parts.push_back(row.partition);
+        AppendOutboxLine(outbox, row.id_text, row.ev_first, row.ev_last, row.workflow);
       } else {
         records.first_event.AddNull();
         records.last_event.AddNull();
@@ -266,12 +267,9 @@ reactor::Task<Status> PgRunStore::CommitBatch(const Batch& b) {
     // A resent batch (its COMMIT's outcome was lost) may add a second outbox row with
     // the same events: subscribers drop what they have seen by number.
     if (!outbox.empty()) {
-      ArrayText parts, data;
-      for (const auto& [p, lines] : outbox) {
-        parts.AddInt(p);
-        data.Add(lines);
-      }
-      qs.push_back(detail::InsertOutbox{.partitions = keep(parts.Take()), .data = keep(data.Take())}.Bind());
+      ArrayText parts;
+      for (uint32_t p : outbox_parts) parts.AddInt(p);
+      qs.push_back(detail::InsertOutbox{.partitions = keep(parts.Take()), .data = keep(std::move(outbox))}.Bind());
     }
   }
   if (!b.timeouts.empty()) {
@@ -464,6 +462,7 @@ void PgStoreFactory::RenderMetrics(std::string& out) const {
   for (const PgRunStore* s : run_stores_)
     if (s) parts.push_back(&s->stats());
   RenderStoreMetrics(parts, out);
+  if (!parts.empty()) relay_->RenderMetrics(out);
 }
 
 }  // namespace rf::store::pg

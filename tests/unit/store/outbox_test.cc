@@ -60,6 +60,60 @@ TEST_CASE("malformed outbox lines are refused") {
   CHECK(rows.size() == 1);
 }
 
+TEST_CASE("lines of partitions held elsewhere are split off, a row per partition") {
+  // Partitions are a run id's byte 7: kRun is in 0, kOther in 1, kThird in 2.
+  constexpr const char* kThird = "018bd021-adb0-7002-8452-e560b2834d0f";
+  std::string text;
+  AppendOutboxLine(text, kRun, 1, 3, "w3");
+  AppendOutboxLine(text, kOther, 4, 4, "w3");
+  AppendOutboxLine(text, kThird, 2, 2, "pay");
+  AppendOutboxLine(text, kRun, 4, 5, "w3");
+  AppendOutboxLine(text, kThird, 3, 3, "pay");
+  std::vector<OutboxRow> rows;
+  REQUIRE(ParseOutbox(kOther + std::string("\t9\t9\tearlier\n"), rows));  // an earlier row: kept
+  const size_t from = rows.size();
+  REQUIRE(ParseOutbox(text, rows));
+  std::vector<std::pair<uint32_t, std::string>> elsewhere;
+
+  SUBCASE("this instance holds 1 only") {
+    SplitHeld(rows, from, {false, true}, elsewhere);
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].workflow == "earlier");
+    CHECK(rows[1].run.ToString() == kOther);
+    CHECK(rows[1].first_seq == 4);
+    REQUIRE(elsewhere.size() == 2);
+    CHECK(elsewhere[0].first == 0);
+    CHECK(elsewhere[1].first == 2);
+    // Each partition's lines, in order, read back as they were.
+    std::vector<OutboxRow> back;
+    REQUIRE(ParseOutbox(elsewhere[0].second, back));
+    REQUIRE(back.size() == 2);
+    CHECK(back[0].run.ToString() == kRun);
+    CHECK(back[0].first_seq == 1);
+    CHECK(back[0].last_seq == 3);
+    CHECK(back[1].first_seq == 4);
+    CHECK(back[1].last_seq == 5);
+    back.clear();
+    REQUIRE(ParseOutbox(elsewhere[1].second, back));
+    REQUIRE(back.size() == 2);
+    CHECK(back[0].workflow == "pay");
+    CHECK(back[0].first_seq == 2);
+    CHECK(back[1].first_seq == 3);
+  }
+  SUBCASE("this instance holds them all: nothing moves") {
+    SplitHeld(rows, from, {true, true, true}, elsewhere);
+    CHECK(rows.size() == 6);
+    CHECK(elsewhere.empty());
+    CHECK(rows[4].run.ToString() == kRun);
+    CHECK(rows[4].first_seq == 4);
+  }
+  SUBCASE("this instance holds none of them") {
+    SplitHeld(rows, from, {}, elsewhere);
+    CHECK(rows.size() == 1);
+    CHECK(elsewhere.size() == 3);
+  }
+}
+
 }  // TEST_SUITE
 
 }  // namespace

@@ -95,14 +95,14 @@ struct InsertRunRecords {
   }
 };
 
-// The relay's queue: one row per batch, a line per run that had events.
+// The relay's queue: one row per batch, a line per run that had events, naming the partitions
+// of those runs (migration 0016).
 struct InsertOutbox {
   static constexpr std::string_view kName = "rf_outbox";
-  static constexpr std::string_view kSql =
-      "INSERT INTO outbox (partition, data) SELECT p, d FROM unnest($1::smallint[], $2::text[]) AS t(p, d)";
+  static constexpr std::string_view kSql = "INSERT INTO outbox (parts, data) VALUES ($1::smallint[], $2::text)";
   static constexpr int kParams = 2;
-  std::string_view partitions;  // array: one row per partition
-  std::string_view data;        // array: its lines
+  std::string_view partitions;  // array, each once
+  std::string_view data;        // the lines
   Query Bind() const { return {.stmt_name_or_sql = kName, .prepared = true, .params = {partitions, data}}; }
 };
 
