@@ -500,13 +500,8 @@ class Coordinator {
   static reactor::Task<void> ExpireHistory(Coordinator* self, int64_t term);
   // Starts a retention pass of the history store unless one is under way or another daemon leads it.
   void MaybeExpireHistory();
-  // Shard 0 with a history store whose byte totals are read, not pushed (PostgreSQL): reads
-  // them every kBytesRefresh while a quota wants them (NamespaceUsage::history_bytes_wanted),
-  // else every kBytesRefreshGauge for the rf_namespace_history_bytes gauge alone, or 10 times
-  // as long as the last read took (at most a tenth of a backend); after each retention pass;
-  // and at start after kBytesRefresh, at once only if a quota wants them (else the sum would
-  // compete with the start). The sum reads every finished run's index entry: 0.3 s at 600,000
-  // runs under W3, every 2 s, was 7 % of the database's time with no quota set.
+  // Shard 0, a history store whose byte totals are read, not pushed (PostgreSQL): the
+  // cadence of those reads (coordinator_history.cc, OnBytesTimer).
   static constexpr Nanos kBytesRefresh = 2 * kSeconds;
   static constexpr Nanos kBytesRefreshGauge = 30 * kSeconds;
   static void OnBytesTimer(reactor::Shard::TimerNode* n);

@@ -330,6 +330,12 @@ reactor::Task<void> Coordinator::ExpireHistory(Coordinator* self, int64_t term) 
   if (total && self->bytes_node_.fire) self->MaybeRefreshBytes();  // starts may resume at once
 }
 
+// Every kBytesRefresh while a quota wants the totals (NamespaceUsage::history_bytes_wanted),
+// else every kBytesRefreshGauge for the rf_namespace_history_bytes gauge alone, or 10 times as
+// long as the last read took (at most a tenth of a backend); after each retention pass; at start
+// after kBytesRefresh, at once only if a quota wants them (else the sum would compete with the
+// start). The sum reads every finished run's index entry: 0.3 s at 600,000 runs under W3, every
+// 2 s, was 7 % of the database's time with no quota set.
 void Coordinator::OnBytesTimer(reactor::Shard::TimerNode* n) {
   Coordinator* self = static_cast<TimerNode*>(n)->self;
   if (self->closing_) return;
